@@ -1,0 +1,161 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.h"
+#include "core/env.h"
+#include "core/handle.h"
+#include "core/handle_registry.h"
+#include "core/log.h"
+#include "core/message.h"
+#include "core/module_registry.h"
+#include "core/result.h"
+#include "core/service.h"
+
+namespace skyhive {
+
+class Scheduler;
+class Timer;
+class Monitor;
+
+struct NodeOptions {
+    int threads = 2;                       // workers
+    uint8_t node_id = 0;                   // harbor: the high 8 bits of every handle
+    uint32_t monitor_threshold_ms = 5000;  // a message running longer than this is reported
+    std::string logger;                    // log file; empty = stdout
+    LogLevel log_level = LogLevel::info;
+    std::string cpath;                     // where C modules are searched: "dir/?.so;..."
+
+    // Reads thread, harbor, monitor_threshold, logger, loglevel, cpath. Errors name file:line.
+    static Result<NodeOptions> from_config(const Config& config);
+};
+
+// One actor runtime: services, their registry, the scheduler (workers and global queue), the
+// timer and monitor threads, the module registry, the logger and the env. Everything a service
+// reaches is owned here; nothing is process-wide, so several nodes can live in one process.
+//
+// Lifecycle: construct, register modules, start(), launch services, then shutdown() (or the
+// destructor). Identity type: not copyable.
+//
+// Thread: every public method is safe from any thread unless it says otherwise.
+class Node final : public MessageSink {
+public:
+    explicit Node(NodeOptions options, Config config = {});
+    ~Node() override;
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+
+    // Starts workers, timer and monitor, and the logger service. Thread: the owner, once.
+    Result<void> start();
+    // Stops threads, then releases every remaining service (the logger last) on the calling
+    // thread. Idempotent. Thread: the owner, not a worker.
+    void shutdown();
+    // Asks the owner to shut down: wakes wait_for_stop(). Async-signal-unsafe; call it from a
+    // thread (e.g. a signal-waiting thread) or a service.
+    void request_stop();
+    // Blocks until request_stop() is called. Thread: the owner.
+    void wait_for_stop();
+    bool stopping() const { return stop_requested_.load(std::memory_order_acquire); }
+
+    // Creates a service running `module` (a registered name, or a C module found on cpath) and
+    // calls its init(args) on this thread. Returns the new handle, or an Error saying why.
+    Result<Handle> launch(std::string_view module, std::string_view args);
+    // Retires h after its current message; queued requests get error replies. False if h is dead.
+    bool kill(Handle h);
+
+    // Sends a message. Returns false when dest is not a live service; if the message was a
+    // request (session != 0, not a response or error), the source also receives an error reply.
+    // From a worker this wakes nobody (the sender's worker will find the work); from any other
+    // thread it wakes a sleeping worker when one is needed.
+    bool send(Handle source, Handle dest, MessageType type, int32_t session, Payload payload);
+    // MessageSink: what the socket thread and other producers use.
+    bool deliver(Handle dest, Message msg) override;
+
+    // A response message with `session` reaches `h` after `centiseconds` (at once for <= 0).
+    void timeout(Handle h, int centiseconds, int32_t session);
+    // Centiseconds since start(); starttime() is the UTC second of start().
+    uint64_t now() const;
+    uint32_t starttime() const { return starttime_; }
+
+    // Names (skynet's ".name" aliases).
+    bool register_name(std::string_view name, Handle h);
+    Handle query_name(std::string_view name) const { return registry_.find_name(name); }
+    bool unregister_name(std::string_view name) { return registry_.unbind_name(name); }
+    // ":0000000a" or ".name" to a handle; empty when neither parses or is known.
+    Handle resolve(std::string_view address) const;
+
+    // Calls `fn` with each live service; the service stays alive during the call.
+    void for_each_service(const std::function<void(Service&)>& fn);
+    // Calls `fn` with the service if it is alive; returns false otherwise.
+    bool with_service(Handle h, const std::function<void(Service&)>& fn);
+    // Delivers sig to the module of h (monitor, debug console). False if h is dead.
+    bool signal(Handle h, int sig);
+
+    void log(Handle source, LogLevel level, std::string_view text);
+    LogLevel log_level() const { return LogLevel(log_level_.load(std::memory_order_relaxed)); }
+    void set_log_level(LogLevel level) { log_level_.store(uint8_t(level), std::memory_order_relaxed); }
+    // Makes the logger reopen its file (SIGHUP).
+    void reopen_log();
+
+    Env& env() { return env_; }
+    const Config& config() const { return config_; }
+    const NodeOptions& options() const { return options_; }
+    ModuleRegistry& modules() { return modules_; }
+    size_t service_count() const { return registry_.size(); }
+    uint8_t node_id() const { return options_.node_id; }
+
+    // Runs `fn` on the calling thread when shutdown() begins, before workers stop; later
+    // registrations run first. Subsystems owned elsewhere (the socket server) stop themselves here.
+    void on_shutdown(std::function<void()> fn);
+
+private:
+    friend class Scheduler;
+    friend class Service;
+
+    Service* find_live(Handle h) const;
+    Service* acquire_shell();
+    // Thread: the worker holding svc's mailbox, or any thread once workers are joined.
+    void retire(Service* svc, Message* unprocessed, size_t n);
+    void reply_error(Handle to, Handle from, int32_t session);
+    // Puts a mailbox in the global queue; wakes a worker when the caller is not one of ours.
+    void schedule(Mailbox* mb);
+    bool on_our_worker() const;
+
+    NodeOptions options_;
+    Config config_;
+    Env env_;
+    ModuleRegistry modules_;
+    HandleRegistry registry_;
+    std::unique_ptr<Scheduler> scheduler_;
+    std::unique_ptr<Timer> timer_;
+    std::unique_ptr<Monitor> monitor_;
+    Handle logger_;
+    std::atomic<uint8_t> log_level_;
+    uint32_t starttime_ = 0;
+
+    // Shells of retired services, reused by launch (see Service: type-stable memory).
+    std::mutex pool_lock_;
+    std::vector<std::unique_ptr<Service>> shells_;  // every shell ever made
+    std::vector<Service*> free_shells_;
+    // Held shared while a module is used from outside its worker (signal, memory, stats); held
+    // exclusive while a module is destroyed.
+    std::shared_mutex module_lock_;
+
+    std::mutex stop_lock_;
+    std::condition_variable stop_cv_;
+    std::atomic<bool> stop_requested_{false};
+    std::atomic<bool> started_{false};
+    std::atomic<bool> shut_down_{false};
+    std::vector<std::function<void()>> shutdown_hooks_;
+};
+
+}  // namespace skyhive
