@@ -1,0 +1,32 @@
+#pragma once
+
+#include "net/framer.h"
+#include "redis/resp_reader.h"
+
+namespace skyhive::redis {
+
+// The protocol-aware socket mode for Redis connections: the socket thread feeds it every read and
+// delivers whole replies to the owning service, several per message when they arrive together.
+// The payload of each delivery is the reply encoding of reply_codec.h (decode it with
+// ReplyCursor, or in Lua with the skyhive.redis.codec module's decode).
+//
+// After feed() fails the connection must be dropped; take() still yields the replies that were
+// complete before the malformed byte, so a caller may deliver those first.
+//
+// Thread: socket thread only (created anywhere, then owned by the socket).
+class RespFramer final : public net::Framer {
+  public:
+    explicit RespFramer(RespLimits limits = {});
+    ~RespFramer() override;
+
+    // Error texts are RespReader::feed's; they name no peer, the owner adds host:port.
+    Result<void> feed(const char* data, size_t n) override;
+    Payload take(uint32_t* count) override;
+
+    const RespReader& reader() const { return reader_; }
+
+  private:
+    RespReader reader_;
+};
+
+}  // namespace skyhive::redis

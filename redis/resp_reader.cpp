@@ -1,0 +1,234 @@
+#include "redis/resp_reader.h"
+
+#include <hiredis/read.h>
+extern "C" {  // sds.h, unlike read.h, has no C++ guard of its own
+#include <hiredis/sds.h>
+}
+
+#include <algorithm>
+#include <cassert>
+#include <cstdlib>
+#include <cstring>
+
+namespace skyhive::redis {
+
+namespace {
+
+// How much input hiredis gets per call while no long item is pending. hiredis moves its unread
+// bytes to the front of its buffer every time it has consumed 1 KB, so feeding a whole 64 KB
+// socket read at once would copy the rest of it again and again; small slices keep that tail
+// short. A pending bulk or line gets everything it needs in one call instead.
+constexpr size_t kSlice = 2048;
+
+// A bulk length header is at most 19 digits (hiredis rejects leading zeros and overflow).
+constexpr size_t kMaxBulkHeader = 24;
+
+std::string too_big(const char* what, unsigned long long n, const char* unit, uint32_t limit) {
+    return std::string("RESP ") + what + " of " + std::to_string(n) + " " + unit +
+           " exceeds the limit of " + std::to_string(limit);
+}
+
+std::string line_too_long(uint32_t limit) {
+    return "RESP line of more than " + std::to_string(limit) + " bytes without CRLF";
+}
+
+const char* find_crlf(const char* p, size_t n) {
+    for (size_t i = 0; i + 1 < n; ++i) {
+        if (p[i] == '\r' && p[i + 1] == '\n') return p + i;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+// hiredis calls these in pre-order as it recognises each value. A null return makes hiredis fail
+// the stream (it reports "out of memory"; `rejected_` carries the real reason).
+struct RespReader::Callbacks {
+    static RespReader* self(const redisReadTask* t) {
+        return static_cast<RespReader*>(t->privdata);
+    }
+
+    static void* create_string(const redisReadTask* t, char* s, size_t len) {
+        RespReader* r = self(t);
+        if (t->type == REDIS_REPLY_STRING) {
+            if (len > r->limits_.max_bulk) {
+                return r->reject(too_big("bulk", len, "bytes", r->limits_.max_bulk));
+            }
+            // hiredis skips the two bytes after a bulk body without looking at them. They are in
+            // its buffer: it only calls here once the whole item has arrived.
+            if (s[len] != '\r' || s[len + 1] != '\n') {
+                return r->reject("malformed RESP from server: bulk of " + std::to_string(len) +
+                                 " bytes not followed by CRLF");
+            }
+            return r->out_.put_string(ReplyTag::bulk, s, len) ? r : nullptr;
+        }
+        if (len > r->limits_.max_bulk) {
+            return r->reject(line_too_long(r->limits_.max_bulk));
+        }
+        ReplyTag tag = t->type == REDIS_REPLY_ERROR ? ReplyTag::error : ReplyTag::status;
+        return r->out_.put_string(tag, s, len) ? r : nullptr;
+    }
+
+    static void* create_array(const redisReadTask* t, int elements) {
+        RespReader* r = self(t);
+        // hiredis has rejected negative counts other than the null array already.
+        assert(elements >= 0);
+        if (uint32_t(elements) > r->limits_.max_elements) {
+            return r->reject(
+                too_big("array", unsigned(elements), "elements", r->limits_.max_elements));
+        }
+        return r->out_.put_array(uint32_t(elements)) ? r : nullptr;
+    }
+
+    static void* create_integer(const redisReadTask* t, long long v) {
+        RespReader* r = self(t);
+        return r->out_.put_integer(v) ? r : nullptr;
+    }
+
+    static void* create_nil(const redisReadTask* t) {
+        RespReader* r = self(t);
+        return r->out_.put_nil() ? r : nullptr;
+    }
+
+    static redisReplyObjectFunctions functions;
+};
+
+// No freeObject: the values live in the ReplyWriter, hiredis only needs non-null tokens.
+redisReplyObjectFunctions RespReader::Callbacks::functions = {create_string, create_array,
+                                                              create_integer, create_nil, nullptr};
+
+RespReader::RespReader(RespLimits limits) : limits_(limits) {
+    // hiredis indexes its buffer with int in places (sdsrange): stay well below 2 GB.
+    assert(limits_.max_bulk <= (1u << 30));
+    reader_ = redisReaderCreateWithFunctions(&Callbacks::functions);
+    if (!reader_) std::abort();  // out of memory at construction: nothing sensible to do
+    reader_->privdata = this;
+    reader_->maxbuf = REDIS_READER_MAX_BUF;
+}
+
+RespReader::~RespReader() {
+    redisReaderFree(reader_);
+}
+
+void* RespReader::reject(std::string message) {
+    if (rejected_.empty()) rejected_ = std::move(message);
+    return nullptr;
+}
+
+Result<void> RespReader::fail(std::string message) {
+    error_ = std::move(message);
+    return Error{error_};
+}
+
+Result<void> RespReader::feed(const char* data, size_t n) {
+    if (!error_.empty()) return Error{error_};
+    while (n > 0) {
+        size_t chunk = next_chunk(data, n);
+        if (redisReaderFeed(reader_, data, chunk) != REDIS_OK) {
+            return fail("RESP reader: out of memory buffering " + std::to_string(chunk) + " bytes");
+        }
+        data += chunk;
+        n -= chunk;
+        if (auto r = drain(); !r.ok()) return r;
+    }
+    trim_buffer();
+    return {};
+}
+
+size_t RespReader::next_chunk(const char* data, size_t n) const {
+    if (bulk_need_ > 0) return std::min(n, std::max(bulk_need_, kSlice));
+    if (line_pending_) {
+        // Deliver the rest of the line in one call: hiredis rescans a pending line from its start
+        // on every call, so slicing a long line would cost quadratic time.
+        const void* nl = std::memchr(data, '\n', n);
+        size_t upto = nl ? size_t(static_cast<const char*>(nl) - data) + 1 : n;
+        return std::min(n, std::max(upto, kSlice));
+    }
+    return std::min(n, kSlice);
+}
+
+Result<void> RespReader::drain() {
+    for (;;) {
+        void* reply = nullptr;
+        if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
+            if (!rejected_.empty()) return fail(std::move(rejected_));
+            return fail(std::string("malformed RESP from server: ") + reader_->errstr);
+        }
+        if (!reply) break;
+        complete_end_ = out_.size();
+        ++complete_count_;
+    }
+    return check_pending();
+}
+
+// Looks at the item hiredis is waiting on (the public reader state of read.h): bounds it, and
+// notes how much input would complete it.
+Result<void> RespReader::check_pending() {
+    bulk_need_ = 0;
+    line_pending_ = false;
+    const redisReader* r = reader_;
+    if (r->ridx < 0) return {};
+    const redisReadTask& cur = r->rstack[r->ridx];
+    if (cur.type < 0) return {};  // waiting for a type byte: nothing buffered
+    const char* p = r->buf + r->pos;
+    size_t have = r->len - r->pos;
+    if (cur.type == REDIS_REPLY_STRING) {
+        // hiredis validates the header as soon as its CRLF is in; a pending bulk with a complete
+        // header therefore has a well-formed, non-negative length.
+        if (const char* crlf = find_crlf(p, std::min(have, kMaxBulkHeader))) {
+            unsigned long long len = 0;
+            for (const char* d = p; d < crlf; ++d)
+                len = len * 10 + unsigned(*d - '0');
+            if (len > limits_.max_bulk) {
+                return fail(too_big("bulk", len, "bytes", limits_.max_bulk));
+            }
+            size_t total = size_t(crlf - p) + 2 + size_t(len) + 2;
+            assert(total > have);
+            bulk_need_ = total - have;
+            return {};
+        }
+    }
+    line_pending_ = true;
+    // The line may already hold its '\r' while the '\n' is still on the way.
+    size_t content = have > 0 && p[have - 1] == '\r' ? have - 1 : have;
+    if (content > limits_.max_bulk) {
+        return fail(line_too_long(limits_.max_bulk));
+    }
+    return {};
+}
+
+// hiredis frees a large idle buffer only when it is completely empty at the next feed; on a busy
+// connection there is always a partial reply in it, so a 64 MB bulk would pin 64 MB forever.
+// Shrink once the unread part is small again. Never while a big item accumulates: it would
+// realloc on every feed.
+void RespReader::trim_buffer() {
+    redisReader* r = reader_;
+    if (!r->buf || sdsavail(r->buf) <= r->maxbuf) return;
+    if (r->len - r->pos > r->maxbuf) return;
+    if (r->pos > 0) {
+        sdsrange(r->buf, int(r->pos), -1);
+        r->pos = 0;
+        r->len = sdslen(r->buf);
+    }
+    r->buf = sdsRemoveFreeSpace(r->buf);
+}
+
+size_t RespReader::buffered_capacity() const {
+    return reader_->buf ? sdsalloc(reader_->buf) : 0;
+}
+
+Payload RespReader::take(uint32_t* count) {
+    *count = complete_count_;
+    Payload p = out_.take_front(complete_end_);
+    complete_end_ = 0;
+    complete_count_ = 0;
+    return p;
+}
+
+void RespReader::drop_complete() {
+    out_.drop_front(complete_end_);
+    complete_end_ = 0;
+    complete_count_ = 0;
+}
+
+}  // namespace skyhive::redis
