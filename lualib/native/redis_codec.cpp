@@ -1,0 +1,426 @@
+#include "lualib/native/redis_codec.h"
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string_view>
+
+#include "redis/command.h"
+#include "redis/reply_codec.h"
+#include "redis/resp_reader.h"
+
+// Lua errors unwind with longjmp: no function here may hold an object with a destructor across a
+// call that can raise. C++ work that can fail runs in helpers that return a plain status.
+
+namespace skyhive {
+
+namespace {
+
+using redis::CommandBuffer;
+using redis::ReplyCursor;
+using redis::ReplyItem;
+using redis::ReplyTag;
+using redis::RespLimits;
+using redis::RespReader;
+
+constexpr const char* kErrorMeta = "skyhive.redis.error";
+constexpr const char* kBufferMeta = "skyhive.redis.buffer";
+constexpr const char* kParserMeta = "skyhive.redis.parser";
+// hiredis stops at 8 levels; this bound only protects decode(str) from hostile strings.
+constexpr int kMaxDepth = 32;
+// Commands with at most this many arguments need no scratch allocation.
+constexpr int kInlineArgs = 32;
+
+// ---- decoding ------------------------------------------------------------------------------
+
+void push_error(lua_State* L, std::string_view text) {
+    lua_createtable(L, 0, 1);
+    lua_pushlstring(L, text.data(), text.size());
+    lua_setfield(L, -2, "err");
+    luaL_setmetatable(L, kErrorMeta);
+}
+
+// Pushes the next value (and, for an array, its children). False on a malformed payload, with
+// whatever was pushed for the broken value left for the caller's error to discard.
+bool push_value(lua_State* L, ReplyCursor& cur, int depth) {
+    ReplyItem it;
+    if (!cur.next(it)) return false;
+    switch (it.tag) {
+        case ReplyTag::status:
+        case ReplyTag::bulk:
+            lua_pushlstring(L, it.str.data(), it.str.size());
+            return true;
+        case ReplyTag::error:
+            push_error(L, it.str);
+            return true;
+        case ReplyTag::integer:
+            lua_pushinteger(L, lua_Integer(it.integer));
+            return true;
+        case ReplyTag::nil:
+            lua_pushnil(L);
+            return true;
+        case ReplyTag::array: {
+            // Every child takes at least one byte: a count beyond the bytes left is corrupt, and
+            // must not size a table.
+            if (depth >= kMaxDepth || it.count > cur.remaining() || it.count > INT_MAX) {
+                return false;
+            }
+            luaL_checkstack(L, 3, "redis decode: nesting");
+            lua_createtable(L, int(it.count), 1);
+            for (uint32_t i = 1; i <= it.count; ++i) {
+                if (!push_value(L, cur, depth + 1)) return false;
+                lua_rawseti(L, -2, lua_Integer(i));
+            }
+            lua_pushinteger(L, lua_Integer(it.count));
+            lua_setfield(L, -2, "n");
+            return true;
+        }
+    }
+    return false;
+}
+
+// Stores every reply of the payload into the table at `t` (absolute index) from 1 on; sets t.n.
+int decode_into(lua_State* L, const char* data, size_t size, int t) {
+    ReplyCursor cur(data, size);
+    lua_Integer n = 0;
+    while (!cur.at_end()) {
+        if (!push_value(L, cur, 0)) {
+            return luaL_error(L, "redis decode: malformed reply payload at byte %d",
+                              int(size - cur.remaining()));
+        }
+        lua_rawseti(L, t, ++n);
+    }
+    lua_pushinteger(L, n);
+    lua_setfield(L, t, "n");
+    return int(n);
+}
+
+// decode(msg, size [, t]) / decode(str [, t]) -> t, n
+int l_decode(lua_State* L) {
+    const char* data;
+    size_t size;
+    int tidx;
+    if (lua_type(L, 1) == LUA_TLIGHTUSERDATA) {
+        data = static_cast<const char*>(lua_touserdata(L, 1));
+        lua_Integer sz = luaL_checkinteger(L, 2);
+        luaL_argcheck(L, sz >= 0 && (data || sz == 0), 2, "invalid payload size");
+        size = size_t(sz);
+        tidx = 3;
+    } else {
+        data = luaL_checklstring(L, 1, &size);
+        tidx = 2;
+    }
+    if (lua_isnoneornil(L, tidx)) {
+        lua_createtable(L, 4, 1);
+    } else {
+        luaL_checktype(L, tidx, LUA_TTABLE);
+        lua_pushvalue(L, tidx);
+    }
+    int n = decode_into(L, data, size, lua_gettop(L));
+    lua_pushinteger(L, n);
+    return 2;
+}
+
+int l_iserror(lua_State* L) {
+    bool yes = false;
+    if (lua_getmetatable(L, 1)) {
+        luaL_getmetatable(L, kErrorMeta);
+        yes = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    lua_pushboolean(L, yes);
+    return 1;
+}
+
+int l_error_tostring(lua_State* L) {
+    lua_getfield(L, 1, "err");
+    if (!lua_isstring(L, -1)) lua_pushliteral(L, "redis error");
+    return 1;
+}
+
+// ---- commands ------------------------------------------------------------------------------
+
+CommandBuffer* check_buffer(lua_State* L, int idx) {
+    return static_cast<CommandBuffer*>(luaL_checkudata(L, idx, kBufferMeta));
+}
+
+CommandBuffer* new_buffer(lua_State* L) {
+    void* mem = lua_newuserdatauv(L, sizeof(CommandBuffer), 0);
+    auto* b = new (mem) CommandBuffer();
+    luaL_setmetatable(L, kBufferMeta);
+    return b;
+}
+
+// Replaces the value at the top of the stack by its argument string. `pos`/`elem` only name the
+// argument in the error.
+void to_argument(lua_State* L, const char* cmd, int pos, lua_Integer elem) {
+    switch (lua_type(L, -1)) {
+        case LUA_TSTRING:
+            return;
+        case LUA_TNUMBER: {
+            char num[40];
+            int len;
+            if (lua_isinteger(L, -1)) {
+                len = std::snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, -1));
+            } else {
+                // The shortest form that reads back as the same double: 0.1 stays "0.1", 3.0 is
+                // "3" (accepted where Redis wants an integer).
+                double v = lua_tonumber(L, -1);
+                len = 0;
+                for (int prec = 15; prec <= 17; ++prec) {
+                    len = std::snprintf(num, sizeof num, "%.*g", prec, v);
+                    if (std::strtod(num, nullptr) == v) break;
+                }
+            }
+            lua_pushlstring(L, num, size_t(len));
+            lua_replace(L, -2);
+            return;
+        }
+        default:
+            if (elem > 0) {
+                luaL_error(L,
+                           "redis command %s: argument #%d[%d] is a %s (string or number expected)",
+                           cmd, pos, int(elem), luaL_typename(L, -1));
+            }
+            luaL_error(L, "redis command %s: argument #%d is a %s (string or number expected)", cmd,
+                       pos, luaL_typename(L, -1));
+    }
+}
+
+// Appends, reporting failure as text in `err` (so no Result is alive when the caller raises).
+bool append_command(CommandBuffer& buf, int argc, const char* const* ptrs, const size_t* lens,
+                    char* err, size_t errlen) {
+    auto r = buf.append(argc, ptrs, lens);
+    if (r.ok()) return true;
+    std::snprintf(err, errlen, "%s", r.error().message.c_str());
+    return false;
+}
+
+// format(nil | buf, cmd, ...) -> string | buf. Upvalue 1: a scratch buffer for the string form.
+int l_format(lua_State* L) {
+    bool want_string = lua_isnil(L, 1);
+    CommandBuffer* out;
+    if (want_string) {
+        out = static_cast<CommandBuffer*>(lua_touserdata(L, lua_upvalueindex(1)));
+        out->clear();  // a previous call may have raised before clearing it
+    } else {
+        out = check_buffer(L, 1);
+    }
+    const char* cmd = luaL_checkstring(L, 2);
+    int top = lua_gettop(L);
+    // Pass 1: every argument as a string on the stack above `top`, tables spliced in.
+    for (int i = 2; i <= top; ++i) {
+        if (lua_type(L, i) == LUA_TTABLE) {
+            lua_Integer len = lua_Integer(lua_rawlen(L, i));
+            if (len > INT_MAX / 2) luaL_error(L, "redis command %s: argument #%d too long", cmd, i);
+            luaL_checkstack(L, int(len) + 1, "redis command: too many arguments");
+            for (lua_Integer j = 1; j <= len; ++j) {
+                lua_rawgeti(L, i, j);
+                to_argument(L, cmd, i, j);
+            }
+        } else {
+            luaL_checkstack(L, 2, "redis command: too many arguments");
+            lua_pushvalue(L, i);
+            to_argument(L, cmd, i, 0);
+        }
+    }
+    int argc = lua_gettop(L) - top;
+    // Pass 2: pointer and length arrays, on the C stack or in a collectable scratch block.
+    const char* ptr_inline[kInlineArgs];
+    size_t len_inline[kInlineArgs];
+    const char** ptrs = ptr_inline;
+    size_t* lens = len_inline;
+    if (argc > kInlineArgs) {
+        void* mem = lua_newuserdatauv(L, size_t(argc) * (sizeof(char*) + sizeof(size_t)), 0);
+        ptrs = static_cast<const char**>(mem);
+        lens = reinterpret_cast<size_t*>(ptrs + argc);
+    }
+    for (int i = 0; i < argc; ++i)
+        ptrs[i] = lua_tolstring(L, top + 1 + i, &lens[i]);
+    char err[256];
+    if (!append_command(*out, argc, ptrs, lens, err, sizeof err)) {
+        return luaL_error(L, "redis command %s: %s", cmd, err);
+    }
+    if (want_string) {
+        lua_pushlstring(L, out->data(), out->size());
+        out->clear();
+    } else {
+        lua_pushvalue(L, 1);
+    }
+    return 1;
+}
+
+int l_buffer(lua_State* L) {
+    new_buffer(L);
+    return 1;
+}
+
+// buf:take() -> lightuserdata, size (nil, 0 when empty)
+int l_buffer_take(lua_State* L) {
+    CommandBuffer* b = check_buffer(L, 1);
+    if (b->empty()) {
+        lua_pushnil(L);
+        lua_pushinteger(L, 0);
+        return 2;
+    }
+    Payload p = b->take();
+    lua_Integer size = p.size();
+    lua_pushlightuserdata(L, p.release());  // neither push can raise
+    lua_pushinteger(L, size);
+    return 2;
+}
+
+int l_buffer_tostring(lua_State* L) {
+    CommandBuffer* b = check_buffer(L, 1);
+    lua_pushlstring(L, b->data(), b->size());
+    return 1;
+}
+
+int l_buffer_count(lua_State* L) {
+    lua_pushinteger(L, check_buffer(L, 1)->count());
+    return 1;
+}
+
+int l_buffer_reset(lua_State* L) {
+    check_buffer(L, 1)->clear();
+    return 0;
+}
+
+int l_buffer_len(lua_State* L) {
+    lua_pushinteger(L, lua_Integer(check_buffer(L, 1)->size()));
+    return 1;
+}
+
+int l_buffer_gc(lua_State* L) {
+    check_buffer(L, 1)->~CommandBuffer();
+    return 0;
+}
+
+// ---- in-service parsing --------------------------------------------------------------------
+
+RespReader* check_parser(lua_State* L, int idx) {
+    return static_cast<RespReader*>(luaL_checkudata(L, idx, kParserMeta));
+}
+
+int l_parser(lua_State* L) {
+    RespLimits limits;
+    lua_Integer max_bulk = luaL_optinteger(L, 1, limits.max_bulk);
+    lua_Integer max_elements = luaL_optinteger(L, 2, limits.max_elements);
+    luaL_argcheck(L, max_bulk > 0 && max_bulk <= (1 << 30), 1, "max_bulk out of 1..2^30");
+    luaL_argcheck(L, max_elements > 0 && max_elements <= UINT32_MAX, 2,
+                  "max_elements out of range");
+    limits.max_bulk = uint32_t(max_bulk);
+    limits.max_elements = uint32_t(max_elements);
+    void* mem = lua_newuserdatauv(L, sizeof(RespReader), 0);
+    new (mem) RespReader(limits);
+    luaL_setmetatable(L, kParserMeta);
+    return 1;
+}
+
+bool feed_reader(RespReader& r, const char* data, size_t n) {
+    return r.feed(data, n).ok();
+}
+
+// p:parse(str [, t]) / p:parse(msg, size [, t]) -> t, n, err
+int l_parser_parse(lua_State* L) {
+    RespReader* r = check_parser(L, 1);
+    const char* data;
+    size_t size;
+    int tidx;
+    if (lua_type(L, 2) == LUA_TLIGHTUSERDATA) {
+        data = static_cast<const char*>(lua_touserdata(L, 2));
+        lua_Integer sz = luaL_checkinteger(L, 3);
+        luaL_argcheck(L, sz >= 0 && (data || sz == 0), 3, "invalid size");
+        size = size_t(sz);
+        tidx = 4;
+    } else {
+        data = luaL_checklstring(L, 2, &size);
+        tidx = 3;
+    }
+    if (!lua_isnoneornil(L, tidx)) luaL_checktype(L, tidx, LUA_TTABLE);
+    bool ok = feed_reader(*r, data, size);
+    if (lua_isnoneornil(L, tidx)) {
+        lua_createtable(L, int(r->complete_count()), 1);
+    } else {
+        lua_pushvalue(L, tidx);
+    }
+    std::string_view done = r->complete();
+    int n = decode_into(L, done.data(), done.size(), lua_gettop(L));
+    r->drop_complete();
+    lua_pushinteger(L, n);
+    if (ok) {
+        lua_pushnil(L);
+    } else {
+        lua_pushlstring(L, r->error().data(), r->error().size());
+    }
+    return 3;
+}
+
+int l_parser_gc(lua_State* L) {
+    check_parser(L, 1)->~RespReader();
+    return 0;
+}
+
+}  // namespace
+
+int redis_decode_buffer(lua_State* L, const void* data, size_t size) {
+    lua_createtable(L, 4, 1);
+    return decode_into(L, static_cast<const char*>(data), size, lua_gettop(L));
+}
+
+}  // namespace skyhive
+
+extern "C" int luaopen_skyhive_redis_codec(lua_State* L) {
+    using namespace skyhive;
+    luaL_checkversion(L);
+
+    luaL_newmetatable(L, kErrorMeta);
+    lua_pushcfunction(L, l_error_tostring);
+    lua_setfield(L, -2, "__tostring");
+    int error_mt = lua_gettop(L);
+
+    luaL_newmetatable(L, kBufferMeta);
+    int buffer_mt = lua_gettop(L);
+    lua_pushcfunction(L, l_buffer_gc);
+    lua_setfield(L, buffer_mt, "__gc");
+    lua_pushcfunction(L, l_buffer_len);
+    lua_setfield(L, buffer_mt, "__len");
+
+    // The scratch buffer behind format(nil, ...), shared by both spellings of format.
+    new_buffer(L);
+    lua_pushcclosure(L, l_format, 1);
+    int format = lua_gettop(L);
+
+    luaL_Reg buffer_methods[] = {{"take", l_buffer_take},
+                                 {"tostring", l_buffer_tostring},
+                                 {"count", l_buffer_count},
+                                 {"reset", l_buffer_reset},
+                                 {nullptr, nullptr}};
+    luaL_newlib(L, buffer_methods);
+    lua_pushvalue(L, format);
+    lua_setfield(L, -2, "format");
+    lua_setfield(L, buffer_mt, "__index");
+
+    luaL_newmetatable(L, kParserMeta);
+    lua_pushcfunction(L, l_parser_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, l_parser_parse);
+    lua_setfield(L, -2, "parse");
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    luaL_Reg functions[] = {{"buffer", l_buffer},
+                            {"decode", l_decode},
+                            {"parser", l_parser},
+                            {"iserror", l_iserror},
+                            {nullptr, nullptr}};
+    luaL_newlib(L, functions);
+    lua_pushvalue(L, format);
+    lua_setfield(L, -2, "format");
+    lua_pushvalue(L, error_mt);
+    lua_setfield(L, -2, "error_mt");
+    return 1;
+}

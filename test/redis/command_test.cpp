@@ -1,0 +1,92 @@
+#include "redis/command.h"
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include <string>
+#include <vector>
+
+namespace skyhive::redis {
+namespace {
+
+using namespace std::string_literals;
+
+// Parses RESP requests back with hiredis's stock reader (a request is a multibulk of bulks).
+std::vector<std::vector<std::string>> parse_requests(std::string_view bytes) {
+    redisReader* r = redisReaderCreate();
+    EXPECT_EQ(redisReaderFeed(r, bytes.data(), bytes.size()), REDIS_OK);
+    std::vector<std::vector<std::string>> out;
+    for (;;) {
+        void* reply = nullptr;
+        EXPECT_EQ(redisReaderGetReply(r, &reply), REDIS_OK) << r->errstr;
+        if (!reply) break;
+        auto* rep = static_cast<redisReply*>(reply);
+        EXPECT_EQ(rep->type, REDIS_REPLY_ARRAY);
+        std::vector<std::string> args;
+        for (size_t i = 0; i < rep->elements; ++i) {
+            EXPECT_EQ(rep->element[i]->type, REDIS_REPLY_STRING);
+            args.emplace_back(rep->element[i]->str, rep->element[i]->len);
+        }
+        out.push_back(std::move(args));
+        freeReplyObject(reply);
+    }
+    // Nothing may be left over: every request must be complete.
+    EXPECT_EQ(r->len - r->pos, 0u);
+    redisReaderFree(r);
+    return out;
+}
+
+TEST(Command, FormatsAMultibulkRequest) {
+    std::string_view argv[] = {"SET", "key", "value"};
+    EXPECT_EQ(format_command(argv), "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n");
+}
+
+TEST(Command, BinaryAndEmptyArgumentsRoundTrip) {
+    std::string binary = "a\0\r\n\xff"s;
+    std::string big(100000, 'z');
+    std::vector<std::string_view> argv = {"SET", binary, "", big};
+    auto parsed = parse_requests(format_command(argv));
+    ASSERT_EQ(parsed.size(), 1u);
+    EXPECT_EQ(parsed[0], (std::vector<std::string>{"SET", binary, "", big}));
+}
+
+TEST(Command, BufferCoalescesManyCommandsIntoOneWrite) {
+    CommandBuffer buf;
+    std::vector<std::vector<std::string>> expected;
+    for (int i = 0; i < 50; ++i) {
+        // More arguments than the formatter's inline arrays hold, every few commands.
+        std::vector<std::string> args = {"RPUSH", "list" + std::to_string(i)};
+        for (int j = 0; j < (i % 5) * 10; ++j)
+            args.push_back(std::to_string(i * 1000 + j));
+        std::vector<std::string_view> views(args.begin(), args.end());
+        ASSERT_TRUE(buf.append(views).ok());
+        expected.push_back(std::move(args));
+    }
+    EXPECT_EQ(buf.count(), 50u);
+    EXPECT_EQ(parse_requests(buf.view()), expected);
+
+    size_t size = buf.size();
+    Payload p = buf.take();
+    EXPECT_EQ(p.size(), size);
+    EXPECT_EQ(parse_requests(p.view()), expected);
+    EXPECT_TRUE(buf.empty());
+    EXPECT_EQ(buf.count(), 0u);
+    EXPECT_TRUE(buf.take().empty());
+
+    // Still usable after handing its bytes over.
+    ASSERT_TRUE(buf.append({"PING"}).ok());
+    EXPECT_EQ(buf.view(), "*1\r\n$4\r\nPING\r\n");
+    buf.clear();
+    EXPECT_TRUE(buf.empty());
+}
+
+TEST(Command, EmptyCommandIsAnError) {
+    CommandBuffer buf;
+    auto r = buf.append(std::span<const std::string_view>());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message, "redis command without a name");
+    EXPECT_TRUE(buf.empty());
+}
+
+}  // namespace
+}  // namespace skyhive::redis

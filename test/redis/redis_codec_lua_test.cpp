@@ -1,0 +1,197 @@
+#include "lualib/native/redis_codec.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "redis/resp_framer.h"
+
+namespace skyhive {
+namespace {
+
+// A Lua state with the codec loaded as global `codec`, plus `frames(resp)`: the framer's payload
+// for some raw RESP, as a string, and `frames_ptr(resp)`: the same as lightuserdata, size (kept
+// alive by the fixture, as a socket message's payload would be during dispatch).
+class RedisCodecLua : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        L = luaL_newstate();
+        luaL_openlibs(L);
+        luaL_requiref(L, "codec", luaopen_skyhive_redis_codec, 1);
+        lua_pop(L, 1);
+        lua_pushlightuserdata(L, this);
+        lua_pushcclosure(L, &RedisCodecLua::frames, 1);
+        lua_setglobal(L, "frames");
+        lua_pushlightuserdata(L, this);
+        lua_pushcclosure(L, &RedisCodecLua::frames_ptr, 1);
+        lua_setglobal(L, "frames_ptr");
+    }
+    void TearDown() override { lua_close(L); }
+
+    static Payload frame(lua_State* L) {
+        size_t n;
+        const char* s = luaL_checklstring(L, 1, &n);
+        redis::RespFramer f;
+        EXPECT_TRUE(f.feed(s, n).ok());
+        uint32_t count;
+        return f.take(&count);
+    }
+    static int frames(lua_State* L) {
+        Payload p = frame(L);
+        lua_pushlstring(L, p.data(), p.size());
+        return 1;
+    }
+    static int frames_ptr(lua_State* L) {
+        auto* self = static_cast<RedisCodecLua*>(lua_touserdata(L, lua_upvalueindex(1)));
+        self->kept_.push_back(frame(L));
+        lua_pushlightuserdata(L, self->kept_.back().data());
+        lua_pushinteger(L, self->kept_.back().size());
+        return 2;
+    }
+
+    // Runs a chunk; its failure message (a Lua assert's text) becomes the test failure.
+    void run(const char* code) {
+        if (luaL_dostring(L, code) != LUA_OK) {
+            ADD_FAILURE() << lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+
+    lua_State* L = nullptr;
+    std::vector<Payload> kept_;
+};
+
+TEST_F(RedisCodecLua, DecodeMapsEveryReplyType) {
+    run(R"lua(
+        local t, n = codec.decode(frames(
+            "+OK\r\n-ERR boom\r\n:-7\r\n$3\r\na\0b\r\n$0\r\n\r\n$-1\r\n*-1\r\n*0\r\n" ..
+            "*4\r\n:1\r\n$-1\r\n*1\r\n+in\r\n-WRONGTYPE x\r\n"))
+        assert(n == 9 and t.n == 9, "count " .. n)
+        assert(t[1] == "OK")
+        assert(codec.iserror(t[2]) and t[2].err == "ERR boom" and tostring(t[2]) == "ERR boom")
+        assert(getmetatable(t[2]) == codec.error_mt)
+        assert(math.type(t[3]) == "integer" and t[3] == -7)
+        assert(t[4] == "a\0b" and #t[4] == 3)
+        assert(t[5] == "")
+        assert(t[6] == nil and t[7] == nil)
+        assert(type(t[8]) == "table" and t[8].n == 0 and next(t[8], nil) == "n")
+        local a = t[9]
+        assert(a.n == 4 and a[1] == 1 and a[2] == nil and a[3].n == 1 and a[3][1] == "in")
+        assert(codec.iserror(a[4]) and a[4].err == "WRONGTYPE x")
+        assert(not codec.iserror(a) and not codec.iserror("ERR") and not codec.iserror(nil))
+    )lua");
+}
+
+TEST_F(RedisCodecLua, DecodeFromPointerAndIntoAGivenTable) {
+    run(R"lua(
+        local ptr, size = frames_ptr("+a\r\n+b\r\n+c\r\n")
+        assert(type(ptr) == "userdata")
+        local mine = {"stale", "stale", "stale", "keep"}
+        local t, n = codec.decode(ptr, size, mine)
+        assert(t == mine and n == 3 and t.n == 3)
+        assert(t[1] == "a" and t[2] == "b" and t[3] == "c" and t[4] == "keep")
+        local empty, zero = codec.decode(ptr, 0)
+        assert(zero == 0 and empty[1] == nil)
+    )lua");
+}
+
+TEST_F(RedisCodecLua, DecodeRejectsMalformedPayloads) {
+    run(R"lua(
+        local good = frames("*2\r\n$5\r\nhello\r\n:1\r\n")
+        for cut = 1, #good - 1 do
+            local ok, err = pcall(codec.decode, good:sub(1, cut))
+            assert(not ok and err:find("redis decode: malformed reply payload at byte", 1, true),
+                   "cut " .. cut .. ": " .. tostring(err))
+        end
+        assert(not pcall(codec.decode, "?"))
+        -- An array claiming 2^32-1 children in a few bytes must fail, not allocate.
+        assert(not pcall(codec.decode, "*\255\255\255\255_"))
+        assert(not pcall(codec.decode, string.rep("*\1\0\0\0", 100) .. "_"))
+    )lua");
+}
+
+TEST_F(RedisCodecLua, FormatEncodesArgumentsOfEveryKind) {
+    run(R"lua(
+        assert(codec.format(nil, "GET", "k") == "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+        assert(codec.format(nil, "SET", "k\0\r\n", "") == "*3\r\n$3\r\nSET\r\n$4\r\nk\0\r\n\r\n$0\r\n\r\n")
+        local s = codec.format(nil, "X", 42, -7, 3.0, 0.1, 1e300, math.mininteger)
+        assert(s == "*7\r\n$1\r\nX\r\n$2\r\n42\r\n$2\r\n-7\r\n$1\r\n3\r\n$3\r\n0.1\r\n" ..
+                    "$6\r\n1e+300\r\n$20\r\n-9223372036854775808\r\n", s)
+        assert(codec.format(nil, "MSET", {"a", 1, "b", 2}) ==
+               codec.format(nil, "MSET", "a", 1, "b", 2))
+        local many = {}
+        for i = 1, 100 do many[i] = i end
+        local t = codec.decode(frames(codec.format(nil, "RPUSH", "l", many)))[1]
+        assert(t.n == 102 and t[1] == "RPUSH" and t[2] == "l" and t[3] == "1" and t[102] == "100")
+    )lua");
+}
+
+TEST_F(RedisCodecLua, FormatNamesTheBadArgument) {
+    run(R"lua(
+        local ok, err = pcall(codec.format, nil, "SET", "k", true)
+        assert(not ok and err:find("redis command SET: argument #4 is a boolean " ..
+                                   "(string or number expected)", 1, true), err)
+        ok, err = pcall(codec.format, nil, "MSET", {"a", {}})
+        assert(not ok and err:find("redis command MSET: argument #3[2] is a table", 1, true), err)
+        -- A failed call leaves nothing behind for the next one.
+        assert(codec.format(nil, "PING") == "*1\r\n$4\r\nPING\r\n")
+    )lua");
+}
+
+TEST_F(RedisCodecLua, BufferCoalescesCommands) {
+    run(R"lua(
+        local buf = codec.buffer()
+        assert(#buf == 0 and buf:count() == 0)
+        local ptr, size = buf:take()
+        assert(ptr == nil and size == 0)
+        assert(buf:format("SET", "a", 1) == buf)
+        codec.format(buf, "GET", "a")
+        assert(buf:count() == 2)
+        local expect = codec.format(nil, "SET", "a", 1) .. codec.format(nil, "GET", "a")
+        assert(buf:tostring() == expect and #buf == #expect)
+        buf:reset()
+        assert(#buf == 0 and buf:count() == 0)
+        buf:format("PING")
+        local p, n = buf:take()
+        assert(type(p) == "userdata" and n == 14 and #buf == 0 and buf:count() == 0)
+        _G.taken = p
+    )lua");
+    // take() handed over a malloc'd block; as the socket layer would, adopt and free it.
+    lua_getglobal(L, "taken");
+    Payload p = Payload::adopt(lua_touserdata(L, -1), 14);
+    lua_pop(L, 1);
+    EXPECT_EQ(p.view(), "*1\r\n$4\r\nPING\r\n");
+}
+
+TEST_F(RedisCodecLua, ParserFramesInTheServiceByteByByte) {
+    run(R"lua(
+        local p = codec.parser()
+        local input = "+OK\r\n*2\r\n$3\r\nfoo\r\n:5\r\n-ERR x\r\n"
+        local got = {}
+        for i = 1, #input do
+            local t, n, err = p:parse(input:sub(i, i))
+            assert(err == nil, err)
+            for j = 1, n do got[#got + 1] = t[j] end
+        end
+        assert(#got == 3 and got[1] == "OK" and got[2][1] == "foo" and got[2][2] == 5)
+        assert(codec.iserror(got[3]) and got[3].err == "ERR x")
+    )lua");
+}
+
+TEST_F(RedisCodecLua, ParserReportsProtocolErrorsAfterTheGoodReplies) {
+    run(R"lua(
+        local p = codec.parser(10)
+        local t, n, err = p:parse("+a\r\n:1\r\n$11\r\n")
+        assert(n == 2 and t[1] == "a" and t[2] == 1)
+        assert(err == "RESP bulk of 11 bytes exceeds the limit of 10", err)
+        t, n, err = p:parse("+b\r\n")
+        assert(n == 0 and err == "RESP bulk of 11 bytes exceeds the limit of 10")
+        local q = codec.parser()
+        t, n, err = q:parse("x")
+        assert(n == 0 and err == 'malformed RESP from server: Protocol error, got "x" as reply type byte', err)
+    )lua");
+}
+
+}  // namespace
+}  // namespace skyhive
