@@ -42,6 +42,7 @@ std::string long_bracket_close(int level) {
 // strings and comments of any level. Malformed input (an unfinished string) is copied through
 // for Lua to report. Lines are counted in the original text, so errors name the line the user
 // sees; an expansion keeps the line count unless the variable's value itself holds newlines.
+// Thread: one instance per load, used by one thread.
 class EnvExpander {
   public:
     EnvExpander(std::string_view src, const std::string& chunk) : src_(src), chunk_(chunk) {}
@@ -207,6 +208,7 @@ std::string file_identity(const std::string& path) {
 }
 
 // What one load carries through the Lua callbacks (a light userdata upvalue).
+// Thread: the loading thread only.
 struct LoadState {
     std::map<std::string, Config::Entry, std::less<>>* entries;
     std::vector<std::string> names;  // files being run, outermost first, as the user sees them

@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <utility>
 
@@ -217,7 +219,7 @@ int skyhive_send_owned(skyhive_context* ctx, uint32_t dest, int type, int sessio
 
 int skyhive_send(skyhive_context* ctx, uint32_t dest, int type, int session, const void* msg,
                  size_t sz) {
-    if (!ctx->service || type < 0 || type > 255 || sz > UINT32_MAX) return -1;
+    if (!ctx->service || type < 0 || type > 255 || sz > UINT32_MAX || (!msg && sz)) return -1;
     bool sent = ctx->service->send(skyhive::Handle(dest), skyhive::MessageType(type),
                                    int32_t(session), skyhive::Payload::copy(msg, sz));
     return sent ? 0 : -1;

@@ -1,10 +1,10 @@
 /* A sample C module: echoes every message back to its sender. A request (session > 0) gets a
- * response with the same session and payload; an answer (response, error) is never echoed, so two
- * echo services cannot ping-pong forever on answers. The payload is forwarded without a copy.
+ * response with the same session and payload; an answer (response, error) is never echoed, so the
+ * exchange ends there. The payload is forwarded without a copy.
  *
  * Two exported variables let tests observe what the host did: the args of the last init() and
- * how many instances were released. They are touched only from init/release, which the host runs
- * one at a time for this test's purposes. */
+ * how many instances were released. Tests read them on the thread that launched the service, or
+ * after the node has stopped its workers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
