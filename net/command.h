@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "net/address.h"
+#include "net/socket_info.h"
+
+namespace skyhive::net {
+
+// What a command asks the socket thread to do. `ptr` ownership per type is listed; everything a
+// command owns is freed by the socket thread, also when the command turns out to be stale.
+enum class CommandType : uint8_t {
+    exit,      // leave the loop
+    listen,    // arg = listening fd (owned), handle = owner
+    bind,      // arg = fd (owned), handle = owner
+    udp_open,  // arg = bound UDP fd (owned), handle = owner
+    connect,   // ptr = ConnectRequest*, handle = owner
+    resolved,  // ptr = ResolveResult* (from the resolver thread)
+    start,     // handle = new owner (0 keeps the current one)
+    pause,
+    send,        // ptr = WriteBuffer*; the caller incremented slot.sending
+    send_low,    // ptr = WriteBuffer*; the caller incremented slot.sending
+    want_write,  // a worker queued the rest of a short direct write: watch for EPOLLOUT
+    close,
+    shutdown,
+    close_read,
+    nodelay,    // arg = on/off
+    keepalive,  // arg = on/off
+    framer,     // ptr = Framer*
+    snapshot,   // ptr = SnapshotRequest* (borrowed: the caller waits for it)
+};
+
+// Fixed size, written to the control pipe with one write() (atomic: far below PIPE_BUF), so
+// commands from many threads never interleave.
+struct Command {
+    CommandType type = CommandType::exit;
+    uint8_t pad[3] = {};
+    int32_t id = 0;
+    uint32_t handle = 0;
+    int32_t arg = 0;
+    void* ptr = nullptr;
+};
+static_assert(sizeof(Command) == 24);
+static_assert(std::is_trivially_copyable_v<Command>);
+
+struct ConnectRequest {
+    std::string host;
+    int port = 0;
+};
+
+// The outcome of resolving a connect's host name off the socket thread.
+struct ResolveResult {
+    int32_t id = 0;
+    std::string target;                    // "host:port"
+    std::vector<SocketAddress> addresses;  // empty on failure
+    std::string error;                     // set on failure
+    int err = 0;
+};
+
+// info()/snapshot(): the caller waits on `done` while the socket thread fills `result`.
+struct SnapshotRequest {
+    int32_t id = 0;  // 0 = every socket
+    std::vector<SocketInfo> result;
+    std::promise<void> done;
+};
+
+}  // namespace skyhive::net

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <cstddef>
+
+#include "core/result.h"
+#include "net/command.h"
+
+namespace skyhive::net {
+
+// The command channel into the socket thread: a pipe carrying fixed-size Commands. Any thread
+// writes (blocking when the pipe is full, which throttles a flood of commands), the socket thread
+// reads without blocking. Identity type.
+class ControlPipe {
+  public:
+    ControlPipe() = default;
+    ~ControlPipe();
+    ControlPipe(const ControlPipe&) = delete;
+    ControlPipe& operator=(const ControlPipe&) = delete;
+
+    // Thread: the owner, once.
+    Result<void> open();
+    // Thread: any. Writes one command whole.
+    void write(const Command& c);
+    // Thread: the reader. Reads up to `max` commands that are already there; returns how many.
+    size_t read(Command* out, size_t max);
+    int read_fd() const { return fds_[0]; }
+
+  private:
+    int fds_[2] = {-1, -1};
+};
+
+}  // namespace skyhive::net

@@ -1,0 +1,463 @@
+#include "net/socket_loop.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "core/clock.h"
+
+namespace skyhive::net {
+
+namespace {
+constexpr uint64_t kPipeTag = 0;  // socket ids are positive, so 0 cannot be one
+constexpr int kMaxEvents = 128;
+constexpr size_t kCommandBatch = 64;
+}  // namespace
+
+SocketLoop::SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, Resolver& resolver,
+                       std::atomic<uint64_t>& buffered, LogFn log)
+    : slots_(slots),
+      pipe_(pipe),
+      sink_(sink),
+      resolver_(resolver),
+      buffered_(buffered),
+      log_(std::move(log)),
+      scratch_(new char[kScratchSize]) {}
+
+SocketLoop::~SocketLoop() {
+    if (epfd_ >= 0) ::close(epfd_);
+}
+
+Result<void> SocketLoop::open() {
+    epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (epfd_ < 0) return Error::from_errno("socket server epoll_create1");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kPipeTag;
+    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, pipe_.read_fd(), &ev) != 0) {
+        return Error::from_errno("socket server epoll_ctl(control pipe)");
+    }
+    return {};
+}
+
+void SocketLoop::run() {
+    epoll_event events[kMaxEvents];
+    for (;;) {
+        int n = ::epoll_wait(epfd_, events, kMaxEvents, next_timeout_ms());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            std::fprintf(stderr, "socket server: epoll_wait: %s\n", std::strerror(errno));
+            std::abort();
+        }
+        if (!paused_accepts_.empty()) resume_accepts();
+        for (int i = 0; i < n; ++i) {
+            if (events[i].data.u64 == kPipeTag) {
+                if (!drain_commands()) return;
+            } else {
+                on_event(int32_t(events[i].data.u64), events[i].events);
+            }
+        }
+    }
+}
+
+bool SocketLoop::drain_commands() {
+    // One bounded batch per wake-up, so a flood of commands cannot starve socket events; the
+    // pipe stays readable (level-triggered) while more are waiting.
+    Command batch[kCommandBatch];
+    size_t n = pipe_.read(batch, kCommandBatch);
+    for (size_t i = 0; i < n; ++i) {
+        if (batch[i].type == CommandType::exit) {
+            for (size_t j = i + 1; j < n; ++j)
+                discard(batch[j], slots_);
+            return false;
+        }
+        dispatch(batch[i]);
+    }
+    return true;
+}
+
+void SocketLoop::dispatch(const Command& c) {
+    switch (c.type) {
+        case CommandType::exit:
+            break;
+        case CommandType::listen:
+            on_adopt(c, SocketKind::listener);
+            break;
+        case CommandType::bind:
+            on_adopt(c, SocketKind::stream);
+            break;
+        case CommandType::udp_open:
+            on_adopt(c, SocketKind::udp);
+            break;
+        case CommandType::connect:
+            on_connect(c);
+            break;
+        case CommandType::resolved:
+            on_resolved(c);
+            break;
+        case CommandType::start:
+            on_start(c, true);
+            break;
+        case CommandType::pause:
+            on_start(c, false);
+            break;
+        case CommandType::send:
+            on_send(c, false);
+            break;
+        case CommandType::send_low:
+            on_send(c, true);
+            break;
+        case CommandType::want_write:
+            on_want_write(c);
+            break;
+        case CommandType::close:
+            on_close(c, true);
+            break;
+        case CommandType::shutdown:
+            on_close(c, false);
+            break;
+        case CommandType::close_read:
+            on_close_read(c);
+            break;
+        case CommandType::nodelay:
+            on_option(c, IPPROTO_TCP, TCP_NODELAY);
+            break;
+        case CommandType::keepalive:
+            on_option(c, SOL_SOCKET, SO_KEEPALIVE);
+            break;
+        case CommandType::framer:
+            on_framer(c);
+            break;
+        case CommandType::snapshot:
+            on_snapshot(c);
+            break;
+    }
+}
+
+void SocketLoop::discard(const Command& c, SlotTable& slots) {
+    switch (c.type) {
+        case CommandType::listen:
+        case CommandType::bind:
+        case CommandType::udp_open:
+            ::close(c.arg);
+            break;
+        case CommandType::connect:
+            delete static_cast<ConnectRequest*>(c.ptr);
+            break;
+        case CommandType::resolved:
+            delete static_cast<ResolveResult*>(c.ptr);
+            break;
+        case CommandType::send:
+        case CommandType::send_low:
+            if (Slot* s = slots.slot(c.id)) s->sending.fetch_sub(1, std::memory_order_relaxed);
+            delete static_cast<WriteBuffer*>(c.ptr);
+            break;
+        case CommandType::framer:
+            delete static_cast<Framer*>(c.ptr);
+            break;
+        case CommandType::snapshot:
+            static_cast<SnapshotRequest*>(c.ptr)->done.set_value();
+            break;
+        default:
+            break;
+    }
+}
+
+void SocketLoop::close_all() {
+    Command batch[kCommandBatch];
+    while (size_t n = pipe_.read(batch, kCommandBatch)) {
+        for (size_t i = 0; i < n; ++i)
+            discard(batch[i], slots_);
+    }
+    slots_.for_each_used([this](Slot& s) { release(s); });
+    paused_accepts_.clear();
+}
+
+void SocketLoop::install(Slot& s, int fd, SocketKind kind, Handle owner) {
+    {
+        std::lock_guard g(s.write_lock);
+        s.fd = fd;
+        s.kind = kind;
+        s.state.store(SlotState::open, std::memory_order_release);
+    }
+    s.owner = owner;
+    s.read_size = kMinRead;
+    s.warn_at = kFirstWarning;
+}
+
+void SocketLoop::on_adopt(const Command& c, SocketKind kind) {
+    Slot* s = slots_.live(c.id);
+    if (!s) {
+        ::close(c.arg);
+        return;
+    }
+    int fd = c.arg;
+    if (kind == SocketKind::stream) {
+        int type = 0;
+        socklen_t len = sizeof type;
+        if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM) {
+            kind = SocketKind::tcp;
+        }
+    }
+    install(*s, fd, kind, Handle(c.handle));
+    switch (kind) {
+        case SocketKind::listener:
+        case SocketKind::udp:
+            s->address = local_address(fd).to_string();
+            break;
+        case SocketKind::tcp:
+            s->address = peer_address(fd).to_string();
+            break;
+        default:
+            s->address = "fd " + std::to_string(fd);
+            break;
+    }
+    s->reading = kind == SocketKind::udp;
+    set_interest(*s);
+}
+
+void SocketLoop::on_start(const Command& c, bool reading) {
+    Slot* s = slots_.live(c.id);
+    if (!s || s->state.load(std::memory_order_relaxed) == SlotState::closing) return;
+    if (reading && c.handle != 0) s->owner = Handle(c.handle);
+    s->reading = reading;
+    set_interest(*s);
+}
+
+void SocketLoop::on_send(const Command& c, bool low) {
+    auto* b = static_cast<WriteBuffer*>(c.ptr);
+    Slot* s = slots_.slot(c.id);  // the sender checked the page exists
+    bool taken = false;
+    FlushResult r{FlushStatus::blocked, 0, 0};
+    uint64_t queued = 0;
+    {
+        std::lock_guard g(s->write_lock);
+        // Under the lock, so a worker trying a direct write sees either this command pending or
+        // its buffer queued, never neither.
+        s->sending.fetch_sub(1, std::memory_order_relaxed);
+        SlotState state = s->state.load(std::memory_order_relaxed);
+        bool fits =
+            s->kind == SocketKind::udp
+                ? b->to.valid()
+                : (s->kind == SocketKind::tcp || s->kind == SocketKind::stream) && !b->to.valid();
+        if (s->id.load(std::memory_order_relaxed) == c.id && fits &&
+            (state == SlotState::open || state == SlotState::connecting)) {
+            taken = true;
+            buffered_.fetch_add(b->remaining(), std::memory_order_relaxed);
+            s->queue.push(b, low);
+            // Write at once rather than wait for EPOLLOUT when nothing was waiting.
+            if (state == SlotState::open && !s->want_write) r = flush_locked(*s);
+            queued = s->queue.bytes;
+        }
+    }
+    if (!taken) {
+        delete b;
+        return;
+    }
+    if (s->state.load(std::memory_order_relaxed) == SlotState::connecting) {
+        // Written once connected; warnings still apply.
+        s->want_write = true;
+        if (queued >= s->warn_at) after_write(*s, r, queued);
+        return;
+    }
+    after_write(*s, r, queued);
+}
+
+void SocketLoop::on_want_write(const Command& c) {
+    Slot* s = slots_.live(c.id);
+    if (!s || s->state.load(std::memory_order_relaxed) == SlotState::connecting) return;
+    uint64_t queued;
+    {
+        std::lock_guard g(s->write_lock);
+        queued = s->queue.bytes;
+    }
+    if (queued == 0) return;  // flushed by the socket thread in the meantime
+    after_write(*s, FlushResult{FlushStatus::blocked, 0, 0}, queued);
+}
+
+void SocketLoop::on_close(const Command& c, bool graceful) {
+    Slot* s = slots_.live(c.id);
+    if (!s || s->state.load(std::memory_order_relaxed) == SlotState::closing) return;
+    Handle owner = s->owner;
+    bool linger = false;
+    if (graceful) {
+        std::lock_guard g(s->write_lock);
+        if (!s->queue.empty() && s->state.load(std::memory_order_relaxed) == SlotState::open) {
+            s->state.store(SlotState::closing, std::memory_order_relaxed);
+            linger = true;
+        }
+    }
+    if (linger) {
+        // Incoming bytes are read and dropped meanwhile: unread data at close() would make the
+        // kernel answer with a reset, which can destroy the reply still in flight.
+        s->reading = true;
+        set_interest(*s);
+    } else {
+        release(*s);
+    }
+    deliver_to(owner, make_socket_event(SocketEventType::closed, c.id, 0, {},
+                                        uint8_t(CloseReason::owner)));
+}
+
+void SocketLoop::on_close_read(const Command& c) {
+    Slot* s = slots_.live(c.id);
+    if (!s || s->state.load(std::memory_order_relaxed) != SlotState::open || s->read_closed) return;
+    if (s->kind != SocketKind::tcp && s->kind != SocketKind::stream) return;
+    s->read_closed = true;
+    if (s->kind == SocketKind::tcp) ::shutdown(s->fd, SHUT_RD);
+    set_interest(*s);
+}
+
+void SocketLoop::on_option(const Command& c, int level, int name) {
+    Slot* s = slots_.live(c.id);
+    if (!s || (s->kind != SocketKind::tcp)) return;
+    bool on = c.arg != 0;
+    if (name == TCP_NODELAY) {
+        s->nodelay = on;
+    } else {
+        s->keepalive = on;
+    }
+    if (s->fd >= 0) {
+        int v = on ? 1 : 0;
+        ::setsockopt(s->fd, level, name, &v, sizeof v);
+    }
+}
+
+void SocketLoop::on_framer(const Command& c) {
+    std::unique_ptr<Framer> framer(static_cast<Framer*>(c.ptr));
+    Slot* s = slots_.live(c.id);
+    if (!s || (s->kind != SocketKind::tcp && s->kind != SocketKind::stream)) return;
+    s->framer = std::move(framer);
+}
+
+void SocketLoop::on_snapshot(const Command& c) {
+    auto* req = static_cast<SnapshotRequest*>(c.ptr);
+    if (req->id != 0) {
+        if (Slot* s = slots_.live(req->id)) fill_info(*s, req->result.emplace_back());
+    } else {
+        slots_.for_each_used([&](Slot& s) {
+            if (s.state.load(std::memory_order_relaxed) != SlotState::reserved) {
+                fill_info(s, req->result.emplace_back());
+            }
+        });
+    }
+    req->done.set_value();
+}
+
+void SocketLoop::fill_info(Slot& s, SocketInfo& info) {
+    info.id = s.id.load(std::memory_order_relaxed);
+    info.state = s.state.load(std::memory_order_relaxed);
+    info.owner = s.owner;
+    info.reading = s.reading && !s.read_closed;
+    info.address = s.address;
+    info.bytes_in = s.bytes_in;
+    info.last_read_ns = s.last_read_ns;
+    std::lock_guard g(s.write_lock);
+    info.kind = s.kind;
+    info.local_port = s.fd >= 0 ? local_address(s.fd).port() : 0;
+    info.bytes_out = s.bytes_out;
+    info.buffered = s.queue.bytes;
+    info.last_write_ns = s.last_write_ns;
+}
+
+bool SocketLoop::set_interest(Slot& s) {
+    uint32_t want = 0;
+    SlotState state = s.state.load(std::memory_order_relaxed);
+    if (s.fd < 0) {
+        want = 0;
+    } else if (state == SlotState::connecting) {
+        want = EPOLLOUT;
+    } else if (s.kind == SocketKind::listener) {
+        if (s.reading && !s.accept_paused) want = EPOLLIN;
+    } else {
+        if (s.reading && !s.read_closed) want |= EPOLLIN;
+        if (s.want_write) want |= EPOLLOUT;
+    }
+    if (want == s.events) return true;
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.u64 = uint64_t(uint32_t(s.id.load(std::memory_order_relaxed)));
+    int op = s.events == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    if (::epoll_ctl(epfd_, op, s.fd, &ev) != 0) {
+        int err = errno;
+        if (op == EPOLL_CTL_DEL) {
+            s.events = 0;  // the fd is gone from the set anyway
+            return true;
+        }
+        fail(s, SocketOp::poll, err, "watch " + s.address + ": " + std::strerror(err));
+        return false;
+    }
+    s.events = want;
+    return true;
+}
+
+void SocketLoop::release(Slot& s) {
+    if (s.events != 0) {
+        // Explicitly: a bound fd (stdin) may share its file description with others, and then
+        // close() alone would leave it in the epoll set.
+        ::epoll_ctl(epfd_, EPOLL_CTL_DEL, s.fd, nullptr);
+        s.events = 0;
+    }
+    int fd;
+    uint64_t dropped;
+    {
+        std::lock_guard g(s.write_lock);
+        s.id.store(0, std::memory_order_relaxed);
+        fd = s.fd;
+        s.fd = -1;
+        s.kind = SocketKind::none;
+        dropped = s.queue.clear();
+        s.bytes_out = 0;
+        s.last_write_ns = 0;
+    }
+    if (dropped) buffered_.fetch_sub(dropped, std::memory_order_relaxed);
+    // No writer can be using fd: they check the id under the lock, and it is 0 now.
+    if (fd >= 0) ::close(fd);
+    s.owner = Handle();
+    s.reading = s.read_closed = s.want_write = s.accept_paused = s.nodelay = false;
+    s.keepalive = true;
+    s.accept_failing_since = 0;
+    s.read_size = 0;
+    s.warn_at = 0;
+    s.bytes_in = 0;
+    s.last_read_ns = 0;
+    s.address.clear();
+    s.framer.reset();
+    s.pending.reset();
+    slots_.release(s);
+}
+
+void SocketLoop::fail(Slot& s, SocketOp op, int err, std::string text) {
+    Handle owner = s.owner;
+    int32_t id = s.id.load(std::memory_order_relaxed);
+    release(s);
+    deliver_to(owner, make_socket_event(SocketEventType::error, id, 0, text, uint8_t(op), err));
+}
+
+bool SocketLoop::deliver(Slot& s, Payload event) {
+    if (deliver_to(s.owner, std::move(event))) return true;
+    // Nobody is left to read what this socket produces.
+    release(s);
+    return false;
+}
+
+bool SocketLoop::deliver_to(Handle owner, Payload event) {
+    return sink_.deliver(owner, Message{Handle(), 0, MessageType::socket, std::move(event)});
+}
+
+void SocketLoop::log(const std::string& line) const {
+    if (log_) {
+        log_(line);
+    } else {
+        std::fprintf(stderr, "socket server: %s\n", line.c_str());
+    }
+}
+
+}  // namespace skyhive::net

@@ -1,0 +1,167 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "core/handle.h"
+#include "core/message.h"
+#include "core/result.h"
+#include "net/control_pipe.h"
+#include "net/framer.h"
+#include "net/slot_table.h"
+#include "net/socket_event.h"
+#include "net/socket_info.h"
+#include "net/udp_address.h"
+
+namespace skyhive::net {
+
+class Resolver;
+class SocketLoop;
+
+struct SocketServerOptions {
+    // Receives conditions worth a log line (accepts paused for lack of descriptors, and resumed).
+    // Called on the socket thread: must be quick and must not call the SocketServer. Default:
+    // one line on stderr.
+    std::function<void(std::string_view)> log;
+};
+
+// A socket bound to a local port, as listen() and udp_open() return it.
+struct BoundSocket {
+    int32_t id = 0;
+    int port = 0;  // the local port: the kernel's pick when 0 was asked for
+};
+
+// The socket server: one thread that owns every socket of a node and runs an epoll loop.
+//
+// Other threads never touch socket state: each public method writes a fixed-size command into a
+// pipe the socket thread reads, so commands from one thread take effect in the order issued. The
+// one exception is send(): when the socket has nothing queued and its write lock is free, the
+// calling thread writes to the kernel itself (no pipe round trip), and hands any rest over.
+//
+// What happens on a socket arrives at its owner (a service handle) as a MessageType::socket
+// message through the MessageSink; socket_event.h documents the payload. TCP sockets start paused
+// after accept, connect and bind: nothing is read until the owner calls start(id).
+//
+// Ids are positive and carry a generation (socket_id.h): a command for a socket that is gone is
+// ignored, and its buffer freed, even when a new socket has taken the slot since. A socket whose
+// owner is gone (deliver() returns false) is closed without further ado.
+//
+// Lifecycle: construct, start(), use, stop() (or the destructor). Identity type.
+//
+// Thread: every public method may be called from any thread, except from the socket thread itself
+// (inside MessageSink::deliver or a Framer), unless it says otherwise.
+class SocketServer {
+  public:
+    explicit SocketServer(MessageSink& sink, SocketServerOptions options = {});
+    ~SocketServer();
+    SocketServer(const SocketServer&) = delete;
+    SocketServer& operator=(const SocketServer&) = delete;
+
+    // Creates the epoll set and the control pipe and starts the socket thread.
+    // Thread: the owner, once.
+    Result<void> start();
+    // Closes every socket (no events are sent: the services are going away too), stops the
+    // resolver and joins the socket thread. Commands issued afterwards are ignored. Idempotent.
+    // Thread: the owner.
+    void stop();
+    bool running() const { return running_.load(std::memory_order_acquire); }
+
+    // ---- TCP ----
+
+    // Listens on host:port (empty host: 0.0.0.0; port 0: the kernel picks) with `backlog`.
+    // Errors come back here: "listen 0.0.0.0:80: Permission denied". The listener is paused:
+    // accepted events start after start(id). A host name is resolved on the calling thread.
+    Result<BoundSocket> listen(Handle owner, std::string_view host, int port, int backlog = 128);
+
+    // Connects without blocking and returns the new id at once; `owner` later receives
+    // `connected` (the socket then waits for start()) or `error` with op connect. Numeric
+    // addresses are used as they are; host names are resolved on a resolver thread, and every
+    // address is tried in turn. Sends before `connected` are queued. Fails only when no slot is
+    // free or the server is not running.
+    Result<int32_t> connect(Handle owner, std::string_view host, int port);
+
+    // Adopts an open fd (stdin, a pipe, a socket made elsewhere): it is made non-blocking, read
+    // and written as a stream, and closed by the server in the end. Paused until start().
+    Result<int32_t> bind(Handle owner, int fd);
+
+    // Starts (or resumes) reading: data events for streams, accepted events for listeners.
+    // A non-zero `owner` becomes the socket's owner from here on (a gate hands an accepted
+    // connection to an agent this way).
+    void start(int32_t id, Handle owner = Handle());
+    // Stops reading until the next start(): unread bytes stay in the kernel and TCP throttles the
+    // peer. Sending is unaffected.
+    void pause(int32_t id);
+
+    // Queues data[offset:] for writing at high priority; ownership of `data` moves here. A
+    // data event's payload can be echoed back as-is with offset = kEventHeaderSize. Returns false
+    // (and frees data) when the id is already known to be closed; a later failure arrives as an
+    // error event instead.
+    bool send(int32_t id, Payload data, uint32_t offset = 0);
+    // Like send() at low priority: written only when no high-priority buffer is waiting. A buffer
+    // once started is always finished before any other.
+    bool send_low(int32_t id, Payload data, uint32_t offset = 0);
+
+    // Graceful close: no more data events and no more sends; what is queued is still written,
+    // then FIN. The owner receives `closed` (CloseReason::owner) when the command is processed;
+    // the id is dead from then on.
+    void close(int32_t id);
+    // Immediate close: queued bytes are dropped. The owner receives `closed` (CloseReason::owner).
+    void shutdown(int32_t id);
+    // Half-closes the read side: no more data events; the socket can still send. No event.
+    void close_read(int32_t id);
+    void set_nodelay(int32_t id, bool on);
+    void set_keepalive(int32_t id, bool on);  // on by default for TCP, as in skynet
+    // Switches a stream socket to framed mode: what is read from now on goes through `framer`
+    // and arrives as `frames` events, one per read. Ownership of the framer moves to the socket
+    // thread (it is destroyed with the socket, or at once if the id is stale).
+    void set_framer(int32_t id, std::unique_ptr<Framer> framer);
+
+    // ---- UDP ----
+
+    // Opens a UDP socket bound to host:port (empty host: 0.0.0.0; port 0: the kernel picks).
+    // Unlike TCP it reads at once: `owner` receives udp events (datagram + sender address).
+    Result<BoundSocket> udp_open(Handle owner, std::string_view host = {}, int port = 0);
+    // Sends data[offset:] as one datagram to `to`. Same return convention as send().
+    bool send_to(int32_t id, const UdpAddress& to, Payload data, uint32_t offset = 0);
+
+    // ---- statistics ----
+
+    // One socket, or every socket. Waits for the socket thread to answer (normally a few
+    // microseconds); meant for the debug console, not for hot paths. Empty when not running.
+    std::optional<SocketInfo> info(int32_t id);
+    std::vector<SocketInfo> snapshot();
+    // Bytes queued for writing, over all sockets. Thread: any, lock-free.
+    uint64_t buffered_bytes() const { return buffered_.load(std::memory_order_relaxed); }
+    // Sockets in use (slots not free). Thread: any, lock-free.
+    uint32_t socket_count() const { return slots_.in_use(); }
+
+  private:
+    bool submit(int32_t id, Payload data, uint32_t offset, const UdpAddress* to, bool low);
+    // True when `data` was consumed: written whole, or written in part with the rest queued.
+    bool write_direct(Slot& s, int32_t id, Payload& data, uint32_t offset, const UdpAddress* to);
+    Result<int32_t> adopt(CommandType type, Handle owner, int fd, const std::string& what);
+    void command(CommandType type, int32_t id, uint32_t handle = 0, int32_t arg = 0,
+                 void* ptr = nullptr);
+    void post(const Command& c);
+    std::vector<SocketInfo> query(int32_t id);
+
+    MessageSink& sink_;
+    SocketServerOptions options_;
+    SlotTable slots_;
+    ControlPipe pipe_;
+    std::atomic<uint64_t> buffered_{0};
+    std::unique_ptr<Resolver> resolver_;
+    std::unique_ptr<SocketLoop> loop_;
+    std::thread thread_;
+    std::thread::id thread_id_;
+    std::atomic<bool> running_{false};
+    bool stopped_ = false;
+};
+
+}  // namespace skyhive::net
