@@ -1,0 +1,98 @@
+// libFuzzer target for RESP framing and reply decoding.
+//
+// Input: one byte that chooses how the stream is cut into feeds, then the stream. The target
+// frames the stream twice, whole and cut into pieces, and aborts unless: nothing crashes, every
+// payload is a well-formed reply encoding with the announced count, both runs yield the same
+// replies and both fail or both succeed, and the Lua decoder turns every payload into exactly that
+// many replies. Small limits let short inputs reach the limit checks.
+
+#include <lua.hpp>
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "lualib/native/redis_codec.h"
+#include "redis/resp_framer.h"
+
+namespace {
+
+using skyhive::redis::RespFramer;
+using skyhive::redis::RespLimits;
+
+constexpr RespLimits kLimits{.max_bulk = 256, .max_elements = 64};
+
+struct Outcome {
+    std::string frames;
+    uint32_t count = 0;
+    bool failed = false;
+};
+
+void check(bool ok) {
+    if (!ok) std::abort();
+}
+
+template <class NextSize>
+Outcome frame(std::string_view in, NextSize next_size) {
+    RespFramer framer(kLimits);
+    Outcome o;
+    size_t pos = 0;
+    while (pos < in.size() && !o.failed) {
+        size_t n = std::min(next_size(), in.size() - pos);
+        o.failed = !framer.feed(in.data() + pos, n).ok();
+        pos += n;
+        uint32_t count = 0;
+        skyhive::Payload p = framer.take(&count);
+        uint32_t counted = 0;
+        check(skyhive::redis::validate_replies(p.view(), &counted) && counted == count);
+        o.frames.append(p.view());
+        o.count += count;
+    }
+    return o;
+}
+
+int decode(lua_State* L) {
+    size_t size;
+    const char* data = lua_tolstring(L, 1, &size);
+    lua_pushinteger(L, skyhive::redis_decode_buffer(L, data, size));
+    return 1;
+}
+
+lua_State* lua() {
+    static lua_State* L = [] {
+        lua_State* s = luaL_newstate();
+        luaL_requiref(s, "codec", luaopen_skyhive_redis_codec, 0);  // registers the metatables
+        lua_settop(s, 0);
+        return s;
+    }();
+    return L;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    if (size == 0) return 0;
+    uint32_t state = 0x9e3779b9u ^ data[0];
+    uint32_t max_piece = 1u + data[0];
+    std::string_view in(reinterpret_cast<const char*>(data + 1), size - 1);
+
+    Outcome whole = frame(in, [&] { return in.size(); });
+    Outcome cut = frame(in, [&] {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        return size_t(1 + state % max_piece);
+    });
+    check(whole.failed == cut.failed);
+    check(whole.count == cut.count);
+    check(whole.frames == cut.frames);
+
+    lua_State* L = lua();
+    lua_pushcfunction(L, decode);
+    lua_pushlstring(L, whole.frames.data(), whole.frames.size());
+    check(lua_pcall(L, 1, 1, 0) == LUA_OK);
+    check(lua_tointeger(L, -1) == lua_Integer(whole.count));
+    lua_settop(L, 0);
+    return 0;
+}
