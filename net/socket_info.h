@@ -17,6 +17,8 @@ struct SocketInfo {
     bool reading = false;  // started and not paused, read side not closed
     std::string address;   // peer "ip:port"; listeners and UDP sockets: the local address
     int local_port = 0;
+    bool nodelay = false;    // TCP_NODELAY as the kernel reports it
+    bool keepalive = false;  // SO_KEEPALIVE as the kernel reports it
     uint64_t bytes_in = 0;
     uint64_t bytes_out = 0;
     uint64_t buffered = 0;       // bytes queued for writing

@@ -354,14 +354,23 @@ void SocketLoop::on_snapshot(const Command& c) {
 void SocketLoop::fill_info(Slot& s, SocketInfo& info) {
     info.id = s.id.load(std::memory_order_relaxed);
     info.state = s.state.load(std::memory_order_relaxed);
+    info.kind = s.kind;  // written only by this thread
     info.owner = s.owner;
     info.reading = s.reading && !s.read_closed;
     info.address = s.address;
     info.bytes_in = s.bytes_in;
     info.last_read_ns = s.last_read_ns;
+    if (s.fd >= 0) {
+        info.local_port = local_address(s.fd).port();
+        if (s.kind == SocketKind::tcp) {
+            int v = 0;
+            socklen_t len = sizeof v;
+            info.nodelay = ::getsockopt(s.fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 && v;
+            len = sizeof v;
+            info.keepalive = ::getsockopt(s.fd, SOL_SOCKET, SO_KEEPALIVE, &v, &len) == 0 && v;
+        }
+    }
     std::lock_guard g(s.write_lock);
-    info.kind = s.kind;
-    info.local_port = s.fd >= 0 ? local_address(s.fd).port() : 0;
     info.bytes_out = s.bytes_out;
     info.buffered = s.queue.bytes;
     info.last_write_ns = s.last_write_ns;
