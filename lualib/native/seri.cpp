@@ -239,10 +239,10 @@ class Encoder {
         uint64_t narr = 0;
         uint64_t nhash = 0;
         bool in_array = true;
+        const int k = lua_gettop(L_) + 1;  // where lua_next leaves each key, and its value above
+        const int v = k + 1;
         lua_pushnil(L_);
         while (lua_next(L_, idx) != 0) {
-            int v = lua_gettop(L_);
-            int k = v - 1;
             // lua_next walks the array part first, in order: its leading run of keys 1, 2, 3...
             // becomes the array part of the encoding; everything after goes to the hash part.
             if (in_array && lua_isinteger(L_, k) && lua_tointeger(L_, k) == lua_Integer(narr + 1)) {
