@@ -84,6 +84,7 @@ Payload ReplyWriter::take_front(size_t n) {
 
 void ReplyWriter::drop_front(size_t n) {
     assert(n <= size_);
+    if (n == 0) return;  // data_ may still be null
     std::memmove(data_, data_ + n, size_ - n);
     size_ -= n;
 }

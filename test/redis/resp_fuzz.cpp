@@ -88,6 +88,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(whole.count == cut.count);
     check(whole.frames == cut.frames);
 
+    // The in-service path reads replies in place and drops them instead of taking payloads.
+    skyhive::redis::RespReader reader(kLimits);
+    std::string in_place;
+    for (size_t pos = 0; pos < in.size(); pos += 3) {
+        bool ok = reader.feed(in.data() + pos, std::min<size_t>(3, in.size() - pos)).ok();
+        in_place.append(reader.complete());
+        reader.drop_complete();
+        if (!ok) break;
+    }
+    check(in_place == whole.frames);
+
     lua_State* L = lua();
     lua_pushcfunction(L, decode);
     lua_pushlstring(L, whole.frames.data(), whole.frames.size());
