@@ -22,11 +22,11 @@ enum class CommandType : uint8_t {
     resolved,  // ptr = ResolveResult* (from the resolver thread)
     start,     // handle = new owner (0 keeps the current one)
     pause,
-    send,        // ptr = WriteBuffer*; the caller incremented slot.sending
-    send_low,    // ptr = WriteBuffer*; the caller incremented slot.sending
+    send,        // ptr = WriteBuffer*; the caller incremented slot.in_pipe
+    send_low,    // ptr = WriteBuffer*; the caller incremented slot.in_pipe
     want_write,  // a worker queued the rest of a short direct write: watch for EPOLLOUT
-    close,
-    shutdown,
+    close,       // the caller incremented slot.in_pipe
+    shutdown,    // the caller incremented slot.in_pipe
     close_read,
     nodelay,    // arg = on/off
     keepalive,  // arg = on/off

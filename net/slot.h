@@ -52,10 +52,11 @@ struct Slot {
     // --- any thread (atomics) ---
     std::atomic<int32_t> id{0};  // 0 while free
     std::atomic<SlotState> state{SlotState::free};
-    // Send commands for this slot still in the control pipe, whatever generation they target.
-    // Never reset: a stale command decrements it like any other, so the count stays exact. While
-    // it is non-zero a worker must not write directly, or its bytes would overtake queued ones.
-    std::atomic<uint32_t> sending{0};
+    // Send, close and shutdown commands for this slot still in the control pipe, whatever
+    // generation they target. Never reset: a stale command decrements it like any other, so the
+    // count stays exact. While it is non-zero a worker must not write directly, or its bytes
+    // would overtake queued ones (or a close issued before them).
+    std::atomic<uint32_t> in_pipe{0};
     Spinlock write_lock;
 
     // --- SlotTable mutex ---

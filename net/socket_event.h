@@ -63,7 +63,7 @@ enum class SocketOp : uint8_t {
 // Why a closed event was sent.
 enum class CloseReason : uint8_t {
     owner = 0,  // close() or shutdown() took effect; queued bytes still go out after close()
-    eof = 1,    // the peer finished sending (or close_read() was called by the owner)
+    eof = 1,    // the peer finished sending
 };
 
 struct SocketEvent {

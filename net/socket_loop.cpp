@@ -156,8 +156,12 @@ void SocketLoop::discard(const Command& c, SlotTable& slots) {
             break;
         case CommandType::send:
         case CommandType::send_low:
-            if (Slot* s = slots.slot(c.id)) s->sending.fetch_sub(1, std::memory_order_relaxed);
+            if (Slot* s = slots.slot(c.id)) s->in_pipe.fetch_sub(1, std::memory_order_relaxed);
             delete static_cast<WriteBuffer*>(c.ptr);
+            break;
+        case CommandType::close:
+        case CommandType::shutdown:
+            if (Slot* s = slots.slot(c.id)) s->in_pipe.fetch_sub(1, std::memory_order_relaxed);
             break;
         case CommandType::framer:
             delete static_cast<Framer*>(c.ptr);
@@ -241,7 +245,7 @@ void SocketLoop::on_send(const Command& c, bool low) {
         std::lock_guard g(s->write_lock);
         // Under the lock, so a worker trying a direct write sees either this command pending or
         // its buffer queued, never neither.
-        s->sending.fetch_sub(1, std::memory_order_relaxed);
+        s->in_pipe.fetch_sub(1, std::memory_order_relaxed);
         SlotState state = s->state.load(std::memory_order_relaxed);
         bool fits =
             s->kind == SocketKind::udp
@@ -283,6 +287,12 @@ void SocketLoop::on_want_write(const Command& c) {
 }
 
 void SocketLoop::on_close(const Command& c, bool graceful) {
+    Slot* slot = slots_.slot(c.id);  // the caller checked the page exists
+    // Counted down only once the close has taken effect, so no direct write slips in between.
+    struct CountDown {
+        Slot* s;
+        ~CountDown() { s->in_pipe.fetch_sub(1, std::memory_order_relaxed); }
+    } count_down{slot};
     Slot* s = slots_.live(c.id);
     if (!s || s->state.load(std::memory_order_relaxed) == SlotState::closing) return;
     Handle owner = s->owner;

@@ -70,7 +70,12 @@ void SocketServer::command(CommandType type, int32_t id, uint32_t handle, int32_
     c.handle = handle;
     c.arg = arg;
     c.ptr = ptr;
-    if (!running() || !slots_.slot(id)) {
+    Slot* s = slots_.slot(id);
+    if (s && (type == CommandType::close || type == CommandType::shutdown)) {
+        // Sends issued after this close must not write directly ahead of it (Slot::in_pipe).
+        s->in_pipe.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (!running() || !s) {
         SocketLoop::discard(c, slots_);
         return;
     }
@@ -218,8 +223,8 @@ bool SocketServer::submit(int32_t id, Payload data, uint32_t offset, const UdpAd
     b->offset = offset;
     if (to) b->to = *to;
     // Counted before the command is written, so this thread's next send cannot write directly
-    // past it (see Slot::sending).
-    s->sending.fetch_add(1, std::memory_order_relaxed);
+    // past it (see Slot::in_pipe).
+    s->in_pipe.fetch_add(1, std::memory_order_relaxed);
     Command c;
     c.type = low ? CommandType::send_low : CommandType::send;
     c.id = id;
@@ -230,13 +235,13 @@ bool SocketServer::submit(int32_t id, Payload data, uint32_t offset, const UdpAd
 
 bool SocketServer::write_direct(Slot& s, int32_t id, Payload& data, uint32_t offset,
                                 const UdpAddress* to) {
-    if (s.sending.load(std::memory_order_relaxed) != 0) return false;
+    if (s.in_pipe.load(std::memory_order_relaxed) != 0) return false;
     if (!s.write_lock.try_lock()) return false;
     std::unique_lock lock(s.write_lock, std::adopt_lock);
     // Re-check under the lock: the socket thread sets up and tears down sockets holding it.
     if (s.id.load(std::memory_order_relaxed) != id ||
         s.state.load(std::memory_order_relaxed) != SlotState::open || !s.queue.empty() ||
-        s.sending.load(std::memory_order_relaxed) != 0) {
+        s.in_pipe.load(std::memory_order_relaxed) != 0) {
         return false;
     }
     const char* p = data.data() + offset;

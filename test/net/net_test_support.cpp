@@ -62,6 +62,12 @@ bool EventSink::none_within(Handle h, std::chrono::milliseconds quiet) {
     return !cv_.wait_for(lk, quiet, [&] { return !q.empty(); });
 }
 
+size_t EventSink::queued(Handle h) const {
+    std::lock_guard g(mutex_);
+    auto it = queues_.find(h.value);
+    return it == queues_.end() ? 0 : it->second.size();
+}
+
 void EventSink::kill(Handle h) {
     std::lock_guard g(mutex_);
     dead_.insert(h.value);

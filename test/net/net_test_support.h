@@ -52,6 +52,8 @@ class EventSink : public MessageSink {
                                  std::chrono::milliseconds timeout = kDeadline);
     // Waits until h's queue holds no event for `quiet` (to check that nothing arrives).
     bool none_within(Handle h, std::chrono::milliseconds quiet);
+    // Events waiting in h's queue.
+    size_t queued(Handle h) const;
     // From now on deliveries to h fail, as for a service that has exited.
     void kill(Handle h);
     size_t delivered() const;
@@ -85,6 +87,17 @@ class EchoService {
     std::atomic<size_t> accepted_{0};
     std::thread thread_;
 };
+
+// Polls `done` every millisecond until it holds or the deadline passes; returns its last value.
+template <class F>
+bool wait_until(F&& done, std::chrono::milliseconds timeout = kDeadline) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= deadline) return done();
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
 
 // ---- plain client sockets (blocking unless said otherwise) ----
 
