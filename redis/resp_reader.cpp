@@ -124,6 +124,16 @@ Result<void> RespReader::feed(const char* data, size_t n) {
     if (!error_.empty()) return Error{error_};
     while (n > 0) {
         size_t chunk = next_chunk(data, n);
+        if (bulk_need_ > 0 && sdsavail(reader_->buf) < chunk) {
+            // sds grows by only 1 MB at a time past 1 MB, and a realloc may copy: a big bulk
+            // would be copied over and over. Grow geometrically, never past what the bulk needs.
+            size_t want = std::min(bulk_need_, std::max(chunk, sdslen(reader_->buf)));
+            sds grown = sdsMakeRoomFor(reader_->buf, want);
+            if (!grown)
+                return fail("RESP reader: out of memory growing to " +
+                            std::to_string(sdslen(reader_->buf) + want) + " bytes");
+            reader_->buf = grown;
+        }
         if (redisReaderFeed(reader_, data, chunk) != REDIS_OK) {
             return fail("RESP reader: out of memory buffering " + std::to_string(chunk) + " bytes");
         }

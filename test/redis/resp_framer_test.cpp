@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -152,9 +153,17 @@ TEST(RespFramer, NestingUpToHiredisLimit) {
 
 TEST(RespFramer, LargeBulkInRandomChunks) {
     constexpr size_t kSize = 64u << 20;
-    std::string value(kSize, '\0');
-    for (size_t i = 0; i < kSize; ++i)
-        value[i] = char((i * 131) ^ (i >> 11));
+    // Blocks of one pseudo-random pattern (with zero bytes and CRLFs), each stamped with its index,
+    // so that a lost, repeated or misplaced piece shows.
+    std::string block(4096, '\0');
+    for (size_t i = 0; i < block.size(); ++i)
+        block[i] = char((i * 131) ^ (i >> 3));
+    std::string value;
+    value.reserve(kSize);
+    for (size_t b = 0; b < kSize / block.size(); ++b) {
+        std::memcpy(block.data(), &b, sizeof b);
+        value += block;
+    }
     std::string input = "$" + std::to_string(kSize) + "\r\n" + value + "\r\n+after\r\n";
 
     std::mt19937 rng(12345);
