@@ -12,7 +12,7 @@ void GlobalQueue::push(Mailbox* mb) noexcept {
     else
         head_ = mb;
     tail_ = mb;
-    size_.fetch_add(1, std::memory_order_relaxed);
+    size_.fetch_add(1, std::memory_order_seq_cst);  // see Scheduler::notify
 }
 
 Mailbox* GlobalQueue::pop() noexcept {

@@ -33,7 +33,17 @@ void Mailbox::open(Handle h) {
     std::lock_guard guard(lock_);
     handle_ = h;
     scheduled_ = true;
+    retiring_.store(false, std::memory_order_relaxed);
     overload_threshold_ = 1024;
+}
+
+Mailbox::Push Mailbox::request_retire(Handle owner_handle) {
+    std::lock_guard guard(lock_);
+    if (handle_ != owner_handle || !owner_handle) return Push::closed;
+    retiring_.store(true, std::memory_order_release);
+    if (scheduled_) return Push::queued;
+    scheduled_ = true;
+    return Push::schedule;
 }
 
 bool Mailbox::close() {
@@ -57,7 +67,7 @@ size_t Mailbox::pop(Message* out, size_t max) {
 
 bool Mailbox::finish() {
     std::lock_guard guard(lock_);
-    if (count_ > 0) return true;
+    if (count_ > 0 || retiring_.load(std::memory_order_relaxed)) return true;
     scheduled_ = false;
     if (capacity_ > kShrinkAbove) {  // a flood is over: give its memory back
         ring_.reset(new Message[kInitialCapacity]);

@@ -33,6 +33,11 @@ public:
 
     // Binds the mailbox to a new service (held: scheduled, so nothing queues it until released).
     void open(Handle h);
+    // Asks for the service to be retired after its current message. Returns `closed` if the
+    // mailbox no longer belongs to `owner_handle`, `schedule` if the caller must queue the mailbox
+    // so a worker sees the request, `queued` if a worker will see it anyway.
+    Push request_retire(Handle owner_handle);
+    bool retiring() const { return retiring_.load(std::memory_order_acquire); }
     // Refuses further pushes; returns true if it was open. Thread: the retiring worker.
     bool close();
 
@@ -40,8 +45,8 @@ public:
     size_t pop(Message* out, size_t max);
 
     // Called by the worker after draining a batch, and by the launcher once init has run. Returns
-    // true when the mailbox still has messages (the caller queues it); otherwise clears
-    // `scheduled`.
+    // true when the mailbox still has messages or a retire request (the caller queues it);
+    // otherwise clears `scheduled`.
     bool finish();
 
     size_t size() const { return size_.load(std::memory_order_relaxed); }
@@ -66,6 +71,7 @@ private:
     size_t count_ = 0;
     bool scheduled_ = false;
     Handle handle_;  // the service this mailbox belongs to; 0 when closed
+    std::atomic<bool> retiring_{false};  // written under lock_
     std::atomic<size_t> size_{0};  // mirror of count_ for lock-free readers (stats, overload)
     size_t overload_threshold_ = 1024;
 };

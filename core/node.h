@@ -111,6 +111,8 @@ public:
     const NodeOptions& options() const { return options_; }
     ModuleRegistry& modules() { return modules_; }
     size_t service_count() const { return registry_.size(); }
+    // How many stuck messages the monitor has reported.
+    uint64_t monitor_reports() const;
     uint8_t node_id() const { return options_.node_id; }
 
     // Runs `fn` on the calling thread when shutdown() begins, before workers stop; later
@@ -128,6 +130,9 @@ private:
     void reply_error(Handle to, Handle from, int32_t session);
     // Puts a mailbox in the global queue; wakes a worker when the caller is not one of ours.
     void schedule(Mailbox* mb);
+    // Queues msg for dest (moving its payload) or, if dest is dead, answers a request with an
+    // error. `wake`: the caller is not one of our workers.
+    bool push(Handle dest, Message& msg, bool wake);
     bool on_our_worker() const;
 
     NodeOptions options_;
@@ -138,7 +143,7 @@ private:
     std::unique_ptr<Scheduler> scheduler_;
     std::unique_ptr<Timer> timer_;
     std::unique_ptr<Monitor> monitor_;
-    Handle logger_;
+    std::atomic<uint32_t> logger_{0};  // written by start/shutdown, read by log() anywhere
     std::atomic<uint8_t> log_level_;
     uint32_t starttime_ = 0;
 

@@ -73,7 +73,6 @@ private:
     Mailbox mailbox_;
     ServiceStats stats_;
     int32_t session_ = 0;
-    std::atomic<bool> retiring_{false};
     bool initialised_ = false;
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <thread>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -19,9 +20,16 @@ inline void cpu_relax() {
 class Spinlock {
 public:
     void lock() noexcept {
-        for (;;) {
+        for (unsigned spins = 0;; ) {
             if (!flag_.exchange(true, std::memory_order_acquire)) return;
-            while (flag_.load(std::memory_order_relaxed)) cpu_relax();
+            while (flag_.load(std::memory_order_relaxed)) {
+                // With more runnable threads than cores the holder may be preempted: stop burning
+                // the time slice it needs to finish.
+                if (++spins % 128 == 0)
+                    std::this_thread::yield();
+                else
+                    cpu_relax();
+            }
         }
     }
     bool try_lock() noexcept {

@@ -1,0 +1,173 @@
+// Actor-core throughput, thread = 2, C++ services. One line per figure:
+//   core.<name> <value> <unit> [ref=<value> ratio=<value>]
+// The reference for ping-pong is measured in the same run: two threads bouncing a message through
+// a mutex + condition-variable mailbox each (the textbook design). skynet's figure from the issue
+// (3.5M round trips/s, C services, profiling off, same machine kind) is printed for context.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/node.h"
+#include "core/service.h"
+
+using namespace skyhive;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+NodeOptions bench_options() {
+    NodeOptions o;
+    o.threads = 2;
+    o.log_level = LogLevel::error;
+    return o;
+}
+
+struct Lambda : Module {
+    std::function<void(Service&, Message&)> fn;
+    bool init(Service&, std::string_view) override { return true; }
+    void on_message(Service& s, Message& m) override { fn(s, m); }
+};
+
+void add(Node& node, const std::string& name, std::function<void(Service&, Message&)> fn) {
+    node.modules().add(name, [fn] {
+        auto m = std::make_unique<Lambda>();
+        m->fn = fn;
+        return m;
+    });
+}
+
+// `pairs` pairs of services bounce one message each; returns round trips per second.
+double pingpong(int pairs, double duration) {
+    Node node(bench_options());
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> bounces{0};
+    add(node, "bounce", [&](Service& self, Message& m) {
+        if (stop.load(std::memory_order_relaxed)) {
+            bounces.fetch_add(self.stats().messages.load(std::memory_order_relaxed));
+            return;
+        }
+        self.send(m.source, MessageType::lua, 0, std::move(m.payload));
+    });
+    (void)node.start();
+    std::vector<Handle> hs;
+    for (int i = 0; i < pairs * 2; ++i) hs.push_back(node.launch("bounce", "").value());
+    auto t0 = Clock::now();
+    for (int i = 0; i < pairs; ++i)
+        node.send(hs[size_t(2 * i)], hs[size_t(2 * i + 1)], MessageType::lua, 0, Payload::copy("ping0123"));
+    std::this_thread::sleep_for(std::chrono::duration<double>(duration));
+    uint64_t total = 0;
+    for (Handle h : hs) node.with_service(h, [&](Service& s) { total += s.stats().messages.load(); });
+    double secs = seconds_since(t0);
+    stop = true;
+    node.shutdown();
+    return double(total) / 2 / secs;
+}
+
+// The textbook reference: each side owns a mutex-guarded deque and a condition variable.
+double naive_pingpong(double duration) {
+    struct Box {
+        std::mutex m;
+        std::condition_variable cv;
+        std::deque<std::string> q;
+    } a, b;
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> count{0};
+    auto side = [&](Box& in, Box& out) {
+        for (;;) {
+            std::unique_lock g(in.m);
+            in.cv.wait(g, [&] { return !in.q.empty(); });
+            std::string msg = std::move(in.q.front());
+            in.q.pop_front();
+            g.unlock();
+            if (msg == "stop") return;
+            count.fetch_add(1, std::memory_order_relaxed);
+            std::lock_guard o(out.m);
+            out.q.push_back(stop.load() ? "stop" : std::move(msg));
+            out.cv.notify_one();
+        }
+    };
+    auto t0 = Clock::now();
+    std::thread t1(side, std::ref(a), std::ref(b)), t2(side, std::ref(b), std::ref(a));
+    {
+        std::lock_guard g(a.m);
+        a.q.push_back("ping0123");
+        a.cv.notify_one();
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(duration));
+    uint64_t n = count.load();
+    double secs = seconds_since(t0);
+    stop = true;
+    t1.join();
+    t2.join();
+    return double(n) / 2 / secs;
+}
+
+// One producer keeps `consumers` services fed: each turn it sends a burst of 256 messages to each
+// consumer and then a message to itself to continue. Returns messages delivered per second.
+double flood(int consumers, double duration) {
+    Node node(bench_options());
+    std::atomic<bool> stop{false};
+    std::vector<Handle> sinks;
+    add(node, "sink", [](Service&, Message&) {});
+    add(node, "producer", [&](Service& self, Message&) {
+        if (stop.load(std::memory_order_relaxed)) return;
+        for (int i = 0; i < 256; ++i)
+            for (Handle h : sinks) self.send(h, MessageType::lua, 0, {});
+        self.send(self.handle(), MessageType::lua, 0, {});
+    });
+    (void)node.start();
+    for (int i = 0; i < consumers; ++i) sinks.push_back(node.launch("sink", "").value());
+    Handle p = node.launch("producer", "").value();
+    auto t0 = Clock::now();
+    node.send(Handle(), p, MessageType::lua, 0, {});
+    std::this_thread::sleep_for(std::chrono::duration<double>(duration));
+    uint64_t total = 0;
+    for (Handle h : sinks) node.with_service(h, [&](Service& s) { total += s.stats().messages.load(); });
+    double secs = seconds_since(t0);
+    stop = true;
+    node.shutdown();
+    return double(total) / secs;
+}
+
+// Launches and retires `n` services from the main thread; returns launches per second.
+double spawn(int n) {
+    Node node(bench_options());
+    add(node, "nop", [](Service&, Message&) {});
+    (void)node.start();
+    auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+        Handle h = node.launch("nop", "").value();
+        node.kill(h);
+    }
+    while (node.service_count() > 1) std::this_thread::yield();
+    double secs = seconds_since(t0);
+    node.shutdown();
+    return n / secs;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    double d = argc > 1 ? std::atof(argv[1]) : 2.0;
+    double ref = naive_pingpong(d);
+    for (int pairs : {1, 8}) {
+        double r = pingpong(pairs, d);
+        std::printf("core.pingpong.pairs%d %.0f rtt/s ref=%.0f ratio=%.2f skynet_issue=3500000 target=5000000\n",
+                    pairs, r, ref, r / ref);
+    }
+    std::printf("core.flood.1to1 %.0f msgs/s\n", flood(1, d));
+    std::printf("core.fanout.1to8 %.0f msgs/s\n", flood(8, d));
+    std::printf("core.spawn %.0f services/s\n", spawn(200000));
+    return 0;
+}

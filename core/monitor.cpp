@@ -1,0 +1,74 @@
+#include "core/monitor.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "core/clock.h"
+#include "core/node.h"
+#include "core/scheduler.h"
+
+namespace skyhive {
+
+Monitor::Monitor(Node& node, const Scheduler& scheduler, uint32_t threshold_ms)
+    : node_(node), scheduler_(scheduler), threshold_ms_(threshold_ms) {
+    reported_version_.assign(size_t(scheduler.threads()), 0);
+}
+
+Monitor::~Monitor() { stop(); }
+
+void Monitor::start() {
+    {
+        std::lock_guard guard(lock_);
+        running_ = true;
+    }
+    thread_ = std::thread([this] { run(); });
+}
+
+void Monitor::stop() {
+    {
+        std::lock_guard guard(lock_);
+        running_ = false;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+void Monitor::run() {
+    // Checking a few times per threshold bounds the detection delay to threshold * 1.25.
+    auto interval = std::chrono::milliseconds(std::max<uint32_t>(threshold_ms_ / 4, 10));
+    std::unique_lock guard(lock_);
+    while (running_) {
+        cv_.wait_for(guard, interval);
+        if (!running_) break;
+        guard.unlock();
+        check();
+        guard.lock();
+    }
+}
+
+void Monitor::check() {
+    const uint64_t now = cycle_now();
+    for (int i = 0; i < scheduler_.threads(); ++i) {
+        const WorkerState& st = scheduler_.state(i);
+        uint32_t version = st.version.load(std::memory_order_acquire);
+        uint32_t dest = st.dest.load(std::memory_order_relaxed);
+        uint64_t started = st.started.load(std::memory_order_relaxed);
+        uint32_t source = st.source.load(std::memory_order_relaxed);
+        if (dest == 0 || version == reported_version_[size_t(i)]) continue;
+        // Re-read the version: the fields above belong to one message only if it did not move.
+        if (st.version.load(std::memory_order_acquire) != version) continue;
+        uint64_t elapsed_ms = now > started ? cycles_to_ns(now - started) / 1'000'000 : 0;
+        if (elapsed_ms < threshold_ms_) continue;
+        reported_version_[size_t(i)] = version;
+        reports_.fetch_add(1, std::memory_order_relaxed);
+        char text[160];
+        std::snprintf(text, sizeof text,
+                      "monitor: worker %d stuck for %llu ms in a message from :%08x to :%08x "
+                      "(endless loop?); signalling it",
+                      i, static_cast<unsigned long long>(elapsed_ms), source, dest);
+        node_.log(Handle(dest), LogLevel::error, text);
+        node_.signal(Handle(dest), 0);
+    }
+}
+
+}  // namespace skyhive

@@ -1,0 +1,141 @@
+#include "core/scheduler.h"
+
+#include <algorithm>
+#include <string>
+
+#include "core/clock.h"
+#include "core/node.h"
+#include "core/service.h"
+
+namespace skyhive {
+
+namespace {
+thread_local const Scheduler* tls_scheduler = nullptr;
+constexpr size_t kBatch = 32;  // messages moved out of a mailbox per lock acquisition
+
+// Only the worker holding the mailbox writes these, so plain load+store suffices (no atomic
+// read-modify-write on the hot path).
+void account(ServiceStats& stats, uint64_t messages, uint64_t cycles) {
+    stats.messages.store(stats.messages.load(std::memory_order_relaxed) + messages,
+                         std::memory_order_relaxed);
+    stats.cpu_cycles.store(stats.cpu_cycles.load(std::memory_order_relaxed) + cycles,
+                           std::memory_order_relaxed);
+}
+}  // namespace
+
+int Scheduler::weight_of(int worker_index) {
+    // skynet's table: the first workers take one message per turn (latency), later ones take more
+    // of a long queue at once (throughput).
+    static constexpr int8_t table[] = {-1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                       2,  2,  2,  2,  2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+    return worker_index < int(std::size(table)) ? table[worker_index] : 0;
+}
+
+Scheduler::Scheduler(Node& node, int threads) : node_(node) {
+    for (int i = 0; i < std::max(1, threads); ++i) states_.push_back(std::make_unique<WorkerState>());
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+void Scheduler::start() {
+    running_.store(true, std::memory_order_release);
+    for (size_t i = 0; i < states_.size(); ++i) workers_.emplace_back([this, i] { run(int(i)); });
+}
+
+void Scheduler::stop() {
+    running_.store(false, std::memory_order_release);
+    {
+        std::lock_guard guard(sleep_lock_);
+        sleep_cv_.notify_all();
+    }
+    for (auto& t : workers_)
+        if (t.joinable()) t.join();
+    workers_.clear();
+}
+
+bool Scheduler::on_worker() const { return tls_scheduler == this; }
+
+void Scheduler::push(Mailbox* mb, bool wake) {
+    queue_.push(mb);
+    if (wake) notify();
+}
+
+void Scheduler::notify() {
+    // Dekker handshake with wait_for_work, all four accesses sequentially consistent: the queue's
+    // size increment (in push) before this load, the sleeper's increment before its size check.
+    // Either the sleeper sees the new mailbox when it re-checks, or we see it sleeping and wake it.
+    if (sleeping_.load(std::memory_order_seq_cst) > 0) wake_one();
+}
+
+void Scheduler::wake_one() {
+    { std::lock_guard guard(sleep_lock_); }
+    sleep_cv_.notify_one();
+}
+
+bool Scheduler::wait_for_work() {
+    std::unique_lock guard(sleep_lock_);
+    sleeping_.fetch_add(1, std::memory_order_seq_cst);
+    if (queue_.size_seq_cst() == 0 && running_.load(std::memory_order_acquire)) sleep_cv_.wait(guard);
+    sleeping_.fetch_sub(1, std::memory_order_relaxed);
+    return running_.load(std::memory_order_acquire);
+}
+
+void Scheduler::run(int index) {
+    tls_scheduler = this;
+    const int weight = weight_of(index);
+    WorkerState& state = *states_[index];
+    while (running_.load(std::memory_order_relaxed)) {
+        Mailbox* mb = queue_.pop();
+        if (!mb) {
+            if (!wait_for_work()) break;
+            continue;
+        }
+        if (queue_.size() > 0 && sleeping_.load(std::memory_order_relaxed) > 0) wake_one();
+        dispatch(mb, weight, state);
+    }
+    tls_scheduler = nullptr;
+}
+
+void Scheduler::dispatch(Mailbox* mb, int weight, WorkerState& state) {
+    Service* svc = mb->owner;
+    if (mb->retiring()) {
+        node_.retire(svc, nullptr, 0);
+        return;
+    }
+    size_t want = weight < 0 ? 1 : std::max<size_t>(1, mb->size() >> weight);
+    Module* module = svc->module_.get();
+    Message batch[kBatch];
+    uint64_t count = 0;
+    uint64_t t0 = cycle_now();
+    const uint64_t first = t0;
+    uint32_t version = state.version.load(std::memory_order_relaxed);
+    state.dest.store(svc->handle().value, std::memory_order_relaxed);
+    while (want > 0) {
+        size_t got = mb->pop(batch, std::min(want, kBatch));
+        if (got == 0) break;
+        want -= got;
+        for (size_t i = 0; i < got; ++i) {
+            state.source.store(batch[i].source.value, std::memory_order_relaxed);
+            state.started.store(t0, std::memory_order_relaxed);
+            state.version.store(++version, std::memory_order_release);
+            module->on_message(*svc, batch[i]);
+            batch[i].payload = Payload();
+            t0 = cycle_now();
+            ++count;
+            if (mb->retiring()) {  // exit() or kill() during the message
+                account(svc->stats_, count, t0 - first);
+                state.dest.store(0, std::memory_order_relaxed);
+                node_.retire(svc, batch + i + 1, got - i - 1);
+                return;
+            }
+        }
+    }
+    account(svc->stats_, count, t0 - first);
+    state.dest.store(0, std::memory_order_relaxed);
+    if (size_t len = mb->overload())
+        node_.log(svc->handle(), LogLevel::warn,
+                  "mailbox overload: " + std::to_string(len) + " messages queued");
+    if (mb->finish()) queue_.push(mb);
+}
+
+}  // namespace skyhive

@@ -1,0 +1,81 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/global_queue.h"
+#include "core/handle.h"
+
+namespace skyhive {
+
+class Node;
+class Mailbox;
+
+// What a worker is doing, published for the monitor thread. Written only by its worker with
+// relaxed stores (one cache line per worker), read by the monitor.
+struct alignas(64) WorkerState {
+    std::atomic<uint32_t> version{0};     // bumped for every message
+    std::atomic<uint32_t> source{0};      // of the current message
+    std::atomic<uint32_t> dest{0};        // the running service; 0 when idle
+    std::atomic<uint64_t> started{0};     // cycle_now() when the current message began
+};
+
+// The workers and the global queue of mailboxes with messages.
+//
+// A worker takes a mailbox from the global queue, runs a batch of its messages sized by the
+// worker's weight (skynet's table: -1 one message, 0 all, 1 half, 2 a quarter, 3 an eighth) and
+// puts the mailbox back at the tail if messages remain, so services share workers round robin.
+//
+// Wake-ups: idle workers sleep on a condition variable. A push from outside the workers (timer,
+// socket thread, other threads) wakes one sleeper if there is one. A push from a worker wakes
+// nobody, except that a worker which finds more mailboxes queued behind the one it took wakes a
+// sleeper, so work spreads to idle workers without a wake-up per message.
+//
+// Thread: push/notify from any thread; start/stop from the node's owner.
+class Scheduler {
+public:
+    Scheduler(Node& node, int threads);
+    ~Scheduler();
+    Scheduler(const Scheduler&) = delete;
+    Scheduler& operator=(const Scheduler&) = delete;
+
+    void start();
+    // Joins the workers; messages still queued stay in their mailboxes.
+    void stop();
+
+    // Queues a mailbox that has just become schedulable.
+    void push(Mailbox* mb, bool wake);
+    // Wakes a sleeping worker if there is one (after a batch of pushes made with wake = false).
+    void notify();
+    // True on a worker thread of this scheduler.
+    bool on_worker() const;
+
+    int threads() const { return int(states_.size()); }
+    const WorkerState& state(int worker) const { return *states_[worker]; }
+
+    static int weight_of(int worker_index);
+
+private:
+    void run(int index);
+    // Processes one batch of mb's service. Thread: the worker holding mb.
+    void dispatch(Mailbox* mb, int weight, WorkerState& state);
+    void wake_one();
+    bool wait_for_work();
+
+    Node& node_;
+    GlobalQueue queue_;
+    std::vector<std::thread> workers_;
+    std::vector<std::unique_ptr<WorkerState>> states_;
+    std::atomic<bool> running_{false};
+
+    std::mutex sleep_lock_;
+    std::condition_variable sleep_cv_;
+    std::atomic<int> sleeping_{0};
+};
+
+}  // namespace skyhive
