@@ -62,9 +62,13 @@ class ReplyWriter {
   private:
     bool reserve(size_t extra);
 
+    // A fresh buffer never starts larger than this, whatever the last one held.
+    static constexpr size_t kMaxStartCapacity = 256 << 10;
+
     char* data_ = nullptr;
     size_t size_ = 0;
     size_t cap_ = 0;
+    size_t next_cap_ = 0;
 };
 
 // One decoded value. For arrays, `count` children follow from the same cursor.

@@ -20,6 +20,10 @@ namespace {
 // short. A pending bulk or line gets everything it needs in one call instead.
 constexpr size_t kSlice = 2048;
 
+// Spare reader capacity a connection may keep between replies (hiredis's own REDIS_READER_MAX_BUF
+// applies when its buffer is empty).
+constexpr size_t kKeepBuffer = 256 << 10;
+
 // A bulk length header is at most 19 digits (hiredis rejects leading zeros and overflow).
 constexpr size_t kMaxBulkHeader = 24;
 
@@ -209,11 +213,12 @@ Result<void> RespReader::check_pending() {
 
 // hiredis frees a large idle buffer only when it is completely empty at the next feed; on a busy
 // connection there is always a partial reply in it, so a 64 MB bulk would pin 64 MB forever.
-// Shrink once the unread part is small again. Never while a big item accumulates: it would
-// realloc on every feed.
+// Shrink once the unread part is small again, but keep up to kKeepBuffer spare: shrinking after
+// every 64 KB value and regrowing for the next one made such replies twice as slow to frame.
+// Never shrink while a big item accumulates: it would realloc on every feed.
 void RespReader::trim_buffer() {
     redisReader* r = reader_;
-    if (!r->buf || sdsavail(r->buf) <= r->maxbuf) return;
+    if (!r->buf || sdsavail(r->buf) <= kKeepBuffer) return;
     if (r->len - r->pos > r->maxbuf) return;
     if (r->pos > 0) {
         sdsrange(r->buf, int(r->pos), -1);
