@@ -1,5 +1,7 @@
 #include "redis/resp_framer.h"
 
+#include <cassert>
+
 namespace skyhive::redis {
 
 RespFramer::RespFramer(RespLimits limits) : reader_(limits) {}

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <thread>
+
 #include "net/framer.h"
 #include "redis/resp_reader.h"
 
@@ -26,7 +28,12 @@ class RespFramer final : public net::Framer {
     const RespReader& reader() const { return reader_; }
 
   private:
+    // Debug builds assert that one thread (whichever feeds first: the socket thread) does all
+    // the feeding and taking.
+    void check_thread();
+
     RespReader reader_;
+    std::thread::id owner_;
 };
 
 }  // namespace skyhive::redis

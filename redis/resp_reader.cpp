@@ -64,13 +64,13 @@ struct RespReader::Callbacks {
                 return r->reject("malformed RESP from server: bulk of " + std::to_string(len) +
                                  " bytes not followed by CRLF");
             }
-            return r->out_.put_string(ReplyTag::bulk, s, len) ? r : nullptr;
+            return r->stored(r->out_.put_string(ReplyTag::bulk, s, len));
         }
         if (len > r->limits_.max_bulk) {
             return r->reject(line_too_long(r->limits_.max_bulk));
         }
         ReplyTag tag = t->type == REDIS_REPLY_ERROR ? ReplyTag::error : ReplyTag::status;
-        return r->out_.put_string(tag, s, len) ? r : nullptr;
+        return r->stored(r->out_.put_string(tag, s, len));
     }
 
     static void* create_array(const redisReadTask* t, int elements) {
@@ -81,17 +81,17 @@ struct RespReader::Callbacks {
             return r->reject(
                 too_big("array", unsigned(elements), "elements", r->limits_.max_elements));
         }
-        return r->out_.put_array(uint32_t(elements)) ? r : nullptr;
+        return r->stored(r->out_.put_array(uint32_t(elements)));
     }
 
     static void* create_integer(const redisReadTask* t, long long v) {
         RespReader* r = self(t);
-        return r->out_.put_integer(v) ? r : nullptr;
+        return r->stored(r->out_.put_integer(v));
     }
 
     static void* create_nil(const redisReadTask* t) {
         RespReader* r = self(t);
-        return r->out_.put_nil() ? r : nullptr;
+        return r->stored(r->out_.put_nil());
     }
 
     static redisReplyObjectFunctions functions;
@@ -112,6 +112,11 @@ RespReader::RespReader(RespLimits limits) : limits_(limits) {
 
 RespReader::~RespReader() {
     redisReaderFree(reader_);
+}
+
+void* RespReader::stored(bool ok) {
+    if (ok) return this;
+    return reject("RESP reader: out of memory, or more than 4 GiB of replies not taken");
 }
 
 void* RespReader::reject(std::string message) {

@@ -68,6 +68,8 @@ class RespReader {
     void trim_buffer();
     Result<void> fail(std::string message);
     void* reject(std::string message);
+    // The token hiredis needs for a value the writer took, or a rejection when it could not.
+    void* stored(bool ok);
 
     redisReader* reader_;
     RespLimits limits_;
