@@ -24,7 +24,9 @@ inline uint64_t cycle_now() noexcept {
 // Nanoseconds per tick of cycle_now(), measured once per process (a hardware constant).
 double ns_per_cycle();
 
-inline uint64_t cycles_to_ns(uint64_t cycles) { return uint64_t(double(cycles) * ns_per_cycle()); }
+inline uint64_t cycles_to_ns(uint64_t cycles) {
+    return uint64_t(double(cycles) * ns_per_cycle());
+}
 
 inline uint64_t monotonic_ns() noexcept {
     return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -19,7 +19,7 @@ namespace skyhive {
 //
 // Thread: value type; load on one thread, then read from any.
 class Config {
-public:
+  public:
     struct Entry {
         std::string value;
         std::string file;
@@ -44,7 +44,7 @@ public:
     // "file:line: key 'k': <what>" for a value that fails validation.
     Error invalid(std::string_view key, std::string_view what) const;
 
-private:
+  private:
     std::map<std::string, Entry, std::less<>> entries_;
 };
 

@@ -12,14 +12,14 @@ namespace skyhive {
 // once (Mailbox's `scheduled` invariant), so pushing never allocates.
 // Thread: any.
 class GlobalQueue {
-public:
+  public:
     void push(Mailbox* mb) noexcept;
     Mailbox* pop() noexcept;  // nullptr when empty
     size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
     // Sequentially consistent read, for the sleep/wake handshake (Scheduler).
     size_t size_seq_cst() const noexcept { return size_.load(std::memory_order_seq_cst); }
 
-private:
+  private:
     Spinlock lock_;
     Mailbox* head_ = nullptr;
     Mailbox* tail_ = nullptr;

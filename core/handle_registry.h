@@ -28,7 +28,7 @@ class Service;
 //
 // Thread: any.
 class HandleRegistry {
-public:
+  public:
     explicit HandleRegistry(uint8_t node_id);
     ~HandleRegistry();
     HandleRegistry(const HandleRegistry&) = delete;
@@ -52,10 +52,11 @@ public:
     size_t size() const;
     uint8_t node_id() const { return node_id_; }
 
-private:
+  private:
     struct Table {
         explicit Table(size_t n) : size(n), slots(new std::atomic<Service*>[n]) {
-            for (size_t i = 0; i < n; ++i) slots[i].store(nullptr, std::memory_order_relaxed);
+            for (size_t i = 0; i < n; ++i)
+                slots[i].store(nullptr, std::memory_order_relaxed);
         }
         size_t size;  // power of two
         std::unique_ptr<std::atomic<Service*>[]> slots;

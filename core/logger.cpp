@@ -47,8 +47,8 @@ std::string LoggerModule::format(uint32_t source, LogLevel level, std::string_vi
     localtime_r(&secs, &tm);
     char head[64];
     std::snprintf(head, sizeof head, "%04d-%02d-%02d %02d:%02d:%02d.%03d [:%08x] %c ",
-                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms,
-                  source, "DIWE"[int(level) & 3]);
+                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  ms, source, "DIWE"[int(level) & 3]);
     std::string line(head);
     line.append(text);
     return line;
@@ -65,6 +65,8 @@ void LoggerModule::on_message(Service&, Message& msg) {
     std::fflush(file_);
 }
 
-std::unique_ptr<Module> make_logger() { return std::make_unique<LoggerModule>(); }
+std::unique_ptr<Module> make_logger() {
+    return std::make_unique<LoggerModule>();
+}
 
 }  // namespace skyhive

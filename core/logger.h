@@ -20,7 +20,7 @@ namespace skyhive {
 //
 // Thread: a worker, like every module.
 class LoggerModule final : public Module {
-public:
+  public:
     ~LoggerModule() override;
     bool init(Service& self, std::string_view args) override;
     void on_message(Service& self, Message& msg) override;
@@ -30,7 +30,7 @@ public:
     // The formatted line for a record, without the newline. Exposed for tests.
     static std::string format(uint32_t source, LogLevel level, std::string_view text);
 
-private:
+  private:
     bool open();
     std::string path_;
     FILE* file_ = nullptr;

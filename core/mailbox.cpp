@@ -9,7 +9,8 @@ Mailbox::Mailbox() : ring_(new Message[kInitialCapacity]), capacity_(kInitialCap
 void Mailbox::grow() {
     size_t cap = capacity_ * 2;
     std::unique_ptr<Message[]> ring(new Message[cap]);
-    for (size_t i = 0; i < count_; ++i) ring[i] = std::move(ring_[(head_ + i) % capacity_]);
+    for (size_t i = 0; i < count_; ++i)
+        ring[i] = std::move(ring_[(head_ + i) % capacity_]);
     ring_ = std::move(ring);
     capacity_ = cap;
     head_ = 0;
@@ -84,7 +85,8 @@ size_t Mailbox::overload() {
         return 0;
     }
     if (n < overload_threshold_) return 0;
-    while (overload_threshold_ <= n) overload_threshold_ *= 2;
+    while (overload_threshold_ <= n)
+        overload_threshold_ *= 2;
     return n;
 }
 

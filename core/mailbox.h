@@ -20,7 +20,7 @@ class Service;
 // Thread: push from any thread; pop/finish only from the worker that took the mailbox from the
 // global queue.
 class Mailbox {
-public:
+  public:
     Mailbox();
     Mailbox(const Mailbox&) = delete;
     Mailbox& operator=(const Mailbox&) = delete;
@@ -51,15 +51,15 @@ public:
 
     size_t size() const { return size_.load(std::memory_order_relaxed); }
 
-    // Returns the length to warn about, or 0. Warns at 1024, then at each doubling; re-arms once the
-    // queue falls under 1024 again. Thread: the draining worker.
+    // Returns the length to warn about, or 0. Warns at 1024, then at each doubling; re-arms once
+    // the queue falls under 1024 again. Thread: the draining worker.
     size_t overload();
 
     // Intrusive link for the global queue. Owned by GlobalQueue.
     Mailbox* next = nullptr;
     Service* owner = nullptr;
 
-private:
+  private:
     void grow();
     static constexpr size_t kInitialCapacity = 16;
     static constexpr size_t kShrinkAbove = 4096;
@@ -70,9 +70,9 @@ private:
     size_t head_ = 0;  // next to pop
     size_t count_ = 0;
     bool scheduled_ = false;
-    Handle handle_;  // the service this mailbox belongs to; 0 when closed
+    Handle handle_;                      // the service this mailbox belongs to; 0 when closed
     std::atomic<bool> retiring_{false};  // written under lock_
-    std::atomic<size_t> size_{0};  // mirror of count_ for lock-free readers (stats, overload)
+    std::atomic<size_t> size_{0};        // mirror of count_ for lock-free readers (stats, overload)
     size_t overload_threshold_ = 1024;
 };
 

@@ -6,19 +6,32 @@ namespace skyhive {
 
 const char* to_string(MessageType t) {
     switch (t) {
-        case MessageType::text: return "text";
-        case MessageType::response: return "response";
-        case MessageType::multicast: return "multicast";
-        case MessageType::client: return "client";
-        case MessageType::system: return "system";
-        case MessageType::harbor: return "harbor";
-        case MessageType::socket: return "socket";
-        case MessageType::error: return "error";
-        case MessageType::queue: return "queue";
-        case MessageType::debug: return "debug";
-        case MessageType::lua: return "lua";
-        case MessageType::snax: return "snax";
-        case MessageType::trace: return "trace";
+        case MessageType::text:
+            return "text";
+        case MessageType::response:
+            return "response";
+        case MessageType::multicast:
+            return "multicast";
+        case MessageType::client:
+            return "client";
+        case MessageType::system:
+            return "system";
+        case MessageType::harbor:
+            return "harbor";
+        case MessageType::socket:
+            return "socket";
+        case MessageType::error:
+            return "error";
+        case MessageType::queue:
+            return "queue";
+        case MessageType::debug:
+            return "debug";
+        case MessageType::lua:
+            return "lua";
+        case MessageType::snax:
+            return "snax";
+        case MessageType::trace:
+            return "trace";
     }
     return "unknown";
 }

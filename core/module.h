@@ -16,7 +16,7 @@ class Service;
 // Thread: every method is called by one thread at a time for a given instance; `signal` is the
 // exception (see there).
 class Module {
-public:
+  public:
     virtual ~Module() = default;
 
     // Called once, on the thread that launches the service, before any message is delivered.

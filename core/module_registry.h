@@ -17,7 +17,7 @@ namespace skyhive {
 // core/skyhive_module.h. A loaded library stays loaded until the registry dies.
 // Thread: any.
 class ModuleRegistry {
-public:
+  public:
     ModuleRegistry() = default;
     ~ModuleRegistry();
     ModuleRegistry(const ModuleRegistry&) = delete;
@@ -30,7 +30,7 @@ public:
     Result<std::unique_ptr<Module>> create(std::string_view name);
     std::vector<std::string> names() const;
 
-private:
+  private:
     Result<ModuleFactory> load_c_module(std::string_view name);
 
     mutable std::mutex lock_;

@@ -14,7 +14,9 @@ Monitor::Monitor(Node& node, const Scheduler& scheduler, uint32_t threshold_ms)
     reported_version_.assign(size_t(scheduler.threads()), 0);
 }
 
-Monitor::~Monitor() { stop(); }
+Monitor::~Monitor() {
+    stop();
+}
 
 void Monitor::start() {
     {

@@ -19,7 +19,7 @@ class Scheduler;
 //
 // Thread: start/stop from the node's owner; everything else runs on the monitor thread.
 class Monitor {
-public:
+  public:
     Monitor(Node& node, const Scheduler& scheduler, uint32_t threshold_ms);
     ~Monitor();
     Monitor(const Monitor&) = delete;
@@ -29,7 +29,7 @@ public:
     void stop();
     uint64_t reports() const { return reports_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     void run();
     void check();
 

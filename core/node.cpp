@@ -45,7 +45,8 @@ Node::Node(NodeOptions options, Config config)
       config_(std::move(config)),
       registry_(options_.node_id),
       log_level_(uint8_t(options_.log_level)) {
-    for (const auto& [key, entry] : config_.entries()) env_.put(key, entry.value);
+    for (const auto& [key, entry] : config_.entries())
+        env_.put(key, entry.value);
     modules_.add("logger", make_logger);
     modules_.set_cpath(options_.cpath);
     scheduler_ = std::make_unique<Scheduler>(*this, options_.threads);
@@ -59,7 +60,9 @@ Node::Node(NodeOptions options, Config config)
     monitor_ = std::make_unique<Monitor>(*this, *scheduler_, options_.monitor_threshold_ms);
 }
 
-Node::~Node() { shutdown(); }
+Node::~Node() {
+    shutdown();
+}
 
 Result<void> Node::start() {
     if (started_.exchange(true)) return Error{"node already started"};
@@ -85,7 +88,8 @@ void Node::shutdown() {
         std::lock_guard guard(stop_lock_);
         hooks.swap(shutdown_hooks_);
     }
-    for (auto it = hooks.rbegin(); it != hooks.rend(); ++it) (*it)();
+    for (auto it = hooks.rbegin(); it != hooks.rend(); ++it)
+        (*it)();
     monitor_->stop();
     timer_->stop();
     scheduler_->stop();
@@ -100,7 +104,8 @@ void Node::shutdown() {
         // Write what is still queued for the logger before it goes.
         Message batch[16];
         while (size_t n = s->mailbox_.pop(batch, 16))
-            for (size_t i = 0; i < n; ++i) s->module_->on_message(*s, batch[i]);
+            for (size_t i = 0; i < n; ++i)
+                s->module_->on_message(*s, batch[i]);
         logger_.store(0, std::memory_order_release);
         retire(s, nullptr, 0);
     }
@@ -166,9 +171,13 @@ bool Node::kill(Handle h) {
     Service* s = registry_.find(h);
     if (!s) return false;
     switch (s->mailbox_.request_retire(h)) {
-        case Mailbox::Push::closed: return false;
-        case Mailbox::Push::schedule: schedule(&s->mailbox_); return true;
-        case Mailbox::Push::queued: return true;
+        case Mailbox::Push::closed:
+            return false;
+        case Mailbox::Push::schedule:
+            schedule(&s->mailbox_);
+            return true;
+        case Mailbox::Push::queued:
+            return true;
     }
     return false;
 }
@@ -179,7 +188,8 @@ void Node::retire(Service* s, Message* unprocessed, size_t n) {
     s->mailbox_.close();
     registry_.erase(h);
     for (size_t i = 0; i < n; ++i)
-        if (is_request(unprocessed[i])) reply_error(unprocessed[i].source, h, unprocessed[i].session);
+        if (is_request(unprocessed[i]))
+            reply_error(unprocessed[i].source, h, unprocessed[i].session);
     Message batch[32];
     while (size_t got = s->mailbox_.pop(batch, 32))
         for (size_t i = 0; i < got; ++i)
@@ -199,17 +209,25 @@ void Node::reply_error(Handle to, Handle from, int32_t session) {
     push(to, m, !on_our_worker());
 }
 
-bool Node::on_our_worker() const { return scheduler_->on_worker(); }
+bool Node::on_our_worker() const {
+    return scheduler_->on_worker();
+}
 
-void Node::schedule(Mailbox* mb) { scheduler_->push(mb, !scheduler_->on_worker()); }
+void Node::schedule(Mailbox* mb) {
+    scheduler_->push(mb, !scheduler_->on_worker());
+}
 
 bool Node::push(Handle dest, Message& msg, bool wake) {
     Service* s = registry_.find(dest);
     if (s) {
         switch (s->mailbox_.push(dest, msg)) {
-            case Mailbox::Push::queued: return true;
-            case Mailbox::Push::schedule: scheduler_->push(&s->mailbox_, wake); return true;
-            case Mailbox::Push::closed: break;
+            case Mailbox::Push::queued:
+                return true;
+            case Mailbox::Push::schedule:
+                scheduler_->push(&s->mailbox_, wake);
+                return true;
+            case Mailbox::Push::closed:
+                break;
         }
     }
     if (is_request(msg)) reply_error(msg.source, dest, msg.session);
@@ -221,7 +239,9 @@ bool Node::send(Handle source, Handle dest, MessageType type, int32_t session, P
     return push(dest, m, !scheduler_->on_worker());
 }
 
-bool Node::deliver(Handle dest, Message msg) { return push(dest, msg, !scheduler_->on_worker()); }
+bool Node::deliver(Handle dest, Message msg) {
+    return push(dest, msg, !scheduler_->on_worker());
+}
 
 void Node::timeout(Handle h, int centiseconds, int32_t session) {
     if (centiseconds <= 0) {
@@ -231,9 +251,13 @@ void Node::timeout(Handle h, int centiseconds, int32_t session) {
     timer_->add(h, session, uint64_t(centiseconds));
 }
 
-uint64_t Node::now() const { return timer_->now(); }
+uint64_t Node::now() const {
+    return timer_->now();
+}
 
-uint64_t Node::monitor_reports() const { return monitor_->reports(); }
+uint64_t Node::monitor_reports() const {
+    return monitor_->reports();
+}
 
 bool Node::register_name(std::string_view name, Handle h) {
     if (!find_live(h)) return false;
@@ -243,7 +267,8 @@ bool Node::register_name(std::string_view name, Handle h) {
 Handle Node::resolve(std::string_view address) const {
     if (!address.empty() && address[0] == ':') {
         uint32_t v = 0;
-        auto [end, ec] = std::from_chars(address.data() + 1, address.data() + address.size(), v, 16);
+        auto [end, ec] =
+            std::from_chars(address.data() + 1, address.data() + address.size(), v, 16);
         if (ec != std::errc() || end != address.data() + address.size()) return {};
         return Handle(v);
     }
@@ -256,7 +281,8 @@ Service* Node::find_live(Handle h) const {
 }
 
 void Node::for_each_service(const std::function<void(Service&)>& fn) {
-    for (Handle h : registry_.list()) with_service(h, fn);
+    for (Handle h : registry_.list())
+        with_service(h, fn);
 }
 
 bool Node::with_service(Handle h, const std::function<void(Service&)>& fn) {

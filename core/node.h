@@ -33,7 +33,7 @@ struct NodeOptions {
     uint32_t monitor_threshold_ms = 5000;  // a message running longer than this is reported
     std::string logger;                    // log file; empty = stdout
     LogLevel log_level = LogLevel::info;
-    std::string cpath;                     // where C modules are searched: "dir/?.so;..."
+    std::string cpath;  // where C modules are searched: "dir/?.so;..."
 
     // Reads thread, harbor, monitor_threshold, logger, loglevel, cpath. Errors name file:line.
     static Result<NodeOptions> from_config(const Config& config);
@@ -48,7 +48,7 @@ struct NodeOptions {
 //
 // Thread: every public method is safe from any thread unless it says otherwise.
 class Node final : public MessageSink {
-public:
+  public:
     explicit Node(NodeOptions options, Config config = {});
     ~Node() override;
     Node(const Node&) = delete;
@@ -102,7 +102,9 @@ public:
 
     void log(Handle source, LogLevel level, std::string_view text);
     LogLevel log_level() const { return LogLevel(log_level_.load(std::memory_order_relaxed)); }
-    void set_log_level(LogLevel level) { log_level_.store(uint8_t(level), std::memory_order_relaxed); }
+    void set_log_level(LogLevel level) {
+        log_level_.store(uint8_t(level), std::memory_order_relaxed);
+    }
     // Makes the logger reopen its file (SIGHUP).
     void reopen_log();
 
@@ -119,7 +121,7 @@ public:
     // registrations run first. Subsystems owned elsewhere (the socket server) stop themselves here.
     void on_shutdown(std::function<void()> fn);
 
-private:
+  private:
     friend class Scheduler;
     friend class Service;
 

@@ -23,7 +23,7 @@ struct Error {
 // A value or an Error. For I/O and parsing outcomes; broken invariants assert instead.
 template <class T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : v_(std::move(value)) {}
     Result(Error e) : v_(std::move(e)) {}
 
@@ -36,20 +36,20 @@ public:
     T& operator*() { return std::get<0>(v_); }
     const Error& error() const { return std::get<1>(v_); }
 
-private:
+  private:
     std::variant<T, Error> v_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error e) : e_(std::move(e)) {}
     bool ok() const { return !e_; }
     explicit operator bool() const { return ok(); }
     const Error& error() const { return *e_; }
 
-private:
+  private:
     std::optional<Error> e_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "core/clock.h"
 #include "core/node.h"
@@ -10,7 +11,6 @@
 namespace skyhive {
 
 namespace {
-thread_local const Scheduler* tls_scheduler = nullptr;
 constexpr size_t kBatch = 32;  // messages moved out of a mailbox per lock acquisition
 
 // Only the worker holding the mailbox writes these, so plain load+store suffices (no atomic
@@ -23,6 +23,19 @@ void account(ServiceStats& stats, uint64_t messages, uint64_t cycles) {
 }
 }  // namespace
 
+struct Scheduler::Worker {
+    const Scheduler* owner = nullptr;
+    int weight = -1;
+    WorkerState* state = nullptr;
+    Mailbox* next = nullptr;  // run after the current batch; see the class comment
+    uint64_t clock = 0;       // cycle_now() at the end of the last message (0 after sleeping)
+    Message batch[kBatch];    // reused, so a dispatch constructs no messages
+};
+
+namespace {
+thread_local Scheduler::Worker* tls_worker = nullptr;
+}  // namespace
+
 int Scheduler::weight_of(int worker_index) {
     // skynet's table: the first workers take one message per turn (latency), later ones take more
     // of a long queue at once (throughput).
@@ -32,14 +45,24 @@ int Scheduler::weight_of(int worker_index) {
 }
 
 Scheduler::Scheduler(Node& node, int threads) : node_(node) {
-    for (int i = 0; i < std::max(1, threads); ++i) states_.push_back(std::make_unique<WorkerState>());
+    for (int i = 0; i < std::max(1, threads); ++i) {
+        states_.push_back(std::make_unique<WorkerState>());
+        auto w = std::make_unique<Worker>();
+        w->owner = this;
+        w->weight = weight_of(i);
+        w->state = states_.back().get();
+        locals_.push_back(std::move(w));
+    }
 }
 
-Scheduler::~Scheduler() { stop(); }
+Scheduler::~Scheduler() {
+    stop();
+}
 
 void Scheduler::start() {
     running_.store(true, std::memory_order_release);
-    for (size_t i = 0; i < states_.size(); ++i) workers_.emplace_back([this, i] { run(int(i)); });
+    for (size_t i = 0; i < states_.size(); ++i)
+        workers_.emplace_back([this, i] { run(int(i)); });
 }
 
 void Scheduler::stop() {
@@ -53,9 +76,18 @@ void Scheduler::stop() {
     workers_.clear();
 }
 
-bool Scheduler::on_worker() const { return tls_scheduler == this; }
+bool Scheduler::on_worker() const {
+    return tls_worker && tls_worker->owner == this;
+}
 
 void Scheduler::push(Mailbox* mb, bool wake) {
+    if (!wake) {
+        Worker* w = tls_worker;
+        if (w && w->owner == this && !w->next && queue_.size() == 0) {
+            w->next = mb;
+            return;
+        }
+    }
     queue_.push(mb);
     if (wake) notify();
 }
@@ -75,38 +107,48 @@ void Scheduler::wake_one() {
 bool Scheduler::wait_for_work() {
     std::unique_lock guard(sleep_lock_);
     sleeping_.fetch_add(1, std::memory_order_seq_cst);
-    if (queue_.size_seq_cst() == 0 && running_.load(std::memory_order_acquire)) sleep_cv_.wait(guard);
+    if (queue_.size_seq_cst() == 0 && running_.load(std::memory_order_acquire))
+        sleep_cv_.wait(guard);
     sleeping_.fetch_sub(1, std::memory_order_relaxed);
     return running_.load(std::memory_order_acquire);
 }
 
 void Scheduler::run(int index) {
-    tls_scheduler = this;
-    const int weight = weight_of(index);
-    WorkerState& state = *states_[index];
+    Worker& w = *locals_[size_t(index)];
+    tls_worker = &w;
     while (running_.load(std::memory_order_relaxed)) {
-        Mailbox* mb = queue_.pop();
+        Mailbox* mb = std::exchange(w.next, nullptr);
         if (!mb) {
-            if (!wait_for_work()) break;
-            continue;
+            mb = queue_.pop();
+            if (!mb) {
+                w.clock = 0;
+                if (!wait_for_work()) break;
+                continue;
+            }
+            if (queue_.size() > 0 && sleeping_.load(std::memory_order_relaxed) > 0) wake_one();
         }
-        if (queue_.size() > 0 && sleeping_.load(std::memory_order_relaxed) > 0) wake_one();
-        dispatch(mb, weight, state);
+        dispatch(mb, w);
     }
-    tls_scheduler = nullptr;
+    // A mailbox left in the slot keeps its messages; shutdown retires every service anyway.
+    tls_worker = nullptr;
 }
 
-void Scheduler::dispatch(Mailbox* mb, int weight, WorkerState& state) {
+void Scheduler::dispatch(Mailbox* mb, Worker& w) {
+    const int weight = w.weight;
+    WorkerState& state = *w.state;
+    Message* batch = w.batch;
     Service* svc = mb->owner;
     if (mb->retiring()) {
         node_.retire(svc, nullptr, 0);
+        w.clock = 0;
         return;
     }
     size_t want = weight < 0 ? 1 : std::max<size_t>(1, mb->size() >> weight);
     Module* module = svc->module_.get();
-    Message batch[kBatch];
     uint64_t count = 0;
-    uint64_t t0 = cycle_now();
+    // One clock read per message: a message's end is the next one's start, across dispatches too,
+    // so the few tens of ns of queue work between two messages are charged to the second.
+    uint64_t t0 = w.clock ? w.clock : cycle_now();
     const uint64_t first = t0;
     uint32_t version = state.version.load(std::memory_order_relaxed);
     state.dest.store(svc->handle().value, std::memory_order_relaxed);
@@ -126,11 +168,13 @@ void Scheduler::dispatch(Mailbox* mb, int weight, WorkerState& state) {
                 account(svc->stats_, count, t0 - first);
                 state.dest.store(0, std::memory_order_relaxed);
                 node_.retire(svc, batch + i + 1, got - i - 1);
+                w.clock = 0;
                 return;
             }
         }
     }
     account(svc->stats_, count, t0 - first);
+    w.clock = t0;
     state.dest.store(0, std::memory_order_relaxed);
     if (size_t len = mb->overload())
         node_.log(svc->handle(), LogLevel::warn,

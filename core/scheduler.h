@@ -19,10 +19,10 @@ class Mailbox;
 // What a worker is doing, published for the monitor thread. Written only by its worker with
 // relaxed stores (one cache line per worker), read by the monitor.
 struct alignas(64) WorkerState {
-    std::atomic<uint32_t> version{0};     // bumped for every message
-    std::atomic<uint32_t> source{0};      // of the current message
-    std::atomic<uint32_t> dest{0};        // the running service; 0 when idle
-    std::atomic<uint64_t> started{0};     // cycle_now() when the current message began
+    std::atomic<uint32_t> version{0};  // bumped for every message
+    std::atomic<uint32_t> source{0};   // of the current message
+    std::atomic<uint32_t> dest{0};     // the running service; 0 when idle
+    std::atomic<uint64_t> started{0};  // cycle_now() when the current message began
 };
 
 // The workers and the global queue of mailboxes with messages.
@@ -36,9 +36,14 @@ struct alignas(64) WorkerState {
 // nobody, except that a worker which finds more mailboxes queued behind the one it took wakes a
 // sleeper, so work spreads to idle workers without a wake-up per message.
 //
+// A mailbox made schedulable by a send on a worker goes to that worker's "next" slot when the slot
+// is free and the global queue is empty: the worker runs it right after the current batch without
+// touching the global queue (a request/response pair then stays on one core). Anything else goes
+// to the global queue, so the slot cannot starve queued work.
+//
 // Thread: push/notify from any thread; start/stop from the node's owner.
 class Scheduler {
-public:
+  public:
     Scheduler(Node& node, int threads);
     ~Scheduler();
     Scheduler(const Scheduler&) = delete;
@@ -60,10 +65,13 @@ public:
 
     static int weight_of(int worker_index);
 
-private:
+    // What only one worker thread touches (defined in scheduler.cpp).
+    struct Worker;
+
+  private:
     void run(int index);
     // Processes one batch of mb's service. Thread: the worker holding mb.
-    void dispatch(Mailbox* mb, int weight, WorkerState& state);
+    void dispatch(Mailbox* mb, Worker& w);
     void wake_one();
     bool wait_for_work();
 
@@ -71,6 +79,7 @@ private:
     GlobalQueue queue_;
     std::vector<std::thread> workers_;
     std::vector<std::unique_ptr<WorkerState>> states_;
+    std::vector<std::unique_ptr<Worker>> locals_;
     std::atomic<bool> running_{false};
 
     std::mutex sleep_lock_;

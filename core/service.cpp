@@ -14,8 +14,12 @@ int32_t Service::timeout(int centiseconds) {
     return session;
 }
 
-void Service::exit() { node_.kill(handle()); }
+void Service::exit() {
+    node_.kill(handle());
+}
 
-void Service::log(std::string_view text) { node_.log(handle(), LogLevel::info, text); }
+void Service::log(std::string_view text) {
+    node_.log(handle(), LogLevel::info, text);
+}
 
 }  // namespace skyhive

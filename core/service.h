@@ -32,7 +32,7 @@ struct ServiceStats {
 // Thread: the methods for modules (send, new_session, timeout, exit, log) may be called from the
 // service's own callbacks; stats and handle from any thread.
 class Service {
-public:
+  public:
     explicit Service(Node& node) : node_(node) { mailbox_.owner = this; }
     Service(const Service&) = delete;
     Service& operator=(const Service&) = delete;
@@ -61,7 +61,7 @@ public:
     size_t mailbox_length() const { return mailbox_.size(); }
     long long memory() const { return module_ ? module_->memory() : -1; }
 
-private:
+  private:
     friend class Node;
     friend class Scheduler;
 

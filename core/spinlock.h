@@ -18,9 +18,9 @@ inline void cpu_relax() {
 // Test-and-test-and-set lock for critical sections of a few instructions (queue push/pop).
 // Never hold it across a call that can block or allocate much. BasicLockable.
 class Spinlock {
-public:
+  public:
     void lock() noexcept {
-        for (unsigned spins = 0;; ) {
+        for (unsigned spins = 0;;) {
             if (!flag_.exchange(true, std::memory_order_acquire)) return;
             while (flag_.load(std::memory_order_relaxed)) {
                 // With more runnable threads than cores the holder may be preempted: stop burning
@@ -38,7 +38,7 @@ public:
     }
     void unlock() noexcept { flag_.store(false, std::memory_order_release); }
 
-private:
+  private:
     std::atomic<bool> flag_{false};
 };
 

@@ -32,12 +32,14 @@ void TimingWheel::place(Entry e) {
 void TimingWheel::cascade(int level, uint32_t slot) {
     std::vector<Entry> moving;
     moving.swap(levels_[level][slot]);
-    for (const Entry& e : moving) place(e);
+    for (const Entry& e : moving)
+        place(e);
 }
 
 void TimingWheel::expire_current(std::vector<TimerEvent>& out) {
     auto& slot = near_[time_ & (kNear - 1)];
-    for (const Entry& e : slot) out.push_back(e.ev);
+    for (const Entry& e : slot)
+        out.push_back(e.ev);
     slot.clear();
 }
 
@@ -65,7 +67,9 @@ void TimingWheel::tick(std::vector<TimerEvent>& out) {
 Timer::Timer(Fire fire, std::function<void()> on_tick)
     : fire_(std::move(fire)), on_tick_(std::move(on_tick)) {}
 
-Timer::~Timer() { stop(); }
+Timer::~Timer() {
+    stop();
+}
 
 void Timer::start() {
     running_.store(true, std::memory_order_release);

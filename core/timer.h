@@ -23,14 +23,14 @@ struct TimerEvent {
 //
 // Not thread-safe by itself: Timer guards it.
 class TimingWheel {
-public:
+  public:
     // Due `ticks` (>= 1) after the current tick; delays beyond 2^32 - 1 ticks are clamped.
     void add(uint64_t ticks, TimerEvent ev);
     // Advances one tick and appends what became due to `out`.
     void tick(std::vector<TimerEvent>& out);
     uint32_t current() const { return time_; }
 
-private:
+  private:
     struct Entry {
         uint32_t expire;
         TimerEvent ev;
@@ -52,7 +52,7 @@ private:
 //
 // Thread: add/now from any thread; start/stop from the owner. `fire` runs on the timer thread.
 class Timer {
-public:
+  public:
     using Fire = std::function<void(std::vector<TimerEvent>&)>;
     // `on_tick`, when set, runs on the timer thread after every tick (housekeeping such as log
     // reopening).
@@ -68,7 +68,7 @@ public:
     // Ticks (centiseconds) since start.
     uint64_t now() const { return now_.load(std::memory_order_acquire); }
 
-private:
+  private:
     void run();
 
     Fire fire_;

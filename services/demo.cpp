@@ -15,15 +15,16 @@ namespace {
 
 // Bounces every text message back to its source.
 class Bouncer final : public Module {
-public:
+  public:
     bool init(Service&, std::string_view) override { return true; }
     void on_message(Service& self, Message& msg) override {
-        if (msg.type == MessageType::text) self.send(msg.source, MessageType::text, 0, std::move(msg.payload));
+        if (msg.type == MessageType::text)
+            self.send(msg.source, MessageType::text, 0, std::move(msg.payload));
     }
 };
 
 class Demo final : public Module {
-public:
+  public:
     bool init(Service& self, std::string_view args) override {
         int pairs = 2;
         if (!args.empty()) std::from_chars(args.data(), args.data() + args.size(), pairs);
@@ -48,7 +49,8 @@ public:
         for (Handle h : bouncers_)
             self.node().with_service(h, [&](Service& s) { total += s.stats().messages.load(); });
         char line[200];
-        int n = std::snprintf(line, sizeof line, "demo: %.2fM messages/s", double(total - last_) / 1e6);
+        int n =
+            std::snprintf(line, sizeof line, "demo: %.2fM messages/s", double(total - last_) / 1e6);
         if (auto mem = allocator_stats())
             std::snprintf(line + n, sizeof line - size_t(n),
                           "; jemalloc allocated %.1f MB, active %.1f MB, resident %.1f MB",
@@ -59,14 +61,18 @@ public:
         self.timeout(100);
     }
 
-private:
+  private:
     std::vector<Handle> bouncers_;
     uint64_t last_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<Module> make_demo() { return std::make_unique<Demo>(); }
-std::unique_ptr<Module> make_demo_bouncer() { return std::make_unique<Bouncer>(); }
+std::unique_ptr<Module> make_demo() {
+    return std::make_unique<Demo>();
+}
+std::unique_ptr<Module> make_demo_bouncer() {
+    return std::make_unique<Bouncer>();
+}
 
 }  // namespace skyhive

@@ -2,8 +2,8 @@
 //   skyhive [config.lua]       (default: config/default.lua)
 #include <signal.h>
 
-#include <cstdio>
 #include <atomic>
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -87,7 +87,8 @@ int main(int argc, char** argv) {
     auto boot = node.launch(module, args);
     int code = 0;
     if (!boot) {
-        node.log(Handle(), LogLevel::error, "bootstrap '" + bootstrap + "' failed: " + boot.error().message);
+        node.log(Handle(), LogLevel::error,
+                 "bootstrap '" + bootstrap + "' failed: " + boot.error().message);
         code = 1;
         node.request_stop();
     }

@@ -71,7 +71,8 @@ TEST(Node, PerSenderFifoNoLossNoDuplicates) {
     });
     ASSERT_TRUE(node.start());
     std::vector<Handle> services;
-    for (int i = 0; i < kServices; ++i) services.push_back(node.launch("counter", "").value());
+    for (int i = 0; i < kServices; ++i)
+        services.push_back(node.launch("counter", "").value());
 
     std::atomic<uint64_t> sent{0};
     std::vector<std::thread> producers;
@@ -82,13 +83,15 @@ TEST(Node, PerSenderFifoNoLossNoDuplicates) {
                     ASSERT_TRUE(node.send(Handle(), h, MessageType::text, 0, seq_payload(p, seq)));
                 sent.fetch_add(kServices, std::memory_order_relaxed);
                 // Bound the backlog so the test measures ordering, not memory.
-                while (sent.load(std::memory_order_relaxed) - received.load(std::memory_order_relaxed) >
+                while (sent.load(std::memory_order_relaxed) -
+                           received.load(std::memory_order_relaxed) >
                        400'000)
                     std::this_thread::yield();
             }
         });
     }
-    for (auto& t : producers) t.join();
+    for (auto& t : producers)
+        t.join();
     const uint64_t total = uint64_t(kProducers) * kServices * kPerService;
     ASSERT_TRUE(wait_until([&] { return received.load() == total; }, std::chrono::minutes(3)))
         << received.load() << " of " << total;
@@ -107,15 +110,17 @@ TEST(Node, PerSenderFifoNoLossNoDuplicates) {
 TEST(Node, FloodingServiceDoesNotStarvePing) {
     Node node(quiet_options());
     std::atomic<bool> stop_flood{false};
-    add_fn_module(node, "flood",
-                  [&](Service& self, Message&) {
-                      if (!stop_flood.load(std::memory_order_relaxed))
-                          self.send(self.handle(), MessageType::text, 0, {});
-                  },
-                  [](Service& self, std::string_view) {
-                      for (int i = 0; i < 1'000'000; ++i) self.send(self.handle(), MessageType::text, 0, {});
-                      return true;
-                  });
+    add_fn_module(
+        node, "flood",
+        [&](Service& self, Message&) {
+            if (!stop_flood.load(std::memory_order_relaxed))
+                self.send(self.handle(), MessageType::text, 0, {});
+        },
+        [](Service& self, std::string_view) {
+            for (int i = 0; i < 1'000'000; ++i)
+                self.send(self.handle(), MessageType::text, 0, {});
+            return true;
+        });
     add_fn_module(node, "ping", [](Service& self, Message& m) {
         self.send(m.source, MessageType::response, m.session, std::move(m.payload));
     });
@@ -134,7 +139,8 @@ TEST(Node, FloodingServiceDoesNotStarvePing) {
     }
     size_t backlog = 0;
     node.with_service(flood, [&](Service& s) { backlog = s.mailbox_length(); });
-    EXPECT_GT(backlog, 100'000u) << "the flood must still be running for the check to mean anything";
+    EXPECT_GT(backlog, 100'000u)
+        << "the flood must still be running for the check to mean anything";
     stop_flood = true;
     node.shutdown();
 }
@@ -148,7 +154,8 @@ TEST(Node, ServiceNeverRunsOnTwoWorkersAtOnce) {
         auto busy = std::make_shared<std::atomic<bool>>(false);
         m->on_msg = [busy, &violations, &handled](Service&, Message&) {
             if (busy->exchange(true)) violations++;
-            for (int i = 0; i < 200; ++i) cpu_relax();
+            for (int i = 0; i < 200; ++i)
+                cpu_relax();
             busy->store(false);
             handled++;
         };
@@ -156,7 +163,8 @@ TEST(Node, ServiceNeverRunsOnTwoWorkersAtOnce) {
     });
     ASSERT_TRUE(node.start());
     std::vector<Handle> services;
-    for (int i = 0; i < 8; ++i) services.push_back(node.launch("exclusive", "").value());
+    for (int i = 0; i < 8; ++i)
+        services.push_back(node.launch("exclusive", "").value());
     const int kPerProducer = kSanitized ? 5'000 : 50'000;
     std::vector<std::thread> producers;
     for (int p = 0; p < 4; ++p)
@@ -165,7 +173,8 @@ TEST(Node, ServiceNeverRunsOnTwoWorkersAtOnce) {
             for (int i = 0; i < kPerProducer; ++i)
                 node.send(Handle(), services[rng() % services.size()], MessageType::text, 0, {});
         });
-    for (auto& t : producers) t.join();
+    for (auto& t : producers)
+        t.join();
     ASSERT_TRUE(wait_until([&] { return handled.load() == uint64_t(4 * kPerProducer); }));
     EXPECT_EQ(violations.load(), 0);
 }
@@ -180,7 +189,8 @@ TEST(Node, MonitorReportsAndSignalsAStuckCallback) {
         auto m = std::make_unique<FnModule>();
         m->on_msg = [&](Service&, Message& msg) {
             if (msg.session == 1)
-                while (!signalled.load()) std::this_thread::yield();  // an "endless" loop
+                while (!signalled.load())
+                    std::this_thread::yield();  // an "endless" loop
             handled++;
         };
         m->on_signal = [&](int sig) {
@@ -227,7 +237,8 @@ TEST(Node, KillAnswersQueuedRequestsWithErrors) {
         auto m = std::make_unique<FnModule>();
         m->on_msg = [&](Service&, Message&) {
             inside = true;
-            while (!go.load()) std::this_thread::yield();
+            while (!go.load())
+                std::this_thread::yield();
         };
         m->on_release = [&](Service&) { released = true; };
         return m;
@@ -235,7 +246,8 @@ TEST(Node, KillAnswersQueuedRequestsWithErrors) {
     ASSERT_TRUE(node.start());
     Handle a = node.launch("inbox", "").value();
     Handle b = node.launch("blocker", "").value();
-    for (int32_t s = 1; s <= 5; ++s) node.send(a, b, MessageType::lua, s, {});
+    for (int32_t s = 1; s <= 5; ++s)
+        node.send(a, b, MessageType::lua, s, {});
     ASSERT_TRUE(wait_until([&] { return inside.load(); }));
     EXPECT_TRUE(node.kill(b));
     go = true;
@@ -261,13 +273,15 @@ TEST(Node, ExitInsideAMessageErrorsTheRestOfTheBatch) {
     add_inbox_module(node, inbox);
     std::atomic<bool> go{false};
     add_fn_module(node, "quitter", [&](Service& self, Message& m) {
-        while (!go.load()) std::this_thread::yield();
+        while (!go.load())
+            std::this_thread::yield();
         if (m.session == 1) self.exit();
     });
     ASSERT_TRUE(node.start());
     Handle a = node.launch("inbox", "").value();
     Handle q = node.launch("quitter", "").value();
-    for (int32_t s = 1; s <= 4; ++s) node.send(a, q, MessageType::lua, s, {});
+    for (int32_t s = 1; s <= 4; ++s)
+        node.send(a, q, MessageType::lua, s, {});
     go = true;
     ASSERT_TRUE(wait_until([&] { return inbox.size() == 3; }));
     EXPECT_FALSE(node.with_service(q, [](Service&) {}));
@@ -294,8 +308,9 @@ TEST(Node, HandlesAreNotReusedSoon) {
 
 TEST(Node, LaunchFailureIsReportedAndLeavesNoService) {
     Node node(quiet_options());
-    add_fn_module(node, "refuses", [](Service&, Message&) {},
-                  [](Service&, std::string_view) { return false; });
+    add_fn_module(
+        node, "refuses", [](Service&, Message&) {},
+        [](Service&, std::string_view) { return false; });
     ASSERT_TRUE(node.start());
     auto r = node.launch("refuses", "abc");
     ASSERT_FALSE(r);
@@ -348,7 +363,8 @@ TEST(Node, TwoNodesInOneProcess) {
     n1.send(a1, b1, MessageType::text, 0, {});
     n2.send(a2, b2, MessageType::text, 0, {});
     EXPECT_TRUE(wait_until([&] { return bounces1.load() > 10'000 && bounces2.load() > 10'000; }));
-    EXPECT_FALSE(n1.send(Handle(), a2, MessageType::text, 0, {})) << "a handle of node 2 is not node 1's";
+    EXPECT_FALSE(n1.send(Handle(), a2, MessageType::text, 0, {}))
+        << "a handle of node 2 is not node 1's";
     n1.shutdown();
     EXPECT_TRUE(n2.send(Handle(), a2, MessageType::text, 0, {})) << "node 2 outlives node 1";
 }

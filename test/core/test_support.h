@@ -20,7 +20,9 @@ struct FnModule : Module {
     std::function<void(int)> on_signal;
     std::function<void(Service&)> on_release;
 
-    bool init(Service& s, std::string_view args) override { return on_init ? on_init(s, args) : true; }
+    bool init(Service& s, std::string_view args) override {
+        return on_init ? on_init(s, args) : true;
+    }
     void on_message(Service& s, Message& m) override {
         if (on_msg) on_msg(s, m);
     }

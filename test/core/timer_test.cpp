@@ -26,10 +26,13 @@ TEST(TimingWheel, ExpiresEachEntryOnItsTickInOrder) {
         due[session] = wheel.current() + delay;
         wheel.add(delay, TimerEvent{Handle(1), session});
     };
-    for (uint64_t d : {1ull, 2ull, 255ull, 256ull, 257ull, 16383ull, 16384ull, 16385ull, 1ull << 20})
+    for (uint64_t d :
+         {1ull, 2ull, 255ull, 256ull, 257ull, 16383ull, 16384ull, 16385ull, 1ull << 20})
         add(d);
-    for (int i = 0; i < 20000; ++i) add(1 + rng() % 5000);
-    for (int i = 0; i < 200; ++i) add(1 + rng() % (horizon - 1));
+    for (int i = 0; i < 20000; ++i)
+        add(1 + rng() % 5000);
+    for (int i = 0; i < 200; ++i)
+        add(1 + rng() % (horizon - 1));
     std::vector<TimerEvent> out;
     size_t fired = 0;
     int32_t last_same_tick = 0;
@@ -54,7 +57,8 @@ TEST(TimingWheel, ClampsDelaysBeyondThe32BitRange) {
     std::vector<TimerEvent> out;
     wheel.add(uint64_t(1) << 40, TimerEvent{Handle(1), 1});  // clamped to 2^32 - 1 ticks
     wheel.add(3, TimerEvent{Handle(1), 2});
-    for (int i = 0; i < 3; ++i) wheel.tick(out);
+    for (int i = 0; i < 3; ++i)
+        wheel.tick(out);
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].session, 2);
 }
