@@ -112,7 +112,11 @@ void Node::shutdown() {
     request_stop();
 }
 
-void Node::request_stop() {
+void Node::request_stop(int exit_code) {
+    if (exit_code != 0) {
+        int expected = 0;
+        exit_code_.compare_exchange_strong(expected, exit_code, std::memory_order_acq_rel);
+    }
     {
         std::lock_guard guard(stop_lock_);
         stop_requested_.store(true, std::memory_order_release);

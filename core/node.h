@@ -59,9 +59,11 @@ class Node final : public MessageSink {
     // Stops threads, then releases every remaining service (the logger last) on the calling
     // thread. Idempotent. Thread: the owner, not a worker.
     void shutdown();
-    // Asks the owner to shut down: wakes wait_for_stop(). Async-signal-unsafe; call it from a
-    // thread (e.g. a signal-waiting thread) or a service.
-    void request_stop();
+    // Asks the owner to shut down: wakes wait_for_stop(). `exit_code` becomes the process's exit
+    // status (the first non-zero code wins). Async-signal-unsafe; call it from a thread (e.g. a
+    // signal-waiting thread) or a service.
+    void request_stop(int exit_code = 0);
+    int exit_code() const { return exit_code_.load(std::memory_order_acquire); }
     // Blocks until request_stop() is called. Thread: the owner.
     void wait_for_stop();
     bool stopping() const { return stop_requested_.load(std::memory_order_acquire); }
@@ -160,6 +162,7 @@ class Node final : public MessageSink {
     std::mutex stop_lock_;
     std::condition_variable stop_cv_;
     std::atomic<bool> stop_requested_{false};
+    std::atomic<int> exit_code_{0};
     std::atomic<bool> started_{false};
     std::atomic<bool> shut_down_{false};
     std::vector<std::function<void()>> shutdown_hooks_;

@@ -98,5 +98,5 @@ int main(int argc, char** argv) {
     exiting.store(true);
     pthread_kill(signal_thread.native_handle(), SIGHUP);
     signal_thread.join();
-    return code;
+    return code != 0 ? code : node.exit_code();
 }
