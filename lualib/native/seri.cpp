@@ -12,10 +12,11 @@
 #include <string>
 #include <type_traits>
 
-// Lua raises errors with longjmp. Every frame between a Lua API call that may raise and the
-// lua_CFunction boundary must therefore be trivially destructible: nothing below owns memory
-// across such a call. The packer raises only after it has returned to the entry point, and keeps
-// its output in a per-thread scratch buffer that an error cannot leak.
+// Lua raises errors with longjmp, which skips C++ destructors (and confuses ThreadSanitizer's
+// shadow stack for every frame it skips). So the packer and the unpacker report failures by
+// return value and only the entry points raise, after every inner frame has returned. Memory
+// errors, which any Lua allocation may raise, find only trivially destructible frames: the packer
+// keeps its output in a per-thread scratch buffer that such an error cannot leak.
 
 namespace skyhive {
 namespace {
@@ -398,8 +399,9 @@ bool take_bytes(ByteBuffer& out, char** data) {
     return true;
 }
 
-// Thread: the thread running L. Raises a Lua error on malformed input; holds nothing that needs
-// destruction, so the longjmp is safe.
+// Thread: the thread running L. Never raises on malformed input (only Lua's own memory errors
+// can): every step returns false after noting what went wrong, and the caller decides whether to
+// raise. Errors thus cross no C++ frame but the entry point's.
 //
 // Every value is decoded against a limit: the end of the message minus the least number of bytes
 // the values still owed to the enclosing tables need (one per array value, two per hash pair).
@@ -409,119 +411,176 @@ struct Decoder {
     lua_State* L;
     const uint8_t* begin;
     const uint8_t* p;
+    const uint8_t* error_at = nullptr;
+    const char* error = nullptr;
+    char reserved_tag[24];  // holds the error text for an unknown tag
 };
 
-[[noreturn]] void malformed(const Decoder& d, const uint8_t* at, const char* what) {
-    luaL_error(d.L, "unpack: %s at byte %I", what, static_cast<lua_Integer>(at - d.begin));
-    __builtin_unreachable();
+bool malformed(Decoder& d, const uint8_t* at, const char* what) {
+    d.error_at = at;
+    d.error = what;
+    return false;
 }
 
 template <class U>
-U read_fixed(Decoder& d, const uint8_t* limit, const uint8_t* at) {
-    if (size_t(limit - d.p) < sizeof(U)) malformed(d, at, "truncated number");
-    U v = load<U>(d.p);
+bool read_fixed(Decoder& d, const uint8_t* limit, const uint8_t* at, U* v) {
+    if (size_t(limit - d.p) < sizeof(U)) return malformed(d, at, "truncated number");
+    *v = load<U>(d.p);
     d.p += sizeof(U);
-    return v;
+    return true;
 }
 
-uint64_t read_varint(Decoder& d, const uint8_t* limit, const uint8_t* at) {
-    uint64_t v = 0;
+bool read_varint(Decoder& d, const uint8_t* limit, const uint8_t* at, uint64_t* v) {
+    *v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
-        if (d.p >= limit) malformed(d, at, "truncated table header");
+        if (d.p >= limit) return malformed(d, at, "truncated table header");
         uint8_t b = *d.p++;
         if (shift == 63 && b > 1) break;
-        v |= uint64_t(b & 0x7f) << shift;
-        if ((b & 0x80) == 0) return v;
+        *v |= uint64_t(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) return true;
     }
-    malformed(d, at, "table count overflows 64 bits");
+    return malformed(d, at, "table count overflows 64 bits");
 }
 
-void push_string(Decoder& d, const uint8_t* limit, const uint8_t* at, uint64_t len) {
-    if (len > uint64_t(limit - d.p)) malformed(d, at, "string length exceeds the message");
+bool push_string(Decoder& d, const uint8_t* limit, const uint8_t* at, uint64_t len) {
+    if (len > uint64_t(limit - d.p)) return malformed(d, at, "string length exceeds the message");
     lua_pushlstring(d.L, reinterpret_cast<const char*>(d.p), size_t(len));
     d.p += len;
+    return true;
 }
 
-void decode_value(Decoder& d, const uint8_t* limit, int depth);
+template <class U, class S>
+bool push_fixed_integer(Decoder& d, const uint8_t* limit, const uint8_t* at) {
+    U v;
+    if (!read_fixed(d, limit, at, &v)) return false;
+    lua_pushinteger(d.L, lua_Integer(S(v)));
+    return true;
+}
 
-void decode_table(Decoder& d, const uint8_t* limit, const uint8_t* at, int depth, uint64_t narr,
+template <class U>
+bool push_fixed_string(Decoder& d, const uint8_t* limit, const uint8_t* at) {
+    U len;
+    return read_fixed(d, limit, at, &len) && push_string(d, limit, at, len);
+}
+
+bool decode_value(Decoder& d, const uint8_t* limit, int depth);
+
+bool decode_table(Decoder& d, const uint8_t* limit, const uint8_t* at, int depth, uint64_t narr,
                   uint64_t nhash) {
-    if (depth >= kSeriMaxDepth) malformed(d, at, "table nested deeper than 32");
+    if (depth >= kSeriMaxDepth) return malformed(d, at, "table nested deeper than 32");
     uint64_t avail = uint64_t(limit - d.p);
     if (narr > avail || nhash > (avail - narr) / 2 || narr > INT_MAX || nhash > INT_MAX) {
-        malformed(d, at, "table size exceeds the message");
+        return malformed(d, at, "table size exceeds the message");
     }
-    luaL_checkstack(d.L, 3, "unpack: nested tables");
     lua_State* L = d.L;
+    if (!lua_checkstack(L, 3)) return malformed(d, at, "Lua stack exhausted");
     lua_createtable(L, int(narr), int(nhash));
     for (uint64_t i = 1; i <= narr; ++i) {
-        decode_value(d, limit - (narr - i) - 2 * nhash, depth + 1);
+        if (!decode_value(d, limit - (narr - i) - 2 * nhash, depth + 1)) return false;
         lua_rawseti(L, -2, lua_Integer(i));
     }
     for (uint64_t j = 1; j <= nhash; ++j) {
         const uint8_t* key_at = d.p;
-        decode_value(d, limit - 1 - 2 * (nhash - j), depth + 1);
+        if (!decode_value(d, limit - 1 - 2 * (nhash - j), depth + 1)) return false;
         int type = lua_type(L, -1);
-        if (type == LUA_TNIL) malformed(d, key_at, "nil table key");
+        if (type == LUA_TNIL) return malformed(d, key_at, "nil table key");
         if (type == LUA_TNUMBER && !lua_isinteger(L, -1) && std::isnan(lua_tonumber(L, -1))) {
-            malformed(d, key_at, "NaN table key");
+            return malformed(d, key_at, "NaN table key");
         }
-        decode_value(d, limit - 2 * (nhash - j), depth + 1);
+        if (!decode_value(d, limit - 2 * (nhash - j), depth + 1)) return false;
         lua_rawset(L, -3);
     }
+    return true;
 }
 
-void decode_value(Decoder& d, const uint8_t* limit, int depth) {
+bool decode_value(Decoder& d, const uint8_t* limit, int depth) {
     lua_State* L = d.L;
     const uint8_t* at = d.p;
-    if (at >= limit) malformed(d, at, "truncated message");
+    if (at >= limit) return malformed(d, at, "truncated message");
     uint8_t tag = *d.p++;
-    if (tag < kFixStr) return lua_pushinteger(L, tag);
-    if (tag >= kNegFixInt) return lua_pushinteger(L, int8_t(tag));
+    if (tag < kFixStr) {
+        lua_pushinteger(L, tag);
+        return true;
+    }
+    if (tag >= kNegFixInt) {
+        lua_pushinteger(L, int8_t(tag));
+        return true;
+    }
     if (tag < kFixArray) return push_string(d, limit, at, tag & kFixStrMax);
     if (tag < kFixHash) return decode_table(d, limit, at, depth, tag & kFixCountMax, 0);
     if (tag < kNil) return decode_table(d, limit, at, depth, 0, tag & kFixCountMax);
     switch (tag) {
         case kNil:
-            return lua_pushnil(L);
+            lua_pushnil(L);
+            return true;
         case kFalse:
-            return lua_pushboolean(L, 0);
         case kTrue:
-            return lua_pushboolean(L, 1);
+            lua_pushboolean(L, tag == kTrue);
+            return true;
         case kInt8:
-            return lua_pushinteger(L, int8_t(read_fixed<uint8_t>(d, limit, at)));
+            return push_fixed_integer<uint8_t, int8_t>(d, limit, at);
         case kInt16:
-            return lua_pushinteger(L, int16_t(read_fixed<uint16_t>(d, limit, at)));
+            return push_fixed_integer<uint16_t, int16_t>(d, limit, at);
         case kInt32:
-            return lua_pushinteger(L, int32_t(read_fixed<uint32_t>(d, limit, at)));
+            return push_fixed_integer<uint32_t, int32_t>(d, limit, at);
         case kInt64:
-            return lua_pushinteger(L, lua_Integer(read_fixed<uint64_t>(d, limit, at)));
-        case kFloat:
-            return lua_pushnumber(L, std::bit_cast<double>(read_fixed<uint64_t>(d, limit, at)));
+            return push_fixed_integer<uint64_t, int64_t>(d, limit, at);
+        case kFloat: {
+            uint64_t bits;
+            if (!read_fixed(d, limit, at, &bits)) return false;
+            lua_pushnumber(L, std::bit_cast<double>(bits));
+            return true;
+        }
         case kPointer: {
-            uint64_t address = read_fixed<uint64_t>(d, limit, at);
+            uint64_t address;
+            if (!read_fixed(d, limit, at, &address)) return false;
             if (address > std::numeric_limits<uintptr_t>::max()) {
-                malformed(d, at, "light userdata address too wide");
+                return malformed(d, at, "light userdata address too wide");
             }
-            return lua_pushlightuserdata(L, reinterpret_cast<void*>(uintptr_t(address)));
+            lua_pushlightuserdata(L, reinterpret_cast<void*>(uintptr_t(address)));
+            return true;
         }
         case kStr8:
-            return push_string(d, limit, at, read_fixed<uint8_t>(d, limit, at));
+            return push_fixed_string<uint8_t>(d, limit, at);
         case kStr16:
-            return push_string(d, limit, at, read_fixed<uint16_t>(d, limit, at));
+            return push_fixed_string<uint16_t>(d, limit, at);
         case kStr32:
-            return push_string(d, limit, at, read_fixed<uint32_t>(d, limit, at));
+            return push_fixed_string<uint32_t>(d, limit, at);
         case kTable: {
-            uint64_t narr = read_varint(d, limit, at);
-            uint64_t nhash = read_varint(d, limit, at);
-            return decode_table(d, limit, at, depth, narr, nhash);
+            uint64_t narr;
+            uint64_t nhash;
+            return read_varint(d, limit, at, &narr) && read_varint(d, limit, at, &nhash) &&
+                   decode_table(d, limit, at, depth, narr, nhash);
         }
-        default: {
-            char what[32];
-            std::snprintf(what, sizeof what, "reserved tag 0x%02x", tag);
-            malformed(d, at, what);
-        }
+        default:
+            std::snprintf(d.reserved_tag, sizeof d.reserved_tag, "reserved tag 0x%02x", tag);
+            return malformed(d, at, d.reserved_tag);
     }
+}
+
+// Pushes every value in data[0, size) and returns the count; on malformed input restores the
+// stack, writes "unpack: <what> at byte N" into error and returns -1.
+int decode_values(lua_State* L, const void* data, size_t size, char* error) {
+    const auto* begin = static_cast<const uint8_t*>(data);
+    const uint8_t* end = begin + size;
+    Decoder d{L, begin, begin, nullptr, nullptr, {}};
+    int top = lua_gettop(L);
+    int room = 0;  // stack slots known to be free
+    while (d.p < end) {
+        if (room == 0) {
+            if (!lua_checkstack(L, 16)) {
+                malformed(d, d.p, "too many values for the Lua stack");
+                break;
+            }
+            room = 16;
+        }
+        if (!decode_value(d, end, 0)) break;
+        --room;
+    }
+    if (d.error == nullptr) return lua_gettop(L) - top;
+    lua_settop(L, top);
+    std::snprintf(error, kErrorSize, "unpack: %s at byte %zu", d.error, size_t(d.error_at - begin));
+    return -1;
 }
 
 }  // namespace
@@ -570,20 +629,16 @@ Result<Payload> seri_encode(lua_State* L, int first, int last) {
 }
 
 int seri_unpack_buffer(lua_State* L, const void* data, size_t size) {
-    const auto* begin = static_cast<const uint8_t*>(data);
-    const uint8_t* end = begin + size;
-    Decoder d{L, begin, begin};
-    int count = 0;
-    int room = 0;  // stack slots known to be free
-    while (d.p < end) {
-        if (room == 0) {
-            luaL_checkstack(L, 16, "unpack: too many values");
-            room = 16;
-        }
-        decode_value(d, end, 0);
-        --room;
-        ++count;
-    }
+    char error[kErrorSize];
+    int count = decode_values(L, data, size, error);
+    if (count < 0) return luaL_error(L, "%s", error);
+    return count;
+}
+
+Result<int> seri_decode(lua_State* L, const void* data, size_t size) {
+    char error[kErrorSize];
+    int count = decode_values(L, data, size, error);
+    if (count < 0) return Error{error};
     return count;
 }
 

@@ -65,8 +65,13 @@ int seri_trash(lua_State* L);
 
 // Decodes every value in data[0, size) and pushes them onto L; returns how many. Raises a Lua
 // error on malformed input, so call it where a Lua error can be caught (inside a lua_CFunction or
-// under lua_pcall); the values pushed before the error are discarded with the failed call.
+// under lua_pcall).
 int seri_unpack_buffer(lua_State* L, const void* data, size_t size);
+
+// The same without raising on malformed input: pushes the values and returns their count, or
+// pushes nothing and returns Error "unpack: <what> at byte N". Like any Lua allocation it can
+// still raise a memory error.
+Result<int> seri_decode(lua_State* L, const void* data, size_t size);
 
 // Encodes the stack values first..last (absolute indices; last < first encodes nothing) into a
 // Payload. Never raises and leaves the stack as it found it.

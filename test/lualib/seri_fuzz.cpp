@@ -1,11 +1,13 @@
-// libFuzzer target for unpack: arbitrary bytes must either raise an "unpack: " error or decode to
-// values that pack again and decode equal. Each input gets a fresh lua_State, so every allocation
+// libFuzzer target for unpack: arbitrary bytes must either fail with an "unpack: " error (the
+// same from seri_decode and from the raising unpack) or decode to values that pack again and
+// decode equal. Each input gets a fresh lua_State, so every allocation
 // is freed by the end of the run and libFuzzer's leak check stays meaningful (and cheap).
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "lualib/native/seri.h"
 #include "test/lualib/deep_equal.h"
@@ -23,8 +25,8 @@ int unpack_bytes(lua_State* L) {
     return skyhive::seri_unpack_buffer(L, bytes->data, bytes->size);
 }
 
-// Decodes under lua_pcall; leaves the values on the stack and returns their count, or -1 with
-// the error message on the stack.
+// Decodes through the raising entry point under lua_pcall; leaves the values on the stack and
+// returns their count, or -1 with the error message on the stack.
 int decode(lua_State* L, const void* data, size_t size) {
     int top = lua_gettop(L);
     Bytes bytes{data, size};
@@ -40,20 +42,24 @@ int decode(lua_State* L, const void* data, size_t size) {
 }
 
 void check(lua_State* L, const uint8_t* data, size_t size) {
-    int count = decode(L, data, size);
-    if (count < 0) {
-        const char* error = lua_tostring(L, -1);
-        if (error == nullptr || std::strncmp(error, "unpack: ", 8) != 0) {
-            fail("unexpected error", error != nullptr ? error : "(not a string)");
+    skyhive::Result<int> count = skyhive::seri_decode(L, data, size);
+    if (!count.ok()) {
+        const std::string& error = count.error().message;
+        if (error.rfind("unpack: ", 0) != 0) fail("unexpected error", error.c_str());
+        if (lua_gettop(L) != 0) fail("a failed decode left values on the stack", error.c_str());
+        if (decode(L, data, size) >= 0 || error != lua_tostring(L, -1)) {
+            fail("unpack and seri_decode disagree", error.c_str());
         }
         return;
     }
-    skyhive::Result<skyhive::Payload> again = skyhive::seri_encode(L, 1, count);
+    int n = *count;
+    skyhive::Result<skyhive::Payload> again = skyhive::seri_encode(L, 1, n);
     if (!again.ok()) fail("decoded values do not pack", again.error().message.c_str());
-    int recount = decode(L, again->data(), again->size());
-    if (recount != count) fail("re-packed values decode differently", "value count");
-    for (int i = 1; i <= count; ++i) {
-        if (!skyhive::test::deep_equal(L, i, count + i)) {
+    if (decode(L, again->data(), again->size()) != n) {
+        fail("re-packed values decode differently", "value count");
+    }
+    for (int i = 1; i <= n; ++i) {
+        if (!skyhive::test::deep_equal(L, i, n + i)) {
             fail("re-packed values decode differently", "a value changed");
         }
     }

@@ -1,4 +1,5 @@
-// Writes a few valid pack encodings into a directory (created if missing), as the seed corpus of seri_fuzz.
+// Writes a few valid pack encodings into a directory (created if missing), as the seed corpus of
+// seri_fuzz.
 
 #include <cstdio>
 #include <filesystem>

@@ -88,6 +88,19 @@ class SeriTest : public ::testing::Test {
         return "";
     }
 
+    // Decodes with the non-raising C++ entry point; same contract as unpack() above.
+    std::string decode(const std::string& bytes, int* count) {
+        int top = lua_gettop(L);
+        Result<int> n = seri_decode(L, bytes.data(), bytes.size());
+        if (!n.ok()) {
+            EXPECT_EQ(lua_gettop(L), top) << "a failed decode left values behind";
+            return n.error().message;
+        }
+        EXPECT_EQ(lua_gettop(L), top + *n);
+        *count = *n;
+        return "";
+    }
+
     // Packs the n values at first..first+n-1 with packstring; returns the bytes.
     std::string packstring(int first, int n) {
         EXPECT_EQ(call(seri_packstring, first, n), LUA_OK) << lua_tostring(L, -1);
@@ -127,7 +140,9 @@ TEST_F(SeriTest, ScalarsRoundTripWithTheirSubtype) {
             ("z"):rep(65535), ("z"):rep(65536), "\0", "a\0b\0", "\255\254\0\1",
         }
         for i, v in ipairs(values) do
-            local r = seri.unpack(seri.pack(v))
+            local p, size = seri.pack(v)
+            local r = seri.unpack(p, size)
+            seri.trash(p)
             assert(r == v, "value " .. i .. " changed")
             assert(math.type(r) == math.type(v), "value " .. i .. " changed subtype")
         end
@@ -354,6 +369,7 @@ TEST_F(SeriTest, MalformedInputRaisesAtTheRightByte) {
         int count = 0;
         std::string error = unpack(c.bytes, &count);
         EXPECT_NE(error.find(c.error), std::string::npos) << "got '" << error << "'";
+        EXPECT_EQ(decode(c.bytes, &count), error);  // the raising and returning paths agree
     }
     // 33 nested one-element arrays around a 0.
     std::string deep(33, '\xa1');
@@ -449,7 +465,7 @@ TEST_F(SeriTest, EveryTruncationIsRejected) {
         if (bytes.size() > 4096) bytes.resize(0);  // keep the quadratic loop fast
         for (size_t len = 1; len < bytes.size(); ++len) {
             int count = 0;
-            std::string error = unpack(bytes.substr(0, len), &count);
+            std::string error = decode(bytes.substr(0, len), &count);
             ASSERT_EQ(error.rfind("unpack: ", 0), 0u)
                 << "prefix " << len << " of " << bytes.size() << " accepted";
         }
@@ -468,7 +484,7 @@ TEST_F(SeriTest, RandomBytesAreRejectedOrRoundTrip) {
             c = random.below(2) == 0 ? tags[random.below(sizeof tags - 1)] : char(random.below(8));
         }
         int count = 0;
-        std::string error = unpack(bytes, &count);
+        std::string error = decode(bytes, &count);
         if (!error.empty()) {
             ASSERT_EQ(error.rfind("unpack: ", 0), 0u) << error;
             continue;
