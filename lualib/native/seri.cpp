@@ -467,6 +467,7 @@ bool decode_value(Decoder& d, const uint8_t* limit, int depth);
 
 bool decode_table(Decoder& d, const uint8_t* limit, const uint8_t* at, int depth, uint64_t narr,
                   uint64_t nhash) {
+    static_assert(kSeriMaxDepth == 32, "the message below spells the limit out");
     if (depth >= kSeriMaxDepth) return malformed(d, at, "table nested deeper than 32");
     uint64_t avail = uint64_t(limit - d.p);
     if (narr > avail || nhash > (avail - narr) / 2 || narr > INT_MAX || nhash > INT_MAX) {
@@ -662,8 +663,19 @@ int seri_unpack(lua_State* L) {
             size = size_t(n);
             break;
         }
+        case LUA_TUSERDATA: {
+            // A full userdata knows its size, so a wrong one is caught rather than overread.
+            data = lua_touserdata(L, 1);
+            lua_Integer n = luaL_checkinteger(L, 2);
+            lua_Integer block = lua_Integer(lua_rawlen(L, 1));
+            if (n < 0 || n > block) {
+                return luaL_error(L, "unpack: size %I outside the userdata's %I bytes", n, block);
+            }
+            size = size_t(n);
+            break;
+        }
         default:
-            return luaL_typeerror(L, 1, "lightuserdata or string");
+            return luaL_typeerror(L, 1, "userdata or string");
     }
     return seri_unpack_buffer(L, data, size);
 }

@@ -55,8 +55,9 @@ int seri_pack(lua_State* L);
 // packstring(...) -> string holding the same bytes as pack(...).
 int seri_packstring(lua_State* L);
 
-// unpack(ptr, size) or unpack(string) -> every value packed. unpack(nil) returns nothing.
-// Does not free ptr. Raises on malformed input.
+// unpack(ptr, size) or unpack(string) -> every value packed. unpack(nil) returns nothing. ptr is a
+// light userdata, or a full userdata whose first `size` bytes hold the message. Does not free
+// ptr. Raises on malformed input.
 int seri_unpack(lua_State* L);
 
 // trash(ptr [, size]): frees a pointer returned by pack and never handed to a message. A string

@@ -395,7 +395,7 @@ TEST_F(SeriTest, ForgedCountsDoNotAllocateBeyondTheMessage) {
 }
 
 TEST_F(SeriTest, UnpackArgumentsAreChecked) {
-    EXPECT_NE(run("seri.unpack({})").find("lightuserdata or string expected"), std::string::npos);
+    EXPECT_NE(run("seri.unpack({})").find("userdata or string expected"), std::string::npos);
     EXPECT_NE(run("local p = seri.pack(1) seri.trash(p) seri.unpack(p, -1)").find("negative size"),
               std::string::npos);
     EXPECT_NE(
@@ -403,6 +403,22 @@ TEST_F(SeriTest, UnpackArgumentsAreChecked) {
             .find("number expected"),
         std::string::npos);
     EXPECT_NE(run("seri.trash(1)").find("lightuserdata or string expected"), std::string::npos);
+}
+
+TEST_F(SeriTest, FullUserdataIsReadWithinItsSize) {
+    lua_pushinteger(L, 7);
+    lua_pushstring(L, "seven");
+    std::string bytes = packstring(lua_gettop(L) - 1, 2);
+    lua_settop(L, 0);
+    auto* block = static_cast<char*>(lua_newuserdatauv(L, bytes.size() + 3, 0));
+    std::memcpy(block, bytes.data(), bytes.size());
+    lua_setglobal(L, "block");
+    EXPECT_EQ(run("local n, s = seri.unpack(block, " + std::to_string(bytes.size()) +
+                  ") assert(n == 7 and s == 'seven')"),
+              "");
+    std::string error = run("seri.unpack(block, " + std::to_string(bytes.size() + 4) + ")");
+    EXPECT_NE(error.find("unpack: size 11 outside the userdata's 10 bytes"), std::string::npos)
+        << error;
 }
 
 TEST_F(SeriTest, EncodeAndUnpackBufferForCpp) {
