@@ -46,13 +46,14 @@ const char* find_crlf(const char* p, size_t n) {
 }  // namespace
 
 // hiredis calls these in pre-order as it recognises each value. A null return makes hiredis fail
-// the stream (it reports "out of memory"; `rejected_` carries the real reason).
+// the stream (it reports "out of memory"; `rejected_` carries the real reason). They are noexcept:
+// an exception must not unwind through hiredis's C frames (bad_alloc terminates instead).
 struct RespReader::Callbacks {
-    static RespReader* self(const redisReadTask* t) {
+    static RespReader* self(const redisReadTask* t) noexcept {
         return static_cast<RespReader*>(t->privdata);
     }
 
-    static void* create_string(const redisReadTask* t, char* s, size_t len) {
+    static void* create_string(const redisReadTask* t, char* s, size_t len) noexcept {
         RespReader* r = self(t);
         if (t->type == REDIS_REPLY_STRING) {
             if (len > r->limits_.max_bulk) {
@@ -67,13 +68,13 @@ struct RespReader::Callbacks {
             return r->stored(r->out_.put_string(ReplyTag::bulk, s, len));
         }
         if (len > r->limits_.max_bulk) {
-            return r->reject(line_too_long(r->limits_.max_bulk));
+            return r->reject(too_big("line", len, "bytes", r->limits_.max_bulk));
         }
         ReplyTag tag = t->type == REDIS_REPLY_ERROR ? ReplyTag::error : ReplyTag::status;
         return r->stored(r->out_.put_string(tag, s, len));
     }
 
-    static void* create_array(const redisReadTask* t, int elements) {
+    static void* create_array(const redisReadTask* t, int elements) noexcept {
         RespReader* r = self(t);
         // hiredis has rejected negative counts other than the null array already.
         assert(elements >= 0);
@@ -84,12 +85,12 @@ struct RespReader::Callbacks {
         return r->stored(r->out_.put_array(uint32_t(elements)));
     }
 
-    static void* create_integer(const redisReadTask* t, long long v) {
+    static void* create_integer(const redisReadTask* t, long long v) noexcept {
         RespReader* r = self(t);
         return r->stored(r->out_.put_integer(v));
     }
 
-    static void* create_nil(const redisReadTask* t) {
+    static void* create_nil(const redisReadTask* t) noexcept {
         RespReader* r = self(t);
         return r->stored(r->out_.put_nil());
     }

@@ -40,9 +40,10 @@ class RespReader {
     RespReader& operator=(const RespReader&) = delete;
 
     // Consumes all `n` bytes. Error texts: "malformed RESP from server: <hiredis's reason>",
-    // "RESP bulk of N bytes exceeds the limit of M", "RESP array of N elements exceeds the limit
-    // of M", "RESP line of more than M bytes without CRLF", "malformed RESP from server: bulk of
-    // N bytes not followed by CRLF". Replies completed before the malformed byte stay takeable.
+    // "malformed RESP from server: bulk of N bytes not followed by CRLF", "RESP bulk of N bytes
+    // exceeds the limit of M", "RESP array of N elements exceeds the limit of M", "RESP line of N
+    // bytes exceeds the limit of M", "RESP line of more than M bytes without CRLF", "RESP reader:
+    // out of memory...". Replies completed before the bad byte stay takeable.
     Result<void> feed(const char* data, size_t n);
 
     // The replies completed so far, encoded, and how many.

@@ -285,8 +285,10 @@ TEST(RespFramer, UnterminatedLinesAreBounded) {
     RespLimits limits{.max_bulk = 100, .max_elements = 3};
     std::string line(101, 'a');
     EXPECT_EQ(run("+" + line, 10, limits).error, "RESP line of more than 100 bytes without CRLF");
-    EXPECT_EQ(run("-" + line + "\r\n", 10, limits).error,
+    EXPECT_EQ(run("-" + std::string(200, 'a') + "\r\n", 10, limits).error,
               "RESP line of more than 100 bytes without CRLF");
+    EXPECT_EQ(run_whole("-" + line + "\r\n", limits).error,
+              "RESP line of 101 bytes exceeds the limit of 100");
     // Exactly at the limit, with the CR arriving before the LF.
     std::string full = "+" + std::string(100, 'a') + "\r\n";
     EXPECT_EQ(run(full, 101, limits).replies, "+" + std::string(100, 'a'));
