@@ -1,9 +1,10 @@
 // skynet.pack/unpack cost per message, driven from Lua as a service would drive it.
 //
-// Each figure is the median of several timed runs of pack + unpack (+ trash) of one message, and is
-// compared with the same round trip through a pure-Lua serializer in the same run: the values
-// written as Lua source with string.format("%q") and read back with load(), which is what a
-// service without a binary codec would do. ratio = reference time / our time (higher is better).
+// Each figure is the median of several timed runs (interleaved with the reference's) of pack +
+// unpack (+ trash) of one message, and is compared with the same round trip through a pure-Lua
+// serializer in the same run: the values written as Lua source with string.format("%q") and read
+// back with load(), which is what a service without a binary codec would do. ratio = reference time
+// / our time (higher is better).
 //
 // Output: one line per figure, e.g.
 //   lua.seri.call3 ns=180 ref_ns=2400 ratio=13.3 bytes=38
@@ -95,17 +96,36 @@ double time_loop(lua_State* L, const char* loop, const char* message, long n) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Median nanoseconds per iteration over kRuns runs of about kRunSeconds each.
-double median_ns(lua_State* L, const char* loop, const char* message) {
+// Iterations of `loop` that take about kRunSeconds.
+long calibrate(lua_State* L, const char* loop, const char* message) {
     long n = 100;
     while (time_loop(L, loop, message, n) < kRunSeconds / 10)
         n *= 4;
-    n = long(double(n) * kRunSeconds / time_loop(L, loop, message, n)) + 1;
-    std::vector<double> ns;
-    for (int i = 0; i < kRuns; ++i)
-        ns.push_back(time_loop(L, loop, message, n) * 1e9 / double(n));
-    std::sort(ns.begin(), ns.end());
-    return ns[ns.size() / 2];
+    return long(double(n) * kRunSeconds / time_loop(L, loop, message, n)) + 1;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// Median ns per iteration of each loop over kRuns rounds. The loops take turns within a round, so
+// a neighbour's load on this shared machine falls on all of them alike.
+std::vector<double> median_ns(lua_State* L, const std::vector<const char*>& loops,
+                              const char* message) {
+    std::vector<long> n;
+    for (const char* loop : loops)
+        n.push_back(calibrate(L, loop, message));
+    std::vector<std::vector<double>> ns(loops.size());
+    for (int run = 0; run < kRuns; ++run) {
+        for (size_t i = 0; i < loops.size(); ++i) {
+            ns[i].push_back(time_loop(L, loops[i], message, n[i]) * 1e9 / double(n[i]));
+        }
+    }
+    std::vector<double> medians;
+    for (auto& v : ns)
+        medians.push_back(median(v));
+    return medians;
 }
 
 }  // namespace
@@ -129,9 +149,8 @@ int main() {
         lua_call(L, 1, 1);
         long long bytes = lua_tointeger(L, -1);
         lua_pop(L, 1);
-        double ref = median_ns(L, "ref", message);
-        double ours = median_ns(L, "seri", message);
-        double ours_string = median_ns(L, "seri_string", message);
+        std::vector<double> ns = median_ns(L, {"ref", "seri", "seri_string"}, message);
+        double ref = ns[0], ours = ns[1], ours_string = ns[2];
         std::printf("lua.seri.%s ns=%.0f ref_ns=%.0f ratio=%.1f bytes=%lld\n", message, ours, ref,
                     ref / ours, bytes);
         std::printf("lua.seri.%s.packstring ns=%.0f ref_ns=%.0f ratio=%.1f bytes=%lld\n", message,
