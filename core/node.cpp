@@ -247,12 +247,12 @@ bool Node::deliver(Handle dest, Message msg) {
     return push(dest, msg, !scheduler_->on_worker());
 }
 
-void Node::timeout(Handle h, int centiseconds, int32_t session) {
+uint64_t Node::timeout(Handle h, int centiseconds, int32_t session) {
     if (centiseconds <= 0) {
         send(Handle(), h, MessageType::response, session, Payload());
-        return;
+        return now();
     }
-    timer_->add(h, session, uint64_t(centiseconds));
+    return timer_->add(h, session, uint64_t(centiseconds));
 }
 
 uint64_t Node::now() const {

@@ -83,7 +83,8 @@ class Node final : public MessageSink {
     bool deliver(Handle dest, Message msg) override;
 
     // A response message with `session` reaches `h` after `centiseconds` (at once for <= 0).
-    void timeout(Handle h, int centiseconds, int32_t session);
+    // Returns the now() tick it is due at.
+    uint64_t timeout(Handle h, int centiseconds, int32_t session);
     // Centiseconds since start(); starttime() is the UTC second of start().
     uint64_t now() const;
     uint32_t starttime() const { return starttime_; }

@@ -81,9 +81,11 @@ void Timer::stop() {
     if (thread_.joinable()) thread_.join();
 }
 
-void Timer::add(Handle h, int32_t session, uint64_t centiseconds) {
+uint64_t Timer::add(Handle h, int32_t session, uint64_t centiseconds) {
     std::lock_guard guard(lock_);
     wheel_.add(centiseconds, TimerEvent{h, session});
+    // now_ moves under the same lock as the wheel, so this is exactly the firing tick.
+    return now_.load(std::memory_order_relaxed) + std::min<uint64_t>(centiseconds, UINT32_MAX);
 }
 
 namespace {
@@ -106,12 +108,9 @@ void Timer::run() {
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
         uint64_t target = (mono_ns() - origin) / kTickNs;
         while (done < target) {
-            {
-                std::lock_guard guard(lock_);
-                wheel_.tick(due);
-            }
-            ++done;
-            now_.store(done, std::memory_order_release);
+            std::lock_guard guard(lock_);
+            wheel_.tick(due);
+            now_.store(++done, std::memory_order_release);
         }
         if (!due.empty()) {
             fire_(due);

@@ -63,8 +63,8 @@ class Timer {
 
     void start();
     void stop();
-    // `centiseconds` >= 1.
-    void add(Handle h, int32_t session, uint64_t centiseconds);
+    // `centiseconds` >= 1. Returns the tick (on the now() scale) at which it fires.
+    uint64_t add(Handle h, int32_t session, uint64_t centiseconds);
     // Ticks (centiseconds) since start.
     uint64_t now() const { return now_.load(std::memory_order_acquire); }
 
