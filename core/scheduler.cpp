@@ -12,6 +12,8 @@ namespace skyhive {
 
 namespace {
 constexpr size_t kBatch = 32;  // messages moved out of a mailbox per lock acquisition
+// How many batches a worker may run from its next slot while the global queue is not empty.
+constexpr unsigned kMaxStreak = 8;
 
 // Only the worker holding the mailbox writes these, so plain load+store suffices (no atomic
 // read-modify-write on the hot path).
@@ -28,6 +30,7 @@ struct Scheduler::Worker {
     int weight = -1;
     WorkerState* state = nullptr;
     Mailbox* next = nullptr;  // run after the current batch; see the class comment
+    unsigned streak = 0;      // batches run from `next` in a row while the global queue waited
     uint64_t clock = 0;       // cycle_now() at the end of the last message (0 after sleeping)
     Message batch[kBatch];    // reused, so a dispatch constructs no messages
 };
@@ -83,7 +86,7 @@ bool Scheduler::on_worker() const {
 void Scheduler::push(Mailbox* mb, bool wake) {
     if (!wake) {
         Worker* w = tls_worker;
-        if (w && w->owner == this && !w->next && queue_.size() == 0) {
+        if (w && w->owner == this && !w->next) {
             w->next = mb;
             return;
         }
@@ -118,7 +121,13 @@ void Scheduler::run(int index) {
     tls_worker = &w;
     while (running_.load(std::memory_order_relaxed)) {
         Mailbox* mb = std::exchange(w.next, nullptr);
+        if (mb && queue_.size() > 0 && ++w.streak > kMaxStreak) {
+            // Queued services have waited long enough: the slot's service goes to the back.
+            queue_.push(mb);
+            mb = nullptr;
+        }
         if (!mb) {
+            w.streak = 0;
             mb = queue_.pop();
             if (!mb) {
                 w.clock = 0;

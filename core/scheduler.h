@@ -37,9 +37,10 @@ struct alignas(64) WorkerState {
 // sleeper, so work spreads to idle workers without a wake-up per message.
 //
 // A mailbox made schedulable by a send on a worker goes to that worker's "next" slot when the slot
-// is free and the global queue is empty: the worker runs it right after the current batch without
-// touching the global queue (a request/response pair then stays on one core). Anything else goes
-// to the global queue, so the slot cannot starve queued work.
+// is free: the worker runs it right after the current batch without touching the global queue (a
+// request/response pair then stays on one core). Other mailboxes go to the global queue. So that
+// the slot cannot starve queued work, a worker runs at most 8 batches in a row from its slot while
+// the global queue is not empty, then moves the slot's mailbox to the back of the queue.
 //
 // Thread: push/notify from any thread; start/stop from the node's owner.
 class Scheduler {
