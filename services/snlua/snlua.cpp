@@ -1,0 +1,376 @@
+#include "services/snlua/snlua.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <utility>
+
+#include "core/node.h"
+#include "core/service.h"
+#include "lualib/native/seri.h"
+
+namespace skyhive {
+
+namespace {
+
+// Hands launch details from a Lua service's core.launch to the init of the snlua instance it
+// creates: Node::launch runs that init synchronously on the calling thread, and passes it the very
+// `args` view the caller gave (so a nested launch cannot pick up its parent's record).
+struct PendingLaunch {
+    Handle parent;
+    int32_t session = 0;
+    std::string_view args;
+    std::string error;  // filled by the child when its init fails
+};
+thread_local PendingLaunch* tls_pending = nullptr;
+
+SnluaModule& module_of(lua_State* L) {
+    void* ud = nullptr;
+    lua_getallocf(L, &ud);
+    return *static_cast<SnluaModule*>(ud);
+}
+
+std::string format_handle(Handle h) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, ":%08x", h.value);
+    return buf;
+}
+
+}  // namespace
+
+SnluaModule::SnluaModule(std::shared_ptr<LuaHost> host) : host_(std::move(host)) {}
+
+SnluaModule::~SnluaModule() {
+    if (L_) lua_close(L_);
+}
+
+void SnluaModule::account(long long delta) {
+    long long used = used_.load(std::memory_order_relaxed) + delta;
+    used_.store(used, std::memory_order_relaxed);
+    if (delta > 0 && size_t(used) > warn_at_) {
+        while (warn_at_ < size_t(used))
+            warn_at_ *= 2;
+        if (Service* s = attached()) {
+            char text[96];
+            std::snprintf(text, sizeof text, "snlua: Lua memory warning: %.2f MB in use",
+                          double(used) / double(1 << 20));
+            s->node().log(s->handle(), LogLevel::warn, text);
+        }
+    }
+}
+
+void* SnluaModule::allocate(void* ud, void* ptr, size_t osize, size_t nsize) {
+    auto* m = static_cast<SnluaModule*>(ud);
+    const size_t old = ptr ? osize : 0;  // without ptr, osize is a type tag, not a size
+    if (nsize == 0) {
+        std::free(ptr);
+        m->account(-static_cast<long long>(old));
+        return nullptr;
+    }
+    // Lua requires shrinking to succeed; only growth is checked against the limit.
+    if (nsize > old && m->limit_ &&
+        size_t(m->used_.load(std::memory_order_relaxed)) + (nsize - old) > m->limit_)
+        return nullptr;
+    void* p = std::realloc(ptr, nsize);
+    if (!p) return nullptr;
+    m->account(static_cast<long long>(nsize) - static_cast<long long>(old));
+    return p;
+}
+
+size_t SnluaModule::set_memory_limit(size_t bytes) {
+    return std::exchange(limit_, bytes);
+}
+
+lua_State* SnluaModule::enter(lua_State* co) {
+    std::lock_guard guard(active_lock_);
+    return std::exchange(active_, co);
+}
+
+void SnluaModule::leave(lua_State* previous) {
+    std::lock_guard guard(active_lock_);
+    active_ = previous;
+}
+
+void SnluaModule::signal(int sig) {
+    if (sig != 0 || !L_) return;
+    std::lock_guard guard(active_lock_);
+    // active_ is live while we hold the lock: it is running, or is L_ itself.
+    trap_seq_.store(dispatch_seq_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    endless_.store(true, std::memory_order_relaxed);
+    lua_sethook(active_, trap_hook, LUA_MASKCOUNT, 1);
+}
+
+void SnluaModule::trap_hook(lua_State* L, lua_Debug*) {
+    SnluaModule& m = module_of(L);
+    lua_sethook(L, nullptr, 0, 0);
+    // A hook left over from a message that ended before it fired must not fail a later one.
+    if (m.trap_seq_.load(std::memory_order_relaxed) !=
+        m.dispatch_seq_.load(std::memory_order_relaxed))
+        return;
+    luaL_error(L, "endless loop detected in %s", format_handle(m.service().handle()).c_str());
+}
+
+int SnluaModule::resume_into(lua_State* L, lua_State* co, int nargs) {
+    if (!lua_checkstack(co, nargs)) {
+        lua_pushliteral(L, "too many arguments to resume");
+        return -1;
+    }
+    lua_xmove(L, co, nargs);
+    SnluaModule& m = module_of(L);
+    lua_State* previous = m.enter(co);
+    int nres = 0;
+    int status = lua_resume(co, L, nargs, &nres);
+    m.leave(previous);
+    if (status == LUA_OK || status == LUA_YIELD) {
+        if (!lua_checkstack(L, nres + 1)) {
+            lua_pop(co, nres);
+            lua_pushliteral(L, "too many results to resume");
+            return -1;
+        }
+        lua_xmove(co, L, nres);
+        return nres;
+    }
+    lua_xmove(co, L, 1);
+    return -1;
+}
+
+int SnluaModule::resume(lua_State* L) {
+    lua_State* co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    int r = resume_into(L, co, lua_gettop(L) - 1);
+    if (r < 0) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_insert(L, -(r + 1));
+    return r + 1;
+}
+
+int SnluaModule::wrapped_call(lua_State* L) {
+    lua_State* co = lua_tothread(L, lua_upvalueindex(1));
+    int r = resume_into(L, co, lua_gettop(L));
+    if (r >= 0) return r;
+    // As coroutine.wrap does: close the dead coroutine and add the position to a string error.
+    int status = lua_status(co);
+    if (status != LUA_OK && status != LUA_YIELD) {
+        status = lua_resetthread(co);
+        lua_xmove(co, L, 1);
+    }
+    if (status != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+int SnluaModule::wrap(lua_State* L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State* co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushcclosure(L, wrapped_call, 1);
+    return 1;
+}
+
+void SnluaModule::log_error(std::string_view what, std::string_view text) {
+    std::string line("snlua ");
+    line.append(what).append(": ").append(text);
+    service().node().log(service().handle(), LogLevel::error, line);
+}
+
+bool SnluaModule::init(Service& self, std::string_view args) {
+    attach(self);
+    PendingLaunch* pending = tls_pending;
+    if (pending && pending->args.data() == args.data() && pending->args.size() == args.size()) {
+        tls_pending = nullptr;
+        parent_ = pending->parent;
+        start_session_ = pending->session;
+    } else {
+        pending = nullptr;
+    }
+    auto fail = [&](std::string text) {
+        log_error("cannot launch '" + std::string(args) + "'", text);
+        if (pending) pending->error = "cannot launch '" + std::string(args) + "': " + text;
+        start_session_ = 0;  // the parent learns of the failure from launch's result
+        return false;
+    };
+    if (host_->config_error()) return fail(host_->config_error()->message);
+    L_ = lua_newstate(allocate, this);
+    if (!L_) return fail("cannot create a Lua state");
+    active_ = L_;
+    lua_gc(L_, LUA_GCSTOP);
+    auto loaded = run_loader(args);
+    if (!loaded) return fail(loaded.error().message);
+    lua_gc(L_, LUA_GCRESTART);
+    lua_gc(L_, LUA_GCGEN, 0, 0);
+    return true;
+}
+
+Result<void> SnluaModule::run_loader(std::string_view args) {
+    lua_State* L = L_;
+    lua_pushcfunction(L, skynet_core_traceback);
+    lua_pushlightuserdata(L, this);
+    lua_pushcclosure(L, protected_init, 1);
+    lua_pushlstring(L, args.data(), args.size());
+    if (lua_pcall(L, 1, 0, 1) != LUA_OK) {
+        const char* msg = lua_tostring(L, -1);
+        Error e{msg ? msg : "error object is not a string"};
+        lua_pop(L, 2);
+        return e;
+    }
+    lua_pop(L, 1);
+    return {};
+}
+
+namespace {
+
+// Error text copied out of C++ objects, so it can be raised with no destructor pending.
+struct ErrorText {
+    char text[4096] = "";
+    bool set = false;
+    void assign(const std::string& prefix, const std::string& message) {
+        std::snprintf(text, sizeof text, "%s%s", prefix.c_str(), message.c_str());
+        set = true;
+    }
+};
+
+}  // namespace
+
+int SnluaModule::protected_init(lua_State* L) {
+    auto* m = static_cast<SnluaModule*>(lua_touserdata(L, lua_upvalueindex(1)));
+    return m->load_service(L);
+}
+
+int SnluaModule::load_service(lua_State* L) {
+    luaL_openlibs(L);
+    lua_getglobal(L, "coroutine");
+    lua_pushcfunction(L, resume);
+    lua_setfield(L, -2, "resume");
+    lua_pushcfunction(L, wrap);
+    lua_setfield(L, -2, "wrap");
+    lua_pop(L, 1);
+
+    const LuaHostOptions& o = host_->options();
+    lua_getglobal(L, LUA_LOADLIBNAME);
+    lua_pushlstring(L, o.lua_path.data(), o.lua_path.size());
+    lua_setfield(L, -2, "path");
+    lua_pushlstring(L, o.lua_cpath.data(), o.lua_cpath.size());
+    lua_setfield(L, -2, "cpath");
+    lua_pop(L, 1);
+    host_->install_searchers(L);
+    skynet_core_bind(L, this);
+
+    ErrorText err;
+    size_t len = 0;
+    const char* args = lua_tolstring(L, 1, &len);
+    if (!o.lualoader.empty()) {
+        // skynet's convention: the loader gets the whole args string and finds the script itself.
+        if (auto r = host_->load(L, o.lualoader); !r) err.assign("lualoader: ", r.error().message);
+        if (err.set) return luaL_error(L, "%s", err.text);
+        lua_pushvalue(L, 1);
+        lua_call(L, 1, 0);
+        return 0;
+    }
+
+    // Words of args: 1 is the script name, the rest its arguments.
+    const int base = lua_gettop(L);
+    for (size_t i = 0; i < len;) {
+        while (i < len && args[i] == ' ')
+            ++i;
+        size_t start = i;
+        while (i < len && args[i] != ' ')
+            ++i;
+        if (i > start) lua_pushlstring(L, args + start, i - start);
+    }
+    const int words = lua_gettop(L) - base;
+    if (words == 0) return luaL_error(L, "no script named in the service arguments");
+    const char* name = lua_tostring(L, base + 1);
+    lua_pushvalue(L, base + 1);
+    lua_setglobal(L, "SERVICE_NAME");
+
+    if (!o.preload.empty()) {
+        if (auto r = host_->load(L, o.preload); !r) err.assign("preload: ", r.error().message);
+        if (err.set) return luaL_error(L, "%s", err.text);
+        for (int i = 2; i <= words; ++i)
+            lua_pushvalue(L, base + i);
+        lua_call(L, words - 1, 0);
+    }
+
+    {
+        std::string tried;
+        auto file = host_->search(o.luaservice, name, false, &tried);
+        if (!file)
+            err.assign("cannot find service script '" + std::string(name) + "':", tried);
+        else if (auto r = host_->load(L, *file); !r)
+            err.assign("", r.error().message);
+    }
+    if (err.set) return luaL_error(L, "%s", err.text);
+    for (int i = 2; i <= words; ++i)
+        lua_pushvalue(L, base + i);
+    lua_call(L, words - 1, 0);
+    return 0;
+}
+
+void SnluaModule::on_message(Service& self, Message& msg) {
+    dispatch_seq_.store(dispatch_seq_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+    switch (skynet_core_dispatch(L_, *this, msg)) {
+        case DispatchStatus::ok:
+            return;
+        case DispatchStatus::raised:
+            log_error("dispatch failed", lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "?");
+            lua_pop(L_, 1);
+            return;
+        case DispatchStatus::no_dispatcher:
+            // The script never called skynet.start: answer requests rather than leave them hanging.
+            if (msg.session > 0 && msg.type != MessageType::response &&
+                msg.type != MessageType::error)
+                self.send(msg.source, MessageType::error, msg.session,
+                          Payload::copy("service " + format_handle(self.handle()) +
+                                        " has no message dispatcher (no skynet.start?)"));
+            return;
+    }
+}
+
+void SnluaModule::release(Service& self) {
+    if (!skynet_core_release(L_)) {
+        log_error("release failed", lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "?");
+        lua_pop(L_, 1);
+    }
+    if (start_session_)
+        notify_started(false, "service " + format_handle(self.handle()) +
+                                  " exited before its start function finished");
+}
+
+Result<Handle> SnluaModule::launch(std::string_view module, std::string_view args,
+                                   int32_t start_session) {
+    PendingLaunch pending{service().handle(), start_session, args, {}};
+    PendingLaunch* saved = std::exchange(tls_pending, module == "snlua" ? &pending : nullptr);
+    auto r = service().node().launch(module, args);
+    tls_pending = saved;
+    if (!r && !pending.error.empty()) return Error{std::move(pending.error)};
+    return r;
+}
+
+void SnluaModule::notify_started(bool ok, std::string_view error) {
+    if (!start_session_) return;
+    int32_t session = std::exchange(start_session_, 0);
+    service().send(parent_, ok ? MessageType::response : MessageType::error, session,
+                   ok ? Payload() : Payload::copy(error));
+}
+
+std::shared_ptr<LuaHost> register_snlua(Node& node) {
+    auto options = LuaHostOptions::from_config(node.config());
+    auto host = options ? std::make_shared<LuaHost>(std::move(options.value()))
+                        : std::make_shared<LuaHost>(LuaHostOptions{}, options.error());
+    host->add_native("skynet.core", luaopen_skynet_core);
+    host->add_native("skyhive.seri", luaopen_skyhive_seri);
+    node.modules().add("snlua", [host] { return std::make_unique<SnluaModule>(host); });
+    return host;
+}
+
+}  // namespace skyhive

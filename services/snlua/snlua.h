@@ -1,0 +1,105 @@
+#pragma once
+
+#include <lua.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/module.h"
+#include "core/spinlock.h"
+#include "lualib/native/skynet_core.h"
+#include "services/snlua/lua_host.h"
+
+namespace skyhive {
+
+class Node;
+
+// The Lua service host ("snlua"): one lua_State per service. args = "script arg1 arg2 ...": the
+// script is found along `luaservice` and run with the arguments as `...` (or the `lualoader` file
+// runs with the whole args string). Messages go to the dispatch function that skynet.lua installs
+// with skynet.core.callback.
+//
+// Memory: every allocation of the state goes through an allocator that counts the bytes (read by
+// memory() from any thread) and refuses to grow past the limit set with skynet.memlimit (Lua then
+// raises "not enough memory"); a warning is logged when the state first passes 32 MB, then at
+// each doubling.
+//
+// Endless loops: signal(0) from the monitor sets a count hook on the coroutine running at that
+// moment; the hook removes itself and raises "endless loop detected in :%08x" there, so only the
+// looping handler fails and the service takes its next message. The running coroutine is tracked
+// by replacing coroutine.resume and coroutine.wrap in the state with versions that record it
+// under a spinlock, so the monitor never hooks a coroutine that has been collected.
+//
+// Thread: Module's contract (one thread at a time; signal and memory from any thread).
+class SnluaModule final : public Module, public LuaServiceHost {
+  public:
+    explicit SnluaModule(std::shared_ptr<LuaHost> host);
+    ~SnluaModule() override;
+
+    bool init(Service& self, std::string_view args) override;
+    void on_message(Service& self, Message& msg) override;
+    void signal(int sig) override;
+    void release(Service& self) override;
+    long long memory() const override { return used_.load(std::memory_order_relaxed); }
+
+    // LuaServiceHost
+    size_t set_memory_limit(size_t bytes) override;
+    long long lua_memory() const override { return memory(); }
+    bool endless() const override { return endless_.load(std::memory_order_relaxed); }
+    Result<Handle> launch(std::string_view module, std::string_view args,
+                          int32_t start_session) override;
+    void notify_started(bool ok, std::string_view error) override;
+
+    // Bytes at which the first memory warning is logged.
+    static constexpr size_t kFirstWarning = size_t(32) << 20;
+
+  private:
+    static void* allocate(void* ud, void* ptr, size_t osize, size_t nsize);
+    static void trap_hook(lua_State* L, lua_Debug* ar);
+    static int resume(lua_State* L);
+    static int wrap(lua_State* L);
+    static int wrapped_call(lua_State* L);
+    static int resume_into(lua_State* L, lua_State* co, int nargs);
+    static int protected_init(lua_State* L);
+
+    // Runs load_service under lua_pcall; on failure returns the error text with a traceback.
+    Result<void> run_loader(std::string_view args);
+    // Opens the libraries, sets the search paths, replaces coroutine.resume/wrap, then runs the
+    // lualoader or finds the script (with preload first). Stack: 1 = the args string.
+    int load_service(lua_State* L);
+    void log_error(std::string_view what, std::string_view text);
+    void account(long long delta);
+    // The monitor hook is cleared when the coroutine it was set on stops running.
+    lua_State* enter(lua_State* co);
+    void leave(lua_State* previous);
+
+    std::shared_ptr<LuaHost> host_;  // shared by every snlua of the node; see LuaHost
+    lua_State* L_ = nullptr;
+
+    std::atomic<long long> used_{0};  // written only by the thread running the state
+    size_t limit_ = 0;                // 0 = none
+    size_t warn_at_ = kFirstWarning;
+
+    Spinlock active_lock_;          // guards active_ and trapped_ against the monitor thread
+    lua_State* active_ = nullptr;   // the thread of L_ that is running (L_ when no coroutine)
+    lua_State* trapped_ = nullptr;  // where the monitor set the hook, until it fires or stops
+    std::atomic<bool> endless_{false};
+    // Messages dispatched so far, and its value when the monitor set the hook: a hook that fires
+    // in a later message is stale and only removes itself.
+    std::atomic<uint64_t> dispatch_seq_{0};
+    std::atomic<uint64_t> trap_seq_{0};
+
+    // Who launched this service through newservice and waits for its start to finish.
+    Handle parent_;
+    int32_t start_session_ = 0;
+};
+
+// Registers "snlua" with the node: makes the node's LuaHost from its config and registers the
+// C modules built into the binary (skynet.core, skyhive.seri) with it. Other bindings are added to
+// the returned host (add_native) before the node launches its first service.
+std::shared_ptr<LuaHost> register_snlua(Node& node);
+
+}  // namespace skyhive
