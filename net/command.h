@@ -1,7 +1,8 @@
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
-#include <future>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -61,11 +62,27 @@ struct ResolveResult {
     int err = 0;
 };
 
-// info()/snapshot(): the caller waits on `done` while the socket thread fills `result`.
+// info()/snapshot(): the caller waits while the socket thread fills `result`. Not a
+// std::promise: its set_value() may still touch the shared state after the waiter has woken and
+// destroyed it; here the notification happens under the mutex the waiter must take to return.
 struct SnapshotRequest {
     int32_t id = 0;  // 0 = every socket
     std::vector<SocketInfo> result;
-    std::promise<void> done;
+
+    void finish() {
+        std::lock_guard g(mutex_);
+        done_ = true;
+        cv_.notify_one();
+    }
+    void wait() {
+        std::unique_lock lk(mutex_);
+        cv_.wait(lk, [this] { return done_; });
+    }
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool done_ = false;
 };
 
 }  // namespace skyhive::net

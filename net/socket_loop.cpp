@@ -167,7 +167,7 @@ void SocketLoop::discard(const Command& c, SlotTable& slots) {
             delete static_cast<Framer*>(c.ptr);
             break;
         case CommandType::snapshot:
-            static_cast<SnapshotRequest*>(c.ptr)->done.set_value();
+            static_cast<SnapshotRequest*>(c.ptr)->finish();
             break;
         default:
             break;
@@ -358,7 +358,7 @@ void SocketLoop::on_snapshot(const Command& c) {
             }
         });
     }
-    req->done.set_value();
+    req->finish();
 }
 
 void SocketLoop::fill_info(Slot& s, SocketInfo& info) {

@@ -7,7 +7,6 @@
 
 #include <cassert>
 #include <cerrno>
-#include <future>
 #include <mutex>
 
 #include "core/clock.h"
@@ -295,12 +294,11 @@ std::vector<SocketInfo> SocketServer::query(int32_t id) {
     if (!running()) return {};
     SnapshotRequest req;
     req.id = id;
-    std::future<void> done = req.done.get_future();
     Command c;
     c.type = CommandType::snapshot;
     c.ptr = &req;
     post(c);
-    done.wait();
+    req.wait();
     return std::move(req.result);
 }
 
