@@ -108,7 +108,13 @@ void SnluaModule::trap_hook(lua_State* L, lua_Debug*) {
     if (m.trap_seq_.load(std::memory_order_relaxed) !=
         m.dispatch_seq_.load(std::memory_order_relaxed))
         return;
-    luaL_error(L, "endless loop detected in %s", format_handle(m.service().handle()).c_str());
+    // Inside a hook, level 0 is the looping function itself: name where the loop is.
+    char text[48];
+    std::snprintf(text, sizeof text, "endless loop detected in :%08x", m.service().handle().value);
+    luaL_where(L, 0);
+    lua_pushstring(L, text);
+    lua_concat(L, 2);
+    lua_error(L);
 }
 
 int SnluaModule::resume_into(lua_State* L, lua_State* co, int nargs) {
