@@ -21,7 +21,8 @@ namespace skyhive::net {
 
 // The socket thread's half of the SocketServer: the epoll loop, the commands, the reads and
 // writes, and the events for the owners. socket_loop.cpp holds the loop and the commands,
-// socket_io.cpp the stream and UDP I/O, socket_connect.cpp accepting and connecting.
+// socket_io.cpp the stream and UDP I/O, socket_connect.cpp accepting and connecting,
+// socket_lifecycle.cpp setting up, watching and releasing a socket and delivering its events.
 //
 // Thread: socket thread only, except open() (before the thread starts) and close_all() (after it
 // is joined), which run on the SocketServer's owner.
@@ -86,7 +87,7 @@ class SocketLoop {
     void finish_connect(Slot& s);
     void connected(Slot& s);
 
-    // --- socket lifecycle (socket_loop.cpp) ---
+    // --- socket lifecycle (socket_lifecycle.cpp) ---
     // Makes the epoll registration match what the socket wants now (not registered at all when
     // it wants nothing, so a paused socket's hang-up cannot spin the loop). On failure the socket
     // fails with an error event; returns false then.

@@ -1,0 +1,106 @@
+// Echo through the socket server, served by a C++ service on a real Node (2 workers), against a
+// plain single-threaded epoll echo server measured in the same run with the same load client.
+// One line per figure:
+//   net.echo.c<N> rtt_per_s=<v> ref=<v> ratio=<v>     N connections, 64-byte request/response
+//   net.bulk.c1 mb_per_s=<v> ref=<v> ratio=<v>        one connection streaming
+// Usage: echo_bench [seconds per measurement, default 3]
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "core/node.h"
+#include "core/service.h"
+#include "echo_load.h"
+#include "net/socket_server.h"
+#include "plain_echo_server.h"
+
+using namespace skyhive;
+
+namespace {
+
+// The echo service: listens, starts every accepted socket, writes each data event back as-is
+// (the payload is forwarded, header skipped: no copy), closes on EOF.
+class EchoModule : public Module {
+  public:
+    EchoModule(net::SocketServer& server, std::atomic<int>& port) : server_(server), port_(port) {}
+
+    bool init(Service& self, std::string_view) override {
+        auto l = server_.listen(self.handle(), "127.0.0.1", 0, 1024);
+        if (!l) {
+            std::fprintf(stderr, "echo service: %s\n", l.error().message.c_str());
+            return false;
+        }
+        server_.start(l->id);
+        port_.store(l->port);
+        return true;
+    }
+
+    void on_message(Service&, Message& msg) override {
+        if (msg.type != MessageType::socket) return;
+        net::SocketEvent e = net::event_header(msg.payload);
+        switch (e.type) {
+            case net::SocketEventType::accepted:
+                server_.start(e.ud);
+                break;
+            case net::SocketEventType::data:
+                server_.send(e.id, std::move(msg.payload), uint32_t(net::kEventHeaderSize));
+                break;
+            case net::SocketEventType::closed:
+                if (e.op == uint8_t(net::CloseReason::eof)) server_.close(e.id);
+                break;
+            default:
+                break;
+        }
+    }
+
+  private:
+    net::SocketServer& server_;
+    std::atomic<int>& port_;
+};
+
+void line(const char* name, const char* unit, double value, double ref) {
+    std::printf("%s %s=%.0f ref=%.0f ratio=%.2f\n", name, unit, value, ref, value / ref);
+    std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
+
+    NodeOptions options;
+    options.threads = 2;
+    options.log_level = LogLevel::error;
+    Node node(options);
+    net::SocketServer server(node);
+    std::atomic<int> port{0};
+    node.modules().add("echo", [&] { return std::make_unique<EchoModule>(server, port); });
+    if (auto r = node.start(); !r) {
+        std::fprintf(stderr, "node: %s\n", r.error().message.c_str());
+        return 1;
+    }
+    if (auto r = server.start(); !r) {
+        std::fprintf(stderr, "socket server: %s\n", r.error().message.c_str());
+        return 1;
+    }
+    node.on_shutdown([&] { server.stop(); });
+    if (auto h = node.launch("echo", ""); !h) {
+        std::fprintf(stderr, "echo: %s\n", h.error().message.c_str());
+        return 1;
+    }
+    bench::PlainEchoServer plain;
+
+    for (int n : {1, 16, 64}) {
+        double ref = bench::echo_round_trips(plain.port(), n, seconds);
+        double ours = bench::echo_round_trips(port.load(), n, seconds);
+        line(("net.echo.c" + std::to_string(n)).c_str(), "rtt_per_s", ours, ref);
+    }
+    double ref = bench::echo_bulk(plain.port(), seconds);
+    double ours = bench::echo_bulk(port.load(), seconds);
+    line("net.bulk.c1", "mb_per_s", ours, ref);
+
+    node.shutdown();
+    return 0;
+}
