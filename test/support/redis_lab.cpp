@@ -1,0 +1,241 @@
+// redis_lab: runs a command beside a real redis-server it can break, and a fake one that breaks
+// the protocol on request. For the Lua tests of the Redis client.
+//   redis_lab <program> [args...]
+// Exports to the program:
+//   SKYHIVE_TEST_REDIS_PORT  a fresh redis-server on 127.0.0.1
+//   SKYHIVE_TEST_LAB_PORT    the control port: RESP commands KILL (SIGKILL the server), STOP
+//                            (SIGSTOP), CONT (SIGCONT), START (start it again on the same port
+//                            after KILL), RESTART (SIGTERM, then start), PING. Each answers +OK
+//                            once done (START/RESTART: once the server answers PING).
+//   SKYHIVE_TEST_FAKE_PORT   a fake server: PING -> +PONG; GET <key> answers per key:
+//                            ok -> $2 ok; malformed -> a line no RESP type starts; stall -> never
+//                            answers; cut -> half a bulk, then close; bigbulk / bigarray -> a
+//                            header over the client's size limits; extra -> two replies to one
+//                            command. Anything else -> an error reply.
+// Exits with the program's status. One thread: a poll loop owns the servers and the sockets.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "test/support/redis_process.h"
+
+namespace {
+
+using skyhive::test::RedisProcess;
+
+enum class Role { control, fake };
+
+struct Conn {
+    int fd;
+    Role role;
+    std::string in;
+};
+
+// A listener on 127.0.0.1 with a kernel-chosen port; returns the fd and sets *port.
+int listen_any(int* port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 64) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+void write_all(int fd, const std::string& s) {
+    size_t off = 0;
+    while (off < s.size()) {
+        ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;  // the peer is gone; the read side notices
+        off += size_t(n);
+    }
+}
+
+// Parses one multibulk request from the front of `in`. Returns false when incomplete; on
+// success removes it and fills argv.
+bool parse_request(std::string& in, std::vector<std::string>& argv) {
+    argv.clear();
+    size_t pos = 0;
+    auto line = [&](std::string& out) {
+        size_t e = in.find("\r\n", pos);
+        if (e == std::string::npos) return false;
+        out = in.substr(pos, e - pos);
+        pos = e + 2;
+        return true;
+    };
+    std::string head;
+    if (!line(head)) return false;
+    if (head.empty() || head[0] != '*') {  // an inline command: words separated by spaces
+        size_t start = 0;
+        while (start < head.size()) {
+            size_t sp = head.find(' ', start);
+            if (sp == std::string::npos) sp = head.size();
+            if (sp > start) argv.push_back(head.substr(start, sp - start));
+            start = sp + 1;
+        }
+        in.erase(0, pos);
+        return true;
+    }
+    long count = std::strtol(head.c_str() + 1, nullptr, 10);
+    for (long i = 0; i < count; ++i) {
+        std::string bulk;
+        if (!line(bulk)) return false;
+        size_t len = size_t(std::strtol(bulk.c_str() + 1, nullptr, 10));
+        if (in.size() < pos + len + 2) return false;
+        argv.push_back(in.substr(pos, len));
+        pos += len + 2;
+    }
+    in.erase(0, pos);
+    return true;
+}
+
+std::string upper(std::string s) {
+    for (char& c : s)
+        c = char(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string control(RedisProcess& redis, const std::vector<std::string>& argv) {
+    std::string cmd = argv.empty() ? "" : upper(argv[0]);
+    if (cmd == "PING") return "+PONG\r\n";
+    if (cmd == "KILL") {
+        redis.signal(SIGKILL);
+        return "+OK\r\n";
+    }
+    if (cmd == "STOP") {
+        redis.signal(SIGSTOP);
+        return "+OK\r\n";
+    }
+    if (cmd == "CONT") {
+        redis.signal(SIGCONT);
+        return "+OK\r\n";
+    }
+    if (cmd == "START" || cmd == "RESTART") {
+        auto r = redis.restart();  // restart() = stop (a no-op after KILL) + start
+        if (!r) return "-ERR " + r.error().message + "\r\n";
+        return "+OK\r\n";
+    }
+    return "-ERR redis_lab: unknown command '" + cmd + "'\r\n";
+}
+
+// The fake server's answer to one request; *close_after when the connection must then close.
+// Empty: no answer at all.
+std::string fake(const std::vector<std::string>& argv, bool* close_after) {
+    std::string cmd = argv.empty() ? "" : upper(argv[0]);
+    if (cmd == "PING") return "+PONG\r\n";
+    if (cmd == "GET" && argv.size() == 2) {
+        const std::string& key = argv[1];
+        if (key == "ok") return "$2\r\nok\r\n";
+        if (key == "malformed") return "?not a RESP type\r\n";
+        if (key == "stall") return "";
+        if (key == "cut") {
+            *close_after = true;
+            return "$10\r\nabc";
+        }
+        if (key == "bigbulk") return "$1000000000\r\n";
+        if (key == "bigarray") return "*100000000\r\n";
+        if (key == "extra") return "+OK\r\n+OK\r\n";
+    }
+    return "-ERR fake server: no behaviour for '" + cmd + "'\r\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: redis_lab <program> [args...]\n");
+        return 2;
+    }
+    ::signal(SIGPIPE, SIG_IGN);
+    auto started = RedisProcess::start();
+    if (!started) {
+        std::fprintf(stderr, "redis_lab: %s\n", started.error().message.c_str());
+        return 2;
+    }
+    std::unique_ptr<RedisProcess> redis = std::move(started.value());
+    int control_port = 0, fake_port = 0;
+    int control_fd = listen_any(&control_port);
+    int fake_fd = listen_any(&fake_port);
+    if (control_fd < 0 || fake_fd < 0) {
+        std::perror("redis_lab: listen");
+        return 2;
+    }
+    ::setenv("SKYHIVE_TEST_REDIS_PORT", std::to_string(redis->port()).c_str(), 1);
+    ::setenv("SKYHIVE_TEST_REDIS_DIR", redis->dir().c_str(), 1);
+    ::setenv("SKYHIVE_TEST_LAB_PORT", std::to_string(control_port).c_str(), 1);
+    ::setenv("SKYHIVE_TEST_FAKE_PORT", std::to_string(fake_port).c_str(), 1);
+
+    pid_t child = ::fork();
+    if (child == 0) {
+        ::execvp(argv[1], argv + 1);
+        std::perror("redis_lab: exec");
+        std::_Exit(127);
+    }
+
+    std::vector<Conn> conns;
+    int status = 0;
+    for (;;) {
+        if (::waitpid(child, &status, WNOHANG) == child) break;
+        std::vector<pollfd> fds{{control_fd, POLLIN, 0}, {fake_fd, POLLIN, 0}};
+        for (const Conn& c : conns)
+            fds.push_back({c.fd, POLLIN, 0});
+        // The timeout only bounds how late the child's exit is noticed.
+        if (::poll(fds.data(), fds.size(), 50) < 0 && errno != EINTR) break;
+        for (int l = 0; l < 2; ++l) {
+            if (!(fds[size_t(l)].revents & POLLIN)) continue;
+            int fd = ::accept4(fds[size_t(l)].fd, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd >= 0) conns.push_back({fd, l == 0 ? Role::control : Role::fake, {}});
+        }
+        std::vector<int> gone;
+        for (size_t i = 2; i < fds.size(); ++i) {
+            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            Conn& c = conns[i - 2];
+            char buf[4096];
+            ssize_t n = ::read(c.fd, buf, sizeof buf);
+            if (n <= 0) {
+                gone.push_back(c.fd);
+                continue;
+            }
+            c.in.append(buf, size_t(n));
+            std::vector<std::string> args;
+            while (parse_request(c.in, args)) {
+                bool close_after = false;
+                std::string reply =
+                    c.role == Role::control ? control(*redis, args) : fake(args, &close_after);
+                write_all(c.fd, reply);
+                if (close_after) {
+                    gone.push_back(c.fd);
+                    break;
+                }
+            }
+        }
+        for (int fd : gone) {
+            ::close(fd);
+            std::erase_if(conns, [fd](const Conn& c) { return c.fd == fd; });
+        }
+    }
+    for (const Conn& c : conns)
+        ::close(c.fd);
+    redis.reset();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
