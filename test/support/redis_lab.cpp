@@ -8,10 +8,11 @@
 //                            after KILL), RESTART (SIGTERM, then start), PING. Each answers +OK
 //                            once done (START/RESTART: once the server answers PING).
 //   SKYHIVE_TEST_FAKE_PORT   a fake server: PING -> +PONG; GET <key> answers per key:
-//                            ok -> $2 ok; malformed -> a line no RESP type starts; stall -> never
-//                            answers; cut -> half a bulk, then close; bigbulk / bigarray -> a
-//                            header over the client's size limits; extra -> two replies to one
-//                            command. Anything else -> an error reply.
+//                            ok -> $2 ok; malformed -> a line no RESP type starts; stall -> no
+//                            answer to it or anything after it on that connection; cut -> half a
+//                            bulk, then close; bigbulk / bigarray -> a header over the client's
+//                            size limits; extra -> two replies to one command. Anything else -> an
+//                            error reply.
 // Exits with the program's status. One thread: a poll loop owns the servers and the sockets.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -42,6 +43,7 @@ struct Conn {
     int fd;
     Role role;
     std::string in;
+    bool stalled = false;  // a stalled fake connection reads and never answers again
 };
 
 // A listener on 127.0.0.1 with a kernel-chosen port; returns the fd and sets *port.
@@ -138,16 +140,19 @@ std::string control(RedisProcess& redis, const std::vector<std::string>& argv) {
     return "-ERR redis_lab: unknown command '" + cmd + "'\r\n";
 }
 
-// The fake server's answer to one request; *close_after when the connection must then close.
-// Empty: no answer at all.
-std::string fake(const std::vector<std::string>& argv, bool* close_after) {
+// The fake server's answer to one request; *close_after when the connection must then close,
+// *stall when it must never answer again.
+std::string fake(const std::vector<std::string>& argv, bool* close_after, bool* stall) {
     std::string cmd = argv.empty() ? "" : upper(argv[0]);
     if (cmd == "PING") return "+PONG\r\n";
     if (cmd == "GET" && argv.size() == 2) {
         const std::string& key = argv[1];
         if (key == "ok") return "$2\r\nok\r\n";
         if (key == "malformed") return "?not a RESP type\r\n";
-        if (key == "stall") return "";
+        if (key == "stall") {
+            *stall = true;
+            return "";
+        }
         if (key == "cut") {
             *close_after = true;
             return "$10\r\nabc";
@@ -216,12 +221,13 @@ int main(int argc, char** argv) {
                 gone.push_back(c.fd);
                 continue;
             }
+            if (c.stalled) continue;
             c.in.append(buf, size_t(n));
             std::vector<std::string> args;
-            while (parse_request(c.in, args)) {
+            while (!c.stalled && parse_request(c.in, args)) {
                 bool close_after = false;
-                std::string reply =
-                    c.role == Role::control ? control(*redis, args) : fake(args, &close_after);
+                std::string reply = c.role == Role::control ? control(*redis, args)
+                                                            : fake(args, &close_after, &c.stalled);
                 write_all(c.fd, reply);
                 if (close_after) {
                     gone.push_back(c.fd);
