@@ -1,15 +1,44 @@
 #include "services/builtin.h"
 
 #include "core/node.h"
+#include "lualib/native/debug_core.h"
+#include "lualib/native/socket_driver.h"
+#include "redis/resp_framer.h"
 #include "services/demo.h"
 #include "services/snlua/snlua.h"
 
 namespace skyhive {
 
-void register_builtin_modules(Node& node) {
+namespace {
+
+// "resp": Redis replies cut on the socket thread. Options: max_bulk, max_elements (RespLimits).
+Result<std::unique_ptr<net::Framer>> make_resp_framer(const FramerOptions& options) {
+    redis::RespLimits limits;
+    for (const auto& [key, value] : options) {
+        if (value <= 0 || value > int64_t(UINT32_MAX))
+            return Error{"resp framer: option " + key + " must be in 1..4294967295"};
+        if (key == "max_bulk")
+            limits.max_bulk = uint32_t(value);
+        else if (key == "max_elements")
+            limits.max_elements = uint32_t(value);
+        else
+            return Error{"resp framer: unknown option " + key};
+    }
+    return std::unique_ptr<net::Framer>(std::make_unique<redis::RespFramer>(limits));
+}
+
+}  // namespace
+
+void register_builtin_modules(Node& node, SocketDriver* sockets) {
     node.modules().add("demo", make_demo);
     node.modules().add("demo_bouncer", make_demo_bouncer);
-    register_snlua(node);
+    auto lua = register_snlua(node);
+    lua->add_native("skynet.debugcore", luaopen_skynet_debugcore);
+    if (sockets) {
+        sockets->add_framer("resp", make_resp_framer);
+        lua->set_socket_driver(sockets);
+        lua->add_native("skynet.socketdriver", luaopen_skynet_socketdriver);
+    }
 }
 
 }  // namespace skyhive

@@ -10,6 +10,8 @@
 #include "core/config.h"
 #include "core/memory_stats.h"
 #include "core/node.h"
+#include "lualib/native/socket_driver.h"
+#include "net/socket_server.h"
 #include "services/builtin.h"
 
 using namespace skyhive;
@@ -50,11 +52,25 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
 
     Node node(std::move(options.value()), std::move(config.value()));
-    register_builtin_modules(node);
+    // The node's sockets: events go to services through the node; conditions worth a line
+    // (accepts paused for lack of descriptors) go to its log.
+    net::SocketServer sockets(node, net::SocketServerOptions{[&node](std::string_view line) {
+                                  node.log(Handle(), LogLevel::warn, line);
+                              }});
+    SocketDriver socket_driver(sockets);
+    register_builtin_modules(node, &socket_driver);
     if (auto started = node.start(); !started) {
         std::fprintf(stderr, "skyhive: %s\n", started.error().message.c_str());
         return 1;
     }
+    // Before the first service, so a bootstrap that listens finds the socket thread running.
+    if (auto started = sockets.start(); !started) {
+        std::fprintf(stderr, "skyhive: socket server: %s\n", started.error().message.c_str());
+        node.shutdown();
+        return 1;
+    }
+    // Sockets close while the services are still there; no event is sent for them.
+    node.on_shutdown([&sockets] { sockets.stop(); });
 
     std::atomic<bool> exiting{false};
     std::thread signal_thread([&node, &exiting, signals] {

@@ -16,6 +16,7 @@
 namespace skyhive {
 
 class Config;
+class SocketDriver;
 
 // Where Lua services and libraries are found (skynet's config keys).
 struct LuaHostOptions {
@@ -57,6 +58,11 @@ class LuaHost {
     void add_native(std::string name, lua_CFunction open);
     lua_CFunction native(std::string_view name) const;
 
+    // The node's socket binding for skynet.socketdriver (borrowed; it outlives every service), or
+    // null when the node runs no socket server. Thread: set before the first service starts.
+    void set_socket_driver(SocketDriver* driver) { socket_driver_ = driver; }
+    SocketDriver* socket_driver() const { return socket_driver_; }
+
     // Pushes the main function of the Lua file at `path` onto L. On failure pushes nothing and
     // returns the error (cannot open, syntax error with file:line).
     Result<void> load(lua_State* L, const std::string& path);
@@ -87,6 +93,7 @@ class LuaHost {
     const LuaHostOptions options_;
     const std::optional<Error> config_error_;
     std::map<std::string, lua_CFunction, std::less<>> natives_;
+    SocketDriver* socket_driver_ = nullptr;
 
     // Bytecode by file path; shared_ptr so a reader keeps a chunk while clear_cache drops it.
     mutable std::shared_mutex chunks_lock_;

@@ -9,6 +9,7 @@
 #include "core/node.h"
 #include "core/service.h"
 #include "lualib/native/seri.h"
+#include "lualib/native/socket_driver.h"
 
 namespace skyhive {
 
@@ -269,6 +270,7 @@ int SnluaModule::load_service(lua_State* L) {
     lua_pop(L, 1);
     host_->install_searchers(L);
     skynet_core_bind(L, this);
+    socket_driver_bind(L, host_->socket_driver(), service().handle());
 
     ErrorText err;
     size_t len = 0;
