@@ -49,9 +49,17 @@ void SocketLoop::accept_ready(Slot& listener) {
         }
         int32_t id = slots_.reserve();
         if (id == 0) {
+            // Closing at once drains the backlog instead of spinning on it.
             ::close(fd);
-            log("accept on " + listener.address + ": all " + std::to_string(kMaxSockets) +
-                " socket slots in use, connection from " + peer.to_string() + " dropped");
+            ++slot_drops_;
+            uint64_t now = monotonic_ns();
+            if (now - slot_drop_logged_ns_ >= 1'000'000'000) {
+                log("accept on " + listener.address + ": all " + std::to_string(kMaxSockets) +
+                    " socket slots in use; " + std::to_string(slot_drops_) +
+                    " connection(s) dropped, the last from " + peer.to_string());
+                slot_drop_logged_ns_ = now;
+                slot_drops_ = 0;
+            }
             continue;
         }
         Slot& s = *slots_.slot(id);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +28,7 @@ std::string failure(const char* what, const std::string& where, int err) {
 }  // namespace
 
 void SocketLoop::on_event(int32_t id, uint32_t events) {
+    assert(std::this_thread::get_id() == thread_);
     Slot* s = slots_.live(id);
     if (!s) return;  // closed earlier in this batch
     if (s->kind == SocketKind::listener) {

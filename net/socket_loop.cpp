@@ -48,6 +48,7 @@ Result<void> SocketLoop::open() {
 }
 
 void SocketLoop::run() {
+    thread_ = std::this_thread::get_id();
     epoll_event events[kMaxEvents];
     for (;;) {
         int n = ::epoll_wait(epfd_, events, kMaxEvents, next_timeout_ms());
@@ -84,6 +85,7 @@ bool SocketLoop::drain_commands() {
 }
 
 void SocketLoop::dispatch(const Command& c) {
+    assert(std::this_thread::get_id() == thread_);
     switch (c.type) {
         case CommandType::exit:
             break;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/message.h"
@@ -119,6 +120,10 @@ class SocketLoop {
         uint64_t retry_ns;
     };
     std::vector<PausedAccept> paused_accepts_;
+    // Connections dropped because every slot was taken, logged at most once a second.
+    uint64_t slot_drops_ = 0;
+    uint64_t slot_drop_logged_ns_ = 0;
+    std::thread::id thread_;  // the socket thread, once run() has started
 };
 
 inline constexpr size_t kScratchSize = 64 * 1024;

@@ -88,6 +88,8 @@ class SocketServer {
 
     // Adopts an open fd (stdin, a pipe, a socket made elsewhere): it is made non-blocking, read
     // and written as a stream, and closed by the server in the end. Paused until start().
+    // Writing to a pipe whose reader is gone raises SIGPIPE unless the process ignores it
+    // (sockets never do: they are written with MSG_NOSIGNAL).
     Result<int32_t> bind(Handle owner, int fd);
 
     // Starts (or resumes) reading: data events for streams, accepted events for listeners.

@@ -3,7 +3,8 @@
 // One line per figure:
 //   net.echo.c<N> rtt_per_s=<v> ref=<v> ratio=<v>     N connections, 64-byte request/response
 //   net.bulk.c1 mb_per_s=<v> ref=<v> ratio=<v>        one connection streaming
-// Usage: echo_bench [seconds per measurement, default 3]
+// Usage: echo_bench [seconds per measurement, default 3] [connections]
+// With a connection count, only that round-trip figure is measured (for profiling runs).
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -69,6 +70,7 @@ void line(const char* name, const char* unit, double value, double ref) {
 
 int main(int argc, char** argv) {
     double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
+    int only = argc > 2 ? std::atoi(argv[2]) : 0;
 
     NodeOptions options;
     options.threads = 2;
@@ -93,13 +95,16 @@ int main(int argc, char** argv) {
     bench::PlainEchoServer plain;
 
     for (int n : {1, 16, 64}) {
+        if (only && n != only) continue;
         double ref = bench::echo_round_trips(plain.port(), n, seconds);
         double ours = bench::echo_round_trips(port.load(), n, seconds);
         line(("net.echo.c" + std::to_string(n)).c_str(), "rtt_per_s", ours, ref);
     }
-    double ref = bench::echo_bulk(plain.port(), seconds);
-    double ours = bench::echo_bulk(port.load(), seconds);
-    line("net.bulk.c1", "mb_per_s", ours, ref);
+    if (!only) {
+        double ref = bench::echo_bulk(plain.port(), seconds);
+        double ours = bench::echo_bulk(port.load(), seconds);
+        line("net.bulk.c1", "mb_per_s", ours, ref);
+    }
 
     node.shutdown();
     return 0;
