@@ -20,6 +20,7 @@ local coroutine_close = coroutine.close
 local coroutine_isyieldable = coroutine.isyieldable
 local traceback = debug.traceback
 local c_send, c_genid, c_timeout, c_tostring, c_error = c.send, c.genid, c.timeout, c.tostring, c.error
+local c_pack = c.pack
 
 local PTYPE_RESPONSE, PTYPE_ERROR = 1, 7
 
@@ -72,75 +73,68 @@ local function co_loop(f, ...)
     return co_loop(coroutine_yield "EXIT")
 end
 
+-- The pool is a stack; slots above pool_size may hold stale entries (overwritten on push), which
+-- saves a table write per message.
 local function co_get()
     local co = coroutine_pool[pool_size]
     if co then
-        coroutine_pool[pool_size] = nil
         pool_size = pool_size - 1
         return co
     end
     return coroutine_create(co_loop)
 end
 
-local function error_text(err)
-    if type(err) == "string" then return err end
-    return tostring(err)
-end
-
 local dispatch_wakeup
 
--- Handles what a coroutine returned from resume: its error, its end, or its suspension.
+-- A coroutine raised: answer the request it was handling with the error text, log the
+-- traceback, and drop the coroutine.
+local function coroutine_failed(co, err)
+    local text = type(err) == "string" and err or tostring(err)
+    local session = session_coroutine_id[co]
+    if session then
+        local addr = session_coroutine_address[co]
+        session_coroutine_id[co] = nil
+        session_coroutine_address[co] = nil
+        if session ~= 0 then c_send(addr, PTYPE_ERROR, session, text) end
+    end
+    c_error(traceback(co, text), "error")
+    coroutine_close(co)
+end
+
+-- The handler returned without answering its request: the caller would wait forever.
+local function unanswered(co, session)
+    local addr = session_coroutine_address[co]
+    session_coroutine_address[co] = nil
+    local text = format("service %s returned from a request of %s without answering it",
+        address(skynet.self()), address(addr))
+    c_error(text, "warn")
+    c_send(addr, PTYPE_ERROR, session, text)
+end
+
+-- Handles what a coroutine gave back from resume: its error, its end, or its suspension; then
+-- runs the coroutines woken meanwhile.
 local function suspend(co, ok, command)
     running_thread = nil
     if not ok then
-        local session = session_coroutine_id[co]
-        local text = error_text(command)
-        if session then
-            local addr = session_coroutine_address[co]
-            session_coroutine_id[co] = nil
-            session_coroutine_address[co] = nil
-            if session ~= 0 then c_send(addr, PTYPE_ERROR, session, text) end
-        end
-        c_error(traceback(co, text), "error")
-        coroutine_close(co)
-        return dispatch_wakeup()
-    end
-    if command == "SUSPEND" then
-        return dispatch_wakeup()
+        coroutine_failed(co, command)
     elseif command == "EXIT" then
         local session = session_coroutine_id[co]
         if session then
             session_coroutine_id[co] = nil
-            if session ~= 0 then
-                -- The handler returned without answering: the caller would wait forever.
-                local addr = session_coroutine_address[co]
-                session_coroutine_address[co] = nil
-                local text = format("service %s returned from a request of %s without answering it",
-                    address(skynet.self()), address(addr))
-                c_error(text, "warn")
-                c_send(addr, PTYPE_ERROR, session, text)
-            end
+            if session ~= 0 then unanswered(co, session) end
         end
         if pool_size < POOL_MAX then
             pool_size = pool_size + 1
             coroutine_pool[pool_size] = co
         end
-        return dispatch_wakeup()
     elseif command == "QUIT" then
         return  -- the service is exiting; release answers what the coroutine was handling
     elseif command == "USER" then
-        c_error(traceback(co, "skynet.coroutine.yield called outside skynet.coroutine.resume"),
-            "error")
-        coroutine_close(co)
-        return dispatch_wakeup()
+        coroutine_failed(co, "skynet.coroutine.yield called outside skynet.coroutine.resume")
+    elseif command ~= "SUSPEND" then
+        coroutine_failed(co, "unknown yield command: " .. tostring(command))
     end
-    c_error(traceback(co, "unknown yield command: " .. tostring(command)), "error")
-end
-
--- Resumes co as the running message coroutine.
-local function run(co, ...)
-    running_thread = co
-    return suspend(co, coroutine_resume(co, ...))
+    if wakeup_head <= wakeup_tail then return dispatch_wakeup() end
 end
 
 function dispatch_wakeup()
@@ -153,7 +147,8 @@ function dispatch_wakeup()
             local co = session_id_coroutine[session]
             if type(co) == "thread" then
                 session_id_coroutine[session] = "BREAK"  -- its timer, if any, is dropped
-                return run(co, "BREAK")
+                running_thread = co
+                return suspend(co, coroutine_resume(co, "BREAK"))
             end
         end
     end
@@ -170,17 +165,21 @@ end
 ----------------------------------------------------------------------------------------------
 -- Dispatch
 
-local function dispatch_response(session, ok, msg, sz)
+-- Responses and errors that do not wake a waiting call: timers, timed-out calls, late answers.
+local function dispatch_other_response(session, ok, msg, sz)
     local co = session_id_coroutine[session]
     if co then
         session_id_coroutine[session] = nil
         if co == "BREAK" then return end
-        return run(co, ok, msg, sz)
+        running_thread = co
+        return suspend(co, coroutine_resume(co, ok, msg, sz))
     end
     local f = timeout_funcs[session]
     if f then
         timeout_funcs[session] = nil
-        return run(co_get(), f)
+        co = co_get()
+        running_thread = co
+        return suspend(co, coroutine_resume(co, f))
     end
     local call = call_timers[session]
     if call then
@@ -189,7 +188,8 @@ local function dispatch_response(session, ok, msg, sz)
         if waiting then
             session_id_coroutine[call] = nil
             dropped[call] = true
-            return run(waiting, TIMEOUT)
+            running_thread = waiting
+            return suspend(waiting, coroutine_resume(waiting, TIMEOUT))
         end
         return
     end
@@ -205,38 +205,75 @@ local function request_main(f, session, source, unpack, msg, sz)
     return f(session, source, unpack(msg, sz))
 end
 
-local function dispatch_request(prototype, msg, sz, session, source)
-    local p = proto[prototype]
-    local f = p and p.dispatch
-    if not f then
-        local text = format("service %s has no dispatch function for message type %d",
-            address(skynet.self()), prototype)
-        c_error(text .. " from " .. address(source), "warn")
-        if session > 0 then c_send(source, PTYPE_ERROR, session, text) end
-        return
-    end
-    local co = co_get()
-    session_coroutine_id[co] = session
-    if session > 0 then session_coroutine_address[co] = source end
-    return run(co, request_main, f, session, source, p.unpack, msg, sz)
+local function refuse(prototype, session, source)
+    local text = format("service %s has no dispatch function for message type %d",
+        address(skynet.self()), prototype)
+    c_error(text .. " from " .. address(source), "warn")
+    if session > 0 then c_send(source, PTYPE_ERROR, session, text) end
 end
 
-local function dispatch_message(prototype, msg, sz, session, source)
-    if prototype == PTYPE_RESPONSE then
-        dispatch_response(session, true, msg, sz)
-    elseif prototype == PTYPE_ERROR then
-        if session > 0 then dispatch_response(session, false, c_tostring(msg, sz) or "") end
-    else
-        dispatch_request(prototype, msg, sz, session, source)
-    end
+local function run_forks()
     while fork_head <= fork_tail do
         local co = fork_queue[fork_head]
         local f = fork_funcs[fork_head]
         fork_queue[fork_head], fork_funcs[fork_head] = nil, nil
         fork_head = fork_head + 1
-        run(co, f)
+        running_thread = co
+        suspend(co, coroutine_resume(co, f))
     end
     fork_head, fork_tail = 1, 0
+end
+
+-- The hot paths (a response waking a call, a request starting a handler) are written inline.
+local function dispatch_message(prototype, msg, sz, session, source)
+    if prototype == PTYPE_RESPONSE then
+        local co = session_id_coroutine[session]
+        if co and co ~= "BREAK" then
+            session_id_coroutine[session] = nil
+            running_thread = co
+            local ok, command = coroutine_resume(co, true, msg, sz)
+            if ok and command == "SUSPEND" then
+                running_thread = nil
+                if wakeup_head <= wakeup_tail then dispatch_wakeup() end
+            else
+                suspend(co, ok, command)
+            end
+        else
+            dispatch_other_response(session, true, msg, sz)
+        end
+    elseif prototype == PTYPE_ERROR then
+        if session > 0 then dispatch_other_response(session, false, c_tostring(msg, sz) or "") end
+    else
+        local p = proto[prototype]
+        local f = p and p.dispatch
+        if f then
+            local co = coroutine_pool[pool_size]
+            if co then
+                pool_size = pool_size - 1
+            else
+                co = coroutine_create(co_loop)
+            end
+            session_coroutine_id[co] = session
+            if session > 0 then session_coroutine_address[co] = source end
+            running_thread = co
+            local ok, command = coroutine_resume(co, request_main, f, session, source, p.unpack,
+                msg, sz)
+            if ok and command == "EXIT" and session_coroutine_id[co] == nil then
+                -- Answered and done: straight back to the pool.
+                running_thread = nil
+                if pool_size < POOL_MAX then
+                    pool_size = pool_size + 1
+                    coroutine_pool[pool_size] = co
+                end
+                if wakeup_head <= wakeup_tail then dispatch_wakeup() end
+            else
+                suspend(co, ok, command)
+            end
+        else
+            refuse(prototype, session, source)
+        end
+    end
+    if fork_head <= fork_tail then run_forks() end
 end
 skynet.dispatch_message = dispatch_message
 
@@ -307,9 +344,14 @@ function skynet.rawcall(addr, typename, msg, sz)
 end
 
 function skynet.call(addr, typename, ...)
-    local p = protocol(typename)
-    local session = request(addr, p.id, p.pack(...))
-    local ok, msg, sz = yield_session(session)
+    local p = proto[typename] or protocol(typename)
+    local session, failed = c_send(addr, p.id, nil, p.pack(...))
+    if not session then
+        if failed then dropped[failed] = true end
+        error(call_failed(addr, "service is dead"), 2)
+    end
+    session_id_coroutine[session] = running_thread
+    local ok, msg, sz = coroutine_yield "SUSPEND"
     if not ok then error(call_failed(addr, msg), 2) end
     return p.unpack(msg, sz)
 end
@@ -345,7 +387,14 @@ function skynet.ret(msg, sz)
 end
 
 function skynet.retpack(...)
-    return skynet.ret(c.pack(...))
+    local co = running_thread
+    local session = session_coroutine_id[co]
+    if not session then error("skynet.retpack: no request to answer in this coroutine", 2) end
+    session_coroutine_id[co] = nil
+    if session == 0 then return false end
+    local addr = session_coroutine_address[co]
+    session_coroutine_address[co] = nil
+    return c_send(addr, PTYPE_RESPONSE, session, c_pack(...)) ~= false
 end
 
 function skynet.ignoreret()
