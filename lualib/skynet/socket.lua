@@ -1,0 +1,545 @@
+-- skynet.socket: TCP and UDP for Lua services (skynet's names and semantics; docs/lua-api.md).
+--
+-- A socket belongs to the service that opened, accepted-and-started or bound it: the socket
+-- thread sends its events as PTYPE_SOCKET messages, which this module registers and handles.
+-- Bytes read wait in the socket's buffer (adopted messages, no copy) until a coroutine reads
+-- them. A read that cannot be satisfied yet suspends its coroutine until enough bytes arrive or
+-- the socket closes; one coroutine at a time may wait on a socket.
+--
+-- Yield (must run in a message coroutine): open, open_framed, read, readall, readline, block,
+-- close (until the close has taken effect). Nothing else yields.
+local skynet = require "skynet"
+local c = require "skynet.core"
+local driver = require "skynet.socketdriver"
+
+local assert, error, type, tonumber, format = assert, error, type, tonumber, string.format
+local coroutine_running = coroutine.running
+local buffer_push, buffer_pop, buffer_readall, buffer_readline =
+    driver.push, driver.pop, driver.readall, driver.readline
+
+-- Unread bytes past this pause reading (TCP then throttles the peer) until the next read.
+local BUFFER_LIMIT = 128 * 1024
+
+local socket = {}
+local socket_pool = {}    -- id -> socket object (the fields are described in new_stream)
+local socket_onclose = {} -- id -> function(id [, error text]), called once
+local udp_peer = {}       -- id -> compact address set by udp_connect: write() sends there
+
+local function wakeup(s)
+    local co = s.co
+    if co then
+        s.co = nil
+        skynet.wakeup(co)
+    end
+end
+
+-- Waits until the socket's event handlers wake this coroutine; resumes a paused socket first.
+local function suspend(s)
+    assert(not s.co, "another coroutine is already waiting on this socket")
+    s.co = coroutine_running()
+    if s.pause then
+        driver.start(s.id)
+        skynet.wait(s.co)
+        s.pause = nil
+    else
+        skynet.wait(s.co)
+    end
+    -- close() from another coroutine waits for the reader to finish with the buffer.
+    if s.closing then skynet.wakeup(s.closing) end
+end
+
+local function pause_socket(s, size)
+    if s.pause ~= nil then return end
+    c.error(format("socket %d paused: %d bytes unread", s.id, size), "debug")
+    driver.pause(s.id)
+    s.pause = true
+end
+
+local function call_onclose(id, err)
+    local cb = socket_onclose[id]
+    if cb then
+        socket_onclose[id] = nil
+        cb(id, err)
+    end
+end
+
+----------------------------------------------------------------------------------------------
+-- Events, by SocketEventType (net/socket_event.h)
+
+local socket_message = {}
+
+-- data: the message itself becomes part of the buffer.
+socket_message[1] = function(id, size)
+    local s = socket_pool[id]
+    if s == nil or not s.buffer then
+        c.error(format("socket: %d bytes for socket %d dropped (not open here)", size, id), "debug")
+        return
+    end
+    local sz = buffer_push(s.buffer, c.take())
+    local rr = s.read_required
+    local rrt = type(rr)
+    if rrt == "number" then
+        if sz >= rr then
+            s.read_required = nil
+            if sz > BUFFER_LIMIT then pause_socket(s, sz) end
+            wakeup(s)
+        end
+        return
+    end
+    if s.buffer_limit and sz > s.buffer_limit then
+        skynet.error(format("socket %d: buffer overflow (%d bytes > limit %d), closing", id, sz,
+            s.buffer_limit))
+        driver.close(id)
+        return
+    end
+    if rrt == "string" then
+        if buffer_readline(s.buffer, rr, true) then
+            s.read_required = nil
+            if sz > BUFFER_LIMIT then pause_socket(s, sz) end
+            wakeup(s)
+        end
+    elseif rr ~= true and sz > BUFFER_LIMIT then
+        -- Nobody is reading (readall waits for the end, so it must not stop the stream).
+        pause_socket(s, sz)
+    end
+end
+
+-- connected: an outgoing connect succeeded (the socket waits for start).
+socket_message[2] = function(id, _, addr)
+    local s = socket_pool[id]
+    if s == nil then
+        driver.close(id)
+        return
+    end
+    if s.connecting then
+        s.connected = true
+        s.addr = addr
+        wakeup(s)
+    end
+end
+
+-- closed: "eof" (the peer finished; the id stays ours until close) or "owner" (close/shutdown
+-- took effect; the id is dead).
+socket_message[3] = function(id, reason)
+    local s = socket_pool[id]
+    if s then
+        s.connected = false
+        wakeup(s)
+    elseif reason == "eof" then
+        driver.close(id)
+    end
+    call_onclose(id)
+end
+
+-- accepted: listener id, the new connection's id (paused until someone starts it), peer address.
+socket_message[4] = function(id, newid, addr)
+    local s = socket_pool[id]
+    if s == nil or not s.callback then
+        driver.close(newid)
+        return
+    end
+    s.callback(newid, addr)
+end
+
+-- error: the socket failed and is gone.
+socket_message[5] = function(id, op, text)
+    local s = socket_pool[id]
+    if s == nil then
+        c.error(format("socket: error on socket %d (not open here): %s", id, text), "warn")
+        return
+    end
+    if s.listen then
+        skynet.error(format("socket: listener %d failed: %s", id, text))
+        socket_pool[id] = nil
+    elseif s.connecting and not s.connected then
+        s.connecting = text
+    elseif s.connected then
+        skynet.error(format("socket: %s error on socket %d: %s", op, id, text))
+    end
+    s.connected = false
+    s.error = text
+    wakeup(s)
+    call_onclose(id, text)
+end
+
+-- udp: a datagram and its sender.
+socket_message[6] = function(id, data, from)
+    local s = socket_pool[id]
+    if s == nil or s.callback == nil then
+        c.error(format("socket: datagram for socket %d dropped (no callback)", id), "debug")
+        return
+    end
+    local peer = udp_peer[id]
+    if peer and peer ~= from then return end -- a connected UDP socket hears only its peer
+    s.callback(data, from)
+end
+
+local function default_warning(id, kb)
+    if kb > 0 then skynet.error(format("socket %d: %d KB waiting to be sent", id, kb)) end
+end
+
+-- warning: KB queued for writing (0: drained again).
+socket_message[7] = function(id, kb)
+    local s = socket_pool[id]
+    if s then (s.on_warning or default_warning)(id, kb) end
+end
+
+-- frames: framed mode; ptr is valid until the callback returns or yields.
+socket_message[8] = function(id, count, ptr, size)
+    local s = socket_pool[id]
+    if s and s.on_frames then
+        s.on_frames(ptr, size, count)
+    else
+        c.error(format("socket: %d frames for socket %d dropped (no callback)", count, id), "warn")
+    end
+end
+
+skynet.register_protocol {
+    name = "socket",
+    id = skynet.PTYPE_SOCKET,
+    unpack = driver.unpack,
+    dispatch = function(_, _, t, ...)
+        socket_message[t](...)
+    end,
+}
+
+----------------------------------------------------------------------------------------------
+-- TCP
+
+-- A stream socket object:
+--   buffer         unread bytes          read_required  what the waiting reader needs: n
+--   connected      open for reading      (bytes), sep (a line), true (the end), 0 (anything)
+--   connecting     true, then the error text if the connect fails
+--   co             the coroutine waiting  pause  true: paused for BUFFER_LIMIT; false: never resume
+--   closing        the coroutine in close() waiting for a reader to finish
+local function new_stream(id, connected)
+    local s2 = socket_pool[id]
+    if s2 and not s2.listen then error(format("socket %d is already open here", id), 3) end
+    local s = {
+        id = id,
+        buffer = driver.buffer(),
+        connected = connected,
+        connecting = not connected or nil,
+        read_required = false,
+        co = false,
+        protocol = "TCP",
+    }
+    socket_pool[id] = s
+    return s
+end
+
+local function split_address(addr, port)
+    if port ~= nil then return addr, port end
+    local host, p = string.match(addr, "^%[?([^%]]-)%]?:(%d+)$")
+    if not host then error(format("bad address %q (host:port expected)", addr), 3) end
+    return host, tonumber(p)
+end
+
+local function open(host, port, framer, on_frames, options)
+    host, port = split_address(host, port)
+    local id, err = driver.connect(host, port)
+    if not id then return nil, err end
+    local s = new_stream(id, false)
+    suspend(s)
+    local failure = s.connecting
+    s.connecting = nil
+    if not s.connected then
+        socket_pool[id] = nil
+        return nil, type(failure) == "string" and failure
+            or format("connect %s:%d: closed before connecting", host, port)
+    end
+    if framer then
+        local ok, ferr = driver.set_framer(id, framer, options)
+        if not ok then
+            socket_pool[id] = nil
+            driver.close(id)
+            return nil, ferr
+        end
+        s.on_frames = on_frames
+    end
+    driver.start(id)
+    return id
+end
+
+-- Connects to host, port (or "host:port"); yields until connected. -> id | nil, error text.
+function socket.open(host, port)
+    return open(host, port)
+end
+
+-- Like open, with the framer `name` installed before the first byte is read: the stream then
+-- arrives as on_frames(ptr, size, count) calls (see socket.set_framer).
+function socket.open_framed(host, port, name, on_frames, options)
+    assert(type(on_frames) == "function", "open_framed needs an on_frames callback")
+    return open(host, port, name, on_frames, options)
+end
+
+-- Adopts an open fd (0: stdin) as a stream socket, reading at once. -> id | nil, err
+function socket.bind(fd)
+    local id, err = driver.bind(fd)
+    if not id then return nil, err end
+    new_stream(id, true)
+    driver.start(id)
+    return id
+end
+
+function socket.stdin()
+    return socket.bind(0)
+end
+
+-- Listens on host:port (or "host:port"; port 0: the kernel picks). Raises on failure.
+-- -> id, host, bound port. Accepting starts with socket.start(id, accept).
+function socket.listen(host, port, backlog)
+    host, port = split_address(host, port)
+    local id, bound = driver.listen(host, port, backlog)
+    if not id then error(bound, 2) end
+    socket_pool[id] = { id = id, connected = false, listen = true, addr = host, port = bound }
+    return id, host, bound
+end
+
+-- For a listener: accept(newid, addr) runs (in its own coroutine) for each connection, which is
+-- paused until someone calls socket.start(newid). For a connection: starts reading, and this
+-- service becomes its owner (so an accepted id can be handed to another service). -> id
+function socket.start(id, accept)
+    local s = socket_pool[id]
+    if accept then
+        assert(type(accept) == "function", "socket.start: accept must be a function")
+        if not s then
+            s = { id = id, connected = false, listen = true }
+            socket_pool[id] = s
+        end
+        s.callback = accept
+    else
+        new_stream(id, true)
+    end
+    driver.start(id)
+    return id
+end
+
+-- Stops reading until the next read on this socket resumes it.
+function socket.pause(id)
+    local s = socket_pool[id]
+    if s == nil or s.pause then return end
+    driver.pause(id)
+    s.pause = true
+end
+
+-- Reads exactly sz bytes, or (sz nil) whatever is buffered, waiting for at least one byte.
+-- -> string | false, the bytes left when the socket closed first.
+function socket.read(id, sz)
+    local s = assert(socket_pool[id], "socket.read: socket not open here")
+    local buf = s.buffer
+    if sz == nil then
+        local ret = buffer_readall(buf)
+        if ret ~= "" then return ret end
+        if not s.connected then return false, ret end
+        assert(not s.read_required, "another coroutine is reading this socket")
+        s.read_required = 0
+        suspend(s)
+        ret = buffer_readall(buf)
+        if ret ~= "" then return ret end
+        return false, ret
+    end
+    local ret = buffer_pop(buf, sz)
+    if ret then return ret end
+    if s.closing or not s.connected then return false, buffer_readall(buf) end
+    assert(not s.read_required, "another coroutine is reading this socket")
+    s.read_required = sz
+    suspend(s)
+    ret = buffer_pop(buf, sz)
+    if ret then return ret end
+    return false, buffer_readall(buf)
+end
+
+-- Reads until the socket closes. -> everything read (false when closed and nothing was left).
+function socket.readall(id)
+    local s = assert(socket_pool[id], "socket.readall: socket not open here")
+    if not s.connected then
+        local r = buffer_readall(s.buffer)
+        return r ~= "" and r
+    end
+    assert(not s.read_required, "another coroutine is reading this socket")
+    s.read_required = true
+    suspend(s)
+    return buffer_readall(s.buffer)
+end
+
+-- Reads up to sep (default "\n"), which is removed. -> line | false, the bytes left at close.
+function socket.readline(id, sep)
+    sep = sep or "\n"
+    local s = assert(socket_pool[id], "socket.readline: socket not open here")
+    local ret = buffer_readline(s.buffer, sep)
+    if ret then return ret end
+    if not s.connected then return false, buffer_readall(s.buffer) end
+    assert(not s.read_required, "another coroutine is reading this socket")
+    s.read_required = sep
+    suspend(s)
+    if s.connected then return buffer_readline(s.buffer, sep) end
+    return false, buffer_readall(s.buffer)
+end
+
+-- Waits until bytes arrive or the socket closes. -> true while still open.
+function socket.block(id)
+    local s = socket_pool[id]
+    if not s or not s.connected then return false end
+    assert(not s.read_required, "another coroutine is reading this socket")
+    s.read_required = 0
+    suspend(s)
+    return s.connected
+end
+
+-- Writes data (a string, a table of strings, or light userdata + size whose ownership moves).
+-- -> false when the socket is already known to be closed. Never yields.
+function socket.write(id, data, size)
+    local peer = udp_peer[id]
+    if peer then return driver.udp_send(id, peer, data, size) end
+    return driver.send(id, data, size)
+end
+
+-- write at low priority: sent only when no normal write is waiting.
+socket.lwrite = driver.lsend
+
+-- Graceful close: queued bytes still go out. Waits until the close has taken effect (or, when
+-- another coroutine is reading, until that reader has woken up with what was left).
+function socket.close(id)
+    local s = socket_pool[id]
+    if s == nil then return end
+    driver.close(id)
+    if s.connected then
+        s.pause = false -- must not be resumed by a reader
+        if s.co then
+            assert(not s.closing, "socket is already being closed")
+            s.closing = coroutine_running()
+            skynet.wait(s.closing)
+        else
+            suspend(s)
+        end
+        s.connected = false
+    end
+    socket_pool[id] = nil
+    udp_peer[id] = nil
+end
+
+-- Closes an id this service never started (e.g. an accepted connection it refuses).
+function socket.close_fd(id)
+    assert(socket_pool[id] == nil, "socket.close_fd: use socket.close for an open socket")
+    driver.close(id)
+end
+
+-- Immediate close: queued bytes are dropped; a reader wakes with false. Call close(id) after.
+function socket.shutdown(id)
+    if socket_pool[id] then driver.shutdown(id) end
+end
+
+-- Forgets the socket without closing it, so that another service can start it: reading is
+-- paused, a waiting reader wakes with false. -> the bytes already buffered here.
+function socket.abandon(id)
+    local s = socket_pool[id]
+    if not s then return end
+    driver.pause(id)
+    s.connected = false
+    wakeup(s)
+    socket_onclose[id] = nil
+    socket_pool[id] = nil
+    udp_peer[id] = nil
+    return s.buffer and buffer_readall(s.buffer)
+end
+
+function socket.invalid(id)
+    return socket_pool[id] == nil
+end
+
+function socket.disconnected(id)
+    local s = socket_pool[id]
+    if s then return not (s.connected or s.connecting) end
+end
+
+-- Closes the socket when more than `limit` bytes are buffered and nobody reads them.
+function socket.limit(id, limit)
+    local s = assert(socket_pool[id], "socket.limit: socket not open here")
+    s.buffer_limit = limit
+end
+
+-- callback(id [, error text]) runs once when the socket closes or fails.
+function socket.onclose(id, callback)
+    socket_onclose[id] = callback
+end
+
+-- callback(id, kb) replaces the default log line when the write queue grows (kb = 0: drained).
+-- -> the previous callback.
+function socket.warning(id, callback)
+    local s = socket_pool[id]
+    if not s then return end
+    local old = s.on_warning
+    s.on_warning = callback
+    return old
+end
+
+function socket.nodelay(id, on)
+    driver.nodelay(id, on ~= false)
+end
+
+-- Framed mode: from now on the framer `name` (registered in C++, e.g. "resp") cuts what is read,
+-- and each batch arrives as on_frames(ptr, size, count): ptr/size hold the framer's encoding and
+-- are valid until on_frames returns or yields. Bytes already buffered stay readable with read.
+-- options: integer settings for the framer (e.g. {max_bulk = 1 << 20}). Raises on a bad name.
+function socket.set_framer(id, name, on_frames, options)
+    local s = assert(socket_pool[id], "socket.set_framer: socket not open here")
+    local ok, err = driver.set_framer(id, name, options)
+    if not ok then error(err, 2) end
+    s.on_frames = on_frames
+end
+
+-- The length in a 1-4 byte big-endian header string.
+function socket.header(s)
+    local n = #s
+    assert(n >= 1 and n <= 4, "socket.header: 1 to 4 bytes expected")
+    return (string.unpack(">I" .. n, s))
+end
+
+----------------------------------------------------------------------------------------------
+-- UDP
+
+local function new_udp(id, callback)
+    assert(not socket_pool[id], "socket is already open here")
+    socket_pool[id] = { id = id, connected = true, protocol = "UDP", callback = callback }
+end
+
+-- Opens a UDP socket on host:port (defaults: every address, a port the kernel picks);
+-- callback(data, from) receives each datagram. Raises on failure. -> id, bound port
+function socket.udp(callback, host, port)
+    local id, bound = driver.udp(host, port)
+    if not id then error(bound, 2) end
+    new_udp(id, callback)
+    return id, bound
+end
+
+function socket.udp_listen(host, port, callback)
+    return socket.udp(callback, host, port)
+end
+
+-- Makes host:port (numeric) the default peer: write(id, data) sends there, and datagrams from
+-- other senders are ignored.
+function socket.udp_connect(id, host, port, callback)
+    local s = socket_pool[id]
+    if s then
+        assert(s.protocol == "UDP", "socket.udp_connect: not a UDP socket")
+        if callback then s.callback = callback end
+    else
+        new_udp(id, callback)
+    end
+    local peer, err = driver.udp_target(host, port)
+    if not peer then error(err, 2) end
+    udp_peer[id] = peer
+end
+
+-- sendto(id, address, data [, size]): address as a callback received it (or udp_target made it).
+socket.sendto = driver.udp_send
+-- udp_address(address) -> ip, port
+socket.udp_address = driver.udp_address
+-- udp_target(host, port) -> address | nil, err (numeric hosts only)
+socket.udp_target = driver.udp_target
+
+-- Every socket of the node (see skynet.socketdriver info for the fields).
+socket.netstat = driver.info
+
+return socket
