@@ -2,6 +2,7 @@
 
 #include "core/node.h"
 #include "lualib/native/debug_core.h"
+#include "lualib/native/redis_codec.h"
 #include "lualib/native/socket_driver.h"
 #include "redis/resp_framer.h"
 #include "services/demo.h"
@@ -34,6 +35,7 @@ void register_builtin_modules(Node& node, SocketDriver* sockets) {
     node.modules().add("demo_bouncer", make_demo_bouncer);
     auto lua = register_snlua(node);
     lua->add_native("skynet.debugcore", luaopen_skynet_debugcore);
+    lua->add_native("skyhive.redis.codec", luaopen_skyhive_redis_codec);
     if (sockets) {
         sockets->add_framer("resp", make_resp_framer);
         lua->set_socket_driver(sockets);
