@@ -6,7 +6,9 @@
 //   SKYHIVE_TEST_LAB_PORT    the control port: RESP commands KILL (SIGKILL the server), STOP
 //                            (SIGSTOP), CONT (SIGCONT), START (start it again on the same port
 //                            after KILL), RESTART (SIGTERM, then start), PING. Each answers +OK
-//                            once done (START/RESTART: once the server answers PING).
+//                            once done (START/RESTART: once the server answers PING). START and
+//                            RESTART with words start a new server on the same port with those
+//                            words as an extra config line: RESTART requirepass pw.
 //   SKYHIVE_TEST_FAKE_PORT   a fake server: PING -> +PONG; GET <key> answers per key:
 //                            ok -> $2 ok; malformed -> a line no RESP type starts; stall -> no
 //                            answer to it or anything after it on that connection; cut -> half a
@@ -117,24 +119,40 @@ std::string upper(std::string s) {
     return s;
 }
 
-std::string control(RedisProcess& redis, const std::vector<std::string>& argv) {
+std::string control(std::unique_ptr<RedisProcess>& redis, const std::vector<std::string>& argv) {
     std::string cmd = argv.empty() ? "" : upper(argv[0]);
     if (cmd == "PING") return "+PONG\r\n";
     if (cmd == "KILL") {
-        redis.signal(SIGKILL);
+        redis->signal(SIGKILL);
         return "+OK\r\n";
     }
     if (cmd == "STOP") {
-        redis.signal(SIGSTOP);
+        redis->signal(SIGSTOP);
         return "+OK\r\n";
     }
     if (cmd == "CONT") {
-        redis.signal(SIGCONT);
+        redis->signal(SIGCONT);
+        return "+OK\r\n";
+    }
+    if ((cmd == "START" || cmd == "RESTART") && argv.size() == 1) {
+        auto r = redis->restart();  // restart() = stop (a no-op after KILL) + start
+        if (!r) return "-ERR " + r.error().message + "\r\n";
         return "+OK\r\n";
     }
     if (cmd == "START" || cmd == "RESTART") {
-        auto r = redis.restart();  // restart() = stop (a no-op after KILL) + start
+        // With words: a new server on the same port whose config has them as one more line
+        // ("START requirepass pw"), so the setting holds from its first connection.
+        std::string line;
+        for (size_t i = 1; i < argv.size(); ++i)
+            line += (i > 1 ? " " : "") + argv[i];
+        int port = redis->port();
+        redis->stop();
+        RedisProcess::Options options;
+        options.port = port;
+        options.config.push_back(line);
+        auto r = RedisProcess::start(std::move(options));
         if (!r) return "-ERR " + r.error().message + "\r\n";
+        redis = std::move(r.value());
         return "+OK\r\n";
     }
     return "-ERR redis_lab: unknown command '" + cmd + "'\r\n";
@@ -226,7 +244,7 @@ int main(int argc, char** argv) {
             std::vector<std::string> args;
             while (!c.stalled && parse_request(c.in, args)) {
                 bool close_after = false;
-                std::string reply = c.role == Role::control ? control(*redis, args)
+                std::string reply = c.role == Role::control ? control(redis, args)
                                                             : fake(args, &close_after, &c.stalled);
                 write_all(c.fd, reply);
                 if (close_after) {

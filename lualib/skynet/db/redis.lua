@@ -1,0 +1,346 @@
+-- skynet.db.redis: a non-blocking Redis client for Lua services (docs/lua-api.md, "Redis").
+--
+--   local redis = require "skynet.db.redis"
+--   local db = redis.connect { host = "127.0.0.1", port = 6379, auth = "pw", db = 1 }
+--   db:set("k", "v"); local v = db:get("k")            -- any command by name, lower or upper
+--   db:command("CLIENT", "INFO")                       -- any command, spelled out
+--   db:pipeline({ { "set", "a", 1 }, { "incr", "a" } }, results)
+--   db:transaction(function(tx) tx:incr("a"); tx:get("a") end)
+--   local s = redis.script "return redis.call('GET', KEYS[1])"; s(db, 1, "k")
+--   local w = redis.watch { host = ..., port = ... }; w:subscribe "ch"; w:message()
+--
+-- One client is one connection shared by every coroutine of the service: each command yields
+-- until its reply arrives; commands issued in the same tick leave in one write. Blocking
+-- commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP, XREAD/XREADGROUP
+-- with BLOCK, WAIT, WAITAOF) run on a small pool of extra connections of the same client, one
+-- command per connection at a time, so they never hold up the shared one.
+--
+-- Every function that talks to the server yields (runs in a coroutine of the service).
+-- Thread: the owning service.
+local skynet = require "skynet"
+local connection = require "skynet.db.redis.connection"
+local sha1 = require "skynet.db.redis.sha1"
+
+local format, upper, lower, tpack, tunpack = string.format, string.upper, string.lower, table.pack,
+    table.unpack
+local type, select, setmetatable, error, tostring = type, select, setmetatable, error, tostring
+local wait, wakeup = skynet.wait, skynet.wakeup
+local is_error, bad_args = connection.is_error, connection.bad_args
+
+local redis = {}
+
+local client = {}
+local client_meta = {}
+
+----------------------------------------------------------------------------------------------
+-- Blocking commands: a pool of dedicated connections
+
+-- name -> function(...) returning the command's own wait in seconds (0 = forever), nil when the
+-- arguments do not make it block.
+local blocking = {}
+local function last_arg(...)
+    return tonumber((select(select("#", ...), ...))) or 0
+end
+local function first_arg(...)
+    return tonumber((...)) or 0
+end
+for _, name in ipairs { "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BZPOPMIN", "BZPOPMAX" } do
+    blocking[name] = last_arg
+end
+blocking.BLMPOP = first_arg
+blocking.BZMPOP = first_arg
+local function block_option(...)
+    for i = 1, select("#", ...) - 1 do
+        local a = select(i, ...)
+        if type(a) == "string" and upper(a) == "BLOCK" then
+            return (tonumber((select(i + 1, ...))) or 0) / 1000
+        end
+    end
+end
+blocking.XREAD = block_option
+blocking.XREADGROUP = block_option
+blocking.WAIT = function(...) return last_arg(...) / 1000 end
+blocking.WAITAOF = blocking.WAIT
+
+local function acquire(self)
+    local pool = self.pool
+    local c = pool.idle[#pool.idle]
+    if c then
+        pool.idle[#pool.idle] = nil
+        return c
+    end
+    if pool.count < pool.limit then
+        pool.count = pool.count + 1
+        c = connection.new(self.opts)
+        local ok, err = pcall(c.connect, c)
+        if not ok then
+            pool.count = pool.count - 1
+            error(err, 0)
+        end
+        return c
+    end
+    local token = {}
+    pool.waiters[#pool.waiters + 1] = token
+    wait(token)
+    return token.conn
+end
+
+local function release(self, c)
+    local pool = self.pool
+    if self.closed or c.state == "closed" then
+        pool.count = pool.count - 1
+        c:close()
+        return
+    end
+    local token = table.remove(pool.waiters, 1)
+    if token then
+        token.conn = c
+        wakeup(token)
+    else
+        pool.idle[#pool.idle + 1] = c
+    end
+end
+
+local function blocking_call(self, name, seconds, ...)
+    local c = acquire(self)
+    local r = { name, 1, args = tpack(name, ...) }
+    -- The command's own wait plus the usual timeout as a grace period; none when it may wait
+    -- forever.
+    if seconds <= 0 or not c.timeout_cs then
+        r.timeout_cs = false
+    else
+        r.timeout_cs = math.ceil(seconds * 100) + c.timeout_cs
+    end
+    local ok, v = pcall(function()
+        c:issue(r)
+        return c:await(r)
+    end)
+    release(self, c)
+    if not ok then error(v, 0) end
+    if is_error(v) then error(format("%s: %s: %s", c.addr, name, v.err), 0) end
+    return v
+end
+
+----------------------------------------------------------------------------------------------
+-- Commands by name
+
+-- Commands that would break the shared connection's reply order, with the way to do it instead.
+local refused = {
+    MULTI = "use db:transaction(function(tx) ... end): MULTI on a shared connection would take in other coroutines' commands",
+    EXEC = "use db:transaction(function(tx) ... end)",
+    DISCARD = "use db:transaction(function(tx) ... end)",
+    SUBSCRIBE = "use redis.watch{...} for pub/sub",
+    PSUBSCRIBE = "use redis.watch{...} for pub/sub",
+    SSUBSCRIBE = "use redis.watch{...} for pub/sub",
+    MONITOR = "MONITOR turns the connection into a stream; it is not supported",
+}
+
+local methods = {}  -- lower-case name -> function(self, ...)
+
+local function method(key)
+    local f = methods[key]
+    if f then return f end
+    if type(key) ~= "string" then return nil end
+    local name = upper(key)
+    local why = refused[name]
+    local blocks = blocking[name]
+    if why then
+        f = function(self)
+            error(format("%s: %s: %s", self.conn.addr, name, why), 2)
+        end
+    elseif blocks then
+        f = function(self, ...)
+            local seconds = blocks(...)
+            if seconds == nil then return self.conn:call(name, name, ...) end
+            return blocking_call(self, name, seconds, ...)
+        end
+    else
+        f = function(self, ...)
+            return self.conn:call(name, name, ...)
+        end
+    end
+    methods[key] = f
+    return f
+end
+
+client_meta.__index = function(self, key)
+    local f = client[key]
+    if f then return f end
+    return method(key)
+end
+
+-- db:command(name, arg...): any command, e.g. db:command("CLIENT", "INFO"). Yields.
+function client:command(name, ...)
+    return method(name)(self, ...)
+end
+
+----------------------------------------------------------------------------------------------
+-- Pipelines and transactions
+
+local function describe(i, cmd)
+    return format("#%d %s", i, upper(tostring(cmd[1])))
+end
+
+-- Fills results from a list of replies: {ok = true, out = value} or {ok = false, out = text}.
+-- Without a results table returns the values, raising the first error.
+local function collect(self, what, cmds, replies, first, n, results)
+    local addr = self.conn.addr
+    if results then
+        for i = 1, n do
+            local v = replies[first + i - 1]
+            if is_error(v) then
+                results[i] = { ok = false, out = format("%s: %s %s: %s", addr, what, describe(i, cmds[i]), v.err) }
+            else
+                results[i] = { ok = true, out = v }
+            end
+        end
+        for i = #results, n + 1, -1 do results[i] = nil end
+        return results
+    end
+    local values = { n = n }
+    for i = 1, n do
+        local v = replies[first + i - 1]
+        if is_error(v) then
+            error(format("%s: %s %s: %s", addr, what, describe(i, cmds[i]), v.err), 0)
+        end
+        values[i] = v
+    end
+    return values
+end
+
+-- db:pipeline(ops [, results]): sends ops ({ {"set", "a", 1}, {"incr", "a"} }) in one write and
+-- waits for all replies. With a results table it is filled with {ok = bool, out = value or
+-- error text} per command and returned; without one the list of values is returned and the
+-- first command error is raised (naming its position). Connection failures and timeouts raise in
+-- both forms. Yields.
+function client:pipeline(ops, results)
+    local n = #ops
+    for i = 1, n do
+        local op = ops[i]
+        if type(op) ~= "table" or type(op[1]) ~= "string" then
+            error(format("%s: pipeline #%d: a command is a table {name, args...}", self.conn.addr, i), 2)
+        end
+        local why = refused[upper(op[1])] or bad_args(op)
+        if why then error(format("%s: pipeline %s: %s", self.conn.addr, describe(i, op), why), 2) end
+    end
+    if n == 0 then return results or { n = 0 } end
+    local c = self.conn
+    local r = { "pipeline", n, cmds = ops }
+    c:issue(r)
+    return collect(self, "pipeline", ops, c:await(r), 1, n, results)
+end
+
+local tx_meta = {}
+tx_meta.__index = function(tx, key)
+    local name = upper(key)
+    local f = function(self, ...)
+        local cmd = tpack(name, ...)
+        local why = refused[name] or bad_args(cmd)
+        if why then
+            error(format("%s: MULTI/EXEC %s: %s", rawget(self, "addr"), describe(#self + 1, cmd), why), 2)
+        end
+        self[#self + 1] = cmd
+    end
+    rawset(tx, key, f)
+    return f
+end
+
+-- db:transaction(fn [, results]): fn(tx) records commands (tx:set(k, v), tx:command(name, ...));
+-- they are sent as MULTI, the commands, EXEC in one write, so no other coroutine's command can
+-- fall inside. Returns EXEC's replies as pipeline does (values, or results filled). A command
+-- rejected while queuing aborts the whole transaction with an error naming it. Yields.
+function client:transaction(fn, results)
+    local tx = setmetatable({ addr = self.conn.addr }, tx_meta)
+    tx.command = function(t, name, ...) return tx_meta.__index(t, name)(t, ...) end
+    fn(tx)
+    local n = #tx
+    local cmds = { { "MULTI", n = 1 } }
+    for i = 1, n do cmds[i + 1] = tx[i] end
+    cmds[n + 2] = { "EXEC", n = 1 }
+    local c = self.conn
+    local r = { "MULTI/EXEC", n + 2, cmds = cmds }
+    c:issue(r)
+    local replies = c:await(r)
+    local exec = replies[n + 2]
+    if is_error(exec) then
+        for i = 2, n + 1 do
+            if is_error(replies[i]) then
+                error(format("%s: MULTI/EXEC: %s (command %s: %s)", c.addr, exec.err,
+                    describe(i - 1, cmds[i]), replies[i].err), 0)
+            end
+        end
+        error(format("%s: MULTI/EXEC: %s", c.addr, exec.err), 0)
+    end
+    if is_error(replies[1]) then error(format("%s: MULTI: %s", c.addr, replies[1].err), 0) end
+    if exec == nil then return nil end  -- a WATCHed key changed: nothing was executed
+    return collect(self, "MULTI/EXEC", tx, exec, 1, n, results)
+end
+
+----------------------------------------------------------------------------------------------
+-- Scripts
+
+local script_meta = {}
+script_meta.__index = script_meta
+
+-- redis.script(src) -> s. s(db, numkeys, key..., arg...) (or s:call(db, ...)) runs the script
+-- with EVALSHA, its SHA-1 computed here; when the server answers NOSCRIPT (first use, SCRIPT
+-- FLUSH, a restart) it runs it once with EVAL, which also loads it. Yields.
+function redis.script(src)
+    assert(type(src) == "string", "redis.script needs the script's source")
+    return setmetatable({ src = src, sha = sha1(src) }, script_meta)
+end
+
+function script_meta.call(s, db, numkeys, ...)
+    local c = db.conn
+    local r = { "EVALSHA", 1, args = tpack("EVALSHA", s.sha, numkeys, ...) }
+    c:issue(r)
+    local v = c:await(r)
+    if is_error(v) and v.err:sub(1, 8) == "NOSCRIPT" then
+        r = { "EVAL", 1, args = tpack("EVAL", s.src, numkeys, ...) }
+        c:issue(r)
+        v = c:await(r)
+    end
+    if is_error(v) then error(format("%s: %s: %s", c.addr, r[1], v.err), 0) end
+    return v
+end
+script_meta.__call = script_meta.call
+
+----------------------------------------------------------------------------------------------
+-- Life cycle
+
+-- redis.connect(opts) -> db. opts: host ("127.0.0.1"), port (6379), auth, username, db, name
+-- (CLIENT SETNAME), timeout (ms per command, also how long a command waits for a reconnect;
+-- default 5000, false = none), connect_timeout (ms, 5000), queue_limit (commands waiting for a
+-- reconnect, 10000), backoff_min / backoff_max (ms, 50 / 5000), blocking_pool (connections for
+-- blocking commands, 4), max_bulk / max_elements (reply limits, 512 MB / 2^24). Raises when the
+-- first connection or its AUTH/SELECT fails; later failures are retried in the background.
+-- Yields.
+function redis.connect(opts)
+    opts = opts or {}
+    local c = connection.new(opts)
+    c:connect()
+    return setmetatable({
+        conn = c,
+        opts = opts,
+        pool = { idle = {}, count = 0, limit = opts.blocking_pool or 4, waiters = {} },
+    }, client_meta)
+end
+
+-- Closes the client: commands waiting or in flight fail with "the client was closed". Does not
+-- yield.
+function client:disconnect()
+    self.closed = true
+    self.conn:close()
+    local pool = self.pool
+    for i = 1, #pool.idle do pool.idle[i]:close() end
+    pool.idle = {}
+end
+client.close = client.disconnect
+
+redis.watch = function(opts)
+    return require("skynet.db.redis.watch").new(opts)
+end
+
+redis.is_error = is_error
+
+return redis

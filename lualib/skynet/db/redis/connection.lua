@@ -1,0 +1,521 @@
+-- One Redis connection shared by many coroutines: the engine under skynet.db.redis.
+--
+-- The socket runs in framed mode (the RESP framer on the socket thread), so every frames event
+-- carries whole replies. Requests wait in a FIFO and take replies in order; commands issued in
+-- the same tick are appended to one codec buffer and written once by a forked flusher
+-- (automatic pipelining).
+--
+-- A request is a table {name, want, ...} used as the wakeup token of the coroutine that waits
+-- for it:
+--   [1] name     command name for error texts ("GET", "pipeline", "MULTI/EXEC")
+--   [2] want     replies it takes from the FIFO (1 for a command, n for a batch)
+--   cmds         argument lists when it waits in the backlog or is a batch (else args)
+--   args         table.pack of one command's arguments, kept only while in the backlog
+--   value        the reply of a single command, or the list of replies of a batch (cmds set)
+--   err          text, set when it failed without replies (timeout, connection lost...)
+--   deadline     skynet.now() in centiseconds after which it fails, or nil
+--   done         true once value or err is set (late replies are then dropped)
+--
+-- States: "down" (no socket; the reconnect loop runs unless closed), "handshake" (socket up,
+-- AUTH/SELECT/CLIENT SETNAME in flight), "ready", "closed" (disconnect() was called; final).
+-- Commands issued while not ready wait in the bounded backlog until the next handshake has
+-- completed or their deadline passes; they have not been sent, so their failure is certain.
+-- Commands in flight when the socket drops fail with a text that says they may or may not have
+-- executed: they are never sent again.
+--
+-- Thread: the owning service (one Lua state); functions marked "yields" must run in a coroutine.
+local skynet = require "skynet"
+local codec = require "skyhive.redis.codec"
+local transport = require "skynet.db.redis.transport"
+
+local format, tunpack, tpack, random = string.format, table.unpack, table.pack, math.random
+local type, getmetatable, setmetatable, tostring = type, getmetatable, setmetatable, tostring
+local skynet_now, wait, wakeup, fork = skynet.now, skynet.wait, skynet.wakeup, skynet.fork
+local decode = codec.decode
+local error_mt = codec.error_mt
+
+local M = {}
+local conn = {}
+conn.__index = conn
+
+local function ms_to_cs(ms)
+    return (ms + 9) // 10
+end
+
+-- Options (all optional but host/port): auth, username, db, name, timeout (ms; per command and
+-- for the backlog wait; false = none), connect_timeout (ms, first connect and each reconnect
+-- attempt), queue_limit (commands waiting in the backlog), backoff_min / backoff_max (ms),
+-- max_bulk / max_elements (RESP limits enforced by the framer).
+function M.new(opts)
+    local host = opts.host or "127.0.0.1"
+    local port = opts.port or 6379
+    local timeout = opts.timeout
+    if timeout == nil then timeout = 5000 end
+    local self = setmetatable({
+        host = host,
+        port = port,
+        addr = format("redis %s:%d", host, port),
+        auth = opts.auth,
+        username = opts.username,
+        db = opts.db,
+        name = opts.name,
+        timeout_ms = timeout or nil,
+        timeout_cs = timeout and ms_to_cs(timeout) or nil,
+        connect_timeout = opts.connect_timeout or 5000,
+        queue_limit = opts.queue_limit or 10000,
+        backoff_min = opts.backoff_min or 50,
+        backoff_max = opts.backoff_max or 5000,
+        limits = { max_bulk = opts.max_bulk, max_elements = opts.max_elements },
+        state = "down",
+        sock = nil,
+        cause = "not connected yet",
+        buf = codec.buffer(),
+        flush_pending = false,
+        -- in-flight FIFO
+        q = {}, qhead = 1, qtail = 0,
+        -- not yet sent (waiting for a connection)
+        backlog = {}, bhead = 1, btail = 0,
+        ticking = false,
+        last_rx = 0,  -- skynet.now() of the last frames event
+        scratch = {},
+        on_ready = nil,  -- function(conn) run after each handshake (pub/sub restores here)
+        on_push = nil,   -- function(conn, reply) for replies no request waits for (pub/sub)
+    }, conn)
+    self.flush_fn = function() return self:flush() end
+    self.tick_fn = function() return self:tick() end
+    -- Deadlines are checked every tick_cs: a timeout fires up to a quarter late (at most 100 ms).
+    local shortest = math.min(self.timeout_cs or math.huge, ms_to_cs(self.connect_timeout))
+    self.tick_cs = math.max(1, math.min(10, shortest // 4))
+    return self
+end
+
+----------------------------------------------------------------------------------------------
+-- Replies
+
+local function is_error(v)
+    return type(v) == "table" and getmetatable(v) == error_mt
+end
+M.is_error = is_error
+
+-- The error text of a failed request: "redis host:port: NAME: cause".
+function conn:failure(name, cause)
+    return format("%s: %s: %s", self.addr, name, cause)
+end
+
+local function finish(r)
+    r.done = true
+    wakeup(r)
+end
+
+-- Fails every request in flight: the socket is gone and their fate on the server is unknown.
+function conn:fail_inflight(cause)
+    local q = self.q
+    local text = cause .. "; the command may or may not have executed"
+    for i = self.qhead, self.qtail do
+        local r = q[i]
+        q[i] = nil
+        if not r.done then
+            r.err = self:failure(r[1], text)
+            finish(r)
+        end
+    end
+    self.qhead, self.qtail = 1, 0
+end
+
+function conn:on_frames(ptr, size)
+    self.last_rx = skynet_now()
+    local t, n = decode(ptr, size, self.scratch)
+    local q = self.q
+    local head, tail = self.qhead, self.qtail
+    for i = 1, n do
+        local v = t[i]
+        t[i] = nil
+        if head > tail then
+            if self.on_push then
+                self.on_push(self, v)
+            else
+                self.qhead, self.qtail = head, tail
+                self:drop("protocol error (a reply arrived that no command was waiting for)")
+                return
+            end
+        else
+            local r = q[head]
+            local want = r[2]
+            if want == 1 and not r.cmds then
+                q[head] = nil
+                head = head + 1
+                if not r.done then
+                    r.value = v
+                    finish(r)
+                end
+            else
+                local got = (r.got or 0) + 1
+                local list = r.value
+                if not list then
+                    list = { n = want }
+                    r.value = list
+                end
+                list[got] = v
+                r.got = got
+                if got == want then
+                    q[head] = nil
+                    head = head + 1
+                    if not r.done then finish(r) end
+                end
+            end
+        end
+    end
+    if head > tail then head, tail = 1, 0 end
+    self.qhead, self.qtail = head, tail
+end
+
+----------------------------------------------------------------------------------------------
+-- Sending
+
+function conn:flush()
+    self.flush_pending = false
+    local ptr, sz = self.buf:take()
+    if ptr and self.sock then transport.send(self.sock, ptr, sz) end
+end
+
+local function schedule_flush(self)
+    if not self.flush_pending then
+        self.flush_pending = true
+        fork(self.flush_fn)
+    end
+end
+
+local function push_inflight(self, r)
+    local tail = self.qtail + 1
+    self.qtail = tail
+    self.q[tail] = r
+end
+
+-- Returns nil when every argument of c ({name, arg1, ...}) can be encoded, else the cause
+-- ("argument #2 is a boolean (string or number expected)", counting from the first argument
+-- after the name). Batches are checked whole before any of it is appended.
+local function bad_args(c)
+    for i = 2, c.n or #c do
+        local a = c[i]
+        local t = type(a)
+        if t == "table" then
+            for j = 1, #a do
+                local e = type(a[j])
+                if e ~= "string" and e ~= "number" then
+                    return format("argument #%d[%d] is a %s (string or number expected)", i - 1, j, e)
+                end
+            end
+        elseif t ~= "string" and t ~= "number" then
+            return format("argument #%d is a %s (string or number expected)", i - 1, t)
+        end
+    end
+end
+M.bad_args = bad_args
+
+-- Appends the request's commands to the codec buffer and the FIFO. A single command that cannot
+-- be encoded raises with nothing queued; batches are checked by their issuer (check_args).
+local function send_request(self, r)
+    local buf = self.buf
+    local cmds = r.cmds
+    if cmds then
+        for i = 1, #cmds do
+            local c = cmds[i]
+            buf:format(tunpack(c, 1, c.n or #c))
+        end
+    else
+        local a = r.args
+        if not pcall(buf.format, buf, tunpack(a, 1, a.n)) then
+            error(self:failure(r[1], bad_args(a) or "the command cannot be encoded"), 0)
+        end
+        r.args = nil
+    end
+    push_inflight(self, r)
+    schedule_flush(self)
+end
+
+-- Sends a command whose replies no request waits for (they go to on_push). Only while ready;
+-- nothing is kept for a reconnect (on_ready restores what must be). Raises on bad arguments.
+function conn:send_only(...)
+    if self.state ~= "ready" then return end
+    self.buf:format(...)
+    schedule_flush(self)
+end
+
+local function start_ticker(self)
+    if self.ticking then return end
+    self.ticking = true
+    skynet.timeout(self.tick_cs, self.tick_fn)
+end
+
+-- Issues a request (see the request layout above); its commands are in r.args (one command) or
+-- r.cmds (a batch). Returns at once; the caller then waits with conn:await(r). Raises when the
+-- backlog is full or the connection is closed.
+function conn:issue(r)
+    -- r.timeout_cs: nil = the connection's timeout, false = none (blocking commands that wait
+    -- forever).
+    local deadline = r.timeout_cs
+    if deadline == nil then deadline = self.timeout_cs end
+    if deadline then
+        r.deadline = skynet_now() + deadline
+        start_ticker(self)
+    end
+    local state = self.state
+    if state == "ready" then
+        return send_request(self, r)
+    elseif state == "closed" then
+        error(self:failure(r[1], "the client was closed"), 0)
+    end
+    if self.btail - self.bhead + 1 >= self.queue_limit then
+        error(self:failure(r[1], format("not connected (%s) and %d commands are already waiting",
+            self.cause, self.queue_limit)), 0)
+    end
+    local tail = self.btail + 1
+    self.btail = tail
+    self.backlog[tail] = r
+end
+
+-- Waits for a request issued with issue(); returns its value (a list for batches) or raises its
+-- error. Error replies are returned as error objects; the caller decides. Yields.
+function conn:await(r)
+    if not r.done then wait(r) end
+    local err = r.err
+    if err then error(err, 0) end
+    return r.value
+end
+
+-- One command: issue, wait, raise a server error with the server and command named. Yields.
+function conn:call(name, ...)
+    local r = { name, 1, args = tpack(...) }
+    self:issue(r)
+    if not r.done then wait(r) end
+    local err = r.err
+    if err then error(err, 0) end
+    local v = r.value
+    if type(v) == "table" and getmetatable(v) == error_mt then
+        error(format("%s: %s: %s", self.addr, name, v.err), 0)
+    end
+    return v
+end
+
+----------------------------------------------------------------------------------------------
+-- Deadlines
+
+-- Runs every tick_cs while requests are pending: fails those whose deadline has passed, in issue
+-- order (deadlines grow with issue order on a connection whose commands share one timeout).
+function conn:tick()
+    self.ticking = false
+    local now = skynet_now()
+    local pending = false
+    -- The backlog: nothing was sent, so failed entries simply leave it.
+    local b = self.backlog
+    local bh, bt = self.bhead, self.btail
+    while bh <= bt do
+        local r = b[bh]
+        if r.done then
+            b[bh] = nil
+            bh = bh + 1
+        elseif r.deadline and r.deadline <= now then
+            b[bh] = nil
+            bh = bh + 1
+            r.err = self:failure(r[1], format("not connected (%s); gave up after %d ms",
+                self.cause, (r.timeout_cs or self.timeout_cs) * 10))
+            finish(r)
+        else
+            break
+        end
+    end
+    if bh > bt then bh, bt = 1, 0 end
+    self.bhead, self.btail = bh, bt
+    if bh <= bt then pending = true end
+    -- In flight: a timed-out request keeps its place, so the reply that may still come is
+    -- matched to it and dropped. But when nothing at all has arrived since it was sent, the
+    -- server is stalled (or the path to it is): the connection is dropped and made again.
+    local q = self.q
+    local stalled
+    for i = self.qhead, self.qtail do
+        local r = q[i]
+        if not r.done then
+            if r.deadline and r.deadline <= now then
+                local cs = r.timeout_cs or self.timeout_cs
+                r.err = self:failure(r[1], format(
+                    "no reply within %d ms; the command may or may not have executed", cs * 10))
+                finish(r)
+                if self.last_rx < r.deadline - cs then stalled = cs end
+            else
+                pending = true
+                break
+            end
+        end
+    end
+    if stalled and self.sock then
+        self:drop(format("no reply within %d ms; connection dropped", stalled * 10))
+    end
+    if pending and self.state ~= "closed" then start_ticker(self) end
+end
+
+----------------------------------------------------------------------------------------------
+-- Connecting
+
+-- Sends the handshake (AUTH, SELECT, CLIENT SETNAME) and waits for it. Returns nil or the
+-- error text. Yields.
+local function handshake(self)
+    local cmds = {}
+    if self.auth then
+        if self.username then
+            cmds[#cmds + 1] = { "AUTH", self.username, self.auth, n = 3 }
+        else
+            cmds[#cmds + 1] = { "AUTH", self.auth, n = 2 }
+        end
+    end
+    if self.db and self.db ~= 0 then cmds[#cmds + 1] = { "SELECT", self.db, n = 2 } end
+    if self.name then cmds[#cmds + 1] = { "CLIENT", "SETNAME", self.name, n = 3 } end
+    if #cmds == 0 then return nil end
+    local r = { "handshake", #cmds, cmds = cmds, timeout_cs = ms_to_cs(self.connect_timeout) }
+    r.deadline = skynet_now() + r.timeout_cs
+    send_request(self, r)
+    start_ticker(self)
+    if not r.done then wait(r) end
+    if r.err then
+        if not self.sock then return self.cause end
+        return format("%s: no reply within %d ms", cmds[1][1], self.connect_timeout)
+    end
+    for i = 1, #cmds do
+        local v = r.value[i]
+        if is_error(v) then
+            local name = cmds[i][1]
+            if name == "CLIENT" then name = "CLIENT SETNAME" end
+            return name .. ": " .. v.err
+        end
+    end
+end
+
+-- Moves the backlog into the buffer and the FIFO, in issue order.
+local function release_backlog(self)
+    local b = self.backlog
+    for i = self.bhead, self.btail do
+        local r = b[i]
+        b[i] = nil
+        if not r.done then
+            local ok, err = pcall(send_request, self, r)
+            if not ok then
+                r.err = err
+                finish(r)
+            end
+        end
+    end
+    self.bhead, self.btail = 1, 0
+end
+
+-- One attempt: connect, framed mode, handshake. Returns true, or nil and the cause (a text
+-- without the server's name). Yields.
+function conn:attempt()
+    local sock, err = transport.open(self.host, self.port, self, self.connect_timeout, self.limits)
+    if not sock then
+        return nil, "connect: " .. err
+    end
+    if self.state == "closed" then
+        transport.close(sock)
+        return nil, "the client was closed"
+    end
+    self.sock = sock
+    self.last_rx = skynet_now()
+    self.state = "handshake"
+    local herr = handshake(self)
+    if herr then
+        self:drop(herr)
+        return nil, herr
+    end
+    if self.state ~= "handshake" then
+        return nil, self.cause
+    end
+    self.state = "ready"
+    self.cause = nil
+    self.attempts = 0
+    if self.on_ready then self.on_ready(self) end
+    release_backlog(self)
+    return true
+end
+
+-- Connects for the first time; raises the failure (nothing retries it). Yields.
+function conn:connect()
+    local ok, err = self:attempt()
+    if not ok then
+        self.state = "closed"
+        self:fail_backlog(err)
+        error(self.addr .. ": " .. err, 0)
+    end
+end
+
+function conn:fail_backlog(cause)
+    local b = self.backlog
+    for i = self.bhead, self.btail do
+        local r = b[i]
+        b[i] = nil
+        if not r.done then
+            r.err = self:failure(r[1], cause)
+            finish(r)
+        end
+    end
+    self.bhead, self.btail = 1, 0
+end
+
+-- The socket is gone (or must go): fail what is in flight and, unless closed, reconnect.
+-- `cause` says why, without the server's name ("connection lost (...)").
+function conn:drop(cause)
+    local sock = self.sock
+    self.sock = nil
+    if sock then transport.close(sock) end
+    self.buf:reset()
+    self.flush_pending = false
+    if self.state ~= "closed" then self.state = "down" end
+    self.cause = cause
+    self:fail_inflight(cause)
+    if self.state == "down" and not self.reconnecting then
+        self.reconnecting = true
+        fork(self.reconnect_loop, self)
+    end
+end
+
+-- Called by the transport when the socket ends on its own (peer close, error, malformed RESP).
+function conn:on_close(text)
+    if not self.sock then return end
+    self.sock = nil
+    self:drop("connection lost (" .. text .. ")")
+end
+
+-- Exponential backoff with jitter: the n-th wait is uniform in [d/2, d] with d = min(max,
+-- min * 2^n), so many clients of one restarted server do not reconnect in lockstep.
+function conn:reconnect_loop()
+    local attempt = 0
+    while self.state == "down" do
+        local d = math.min(self.backoff_max, self.backoff_min * (1 << math.min(attempt, 20)))
+        local ms = d // 2 + random(0, d - d // 2)
+        skynet.sleep(ms_to_cs(ms))
+        if self.state ~= "down" then break end
+        attempt = attempt + 1
+        local ok, err = self:attempt()
+        if not ok then
+            self.cause = err
+            if self.state == "handshake" then self.state = "down" end
+        end
+    end
+    self.reconnecting = false
+end
+
+-- Closes for good: the backlog and the requests in flight fail. Does not yield.
+function conn:close()
+    if self.state == "closed" then return end
+    self.state = "closed"
+    local sock = self.sock
+    self.sock = nil
+    if sock then
+        -- What was issued this tick still goes out before the FIN.
+        self:flush()
+        transport.close(sock)
+    end
+    self.cause = "the client was closed"
+    self:fail_inflight("the client was closed")
+    self:fail_backlog("the client was closed")
+end
+
+return M

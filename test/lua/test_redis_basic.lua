@@ -1,0 +1,168 @@
+-- skynet.db.redis against a real redis-server: reply mapping, binary safety, a 64 MB value,
+-- server errors, pipelines, transactions, scripts, blocking commands, argument errors.
+local skynet = require "skynet"
+local redis = require "skynet.db.redis"
+local t = require "tlib"
+
+local port = assert(tonumber(os.getenv "SKYHIVE_TEST_REDIS_PORT"), "SKYHIVE_TEST_REDIS_PORT")
+local where = "redis 127.0.0.1:" .. port
+
+t.run(function()
+    local db = redis.connect { host = "127.0.0.1", port = port, db = 1, name = "basic" }
+    t.eq(db:flushdb(), "OK", "status reply -> string")
+    t.eq(db:client("GETNAME"), "basic", "CLIENT SETNAME sent in the handshake")
+    t.eq(db:command("CLIENT", "GETNAME"), "basic", "db:command")
+
+    -- Every reply type.
+    t.eq(db:set("k", "v"), "OK", "status")
+    t.eq(db:get("k"), "v", "bulk")
+    t.eq(db:incr("n"), 1, "integer")
+    t.eq(math.type(db:incrby("n", 41)), "integer", "integer stays an integer")
+    t.eq(db:get("missing"), nil, "null bulk -> nil")
+    t.eq(db:exists("k", "missing"), 1, "integer count")
+    db:rpush("list", "a", "", "c")
+    local l = db:lrange("list", 0, -1)
+    t.ok(t.same(l, { "a", "", "c", n = 3 }), "array with n")
+    local m = db:mget("k", "missing", "n")
+    t.eq(m.n, 3, "array with a hole keeps its count")
+    t.eq(m[1], "v", "mget 1")
+    t.eq(m[2], nil, "mget hole")
+    t.eq(m[3], "42", "mget 3")
+    local nested = db:eval("return {1, {2, {'x'}}, 'y'}", 0)
+    t.eq(nested[2][2][1], "x", "nested arrays")
+    t.eq(nested[3], "y", "after a nested array")
+    local empty = db:lrange("nothing", 0, -1)
+    t.eq(empty.n, 0, "empty array")
+    t.eq(db:eval("return nil", 0), nil, "script nil")
+    t.eq(db:eval("return redis.status_reply('FINE')", 0), "FINE", "status from a script")
+    t.eq(db:set("f", 2.5), "OK", "float argument")
+    t.eq(db:get("f"), "2.5", "float encoded shortest")
+    t.eq(db:incrbyfloat("f", 0.5), "3", "float reply is a bulk string")
+
+    -- Binary safety: every byte value, embedded zeros, CR LF inside.
+    local bytes = {}
+    for i = 0, 255 do bytes[#bytes + 1] = string.char(i) end
+    local bin = table.concat(bytes) .. "\0\r\n\0" .. table.concat(bytes)
+    db:set("bin\0key", bin)
+    t.eq(db:get("bin\0key"), bin, "binary value under a binary key")
+    t.eq(db:strlen("bin\0key"), #bin, "length seen by the server")
+    db:hset("h", "\0f", "\0v\0")
+    local all = db:hgetall("h")
+    t.eq(all[1], "\0f", "hgetall field")
+    t.eq(all[2], "\0v\0", "hgetall value")
+
+    -- A 64 MB value both ways, and a command issued behind it gets its own reply.
+    local big = string.rep("0123456789abcdef", 4 << 20)
+    t.eq(#big, 64 << 20, "64 MB")
+    local after
+    skynet.fork(function() after = db:get("k") end)
+    t.eq(db:set("big", big), "OK", "SET 64 MB")
+    local back = db:get("big")
+    t.eq(#back, #big, "GET 64 MB length")
+    t.ok(back == big, "GET 64 MB content")
+    back, big = nil, nil
+    t.eq(after, "v", "the command behind the big one")
+    db:del("big")
+
+    -- Server errors raise with the server, the command and Redis's text, no file:line.
+    local e = t.raises({ where .. ": GET: WRONGTYPE Operation against a key holding the wrong kind of value" },
+        db.get, db, "list")
+    t.ok(not e:find("%.lua:%d"), "no file:line in " .. e)
+    t.raises({ where .. ": NOSUCHCMD: ERR unknown command" }, db.nosuchcmd, db, "x")
+    t.raises({ where .. ": SET: ERR wrong number of arguments" }, db.set, db, "only-key")
+    t.raises({ where .. ": SET: argument #2 is a boolean (string or number expected)" }, db.set, db, "k", true)
+    t.eq(db:get("k"), "v", "the connection is fine after errors")
+
+    -- Pipelines: per-command results and errors, in order.
+    local results = {}
+    local r = db:pipeline({
+        { "set", "p", 1 },
+        { "incr", "p" },
+        { "lpush", "p", "x" },   -- WRONGTYPE in the middle
+        { "incr", "p" },
+        { "get", "p" },
+    }, results)
+    t.eq(r, results, "pipeline returns the results table")
+    t.eq(#results, 5, "one result per command")
+    t.ok(results[1].ok and results[1].out == "OK", "pipeline 1")
+    t.ok(results[2].ok and results[2].out == 2, "pipeline 2")
+    t.ok(not results[3].ok, "pipeline 3 failed")
+    t.ok(results[3].out:find(where .. ": pipeline #3 LPUSH: WRONGTYPE", 1, true), results[3].out)
+    t.ok(results[4].ok and results[4].out == 3, "the batch went on after the error")
+    t.ok(results[5].ok and results[5].out == "3", "pipeline 5")
+    local values = db:pipeline { { "set", "q", "a" }, { "get", "q" } }
+    t.eq(values[2], "a", "pipeline without results returns the values")
+    t.raises({ where .. ": pipeline #2 INCR: ERR value is not an integer" }, db.pipeline, db,
+        { { "set", "q", "a" }, { "incr", "q" }, { "get", "q" } })
+    t.raises({ where .. ": pipeline #2 GET: argument #1 is a boolean" }, db.pipeline, db, { { "set", "q", "a" }, { "get", false } })
+    t.eq(db:get("q"), "a", "a rejected pipeline sends nothing")
+    t.eq(#db:pipeline({}), 0, "empty pipeline")
+
+    -- MULTI/EXEC: other coroutines' commands cannot fall inside the transaction.
+    db:set("tx", 0)
+    local done = 0
+    for i = 1, 20 do
+        skynet.fork(function()
+            db:set("tx", "other" .. i)
+            done = done + 1
+        end)
+    end
+    local ex = db:transaction(function(tx)
+        tx:set("tx", 100)
+        tx:incr("tx")
+        tx:incr("tx")
+        tx:command("GET", "tx")
+    end)
+    t.eq(ex[4], "102", "no foreign SET inside MULTI/EXEC")
+    t.wait_until(function() return done == 20 end, 500, "forked SETs")
+    t.raises({ where .. ": MULTI/EXEC: EXECABORT", "#2 SET: ERR wrong number of arguments" },
+        db.transaction, db, function(tx) tx:incr("tx2"); tx:set("tx2") end)
+    t.eq(db:get("tx2"), nil, "an aborted transaction executed nothing")
+    local txr = {}
+    db:transaction(function(tx) tx:set("tx3", "a"); tx:incr("tx3"); tx:get("tx3") end, txr)
+    t.ok(txr[1].ok and not txr[2].ok and txr[3].out == "a", "runtime error inside EXEC reported per command")
+    t.raises({ where .. ": MULTI: use db:transaction" }, db.multi, db)
+    t.raises({ "use redis.watch" }, db.subscribe, db, "ch")
+
+    -- Scripts: EVAL, EVALSHA, and the loader that falls back on NOSCRIPT.
+    t.eq(db:eval("return ARGV[1] .. KEYS[1]", 1, "k", "a"), "ak", "eval")
+    local src = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+    local s = redis.script(src)
+    t.eq(#s.sha, 40, "sha computed locally")
+    t.eq(db:script("LOAD", src), s.sha, "local sha is the server's")
+    db:script("FLUSH")
+    t.raises({ where .. ": EVALSHA: NOSCRIPT" }, db.evalsha, db, s.sha, 1, "sc", 1)
+    t.eq(s(db, 1, "sc", 5), 5, "NOSCRIPT fallback to EVAL")
+    t.eq(db:script("EXISTS", s.sha)[1], 1, "EVAL loaded it")
+    t.eq(s:call(db, 1, "sc", 5), 10, "EVALSHA afterwards")
+    db:script("FLUSH")
+    t.eq(s(db, 1, "sc", 1), 11, "fallback again after SCRIPT FLUSH")
+    t.raises({ where .. ": EVAL" }, redis.script("return redis.call('NOPE')"), db, 0)
+
+    -- Blocking commands run on their own connections: the shared one keeps going.
+    local popped
+    skynet.fork(function() popped = db:blpop("queue", 5) end)
+    skynet.fork(function() popped = popped end)
+    for i = 1, 50 do t.eq(db:incr("busy"), i, "commands while BLPOP waits") end
+    t.eq(popped, nil, "BLPOP still waiting")
+    db:rpush("queue", "job")
+    t.wait_until(function() return popped ~= nil end, 300, "BLPOP")
+    t.eq(popped[2], "job", "BLPOP result")
+    t.eq(db:blpop("queue", 0.05), nil, "BLPOP timeout -> nil")
+    local x = db:xread("COUNT", 1, "STREAMS", "nostream", "0")
+    t.eq(x, nil, "XREAD without BLOCK on the shared connection")
+
+    -- A wrong password and a SELECT out of range fail the connect with the server's words.
+    db:config("SET", "requirepass", "s3cret")
+    t.raises({ where .. ": AUTH: WRONGPASS" }, redis.connect, { port = port, auth = "wrong" })
+    local ok = redis.connect { port = port, auth = "s3cret", db = 2 }
+    t.eq(ok:ping(), "PONG", "right password")
+    ok:config("SET", "requirepass", "")
+    ok:disconnect()
+    t.raises({ where .. ": SELECT: ERR" }, redis.connect, { port = port, db = 100000 })
+    t.raises({ "redis 127.0.0.1:1: connect:" }, redis.connect, { port = 1 })
+
+    -- After disconnect every call fails clearly.
+    db:disconnect()
+    t.raises({ where .. ": GET: the client was closed" }, db.get, db, "k")
+end)

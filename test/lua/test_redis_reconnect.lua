@@ -1,0 +1,88 @@
+-- The server killed, stopped and restarted under a client: in-flight commands fail saying they
+-- may or may not have executed, commands issued while disconnected wait (bounded, with a
+-- deadline), AUTH and SELECT are sent again on reconnect, a timed-out reply never reaches the
+-- next caller. Run under redis_lab (SKYHIVE_TEST_LAB_PORT controls the server).
+local skynet = require "skynet"
+local redis = require "skynet.db.redis"
+local t = require "tlib"
+
+local port = assert(tonumber(os.getenv "SKYHIVE_TEST_REDIS_PORT"), "SKYHIVE_TEST_REDIS_PORT")
+local lab_port = assert(tonumber(os.getenv "SKYHIVE_TEST_LAB_PORT"), "SKYHIVE_TEST_LAB_PORT")
+local where = "redis 127.0.0.1:" .. port
+
+t.run(function()
+    local lab = redis.connect { port = lab_port, timeout = 20000 }
+    -- The client logs in as user "tester", who exists after each restart too (the lab starts the
+    -- server with the user in its config): ACL WHOAMI shows whether AUTH was sent again.
+    local USER = { "user", "tester", "on", ">pw", "~*", "&*", "+@all" }
+    local admin = redis.connect { port = port }
+    admin:acl("SETUSER", table.unpack(USER, 2))
+    admin:disconnect()
+
+    local db = redis.connect { port = port, username = "tester", auth = "pw", db = 5, timeout = 1000,
+        backoff_min = 10, backoff_max = 100 }
+    t.eq(db:set("before", 1), "OK", "connected with AUTH and SELECT")
+
+    -- 1. Killed mid-stream: a command the server never answered fails, naming the doubt.
+    lab:stop()
+    local inflight_err
+    skynet.fork(function()
+        local ok, err = pcall(db.incr, db, "counter")
+        inflight_err = ok and "no error" or err
+    end)
+    skynet.yield()  -- the INCR has been written to the stopped server
+    lab:kill()
+    t.wait_until(function() return inflight_err end, 500, "in-flight failure")
+    t.eq(inflight_err:find(where .. ": INCR: connection lost", 1, true), 1, inflight_err)
+    t.ok(inflight_err:find("the command may or may not have executed", 1, true), inflight_err)
+
+    -- 2. While the server is down commands wait; they run once it is back.
+    local waited
+    skynet.fork(function() waited = { pcall(db.get, db, "before") } end)
+    skynet.sleep(20)
+    t.eq(waited, nil, "the command waits for the reconnect")
+    lab:start(USER)
+    t.wait_until(function() return waited end, 500, "backlog after restart")
+    t.ok(waited[1], tostring(waited[2]))
+    t.eq(waited[2], nil, "no data survives the kill (save is off)")
+    t.eq(db:acl("WHOAMI"), "tester", "AUTH was sent again")
+    t.eq(db:set("again", "x"), "OK", "set after the restart")
+    local admin2 = redis.connect { port = port }
+    t.eq(admin2:select(5), "OK", "select 5")
+    t.eq(admin2:get("again"), "x", "SELECT was sent again: the key is in db 5")
+
+    -- 3. Down for longer than the timeout: the waiting command fails, and never went out. The
+    -- backlog is bounded.
+    local full = redis.connect { port = port, queue_limit = 2, timeout = 2000 }
+    lab:kill()
+    t.wait_until(function() return db.conn.state ~= "ready" end, 300, "the drop noticed")
+    t.raises({ where .. ": GET: not connected (", "gave up after 1000 ms" }, db.get, db, "k")
+    t.wait_until(function() return full.conn.state ~= "ready" end, 300, "the drop noticed")
+    local pending = 0
+    for _ = 1, 2 do
+        skynet.fork(function() pcall(full.get, full, "k"); pending = pending + 1 end)
+    end
+    skynet.yield()
+    t.raises({ where .. ": GET: not connected", "2 commands are already waiting" }, full.get, full, "k")
+    full:disconnect()
+    t.wait_until(function() return pending == 2 end, 300, "waiting commands fail on disconnect")
+
+    -- 4. A stalled server: the command times out and the silent connection is dropped; the
+    -- client is back once the server runs again.
+    lab:start(USER)
+    t.wait_until(function() return pcall(db.ping, db) end, 500, "reconnected")
+    db:set("a", "A")
+    db:set("b", "B")
+    lab:stop()
+    t.raises({ where .. ": GET: no reply within 1000 ms; the command may or may not have executed" },
+        db.get, db, "a")
+    lab:cont()
+    t.eq(db:get("b"), "B", "the late reply to GET a was not given to GET b")
+    t.eq(db:get("a"), "A", "and the stream is in step")
+
+    -- 5. Connect timeouts and a client closed while commands wait.
+    admin2:disconnect()
+    db:disconnect()
+    t.raises({ where .. ": SET: the client was closed" }, db.set, db, "x", 1)
+    lab:disconnect()
+end)
