@@ -28,13 +28,13 @@ stage() {  # name, then the command
 configure_build() {  # dir, targets ("all" or a list), then cmake options
     local dir=$1 targets=$2
     shift 2
-    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.configure.log" 2>&1 ||
-        { cat "$dir.configure.log"; return 1; }
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir/configure.log" 2>&1 ||
+        { cat "$dir/configure.log"; return 1; }
     # shellcheck disable=SC2086
-    cmake --build "$dir" -j"$jobs" --target $targets >"$dir.build.log" 2>&1
+    cmake --build "$dir" -j"$jobs" --target $targets >"$dir/build.log" 2>&1
     local rc=$?
-    grep -E "error|warning" "$dir.build.log"
-    [ $rc -eq 0 ] || tail -30 "$dir.build.log"
+    grep -E "error|warning" "$dir/build.log"
+    [ $rc -eq 0 ] || tail -30 "$dir/build.log"
     return $rc
 }
 
