@@ -665,4 +665,7 @@ function skynet.running_thread()
     return running_thread
 end
 
+-- Every Lua service answers the debug protocol (the debug console's mem, gc, task, info, ping).
+require("skynet.debug").init(skynet)
+
 return skynet

@@ -1,0 +1,22 @@
+-- A service for test_console: has an info function and one coroutine parked in skynet.wait, so
+-- the console's info and task commands have something to show.
+--   wake   -> wakes the parked coroutine
+local skynet = require "skynet"
+
+local parked
+
+local function park_here()
+    parked = coroutine.running()
+    skynet.wait(parked)
+end
+
+skynet.start(function()
+    skynet.info_func(function(what)
+        return { what = what or "nothing", answer = 42, nested = { deep = true } }
+    end)
+    skynet.fork(park_here)
+    skynet.dispatch("lua", function(_, _, cmd)
+        if cmd == "wake" then skynet.wakeup(parked) end
+        skynet.retpack(true)
+    end)
+end)
