@@ -31,6 +31,10 @@ Result<NodeOptions> NodeOptions::from_config(const Config& config) {
     if (!threshold) return threshold.error();
     o.monitor_threshold_ms = uint32_t(threshold.value());
     o.logger = config.get("logger").value_or("");
+    // skynet's logpath: the directory log files live in; a relative `logger` is taken from there.
+    if (auto dir = config.get("logpath");
+        dir && !dir->empty() && !o.logger.empty() && o.logger[0] != '/')
+        o.logger = *dir + "/" + o.logger;
     o.cpath = config.get("cpath").value_or("");
     if (auto level = config.get("loglevel")) {
         auto parsed = parse_log_level(*level);

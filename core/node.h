@@ -35,7 +35,8 @@ struct NodeOptions {
     LogLevel log_level = LogLevel::info;
     std::string cpath;  // where C modules are searched: "dir/?.so;..."
 
-    // Reads thread, harbor, monitor_threshold, logger, loglevel, cpath. Errors name file:line.
+    // Reads thread, harbor, monitor_threshold, logger (+ logpath), loglevel, cpath. Errors name
+    // file:line.
     static Result<NodeOptions> from_config(const Config& config);
 };
 

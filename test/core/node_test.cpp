@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <atomic>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <set>
@@ -389,6 +391,49 @@ TEST(Node, TimeoutDeliversAResponseWithTheSession) {
     EXPECT_EQ(inbox.messages[0].session, 41);
     EXPECT_EQ(inbox.messages[1].session, 42);
     EXPECT_EQ(inbox.messages[1].type, MessageType::response);
+}
+
+}  // namespace
+}  // namespace skyhive::test
+
+namespace skyhive::test {
+namespace {
+
+TEST(Node, MailboxOverloadIsLoggedAtEachDoubling) {
+    char path[] = "/tmp/skyhive-overload-XXXXXX";
+    int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+    NodeOptions o = quiet_options(1);
+    o.log_level = LogLevel::warn;
+    o.logger = path;
+    {
+        Node node(o);
+        std::atomic<bool> go{false};
+        std::atomic<int> handled{0};
+        add_fn_module(node, "slow", [&](Service&, Message&) {
+            while (!go.load())
+                std::this_thread::yield();
+            handled++;
+        });
+        ASSERT_TRUE(node.start());
+        Handle h = node.launch("slow", "").value();
+        for (int i = 0; i < 5000; ++i)
+            node.send(Handle(), h, MessageType::text, 0, {});
+        go = true;
+        ASSERT_TRUE(wait_until([&] { return handled.load() == 5000; }));
+        node.shutdown();
+    }
+    std::ifstream in(path);
+    std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ::unlink(path);
+    // One warning when the backlog is first seen (~5000 >= 4096 after doubling from 1024), not
+    // one per message.
+    size_t warnings = 0;
+    for (size_t pos = 0; (pos = log.find("mailbox overload", pos)) != std::string::npos; ++pos)
+        ++warnings;
+    EXPECT_GE(warnings, 1u) << log;
+    EXPECT_LE(warnings, 3u) << log;
 }
 
 }  // namespace
