@@ -184,16 +184,20 @@ double spawn(int n) {
 
 int main(int argc, char** argv) {
     double d = argc > 1 ? std::atof(argv[1]) : 2.0;
-    double ref = naive_pingpong(d);
-    for (int pairs : {1, 8}) {
-        double r = pingpong(pairs, d);
-        std::printf(
-            "core.pingpong.pairs%d %.0f rtt/s ref=%.0f ratio=%.2f skynet_issue=3500000 "
-            "target=5000000\n",
-            pairs, r, ref, r / ref);
+    std::string only = argc > 2 ? argv[2] : "";  // run one scenario: pingpong, flood, fanout, spawn
+    auto want = [&](const char* name) { return only.empty() || only == name; };
+    if (want("pingpong")) {
+        double ref = naive_pingpong(d);
+        for (int pairs : {1, 8}) {
+            double r = pingpong(pairs, d);
+            std::printf(
+                "core.pingpong.pairs%d %.0f rtt/s ref=%.0f ratio=%.2f skynet_issue=3500000 "
+                "target=5000000\n",
+                pairs, r, ref, r / ref);
+        }
     }
-    std::printf("core.flood.1to1 %.0f msgs/s\n", flood(1, d));
-    std::printf("core.fanout.1to8 %.0f msgs/s\n", flood(8, d));
-    std::printf("core.spawn %.0f services/s\n", spawn(200000));
+    if (want("flood")) std::printf("core.flood.1to1 %.0f msgs/s\n", flood(1, d));
+    if (want("fanout")) std::printf("core.fanout.1to8 %.0f msgs/s\n", flood(8, d));
+    if (want("spawn")) std::printf("core.spawn %.0f services/s\n", spawn(200000));
     return 0;
 }
