@@ -427,15 +427,22 @@ void set_field(lua_State* L, const char* key, lua_Integer v) {
 
 int l_info(lua_State* L) {
     using Infos = std::vector<net::SocketInfo>;
+    const bool one = !lua_isnoneornil(L, 1);
+    const int32_t id = one ? check_id(L, 1) : 0;
     auto* box = static_cast<Infos*>(lua_newuserdatauv(L, sizeof(Infos), 0));
     new (box) Infos();
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, snapshot_gc);
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);
-    *box = server(L).snapshot();
+    if (one) {
+        if (auto info = server(L).info(id)) box->push_back(std::move(*info));
+        if (box->empty()) return 0;
+    } else {
+        *box = server(L).snapshot();
+    }
     const uint64_t now = monotonic_ns();
-    lua_createtable(L, int(box->size()), 0);
+    if (!one) lua_createtable(L, int(box->size()), 0);
     for (size_t i = 0; i < box->size(); ++i) {
         const net::SocketInfo& s = (*box)[i];
         lua_createtable(L, 0, 14);
@@ -460,7 +467,7 @@ int l_info(lua_State* L) {
         lua_setfield(L, -2, "nodelay");
         lua_pushboolean(L, s.keepalive);
         lua_setfield(L, -2, "keepalive");
-        lua_rawseti(L, -2, lua_Integer(i + 1));
+        if (!one) lua_rawseti(L, -2, lua_Integer(i + 1));
     }
     lua_remove(L, -2);  // the box; collected later
     return 1;

@@ -16,6 +16,9 @@
 //                                             table of integers for its factory (see below)
 //   info() -> { {id, type, state, owner, address, port, reading, read, write, wbuffer, rtime,
 //              wtime, nodelay, keepalive}, ... }   every socket of the node (netstat)
+//   info(id) -> {id, type, ...} | nil         one socket. Both wait for the socket thread's
+//                                             answer, so every command issued before has been
+//                                             processed when they return
 // UDP
 //   udp(host, port) -> id, port | nil, err    bound socket; reads at once
 //   udp_send(id, address, data [, size]) -> boolean   address: the compact form below

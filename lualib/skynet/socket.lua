@@ -480,13 +480,16 @@ end
 
 -- Framed mode: from now on the framer `name` (registered in C++, e.g. "resp") cuts what is read,
 -- and each batch arrives as on_frames(ptr, size, count): ptr/size hold the framer's encoding and
--- are valid until on_frames returns or yields. Bytes already buffered stay readable with read.
+-- are valid until on_frames returns or yields. Bytes read before stay readable with read.
 -- options: integer settings for the framer (e.g. {max_bulk = 1 << 20}). Raises on a bad name.
+-- Returns once the socket thread has installed the framer, so whatever the peer sends in reply to
+-- a later write is framed (open_framed avoids even that round trip).
 function socket.set_framer(id, name, on_frames, options)
     local s = assert(socket_pool[id], "socket.set_framer: socket not open here")
     local ok, err = driver.set_framer(id, name, options)
     if not ok then error(err, 2) end
     s.on_frames = on_frames
+    driver.info(id)
 end
 
 -- The length in a 1-4 byte big-endian header string.
@@ -539,7 +542,7 @@ socket.udp_address = driver.udp_address
 -- udp_target(host, port) -> address | nil, err (numeric hosts only)
 socket.udp_target = driver.udp_target
 
--- Every socket of the node (see skynet.socketdriver info for the fields).
+-- Every socket of the node (see skynet.socketdriver info for the fields); netstat(id): one.
 socket.netstat = driver.info
 
 return socket

@@ -91,8 +91,8 @@ t.run(function()
     expect_ok("info " .. h .. " everything", "what = everything")
     expect_ok("info " .. me, "has no info function")
 
-    local task = expect_ok("task " .. h, "1 coroutine(s) waiting in " .. h, "skynet.wait",
-        "helper_console.lua")
+    local task = expect_ok("task " .. h, "1 coroutine(s) waiting in " .. h,
+        "helper_console.lua:10:")
     t.ok(task:find("session %d+: "), "task lists the session: " .. task)
     skynet.call(helper, "lua", "wake")
     expect_ok("task " .. h, "0 coroutine(s)")
