@@ -135,7 +135,8 @@ local refused = {
     MONITOR = "MONITOR turns the connection into a stream; it is not supported",
 }
 
-local methods = {}  -- lower-case name -> function(self, ...)
+-- Command name as written by the caller -> function(self, ...), made on first use.
+local methods = {}
 
 local function method(key)
     local f = methods[key]
@@ -160,14 +161,15 @@ local function method(key)
         end
     end
     methods[key] = f
+    rawset(client, key, f)
     return f
 end
 
-client_meta.__index = function(self, key)
-    local f = client[key]
-    if f then return f end
-    return method(key)
-end
+-- The client's own methods take precedence over commands of the same name (db:command is not
+-- the COMMAND command: use db:command("COMMAND", ...)); every other key is a command. A plain
+-- table as __index keeps the lookup of a known method out of Lua code.
+client_meta.__index = client
+setmetatable(client, { __index = function(_, key) return method(key) end })
 
 -- db:command(name, arg...): any command, e.g. db:command("CLIENT", "INFO"). Yields.
 function client:command(name, ...)
@@ -180,6 +182,13 @@ end
 local function describe(i, cmd)
     return format("#%d %s", i, upper(tostring(cmd[1])))
 end
+
+-- Lower- or mixed-case name -> upper case, memoized: pipelines look every name up.
+local upper_name = setmetatable({}, { __index = function(t, k)
+    local v = upper(k)
+    t[k] = v
+    return v
+end })
 
 -- Fills results from a list of replies: {ok = true, out = value} or {ok = false, out = text}.
 -- Without a results table returns the values, raising the first error.
@@ -220,7 +229,7 @@ function client:pipeline(ops, results)
         if type(op) ~= "table" or type(op[1]) ~= "string" then
             error(format("%s: pipeline #%d: a command is a table {name, args...}", self.conn.addr, i), 2)
         end
-        local why = refused[upper(op[1])] or bad_args(op)
+        local why = refused[upper_name[op[1]]] or bad_args(op)
         if why then error(format("%s: pipeline %s: %s", self.conn.addr, describe(i, op), why), 2) end
     end
     if n == 0 then return results or { n = 0 } end
@@ -323,6 +332,7 @@ function redis.connect(opts)
         conn = c,
         opts = opts,
         pool = { idle = {}, count = 0, limit = opts.blocking_pool or 4, waiters = {} },
+        closed = false,  -- every field must exist: a missing key reads as a command
     }, client_meta)
 end
 

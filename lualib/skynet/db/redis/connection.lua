@@ -66,6 +66,9 @@ function M.new(opts)
         backoff_min = opts.backoff_min or 50,
         backoff_max = opts.backoff_max or 5000,
         limits = { max_bulk = opts.max_bulk, max_elements = opts.max_elements },
+        -- "socket" (default): replies framed on the socket thread; "service": raw bytes parsed
+        -- here with codec.parser (kept to measure the two against each other).
+        parse = opts.parse or "socket",
         state = "down",
         sock = nil,
         cause = "not connected yet",
@@ -122,9 +125,15 @@ function conn:fail_inflight(cause)
     self.qhead, self.qtail = 1, 0
 end
 
+-- A frames event: whole replies, encoded by the framer on the socket thread.
 function conn:on_frames(ptr, size)
-    self.last_rx = skynet_now()
     local t, n = decode(ptr, size, self.scratch)
+    return self:on_replies(t, n)
+end
+
+-- Replies t[1..n] in arrival order (t is scratch space: entries are cleared as they are used).
+function conn:on_replies(t, n)
+    self.last_rx = skynet_now()
     local q = self.q
     local head, tail = self.qhead, self.qtail
     for i = 1, n do
@@ -284,9 +293,31 @@ function conn:await(r)
 end
 
 -- One command: issue, wait, raise a server error with the server and command named. Yields.
+-- The hot path of the client: while connected the command is encoded at once, without keeping
+-- its arguments.
 function conn:call(name, ...)
-    local r = { name, 1, args = tpack(...) }
-    self:issue(r)
+    local r = { name, 1 }
+    if self.state == "ready" then
+        local buf = self.buf
+        if not pcall(buf.format, buf, ...) then
+            error(self:failure(name, bad_args(tpack(...)) or "the command cannot be encoded"), 0)
+        end
+        local cs = self.timeout_cs
+        if cs then
+            r.deadline = skynet_now() + cs
+            if not self.ticking then start_ticker(self) end
+        end
+        local tail = self.qtail + 1
+        self.qtail = tail
+        self.q[tail] = r
+        if not self.flush_pending then
+            self.flush_pending = true
+            fork(self.flush_fn)
+        end
+    else
+        r.args = tpack(...)
+        self:issue(r)
+    end
     if not r.done then wait(r) end
     local err = r.err
     if err then error(err, 0) end
@@ -409,7 +440,8 @@ end
 -- One attempt: connect, framed mode, handshake. Returns true, or nil and the cause (a text
 -- without the server's name). Yields.
 function conn:attempt()
-    local sock, err = transport.open(self.host, self.port, self, self.connect_timeout, self.limits)
+    local sock, err = transport.open(self.host, self.port, self, self.connect_timeout, self.limits,
+        self.parse)
     if not sock then
         return nil, "connect: " .. err
     end

@@ -12,7 +12,9 @@
 --
 -- Thread: the owning service.
 local skynet = require "skynet"
+local core = require "skynet.core"
 local driver = require "skynet.socketdriver"
+local codec = require "skyhive.redis.codec"
 pcall(require, "skynet.socket")
 
 local format = string.format
@@ -68,8 +70,18 @@ local function on_event(t, id, a, b, c)
             h:on_close(cause(b))
         end
     elseif t == EV_DATA then
-        -- Only before the framer is set could raw bytes come; it is set before start.
-        if h then h:on_close("unframed data on a Redis socket") end
+        -- Parsing in the service (parse = "service"): the bytes follow the event header.
+        local parser = h and h.parser
+        if not parser then return end
+        local msg, size = core.take()
+        driver.push(h.rbuf, msg, size)
+        local replies, n, perr = parser:parse(driver.readall(h.rbuf), h.scratch)
+        if n > 0 then h:on_replies(replies, n) end
+        if perr and sockets[id] == h then
+            sockets[id] = false
+            driver.close(id)
+            h:on_close(perr)
+        end
     end
 end
 
@@ -93,8 +105,9 @@ end
 
 -- Connects to host:port, switches the socket to the RESP framer (limits: {max_bulk,
 -- max_elements}, nil fields = defaults) and starts reading. Returns the socket id, or nil and
--- the cause ("Connection refused", "timed out after 5000 ms"). Yields.
-function transport.open(host, port, handler, timeout_ms, limits)
+-- the cause ("Connection refused", "timed out after 5000 ms"). With parse = "service" the
+-- socket stays raw and its bytes are parsed here (handler.parser, handler:on_replies). Yields.
+function transport.open(host, port, handler, timeout_ms, limits, parse)
     if not installed then install() end
     local id, err = driver.connect(host, port)
     if not id then return nil, cause(err) end
@@ -113,15 +126,20 @@ function transport.open(host, port, handler, timeout_ms, limits)
     end
     wait(pending)
     if not pending.ok then return nil, pending.err end
-    local options
-    if limits and (limits.max_bulk or limits.max_elements) then
-        options = { max_bulk = limits.max_bulk, max_elements = limits.max_elements }
-    end
-    local set, ferr = driver.set_framer(id, "resp", options)
-    if not set then
-        sockets[id] = false
-        driver.close(id)
-        return nil, ferr
+    if parse == "service" then
+        handler.parser = codec.parser(limits and limits.max_bulk, limits and limits.max_elements)
+        handler.rbuf = driver.buffer()
+    else
+        local options
+        if limits and (limits.max_bulk or limits.max_elements) then
+            options = { max_bulk = limits.max_bulk, max_elements = limits.max_elements }
+        end
+        local set, ferr = driver.set_framer(id, "resp", options)
+        if not set then
+            sockets[id] = false
+            driver.close(id)
+            return nil, ferr
+        end
     end
     sockets[id] = handler
     driver.nodelay(id, true)
