@@ -1,0 +1,281 @@
+-- skynet.db.redis.lock: distributed locks on Redis that stay safe when a holder pauses, its
+-- lease expires or the server loses the key (docs/lua-api.md, "Locks").
+--
+--   local lock = require "skynet.db.redis.lock"
+--   local lease, err = lock.acquire(db, "room:7", { ttl = 2000, wait = 500, fencing = true })
+--   if lease then
+--       lock.fenced(db, "room:7:state", lease, "SET", "room:7:state", data)
+--       lease:release()
+--   end
+--   lock.with(db, "room:7", { ttl = 2000, wait = 500 }, function(lease) ... end)
+--
+-- Acquiring is one script (SET NX PX plus the fence counter, atomically); release and extend
+-- are compare-and-act scripts keyed on the acquisition's unique token. Errors are returned as
+-- nil plus one of the stable strings "contended", "timeout", "lost", "not_owner", "expired",
+-- "not_synced", "unavailable" (then a third value with the client's error text) and raised as
+-- that string by lock.with.
+--
+-- Thread: the owning service. Every function that talks to Redis yields.
+local skynet = require "skynet"
+local scripts = require "skynet.db.redis.lock_scripts"
+local leases = require "skynet.db.redis.lock_lease"
+local waiting = require "skynet.db.redis.lock_wait"
+
+local hpc, fork = skynet.hpc, skynet.fork
+local type, pcall, error, assert, random = type, pcall, error, assert, math.random
+local min, max, mtype = math.min, math.max, math.type
+local format, tpack, tunpack = string.format, table.pack, table.unpack
+
+local MS = 1000000
+local DEFAULT_TTL = 10000
+local EMPTY = {}
+
+local lock = {}
+
+----------------------------------------------------------------------------------------------
+-- Tokens: node, service, a random instance id and a counter, so that two services (or two
+-- runs of one service) never share one and a retried acquire recognises its own.
+
+local prefix = format("%s.%x.%08x%08x", skynet.getenv("harbor") or "0", skynet.self(),
+    random(0, 0x7fffffff), (random(0, 0x7fffffff) ~ hpc()) & 0x7fffffff)
+local counter = 0
+
+local function new_token()
+    counter = counter + 1
+    return prefix .. "." .. counter
+end
+
+-- Runs a script; returns its reply, or nil and the client's error text.
+local function run(script, db, ...)
+    local ok, r = pcall(script, db, ...)
+    if ok then return r end
+    return nil, r
+end
+
+----------------------------------------------------------------------------------------------
+-- What a lock lease does to extend and release itself
+
+local ops = {}
+
+function ops.extend(l, ms)
+    local r, detail = run(scripts.extend, l.db, 1, l.key, l.token, ms)
+    if not r then return nil, "unavailable", detail end
+    if r == 0 then return nil, "lost" end
+    return r
+end
+
+function ops.release(l)
+    local key = l.key
+    local r, detail = run(scripts.release, l.db, 3, key, key .. ":queue", key .. ":qexp", l.token,
+        key .. ":released")
+    if not r then return nil, detail end
+    return r == 1
+end
+
+-- Reentrant holds: db -> key -> lease (only leases acquired with reentrant = true).
+local reentrant = setmetatable({}, { __mode = "k" })
+
+local function forget(l)
+    local held = reentrant[l.db]
+    if held and held[l.key] == l then held[l.key] = nil end
+end
+
+----------------------------------------------------------------------------------------------
+-- Acquire
+
+local function backoff(retry, attempt)
+    local d = min(retry.max or 200, (retry.base or 10) * (1 << min(attempt, 20)))
+    return d - d * (retry.jitter or 0.5) * random()
+end
+
+-- Best-effort clean-up after a try whose reply was lost: it may have taken the lock (or
+-- queued us) and nobody else knows the token.
+local function abandon(db, key, token, queued)
+    fork(function()
+        if queued then
+            pcall(scripts.cancel, db, 3, key, key .. ":queue", key .. ":qexp", token, key .. ":released")
+        end
+        pcall(scripts.release, db, 3, key, key .. ":queue", key .. ":qexp", token, key .. ":released")
+    end)
+end
+
+-- Tries until the lock is taken or `wait` ms have passed. Returns the acquire reply and the
+-- hpc() time its try was sent, or nil, why, detail.
+local function take(db, key, token, ttl, opts)
+    local fair = opts.fair and true or false
+    local wait_ns = (opts.wait or 0) * MS
+    local retry = opts.retry or EMPTY
+    local mode = fair and (wait_ns > 0 and "2" or "1") or "0"
+    local qttl = max(1000, 4 * (retry.max or 200))
+    local fencing = opts.fencing and "1" or "0"
+    local qkey, xkey, channel = key .. ":queue", key .. ":qexp", key .. ":released"
+    local give_up = hpc() + wait_ns
+    local sub, subscribed, attempt = nil, false, 0
+    local why, detail, t0, reply
+    while true do
+        local gen = waiting.generation(sub)
+        t0 = hpc()
+        local r, err = run(scripts.acquire, db, 4, key, key .. ":fence", qkey, xkey, token, ttl,
+            fencing, mode, qttl)
+        if r and r[1] == 1 then
+            reply = r
+            break
+        end
+        local holder_ms
+        if r then
+            why, detail, holder_ms = "contended", nil, r[2]
+        else
+            why, detail = "unavailable", err
+        end
+        local now = hpc()
+        if now >= give_up then break end
+        if why == "contended" and not subscribed then
+            -- Heard from now on: the try just after the subscription cannot miss a release.
+            subscribed = true
+            sub = waiting.subscribe(db, channel)
+        elseif waiting.generation(sub) == gen then
+            local ms = backoff(retry, attempt)
+            attempt = attempt + 1
+            if holder_ms and holder_ms > 0 then ms = min(ms, holder_ms + 1) end
+            ms = min(ms, (give_up - now) / MS + 1)
+            waiting.sleep(sub, max(1, math.ceil(ms / 10)), token, fair)
+        end
+    end
+    if sub then waiting.unsubscribe(sub) end
+    if reply then return reply, t0 end
+    if why == "unavailable" then
+        abandon(db, key, token, mode == "2")
+    elseif mode == "2" then
+        fork(function() pcall(scripts.cancel, db, 3, key, qkey, xkey, token, channel) end)
+    end
+    if why == "contended" and wait_ns > 0 then why = "timeout" end
+    return nil, why, detail
+end
+
+-- lock.acquire(db, key [, opts]) -> lease, or nil, err [, detail]. Options:
+--   ttl          lease length in ms (10000)
+--   wait         ms to keep trying (0: try once, "contended" when held; math.huge: forever)
+--   retry        {base = 10, max = 200, jitter = 0.5}: polling backoff in ms between tries
+--                while waiting (releases wake waiters at once through pub/sub; polling is the
+--                backstop)
+--   renew        renew the lease at ttl/3 while held; on_lost(lease, why) is called before
+--                the deadline when renewal fails ("lost", "unavailable"), or "expired" when
+--                the service could not run in time (a paused process)
+--   fencing      issue lease.fence, a number that grows with every fenced acquisition
+--   min_replicas, sync_timeout (ms, 1000): after acquiring, WAIT for that many replicas;
+--                when fewer acknowledge, release and fail with "not_synced"
+--   reentrant    the same owner (opts.owner, default the calling coroutine) of this service may
+--                acquire again; each acquire needs its release
+--   fair         first come, first served among waiters (all users of a key must agree)
+--   on_lost      see renew (only called for a renewed lease)
+-- Yields.
+function lock.acquire(db, key, opts)
+    opts = opts or EMPTY
+    assert(type(key) == "string", "lock.acquire: key must be a string")
+    local ttl = opts.ttl or DEFAULT_TTL
+    assert(mtype(ttl) == "integer" and ttl > 0, "lock.acquire: ttl must be a positive integer (ms)")
+    local owner
+    if opts.reentrant then
+        owner = opts.owner or coroutine.running()
+        local held = reentrant[db] and reentrant[db][key]
+        if held and held.owner == owner then
+            -- Held already: the server must still have our token (this also refreshes it).
+            if held:extend(held.ttl) then
+                held.count = held.count + 1
+                return held
+            end
+            forget(held)
+        end
+    end
+    local token = new_token()
+    local reply, t0_or_why, detail = take(db, key, token, ttl, opts)
+    if not reply then return nil, t0_or_why, detail end
+    local t0 = t0_or_why
+    local l = leases.new(ops, {
+        db = db, key = key, token = token, ttl = ttl,
+        fence = opts.fencing and reply[2] or nil,
+    }, t0, reply[3])
+    if opts.min_replicas then
+        -- WAIT counts the writes of its own connection: it goes on the shared one, after the
+        -- acquire, and holds that connection for up to sync_timeout.
+        local ok, res = pcall(db.pipeline, db, { { "WAIT", opts.min_replicas, opts.sync_timeout or 1000 } })
+        local acked = ok and res[1] or 0
+        if acked < opts.min_replicas then
+            l:release()
+            return nil, "not_synced", ok and format("%d of %d replicas acknowledged", acked,
+                opts.min_replicas) or res
+        end
+    end
+    if opts.reentrant then
+        l.owner = owner
+        l.forget = forget
+        local held = reentrant[db]
+        if not held then
+            held = {}
+            reentrant[db] = held
+        end
+        held[key] = l
+    end
+    if opts.renew then leases.renew(l, opts.on_lost) end
+    return l
+end
+
+-- lock.with(db, key, opts, fn): acquires (raising the error string on failure), runs
+-- fn(lease), always releases, and returns fn's results. An error in fn is raised again after
+-- the release; a release that fails ("expired", "lost", "unavailable") after fn returned is
+-- raised too, since fn may not have run alone. Yields.
+function lock.with(db, key, opts, fn)
+    local l, err = lock.acquire(db, key, opts)
+    if not l then error(err, 0) end
+    local r = tpack(pcall(fn, l))
+    local ok, rerr = l:release()
+    if not r[1] then error(r[2], 0) end
+    if not ok then error(rerr, 0) end
+    return tunpack(r, 2, r.n)
+end
+
+----------------------------------------------------------------------------------------------
+-- By token: for a lease handed to another service as its token
+
+-- lock.release(db, key, token) -> true, or nil and "not_owner" or "unavailable". Yields.
+function lock.release(db, key, token)
+    local r, detail = ops.release({ db = db, key = key, token = token })
+    if r then return true end
+    if r == nil then return nil, "unavailable", detail end
+    return nil, "not_owner"
+end
+
+-- lock.extend(db, key, token, ms) -> true, or nil and "not_owner" or "unavailable". Yields.
+function lock.extend(db, key, token, ms)
+    assert(mtype(ms) == "integer" and ms > 0, "lock.extend: ms must be a positive integer")
+    local r, why, detail = ops.extend({ db = db, key = key, token = token }, ms)
+    if r then return true end
+    if why == "lost" then return nil, "not_owner" end
+    return nil, why, detail
+end
+
+----------------------------------------------------------------------------------------------
+-- Fenced writes
+
+-- lock.fenced(db, resource, lease_or_fence, command, args...): runs the command only if the
+-- fence is at least the highest one that has written to `resource` (kept in resource:fenced),
+-- so a holder whose lease expired while it paused cannot overwrite its successor's data.
+-- Returns the command's reply (true for a nil reply), or nil, "stale", highest fence, or nil,
+-- "unavailable", detail. A command the server rejects raises. Yields.
+function lock.fenced(db, resource, fence, cmd, ...)
+    if type(fence) == "table" then fence = fence.fence end
+    assert(mtype(fence) == "integer" and fence > 0,
+        "lock.fenced: needs a lease acquired with fencing = true (or its fence)")
+    local r, detail = run(scripts.fenced, db, 1, resource .. ":fenced", fence, cmd, ...)
+    if not r then return nil, "unavailable", detail end
+    if r[1] == 1 then
+        local v = r[2]
+        if v == nil then return true end
+        return v
+    elseif r[1] == 0 then
+        return nil, "stale", r[2]
+    end
+    error(format("lock.fenced %s on %s: %s", tostring(cmd), resource, tostring(r[2])), 2)
+end
+
+return lock

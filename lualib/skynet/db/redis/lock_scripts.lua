@@ -1,0 +1,179 @@
+-- The server-side scripts of skynet.db.redis.lock and skynet.db.redis.semaphore.
+--
+-- Every compare-and-act step is one script, so no other client's command can fall between the
+-- compare and the act. They run by EVALSHA with the NOSCRIPT fallback of redis.script, so a
+-- SCRIPT FLUSH or a restart only costs one EVAL. Scripts that read TIME (queue pruning, semaphore
+-- expiry) rely on effects replication, the only mode of Redis 7 and the default since 5.
+--
+-- Key layout of a lock named K (see docs/lua-api.md, "Locks"):
+--   K             the holder's token, SET NX PX ttl
+--   K:fence       fence counter, INCR on every fenced acquisition; never expires
+--   K:queue       fair mode: waiters' tokens, scored by arrival order
+--   K:qexp        fair mode: waiters' tokens, scored by the server time (ms) they expire at
+--   K:released    pub/sub channel: a release publishes the next waiter's token or ""
+-- A fenced resource R keeps R:fenced, the highest fence that has written to it (never expires).
+-- A semaphore S is one sorted set: holders' tokens scored by their expiry (server ms).
+--
+-- Replies are arrays of integers so that they survive RESP unchanged.
+local redis = require "skynet.db.redis"
+
+local scripts = {}
+
+-- Shared by the scripts that touch a fair queue: the server time in ms, and dropping waiters
+-- whose expiry has passed (they stopped polling: their service or process is gone).
+local PRUNE = [[
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function prune(queue, qexp, now)
+    local dead = redis.call('ZRANGEBYSCORE', qexp, '-inf', now)
+    if #dead > 0 then
+        redis.call('ZREM', queue, unpack(dead))
+        redis.call('ZREM', qexp, unpack(dead))
+    end
+end
+]]
+
+-- KEYS: K, K:fence, K:queue, K:qexp
+-- ARGV: token, ttl ms, fencing ('1'/'0'), mode ('0' any, '1' fair try, '2' fair and queue),
+--       queue ttl ms
+-- -> {1, fence, pttl} held by this token (also when an earlier try whose reply was lost took
+--    it); {0, pttl of the holder (-2: free but another waiter is first)}
+scripts.acquire = redis.script(PRUNE .. [[
+local key, token, mode = KEYS[1], ARGV[1], ARGV[4]
+local cur = redis.call('GET', key)
+if cur == token then
+    if mode ~= '0' then
+        redis.call('ZREM', KEYS[3], token)
+        redis.call('ZREM', KEYS[4], token)
+    end
+    local fence = 0
+    if ARGV[3] == '1' then fence = tonumber(redis.call('GET', KEYS[2]) or '0') end
+    return {1, fence, redis.call('PTTL', key)}
+end
+local first = true
+local now
+if mode ~= '0' then
+    now = now_ms()
+    prune(KEYS[3], KEYS[4], now)
+    local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+    first = head == nil or head == token
+end
+if cur == false and first then
+    redis.call('SET', key, token, 'PX', ARGV[2])
+    if mode ~= '0' then
+        redis.call('ZREM', KEYS[3], token)
+        redis.call('ZREM', KEYS[4], token)
+    end
+    local fence = 0
+    if ARGV[3] == '1' then fence = redis.call('INCR', KEYS[2]) end
+    return {1, fence, tonumber(ARGV[2])}
+end
+if mode == '2' then
+    if redis.call('ZSCORE', KEYS[3], token) == false then
+        local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+        local seq = 1
+        if last[2] then seq = tonumber(last[2]) + 1 end
+        redis.call('ZADD', KEYS[3], seq, token)
+    end
+    local qttl = tonumber(ARGV[5])
+    redis.call('ZADD', KEYS[4], now + qttl, token)
+    redis.call('PEXPIRE', KEYS[3], qttl)
+    redis.call('PEXPIRE', KEYS[4], qttl)
+end
+if cur == false then return {0, -2} end
+return {0, redis.call('PTTL', key)}
+]])
+
+-- KEYS: K, K:queue, K:qexp   ARGV: token, channel
+-- -> 1 deleted; 0 the key holds another token or none. A release publishes the token of the
+-- first live waiter ("" when none) so that exactly that waiter tries at once.
+scripts.release = redis.script(PRUNE .. [[
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+local head = ''
+if redis.call('EXISTS', KEYS[2]) == 1 then
+    prune(KEYS[2], KEYS[3], now_ms())
+    head = redis.call('ZRANGE', KEYS[2], 0, 0)[1] or ''
+end
+redis.call('PUBLISH', ARGV[2], head)
+return 1
+]])
+
+-- KEYS: K   ARGV: token, ms  -> ms (the new PTTL) when the token holds K, else 0
+scripts.extend = redis.script [[
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return tonumber(ARGV[2])
+]]
+
+-- A fair waiter gives up. KEYS: K, K:queue, K:qexp  ARGV: token, channel
+-- When the lock is free and the next waiter is now first, it is told (as by a release).
+scripts.cancel = redis.script(PRUNE .. [[
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    prune(KEYS[2], KEYS[3], now_ms())
+    local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+    if head then redis.call('PUBLISH', ARGV[2], head) end
+end
+return 1
+]])
+
+-- A write that only lands when its fence is the newest seen for the resource.
+-- KEYS: R:fenced   ARGV: fence, command, args...
+-- -> {1, reply} applied; {0, highest fence} refused as stale; {-1, error text} the command
+-- failed. The command runs before the fence is recorded, so a command that fails leaves the
+-- record as it was.
+scripts.fenced = redis.script [[
+local fence = tonumber(ARGV[1])
+local high = tonumber(redis.call('GET', KEYS[1]) or '0')
+if fence < high then return {0, high} end
+local reply = redis.pcall(unpack(ARGV, 2))
+if type(reply) == 'table' and reply.err then return {-1, reply.err} end
+if fence > high then redis.call('SET', KEYS[1], ARGV[1]) end
+return {1, reply}
+]]
+
+-- Semaphore. KEYS: S   ARGV: token, ttl ms, limit
+-- -> {1, ttl} holds a permit (also when an earlier try whose reply was lost took it);
+--    {0, ms until the first permit expires}
+scripts.sem_acquire = redis.script [[
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local key, token, ttl = KEYS[1], ARGV[1], tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+local mine = redis.call('ZSCORE', key, token)
+if mine then return {1, tonumber(mine) - now} end
+if redis.call('ZCARD', key) >= tonumber(ARGV[3]) then
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    return {0, tonumber(first[2]) - now}
+end
+redis.call('ZADD', key, now + ttl, token)
+local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', key, tonumber(last[2]) - now)
+return {1, ttl}
+]]
+
+-- KEYS: S   ARGV: token, channel  -> 1 released, 0 not held (expired or never)
+scripts.sem_release = redis.script [[
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('PUBLISH', ARGV[2], '')
+return 1
+]]
+
+-- KEYS: S   ARGV: token, ms  -> ms when the permit was still held, else 0
+scripts.sem_extend = redis.script [[
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local exp = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not exp or tonumber(exp) <= now then return 0 end
+local ms = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], 'XX', now + ms, ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], tonumber(last[2]) - now)
+return ms
+]]
+
+return scripts

@@ -1,0 +1,185 @@
+-- Waiting for a lock or a semaphore permit: pub/sub wake-ups on release, polling as the backstop.
+--
+-- Each service keeps one watcher (redis.watch) per client, made on first need, subscribed to
+-- the release channels its waiters wait on. A message on a channel wakes one local waiter: the
+-- one whose token the message names (fair mode: the releaser picked the first in the queue),
+-- or else the longest-waiting one that is not fair (any waiter may win a non-fair lock, so one
+-- try per service and release is enough; the others stay asleep). A channel stays subscribed
+-- for LINGER after its last waiter left, so a lock contended again soon costs no SUBSCRIBE.
+--
+-- Messages can be lost (the watcher reconnecting, a release racing a failed try); waiters
+-- therefore also sleep with a timeout and poll. The per-channel generation closes the common
+-- race: a try whose reply comes after the release message that followed it sees the generation
+-- moved and tries again at once instead of sleeping.
+--
+-- Thread: the owning service. subscribe and sleep yield.
+local skynet = require "skynet"
+local redis = require "skynet.db.redis"
+
+local now, fork, sleep, wakeup, timeout = skynet.now, skynet.fork, skynet.sleep, skynet.wakeup,
+    skynet.timeout
+
+local LINGER = 500    -- cs a channel stays subscribed without waiters
+local RETRY = 500     -- cs before making a watcher again after a failure
+
+local M = {}
+
+-- db -> waker {watch, subs = {channel -> sub}, ready = bool, joiners = {token...}, failed = cs}
+-- sub = {count, gen, waiters = {entry...}, confirmed = bool, joiners = {token...}}
+local wakers = setmetatable({}, { __mode = "k" })
+
+local function remove_entry(list, entry)
+    for i = 1, #list do
+        if list[i] == entry then
+            table.remove(list, i)
+            return
+        end
+    end
+end
+
+local function dispatch(w, payload, channel)
+    local sub = w.subs[channel]
+    if not sub then return end
+    sub.gen = sub.gen + 1
+    local list = sub.waiters
+    local pick
+    for i = 1, #list do
+        if list[i].token == payload then
+            pick = i
+            break
+        end
+    end
+    if not pick then
+        for i = 1, #list do
+            if not list[i].fair or payload == "" then
+                pick = i
+                break
+            end
+        end
+    end
+    if pick then
+        local entry = table.remove(list, pick)
+        entry.woken = true
+        wakeup(entry)
+    end
+end
+
+local function reader(w)
+    while true do
+        local ok, msg, channel = pcall(w.watch.message, w.watch)
+        if not ok then
+            w.watch = nil  -- closed: later waiters make a new one
+            return
+        end
+        dispatch(w, msg, channel)
+    end
+end
+
+local function join(list)
+    local token = {}
+    list[#list + 1] = token
+    skynet.wait(token)
+end
+
+local function release_joiners(list)
+    for i = 1, #list do wakeup(list[i]) end
+    for i = #list, 1, -1 do list[i] = nil end
+end
+
+-- The waker of db with a live watcher, or nil (polling only) when none can be made. Yields.
+local function get(db)
+    local w = wakers[db]
+    if not w then
+        w = { subs = {}, joiners = {}, failed = nil, connecting = false }
+        wakers[db] = w
+    end
+    if w.watch then return w end
+    if w.connecting then
+        join(w.joiners)
+        return w.watch and w or nil
+    end
+    if w.failed and now() < w.failed + RETRY then return nil end
+    w.connecting = true
+    local ok, watch = pcall(redis.watch, db.opts)
+    w.connecting = false
+    if ok then
+        w.watch = watch
+        w.failed = nil
+        -- Channels kept from an earlier watcher are subscribed again.
+        local again = {}
+        for channel, sub in pairs(w.subs) do
+            if sub.count > 0 then again[#again + 1] = channel end
+        end
+        if #again > 0 then pcall(watch.subscribe, watch, table.unpack(again)) end
+        fork(reader, w)
+    else
+        w.failed = now()
+        skynet.error("lock: no pub/sub wake-ups (polling only): " .. tostring(watch))
+    end
+    release_joiners(w.joiners)
+    return w.watch and w or nil
+end
+
+-- Subscribes the service to a release channel for one more waiter; returns a subscription to
+-- pass to sleep/unsubscribe, or nil when wake-ups are not available (the caller polls). Returns
+-- once the server confirmed the channel, so a release after it is heard. Yields.
+function M.subscribe(db, channel)
+    local w = get(db)
+    if not w then return nil end
+    local sub = w.subs[channel]
+    if sub then
+        sub.count = sub.count + 1
+        if not sub.confirmed then join(sub.joiners) end
+        return sub
+    end
+    sub = { count = 1, gen = 0, waiters = {}, confirmed = false, joiners = {}, w = w,
+        channel = channel, idle_gen = 0 }
+    w.subs[channel] = sub
+    local ok = pcall(w.watch.subscribe, w.watch, channel)
+    sub.confirmed = true
+    release_joiners(sub.joiners)
+    if not ok then
+        -- Still recorded: the watcher subscribes again after its reconnect.
+        skynet.error("lock: SUBSCRIBE " .. channel .. " not confirmed; polling meanwhile")
+    end
+    return sub
+end
+
+-- One waiter fewer; the channel is dropped after LINGER unless a waiter came back. Does not
+-- yield.
+function M.unsubscribe(sub)
+    sub.count = sub.count - 1
+    if sub.count > 0 then return end
+    sub.idle_gen = sub.idle_gen + 1
+    local mark = sub.idle_gen
+    timeout(LINGER, function()
+        local w = sub.w
+        if sub.count == 0 and sub.idle_gen == mark and w.subs[sub.channel] == sub then
+            w.subs[sub.channel] = nil
+            if w.watch then w.watch:unsubscribe(sub.channel) end
+        end
+    end)
+end
+
+-- The channel's generation: compare before and after a try (see the header).
+function M.generation(sub)
+    return sub and sub.gen or 0
+end
+
+-- Sleeps up to cs centiseconds or until a release on the channel picks this waiter. `token`
+-- is the waiter's lock token (fair mode is woken by name), `fair` whether it is a fair waiter.
+-- Returns true when woken by a release. Yields.
+function M.sleep(sub, cs, token, fair)
+    if not sub then
+        sleep(cs)
+        return false
+    end
+    local entry = { token = token, fair = fair, woken = false }
+    local list = sub.waiters
+    list[#list + 1] = entry
+    sleep(cs, entry)
+    if not entry.woken then remove_entry(list, entry) end
+    return entry.woken
+end
+
+return M
