@@ -1,15 +1,18 @@
 // Echo through the socket server, served by a C++ service on a real Node (2 workers), against a
 // plain single-threaded epoll echo server measured in the same run with the same load client.
-// One line per figure:
+// Each figure alternates the two servers in 5 slices (3 s each in total by default) and prints
+// medians, the ratio being the median of the per-slice ratios. One line per figure:
 //   net.echo.c<N> rtt_per_s=<v> ref=<v> ratio=<v>     N connections, 64-byte request/response
 //   net.bulk.c1 mb_per_s=<v> ref=<v> ratio=<v>        one connection streaming
 // Usage: echo_bench [seconds per measurement, default 3] [connections]
 // With a connection count, only that round-trip figure is measured (for profiling runs).
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/node.h"
 #include "core/service.h"
@@ -18,6 +21,8 @@
 #include "plain_echo_server.h"
 
 using namespace skyhive;
+
+constexpr int kRounds = 5;
 
 namespace {
 
@@ -61,9 +66,31 @@ class EchoModule : public Module {
     std::atomic<int>& port_;
 };
 
-void line(const char* name, const char* unit, double value, double ref) {
-    std::printf("%s %s=%.0f ref=%.0f ratio=%.2f\n", name, unit, value, ref, value / ref);
+void line(const char* name, const char* unit, double value, double ref, double ratio) {
+    std::printf("%s %s=%.0f ref=%.0f ratio=%.2f\n", name, unit, value, ref, ratio);
     std::fflush(stdout);
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Runs `measure(port)` against both servers in alternating slices, so load from elsewhere on the
+// machine hits both alike; prints the medians and the median of the per-round ratios.
+template <class F>
+void compare(const char* name, const char* unit, int ref_port, int our_port, double seconds,
+             F measure) {
+    std::vector<double> refs, ours, ratios;
+    for (int round = 0; round < kRounds; ++round) {
+        double r = measure(ref_port, seconds / kRounds);
+        double o = measure(our_port, seconds / kRounds);
+        refs.push_back(r);
+        ours.push_back(o);
+        ratios.push_back(o / r);
+    }
+    line(name, unit, median(ours), median(refs), median(ratios));
 }
 
 }  // namespace
@@ -96,14 +123,12 @@ int main(int argc, char** argv) {
 
     for (int n : {1, 16, 64}) {
         if (only && n != only) continue;
-        double ref = bench::echo_round_trips(plain.port(), n, seconds);
-        double ours = bench::echo_round_trips(port.load(), n, seconds);
-        line(("net.echo.c" + std::to_string(n)).c_str(), "rtt_per_s", ours, ref);
+        compare(("net.echo.c" + std::to_string(n)).c_str(), "rtt_per_s", plain.port(), port.load(),
+                seconds, [n](int p, double s) { return bench::echo_round_trips(p, n, s); });
     }
     if (!only) {
-        double ref = bench::echo_bulk(plain.port(), seconds);
-        double ours = bench::echo_bulk(port.load(), seconds);
-        line("net.bulk.c1", "mb_per_s", ours, ref);
+        compare("net.bulk.c1", "mb_per_s", plain.port(), port.load(), seconds,
+                [](int p, double s) { return bench::echo_bulk(p, s); });
     }
 
     node.shutdown();
