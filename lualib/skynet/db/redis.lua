@@ -206,14 +206,16 @@ local function collect(self, what, cmds, replies, first, n, results)
         for i = #results, n + 1, -1 do results[i] = nil end
         return results
     end
-    local values = { n = n }
     for i = 1, n do
         local v = replies[first + i - 1]
-        if is_error(v) then
+        if type(v) == "table" and is_error(v) then
             error(format("%s: %s %s: %s", addr, what, describe(i, cmds[i]), v.err), 0)
         end
-        values[i] = v
     end
+    -- A pipeline's replies are its values already ({v1, ..., n = n}).
+    if first == 1 and replies.n == n then return replies end
+    local values = { n = n }
+    for i = 1, n do values[i] = replies[first + i - 1] end
     return values
 end
 
@@ -229,7 +231,7 @@ function client:pipeline(ops, results)
         if type(op) ~= "table" or type(op[1]) ~= "string" then
             error(format("%s: pipeline #%d: a command is a table {name, args...}", self.conn.addr, i), 2)
         end
-        local why = refused[upper_name[op[1]]] or bad_args(op)
+        local why = refused[upper_name[op[1]]]
         if why then error(format("%s: pipeline %s: %s", self.conn.addr, describe(i, op), why), 2) end
     end
     if n == 0 then return results or { n = 0 } end

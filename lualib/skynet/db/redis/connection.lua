@@ -221,15 +221,43 @@ local function bad_args(c)
 end
 M.bad_args = bad_args
 
--- Appends the request's commands to the codec buffer and the FIFO. A single command that cannot
--- be encoded raises with nothing queued; batches are checked by their issuer (check_args).
+-- The first bad command of a batch: its index and bad_args' cause, or nil.
+local function bad_batch(cmds)
+    for i = 1, #cmds do
+        local why = bad_args(cmds[i])
+        if why then return i, why end
+    end
+end
+
+local function format_batch(buf, cmds)
+    for i = 1, #cmds do
+        local c = cmds[i]
+        buf:format(tunpack(c, 1, c.n or #c))
+    end
+end
+
+local function batch_error(self, r, i, why)
+    local c = r.cmds[i]
+    return format("%s: %s #%d %s: %s", self.addr, r[1], i, string.upper(tostring(c[1])),
+        why or "the command cannot be encoded")
+end
+
+-- Appends the request's commands to the codec buffer and the FIFO. A command or batch with an
+-- argument that cannot be encoded raises with nothing of it queued.
 local function send_request(self, r)
     local buf = self.buf
     local cmds = r.cmds
     if cmds then
-        for i = 1, #cmds do
-            local c = cmds[i]
-            buf:format(tunpack(c, 1, c.n or #c))
+        if #buf == 0 then
+            -- Nothing else is in the buffer: encode at once, and on a bad argument empty it.
+            if not pcall(format_batch, buf, cmds) then
+                buf:reset()
+                error(batch_error(self, r, bad_batch(cmds)), 0)
+            end
+        else
+            local i, why = bad_batch(cmds)
+            if i then error(batch_error(self, r, i, why), 0) end
+            format_batch(buf, cmds)
         end
     else
         local a = r.args
@@ -273,6 +301,14 @@ function conn:issue(r)
         return send_request(self, r)
     elseif state == "closed" then
         error(self:failure(r[1], "the client was closed"), 0)
+    end
+    -- Checked now: the caller must hear of a bad argument before the command waits.
+    if r.cmds then
+        local i, why = bad_batch(r.cmds)
+        if i then error(batch_error(self, r, i, why), 0) end
+    elseif r.args then
+        local why = bad_args(r.args)
+        if why then error(self:failure(r[1], why), 0) end
     end
     if self.btail - self.bhead + 1 >= self.queue_limit then
         error(self:failure(r[1], format("not connected (%s) and %d commands are already waiting",

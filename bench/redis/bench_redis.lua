@@ -1,0 +1,127 @@
+-- The Redis client under load, for bench/redis/redis_client_bench.sh:
+--   bench_redis <scenario> <requests> <port> [services [parse]]
+-- Scenarios (SET then GET, `requests` of each, 3-byte values as redis-benchmark sends):
+--   c1      one coroutine on one connection, one command at a time
+--   co50    50 coroutines sharing one connection (automatic pipelining)
+--   p16     one coroutine on one connection, explicit pipelines of 16
+--   c50p16  50 connections, each with a coroutine sending pipelines of 16, spread over
+--           `services` services (default 1)
+-- parse: "socket" (default, replies framed on the socket thread) or "service" (raw bytes parsed
+-- in the service), to compare the two designs.
+-- Prints "<scenario>.set <ops/s>" and "<scenario>.get <ops/s>" on stdout, then stops the node.
+local skynet = require "skynet"
+local redis = require "skynet.db.redis"
+
+local scenario, requests, port, services, parse = ...
+requests, port, services = tonumber(requests), tonumber(port), tonumber(services) or 1
+parse = parse or "socket"
+local KEY, VALUE = "key:__rand_int__", "xxx"
+
+local function connect()
+    return redis.connect { port = port, parse = parse }
+end
+
+-- Runs `workers` coroutines; each calls body(worker, count) with its share of n. Returns ops/s.
+-- A warm-up of a twentieth of the requests runs first, untimed.
+local function timed(workers, n, body)
+    local warm = math.max(16, n // 20 // workers)
+    local left = workers
+    for w = 1, workers do
+        skynet.fork(function()
+            body(w, warm)
+            left = left - 1
+            if left == 0 then skynet.wakeup(KEY) end
+        end)
+    end
+    skynet.wait(KEY)
+    local each = n // workers
+    local left = workers
+    local t0 = skynet.hpc()
+    local t1
+    for w = 1, workers do
+        skynet.fork(function()
+            body(w, each)
+            left = left - 1
+            if left == 0 then
+                t1 = skynet.hpc()
+                skynet.wakeup(KEY)
+            end
+        end)
+    end
+    skynet.wait(KEY)
+    return each * workers / ((t1 - t0) / 1e9)
+end
+
+local function pipelines(db, cmd, count)
+    local ops = {}
+    for i = 1, 16 do ops[i] = cmd == "set" and { "set", KEY, VALUE } or { "get", KEY } end
+    for _ = 1, count // 16 do db:pipeline(ops) end
+end
+
+local run = {}
+
+function run.c1(n)
+    local db = connect()
+    local set = timed(1, n, function(_, c) for _ = 1, c do db:set(KEY, VALUE) end end)
+    local get = timed(1, n, function(_, c) for _ = 1, c do db:get(KEY) end end)
+    return set, get
+end
+
+function run.co50(n)
+    local db = connect()
+    local set = timed(50, n, function(_, c) for _ = 1, c do db:set(KEY, VALUE) end end)
+    local get = timed(50, n, function(_, c) for _ = 1, c do db:get(KEY) end end)
+    return set, get
+end
+
+function run.p16(n)
+    local db = connect()
+    local set = timed(1, n, function(_, c) pipelines(db, "set", c) end)
+    local get = timed(1, n, function(_, c) pipelines(db, "get", c) end)
+    return set, get
+end
+
+-- `conns` connections of this service, pipelines of 16.
+function run.p16conns(n, conns)
+    local dbs = {}
+    for i = 1, conns do dbs[i] = connect() end
+    local set = timed(conns, n, function(w, c) pipelines(dbs[w], "set", c) end)
+    local get = timed(conns, n, function(w, c) pipelines(dbs[w], "get", c) end)
+    return set, get
+end
+
+skynet.start(function()
+    if scenario == "worker" then
+        -- A helper service of c50p16: answers its share when asked.
+        skynet.dispatch("lua", function(_, _, n, conns)
+            skynet.retpack(run.p16conns(n, conns))
+        end)
+        return
+    end
+    local set, get
+    if scenario == "c50p16" then
+        -- Every service does SET then GET on its connections; the figure is the sum of the
+        -- services' rates (they run side by side for the same requests each).
+        local helpers = {}
+        for i = 1, services do
+            helpers[i] = skynet.newservice("bench_redis", "worker", 0, port, 1, parse)
+        end
+        set, get = 0, 0
+        local left = services
+        for i = 1, services do
+            skynet.fork(function()
+                local s, g = skynet.call(helpers[i], "lua", requests // services, 50 // services)
+                set, get = set + s, get + g
+                left = left - 1
+                if left == 0 then skynet.wakeup(helpers) end
+            end)
+        end
+        skynet.wait(helpers)
+    else
+        set, get = run[scenario](requests)
+    end
+    print(string.format("%s.set %.0f", scenario, set))
+    print(string.format("%s.get %.0f", scenario, get))
+    io.stdout:flush()
+    skynet.abort(0)
+end)

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The Lua Redis client against redis-benchmark, both against one redis-server started here.
+#   bench/redis/redis_client_bench.sh [build-dir] [runs]
+# For each scenario of bench_redis.lua, SET and GET: the client's ops/s from a Lua service
+# (thread = 2), redis-benchmark's in the same run against the same server, and the ratio.
+# Prints one line per run and figure, then the medians over `runs` (default 5):
+#   redis.client.c1.set ops_per_s=22000 ref=23000 ratio=0.96 (ref: redis-benchmark -c 1)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${1:-$root/build}"
+runs="${2:-5}"
+skyhive="$build/skyhive"
+[ -x "$skyhive" ] || { echo "no skyhive binary at $skyhive" >&2; exit 2; }
+command -v redis-benchmark >/dev/null || { echo "redis-benchmark not installed" >&2; exit 2; }
+
+work="$(mktemp -d)"
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+    --logfile "$work/redis.log" --daemonize yes --pidfile "$work/redis.pid"
+trap 'kill "$(cat "$work/redis.pid")" 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+cat > "$work/config.lua" <<CONF
+thread = 2
+harbor = 0
+bootstrap = "snlua bootstrap"
+start = "bench_redis \$BENCH_ARGS"
+luaservice = "$root/services/lua/?.lua;$root/bench/redis/?.lua"
+lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua"
+loglevel = "warn"
+CONF
+
+# scenario requests reference-flags reference-label
+scenarios=(
+    "c1 40000 -c 1 -P 1|redis-benchmark -c 1"
+    "co50 400000 -c 50 -P 1|redis-benchmark -c 50"
+    "p16 800000 -c 1 -P 16|redis-benchmark -c 1 -P 16"
+    "c50p16 2000000 -c 50 -P 16|redis-benchmark -c 50 -P 16"
+)
+services="${BENCH_SERVICES:-2}"  # services sharing the 50 connections of c50p16
+parse="${BENCH_PARSE:-socket}"    # "service": parse replies in the service instead
+only="${BENCH_ONLY:-}"            # run only the scenarios whose name matches this regex
+
+reference() {  # requests, flags... -> "set get" requests/s
+    local n="$1"; shift
+    redis-benchmark -p "$port" -n "$n" -t set,get -q --csv "$@" |
+        awk -F'"' '/^"SET"/ {s=$4} /^"GET"/ {g=$4} END {print s, g}'
+}
+
+results="$work/results"
+: > "$results"
+echo "# parse=$parse; load before: $(uptime)"
+for run in $(seq "$runs"); do
+    for entry in "${scenarios[@]}"; do
+        spec="${entry%%|*}"
+        label="${entry#*|}"
+        read -r name n flags <<< "$spec"
+        [ -n "$only" ] && ! [[ "$name" =~ $only ]] && continue
+        read -r ref_set ref_get <<< "$(reference "$n" $flags)"
+        out="$(BENCH_ARGS="$name $n $port $services $parse" "$skyhive" "$work/config.lua" 2>"$work/err.log" || true)"
+        for op in set get; do
+            ops="$(awk -v k="$name.$op" '$1 == k {print $2}' <<< "$out")"
+            ref=$ref_set; [ "$op" = get ] && ref=$ref_get
+            if [ -z "$ops" ]; then
+                echo "redis.client.$name.$op failed: $(tail -3 "$work/err.log")" >&2
+                continue
+            fi
+            ratio="$(awk -v a="$ops" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
+            echo "run$run redis.client.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$ratio"
+            echo "$name.$op $ops $ref $label" >> "$results"
+        done
+    done
+done
+echo "# load after: $(uptime)"
+echo "# medians of $runs runs"
+for entry in "${scenarios[@]}"; do
+    name="${entry%% *}"
+    for op in set get; do
+        awk -v k="$name.$op" '$1 == k {print $2, $3}' "$results" | sort -n > "$work/a"
+        awk -v k="$name.$op" '$1 == k {print $3}' "$results" | sort -n > "$work/b"
+        [ -s "$work/a" ] || continue
+        ops="$(awk '{print $1}' "$work/a" | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
+        ref="$(awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}' "$work/b")"
+        label="$(awk -v k="$name.$op" '$1 == k {$1=$2=$3=""; print substr($0, 4); exit}' "$results")"
+        ratio="$(awk -v a="$ops" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
+        echo "redis.client.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$ratio (ref: $label)"
+    done
+done
