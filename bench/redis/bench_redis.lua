@@ -18,7 +18,7 @@ parse = parse or "socket"
 local KEY, VALUE = "key:__rand_int__", "xxx"
 
 local function connect()
-    return redis.connect { port = port, parse = parse }
+    return redis.connect { port = port, parse = parse, flush = os.getenv("BENCH_FLUSH") }
 end
 
 -- Runs `workers` coroutines; each calls body(worker, count) with its share of n. Returns ops/s.

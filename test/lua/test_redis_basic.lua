@@ -162,6 +162,16 @@ t.run(function()
     t.raises({ where .. ": SELECT: ERR" }, redis.connect, { port = port, db = 100000 })
     t.raises({ "redis 127.0.0.1:1: connect:" }, redis.connect, { port = 1 })
 
+    -- The measurement modes: replies parsed in the service, writes deferred by a timer.
+    local svc = redis.connect { port = port, db = 1, parse = "service", flush = "timeout" }
+    t.eq(svc:get("k"), "v", "parsed in the service")
+    local many = {}
+    for i = 1, 300 do many[i] = { "echo", string.rep("x", i * 100) } end
+    local echoed = svc:pipeline(many)
+    for i = 1, 300 do t.eq(#echoed[i], i * 100, "reply split across reads " .. i) end
+    t.raises({ where .. ": GET: WRONGTYPE" }, svc.get, svc, "list")
+    svc:disconnect()
+
     -- After disconnect every call fails clearly.
     db:disconnect()
     t.raises({ where .. ": GET: the client was closed" }, db.get, db, "k")

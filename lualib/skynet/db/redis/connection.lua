@@ -85,6 +85,10 @@ function M.new(opts)
         on_push = nil,   -- function(conn, reply) for replies no request waits for (pub/sub)
     }, conn)
     self.flush_fn = function() return self:flush() end
+    -- How the write of a tick's commands is deferred: a fork runs at the end of the current
+    -- message (the default, and the faster); flush = "timeout" uses skynet.timeout(0), a message
+    -- of its own, and is kept to measure the two.
+    self.defer = opts.flush == "timeout" and function(f) return skynet.timeout(0, f) end or fork
     self.tick_fn = function() return self:tick() end
     -- Deadlines are checked every tick_cs: a timeout fires up to a quarter late (at most 100 ms).
     local shortest = math.min(self.timeout_cs or math.huge, ms_to_cs(self.connect_timeout))
@@ -190,7 +194,7 @@ end
 local function schedule_flush(self)
     if not self.flush_pending then
         self.flush_pending = true
-        fork(self.flush_fn)
+        self.defer(self.flush_fn)
     end
 end
 
@@ -348,7 +352,7 @@ function conn:call(name, ...)
         self.q[tail] = r
         if not self.flush_pending then
             self.flush_pending = true
-            fork(self.flush_fn)
+            self.defer(self.flush_fn)
         end
     else
         r.args = tpack(...)

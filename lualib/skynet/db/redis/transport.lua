@@ -37,7 +37,8 @@ end
 local function on_event(t, id, a, b, c)
     local h = sockets[id]
     if t == EV_FRAMES then
-        return h:on_frames(b, c)
+        -- Frames read before our close took effect are dropped with the socket.
+        if h then return h:on_frames(b, c) end
     elseif t == EV_CONNECTED then
         if h and h.connecting then
             h.connecting = false
