@@ -1,8 +1,13 @@
 // Outgoing connects that fail: the owner gets an error event naming the target and the errno.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 #include "net/socket_server.h"
 #include "net_test_support.h"
@@ -87,18 +92,50 @@ TEST_F(ConnectTest, BadAddressesFailWithoutASystemCall) {
     EXPECT_NE(e->bytes.find("port out of range"), std::string::npos) << e->bytes;
 }
 
+// A port whose accept queue is full: the kernel drops new SYNs, so a connect to it stays in
+// progress (loopback connects to a free listener may complete at once). Returns the listening
+// fd and fills `fillers` with the connections that fill it.
+int full_listener(int* port, std::vector<int>& fillers) {
+    int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(lfd, 0);
+    socklen_t len = sizeof a;
+    ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+    *port = ntohs(a.sin_port);
+    for (int i = 0; i < 8; ++i) {
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        fillers.push_back(fd);
+        pollfd p{fd, POLLOUT, 0};
+        if (::poll(&p, 1, 200) == 0) break;  // this one hangs: the queue is full
+    }
+    return lfd;
+}
+
 TEST_F(ConnectTest, CloseWhileConnectingReleasesTheSocket) {
-    auto l = server.listen(svc, "127.0.0.1", 0);
-    ASSERT_TRUE(l.ok());
-    const Handle client{3};
-    auto id = server.connect(client, "127.0.0.1", l->port);
+    int port = 0;
+    std::vector<int> fillers;
+    int lfd = full_listener(&port, fillers);
+    auto id = server.connect(svc, "127.0.0.1", port);
     ASSERT_TRUE(id.ok());
-    server.close(id.value());  // processed right after the connect began
-    auto e = sink.next(client);
+    ASSERT_TRUE(server.send(id.value(), Payload::copy("queued while connecting")));
+    auto info = server.info(id.value());
+    ASSERT_TRUE(info);
+    ASSERT_EQ(info->state, SlotState::connecting);
+    EXPECT_EQ(info->buffered, 23u);
+    server.close(id.value());
+    auto e = sink.next(svc);
     ASSERT_TRUE(e);
     EXPECT_EQ(e->type(), SocketEventType::closed);
-    EXPECT_TRUE(sink.none_within(client, 50ms)) << "an event after closed";
-    EXPECT_EQ(server.socket_count(), 1u);
+    EXPECT_TRUE(sink.none_within(svc, 50ms)) << "an event after closed";
+    EXPECT_EQ(server.socket_count(), 0u);
+    EXPECT_EQ(server.buffered_bytes(), 0u);
+    for (int fd : fillers)
+        ::close(fd);
+    ::close(lfd);
 }
 
 }  // namespace
