@@ -16,19 +16,17 @@
 
 namespace skyhive {
 
-namespace {
-
-char kHostKey;
-char kDispatchKey;
-char kReleaseKey;
+namespace core_args {
 
 LuaServiceHost& host_of(lua_State* L) {
     return *static_cast<LuaServiceHost*>(lua_touserdata(L, lua_upvalueindex(1)));
 }
 
+namespace {
 Service& service_of(lua_State* L) {
     return host_of(L).service();
 }
+}  // namespace
 
 // A destination: an integer handle, or an address string resolved through the node. An unknown
 // name gives the empty handle, which the node treats as a dead service.
@@ -57,12 +55,6 @@ int32_t check_session(lua_State* L, int arg) {
 
 // The message body at `arg`: a string (copied), light userdata + size (adopted), or nil.
 // Raises before taking ownership of anything, so a bad argument leaks nothing it was given.
-struct Body {
-    const void* data = nullptr;
-    size_t size = 0;
-    bool adopt = false;
-};
-
 Body check_body(lua_State* L, int arg) {
     Body b;
     switch (lua_type(L, arg)) {
@@ -94,6 +86,14 @@ Payload to_payload(const Body& b) {
     return Payload::copy(b.data, b.size);
 }
 
+}  // namespace core_args
+
+namespace {
+
+using namespace core_args;
+
+char kHostKey;
+
 int l_send(lua_State* L) {
     Service& self = service_of(L);
     Handle dest = check_dest(L, 1);
@@ -102,14 +102,11 @@ int l_send(lua_State* L) {
     int32_t session = fresh ? 0 : check_session(L, 3);
     Body body = check_body(L, 4);
     if (fresh) session = self.new_session();
-    if (self.send(dest, type, session, to_payload(body))) {
+    if (self.send(dest, type, session, to_payload(body)))
         lua_pushinteger(L, session);
-        return 1;
-    }
-    lua_pushboolean(L, 0);
-    if (!fresh) return 1;
-    lua_pushinteger(L, session);  // the error reply to this request will carry it
-    return 2;
+    else
+        lua_pushboolean(L, 0);
+    return 1;
 }
 
 int l_redirect(lua_State* L) {
@@ -129,22 +126,6 @@ int l_genid(lua_State* L) {
     return 1;
 }
 
-int l_timeout(lua_State* L) {
-    lua_Integer cs = luaL_checkinteger(L, 1);
-    luaL_argcheck(L, cs <= INT32_MAX, 1, "timeout too long");
-    lua_pushinteger(L, service_of(L).timeout(cs < 0 ? 0 : int(cs)));
-    return 1;
-}
-
-int l_callback(lua_State* L) {
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
-    lua_settop(L, 2);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &kReleaseKey);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &kDispatchKey);
-    return 0;
-}
-
 int l_take(lua_State* L) {
     Message* m = host_of(L).current();
     if (!m) return luaL_error(L, "take: no message is being dispatched");
@@ -155,25 +136,14 @@ int l_take(lua_State* L) {
     return 2;
 }
 
-int l_started(lua_State* L) {
-    bool ok = lua_toboolean(L, 1);
-    size_t len = 0;
-    const char* err = ok ? "" : luaL_optlstring(L, 2, "start failed", &len);
-    host_of(L).notify_started(ok, std::string_view(err, len));
-    return 0;
-}
-
 int l_launch(lua_State* L) {
     size_t mlen = 0, alen = 0;
     const char* module = luaL_checklstring(L, 1, &mlen);
     const char* args = luaL_optlstring(L, 2, "", &alen);
-    lua_Integer session = luaL_optinteger(L, 3, 0);
-    luaL_argcheck(L, session >= 0 && session <= INT32_MAX, 3, "session out of range");
     char err[512] = "";
     uint32_t handle = 0;
     {
-        auto r = host_of(L).launch(std::string_view(module, mlen), std::string_view(args, alen),
-                                   int32_t(session));
+        auto r = host_of(L).launch(std::string_view(module, mlen), std::string_view(args, alen), 0);
         if (r)
             handle = r.value().value;
         else
@@ -192,11 +162,6 @@ int l_kill(lua_State* L) {
     Handle h = check_dest(L, 1);
     lua_pushboolean(L, h && service_of(L).node().kill(h));
     return 1;
-}
-
-int l_exit(lua_State* L) {
-    service_of(L).exit();
-    return 0;
 }
 
 int l_self(lua_State* L) {
@@ -295,26 +260,63 @@ int l_setenv(lua_State* L) {
     return 1;
 }
 
+void log_text(lua_State* L, LogLevel level, const char* text, size_t len) {
+    Service& self = service_of(L);
+    self.node().log(self.handle(), level, std::string_view(text, len));
+}
+
+// error(text [, level]): one log line at "debug", "info" (default), "warn" or "error".
 int l_error(lua_State* L) {
     size_t len = 0;
     const char* text = luaL_checklstring(L, 1, &len);
     static const char* const levels[] = {"debug", "info", "warn", "error", nullptr};
     int level = luaL_checkoption(L, 2, "info", levels);
-    Service& self = service_of(L);
-    self.node().log(self.handle(), LogLevel(level), std::string_view(text, len));
+    log_text(L, LogLevel(level), text, len);
+    return 0;
+}
+
+// print(...): skynet.error's form, the arguments tostring'd and joined with spaces, at info.
+int l_print(lua_State* L) {
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; ++i) {
+        if (i > 1) luaL_addchar(&b, ' ');
+        luaL_tolstring(L, i, nullptr);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    size_t len = 0;
+    const char* text = lua_tolstring(L, -1, &len);
+    log_text(L, LogLevel::info, text, len);
     return 0;
 }
 
 int l_stat(lua_State* L) {
+    static const char* const items[] = {"message", "cpu", "mqlen", "memory", "endless", nullptr};
+    int item = luaL_checkoption(L, 1, nullptr, items);
     LuaServiceHost& host = host_of(L);
     const Service& self = host.service();
-    lua_pushinteger(L, lua_Integer(self.stats().messages.load(std::memory_order_relaxed)));
-    lua_pushnumber(
-        L, double(cycles_to_ns(self.stats().cpu_cycles.load(std::memory_order_relaxed))) / 1e9);
-    lua_pushinteger(L, lua_Integer(self.mailbox_length()));
-    lua_pushinteger(L, host.lua_memory());
-    lua_pushboolean(L, host.endless());
-    return 5;
+    switch (item) {
+        case 0:
+            lua_pushinteger(L, lua_Integer(self.stats().messages.load(std::memory_order_relaxed)));
+            break;
+        case 1:
+            lua_pushnumber(
+                L, double(cycles_to_ns(self.stats().cpu_cycles.load(std::memory_order_relaxed))) /
+                       1e9);
+            break;
+        case 2:
+            lua_pushinteger(L, lua_Integer(self.mailbox_length()));
+            break;
+        case 3:
+            lua_pushinteger(L, host.lua_memory());
+            break;
+        default:
+            lua_pushboolean(L, host.endless());
+            break;
+    }
+    return 1;
 }
 
 int l_info(lua_State* L) {
@@ -434,6 +436,7 @@ int l_tostring(lua_State* L) {
 void skynet_core_bind(lua_State* L, LuaServiceHost* host) {
     lua_pushlightuserdata(L, host);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &kHostKey);
+    host->scheduler_ = std::make_unique<LuaScheduler>(L, *host);
 }
 
 int skynet_core_traceback(lua_State* L) {
@@ -443,35 +446,42 @@ int skynet_core_traceback(lua_State* L) {
     return 1;
 }
 
-DispatchStatus skynet_core_dispatch(lua_State* L, LuaServiceHost& host, Message& msg) {
+namespace {
+
+int protected_dispatch(lua_State* L) {
+    auto* host = static_cast<LuaServiceHost*>(lua_touserdata(L, 1));
+    host->scheduler().dispatch(*static_cast<Message*>(lua_touserdata(L, 2)));
+    return 0;
+}
+
+int protected_release(lua_State* L) {
+    static_cast<LuaServiceHost*>(lua_touserdata(L, 1))->scheduler().release();
+    return 0;
+}
+
+}  // namespace
+
+bool skynet_core_dispatch(lua_State* L, LuaServiceHost& host, Message& msg) {
     lua_pushcfunction(L, skynet_core_traceback);
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kDispatchKey) != LUA_TFUNCTION) {
-        lua_pop(L, 2);
-        return DispatchStatus::no_dispatcher;
-    }
-    lua_pushinteger(L, lua_Integer(msg.type));
-    lua_pushlightuserdata(L, msg.payload.data());
-    lua_pushinteger(L, msg.payload.size());
-    lua_pushinteger(L, msg.session);
-    lua_pushinteger(L, msg.source.value);
+    lua_pushcfunction(L, protected_dispatch);
+    lua_pushlightuserdata(L, &host);
+    lua_pushlightuserdata(L, &msg);
     host.set_current(&msg);
-    int r = lua_pcall(L, 5, 0, -7);
+    int r = lua_pcall(L, 2, 0, -4);
     host.set_current(nullptr);
     if (r != LUA_OK) {
         lua_remove(L, -2);
-        return DispatchStatus::raised;
+        return false;
     }
     lua_pop(L, 1);
-    return DispatchStatus::ok;
+    return true;
 }
 
-bool skynet_core_release(lua_State* L) {
+bool skynet_core_release(lua_State* L, LuaServiceHost& host) {
     lua_pushcfunction(L, skynet_core_traceback);
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kReleaseKey) != LUA_TFUNCTION) {
-        lua_pop(L, 2);
-        return true;
-    }
-    if (lua_pcall(L, 0, 0, -2) != LUA_OK) {
+    lua_pushcfunction(L, protected_release);
+    lua_pushlightuserdata(L, &host);
+    if (lua_pcall(L, 1, 0, -3) != LUA_OK) {
         lua_remove(L, -2);
         return false;
     }
@@ -484,15 +494,30 @@ bool skynet_core_release(lua_State* L) {
 extern "C" int luaopen_skynet_core(lua_State* L) {
     using namespace skyhive;
     static const luaL_Reg with_host[] = {
-        {"send", l_send},           {"redirect", l_redirect}, {"genid", l_genid},
-        {"timeout", l_timeout},     {"callback", l_callback}, {"take", l_take},
-        {"started", l_started},     {"launch", l_launch},     {"kill", l_kill},
-        {"exit", l_exit},           {"self", l_self},         {"now", l_now},
-        {"starttime", l_starttime}, {"register", l_register}, {"unregister", l_unregister},
-        {"query", l_query},         {"resolve", l_resolve},   {"getenv", l_getenv},
-        {"setenv", l_setenv},       {"error", l_error},       {"stat", l_stat},
-        {"info", l_info},           {"list", l_list},         {"memlimit", l_memlimit},
-        {"signal", l_signal},       {"loglevel", l_loglevel}, {"abort", l_abort},
+        {"send", l_send},
+        {"redirect", l_redirect},
+        {"genid", l_genid},
+        {"take", l_take},
+        {"launch", l_launch},
+        {"kill", l_kill},
+        {"self", l_self},
+        {"now", l_now},
+        {"starttime", l_starttime},
+        {"register", l_register},
+        {"unregister", l_unregister},
+        {"query", l_query},
+        {"resolve", l_resolve},
+        {"getenv", l_getenv},
+        {"setenv", l_setenv},
+        {"error", l_error},
+        {"print", l_print},
+        {"stat", l_stat},
+        {"info", l_info},
+        {"list", l_list},
+        {"memlimit", l_memlimit},
+        {"signal", l_signal},
+        {"loglevel", l_loglevel},
+        {"abort", l_abort},
         {nullptr, nullptr},
     };
     static const luaL_Reg plain[] = {
@@ -502,9 +527,11 @@ extern "C" int luaopen_skynet_core(lua_State* L) {
     };
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kHostKey) != LUA_TLIGHTUSERDATA)
         return luaL_error(L, "skynet.core is only available inside a Lua service (snlua)");
-    lua_createtable(L, 0, int(std::size(with_host) + std::size(plain)));
-    lua_insert(L, -2);
+    lua_createtable(L, 0, 48);
+    lua_pushvalue(L, -2);
     luaL_setfuncs(L, with_host, 1);
+    lua_pushvalue(L, -2);
+    LuaScheduler::register_functions(L);
     luaL_setfuncs(L, plain, 0);
     return 1;
 }

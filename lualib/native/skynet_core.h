@@ -1,59 +1,70 @@
 #pragma once
 
 // skynet.core: the C functions under lualib/skynet.lua. One table per Lua service, bound to the
-// service's host (the snlua module) by skynet_core_bind before the first require.
+// service's host (the snlua module) by skynet_core_bind before the first require. The message
+// scheduler behind call, sleep, fork... is C++ (skynet_sched.h); skynet.lua adds protocols and
+// skynet's names on top.
 //
-// Functions (all run on the thread running the service; none yields):
-//   send(dest, type, session, msg [, size]) -> session | false [, session]
-//       dest: a handle (integer) or an address string (".name", ":0000000a"). session: nil
-//       allocates a fresh one (for a request), otherwise it is used as given (0 for a plain send,
-//       the request's session for a response). msg: a string (copied), a light userdata from
-//       pack() with its size (ownership moves to the message, even when the send fails), or nil.
-//       Returns false (and frees an adopted buffer) when dest is not a live service; a request to
-//       a dead service also comes back as an error message with that session, which is returned
-//       second when send allocated it.
+// Functions (all run on the thread running the service). Those marked [yields] must run in a
+// message coroutine:
+//   send(dest, type, session, msg [, size]) -> session | false
+//       dest: a handle (integer) or an address string (".name", ":0000000a"); an unknown name is
+//       a dead service. session: nil allocates a fresh one. msg: a string (copied), a light
+//       userdata from pack() with its size (ownership moves to the message, even when the send
+//       fails), or nil. Returns false when dest is not a live service.
 //   redirect(dest, source, type, session, msg [, size]) -> boolean: send with another source.
-//   genid() -> session for a wait with no request behind it.
-//   timeout(centiseconds) -> session; a response with that session arrives after the delay.
-//   callback(dispatch [, release]) installs dispatch(type, msg, size, session, source), called for
-//       every message, and release(), called once when the service retires (exit or kill) while
-//       its handle is still live, so pending requests can be answered.
-//   take() -> msg, size: takes ownership of the payload of the message being dispatched (to
-//       forward it with send, or to free it with trash); without take() the payload is freed
-//       when dispatch returns, so the pointer must not be kept.
-//   started(ok [, err]): answers the newservice that launched this service (once; no-op when the
-//       service was not launched by newservice).
-//   launch(module, args [, session]) -> handle | nil, err. With a session (snlua only), the child
-//       answers that session once its start function has run (see started).
-//   kill(handle) -> boolean; exit(): retire this service after the current message.
-//   self(), now() (centiseconds since the node started), starttime() (UTC seconds), hpc()
-//       (monotonic nanoseconds).
+//   call(dest, type, msg [, size]) -> msg, size [yields]. Raises "call to <dest> failed: <why>"
+//       (the callee's error text, "service is dead", ...), positioned at the Lua code that called
+//       the skynet.lua wrapper.
+//   calltimeout(ms, dest, type, msg [, size]) -> msg, size [yields]; also raises "call to <dest>
+//       timed out after <ms> ms". A late answer is dropped.
+//   newservice(args) -> handle [yields]: launches "snlua args" here and waits for its start.
+//   ret(msg [, size]) -> boolean, retpack(...) -> boolean, response([pack]) -> function,
+//       ignoreret(): answer (or decline to answer) the request the running coroutine handles.
+//   fork(f, ...) -> coroutine; timeout(centiseconds, f) -> session; start(f).
+//   sleep(centiseconds [, token]) -> nil | "BREAK" [yields]; wait([token]) [yields];
+//       wakeup(token) -> boolean.
+//   exit(): retires the service after the current message [yields when it can, never returns].
+//   protocol(id, dispatch, unpack): what runs requests of message type id.
+//   task([table | session]) -> count | traceback.
+//   genid() -> a fresh session. take() -> msg, size: takes ownership of the payload of the
+//       message being dispatched (to forward it with send, or to trash it); without take() the
+//       payload is freed once the handler first suspends or returns.
+//   launch(module, args) -> handle | nil, err (no waiting for start).
+//   kill(dest) -> boolean; self(), now() (centiseconds since start), starttime() (UTC seconds),
+//       hpc() (monotonic nanoseconds).
 //   register(name [, handle]) -> boolean, unregister(name), query(name) -> handle | nil,
 //       resolve(address) -> handle | nil.
-//   getenv(key) -> string | nil, setenv(key, value) -> boolean (false: key exists).
-//   error(text [, level]) logs through the node's logger; level "debug", "info", "warn", "error".
-//   stat() -> messages, cpu seconds, mailbox length, Lua bytes, endless (the monitor trapped it).
-//   info(handle) -> {module, args, messages, cpu, mqlen, memory} | nil; list() -> {handles}.
-//   memlimit(bytes) -> previous limit (0 = none). signal(handle, sig) -> boolean.
-//   loglevel([level]) -> current level name. abort(code): stops the node with that exit code.
+//   getenv(key) -> string | nil, setenv(key, value) -> boolean (false: the key exists).
+//   error(text [, level]) logs one line at "debug", "info" (default), "warn" or "error";
+//       print(...) logs its arguments tostring'd and space-separated at info (skynet.error).
+//   stat(what) -> "message" count, "cpu" seconds, "mqlen", "memory" (Lua bytes), "endless".
+//   info(dest) -> {module, args, messages, cpu, mqlen, memory} | nil; list() -> {handles}.
+//   memlimit(bytes) -> previous limit (0 = none). signal(dest [, sig]) -> boolean.
+//   loglevel([level]) -> level name. abort([code]): stops the node with that exit code.
 //   pack, unpack, packstring, trash (skyhive.seri) and tostring(msg, size) -> string.
 
 #include <lua.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
+#include <utility>
 
 #include "core/handle.h"
 #include "core/message.h"
 #include "core/result.h"
+#include "core/spinlock.h"
+#include "lualib/native/skynet_sched.h"
 
 namespace skyhive {
 
 class Service;
 
 // What skynet.core needs from the module hosting the Lua state (the snlua module implements it).
-// Thread: whatever thread runs the service (the same contract as Module).
+// Thread: whatever thread runs the service (the same contract as Module), except where a method
+// says otherwise.
 class LuaServiceHost {
   public:
     LuaServiceHost() = default;
@@ -66,6 +77,19 @@ class LuaServiceHost {
     // The message being dispatched (take() moves its payload out), null outside dispatch.
     Message* current() const { return current_; }
     void set_current(Message* m) { current_ = m; }
+    // Made by skynet_core_bind.
+    LuaScheduler& scheduler() const { return *scheduler_; }
+
+    // The thread of the state that is running: the host records it around every resume, so
+    // another thread (the monitor) can act on it while holding active_lock().
+    lua_State* enter(lua_State* co) {
+        std::lock_guard guard(active_lock_);
+        return std::exchange(active_, co);
+    }
+    void leave(lua_State* previous) {
+        std::lock_guard guard(active_lock_);
+        active_ = previous;
+    }
 
     // Sets the Lua allocation limit in bytes (0 = none); returns the previous one.
     virtual size_t set_memory_limit(size_t bytes) = 0;
@@ -76,32 +100,52 @@ class LuaServiceHost {
     // session when its start function is done. The error names the child's own failure.
     virtual Result<Handle> launch(std::string_view module, std::string_view args,
                                   int32_t start_session) = 0;
-    // Answers the launcher of this service (see started()).
+    // Answers the newservice that launched this service, once (no-op when none did).
     virtual void notify_started(bool ok, std::string_view error) = 0;
 
   protected:
     ~LuaServiceHost() = default;
     void attach(Service& s) { service_ = &s; }
 
+    Spinlock active_lock_;
+    lua_State* active_ = nullptr;  // guarded by active_lock_
+
   private:
+    friend void skynet_core_bind(lua_State* L, LuaServiceHost* host);
     Service* service_ = nullptr;
     Message* current_ = nullptr;
+    std::unique_ptr<LuaScheduler> scheduler_;
 };
 
-// Makes `host` the owner of L's skynet.core (stored in L's registry). Call before loading Lua.
+// Makes `host` the owner of L's skynet.core and creates its scheduler. Call before loading Lua,
+// under lua_pcall (it allocates).
 void skynet_core_bind(lua_State* L, LuaServiceHost* host);
 
-enum class DispatchStatus { ok, raised, no_dispatcher };
+// Dispatches msg through the scheduler under lua_pcall with a traceback handler. Returns false
+// with the error text (traceback appended) left on the stack when the scheduler itself raised
+// (a memory error, say); errors of handlers are dealt with inside.
+bool skynet_core_dispatch(lua_State* L, LuaServiceHost& host, Message& msg);
 
-// Calls the installed dispatch function for msg (with host->current() set to it) under a
-// traceback handler. On `raised` the error text, traceback appended, is left on the stack.
-DispatchStatus skynet_core_dispatch(lua_State* L, LuaServiceHost& host, Message& msg);
-
-// Runs the installed release function, if any. Returns false and pushes the error on failure.
-bool skynet_core_release(lua_State* L);
+// Answers what the service leaves pending (LuaScheduler::release). Returns false and pushes the
+// error on failure.
+bool skynet_core_release(lua_State* L, LuaServiceHost& host);
 
 // The message handler for lua_pcall used by snlua: appends a traceback to the error.
 int skynet_core_traceback(lua_State* L);
+
+// Argument checks shared by the skynet.core functions; each raises a Lua error on bad input.
+namespace core_args {
+LuaServiceHost& host_of(lua_State* L);  // upvalue 1
+Handle check_dest(lua_State* L, int arg);
+MessageType check_type(lua_State* L, int arg);
+struct Body {
+    const void* data = nullptr;
+    size_t size = 0;
+    bool adopt = false;  // light userdata from pack: the message takes ownership
+};
+Body check_body(lua_State* L, int arg);
+Payload to_payload(const Body& b);
+}  // namespace core_args
 
 }  // namespace skyhive
 

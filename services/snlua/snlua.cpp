@@ -83,16 +83,6 @@ size_t SnluaModule::set_memory_limit(size_t bytes) {
     return std::exchange(limit_, bytes);
 }
 
-lua_State* SnluaModule::enter(lua_State* co) {
-    std::lock_guard guard(active_lock_);
-    return std::exchange(active_, co);
-}
-
-void SnluaModule::leave(lua_State* previous) {
-    std::lock_guard guard(active_lock_);
-    active_ = previous;
-}
-
 void SnluaModule::signal(int sig) {
     if (sig != 0 || !L_) return;
     std::lock_guard guard(active_lock_);
@@ -326,26 +316,16 @@ int SnluaModule::load_service(lua_State* L) {
 void SnluaModule::on_message(Service& self, Message& msg) {
     dispatch_seq_.store(dispatch_seq_.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
-    switch (skynet_core_dispatch(L_, *this, msg)) {
-        case DispatchStatus::ok:
-            return;
-        case DispatchStatus::raised:
-            log_error("dispatch failed", lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "?");
-            lua_pop(L_, 1);
-            return;
-        case DispatchStatus::no_dispatcher:
-            // The script never called skynet.start: answer requests rather than leave them hanging.
-            if (msg.session > 0 && msg.type != MessageType::response &&
-                msg.type != MessageType::error)
-                self.send(msg.source, MessageType::error, msg.session,
-                          Payload::copy("service " + format_handle(self.handle()) +
-                                        " has no message dispatcher (no skynet.start?)"));
-            return;
+    (void)self;
+    if (!skynet_core_dispatch(L_, *this, msg)) {
+        // The scheduler itself failed (a memory error); handler errors never get here.
+        log_error("dispatch failed", lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "?");
+        lua_pop(L_, 1);
     }
 }
 
 void SnluaModule::release(Service& self) {
-    if (!skynet_core_release(L_)) {
+    if (!skynet_core_release(L_, *this)) {
         log_error("release failed", lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "?");
         lua_pop(L_, 1);
     }

@@ -9,7 +9,6 @@
 #include <string_view>
 
 #include "core/module.h"
-#include "core/spinlock.h"
 #include "lualib/native/skynet_core.h"
 #include "services/snlua/lua_host.h"
 
@@ -72,9 +71,6 @@ class SnluaModule final : public Module, public LuaServiceHost {
     int load_service(lua_State* L);
     void log_error(std::string_view what, std::string_view text);
     void account(long long delta);
-    // The monitor hook is cleared when the coroutine it was set on stops running.
-    lua_State* enter(lua_State* co);
-    void leave(lua_State* previous);
 
     std::shared_ptr<LuaHost> host_;  // shared by every snlua of the node; see LuaHost
     lua_State* L_ = nullptr;
@@ -83,9 +79,6 @@ class SnluaModule final : public Module, public LuaServiceHost {
     size_t limit_ = 0;                // 0 = none
     size_t warn_at_ = kFirstWarning;
 
-    Spinlock active_lock_;          // guards active_ and trapped_ against the monitor thread
-    lua_State* active_ = nullptr;   // the thread of L_ that is running (L_ when no coroutine)
-    lua_State* trapped_ = nullptr;  // where the monitor set the hook, until it fires or stops
     std::atomic<bool> endless_{false};
     // Messages dispatched so far, and its value when the monitor set the hook: a hook that fires
     // in a later message is stale and only removes itself.

@@ -27,7 +27,7 @@ t.run(function()
     t.eq(skynet.stat "mqlen", 0, "mailbox length")
     t.ok(skynet.stat "memory" > 0, "memory")
     t.eq(skynet.stat "endless", false, "endless")
-    t.raises({ "unknown item" }, skynet.stat, "bogus")
+    t.raises({ "invalid option 'bogus'" }, skynet.stat, "bogus")
 
     -- task: coroutines waiting for a session, with tracebacks.
     local waiter = skynet.fork(function() skynet.wait() end)

@@ -1,0 +1,375 @@
+#include "lualib/native/skynet_sched.h"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "core/node.h"
+#include "core/service.h"
+#include "lualib/native/skynet_core.h"
+
+// Lua errors are longjmps (Debian's liblua is C): the code below keeps no object with a destructor
+// alive across a Lua call that can raise, and runs only under lua_pcall or lua_resume.
+
+namespace skyhive {
+
+namespace {
+
+// The body of a request coroutine. Stack: dispatch, unpack, session, source, msg, size.
+int request_k(lua_State*, int, lua_KContext) {
+    return 0;
+}
+
+int request_body(lua_State* T) {
+    int nvalues = 2;
+    if (lua_isnil(T, 2)) {  // no unpack: the handler gets the raw msg, size
+        lua_pushvalue(T, 5);
+        lua_pushvalue(T, 6);
+    } else {
+        lua_pushvalue(T, 2);
+        lua_pushvalue(T, 5);
+        lua_pushvalue(T, 6);
+        lua_call(T, 2, LUA_MULTRET);
+        nvalues = lua_gettop(T) - 6;
+    }
+    // dispatch(session, source, values...)
+    lua_pushvalue(T, 1);
+    lua_pushvalue(T, 3);
+    lua_pushvalue(T, 4);
+    lua_rotate(T, 7, 3);
+    lua_callk(T, 2 + nvalues, 0, 0, request_k);
+    return 0;
+}
+
+std::string address_of(Handle h) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, ":%08x", h.value);
+    return buf;
+}
+
+}  // namespace
+
+LuaScheduler::LuaScheduler(lua_State* L, LuaServiceHost& host) : L_(L), host_(host) {
+    lua_newtable(L);
+    anchor_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    sleep_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    protocol_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    unresponse_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+LuaScheduler::~LuaScheduler() = default;  // the Lua state owns the threads and tables
+
+LuaScheduler::Co* LuaScheduler::take_co() {
+    if (!pool_.empty()) {
+        Co* co = pool_.back();
+        pool_.pop_back();
+        return co;
+    }
+    int slot;
+    if (!free_slots_.empty()) {
+        slot = free_slots_.back();
+    } else {
+        slot = int(slots_.size()) + 1;
+    }
+    lua_rawgeti(L_, LUA_REGISTRYINDEX, anchor_ref_);
+    lua_State* T = lua_newthread(L_);  // may raise a memory error: nothing is changed yet
+    lua_rawseti(L_, -2, slot);
+    lua_pop(L_, 1);
+    auto co = std::make_unique<Co>();
+    co->L = T;
+    co->slot = slot;
+    Co* raw = co.get();
+    if (!free_slots_.empty()) {
+        free_slots_.pop_back();
+        slots_[size_t(slot - 1)] = std::move(co);
+    } else {
+        slots_.push_back(std::move(co));
+    }
+    return raw;
+}
+
+void LuaScheduler::recycle(Co* co) {
+    // A coroutine that ends while registered as waiting (it called skynet.call inside a plain
+    // coroutine, say) must not be resumed by that session later.
+    if (co->waits) {
+        auto it = waiting_.find(co->waits);
+        if (it != waiting_.end() && it->second == co) waiting_.erase(it);
+    }
+    co->session = -1;
+    co->waits = 0;
+    co->wait = Co::Wait::none;
+    co->queued_wakeup = false;
+    co->is_start = false;
+    lua_settop(co->L, 0);
+    constexpr size_t kPoolMax = 256;
+    if (pool_.size() < kPoolMax) {
+        pool_.push_back(co);
+        return;
+    }
+    // Beyond the pool: let the thread be collected.
+    int slot = co->slot;
+    lua_rawgeti(L_, LUA_REGISTRYINDEX, anchor_ref_);
+    lua_pushnil(L_);
+    lua_rawseti(L_, -2, slot);
+    lua_pop(L_, 1);
+    slots_[size_t(slot - 1)].reset();
+    free_slots_.push_back(slot);
+}
+
+void LuaScheduler::wait_on(int32_t session, Co* co, Co::Wait kind) {
+    co->waits = session;
+    co->wait = kind;
+    waiting_[session] = co;
+}
+
+bool LuaScheduler::queue_wakeup(int32_t session) {
+    auto it = waiting_.find(session);
+    if (it == waiting_.end()) return false;
+    Co* co = it->second;
+    if (co->queued_wakeup) return true;
+    co->queued_wakeup = true;
+    wakeups_.emplace_back(co, session);
+    return true;
+}
+
+void LuaScheduler::answer_error(Handle to, int32_t session, std::string_view text) {
+    host_.service().send(to, MessageType::error, session, Payload::copy(text));
+}
+
+void LuaScheduler::dispatch(Message& msg) {
+    switch (msg.type) {
+        case MessageType::response:
+            on_response(msg.session, true, msg);
+            break;
+        case MessageType::error:
+            if (msg.session > 0) on_response(msg.session, false, msg);
+            break;
+        default:
+            on_request(msg);
+            break;
+    }
+    if (fork_head_ < forks_.size()) run_forks();
+}
+
+void LuaScheduler::run_forks() {
+    while (fork_head_ < forks_.size()) {
+        Co* co = forks_[fork_head_++];
+        resume(co, lua_gettop(co->L) - 1);
+    }
+    forks_.clear();
+    fork_head_ = 0;
+}
+
+void LuaScheduler::on_response(int32_t session, bool ok, Message& msg) {
+    auto it = waiting_.find(session);
+    if (it != waiting_.end()) {
+        Co* co = it->second;
+        waiting_.erase(it);
+        co->waits = 0;
+        co->queued_wakeup = false;
+        if (co->wait == Co::Wait::timer) {  // skynet.timeout: the function is on its stack
+            co->wait = Co::Wait::none;
+            resume(co, lua_gettop(co->L) - 1);
+            return;
+        }
+        co->wait = Co::Wait::none;
+        lua_State* T = co->L;
+        lua_pushboolean(T, ok);
+        if (ok) {
+            lua_pushlightuserdata(T, msg.payload.data());
+            lua_pushinteger(T, msg.payload.size());
+            resume(co, 3);
+        } else {
+            lua_pushlstring(T, msg.payload.data(), msg.payload.size());
+            resume(co, 2);
+        }
+        return;
+    }
+    if (auto timer = call_timers_.find(session); timer != call_timers_.end()) {
+        int32_t call = timer->second;
+        call_timers_.erase(timer);
+        auto waiter = waiting_.find(call);
+        if (waiter == waiting_.end()) return;  // answered in time
+        Co* co = waiter->second;
+        waiting_.erase(waiter);
+        co->waits = 0;
+        co->wait = Co::Wait::none;
+        dropped_.insert(call);
+        lua_pushboolean(co->L, 0);
+        lua_pushnil(co->L);  // nil text: the call timed out
+        resume(co, 2);
+        return;
+    }
+    if (dropped_.erase(session)) return;
+    char text[96];
+    std::snprintf(text, sizeof text, "%s for unknown session %d dropped", ok ? "response" : "error",
+                  session);
+    host_.service().node().log(host_.service().handle(), LogLevel::warn, text);
+}
+
+void LuaScheduler::on_request(Message& msg) {
+    lua_State* L = L_;
+    const int id = int(msg.type);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, protocol_ref_);
+    if (!started_ || lua_rawgeti(L, -1, 2 * id) != LUA_TFUNCTION) {
+        lua_pop(L, 2);
+        char text[128];
+        std::snprintf(text, sizeof text, "service %s has no dispatch function for message type %d",
+                      address_of(host_.service().handle()).c_str(), id);
+        char line[160];
+        std::snprintf(line, sizeof line, "%s from %s", text, address_of(msg.source).c_str());
+        host_.service().node().log(host_.service().handle(), LogLevel::warn, line);
+        if (msg.session > 0) answer_error(msg.source, msg.session, text);
+        return;
+    }
+    lua_rawgeti(L, -2, 2 * id + 1);
+    Co* co = take_co();
+    lua_State* T = co->L;
+    lua_pushcfunction(T, request_body);
+    lua_xmove(L, T, 2);  // dispatch, unpack
+    lua_pop(L, 1);
+    lua_pushinteger(T, msg.session);
+    lua_pushinteger(T, msg.source.value);
+    lua_pushlightuserdata(T, msg.payload.data());
+    lua_pushinteger(T, msg.payload.size());
+    co->session = msg.session;
+    co->source = msg.source;
+    resume(co, 6);
+}
+
+void LuaScheduler::resume(Co* co, int nargs) {
+    resume_one(co, nargs);
+    // Coroutines woken meanwhile run now, each as soon as the previous one suspends.
+    for (size_t i = 0; i < wakeups_.size(); ++i) {
+        auto [woken, session] = wakeups_[i];
+        woken->queued_wakeup = false;
+        auto it = waiting_.find(session);
+        if (it == waiting_.end() || it->second != woken) continue;
+        waiting_.erase(it);
+        // A woken sleep still has its timer running: drop that response when it comes.
+        if (woken->wait == Co::Wait::sleep) dropped_.insert(session);
+        woken->waits = 0;
+        woken->wait = Co::Wait::none;
+        lua_pushliteral(woken->L, "BREAK");
+        resume_one(woken, 1);
+    }
+    wakeups_.clear();
+}
+
+void LuaScheduler::resume_one(Co* co, int nargs) {
+    lua_State* T = co->L;
+    current_ = co;
+    lua_State* previous = host_.enter(T);
+    int nres = 0;
+    int status = lua_resume(T, L_, nargs, &nres);
+    host_.leave(previous);
+    current_ = nullptr;
+    switch (status) {
+        case LUA_OK:
+            lua_pop(T, nres);
+            finished(co);
+            return;
+        case LUA_YIELD: {
+            void* mark = nres == 1 ? lua_touserdata(T, -1) : nullptr;
+            lua_pop(T, nres);
+            if (mark == suspend_mark()) return;  // waits for a session
+            if (mark == quit_mark()) return;     // exiting; release answers it
+            failed(co, "coroutine.yield in a message handler (use skynet.coroutine)");
+            return;
+        }
+        default:
+            failed(co, nullptr);
+            return;
+    }
+}
+
+void LuaScheduler::finished(Co* co) {
+    if (co->is_start) {
+        start_pending_ = false;
+        host_.notify_started(true, {});
+    }
+    if (co->session > 0) {
+        std::string text = "service " + address_of(host_.service().handle()) +
+                           " returned from a request of " + address_of(co->source) +
+                           " without answering it";
+        host_.service().node().log(host_.service().handle(), LogLevel::warn, text);
+        answer_error(co->source, co->session, text);
+    }
+    recycle(co);
+}
+
+void LuaScheduler::failed(Co* co, const char* why) {
+    lua_State* T = co->L;
+    lua_State* L = L_;
+    // The error text: `why`, or the error object of the dead coroutine (tostring'd).
+    if (why) {
+        lua_pushstring(L, why);
+    } else {
+        lua_xmove(T, L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            luaL_tolstring(L, -1, nullptr);
+            lua_remove(L, -2);
+        }
+    }
+    const char* text = lua_tostring(L, -1);
+    luaL_traceback(L, T, text, 0);
+    host_.service().node().log(host_.service().handle(), LogLevel::error, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (co->session > 0) answer_error(co->source, co->session, text);
+    if (co->is_start) {
+        start_pending_ = false;
+        std::string line(text, strcspn(text, "\n"));
+        host_.service().node().log(host_.service().handle(), LogLevel::error,
+                                   "start function failed: " + line);
+        host_.notify_started(false, line);
+        begin_exit();
+    }
+    lua_pop(L, 1);
+    lua_resetthread(T);  // closes pending to-be-closed variables; the thread is reusable
+    recycle(co);
+}
+
+void LuaScheduler::begin_exit() {
+    exiting_ = true;
+    for (size_t i = fork_head_; i < forks_.size(); ++i)
+        recycle(forks_[i]);
+    forks_.clear();
+    fork_head_ = 0;
+    host_.service().exit();
+}
+
+void LuaScheduler::release() {
+    const std::string text = "service " + address_of(host_.service().handle()) +
+                             (exiting_ ? " exited" : " was killed") + " before answering";
+    for (const auto& co : slots_)
+        if (co && co->session > 0) {
+            answer_error(co->source, co->session, text);
+            co->session = -1;
+        }
+    lua_State* L = L_;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, unresponse_ref_);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+        auto* box = static_cast<ResponseBox*>(lua_touserdata(L, -1));
+        if (box && !box->used) {
+            box->used = true;
+            answer_error(Handle(box->dest), box->session, text);
+        }
+    }
+    lua_pop(L, 1);
+    if (start_pending_) {
+        start_pending_ = false;
+        // skynet's rule: a service may do its work in start and exit; being killed is a failure.
+        if (exiting_)
+            host_.notify_started(true, {});
+        else
+            host_.notify_started(false, "service " + address_of(host_.service().handle()) +
+                                            " was killed during its start function");
+    }
+}
+
+}  // namespace skyhive
