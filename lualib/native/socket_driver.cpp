@@ -108,7 +108,7 @@ Body check_body(lua_State* L, int arg) {
         }
         case LUA_TTABLE: {
             b.kind = Body::table;
-            const lua_Integer n = luaL_len(L, arg);
+            const lua_Integer n = lua_Integer(lua_rawlen(L, arg));
             for (lua_Integer i = 1; i <= n; ++i) {
                 size_t len = 0;
                 if (lua_rawgeti(L, arg, i) != LUA_TSTRING)
@@ -136,7 +136,7 @@ Payload to_payload(lua_State* L, int arg, const Body& b) {
         case Body::table: {
             Payload p = Payload::allocate(b.size);
             char* at = p.data();
-            const lua_Integer n = lua_rawlen(L, arg);
+            const lua_Integer n = lua_Integer(lua_rawlen(L, arg));
             for (lua_Integer i = 1; i <= n; ++i) {
                 size_t len = 0;
                 lua_rawgeti(L, arg, i);

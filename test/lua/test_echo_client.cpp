@@ -17,7 +17,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -73,13 +72,19 @@ class Node {
         ::rmdir(dir_.c_str());
     }
 
-    // The port in the first log line matching `prefix` + "host:PORT", once it appears.
+    // The port in the first log line containing `prefix` + "127.0.0.1:PORT", once it appears.
     std::optional<int> wait_port(const std::string& prefix) {
-        const std::regex re(prefix + R"(127\.0\.0\.1:(\d+))");
+        const std::string needle = prefix + "127.0.0.1:";
         for (auto until = Clock::now() + kDeadline; Clock::now() < until;) {
-            std::smatch m;
             std::string text = slurp(log_);
-            if (std::regex_search(text, m, re)) return std::stoi(m[1]);
+            size_t at = text.find(needle);
+            if (at != std::string::npos) {
+                // Only a whole line: the digits must be followed by its end.
+                size_t digits = at + needle.size();
+                size_t end = text.find_first_not_of("0123456789", digits);
+                if (end != std::string::npos && end > digits && text[end] == '\n')
+                    return std::stoi(text.substr(digits, end - digits));
+            }
             if (exited()) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
@@ -237,8 +242,7 @@ TEST(DefaultConfig, ConsoleRefusesARemoteAddressUnlessAllowed) {
     // The start script fails, so the node stops by itself with a non-zero status.
     int status = node.wait();
     EXPECT_GT(status, 0);
-    EXPECT_NE(node.output().find("debug_console_allow_remote"), std::string::npos)
-        << node.output();
+    EXPECT_NE(node.output().find("debug_console_allow_remote"), std::string::npos) << node.output();
 }
 
 }  // namespace
