@@ -33,11 +33,10 @@ end
 -- class = { name = "lua", id = 10, pack = f, unpack = f, dispatch = f }
 function skynet.register_protocol(class)
     local name, id = class.name, class.id
-    assert(type(name) == "string" and math.type(id) == "integer" and id >= 0 and id <= 255,
-        "register_protocol needs a name and an id in 0..255")
+    assert(type(name) == "string" and type(id) == "number", "register_protocol needs a name and an id")
     assert(proto[name] == nil and proto[id] == nil, "protocol " .. name .. " registered twice")
+    c.protocol(id, class.dispatch, class.unpack)  -- checks id is in 0..255
     proto[name], proto[id] = class, class
-    c.protocol(id, class.dispatch, class.unpack)
 end
 
 function skynet.dispatch(typename, func)
@@ -53,6 +52,21 @@ end
 skynet.register_protocol { name = "lua", id = skynet.PTYPE_LUA, pack = c.pack, unpack = c.unpack }
 skynet.register_protocol { name = "response", id = skynet.PTYPE_RESPONSE }
 skynet.register_protocol { name = "error", id = skynet.PTYPE_ERROR, unpack = c.tostring }
+
+local info_func
+-- f(...) answers the debug protocol's INFO request (the debug console's `info`).
+function skynet.info_func(f)
+    info_func = f
+end
+
+-- Every service answers the debug protocol (the console's mem, gc, stat, task, info, ping); the
+-- code behind it loads on the first debug request.
+skynet.register_protocol {
+    name = "debug", id = skynet.PTYPE_DEBUG, pack = c.pack, unpack = c.unpack,
+    dispatch = function(_, _, cmd, ...)
+        return require("skynet.debug").dispatch(skynet, info_func, cmd, ...)
+    end,
+}
 
 function skynet.send(addr, typename, ...)
     local p = proto[typename] or unknown(typename)
@@ -172,8 +186,5 @@ function skynet.start(start)
         start()
     end)
 end
-
--- Every Lua service answers the debug protocol (the debug console's mem, gc, task, info, ping).
-require("skynet.debug").init(skynet)
 
 return skynet

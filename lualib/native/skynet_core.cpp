@@ -19,7 +19,9 @@ namespace skyhive {
 namespace core_args {
 
 LuaServiceHost& host_of(lua_State* L) {
-    return *static_cast<LuaServiceHost*>(lua_touserdata(L, lua_upvalueindex(1)));
+    void* ud = nullptr;
+    lua_getallocf(L, &ud);  // a service's state allocates through its host (skynet_core_bind)
+    return *static_cast<LuaServiceHost*>(ud);
 }
 
 namespace {
@@ -527,10 +529,9 @@ extern "C" int luaopen_skynet_core(lua_State* L) {
     };
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kHostKey) != LUA_TLIGHTUSERDATA)
         return luaL_error(L, "skynet.core is only available inside a Lua service (snlua)");
+    // Light C functions only: a closure per function would cost every service ~2 KB.
     lua_createtable(L, 0, 48);
-    lua_pushvalue(L, -2);
-    luaL_setfuncs(L, with_host, 1);
-    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, with_host, 0);
     LuaScheduler::register_functions(L);
     luaL_setfuncs(L, plain, 0);
     return 1;

@@ -117,8 +117,9 @@ class LuaServiceHost {
     std::unique_ptr<LuaScheduler> scheduler_;
 };
 
-// Makes `host` the owner of L's skynet.core and creates its scheduler. Call before loading Lua,
-// under lua_pcall (it allocates).
+// Makes `host` the owner of L's skynet.core and creates its scheduler. L must have been made with
+// lua_newstate(alloc, host): the functions find their host as the allocator's user data. Call
+// before loading Lua, under lua_pcall (it allocates).
 void skynet_core_bind(lua_State* L, LuaServiceHost* host);
 
 // Dispatches msg through the scheduler under lua_pcall with a traceback handler. Returns false
@@ -135,7 +136,7 @@ int skynet_core_traceback(lua_State* L);
 
 // Argument checks shared by the skynet.core functions; each raises a Lua error on bad input.
 namespace core_args {
-LuaServiceHost& host_of(lua_State* L);  // upvalue 1
+LuaServiceHost& host_of(lua_State* L);  // the allocator's user data
 Handle check_dest(lua_State* L, int arg);
 MessageType check_type(lua_State* L, int arg);
 struct Body {

@@ -1,6 +1,6 @@
 // The scheduler's functions in skynet.core: the ones that yield (call, calltimeout, newservice,
 // sleep, wait, exit) and the ones that touch coroutines or sessions (ret, retpack, response,
-// ignoreret, fork, timeout, wakeup, start, protocol, task). Upvalue 1 of each: the host.
+// ignoreret, fork, timeout, wakeup, start, protocol, task).
 //
 // Lua errors are longjmps: checks come first; C++ objects that own memory are confined to blocks
 // that end before anything can raise.
@@ -210,9 +210,9 @@ int response_noop(lua_State* L) {
     return 1;
 }
 
-// The closure skynet.response returns. Upvalues: 1 host, 2 pack, 3 box.
+// The closure skynet.response returns. Upvalues: 1 pack, 2 box.
 int response_call(lua_State* L) {
-    auto* box = static_cast<ResponseBox*>(lua_touserdata(L, lua_upvalueindex(3)));
+    auto* box = static_cast<ResponseBox*>(lua_touserdata(L, lua_upvalueindex(2)));
     if (lua_type(L, 1) == LUA_TSTRING && std::strcmp(lua_tostring(L, 1), "TEST") == 0) {
         lua_pushboolean(L, !box->used);
         return 1;
@@ -223,7 +223,7 @@ int response_call(lua_State* L) {
     bool ok = lua_toboolean(L, 1);
     bool sent = false;
     if (ok) {
-        lua_pushvalue(L, lua_upvalueindex(2));
+        lua_pushvalue(L, lua_upvalueindex(1));
         lua_rotate(L, 2, 1);  // pack below the values to answer with
         lua_call(L, lua_gettop(L) - 2, 2);
         auto body = check_body(L, -2);
@@ -236,7 +236,7 @@ int response_call(lua_State* L) {
         sent = self.send(Handle(box->dest), MessageType::error, box->session, Payload::copy(text));
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, s.unresponse_ref());
-    lua_pushvalue(L, lua_upvalueindex(3));
+    lua_pushvalue(L, lua_upvalueindex(2));
     lua_pushnil(L);
     lua_rawset(L, -3);
     lua_pushboolean(L, sent);
@@ -254,7 +254,6 @@ int l_response(lua_State* L) {
         return 1;
     }
     const bool default_pack = lua_isnoneornil(L, 1);
-    lua_pushvalue(L, lua_upvalueindex(1));
     if (default_pack)
         lua_pushcfunction(L, seri_pack);
     else
@@ -266,7 +265,7 @@ int l_response(lua_State* L) {
     lua_pushboolean(L, 1);
     lua_rawset(L, -3);
     lua_pop(L, 1);
-    lua_pushcclosure(L, response_call, 3);
+    lua_pushcclosure(L, response_call, 2);
     co->session = -1;  // only after everything that can raise
     return 1;
 }
@@ -460,8 +459,7 @@ void LuaScheduler::register_functions(lua_State* L) {
         {"task", l_task},
         {nullptr, nullptr},
     };
-    // Stack: table, host. luaL_setfuncs pops the upvalue.
-    luaL_setfuncs(L, funcs, 1);
+    luaL_setfuncs(L, funcs, 0);
 }
 
 }  // namespace skyhive

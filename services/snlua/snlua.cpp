@@ -26,10 +26,11 @@ struct PendingLaunch {
 };
 thread_local PendingLaunch* tls_pending = nullptr;
 
+// The allocator's user data is the LuaServiceHost base (skynet.core relies on it).
 SnluaModule& module_of(lua_State* L) {
     void* ud = nullptr;
     lua_getallocf(L, &ud);
-    return *static_cast<SnluaModule*>(ud);
+    return *static_cast<SnluaModule*>(static_cast<LuaServiceHost*>(ud));
 }
 
 std::string format_handle(Handle h) {
@@ -62,7 +63,7 @@ void SnluaModule::account(long long delta) {
 }
 
 void* SnluaModule::allocate(void* ud, void* ptr, size_t osize, size_t nsize) {
-    auto* m = static_cast<SnluaModule*>(ud);
+    auto* m = static_cast<SnluaModule*>(static_cast<LuaServiceHost*>(ud));
     const size_t old = ptr ? osize : 0;  // without ptr, osize is a type tag, not a size
     if (nsize == 0) {
         std::free(ptr);
@@ -196,7 +197,7 @@ bool SnluaModule::init(Service& self, std::string_view args) {
         return false;
     };
     if (host_->config_error()) return fail(host_->config_error()->message);
-    L_ = lua_newstate(allocate, this);
+    L_ = lua_newstate(allocate, static_cast<LuaServiceHost*>(this));
     if (!L_) return fail("cannot create a Lua state");
     active_ = L_;
     lua_gc(L_, LUA_GCSTOP);
@@ -242,8 +243,51 @@ int SnluaModule::protected_init(lua_State* L) {
     return m->load_service(L);
 }
 
+namespace {
+
+// Standard libraries most services never touch: opened on first use of their global (or by
+// require), which saves every service ~9 KB. A script that replaces _G's metatable should
+// require these first.
+const luaL_Reg kLazyLibs[] = {
+    {LUA_IOLIBNAME, luaopen_io},     {LUA_OSLIBNAME, luaopen_os},
+    {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8},
+    {LUA_DBLIBNAME, luaopen_debug},
+};
+
+// _G's __index: opens a lazy library the first time its global is read.
+int lazy_global(lua_State* L) {
+    if (lua_type(L, 2) != LUA_TSTRING) return 0;
+    const char* name = lua_tostring(L, 2);
+    for (const luaL_Reg& lib : kLazyLibs)
+        if (std::strcmp(name, lib.name) == 0) {
+            luaL_requiref(L, lib.name, lib.func, 1);
+            return 1;
+        }
+    return 0;
+}
+
+void open_libraries(lua_State* L) {
+    static const luaL_Reg eager[] = {
+        {LUA_GNAME, luaopen_base},          {LUA_LOADLIBNAME, luaopen_package},
+        {LUA_COLIBNAME, luaopen_coroutine}, {LUA_TABLIBNAME, luaopen_table},
+        {LUA_STRLIBNAME, luaopen_string},
+    };
+    for (const luaL_Reg& lib : eager) {
+        luaL_requiref(L, lib.name, lib.func, 1);
+        lua_pop(L, 1);
+    }
+    lua_pushglobaltable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, lazy_global);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_pop(L, 1);
+}
+
+}  // namespace
+
 int SnluaModule::load_service(lua_State* L) {
-    luaL_openlibs(L);
+    open_libraries(L);
     lua_getglobal(L, "coroutine");
     lua_pushcfunction(L, resume);
     lua_setfield(L, -2, "resume");
@@ -357,6 +401,8 @@ std::shared_ptr<LuaHost> register_snlua(Node& node) {
                         : std::make_shared<LuaHost>(LuaHostOptions{}, options.error());
     host->add_native("skynet.core", luaopen_skynet_core);
     host->add_native("skyhive.seri", luaopen_skyhive_seri);
+    for (const luaL_Reg& lib : kLazyLibs)  // require "io" before the global was touched
+        host->add_native(lib.name, lib.func);
     node.modules().add("snlua", [host] { return std::make_unique<SnluaModule>(host); });
     return host;
 }
