@@ -161,6 +161,32 @@ t.run(function()
     socket.close(client)
     socket.close(server)
 
+    -- Packed messages go out by pointer (ownership moves), and lwrite keeps the stream order.
+    client, server = pair(port)
+    local msg, sz = skynet.pack("packed", 42, { 1, 2 })
+    t.ok(socket.write(client, msg, sz), "write light userdata + size")
+    local a1, a2, a3 = skynet.unpack(assert(socket.read(server, sz)))
+    t.eq(a1 .. a2 .. a3[2], "packed422", "packed values through the socket")
+    t.ok(socket.lwrite(client, "low\n"), "lwrite")
+    t.eq(socket.readline(server), "low", "lwrite arrives")
+    t.eq(socket.header("\0\1\0"), 256, "3-byte header")
+
+    -- pause: nothing more is read until the next read resumes it.
+    socket.pause(server)
+    t.wait_until(function() return not info(server).reading end, 500, "paused")
+    socket.write(client, "while paused\n")
+    t.eq(socket.readline(server), "while paused", "a read resumes a paused socket")
+    t.ok(info(server).reading, "reading again")
+
+    -- limit: more than the limit buffered and unread closes the socket.
+    socket.limit(server, 100)
+    socket.write(client, string.rep("x", 1000))
+    t.wait_until(function() return socket.disconnected(server) end, 500, "closed over the limit")
+    t.eq(socket.read(client), false, "the peer sees the close")
+    socket.close(client)
+    socket.close(server)
+    t.raises({ "socket.read: socket not open here" }, socket.read, server)
+
     -- Hand an accepted connection to another service: it becomes the owner and reads it.
     local agent = skynet.newservice "helper_socket_agent"
     client = assert(socket.open("127.0.0.1", port))
