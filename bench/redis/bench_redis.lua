@@ -8,7 +8,8 @@
 --           `services` services (default 1)
 -- parse: "socket" (default, replies framed on the socket thread) or "service" (raw bytes parsed
 -- in the service), to compare the two designs.
--- Prints "<scenario>.set <ops/s>" and "<scenario>.get <ops/s>" on stdout, then stops the node.
+-- Prints "<scenario>.set <ops/s> <process CPU us/op>" and the same for get on stdout, then
+-- stops the node.
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 
@@ -21,7 +22,22 @@ local function connect()
     return redis.connect { port = port, parse = parse, flush = os.getenv("BENCH_FLUSH") }
 end
 
--- Runs `workers` coroutines; each calls body(worker, count) with its share of n. Returns ops/s.
+-- CPU seconds the whole process (workers, socket thread, timer) has used so far.
+local TICKS = 100  -- USER_HZ on Linux
+local function process_cpu()
+    local f = io.open("/proc/self/stat")
+    if not f then return 0 end
+    local stat = f:read("a")
+    f:close()
+    -- Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    local rest = stat:match("%) (.*)$")
+    local fields = {}
+    for v in rest:gmatch("%S+") do fields[#fields + 1] = v end
+    return (tonumber(fields[12]) + tonumber(fields[13])) / TICKS
+end
+
+-- Runs `workers` coroutines; each calls body(worker, count) with its share of n. Returns ops/s
+-- and the process's CPU microseconds per operation.
 -- A warm-up of a twentieth of the requests runs first, untimed.
 local function timed(workers, n, body)
     local warm = math.max(16, n // 20 // workers)
@@ -35,7 +51,8 @@ local function timed(workers, n, body)
     end
     skynet.wait(KEY)
     local each = n // workers
-    local left = workers
+    left = workers
+    local cpu0 = process_cpu()
     local t0 = skynet.hpc()
     local t1
     for w = 1, workers do
@@ -49,7 +66,8 @@ local function timed(workers, n, body)
         end)
     end
     skynet.wait(KEY)
-    return each * workers / ((t1 - t0) / 1e9)
+    local ops = each * workers
+    return ops / ((t1 - t0) / 1e9), (process_cpu() - cpu0) * 1e6 / ops
 end
 
 local function pipelines(db, cmd, count)
@@ -62,32 +80,32 @@ local run = {}
 
 function run.c1(n)
     local db = connect()
-    local set = timed(1, n, function(_, c) for _ = 1, c do db:set(KEY, VALUE) end end)
-    local get = timed(1, n, function(_, c) for _ = 1, c do db:get(KEY) end end)
-    return set, get
+    local set, set_cpu = timed(1, n, function(_, c) for _ = 1, c do db:set(KEY, VALUE) end end)
+    local get, get_cpu = timed(1, n, function(_, c) for _ = 1, c do db:get(KEY) end end)
+    return set, get, set_cpu, get_cpu
 end
 
 function run.co50(n)
     local db = connect()
-    local set = timed(50, n, function(_, c) for _ = 1, c do db:set(KEY, VALUE) end end)
-    local get = timed(50, n, function(_, c) for _ = 1, c do db:get(KEY) end end)
-    return set, get
+    local set, set_cpu = timed(50, n, function(_, c) for _ = 1, c do db:set(KEY, VALUE) end end)
+    local get, get_cpu = timed(50, n, function(_, c) for _ = 1, c do db:get(KEY) end end)
+    return set, get, set_cpu, get_cpu
 end
 
 function run.p16(n)
     local db = connect()
-    local set = timed(1, n, function(_, c) pipelines(db, "set", c) end)
-    local get = timed(1, n, function(_, c) pipelines(db, "get", c) end)
-    return set, get
+    local set, set_cpu = timed(1, n, function(_, c) pipelines(db, "set", c) end)
+    local get, get_cpu = timed(1, n, function(_, c) pipelines(db, "get", c) end)
+    return set, get, set_cpu, get_cpu
 end
 
 -- `conns` connections of this service, pipelines of 16.
 function run.p16conns(n, conns)
     local dbs = {}
     for i = 1, conns do dbs[i] = connect() end
-    local set = timed(conns, n, function(w, c) pipelines(dbs[w], "set", c) end)
-    local get = timed(conns, n, function(w, c) pipelines(dbs[w], "get", c) end)
-    return set, get
+    local set, set_cpu = timed(conns, n, function(w, c) pipelines(dbs[w], "set", c) end)
+    local get, get_cpu = timed(conns, n, function(w, c) pipelines(dbs[w], "get", c) end)
+    return set, get, set_cpu, get_cpu
 end
 
 skynet.start(function()
@@ -98,7 +116,7 @@ skynet.start(function()
         end)
         return
     end
-    local set, get
+    local set, get, set_cpu, get_cpu
     if scenario == "c50p16" then
         -- Every service does SET then GET on its connections; the figure is the sum of the
         -- services' rates (they run side by side for the same requests each).
@@ -110,18 +128,19 @@ skynet.start(function()
         local left = services
         for i = 1, services do
             skynet.fork(function()
-                local s, g = skynet.call(helpers[i], "lua", requests // services, 50 // services)
-                set, get = set + s, get + g
+                -- Each helper's CPU figure covers the whole process; the last one stands.
+                local s, g, sc, gc = skynet.call(helpers[i], "lua", requests // services, 50 // services)
+                set, get, set_cpu, get_cpu = set + s, get + g, sc, gc
                 left = left - 1
                 if left == 0 then skynet.wakeup(helpers) end
             end)
         end
         skynet.wait(helpers)
     else
-        set, get = run[scenario](requests)
+        set, get, set_cpu, get_cpu = run[scenario](requests)
     end
-    print(string.format("%s.set %.0f", scenario, set))
-    print(string.format("%s.get %.0f", scenario, get))
+    print(string.format("%s.set %.0f %.2f", scenario, set, set_cpu))
+    print(string.format("%s.get %.0f %.2f", scenario, get, get_cpu))
     io.stdout:flush()
     skynet.abort(0)
 end)

@@ -3,8 +3,13 @@
 #   bench/redis/redis_client_bench.sh [build-dir] [runs]
 # For each scenario of bench_redis.lua, SET and GET: the client's ops/s from a Lua service
 # (thread = 2), redis-benchmark's in the same run against the same server, and the ratio.
-# Prints one line per run and figure, then the medians over `runs` (default 5):
-#   redis.client.c1.set ops_per_s=22000 ref=23000 ratio=0.96 (ref: redis-benchmark -c 1)
+# Prints one line per run and figure, then the medians over `runs` (default 5), each figure's
+# median on its own (ratio = median ops / median ref):
+#   redis.client.c1.set ops_per_s=22000 ref=23000 ratio=0.96 cpu_us_per_op=30.1 (ref: redis-benchmark -c 1)
+# cpu_us_per_op is the skyhive process's CPU time (all threads) per operation.
+# Environment: BENCH_PARSE=service parses replies in the service instead of on the socket thread;
+# BENCH_FLUSH=timeout defers writes by skynet.timeout(0) instead of a fork; BENCH_ONLY=regex picks
+# scenarios; BENCH_SERVICES=n spreads c50p16's connections over n services (default 2).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build}"
@@ -60,14 +65,15 @@ for run in $(seq "$runs"); do
         out="$(BENCH_ARGS="$name $n $port $services $parse" "$skyhive" "$work/config.lua" 2>"$work/err.log" || true)"
         for op in set get; do
             ops="$(awk -v k="$name.$op" '$1 == k {print $2}' <<< "$out")"
+            cpu="$(awk -v k="$name.$op" '$1 == k {print $3}' <<< "$out")"
             ref=$ref_set; [ "$op" = get ] && ref=$ref_get
             if [ -z "$ops" ]; then
                 echo "redis.client.$name.$op failed: $(tail -3 "$work/err.log")" >&2
                 continue
             fi
             ratio="$(awk -v a="$ops" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
-            echo "run$run redis.client.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$ratio"
-            echo "$name.$op $ops $ref $label" >> "$results"
+            echo "run$run redis.client.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$ratio cpu_us_per_op=$cpu"
+            echo "$name.$op $ops $ref $cpu $label" >> "$results"
         done
     done
 done
@@ -76,13 +82,16 @@ echo "# medians of $runs runs"
 for entry in "${scenarios[@]}"; do
     name="${entry%% *}"
     for op in set get; do
-        awk -v k="$name.$op" '$1 == k {print $2, $3}' "$results" | sort -n > "$work/a"
-        awk -v k="$name.$op" '$1 == k {print $3}' "$results" | sort -n > "$work/b"
-        [ -s "$work/a" ] || continue
-        ops="$(awk '{print $1}' "$work/a" | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
-        ref="$(awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}' "$work/b")"
-        label="$(awk -v k="$name.$op" '$1 == k {$1=$2=$3=""; print substr($0, 4); exit}' "$results")"
+        median() {  # column -> median of that column over this figure's runs
+            awk -v k="$name.$op" -v c="$1" '$1 == k {print $c}' "$results" | sort -g |
+                awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
+        }
+        ops="$(median 2)"
+        [ -n "$ops" ] || continue
+        ref="$(median 3)"
+        cpu="$(median 4)"
+        label="$(awk -v k="$name.$op" '$1 == k {$1=$2=$3=$4=""; print substr($0, 5); exit}' "$results")"
         ratio="$(awk -v a="$ops" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
-        echo "redis.client.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$ratio (ref: $label)"
+        echo "redis.client.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$ratio cpu_us_per_op=$cpu (ref: $label)"
     done
 done
