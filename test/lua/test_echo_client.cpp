@@ -1,6 +1,6 @@
-// Black-box test of the shipped echo configs: runs the skyhive binary on config/echo.lua and
-// config/default.lua (their addresses moved to kernel-chosen ports), finds the bound ports in the
-// log, and talks to the services with plain blocking sockets, as telnet would.
+// Black-box test of config/echo.lua and the start script: runs the skyhive binary on it (addresses
+// moved to kernel-chosen ports, a debug console added), finds the bound ports in the log, and
+// talks to the services with plain blocking sockets, as telnet would.
 //
 // Environment (set by ctest): SKYHIVE_BIN, the binary; SKYHIVE_SOURCE_DIR, the repository root
 // (the binary runs there, so the configs' relative Lua paths resolve).
@@ -214,8 +214,8 @@ TEST(EchoConfig, EchoesLinesFromSeveralClients) {
     EXPECT_EQ(node.stop(), 0) << node.output();
 }
 
-TEST(DefaultConfig, RunsEchoAndConsoleOnLoopback) {
-    Node node("include \"" + config_path("default.lua") +
+TEST(EchoConfig, RunsTheConsoleTheConfigNames) {
+    Node node("include \"" + config_path("echo.lua") +
               "\"\necho = \"127.0.0.1:0\"\ndebug_console = \"127.0.0.1:0\"\n");
     auto echo = node.wait_port("echo: listening on ");
     auto console = node.wait_port("debug console: listening on ");
@@ -236,8 +236,8 @@ TEST(DefaultConfig, RunsEchoAndConsoleOnLoopback) {
     EXPECT_EQ(node.stop(), 0) << node.output();
 }
 
-TEST(DefaultConfig, ConsoleRefusesARemoteAddressUnlessAllowed) {
-    Node node("include \"" + config_path("default.lua") +
+TEST(EchoConfig, ConsoleRefusesARemoteAddressUnlessAllowed) {
+    Node node("include \"" + config_path("echo.lua") +
               "\"\necho = \"127.0.0.1:0\"\ndebug_console = \"0.0.0.0:0\"\n");
     // The start script fails, so the node stops by itself with a non-zero status.
     int status = node.wait();
