@@ -23,7 +23,7 @@ local waiting = require "skynet.db.redis.lock_wait"
 
 local hpc, fork = skynet.hpc, skynet.fork
 local type, pcall, error, assert, random = type, pcall, error, assert, math.random
-local min, max, mtype = math.min, math.max, math.type
+local max, mtype = math.max, math.type
 local format, tpack, tunpack = string.format, table.pack, table.unpack
 
 local MS = 1000000
@@ -83,11 +83,6 @@ end
 ----------------------------------------------------------------------------------------------
 -- Acquire
 
-local function backoff(retry, attempt)
-    local d = min(retry.max or 200, (retry.base or 10) * (1 << min(attempt, 20)))
-    return d - d * (retry.jitter or 0.5) * random()
-end
-
 -- Best-effort clean-up after a try whose reply was lost: it may have taken the lock (or
 -- queued us) and nobody else knows the token.
 local function abandon(db, key, token, queued)
@@ -103,52 +98,22 @@ end
 -- hpc() time its try was sent, or nil, why, detail.
 local function take(db, key, token, ttl, opts)
     local fair = opts.fair and true or false
-    local wait_ns = (opts.wait or 0) * MS
-    local retry = opts.retry or EMPTY
-    local mode = fair and (wait_ns > 0 and "2" or "1") or "0"
-    local qttl = max(1000, 4 * (retry.max or 200))
+    local waits = (opts.wait or 0) > 0
+    local mode = fair and (waits and "2" or "1") or "0"
+    local qttl = max(1000, 4 * ((opts.retry or EMPTY).max or 200))
     local fencing = opts.fencing and "1" or "0"
     local qkey, xkey, channel = key .. ":queue", key .. ":qexp", key .. ":released"
-    local give_up = hpc() + wait_ns
-    local sub, subscribed, attempt = nil, false, 0
-    local why, detail, t0, reply
-    while true do
-        local gen = waiting.generation(sub)
-        t0 = hpc()
-        local r, err = run(scripts.acquire, db, 4, key, key .. ":fence", qkey, xkey, token, ttl,
-            fencing, mode, qttl)
-        if r and r[1] == 1 then
-            reply = r
-            break
-        end
-        local holder_ms
-        if r then
-            why, detail, holder_ms = "contended", nil, r[2]
-        else
-            why, detail = "unavailable", err
-        end
-        local now = hpc()
-        if now >= give_up then break end
-        if why == "contended" and not subscribed then
-            -- Heard from now on: the try just after the subscription cannot miss a release.
-            subscribed = true
-            sub = waiting.subscribe(db, channel)
-        elseif waiting.generation(sub) == gen then
-            local ms = backoff(retry, attempt)
-            attempt = attempt + 1
-            if holder_ms and holder_ms > 0 then ms = min(ms, holder_ms + 1) end
-            ms = min(ms, (give_up - now) / MS + 1)
-            waiting.sleep(sub, max(1, math.ceil(ms / 10)), token, fair)
-        end
-    end
-    if sub then waiting.unsubscribe(sub) end
+    local reply, t0, detail = waiting.until_taken(db, channel, token, fair, opts, function()
+        return run(scripts.acquire, db, 4, key, key .. ":fence", qkey, xkey, token, ttl, fencing,
+            mode, qttl)
+    end)
     if reply then return reply, t0 end
+    local why = t0
     if why == "unavailable" then
         abandon(db, key, token, mode == "2")
     elseif mode == "2" then
         fork(function() pcall(scripts.cancel, db, 3, key, qkey, xkey, token, channel) end)
     end
-    if why == "contended" and wait_ns > 0 then why = "timeout" end
     return nil, why, detail
 end
 

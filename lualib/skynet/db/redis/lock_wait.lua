@@ -12,7 +12,7 @@
 -- race: a try whose reply comes after the release message that followed it sees the generation
 -- moved and tries again at once instead of sleeping.
 --
--- Thread: the owning service. subscribe and sleep yield.
+-- Thread: the owning service. subscribe, sleep and until_taken yield.
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 
@@ -161,11 +161,6 @@ function M.unsubscribe(sub)
     end)
 end
 
--- The channel's generation: compare before and after a try (see the header).
-function M.generation(sub)
-    return sub and sub.gen or 0
-end
-
 -- Sleeps up to cs centiseconds or until a release on the channel picks this waiter. `token`
 -- is the waiter's lock token (fair mode is woken by name), `fair` whether it is a fair waiter.
 -- Returns true when woken by a release. Yields.
@@ -180,6 +175,61 @@ function M.sleep(sub, cs, token, fair)
     sleep(cs, entry)
     if not entry.woken then remove_entry(list, entry) end
     return entry.woken
+end
+
+local function backoff(retry, attempt)
+    local d = math.min(retry.max or 200, (retry.base or 10) * (1 << math.min(attempt, 20)))
+    return d - d * (retry.jitter or 0.5) * math.random()
+end
+
+local EMPTY = {}
+
+-- Runs try() until it succeeds or opts.wait ms have passed (0: once). try() -> reply, or nil
+-- and the client's error text; reply[1] == 1 means taken, else reply[2] is the ms until the
+-- holder's lease ends (<= 0: unknown). Between tries it sleeps by opts.retry ({base, max,
+-- jitter} in ms), never past the holder's expiry or the end of the wait, and a release on
+-- `channel` wakes it early. Returns reply and the skynet.hpc() time the successful try was
+-- sent, or nil, "contended" (no wait) / "timeout" / "unavailable" (the last try got no
+-- answer), detail. Yields.
+function M.until_taken(db, channel, token, fair, opts, try)
+    local MS = 1000000
+    local wait_ns = (opts.wait or 0) * MS
+    local retry = opts.retry or EMPTY
+    local give_up = skynet.hpc() + wait_ns
+    local sub, subscribed, attempt = nil, false, 0
+    local why, detail, t0, reply
+    while true do
+        local gen = sub and sub.gen or 0
+        t0 = skynet.hpc()
+        local r, err = try()
+        if r and r[1] == 1 then
+            reply = r
+            break
+        end
+        local holder_ms
+        if r then
+            why, detail, holder_ms = "contended", nil, r[2]
+        else
+            why, detail = "unavailable", err
+        end
+        local now_ns = skynet.hpc()
+        if now_ns >= give_up then break end
+        if why == "contended" and not subscribed then
+            -- Heard from now on: the try just after the subscription cannot miss a release.
+            subscribed = true
+            sub = M.subscribe(db, channel)
+        elseif (sub and sub.gen or 0) == gen then
+            local ms = backoff(retry, attempt)
+            attempt = attempt + 1
+            if holder_ms and holder_ms > 0 then ms = math.min(ms, holder_ms + 1) end
+            ms = math.min(ms, (give_up - now_ns) / MS + 1)
+            M.sleep(sub, math.max(1, math.ceil(ms / 10)), token, fair)
+        end
+    end
+    if sub then M.unsubscribe(sub) end
+    if reply then return reply, t0 end
+    if why == "contended" and wait_ns > 0 then why = "timeout" end
+    return nil, why, detail
 end
 
 return M

@@ -1,0 +1,121 @@
+-- Fair locks and semaphores against a real redis-server: fair waiters acquire in arrival order,
+-- dead waiters are pruned, a waiter that gives up leaves the queue; a semaphore admits `limit`
+-- holders, frees the permit of a holder that expired, wakes a waiter on release. Run under
+-- redis_lab.
+local skynet = require "skynet"
+local redis = require "skynet.db.redis"
+local lock = require "skynet.db.redis.lock"
+local semaphore = require "skynet.db.redis.semaphore"
+local t = require "tlib"
+
+local port = assert(tonumber(os.getenv "SKYHIVE_TEST_REDIS_PORT"), "SKYHIVE_TEST_REDIS_PORT")
+
+local function server_ms(db)
+    local tm = db:time()
+    return tonumber(tm[1]) * 1000 + tonumber(tm[2]) // 1000
+end
+
+t.run(function()
+    local db = redis.connect { port = port }
+    local other = redis.connect { port = port }  -- a second client, as another service has
+
+    -- Arrival order: each waiter is queued before the next one starts; waiters alternate
+    -- between two clients.
+    local holder = assert(lock.acquire(db, "fair", { ttl = 5000, fair = true }))
+    local order = {}
+    local N = 5
+    for i = 1, N do
+        local c = i % 2 == 0 and other or db
+        skynet.fork(function()
+            local l = assert(lock.acquire(c, "fair", { ttl = 5000, fair = true, wait = 10000 }))
+            order[#order + 1] = i
+            skynet.sleep(1)
+            assert(l:release())
+        end)
+        t.wait_until(function() return db:zcard("fair:queue") == i end, 300, "waiter " .. i .. " queued")
+    end
+    -- A newcomer that only tries does not jump the queue, even when the lock is free.
+    holder:release()
+    t.eq(select(2, lock.acquire(db, "fair", { ttl = 5000, fair = true })), "contended",
+        "a fair try behind queued waiters")
+    t.wait_until(function() return #order == N end, 500, "every waiter")
+    t.eq(table.concat(order, ","), "1,2,3,4,5", "arrival order")
+    t.eq(db:exists("fair:queue"), 0, "the queue is empty again")
+    t.eq(db:exists("fair:qexp"), 0, "and so are the expiries")
+
+    -- A dead waiter (its service stopped polling) is pruned: a waiter whose expiry passed does
+    -- not hold up a free lock, and one still alive at the head does until it expires.
+    local now = server_ms(db)
+    db:zadd("fair2:queue", 1, "ghost")
+    db:zadd("fair2:qexp", now - 1, "ghost")
+    local l = assert(lock.acquire(db, "fair2", { ttl = 5000, fair = true }))
+    t.eq(db:zscore("fair2:queue", "ghost"), nil, "the expired ghost was pruned")
+    l:release()
+    now = server_ms(db)
+    db:zadd("fair2:queue", 1, "sleeper")
+    db:zadd("fair2:qexp", now + 300, "sleeper")
+    t.eq(select(2, lock.acquire(db, "fair2", { ttl = 5000, fair = true })), "contended",
+        "a live waiter ahead")
+    local t0 = skynet.hpc()
+    local l2 = assert(lock.acquire(db, "fair2", { ttl = 5000, fair = true, wait = 3000 }))
+    local waited = (skynet.hpc() - t0) // 1000000
+    t.ok(waited >= 200, "waited for the sleeper to expire: " .. waited .. " ms")
+    l2:release()
+
+    -- A fair waiter that gives up leaves the queue at once; the release then names the next.
+    local h = assert(lock.acquire(db, "fair3", { ttl = 5000, fair = true }))
+    local late, first
+    skynet.fork(function()
+        first = select(2, lock.acquire(db, "fair3", { ttl = 5000, fair = true, wait = 300 }))
+    end)
+    t.wait_until(function() return db:zcard("fair3:queue") == 1 end, 300, "first queued")
+    skynet.fork(function()
+        late = assert(lock.acquire(other, "fair3", { ttl = 5000, fair = true, wait = 5000,
+            retry = { base = 2000, max = 2000, jitter = 0 } }))
+    end)
+    t.wait_until(function() return db:zcard("fair3:queue") == 2 end, 300, "second queued")
+    t.wait_until(function() return first end, 300, "the first waiter gives up")
+    t.eq(first, "timeout", "first waiter")
+    t.wait_until(function() return db:zcard("fair3:queue") == 1 end, 300, "it left the queue")
+    h:release()
+    t.wait_until(function() return late end, 150, "the second waiter, named by the release")
+    t.eq(db:exists("fair3:queue"), 0, "no waiter left behind")
+    late:release()
+
+    -- Semaphore: `limit` holders, then contended; release wakes a waiter; an expired holder's
+    -- permit is reclaimed; extend and release by a holder whose permit expired are refused.
+    local p1 = assert(semaphore.acquire(db, "sem", 2, { ttl = 5000 }))
+    local p2 = assert(semaphore.acquire(other, "sem", 2, { ttl = 5000 }))
+    t.eq(semaphore.count(db, "sem"), 2, "two permits held")
+    t.eq(select(2, semaphore.acquire(db, "sem", 2, { ttl = 5000 })), "contended", "a third")
+    local p3
+    skynet.fork(function()
+        p3 = assert(semaphore.acquire(db, "sem", 2, { ttl = 5000, wait = 5000,
+            retry = { base = 2000, max = 2000, jitter = 0 } }))
+    end)
+    skynet.sleep(10)
+    t.eq(p3, nil, "waiting for a permit")
+    t.eq(p1:release(), true, "release")
+    t.wait_until(function() return p3 end, 100, "woken by the release, not its 2 s poll")
+    t.eq(select(2, p1:release()), "not_owner", "released twice")
+    p2:release()
+    p3:release()
+    t.eq(semaphore.count(db, "sem"), 0, "none held")
+
+    local short = assert(semaphore.acquire(db, "sem2", 1, { ttl = 100 }))
+    local next_holder = assert(semaphore.acquire(other, "sem2", 1, { ttl = 5000, wait = 2000 }))
+    t.ok(not short:valid(), "the expired permit is not valid")
+    t.eq(select(2, short:extend(1000)), "expired", "extend of an expired permit")
+    t.eq(select(2, short:release()), "expired", "release of an expired permit")
+    t.eq(semaphore.count(db, "sem2"), 1, "the new holder kept its permit")
+    next_holder:release()
+
+    -- Renewed permits outlive their ttl; semaphore.with releases on error.
+    local renewed = assert(semaphore.acquire(db, "sem3", 1, { ttl = 100, renew = true }))
+    skynet.sleep(50)
+    t.ok(renewed:valid(), "renewed permit still valid after 5 x ttl")
+    t.eq(select(2, semaphore.acquire(other, "sem3", 1, { ttl = 100 })), "contended", "still held")
+    renewed:release()
+    t.raises({ "inside" }, semaphore.with, db, "sem3", 1, { ttl = 1000 }, function() error("inside") end)
+    t.eq(semaphore.count(db, "sem3"), 0, "released after the error")
+end)
