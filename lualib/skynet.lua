@@ -7,7 +7,7 @@
 
 local c = require "skynet.core"
 
-local type, tostring, select, error, assert = type, tostring, select, error, assert
+local type, tostring, error, assert = type, tostring, error, assert
 local format = string.format
 local c_send, c_call, c_calltimeout = c.send, c.call, c.calltimeout
 
@@ -21,7 +21,9 @@ local skynet = {
     ret = c.ret, retpack = c.retpack, response = c.response, ignoreret = c.ignoreret,
     fork = c.fork, timeout = c.timeout, sleep = c.sleep, wait = c.wait, wakeup = c.wakeup,
     exit = c.exit, task = c.task, error = c.print, getenv = c.getenv, memlimit = c.memlimit,
-    stat = c.stat, localname = c.query, kill = c.kill,
+    stat = c.stat, localname = c.query, kill = c.kill, yield = c.yield, time = c.time,
+    self = c.self, address = c.address, newservice = c.newservice, register = c.register,
+    name = c.register, abort = c.abort, setenv = c.setenv,
 }
 
 local proto = {}
@@ -103,38 +105,6 @@ function skynet.calltimeout(ms, addr, typename, ...)
     return p.unpack(c_calltimeout(ms, addr, p.id, p.pack(...)))
 end
 
-function skynet.yield()
-    return c.sleep(0)
-end
-
-function skynet.time()
-    return c.now() / 100 + c.starttime()
-end
-
-local self_handle
-function skynet.self()
-    if not self_handle then self_handle = c.self() end
-    return self_handle
-end
-
-function skynet.address(addr)
-    if type(addr) == "number" then return format(":%08x", addr) end
-    return tostring(addr)
-end
-
-local function join_args(name, ...)
-    local n = select("#", ...)
-    if n == 0 then return tostring(name) end
-    local parts = { tostring(name) }
-    for i = 1, n do parts[i + 1] = tostring((select(i, ...))) end
-    return table.concat(parts, " ")
-end
-
--- Launches a Lua service from this one and waits until its start function has returned.
-function skynet.newservice(name, ...)
-    return c.newservice(join_args(name, ...))
-end
-
 function skynet.uniqueservice(global, ...)
     if global == true then return skynet.call(".service", "lua", "LAUNCH", ...) end
     return skynet.call(".service", "lua", "LAUNCH", global, ...)
@@ -143,26 +113,6 @@ end
 function skynet.queryservice(global, ...)
     if global == true then return skynet.call(".service", "lua", "QUERY", ...) end
     return skynet.call(".service", "lua", "QUERY", global, ...)
-end
-
-function skynet.register(name)
-    if not c.register(name) then error("cannot register name " .. tostring(name), 2) end
-end
-
-function skynet.name(name, handle)
-    if not c.register(name, handle) then
-        error(format("cannot name %s %s", skynet.address(handle), tostring(name)), 2)
-    end
-end
-
-function skynet.abort(code)
-    c.abort(code or 0)
-end
-
-function skynet.setenv(key, value)
-    if not c.setenv(key, tostring(value)) then
-        error("can't setenv an existing key: " .. tostring(key), 2)
-    end
 end
 
 local init_funcs = {}

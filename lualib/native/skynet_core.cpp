@@ -186,11 +186,37 @@ int l_hpc(lua_State* L) {
     return 1;
 }
 
+// register(name [, handle]): names handle (default: this service); raises when the name is
+// taken by another live service (skynet.register, skynet.name).
 int l_register(lua_State* L) {
     size_t len = 0;
     const char* name = luaL_checklstring(L, 1, &len);
     Handle h = lua_isnoneornil(L, 2) ? service_of(L).handle() : check_dest(L, 2);
-    lua_pushboolean(L, service_of(L).node().register_name(std::string_view(name, len), h));
+    if (!service_of(L).node().register_name(std::string_view(name, len), h)) {
+        char addr[16];
+        std::snprintf(addr, sizeof addr, ":%08x", h.value);
+        return luaL_error(L, "cannot name %s %s: the name is taken or the service is dead", addr,
+                          name);
+    }
+    return 0;
+}
+
+// address(dest) -> ":0000000a" for a handle, the string itself for a name.
+int l_address(lua_State* L) {
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+        char text[16];
+        std::snprintf(text, sizeof text, ":%08x", unsigned(luaL_checkinteger(L, 1)));
+        lua_pushstring(L, text);
+        return 1;
+    }
+    luaL_tolstring(L, 1, nullptr);
+    return 1;
+}
+
+// time() -> seconds since the epoch with centisecond precision (starttime + now).
+int l_time(lua_State* L) {
+    Node& node = service_of(L).node();
+    lua_pushnumber(L, double(node.now()) / 100.0 + double(node.starttime()));
     return 1;
 }
 
@@ -252,14 +278,14 @@ int l_getenv(lua_State* L) {
     return 1;
 }
 
+// setenv(key, value): sets a key once (value tostring'd); raises when it exists (skynet's rule).
 int l_setenv(lua_State* L) {
     size_t klen = 0, vlen = 0;
     const char* key = luaL_checklstring(L, 1, &klen);
-    const char* value = luaL_checklstring(L, 2, &vlen);
-    bool ok =
-        service_of(L).node().env().set(std::string_view(key, klen), std::string_view(value, vlen));
-    lua_pushboolean(L, ok);
-    return 1;
+    const char* value = luaL_tolstring(L, 2, &vlen);
+    if (!service_of(L).node().env().set(std::string_view(key, klen), std::string_view(value, vlen)))
+        return luaL_error(L, "can't setenv an existing key: %s", key);
+    return 0;
 }
 
 void log_text(lua_State* L, LogLevel level, const char* text, size_t len) {
@@ -510,6 +536,8 @@ extern "C" int luaopen_skynet_core(lua_State* L) {
         {"query", l_query},
         {"resolve", l_resolve},
         {"getenv", l_getenv},
+        {"address", l_address},
+        {"time", l_time},
         {"setenv", l_setenv},
         {"error", l_error},
         {"print", l_print},

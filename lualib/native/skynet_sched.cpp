@@ -109,7 +109,11 @@ void LuaScheduler::recycle(Co* co) {
         pool_.push_back(co);
         return;
     }
-    // Beyond the pool: let the thread be collected.
+    release_co(co);  // beyond the pool
+}
+
+void LuaScheduler::release_co(Co* co) {
+    // The anchor is the thread's last reference: dropping it lets the collector take it.
     int slot = co->slot;
     lua_rawgeti(L_, LUA_REGISTRYINDEX, anchor_ref_);
     lua_pushnil(L_);
@@ -290,6 +294,13 @@ void LuaScheduler::finished(Co* co) {
     if (co->is_start) {
         start_pending_ = false;
         host_.notify_started(true, {});
+        // Not pooled: a service that only starts (and idles) keeps no spare coroutine (~1 KB).
+        co->is_start = false;
+        co->session = -1;
+        co->waits = 0;
+        lua_settop(co->L, 0);
+        release_co(co);
+        return;
     }
     if (co->session > 0) {
         std::string text = "service " + address_of(host_.service().handle()) +

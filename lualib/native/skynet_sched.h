@@ -113,6 +113,7 @@ class LuaScheduler {
     void finished(Co* co);
     void failed(Co* co, const char* why);
     void recycle(Co* co);
+    void release_co(Co* co);
     void answer_error(Handle to, int32_t session, std::string_view text);
     void run_forks();
 

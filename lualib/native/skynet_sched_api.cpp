@@ -133,13 +133,25 @@ int newservice_k(lua_State* L, int, lua_KContext ctx) {
     return lua_error(L);
 }
 
-// newservice(args) -> handle: launches "snlua args" from this service and waits until the
-// child's start function has returned. Yields.
+// newservice(name, ...) -> handle: launches "snlua name args..." (the arguments tostring'd and
+// joined with spaces) from this service and waits until the child's start function has returned.
+// Yields.
 int l_newservice(lua_State* L) {
     Co* co = running(L, "skynet.newservice");
-    size_t len = 0;
-    const char* args = luaL_checklstring(L, 1, &len);
+    luaL_checkany(L, 1);
+    const int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; ++i) {
+        if (i > 1) luaL_addchar(&b, ' ');
+        luaL_tolstring(L, i, nullptr);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    lua_replace(L, 1);
     lua_settop(L, 1);
+    size_t len = 0;
+    const char* args = lua_tolstring(L, 1, &len);
     LuaScheduler& s = LuaScheduler::of(L);
     int32_t session = s.host().service().new_session();
     uint32_t handle = 0;
@@ -357,6 +369,13 @@ int l_sleep(lua_State* L) {
     return wait_with_token(L, co, session, Co::Wait::sleep);
 }
 
+// yield(): lets the messages and coroutines queued so far run first (sleep(0)). Yields.
+int l_yield(lua_State* L) {
+    lua_settop(L, 0);
+    lua_pushinteger(L, 0);
+    return l_sleep(L);
+}
+
 // wait([token]): until wakeup(token). Yields.
 int l_wait(lua_State* L) {
     Co* co = running(L, "skynet.wait");
@@ -457,6 +476,7 @@ void LuaScheduler::register_functions(lua_State* L) {
         {"exit", l_exit},
         {"protocol", l_protocol},
         {"task", l_task},
+        {"yield", l_yield},
         {nullptr, nullptr},
     };
     luaL_setfuncs(L, funcs, 0);
