@@ -326,16 +326,27 @@ script_meta.__call = script_meta.call
 -- blocking commands, 4), max_bulk / max_elements (reply limits, 512 MB / 2^24). Raises when the
 -- first connection or its AUTH/SELECT fails; later failures are retried in the background.
 -- Yields.
-function redis.connect(opts)
-    opts = opts or {}
-    local c = connection.new(opts)
-    c:connect()
+local function new_client(c, opts)
     return setmetatable({
         conn = c,
         opts = opts,
         pool = { idle = {}, count = 0, limit = opts.blocking_pool or 4, waiters = {} },
         closed = false,  -- every field must exist: a missing key reads as a command
     }, client_meta)
+end
+
+function redis.connect(opts)
+    opts = opts or {}
+    local c = connection.new(opts)
+    c:connect()
+    return new_client(c, opts)
+end
+
+-- redis.sentinel(opts) -> db: a client with the methods above that follows the master named
+-- by Redis Sentinel through failover (or reads from replicas with role = "replica"); see
+-- skynet.db.redis.sentinel and docs/lua-api.md, "Sentinel". Yields.
+function redis.sentinel(opts)
+    return require("skynet.db.redis.sentinel").connect(opts, new_client)
 end
 
 -- Closes the client: commands waiting or in flight fail with "the client was closed". Does not
@@ -349,7 +360,9 @@ function client:disconnect()
 end
 client.close = client.disconnect
 
+-- With opts.sentinels (a Sentinel client's opts too) the watcher follows the master.
 redis.watch = function(opts)
+    if opts and opts.sentinels then return require("skynet.db.redis.sentinel").watch(opts) end
     return require("skynet.db.redis.watch").new(opts)
 end
 

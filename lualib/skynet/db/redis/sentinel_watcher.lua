@@ -1,0 +1,456 @@
+-- The sentinel watcher: one per node (the sentinel_watcher service; in-service when that service
+-- cannot be launched), shared by every Sentinel client of the node.
+--
+-- For each group (a master name, a sentinel list and sentinel credentials) it keeps:
+--   * a command link to each sentinel it asks (connection.lua, short timeouts), for discovery:
+--     SENTINEL get-master-addr-by-name + master + replicas + sentinels in one round trip;
+--   * a PSUBSCRIBE * on every known sentinel (+switch-master, the failover progress events,
+--     aborts, new sentinels), each reconnecting by itself;
+--   * a poll loop (every `poll` ms, every 200 ms while a failover runs) as the backstop for lost
+--     events.
+-- Its view is one state table per group:
+--   version    grows on every change; clients long-poll next(id, version)
+--   master     "host:port" of the master the sentinels name, or nil before the first answer
+--   epoch      the config epoch of that answer (a lower one from a lagging sentinel is ignored)
+--   failover   true from the first failover event of this master (+try-failover...) until
+--              +switch-master, an abort, or polls showing no sentinel with one in progress:
+--              clients hold writes meanwhile, so nothing acknowledged lands on a demoted master
+--   replicas   {"host:port", ...} replicas the sentinels see healthy
+--   err        why no sentinel answered (each one named), or nil
+--
+-- Thread: the owning service. register and next yield.
+local skynet = require "skynet"
+local connection = require "skynet.db.redis.connection"
+local watch = require "skynet.db.redis.watch"
+
+local format, concat, tonumber, tostring = string.format, table.concat, tonumber, tostring
+local now, fork, sleep, wakeup, wait = skynet.now, skynet.fork, skynet.sleep, skynet.wakeup,
+    skynet.wait
+local is_error = connection.is_error
+
+local MAX_SUBSCRIBED = 8   -- sentinels with a live subscription per group
+local FAST_POLL_CS = 20    -- poll period while a failover runs
+local LINK_RETRY_CS = 50   -- a sentinel that failed is not asked again before this
+local QUIET_POLLS = 2      -- polls without a failover in progress anywhere before a thaw
+
+local M = {}
+
+-- Events that say a failover of the master named in them has started or is under way.
+local FAILOVER_EVENTS = {
+    ["+try-failover"] = true, ["+elected-leader"] = true,
+    ["+failover-state-select-slave"] = true, ["+selected-slave"] = true,
+    ["+failover-state-send-slaveof-noone"] = true, ["+failover-state-wait-promotion"] = true,
+    ["+promoted-slave"] = true, ["+failover-state-reconf-slaves"] = true,
+}
+
+local function split(addr)
+    local host, port = addr:match("^(.*):(%d+)$")
+    return host, tonumber(port)
+end
+M.split = split
+
+-- {k1, v1, k2, v2...} -> {k1 = v1, ...}
+local function fields(list)
+    local t = {}
+    if type(list) ~= "table" or is_error(list) then return t end
+    for i = 1, #list - 1, 2 do t[list[i]] = list[i + 1] end
+    return t
+end
+
+local function healthy(info)
+    local flags = info.flags or ""
+    return not flags:find("s_down", 1, true) and not flags:find("o_down", 1, true) and
+        not flags:find("disconnected", 1, true) and info["master-link-status"] ~= "err"
+end
+
+----------------------------------------------------------------------------------------------
+-- A group
+
+local group = {}
+group.__index = group
+
+local function new_group(id, spec)
+    local g = setmetatable({
+        id = id,
+        name = spec.master,
+        auth = spec.sentinel_auth,
+        username = spec.sentinel_username,
+        poll_cs = math.max(1, (spec.poll or 1000) // 10),
+        sentinels = {}, known = {},
+        links = {},       -- addr -> {conn, cause, retry_at, connecting}
+        subscribed = {},  -- addr -> true while its subscriber runs
+        nsubscribed = 0,
+        state = { version = 0, master = nil, epoch = -1, failover = false, replicas = {}, err = nil },
+        waiters = {},     -- tokens of next() callers
+        first = nil,      -- joiners waiting for the first resolution
+        resolved = false,
+        resolving = false, again = false,
+        quiet = 0,        -- polls in a row that saw no failover in progress while frozen
+        pending_epoch = -1,
+        poll_token = nil,
+    }, group)
+    for _, a in ipairs(spec.sentinels) do g:add_sentinel(a) end
+    return g
+end
+
+-- Applies changes to the state; wakes the long-polls when something changed.
+function group:publish(changes)
+    local st = self.state
+    local changed = false
+    for k, v in pairs(changes) do
+        if k == "replicas" then
+            if concat(v, ",") ~= concat(st.replicas, ",") then
+                st.replicas = v
+                changed = true
+            end
+        elseif st[k] ~= v then
+            st[k] = v
+            changed = true
+        end
+    end
+    if not changed then return end
+    st.version = st.version + 1
+    local list = self.waiters
+    self.waiters = {}
+    for i = 1, #list do wakeup(list[i]) end
+end
+
+function group:add_sentinel(addr)
+    if self.known[addr] or not split(addr) then return end
+    self.known[addr] = true
+    self.sentinels[#self.sentinels + 1] = addr
+    if self.started and self.nsubscribed < MAX_SUBSCRIBED then fork(self.subscriber, self, addr) end
+end
+
+-- A ready command link to the sentinel, or nil and why. Yields on a first connect.
+function group:link(addr)
+    local l = self.links[addr]
+    if not l then
+        l = {}
+        self.links[addr] = l
+    end
+    local c = l.conn
+    if c then
+        if c.state == "ready" then return c end
+        if c.state ~= "closed" then return nil, format("sentinel %s: %s", addr, c.cause or "not connected") end
+        l.conn = nil
+    end
+    if l.connecting or (l.retry_at and now() < l.retry_at) then return nil, l.cause end
+    local host, port = split(addr)
+    c = connection.new { host = host, port = port, auth = self.auth, username = self.username,
+        timeout = 500, connect_timeout = 500, backoff_min = 50, backoff_max = 1000 }
+    c.addr = "sentinel " .. addr
+    l.connecting = true
+    local ok, err = pcall(c.connect, c)
+    l.connecting = false
+    if not ok then
+        l.cause, l.retry_at = err, now() + LINK_RETRY_CS
+        return nil, err
+    end
+    l.conn, l.cause, l.retry_at = c, nil, nil
+    return c
+end
+
+-- One sentinel's answer: {addr, epoch, replicas, in_progress}, or nil and why. Yields.
+function group:ask(addr)
+    local c, err = self:link(addr)
+    if not c then return nil, err end
+    local name = self.name
+    local r = { "SENTINEL", 4, cmds = {
+        { "SENTINEL", "get-master-addr-by-name", name, n = 3 },
+        { "SENTINEL", "master", name, n = 3 },
+        { "SENTINEL", "replicas", name, n = 3 },
+        { "SENTINEL", "sentinels", name, n = 3 },
+    } }
+    local ok, replies = pcall(function()
+        c:issue(r)
+        return c:await(r)
+    end)
+    if not ok then return nil, replies end
+    local a = replies[1]
+    if is_error(a) then return nil, format("sentinel %s: %s", addr, a.err) end
+    if type(a) ~= "table" or not a[2] then
+        return nil, format("sentinel %s: unknown master name '%s'", addr, name)
+    end
+    local info = fields(replies[2])
+    local replicas = {}
+    if type(replies[3]) == "table" and not is_error(replies[3]) then
+        for _, item in ipairs(replies[3]) do
+            local f = fields(item)
+            if f.ip and f.port and healthy(f) then replicas[#replicas + 1] = f.ip .. ":" .. f.port end
+        end
+        table.sort(replicas)
+    end
+    if type(replies[4]) == "table" and not is_error(replies[4]) then
+        for _, item in ipairs(replies[4]) do
+            local f = fields(item)
+            if f.ip and f.port then self:add_sentinel(f.ip .. ":" .. f.port) end
+        end
+    end
+    return {
+        master = a[1] .. ":" .. a[2],
+        epoch = tonumber(info["config-epoch"]) or 0,
+        replicas = replicas,
+        in_progress = (info.flags or ""):find("failover_in_progress", 1, true) ~= nil,
+    }
+end
+
+-- Takes an answer about the master.
+function group:accept(ans)
+    local st = self.state
+    if st.master and ans.master ~= st.master and ans.epoch < st.epoch then
+        return  -- a sentinel that has not heard of the newer configuration yet
+    end
+    local changes = { master = ans.master, epoch = math.max(ans.epoch, st.epoch), err = false,
+        replicas = ans.replicas }
+    if ans.master ~= st.master and st.master then changes.failover = false end
+    self:publish(changes)
+end
+
+-- Asks the sentinels in turn (the last one that answered first) until two have answered, or
+-- all of them while a failover is under way (to see whether one still runs it). Yields.
+function group:resolve_once()
+    local errs, best, answered, in_progress = {}, nil, 0, false
+    local frozen = self.state.failover
+    local list = { table.unpack(self.sentinels) }
+    for i = 1, #list do
+        local addr = list[i]
+        local ans, err = self:ask(addr)
+        if ans then
+            answered = answered + 1
+            if answered == 1 and self.sentinels[1] ~= addr then
+                for j = 1, #self.sentinels do
+                    if self.sentinels[j] == addr then
+                        table.remove(self.sentinels, j)
+                        break
+                    end
+                end
+                table.insert(self.sentinels, 1, addr)
+            end
+            if not best or ans.epoch > best.epoch then best = ans end
+            in_progress = in_progress or ans.in_progress
+            if answered >= 2 and not frozen then break end
+        else
+            errs[#errs + 1] = tostring(err)
+        end
+    end
+    if not best then
+        self:publish { err = concat(errs, "; ") }
+        return
+    end
+    self:accept(best)
+    -- A failover whose end (or abort) we did not hear of: thaw once no sentinel runs one.
+    if self.state.failover and best.master == self.state.master then
+        if in_progress or answered < #list then
+            self.quiet = 0
+        else
+            self.quiet = self.quiet + 1
+            if self.quiet >= QUIET_POLLS then self:publish { failover = false } end
+        end
+    end
+end
+
+-- Resolves now, or once more after the resolution that is running. Yields.
+function group:resolve()
+    if self.resolving then
+        self.again = true
+        return
+    end
+    self.resolving = true
+    repeat
+        self.again = false
+        local ok, err = pcall(self.resolve_once, self)
+        if not ok then skynet.error("sentinel watcher " .. self.name .. ": " .. tostring(err)) end
+    until not self.again
+    self.resolving = false
+    if not self.resolved then
+        self.resolved = true
+        local list = self.first or {}
+        self.first = nil
+        for i = 1, #list do wakeup(list[i]) end
+    end
+end
+
+function group:poll_soon()
+    if self.poll_token then wakeup(self.poll_token) end
+end
+
+function group:poller()
+    while true do
+        local token = {}
+        self.poll_token = token
+        sleep(self.state.failover and FAST_POLL_CS or self.poll_cs, token)
+        self.poll_token = nil
+        self:resolve()
+    end
+end
+
+----------------------------------------------------------------------------------------------
+-- Events
+
+function group:on_event(channel, payload)
+    if type(payload) ~= "string" then return end
+    local w = {}
+    for word in payload:gmatch("%S+") do w[#w + 1] = word end
+    local st = self.state
+    if channel == "+switch-master" then
+        if w[1] ~= self.name or not w[5] then return end
+        self.quiet = 0
+        self:publish { master = w[4] .. ":" .. w[5], failover = false,
+            epoch = math.max(st.epoch, self.pending_epoch), err = false }
+        self:poll_soon()  -- the epoch and the replicas of the new configuration
+        return
+    elseif channel == "+new-epoch" then
+        self.pending_epoch = math.max(self.pending_epoch, tonumber(w[1]) or -1)
+        return
+    end
+    -- Instance events: "master <name> <ip> <port>" or "<type> <id> <ip> <port> @ <name> ...".
+    local master
+    if w[1] == "master" then
+        master = w[2]
+    elseif w[5] == "@" then
+        master = w[6]
+    end
+    if master ~= self.name then return end
+    if FAILOVER_EVENTS[channel] then
+        if not st.failover then
+            self.quiet = 0
+            self:publish { failover = true }
+        end
+        if channel == "+failover-state-reconf-slaves" or channel == "+promoted-slave" then
+            self:poll_soon()  -- the leader now names the promoted replica
+        end
+    elseif channel:sub(1, 16) == "-failover-abort-" then
+        self:publish { failover = false }
+        self:poll_soon()
+    elseif channel == "+sentinel" and w[1] == "sentinel" then
+        self:add_sentinel(w[3] .. ":" .. w[4])
+    elseif w[1] == "slave" then
+        self:poll_soon()  -- the healthy replicas may have changed
+    end
+end
+
+-- Keeps a PSUBSCRIBE * on one sentinel for the life of the watcher. Yields.
+function group:subscriber(addr)
+    if self.subscribed[addr] then return end
+    self.subscribed[addr] = true
+    self.nsubscribed = self.nsubscribed + 1
+    local host, port = split(addr)
+    local pause, logged = 10, nil
+    while true do
+        local ok, w = pcall(watch.new, { host = host, port = port, auth = self.auth,
+            username = self.username, timeout = 1000, connect_timeout = 500, backoff_min = 50,
+            backoff_max = 1000 })
+        if ok then
+            pause, logged = 10, nil
+            -- Events published while the link was down are lost: poll after each reconnect.
+            local restore = w.conn.on_ready
+            w.conn.on_ready = function(c)
+                restore(c)
+                self:poll_soon()
+            end
+            if pcall(w.psubscribe, w, "*") then
+                while true do
+                    local got, msg, channel = pcall(w.message, w)
+                    if not got then break end
+                    self:on_event(channel, msg)
+                end
+            end
+            w:disconnect()
+        else
+            if logged ~= w then
+                logged = w
+                skynet.error(format("sentinel watcher %s: no events from %s yet: %s", self.name, addr, tostring(w)))
+            end
+            sleep(pause)
+            pause = math.min(pause * 2, 200)
+        end
+    end
+end
+
+function group:start()
+    self.started = true
+    for _, addr in ipairs(self.sentinels) do
+        if self.nsubscribed < MAX_SUBSCRIBED then fork(self.subscriber, self, addr) end
+    end
+    fork(self.poller, self)
+end
+
+----------------------------------------------------------------------------------------------
+-- The watcher
+
+local watcher = {}
+watcher.__index = watcher
+
+function M.new()
+    return setmetatable({ groups = {}, by_id = {}, last_id = 0 }, watcher)
+end
+
+local function key_of(spec)
+    local list = { table.unpack(spec.sentinels) }
+    table.sort(list)
+    return concat({ spec.master, spec.sentinel_username or "", spec.sentinel_auth or "",
+        concat(list, ",") }, "\0")
+end
+
+-- register(spec) -> id, state. spec: sentinels ({"host:port"...}), master, sentinel_auth,
+-- sentinel_username, poll (ms). Returns once the group's first resolution is over (answered or
+-- failed). Yields.
+function watcher:register(spec)
+    assert(type(spec.master) == "string" and type(spec.sentinels) == "table" and #spec.sentinels > 0,
+        "sentinel watcher: register needs a master name and sentinels")
+    local key = key_of(spec)
+    local g = self.groups[key]
+    if not g then
+        self.last_id = self.last_id + 1
+        g = new_group(self.last_id, spec)
+        self.groups[key] = g
+        self.by_id[g.id] = g
+        g:start()
+        g:resolve()
+    elseif not g.resolved then
+        local token = {}
+        g.first = g.first or {}
+        g.first[#g.first + 1] = token
+        wait(token)
+    end
+    return g.id, g.state
+end
+
+-- The group's state once its version is above `version`. Yields until then.
+function watcher:next(id, version)
+    local g = assert(self.by_id[id], "sentinel watcher: unknown group")
+    while g.state.version <= version do
+        local token = {}
+        g.waiters[#g.waiters + 1] = token
+        wait(token)
+    end
+    return g.state
+end
+
+-- A client saw a sign that the topology changed (READONLY, a wrong ROLE, a dead master):
+-- resolve again now. Does not yield.
+function watcher:suspect(id)
+    local g = self.by_id[id]
+    if g then fork(g.resolve, g) end
+end
+
+-- The body of the sentinel_watcher service: register / next answer by call, suspect by send.
+function M.serve()
+    local w = M.new()
+    skynet.start(function()
+        skynet.dispatch("lua", function(_, _, cmd, ...)
+            if cmd == "register" then
+                skynet.retpack(w:register(...))
+            elseif cmd == "next" then
+                skynet.retpack(w:next(...))
+            elseif cmd == "suspect" then
+                w:suspect(...)
+            else
+                error("sentinel watcher: unknown command " .. tostring(cmd))
+            end
+        end)
+    end)
+end
+
+return M

@@ -1,0 +1,230 @@
+// with_sentinel: runs a command beside a Redis Sentinel topology it can break.
+//   with_sentinel [--replicas N] [--sentinels N] [--down-after MS] <program> [args...]
+// Starts a master, its replicas (2) and sentinels (3, quorum 2, down-after 1000 ms) on free
+// loopback ports, waits until the sentinels know each other and the replicas are in sync, and
+// exports to the program:
+//   SKYHIVE_TEST_REDIS_PORTS     data servers, the initial master first ("6380,6381,6382")
+//   SKYHIVE_TEST_SENTINEL_PORTS  sentinels ("26380,26381,26382")
+//   SKYHIVE_TEST_SENTINEL_MASTER the master name ("mymaster")
+//   SKYHIVE_TEST_LAB_PORT        the control port: RESP commands, each answered once done:
+//       KILL <port> / STOP <port> / CONT <port>   SIGKILL / SIGSTOP / SIGCONT that process
+//       START <port>        start a killed process again on its port (a fresh config file)
+//       READY <replicas> [ms]  wait until the sentinels agree on an up master that has that
+//                           many replicas online (default 10000 ms); +OK or -ERR <what lacks>
+//       MASTER              the master's port as the sentinels name it (:0 when none does)
+//       PING
+// Exits with the program's status, after stopping everything it started. One thread: a poll
+// loop owns the processes and the sockets.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "test/support/sentinel_topology.h"
+
+namespace {
+
+using skyhive::test::SentinelTopology;
+
+int listen_any(int* port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+void write_all(int fd, const std::string& s) {
+    size_t off = 0;
+    while (off < s.size()) {
+        ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        off += size_t(n);
+    }
+}
+
+// One request (multibulk or inline) from the front of `in`; false while incomplete.
+bool parse_request(std::string& in, std::vector<std::string>& argv) {
+    argv.clear();
+    size_t pos = 0;
+    auto line = [&](std::string& out) {
+        size_t e = in.find("\r\n", pos);
+        if (e == std::string::npos) return false;
+        out = in.substr(pos, e - pos);
+        pos = e + 2;
+        return true;
+    };
+    std::string head;
+    if (!line(head)) return false;
+    if (head.empty() || head[0] != '*') {
+        size_t start = 0;
+        while (start < head.size()) {
+            size_t sp = head.find(' ', start);
+            if (sp == std::string::npos) sp = head.size();
+            if (sp > start) argv.push_back(head.substr(start, sp - start));
+            start = sp + 1;
+        }
+        in.erase(0, pos);
+        return true;
+    }
+    long count = std::strtol(head.c_str() + 1, nullptr, 10);
+    for (long i = 0; i < count; ++i) {
+        std::string bulk;
+        if (!line(bulk)) return false;
+        size_t len = size_t(std::strtol(bulk.c_str() + 1, nullptr, 10));
+        if (in.size() < pos + len + 2) return false;
+        argv.push_back(in.substr(pos, len));
+        pos += len + 2;
+    }
+    in.erase(0, pos);
+    return true;
+}
+
+std::string control(SentinelTopology& topo, const std::vector<std::string>& argv) {
+    std::string cmd = argv.empty() ? "" : argv[0];
+    for (char& c : cmd)
+        c = char(std::toupper(static_cast<unsigned char>(c)));
+    if (cmd == "PING") return "+PONG\r\n";
+    if (cmd == "MASTER") return ":" + std::to_string(topo.master_port()) + "\r\n";
+    if (cmd == "READY" && argv.size() >= 2) {
+        int ms = argv.size() >= 3 ? std::atoi(argv[2].c_str()) : 10000;
+        auto r = topo.wait_ready(std::atoi(argv[1].c_str()), std::chrono::milliseconds(ms));
+        return r ? "+OK\r\n" : "-ERR " + r.error().message + "\r\n";
+    }
+    if (argv.size() != 2) return "-ERR with_sentinel: bad command '" + cmd + "'\r\n";
+    auto* p = topo.find(std::atoi(argv[1].c_str()));
+    if (!p) return "-ERR with_sentinel: no process on port " + argv[1] + "\r\n";
+    if (cmd == "KILL") {
+        p->signal(SIGKILL);
+    } else if (cmd == "STOP") {
+        p->signal(SIGSTOP);
+    } else if (cmd == "CONT") {
+        p->signal(SIGCONT);
+    } else if (cmd == "START") {
+        if (p->running()) return "-ERR with_sentinel: port " + argv[1] + " is running\r\n";
+        auto r = p->restart();
+        if (!r) return "-ERR " + r.error().message + "\r\n";
+    } else {
+        return "-ERR with_sentinel: unknown command '" + cmd + "'\r\n";
+    }
+    return "+OK\r\n";
+}
+
+std::string join_ports(const std::vector<std::unique_ptr<skyhive::test::RedisProcess>>& list) {
+    std::string s;
+    for (const auto& p : list)
+        s += (s.empty() ? "" : ",") + std::to_string(p->port());
+    return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    SentinelTopology::Options options;
+    int i = 1;
+    for (; i + 1 < argc && std::strncmp(argv[i], "--", 2) == 0; i += 2) {
+        std::string flag = argv[i];
+        int v = std::atoi(argv[i + 1]);
+        if (flag == "--replicas") {
+            options.replicas = v;
+        } else if (flag == "--sentinels") {
+            options.sentinels = v;
+        } else if (flag == "--down-after") {
+            options.down_after_ms = v;
+        } else {
+            std::fprintf(stderr, "with_sentinel: unknown option %s\n", flag.c_str());
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        std::fprintf(stderr,
+                     "usage: with_sentinel [--replicas N] [--sentinels N] [--down-after MS] "
+                     "<program> [args...]\n");
+        return 2;
+    }
+    ::signal(SIGPIPE, SIG_IGN);
+    auto started = SentinelTopology::start(options);
+    if (!started) {
+        std::fprintf(stderr, "with_sentinel: %s\n", started.error().message.c_str());
+        return 2;
+    }
+    SentinelTopology& topo = *started.value();
+    int control_port = 0;
+    int control_fd = listen_any(&control_port);
+    if (control_fd < 0) {
+        std::perror("with_sentinel: listen");
+        return 2;
+    }
+    ::setenv("SKYHIVE_TEST_REDIS_PORTS", join_ports(topo.servers()).c_str(), 1);
+    ::setenv("SKYHIVE_TEST_SENTINEL_PORTS", join_ports(topo.sentinels()).c_str(), 1);
+    ::setenv("SKYHIVE_TEST_SENTINEL_MASTER", options.master_name.c_str(), 1);
+    ::setenv("SKYHIVE_TEST_LAB_PORT", std::to_string(control_port).c_str(), 1);
+
+    pid_t child = ::fork();
+    if (child == 0) {
+        ::execvp(argv[i], argv + i);
+        std::perror("with_sentinel: exec");
+        std::_Exit(127);
+    }
+    struct Conn {
+        int fd;
+        std::string in;
+    };
+    std::vector<Conn> conns;
+    int status = 0;
+    for (;;) {
+        if (::waitpid(child, &status, WNOHANG) == child) break;
+        std::vector<pollfd> fds{{control_fd, POLLIN, 0}};
+        for (const Conn& c : conns)
+            fds.push_back({c.fd, POLLIN, 0});
+        // The timeout only bounds how late the child's exit is noticed.
+        if (::poll(fds.data(), fds.size(), 50) < 0 && errno != EINTR) break;
+        if (fds[0].revents & POLLIN) {
+            int fd = ::accept4(control_fd, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd >= 0) conns.push_back({fd, {}});
+        }
+        std::vector<int> gone;
+        for (size_t k = 1; k < fds.size(); ++k) {
+            if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            Conn& c = conns[k - 1];
+            char buf[4096];
+            ssize_t n = ::read(c.fd, buf, sizeof buf);
+            if (n <= 0) {
+                gone.push_back(c.fd);
+                continue;
+            }
+            c.in.append(buf, size_t(n));
+            std::vector<std::string> args;
+            while (parse_request(c.in, args))
+                write_all(c.fd, control(topo, args));
+        }
+        for (int fd : gone) {
+            ::close(fd);
+            std::erase_if(conns, [fd](const Conn& c) { return c.fd == fd; });
+        }
+    }
+    for (const Conn& c : conns)
+        ::close(c.fd);
+    started.value().reset();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
