@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -13,6 +15,7 @@
 #include "lualib/native/socket_driver.h"
 #include "net/socket_server.h"
 #include "services/builtin.h"
+#include "services/local_redis.h"
 
 using namespace skyhive;
 
@@ -41,6 +44,18 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::string bootstrap = config->get("bootstrap").value_or("demo");
+    auto local_redis_options = LocalRedis::from_config(config.value());
+    if (!local_redis_options) {
+        std::fprintf(stderr, "skyhive: %s\n", local_redis_options.error().message.c_str());
+        return 2;
+    }
+    // How long a service registered as ".shutdown" may take to stop the node itself after
+    // SIGINT/SIGTERM (the game saves its players); 0 stops at once.
+    auto shutdown_timeout = config->get_int("shutdown_timeout", 10000, 0, 3600000);
+    if (!shutdown_timeout) {
+        std::fprintf(stderr, "skyhive: %s\n", shutdown_timeout.error().message.c_str());
+        return 2;
+    }
 
     // Every thread inherits this mask; only the signal thread below receives these signals.
     sigset_t signals;
@@ -63,6 +78,30 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "skyhive: %s\n", started.error().message.c_str());
         return 1;
     }
+    // No Redis configured but a local one wanted: start redis-server before any service needs
+    // it, and stop it after the sockets closed (hooks run newest first), when every service has
+    // saved what it had to.
+    std::unique_ptr<LocalRedis> local_redis;
+    if (local_redis_options.value()) {
+        auto started = LocalRedis::start(std::move(*local_redis_options.value()));
+        if (!started) {
+            std::fprintf(stderr, "skyhive: %s\n", started.error().message.c_str());
+            node.log(Handle(), LogLevel::error, started.error().message);
+            node.shutdown();
+            return 1;
+        }
+        local_redis = std::move(started.value());
+        node.env().put("redis", local_redis->address());
+        node.log(Handle(), LogLevel::info,
+                 "started local redis-server on " + local_redis->address() + " (data in " +
+                     local_redis->dir() + ")");
+        node.on_shutdown([&node, &local_redis] {
+            std::string address = local_redis->address();
+            std::string how = local_redis->stop();
+            node.log(Handle(), LogLevel::info,
+                     "stopped local redis-server on " + address + " (" + how + ")");
+        });
+    }
     // Before the first service, so a bootstrap that listens finds the socket thread running.
     if (auto started = sockets.start(); !started) {
         std::fprintf(stderr, "skyhive: socket server: %s\n", started.error().message.c_str());
@@ -73,7 +112,8 @@ int main(int argc, char** argv) {
     node.on_shutdown([&sockets] { sockets.stop(); });
 
     std::atomic<bool> exiting{false};
-    std::thread signal_thread([&node, &exiting, signals] {
+    const long timeout_ms = long(shutdown_timeout.value());
+    std::thread signal_thread([&node, &exiting, signals, timeout_ms] {
         for (;;) {
             int sig = 0;
             if (sigwait(&signals, &sig) != 0) continue;
@@ -85,6 +125,35 @@ int main(int argc, char** argv) {
             node.log(Handle(), LogLevel::info,
                      std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
                          ", shutting down");
+            // A service that must finish its work first (the game saves its players) registers
+            // as ".shutdown": it gets the text "shutdown" and stops the node itself. A second
+            // signal, or the timeout, stops the node at once.
+            Handle finisher = node.query_name(".shutdown");
+            if (finisher && timeout_ms > 0 &&
+                node.send(Handle(), finisher, MessageType::text, 0, Payload::copy("shutdown"))) {
+                timespec left{timeout_ms / 1000, (timeout_ms % 1000) * 1000000};
+                auto deadline =
+                    std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+                for (;;) {
+                    int got = sigtimedwait(&signals, nullptr, &left);
+                    if (exiting.load()) return;
+                    if (got == SIGINT || got == SIGTERM) {
+                        node.log(Handle(), LogLevel::warn, "second signal: stopping at once");
+                        break;
+                    }
+                    if (got == SIGHUP) node.reopen_log();
+                    auto rest = deadline - std::chrono::steady_clock::now();
+                    if (got < 0 && errno == EAGAIN) rest = rest.zero();
+                    if (rest <= rest.zero()) {
+                        node.log(Handle(), LogLevel::warn,
+                                 ".shutdown did not stop the node within " +
+                                     std::to_string(timeout_ms) + " ms: stopping at once");
+                        break;
+                    }
+                    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(rest).count();
+                    left = timespec{time_t(ns / 1000000000), long(ns % 1000000000)};
+                }
+            }
             node.request_stop();
             return;
         }
