@@ -1,8 +1,12 @@
--- The default node: what the README's first command runs.
+-- The default node: what the README's first command runs. The game on 8001
+-- (`telnet 127.0.0.1 8001`), the debug console on 127.0.0.1:8000, and a local redis-server the
+-- node starts itself when no Redis is configured.
 thread = 2
 harbor = 0
 bootstrap = "snlua bootstrap"   -- the first service: module and its args
-start = "main"                  -- services/lua/main.lua starts what the keys below name
+start = "game_main"             -- services/game/game_main.lua: main.lua's services, then the game
+luaservice = "./services/lua/?.lua;./services/game/?.lua"
+lua_path = "./lualib/?.lua;./lualib/?/init.lua;./services/game/?.lua"
 loglevel = "info"
 -- logger = "skyhive.log"       -- log file; stdout when unset
 
@@ -10,5 +14,17 @@ loglevel = "info"
 -- loopback unless debug_console_allow_remote = true: it can kill services and stop the node.
 debug_console = "127.0.0.1:8000"
 -- debug_console_allow_remote = true
--- The echo service: `telnet 127.0.0.1 8001` echoes each line.
-echo = "127.0.0.1:8001"
+
+-- The game: players connect here (0.0.0.0:8001 to let other machines in).
+game = "127.0.0.1:8001"
+game_node = "node1"             -- this node's name among the nodes sharing the Redis
+game_start_gold = 100           -- gold of a new player
+game_flush_interval = 100       -- centiseconds between saves of changed players
+
+-- Where the game keeps its state. With none of redis / redis_sentinels set, the node starts
+-- redis-server itself on local_redis_port (0: any free port), with its data in local_redis,
+-- and stops it when the node stops.
+-- redis = "127.0.0.1:6379"
+-- redis_auth = "secret"
+local_redis = "run/redis"
+local_redis_port = 6380
