@@ -82,7 +82,8 @@ function M.new(opts, link)
         last_suspect = -1000,
         refused_at = {},     -- target -> now() of its last topology refusal
         on_switch = {},      -- functions(router) run after each new connection is installed
-        stats = { switches = 0, connects = {}, topology_errors = 0, retried = 0, held_peak = 0 },
+        stats = { switches = 0, connects = {}, topology_errors = 0, retried = 0, held_peak = 0,
+            freezes = 0 },
     }, router)
     self.tick_fn = function() return self:tick() end
     return self
@@ -119,6 +120,7 @@ function router:on_state(st)
     local frozen = st.failover and self.role == "master"
     if frozen and not self.frozen then
         self.frozen = true
+        self.stats.freezes = self.stats.freezes + 1
         self:start_ticker()
     end
     local cur = self.cur
