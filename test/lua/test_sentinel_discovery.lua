@@ -1,0 +1,63 @@
+-- Discovery: the first sentinel of the list dead at start-up; an unknown master name, a wrong
+-- sentinel password and no reachable sentinel give clear errors while the client keeps trying;
+-- replica reads; pub/sub through the sentinels.
+local skynet = require "skynet"
+local t = require "tlib"
+local lab = require "sentinel_lab"
+local redis = require "skynet.db.redis"
+local sentinel = require "skynet.db.redis.sentinel"
+
+t.run(function()
+    local s1 = lab.sentinel_ports[1]
+    lab.lab():kill(s1)
+    local t0 = skynet.now()
+    local db = lab.client()
+    t.eq(sentinel.status(db).state, "ready", "connected with the first sentinel dead")
+    t.ok(skynet.now() - t0 < 100, "without waiting on the dead sentinel: " .. (skynet.now() - t0) .. " cs")
+    t.eq(db:set("k", "v"), "OK", "set")
+    t.eq(sentinel.status(db).target, "127.0.0.1:" .. lab.master_port(), "on the master")
+
+    -- Unknown master name: every sentinel says so, and a command fails naming the cause.
+    local unknown = lab.client { master = "nosuch", hold_timeout = 300 }
+    t.eq(sentinel.status(unknown).state, "down", "no master for an unknown name")
+    t.raises({ "GET: no master available", "unknown master name 'nosuch'", "not sent" },
+        unknown.get, unknown, "k")
+    unknown:disconnect()
+
+    -- A wrong sentinel password, then the right one.
+    local others = { lab.sentinels[2], lab.sentinels[3] }
+    for i = 2, 3 do
+        lab.direct(lab.sentinel_ports[i]):acl("SETUSER", "app", "on", ">apppw", "+@all", "&*")
+    end
+    local wrong = lab.client { sentinels = others, sentinel_username = "app",
+        sentinel_auth = "nope", hold_timeout = 300 }
+    t.raises({ "no master available", "sentinel " .. others[1] .. ": AUTH: WRONGPASS" },
+        wrong.get, wrong, "k")
+    wrong:disconnect()
+    local right = lab.client { sentinels = others, sentinel_username = "app", sentinel_auth = "apppw" }
+    t.eq(right:get("k"), "v", "the right sentinel password")
+    right:disconnect()
+
+    -- No sentinel reachable: a clear error; the node runs on.
+    local none = lab.client { sentinels = { "127.0.0.1:" .. s1 }, hold_timeout = 300 }
+    t.raises({ "no master available", "sentinel 127.0.0.1:" .. s1 .. ": connect: Connection refused" },
+        none.get, none, "k")
+    none:disconnect()
+
+    -- Replica reads: a ROLE-checked replica in sync.
+    local rdb = lab.client { role = "replica" }
+    local st = sentinel.status(rdb)
+    t.eq(st.state, "ready", "connected to a replica")
+    t.ok(st.target ~= "127.0.0.1:" .. lab.master_port(), "not the master")
+    t.eq(rdb:role()[1], "slave", "ROLE")
+    t.wait_until(function() return rdb:get("k") == "v" end, 300, "the write replicated")
+    rdb:disconnect()
+
+    -- Pub/sub through the sentinels.
+    local w = redis.watch { sentinels = lab.sentinels, master = lab.name }
+    w:subscribe("news")
+    db:publish("news", "hello")
+    t.eq(w:message(), "hello", "message")
+    w:disconnect()
+    db:disconnect()
+end, 6000)
