@@ -431,11 +431,14 @@ function socket.shutdown(id)
 end
 
 -- Forgets the socket without closing it, so that another service can start it: reading is
--- paused, a waiting reader wakes with false. -> the bytes already buffered here.
+-- paused, a waiting reader wakes with false. -> the bytes already buffered here. Returns once
+-- the socket thread has paused it, so what the peer sends from then on waits in the kernel for
+-- the new owner; bytes read before but not yet handled here are dropped (abandon an idle socket).
 function socket.abandon(id)
     local s = socket_pool[id]
     if not s then return end
     driver.pause(id)
+    driver.info(id)
     s.connected = false
     wakeup(s)
     socket_onclose[id] = nil
