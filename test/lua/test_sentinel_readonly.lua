@@ -8,7 +8,25 @@ local lab = require "sentinel_lab"
 local redis = require "skynet.db.redis"
 local sentinel = require "skynet.db.redis.sentinel"
 
+local router = require "skynet.db.redis.sentinel_router"
+
 t.run(function()
+    -- What counts as a topology error.
+    local code = router.topology_code
+    t.eq(code("READONLY You can't write against a read only replica.", "master"), "READONLY", "plain")
+    t.eq(code("READONLY You can't write against a read only replica. script: 4f1, on @user_script:1.",
+        "master"), "READONLY", "a script's error (Redis 7)")
+    t.eq(code("ERR Error running script (call to f_4f1): @user_script:1: @user_script: 1: -READONLY You can't write against a read only replica.",
+        "master"), "READONLY", "a script's error (Redis 6)")
+    t.eq(code("LOADING Redis is loading the dataset in memory", "master"), "LOADING", "loading")
+    t.eq(code("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        "replica"), "MASTERDOWN", "masterdown")
+    t.eq(code("NOREPLICAS Not enough good replicas to write.", "master"), "NOREPLICAS", "noreplicas")
+    t.eq(code("READONLY You can't write against a read only replica.", "replica"), nil,
+        "a write sent to a replica client is the caller's error")
+    t.eq(code("ERR value is not an integer or out of range", "master"), nil, "other errors")
+    t.eq(code("ERR user text mentions READONLY mode", "master"), nil, "the word alone")
+
     local db = lab.client { hold_timeout = 15000 }
     local m0 = lab.master_port()
     local r1 = lab.redis_ports[2] == m0 and lab.redis_ports[3] or lab.redis_ports[2]
