@@ -1,0 +1,114 @@
+-- The sentinels' events for the sentinel watcher: a PSUBSCRIBE * kept on each sentinel, and
+-- what each event of a watched master does to its group's state (see sentinel_watcher.lua).
+-- Events carry no config epoch; the polls that follow an event fill it in.
+--
+-- Thread: the owning service. subscriber yields.
+local skynet = require "skynet"
+local watch = require "skynet.db.redis.watch"
+
+local format, tostring, tonumber = string.format, tostring, tonumber
+local sleep = skynet.sleep
+
+local M = {}
+local group = {}
+
+local function split(addr)
+    local host, port = addr:match("^(.*):(%d+)$")
+    return host, tonumber(port)
+end
+
+-- Events that say a failover of the master named in them has started or is under way.
+local FAILOVER_EVENTS = {
+    ["+try-failover"] = true, ["+elected-leader"] = true,
+    ["+failover-state-select-slave"] = true, ["+selected-slave"] = true,
+    ["+failover-state-send-slaveof-noone"] = true, ["+failover-state-wait-promotion"] = true,
+    ["+promoted-slave"] = true, ["+failover-state-reconf-slaves"] = true,
+}
+
+function group:on_event(channel, payload)
+    if type(payload) ~= "string" then return end
+    local w = {}
+    for word in payload:gmatch("%S+") do w[#w + 1] = word end
+    local st = self.state
+    if channel == "+switch-master" then
+        if w[1] ~= self.name or not w[5] then return end
+        self.quiet = 0
+        self:publish { master = w[4] .. ":" .. w[5], failover = false,
+            epoch = math.max(st.epoch, self.pending_epoch), err = false }
+        self:poll_soon()  -- the epoch and the replicas of the new configuration
+        return
+    elseif channel == "+new-epoch" then
+        self.pending_epoch = math.max(self.pending_epoch, tonumber(w[1]) or -1)
+        return
+    end
+    -- Instance events: "master <name> <ip> <port>" or "<type> <id> <ip> <port> @ <name> ...".
+    local master
+    if w[1] == "master" then
+        master = w[2]
+    elseif w[5] == "@" then
+        master = w[6]
+    end
+    if master ~= self.name then return end
+    if FAILOVER_EVENTS[channel] then
+        if not st.failover then
+            self.quiet = 0
+            self:publish { failover = true }
+        end
+        if channel == "+failover-state-reconf-slaves" or channel == "+promoted-slave" then
+            self:poll_soon()  -- the leader now names the promoted replica
+        end
+    elseif channel:sub(1, 16) == "-failover-abort-" then
+        self:publish { failover = false }
+        self:poll_soon()
+    elseif channel == "+sentinel" and w[1] == "sentinel" then
+        self:add_sentinel(w[3] .. ":" .. w[4])
+    elseif w[1] == "slave" then
+        self:poll_soon()  -- the healthy replicas may have changed
+    end
+end
+
+-- Keeps a PSUBSCRIBE * on one sentinel for the life of the watcher. Yields.
+function group:subscriber(addr)
+    if self.subscribed[addr] then return end
+    self.subscribed[addr] = true
+    self.nsubscribed = self.nsubscribed + 1
+    local host, port = split(addr)
+    local pause, logged = 10, nil
+    while true do
+        local ok, w = pcall(watch.new, { host = host, port = port, auth = self.auth,
+            username = self.username, timeout = 1000, connect_timeout = 500, backoff_min = 50,
+            backoff_max = 1000 })
+        if ok then
+            pause, logged = 10, nil
+            -- Events published while the link was down are lost: poll after each reconnect.
+            local restore = w.conn.on_ready
+            w.conn.on_ready = function(c)
+                restore(c)
+                self:poll_soon()
+            end
+            if pcall(w.psubscribe, w, "*") then
+                while true do
+                    local got, msg, channel = pcall(w.message, w)
+                    if not got then break end
+                    self:on_event(channel, msg)
+                end
+            end
+            w:disconnect()
+        else
+            if logged ~= w then
+                logged = w
+                skynet.error(format("sentinel watcher %s: no events from %s yet: %s", self.name, addr, tostring(w)))
+            end
+            sleep(pause)
+            pause = math.min(pause * 2, 200)
+        end
+    end
+end
+
+
+-- Adds on_event and subscriber to the group class.
+function M.install(class)
+    for k, f in pairs(group) do class[k] = f end
+end
+
+return M
