@@ -204,7 +204,7 @@ bool SnluaModule::init(Service& self, std::string_view args) {
     auto loaded = run_loader(args);
     if (!loaded) return fail(loaded.error().message);
     lua_gc(L_, LUA_GCRESTART);
-    lua_gc(L_, LUA_GCGEN, 0, 0);
+    lua_gc(L_, LUA_GCGEN, 0, 0);  // a full collection: the loaders' garbage goes now
     return true;
 }
 

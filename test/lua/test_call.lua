@@ -63,6 +63,11 @@ t.run(function()
     t.raises({ "unknown protocol" }, skynet.call, echo, "nonsense")
     t.raises({ "no dispatch function for message type 0" }, skynet.call, echo, "text", "hi")
 
-    -- ret outside a request is an error; redirect sends with another source.
-    t.raises({ "no request to answer" }, skynet.fork(function() end) and skynet.ret, "x")
+    -- Forwarding: a proxy takes the payload and redirects it; the backend answers the caller.
+    local proxy = skynet.newservice("helper_proxy", echo)
+    local x, y = skynet.call(proxy, "lua", "echo", "through", "proxy")
+    t.eq(x .. " " .. y, "through proxy", "answer through a forwarding proxy")
+
+    -- ret outside a request is an error.
+    t.raises({ "no request to answer" }, skynet.ret, "x")
 end)
