@@ -135,10 +135,15 @@ Result<std::unique_ptr<SentinelTopology>> SentinelTopology::start(Options option
     std::unique_ptr<SentinelTopology> t(new SentinelTopology());
     t->options_ = std::move(options);
     const Options& o = t->options_;
+    if (!o.ports.empty() && o.ports.size() != size_t(o.replicas + 1 + o.sentinels))
+        return Error{"sentinel topology: " + std::to_string(o.replicas + 1 + o.sentinels) +
+                     " ports needed, " + std::to_string(o.ports.size()) + " given"};
+    auto port_of = [&o](size_t i) { return o.ports.empty() ? 0 : o.ports[i]; };
     // Full syncs start at once (the default waits 5 s for more replicas to join a diskless one).
     std::vector<std::string> common{"repl-diskless-sync-delay 0", "appendonly no"};
     for (int i = 0; i <= o.replicas; ++i) {
         RedisProcess::Options ro;
+        ro.port = port_of(size_t(i));
         ro.config = common;
         ro.config.insert(ro.config.end(), o.server_config.begin(), o.server_config.end());
         if (i > 0)
@@ -150,6 +155,7 @@ Result<std::unique_ptr<SentinelTopology>> SentinelTopology::start(Options option
     const std::string& name = o.master_name;
     for (int i = 0; i < o.sentinels; ++i) {
         RedisProcess::Options so;
+        so.port = port_of(size_t(o.replicas + 1 + i));
         so.sentinel = true;
         so.config = {
             "sentinel monitor " + name + " 127.0.0.1 " + std::to_string(t->servers_[0]->port()) +

@@ -27,6 +27,8 @@ class SentinelTopology {
         // Extra config lines for every redis-server / every redis-sentinel.
         std::vector<std::string> server_config;
         std::vector<std::string> sentinel_config;
+        // Fixed ports, data servers first, then sentinels; empty = free ports.
+        std::vector<int> ports;
     };
 
     // Starts everything and waits until ready() holds (up to 30 s).

@@ -1,8 +1,9 @@
 // with_sentinel: runs a command beside a Redis Sentinel topology it can break.
-//   with_sentinel [--replicas N] [--sentinels N] [--down-after MS] <program> [args...]
+//   with_sentinel [--replicas N] [--sentinels N] [--down-after MS] [--ports P,P,...]
+//                 <program> [args...]
 // Starts a master, its replicas (2) and sentinels (3, quorum 2, down-after 1000 ms) on free
-// loopback ports, waits until the sentinels know each other and the replicas are in sync, and
-// exports to the program:
+// loopback ports (or the ports given: data servers first, then sentinels), waits until the
+// sentinels know each other and the replicas are in sync, and exports to the program:
 //   SKYHIVE_TEST_REDIS_PORTS     data servers, the initial master first ("6380,6381,6382")
 //   SKYHIVE_TEST_SENTINEL_PORTS  sentinels ("26380,26381,26382")
 //   SKYHIVE_TEST_SENTINEL_MASTER the master name ("mymaster")
@@ -13,8 +14,9 @@
 //                           many replicas online (default 10000 ms); +OK or -ERR <what lacks>
 //       MASTER              the master's port as the sentinels name it (:0 when none does)
 //       PING
-// Exits with the program's status, after stopping everything it started. One thread: a poll
-// loop owns the processes and the sockets.
+// Exits with the program's status, after stopping everything it started (also on SIGINT or
+// SIGTERM, which it passes on to the program as SIGTERM). One thread: a poll loop owns the
+// processes and the sockets.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -23,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -36,6 +39,12 @@
 namespace {
 
 using skyhive::test::SentinelTopology;
+
+// Set by SIGINT/SIGTERM: the program is told to stop, and everything is stopped after it.
+volatile sig_atomic_t stop_requested = 0;
+void on_stop_signal(int) {
+    stop_requested = 1;
+}
 
 int listen_any(int* port) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -145,7 +154,14 @@ int main(int argc, char** argv) {
     for (; i + 1 < argc && std::strncmp(argv[i], "--", 2) == 0; i += 2) {
         std::string flag = argv[i];
         int v = std::atoi(argv[i + 1]);
-        if (flag == "--replicas") {
+        if (flag == "--ports") {
+            std::string list = argv[i + 1];
+            for (size_t at = 0; at < list.size();) {
+                size_t comma = std::min(list.find(',', at), list.size());
+                options.ports.push_back(std::atoi(list.substr(at, comma - at).c_str()));
+                at = comma + 1;
+            }
+        } else if (flag == "--replicas") {
             options.replicas = v;
         } else if (flag == "--sentinels") {
             options.sentinels = v;
@@ -163,6 +179,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     ::signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
     auto started = SentinelTopology::start(options);
     if (!started) {
         std::fprintf(stderr, "with_sentinel: %s\n", started.error().message.c_str());
@@ -182,6 +202,8 @@ int main(int argc, char** argv) {
 
     pid_t child = ::fork();
     if (child == 0) {
+        ::signal(SIGINT, SIG_DFL);
+        ::signal(SIGTERM, SIG_DFL);
         ::execvp(argv[i], argv + i);
         std::perror("with_sentinel: exec");
         std::_Exit(127);
@@ -192,8 +214,13 @@ int main(int argc, char** argv) {
     };
     std::vector<Conn> conns;
     int status = 0;
+    bool told = false;
     for (;;) {
         if (::waitpid(child, &status, WNOHANG) == child) break;
+        if (stop_requested && !told) {
+            ::kill(child, SIGTERM);
+            told = true;
+        }
         std::vector<pollfd> fds{{control_fd, POLLIN, 0}};
         for (const Conn& c : conns)
             fds.push_back({c.fd, POLLIN, 0});
