@@ -43,8 +43,10 @@ function bank.give(db, from, to, amount)
     end
     local ok, r = pcall(gdb.TRANSFER, db, 5, gdb.player_key(from), gdb.player_key(to),
         gdb.lock_key(first), gdb.lock_key(second), gdb.LEDGER, amount, l1.token, l2.token, from, to)
-    skynet.fork(release, l2) -- both releases leave in one write
-    release(l1)
+    -- Not waited for: they leave in one write, and this client's next commands (another
+    -- transfer's acquires) queue behind them on the same connection anyway.
+    skynet.fork(release, l2)
+    skynet.fork(release, l1)
     if not ok then return nil, "unavailable", r end
     local status = r[1]
     if status == 1 then return { r[2], r[3], r[4], r[5] } end

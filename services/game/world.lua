@@ -127,13 +127,15 @@ local function transfer(name, to, amount)
         return false, "storage unavailable: the trade may or may not have happened; check gold"
     end
     local from_gold, from_version, to_gold, to_version = r[1], r[2], r[3], r[4]
-    players:adopt(name, { gold = from_gold }, from_version)
+    -- Memory follows in forks, which run before this service's next message when no read is
+    -- needed (the common case), and otherwise do not hold up the reply.
+    skynet.fork(players.adopt, players, name, { gold = from_gold }, from_version)
     if online[to] and not online[to].joining then
-        players:adopt(to, { gold = to_gold }, to_version)
+        skynet.fork(players.adopt, players, to, { gold = to_gold }, to_version)
         notice(to, string.format("[gold] %s gave you %d gold; you have %d", name, amount, to_gold))
     else
         -- Wherever they are: the node that has them adopts the new balance and tells them.
-        pcall(db.publish, db, gdb.NOTIFY,
+        skynet.fork(pcall, db.publish, db, gdb.NOTIFY,
             table.concat({ to, name, amount, to_gold, to_version }, "\t"))
     end
     return true, string.format("gave %d gold to %s; you have %d gold", amount, to, from_gold)

@@ -23,7 +23,8 @@ std::string player_name(int i) {
 }
 
 struct Outcome {
-    std::atomic<int> attempts{0}, applied{0}, refused{0}, unknown{0}, reconnects{0};
+    std::atomic<int> attempts{0}, applied{0}, refused{0}, unknown{0}, reconnects{0}, logged_in{0},
+        busy{0};
 };
 
 // One player's session: logs in on its node (whichever port it has now), makes its transfers,
@@ -53,6 +54,15 @@ void play(int me, const std::atomic<int>* port, Outcome* out, std::atomic<bool>*
         failed->store(true);
         return;
     }
+    // Everybody exists before anybody gives (a new player is created at their first login).
+    out->logged_in++;
+    for (auto until = Clock::now() + kDeadline; out->logged_in.load() < kPlayers;) {
+        if (Clock::now() > until || failed->load()) {
+            failed->store(true);
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
     for (int done = 0; done < kTransfersEach;) {
         int to = int(rng() % (kPlayers - 1));
         if (to >= me) ++to;
@@ -68,8 +78,10 @@ void play(int me, const std::atomic<int>* port, Outcome* out, std::atomic<bool>*
             }
         } else if (r.rfind("gave ", 0) == 0) {
             out->applied++;
-        } else if (r.rfind("not enough gold", 0) == 0 || r.rfind("busy", 0) == 0) {
+        } else if (r.rfind("not enough gold", 0) == 0) {
             out->refused++;
+        } else if (r.rfind("busy", 0) == 0) {
+            out->busy++;
         } else if (r.rfind("storage unavailable", 0) == 0) {
             out->unknown++;
         } else {
@@ -147,9 +159,10 @@ TEST(GameStorm, TransfersSurviveANodeKilledAndRestarted) {
 
     EXPECT_EQ(n1.stop(), 0) << n1.output();
     EXPECT_EQ(n2.stop(), 0) << n2.output();
-    std::printf("storm: %d transfers, %d applied, %d refused, %d unknown, %d reconnects\n",
-                out.attempts.load(), out.applied.load(), out.refused.load(), out.unknown.load(),
-                out.reconnects.load());
+    std::printf(
+        "storm: %d transfers, %d applied, %d short of gold, %d busy, %d unknown, %d reconnects\n",
+        out.attempts.load(), out.applied.load(), out.refused.load(), out.busy.load(),
+        out.unknown.load(), out.reconnects.load());
 }
 
 }  // namespace

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Gold transfers per second between random players across two game nodes sharing one
+# redis-server, all started here, against the same transfers done straight from one Lua service.
+#   bench/game/game_bench.sh [build-dir] [runs] [clients] [seconds]
+# Each run (default 5) measures the game (`clients` players, default 20, half on each node, one
+# give at a time each, for `seconds`, default 3) and then the reference: the same locks and script
+# (services/game/bank.lua) from `clients` coroutines of one service on one Redis connection,
+# i.e. the Redis work of a transfer without the gate, agents and world around it. Prints a line
+# per run, then the medians:
+#   game.transfers.c20 transfers_per_s=2100 ref=2600 ratio=0.81 (ref: ...)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${1:-$root/build}"
+runs="${2:-5}"
+clients="${3:-20}"
+seconds="${4:-3}"
+skyhive="$build/skyhive"
+[ -x "$skyhive" ] || { echo "no skyhive binary at $skyhive" >&2; exit 2; }
+command -v redis-server >/dev/null || { echo "redis-server not installed" >&2; exit 2; }
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+port="$(free_port)"
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+    --logfile "$work/redis.log" --daemonize yes --pidfile "$work/redis.pid"
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+game_ports=()
+for n in 1 2; do
+    gp="$(free_port)"
+    game_ports+=("$gp")
+    cat > "$work/node$n.lua" <<CONF
+include "$root/config/default.lua"
+game = "127.0.0.1:$gp"
+game_node = "node$n"
+debug_console = "127.0.0.1:0"
+redis = "127.0.0.1:$port"
+loglevel = "warn"
+CONF
+    (cd "$root" && exec "$skyhive" "$work/node$n.lua" > "$work/node$n.log" 2>&1) &
+    pids+=("$!")
+done
+for n in 1 2; do
+    for _ in $(seq 200); do
+        nc -z 127.0.0.1 "${game_ports[$((n - 1))]}" 2>/dev/null && break
+        sleep 0.05
+    done
+done
+
+cat > "$work/bench.lua" <<CONF
+thread = 2
+harbor = 9
+bootstrap = "snlua bootstrap"
+start = "bench_game \$BENCH_ARGS"
+luaservice = "$root/services/lua/?.lua;$root/bench/game/?.lua"
+lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua;$root/services/game/?.lua"
+loglevel = "warn"
+CONF
+
+name="game.transfers.c$clients"
+results="$work/results"
+: > "$results"
+echo "# $clients players on 2 nodes, ${seconds}s per figure; load before: $(uptime)"
+for run in $(seq "$runs"); do
+    out="$(cd "$root" && BENCH_ARGS="$port ${game_ports[0]},${game_ports[1]} $clients $seconds" \
+        "$skyhive" "$work/bench.lua" 2> "$work/bench.err" || true)"
+    game="$(awk '$1 == "game.transfers" {print $2}' <<< "$out")"
+    ref="$(awk '$1 == "ref.transfers" {print $2}' <<< "$out")"
+    if [ -z "$game" ] || [ -z "$ref" ]; then
+        echo "$name failed: $(tail -3 "$work/bench.err") $(tail -3 "$work/node1.log")" >&2
+        exit 1
+    fi
+    ratio="$(awk -v a="$game" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
+    echo "run$run $name transfers_per_s=$game ref=$ref ratio=$ratio"
+    echo "$game $ref" >> "$results"
+done
+median() {
+    awk -v c="$1" '{print $c}' "$results" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
+}
+game="$(median 1)"
+ref="$(median 2)"
+ratio="$(awk -v a="$game" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
+echo "# load after: $(uptime)"
+echo "# medians of $runs runs"
+echo "$name transfers_per_s=$game ref=$ref ratio=$ratio (ref: the same locks and script from one Lua service, $clients coroutines)"
