@@ -40,6 +40,7 @@ local function get_access(service)
                 register = function(spec) return skynet.call(h, "lua", "register", spec) end,
                 next = function(id, version) return skynet.call(h, "lua", "next", id, version) end,
                 suspect = function(id) skynet.send(h, "lua", "suspect", id) end,
+                release = function(id) skynet.send(h, "lua", "release", id) end,
             }
             return access
         end
@@ -52,6 +53,7 @@ local function get_access(service)
         register = function(spec) return w:register(spec) end,
         next = function(id, version) return w:next(id, version) end,
         suspect = function(id) w:suspect(id) end,
+        release = function(id) w:release(id) end,
     }
     return access
 end
@@ -63,15 +65,17 @@ local followers = {}
 local function follow(f, acc)
     while next(f.members) do
         local ok, st = pcall(acc.next, f.id, f.state.version)
-        if ok then
+        if ok and st then
             f.state = st
             for m in pairs(f.members) do m:on_state(st) end
-        else
-            skynet.error("redis.sentinel: lost the sentinel watcher: " .. tostring(st))
+        elseif next(f.members) then
+            skynet.error("redis.sentinel: lost the sentinel watcher: " ..
+                (ok and "its group stopped" or tostring(st)))
             skynet.sleep(100)
         end
     end
     f.running = false
+    if followers[f.id] == f then followers[f.id] = nil end
 end
 
 -- Adds a member to its group (registering the group with the watcher, which yields until its
@@ -91,7 +95,12 @@ local function join(acc, spec, member)
         skynet.fork(follow, f, acc)
     end
     member:on_state(f.state)
-    return id, function() f.members[member] = nil end
+    return id, function()
+        if f.members[member] then
+            f.members[member] = nil
+            acc.release(id)
+        end
+    end
 end
 
 ----------------------------------------------------------------------------------------------

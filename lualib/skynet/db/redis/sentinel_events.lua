@@ -67,44 +67,46 @@ function group:on_event(channel, payload)
     end
 end
 
--- Keeps a PSUBSCRIBE * on one sentinel for the life of the watcher. Yields.
+-- Keeps a PSUBSCRIBE * on one sentinel until the group stops. Yields.
 function group:subscriber(addr)
     if self.subscribed[addr] then return end
     self.subscribed[addr] = true
     self.nsubscribed = self.nsubscribed + 1
     local host, port = split(addr)
     local pause, logged = 10, nil
-    while true do
+    while not self.stopped do
         local ok, w = pcall(watch.new, { host = host, port = port, auth = self.auth,
             username = self.username, timeout = 1000, connect_timeout = 500, backoff_min = 50,
             backoff_max = 1000 })
         if ok then
             pause, logged = 10, nil
+            self.watches[addr] = w
             -- Events published while the link was down are lost: poll after each reconnect.
             local restore = w.conn.on_ready
             w.conn.on_ready = function(c)
                 restore(c)
                 self:poll_soon()
             end
-            if pcall(w.psubscribe, w, "*") then
+            if not self.stopped and pcall(w.psubscribe, w, "*") then
                 while true do
                     local got, msg, channel = pcall(w.message, w)
                     if not got then break end
                     self:on_event(channel, msg)
                 end
             end
+            self.watches[addr] = nil
             w:disconnect()
         else
             if logged ~= w then
                 logged = w
-                skynet.error(format("sentinel watcher %s: no events from %s yet: %s", self.name, addr, tostring(w)))
+                skynet.error(format("sentinel watcher %s: no events from %s yet: %s", self.name,
+                    addr, tostring(w)))
             end
             sleep(pause)
             pause = math.min(pause * 2, 200)
         end
     end
 end
-
 
 -- Adds on_event and subscriber to the group class.
 function M.install(class)

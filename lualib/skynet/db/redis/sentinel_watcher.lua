@@ -32,6 +32,7 @@ local MAX_SUBSCRIBED = 8   -- sentinels with a live subscription per group
 local FAST_POLL_CS = 20    -- poll period while a failover runs
 local LINK_RETRY_CS = 50   -- a sentinel that failed is not asked again before this
 local QUIET_POLLS = 2      -- polls without a failover in progress anywhere before a thaw
+local LINGER_CS = 3000     -- a group without clients stops after this
 
 local M = {}
 
@@ -71,6 +72,7 @@ local function new_group(id, spec)
         sentinels = {}, known = {},
         links = {},       -- addr -> {conn, cause, retry_at, connecting}
         subscribed = {},  -- addr -> true while its subscriber runs
+        watches = {},     -- addr -> the subscriber's live watch
         nsubscribed = 0,
         state = { version = 0, master = nil, epoch = -1, failover = false, replicas = {}, err = nil },
         waiters = {},     -- tokens of next() callers
@@ -80,6 +82,8 @@ local function new_group(id, spec)
         quiet = 0,        -- polls in a row that saw no failover in progress while frozen
         pending_epoch = -1,
         poll_token = nil,
+        refs = 0,         -- clients registered and not released
+        stopped = false,
     }, group)
     for _, a in ipairs(spec.sentinels) do g:add_sentinel(a) end
     return g
@@ -268,13 +272,26 @@ function group:poll_soon()
 end
 
 function group:poller()
-    while true do
+    while not self.stopped do
         local token = {}
         self.poll_token = token
         sleep(self.state.failover and FAST_POLL_CS or self.poll_cs, token)
         self.poll_token = nil
-        self:resolve()
+        if not self.stopped then self:resolve() end
     end
+end
+
+-- No client uses the group any more: its links, subscriptions and poller end.
+function group:stop()
+    self.stopped = true
+    self:poll_soon()
+    for _, w in pairs(self.watches) do w:disconnect() end
+    for _, l in pairs(self.links) do
+        if l.conn then l.conn:close() end
+    end
+    local list = self.waiters
+    self.waiters = {}
+    for i = 1, #list do wakeup(list[i]) end
 end
 
 events.install(group)
@@ -312,6 +329,7 @@ function watcher:register(spec)
         "sentinel watcher: register needs a master name and sentinels")
     local key = key_of(spec)
     local g = self.groups[key]
+    if g and g.stopped then g = nil end
     if not g then
         self.last_id = self.last_id + 1
         g = new_group(self.last_id, spec)
@@ -319,24 +337,45 @@ function watcher:register(spec)
         self.by_id[g.id] = g
         g:start()
         g:resolve()
-    elseif not g.resolved then
-        local token = {}
-        g.first = g.first or {}
-        g.first[#g.first + 1] = token
-        wait(token)
+        g.refs = 1
+    else
+        g.refs = g.refs + 1
+        if not g.resolved then
+            local token = {}
+            g.first = g.first or {}
+            g.first[#g.first + 1] = token
+            wait(token)
+        end
     end
     return g.id, g.state
 end
 
--- The group's state once its version is above `version`. Yields until then.
+-- A client of the group is gone; the group stops LINGER_CS after its last one. Does not yield.
+function watcher:release(id)
+    local g = self.by_id[id]
+    if not g or g.stopped then return end
+    g.refs = g.refs - 1
+    if g.refs > 0 then return end
+    skynet.timeout(LINGER_CS, function()
+        if g.refs > 0 or g.stopped then return end
+        g:stop()
+        self.by_id[id] = nil
+        for key, x in pairs(self.groups) do
+            if x == g then self.groups[key] = nil end
+        end
+    end)
+end
+
+-- The group's state once its version is above `version`; nil once the group has stopped.
+-- Yields until then.
 function watcher:next(id, version)
-    local g = assert(self.by_id[id], "sentinel watcher: unknown group")
-    while g.state.version <= version do
+    local g = self.by_id[id]
+    while g and not g.stopped and g.state.version <= version do
         local token = {}
         g.waiters[#g.waiters + 1] = token
         wait(token)
     end
-    return g.state
+    if g and not g.stopped then return g.state end
 end
 
 -- A client saw a sign that the topology changed (READONLY, a wrong ROLE, a dead master):
@@ -346,7 +385,8 @@ function watcher:suspect(id)
     if g then fork(g.resolve, g) end
 end
 
--- The body of the sentinel_watcher service: register / next answer by call, suspect by send.
+-- The body of the sentinel_watcher service: register / next answer by call, suspect and
+-- release come by send.
 function M.serve()
     local w = M.new()
     skynet.start(function()
@@ -357,6 +397,8 @@ function M.serve()
                 skynet.retpack(w:next(...))
             elseif cmd == "suspect" then
                 w:suspect(...)
+            elseif cmd == "release" then
+                w:release(...)
             else
                 error("sentinel watcher: unknown command " .. tostring(cmd))
             end
