@@ -29,8 +29,8 @@ class Node;
 // Endless loops: signal(0) from the monitor sets a count hook on the coroutine running at that
 // moment; the hook removes itself and raises "endless loop detected in :%08x" there, so only the
 // looping handler fails and the service takes its next message. The running coroutine is tracked
-// by replacing coroutine.resume and coroutine.wrap in the state with versions that record it
-// under a spinlock, so the monitor never hooks a coroutine that has been collected.
+// by the scheduler and by replacing coroutine.resume and coroutine.wrap with versions that record
+// it under a spinlock, so the monitor never hooks a coroutine that has been collected.
 //
 // Thread: Module's contract (one thread at a time; signal and memory from any thread).
 class SnluaModule final : public Module, public LuaServiceHost {
@@ -51,6 +51,9 @@ class SnluaModule final : public Module, public LuaServiceHost {
     Result<Handle> launch(std::string_view module, std::string_view args,
                           int32_t start_session) override;
     void notify_started(bool ok, std::string_view error) override;
+
+    // luaopen_coroutine with resume and wrap replaced (see the class comment).
+    static int open_coroutine(lua_State* L);
 
     // Bytes at which the first memory warning is logged.
     static constexpr size_t kFirstWarning = size_t(32) << 20;
