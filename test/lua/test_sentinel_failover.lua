@@ -11,6 +11,7 @@ local sentinel = require "skynet.db.redis.sentinel"
 t.run(function()
     local db = lab.client { hold_timeout = 15000 }
     local m0 = lab.master_port()
+    t.eq(db:blpop("q", 0.1), nil, "a blocking command (its pooled connection stays idle)")
     local w = lab.writer(db, "counter", 8, 1)
     t.wait_until(function() return w.acked > 200 end, 500, "writes before the failover")
     local s = lab.direct(lab.sentinel_ports[#lab.sentinel_ports])
@@ -23,6 +24,9 @@ t.run(function()
     local before = w.acked
     t.wait_until(function() return w.acked > before + 200 end, 500, "writes go on")
     w.stop()
+    db:rpush("q", "x")
+    local got = db:blpop("q", 1)
+    t.ok(type(got) == "table" and got[1] == "q" and got[2] == "x", "blocking commands go to the new master: " .. tostring(got and got[2]))
     for _, e in ipairs(w.errors) do skynet.error("writer error: " .. e) end
     t.eq(#w.errors, 0, "no command failed")
     local st = sentinel.status(db)

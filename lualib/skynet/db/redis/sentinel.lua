@@ -170,9 +170,17 @@ function M.connect(opts, new_client)
     local id
     r.link = { suspect = function() if id then acc.suspect(id) end end }
     -- The client's options name the current master too, for what redis.lua connects by itself
-    -- (the connections of blocking commands).
+    -- (the connections of blocking commands); its idle ones still point at the old master.
+    local db, pools = nil, {}
     r.on_switch[1] = function(_, c)
         o.host, o.port = split(c.target)
+        for _, pool in ipairs(pools) do
+            for i = #pool.idle, 1, -1 do
+                pool.idle[i]:close()
+                pool.idle[i] = nil
+                pool.count = pool.count - 1
+            end
+        end
     end
     local leave
     id, leave = join(acc, spec, r)
@@ -186,8 +194,10 @@ function M.connect(opts, new_client)
         skynet.error(format("redis.sentinel %s: not connected yet (%s); retrying", spec.master,
             tostring(r.cause)))
     end
-    local db = new_client(r, o)
-    rawset(db, "retry", new_client(safe_view(r), o))
+    db = new_client(r, o)
+    local retry = new_client(safe_view(r), o)
+    rawset(db, "retry", retry)
+    pools = { rawget(db, "pool"), rawget(retry, "pool") }
     return db
 end
 
