@@ -52,14 +52,14 @@ t.run(function()
     -- deadline, and the lease is no longer valid.
     local stalled = redis.connect { port = port, timeout = 100, backoff_min = 10, backoff_max = 50 }
     local lost, lost_valid, lost_remaining
-    local s = assert(lock.acquire(stalled, "stall", { ttl = 600, renew = true,
+    local s = assert(lock.acquire(stalled, "stall", { ttl = 2000, renew = true,
         on_lost = function(l, why)
             lost = why
             lost_remaining = (l.deadline - skynet.hpc()) // 1000000
             lost_valid = l:valid()
         end }))
     lab:stop()
-    t.wait_until(function() return lost end, 300, "on_lost")
+    t.wait_until(function() return lost end, 500, "on_lost")
     t.eq(lost, "unavailable", "why")
     t.ok(lost_remaining > 0, "fired " .. lost_remaining .. " ms before the deadline")
     t.eq(lost_valid, false, "not valid once given up")

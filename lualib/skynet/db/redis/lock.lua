@@ -32,6 +32,12 @@ local EMPTY = {}
 
 local lock = {}
 
+-- How long a fair waiter stays queued after its last poll (its polls come at most retry.max
+-- apart).
+local function queue_ttl(opts)
+    return max(1000, 4 * ((opts.retry or EMPTY).max or 200))
+end
+
 ----------------------------------------------------------------------------------------------
 -- Tokens: node, service, a random instance id and a counter, so that two services (or two
 -- runs of one service) never share one and a retried acquire recognises its own.
@@ -64,10 +70,12 @@ function ops.extend(l, ms)
     return r
 end
 
+local function release_args(key, token)
+    return 4, key, key .. ":queue", key .. ":qexp", key .. ":fence", token, key .. ":released"
+end
+
 function ops.release(l)
-    local key = l.key
-    local r, detail = run(scripts.release, l.db, 3, key, key .. ":queue", key .. ":qexp", l.token,
-        key .. ":released")
+    local r, detail = run(scripts.release, l.db, release_args(l.key, l.token))
     if not r then return nil, detail end
     return r == 1
 end
@@ -84,36 +92,31 @@ end
 -- Acquire
 
 -- Best-effort clean-up after a try whose reply was lost: it may have taken the lock (or
--- queued us) and nobody else knows the token.
+-- queued us) and nobody else knows the token. cancel also releases a lock handed to us.
 local function abandon(db, key, token, queued)
     fork(function()
-        if queued then
-            pcall(scripts.cancel, db, 3, key, key .. ":queue", key .. ":qexp", token, key .. ":released")
-        end
-        pcall(scripts.release, db, 3, key, key .. ":queue", key .. ":qexp", token, key .. ":released")
+        pcall(queued and scripts.cancel or scripts.release, db, release_args(key, token))
     end)
 end
 
 -- Tries until the lock is taken or `wait` ms have passed. Returns the acquire reply and the
 -- hpc() time its try was sent, or nil, why, detail.
-local function take(db, key, token, ttl, opts)
+local function take(db, key, token, ttl, opts, grant_ms)
     local fair = opts.fair and true or false
     local waits = (opts.wait or 0) > 0
     local mode = fair and (waits and "2" or "1") or "0"
-    local qttl = max(1000, 4 * ((opts.retry or EMPTY).max or 200))
     local fencing = opts.fencing and "1" or "0"
-    local qkey, xkey, channel = key .. ":queue", key .. ":qexp", key .. ":released"
+    local qkey, xkey = key .. ":queue", key .. ":qexp"
+    -- Fair waiters hear of their own turn on their service's channel, others on the common one.
+    local channel = key .. ":released"
+    if fair then channel = channel .. ":" .. prefix end
     local reply, t0, detail = waiting.until_taken(db, channel, token, fair, opts, function()
         return run(scripts.acquire, db, 4, key, key .. ":fence", qkey, xkey, token, ttl, fencing,
-            mode, qttl)
-    end)
+            mode, queue_ttl(opts))
+    end, grant_ms)
     if reply then return reply, t0 end
     local why = t0
-    if why == "unavailable" then
-        abandon(db, key, token, mode == "2")
-    elseif mode == "2" then
-        fork(function() pcall(scripts.cancel, db, 3, key, qkey, xkey, token, channel) end)
-    end
+    if why == "unavailable" or mode == "2" then abandon(db, key, token, mode == "2") end
     return nil, why, detail
 end
 
@@ -153,7 +156,15 @@ function lock.acquire(db, key, opts)
         end
     end
     local token = new_token()
-    local reply, t0_or_why, detail = take(db, key, token, ttl, opts)
+    local grant_ms
+    if opts.fair and (opts.wait or 0) > 0 and not opts.min_replicas then
+        -- A release may hand the lock straight to this waiter (see lock_scripts): the token
+        -- says for how long, capped at the queue expiry so that a waiter that died is not
+        -- granted more than that; the lease is extended to its ttl after the hand-over.
+        grant_ms = math.min(ttl, queue_ttl(opts))
+        token = token .. "/" .. grant_ms .. (opts.fencing and "f" or "")
+    end
+    local reply, t0_or_why, detail = take(db, key, token, ttl, opts, grant_ms)
     if not reply then return nil, t0_or_why, detail end
     local t0 = t0_or_why
     local l = leases.new(ops, {
@@ -182,6 +193,7 @@ function lock.acquire(db, key, opts)
         held[key] = l
     end
     if opts.renew then leases.renew(l, opts.on_lost) end
+    if reply[3] < ttl then fork(l.extend, l, ttl) end  -- a hand-over's shorter grant
     return l
 end
 

@@ -10,7 +10,10 @@
 --   K:fence       fence counter, INCR on every fenced acquisition; never expires
 --   K:queue       fair mode: waiters' tokens, scored by arrival order
 --   K:qexp        fair mode: waiters' tokens, scored by the server time (ms) they expire at
---   K:released    pub/sub channel: a release publishes the next waiter's token or ""
+--   K:released    pub/sub channel of non-fair waiters: a release publishes ""
+--   K:released:P  pub/sub channel of the fair waiters of the service whose tokens start with P:
+--                 a release hands the lock to the first waiter and publishes "<token> <fence>"
+--                 there (or only "<token>" for a waiter that must acquire by itself)
 -- A fenced resource R keeps R:fenced, the highest fence that has written to it (never expires).
 -- A semaphore S is one sorted set: holders' tokens scored by their expiry (server ms).
 --
@@ -32,6 +35,38 @@ local function prune(queue, qexp, now)
         redis.call('ZREM', queue, unpack(dead))
         redis.call('ZREM', qexp, unpack(dead))
     end
+end
+]]
+
+-- The lock K is free: hand it to the first live fair waiter, if any, and tell that waiter's
+-- service; else tell the non-fair waiters. A waiter token ending in "/<ttl>" (and "f" when it
+-- wants a fence) is granted the lock right here (SET PX ttl, INCR fence); any other is only told
+-- to try. The grant saves the waiter a round trip; a waiter that died after its last poll can
+-- be granted the lock, which its ttl then bounds (waiters cap it at their queue expiry).
+-- Uses KEYS[1] K, [2] K:queue, [3] K:qexp, [4] K:fence and the base channel `channel`.
+local HANDOFF = PRUNE .. [[
+local function handoff(channel)
+    local head
+    if redis.call('EXISTS', KEYS[2]) == 1 then
+        prune(KEYS[2], KEYS[3], now_ms())
+        head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+    end
+    if not head then
+        redis.call('PUBLISH', channel, '')
+        return
+    end
+    local service = string.match(head, '^(.+)%.[^.]*$') or head
+    local ttl, fenced = string.match(head, '/(%d+)(f?)$')
+    if not ttl then
+        redis.call('PUBLISH', channel .. ':' .. service, head)
+        return
+    end
+    redis.call('SET', KEYS[1], head, 'PX', ttl)
+    redis.call('ZREM', KEYS[2], head)
+    redis.call('ZREM', KEYS[3], head)
+    local fence = 0
+    if fenced == 'f' then fence = redis.call('INCR', KEYS[4]) end
+    redis.call('PUBLISH', channel .. ':' .. service, head .. ' ' .. fence)
 end
 ]]
 
@@ -86,18 +121,12 @@ if cur == false then return {0, -2} end
 return {0, redis.call('PTTL', key)}
 ]])
 
--- KEYS: K, K:queue, K:qexp   ARGV: token, channel
--- -> 1 deleted; 0 the key holds another token or none. A release publishes the token of the
--- first live waiter ("" when none) so that exactly that waiter tries at once.
-scripts.release = redis.script(PRUNE .. [[
+-- KEYS: K, K:queue, K:qexp, K:fence   ARGV: token, channel
+-- -> 1 deleted (and handed over, see HANDOFF); 0 the key holds another token or none.
+scripts.release = redis.script(HANDOFF .. [[
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-local head = ''
-if redis.call('EXISTS', KEYS[2]) == 1 then
-    prune(KEYS[2], KEYS[3], now_ms())
-    head = redis.call('ZRANGE', KEYS[2], 0, 0)[1] or ''
-end
-redis.call('PUBLISH', ARGV[2], head)
+handoff(ARGV[2])
 return 1
 ]])
 
@@ -108,17 +137,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return tonumber(ARGV[2])
 ]]
 
--- A fair waiter gives up. KEYS: K, K:queue, K:qexp  ARGV: token, channel
--- When the lock is free and the next waiter is now first, it is told (as by a release).
-scripts.cancel = redis.script(PRUNE .. [[
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+-- A fair waiter gives up. KEYS: K, K:queue, K:qexp, K:fence  ARGV: token, channel
+-- It leaves the queue; a lock handed to it meanwhile is handed on; a free lock whose first
+-- waiter it was goes to the next one. -> 1 when it was queued or held the lock, else 0.
+scripts.cancel = redis.script(HANDOFF .. [[
+local queued = redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-if redis.call('EXISTS', KEYS[1]) == 0 then
-    prune(KEYS[2], KEYS[3], now_ms())
-    local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-    if head then redis.call('PUBLISH', ARGV[2], head) end
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+    handoff(ARGV[2])
+    return 1
 end
-return 1
+if queued == 1 and cur == false then handoff(ARGV[2]) end
+return queued
 ]])
 
 -- A write that only lands when its fence is the newest seen for the resource.

@@ -43,8 +43,10 @@ local function dispatch(w, payload, channel)
     sub.gen = sub.gen + 1
     local list = sub.waiters
     local pick
+    -- "<token> <fence>": the lock was handed to that waiter; "<token>": it should try.
+    local named = payload:match("^(%S+)") or ""
     for i = 1, #list do
-        if list[i].token == payload then
+        if list[i].token == named then
             pick = i
             break
         end
@@ -59,7 +61,7 @@ local function dispatch(w, payload, channel)
     end
     if pick then
         local entry = table.remove(list, pick)
-        entry.woken = true
+        entry.woken = payload
         wakeup(entry)
     end
 end
@@ -163,7 +165,7 @@ end
 
 -- Sleeps up to cs centiseconds or until a release on the channel picks this waiter. `token`
 -- is the waiter's lock token (fair mode is woken by name), `fair` whether it is a fair waiter.
--- Returns true when woken by a release. Yields.
+-- Returns the message that woke it, or false. Yields.
 function M.sleep(sub, cs, token, fair)
     if not sub then
         sleep(cs)
@@ -188,16 +190,18 @@ local EMPTY = {}
 -- and the client's error text; reply[1] == 1 means taken, else reply[2] is the ms until the
 -- holder's lease ends (<= 0: unknown). Between tries it sleeps by opts.retry ({base, max,
 -- jitter} in ms), never past the holder's expiry or the end of the wait, and a release on
--- `channel` wakes it early. Returns reply and the skynet.hpc() time the successful try was
--- sent, or nil, "contended" (no wait) / "timeout" / "unavailable" (the last try got no
--- answer), detail. Yields.
-function M.until_taken(db, channel, token, fair, opts, try)
+-- `channel` wakes it early. With grant_ms, a message "<token> <fence>" naming this waiter means
+-- a release handed it the lock for grant_ms: the reply is then {1, fence, grant_ms}, timed
+-- from the last try that found the lock taken (the hand-over came after that try ran).
+-- Returns reply and the skynet.hpc() time the successful try was sent, or nil, "contended" (no
+-- wait) / "timeout" / "unavailable" (the last try got no answer), detail. Yields.
+function M.until_taken(db, channel, token, fair, opts, try, grant_ms)
     local MS = 1000000
     local wait_ns = (opts.wait or 0) * MS
     local retry = opts.retry or EMPTY
     local give_up = skynet.hpc() + wait_ns
     local sub, subscribed, attempt = nil, false, 0
-    local why, detail, t0, reply
+    local why, detail, t0, reply, refused_at
     while true do
         local gen = sub and sub.gen or 0
         t0 = skynet.hpc()
@@ -209,6 +213,7 @@ function M.until_taken(db, channel, token, fair, opts, try)
         local holder_ms
         if r then
             why, detail, holder_ms = "contended", nil, r[2]
+            refused_at = t0
         else
             why, detail = "unavailable", err
         end
@@ -223,7 +228,12 @@ function M.until_taken(db, channel, token, fair, opts, try)
             attempt = attempt + 1
             if holder_ms and holder_ms > 0 then ms = math.min(ms, holder_ms + 1) end
             ms = math.min(ms, (give_up - now_ns) / MS + 1)
-            M.sleep(sub, math.max(1, math.ceil(ms / 10)), token, fair)
+            local msg = M.sleep(sub, math.max(1, math.ceil(ms / 10)), token, fair)
+            local fence = grant_ms and refused_at and msg and msg:match("^%S+ (%d+)$")
+            if fence then
+                reply, t0 = { 1, math.tointeger(fence), grant_ms }, refused_at
+                break
+            end
         end
     end
     if sub then M.unsubscribe(sub) end
