@@ -43,6 +43,29 @@ t.run(function()
     t.eq(db:exists("fair:queue"), 0, "the queue is empty again")
     t.eq(db:exists("fair:qexp"), 0, "and so are the expiries")
 
+    -- A hand-over: the release gives the lock to the queued waiter (with the next fence) and
+    -- tells only its service; the grant is capped at the waiter's queue expiry (4 x retry.max
+    -- = 8 s here) and extended to its ttl afterwards.
+    local g0 = assert(lock.acquire(db, "grant", { ttl = 5000, fair = true, fencing = true }))
+    local g, g_remaining
+    skynet.fork(function()
+        g = assert(lock.acquire(other, "grant", { ttl = 10000, fair = true, wait = 5000,
+            fencing = true, retry = { base = 2000, max = 2000, jitter = 0 } }))
+        g_remaining = g:remaining()
+    end)
+    t.wait_until(function() return db:zcard("grant:queue") == 1 end, 300, "queued")
+    skynet.sleep(5)  -- well inside its 2 s poll
+    local released_at = skynet.hpc()
+    g0:release()
+    t.wait_until(function() return g end, 100, "handed over, without waiting for a poll")
+    t.ok(skynet.hpc() - released_at < 1000000000, "at once")
+    t.eq(g.fence, g0.fence + 1, "the next fence")
+    t.eq(db:get("grant"), g.token, "the key names the new holder")
+    t.ok(g_remaining <= 8000, "the lease counts from before the grant: " .. g_remaining)
+    t.wait_until(function() return db:pttl("grant") > 8000 end, 100, "extended to its ttl")
+    t.eq(g:release(), true, "release the handed-over lease")
+    t.eq(db:exists("grant"), 0, "free")
+
     -- A dead waiter (its service stopped polling) is pruned: a waiter whose expiry passed does
     -- not hold up a free lock, and one still alive at the head does until it expires.
     local now = server_ms(db)
