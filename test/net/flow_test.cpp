@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -139,6 +141,27 @@ TEST_F(FlowTest, PausingServiceGetsEveryByteInOrder) {
     EXPECT_EQ(got, kTotal);
     EXPECT_GE(pauses, 12);
     EXPECT_EQ(server.info(id)->bytes_in, kTotal);
+}
+
+TEST_F(FlowTest, HighPriorityGoesFirstButNeverInsideACutBuffer) {
+    // The client does not read, so the first low buffer is cut by the full socket buffer.
+    const size_t big = 16u << 20;
+    Payload low1 = Payload::allocate(big);
+    std::memset(low1.data(), 'a', big);
+    ASSERT_TRUE(server.send_low(id, std::move(low1)));
+    ASSERT_TRUE(server.send_low(id, Payload::copy("second low")));
+    ASSERT_TRUE(server.send(id, Payload::copy("HIGH")));
+    std::string got;
+    got.reserve(big + 64);
+    std::vector<char> buf(1 << 20);
+    while (got.size() < big + 14) {
+        ssize_t r = ::recv(client, buf.data(), buf.size(), 0);
+        ASSERT_GT(r, 0);
+        got.append(buf.data(), size_t(r));
+    }
+    ASSERT_EQ(got.size(), big + 14);
+    EXPECT_EQ(got.find_first_not_of('a'), big) << "the cut buffer was interrupted";
+    EXPECT_EQ(got.substr(big), "HIGHsecond low");
 }
 
 }  // namespace
