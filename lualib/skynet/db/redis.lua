@@ -126,7 +126,8 @@ end
 
 -- Commands that would break the shared connection's reply order, with the way to do it instead.
 local refused = {
-    MULTI = "use db:transaction(function(tx) ... end): MULTI on a shared connection would take in other coroutines' commands",
+    MULTI = "use db:transaction(function(tx) ... end): MULTI on a shared connection would take in "
+        .. "other coroutines' commands",
     EXEC = "use db:transaction(function(tx) ... end)",
     DISCARD = "use db:transaction(function(tx) ... end)",
     SUBSCRIBE = "use redis.watch{...} for pub/sub",
@@ -198,7 +199,8 @@ local function collect(self, what, cmds, replies, first, n, results)
         for i = 1, n do
             local v = replies[first + i - 1]
             if is_error(v) then
-                results[i] = { ok = false, out = format("%s: %s %s: %s", addr, what, describe(i, cmds[i]), v.err) }
+                local text = format("%s: %s %s: %s", addr, what, describe(i, cmds[i]), v.err)
+                results[i] = { ok = false, out = text }
             else
                 results[i] = { ok = true, out = v }
             end
@@ -229,10 +231,13 @@ function client:pipeline(ops, results)
     for i = 1, n do
         local op = ops[i]
         if type(op) ~= "table" or type(op[1]) ~= "string" then
-            error(format("%s: pipeline #%d: a command is a table {name, args...}", self.conn.addr, i), 2)
+            error(format("%s: pipeline #%d: a command is a table {name, args...}", self.conn.addr, i),
+                2)
         end
         local why = refused[upper_name[op[1]]]
-        if why then error(format("%s: pipeline %s: %s", self.conn.addr, describe(i, op), why), 2) end
+        if why then
+            error(format("%s: pipeline %s: %s", self.conn.addr, describe(i, op), why), 2)
+        end
     end
     if n == 0 then return results or { n = 0 } end
     local c = self.conn
@@ -248,7 +253,8 @@ tx_meta.__index = function(tx, key)
         local cmd = tpack(name, ...)
         local why = refused[name] or bad_args(cmd)
         if why then
-            error(format("%s: MULTI/EXEC %s: %s", rawget(self, "addr"), describe(#self + 1, cmd), why), 2)
+            local what = describe(#self + 1, cmd)
+            error(format("%s: MULTI/EXEC %s: %s", rawget(self, "addr"), what, why), 2)
         end
         self[#self + 1] = cmd
     end

@@ -215,7 +215,8 @@ local function bad_args(c)
             for j = 1, #a do
                 local e = type(a[j])
                 if e ~= "string" and e ~= "number" then
-                    return format("argument #%d[%d] is a %s (string or number expected)", i - 1, j, e)
+                    return format("argument #%d[%d] is a %s (string or number expected)", i - 1, j,
+                        e)
                 end
             end
         elseif t ~= "string" and t ~= "number" then

@@ -70,8 +70,8 @@ return function(conn, h)
     -- One attempt: connect, framed mode, handshake. Returns true, or nil and the cause (a text
     -- without the server's name). Yields.
     function conn:attempt()
-        local sock, err = transport.open(self.host, self.port, self, self.connect_timeout, self.limits,
-            self.parse)
+        local sock, err = transport.open(self.host, self.port, self, self.connect_timeout,
+            self.limits, self.parse)
         if not sock then
             return nil, "connect: " .. err
         end

@@ -86,13 +86,16 @@ local function subscribe(self, kind, set, ...)
     local n = select("#", ...)
     if n == 0 then return end
     local c = self.conn
-    if c.state == "closed" then error(format("%s: %s: the watcher was closed", c.addr, kind:upper()), 2) end
+    if c.state == "closed" then
+        error(format("%s: %s: the watcher was closed", c.addr, kind:upper()), 2)
+    end
     local token = { left = n }
     local names = { ... }
     for i = 1, n do
         local name = names[i]
         if type(name) ~= "string" then
-            error(format("%s: %s: argument #%d is a %s (string expected)", c.addr, kind:upper(), i, type(name)), 3)
+            error(format("%s: %s: argument #%d is a %s (string expected)", c.addr, kind:upper(), i,
+                type(name)), 3)
         end
         set[name] = true
         local key = kind .. "\0" .. name
@@ -151,7 +154,9 @@ end
 -- arrives; raises once the watcher is closed.
 function watch:message()
     while self.mhead > self.mtail do
-        if self.conn.state == "closed" then error(self.conn.addr .. ": the watcher was closed", 2) end
+        if self.conn.state == "closed" then
+            error(self.conn.addr .. ": the watcher was closed", 2)
+        end
         local token = {}
         self.readers[#self.readers + 1] = token
         wait(token)
