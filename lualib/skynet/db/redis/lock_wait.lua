@@ -63,6 +63,17 @@ local function dispatch(w, payload, channel)
         local entry = table.remove(list, pick)
         entry.woken = payload
         wakeup(entry)
+        if entry.shared then
+            -- Readers do not exclude each other: when one may enter, all may.
+            for i = #list, 1, -1 do
+                local e = list[i]
+                if e.shared then
+                    table.remove(list, i)
+                    e.woken = payload
+                    wakeup(e)
+                end
+            end
+        end
     end
 end
 
@@ -165,13 +176,14 @@ end
 
 -- Sleeps up to cs centiseconds or until a release on the channel picks this waiter. `token`
 -- is the waiter's lock token (fair mode is woken by name), `fair` whether it is a fair waiter.
--- Returns the message that woke it, or false. Yields.
-function M.sleep(sub, cs, token, fair)
+-- A `shared` waiter (a reader) is woken together with every other shared one. Returns the
+-- message that woke it, or false. Yields.
+function M.sleep(sub, cs, token, fair, shared)
     if not sub then
         sleep(cs)
         return false
     end
-    local entry = { token = token, fair = fair, woken = false }
+    local entry = { token = token, fair = fair, shared = shared, woken = false }
     local list = sub.waiters
     list[#list + 1] = entry
     sleep(cs, entry)
@@ -190,12 +202,12 @@ local EMPTY = {}
 -- and the client's error text; reply[1] == 1 means taken, else reply[2] is the ms until the
 -- holder's lease ends (<= 0: unknown). Between tries it sleeps by opts.retry ({base, max,
 -- jitter} in ms), never past the holder's expiry or the end of the wait, and a release on
--- `channel` wakes it early. With grant_ms, a message "<token> <fence>" naming this waiter means
+-- `channel` wakes it early (`shared`: see sleep). With grant_ms, a message "<token> <fence>" naming this waiter means
 -- a release handed it the lock for grant_ms: the reply is then {1, fence, grant_ms}, timed
 -- from the last try that found the lock taken (the hand-over came after that try ran).
 -- Returns reply and the skynet.hpc() time the successful try was sent, or nil, "contended" (no
 -- wait) / "timeout" / "unavailable" (the last try got no answer), detail. Yields.
-function M.until_taken(db, channel, token, fair, opts, try, grant_ms)
+function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared)
     local MS = 1000000
     local wait_ns = (opts.wait or 0) * MS
     local retry = opts.retry or EMPTY
@@ -228,7 +240,7 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms)
             attempt = attempt + 1
             if holder_ms and holder_ms > 0 then ms = math.min(ms, holder_ms + 1) end
             ms = math.min(ms, (give_up - now_ns) / MS + 1)
-            local msg = M.sleep(sub, math.max(1, math.ceil(ms / 10)), token, fair)
+            local msg = M.sleep(sub, math.max(1, math.ceil(ms / 10)), token, fair, shared)
             local fence = grant_ms and refused_at and msg and msg:match("^%S+ (%d+)$")
             if fence then
                 reply, t0 = { 1, math.tointeger(fence), grant_ms }, refused_at
