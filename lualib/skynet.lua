@@ -9,7 +9,7 @@ local c = require "skynet.core"
 
 local type, tostring, error, assert = type, tostring, error, assert
 local format = string.format
-local c_send, c_call, c_calltimeout = c.send, c.call, c.calltimeout
+local c_send, c_call = c.send, c.call
 
 local skynet = {
     PTYPE_TEXT = 0, PTYPE_RESPONSE = 1, PTYPE_MULTICAST = 2, PTYPE_CLIENT = 3, PTYPE_SYSTEM = 4,
@@ -24,9 +24,14 @@ local skynet = {
     stat = c.stat, localname = c.query, kill = c.kill, yield = c.yield, time = c.time,
     self = c.self, address = c.address, newservice = c.newservice, register = c.register,
     name = c.register, abort = c.abort, setenv = c.setenv,
+    -- skynet.call raises "call to <addr> failed: <the callee's error>" when the callee raised,
+    -- refused, died, or exited before answering; calltimeout(ms, addr, proto, ...) also raises
+    -- "call to <addr> timed out after <ms> ms" (the late answer is dropped).
+    send = c.proto_send, call = c.proto_call, calltimeout = c.proto_calltimeout,
 }
 
 local proto = {}
+c.protocols(proto)
 
 local function unknown(typename)
     error(format("unknown protocol %s", tostring(typename)), 3)
@@ -70,11 +75,6 @@ skynet.register_protocol {
     end,
 }
 
-function skynet.send(addr, typename, ...)
-    local p = proto[typename] or unknown(typename)
-    return c_send(addr, p.id, 0, p.pack(...)) ~= false
-end
-
 function skynet.rawsend(addr, typename, msg, sz)
     local p = proto[typename] or unknown(typename)
     return c_send(addr, p.id, 0, msg, sz) ~= false
@@ -85,24 +85,10 @@ function skynet.redirect(addr, source, typename, session, msg, sz)
     return c.redirect(addr, source, id, session, msg, sz)
 end
 
--- Raises "call to <addr> failed: <the callee's error>" when the callee raised, refused, died,
--- or exited before answering.
-function skynet.call(addr, typename, ...)
-    local p = proto[typename] or unknown(typename)
-    return p.unpack(c_call(addr, p.id, p.pack(...)))
-end
-
 -- Returns the raw answer (msg, size), valid until the coroutine next yields.
 function skynet.rawcall(addr, typename, msg, sz)
     local p = proto[typename] or unknown(typename)
     return c_call(addr, p.id, msg, sz)
-end
-
--- skynet.call that gives up after ms milliseconds (rounded up to the 10 ms timer tick) with the
--- error "call to <addr> timed out after <ms> ms". An answer arriving later is dropped.
-function skynet.calltimeout(ms, addr, typename, ...)
-    local p = proto[typename] or unknown(typename)
-    return p.unpack(c_calltimeout(ms, addr, p.id, p.pack(...)))
 end
 
 function skynet.uniqueservice(global, ...)

@@ -467,6 +467,18 @@ void skynet_core_bind(lua_State* L, LuaServiceHost* host) {
     host->scheduler_ = std::make_unique<LuaScheduler>(L, *host);
 }
 
+int skynet_core_call_error(lua_State* L, int addr_arg, int level, const char* what) {
+    char addr[64];
+    if (lua_type(L, addr_arg) == LUA_TNUMBER)
+        std::snprintf(addr, sizeof addr, ":%08x", unsigned(lua_tointeger(L, addr_arg)));
+    else
+        std::snprintf(addr, sizeof addr, "%s", lua_tostring(L, addr_arg));
+    luaL_where(L, level);
+    lua_pushfstring(L, "call to %s %s", addr, what);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
 int skynet_core_traceback(lua_State* L) {
     const char* msg = lua_tostring(L, 1);
     if (!msg) msg = luaL_tolstring(L, 1, nullptr);
@@ -558,9 +570,10 @@ extern "C" int luaopen_skynet_core(lua_State* L) {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kHostKey) != LUA_TLIGHTUSERDATA)
         return luaL_error(L, "skynet.core is only available inside a Lua service (snlua)");
     // Light C functions only: a closure per function would cost every service ~2 KB.
-    lua_createtable(L, 0, 48);
+    lua_createtable(L, 0, 64);
     luaL_setfuncs(L, with_host, 0);
     LuaScheduler::register_functions(L);
+    skynet_proto_register(L);
     luaL_setfuncs(L, plain, 0);
     return 1;
 }

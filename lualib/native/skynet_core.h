@@ -13,6 +13,9 @@
 //       userdata from pack() with its size (ownership moves to the message, even when the send
 //       fails), or nil. Returns false when dest is not a live service.
 //   redirect(dest, source, type, session, msg [, size]) -> boolean: send with another source.
+//   proto_send(dest, protocol, ...), proto_call(dest, protocol, ...) [yields],
+//       proto_calltimeout(ms, dest, protocol, ...) [yields]: skynet.send/call/calltimeout, with
+//       the protocol classes registered by protocols(table) (pack and unpack looked up there).
 //   call(dest, type, msg [, size]) -> msg, size [yields]. Raises "call to <dest> failed: <why>"
 //       (the callee's error text, "service is dead", ...), positioned at the Lua code that called
 //       the skynet.lua wrapper.
@@ -130,6 +133,14 @@ bool skynet_core_dispatch(lua_State* L, LuaServiceHost& host, Message& msg);
 // Answers what the service leaves pending (LuaScheduler::release). Returns false and pushes the
 // error on failure.
 bool skynet_core_release(lua_State* L, LuaServiceHost& host);
+
+// Raises "call to <addr> <what>", <addr> from stack index addr_arg (a handle or a name), with the
+// position of the Lua function `level` levels up (luaL_where).
+int skynet_core_call_error(lua_State* L, int addr_arg, int level, const char* what);
+
+// Adds proto_send, proto_call, proto_calltimeout and protocols (skynet_proto.cpp) to the table
+// on top of the stack.
+void skynet_proto_register(lua_State* L);
 
 // The message handler for lua_pcall used by snlua: appends a traceback to the error.
 int skynet_core_traceback(lua_State* L);

@@ -6,6 +6,7 @@
 
 #include "core/node.h"
 #include "core/service.h"
+#include "lualib/native/seri.h"
 #include "lualib/native/skynet_core.h"
 
 // Lua errors are longjmps (Debian's liblua is C): the code below keeps no object with a destructor
@@ -25,6 +26,8 @@ int request_body(lua_State* T) {
     if (lua_isnil(T, 2)) {  // no unpack: the handler gets the raw msg, size
         lua_pushvalue(T, 5);
         lua_pushvalue(T, 6);
+    } else if (lua_tocfunction(T, 2) == seri_unpack) {  // skynet.unpack, without a Lua call
+        nvalues = seri_unpack_buffer(T, lua_touserdata(T, 5), size_t(lua_tointeger(T, 6)));
     } else {
         lua_pushvalue(T, 2);
         lua_pushvalue(T, 5);
@@ -58,6 +61,8 @@ LuaScheduler::LuaScheduler(lua_State* L, LuaServiceHost& host) : L_(L), host_(ho
     protocol_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     unresponse_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    protocols_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 LuaScheduler::~LuaScheduler() = default;  // the Lua state owns the threads and tables

@@ -97,6 +97,7 @@ class LuaScheduler {
     int sleep_ref() const { return sleep_ref_; }
     int protocol_ref() const { return protocol_ref_; }
     int unresponse_ref() const { return unresponse_ref_; }
+    int protocols_ref() const { return protocols_ref_; }
     // Calls fn(session, co) for each coroutine waiting for a response.
     template <class F>
     void each_waiting(F fn) const {
@@ -123,6 +124,7 @@ class LuaScheduler {
     int sleep_ref_ = LUA_NOREF;       // table: token -> session (sleep, wait)
     int protocol_ref_ = LUA_NOREF;    // table: 2*id -> dispatch, 2*id+1 -> unpack
     int unresponse_ref_ = LUA_NOREF;  // table: response box -> true until it answers
+    int protocols_ref_ = LUA_NOREF;   // skynet.lua's table: name and id -> protocol class
 
     std::vector<std::unique_ptr<Co>> slots_;  // by slot; null when freed
     std::vector<int> free_slots_;

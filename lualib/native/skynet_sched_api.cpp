@@ -44,20 +44,6 @@ Co* answering(lua_State* L, const char* what) {
     return co;
 }
 
-// "call to <addr> failed: <text>" with the position of the Lua code that called skynet.call
-// (level 2: level 1 is the wrapper in skynet.lua).
-int raise_call_error(lua_State* L, int addr_arg, const char* what) {
-    char addr[64];
-    if (lua_type(L, addr_arg) == LUA_TNUMBER)
-        std::snprintf(addr, sizeof addr, ":%08x", unsigned(lua_tointeger(L, addr_arg)));
-    else
-        std::snprintf(addr, sizeof addr, "%s", lua_tostring(L, addr_arg));
-    luaL_where(L, 2);
-    lua_pushfstring(L, "call to %s %s", addr, what);
-    lua_concat(L, 2);
-    return lua_error(L);
-}
-
 int yield_for(lua_State* L, lua_KContext ctx, lua_KFunction k) {
     lua_pushlightuserdata(L, suspend_mark());
     return lua_yieldk(L, 1, ctx, k);
@@ -74,7 +60,7 @@ int32_t request(lua_State* L, int first, Co* co) {
     int32_t session = self.new_session();
     if (!self.send(dest, type, session, to_payload(body))) {
         s.drop(session);  // the node answers a request to a dead service with an error anyway
-        raise_call_error(L, first, "failed: service is dead");
+        skynet_core_call_error(L, first, 2, "failed: service is dead");
     }
     s.wait_on(session, co, Co::Wait::call);
     return session;
@@ -93,12 +79,12 @@ int call_k(lua_State* L, int, lua_KContext ctx) {
         char text[64];
         std::snprintf(text, sizeof text, "timed out after %lld ms",
                       static_cast<long long>(ctx >> 8));
-        return raise_call_error(L, addr, text);
+        return skynet_core_call_error(L, addr, 2, text);
     }
     const char* text = lua_tostring(L, base + 2);
     if (!text || !*text) text = "service is dead or exited before answering";
     lua_pushfstring(L, "failed: %s", text);
-    return raise_call_error(L, addr, lua_tostring(L, -1));
+    return skynet_core_call_error(L, addr, 2, lua_tostring(L, -1));
 }
 
 // call(addr, type, msg [, size]) -> msg, size. Yields.
