@@ -434,7 +434,28 @@ function router:await(r)
 end
 
 -- One command (name, then the command's words); raises error replies naming the server.
+-- While a connection is installed the command takes the connection's own path, which keeps no
+-- copy of the arguments: they are still in this frame if a topology error asks for a resend.
 function router:call(name, ...)
+    local c = self.cur
+    if c and not self.frozen then
+        local ok, v = pcall(c.call, c, name, ...)
+        if ok then return v end
+        local prefix = c.addr .. ": " .. name .. ": "
+        if v:sub(1, #prefix) ~= prefix or not topology_code(v:sub(#prefix + 1), self.role) then
+            error(v, 0)
+        end
+        -- Refused for the topology: it did not run. Stop using c and send it again.
+        self.stats.topology_errors = self.stats.topology_errors + 1
+        self.stats.retried = self.stats.retried + 1
+        if c == self.cur then
+            self.refused_at[c.target] = now()
+            self:retire(c, "topology changed: " .. v:sub(#prefix + 1))
+            self:suspect_topology("topology error")
+            self.failures = self.failures + 1
+            self:retry_later()
+        end
+    end
     local r = { name, 1, args = tpack(...) }
     self:issue(r)
     local v = self:await(r)
