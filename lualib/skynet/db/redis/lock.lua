@@ -104,19 +104,19 @@ end
 local function take(db, key, token, ttl, opts, grant_ms)
     local fair = opts.fair and true or false
     local waits = (opts.wait or 0) > 0
-    local mode = fair and (waits and "2" or "1") or "0"
+    local mode = fair and (waits and "2" or "1") or (waits and "3" or "0")
     local fencing = opts.fencing and "1" or "0"
     local qkey, xkey = key .. ":queue", key .. ":qexp"
-    -- Fair waiters hear of their own turn on their service's channel, others on the common one.
-    local channel = key .. ":released"
-    if fair then channel = channel .. ":" .. prefix end
+    -- Waiters are queued and hear of their turn on their service's channel.
+    local channel = key .. ":released:" .. prefix
     local reply, t0, detail = waiting.until_taken(db, channel, token, fair, opts, function()
         return run(scripts.acquire, db, 4, key, key .. ":fence", qkey, xkey, token, ttl, fencing,
             mode, queue_ttl(opts))
     end, grant_ms)
     if reply then return reply, t0 end
     local why = t0
-    if why == "unavailable" or mode == "2" then abandon(db, key, token, mode == "2") end
+    local queued = mode == "2" or mode == "3"
+    if why == "unavailable" or queued then abandon(db, key, token, queued) end
     return nil, why, detail
 end
 

@@ -8,12 +8,13 @@
 -- Key layout of a lock named K (see docs/lua-api.md, "Locks"):
 --   K             the holder's token, SET NX PX ttl
 --   K:fence       fence counter, INCR on every fenced acquisition; never expires
---   K:queue       fair mode: waiters' tokens, scored by arrival order
---   K:qexp        fair mode: waiters' tokens, scored by the server time (ms) they expire at
---   K:released    pub/sub channel of non-fair waiters: a release publishes ""
---   K:released:P  pub/sub channel of the fair waiters of the service whose tokens start with P:
---                 a release hands the lock to the first waiter and publishes "<token> <fence>"
---                 there (or only "<token>" for a waiter that must acquire by itself)
+--   K:queue       waiters' tokens, scored by arrival order
+--   K:qexp        waiters' tokens, scored by the server time (ms) they expire at
+--   K:released    pub/sub channel: a release with no waiter queued publishes ""
+--   K:released:P  pub/sub channel of the waiters of the service whose tokens start with P: a
+--                 release hands the lock to the first fair waiter and publishes
+--                 "<token> <fence>" there, or publishes "<token>" for a waiter that must try by
+--                 itself (non-fair, or fair with min_replicas)
 -- A fenced resource R keeps R:fenced, the highest fence that has written to it (never expires).
 -- A semaphore S is one sorted set: holders' tokens scored by their expiry (server ms).
 --
@@ -71,8 +72,10 @@ end
 ]]
 
 -- KEYS: K, K:fence, K:queue, K:qexp
--- ARGV: token, ttl ms, fencing ('1'/'0'), mode ('0' any, '1' fair try, '2' fair and queue),
---       queue ttl ms
+-- ARGV: token, ttl ms, fencing ('1'/'0'), mode, queue ttl ms. Modes: '0' a try, '1' a fair
+--       try (not before queued waiters), '2' fair and queue, '3' queue but take a free lock
+--       whoever is queued (a non-fair waiter: queued only so that a release wakes one waiter,
+--       the first, instead of all)
 -- -> {1, fence, pttl} held by this token (also when an earlier try whose reply was lost took
 --    it); {0, pttl of the holder (-2: free but another waiter is first)}
 scripts.acquire = redis.script(PRUNE .. [[
@@ -92,8 +95,10 @@ local now
 if mode ~= '0' then
     now = now_ms()
     prune(KEYS[3], KEYS[4], now)
-    local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
-    first = head == nil or head == token
+    if mode ~= '3' then
+        local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+        first = head == nil or head == token
+    end
 end
 if cur == false and first then
     redis.call('SET', key, token, 'PX', ARGV[2])
@@ -105,7 +110,7 @@ if cur == false and first then
     if ARGV[3] == '1' then fence = redis.call('INCR', KEYS[2]) end
     return {1, fence, tonumber(ARGV[2])}
 end
-if mode == '2' then
+if mode == '2' or mode == '3' then
     if redis.call('ZSCORE', KEYS[3], token) == false then
         local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
         local seq = 1
