@@ -2,10 +2,11 @@
 --
 -- Each service keeps one watcher (redis.watch) per client, made on first need, subscribed to
 -- the release channels its waiters wait on. A message on a channel wakes one local waiter: the
--- one whose token the message names (fair mode: the releaser picked the first in the queue),
--- or else the longest-waiting one that is not fair (any waiter may win a non-fair lock, so one
--- try per service and release is enough; the others stay asleep). A channel stays subscribed
--- for LINGER after its last waiter left, so a lock contended again soon costs no SUBSCRIBE.
+-- one whose token the message names (a lock's release names the first queued waiter), or else
+-- the longest-waiting one that is not fair (a semaphore's or read-write lock's release names
+-- nobody: any waiter may win, so one try per service and release is enough; readers all wake).
+-- A channel stays subscribed for LINGER after its last waiter left, so a lock contended again
+-- soon costs no SUBSCRIBE.
 --
 -- Messages can be lost (the watcher reconnecting, a release racing a failed try); waiters
 -- therefore also sleep with a timeout and poll. The per-channel generation closes the common
