@@ -33,8 +33,12 @@ function group:on_event(channel, payload)
     if channel == "+switch-master" then
         if w[1] ~= self.name or not w[5] then return end
         self.quiet = 0
+        -- A switch always raises the config epoch: even with no +new-epoch heard, a sentinel
+        -- still naming the old master with the old epoch cannot move the clients back.
+        local epoch = st.epoch
+        if w[4] .. ":" .. w[5] ~= st.master then epoch = epoch + 1 end
         self:publish { master = w[4] .. ":" .. w[5], failover = false,
-            epoch = math.max(st.epoch, self.pending_epoch), err = false }
+            epoch = math.max(epoch, self.pending_epoch), err = false }
         self:poll_soon()  -- the epoch and the replicas of the new configuration
         return
     elseif channel == "+new-epoch" then

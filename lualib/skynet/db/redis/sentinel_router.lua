@@ -178,6 +178,11 @@ local function try(self, target)
         c:close()
         return nil, format("%s: replica not in sync with its master (%s)", c.addr, tostring(v[4]))
     end
+    if c.state ~= "ready" then  -- it broke right after answering
+        local cause = c.cause
+        c:close()
+        return nil, format("%s: %s", c.addr, tostring(cause))
+    end
     c.target = target
     return c
 end
