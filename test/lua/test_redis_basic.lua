@@ -153,6 +153,27 @@ t.run(function()
     local x = db:xread("COUNT", 1, "STREAMS", "nostream", "0")
     t.eq(x, nil, "XREAD without BLOCK on the shared connection")
 
+    -- A pool of one: the second blocking command waits for the connection; closing the client
+    -- wakes it with an error, while the first still gets its reply.
+    local one = redis.connect { port = port, db = 1, blocking_pool = 1 }
+    local outcome = {}
+    for i = 1, 2 do
+        skynet.fork(function()
+            local ok, err = pcall(one.brpop, one, "q1", 0)
+            outcome[i] = ok and err[2] or err
+        end)
+    end
+    skynet.yield()  -- both forks have run up to their first wait
+    t.eq(one.pool.count, 1, "one pooled connection")
+    t.eq(#one.pool.waiters, 1, "the second BRPOP waits for it")
+    one:disconnect()
+    t.wait_until(function() return outcome[2] end, 300, "waiter woken")
+    t.ok(outcome[2]:find(where .. ": the client was closed", 1, true), outcome[2])
+    db:rpush("q1", "v")
+    t.wait_until(function() return outcome[1] end, 300, "first BRPOP")
+    t.eq(outcome[1], "v", "the BRPOP in flight got its reply")
+    t.eq(one.pool.count, 0, "its connection closed once released")
+
     -- A wrong password and a SELECT out of range fail the connect with the server's words.
     db:config("SET", "requirepass", "s3cret")
     t.raises({ where .. ": AUTH: WRONGPASS" }, redis.connect, { port = port, auth = "wrong" })

@@ -82,6 +82,7 @@ local function acquire(self)
     local token = {}
     pool.waiters[#pool.waiters + 1] = token
     wait(token)
+    if not token.conn then error(self.conn.addr .. ": the client was closed", 0) end
     return token.conn
 end
 
@@ -363,6 +364,10 @@ function client:disconnect()
     local pool = self.pool
     for i = 1, #pool.idle do pool.idle[i]:close() end
     pool.idle = {}
+    -- Coroutines waiting for a pooled connection wake without one and raise.
+    local waiters = pool.waiters
+    pool.waiters = {}
+    for i = 1, #waiters do wakeup(waiters[i]) end
 end
 client.close = client.disconnect
 
