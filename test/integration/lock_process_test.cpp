@@ -5,9 +5,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <memory>
-#include <regex>
 #include <string>
 #include <thread>
 
@@ -58,11 +58,16 @@ struct Node {
     std::unique_ptr<Process> process;
 };
 
-// The integer after "key=" in text, or -1.
+// The integer after the first "key=" in text, or -1.
 long long field(const std::string& text, const std::string& key) {
-    std::smatch m;
-    if (!std::regex_search(text, m, std::regex(key + "=(-?[0-9]+)"))) return -1;
-    return std::stoll(m[1]);
+    size_t at = text.find(key + "=");
+    if (at == std::string::npos) return -1;
+    size_t begin = at + key.size() + 1, end = begin;
+    while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) != 0 ||
+                                 (end == begin && text[end] == '-')))
+        ++end;
+    if (end == begin) return -1;
+    return std::stoll(text.substr(begin, end - begin));
 }
 
 long long redis_int(const RedisProcess& redis, const std::string& command) {
