@@ -72,7 +72,9 @@ end
 
 function COMMANDS.gold()
     if not need_login() then return end
-    send(string.format("you have %d gold", skynet.call(world, "lua", "gold", name)))
+    local gold = skynet.call(world, "lua", "gold", name)
+    if not gold then return send("not logged in: type login <name> first") end
+    send(string.format("you have %d gold", gold))
 end
 
 function COMMANDS.give(args)
@@ -90,6 +92,8 @@ end
 
 function COMMANDS.say(args)
     if not need_login() then return end
+    -- Control bytes would reach everyone's terminal (escape sequences): replaced.
+    args = args:gsub("[%c\127]", "?")
     if args == "" then return send("usage: say <text>") end
     local _, text = skynet.call(world, "lua", "say", name, args)
     send(text)

@@ -67,6 +67,8 @@ TEST_F(GameTest, BadInputIsAnsweredAndTheConnectionStaysUsable) {
     EXPECT_EQ(p.command("give zed 5"), "unknown player zed");
     EXPECT_EQ(p.command("give alice 5"), "you cannot give gold to yourself");
     EXPECT_EQ(p.command("say"), "usage: say <text>");
+    // Terminal escapes do not reach the other players.
+    EXPECT_EQ(p.command("say \x1b[2Jgone\x07"), "you say: ?[2Jgone?");
     // After all that, the session works and nothing moved.
     EXPECT_EQ(p.command("GOLD"), "you have 100 gold");
     EXPECT_EQ(p.command("quit"), "bye");

@@ -66,7 +66,7 @@ void play(int me, const std::atomic<int>* port, Outcome* out, std::atomic<bool>*
     for (int done = 0; done < kTransfersEach;) {
         int to = int(rng() % (kPlayers - 1));
         if (to >= me) ++to;
-        int amount = 1 + int(rng() % 30);
+        int amount = 1 + int(rng() % 10);
         std::string r = p->command("give " + player_name(to) + " " + std::to_string(amount));
         if (r.empty()) {
             // The node died under us: the transfer may or may not have happened.

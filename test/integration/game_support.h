@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test/integration/process.h"
@@ -278,8 +279,15 @@ class GameNode {
             std::vector<std::string>{SKYHIVE_BINARY, dir_.file(name_ + ".lua")}, log_path(),
             SKYHIVE_SOURCE_DIR);
         const std::string needle = "game: listening on 127.0.0.1:";
-        if (!process_->wait_for_output(needle)) return false;
-        std::string out = process_->output();
+        std::string out;
+        for (auto until = Clock::now() + kDeadline;;) {
+            out = process_->output();
+            if (out.find(needle) != std::string::npos) break;
+            // Exited (a bad config, a failed start): no point in waiting.
+            if (Clock::now() > until || process_->wait(std::chrono::milliseconds(0)) != -1)
+                return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
         size_t at = out.find(needle) + needle.size();
         port_ = std::stoi(out.substr(at));
         return true;
