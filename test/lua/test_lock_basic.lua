@@ -184,4 +184,12 @@ t.run(function()
     t.eq(db:exists("sync"), 0, "released again")
     local s0 = assert(lock.acquire(db, "sync", { ttl = 5000, min_replicas = 0 }))
     s0:release()
+
+    -- Release channels are dropped a while after their last waiter, and the watcher
+    -- connection with the last of them.
+    local function clients() return select(2, db:client("LIST"):gsub("\n", "")) end
+    t.ok(#db:pubsub("CHANNELS", "*:released:*") > 0, "channels still subscribed just after")
+    local before = clients()
+    t.wait_until(function() return #db:pubsub("CHANNELS", "*") == 0 end, 1000, "unsubscribed")
+    t.wait_until(function() return clients() == before - 1 end, 300, "the watcher closed")
 end)

@@ -6,7 +6,7 @@
 -- the longest-waiting one that is not fair (a semaphore's or read-write lock's release names
 -- nobody: any waiter may win, so one try per service and release is enough; readers all wake).
 -- A channel stays subscribed for LINGER after its last waiter left, so a lock contended again
--- soon costs no SUBSCRIBE.
+-- soon costs no SUBSCRIBE; the watcher is closed with its last channel.
 --
 -- Messages can be lost (the watcher reconnecting, a release racing a failed try); waiters
 -- therefore also sleep with a timeout and poll. The per-channel generation closes the common
@@ -78,11 +78,12 @@ local function dispatch(w, payload, channel)
     end
 end
 
-local function reader(w)
+local function reader(w, watch)
     while true do
-        local ok, msg, channel = pcall(w.watch.message, w.watch)
+        local ok, msg, channel = pcall(watch.message, watch)
         if not ok then
-            w.watch = nil  -- closed: later waiters make a new one
+            -- Closed: later waiters make a new one.
+            if w.watch == watch then w.watch = nil end
             return
         end
         dispatch(w, msg, channel)
@@ -125,7 +126,7 @@ local function get(db)
             if sub.count > 0 then again[#again + 1] = channel end
         end
         if #again > 0 then pcall(watch.subscribe, watch, table.unpack(again)) end
-        fork(reader, w)
+        fork(reader, w, watch)
     else
         w.failed = now()
         skynet.error("lock: no pub/sub wake-ups (polling only): " .. tostring(watch))
@@ -170,7 +171,17 @@ function M.unsubscribe(sub)
         local w = sub.w
         if sub.count == 0 and sub.idle_gen == mark and w.subs[sub.channel] == sub then
             w.subs[sub.channel] = nil
-            if w.watch then w.watch:unsubscribe(sub.channel) end
+            local watch = w.watch
+            if watch then
+                if next(w.subs) == nil and not w.connecting then
+                    -- Nothing left to hear: the connection goes too (a client that is
+                    -- dropped would otherwise leave its watcher behind).
+                    w.watch = nil
+                    watch:disconnect()
+                else
+                    watch:unsubscribe(sub.channel)
+                end
+            end
         end
     end)
 end
