@@ -127,13 +127,19 @@ struct Fn final : Module {
     void on_message(Service& s, Message& m) override { on_msg(s, m); }
 };
 
+NodeOptions quiet() {
+    NodeOptions o;
+    o.log_level = LogLevel::error;
+    return o;
+}
+
 Payload small_payload(uint64_t v) {
     return Payload::copy(&v, sizeof v);
 }
 
 // Round trips/s between two C++ services with `concurrency` requests in flight.
 std::vector<double> cpp_call(int n, int concurrency) {
-    Node node(NodeOptions{});
+    Node node(quiet());
     node.modules().add("pong", [] {
         auto m = std::make_unique<Fn>();
         m->on_msg = [](Service& s, Message& msg) {
@@ -170,10 +176,12 @@ std::vector<double> cpp_call(int n, int concurrency) {
     return {double(n) / (double(t1 - t0) / 1e9)};
 }
 
-// Messages/s from one C++ service into another: n sends in one message, then a request that is
+// Messages/s from one C++ service into another, in the pattern of bench_send.lua: bursts of
+// kBurst sends, the sender yielding between bursts (a message to itself), then a request that is
 // answered once all are handled.
 std::vector<double> cpp_send(int n) {
-    Node node(NodeOptions{});
+    constexpr int kBurst = 1000;
+    Node node(quiet());
     uint64_t received = 0;
     node.modules().add("sink", [&] {
         auto m = std::make_unique<Fn>();
@@ -186,18 +194,22 @@ std::vector<double> cpp_send(int n) {
     if (!node.start()) return {};
     Handle sink = node.launch("sink", "").value();
     uint64_t t0 = 0, t1 = 0;
+    int sent = 0;
     node.modules().add("flood", [&] {
         auto m = std::make_unique<Fn>();
         m->on_msg = [&, sink, n](Service& s, Message& msg) {
-            if (msg.type == MessageType::text) {
-                t0 = monotonic_ns();
-                for (int i = 0; i < n; ++i)
-                    s.send(sink, MessageType::lua, 0, small_payload(uint64_t(i)));
-                s.send(sink, MessageType::lua, s.new_session(), Payload());
+            if (msg.type == MessageType::response) {
+                t1 = monotonic_ns();
+                s.node().request_stop();
                 return;
             }
-            t1 = monotonic_ns();
-            s.node().request_stop();
+            if (t0 == 0) t0 = monotonic_ns();
+            for (int i = 0; i < kBurst && sent < n; ++i, ++sent)
+                s.send(sink, MessageType::lua, 0, small_payload(uint64_t(i)));
+            if (sent < n)
+                s.send(s.handle(), MessageType::text, 0, Payload());
+            else
+                s.send(sink, MessageType::lua, s.new_session(), Payload());
         };
         return m;
     });
