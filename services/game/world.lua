@@ -103,6 +103,10 @@ function CMD.logout(agent, name)
 end
 
 function CMD.gold(name)
+    if not online[name] or not players:get(name) then return nil end
+    -- Transfers change gold in Redis and their news travels by pub/sub, which loses messages
+    -- while a connection moves (a failover): one read makes the answer exact.
+    players:refresh(name)
     local rec = players:get(name)
     return rec and rec.gold
 end
