@@ -100,8 +100,7 @@ void LuaScheduler::recycle(Co* co) {
     // A coroutine that ends while registered as waiting (it called skynet.call inside a plain
     // coroutine, say) must not be resumed by that session later.
     if (co->waits) {
-        auto it = waiting_.find(co->waits);
-        if (it != waiting_.end() && it->second == co) waiting_.erase(it);
+        if (waiting_.find(co->waits) == co) waiting_.take(co->waits);
     }
     co->session = -1;
     co->waits = 0;
@@ -131,13 +130,12 @@ void LuaScheduler::release_co(Co* co) {
 void LuaScheduler::wait_on(int32_t session, Co* co, Co::Wait kind) {
     co->waits = session;
     co->wait = kind;
-    waiting_[session] = co;
+    waiting_.put(session, co);
 }
 
 bool LuaScheduler::queue_wakeup(int32_t session) {
-    auto it = waiting_.find(session);
-    if (it == waiting_.end()) return false;
-    Co* co = it->second;
+    Co* co = waiting_.find(session);
+    if (!co) return false;
     if (co->queued_wakeup) return true;
     co->queued_wakeup = true;
     wakeups_.emplace_back(co, session);
@@ -173,10 +171,7 @@ void LuaScheduler::run_forks() {
 }
 
 void LuaScheduler::on_response(int32_t session, bool ok, Message& msg) {
-    auto it = waiting_.find(session);
-    if (it != waiting_.end()) {
-        Co* co = it->second;
-        waiting_.erase(it);
+    if (Co* co = waiting_.take(session)) {
         co->waits = 0;
         co->queued_wakeup = false;
         if (co->wait == Co::Wait::timer) {  // skynet.timeout: the function is on its stack
@@ -200,10 +195,8 @@ void LuaScheduler::on_response(int32_t session, bool ok, Message& msg) {
     if (auto timer = call_timers_.find(session); timer != call_timers_.end()) {
         int32_t call = timer->second;
         call_timers_.erase(timer);
-        auto waiter = waiting_.find(call);
-        if (waiter == waiting_.end()) return;  // answered in time
-        Co* co = waiter->second;
-        waiting_.erase(waiter);
+        Co* co = waiting_.take(call);
+        if (!co) return;  // answered in time
         co->waits = 0;
         co->wait = Co::Wait::none;
         dropped_.insert(call);
@@ -255,9 +248,8 @@ void LuaScheduler::resume(Co* co, int nargs) {
     for (size_t i = 0; i < wakeups_.size(); ++i) {
         auto [woken, session] = wakeups_[i];
         woken->queued_wakeup = false;
-        auto it = waiting_.find(session);
-        if (it == waiting_.end() || it->second != woken) continue;
-        waiting_.erase(it);
+        if (waiting_.find(session) != woken) continue;
+        waiting_.take(session);
         // A woken sleep still has its timer running: drop that response when it comes.
         if (woken->wait == Co::Wait::sleep) dropped_.insert(session);
         woken->waits = 0;

@@ -45,6 +45,73 @@ struct ResponseBox {
     bool used;
 };
 
+// Sessions (> 0) to pointers: open addressing with linear probing and backward-shift deletion,
+// sized to stay at most half full. Inserting and erasing allocate nothing in the steady state,
+// unlike a node-based map (one insert and one erase per call).
+template <class T>
+class SessionMap {
+  public:
+    SessionMap() : slots_(16) {}
+    T* find(int32_t session) const {
+        for (size_t i = home(session);; i = (i + 1) & mask()) {
+            if (slots_[i].session == session) return slots_[i].value;
+            if (slots_[i].session == 0) return nullptr;
+        }
+    }
+    void put(int32_t session, T* value) {
+        if ((count_ + 1) * 2 > slots_.size()) grow();
+        size_t i = home(session);
+        while (slots_[i].session != 0 && slots_[i].session != session)
+            i = (i + 1) & mask();
+        if (slots_[i].session == 0) ++count_;
+        slots_[i] = Slot{session, value};
+    }
+    // Removes session and returns its value (null when absent).
+    T* take(int32_t session) {
+        size_t i = home(session);
+        while (slots_[i].session != session) {
+            if (slots_[i].session == 0) return nullptr;
+            i = (i + 1) & mask();
+        }
+        T* value = slots_[i].value;
+        // Shift back the entries of the run after i that would not be found past the hole.
+        for (size_t j = (i + 1) & mask(); slots_[j].session != 0; j = (j + 1) & mask()) {
+            size_t h = home(slots_[j].session);
+            if (((j - h) & mask()) >= ((j - i) & mask())) {
+                slots_[i] = slots_[j];
+                i = j;
+            }
+        }
+        slots_[i] = Slot{};
+        --count_;
+        return value;
+    }
+    template <class F>
+    void for_each(F fn) const {
+        for (const Slot& s : slots_)
+            if (s.session != 0) fn(s.session, s.value);
+    }
+
+  private:
+    struct Slot {
+        int32_t session = 0;
+        T* value = nullptr;
+    };
+    size_t mask() const { return slots_.size() - 1; }
+    size_t home(int32_t session) const {
+        return size_t((uint32_t(session) * 2654435761u) >> 4) & mask();
+    }
+    void grow() {
+        std::vector<Slot> old(slots_.size() * 2);
+        old.swap(slots_);
+        count_ = 0;
+        for (const Slot& s : old)
+            if (s.session != 0) put(s.session, s.value);
+    }
+    std::vector<Slot> slots_;  // size is a power of two
+    size_t count_ = 0;
+};
+
 // Thread: the thread running the service (Module's contract).
 class LuaScheduler {
   public:
@@ -101,8 +168,9 @@ class LuaScheduler {
     // Calls fn(session, co) for each coroutine waiting for a response.
     template <class F>
     void each_waiting(F fn) const {
-        for (const auto& [session, co] : waiting_)
+        waiting_.for_each([&](int32_t session, const Co* co) {
             if (co->wait != Co::Wait::timer) fn(session, co);
+        });
     }
 
   private:
@@ -131,7 +199,7 @@ class LuaScheduler {
     std::vector<Co*> pool_;
     Co* current_ = nullptr;  // the coroutine the scheduler resumed (skynet's running_thread)
 
-    std::unordered_map<int32_t, Co*> waiting_;          // session -> coroutine resumed by it
+    SessionMap<Co> waiting_;                            // session -> coroutine resumed by it
     std::unordered_map<int32_t, int32_t> call_timers_;  // timer session -> call session
     std::unordered_set<int32_t> dropped_;               // late answers dropped silently
     std::vector<Co*> forks_;
