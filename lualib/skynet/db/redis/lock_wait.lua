@@ -248,7 +248,9 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared)
             subscribed = true
             sub = M.subscribe(db, channel)
         elseif (sub and sub.gen or 0) == gen then
-            local ms = backoff(retry, attempt)
+            -- Subscribed, a release wakes us: polls are only the backstop for a lost message,
+            -- so they come at the slowest rate at once.
+            local ms = backoff(retry, sub and 20 or attempt)
             attempt = attempt + 1
             if holder_ms and holder_ms > 0 then ms = math.min(ms, holder_ms + 1) end
             ms = math.min(ms, (give_up - now_ns) / MS + 1)
