@@ -18,8 +18,24 @@ local bank = {}
 
 local LOCK = { ttl = 3000, wait = 2000 }
 
+local releasing, settled = 0, {} -- releases in flight; coroutines waiting for none
+
 local function release(l)
-    if l then pcall(l.release, l) end
+    pcall(l.release, l)
+    releasing = releasing - 1
+    if releasing == 0 then
+        for i = 1, #settled do skynet.wakeup(settled[i]) end
+        settled = {}
+    end
+end
+
+-- Waits until every release started by give has been answered (a node stopping must not leave
+-- its locks to expire). Yields.
+function bank.settle()
+    if releasing == 0 then return end
+    local co = coroutine.running()
+    settled[#settled + 1] = co
+    skynet.wait(co)
 end
 
 -- bank.give(db, from, to, amount) -> {from gold, from version, to gold, to version}, or nil
@@ -38,6 +54,7 @@ function bank.give(db, from, to, amount)
     local l2
     l2, why, detail = lock.acquire(db, gdb.lock_key(second), LOCK)
     if not l2 then
+        releasing = releasing + 1
         release(l1)
         return nil, why == "unavailable" and "unavailable" or "busy", detail
     end
@@ -45,6 +62,7 @@ function bank.give(db, from, to, amount)
         gdb.lock_key(first), gdb.lock_key(second), gdb.LEDGER, amount, l1.token, l2.token, from, to)
     -- Not waited for: they leave in one write, and this client's next commands (another
     -- transfer's acquires) queue behind them on the same connection anyway.
+    releasing = releasing + 2
     skynet.fork(release, l2)
     skynet.fork(release, l1)
     if not ok then return nil, "unavailable", r end

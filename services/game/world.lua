@@ -176,6 +176,7 @@ function CMD.stop()
         drained = coroutine.running()
         skynet.wait(drained)
     end
+    bank.settle()
     for name, o in pairs(online) do
         skynet.send(o.agent, "lua", "kick", "[server] shutting down; your progress is saved")
         online[name] = nil

@@ -142,7 +142,10 @@ TEST_F(GameTest, TwoNodesShareWhoChatAndGold) {
     // alice was logged out by the shutdown: node2 sees only its own players.
     EXPECT_EQ(bob.command("who"), "1 online: bob@n2");
     EXPECT_EQ(n2.stop(SIGINT), 0) << n2.output();
+    // A clean stop leaves no presence, heartbeat or lock behind.
     EXPECT_EQ(redis.command({"HLEN", "game:online"}).integer, 0);
+    EXPECT_TRUE(redis.command({"KEYS", "game:node:*"}).elements.empty());
+    EXPECT_TRUE(redis.command({"KEYS", "game:lock:*"}).elements.empty());
 }
 
 TEST_F(GameTest, StateSurvivesLogoutAndNodeRestart) {
