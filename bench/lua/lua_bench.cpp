@@ -236,8 +236,10 @@ int main(int argc, char** argv) {
     for (int c : {1, 8}) {
         std::string name = "lua.call.c" + std::to_string(c);
         if (!wanted(filter, name.c_str())) continue;
-        std::string args = "bench_call " + std::to_string(kCallRoundTrips) + " " + std::to_string(c);
-        double lua = medians(name.c_str(), [&] { return lua_run(args, true, {"bench_result"}); })[0];
+        std::string args =
+            "bench_call " + std::to_string(kCallRoundTrips) + " " + std::to_string(c);
+        double lua =
+            medians(name.c_str(), [&] { return lua_run(args, true, {"bench_result"}); })[0];
         double ref = medians(name.c_str(), [&] { return cpp_call(kCallRoundTrips * 4, c); })[0];
         std::printf("%s rtt_per_s=%.0f target=550000 ref=%.0f ratio=%.2f skynet=418000\n",
                     name.c_str(), lua, ref, lua / ref);
@@ -256,8 +258,9 @@ int main(int argc, char** argv) {
         if (!wanted(filter, name.c_str()) && !wanted(filter, "lua.idle")) continue;
         std::string args =
             "bench_idle " + std::to_string(kIdleServices) + " " + std::to_string(launchers);
-        auto on = medians(name.c_str(),
-                          [&] { return lua_run(args, true, {"bench_result", "bench_rss"}); });
+        auto on = medians(name.c_str(), [&] {
+            return lua_run(args, true, {"bench_result", "bench_rss"});
+        });
         auto off = medians(name.c_str(), [&] { return lua_run(args, false, {"bench_result"}); });
         if (wanted(filter, name.c_str()))
             std::printf(
