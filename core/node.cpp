@@ -24,6 +24,9 @@ Result<NodeOptions> NodeOptions::from_config(const Config& config) {
     auto threads = config.get_int("thread", 2, 1, 64);
     if (!threads) return threads.error();
     o.threads = int(threads.value());
+    auto spin = config.get_int("worker_spin", o.spin_us, 0, 100'000);
+    if (!spin) return spin.error();
+    o.spin_us = int(spin.value());
     auto harbor = config.get_int("harbor", 0, 0, 255);
     if (!harbor) return harbor.error();
     o.node_id = uint8_t(harbor.value());
@@ -53,7 +56,7 @@ Node::Node(NodeOptions options, Config config)
         env_.put(key, entry.value);
     modules_.add("logger", make_logger);
     modules_.set_cpath(options_.cpath);
-    scheduler_ = std::make_unique<Scheduler>(*this, options_.threads);
+    scheduler_ = std::make_unique<Scheduler>(*this, options_.threads, options_.spin_us);
     timer_ = std::make_unique<Timer>([this](std::vector<TimerEvent>& due) {
         for (const TimerEvent& ev : due) {
             Message m{Handle(), ev.session, MessageType::response, Payload()};

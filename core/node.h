@@ -29,14 +29,15 @@ class Monitor;
 
 struct NodeOptions {
     int threads = 2;                       // workers
+    int spin_us = 50;                      // an idle worker polls this long before parking
     uint8_t node_id = 0;                   // harbor: the high 8 bits of every handle
     uint32_t monitor_threshold_ms = 5000;  // a message running longer than this is reported
     std::string logger;                    // log file; empty = stdout
     LogLevel log_level = LogLevel::info;
     std::string cpath;  // where C modules are searched: "dir/?.so;..."
 
-    // Reads thread, harbor, monitor_threshold, logger (+ logpath), loglevel, cpath. Errors name
-    // file:line.
+    // Reads thread, worker_spin, harbor, monitor_threshold, logger (+ logpath), loglevel, cpath.
+    // Errors name file:line.
     static Result<NodeOptions> from_config(const Config& config);
 };
 

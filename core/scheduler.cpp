@@ -1,6 +1,13 @@
 #include "core/scheduler.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <sched.h>
+
 #include <algorithm>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -14,6 +21,16 @@ namespace {
 constexpr size_t kBatch = 32;  // messages moved out of a mailbox per lock acquisition
 // How many batches a worker may run from its next slot while the global queue is not empty.
 constexpr unsigned kMaxStreak = 8;
+
+void futex_wait(std::atomic<uint32_t>& word, uint32_t expected) {
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr,
+            nullptr, 0);
+}
+
+void futex_wake(std::atomic<uint32_t>& word) {
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,
+            0);
+}
 
 // Only the worker holding the mailbox writes these, so plain load+store suffices (no atomic
 // read-modify-write on the hot path).
@@ -47,7 +64,11 @@ int Scheduler::weight_of(int worker_index) {
     return worker_index < int(std::size(table)) ? table[worker_index] : 0;
 }
 
-Scheduler::Scheduler(Node& node, int threads) : node_(node) {
+Scheduler::Scheduler(Node& node, int threads, int spin_us)
+    : node_(node),
+      spin_cycles_(uint64_t(double(std::max(0, spin_us)) * 1000.0 / ns_per_cycle())),
+      parkers_(std::make_unique<Parker[]>(size_t(std::max(1, threads)))) {
+    idle_.reserve(size_t(std::max(1, threads)));
     for (int i = 0; i < std::max(1, threads); ++i) {
         states_.push_back(std::make_unique<WorkerState>());
         auto w = std::make_unique<Worker>();
@@ -69,11 +90,11 @@ void Scheduler::start() {
 }
 
 void Scheduler::stop() {
-    running_.store(false, std::memory_order_release);
-    {
-        std::lock_guard guard(sleep_lock_);
-        sleep_cv_.notify_all();
-    }
+    running_.store(false, std::memory_order_seq_cst);
+    // A worker parks only after checking running_ (seq_cst, after joining the idle stack), so
+    // every worker either sees the flag or is on the stack and woken here.
+    while (sleeping_.load(std::memory_order_seq_cst) > 0)
+        wake_one();
     for (auto& t : workers_)
         if (t.joinable()) t.join();
     workers_.clear();
@@ -96,23 +117,72 @@ void Scheduler::push(Mailbox* mb, bool wake) {
 }
 
 void Scheduler::notify() {
-    // Dekker handshake with wait_for_work, all four accesses sequentially consistent: the queue's
-    // size increment (in push) before this load, the sleeper's increment before its size check.
-    // Either the sleeper sees the new mailbox when it re-checks, or we see it sleeping and wake it.
+    // Dekker handshakes, every access sequentially consistent: push() raised the queue's size
+    // before these loads. A spinner clears spinning_ and a parking worker raises sleeping_ before
+    // re-checking the size, so either it sees the new mailbox or we see it and (if parked) wake it.
+    if (spinning_.load(std::memory_order_seq_cst) > 0) return;
     if (sleeping_.load(std::memory_order_seq_cst) > 0) wake_one();
 }
 
 void Scheduler::wake_one() {
-    { std::lock_guard guard(sleep_lock_); }
-    sleep_cv_.notify_one();
+    int index = -1;
+    {
+        std::lock_guard guard(idle_lock_);
+        if (idle_.empty()) return;
+        index = idle_.back();
+        idle_.pop_back();
+        sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+    Parker& p = parkers_[size_t(index)];
+    p.word.store(1, std::memory_order_release);
+    futex_wake(p.word);
 }
 
-bool Scheduler::wait_for_work() {
-    std::unique_lock guard(sleep_lock_);
-    sleeping_.fetch_add(1, std::memory_order_seq_cst);
-    if (queue_.size_seq_cst() == 0 && running_.load(std::memory_order_acquire))
-        sleep_cv_.wait(guard);
-    sleeping_.fetch_sub(1, std::memory_order_relaxed);
+Mailbox* Scheduler::spin_for_work() {
+    if (spin_cycles_ == 0) return nullptr;
+    int expected = 0;
+    if (spinning_.load(std::memory_order_relaxed) != 0 ||
+        !spinning_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst))
+        return nullptr;
+    const uint64_t deadline = cycle_now() + spin_cycles_;
+    Mailbox* mb = nullptr;
+    for (unsigned polls = 1; running_.load(std::memory_order_relaxed); ++polls) {
+        if (queue_.size() > 0 && (mb = queue_.pop())) break;
+        if (cycle_now() > deadline) break;
+        // With more runnable threads than cores (the socket thread, a local redis-server), a
+        // spinner must not hold the core that would produce its work: yield every few polls.
+        if (polls % 4 == 0)
+            sched_yield();
+        else
+            for (int i = 0; i < 16; ++i)
+                cpu_relax();
+    }
+    spinning_.store(0, std::memory_order_seq_cst);
+    // A push that saw us spinning did not wake anyone: look once more now that we are not.
+    if (!mb && queue_.size_seq_cst() > 0) mb = queue_.pop();
+    return mb;
+}
+
+bool Scheduler::park(int index) {
+    Parker& p = parkers_[size_t(index)];
+    p.word.store(0, std::memory_order_relaxed);
+    {
+        std::lock_guard guard(idle_lock_);
+        idle_.push_back(index);
+        sleeping_.fetch_add(1, std::memory_order_seq_cst);
+    }
+    if (queue_.size_seq_cst() > 0 || !running_.load(std::memory_order_seq_cst)) {
+        // Work (or stop) came in meanwhile: leave the stack, unless a waker already took us off
+        // it, in which case its wake-up is simply absorbed.
+        std::lock_guard guard(idle_lock_);
+        if (auto it = std::find(idle_.begin(), idle_.end(), index); it != idle_.end()) {
+            idle_.erase(it);
+            sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+        }
+    } else {
+        while (p.word.load(std::memory_order_acquire) == 0)
+            futex_wait(p.word, 0);
+    }
     return running_.load(std::memory_order_acquire);
 }
 
@@ -131,10 +201,15 @@ void Scheduler::run(int index) {
             mb = queue_.pop();
             if (!mb) {
                 w.clock = 0;
-                if (!wait_for_work()) break;
-                continue;
+                mb = spin_for_work();
+                if (!mb) {
+                    if (!park(index)) break;
+                    continue;
+                }
             }
-            if (queue_.size() > 0 && sleeping_.load(std::memory_order_relaxed) > 0) wake_one();
+            if (queue_.size() > 0 && spinning_.load(std::memory_order_relaxed) == 0 &&
+                sleeping_.load(std::memory_order_relaxed) > 0)
+                wake_one();
         }
         dispatch(mb, w);
     }

@@ -1,15 +1,14 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "core/global_queue.h"
 #include "core/handle.h"
+#include "core/spinlock.h"
 
 namespace skyhive {
 
@@ -31,10 +30,17 @@ struct alignas(64) WorkerState {
 // worker's weight (skynet's table: -1 one message, 0 all, 1 half, 2 a quarter, 3 an eighth) and
 // puts the mailbox back at the tail if messages remain, so services share workers round robin.
 //
-// Wake-ups: idle workers sleep on a condition variable. A push from outside the workers (timer,
-// socket thread, other threads) wakes one sleeper if there is one. A push from a worker wakes
-// nobody, except that a worker which finds more mailboxes queued behind the one it took wakes a
-// sleeper, so work spreads to idle workers without a wake-up per message.
+// Idle workers: a worker that finds the queue empty first spins, polling the queue for up to
+// `spin_us` microseconds, if no other worker is spinning already (at most one spins, so an idle
+// node burns at most one core, and only for that long after its last message). Then it parks on
+// its own futex word and goes on a LIFO stack of parked workers, so the most recently active
+// (cache-warm) worker is woken first.
+//
+// Wake-ups: a push from outside the workers (timer, socket thread, other threads) wakes a parked
+// worker only when nobody is spinning; with a spinner, the hand-off costs no system call on
+// either side, which is what a request/response through the socket thread pays per message
+// otherwise. A push from a worker wakes nobody, except that a worker which finds more mailboxes
+// queued behind the one it took wakes a parked one, so work spreads without a wake-up per message.
 //
 // A mailbox made schedulable by a send on a worker goes to that worker's "next" slot when the slot
 // is free: the worker runs it right after the current batch without touching the global queue (a
@@ -45,7 +51,8 @@ struct alignas(64) WorkerState {
 // Thread: push/notify from any thread; start/stop from the node's owner.
 class Scheduler {
   public:
-    Scheduler(Node& node, int threads);
+    // spin_us: how long an idle worker polls before parking; 0 parks at once.
+    Scheduler(Node& node, int threads, int spin_us);
     ~Scheduler();
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
@@ -74,7 +81,10 @@ class Scheduler {
     // Processes one batch of mb's service. Thread: the worker holding mb.
     void dispatch(Mailbox* mb, Worker& w);
     void wake_one();
-    bool wait_for_work();
+    // Polls the queue for spin_us if no other worker spins; nullptr when nothing came.
+    Mailbox* spin_for_work();
+    // Parks worker `index` until woken; false once the scheduler stops.
+    bool park(int index);
 
     Node& node_;
     GlobalQueue queue_;
@@ -83,9 +93,16 @@ class Scheduler {
     std::vector<std::unique_ptr<Worker>> locals_;
     std::atomic<bool> running_{false};
 
-    std::mutex sleep_lock_;
-    std::condition_variable sleep_cv_;
-    std::atomic<int> sleeping_{0};
+    uint64_t spin_cycles_ = 0;      // spin_us in cycle_now() ticks
+    std::atomic<int> spinning_{0};  // 1 while a worker polls the queue
+    std::atomic<int> sleeping_{0};  // parked workers; changed under idle_lock_
+    Spinlock idle_lock_;            // guards idle_
+    std::vector<int> idle_;         // parked workers, the most recent last
+    // One futex word per worker, on its own cache line: 0 = parked, 1 = woken.
+    struct alignas(64) Parker {
+        std::atomic<uint32_t> word{0};
+    };
+    std::unique_ptr<Parker[]> parkers_;
 };
 
 }  // namespace skyhive
