@@ -33,16 +33,18 @@ CommandBuffer::~CommandBuffer() {
 
 Result<void> CommandBuffer::append(int argc, const char* const* argv, const size_t* lens) {
     if (argc <= 0) return Error{"redis command without a name"};
-    char* cmd = nullptr;
-    // hiredis's prototype lacks the inner const; it does not write through argv.
-    int len = redisFormatCommandArgv(&cmd, argc, const_cast<const char**>(argv), lens);
+    sds cmd = nullptr;
+    // The sds variant of hiredis's formatter writes the headers with its own integer formatting;
+    // redisFormatCommandArgv goes through sprintf, which measured ~10% of a pipelined client's
+    // CPU. hiredis's prototype lacks the inner const; it does not write through argv.
+    int len = redisFormatSdsCommandArgv(&cmd, argc, const_cast<const char**>(argv), lens);
     if (len < 0) {
         return Error{"cannot encode redis command " + std::string(argv[0], lens[0]) + " (" +
                      std::to_string(argc) + " arguments): out of memory or over 2 GiB"};
     }
     size_t n = size_t(len);
     if (n > UINT32_MAX - size_) {
-        redisFreeCommand(cmd);
+        redisFreeSdsCommand(cmd);
         return Error{"redis command buffer would exceed 4 GiB"};
     }
     if (size_ + n > cap_) {
@@ -51,7 +53,7 @@ Result<void> CommandBuffer::append(int argc, const char* const* argv, const size
         if (cap > UINT32_MAX) cap = UINT32_MAX;
         char* p = static_cast<char*>(std::realloc(data_, cap));
         if (!p) {
-            redisFreeCommand(cmd);
+            redisFreeSdsCommand(cmd);
             return Error{"redis command buffer: out of memory"};
         }
         data_ = p;
@@ -60,7 +62,7 @@ Result<void> CommandBuffer::append(int argc, const char* const* argv, const size
     std::memcpy(data_ + size_, cmd, n);
     size_ += n;
     ++count_;
-    redisFreeCommand(cmd);
+    redisFreeSdsCommand(cmd);
     return {};
 }
 
