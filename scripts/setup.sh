@@ -10,6 +10,7 @@ packages=(
     clang libclang-rt-dev
     redis-server redis-sentinel redis-tools
     procps psmisc netcat-openbsd
+    python3 python3-redis  # benchmark scripts: free ports, and redis-py as the lock reference
 )
 
 missing=()
