@@ -43,6 +43,12 @@ class CommandBuffer {
     // afterwards.
     Payload take();
     void clear();
+    // Drops what was appended after size() and count() were `size` and `count` (a batch that
+    // failed half-way). Both must be values read earlier, with no take() or clear() since.
+    void truncate(size_t size, uint32_t count) {
+        size_ = size;
+        count_ = count;
+    }
 
   private:
     char* data_ = nullptr;

@@ -252,6 +252,85 @@ int l_format(lua_State* L) {
     return 1;
 }
 
+// Pushes command `cmd` (a table at that index: {name, args...}, `n` honoured) as argument strings,
+// tables spliced. Returns the count, or -1 (nothing left pushed) on an argument that is neither a
+// string nor a number: the caller reports it.
+int push_command(lua_State* L, int cmd, const char* what) {
+    lua_Integer n;
+    if (lua_getfield(L, cmd, "n") == LUA_TNUMBER && lua_isinteger(L, -1))
+        n = lua_tointeger(L, -1);
+    else
+        n = lua_Integer(lua_rawlen(L, cmd));
+    lua_pop(L, 1);
+    if (n < 1 || n > INT_MAX / 2) return -1;
+    const int top = lua_gettop(L);
+    auto ok = [L](int t) { return t == LUA_TSTRING || t == LUA_TNUMBER; };
+    for (lua_Integer i = 1; i <= n; ++i) {
+        luaL_checkstack(L, 2, "redis command: too many arguments");
+        int t = lua_rawgeti(L, cmd, i);
+        if (t == LUA_TTABLE) {
+            int list = lua_gettop(L);
+            lua_Integer len = lua_Integer(lua_rawlen(L, list));
+            if (len > INT_MAX / 2) break;
+            luaL_checkstack(L, int(len) + 1, "redis command: too many arguments");
+            for (lua_Integer j = 1; j <= len; ++j) {
+                if (!ok(lua_rawgeti(L, list, j))) {
+                    lua_settop(L, top);
+                    return -1;
+                }
+                to_argument(L, what, int(i), j);
+            }
+            lua_remove(L, list);
+        } else if (ok(t)) {
+            to_argument(L, what, int(i), 0);
+        } else {
+            lua_settop(L, top);
+            return -1;
+        }
+    }
+    return lua_gettop(L) - top;
+}
+
+// buf:format_batch(cmds) -> nil | i. Appends every command of cmds (each {name, args...}) or, when
+// command i has an argument that cannot be encoded, none of them: the buffer is left as it was
+// and i is returned for the caller to report. One call per pipeline instead of one per command.
+int l_format_batch(lua_State* L) {
+    CommandBuffer* out = check_buffer(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const size_t size0 = out->size();
+    const uint32_t count0 = out->count();
+    const lua_Integer n = lua_Integer(lua_rawlen(L, 2));
+    const char* ptr_inline[kInlineArgs];
+    size_t len_inline[kInlineArgs];
+    char err[256];
+    for (lua_Integer i = 1; i <= n; ++i) {
+        const int top = lua_gettop(L);
+        int argc = -1;
+        if (lua_rawgeti(L, 2, i) == LUA_TTABLE) argc = push_command(L, top + 1, "pipeline");
+        bool appended = false;
+        if (argc > 0) {
+            const char** ptrs = ptr_inline;
+            size_t* lens = len_inline;
+            if (argc > kInlineArgs) {
+                void* mem =
+                    lua_newuserdatauv(L, size_t(argc) * (sizeof(char*) + sizeof(size_t)), 0);
+                ptrs = static_cast<const char**>(mem);
+                lens = reinterpret_cast<size_t*>(ptrs + argc);
+            }
+            for (int a = 0; a < argc; ++a)
+                ptrs[a] = lua_tolstring(L, top + 2 + a, &lens[a]);
+            appended = append_command(*out, argc, ptrs, lens, err, sizeof err);
+        }
+        lua_settop(L, top);
+        if (!appended) {
+            out->truncate(size0, count0);
+            lua_pushinteger(L, i);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int l_buffer(lua_State* L) {
     new_buffer(L);
     return 1;
@@ -393,11 +472,9 @@ extern "C" int luaopen_skyhive_redis_codec(lua_State* L) {
     lua_pushcclosure(L, l_format, 1);
     int format = lua_gettop(L);
 
-    luaL_Reg buffer_methods[] = {{"take", l_buffer_take},
-                                 {"tostring", l_buffer_tostring},
-                                 {"count", l_buffer_count},
-                                 {"reset", l_buffer_reset},
-                                 {nullptr, nullptr}};
+    luaL_Reg buffer_methods[] = {{"take", l_buffer_take},          {"tostring", l_buffer_tostring},
+                                 {"count", l_buffer_count},        {"reset", l_buffer_reset},
+                                 {"format_batch", l_format_batch}, {nullptr, nullptr}};
     luaL_newlib(L, buffer_methods);
     lua_pushvalue(L, format);
     lua_setfield(L, -2, "format");

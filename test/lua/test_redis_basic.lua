@@ -98,6 +98,28 @@ t.run(function()
     t.raises({ where .. ": pipeline #2 GET: argument #1 is a boolean" }, db.pipeline, db, { { "set", "q", "a" }, { "get", false } })
     t.eq(db:get("q"), "a", "a rejected pipeline sends nothing")
     t.eq(#db:pipeline({}), 0, "empty pipeline")
+    -- A rejected pipeline behind a command already encoded in the same tick takes only its own
+    -- bytes back out of the buffer: the other command is sent and answered.
+    local kept, rejected, done = nil, nil, 0
+    local me = coroutine.running()
+    skynet.fork(function()
+        kept = db:set("q2", "kept")
+        done = done + 1
+        if done == 2 then skynet.wakeup(me) end
+    end)
+    skynet.fork(function()
+        rejected = select(2, pcall(db.pipeline, db, { { "set", "q3", "x" }, { "rpush", "q3", { "a", {} } } }))
+        done = done + 1
+        if done == 2 then skynet.wakeup(me) end
+    end)
+    skynet.wait(me)
+    t.eq(kept, "OK", "the command encoded before the rejected pipeline")
+    t.ok(tostring(rejected):find(where .. ": pipeline #2 RPUSH: argument #2[2] is a table", 1, true),
+        tostring(rejected))
+    t.eq(db:exists("q3"), 0, "nothing of the rejected pipeline was sent")
+    -- Tables are spliced and numbers written as Redis reads them, as for single commands.
+    local spliced = db:pipeline { { "del", "l" }, { "rpush", "l", { "a", 2, 0.5 } }, { "lrange", "l", 0, -1 } }
+    t.eq(table.concat(spliced[3], ","), "a,2,0.5", "spliced pipeline arguments")
 
     -- MULTI/EXEC: other coroutines' commands cannot fall inside the transaction.
     db:set("tx", 0)

@@ -234,13 +234,6 @@ local function bad_batch(cmds)
     end
 end
 
-local function format_batch(buf, cmds)
-    for i = 1, #cmds do
-        local c = cmds[i]
-        buf:format(tunpack(c, 1, c.n or #c))
-    end
-end
-
 local function batch_error(self, r, i, why)
     local c = r.cmds[i]
     return format("%s: %s #%d %s: %s", self.addr, r[1], i, string.upper(tostring(c[1])),
@@ -253,17 +246,9 @@ local function send_request(self, r)
     local buf = self.buf
     local cmds = r.cmds
     if cmds then
-        if #buf == 0 then
-            -- Nothing else is in the buffer: encode at once, and on a bad argument empty it.
-            if not pcall(format_batch, buf, cmds) then
-                buf:reset()
-                error(batch_error(self, r, bad_batch(cmds)), 0)
-            end
-        else
-            local i, why = bad_batch(cmds)
-            if i then error(batch_error(self, r, i, why), 0) end
-            format_batch(buf, cmds)
-        end
+        -- All or nothing: on a bad command the buffer is left as it was.
+        local bad = buf:format_batch(cmds)
+        if bad then error(batch_error(self, r, bad, bad_args(cmds[bad])), 0) end
     else
         local a = r.args
         if not pcall(buf.format, buf, tunpack(a, 1, a.n)) then
