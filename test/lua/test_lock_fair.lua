@@ -66,6 +66,24 @@ t.run(function()
     t.eq(g:release(), true, "release the handed-over lease")
     t.eq(db:exists("grant"), 0, "free")
 
+    -- Again, now that `other` still hears its release channel from the wait above: the waiter
+    -- skips the second try that a fresh subscription needs, and the hand-over still reaches it
+    -- at once (a missed one would wait for the 2 s poll).
+    local h0 = assert(lock.acquire(db, "grant", { ttl = 5000, fair = true, fencing = true }))
+    local h
+    skynet.fork(function()
+        h = assert(lock.acquire(other, "grant", { ttl = 10000, fair = true, wait = 5000,
+            fencing = true, retry = { base = 2000, max = 2000, jitter = 0 } }))
+    end)
+    t.wait_until(function() return db:zcard("grant:queue") == 1 end, 300, "queued again")
+    skynet.sleep(5)
+    released_at = skynet.hpc()
+    h0:release()
+    t.wait_until(function() return h end, 100, "handed over on the lingering subscription")
+    t.ok(skynet.hpc() - released_at < 1000000000, "at once, again")
+    t.eq(h.fence, h0.fence + 1, "the next fence, again")
+    t.eq(h:release(), true, "release the second handed-over lease")
+
     -- A dead waiter (its service stopped polling) is pruned: a waiter whose expiry passed does
     -- not hold up a free lock, and one still alive at the head does until it expires.
     local now = server_ms(db)

@@ -160,6 +160,17 @@ function M.subscribe(db, channel)
     return sub
 end
 
+-- The subscription of a channel the service already hears (one lingering from an earlier
+-- wait), taken for one more waiter; nil when there is none or it is not confirmed yet. Does not
+-- yield.
+function M.subscribed(db, channel)
+    local w = wakers[db]
+    local sub = w and w.watch and w.subs[channel]
+    if not sub or not sub.confirmed then return nil end
+    sub.count = sub.count + 1
+    return sub
+end
+
 -- One waiter fewer; the channel is dropped after LINGER unless a waiter came back. Does not
 -- yield.
 function M.unsubscribe(sub)
@@ -224,7 +235,10 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared)
     local wait_ns = (opts.wait or 0) * MS
     local retry = opts.retry or EMPTY
     local give_up = skynet.hpc() + wait_ns
-    local sub, subscribed, attempt = nil, false, 0
+    -- A channel heard already hears every release from before the first try on, so a refused
+    -- first try needs no second one to close the race with the subscription.
+    local sub = M.subscribed(db, channel)
+    local subscribed, attempt = sub ~= nil, 0
     local why, detail, t0, reply, refused_at
     while true do
         local gen = sub and sub.gen or 0
