@@ -26,7 +26,7 @@ enum class CommandType : uint8_t {
     send,        // ptr = WriteBuffer*; the caller incremented slot.in_pipe
     send_low,    // ptr = WriteBuffer*; the caller incremented slot.in_pipe
     want_write,  // a worker queued the rest of a short direct write: watch for EPOLLOUT
-    close,       // the caller incremented slot.in_pipe
+    close,       // handle = the only owner it applies to (0: any); the caller incremented in_pipe
     shutdown,    // the caller incremented slot.in_pipe
     close_read,
     nodelay,    // arg = on/off

@@ -285,6 +285,7 @@ void SocketLoop::on_close(const Command& c, bool graceful) {
     } count_down{slot};
     Slot* s = slots_.live(c.id);
     if (!s || s->state.load(std::memory_order_relaxed) == SlotState::closing) return;
+    if (c.handle != 0 && s->owner.value != c.handle) return;  // handed on: not the sender's now
     Handle owner = s->owner;
     bool linger = false;
     if (graceful) {

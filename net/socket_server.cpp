@@ -180,6 +180,10 @@ void SocketServer::close(int32_t id) {
 void SocketServer::shutdown(int32_t id) {
     command(CommandType::shutdown, id);
 }
+void SocketServer::close_if_owner(int32_t id, Handle owner) {
+    command(CommandType::close, id, owner.value);
+}
+
 void SocketServer::close_read(int32_t id) {
     command(CommandType::close_read, id);
 }

@@ -113,6 +113,9 @@ class SocketServer {
     // then FIN. The owner receives `closed` (CloseReason::owner) when the command is processed;
     // the id is dead from then on.
     void close(int32_t id);
+    // close(), but only while `owner` still owns the socket: for a service that exits and closes
+    // the ids it knew, so that a socket another service has started since is left alone.
+    void close_if_owner(int32_t id, Handle owner);
     // Immediate close: queued bytes are dropped. The owner receives `closed` (CloseReason::owner).
     void shutdown(int32_t id);
     // Half-closes the read side: no more data events; the socket can still send. No event.

@@ -236,8 +236,13 @@ int l_pause(lua_State* L) {
     return 0;
 }
 
+// close(id [, only_if_mine])
 int l_close(lua_State* L) {
-    server(L).close(check_id(L, 1));
+    const int32_t id = check_id(L, 1);
+    if (lua_toboolean(L, 2))
+        server(L).close_if_owner(id, binding(L).self);
+    else
+        server(L).close(id);
     return 0;
 }
 

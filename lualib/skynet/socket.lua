@@ -25,6 +25,15 @@ local socket_pool = {}    -- id -> socket object (the fields are described in ne
 local socket_onclose = {} -- id -> function(id [, error text]), called once
 local udp_peer = {}       -- id -> compact address set by udp_connect: write() sends there
 
+-- When the service ends (exit or kill closes its Lua state, which runs this finalizer), every
+-- socket it still has is closed gracefully (queued bytes are written first), unless another
+-- service has started it since. Without this an idle socket of a dead service stayed open until
+-- its next event. socket_pool is an upvalue of this module's functions, so it lives as long as
+-- the state.
+setmetatable(socket_pool, { __gc = function(pool)
+    for id in pairs(pool) do pcall(driver.close, id, true) end
+end })
+
 local function wakeup(s)
     local co = s.co
     if co then

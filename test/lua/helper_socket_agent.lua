@@ -2,6 +2,7 @@
 -- with "agent got: <line>".
 --   start id   -> starts reading id here (this service becomes its owner)
 --   closed     -> waits until the connection has closed, then answers true
+--   quit       -> answers true, then the service exits (its sockets still open)
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 
@@ -31,6 +32,11 @@ function CMD.closed()
         skynet.wait(waiting)
     end
     return closed
+end
+
+function CMD.quit()
+    skynet.fork(skynet.exit)
+    return true
 end
 
 skynet.start(function()

@@ -213,6 +213,38 @@ t.run(function()
     t.eq(socket.readline(client), "agent got: after", "and what follows")
     socket.close(client)
 
+    -- A service that ends closes the sockets it still has, even idle ones...
+    local function closed_within(id, cs)
+        local eof
+        skynet.fork(function() eof = socket.read(id) == false end)
+        t.wait_until(function() return eof ~= nil end, cs, "the peer's end closed")
+        return eof
+    end
+    local quitter = skynet.newservice "helper_socket_agent"
+    client = assert(socket.open("127.0.0.1", port))
+    t.wait_until(function() return #accepted > 0 end, 500, "an accepted connection")
+    a = table.remove(accepted, 1)
+    skynet.call(quitter, "lua", "start", a.id)
+    socket.write(client, "hello\n")
+    t.eq(socket.readline(client), "agent got: hello", "the quitter answered")
+    skynet.call(quitter, "lua", "quit")
+    t.eq(closed_within(client, 300), true, "closed when its service exited")
+    socket.close(client)
+    -- ...but not one that another service has started since.
+    local first = skynet.newservice "helper_socket_agent"
+    local second = skynet.newservice "helper_socket_agent"
+    client = assert(socket.open("127.0.0.1", port))
+    t.wait_until(function() return #accepted > 0 end, 500, "an accepted connection")
+    a = table.remove(accepted, 1)
+    skynet.call(first, "lua", "start", a.id)
+    skynet.call(second, "lua", "start", a.id)
+    skynet.call(first, "lua", "quit")
+    skynet.sleep(5)
+    socket.write(client, "still there\n")
+    t.eq(socket.readline(client), "agent got: still there", "the new owner still serves it")
+    socket.close(client)
+    t.eq(skynet.call(second, "lua", "closed"), true, "and sees the close")
+
     -- Connect failures come back as nil + the error text with the address.
     local closed_port
     do
