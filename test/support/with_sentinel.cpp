@@ -34,79 +34,20 @@
 #include <string>
 #include <vector>
 
+#include "test/support/control_io.h"
 #include "test/support/sentinel_topology.h"
 
 namespace {
 
+using skyhive::test::listen_any;
+using skyhive::test::parse_request;
 using skyhive::test::SentinelTopology;
+using skyhive::test::write_all;
 
 // Set by SIGINT/SIGTERM: the program is told to stop, and everything is stopped after it.
 volatile sig_atomic_t stop_requested = 0;
 void on_stop_signal(int) {
     stop_requested = 1;
-}
-
-int listen_any(int* port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    *port = ntohs(addr.sin_port);
-    return fd;
-}
-
-void write_all(int fd, const std::string& s) {
-    size_t off = 0;
-    while (off < s.size()) {
-        ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        off += size_t(n);
-    }
-}
-
-// One request (multibulk or inline) from the front of `in`; false while incomplete.
-bool parse_request(std::string& in, std::vector<std::string>& argv) {
-    argv.clear();
-    size_t pos = 0;
-    auto line = [&](std::string& out) {
-        size_t e = in.find("\r\n", pos);
-        if (e == std::string::npos) return false;
-        out = in.substr(pos, e - pos);
-        pos = e + 2;
-        return true;
-    };
-    std::string head;
-    if (!line(head)) return false;
-    if (head.empty() || head[0] != '*') {
-        size_t start = 0;
-        while (start < head.size()) {
-            size_t sp = head.find(' ', start);
-            if (sp == std::string::npos) sp = head.size();
-            if (sp > start) argv.push_back(head.substr(start, sp - start));
-            start = sp + 1;
-        }
-        in.erase(0, pos);
-        return true;
-    }
-    long count = std::strtol(head.c_str() + 1, nullptr, 10);
-    for (long i = 0; i < count; ++i) {
-        std::string bulk;
-        if (!line(bulk)) return false;
-        size_t len = size_t(std::strtol(bulk.c_str() + 1, nullptr, 10));
-        if (in.size() < pos + len + 2) return false;
-        argv.push_back(in.substr(pos, len));
-        pos += len + 2;
-    }
-    in.erase(0, pos);
-    return true;
 }
 
 std::string control(SentinelTopology& topo, const std::vector<std::string>& argv) {
@@ -190,7 +131,7 @@ int main(int argc, char** argv) {
     }
     SentinelTopology& topo = *started.value();
     int control_port = 0;
-    int control_fd = listen_any(&control_port);
+    int control_fd = listen_any(&control_port, 16);
     if (control_fd < 0) {
         std::perror("with_sentinel: listen");
         return 2;

@@ -1,0 +1,23 @@
+#pragma once
+
+// The small pieces of a line-protocol control server shared by the test tools (redis_lab,
+// with_sentinel): a loopback listener, a blocking write, and a Redis request parser.
+// Thread: any; no state.
+
+#include <string>
+#include <vector>
+
+namespace skyhive::test {
+
+// A listener on 127.0.0.1 with a kernel-chosen port; returns the fd (-1 on failure) and sets
+// *port.
+int listen_any(int* port, int backlog = 64);
+
+// Writes all of s to a blocking fd; gives up silently when the peer is gone (its reader notices).
+void write_all(int fd, const std::string& s);
+
+// Parses one request (multibulk, or inline: words separated by spaces) from the front of `in`.
+// Returns false while it is incomplete; on success removes it from `in` and fills argv.
+bool parse_request(std::string& in, std::vector<std::string>& argv);
+
+}  // namespace skyhive::test
