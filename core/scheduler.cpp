@@ -21,6 +21,8 @@ namespace {
 constexpr size_t kBatch = 32;  // messages moved out of a mailbox per lock acquisition
 // How many batches a worker may run from its next slot while the global queue is not empty.
 constexpr unsigned kMaxStreak = 8;
+// A spinner whose last poll is older than this is taken to be preempted (see notify).
+constexpr double kStaleSpinUs = 20;
 
 void futex_wait(std::atomic<uint32_t>& word, uint32_t expected) {
     syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr,
@@ -67,6 +69,7 @@ int Scheduler::weight_of(int worker_index) {
 Scheduler::Scheduler(Node& node, int threads, int spin_us)
     : node_(node),
       spin_cycles_(uint64_t(double(std::max(0, spin_us)) * 1000.0 / ns_per_cycle())),
+      stale_spin_cycles_(uint64_t(kStaleSpinUs * 1000.0 / ns_per_cycle())),
       parkers_(std::make_unique<Parker[]>(size_t(std::max(1, threads)))) {
     idle_.reserve(size_t(std::max(1, threads)));
     for (int i = 0; i < std::max(1, threads); ++i) {
@@ -120,7 +123,11 @@ void Scheduler::notify() {
     // Dekker handshakes, every access sequentially consistent: push() raised the queue's size
     // before these loads. A spinner clears spinning_ and a parking worker raises sleeping_ before
     // re-checking the size, so either it sees the new mailbox or we see it and (if parked) wake it.
-    if (spinning_.load(std::memory_order_seq_cst) > 0) return;
+    // A spinner that has not polled for kStaleSpinUs has lost its core (more runnable threads
+    // than cores): it may not run for a whole time slice, so a parked worker is woken after all.
+    if (spinning_.load(std::memory_order_seq_cst) > 0 &&
+        cycle_now() - spin_poll_.load(std::memory_order_relaxed) < stale_spin_cycles_)
+        return;
     if (sleeping_.load(std::memory_order_seq_cst) > 0) wake_one();
 }
 
@@ -144,11 +151,13 @@ Mailbox* Scheduler::spin_for_work() {
     if (spinning_.load(std::memory_order_relaxed) != 0 ||
         !spinning_.compare_exchange_strong(expected, 1, std::memory_order_seq_cst))
         return nullptr;
-    const uint64_t deadline = cycle_now() + spin_cycles_;
+    uint64_t now = cycle_now();
+    const uint64_t deadline = now + spin_cycles_;
     Mailbox* mb = nullptr;
     for (unsigned polls = 1; running_.load(std::memory_order_relaxed); ++polls) {
+        spin_poll_.store(now, std::memory_order_relaxed);
         if (queue_.size() > 0 && (mb = queue_.pop())) break;
-        if (cycle_now() > deadline) break;
+        if ((now = cycle_now()) > deadline) break;
         // With more runnable threads than cores (the socket thread, a local redis-server), a
         // spinner must not hold the core that would produce its work: yield every few polls.
         if (polls % 4 == 0)

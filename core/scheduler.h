@@ -37,7 +37,8 @@ struct alignas(64) WorkerState {
 // (cache-warm) worker is woken first.
 //
 // Wake-ups: a push from outside the workers (timer, socket thread, other threads) wakes a parked
-// worker only when nobody is spinning; with a spinner, the hand-off costs no system call on
+// worker only when nobody is spinning (or the spinner has not polled for 20 us: preempted, it may
+// not run again for a whole time slice); with a spinner, the hand-off costs no system call on
 // either side, which is what a request/response through the socket thread pays per message
 // otherwise. A push from a worker wakes nobody, except that a worker which finds more mailboxes
 // queued behind the one it took wakes a parked one, so work spreads without a wake-up per message.
@@ -93,11 +94,13 @@ class Scheduler {
     std::vector<std::unique_ptr<Worker>> locals_;
     std::atomic<bool> running_{false};
 
-    uint64_t spin_cycles_ = 0;      // spin_us in cycle_now() ticks
-    std::atomic<int> spinning_{0};  // 1 while a worker polls the queue
-    std::atomic<int> sleeping_{0};  // parked workers; changed under idle_lock_
-    Spinlock idle_lock_;            // guards idle_
-    std::vector<int> idle_;         // parked workers, the most recent last
+    uint64_t spin_cycles_ = 0;                        // spin_us in cycle_now() ticks
+    uint64_t stale_spin_cycles_ = 0;                  // see notify()
+    std::atomic<int> spinning_{0};                    // 1 while a worker polls the queue
+    alignas(64) std::atomic<uint64_t> spin_poll_{0};  // cycle_now() of the spinner's last poll
+    std::atomic<int> sleeping_{0};                    // parked workers; changed under idle_lock_
+    Spinlock idle_lock_;                              // guards idle_
+    std::vector<int> idle_;                           // parked workers, the most recent last
     // One futex word per worker, on its own cache line: 0 = parked, 1 = woken.
     struct alignas(64) Parker {
         std::atomic<uint32_t> word{0};
