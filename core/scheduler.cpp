@@ -180,17 +180,22 @@ bool Scheduler::park(int index) {
         idle_.push_back(index);
         sleeping_.fetch_add(1, std::memory_order_seq_cst);
     }
-    if (queue_.size_seq_cst() > 0 || !running_.load(std::memory_order_seq_cst)) {
-        // Work (or stop) came in meanwhile: leave the stack, unless a waker already took us off
-        // it, in which case its wake-up is simply absorbed.
+    // Sleep unless work (or stop) came in meanwhile.
+    if (queue_.size_seq_cst() == 0 && running_.load(std::memory_order_seq_cst)) {
+        while (p.word.load(std::memory_order_acquire) == 0)
+            futex_wait(p.word, 0);
+    }
+    // Leave the stack unless the waker took us off it. We can still be on it when we did not
+    // sleep, or when the wake-up was meant for an earlier park (a waker takes a worker off the
+    // stack, then sets its word: if that worker had left meanwhile and parked again, the late
+    // store ends this park early). Staying on the stack while running would make a later
+    // wake-up hit a worker that is not waiting.
+    {
         std::lock_guard guard(idle_lock_);
         if (auto it = std::find(idle_.begin(), idle_.end(), index); it != idle_.end()) {
             idle_.erase(it);
             sleeping_.fetch_sub(1, std::memory_order_seq_cst);
         }
-    } else {
-        while (p.word.load(std::memory_order_acquire) == 0)
-            futex_wait(p.word, 0);
     }
     return running_.load(std::memory_order_acquire);
 }
@@ -216,9 +221,7 @@ void Scheduler::run(int index) {
                     continue;
                 }
             }
-            if (queue_.size() > 0 && spinning_.load(std::memory_order_relaxed) == 0 &&
-                sleeping_.load(std::memory_order_relaxed) > 0)
-                wake_one();
+            if (queue_.size() > 0) notify();  // more work queued: someone else may take it
         }
         dispatch(mb, w);
     }
