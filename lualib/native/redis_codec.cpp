@@ -265,27 +265,27 @@ int push_command(lua_State* L, int cmd, const char* what) {
     if (n < 1 || n > INT_MAX / 2) return -1;
     const int top = lua_gettop(L);
     auto ok = [L](int t) { return t == LUA_TSTRING || t == LUA_TNUMBER; };
+    auto fail = [L, top] {
+        lua_settop(L, top);
+        return -1;
+    };
     for (lua_Integer i = 1; i <= n; ++i) {
-        luaL_checkstack(L, 2, "redis command: too many arguments");
+        // lua_checkstack, not luaL_checkstack: a raise here would leave half a batch behind.
+        if (!lua_checkstack(L, 2)) return fail();
         int t = lua_rawgeti(L, cmd, i);
         if (t == LUA_TTABLE) {
             int list = lua_gettop(L);
             lua_Integer len = lua_Integer(lua_rawlen(L, list));
-            if (len > INT_MAX / 2) break;
-            luaL_checkstack(L, int(len) + 1, "redis command: too many arguments");
+            if (len > INT_MAX / 2 || !lua_checkstack(L, int(len) + 1)) return fail();
             for (lua_Integer j = 1; j <= len; ++j) {
-                if (!ok(lua_rawgeti(L, list, j))) {
-                    lua_settop(L, top);
-                    return -1;
-                }
+                if (!ok(lua_rawgeti(L, list, j))) return fail();
                 to_argument(L, what, int(i), j);
             }
             lua_remove(L, list);
         } else if (ok(t)) {
             to_argument(L, what, int(i), 0);
         } else {
-            lua_settop(L, top);
-            return -1;
+            return fail();
         }
     }
     return lua_gettop(L) - top;
