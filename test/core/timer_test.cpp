@@ -63,16 +63,21 @@ TEST(TimingWheel, ClampsDelaysBeyondThe32BitRange) {
     EXPECT_EQ(out[0].session, 2);
 }
 
-// 100,000 timers through a running node: each fires in due order and within one tick of its due
-// time. Sanitizers slow the worker ~10x, so there the lateness bound is loose; order and
-// "never early" stay exact.
+// 100,000 timers through a running node: each fires in due order, never early, and nearly all
+// within one tick of its due time. Lateness is wall-clock and so at the mercy of the OS: on a
+// loaded 2-core machine a thread preempted for 20 ms makes a whole tick's batch (~330 timers)
+// late, so up to 1% may be late by more than one tick, none by more than `bound`. A timer that is
+// systematically a tick late (the bug this test is for) fails both. ctest runs this file alone
+// (RUN_SERIAL). Sanitizers slow the worker ~10x, so there the bounds are loose; order and "never
+// early" stay exact.
 TEST(Timer, HundredThousandTimersFireInOrderOnTime) {
     Node node(quiet_options());
     const int kTimers = 100'000;
     const uint64_t slack = kSanitized ? 300 : 1;
+    const uint64_t bound = kSanitized ? 1000 : 50;
     std::vector<uint64_t> due(kTimers + 1);
     std::atomic<int> fired{0};
-    std::atomic<int> late{0}, early{0}, disorder{0};
+    std::atomic<int> late{0}, very_late{0}, early{0}, disorder{0};
     uint64_t last_due = 0;
     add_fn_module(
         node, "timers",
@@ -81,6 +86,7 @@ TEST(Timer, HundredThousandTimersFireInOrderOnTime) {
             uint64_t d = due[size_t(m.session)];
             if (now < d) early++;
             if (now > d + slack) late++;
+            if (now > d + bound) very_late++;
             if (d < last_due) disorder++;
             last_due = d;
             fired++;
@@ -98,7 +104,8 @@ TEST(Timer, HundredThousandTimersFireInOrderOnTime) {
     ASSERT_TRUE(node.launch("timers", ""));
     ASSERT_TRUE(wait_until([&] { return fired.load() == kTimers; }, std::chrono::seconds(60)));
     EXPECT_EQ(early.load(), 0);
-    EXPECT_EQ(late.load(), 0);
+    EXPECT_LE(late.load(), kTimers / 100);
+    EXPECT_EQ(very_late.load(), 0);
     EXPECT_EQ(disorder.load(), 0);
 }
 
