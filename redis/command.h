@@ -12,8 +12,8 @@
 
 namespace skyhive::redis {
 
-// Encodes commands as RESP multibulk requests with hiredis's formatter (binary-safe arguments),
-// appending them to one caller-owned buffer so that a pipeline leaves in a single write.
+// Encodes commands as RESP multibulk requests (binary-safe arguments; the bytes hiredis's
+// formatter produces), appending them to one caller-owned buffer so that a pipeline leaves in a single write.
 // Thread: one thread at a time (a value owned by its caller).
 class CommandBuffer {
   public:

@@ -1,4 +1,5 @@
-// Reply framing and decoding cost, for the typical reply shapes, in the two designs the Redis
+// Request encoding (redis.encode.*: the client's CommandBuffer against hiredis's formatter), then
+// reply framing and decoding cost, for the typical reply shapes, in the two designs the Redis
 // client could use:
 //   framed      the socket thread frames with RespFramer ("framer"), the service decodes the
 //               payload into Lua values with codec.decode ("decode"); "framed" is their sum.
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "lualib/native/redis_codec.h"
+#include "redis/command.h"
 #include "redis/resp_framer.h"
 
 namespace {
@@ -178,9 +180,70 @@ struct LuaBench {
     }
 };
 
+// Request encoding: CommandBuffer (what the client uses) against hiredis's formatter
+// (redisFormatSdsCommandArgv, then the copy into the pipeline buffer the client needs), for the
+// same commands, kEncodeBatch per pass as a pipeline would append them.
+constexpr int kEncodeBatch = 1000;
+
+struct EncodeShape {
+    const char* name;
+    std::vector<std::string> args;
+};
+
+std::vector<EncodeShape> encode_shapes() {
+    std::vector<std::string> hset = {"HSET", "player:1042"};
+    for (int i = 0; i < 10; ++i) {
+        hset.push_back("field" + std::to_string(i));
+        hset.push_back(std::string(16, 'v'));
+    }
+    return {{"get", {"GET", "key:__rand_int__"}},
+            {"set", {"SET", "key:__rand_int__", "xxx"}},
+            {"hset10", hset},
+            {"set1k", {"SET", "key:1", std::string(1024, 'v')}}};
+}
+
+void encode_lines() {
+    for (const EncodeShape& shape : encode_shapes()) {
+        std::vector<const char*> ptrs;
+        std::vector<size_t> lens;
+        for (const std::string& a : shape.args) {
+            ptrs.push_back(a.data());
+            lens.push_back(a.size());
+        }
+        int argc = int(ptrs.size());
+        skyhive::redis::CommandBuffer ours;
+        std::string copy;
+        std::vector<double> ns = ns_per_reply(
+            kEncodeBatch, {
+                              [&] {
+                                  for (int i = 0; i < kEncodeBatch; ++i) {
+                                      sds cmd = nullptr;
+                                      int n = redisFormatSdsCommandArgv(&cmd, argc, ptrs.data(),
+                                                                        lens.data());
+                                      if (n < 0) die("hiredis format");
+                                      // Into the pipeline buffer the client writes from.
+                                      copy.append(cmd, size_t(n));
+                                      redisFreeSdsCommand(cmd);
+                                  }
+                                  copy.clear();
+                              },
+                              [&] {
+                                  for (int i = 0; i < kEncodeBatch; ++i)
+                                      if (!ours.append(argc, ptrs.data(), lens.data()).ok())
+                                          die("encode");
+                                  ours.clear();
+                              },
+                          });
+        std::printf("redis.encode.%s ns=%.1f commands_per_s=%.0f ref_ns=%.1f ratio=%.2f\n",
+                    shape.name, ns[1], 1e9 / ns[1], ns[0], ns[0] / ns[1]);
+        std::fflush(stdout);
+    }
+}
+
 }  // namespace
 
 int main() {
+    encode_lines();
     LuaBench lua;
     for (const Shape& shape : shapes()) {
         Stream s = make_stream(shape.reply);

@@ -255,9 +255,12 @@ int l_format(lua_State* L) {
 // Pushes command `cmd` (a table at that index: {name, args...}, `n` honoured) as argument strings,
 // tables spliced. Returns the count, or -1 (nothing left pushed) on an argument that is neither a
 // string nor a number: the caller reports it.
+// Upvalue 1 of the calling C closure is the string "n" (a lua_getfield by name would look the
+// key up in the string table on every command).
 int push_command(lua_State* L, int cmd, const char* what) {
     lua_Integer n;
-    if (lua_getfield(L, cmd, "n") == LUA_TNUMBER && lua_isinteger(L, -1))
+    lua_pushvalue(L, lua_upvalueindex(1));
+    if (lua_rawget(L, cmd) == LUA_TNUMBER && lua_isinteger(L, -1))
         n = lua_tointeger(L, -1);
     else
         n = lua_Integer(lua_rawlen(L, cmd));
@@ -472,10 +475,15 @@ extern "C" int luaopen_skyhive_redis_codec(lua_State* L) {
     lua_pushcclosure(L, l_format, 1);
     int format = lua_gettop(L);
 
-    luaL_Reg buffer_methods[] = {{"take", l_buffer_take},          {"tostring", l_buffer_tostring},
-                                 {"count", l_buffer_count},        {"reset", l_buffer_reset},
-                                 {"format_batch", l_format_batch}, {nullptr, nullptr}};
+    luaL_Reg buffer_methods[] = {{"take", l_buffer_take},
+                                 {"tostring", l_buffer_tostring},
+                                 {"count", l_buffer_count},
+                                 {"reset", l_buffer_reset},
+                                 {nullptr, nullptr}};
     luaL_newlib(L, buffer_methods);
+    lua_pushliteral(L, "n");
+    lua_pushcclosure(L, l_format_batch, 1);
+    lua_setfield(L, -2, "format_batch");
     lua_pushvalue(L, format);
     lua_setfield(L, -2, "format");
     lua_setfield(L, buffer_mt, "__index");

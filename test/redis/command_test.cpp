@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,45 @@ TEST(Command, BufferCoalescesManyCommandsIntoOneWrite) {
     EXPECT_EQ(buf.view(), "*1\r\n$4\r\nPING\r\n");
     buf.clear();
     EXPECT_TRUE(buf.empty());
+}
+
+// The encoder writes the bytes hiredis's own formatter writes, for argument counts and lengths
+// around every digit boundary and random binary contents.
+TEST(Command, BytesEqualHiredisFormatter) {
+    std::mt19937 rng(7);
+    const size_t boundaries[] = {0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 9999, 10000, 100000};
+    CommandBuffer all;
+    std::string expected_all;
+    for (int round = 0; round < 400; ++round) {
+        int argc = 1 + int(rng() % (round % 10 == 0 ? 120 : 12));
+        std::vector<std::string> args;
+        for (int i = 0; i < argc; ++i) {
+            size_t len = rng() % 3 == 0 ? boundaries[rng() % std::size(boundaries)] : rng() % 40;
+            std::string a(len, '\0');
+            for (auto& c : a)
+                c = char(rng());
+            args.push_back(std::move(a));
+        }
+        std::vector<const char*> ptrs;
+        std::vector<size_t> lens;
+        for (auto& a : args) {
+            ptrs.push_back(a.data());
+            lens.push_back(a.size());
+        }
+        sds ref = nullptr;
+        int n = redisFormatSdsCommandArgv(&ref, argc, ptrs.data(), lens.data());
+        ASSERT_GT(n, 0);
+        std::string want(ref, size_t(n));
+        redisFreeSdsCommand(ref);
+
+        CommandBuffer one;
+        ASSERT_TRUE(one.append(argc, ptrs.data(), lens.data()).ok());
+        ASSERT_EQ(one.view(), want) << "round " << round << ", " << argc << " arguments";
+        ASSERT_TRUE(all.append(argc, ptrs.data(), lens.data()).ok());
+        expected_all += want;
+    }
+    EXPECT_EQ(all.view(), expected_all);
+    EXPECT_EQ(all.count(), 400u);
 }
 
 TEST(Command, EmptyCommandIsAnError) {

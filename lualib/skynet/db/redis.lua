@@ -211,7 +211,7 @@ local function collect(self, what, cmds, replies, first, n, results)
     end
     for i = 1, n do
         local v = replies[first + i - 1]
-        if type(v) == "table" and is_error(v) then
+        if is_error(v) then
             error(format("%s: %s %s: %s", addr, what, describe(i, cmds[i]), v.err), 0)
         end
     end

@@ -99,8 +99,10 @@ end
 ----------------------------------------------------------------------------------------------
 -- Replies
 
+-- getmetatable alone: only error objects carry error_mt, and type() would cost a string lookup
+-- per reply on the hot path.
 local function is_error(v)
-    return type(v) == "table" and getmetatable(v) == error_mt
+    return getmetatable(v) == error_mt
 end
 M.is_error = is_error
 
@@ -348,7 +350,7 @@ function conn:call(name, ...)
     local err = r.err
     if err then error(err, 0) end
     local v = r.value
-    if type(v) == "table" and getmetatable(v) == error_mt then
+    if getmetatable(v) == error_mt then
         error(format("%s: %s: %s", self.addr, name, v.err), 0)
     end
     return v
