@@ -365,6 +365,15 @@ int l_buffer_count(lua_State* L) {
     return 1;
 }
 
+// buf:full(commands, bytes) -> true when at least that many commands or bytes are waiting.
+int l_buffer_full(lua_State* L) {
+    CommandBuffer* b = check_buffer(L, 1);
+    lua_Integer commands = luaL_checkinteger(L, 2);
+    lua_Integer bytes = luaL_checkinteger(L, 3);
+    lua_pushboolean(L, lua_Integer(b->count()) >= commands || lua_Integer(b->size()) >= bytes);
+    return 1;
+}
+
 int l_buffer_reset(lua_State* L) {
     check_buffer(L, 1)->clear();
     return 0;
@@ -475,11 +484,9 @@ extern "C" int luaopen_skyhive_redis_codec(lua_State* L) {
     lua_pushcclosure(L, l_format, 1);
     int format = lua_gettop(L);
 
-    luaL_Reg buffer_methods[] = {{"take", l_buffer_take},
-                                 {"tostring", l_buffer_tostring},
-                                 {"count", l_buffer_count},
-                                 {"reset", l_buffer_reset},
-                                 {nullptr, nullptr}};
+    luaL_Reg buffer_methods[] = {{"take", l_buffer_take},   {"tostring", l_buffer_tostring},
+                                 {"count", l_buffer_count}, {"full", l_buffer_full},
+                                 {"reset", l_buffer_reset}, {nullptr, nullptr}};
     luaL_newlib(L, buffer_methods);
     lua_pushliteral(L, "n");
     lua_pushcclosure(L, l_format_batch, 1);

@@ -17,6 +17,7 @@
 //                                             empty afterwards.
 //       buf:tostring() -> string              a copy; buf is unchanged
 //       buf:count() -> n                      commands appended since the last take/reset
+//       buf:full(n, bytes) -> boolean         at least n commands or that many bytes waiting
 //       buf:reset()                           discards the contents
 //       #buf                                  bytes held
 //

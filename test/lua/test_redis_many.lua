@@ -1,5 +1,6 @@
--- 10,000 coroutines share one connection: every reply reaches its own caller, commands of one
--- tick leave together, and the pipelining keeps the order of issue.
+-- 10,000 coroutines share one connection: every reply reaches its own caller, and the
+-- pipelining keeps the order of issue, also where a tick's commands are split over several
+-- writes (one every 16 commands).
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 local t = require "tlib"

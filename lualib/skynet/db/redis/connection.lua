@@ -3,7 +3,9 @@
 -- The socket runs in framed mode (the RESP framer on the socket thread), so every frames event
 -- carries whole replies. Requests wait in a FIFO and take replies in order; commands issued in
 -- the same tick are appended to one codec buffer and written once by a forked flusher
--- (automatic pipelining).
+-- (automatic pipelining), or as soon as FLUSH_COMMANDS commands or FLUSH_BYTES bytes are
+-- waiting: when one frames event wakes many coroutines, the first commands are already at the
+-- server while the rest are being issued, instead of server and service taking turns.
 --
 -- A request is a table {name, want, ...} used as the wakeup token of the coroutine that waits
 -- for it:
@@ -37,6 +39,11 @@ local error_mt = codec.error_mt
 local M = {}
 local conn = {}
 conn.__index = conn
+
+-- A tick's commands are written early once this many are waiting (measured with 50 coroutines on
+-- one connection: 16 gave ~1.5x the throughput of one write per tick; 8 and 32 less).
+local FLUSH_COMMANDS = 16
+local FLUSH_BYTES = 64 * 1024
 
 local function ms_to_cs(ms)
     return (ms + 9) // 10
@@ -193,8 +200,15 @@ function conn:flush()
     if ptr and self.sock then transport.send(self.sock, ptr, sz) end
 end
 
+-- After commands were appended: writes them now when enough are waiting, else makes sure the
+-- flusher runs at the end of the message. A flusher already scheduled then finds what came
+-- after, or nothing.
 local function schedule_flush(self)
-    if not self.flush_pending then
+    local buf = self.buf
+    if buf:full(FLUSH_COMMANDS, FLUSH_BYTES) then
+        local ptr, sz = buf:take()
+        if ptr and self.sock then transport.send(self.sock, ptr, sz) end
+    elseif not self.flush_pending then
         self.flush_pending = true
         self.defer(self.flush_fn)
     end
@@ -338,10 +352,7 @@ function conn:call(name, ...)
         local tail = self.qtail + 1
         self.qtail = tail
         self.q[tail] = r
-        if not self.flush_pending then
-            self.flush_pending = true
-            self.defer(self.flush_fn)
-        end
+        schedule_flush(self)
     else
         r.args = tpack(...)
         self:issue(r)
