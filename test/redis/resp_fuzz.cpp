@@ -4,7 +4,8 @@
 // frames the stream twice, whole and cut into pieces, and aborts unless: nothing crashes, every
 // payload is a well-formed reply encoding with the announced count, both runs yield the same
 // replies and both fail or both succeed, and the Lua decoder turns every payload into exactly that
-// many replies. Small limits let short inputs reach the limit checks.
+// many replies. Small limits let short inputs reach the limit checks. The same bytes, cut into
+// arguments, must also encode as a command exactly as hiredis's formatter encodes it.
 
 #include <lua.hpp>
 
@@ -13,7 +14,12 @@
 #include <string>
 #include <string_view>
 
+#include <hiredis/hiredis.h>
+
+#include <vector>
+
 #include "lualib/native/redis_codec.h"
+#include "redis/command.h"
 #include "redis/resp_framer.h"
 
 namespace {
@@ -71,11 +77,33 @@ lua_State* lua() {
 
 }  // namespace
 
+// The input cut into arguments at each '|' (so empty and binary arguments occur), encoded by
+// CommandBuffer and by hiredis's redisFormatSdsCommandArgv: the bytes must be equal.
+void check_encoding(std::string_view in) {
+    std::vector<const char*> ptrs;
+    std::vector<size_t> lens;
+    size_t start = 0;
+    for (size_t i = 0; i <= in.size(); ++i) {
+        if (i == in.size() || in[i] == '|') {
+            ptrs.push_back(in.data() + start);
+            lens.push_back(i - start);
+            start = i + 1;
+        }
+    }
+    skyhive::redis::CommandBuffer buf;
+    check(buf.append(int(ptrs.size()), ptrs.data(), lens.data()).ok());
+    sds ref = nullptr;
+    int n = redisFormatSdsCommandArgv(&ref, int(ptrs.size()), ptrs.data(), lens.data());
+    check(n >= 0 && buf.view() == std::string_view(ref, size_t(n)));
+    redisFreeSdsCommand(ref);
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size == 0) return 0;
     uint32_t state = 0x9e3779b9u ^ data[0];
     uint32_t max_piece = 1u + data[0];
     std::string_view in(reinterpret_cast<const char*>(data + 1), size - 1);
+    check_encoding(in);
 
     Outcome whole = frame(in, [&] { return in.size(); });
     Outcome cut = frame(in, [&] {
