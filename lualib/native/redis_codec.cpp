@@ -267,7 +267,7 @@ int push_command(lua_State* L, int cmd, const char* what) {
     lua_pop(L, 1);
     if (n < 1 || n > INT_MAX / 2) return -1;
     const int top = lua_gettop(L);
-    auto ok = [L](int t) { return t == LUA_TSTRING || t == LUA_TNUMBER; };
+    auto ok = [](int t) { return t == LUA_TSTRING || t == LUA_TNUMBER; };
     auto fail = [L, top] {
         lua_settop(L, top);
         return -1;
