@@ -13,8 +13,8 @@
 namespace skyhive::redis {
 
 // Encodes commands as RESP multibulk requests (binary-safe arguments; the bytes hiredis's
-// formatter produces), appending them to one caller-owned buffer so that a pipeline leaves in a single write.
-// Thread: one thread at a time (a value owned by its caller).
+// formatter produces), appending them to one caller-owned buffer so that a pipeline leaves in a
+// single write. Thread: one thread at a time (a value owned by its caller).
 class CommandBuffer {
   public:
     CommandBuffer() = default;
