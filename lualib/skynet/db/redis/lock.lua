@@ -21,8 +21,8 @@ local scripts = require "skynet.db.redis.lock_scripts"
 local leases = require "skynet.db.redis.lock_lease"
 local waiting = require "skynet.db.redis.lock_wait"
 
-local hpc, fork = skynet.hpc, skynet.fork
-local type, pcall, error, assert, random = type, pcall, error, assert, math.random
+local fork = skynet.fork
+local type, pcall, error, assert = type, pcall, error, assert
 local max, mtype = math.max, math.type
 local format, tpack, tunpack = string.format, table.pack, table.unpack
 
@@ -39,24 +39,10 @@ local function queue_ttl(opts)
 end
 
 ----------------------------------------------------------------------------------------------
--- Tokens: node, service, a random instance id and a counter, so that two services (or two
--- runs of one service) never share one and a retried acquire recognises its own.
+-- Tokens (see scripts.tokens); the prefix also names this service's release channel.
 
-local prefix = format("%s.%x.%08x%08x", skynet.getenv("harbor") or "0", skynet.self(),
-    random(0, 0x7fffffff), (random(0, 0x7fffffff) ~ hpc()) & 0x7fffffff)
-local counter = 0
-
-local function new_token()
-    counter = counter + 1
-    return prefix .. "." .. counter
-end
-
--- Runs a script; returns its reply, or nil and the client's error text.
-local function run(script, db, ...)
-    local ok, r = pcall(script, db, ...)
-    if ok then return r end
-    return nil, r
-end
+local prefix, new_token = scripts.tokens("")
+local run = scripts.run
 
 ----------------------------------------------------------------------------------------------
 -- What a lock lease does to extend and release itself

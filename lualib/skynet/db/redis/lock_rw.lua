@@ -18,7 +18,7 @@ local scripts = require "skynet.db.redis.lock_scripts"
 local leases = require "skynet.db.redis.lock_lease"
 local waiting = require "skynet.db.redis.lock_wait"
 
-local format, pcall, assert = string.format, pcall, assert
+local assert = assert
 
 local rw = {}
 
@@ -73,20 +73,8 @@ redis.call('PUBLISH', ARGV[2], '')
 return 1
 ]]
 
-local prefix = format("%s.%x.w%08x", skynet.getenv("harbor") or "0", skynet.self(),
-    (math.random(0, 0x7fffffff) ~ skynet.hpc()) & 0x7fffffff)
-local counter = 0
-
-local function new_token()
-    counter = counter + 1
-    return prefix .. "." .. counter
-end
-
-local function run(script, db, ...)
-    local ok, r = pcall(script, db, ...)
-    if ok then return r end
-    return nil, r
-end
+local _, new_token = scripts.tokens("w")
+local run = scripts.run
 
 local function release_args(key, token)
     return 4, key, key .. ":queue", key .. ":qexp", key .. ":fence", token, key .. ":released"

@@ -19,9 +19,33 @@
 -- A semaphore S is one sorted set: holders' tokens scored by their expiry (server ms).
 --
 -- Replies are arrays of integers so that they survive RESP unchanged.
+local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 
 local scripts = {}
+
+-- Besides the scripts, two helpers the lock, read-write lock and semaphore modules share.
+
+-- A token source for one module of one service: returns the prefix "<harbor>.<service>.<tag><random>"
+-- and a function that makes "<prefix>.<n>", so that two services (or two runs of one service)
+-- never share a token and a retried acquire recognises its own. The prefix holds no ".", so the
+-- scripts find the service part of a token as everything before its last ".".
+function scripts.tokens(tag)
+    local prefix = string.format("%s.%x.%s%08x%08x", skynet.getenv("harbor") or "0", skynet.self(),
+        tag, math.random(0, 0x7fffffff), (math.random(0, 0x7fffffff) ~ skynet.hpc()) & 0x7fffffff)
+    local counter = 0
+    return prefix, function()
+        counter = counter + 1
+        return prefix .. "." .. counter
+    end
+end
+
+-- Runs a script; returns its reply, or nil and the client's error text.
+function scripts.run(script, db, ...)
+    local ok, r = pcall(script, db, ...)
+    if ok then return r end
+    return nil, r
+end
 
 -- Shared by the scripts that touch a fair queue: the server time in ms, and dropping waiters
 -- whose expiry has passed (they stopped polling: their service or process is gone).

@@ -16,19 +16,12 @@ local scripts = require "skynet.db.redis.lock_scripts"
 local leases = require "skynet.db.redis.lock_lease"
 local waiting = require "skynet.db.redis.lock_wait"
 
-local format, pcall, assert, error = string.format, pcall, assert, error
+local assert, error = assert, error
 
 local semaphore = {}
 
-local prefix = format("%s.%x.s%08x", skynet.getenv("harbor") or "0", skynet.self(),
-    (math.random(0, 0x7fffffff) ~ skynet.hpc()) & 0x7fffffff)
-local counter = 0
-
-local function run(script, db, ...)
-    local ok, r = pcall(script, db, ...)
-    if ok then return r end
-    return nil, r
-end
+local _, new_token = scripts.tokens("s")
+local run = scripts.run
 
 local ops = {}
 
@@ -54,8 +47,7 @@ function semaphore.acquire(db, key, limit, opts)
     assert(math.type(limit) == "integer" and limit > 0, "semaphore.acquire: limit must be a positive integer")
     local ttl = opts.ttl or 10000
     assert(math.type(ttl) == "integer" and ttl > 0, "semaphore.acquire: ttl must be a positive integer (ms)")
-    counter = counter + 1
-    local token = prefix .. "." .. counter
+    local token = new_token()
     local reply, t0, detail = waiting.until_taken(db, key .. ":released", token, false, opts, function()
         return run(scripts.sem_acquire, db, 1, key, token, ttl, limit)
     end)
