@@ -10,7 +10,9 @@
 --   local w = redis.watch { host = ..., port = ... }; w:subscribe "ch"; w:message()
 --
 -- One client is one connection shared by every coroutine of the service: each command yields
--- until its reply arrives; commands issued in the same tick leave in one write. Blocking
+-- until its reply arrives; commands issued in the same tick leave together (in one write, or
+-- in writes of 16 when many coroutines issue at once; a pipeline or transaction is never split
+-- across writes). Blocking
 -- commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP, XREAD/XREADGROUP
 -- with BLOCK, WAIT, WAITAOF) run on a small pool of extra connections of the same client, one
 -- command per connection at a time, so they never hold up the shared one.

@@ -41,7 +41,7 @@ local conn = {}
 conn.__index = conn
 
 -- A tick's commands are written early once this many are waiting (measured with 50 coroutines on
--- one connection: 16 gave ~1.5x the throughput of one write per tick; 8 and 32 less).
+-- one connection: 16 gave ~1.4x the throughput of one write per tick; 8 and 32 less).
 local FLUSH_COMMANDS = 16
 local FLUSH_BYTES = 64 * 1024
 
