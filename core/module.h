@@ -24,9 +24,20 @@ class Module {
     // handle is then retired and queued requests get error replies).
     virtual bool init(Service& self, std::string_view args) = 0;
 
-    // Called on a worker for every message, never on two workers at once. The message is
-    // borrowed: move its payload out to keep it.
+    // Called for every message, never on two threads at once: on a worker, or on the socket
+    // thread for a module that opts in below. The message is borrowed: move its payload out to
+    // keep it.
     virtual void on_message(Service& self, Message& msg) = 0;
+
+    // Opt-in for short, non-blocking C++ handlers (gates, proxies, echo). When true, a socket
+    // event for this service, if the service is idle, is handled on the socket thread right after
+    // the read instead of being handed to a worker: no wake-up, no queueing, no second thread
+    // touching the bytes. The service still runs on one thread at a time. The price: while
+    // on_message runs there, no other socket of that server is served, so it must not block or
+    // run long (the monitor reports it like a stuck worker), and it must not call
+    // SocketServer::info/snapshot (they wait for the socket thread). Asked once per event, while
+    // the service is held; Lua services keep the default.
+    virtual bool inline_socket_events() const { return false; }
 
     // Called on the monitor thread while a worker may be inside on_message for this instance (an
     // endless loop, say). Must only do what is safe concurrently with on_message, e.g. set a flag

@@ -11,7 +11,7 @@ namespace skyhive {
 
 Monitor::Monitor(Node& node, const Scheduler& scheduler, uint32_t threshold_ms)
     : node_(node), scheduler_(scheduler), threshold_ms_(threshold_ms) {
-    reported_version_.assign(size_t(scheduler.threads()), 0);
+    reported_version_.assign(size_t(scheduler.watched()), 0);
 }
 
 Monitor::~Monitor() {
@@ -50,7 +50,7 @@ void Monitor::run() {
 
 void Monitor::check() {
     const uint64_t now = cycle_now();
-    for (int i = 0; i < scheduler_.threads(); ++i) {
+    for (int i = 0; i < scheduler_.watched(); ++i) {
         const WorkerState& st = scheduler_.state(i);
         uint32_t version = st.version.load(std::memory_order_acquire);
         uint32_t dest = st.dest.load(std::memory_order_relaxed);
@@ -63,11 +63,14 @@ void Monitor::check() {
         if (elapsed_ms < threshold_ms_) continue;
         reported_version_[size_t(i)] = version;
         reports_.fetch_add(1, std::memory_order_relaxed);
-        char text[160];
+        // Past the workers come the guest threads (the socket thread running a handler inline).
+        const bool worker = i < scheduler_.threads();
+        char text[176];
         std::snprintf(text, sizeof text,
-                      "monitor: worker %d stuck for %llu ms in a message from :%08x to :%08x "
+                      "monitor: %s %d stuck for %llu ms in a message from :%08x to :%08x "
                       "(endless loop?); signalling it",
-                      i, static_cast<unsigned long long>(elapsed_ms), source, dest);
+                      worker ? "worker" : "guest thread", worker ? i : i - scheduler_.threads(),
+                      static_cast<unsigned long long>(elapsed_ms), source, dest);
         node_.log(Handle(dest), LogLevel::error, text);
         node_.signal(Handle(dest), 0);
     }

@@ -228,13 +228,18 @@ void Node::schedule(Mailbox* mb) {
     scheduler_->push(mb, !scheduler_->on_worker());
 }
 
-bool Node::push(Handle dest, Message& msg, bool wake) {
+bool Node::push(Handle dest, Message& msg, bool wake, bool may_run_here) {
     Service* s = registry_.find(dest);
     if (s) {
         switch (s->mailbox_.push(dest, msg)) {
             case Mailbox::Push::queued:
                 return true;
             case Mailbox::Push::schedule:
+                // We hold the idle service now, so its module is stable and may run right here.
+                if (may_run_here && s->module_->inline_socket_events() &&
+                    scheduler_->run_here(&s->mailbox_)) {
+                    return true;
+                }
                 scheduler_->push(&s->mailbox_, wake);
                 return true;
             case Mailbox::Push::closed:
@@ -251,7 +256,8 @@ bool Node::send(Handle source, Handle dest, MessageType type, int32_t session, P
 }
 
 bool Node::deliver(Handle dest, Message msg) {
-    return push(dest, msg, !scheduler_->on_worker());
+    if (scheduler_->on_worker()) return push(dest, msg, false);
+    return push(dest, msg, true, msg.type == MessageType::socket);
 }
 
 uint64_t Node::timeout(Handle h, int centiseconds, int32_t session) {

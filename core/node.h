@@ -81,7 +81,8 @@ class Node final : public MessageSink {
     // From a worker this wakes nobody (the sender's worker will find the work); from any other
     // thread it wakes a sleeping worker when one is needed.
     bool send(Handle source, Handle dest, MessageType type, int32_t session, Payload payload);
-    // MessageSink: what the socket thread and other producers use.
+    // MessageSink: what the socket thread and other producers use. A socket message for an idle
+    // service whose module opts in (Module::inline_socket_events) runs on the calling thread.
     bool deliver(Handle dest, Message msg) override;
 
     // A response message with `session` reaches `h` after `centiseconds` (at once for <= 0).
@@ -138,8 +139,9 @@ class Node final : public MessageSink {
     // Puts a mailbox in the global queue; wakes a worker when the caller is not one of ours.
     void schedule(Mailbox* mb);
     // Queues msg for dest (moving its payload) or, if dest is dead, answers a request with an
-    // error. `wake`: the caller is not one of our workers.
-    bool push(Handle dest, Message& msg, bool wake);
+    // error. `wake`: the caller is not one of our workers. `may_run_here`: a non-worker caller
+    // that may run the message itself when dest is idle and opts in (Scheduler::run_here).
+    bool push(Handle dest, Message& msg, bool wake, bool may_run_here = false);
     bool on_our_worker() const;
 
     NodeOptions options_;

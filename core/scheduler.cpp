@@ -56,6 +56,7 @@ struct Scheduler::Worker {
 
 namespace {
 thread_local Scheduler::Worker* tls_worker = nullptr;
+thread_local Scheduler::Worker* tls_guest = nullptr;  // this thread's guest slot, if it has one
 }  // namespace
 
 int Scheduler::weight_of(int worker_index) {
@@ -71,12 +72,13 @@ Scheduler::Scheduler(Node& node, int threads, int spin_us)
       spin_cycles_(uint64_t(double(std::max(0, spin_us)) * 1000.0 / ns_per_cycle())),
       stale_spin_cycles_(uint64_t(kStaleSpinUs * 1000.0 / ns_per_cycle())),
       parkers_(std::make_unique<Parker[]>(size_t(std::max(1, threads)))) {
-    idle_.reserve(size_t(std::max(1, threads)));
-    for (int i = 0; i < std::max(1, threads); ++i) {
+    workers_count_ = std::max(1, threads);
+    idle_.reserve(size_t(workers_count_));
+    for (int i = 0; i < workers_count_ + kGuests; ++i) {
         states_.push_back(std::make_unique<WorkerState>());
         auto w = std::make_unique<Worker>();
         w->owner = this;
-        w->weight = weight_of(i);
+        w->weight = i < workers_count_ ? weight_of(i) : -1;
         w->state = states_.back().get();
         locals_.push_back(std::move(w));
     }
@@ -88,8 +90,8 @@ Scheduler::~Scheduler() {
 
 void Scheduler::start() {
     running_.store(true, std::memory_order_release);
-    for (size_t i = 0; i < states_.size(); ++i)
-        workers_.emplace_back([this, i] { run(int(i)); });
+    for (int i = 0; i < workers_count_; ++i)
+        workers_.emplace_back([this, i] { run(i); });
 }
 
 void Scheduler::stop() {
@@ -105,6 +107,50 @@ void Scheduler::stop() {
 
 bool Scheduler::on_worker() const {
     return tls_worker && tls_worker->owner == this;
+}
+
+Scheduler::Worker* Scheduler::guest() {
+    if (tls_guest && tls_guest->owner == this) return tls_guest;
+    if (tls_guest) return nullptr;  // a guest of another node's scheduler already
+    int slot = guests_claimed_.fetch_add(1, std::memory_order_relaxed);
+    if (slot >= kGuests) return nullptr;
+    tls_guest = locals_[size_t(workers_count_ + slot)].get();
+    return tls_guest;
+}
+
+bool Scheduler::run_here(Mailbox* mb) {
+    Worker* g = guest();
+    if (!g) return false;
+    WorkerState& state = *g->state;
+    Service* svc = mb->owner;
+    Module* module = svc->module_.get();
+    Message& msg = g->batch[0];
+    uint64_t t0 = cycle_now();
+    const uint64_t first = t0;
+    uint64_t count = 0;
+    uint32_t version = state.version.load(std::memory_order_relaxed);
+    state.dest.store(svc->handle().value, std::memory_order_relaxed);
+    // A retire request (exit() in a message, kill() from elsewhere) is left to a worker: the
+    // queued mailbox reaches one, which retires the service as it does any other.
+    while (count < kGuestBatch && !mb->retiring() && mb->pop(&msg, 1) == 1) {
+        state.source.store(msg.source.value, std::memory_order_relaxed);
+        state.started.store(t0, std::memory_order_relaxed);
+        state.version.store(++version, std::memory_order_release);
+        module->on_message(*svc, msg);
+        msg.payload = Payload();
+        t0 = cycle_now();
+        ++count;
+    }
+    account(svc->stats_, count, t0 - first);
+    state.dest.store(0, std::memory_order_relaxed);
+    if (size_t len = mb->overload())
+        node_.log(svc->handle(), LogLevel::warn,
+                  "mailbox overload: " + std::to_string(len) + " messages queued");
+    if (mb->finish()) {
+        queue_.push(mb);
+        notify();
+    }
+    return true;
 }
 
 void Scheduler::push(Mailbox* mb, bool wake) {

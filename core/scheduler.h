@@ -49,7 +49,12 @@ struct alignas(64) WorkerState {
 // the slot cannot starve queued work, a worker runs at most 8 batches in a row from its slot while
 // the global queue is not empty, then moves the slot's mailbox to the back of the queue.
 //
-// Thread: push/notify from any thread; start/stop from the node's owner.
+// Guests: a thread that is not a worker (the socket thread) and has just made a mailbox
+// schedulable may run a few of its messages itself (run_here), holding the mailbox exactly as a
+// worker would, so the service still runs on one thread at a time. Each guest thread gets a
+// WorkerState of its own, watched by the monitor like a worker's.
+//
+// Thread: push/notify/run_here from any thread; start/stop from the node's owner.
 class Scheduler {
   public:
     // spin_us: how long an idle worker polls before parking; 0 parks at once.
@@ -69,8 +74,19 @@ class Scheduler {
     // True on a worker thread of this scheduler.
     bool on_worker() const;
 
-    int threads() const { return int(states_.size()); }
-    const WorkerState& state(int worker) const { return *states_[worker]; }
+    // Runs mb's messages on the calling thread, which is not a worker and has just been told to
+    // schedule mb (Mailbox::push returned `schedule`, so the service is idle and the caller holds
+    // it). Runs at most kGuestBatch messages, stops at a retire request, then releases the mailbox
+    // or queues it for the workers if anything remains. Returns false, mailbox untouched and still
+    // to be pushed by the caller, when every guest slot is taken by other threads.
+    bool run_here(Mailbox* mb);
+    static constexpr size_t kGuestBatch = 8;
+    static constexpr int kGuests = 4;  // threads that may run messages outside the workers
+
+    int threads() const { return workers_count_; }
+    // The states the monitor watches: the workers' (index < threads()), then the guests'.
+    int watched() const { return int(states_.size()); }
+    const WorkerState& state(int index) const { return *states_[size_t(index)]; }
 
     static int weight_of(int worker_index);
 
@@ -86,12 +102,16 @@ class Scheduler {
     Mailbox* spin_for_work();
     // Parks worker `index` until woken; false once the scheduler stops.
     bool park(int index);
+    // The calling thread's guest slot, claimed on first use; nullptr when none is left.
+    Worker* guest();
 
     Node& node_;
     GlobalQueue queue_;
     std::vector<std::thread> workers_;
     std::vector<std::unique_ptr<WorkerState>> states_;
-    std::vector<std::unique_ptr<Worker>> locals_;
+    std::vector<std::unique_ptr<Worker>> locals_;  // workers, then guests
+    int workers_count_ = 0;
+    std::atomic<int> guests_claimed_{0};
     std::atomic<bool> running_{false};
 
     uint64_t spin_cycles_ = 0;                        // spin_us in cycle_now() ticks

@@ -19,6 +19,7 @@ namespace {
 constexpr uint64_t kPipeTag = 0;  // socket ids are positive, so 0 cannot be one
 constexpr int kMaxEvents = 128;
 constexpr size_t kCommandBatch = 64;
+thread_local const SocketLoop* tls_loop = nullptr;  // the loop this thread runs, if any
 }  // namespace
 
 SocketLoop::SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, Resolver& resolver,
@@ -47,8 +48,13 @@ Result<void> SocketLoop::open() {
     return {};
 }
 
+bool SocketLoop::on_loop_thread() const {
+    return tls_loop == this;
+}
+
 void SocketLoop::run() {
     thread_ = std::this_thread::get_id();
+    tls_loop = this;
     epoll_event events[kMaxEvents];
     for (;;) {
         int n = ::epoll_wait(epfd_, events, kMaxEvents, next_timeout_ms());
@@ -65,6 +71,17 @@ void SocketLoop::run() {
                 on_event(int32_t(events[i].data.u64), events[i].events);
             }
         }
+        if (!local_.empty()) run_local_commands();
+    }
+}
+
+void SocketLoop::run_local_commands() {
+    // A command may deliver an event whose inline handler posts more: run until none is left.
+    while (!local_.empty()) {
+        local_batch_.swap(local_);
+        for (const Command& c : local_batch_)
+            dispatch(c);
+        local_batch_.clear();
     }
 }
 
@@ -177,6 +194,9 @@ void SocketLoop::discard(const Command& c, SlotTable& slots) {
 }
 
 void SocketLoop::close_all() {
+    for (const Command& c : local_)  // posted by the socket thread after the exit command
+        discard(c, slots_);
+    local_.clear();
     Command batch[kCommandBatch];
     while (size_t n = pipe_.read(batch, kCommandBatch)) {
         for (size_t i = 0; i < n; ++i)

@@ -45,6 +45,14 @@ class SocketLoop {
     // Frees what one command owns, without acting on it.
     static void discard(const Command& c, SlotTable& slots);
 
+    // True on this loop's socket thread. Thread: any.
+    bool on_loop_thread() const;
+    // A command the socket thread issues to itself, from a service handler it runs inline (see
+    // Module::inline_socket_events): run after the current batch of events, in the order posted.
+    // Going through the pipe instead would block the thread on itself once the pipe is full.
+    // Thread: socket thread.
+    void post_local(const Command& c) { local_.push_back(c); }
+
     // Adaptive read buffer bounds for data events, and the first write-queue warning.
     static constexpr uint32_t kMinRead = 64;
     static constexpr uint32_t kMaxRead = 256 * 1024;
@@ -53,6 +61,7 @@ class SocketLoop {
   private:
     // --- commands (socket_loop.cpp) ---
     bool drain_commands();
+    void run_local_commands();
     void dispatch(const Command& c);
     void on_adopt(const Command& c, SocketKind kind);
     void on_start(const Command& c, bool reading);
@@ -120,6 +129,8 @@ class SocketLoop {
         uint64_t retry_ns;
     };
     std::vector<PausedAccept> paused_accepts_;
+    std::vector<Command> local_;  // see post_local
+    std::vector<Command> local_batch_;
     // Connections dropped because every slot was taken, logged at most once a second.
     uint64_t slot_drops_ = 0;
     uint64_t slot_drop_logged_ns_ = 0;

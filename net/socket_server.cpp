@@ -41,7 +41,6 @@ Result<void> SocketServer::start() {
     if (auto r = loop_->open(); !r) return r;
     running_.store(true, std::memory_order_release);
     thread_ = std::thread([this] { loop_->run(); });
-    thread_id_ = thread_.get_id();
     return {};
 }
 
@@ -57,8 +56,12 @@ void SocketServer::stop() {
 }
 
 void SocketServer::post(const Command& c) {
-    // The socket thread must never block on its own pipe.
-    assert(std::this_thread::get_id() != thread_id_);
+    // The socket thread must never block on its own pipe: its own commands (from a handler it
+    // runs inline) wait in the loop instead.
+    if (loop_->on_loop_thread()) {
+        loop_->post_local(c);
+        return;
+    }
     pipe_.write(c);
 }
 
@@ -295,7 +298,8 @@ bool SocketServer::write_direct(Slot& s, int32_t id, Payload& data, uint32_t off
 }
 
 std::vector<SocketInfo> SocketServer::query(int32_t id) {
-    if (!running()) return {};
+    // On the socket thread the answer would wait for the thread that is asking.
+    if (!running() || loop_->on_loop_thread()) return {};
     SnapshotRequest req;
     req.id = id;
     Command c;

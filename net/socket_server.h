@@ -54,8 +54,11 @@ struct BoundSocket {
 //
 // Lifecycle: construct, start(), use, stop() (or the destructor). Identity type.
 //
-// Thread: every public method may be called from any thread, except from the socket thread itself
-// (inside MessageSink::deliver or a Framer), unless it says otherwise.
+// Thread: every public method may be called from any thread, unless it says otherwise; start()
+// and stop() not from the socket thread. On the socket thread itself (a service handler the sink
+// runs there, see Module::inline_socket_events) commands are queued in the loop and take effect
+// once the current batch of events is handled, sends still write directly when they can, and
+// info/snapshot return nothing.
 class SocketServer {
   public:
     explicit SocketServer(MessageSink& sink, SocketServerOptions options = {});
@@ -138,7 +141,8 @@ class SocketServer {
     // ---- statistics ----
 
     // One socket, or every socket. Waits for the socket thread to answer (normally a few
-    // microseconds); meant for the debug console, not for hot paths. Empty when not running.
+    // microseconds); meant for the debug console, not for hot paths. Empty when not running, and
+    // on the socket thread itself.
     std::optional<SocketInfo> info(int32_t id);
     std::vector<SocketInfo> snapshot();
     // Bytes queued for writing, over all sockets. Thread: any, lock-free.
@@ -164,7 +168,6 @@ class SocketServer {
     std::unique_ptr<Resolver> resolver_;
     std::unique_ptr<SocketLoop> loop_;
     std::thread thread_;
-    std::thread::id thread_id_;
     std::atomic<bool> running_{false};
     bool stopped_ = false;
 };

@@ -27,10 +27,14 @@ constexpr int kRounds = 5;
 namespace {
 
 // The echo service: listens, starts every accepted socket, writes each data event back as-is
-// (the payload is forwarded, header skipped: no copy), closes on EOF.
+// (the payload is forwarded, header skipped: no copy), closes on EOF. `inline_events`: handled on
+// the socket thread (Module::inline_socket_events) or handed to a worker, skynet's way.
 class EchoModule : public Module {
   public:
-    EchoModule(net::SocketServer& server, std::atomic<int>& port) : server_(server), port_(port) {}
+    EchoModule(net::SocketServer& server, std::atomic<int>& port, bool inline_events)
+        : server_(server), port_(port), inline_(inline_events) {}
+
+    bool inline_socket_events() const override { return inline_; }
 
     bool init(Service& self, std::string_view) override {
         auto l = server_.listen(self.handle(), "127.0.0.1", 0, 1024);
@@ -64,6 +68,7 @@ class EchoModule : public Module {
   private:
     net::SocketServer& server_;
     std::atomic<int>& port_;
+    const bool inline_;
 };
 
 void line(const char* name, const char* unit, double value, double ref, double ratio) {
@@ -104,8 +109,11 @@ int main(int argc, char** argv) {
     options.log_level = LogLevel::error;
     Node node(options);
     net::SocketServer server(node);
-    std::atomic<int> port{0};
-    node.modules().add("echo", [&] { return std::make_unique<EchoModule>(server, port); });
+    std::atomic<int> inline_port{0}, worker_port{0};
+    node.modules().add("echo",
+                       [&] { return std::make_unique<EchoModule>(server, inline_port, true); });
+    node.modules().add("echo_worker",
+                       [&] { return std::make_unique<EchoModule>(server, worker_port, false); });
     if (auto r = node.start(); !r) {
         std::fprintf(stderr, "node: %s\n", r.error().message.c_str());
         return 1;
@@ -115,20 +123,34 @@ int main(int argc, char** argv) {
         return 1;
     }
     node.on_shutdown([&] { server.stop(); });
-    if (auto h = node.launch("echo", ""); !h) {
-        std::fprintf(stderr, "echo: %s\n", h.error().message.c_str());
-        return 1;
+    for (const char* name : {"echo", "echo_worker"}) {
+        if (auto h = node.launch(name, ""); !h) {
+            std::fprintf(stderr, "%s: %s\n", name, h.error().message.c_str());
+            return 1;
+        }
     }
     bench::PlainEchoServer plain;
 
+    // Each figure twice: the service handling its events on the socket thread (the opt-in for
+    // short C++ handlers), then handed to a worker as every Lua service is (".worker").
+    struct Mode {
+        const char* suffix;
+        int port;
+    };
+    const Mode modes[] = {{"", inline_port.load()}, {".worker", worker_port.load()}};
     for (int n : {1, 16, 64}) {
         if (only && n != only) continue;
-        compare(("net.echo.c" + std::to_string(n)).c_str(), "rtt_per_s", plain.port(), port.load(),
-                seconds, [n](int p, double s) { return bench::echo_round_trips(p, n, s); });
+        for (const Mode& m : modes) {
+            compare(("net.echo.c" + std::to_string(n) + m.suffix).c_str(), "rtt_per_s",
+                    plain.port(), m.port, seconds,
+                    [n](int p, double s) { return bench::echo_round_trips(p, n, s); });
+        }
     }
     if (!only) {
-        compare("net.bulk.c1", "mb_per_s", plain.port(), port.load(), seconds,
-                [](int p, double s) { return bench::echo_bulk(p, s); });
+        for (const Mode& m : modes) {
+            compare((std::string("net.bulk.c1") + m.suffix).c_str(), "mb_per_s", plain.port(),
+                    m.port, seconds, [](int p, double s) { return bench::echo_bulk(p, s); });
+        }
     }
 
     node.shutdown();

@@ -19,6 +19,7 @@ struct FnModule : Module {
     std::function<void(Service&, Message&)> on_msg;
     std::function<void(int)> on_signal;
     std::function<void(Service&)> on_release;
+    bool inline_events = false;  // Module::inline_socket_events
 
     bool init(Service& s, std::string_view args) override {
         return on_init ? on_init(s, args) : true;
@@ -32,6 +33,7 @@ struct FnModule : Module {
     void release(Service& s) override {
         if (on_release) on_release(s);
     }
+    bool inline_socket_events() const override { return inline_events; }
 };
 
 // Registers a module named `name` whose instances run `msg` for every message.

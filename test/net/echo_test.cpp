@@ -1,5 +1,6 @@
 // Many concurrent connections through one echo service: every byte comes back, in order, on the
-// connection that sent it.
+// connection that sent it. Once with the service on its own thread behind a test sink, once as a
+// C++ service on a Node handling its events on the socket thread (Module::inline_socket_events).
 #include <gtest/gtest.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -7,6 +8,8 @@
 
 #include <vector>
 
+#include "core/node.h"
+#include "core/service.h"
 #include "net/socket_server.h"
 #include "net_test_support.h"
 
@@ -24,29 +27,25 @@ struct Client {
     size_t received = 0;
 };
 
-TEST(EchoTest, ThousandConcurrentConnectionsEchoEveryByte) {
+// Raises RLIMIT_NOFILE for kConnections client and server sockets; false when the hard limit
+// does not allow it.
+bool enough_descriptors() {
     rlimit lim{};
     getrlimit(RLIMIT_NOFILE, &lim);
     const rlim_t need = 2 * kConnections + 64;
-    if (lim.rlim_cur < need) {
-        if (lim.rlim_max < need) GTEST_SKIP() << "RLIMIT_NOFILE hard limit below " << need;
-        rlimit raised{need, lim.rlim_max};
-        ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &raised), 0);
-    }
+    if (lim.rlim_cur >= need) return true;
+    if (lim.rlim_max < need) return false;
+    rlimit raised{need, lim.rlim_max};
+    return setrlimit(RLIMIT_NOFILE, &raised) == 0;
+}
 
-    EventSink sink;
-    SocketServer server(sink);
-    ASSERT_TRUE(server.start().ok());
-    const Handle svc{1};
-    auto l = server.listen(svc, "127.0.0.1", 0, 1024);
-    ASSERT_TRUE(l.ok()) << l.error().message;
-    EchoService echo(server, sink, svc);
-    server.start(l->id);
-
-    std::vector<Client> clients(kConnections);
+// Connects `clients.size()` clients to port; each writes its own pattern in uneven pieces while
+// reading the echo back, until every byte has come back. The sockets stay open.
+void echo_through(int port, std::vector<Client>& clients) {
+    const int connections = int(clients.size());
     int ep = epoll_create1(EPOLL_CLOEXEC);
-    for (int i = 0; i < kConnections; ++i) {
-        clients[i].fd = connect_local(l->port);
+    for (int i = 0; i < connections; ++i) {
+        clients[i].fd = connect_local(port);
         ASSERT_GE(clients[i].fd, 0) << "connection " << i;
         set_nonblocking(clients[i].fd);
         epoll_event ev{};
@@ -60,9 +59,9 @@ TEST(EchoTest, ThousandConcurrentConnectionsEchoEveryByte) {
     char buf[8192];
     auto deadline = std::chrono::steady_clock::now() + kDeadline;
     std::vector<epoll_event> events(256);
-    while (done < kConnections) {
+    while (done < connections) {
         ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-            << done << " of " << kConnections << " connections finished";
+            << done << " of " << connections << " connections finished";
         int n = epoll_wait(ep, events.data(), int(events.size()), 1000);
         for (int k = 0; k < n; ++k) {
             uint32_t i = events[k].data.u32;
@@ -94,6 +93,23 @@ TEST(EchoTest, ThousandConcurrentConnectionsEchoEveryByte) {
             }
         }
     }
+    ::close(ep);
+}
+
+TEST(EchoTest, ThousandConcurrentConnectionsEchoEveryByte) {
+    if (!enough_descriptors()) GTEST_SKIP() << "RLIMIT_NOFILE too low for the connections";
+
+    EventSink sink;
+    SocketServer server(sink);
+    ASSERT_TRUE(server.start().ok());
+    const Handle svc{1};
+    auto l = server.listen(svc, "127.0.0.1", 0, 1024);
+    ASSERT_TRUE(l.ok()) << l.error().message;
+    EchoService echo(server, sink, svc);
+    server.start(l->id);
+
+    std::vector<Client> clients(kConnections);
+    ASSERT_NO_FATAL_FAILURE(echo_through(l->port, clients));
     EXPECT_EQ(echo.accepted(), size_t(kConnections));
     EXPECT_EQ(server.socket_count(), uint32_t(kConnections + 1));
 
@@ -102,7 +118,126 @@ TEST(EchoTest, ThousandConcurrentConnectionsEchoEveryByte) {
         ::close(c.fd);
     ASSERT_TRUE(wait_until([&] { return server.socket_count() == 1; })) << server.socket_count();
     EXPECT_EQ(server.buffered_bytes(), 0u);
-    ::close(ep);
+}
+
+// The echo of bench/net/echo_bench.cpp as a C++ service on a Node, opted in to handling its socket
+// events on the socket thread. It checks, once per accepted socket, that it runs there: info()
+// answers nothing on the socket thread (anywhere else it answers). Its commands (start, close)
+// are issued on the socket thread itself.
+class InlineEcho : public Module {
+  public:
+    InlineEcho(SocketServer& server, std::atomic<int>& port, std::atomic<int>& inline_accepts)
+        : server_(server), port_(port), inline_accepts_(inline_accepts) {}
+
+    bool inline_socket_events() const override { return true; }
+
+    bool init(Service& self, std::string_view) override {
+        auto l = server_.listen(self.handle(), "127.0.0.1", 0, 1024);
+        if (!l) return false;
+        server_.start(l->id);
+        port_.store(l->port);
+        return true;
+    }
+
+    void on_message(Service&, Message& msg) override {
+        if (msg.type != MessageType::socket) return;
+        SocketEvent e = event_header(msg.payload);
+        switch (e.type) {
+            case SocketEventType::accepted:
+                if (!server_.info(e.ud)) inline_accepts_++;
+                server_.start(e.ud);
+                break;
+            case SocketEventType::data:
+                server_.send(e.id, std::move(msg.payload), uint32_t(kEventHeaderSize));
+                break;
+            case SocketEventType::closed:
+                if (e.op == uint8_t(CloseReason::eof)) server_.close(e.id);
+                break;
+            default:
+                break;
+        }
+    }
+
+  private:
+    SocketServer& server_;
+    std::atomic<int>& port_;
+    std::atomic<int>& inline_accepts_;
+};
+
+// A Node with the inline echo service on a socket server. Thread: the test's.
+struct InlineEchoNode {
+    InlineEchoNode() : node(options()), server(node) {
+        node.modules().add(
+            "echo", [this] { return std::make_unique<InlineEcho>(server, port, inline_accepts); });
+    }
+    ~InlineEchoNode() { node.shutdown(); }
+    static NodeOptions options() {
+        NodeOptions o;
+        o.threads = 2;
+        o.log_level = LogLevel::error;
+        return o;
+    }
+    void start() {
+        ASSERT_TRUE(node.start().ok());
+        ASSERT_TRUE(server.start().ok());
+        node.on_shutdown([this] { server.stop(); });
+        auto h = node.launch("echo", "");
+        ASSERT_TRUE(h.ok()) << h.error().message;
+    }
+
+    Node node;
+    SocketServer server;
+    std::atomic<int> port{0}, inline_accepts{0};
+};
+
+TEST(EchoTest, ThousandConnectionsThroughANodeServiceRunningOnTheSocketThread) {
+    if (!enough_descriptors()) GTEST_SKIP() << "RLIMIT_NOFILE too low for the connections";
+    InlineEchoNode n;
+    ASSERT_NO_FATAL_FAILURE(n.start());
+
+    std::vector<Client> clients(kConnections);
+    ASSERT_NO_FATAL_FAILURE(echo_through(n.port.load(), clients));
+    // Only the socket thread sends to the service, and it finds it idle every time.
+    EXPECT_EQ(n.inline_accepts.load(), kConnections);
+    EXPECT_EQ(n.server.socket_count(), uint32_t(kConnections + 1));
+
+    for (Client& c : clients)
+        ::close(c.fd);
+    ASSERT_TRUE(wait_until([&] { return n.server.socket_count() == 1; }))
+        << n.server.socket_count();
+    EXPECT_EQ(n.server.buffered_bytes(), 0u);
+}
+
+TEST(EchoTest, InlineServiceBehindAReaderThatLagsLosesNothing) {
+    // The client writes 16 MB before reading anything back: the service's direct writes fill the
+    // socket, the rest queues through commands the socket thread posts to itself, and every byte
+    // still comes back in order.
+    constexpr size_t kTotal = 16u << 20;
+    InlineEchoNode n;
+    ASSERT_NO_FATAL_FAILURE(n.start());
+    int fd = connect_local(n.port.load());
+    ASSERT_GE(fd, 0);
+    std::thread writer([fd] {
+        std::vector<char> chunk(64 * 1024);
+        for (size_t off = 0; off < kTotal; off += chunk.size()) {
+            fill_pattern(9, off, chunk.data(), chunk.size());
+            if (!write_all(fd, chunk.data(), chunk.size())) return;
+        }
+    });
+    // Let the echo pile up in the server before reading it.
+    ASSERT_TRUE(wait_until([&] { return n.server.buffered_bytes() > (1u << 20); }));
+    std::vector<char> in(256 * 1024);
+    size_t got = 0;
+    while (got < kTotal) {
+        size_t want = std::min(in.size(), kTotal - got);
+        ASSERT_TRUE(read_exact(fd, in.data(), want)) << "at " << got;
+        ASSERT_EQ(check_pattern(9, got, in.data(), want), want) << "corrupt after " << got;
+        got += want;
+    }
+    writer.join();
+    ::close(fd);
+    ASSERT_TRUE(wait_until([&] { return n.server.socket_count() == 1; }));
+    EXPECT_EQ(n.server.buffered_bytes(), 0u);
 }
 
 }  // namespace

@@ -1,0 +1,181 @@
+// Socket events handled on the delivering thread (Module::inline_socket_events): they run there
+// only when the service is idle and opts in, never beside a worker running the same service, and
+// exit() and the monitor work for them as they do on workers.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "test_support.h"
+
+namespace skyhive {
+namespace {
+
+using namespace skyhive::test;
+
+// Set on the test's producer threads: 1, 2, ...; 0 elsewhere (workers).
+thread_local int tls_producer = 0;
+constexpr int kMaxProducers = 3;
+
+// What a module saw: overlapping calls (must stay 0), and which producer thread ran each message
+// (index 0: a worker).
+struct Probe {
+    std::atomic<int> inside{0};
+    std::atomic<int> overlaps{0};
+    std::atomic<uint64_t> handled{0};
+    std::atomic<uint64_t> socket_handled{0};
+    std::atomic<uint64_t> ran_on[kMaxProducers + 1] = {};
+};
+
+void add_probe_module(Node& node, const std::string& name, Probe& p, bool inline_events,
+                      std::function<void(Service&, Message&)> extra = {}) {
+    node.modules().add(name, [&p, inline_events, extra] {
+        auto m = std::make_unique<FnModule>();
+        m->inline_events = inline_events;
+        m->on_msg = [&p, extra](Service& self, Message& msg) {
+            if (p.inside.fetch_add(1) != 0) p.overlaps++;
+            p.ran_on[tls_producer]++;
+            if (extra) extra(self, msg);
+            p.inside.fetch_sub(1);
+            if (msg.type == MessageType::socket) p.socket_handled++;
+            p.handled++;
+        };
+        return m;
+    });
+}
+
+Message socket_message(int32_t session = 0) {
+    return Message{Handle(), session, MessageType::socket, Payload()};
+}
+
+TEST(InlineEvents, SocketEventForAnIdleOptedInServiceRunsOnTheDeliveringThread) {
+    Node node(quiet_options());
+    Probe opted, plain;
+    add_probe_module(node, "opted", opted, true);
+    add_probe_module(node, "plain", plain, false);
+    ASSERT_TRUE(node.start());
+    Handle a = node.launch("opted", "").value();
+    Handle b = node.launch("plain", "").value();
+
+    std::thread t([&] {
+        tls_producer = 1;
+        for (int i = 0; i < 100; ++i) {
+            ASSERT_TRUE(node.deliver(a, socket_message()));
+            ASSERT_TRUE(node.deliver(b, socket_message()));
+        }
+    });
+    t.join();
+    ASSERT_TRUE(wait_until([&] { return opted.handled == 100 && plain.handled == 100; }));
+    // The opted-in service was idle at every delivery (nothing else sends to it): all 100 ran
+    // on the producer, before deliver() returned.
+    EXPECT_EQ(opted.ran_on[1].load(), 100u);
+    EXPECT_EQ(plain.ran_on[1].load(), 0u) << "a service that did not opt in runs on workers";
+
+    // Other message types still go to a worker, even for the opted-in service.
+    std::thread u([&] { node.send(Handle(), a, MessageType::text, 0, Payload()); });
+    u.join();
+    ASSERT_TRUE(wait_until([&] { return opted.handled == 101; }));
+    EXPECT_EQ(opted.ran_on[1].load(), 100u);
+    EXPECT_EQ(node.with_service(a, [](Service& s) { EXPECT_EQ(s.stats().messages.load(), 101u); }),
+              true);
+}
+
+TEST(InlineEvents, NeverTwoThreadsAtOnceAndNothingLost) {
+    // Two outside threads deliver socket events while a service on the workers sends the same
+    // service ordinary messages, one per turn (so the target keeps going idle and busy): every
+    // message is handled once, one at a time, some on the producers, the rest on workers.
+    const int per_producer = kSanitized ? 5'000 : 50'000;
+    Node node(quiet_options());
+    Probe p;
+    add_probe_module(node, "target", p, true);
+    ASSERT_TRUE(node.start());
+    Handle target = node.launch("target", "").value();
+    int sent = 0;  // touched only by the flooder's messages, one at a time
+    add_fn_module(node, "flooder", [&](Service& self, Message&) {
+        self.send(target, MessageType::text, 0, Payload());
+        if (++sent < per_producer) self.send(self.handle(), MessageType::text, 0, Payload());
+    });
+    Handle flooder = node.launch("flooder", "").value();
+
+    std::atomic<uint64_t> delivered{0};
+    std::vector<std::thread> producers;
+    node.send(Handle(), flooder, MessageType::text, 0, Payload());
+    for (int k = 1; k <= 2; ++k) {
+        producers.emplace_back([&, k] {
+            tls_producer = k;
+            for (int i = 0; i < per_producer; ++i) {
+                node.deliver(target, socket_message());
+                delivered++;
+                // Every 64, let the target catch up with both producers, so that it is found idle
+                // again (whatever the speed of the build).
+                if (i % 64 == 63) {
+                    wait_until([&] { return p.socket_handled.load() + 16 >= delivered.load(); });
+                }
+            }
+        });
+    }
+    for (auto& t : producers)
+        t.join();
+    const uint64_t expected = uint64_t(3 * per_producer);
+    ASSERT_TRUE(wait_until([&] { return p.handled.load() == expected; }))
+        << p.handled.load() << " of " << expected;
+    EXPECT_EQ(p.overlaps.load(), 0);
+    EXPECT_GT(p.ran_on[1].load(), 0u);
+    EXPECT_GT(p.ran_on[2].load(), 0u);
+}
+
+TEST(InlineEvents, ExitInAnInlineHandlerRetiresTheServiceOnce) {
+    Node node(quiet_options());
+    std::atomic<int> released{0};
+    std::atomic<int> handled{0};
+    node.modules().add("quitter", [&] {
+        auto m = std::make_unique<FnModule>();
+        m->inline_events = true;
+        m->on_msg = [&](Service& self, Message& msg) {
+            handled++;
+            if (msg.session == 7) self.exit();
+        };
+        m->on_release = [&](Service&) { released++; };
+        return m;
+    });
+    ASSERT_TRUE(node.start());
+    Handle h = node.launch("quitter", "").value();
+    std::thread t([&] {
+        node.deliver(h, socket_message());
+        node.deliver(h, socket_message(7));
+    });
+    t.join();
+    ASSERT_TRUE(wait_until([&] { return released.load() == 1; }));
+    EXPECT_EQ(handled.load(), 2);
+    EXPECT_FALSE(node.deliver(h, socket_message())) << "the handle is dead";
+    EXPECT_EQ(released.load(), 1);
+}
+
+TEST(InlineEvents, MonitorReportsAndSignalsAStuckInlineHandler) {
+    NodeOptions o = quiet_options();
+    o.monitor_threshold_ms = 100;
+    Node node(o);
+    std::atomic<bool> signalled{false};
+    node.modules().add("stuck", [&] {
+        auto m = std::make_unique<FnModule>();
+        m->inline_events = true;
+        m->on_msg = [&](Service&, Message&) {
+            while (!signalled.load())
+                std::this_thread::yield();  // an "endless" loop on the delivering thread
+        };
+        m->on_signal = [&](int sig) {
+            if (sig == 0) signalled = true;
+        };
+        return m;
+    });
+    ASSERT_TRUE(node.start());
+    Handle h = node.launch("stuck", "").value();
+    std::thread t([&] { node.deliver(h, socket_message()); });
+    ASSERT_TRUE(wait_until([&] { return signalled.load(); }, std::chrono::seconds(10)));
+    t.join();
+    EXPECT_GE(node.monitor_reports(), 1u);
+}
+
+}  // namespace
+}  // namespace skyhive
