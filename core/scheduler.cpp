@@ -56,7 +56,11 @@ struct Scheduler::Worker {
 
 namespace {
 thread_local Scheduler::Worker* tls_worker = nullptr;
-thread_local Scheduler::Worker* tls_guest = nullptr;  // this thread's guest slot, if it has one
+// This thread's guest slot, if it has one, and the id of the scheduler it belongs to (an id, not
+// the address: a later scheduler may be built where a destroyed one was).
+thread_local Scheduler::Worker* tls_guest = nullptr;
+thread_local uint64_t tls_guest_of = 0;
+std::atomic<uint64_t> next_scheduler_id{1};
 }  // namespace
 
 int Scheduler::weight_of(int worker_index) {
@@ -69,6 +73,7 @@ int Scheduler::weight_of(int worker_index) {
 
 Scheduler::Scheduler(Node& node, int threads, int spin_us)
     : node_(node),
+      id_(next_scheduler_id.fetch_add(1, std::memory_order_relaxed)),
       spin_cycles_(uint64_t(double(std::max(0, spin_us)) * 1000.0 / ns_per_cycle())),
       stale_spin_cycles_(uint64_t(kStaleSpinUs * 1000.0 / ns_per_cycle())),
       parkers_(std::make_unique<Parker[]>(size_t(std::max(1, threads)))) {
@@ -110,11 +115,13 @@ bool Scheduler::on_worker() const {
 }
 
 Scheduler::Worker* Scheduler::guest() {
-    if (tls_guest && tls_guest->owner == this) return tls_guest;
-    if (tls_guest) return nullptr;  // a guest of another node's scheduler already
+    if (tls_guest_of == id_) return tls_guest;
+    // First time here (or last a guest of another scheduler): slots are not handed back, so a
+    // thread moving between schedulers uses them up and then leaves the work to the workers.
     int slot = guests_claimed_.fetch_add(1, std::memory_order_relaxed);
     if (slot >= kGuests) return nullptr;
     tls_guest = locals_[size_t(workers_count_ + slot)].get();
+    tls_guest_of = id_;
     return tls_guest;
 }
 

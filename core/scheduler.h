@@ -106,6 +106,7 @@ class Scheduler {
     Worker* guest();
 
     Node& node_;
+    const uint64_t id_;  // unique in the process, never reused (see guest())
     GlobalQueue queue_;
     std::vector<std::thread> workers_;
     std::vector<std::unique_ptr<WorkerState>> states_;

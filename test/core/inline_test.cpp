@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -79,6 +81,54 @@ TEST(InlineEvents, SocketEventForAnIdleOptedInServiceRunsOnTheDeliveringThread) 
     EXPECT_EQ(opted.ran_on[1].load(), 100u);
     EXPECT_EQ(node.with_service(a, [](Service& s) { EXPECT_EQ(s.stats().messages.load(), 101u); }),
               true);
+}
+
+TEST(InlineEvents, AThreadRunsEventsForOneNodeAfterAnother) {
+    // One long-lived delivering thread, serving a node, then (after it is gone) a new one, which
+    // may well sit at the old one's address.
+    std::mutex m;
+    std::condition_variable cv;
+    Node* target_node = nullptr;
+    Handle target;
+    bool done = false;
+    int rounds_done = 0;
+    std::thread producer([&] {
+        tls_producer = 1;
+        std::unique_lock g(m);
+        while (!done) {
+            if (target_node) {
+                for (int i = 0; i < 10; ++i)
+                    target_node->deliver(target, socket_message());
+                target_node = nullptr;
+                ++rounds_done;
+                cv.notify_all();
+            }
+            cv.wait(g);
+        }
+    });
+    for (int round = 1; round <= 3; ++round) {
+        auto node = std::make_unique<Node>(quiet_options());
+        Probe p;
+        add_probe_module(*node, "opted", p, true);
+        ASSERT_TRUE(node->start());
+        Handle h = node->launch("opted", "").value();
+        {
+            std::unique_lock g(m);
+            target_node = node.get();
+            target = h;
+            cv.notify_all();
+            cv.wait(g, [&] { return rounds_done == round; });
+        }
+        EXPECT_EQ(p.handled.load(), 10u) << "round " << round;
+        EXPECT_EQ(p.ran_on[1].load(), 10u) << "round " << round;
+        node->shutdown();
+    }
+    {
+        std::lock_guard g(m);
+        done = true;
+        cv.notify_all();
+    }
+    producer.join();
 }
 
 TEST(InlineEvents, NeverTwoThreadsAtOnceAndNothingLost) {
