@@ -4,6 +4,8 @@
 // medians, the ratio being the median of the per-slice ratios. One line per figure:
 //   net.echo.c<N> rtt_per_s=<v> ref=<v> ratio=<v>     N connections, 64-byte request/response
 //   net.bulk.c1 mb_per_s=<v> ref=<v> ratio=<v>        one connection streaming
+// Each figure comes twice: plain, the service handling its events on the socket thread
+// (Module::inline_socket_events); with ".worker", the same service behind the worker hand-off.
 // Usage: echo_bench [seconds per measurement, default 3] [connections]
 // With a connection count, only that round-trip figure is measured (for profiling runs).
 #include <algorithm>
