@@ -64,19 +64,23 @@ void SocketLoop::run() {
             std::abort();
         }
         if (!paused_accepts_.empty()) resume_accepts();
+        run_local_commands();
         for (int i = 0; i < n; ++i) {
             if (events[i].data.u64 == kPipeTag) {
                 if (!drain_commands()) return;
             } else {
                 on_event(int32_t(events[i].data.u64), events[i].events);
+                run_local_commands();
             }
         }
-        if (!local_.empty()) run_local_commands();
     }
 }
 
 void SocketLoop::run_local_commands() {
-    // A command may deliver an event whose inline handler posts more: run until none is left.
+    // Run right after the event or command whose inline handler posted them, before anything
+    // else is read: once the handler returned, the service may run on a worker and send through
+    // the pipe, and those later commands must not overtake these. A command may deliver an event
+    // whose handler posts more: run until none is left.
     while (!local_.empty()) {
         local_batch_.swap(local_);
         for (const Command& c : local_batch_)
@@ -97,6 +101,7 @@ bool SocketLoop::drain_commands() {
             return false;
         }
         dispatch(batch[i]);
+        run_local_commands();
     }
     return true;
 }

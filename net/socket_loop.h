@@ -48,7 +48,8 @@ class SocketLoop {
     // True on this loop's socket thread. Thread: any.
     bool on_loop_thread() const;
     // A command the socket thread issues to itself, from a service handler it runs inline (see
-    // Module::inline_socket_events): run after the current batch of events, in the order posted.
+    // Module::inline_socket_events): run in the order posted, right after the event or command
+    // during which the handler ran, before the loop reads anything else.
     // Going through the pipe instead would block the thread on itself once the pipe is full.
     // Thread: socket thread.
     void post_local(const Command& c) { local_.push_back(c); }

@@ -57,8 +57,8 @@ struct BoundSocket {
 // Thread: every public method may be called from any thread, unless it says otherwise; start()
 // and stop() not from the socket thread. On the socket thread itself (a service handler the sink
 // runs there, see Module::inline_socket_events) commands are queued in the loop and take effect
-// once the current batch of events is handled, sends still write directly when they can, and
-// info/snapshot return nothing.
+// as soon as the event being handled is done, before anything else; sends still write directly
+// when they can, and info/snapshot return nothing.
 class SocketServer {
   public:
     explicit SocketServer(MessageSink& sink, SocketServerOptions options = {});
