@@ -28,7 +28,7 @@ struct Client {
 };
 
 // Raises RLIMIT_NOFILE for kConnections client and server sockets; false when the hard limit
-// does not allow it.
+// does not allow it (the test is skipped). A refused raise below the hard limit is a failure.
 bool enough_descriptors() {
     rlimit lim{};
     getrlimit(RLIMIT_NOFILE, &lim);
@@ -36,7 +36,8 @@ bool enough_descriptors() {
     if (lim.rlim_cur >= need) return true;
     if (lim.rlim_max < need) return false;
     rlimit raised{need, lim.rlim_max};
-    return setrlimit(RLIMIT_NOFILE, &raised) == 0;
+    EXPECT_EQ(setrlimit(RLIMIT_NOFILE, &raised), 0) << "raising RLIMIT_NOFILE to " << need;
+    return getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur >= need;
 }
 
 // Connects `clients.size()` clients to port; each writes its own pattern in uneven pieces while
@@ -97,7 +98,7 @@ void echo_through(int port, std::vector<Client>& clients) {
 }
 
 TEST(EchoTest, ThousandConcurrentConnectionsEchoEveryByte) {
-    if (!enough_descriptors()) GTEST_SKIP() << "RLIMIT_NOFILE too low for the connections";
+    if (!enough_descriptors()) GTEST_SKIP() << "RLIMIT_NOFILE hard limit too low";
 
     EventSink sink;
     SocketServer server(sink);
@@ -191,7 +192,7 @@ struct InlineEchoNode {
 };
 
 TEST(EchoTest, ThousandConnectionsThroughANodeServiceRunningOnTheSocketThread) {
-    if (!enough_descriptors()) GTEST_SKIP() << "RLIMIT_NOFILE too low for the connections";
+    if (!enough_descriptors()) GTEST_SKIP() << "RLIMIT_NOFILE hard limit too low";
     InlineEchoNode n;
     ASSERT_NO_FATAL_FAILURE(n.start());
 
