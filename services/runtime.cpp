@@ -1,0 +1,130 @@
+#include "services/runtime.h"
+
+#include <cstdio>
+
+#include "core/memory_stats.h"
+#include "core/node.h"
+#include "lualib/native/socket_driver.h"
+#include "net/socket_server.h"
+#include "services/builtin.h"
+#include "services/signals.h"
+
+namespace skyhive {
+
+namespace {
+
+// Splits "module args..." (skynet's bootstrap syntax).
+std::pair<std::string, std::string> split_command(const std::string& s) {
+    size_t sp = s.find(' ');
+    if (sp == std::string::npos) return {s, ""};
+    size_t rest = s.find_first_not_of(' ', sp);
+    return {s.substr(0, sp), rest == std::string::npos ? "" : s.substr(rest)};
+}
+
+void log_allocator(Node& node) {
+    if (auto mem = allocator_stats()) {
+        node.log(Handle(), LogLevel::info,
+                 "allocator: jemalloc (allocated " + std::to_string(mem->allocated) +
+                     " B, active " + std::to_string(mem->active) + " B, resident " +
+                     std::to_string(mem->resident) + " B)");
+    } else {
+        node.log(Handle(), LogLevel::info, "allocator: system malloc (jemalloc not linked)");
+    }
+}
+
+}  // namespace
+
+Runtime::Runtime() = default;
+
+Runtime::~Runtime() {
+    stop();
+}
+
+Result<std::unique_ptr<Runtime>> Runtime::create(Config config) {
+    Signals::block();
+    auto options = NodeOptions::from_config(config);
+    if (!options) return options.error();
+    std::unique_ptr<Runtime> r(new Runtime());
+    r->bootstrap_ = config.get("bootstrap").value_or("demo");
+    auto local_redis = LocalRedis::from_config(config);
+    if (!local_redis) return local_redis.error();
+    r->local_redis_options_ = std::move(local_redis.value());
+    // How long a service registered as ".shutdown" may take to stop the node itself after
+    // SIGINT/SIGTERM (the game saves its players); 0 stops at once.
+    auto shutdown_timeout = config.get_int("shutdown_timeout", 10000, 0, 3600000);
+    if (!shutdown_timeout) return shutdown_timeout.error();
+    r->shutdown_timeout_ = std::chrono::milliseconds(shutdown_timeout.value());
+
+    r->node_ = std::make_unique<Node>(std::move(options.value()), std::move(config));
+    // The node's sockets: events go to services through the node; conditions worth a line
+    // (accepts paused for lack of descriptors) go to its log.
+    Node& node = *r->node_;
+    r->sockets_ = std::make_unique<net::SocketServer>(
+        node, net::SocketServerOptions{
+                  [&node](std::string_view line) { node.log(Handle(), LogLevel::warn, line); }});
+    r->socket_driver_ = std::make_unique<SocketDriver>(*r->sockets_);
+    register_builtin_modules(node, r->socket_driver_.get());
+    return r;
+}
+
+Result<void> Runtime::start() {
+    Node& node = *node_;
+    if (auto started = node.start(); !started) return started.error();
+    node_started_ = true;
+    // No Redis configured but a local one wanted: start redis-server before any service needs
+    // it; stop() stops it after the sockets closed, when every service has saved what it had to.
+    if (local_redis_options_) {
+        auto started = LocalRedis::start(std::move(*local_redis_options_));
+        if (!started) {
+            node.log(Handle(), LogLevel::error, started.error().message);
+            return started.error();
+        }
+        local_redis_ = std::move(started.value());
+        node.env().put("redis", local_redis_->address());
+        node.log(Handle(), LogLevel::info,
+                 "started local redis-server on " + local_redis_->address() + " (data in " +
+                     local_redis_->dir() + ")");
+    }
+    // Before the first service, so a bootstrap that listens finds the socket thread running.
+    if (auto started = sockets_->start(); !started)
+        return Error{"socket server: " + started.error().message};
+    signals_ = std::make_unique<Signals>(node, shutdown_timeout_);
+    return {};
+}
+
+int Runtime::run() {
+    if (auto started = start(); !started) {
+        std::fprintf(stderr, "skyhive: %s\n", started.error().message.c_str());
+        stop();
+        return 1;
+    }
+    Node& node = *node_;
+    log_allocator(node);
+    auto [module, args] = split_command(bootstrap_);
+    int code = 0;
+    if (auto boot = node.launch(module, args); !boot) {
+        node.log(Handle(), LogLevel::error,
+                 "bootstrap '" + bootstrap_ + "' failed: " + boot.error().message);
+        code = 1;
+        node.request_stop();
+    }
+    node.wait_for_stop();
+    stop();
+    return code != 0 ? code : node.exit_code();
+}
+
+void Runtime::stop() {
+    if (signals_) signals_->stop();
+    // Sockets close while the services are still there; no event is sent for them.
+    if (sockets_) sockets_->stop();
+    if (local_redis_) {
+        std::string address = local_redis_->address();
+        std::string how = local_redis_->stop();
+        node_->log(Handle(), LogLevel::info,
+                   "stopped local redis-server on " + address + " (" + how + ")");
+        local_redis_.reset();
+    }
+    if (node_ && node_started_) node_->shutdown();
+}
+
+}  // namespace skyhive
