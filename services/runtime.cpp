@@ -74,7 +74,9 @@ Result<void> Runtime::start() {
     // No Redis configured but a local one wanted: start redis-server before any service needs
     // it; stop() stops it after the sockets closed, when every service has saved what it had to.
     if (local_redis_options_) {
-        auto started = LocalRedis::start(std::move(*local_redis_options_));
+        auto started = LocalRedis::start(
+            std::move(*local_redis_options_),
+            [&node](LogLevel level, const std::string& line) { node.log(Handle(), level, line); });
         if (!started) {
             node.log(Handle(), LogLevel::error, started.error().message);
             return started.error();
@@ -82,8 +84,9 @@ Result<void> Runtime::start() {
         local_redis_ = std::move(started.value());
         node.env().put("redis", local_redis_->address());
         node.log(Handle(), LogLevel::info,
-                 "started local redis-server on " + local_redis_->address() + " (data in " +
-                     local_redis_->dir() + ")");
+                 "started local redis-server on " + local_redis_->address() + " (pid " +
+                     std::to_string(local_redis_->pid()) + ", data in " + local_redis_->dir() +
+                     ")");
     }
     // Before the first service, so a bootstrap that listens finds the socket thread running.
     if (auto started = sockets_->start(); !started)

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -35,6 +37,31 @@ bool redis_answers(int port) {
     return c.command({"PING"}).str == "PONG";
 }
 
+// The pid of the Redis on `port`, from INFO server; 0 if it does not answer.
+pid_t server_pid(int port) {
+    RespClient c(port);
+    std::string info = c.command({"INFO", "server"}).str;
+    size_t at = info.find("process_id:");
+    return at == std::string::npos ? 0 : std::atoi(info.c_str() + at + 11);
+}
+
+// True once `pid` is gone from the process table: reaped, not a zombie (a zombie still accepts
+// signal 0).
+bool reaped(pid_t pid) {
+    for (auto until = Clock::now() + kDeadline; Clock::now() < until;) {
+        if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+}
+
+size_t count(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+        ++n;
+    return n;
+}
+
 TEST(GameLocalRedis, StartsItsOwnRedisAndStopsItWithTheNode) {
     TempDir dir;
     dir.write("node.lua", default_with(dir, "local_redis_port = 0\n"));
@@ -44,7 +71,8 @@ TEST(GameLocalRedis, StartsItsOwnRedisAndStopsItWithTheNode) {
                      SKYHIVE_SOURCE_DIR);
         redis_port = number_after(node, "started local redis-server on 127.0.0.1:");
         ASSERT_GT(redis_port, 0) << node.output();
-        EXPECT_NE(node.output().find("(data in " + dir.file("data/redis") + ")"), std::string::npos)
+        EXPECT_NE(node.output().find(", data in " + dir.file("data/redis") + ")"),
+                  std::string::npos)
             << node.output();
         int game_port = number_after(node, "play: telnet 127.0.0.1 ");
         ASSERT_GT(game_port, 0) << node.output();
@@ -88,6 +116,129 @@ TEST(GameLocalRedis, StartsItsOwnRedisAndStopsItWithTheNode) {
     EXPECT_TRUE(gone) << "redis-server outlived a killed node";
 }
 
+// kill -9 of the node's own redis-server: the node reaps it, says so, restarts it on the same
+// port and data, and the game recovers by itself with no acknowledged gold lost.
+TEST(GameLocalRedis, RestartsItsRedisAfterKill9AndTheGameRecovers) {
+    TempDir dir;
+    dir.write("node.lua", default_with(dir, "local_redis_port = 0\n"));
+    Process node({SKYHIVE_BINARY, dir.file("node.lua")}, dir.file("out.log"), SKYHIVE_SOURCE_DIR);
+    int redis_port = number_after(node, "started local redis-server on 127.0.0.1:");
+    ASSERT_GT(redis_port, 0) << node.output();
+    const std::string port_text = std::to_string(redis_port);
+    // The server says its own pid; the node's log line names it too.
+    const pid_t redis_pid = server_pid(redis_port);
+    ASSERT_GT(redis_pid, 0);
+    EXPECT_TRUE(node.wait_for_output("started local redis-server on 127.0.0.1:" + port_text +
+                                     " (pid " + std::to_string(redis_pid) + ", data in "))
+        << node.output();
+    int game_port = number_after(node, "play: telnet 127.0.0.1 ");
+    ASSERT_GT(game_port, 0) << node.output();
+
+    // The login lines are written here in the game's `login <name>` form.
+    Player alice(game_port), bob(game_port);
+    ASSERT_EQ(alice.command("login alice"), "welcome alice: you are new here and have 100 gold");
+    ASSERT_EQ(bob.command("login bob"), "welcome bob: you are new here and have 100 gold");
+
+    // alice gives bob 1 gold at a time, before, during and after the kill. An acknowledged
+    // transfer must be in Redis afterwards; one answered "storage unavailable" may or may not be.
+    std::atomic<bool> done{false};
+    std::atomic<int> acknowledged{0}, unknown{0};
+    std::thread giver;
+    // An ASSERT that returns early still stops and joins the giver.
+    struct Joiner {
+        std::atomic<bool>& done;
+        std::thread& thread;
+        ~Joiner() {
+            done.store(true);
+            if (thread.joinable()) thread.join();
+        }
+    } joiner{done, giver};
+    giver = std::thread([&] {
+        while (!done.load() && acknowledged.load() + unknown.load() < 100) {
+            std::string reply = alice.command("give bob 1");
+            if (reply.rfind("gave 1 gold to bob", 0) == 0) {
+                ++acknowledged;
+            } else {
+                ++unknown;
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+        }
+    });
+    for (auto until = Clock::now() + kDeadline; acknowledged.load() < 5 && Clock::now() < until;)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_EQ(::kill(redis_pid, SIGKILL), 0);
+    const auto killed_at = Clock::now();
+
+    ASSERT_TRUE(node.wait_for_output("local redis-server (pid " + std::to_string(redis_pid) +
+                                     ") died: killed by signal 9"))
+        << node.output();
+    EXPECT_TRUE(reaped(redis_pid)) << "the killed redis-server is left as a zombie";
+    ASSERT_TRUE(node.wait_for_output("restarted local redis-server on 127.0.0.1:" + port_text))
+        << node.output();
+    const pid_t restarted =
+        number_after(node, "restarted local redis-server on 127.0.0.1:" + port_text + " (pid ");
+    EXPECT_GT(restarted, 0);
+    EXPECT_NE(restarted, redis_pid);
+
+    // The players keep playing within a few seconds, without a node restart.
+    const int acked_at_kill = acknowledged.load();
+    while (acknowledged.load() < acked_at_kill + 5 && Clock::now() < killed_at + kDeadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const auto recovered_in =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed_at);
+    done.store(true);
+    giver.join();
+    EXPECT_GE(acknowledged.load(), acked_at_kill + 5) << node.output();
+    EXPECT_LT(recovered_in, std::chrono::seconds(5)) << node.output();
+    std::printf("transfers: %d acknowledged, %d unknown; recovered %lld ms after kill -9\n",
+                acknowledged.load(), unknown.load(), static_cast<long long>(recovered_in.count()));
+    // Chat (pub/sub) and presence work again. Pub/sub keeps nothing: a line said before the
+    // watcher subscribed again is lost, so bob speaks until alice hears him.
+    bool heard = false;
+    for (auto until = killed_at + kDeadline; !heard && Clock::now() < until;) {
+        EXPECT_EQ(bob.command("say back"), "you say: back");
+        alice.command("gold");  // collects the notices that arrived meanwhile
+        for (auto& n : alice.notices)
+            heard = heard || n == "[chat] bob@node1: back";
+        if (!heard) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(heard) << node.output();
+    const auto chat_in =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed_at);
+    std::printf("chat heard again %lld ms after kill -9\n",
+                static_cast<long long>(chat_in.count()));
+    EXPECT_EQ(alice.command("who"), "2 online: alice@node1 bob@node1");
+
+    // No acknowledged gold lost: the stored balances hold every acknowledged transfer, the
+    // ledger agrees with them, and the total is unchanged.
+    {
+        RespClient redis(redis_port);
+        auto gold = balances(redis);
+        auto entries = ledger(redis);
+        long long moved = 100 - gold["alice"];
+        EXPECT_EQ(gold["alice"] + gold["bob"], 200);
+        EXPECT_EQ(gold["bob"] - 100, moved);
+        EXPECT_GE(moved, acknowledged.load());
+        EXPECT_LE(moved, acknowledged.load() + unknown.load());
+        EXPECT_EQ(static_cast<long long>(entries.size()), moved);
+        EXPECT_EQ(alice.command("gold"), "you have " + std::to_string(gold["alice"]) + " gold");
+    }
+
+    // A clean stop saves the players, then stops the restarted server; nothing is restarted
+    // during the shutdown.
+    node.signal(SIGTERM);
+    EXPECT_EQ(node.wait(), 0) << node.output();
+    std::string out = node.output();
+    EXPECT_NE(out.find("players saved (0 failed)"), std::string::npos) << out;
+    EXPECT_NE(out.find("stopped local redis-server on 127.0.0.1:" + port_text + " (exit code 0)"),
+              std::string::npos)
+        << out;
+    EXPECT_EQ(count(out, "died:"), 1u) << out;
+    EXPECT_EQ(count(out, "restarted local redis-server"), 1u) << out;
+    EXPECT_TRUE(reaped(restarted));
+    EXPECT_FALSE(redis_answers(redis_port));
+}
+
 TEST(GameLocalRedis, ClearErrorsWhenItCannotStart) {
     TempDir dir;
     // The port already serves another Redis.
@@ -125,6 +276,15 @@ TEST(GameLocalRedis, ClearErrorsWhenItCannotStart) {
                     SKYHIVE_SOURCE_DIR);
     EXPECT_EQ(badport.wait(), 2);
     EXPECT_NE(badport.output().find("badport.lua:5"), std::string::npos) << badport.output();
+
+    // So does a bad appendfsync.
+    dir.write("badfsync.lua", default_with(dir, "local_redis_fsync = \"sometimes\"\n"));
+    Process badfsync({SKYHIVE_BINARY, dir.file("badfsync.lua")}, dir.file("badfsync.log"),
+                     SKYHIVE_SOURCE_DIR);
+    EXPECT_EQ(badfsync.wait(), 2);
+    EXPECT_NE(badfsync.output().find("badfsync.lua:5: key 'local_redis_fsync': must be"),
+              std::string::npos)
+        << badfsync.output();
 }
 
 }  // namespace
