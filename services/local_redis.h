@@ -54,7 +54,8 @@ class LocalRedis {
 
     // Starts the server, waits until it answers PING, then supervises it. Errors say what failed:
     // the program missing from PATH, the directory, the port in use (with the server's own log
-    // line).
+    // line). The server dies with the thread that forked it (PR_SET_PDEATHSIG, so that it dies
+    // with a killed node): the calling thread must live until stop().
     static Result<std::unique_ptr<LocalRedis>> start(Options options, Log log = {});
     // stop().
     ~LocalRedis();
