@@ -239,6 +239,28 @@ TEST(GameLocalRedis, RestartsItsRedisAfterKill9AndTheGameRecovers) {
     EXPECT_FALSE(redis_answers(redis_port));
 }
 
+// A restarted server is the supervisor thread's child: it must still die with a killed node.
+TEST(GameLocalRedis, ARestartedRedisStillDiesWithAKilledNode) {
+    TempDir dir;
+    dir.write("node.lua", default_with(dir, "local_redis_port = 0\n"));
+    Process node({SKYHIVE_BINARY, dir.file("node.lua")}, dir.file("out.log"), SKYHIVE_SOURCE_DIR);
+    int redis_port = number_after(node, "started local redis-server on 127.0.0.1:");
+    ASSERT_GT(redis_port, 0) << node.output();
+    // The game is up (its start needs Redis).
+    ASSERT_TRUE(node.wait_for_output("play: telnet 127.0.0.1 ")) << node.output();
+    ASSERT_EQ(::kill(server_pid(redis_port), SIGKILL), 0);
+    ASSERT_TRUE(node.wait_for_output("restarted local redis-server")) << node.output();
+    ASSERT_TRUE(redis_answers(redis_port));
+    node.signal(SIGKILL);
+    node.wait();
+    bool gone = false;
+    for (auto until = Clock::now() + kDeadline; Clock::now() < until && !gone;) {
+        gone = !redis_answers(redis_port);
+        if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_TRUE(gone) << "a restarted redis-server outlived a killed node";
+}
+
 TEST(GameLocalRedis, ClearErrorsWhenItCannotStart) {
     TempDir dir;
     // The port already serves another Redis.
