@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite, the way CI does:
 #   1. AddressSanitizer + UndefinedBehaviorSanitizer build: every test;
-#   2. ThreadSanitizer build: the tests labelled core and net (the threaded layers);
+#   2. ThreadSanitizer build: the tests labelled core, net and services (the threaded parts);
 #   3. libFuzzer targets (clang), each for a bounded time;
 #   4. the plain build (the one the README runs): every test, benchmarks compiled.
 # Every stage runs even if an earlier one failed; the exit status is non-zero if any failed. The
@@ -54,8 +54,8 @@ stage "asan+ubsan tests" ctest --test-dir build-asan -LE fuzz -j"$jobs" --output
     --timeout 600 --no-tests=error
 
 stage "tsan build" configure_build build-tsan threaded_tests -DSKYHIVE_SANITIZE=thread "${san_flags[@]}"
-stage "tsan tests (core, net)" env TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-    ctest --test-dir build-tsan -L "core|net" -j"$jobs" --output-on-failure --timeout 600 \
+stage "tsan tests (core, net, services)" env TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    ctest --test-dir build-tsan -L "core|net|services" -j"$jobs" --output-on-failure --timeout 600 \
     --no-tests=error
 
 if command -v clang++ >/dev/null 2>&1; then
