@@ -239,6 +239,50 @@ TEST(GameLocalRedis, RestartsItsRedisAfterKill9AndTheGameRecovers) {
     EXPECT_FALSE(redis_answers(redis_port));
 }
 
+// node2 shares node1's local redis-server: after its kill -9 both nodes play on, across nodes.
+TEST(GameLocalRedis, TheOtherNodeRecoversToo) {
+    TempDir dir;
+    dir.write("node1.lua", default_with(dir, "local_redis_port = 0\n"));
+    Process node1({SKYHIVE_BINARY, dir.file("node1.lua")}, dir.file("node1.log"),
+                  SKYHIVE_SOURCE_DIR);
+    int redis_port = number_after(node1, "started local redis-server on 127.0.0.1:");
+    ASSERT_GT(redis_port, 0) << node1.output();
+    int port1 = number_after(node1, "play: telnet 127.0.0.1 ");
+    ASSERT_GT(port1, 0) << node1.output();
+    GameNode node2(dir, "node2", redis_port);
+    ASSERT_TRUE(node2.start()) << node2.output();
+
+    // The login lines are written here in the game's `login <name>` form.
+    Player carol(node2.port()), dave(port1);
+    ASSERT_EQ(carol.command("login carol"), "welcome carol: you are new here and have 100 gold");
+    ASSERT_EQ(dave.command("login dave"), "welcome dave: you are new here and have 100 gold");
+    ASSERT_EQ(carol.command("give dave 5"), "gave 5 gold to dave; you have 95 gold");
+
+    ASSERT_EQ(::kill(server_pid(redis_port), SIGKILL), 0);
+    const auto killed_at = Clock::now();
+    ASSERT_TRUE(node1.wait_for_output("restarted local redis-server")) << node1.output();
+    // carol, on the node that does not own the server, gives again as soon as it answers.
+    std::string reply;
+    for (auto until = killed_at + kDeadline; Clock::now() < until;) {
+        reply = carol.command("give dave 7");
+        if (reply.rfind("gave 7 gold", 0) == 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(reply, "gave 7 gold to dave; you have 88 gold") << node2.output();
+    EXPECT_LT(Clock::now() - killed_at, std::chrono::seconds(5)) << node2.output();
+    EXPECT_EQ(dave.wait_notice("carol gave you 7"), "[gold] carol gave you 7 gold; you have 112");
+    EXPECT_EQ(dave.command("who"), "2 online: carol@node2 dave@node1");
+
+    RespClient redis(redis_port);
+    auto gold = balances(redis);
+    EXPECT_EQ(gold["carol"], 88);
+    EXPECT_EQ(gold["dave"], 112);
+    EXPECT_EQ(ledger(redis).size(), 2u);
+    EXPECT_EQ(node2.stop(), 0) << node2.output();
+    node1.signal(SIGTERM);
+    EXPECT_EQ(node1.wait(), 0) << node1.output();
+}
+
 // A restarted server is the supervisor thread's child: it must still die with a killed node.
 TEST(GameLocalRedis, ARestartedRedisStillDiesWithAKilledNode) {
     TempDir dir;
