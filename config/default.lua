@@ -23,7 +23,8 @@ game_flush_interval = 100       -- centiseconds between saves of changed players
 
 -- Where the game keeps its state. With none of redis / redis_sentinels set, the node starts
 -- redis-server itself on local_redis_port (0: any free port), with its data in local_redis,
--- and stops it when the node stops.
+-- restarts it if it dies, and stops it when the node stops. local_redis_fsync = "everysec"
+-- trades the fsync of every acknowledged write for speed (README: Game and node configuration).
 -- redis = "127.0.0.1:6379"
 -- redis_auth = "secret"
 local_redis = "run/redis"
