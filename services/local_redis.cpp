@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -138,6 +139,7 @@ Result<std::unique_ptr<LocalRedis>> LocalRedis::start(Options options, Log log) 
     fs::create_directories(options.dir, ec);
     if (ec) return Error{"local redis: data directory " + options.dir + ": " + ec.message()};
     std::unique_ptr<LocalRedis> r(new LocalRedis(std::move(options), std::move(log)));
+    r->owner_ = std::this_thread::get_id();
     r->program_ = program.value();
     r->dir_ = fs::absolute(r->options_.dir, ec).lexically_normal().string();
     if (!r->dir_.empty() && r->dir_.size() > 1 && r->dir_.back() == '/') r->dir_.pop_back();
@@ -336,6 +338,7 @@ int LocalRedis::restarts() const {
 }
 
 std::string LocalRedis::stop() {
+    assert(std::this_thread::get_id() == owner_ && "LocalRedis::stop: not the owner thread");
     std::unique_lock lock(mutex_);
     if (stopping_) return how_ended_.empty() ? "not running" : how_ended_;
     stopping_ = true;

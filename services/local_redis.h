@@ -101,6 +101,7 @@ class LocalRedis {
     std::string how_ended_;   // guarded by mutex_: the last reaped exit, as text
     int restarts_ = 0;        // guarded by mutex_
     std::thread supervisor_;  // runs supervise() once start() succeeded
+    std::thread::id owner_;   // the thread that called start()
 };
 
 }  // namespace skyhive

@@ -1,5 +1,6 @@
 #include "services/runtime.h"
 
+#include <cassert>
 #include <cstdio>
 
 #include "core/memory_stats.h"
@@ -45,6 +46,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(Config config) {
     auto options = NodeOptions::from_config(config);
     if (!options) return options.error();
     std::unique_ptr<Runtime> r(new Runtime());
+    r->owner_ = std::this_thread::get_id();
     r->bootstrap_ = config.get("bootstrap").value_or("demo");
     auto local_redis = LocalRedis::from_config(config);
     if (!local_redis) return local_redis.error();
@@ -96,6 +98,7 @@ Result<void> Runtime::start() {
 }
 
 int Runtime::run() {
+    assert(std::this_thread::get_id() == owner_ && "Runtime::run: not the thread of create()");
     if (auto started = start(); !started) {
         std::fprintf(stderr, "skyhive: %s\n", started.error().message.c_str());
         stop();

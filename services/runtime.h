@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "core/config.h"
 #include "core/result.h"
@@ -56,6 +57,7 @@ class Runtime {
     std::unique_ptr<LocalRedis> local_redis_;
     std::unique_ptr<Signals> signals_;
     bool node_started_ = false;
+    std::thread::id owner_;  // the thread that called create()
 };
 
 }  // namespace skyhive
