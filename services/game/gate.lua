@@ -1,6 +1,7 @@
 -- The game's gate: listens for players and gives each connection an agent service, which takes
 -- the socket over. Logs "game: listening on host:port" and how to connect.
---   stop()     stops accepting and closes every connection (node shutdown)
+--   stop()     stops accepting; disconnects players not logged in (node shutdown: the world
+--              kicks the others once their progress is saved)
 --   gone(h)    an agent ended (sent by the agent)
 --
 -- Args: host, port (0: the kernel picks), world handle, node name.
@@ -28,9 +29,8 @@ function CMD.stop()
         socket.close(listener)
         listener = nil
     end
-    for agent in pairs(agents) do
-        skynet.send(agent, "lua", "kick", "[server] shutting down; your progress is saved")
-    end
+    -- Players logged in are kicked by the world once their save is done; the others now.
+    for agent in pairs(agents) do skynet.send(agent, "lua", "shutdown") end
 end
 
 local function accept(id, addr)

@@ -1,13 +1,17 @@
 -- The world of one node: the players logged in here (their records in memory through the
 -- store), presence across nodes, gold transfers, and chat and notices between nodes over
--- pub/sub. Agents call it with the "lua" protocol:
---   login(agent, name)        -> true, greeting | false, reason
---   logout(agent, name)       -> nothing (the record is saved and forgotten)
+-- pub/sub. Players are known by their id, the name in lower case (names are unique whatever
+-- their case); what they see is the name as first registered. Agents call it ("lua"):
+--   login(agent, name, host)  -> true, greeting, shown name | false, reason (the world asks
+--                                the agent to hash or verify the password: "hash", "verify")
+--   logout(agent, id)         -> true | false, reason (the record is saved and forgotten)
 --   gold(name)                -> gold
 --   who()                     -> true, text | false, reason
 --   give(name, to, amount)    -> true, text | false, reason
 --   say(name, text)           -> true, text | false, reason
---   stop()                    -> saves everything, leaves presence (node shutdown)
+--   stop()                    -> players not saved: saves everything, tells each player
+--                                whether their progress was saved, leaves presence
+-- The world is critical: the debug console does not kill it without `force`.
 -- and it sends agents ("lua"): notice(line), kick(line).
 --
 -- Args: node name. Config: game_start_gold (100), game_flush_interval (centiseconds, 100).
@@ -55,51 +59,138 @@ end
 
 local CMD = {}
 
-function CMD.login(agent, name)
-    if stopping then return false, "the server is shutting down" end
-    if online[name] then return false, name .. " is already playing on this node" end
-    local o = { agent = agent, joining = true }
-    online[name] = o
-    local function fail(reason)
-        if online[name] == o then online[name] = nil end
-        return false, reason
-    end
-    local ok, claimed, where = pcall(here.claim, here, name)
-    if not ok then return fail("storage unavailable, try again (" .. tostring(claimed) .. ")") end
-    if not claimed then return fail(name .. " is already playing on " .. where) end
-    local rec, created, detail = players:load(name, true)
-    if not rec then
-        pcall(here.release, here, name)
-        return fail("storage unavailable, try again (" .. tostring(detail or created) .. ")")
-    end
-    session_seq = session_seq + 1
-    local token = string.format("%s.%s.%d", node, here.instance, session_seq)
-    players:set(name, "owner", token)
-    players:set(name, "logins", (rec.logins or 0) + 1)
-    players:set(name, "last_login", os.time())
-    local saved, why, more = players:flush(name)
-    if not saved then
-        players:unload(name)
-        pcall(here.release, here, name)
-        return fail("storage unavailable, try again (" .. tostring(more or why) .. ")")
-    end
-    o.token, o.joining = token, false
-    if created then
-        return true, string.format("welcome %s: you are new here and have %d gold", name, rec.gold)
-    end
-    return true, string.format("welcome back %s: %d gold, login #%d, %d lines said", name,
-        rec.gold, rec.logins, rec.said or 0)
+local FAIL_WINDOW_MS = 60000
+local FAILS_PER_NAME, FAILS_PER_ADDR = 5, 20 -- failed logins a minute
+
+local function display(id)
+    local rec = players:get(id)
+    return rec and rec.name or id
 end
 
+-- Counts a failed login against the name and the address; never raises.
+local function count_failure(id, host)
+    pcall(gdb.FAILS_ADD, db, 2, gdb.fails_key("name", id), gdb.fails_key("addr", host),
+        FAIL_WINDOW_MS)
+end
+
+-- The part of login that may fail anywhere: the caller undoes it all when it raises or
+-- answers false. The agent hashes and checks the password (the world never sees it, and the
+-- KDF runs on the agent's worker). -> true, greeting, display name | false, reason
+local function join(agent, id, typed, host, o)
+    local rec, why, detail = players:load(id, false)
+    local created = false
+    if not rec and why == "missing" then
+        local pwhash = skynet.call(agent, "lua", "hash")
+        session_seq = session_seq + 1
+        o.token = string.format("%s.%s.%d", node, here.instance, session_seq)
+        -- The whole record in one script: nothing is half-created whatever fails after.
+        local fields = { "name", typed, "pwhash", pwhash, "gold", START_GOLD, "said", 0,
+            "logins", 1, "last_login", os.time(), "owner", o.token }
+        for i = 2, #fields, 2 do assert(fields[i] ~= nil, "login: no value for " .. fields[i - 1]) end
+        gdb.CREATE(db, 1, gdb.player_key(id), table.unpack(fields))
+        created = true
+        rec, why, detail = players:load(id, false)
+    end
+    if not rec then return false, "storage unavailable, try again (" .. tostring(detail or why) .. ")" end
+    -- A damaged record stops the login here, before anything is written.
+    for _, field in ipairs { "gold", "said", "logins" } do
+        if rec[field] ~= nil and not math.tointeger(rec[field]) then
+            error(string.format("record %s is damaged: %s = %s", gdb.player_key(id), field,
+                tostring(rec[field])), 0)
+        end
+    end
+    if not math.tointeger(rec.gold) then
+        error(string.format("record %s is damaged: no gold", gdb.player_key(id)), 0)
+    end
+    if not created then
+        if rec.pwhash then
+            local good, better = skynet.call(agent, "lua", "verify", rec.pwhash)
+            if not good then
+                count_failure(id, host)
+                return false, "wrong password for " .. (rec.name or id)
+            end
+            if better then players:set(id, "pwhash", better) end
+        else
+            -- A record from before accounts: its first login sets the password.
+            players:set(id, "pwhash", skynet.call(agent, "lua", "hash"))
+        end
+        if not rec.name then players:set(id, "name", typed) end
+        session_seq = session_seq + 1
+        o.token = string.format("%s.%s.%d", node, here.instance, session_seq)
+        players:set(id, "owner", o.token)
+        players:set(id, "logins", (rec.logins or 0) + 1)
+        players:set(id, "last_login", os.time())
+        local saved, why2, more = players:flush(id)
+        if not saved then
+            return false, "storage unavailable, try again (" .. tostring(more or why2) .. ")"
+        end
+    end
+    pcall(db.del, db, gdb.fails_key("name", id)) -- the owner proved the name
+    local greeting
+    if created then
+        greeting = string.format("welcome %s: you are new here and have %d gold", rec.name, rec.gold)
+    else
+        greeting = string.format("welcome back %s: %d gold, login #%d, %d lines said", rec.name,
+            rec.gold, rec.logins, rec.said or 0)
+    end
+    return true, greeting, rec.name
+end
+
+-- login(agent, name, host) -> true, greeting, display name | false, reason. All or nothing:
+-- on any failure or error the name is free again here and in presence, and no record is left
+-- half-made.
+function CMD.login(agent, typed, host)
+    if stopping then return false, "the server is shutting down" end
+    local id = typed:lower()
+    if online[id] then return false, typed .. " is already playing on this node" end
+    local ok, wait = pcall(gdb.FAILS_CHECK, db, 2, gdb.fails_key("name", id),
+        gdb.fails_key("addr", host), FAILS_PER_NAME, FAILS_PER_ADDR)
+    if not ok then return false, "storage unavailable, try again (" .. tostring(wait) .. ")" end
+    if wait > 0 then
+        return false, string.format("too many failed logins, try again in %d s", (wait + 999) // 1000)
+    end
+    local o = { agent = agent, joining = true }
+    online[id] = o
+    local claimed, where
+    ok, claimed, where = pcall(here.claim, here, id)
+    if not ok or not claimed then
+        if online[id] == o then online[id] = nil end
+        if not ok then return false, "storage unavailable, try again (" .. tostring(claimed) .. ")" end
+        return false, typed .. " is already playing on " .. where
+    end
+    local done, good, text, shown = pcall(join, agent, id, typed, host, o)
+    if done and good and online[id] == o then
+        o.joining = false
+        return true, text, shown
+    end
+    -- Undo: forget the record (saving what this login changed, if anything), leave presence.
+    if not done then
+        skynet.error(string.format("game: login of %s failed: %s", id, tostring(good)))
+        text = "login failed (internal error), try again"
+    elseif good then
+        text = "login interrupted, try again" -- kicked (taken over) while joining
+    end
+    if online[id] == o then
+        online[id] = nil
+        pcall(players.unload, players, id)
+        here:release(id)
+    end
+    return false, text
+end
+
+-- logout(agent, id) -> true (saved) | false, reason (not saved: the record stays in memory and
+-- the automatic flush keeps trying). The name leaves presence either way.
 function CMD.logout(agent, name)
     local o = online[name]
-    if not o or o.agent ~= agent then return end
+    if not o or o.agent ~= agent then return false, "not logged in" end
     local ok, why, detail = players:unload(name)
     if not ok then
         skynet.error(string.format("game: saving %s at logout: %s", name, tostring(detail or why)))
     end
     if online[name] == o then online[name] = nil end
-    if not stopping then pcall(here.release, here, name) end
+    if not stopping then here:release(name) end
+    if ok then return true end
+    return false, tostring(why == "unavailable" and "storage unavailable" or why)
 end
 
 function CMD.gold(name)
@@ -119,12 +210,13 @@ function CMD.who()
     return true, string.format("%d online: %s", #list, table.concat(parts, " "))
 end
 
-local function transfer(name, to, amount)
+local function transfer(name, typed, amount)
+    local to = typed:lower()
     local r, why, detail = bank.give(db, name, to, amount)
     if not r then
-        if why == "unknown" then return false, "unknown player " .. to end
+        if why == "unknown" then return false, "unknown player " .. typed end
         if why == "poor" then return false, string.format("not enough gold: you have %d", detail) end
-        if why == "busy" then return false, "busy, try again (" .. to .. " is in another trade)" end
+        if why == "busy" then return false, "busy, try again (" .. typed .. " is in another trade)" end
         if why == "lost" then return false, "busy, try again (the trade timed out)" end
         skynet.error(string.format("game: give %s -> %s %d: %s", name, to, amount,
             tostring(detail or why)))
@@ -136,19 +228,20 @@ local function transfer(name, to, amount)
     skynet.fork(players.adopt, players, name, { gold = from_gold }, from_version)
     if online[to] and not online[to].joining then
         skynet.fork(players.adopt, players, to, { gold = to_gold }, to_version)
-        notice(to, string.format("[gold] %s gave you %d gold; you have %d", name, amount, to_gold))
+        notice(to, string.format("[gold] %s gave you %d gold; you have %d", display(name), amount,
+            to_gold))
     else
         -- Wherever they are: the node that has them adopts the new balance and tells them.
         skynet.fork(pcall, db.publish, db, gdb.NOTIFY,
-            table.concat({ to, name, amount, to_gold, to_version }, "\t"))
+            table.concat({ to, display(name), amount, to_gold, to_version }, "\t"))
     end
-    return true, string.format("gave %d gold to %s; you have %d gold", amount, to, from_gold)
+    return true, string.format("gave %d gold to %s; you have %d gold", amount, typed, from_gold)
 end
 
 function CMD.give(name, to, amount)
     if not online[name] then return false, "not logged in" end
     if stopping then return false, "the server is shutting down" end
-    if to == name then return false, "you cannot give gold to yourself" end
+    if to:lower() == name then return false, "you cannot give gold to yourself" end
     if not math.tointeger(amount) or amount < 1 or amount > MAX_AMOUNT then
         return false, "amount must be a whole number from 1 to " .. MAX_AMOUNT
     end
@@ -163,7 +256,8 @@ end
 function CMD.say(name, text)
     local rec = players:get(name)
     if not rec then return false, "not logged in" end
-    local ok, err = pcall(db.publish, db, gdb.CHAT, table.concat({ node, name, text }, "\t"))
+    local ok, err = pcall(db.publish, db, gdb.CHAT,
+        table.concat({ node, rec.name or name, text }, "\t"))
     if not ok then return false, "storage unavailable, try again (" .. tostring(err) .. ")" end
     players:set(name, "said", (rec.said or 0) + 1)
     return true, "you say: " .. text
@@ -177,11 +271,22 @@ function CMD.stop()
         skynet.wait(drained)
     end
     bank.settle()
+    -- Everyone is saved in one batch; each player hears whether their save succeeded, and only
+    -- after it did.
+    players:flush_all()
+    local failed = 0
     for name, o in pairs(online) do
-        skynet.send(o.agent, "lua", "kick", "[server] shutting down; your progress is saved")
+        if players:get(name) and players:dirty(name) then
+            failed = failed + 1
+            skynet.error(string.format("game: %s could not be saved at shutdown", name))
+            skynet.send(o.agent, "lua", "kick",
+                "[server] shutting down; your progress could not be saved (storage unavailable)")
+        else
+            skynet.send(o.agent, "lua", "kick", "[server] shutting down; your progress is saved")
+        end
         online[name] = nil
     end
-    local failed = players:close()
+    failed = math.max(failed, players:close())
     local ok, err = pcall(here.stop, here)
     skynet.error(string.format("game: %s stopped: players saved (%d failed), presence %s", node,
         failed, ok and "cleared" or ("not cleared: " .. tostring(err))))
@@ -197,7 +302,7 @@ local function on_chat(payload)
     local line = string.format("[chat] %s@%s: %s", name, from_node, text)
     for who, o in pairs(online) do
         -- The speaker has the reply to their say already.
-        if not o.joining and not (from_node == node and who == name) then
+        if not o.joining and not (from_node == node and who == name:lower()) then
             skynet.send(o.agent, "lua", "notice", line)
         end
     end
@@ -226,19 +331,21 @@ end
 skynet.start(function()
     local opts = gdb.options()
     db = gdb.connect(opts)
+    assert(START_GOLD and START_GOLD >= 0, "world: game_start_gold must be a whole number >= 0")
     players = store.new(db, {
         prefix = gdb.PLAYER_PREFIX,
-        defaults = { gold = START_GOLD, said = 0, logins = 0 },
+        defaults = { gold = 0, said = 0, logins = 0 },
         numbers = { "last_login" },
         interval = FLUSH_CS,
         on_conflict = on_conflict,
     })
-    here = presence.new(db, node)
+    here = presence.new(db, node, function() return online end)
     here:start()
     watch = gdb.watch(opts)
     watch:subscribe(gdb.CHAT, gdb.NOTIFY)
     skynet.fork(listen)
     skynet.error(string.format("game: %s uses Redis at %s", node, gdb.describe(opts)))
+    skynet.register(string.format(".critical.%08x", skynet.self()))
     skynet.dispatch("lua", function(_, _, cmd, ...)
         local f = CMD[cmd]
         if not f then error("world: unknown command " .. tostring(cmd)) end
