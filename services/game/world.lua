@@ -274,10 +274,8 @@ function CMD.stop()
     -- Everyone is saved in one batch; each player hears whether their save succeeded, and only
     -- after it did.
     players:flush_all()
-    local failed = 0
     for name, o in pairs(online) do
         if players:get(name) and players:dirty(name) then
-            failed = failed + 1
             skynet.error(string.format("game: %s could not be saved at shutdown", name))
             skynet.send(o.agent, "lua", "kick",
                 "[server] shutting down; your progress could not be saved (storage unavailable)")
@@ -286,7 +284,14 @@ function CMD.stop()
         end
         online[name] = nil
     end
-    failed = math.max(failed, players:close())
+    -- Records of players who left while Redis was away count too.
+    local failed = 0
+    for _, id in ipairs(players:ids()) do
+        if players:dirty(id) then failed = failed + 1 end
+    end
+    -- Trying the failed ones again here would only push the stop towards the node's
+    -- shutdown_timeout, after which it exits without reporting the failure.
+    if failed == 0 then failed = players:close() end
     local ok, err = pcall(here.stop, here)
     skynet.error(string.format("game: %s stopped: players saved (%d failed), presence %s", node,
         failed, ok and "cleared" or ("not cleared: " .. tostring(err))))

@@ -152,6 +152,7 @@ TEST_F(GameFaultTest, AFailedSaveIsToldNotHidden) {
               "[server] shutting down; your progress could not be saved (storage unavailable)");
     for (auto& n : rob.notices)
         EXPECT_EQ(n.find("is saved"), std::string::npos) << n;
+    EXPECT_NE(n1.output().find("players saved (2 failed)"), std::string::npos) << n1.output();
     EXPECT_NE(n1.output().find("rob could not be saved at shutdown"), std::string::npos)
         << n1.output();
 }
