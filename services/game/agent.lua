@@ -214,6 +214,13 @@ skynet.start(function()
             send(line)
         elseif cmd == "kick" then
             kick(line)
+        elseif cmd == "world" then
+            -- The gate: the world ended and a new one knows no session.
+            world = line
+            if name and not kicked then
+                name, shown = nil, nil
+                send("[server] the game restarted: log in again")
+            end
         elseif cmd == "shutdown" then
             -- The gate, at node shutdown: a logged-in player is kicked by the world once saved.
             if not name then kick("[server] shutting down") end

@@ -3,6 +3,7 @@
 --   stop()     stops accepting; disconnects players not logged in (node shutdown: the world
 --              kicks the others once their progress is saved)
 --   gone(h)    an agent ended (sent by the agent)
+--   world(h)   a new world replaced one that ended: agents use it from now on
 --
 -- Args: host, port (0: the kernel picks), world handle, node name.
 -- Thread: a service.
@@ -21,6 +22,11 @@ local CMD = {}
 
 function CMD.gone(agent)
     agents[agent] = nil
+end
+
+function CMD.world(handle)
+    world = handle
+    for agent in pairs(agents) do skynet.send(agent, "lua", "world", world) end
 end
 
 function CMD.stop()

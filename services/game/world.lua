@@ -14,7 +14,8 @@
 -- The world is critical: the debug console does not kill it without `force`.
 -- and it sends agents ("lua"): notice(line), kick(line).
 --
--- Args: node name. Config: game_start_gold (100), game_flush_interval (centiseconds, 100).
+-- Args: node name, handle of game.lua (which restarts the world if it ends; the world takes
+-- over ".shutdown" if game.lua ends). Config: game_start_gold (100), game_flush_interval (centiseconds, 100).
 -- Thread: a service; one coroutine per request, they interleave at Redis calls.
 local skynet = require "skynet"
 local store = require "skynet.db.redis.store"
@@ -22,8 +23,9 @@ local gdb = require "game_db"
 local bank = require "bank"
 local presence = require "presence"
 
-local node = ...
+local node, game = ...
 assert(node, "world: node name expected")
+game = math.tointeger(tonumber(game))
 
 local START_GOLD = math.tointeger(tonumber(skynet.getenv "game_start_gold" or 100))
 local FLUSH_CS = math.tointeger(tonumber(skynet.getenv "game_flush_interval" or 100))
@@ -263,6 +265,11 @@ function CMD.say(name, text)
     return true, "you say: " .. text
 end
 
+-- Never answered: game.lua learns of this service's end by the error.
+function CMD.watch()
+    skynet.wait(coroutine.running())
+end
+
 function CMD.stop()
     if stopping then return end
     stopping = true
@@ -333,6 +340,31 @@ local function listen()
     end
 end
 
+-- When game.lua is gone (killed by force), nothing would save the players at SIGTERM: the
+-- world takes its name and its part of the shutdown (the gate is left running; logins are
+-- refused from the stop on).
+local function stand_in()
+    if not game then return end
+    local _, err = pcall(skynet.call, game, "lua", "watch")
+    if stopping or require("skynet.core").info(game) then return end
+    skynet.error(string.format("game: %s ended (%s); the world handles .shutdown now",
+        skynet.address(game), tostring(err)))
+    local function shutdown()
+        local ok, failed = pcall(CMD.stop)
+        skynet.abort((ok and (failed or 0) == 0) and 0 or 1)
+    end
+    skynet.register_protocol {
+        name = "text",
+        id = skynet.PTYPE_TEXT,
+        unpack = skynet.tostring,
+        dispatch = function(_, _, msg)
+            if msg == "shutdown" then skynet.fork(shutdown) end
+        end,
+    }
+    local ok, why = pcall(skynet.register, ".shutdown")
+    if not ok then skynet.error("game: cannot take .shutdown: " .. tostring(why)) end
+end
+
 skynet.start(function()
     local opts = gdb.options()
     db = gdb.connect(opts)
@@ -351,6 +383,7 @@ skynet.start(function()
     skynet.fork(listen)
     skynet.error(string.format("game: %s uses Redis at %s", node, gdb.describe(opts)))
     skynet.register(string.format(".critical.%08x", skynet.self()))
+    skynet.fork(stand_in)
     skynet.dispatch("lua", function(_, _, cmd, ...)
         local f = CMD[cmd]
         if not f then error("world: unknown command " .. tostring(cmd)) end

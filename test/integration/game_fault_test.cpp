@@ -189,5 +189,54 @@ TEST_F(GameFaultTest, TheConsoleDoesNotKillCriticalServices) {
     EXPECT_EQ(redis.command({"HGET", "game:player:ivy", "said"}).str, "1");
 }
 
+// Forced anyway: a killed world is replaced (players log in again and find their state in
+// Redis), and with the game service killed the world takes over the save at SIGTERM.
+TEST_F(GameFaultTest, ForcedKillsOfCriticalServicesAreSurvived) {
+    GameNode n1(dir_, "n1", redis_port());
+    ASSERT_TRUE(n1.start()) << n1.output();
+    int console_port = n1.console_port();
+    auto world_address = [&] {
+        for (auto& line : console(console_port, "list"))
+            if (line.find("snlua world") != std::string::npos)
+                return line.substr(0, line.find(' '));
+        return std::string();
+    };
+    Player p(n1.port()), q(n1.port());
+    EXPECT_EQ(p.command("login ivy secret"), "welcome ivy: you are new here and have 100 gold");
+    EXPECT_EQ(q.command("login jon secret"), "welcome jon: you are new here and have 100 gold");
+    EXPECT_EQ(p.command("give jon 30"), "gave 30 gold to jon; you have 70 gold");
+    std::string old_world = world_address();
+    ASSERT_FALSE(old_world.empty());
+    std::string status;
+    console(console_port, "kill " + old_world + " force", &status);
+    EXPECT_EQ(status, "<CMD OK>");
+    EXPECT_EQ(p.wait_notice("[server] the game"), "[server] the game restarted: log in again")
+        << n1.output();
+    EXPECT_NE(world_address(), old_world);
+    std::string reply;
+    EXPECT_TRUE(eventually([&] {
+        reply = p.command("login ivy secret");
+        return reply.rfind("welcome back ivy: 70 gold", 0) == 0;
+    })) << reply
+        << "\n"
+        << n1.output();
+    EXPECT_EQ(q.command("gold"), "not logged in: type login <name> first");
+    EXPECT_EQ(q.command("login jon secret").rfind("welcome back jon: 130 gold", 0), 0u);
+    EXPECT_EQ(p.command("give jon 5"), "gave 5 gold to jon; you have 65 gold");
+    EXPECT_EQ(q.command("say still here"), "you say: still here");
+    EXPECT_EQ(p.command("who"), "2 online: ivy@n1 jon@n1");
+
+    console(console_port, "kill .shutdown force", &status);
+    EXPECT_EQ(status, "<CMD OK>");
+    EXPECT_TRUE(eventually([&] {
+        return n1.output().find("handles .shutdown now") != std::string::npos;
+    })) << n1.output();
+    EXPECT_EQ(n1.stop(), 0) << n1.output();
+    EXPECT_EQ(q.wait_notice("[server] shutting"), "[server] shutting down; your progress is saved");
+    RespClient redis(redis_port());
+    EXPECT_EQ(redis.command({"HGET", "game:player:jon", "said"}).str, "1");
+    EXPECT_EQ(redis.command({"HLEN", "game:online"}).integer, 0);
+}
+
 }  // namespace
 }  // namespace skyhive::test::game
