@@ -76,7 +76,7 @@ end
 
 local function need_login()
     if name then return true end
-    send("not logged in: type login <name> first")
+    send("not logged in: type login <name> <password> first")
 end
 
 function COMMANDS.who()
@@ -88,7 +88,7 @@ end
 function COMMANDS.gold()
     if not need_login() then return end
     local gold = skynet.call(world, "lua", "gold", name)
-    if not gold then return send("not logged in: type login <name> first") end
+    if not gold then return send("not logged in: type login <name> <password> first") end
     send(string.format("you have %d gold", gold))
 end
 
@@ -160,8 +160,8 @@ local function next_line()
 end
 
 local function serve()
-    send(string.format("welcome to skyhive (%s). type help for the commands, login <name> to play",
-        node))
+    send(string.format("welcome to skyhive (%s). type help for the commands, " ..
+        "login <name> <password> to play", node))
     while true do
         local line = next_line()
         if not line then break end

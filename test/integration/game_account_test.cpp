@@ -47,7 +47,7 @@ TEST_F(GameAccountTest, PasswordsProtectCaseInsensitiveNames) {
     Player thief(n2.port());
     EXPECT_EQ(thief.command("login alice letmein"), "wrong password for Alice");
     EXPECT_EQ(thief.command("login ALICE hunter2"), "wrong password for Alice");
-    EXPECT_EQ(thief.command("gold"), "not logged in: type login <name> first");
+    EXPECT_EQ(thief.command("gold"), "not logged in: type login <name> <password> first");
 
     Player alice(n2.port()), bob(n1.port());
     EXPECT_EQ(alice.command("login aLiCe hunter22"),

@@ -220,7 +220,7 @@ TEST_F(GameFaultTest, ForcedKillsOfCriticalServicesAreSurvived) {
     })) << reply
         << "\n"
         << n1.output();
-    EXPECT_EQ(q.command("gold"), "not logged in: type login <name> first");
+    EXPECT_EQ(q.command("gold"), "not logged in: type login <name> <password> first");
     EXPECT_EQ(q.command("login jon secret").rfind("welcome back jon: 130 gold", 0), 0u);
     EXPECT_EQ(p.command("give jon 5"), "gave 5 gold to jon; you have 65 gold");
     EXPECT_EQ(q.command("say still here"), "you say: still here");

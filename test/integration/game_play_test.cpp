@@ -40,8 +40,8 @@ TEST_F(GameTest, BadInputIsAnsweredAndTheConnectionStaysUsable) {
     Player p(node.port());
     ASSERT_TRUE(p.ready());
 
-    EXPECT_EQ(p.command("gold"), "not logged in: type login <name> first");
-    EXPECT_EQ(p.command("give bob 5"), "not logged in: type login <name> first");
+    EXPECT_EQ(p.command("gold"), "not logged in: type login <name> <password> first");
+    EXPECT_EQ(p.command("give bob 5"), "not logged in: type login <name> <password> first");
     EXPECT_EQ(p.command("dance"), "unknown command \"dance\": type help");
     EXPECT_EQ(p.command("login"), "usage: login <name> <password>");
     EXPECT_EQ(p.command("login alice"), "usage: login <name> <password>");
