@@ -229,7 +229,8 @@ skynet.start(function()
             if not password then error("agent: no login in progress") end
             if cmd == "hash" then return skynet.retpack(account.hash(password)) end
             local good = account.verify(password, line)
-            skynet.retpack(good, good and account.needs_rehash(line) and account.hash(password) or nil)
+            local better = good and account.needs_rehash(line) and account.hash(password) or nil
+            skynet.retpack(good, better)
         end
     end)
     socket.start(id)

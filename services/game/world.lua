@@ -15,7 +15,8 @@
 -- and it sends agents ("lua"): notice(line), kick(line).
 --
 -- Args: node name, handle of game.lua (which restarts the world if it ends; the world takes
--- over ".shutdown" if game.lua ends). Config: game_start_gold (100), game_flush_interval (centiseconds, 100).
+-- over ".shutdown" if game.lua ends). Config: game_start_gold (100), game_flush_interval
+-- (centiseconds, 100).
 -- Thread: a service; one coroutine per request, they interleave at Redis calls.
 local skynet = require "skynet"
 local store = require "skynet.db.redis.store"
@@ -88,12 +89,16 @@ local function join(agent, id, typed, host, o)
         -- The whole record in one script: nothing is half-created whatever fails after.
         local fields = { "name", typed, "pwhash", pwhash, "gold", START_GOLD, "said", 0,
             "logins", 1, "last_login", os.time(), "owner", o.token }
-        for i = 2, #fields, 2 do assert(fields[i] ~= nil, "login: no value for " .. fields[i - 1]) end
+        for i = 2, #fields, 2 do
+            assert(fields[i] ~= nil, "login: no value for " .. fields[i - 1])
+        end
         gdb.CREATE(db, 1, gdb.player_key(id), table.unpack(fields))
         created = true
         rec, why, detail = players:load(id, false)
     end
-    if not rec then return false, "storage unavailable, try again (" .. tostring(detail or why) .. ")" end
+    if not rec then
+        return false, "storage unavailable, try again (" .. tostring(detail or why) .. ")"
+    end
     -- A damaged record stops the login here, before anything is written.
     for _, field in ipairs { "gold", "said", "logins" } do
         if rec[field] ~= nil and not math.tointeger(rec[field]) then
@@ -130,7 +135,8 @@ local function join(agent, id, typed, host, o)
     pcall(db.del, db, gdb.fails_key("name", id)) -- the owner proved the name
     local greeting
     if created then
-        greeting = string.format("welcome %s: you are new here and have %d gold", rec.name, rec.gold)
+        greeting = string.format("welcome %s: you are new here and have %d gold", rec.name,
+            rec.gold)
     else
         greeting = string.format("welcome back %s: %d gold, login #%d, %d lines said", rec.name,
             rec.gold, rec.logins, rec.said or 0)
@@ -149,7 +155,8 @@ function CMD.login(agent, typed, host)
         gdb.fails_key("addr", host), FAILS_PER_NAME, FAILS_PER_ADDR)
     if not ok then return false, "storage unavailable, try again (" .. tostring(wait) .. ")" end
     if wait > 0 then
-        return false, string.format("too many failed logins, try again in %d s", (wait + 999) // 1000)
+        return false,
+            string.format("too many failed logins, try again in %d s", (wait + 999) // 1000)
     end
     local o = { agent = agent, joining = true }
     online[id] = o
@@ -157,7 +164,9 @@ function CMD.login(agent, typed, host)
     ok, claimed, where = pcall(here.claim, here, id)
     if not ok or not claimed then
         if online[id] == o then online[id] = nil end
-        if not ok then return false, "storage unavailable, try again (" .. tostring(claimed) .. ")" end
+        if not ok then
+            return false, "storage unavailable, try again (" .. tostring(claimed) .. ")"
+        end
         return false, typed .. " is already playing on " .. where
     end
     local done, good, text, shown = pcall(join, agent, id, typed, host, o)
@@ -218,7 +227,9 @@ local function transfer(name, typed, amount)
     if not r then
         if why == "unknown" then return false, "unknown player " .. typed end
         if why == "poor" then return false, string.format("not enough gold: you have %d", detail) end
-        if why == "busy" then return false, "busy, try again (" .. typed .. " is in another trade)" end
+        if why == "busy" then
+            return false, "busy, try again (" .. typed .. " is in another trade)"
+        end
         if why == "lost" then return false, "busy, try again (the trade timed out)" end
         skynet.error(string.format("game: give %s -> %s %d: %s", name, to, amount,
             tostring(detail or why)))
