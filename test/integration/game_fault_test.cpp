@@ -78,6 +78,38 @@ TEST_F(GameFaultTest, AKickedSessionRetiresItsAgent) {
     EXPECT_EQ(n2.stop(), 0) << n2.output();
 }
 
+// The same with the old session idle, waiting for input: the kick comes when node 1 next touches
+// the record (here a gift to the player from someone on node 1) and closes the connection.
+TEST_F(GameFaultTest, AKickedIdleSessionRetiresItsAgent) {
+    GameNode n1(dir_, "n1", redis_port()), n2(dir_, "n2", redis_port());
+    ASSERT_TRUE(n1.start()) << n1.output();
+    ASSERT_TRUE(n2.start()) << n2.output();
+    int console = n1.console_port();
+    Player giver(n1.port());
+    EXPECT_EQ(giver.command("login lea secret"), "welcome lea: you are new here and have 100 gold");
+    const int baseline = service_count(console);
+    auto old_session = std::make_unique<Player>(n1.port());
+    EXPECT_EQ(old_session->command("login kim secret"),
+              "welcome kim: you are new here and have 100 gold");
+
+    n1.signal(SIGSTOP);
+    Player fresh(n2.port());
+    std::string reply;
+    EXPECT_TRUE(eventually([&] {
+        reply = fresh.command("login kim secret");
+        return reply.rfind("welcome back kim", 0) == 0;
+    })) << reply;
+    n1.signal(SIGCONT);
+    EXPECT_EQ(giver.command("give kim 5"), "gave 5 gold to kim; you have 95 gold");
+    EXPECT_NE(old_session->wait_notice("[kick]"), "") << n1.output();
+    EXPECT_TRUE(eventually([&] { return service_count(console) == baseline; }))
+        << "services: " << service_count(console) << ", baseline " << baseline << "\n"
+        << n1.output();
+    EXPECT_EQ(fresh.command("gold"), "you have 105 gold");
+    EXPECT_EQ(n1.stop(), 0) << n1.output();
+    EXPECT_EQ(n2.stop(), 0) << n2.output();
+}
+
 // A player quits on node 2 while Redis is down, so node 2 cannot release the name. Once Redis is
 // back (with its data), node 2 notices by itself and the name is free on node 1 within seconds,
 // without any restart.
