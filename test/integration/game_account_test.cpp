@@ -69,6 +69,40 @@ TEST_F(GameAccountTest, PasswordsProtectCaseInsensitiveNames) {
     EXPECT_EQ(n2.stop(), 0) << n2.output();
 }
 
+// Records written before accounts get their password at their first login; hashes made with
+// weaker parameters than today's are replaced at the next good login.
+TEST_F(GameAccountTest, OldRecordsAndOldHashesAreUpgradedAtLogin) {
+    GameNode n1(dir_, "n1", redis_->port());
+    ASSERT_TRUE(n1.start()) << n1.output();
+    RespClient redis(redis_->port());
+    // scrypt("oldpass1", salt 00112233..ff, N=1024, r=8, p=1), made outside skyhive.
+    const std::string old_hash =
+        "scrypt$1024$8$1$00112233445566778899aabbccddeeff$"
+        "6e8d95733faee7dea44744e59e8495a3480a4bdd0f8ecb0b7d375dd67ed41a92";
+    redis.command({"HSET", "game:player:hal", "version", "1", "name", "Hal", "gold", "10", "pwhash",
+                   old_hash});
+    redis.command({"HSET", "game:player:kai", "version", "3", "gold", "42", "logins", "2"});
+    {
+        Player p(n1.port());
+        EXPECT_EQ(p.command("login hal newpass1"), "wrong password for Hal");
+        EXPECT_EQ(p.command("login HAL oldpass1"),
+                  "welcome back Hal: 10 gold, login #1, 0 lines said");
+        EXPECT_EQ(p.command("quit"), "bye: your progress is saved");
+    }
+    std::string upgraded = redis.command({"HGET", "game:player:hal", "pwhash"}).str;
+    EXPECT_EQ(upgraded.rfind("scrypt$2048$8$1$", 0), 0u) << upgraded;
+    {
+        Player p(n1.port());
+        EXPECT_EQ(p.command("login kai firstpw1"),
+                  "welcome back kai: 42 gold, login #3, 0 lines said");
+        EXPECT_EQ(p.command("quit"), "bye: your progress is saved");
+    }
+    Player p(n1.port());
+    EXPECT_EQ(p.command("login kai otherpw1"), "wrong password for kai");
+    EXPECT_EQ(p.command("login hal oldpass1"), "welcome back Hal: 10 gold, login #2, 0 lines said");
+    EXPECT_EQ(n1.stop(), 0) << n1.output();
+}
+
 TEST_F(GameAccountTest, FailedLoginsAreLimitedPerNameAndPerAddress) {
     GameNode n1(dir_, "n1", redis_->port()), n2(dir_, "n2", redis_->port());
     ASSERT_TRUE(n1.start()) << n1.output();
