@@ -199,6 +199,16 @@ redis.call('HSET', KEYS[1], 'version', 1, unpack(ARGV))
 return 1
 ]]
 
+-- KEYS: player record. ARGV: the version the world read, then field, value pairs. Writes them
+-- and bumps the version if the record is still at that version.
+-- -> {1, new version} | {0} the record changed (or is gone)
+M.LOGIN = redis.script [[
+local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if v == 0 or v ~= tonumber(ARGV[1]) then return {0} end
+redis.call('HSET', KEYS[1], 'version', v + 1, unpack(ARGV, 2))
+return {1, v + 1}
+]]
+
 -- KEYS: name counter, address counter. ARGV: name limit, address limit.
 -- -> 0 when logins may be tried, else the ms until the fuller counter's minute ends
 M.FAILS_CHECK = redis.script [[

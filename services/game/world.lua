@@ -110,27 +110,48 @@ local function join(agent, id, typed, host, o)
         error(string.format("record %s is damaged: no gold", gdb.player_key(id)), 0)
     end
     if not created then
+        local pwhash
         if rec.pwhash then
             local good, better = skynet.call(agent, "lua", "verify", rec.pwhash)
             if not good then
                 count_failure(id, host)
                 return false, "wrong password for " .. (rec.name or id)
             end
-            if better then players:set(id, "pwhash", better) end
+            pwhash = better
         else
             -- A record from before accounts: its first login sets the password.
-            players:set(id, "pwhash", skynet.call(agent, "lua", "hash"))
+            pwhash = skynet.call(agent, "lua", "hash")
         end
-        if not rec.name then players:set(id, "name", typed) end
         session_seq = session_seq + 1
         o.token = string.format("%s.%s.%d", node, here.instance, session_seq)
-        players:set(id, "owner", o.token)
-        players:set(id, "logins", (rec.logins or 0) + 1)
-        players:set(id, "last_login", os.time())
-        local saved, why2, more = players:flush(id)
-        if not saved then
-            return false, "storage unavailable, try again (" .. tostring(more or why2) .. ")"
+        -- One script writes what the login changes, or nothing: not through the store's dirty
+        -- fields, which a failed login could not take back.
+        local applied = false
+        for _ = 1, 4 do
+            local changes = { owner = o.token, logins = (rec.logins or 0) + 1,
+                last_login = os.time(), pwhash = pwhash, name = rec.name or typed }
+            local flat = {}
+            for k, v in pairs(changes) do
+                flat[#flat + 1] = k
+                flat[#flat + 1] = v
+            end
+            local ok, r = pcall(gdb.LOGIN, db, 1, gdb.player_key(id), players:version(id),
+                table.unpack(flat))
+            if not ok then
+                return false, "storage unavailable, try again (" .. tostring(r) .. ")"
+            end
+            if r[1] == 1 then
+                players:adopt(id, changes, r[2])
+                applied = true
+                break
+            end
+            -- Written since we read it (a transfer to this player): read it again.
+            local same, why2, more = players:refresh(id)
+            if not same then
+                return false, "storage unavailable, try again (" .. tostring(more or why2) .. ")"
+            end
         end
+        if not applied then return false, "busy, try again (the record keeps changing)" end
     end
     pcall(db.del, db, gdb.fails_key("name", id)) -- the owner proved the name
     local greeting

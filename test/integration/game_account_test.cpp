@@ -45,8 +45,12 @@ TEST_F(GameAccountTest, PasswordsProtectCaseInsensitiveNames) {
     }
 
     Player thief(n2.port());
+    std::string version = redis.command({"HGET", "game:player:alice", "version"}).str;
     EXPECT_EQ(thief.command("login alice letmein"), "wrong password for Alice");
     EXPECT_EQ(thief.command("login ALICE hunter2"), "wrong password for Alice");
+    // A refused login writes nothing to the record and leaves no presence.
+    EXPECT_EQ(redis.command({"HGET", "game:player:alice", "version"}).str, version);
+    EXPECT_TRUE(redis.command({"HGET", "game:online", "alice"}).null);
     EXPECT_EQ(thief.command("gold"), "not logged in: type login <name> <password> first");
 
     Player alice(n2.port()), bob(n1.port());
