@@ -5,6 +5,8 @@ find_package(Threads REQUIRED)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 pkg_check_modules(LUA REQUIRED IMPORTED_TARGET lua5.4)
 pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
+# libcrypto (libssl-dev): skynet.crypt's KDF, random bytes and constant-time compare.
+pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto)
 
 if(SKYHIVE_BUILD_TESTS)
     find_package(GTest REQUIRED)

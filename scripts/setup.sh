@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config clang-format
-    libhiredis-dev liblua5.4-dev lua5.4 libjemalloc-dev
+    libhiredis-dev liblua5.4-dev lua5.4 libjemalloc-dev libssl-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     clang libclang-rt-dev
     redis-server redis-sentinel redis-tools

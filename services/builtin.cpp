@@ -1,6 +1,7 @@
 #include "services/builtin.h"
 
 #include "core/node.h"
+#include "lualib/native/crypt.h"
 #include "lualib/native/debug_core.h"
 #include "lualib/native/redis_codec.h"
 #include "lualib/native/socket_driver.h"
@@ -35,6 +36,7 @@ void register_builtin_modules(Node& node, SocketDriver* sockets) {
     node.modules().add("demo_bouncer", make_demo_bouncer);
     auto lua = register_snlua(node);
     lua->add_native("skynet.debugcore", luaopen_skynet_debugcore);
+    lua->add_native("skynet.crypt", luaopen_skynet_crypt);
     lua->add_native("skyhive.redis.codec", luaopen_skyhive_redis_codec);
     if (sockets) {
         sockets->add_framer("resp", make_resp_framer);

@@ -64,7 +64,7 @@ local function game()
         -- The previous run's session of this player may still be logging out.
         local r
         for _ = 1, 100 do
-            socket.write(id, "login " .. name("b", i) .. "\r\n")
+            socket.write(id, "login " .. name("b", i) .. " secret\r\n")
             r = reply(id)
             if r:find("^welcome") then break end
             skynet.sleep(5)

@@ -9,7 +9,10 @@
 --   redis_auth, redis_db                 password and database, for either
 --
 -- Key layout (all under "game:"):
---   game:player:<name>   hash: gold, version, owner, logins, said, last_login (the store's record)
+--   game:player:<id>     hash: name (as first registered), pwhash (account.lua), gold, version,
+--                        owner, logins, said, last_login (the store's record). <id> is the
+--                        name in lower case: names are unique whatever their case.
+--   game:fails:name:<id>, game:fails:addr:<host>   failed logins in the current minute
 --   game:lock:<name>     the player's lock (skynet.db.redis.lock adds :queue, :released...)
 --   game:online          hash: player -> node that has them logged in
 --   game:node:<node>     a node's heartbeat, PX 3 s: presence entries of a node whose
@@ -37,6 +40,7 @@ M.PLAYER_PREFIX = "game:player:"
 function M.player_key(name) return M.PLAYER_PREFIX .. name end
 function M.lock_key(name) return "game:lock:" .. name end
 function M.node_key(node) return M.NODE_PREFIX .. node end
+function M.fails_key(kind, what) return "game:fails:" .. kind .. ":" .. what end
 
 local function address(text, what)
     local host, port = text:match("^%[?([^%]]-)%]?:(%d+)$")
@@ -133,8 +137,8 @@ end
 return n
 ]]
 
--- KEYS: online. ARGV: node key prefix. -> {player, node, ...} of live nodes; entries of dead
--- nodes are removed on the way.
+-- KEYS: online. ARGV: node key prefix, player key prefix. -> {display name, node, ...} of live
+-- nodes; entries of dead nodes are removed on the way.
 M.WHO = redis.script [[
 local all = redis.call('HGETALL', KEYS[1])
 local alive, out = {}, {}
@@ -142,7 +146,7 @@ for i = 1, #all, 2 do
     local node = all[i + 1]
     if alive[node] == nil then alive[node] = redis.call('EXISTS', ARGV[1] .. node) == 1 end
     if alive[node] then
-        out[#out + 1] = all[i]
+        out[#out + 1] = redis.call('HGET', ARGV[2] .. all[i], 'name') or all[i]
         out[#out + 1] = node
     else
         redis.call('HDEL', KEYS[1], all[i])
@@ -150,6 +154,23 @@ for i = 1, #all, 2 do
 end
 return out
 ]]
+
+-- KEYS: online. ARGV: node, then the players this node has (logged in or logging in).
+-- Removes the node's entries of anyone else: releases that failed (Redis was away) or were
+-- never made. -> how many were removed
+M.SYNC_NODE = redis.script [=[
+local keep = {}
+for i = 2, #ARGV do keep[ARGV[i]] = true end
+local all = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #all, 2 do
+    if all[i + 1] == ARGV[1] and not keep[all[i]] then
+        redis.call('HDEL', KEYS[1], all[i])
+        n = n + 1
+    end
+end
+return n
+]=]
 
 -- KEYS: node key. ARGV: instance, ttl ms. Takes or renews the node's heartbeat.
 -- -> 1 ours | 0 held by another instance (a previous run not expired yet, or a second process
@@ -165,6 +186,46 @@ return 1
 M.STOP_NODE = redis.script [[
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+]]
+
+----------------------------------------------------------------------------------------------
+-- Accounts
+
+-- KEYS: player record. ARGV: field, value pairs. Creates the whole record (version 1) unless it
+-- exists. -> 1 created | 0 it existed
+M.CREATE = redis.script [[
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'version', 1, unpack(ARGV))
+return 1
+]]
+
+-- KEYS: player record. ARGV: the version the world read, then field, value pairs. Writes them
+-- and bumps the version if the record is still at that version.
+-- -> {1, new version} | {0} the record changed (or is gone)
+M.LOGIN = redis.script [[
+local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if v == 0 or v ~= tonumber(ARGV[1]) then return {0} end
+redis.call('HSET', KEYS[1], 'version', v + 1, unpack(ARGV, 2))
+return {1, v + 1}
+]]
+
+-- KEYS: name counter, address counter. ARGV: name limit, address limit.
+-- -> 0 when logins may be tried, else the ms until the fuller counter's minute ends
+M.FAILS_CHECK = redis.script [[
+local wait = 0
+for i = 1, 2 do
+    local n = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if n >= tonumber(ARGV[i]) then wait = math.max(wait, redis.call('PTTL', KEYS[i])) end
+end
+return wait
+]]
+
+-- KEYS: name counter, address counter. ARGV: window ms. Counts one failed login.
+M.FAILS_ADD = redis.script [[
+for i = 1, 2 do
+    if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+end
+return 1
 ]]
 
 ----------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 -- The game's gate: listens for players and gives each connection an agent service, which takes
 -- the socket over. Logs "game: listening on host:port" and how to connect.
---   stop()     stops accepting and closes every connection (node shutdown)
+--   stop()     stops accepting; disconnects players not logged in (node shutdown: the world
+--              kicks the others once their progress is saved)
 --   gone(h)    an agent ended (sent by the agent)
+--   world(h)   a new world replaced one that ended: agents use it from now on
 --
 -- Args: host, port (0: the kernel picks), world handle, node name.
 -- Thread: a service.
@@ -22,15 +24,19 @@ function CMD.gone(agent)
     agents[agent] = nil
 end
 
+function CMD.world(handle)
+    world = handle
+    for agent in pairs(agents) do skynet.send(agent, "lua", "world", world) end
+end
+
 function CMD.stop()
     stopping = true
     if listener then
         socket.close(listener)
         listener = nil
     end
-    for agent in pairs(agents) do
-        skynet.send(agent, "lua", "kick", "[server] shutting down; your progress is saved")
-    end
+    -- Players logged in are kicked by the world once their save is done; the others now.
+    for agent in pairs(agents) do skynet.send(agent, "lua", "shutdown") end
 end
 
 local function accept(id, addr)

@@ -1,16 +1,22 @@
 -- The world of one node: the players logged in here (their records in memory through the
 -- store), presence across nodes, gold transfers, and chat and notices between nodes over
--- pub/sub. Agents call it with the "lua" protocol:
---   login(agent, name)        -> true, greeting | false, reason
---   logout(agent, name)       -> nothing (the record is saved and forgotten)
+-- pub/sub. Players are known by their id, the name in lower case (names are unique whatever
+-- their case); what they see is the name as first registered. Agents call it ("lua"):
+--   login(agent, name, host)  -> true, greeting, shown name | false, reason (the world asks
+--                                the agent to hash or verify the password: "hash", "verify")
+--   logout(agent, id)         -> true | false, reason (the record is saved and forgotten)
 --   gold(name)                -> gold
 --   who()                     -> true, text | false, reason
 --   give(name, to, amount)    -> true, text | false, reason
 --   say(name, text)           -> true, text | false, reason
---   stop()                    -> saves everything, leaves presence (node shutdown)
+--   stop()                    -> players not saved: saves everything, tells each player
+--                                whether their progress was saved, leaves presence
+-- The world is critical: the debug console does not kill it without `force`.
 -- and it sends agents ("lua"): notice(line), kick(line).
 --
--- Args: node name. Config: game_start_gold (100), game_flush_interval (centiseconds, 100).
+-- Args: node name, handle of game.lua (which restarts the world if it ends; the world takes
+-- over ".shutdown" if game.lua ends). Config: game_start_gold (100), game_flush_interval
+-- (centiseconds, 100).
 -- Thread: a service; one coroutine per request, they interleave at Redis calls.
 local skynet = require "skynet"
 local store = require "skynet.db.redis.store"
@@ -18,8 +24,9 @@ local gdb = require "game_db"
 local bank = require "bank"
 local presence = require "presence"
 
-local node = ...
+local node, game = ...
 assert(node, "world: node name expected")
+game = math.tointeger(tonumber(game))
 
 local START_GOLD = math.tointeger(tonumber(skynet.getenv "game_start_gold" or 100))
 local FLUSH_CS = math.tointeger(tonumber(skynet.getenv "game_flush_interval" or 100))
@@ -55,51 +62,167 @@ end
 
 local CMD = {}
 
-function CMD.login(agent, name)
-    if stopping then return false, "the server is shutting down" end
-    if online[name] then return false, name .. " is already playing on this node" end
-    local o = { agent = agent, joining = true }
-    online[name] = o
-    local function fail(reason)
-        if online[name] == o then online[name] = nil end
-        return false, reason
-    end
-    local ok, claimed, where = pcall(here.claim, here, name)
-    if not ok then return fail("storage unavailable, try again (" .. tostring(claimed) .. ")") end
-    if not claimed then return fail(name .. " is already playing on " .. where) end
-    local rec, created, detail = players:load(name, true)
-    if not rec then
-        pcall(here.release, here, name)
-        return fail("storage unavailable, try again (" .. tostring(detail or created) .. ")")
-    end
-    session_seq = session_seq + 1
-    local token = string.format("%s.%s.%d", node, here.instance, session_seq)
-    players:set(name, "owner", token)
-    players:set(name, "logins", (rec.logins or 0) + 1)
-    players:set(name, "last_login", os.time())
-    local saved, why, more = players:flush(name)
-    if not saved then
-        players:unload(name)
-        pcall(here.release, here, name)
-        return fail("storage unavailable, try again (" .. tostring(more or why) .. ")")
-    end
-    o.token, o.joining = token, false
-    if created then
-        return true, string.format("welcome %s: you are new here and have %d gold", name, rec.gold)
-    end
-    return true, string.format("welcome back %s: %d gold, login #%d, %d lines said", name,
-        rec.gold, rec.logins, rec.said or 0)
+local FAIL_WINDOW_MS = 60000
+local FAILS_PER_NAME, FAILS_PER_ADDR = 5, 20 -- failed logins a minute
+
+local function display(id)
+    local rec = players:get(id)
+    return rec and rec.name or id
 end
 
+-- Counts a failed login against the name and the address; never raises.
+local function count_failure(id, host)
+    pcall(gdb.FAILS_ADD, db, 2, gdb.fails_key("name", id), gdb.fails_key("addr", host),
+        FAIL_WINDOW_MS)
+end
+
+-- The part of login that may fail anywhere: the caller undoes it all when it raises or
+-- answers false. The agent hashes and checks the password (the world never sees it, and the
+-- KDF runs on the agent's worker). -> true, greeting, display name | false, reason
+local function join(agent, id, typed, host, o)
+    local rec, why, detail = players:load(id, false)
+    local created = false
+    if not rec and why == "missing" then
+        local pwhash = skynet.call(agent, "lua", "hash")
+        session_seq = session_seq + 1
+        o.token = string.format("%s.%s.%d", node, here.instance, session_seq)
+        -- The whole record in one script: nothing is half-created whatever fails after.
+        local fields = { "name", typed, "pwhash", pwhash, "gold", START_GOLD, "said", 0,
+            "logins", 1, "last_login", os.time(), "owner", o.token }
+        for i = 2, #fields, 2 do
+            assert(fields[i] ~= nil, "login: no value for " .. fields[i - 1])
+        end
+        gdb.CREATE(db, 1, gdb.player_key(id), table.unpack(fields))
+        created = true
+        rec, why, detail = players:load(id, false)
+    end
+    if not rec then
+        return false, "storage unavailable, try again (" .. tostring(detail or why) .. ")"
+    end
+    -- A damaged record stops the login here, before anything is written.
+    for _, field in ipairs { "gold", "said", "logins" } do
+        if rec[field] ~= nil and not math.tointeger(rec[field]) then
+            error(string.format("record %s is damaged: %s = %s", gdb.player_key(id), field,
+                tostring(rec[field])), 0)
+        end
+    end
+    if not math.tointeger(rec.gold) then
+        error(string.format("record %s is damaged: no gold", gdb.player_key(id)), 0)
+    end
+    if not created then
+        local pwhash
+        if rec.pwhash then
+            local good, better = skynet.call(agent, "lua", "verify", rec.pwhash)
+            if not good then
+                count_failure(id, host)
+                return false, "wrong password for " .. (rec.name or id)
+            end
+            pwhash = better
+        else
+            -- A record from before accounts: its first login sets the password.
+            pwhash = skynet.call(agent, "lua", "hash")
+        end
+        session_seq = session_seq + 1
+        o.token = string.format("%s.%s.%d", node, here.instance, session_seq)
+        -- One script writes what the login changes, or nothing: not through the store's dirty
+        -- fields, which a failed login could not take back.
+        local applied = false
+        for _ = 1, 4 do
+            local changes = { owner = o.token, logins = (rec.logins or 0) + 1,
+                last_login = os.time(), pwhash = pwhash, name = rec.name or typed }
+            local flat = {}
+            for k, v in pairs(changes) do
+                flat[#flat + 1] = k
+                flat[#flat + 1] = v
+            end
+            local ok, r = pcall(gdb.LOGIN, db, 1, gdb.player_key(id), players:version(id),
+                table.unpack(flat))
+            if not ok then
+                return false, "storage unavailable, try again (" .. tostring(r) .. ")"
+            end
+            if r[1] == 1 then
+                players:adopt(id, changes, r[2])
+                applied = true
+                break
+            end
+            -- Written since we read it (a transfer to this player): read it again.
+            local same, why2, more = players:refresh(id)
+            if not same then
+                return false, "storage unavailable, try again (" .. tostring(more or why2) .. ")"
+            end
+        end
+        if not applied then return false, "busy, try again (the record keeps changing)" end
+    end
+    pcall(db.del, db, gdb.fails_key("name", id)) -- the owner proved the name
+    local greeting
+    if created then
+        greeting = string.format("welcome %s: you are new here and have %d gold", rec.name,
+            rec.gold)
+    else
+        greeting = string.format("welcome back %s: %d gold, login #%d, %d lines said", rec.name,
+            rec.gold, rec.logins, rec.said or 0)
+    end
+    return true, greeting, rec.name
+end
+
+-- login(agent, name, host) -> true, greeting, display name | false, reason. All or nothing:
+-- on any failure or error the name is free again here and in presence, and no record is left
+-- half-made.
+function CMD.login(agent, typed, host)
+    if stopping then return false, "the server is shutting down" end
+    local id = typed:lower()
+    if online[id] then return false, typed .. " is already playing on this node" end
+    local ok, wait = pcall(gdb.FAILS_CHECK, db, 2, gdb.fails_key("name", id),
+        gdb.fails_key("addr", host), FAILS_PER_NAME, FAILS_PER_ADDR)
+    if not ok then return false, "storage unavailable, try again (" .. tostring(wait) .. ")" end
+    if wait > 0 then
+        return false,
+            string.format("too many failed logins, try again in %d s", (wait + 999) // 1000)
+    end
+    local o = { agent = agent, joining = true }
+    online[id] = o
+    local claimed, where
+    ok, claimed, where = pcall(here.claim, here, id)
+    if not ok or not claimed then
+        if online[id] == o then online[id] = nil end
+        if not ok then
+            return false, "storage unavailable, try again (" .. tostring(claimed) .. ")"
+        end
+        return false, typed .. " is already playing on " .. where
+    end
+    local done, good, text, shown = pcall(join, agent, id, typed, host, o)
+    if done and good and online[id] == o then
+        o.joining = false
+        return true, text, shown
+    end
+    -- Undo: forget the record (saving what this login changed, if anything), leave presence.
+    if not done then
+        skynet.error(string.format("game: login of %s failed: %s", id, tostring(good)))
+        text = "login failed (internal error), try again"
+    elseif good then
+        text = "login interrupted, try again" -- kicked (taken over) while joining
+    end
+    if online[id] == o then
+        online[id] = nil
+        pcall(players.unload, players, id)
+        here:release(id)
+    end
+    return false, text
+end
+
+-- logout(agent, id) -> true (saved) | false, reason (not saved: the record stays in memory and
+-- the automatic flush keeps trying). The name leaves presence either way.
 function CMD.logout(agent, name)
     local o = online[name]
-    if not o or o.agent ~= agent then return end
+    if not o or o.agent ~= agent then return false, "not logged in" end
     local ok, why, detail = players:unload(name)
     if not ok then
         skynet.error(string.format("game: saving %s at logout: %s", name, tostring(detail or why)))
     end
     if online[name] == o then online[name] = nil end
-    if not stopping then pcall(here.release, here, name) end
+    if not stopping then here:release(name) end
+    if ok then return true end
+    return false, tostring(why == "unavailable" and "storage unavailable" or why)
 end
 
 function CMD.gold(name)
@@ -119,12 +242,15 @@ function CMD.who()
     return true, string.format("%d online: %s", #list, table.concat(parts, " "))
 end
 
-local function transfer(name, to, amount)
+local function transfer(name, typed, amount)
+    local to = typed:lower()
     local r, why, detail = bank.give(db, name, to, amount)
     if not r then
-        if why == "unknown" then return false, "unknown player " .. to end
+        if why == "unknown" then return false, "unknown player " .. typed end
         if why == "poor" then return false, string.format("not enough gold: you have %d", detail) end
-        if why == "busy" then return false, "busy, try again (" .. to .. " is in another trade)" end
+        if why == "busy" then
+            return false, "busy, try again (" .. typed .. " is in another trade)"
+        end
         if why == "lost" then return false, "busy, try again (the trade timed out)" end
         skynet.error(string.format("game: give %s -> %s %d: %s", name, to, amount,
             tostring(detail or why)))
@@ -136,19 +262,20 @@ local function transfer(name, to, amount)
     skynet.fork(players.adopt, players, name, { gold = from_gold }, from_version)
     if online[to] and not online[to].joining then
         skynet.fork(players.adopt, players, to, { gold = to_gold }, to_version)
-        notice(to, string.format("[gold] %s gave you %d gold; you have %d", name, amount, to_gold))
+        notice(to, string.format("[gold] %s gave you %d gold; you have %d", display(name), amount,
+            to_gold))
     else
         -- Wherever they are: the node that has them adopts the new balance and tells them.
         skynet.fork(pcall, db.publish, db, gdb.NOTIFY,
-            table.concat({ to, name, amount, to_gold, to_version }, "\t"))
+            table.concat({ to, display(name), amount, to_gold, to_version }, "\t"))
     end
-    return true, string.format("gave %d gold to %s; you have %d gold", amount, to, from_gold)
+    return true, string.format("gave %d gold to %s; you have %d gold", amount, typed, from_gold)
 end
 
 function CMD.give(name, to, amount)
     if not online[name] then return false, "not logged in" end
     if stopping then return false, "the server is shutting down" end
-    if to == name then return false, "you cannot give gold to yourself" end
+    if to:lower() == name then return false, "you cannot give gold to yourself" end
     if not math.tointeger(amount) or amount < 1 or amount > MAX_AMOUNT then
         return false, "amount must be a whole number from 1 to " .. MAX_AMOUNT
     end
@@ -163,10 +290,16 @@ end
 function CMD.say(name, text)
     local rec = players:get(name)
     if not rec then return false, "not logged in" end
-    local ok, err = pcall(db.publish, db, gdb.CHAT, table.concat({ node, name, text }, "\t"))
+    local ok, err = pcall(db.publish, db, gdb.CHAT,
+        table.concat({ node, rec.name or name, text }, "\t"))
     if not ok then return false, "storage unavailable, try again (" .. tostring(err) .. ")" end
     players:set(name, "said", (rec.said or 0) + 1)
     return true, "you say: " .. text
+end
+
+-- Never answered: game.lua learns of this service's end by the error.
+function CMD.watch()
+    skynet.wait(coroutine.running())
 end
 
 function CMD.stop()
@@ -177,11 +310,27 @@ function CMD.stop()
         skynet.wait(drained)
     end
     bank.settle()
+    -- Everyone is saved in one batch; each player hears whether their save succeeded, and only
+    -- after it did.
+    players:flush_all()
     for name, o in pairs(online) do
-        skynet.send(o.agent, "lua", "kick", "[server] shutting down; your progress is saved")
+        if players:get(name) and players:dirty(name) then
+            skynet.error(string.format("game: %s could not be saved at shutdown", name))
+            skynet.send(o.agent, "lua", "kick",
+                "[server] shutting down; your progress could not be saved (storage unavailable)")
+        else
+            skynet.send(o.agent, "lua", "kick", "[server] shutting down; your progress is saved")
+        end
         online[name] = nil
     end
-    local failed = players:close()
+    -- Records of players who left while Redis was away count too.
+    local failed = 0
+    for _, id in ipairs(players:ids()) do
+        if players:dirty(id) then failed = failed + 1 end
+    end
+    -- Trying the failed ones again here would only push the stop towards the node's
+    -- shutdown_timeout, after which it exits without reporting the failure.
+    if failed == 0 then failed = players:close() end
     local ok, err = pcall(here.stop, here)
     skynet.error(string.format("game: %s stopped: players saved (%d failed), presence %s", node,
         failed, ok and "cleared" or ("not cleared: " .. tostring(err))))
@@ -197,7 +346,7 @@ local function on_chat(payload)
     local line = string.format("[chat] %s@%s: %s", name, from_node, text)
     for who, o in pairs(online) do
         -- The speaker has the reply to their say already.
-        if not o.joining and not (from_node == node and who == name) then
+        if not o.joining and not (from_node == node and who == name:lower()) then
             skynet.send(o.agent, "lua", "notice", line)
         end
     end
@@ -223,22 +372,50 @@ local function listen()
     end
 end
 
+-- When game.lua is gone (killed by force), nothing would save the players at SIGTERM: the
+-- world takes its name and its part of the shutdown (the gate is left running; logins are
+-- refused from the stop on).
+local function stand_in()
+    if not game then return end
+    local _, err = pcall(skynet.call, game, "lua", "watch")
+    if stopping or require("skynet.core").info(game) then return end
+    skynet.error(string.format("game: %s ended (%s); the world handles .shutdown now",
+        skynet.address(game), tostring(err)))
+    local function shutdown()
+        local ok, failed = pcall(CMD.stop)
+        skynet.abort((ok and (failed or 0) == 0) and 0 or 1)
+    end
+    skynet.register_protocol {
+        name = "text",
+        id = skynet.PTYPE_TEXT,
+        unpack = skynet.tostring,
+        dispatch = function(_, _, msg)
+            if msg == "shutdown" then skynet.fork(shutdown) end
+        end,
+    }
+    local ok, why = pcall(skynet.register, ".shutdown")
+    if not ok then skynet.error("game: cannot take .shutdown: " .. tostring(why)) end
+end
+
 skynet.start(function()
     local opts = gdb.options()
     db = gdb.connect(opts)
+    assert(START_GOLD and START_GOLD >= 0, "world: game_start_gold must be a whole number >= 0")
     players = store.new(db, {
         prefix = gdb.PLAYER_PREFIX,
-        defaults = { gold = START_GOLD, said = 0, logins = 0 },
+        defaults = { gold = 0, said = 0, logins = 0 },
         numbers = { "last_login" },
         interval = FLUSH_CS,
         on_conflict = on_conflict,
     })
-    here = presence.new(db, node)
+    here = presence.new(db, node, function() return online end)
     here:start()
     watch = gdb.watch(opts)
     watch:subscribe(gdb.CHAT, gdb.NOTIFY)
     skynet.fork(listen)
     skynet.error(string.format("game: %s uses Redis at %s", node, gdb.describe(opts)))
+    skynet.register(string.format(".critical.%08x", skynet.self()))
+    skynet.fork(stand_in)
     skynet.dispatch("lua", function(_, _, cmd, ...)
         local f = CMD[cmd]
         if not f then error("world: unknown command " .. tostring(cmd)) end

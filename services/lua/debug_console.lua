@@ -105,7 +105,8 @@ local HELP = {
     { "cmem", "", "process memory: allocator totals, resident set, Lua total" },
     { "jmem", "", "jemalloc's allocated / active / resident bytes" },
     { "gc", "", "a full Lua collection in every Lua service, then mem" },
-    { "kill", "address", "retire a service at once (its pending requests get errors)" },
+    { "kill", "address [force]", "retire a service at once (its pending requests get errors); " ..
+        "a critical one only with force" },
     { "exit", "address", "ask a Lua service to exit (skynet.exit)" },
     { "ping", "address", "round trip to a Lua service" },
     { "info", "address [args...]", "what a Lua service's skynet.info_func returns" },
@@ -197,8 +198,21 @@ local function wait_gone(h, what)
     end
 end
 
-function COMMAND.kill(out, addr)
+-- A service the node cannot run without (the game's world, the one that saves at shutdown)
+-- marks itself critical by registering the name .critical.<its address in hex>.
+local function critical(h)
+    return c.resolve(format(".critical.%08x", h)) == h
+end
+
+function COMMAND.kill(out, addr, flag)
     local h = adjust_address(addr)
+    if flag ~= nil and flag ~= "force" then
+        error(format("kill: unknown option %q (only force)", flag), 0)
+    end
+    if critical(h) and flag ~= "force" then
+        error(format("%s is critical: the node cannot play or save without it; " ..
+            "kill %s force to kill it anyway", skynet.address(h), addr), 0)
+    end
     if not c.kill(h) then error(format("%s is already gone", skynet.address(h)), 0) end
     wait_gone(h, "kill")
     out(format("killed %s", skynet.address(h)))

@@ -77,7 +77,8 @@ TEST(GameLocalRedis, StartsItsOwnRedisAndStopsItWithTheNode) {
         int game_port = number_after(node, "play: telnet 127.0.0.1 ");
         ASSERT_GT(game_port, 0) << node.output();
         Player p(game_port);
-        EXPECT_EQ(p.command("login alice"), "welcome alice: you are new here and have 100 gold");
+        EXPECT_EQ(p.command("login alice secret"),
+                  "welcome alice: you are new here and have 100 gold");
         EXPECT_EQ(p.command("say hi"), "you say: hi");
         EXPECT_TRUE(redis_answers(redis_port));
         // Ctrl-C: the players are saved while Redis still runs, then Redis is stopped.
@@ -104,7 +105,8 @@ TEST(GameLocalRedis, StartsItsOwnRedisAndStopsItWithTheNode) {
     int game_port = number_after(node, "play: telnet 127.0.0.1 ");
     ASSERT_GT(game_port, 0) << node.output();
     Player p(game_port);
-    EXPECT_EQ(p.command("login alice"), "welcome back alice: 100 gold, login #2, 1 lines said");
+    EXPECT_EQ(p.command("login alice secret"),
+              "welcome back alice: 100 gold, login #2, 1 lines said");
     // Killed outright, the node still takes its Redis down with it.
     node.signal(SIGKILL);
     node.wait();

@@ -15,7 +15,7 @@ namespace {
 std::string login_when_free(Player& p, const std::string& name) {
     std::string reply;
     for (auto until = Clock::now() + kDeadline; Clock::now() < until;) {
-        reply = p.command("login " + name);
+        reply = p.command("login " + name + " secret");
         if (reply.find("is already playing on") == std::string::npos) break;
     }
     return reply;
@@ -40,13 +40,17 @@ TEST_F(GameTest, BadInputIsAnsweredAndTheConnectionStaysUsable) {
     Player p(node.port());
     ASSERT_TRUE(p.ready());
 
-    EXPECT_EQ(p.command("gold"), "not logged in: type login <name> first");
-    EXPECT_EQ(p.command("give bob 5"), "not logged in: type login <name> first");
+    EXPECT_EQ(p.command("gold"), "not logged in: type login <name> <password> first");
+    EXPECT_EQ(p.command("give bob 5"), "not logged in: type login <name> <password> first");
     EXPECT_EQ(p.command("dance"), "unknown command \"dance\": type help");
-    EXPECT_EQ(p.command("login"), "usage: login <name>");
-    EXPECT_EQ(p.command("login two words"), "usage: login <name>");
-    EXPECT_EQ(p.command("login b@d"), "bad name: 1 to 16 letters, digits, _ or -");
-    EXPECT_EQ(p.command("login " + std::string(17, 'x')),
+    EXPECT_EQ(p.command("login"), "usage: login <name> <password>");
+    EXPECT_EQ(p.command("login alice"), "usage: login <name> <password>");
+    EXPECT_EQ(p.command("login three words here"), "usage: login <name> <password>");
+    EXPECT_EQ(p.command("login alice abc"), "bad password: 4 to 64 characters, no spaces");
+    EXPECT_EQ(p.command("login alice " + std::string(65, 'p')),
+              "bad password: 4 to 64 characters, no spaces");
+    EXPECT_EQ(p.command("login b@d secret"), "bad name: 1 to 16 letters, digits, _ or -");
+    EXPECT_EQ(p.command("login " + std::string(17, 'x') + " secret"),
               "bad name: 1 to 16 letters, digits, _ or -");
     // An overlong line is refused once, whether it arrives whole or in pieces, and skipped.
     EXPECT_EQ(p.command("say " + std::string(600, 'a')), "line too long (over 512 bytes): ignored");
@@ -55,9 +59,9 @@ TEST_F(GameTest, BadInputIsAnsweredAndTheConnectionStaysUsable) {
     EXPECT_EQ(p.reply(), "line too long (over 512 bytes): ignored");
     ASSERT_TRUE(p.send_raw(std::string(3000, 'c') + "\n"));
     // Empty lines are no commands; the next real one is answered.
-    EXPECT_EQ(p.command("\r\n\r\nlogin alice"),
+    EXPECT_EQ(p.command("\r\n\r\nlogin alice secret"),
               "welcome alice: you are new here and have 100 gold");
-    EXPECT_EQ(p.command("login alice"), "you are already logged in as alice");
+    EXPECT_EQ(p.command("login alice secret"), "you are already logged in as alice");
     EXPECT_EQ(p.command("give"), "usage: give <player> <amount>");
     EXPECT_EQ(p.command("give bob"), "usage: give <player> <amount>");
     for (const char* bad : {"0", "-5", "1.5", "ten", "99999999999999999999", "1000000001"})
@@ -71,7 +75,7 @@ TEST_F(GameTest, BadInputIsAnsweredAndTheConnectionStaysUsable) {
     EXPECT_EQ(p.command("say \x1b[2Jgone\x07"), "you say: ?[2Jgone?");
     // After all that, the session works and nothing moved.
     EXPECT_EQ(p.command("GOLD"), "you have 100 gold");
-    EXPECT_EQ(p.command("quit"), "bye");
+    EXPECT_EQ(p.command("quit"), "bye: your progress is saved");
     EXPECT_EQ(node.stop(), 0) << node.output();
 }
 
@@ -84,14 +88,15 @@ TEST_F(GameTest, TwoNodesShareWhoChatAndGold) {
     // carol exists but is offline.
     {
         Player carol(n1.port());
-        EXPECT_EQ(carol.command("login carol"),
+        EXPECT_EQ(carol.command("login carol secret"),
                   "welcome carol: you are new here and have 100 gold");
-        EXPECT_EQ(carol.command("quit"), "bye");
+        EXPECT_EQ(carol.command("quit"), "bye: your progress is saved");
     }
     Player alice(n1.port()), bob(n2.port());
     ASSERT_TRUE(alice.ready() && bob.ready());
-    EXPECT_EQ(alice.command("login alice"), "welcome alice: you are new here and have 100 gold");
-    EXPECT_EQ(bob.command("login bob"), "welcome bob: you are new here and have 100 gold");
+    EXPECT_EQ(alice.command("login alice secret"),
+              "welcome alice: you are new here and have 100 gold");
+    EXPECT_EQ(bob.command("login bob secret"), "welcome bob: you are new here and have 100 gold");
     // carol's logout has left presence by now (quit answers after the logout call started,
     // so ask until it shows).
     std::string who;
@@ -105,9 +110,9 @@ TEST_F(GameTest, TwoNodesShareWhoChatAndGold) {
     // One name, one session, across nodes.
     {
         Player twin(n1.port());
-        EXPECT_EQ(twin.command("login bob"), "bob is already playing on n2");
+        EXPECT_EQ(twin.command("login bob secret"), "bob is already playing on n2");
         Player same(n2.port());
-        EXPECT_EQ(same.command("login bob"), "bob is already playing on this node");
+        EXPECT_EQ(same.command("login bob secret"), "bob is already playing on this node");
     }
 
     // Chat reaches the other node; the speaker gets the reply, not an echo.
@@ -157,25 +162,27 @@ TEST_F(GameTest, StateSurvivesLogoutAndNodeRestart) {
     ASSERT_TRUE(other.start()) << other.output();
     {
         Player p(node.port());
-        EXPECT_EQ(p.command("login dora"), "welcome dora: you are new here and have 100 gold");
+        EXPECT_EQ(p.command("login dora secret"),
+                  "welcome dora: you are new here and have 100 gold");
         for (int i = 0; i < 3; ++i)
             EXPECT_EQ(p.command("say line " + std::to_string(i)),
                       "you say: line " + std::to_string(i));
-        EXPECT_EQ(p.command("quit"), "bye");
+        EXPECT_EQ(p.command("quit"), "bye: your progress is saved");
     }
     {
         // Logged out on one node, in on the other at once: the logout saved first.
         Player p(other.port());
         EXPECT_EQ(login_when_free(p, "dora"),
                   "welcome back dora: 100 gold, login #2, 3 lines said");
-        EXPECT_EQ(p.command("quit"), "bye");
+        EXPECT_EQ(p.command("quit"), "bye: your progress is saved");
     }
     Player p(node.port());
     EXPECT_EQ(login_when_free(p, "dora"), "welcome back dora: 100 gold, login #3, 3 lines said");
     EXPECT_EQ(p.command("say once more"), "you say: once more");
     {
         Player eve(node.port());
-        EXPECT_EQ(eve.command("login eve"), "welcome eve: you are new here and have 100 gold");
+        EXPECT_EQ(eve.command("login eve secret"),
+                  "welcome eve: you are new here and have 100 gold");
         EXPECT_EQ(eve.command("give dora 40"), "gave 40 gold to dora; you have 60 gold");
     }
     // Shutdown saves the online player and tells them.
@@ -184,8 +191,9 @@ TEST_F(GameTest, StateSurvivesLogoutAndNodeRestart) {
     EXPECT_NE(node.output().find("players saved (0 failed)"), std::string::npos) << node.output();
     ASSERT_TRUE(node.start()) << node.output();
     Player again(node.port());
-    EXPECT_EQ(again.command("login dora"), "welcome back dora: 140 gold, login #4, 4 lines said");
-    EXPECT_EQ(again.command("login eve"), "you are already logged in as dora");
+    EXPECT_EQ(again.command("login dora secret"),
+              "welcome back dora: 140 gold, login #4, 4 lines said");
+    EXPECT_EQ(again.command("login eve secret"), "you are already logged in as dora");
     Player eve(other.port());
     EXPECT_EQ(login_when_free(eve, "eve"), "welcome back eve: 60 gold, login #2, 0 lines said");
     EXPECT_EQ(node.stop(), 0);

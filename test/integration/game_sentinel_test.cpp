@@ -46,8 +46,9 @@ TEST(GameSentinel, TwoNodesPlayThroughAFailover) {
     EXPECT_NE(n1.output().find("via sentinels"), std::string::npos) << n1.output();
 
     Player alice(n1.port()), bob(n2.port());
-    EXPECT_EQ(alice.command("login alice"), "welcome alice: you are new here and have 100 gold");
-    EXPECT_EQ(bob.command("login bob"), "welcome bob: you are new here and have 100 gold");
+    EXPECT_EQ(alice.command("login alice secret"),
+              "welcome alice: you are new here and have 100 gold");
+    EXPECT_EQ(bob.command("login bob secret"), "welcome bob: you are new here and have 100 gold");
     EXPECT_EQ(alice.command("give bob 10"), "gave 10 gold to bob; you have 90 gold");
     EXPECT_EQ(bob.wait_notice("[gold]"), "[gold] alice gave you 10 gold; you have 110");
 

@@ -44,7 +44,7 @@ void play(int me, const std::atomic<int>* port, Outcome* out, std::atomic<bool>*
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
                 continue;
             }
-            std::string r = p->command("login " + player_name(me));
+            std::string r = p->command("login " + player_name(me) + " secret");
             if (r.rfind("welcome", 0) == 0) return true;
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }

@@ -293,6 +293,14 @@ class GameNode {
         return true;
     }
     int port() const { return port_; }
+    // The debug console's port (the config asks for one on a free port).
+    int console_port() const {
+        const std::string needle = "debug console: listening on 127.0.0.1:";
+        std::string out = output();
+        size_t at = out.rfind(needle);
+        return at == std::string::npos ? 0 : std::stoi(out.substr(at + needle.size()));
+    }
+    void signal(int sig) { process_->signal(sig); }
     // SIGTERM (or another signal) and the exit status.
     int stop(int sig = SIGTERM) {
         process_->signal(sig);
@@ -313,5 +321,30 @@ class GameNode {
     int port_ = 0;
     std::unique_ptr<Process> process_;
 };
+
+// One debug console command: its output lines up to (without) the "<CMD OK>" / "<CMD Error>"
+// line, which goes to `status`. Empty with status "" when the console did not answer.
+inline std::vector<std::string> console(int port, const std::string& command,
+                                        std::string* status = nullptr) {
+    LineSocket s(port);
+    std::vector<std::string> lines;
+    if (!s.read_line() || !s.send(command + "\n")) return lines;
+    while (auto line = s.read_line()) {
+        if (*line == "<CMD OK>" || *line == "<CMD Error>") {
+            if (status) *status = *line;
+            return lines;
+        }
+        lines.push_back(*line);
+    }
+    if (status) *status = "";
+    return lines;
+}
+
+// How many services the node runs, from the console's list.
+inline int service_count(int console_port) {
+    std::string status;
+    auto lines = console(console_port, "list", &status);
+    return status == "<CMD OK>" ? int(lines.size()) : -1;
+}
 
 }  // namespace skyhive::test::game
