@@ -136,10 +136,9 @@ TEST(GameLocalRedis, RestartsItsRedisAfterKill9AndTheGameRecovers) {
     int game_port = number_after(node, "play: telnet 127.0.0.1 ");
     ASSERT_GT(game_port, 0) << node.output();
 
-    // The login lines are written here in the game's `login <name>` form.
     Player alice(game_port), bob(game_port);
-    ASSERT_EQ(alice.command("login alice"), "welcome alice: you are new here and have 100 gold");
-    ASSERT_EQ(bob.command("login bob"), "welcome bob: you are new here and have 100 gold");
+    ASSERT_EQ(alice.command("login alice secret"), "welcome alice: you are new here and have 100 gold");
+    ASSERT_EQ(bob.command("login bob secret"), "welcome bob: you are new here and have 100 gold");
 
     // alice gives bob 1 gold at a time, before, during and after the kill. An acknowledged
     // transfer must be in Redis afterwards; one answered "storage unavailable" may or may not be.
@@ -254,10 +253,9 @@ TEST(GameLocalRedis, TheOtherNodeRecoversToo) {
     GameNode node2(dir, "node2", redis_port);
     ASSERT_TRUE(node2.start()) << node2.output();
 
-    // The login lines are written here in the game's `login <name>` form.
     Player carol(node2.port()), dave(port1);
-    ASSERT_EQ(carol.command("login carol"), "welcome carol: you are new here and have 100 gold");
-    ASSERT_EQ(dave.command("login dave"), "welcome dave: you are new here and have 100 gold");
+    ASSERT_EQ(carol.command("login carol secret"), "welcome carol: you are new here and have 100 gold");
+    ASSERT_EQ(dave.command("login dave secret"), "welcome dave: you are new here and have 100 gold");
     ASSERT_EQ(carol.command("give dave 5"), "gave 5 gold to dave; you have 95 gold");
 
     ASSERT_EQ(::kill(server_pid(redis_port), SIGKILL), 0);
