@@ -137,7 +137,8 @@ TEST(GameLocalRedis, RestartsItsRedisAfterKill9AndTheGameRecovers) {
     ASSERT_GT(game_port, 0) << node.output();
 
     Player alice(game_port), bob(game_port);
-    ASSERT_EQ(alice.command("login alice secret"), "welcome alice: you are new here and have 100 gold");
+    ASSERT_EQ(alice.command("login alice secret"),
+              "welcome alice: you are new here and have 100 gold");
     ASSERT_EQ(bob.command("login bob secret"), "welcome bob: you are new here and have 100 gold");
 
     // alice gives bob 1 gold at a time, before, during and after the kill. An acknowledged
@@ -254,8 +255,10 @@ TEST(GameLocalRedis, TheOtherNodeRecoversToo) {
     ASSERT_TRUE(node2.start()) << node2.output();
 
     Player carol(node2.port()), dave(port1);
-    ASSERT_EQ(carol.command("login carol secret"), "welcome carol: you are new here and have 100 gold");
-    ASSERT_EQ(dave.command("login dave secret"), "welcome dave: you are new here and have 100 gold");
+    ASSERT_EQ(carol.command("login carol secret"),
+              "welcome carol: you are new here and have 100 gold");
+    ASSERT_EQ(dave.command("login dave secret"),
+              "welcome dave: you are new here and have 100 gold");
     ASSERT_EQ(carol.command("give dave 5"), "gave 5 gold to dave; you have 95 gold");
 
     ASSERT_EQ(::kill(server_pid(redis_port), SIGKILL), 0);
