@@ -23,13 +23,14 @@ thread_local const SocketLoop* tls_loop = nullptr;  // the loop this thread runs
 }  // namespace
 
 SocketLoop::SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, Resolver& resolver,
-                       std::atomic<uint64_t>& buffered, LogFn log)
+                       std::atomic<uint64_t>& buffered, LogFn log, uint64_t first_warning)
     : slots_(slots),
       pipe_(pipe),
       sink_(sink),
       resolver_(resolver),
       buffered_(buffered),
       log_(std::move(log)),
+      first_warning_(first_warning),
       scratch_(new char[kScratchSize]) {}
 
 SocketLoop::~SocketLoop() {

@@ -29,6 +29,10 @@ struct SocketServerOptions {
     // Called on the socket thread: must be quick and must not call the SocketServer. Default:
     // one line on stderr.
     std::function<void(std::string_view)> log;
+    // A socket's write-queue high-water mark: the owner gets a warning event when the bytes
+    // queued for a socket first reach it, again at each doubling, and once more (0 KB) when the
+    // queue has drained. At least 1 KB (skynet warns at 1 MB, the default).
+    uint64_t warning_bytes = uint64_t(1) << 20;
 };
 
 // A socket bound to a local port, as listen() and udp_open() return it.

@@ -57,6 +57,15 @@ int main(int argc, char** argv) {
         return 2;
     }
 
+    // The write-queue high-water mark of every socket: its owner is warned when that many KB
+    // wait to be sent (skynet's 1 MB by default), and decides what to do (the game's agents stop
+    // reading the client, then drop it).
+    auto warning_kb = config->get_int("socket_warning_kb", 1024, 1, 1 << 22);
+    if (!warning_kb) {
+        std::fprintf(stderr, "skyhive: %s\n", warning_kb.error().message.c_str());
+        return 2;
+    }
+
     // Every thread inherits this mask; only the signal thread below receives these signals.
     sigset_t signals;
     sigemptyset(&signals);
@@ -69,9 +78,12 @@ int main(int argc, char** argv) {
     Node node(std::move(options.value()), std::move(config.value()));
     // The node's sockets: events go to services through the node; conditions worth a line
     // (accepts paused for lack of descriptors) go to its log.
-    net::SocketServer sockets(node, net::SocketServerOptions{[&node](std::string_view line) {
-                                  node.log(Handle(), LogLevel::warn, line);
-                              }});
+    net::SocketServerOptions socket_options;
+    socket_options.log = [&node](std::string_view line) {
+        node.log(Handle(), LogLevel::warn, line);
+    };
+    socket_options.warning_bytes = uint64_t(warning_kb.value()) * 1024;
+    net::SocketServer sockets(node, std::move(socket_options));
     SocketDriver socket_driver(sockets);
     register_builtin_modules(node, &socket_driver);
     if (auto started = node.start(); !started) {
