@@ -389,5 +389,21 @@ TEST_F(GameHostileTest, ConsoleBoundsLinesAndStaysUsable) {
     EXPECT_EQ(node.stop(), 0) << node.output();
 }
 
+// The high-water mark is checked before anything starts, naming the file, line and key.
+TEST(GameHostileConfigTest, SocketWarningKbOutOfRangeIsRefused) {
+    TempDir dir;
+    for (const char* bad : {"0", "4194305", "\"big\""}) {
+        dir.write("bad.lua", "thread = 2\nsocket_warning_kb = " + std::string(bad) + "\n");
+        Process p({SKYHIVE_BINARY, dir.file("bad.lua")}, dir.file("out.txt"));
+        EXPECT_EQ(p.wait(), 2) << bad;
+        std::string out = p.output();
+        EXPECT_NE(out.find("bad.lua:2: key 'socket_warning_kb': expected an integer between 1 "
+                           "and 4194304"),
+                  std::string::npos)
+            << out;
+        ::unlink(dir.file("out.txt").c_str());
+    }
+}
+
 }  // namespace
 }  // namespace skyhive::test::game
