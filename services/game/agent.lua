@@ -13,7 +13,6 @@
 -- Thread: a service; the read loop is one coroutine, notices are written by the dispatcher.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
-local lineio = require "skynet.lineio"
 
 local id, peer, world, gate, node = ...
 id, world, gate = math.tointeger(tonumber(id)), math.tointeger(tonumber(world)),
@@ -26,6 +25,8 @@ local MAX_NAME = 16
 local name   -- logged in as
 local closed = false -- no more writes
 local kicked = false -- closed by a kick (the world or the gate ended the session)
+
+local lineio = require "skynet.lineio"
 
 -- Whatever goes back to the terminal is printable: no control bytes (escape sequences) and no
 -- raw bytes >= 0x80, whoever wrote them (an unknown command echoed, a notice from the world).

@@ -8,7 +8,6 @@
 -- listening on host:port" and answers the lua request "address" with host, port.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
-local lineio = require "skynet.lineio"
 local c = require "skynet.core"
 local debugcore = require "skynet.debugcore"
 
@@ -20,7 +19,6 @@ port = math.tointeger(tonumber(port or 8000))
 assert(port and port >= 0 and port <= 65535, "debug console: bad port")
 
 local TIMEOUT_MS = 2000 -- for requests to other services: a stuck one must not stall the console
-local MAX_LINE = 16 * 1024 -- longer command lines are refused, not buffered
 
 local function is_loopback(h)
     return h == "localhost" or h == "::1" or h:match("^127%.%d+%.%d+%.%d+$") ~= nil
@@ -276,6 +274,9 @@ local function words(line)
     for w in line:gmatch("%S+") do t[#t + 1] = w end
     return t
 end
+
+local lineio = require "skynet.lineio"
+local MAX_LINE = 16 * 1024 -- longer command lines are refused, not buffered
 
 local function session(id, addr)
     socket.start(id)
