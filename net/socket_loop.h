@@ -70,6 +70,7 @@ class SocketLoop {
     void on_close(const Command& c, bool graceful);
     void on_close_read(const Command& c);
     void on_option(const Command& c, int level, int name);
+    void on_warning_mark(const Command& c);
     void on_framer(const Command& c);
     void on_snapshot(const Command& c);
 

@@ -196,6 +196,11 @@ void SocketServer::close_read(int32_t id) {
     command(CommandType::close_read, id);
 }
 
+void SocketServer::set_warning_mark(int32_t id, uint32_t kb) {
+    assert(kb >= 1 && kb <= uint32_t(INT32_MAX));
+    command(CommandType::warning_mark, id, 0, int32_t(kb));
+}
+
 void SocketServer::set_nodelay(int32_t id, bool on) {
     command(CommandType::nodelay, id, 0, on ? 1 : 0);
 }

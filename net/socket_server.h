@@ -129,6 +129,9 @@ class SocketServer {
     void close_read(int32_t id);
     void set_nodelay(int32_t id, bool on);
     void set_keepalive(int32_t id, bool on);  // on by default for TCP, as in skynet
+    // This socket's write-queue high-water mark (SocketServerOptions::warning_bytes for the
+    // others), in KB, at least 1: the warning events come at it and at each doubling.
+    void set_warning_mark(int32_t id, uint32_t kb);
     // Switches a stream socket to framed mode: what is read from now on goes through `framer`
     // and arrives as `frames` events, one per read. Ownership of the framer moves to the socket
     // thread (it is destroyed with the socket, or at once if the id is stale).

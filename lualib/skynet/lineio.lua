@@ -87,8 +87,9 @@ local reader = {}
 reader.__index = reader
 
 -- Options: max (bytes per line, default 1024), telnet (strip telnet commands, default true),
--- hold (back-pressure, see above; default false), limit_kb (with hold: the write-queue size that
--- drops the client; default 4 x socket_warning_kb), peer (named in log lines).
+-- hold (back-pressure, see above; default false), mark_kb (with hold: this socket's high-water
+-- mark, see socket.warning_mark; default the config's socket_warning_kb), limit_kb (with hold:
+-- the write-queue size that drops the client; default 4 x the mark), peer (named in log lines).
 function lineio.new(id, options)
     options = options or {}
     local max = options.max or 1024
@@ -108,7 +109,12 @@ function lineio.new(id, options)
         served = 0, -- lines returned since the last read or yield
     }, reader)
     if r.hold then
-        local mark = math.tointeger(tonumber(skynet.getenv "socket_warning_kb" or "")) or 1024
+        local mark = options.mark_kb
+        if mark then
+            socket.warning_mark(id, mark)
+        else
+            mark = math.tointeger(tonumber(skynet.getenv "socket_warning_kb" or "")) or 1024
+        end
         local limit = options.limit_kb or 4 * mark
         socket.warning(id, function(_, kb)
             if kb >= limit then

@@ -560,6 +560,12 @@ function socket.warning(id, callback)
     return old
 end
 
+-- Sets this socket's write-queue high-water mark, in KB (1 to 4194304; default: the config's
+-- socket_warning_kb): warning events come at it and at each doubling.
+function socket.warning_mark(id, kb)
+    driver.warning_mark(id, kb)
+end
+
 function socket.nodelay(id, on)
     driver.nodelay(id, on ~= false)
 end

@@ -123,6 +123,21 @@ t.run(function()
     socket.close(client)
     socket.close(server)
 
+    -- A socket's own mark: 64 KB instead of the node's 1 MB.
+    client, server = pair(port)
+    socket.pause(client)
+    local marks = {}
+    socket.warning(server, function(_, kb) marks[#marks + 1] = kb end)
+    socket.warning_mark(server, 64)
+    local piece = string.rep("m", 16 * 1024)
+    for _ = 1, 512 do socket.write(server, piece) end -- 8 MB in 16 KB writes
+    t.wait_until(function() return #marks > 0 end, 500, "a warning")
+    t.ok(marks[1] >= 64 and marks[1] < 64 + 16, "warned at the socket's mark: " .. marks[1] .. " KB")
+    t.raises({ "the warning mark is 1 to 4194304 KB" }, socket.warning_mark, server, 0)
+    socket.shutdown(server)
+    socket.close(server)
+    socket.close(client)
+
     -- hold: a reader whose client sends lines and never reads the answers stops being served
     -- soon after the 1 MB mark (reading paused), and is dropped once the queue passes limit_kb.
     client, server = pair(port)

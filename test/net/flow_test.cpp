@@ -217,6 +217,24 @@ TEST(FlowWarningMarkTest, ConfiguredMarkWarnsAtItsSizeAndDrains) {
     ::close(client);
 }
 
+// A mark set for one socket overrides the server's: 32 KB here, under the default 1 MB.
+TEST_F(FlowTest, OneSocketsOwnMarkWarnsAtItsSize) {
+    server.set_warning_mark(id, 32);
+    const size_t total = 8u << 20, piece = 8 * 1024;
+    for (size_t off = 0; off < total; off += piece) {
+        Payload p = Payload::allocate(piece);
+        std::memset(p.data(), 'm', piece);
+        ASSERT_TRUE(server.send(id, std::move(p)));
+    }
+    auto w = sink.next_of(svc, SocketEventType::warning);
+    ASSERT_TRUE(w);
+    EXPECT_GE(w->ud(), 32);
+    EXPECT_LT(w->ud(), 32 + 8) << "the first warning comes at this socket's mark";
+    auto next = sink.next_of(svc, SocketEventType::warning);
+    ASSERT_TRUE(next);
+    EXPECT_GE(next->ud(), 64) << "then at its doubling";
+}
+
 TEST(FlowWarningMarkTest, MarkBelowOneKilobyteIsRefused) {
     EventSink sink;
     SocketServerOptions options;
