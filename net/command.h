@@ -29,10 +29,11 @@ enum class CommandType : uint8_t {
     close,       // handle = the only owner it applies to (0: any); the caller incremented in_pipe
     shutdown,    // the caller incremented slot.in_pipe
     close_read,
-    nodelay,    // arg = on/off
-    keepalive,  // arg = on/off
-    framer,     // ptr = Framer*
-    snapshot,   // ptr = SnapshotRequest* (borrowed: the caller waits for it)
+    nodelay,       // arg = on/off
+    keepalive,     // arg = on/off
+    warning_mark,  // arg = the socket's write-queue high-water mark in KB (> 0)
+    framer,        // ptr = Framer*
+    snapshot,      // ptr = SnapshotRequest* (borrowed: the caller waits for it)
 };
 
 // Fixed size, written to the control pipe with one write() (atomic: far below PIPE_BUF), so

@@ -80,6 +80,7 @@ struct Slot {
     uint64_t accept_failing_since = 0;  // monotonic_ns of the first failed accept, 0 = accepting
     uint32_t events = 0;                // epoll mask registered; 0 = not in the epoll set
     uint32_t read_size = 0;             // adaptive read buffer size
+    uint64_t warn_mark = 0;             // this socket's write-queue high-water mark
     uint64_t warn_at = 0;               // next write-queue size that triggers a warning event
     uint64_t bytes_in = 0;
     uint64_t last_read_ns = 0;

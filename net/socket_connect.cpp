@@ -126,7 +126,7 @@ void SocketLoop::on_connect(const Command& c) {
     }
     s->owner = Handle(c.handle);
     s->read_size = kMinRead;
-    s->warn_at = kFirstWarning;
+    s->warn_mark = s->warn_at = first_warning_;
     s->pending = std::make_unique<PendingConnect>();
     s->pending->target = host_port(req->host, req->port);
     s->address = s->pending->target;

@@ -194,8 +194,8 @@ void SocketLoop::after_write(Slot& s, const FlushResult& r, uint64_t queued) {
     int32_t id = s.id.load(std::memory_order_relaxed);
     if (queued == 0) {
         s.want_write = false;
-        if (s.warn_at > kFirstWarning) {
-            s.warn_at = kFirstWarning;
+        if (s.warn_at > s.warn_mark) {
+            s.warn_at = s.warn_mark;
             if (!deliver(s, make_socket_event(SocketEventType::warning, id, 0))) return;
         }
         if (s.state.load(std::memory_order_relaxed) == SlotState::closing) {

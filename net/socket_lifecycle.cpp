@@ -20,7 +20,7 @@ void SocketLoop::install(Slot& s, int fd, SocketKind kind, Handle owner) {
     }
     s.owner = owner;
     s.read_size = kMinRead;
-    s.warn_at = kFirstWarning;
+    s.warn_mark = s.warn_at = first_warning_;
 }
 
 bool SocketLoop::set_interest(Slot& s) {

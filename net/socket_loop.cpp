@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
@@ -23,13 +24,14 @@ thread_local const SocketLoop* tls_loop = nullptr;  // the loop this thread runs
 }  // namespace
 
 SocketLoop::SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, Resolver& resolver,
-                       std::atomic<uint64_t>& buffered, LogFn log)
+                       std::atomic<uint64_t>& buffered, LogFn log, uint64_t first_warning)
     : slots_(slots),
       pipe_(pipe),
       sink_(sink),
       resolver_(resolver),
       buffered_(buffered),
       log_(std::move(log)),
+      first_warning_(first_warning),
       scratch_(new char[kScratchSize]) {}
 
 SocketLoop::~SocketLoop() {
@@ -155,6 +157,9 @@ void SocketLoop::dispatch(const Command& c) {
             break;
         case CommandType::keepalive:
             on_option(c, SOL_SOCKET, SO_KEEPALIVE);
+            break;
+        case CommandType::warning_mark:
+            on_warning_mark(c);
             break;
         case CommandType::framer:
             on_framer(c);
@@ -354,6 +359,16 @@ void SocketLoop::on_option(const Command& c, int level, int name) {
         int v = on ? 1 : 0;
         ::setsockopt(s->fd, level, name, &v, sizeof v);
     }
+}
+
+void SocketLoop::on_warning_mark(const Command& c) {
+    Slot* s = slots_.live(c.id);
+    if (!s || c.arg <= 0) return;
+    // Warned already: the owner still gets its drained event, and the next warning comes at a
+    // doubling past both what it was told and the new mark.
+    const bool warned = s->warn_at > s->warn_mark;
+    s->warn_mark = uint64_t(c.arg) * 1024;
+    s->warn_at = warned ? std::max(s->warn_at, s->warn_mark * 2) : s->warn_mark;
 }
 
 void SocketLoop::on_framer(const Command& c) {

@@ -32,7 +32,7 @@ class SocketLoop {
     using LogFn = std::function<void(std::string_view)>;
 
     SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, Resolver& resolver,
-               std::atomic<uint64_t>& buffered, LogFn log);
+               std::atomic<uint64_t>& buffered, LogFn log, uint64_t first_warning);
     ~SocketLoop();
     SocketLoop(const SocketLoop&) = delete;
     SocketLoop& operator=(const SocketLoop&) = delete;
@@ -54,10 +54,9 @@ class SocketLoop {
     // Thread: socket thread.
     void post_local(const Command& c) { local_.push_back(c); }
 
-    // Adaptive read buffer bounds for data events, and the first write-queue warning.
+    // Adaptive read buffer bounds for data events.
     static constexpr uint32_t kMinRead = 64;
     static constexpr uint32_t kMaxRead = 256 * 1024;
-    static constexpr uint64_t kFirstWarning = 1 << 20;
 
   private:
     // --- commands (socket_loop.cpp) ---
@@ -71,6 +70,7 @@ class SocketLoop {
     void on_close(const Command& c, bool graceful);
     void on_close_read(const Command& c);
     void on_option(const Command& c, int level, int name);
+    void on_warning_mark(const Command& c);
     void on_framer(const Command& c);
     void on_snapshot(const Command& c);
 
@@ -122,6 +122,7 @@ class SocketLoop {
     Resolver& resolver_;
     std::atomic<uint64_t>& buffered_;
     LogFn log_;
+    const uint64_t first_warning_;  // write-queue high-water mark (SocketServerOptions)
     int epfd_ = -1;
     std::unique_ptr<char[]> scratch_;  // framed and UDP reads land here first
 

@@ -35,9 +35,14 @@ SocketServer::~SocketServer() {
 
 Result<void> SocketServer::start() {
     assert(!thread_.joinable() && !stopped_);
+    if (options_.warning_bytes < 1024)
+        return Error{"socket server: warning_bytes must be at least 1024, not " +
+                         std::to_string(options_.warning_bytes),
+                     0};
     if (auto r = pipe_.open(); !r) return r;
     resolver_ = std::make_unique<Resolver>([this](const Command& c) { pipe_.write(c); });
-    loop_ = std::make_unique<SocketLoop>(slots_, pipe_, sink_, *resolver_, buffered_, options_.log);
+    loop_ = std::make_unique<SocketLoop>(slots_, pipe_, sink_, *resolver_, buffered_, options_.log,
+                                         options_.warning_bytes);
     if (auto r = loop_->open(); !r) return r;
     running_.store(true, std::memory_order_release);
     thread_ = std::thread([this] { loop_->run(); });
@@ -189,6 +194,11 @@ void SocketServer::close_if_owner(int32_t id, Handle owner) {
 
 void SocketServer::close_read(int32_t id) {
     command(CommandType::close_read, id);
+}
+
+void SocketServer::set_warning_mark(int32_t id, uint32_t kb) {
+    assert(kb >= 1 && kb <= uint32_t(INT32_MAX));
+    command(CommandType::warning_mark, id, 0, int32_t(kb));
 }
 
 void SocketServer::set_nodelay(int32_t id, bool on) {

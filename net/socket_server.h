@@ -29,6 +29,10 @@ struct SocketServerOptions {
     // Called on the socket thread: must be quick and must not call the SocketServer. Default:
     // one line on stderr.
     std::function<void(std::string_view)> log;
+    // A socket's write-queue high-water mark: the owner gets a warning event when the bytes
+    // queued for a socket first reach it, again at each doubling, and once more (0 KB) when the
+    // queue has drained. At least 1 KB (skynet warns at 1 MB, the default).
+    uint64_t warning_bytes = uint64_t(1) << 20;
 };
 
 // A socket bound to a local port, as listen() and udp_open() return it.
@@ -125,6 +129,9 @@ class SocketServer {
     void close_read(int32_t id);
     void set_nodelay(int32_t id, bool on);
     void set_keepalive(int32_t id, bool on);  // on by default for TCP, as in skynet
+    // This socket's write-queue high-water mark (SocketServerOptions::warning_bytes for the
+    // others), in KB, at least 1: the warning events come at it and at each doubling.
+    void set_warning_mark(int32_t id, uint32_t kb);
     // Switches a stream socket to framed mode: what is read from now on goes through `framer`
     // and arrives as `frames` events, one per read. Ownership of the framer moves to the socket
     // thread (it is destroyed with the socket, or at once if the id is stale).

@@ -57,13 +57,22 @@ Result<std::unique_ptr<Runtime>> Runtime::create(Config config) {
     if (!shutdown_timeout) return shutdown_timeout.error();
     r->shutdown_timeout_ = std::chrono::milliseconds(shutdown_timeout.value());
 
+    // The write-queue high-water mark of every socket: its owner is warned when that many KB
+    // wait to be sent (skynet's 1 MB by default) and decides what to do (the game's agents stop
+    // reading the client, then drop it).
+    auto warning_kb = config.get_int("socket_warning_kb", 1024, 1, 1 << 22);
+    if (!warning_kb) return warning_kb.error();
+
     r->node_ = std::make_unique<Node>(std::move(options.value()), std::move(config));
     // The node's sockets: events go to services through the node; conditions worth a line
     // (accepts paused for lack of descriptors) go to its log.
     Node& node = *r->node_;
-    r->sockets_ = std::make_unique<net::SocketServer>(
-        node, net::SocketServerOptions{
-                  [&node](std::string_view line) { node.log(Handle(), LogLevel::warn, line); }});
+    net::SocketServerOptions socket_options;
+    socket_options.log = [&node](std::string_view line) {
+        node.log(Handle(), LogLevel::warn, line);
+    };
+    socket_options.warning_bytes = uint64_t(warning_kb.value()) * 1024;
+    r->sockets_ = std::make_unique<net::SocketServer>(node, std::move(socket_options));
     r->socket_driver_ = std::make_unique<SocketDriver>(*r->sockets_);
     register_builtin_modules(node, r->socket_driver_.get());
     return r;

@@ -251,6 +251,15 @@ int l_shutdown(lua_State* L) {
     return 0;
 }
 
+int l_warning_mark(lua_State* L) {
+    const int32_t id = check_id(L, 1);
+    const lua_Integer kb = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, kb >= 1 && kb <= (lua_Integer(1) << 22), 2,
+                  "the warning mark is 1 to 4194304 KB");
+    server(L).set_warning_mark(id, uint32_t(kb));
+    return 0;
+}
+
 int l_nodelay(lua_State* L) {
     const int32_t id = check_id(L, 1);
     server(L).set_nodelay(id, lua_isnone(L, 2) || lua_toboolean(L, 2));
@@ -492,20 +501,11 @@ void socket_driver_bind(lua_State* L, SocketDriver* driver, Handle self) {
 extern "C" int luaopen_skynet_socketdriver(lua_State* L) {
     using namespace skyhive;
     static const luaL_Reg bound[] = {
-        {"connect", l_connect},
-        {"listen", l_listen},
-        {"bind", l_bind},
-        {"start", l_start},
-        {"pause", l_pause},
-        {"close", l_close},
-        {"shutdown", l_shutdown},
-        {"nodelay", l_nodelay},
-        {"send", l_send},
-        {"lsend", l_lsend},
-        {"set_framer", l_set_framer},
-        {"udp", l_udp},
-        {"udp_send", l_udp_send},
-        {"info", l_info},
+        {"connect", l_connect},   {"listen", l_listen},     {"bind", l_bind},
+        {"start", l_start},       {"pause", l_pause},       {"close", l_close},
+        {"shutdown", l_shutdown}, {"nodelay", l_nodelay},   {"warning_mark", l_warning_mark},
+        {"send", l_send},         {"lsend", l_lsend},       {"set_framer", l_set_framer},
+        {"udp", l_udp},           {"udp_send", l_udp_send}, {"info", l_info},
         {nullptr, nullptr},
     };
     static const luaL_Reg plain[] = {

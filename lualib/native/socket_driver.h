@@ -9,6 +9,8 @@
 //   listen(host, port [, backlog]) -> id, port | nil, err   port: the bound one (0 = kernel's)
 //   bind(fd) -> id | nil, err                 adopts an open fd (stdin, a pipe)
 //   start(id), pause(id), close(id), shutdown(id), nodelay(id [, on])
+//   warning_mark(id, kb)                      this socket's write-queue high-water mark (1 KB to
+//                                             4 GB; the node's socket_warning_kb otherwise)
 //   send(id, data [, size]) -> boolean        data: string, table of strings, or light userdata
 //   lsend(id, data [, size]) -> boolean       + size (ownership moves here); low priority
 //   set_framer(id, name [, options]) -> true | nil, err

@@ -7,15 +7,15 @@
 -- the socket closes; one coroutine at a time may wait on a socket.
 --
 -- Yield (must run in a message coroutine): open, open_framed, read, readall, readline, block,
--- close (until the close has taken effect). Nothing else yields.
+-- drain, close (until the close has taken effect). Nothing else yields.
 local skynet = require "skynet"
 local c = require "skynet.core"
 local driver = require "skynet.socketdriver"
 
 local assert, error, type, tonumber, format = assert, error, type, tonumber, string.format
 local coroutine_running = coroutine.running
-local buffer_push, buffer_pop, buffer_readall, buffer_readline =
-    driver.push, driver.pop, driver.readall, driver.readline
+local buffer_push, buffer_pop, buffer_readall, buffer_readline, buffer_size =
+    driver.push, driver.pop, driver.readall, driver.readline, driver.size
 
 -- Unread bytes past this pause reading (TCP then throttles the peer) until the next read.
 local BUFFER_LIMIT = 128 * 1024
@@ -38,6 +38,15 @@ local function wakeup(s)
     local co = s.co
     if co then
         s.co = nil
+        skynet.wakeup(co)
+    end
+end
+
+-- Wakes the coroutine waiting in drain(), if any.
+local function wakeup_drain(s)
+    local co = s.drain_co
+    if co then
+        s.drain_co = nil
         skynet.wakeup(co)
     end
 end
@@ -102,7 +111,8 @@ socket_message[1] = function(id, size)
         return
     end
     if rrt == "string" then
-        if buffer_readline(s.buffer, rr, true) then
+        -- A bounded readline also wakes for a line that has grown past its maximum.
+        if buffer_readline(s.buffer, rr, true) or (s.read_max and sz > s.read_max) then
             s.read_required = nil
             if sz > BUFFER_LIMIT then pause_socket(s, sz) end
             wakeup(s)
@@ -133,7 +143,9 @@ socket_message[3] = function(id, reason)
     local s = socket_pool[id]
     if s then
         s.connected = false
+        if reason ~= "eof" then s.write_closed = true end
         wakeup(s)
+        wakeup_drain(s)
     elseif reason == "eof" then
         driver.close(id)
     end
@@ -166,8 +178,10 @@ socket_message[5] = function(id, op, text)
         skynet.error(format("socket: %s error on socket %d: %s", op, id, text))
     end
     s.connected = false
+    s.write_closed = true
     s.error = text
     wakeup(s)
+    wakeup_drain(s)
     call_onclose(id, text)
 end
 
@@ -190,7 +204,11 @@ end
 -- warning: KB queued for writing (0: drained again).
 socket_message[7] = function(id, kb)
     local s = socket_pool[id]
-    if s then (s.on_warning or default_warning)(id, kb) end
+    if s then
+        s.unsent_kb = kb
+        if kb == 0 then wakeup_drain(s) end
+        (s.on_warning or default_warning)(id, kb)
+    end
 end
 
 -- frames: framed mode; ptr is valid until the callback returns or yields.
@@ -221,6 +239,11 @@ skynet.register_protocol {
 --   connecting     true, then the error text if the connect fails
 --   co             the coroutine waiting  pause  true: paused for BUFFER_LIMIT; false: never resume
 --   closing        the coroutine in close() waiting for a reader to finish
+--   read_max       the waiting readline's maximum line length (nil: none)
+--   skip_line      readline is dropping the rest of an over-long line, up to its separator
+--   unsent_kb      KB queued for writing as the last warning event said (0 or nil: below the mark)
+--   drain_co       the coroutine waiting in drain()
+--   write_closed   closed or failed: nothing more can be written (eof alone leaves writing open)
 local function new_stream(id, connected)
     local s2 = socket_pool[id]
     if s2 and not s2.listen then error(format("socket %d is already open here", id), 3) end
@@ -372,18 +395,53 @@ function socket.readall(id)
     return buffer_readall(s.buffer)
 end
 
+local function too_long(max)
+    return nil, format("line too long (over %d bytes)", max)
+end
+
 -- Reads up to sep (default "\n"), which is removed. -> line | false, the bytes left at close.
-function socket.readline(id, sep)
+-- With max (bytes, not counting sep), a longer line is never buffered whole: readline answers
+-- nil, "line too long (over <max> bytes)" once and drops that line up to its separator, so the
+-- next call reads the line after it (a caller that stops at `not line` simply gives up).
+function socket.readline(id, sep, max)
     sep = sep or "\n"
     local s = assert(socket_pool[id], "socket.readline: socket not open here")
-    local ret = buffer_readline(s.buffer, sep)
-    if ret then return ret end
-    if not s.connected then return false, buffer_readall(s.buffer) end
-    assert(not s.read_required, "another coroutine is reading this socket")
-    s.read_required = sep
-    suspend(s)
-    if s.connected then return buffer_readline(s.buffer, sep) end
-    return false, buffer_readall(s.buffer)
+    if max ~= nil then
+        assert(math.type(max) == "integer" and max >= 0,
+            "socket.readline: max must be a non-negative integer")
+    end
+    local buf = s.buffer
+    while true do
+        local ret = buffer_readline(buf, sep)
+        if ret then
+            if s.skip_line then
+                s.skip_line = nil -- the end of an over-long line: dropped
+            elseif max and #ret > max then
+                return too_long(max)
+            else
+                return ret
+            end
+        elseif max and buffer_size(buf) >= max + #sep then
+            -- No separator, and more than max bytes before the last #sep - 1 (which may start
+            -- one): the line is too long. Those bytes go; the tail stays for the separator.
+            buffer_pop(buf, buffer_size(buf) - (#sep - 1))
+            if not s.skip_line then
+                s.skip_line = true
+                return too_long(max)
+            end
+        elseif not s.connected then
+            local rest = buffer_readall(buf)
+            if s.skip_line then rest = "" end -- the tail of an over-long line is no line
+            s.skip_line = nil
+            return false, rest
+        else
+            assert(not s.read_required, "another coroutine is reading this socket")
+            s.read_required = sep
+            s.read_max = max
+            suspend(s)
+            s.read_max = nil
+        end
+    end
 end
 
 -- Waits until bytes arrive or the socket closes. -> true while still open.
@@ -476,6 +534,22 @@ function socket.onclose(id, callback)
     socket_onclose[id] = callback
 end
 
+-- Waits while the socket's write queue is past its high-water mark: from a warning event until
+-- the drained one (kb = 0), with reading paused meanwhile (the next read resumes it), so that a
+-- peer that does not read stops being served. Returns at once below the mark.
+-- -> true while the socket can still be written, false once it is closed or failed. Yields.
+function socket.drain(id)
+    local s = socket_pool[id]
+    while s and not s.write_closed and (s.unsent_kb or 0) > 0 do
+        assert(not s.drain_co, "another coroutine is already draining this socket")
+        socket.pause(id)
+        s.drain_co = coroutine_running()
+        skynet.wait(s.drain_co)
+        s = socket_pool[id]
+    end
+    return s ~= nil and not s.write_closed
+end
+
 -- callback(id, kb) replaces the default log line when the write queue grows (kb = 0: drained).
 -- -> the previous callback.
 function socket.warning(id, callback)
@@ -484,6 +558,12 @@ function socket.warning(id, callback)
     local old = s.on_warning
     s.on_warning = callback
     return old
+end
+
+-- Sets this socket's write-queue high-water mark, in KB (1 to 4194304; default: the config's
+-- socket_warning_kb): warning events come at it and at each doubling.
+function socket.warning_mark(id, kb)
+    driver.warning_mark(id, kb)
 end
 
 function socket.nodelay(id, on)

@@ -34,8 +34,12 @@ local kicked = false -- closed by a kick (the world or the gate ended the sessio
 local busy = false
 local kick_closed = false -- the kick closed the socket (the read loop must not close it again)
 
+local lineio = require "skynet.lineio"
+
+-- Whatever goes back to the terminal is printable: no control bytes (escape sequences) and no
+-- raw bytes >= 0x80, whoever wrote them (an unknown command echoed, a notice from the world).
 local function send(line)
-    if not closed and not kicked then socket.write(id, line .. "\r\n") end
+    if not closed and not kicked then socket.write(id, lineio.printable(line) .. "\r\n") end
 end
 
 local HELP = {
@@ -130,32 +134,18 @@ function COMMANDS.quit()
     return true
 end
 
--- The next line without its CR LF, nil at close. A line longer than MAX_LINE is answered once
--- and skipped up to its end, so the connection stays usable.
-local buffer, skipping = "", false
+-- The next line without its line end, nil at close. A line longer than MAX_LINE is answered
+-- once and skipped up to its end, so the connection stays usable. Telnet commands are dropped;
+-- CR, LF and CR LF end a line; a last line without one still counts when the client half-closes.
+-- While more than socket_warning_kb waits to be sent the client is not read (its TCP window then
+-- stops it); past four times that it is dropped (lineio's hold).
+local reader
 local function next_line()
+    reader = reader or lineio.new(id, { max = MAX_LINE, telnet = true, hold = true, peer = peer })
     while true do
-        local nl = buffer:find("\n", 1, true)
-        if nl then
-            local line = buffer:sub(1, nl - 1)
-            buffer = buffer:sub(nl + 1)
-            if skipping then
-                skipping = false
-            elseif #line > MAX_LINE + 1 then
-                send(string.format("line too long (over %d bytes): ignored", MAX_LINE))
-            else
-                return (line:gsub("\r$", ""))
-            end
-        elseif #buffer > MAX_LINE + 1 then
-            if not skipping then
-                send(string.format("line too long (over %d bytes): ignored", MAX_LINE))
-            end
-            skipping, buffer = true, ""
-        else
-            local data = socket.read(id)
-            if not data then return nil end
-            buffer = buffer .. data
-        end
+        local line, err = reader:read()
+        if line ~= false then return line end
+        send(err .. ": ignored")
     end
 end
 

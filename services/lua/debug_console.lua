@@ -289,31 +289,40 @@ local function words(line)
     return t
 end
 
+local lineio = require "skynet.lineio"
+local MAX_LINE = 16 * 1024 -- longer command lines are refused, not buffered
+
 local function session(id, addr)
     socket.start(id)
     skynet.error(format("debug console: %s connected", addr))
     socket.write(id, format("Welcome to the skyhive debug console (node %d, service %s). " ..
         "Type help for the commands.\n", skynet.self() >> 24, skynet.address(skynet.self())))
+    -- Bounded lines without telnet commands; output stops being produced for a client that
+    -- does not read it (lineio). What goes back is printable, tabs and line ends aside.
+    local reader = lineio.new(id, { max = MAX_LINE, telnet = true, hold = true, peer = addr })
     while true do
-        local line = socket.readline(id)
-        if not line then break end
-        local argv = words(line)
+        local line, too_long = reader:read()
+        if line == nil then break end
+        local argv = line and words(line) or {}
         local cmd = argv[1]
         if cmd == "quit" then break end
-        if cmd then
+        if cmd or too_long then
             local lines = {}
             local function out(text) lines[#lines + 1] = text end
             local f = COMMAND[cmd]
             local ok, err = true, nil
-            if f then
+            if too_long then
+                ok, err = false, too_long
+            elseif f then
                 ok, err = pcall(f, out, table.unpack(argv, 2))
             else
-                ok, err = false, format("unknown command %q, type help for the commands", cmd)
+                ok, err = false, format("unknown command %q, type help for the commands",
+                    cmd:sub(1, 64))
             end
             if not ok then out("error: " .. tostring(err)) end
             out(ok and "<CMD OK>" or "<CMD Error>")
             lines[#lines + 1] = ""
-            if not socket.write(id, concat(lines, "\n")) then break end
+            if not socket.write(id, lineio.printable(concat(lines, "\n"), "\n\t")) then break end
         end
     end
     socket.close(id)

@@ -206,6 +206,9 @@ TEST(EchoConfig, EchoesLinesFromSeveralClients) {
     }
     ASSERT_TRUE(a.send(many));
     EXPECT_EQ(a.recv(many.size()), many);
+    // A line over 64 KB is not buffered whole nor echoed: one error line, then the next line.
+    ASSERT_TRUE(a.send(std::string(200000, 'x') + "\nafter\n"));
+    EXPECT_EQ(a.recv_until("after\n"), "line too long (over 65536 bytes)\nafter\n");
     // Half-close: what was complete is echoed, then the service closes its side.
     ASSERT_TRUE(b.send("last\nno newline"));
     b.shutdown_write();

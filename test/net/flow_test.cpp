@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -162,6 +163,88 @@ TEST_F(FlowTest, HighPriorityGoesFirstButNeverInsideACutBuffer) {
     ASSERT_EQ(got.size(), big + 14);
     EXPECT_EQ(got.find_first_not_of('a'), big) << "the cut buffer was interrupted";
     EXPECT_EQ(got.substr(big), "HIGHsecond low");
+}
+
+// The high-water mark is the server's option: a 64 KB mark warns at 64 KB (then 128, 256...),
+// long before the default 1 MB, and the drained warning still follows.
+TEST(FlowWarningMarkTest, ConfiguredMarkWarnsAtItsSizeAndDrains) {
+    EventSink sink;
+    SocketServerOptions options;
+    options.warning_bytes = 64 * 1024;
+    SocketServer server{sink, options};
+    ASSERT_TRUE(server.start().ok());
+    const Handle svc{1};
+    auto l = server.listen(svc, "127.0.0.1", 0);
+    ASSERT_TRUE(l.ok());
+    server.start(l->id);
+    int client = connect_local(l->port);
+    ASSERT_GE(client, 0);
+    auto a = sink.next_of(svc, SocketEventType::accepted);
+    ASSERT_TRUE(a);
+    const int32_t id = a->ud();
+
+    // 16 MB in 16 KB pieces to a client that reads nothing: far past the kernel's buffers.
+    const size_t total = 16u << 20, piece = 16 * 1024;
+    for (size_t off = 0; off < total; off += piece) {
+        Payload p = Payload::allocate(piece);
+        std::memset(p.data(), 'w', piece);
+        ASSERT_TRUE(server.send(id, std::move(p)));
+    }
+    std::vector<int32_t> warnings;
+    while (warnings.empty() || warnings.back() < 1024) {
+        auto w = sink.next_of(svc, SocketEventType::warning);
+        ASSERT_TRUE(w) << "warnings so far: " << warnings.size();
+        warnings.push_back(w->ud());
+    }
+    ASSERT_GE(warnings.size(), 2u);
+    EXPECT_GE(warnings[0], 64);
+    EXPECT_LT(warnings[0], 64 + 16) << "the first warning comes at the configured mark";
+    for (size_t k = 1; k < warnings.size(); ++k)
+        EXPECT_GE(warnings[k], 64 << k) << "warning " << k;
+
+    std::vector<char> buf(1 << 20);
+    for (size_t got = 0; got < total;) {
+        ssize_t r = ::recv(client, buf.data(), buf.size(), 0);
+        ASSERT_GT(r, 0) << "after " << got << " bytes";
+        got += size_t(r);
+    }
+    std::optional<int32_t> last;
+    while (!last || *last != 0) {
+        auto w = sink.next_of(svc, SocketEventType::warning);
+        ASSERT_TRUE(w) << "no drained warning";
+        last = w->ud();
+    }
+    ::close(client);
+}
+
+// A mark set for one socket overrides the server's: 32 KB here, under the default 1 MB.
+TEST_F(FlowTest, OneSocketsOwnMarkWarnsAtItsSize) {
+    server.set_warning_mark(id, 32);
+    const size_t total = 8u << 20, piece = 8 * 1024;
+    for (size_t off = 0; off < total; off += piece) {
+        Payload p = Payload::allocate(piece);
+        std::memset(p.data(), 'm', piece);
+        ASSERT_TRUE(server.send(id, std::move(p)));
+    }
+    auto w = sink.next_of(svc, SocketEventType::warning);
+    ASSERT_TRUE(w);
+    EXPECT_GE(w->ud(), 32);
+    EXPECT_LT(w->ud(), 32 + 8) << "the first warning comes at this socket's mark";
+    auto next = sink.next_of(svc, SocketEventType::warning);
+    ASSERT_TRUE(next);
+    EXPECT_GE(next->ud(), 64) << "then at its doubling";
+}
+
+TEST(FlowWarningMarkTest, MarkBelowOneKilobyteIsRefused) {
+    EventSink sink;
+    SocketServerOptions options;
+    options.warning_bytes = 512;
+    SocketServer server{sink, options};
+    auto started = server.start();
+    ASSERT_FALSE(started.ok());
+    EXPECT_NE(started.error().message.find("warning_bytes must be at least 1024, not 512"),
+              std::string::npos)
+        << started.error().message;
 }
 
 }  // namespace
