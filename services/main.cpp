@@ -15,6 +15,7 @@
 #include "lualib/native/socket_driver.h"
 #include "net/socket_server.h"
 #include "services/builtin.h"
+#include "services/config_keys.h"
 #include "services/local_redis.h"
 
 using namespace skyhive;
@@ -36,6 +37,10 @@ int main(int argc, char** argv) {
     auto config = Config::load(path);
     if (!config) {
         std::fprintf(stderr, "skyhive: %s\n", config.error().message.c_str());
+        return 2;
+    }
+    if (auto valid = validate_node_config(config.value()); !valid) {
+        std::fprintf(stderr, "skyhive: %s\n", valid.error().message.c_str());
         return 2;
     }
     auto options = NodeOptions::from_config(config.value());
