@@ -28,7 +28,8 @@ ConfigSchema build() {
         .string("lua_cpath")
         .path("lualoader")
         .path("preload")
-        .boolean("lua_codecache");
+        .boolean("lua_codecache")
+        .integer("lua_gc_incremental_kb", 0, int64_t(1) << 30);
     // The Lua start scripts: bootstrap.lua, main.lua, game_main.lua.
     s.nonempty("start")
         .address("debug_console")
