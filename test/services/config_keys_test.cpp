@@ -169,7 +169,8 @@ TEST(ConfigKeys, ShippedConfigsPass) {
     for (const auto& e : fs::directory_iterator(root / "config"))
         if (e.path().extension() == ".lua") files.push_back(e.path());
     files.push_back(root / "test/lua/config_sentinel.lua");
-    ASSERT_GE(files.size(), 8u);
+    files.push_back(root / "sentinel-demo/node.lua");
+    ASSERT_GE(files.size(), 9u);
     for (const auto& f : files) {
         auto config = Config::load(f.string());
         ASSERT_TRUE(config.ok()) << config.error().message;
