@@ -44,22 +44,21 @@ std::string describe_range(int64_t min, int64_t max) {
 }
 
 // "host:port" or "[v6]:port": what the Lua services parse (`^%[?([^%]]-)%]?:(%d+)$`), with the
-// port in range. "" when it fits, else what is wrong.
+// port in range. "" when it fits, else what is wrong ("no port").
 std::string check_address(std::string_view v) {
     size_t colon = v.rfind(':');
-    if (colon == std::string_view::npos)
-        return "expected host:port (e.g. \"127.0.0.1:6379\"), the port is missing";
+    if (colon == std::string_view::npos) return "no port";
     std::string_view host = v.substr(0, colon), port = v.substr(colon + 1);
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
         host = host.substr(1, host.size() - 2);
-    if (host.empty()) return "expected host:port (e.g. \"127.0.0.1:6379\"), the host is missing";
+    if (host.empty()) return "no host";
     for (char c : host)
-        if (c == '[' || c == ']' || c == ' ' || c == '\t') return "expected host:port, bad host";
+        if (c == '[' || c == ']' || c == ' ' || c == '\t') return "a bad host";
     unsigned n = 0;
     auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
     if (port.empty() || ec != std::errc() || p != port.data() + port.size())
-        return "expected host:port, the port is not a number";
-    if (n > 65535) return "expected host:port, the port is over 65535";
+        return "a port that is not a number";
+    if (n > 65535) return "a port over 65535";
     return {};
 }
 
@@ -200,7 +199,8 @@ std::string ConfigSchema::check(const Key& key, const std::string& v) {
         case Kind::address: {
             std::string what = check_address(v);
             if (what.empty()) return {};
-            return what + (key.off ? " (or false)" : "") + ", got " + quoted(v);
+            return std::string("expected \"host:port\"") + (key.off ? " or false" : "") + ", got " +
+                   quoted(v) + " (" + what + ")";
         }
         case Kind::address_list: {
             size_t count = 0;
@@ -213,11 +213,12 @@ std::string ConfigSchema::check(const Key& key, const std::string& v) {
                 if (end == i) break;
                 std::string item = v.substr(i, end - i);
                 if (std::string what = check_address(item); !what.empty())
-                    return "item " + quoted(item) + ": " + what;
+                    return "expected a list of \"host:port\", item " + quoted(item) + " has " +
+                           what;
                 ++count;
                 i = end;
             }
-            if (count == 0) return "expected a list of host:port, got " + quoted(v);
+            if (count == 0) return "expected a list of \"host:port\", got " + quoted(v);
             return {};
         }
     }

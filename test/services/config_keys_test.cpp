@@ -40,26 +40,23 @@ TEST(ConfigKeys, EachBadValueIsRefusedWithFileLineAndKey) {
          "node.lua:2: key 'game_start_gold': expected an integer between 0 and 1000000000, got "
          "'abc'"},
         {"game = \"nonsense\"\n",
-         "node.lua:1: key 'game': expected host:port (e.g. \"127.0.0.1:6379\"), the port is "
-         "missing (or false), got 'nonsense'"},
+         "node.lua:1: key 'game': expected \"host:port\" or false, got 'nonsense' (no port)"},
         {"game_flush_interval = 0\n",
          "node.lua:1: key 'game_flush_interval': expected an integer between 1 and 2147483647, "
          "got '0'"},
         {"redis = \"localhost\"\n",
-         "node.lua:1: key 'redis': expected host:port (e.g. \"127.0.0.1:6379\"), the port is "
-         "missing, got 'localhost'"},
+         "node.lua:1: key 'redis': expected \"host:port\", got 'localhost' (no port)"},
         {"redis = \"localhost:http\"\n",
-         "node.lua:1: key 'redis': expected host:port, the port is not a number, got "
-         "'localhost:http'"},
+         "node.lua:1: key 'redis': expected \"host:port\", got 'localhost:http' (a port that is "
+         "not a number)"},
         {"redis = \":6379\"\n",
-         "node.lua:1: key 'redis': expected host:port (e.g. \"127.0.0.1:6379\"), the host is "
-         "missing, got ':6379'"},
+         "node.lua:1: key 'redis': expected \"host:port\", got ':6379' (no host)"},
         {"debug_console = \"127.0.0.1:70000\"\n",
-         "node.lua:1: key 'debug_console': expected host:port, the port is over 65535, got "
-         "'127.0.0.1:70000'"},
+         "node.lua:1: key 'debug_console': expected \"host:port\", got '127.0.0.1:70000' (a port "
+         "over 65535)"},
         {"redis_sentinels = \"127.0.0.1:26379,127.0.0.1\"\n",
-         "node.lua:1: key 'redis_sentinels': item '127.0.0.1': expected host:port (e.g. "
-         "\"127.0.0.1:6379\"), the port is missing"},
+         "node.lua:1: key 'redis_sentinels': expected a list of \"host:port\", item '127.0.0.1' "
+         "has no port"},
         {"game_node = \"node 1\"\n",
          "node.lua:1: key 'game_node': expected 1 to 64 letters, digits, '_' or '-', got 'node "
          "1'"},
@@ -100,8 +97,7 @@ TEST(ConfigKeys, EveryProblemIsReportedInLineOrder) {
               "node.lua:2: unknown key 'threads' (did you mean 'thread'?)\n"
               "node.lua:3: key 'game_start_gold': expected an integer between 0 and 1000000000, "
               "got '-5'\n"
-              "node.lua:4: key 'redis': expected host:port (e.g. \"127.0.0.1:6379\"), the port "
-              "is missing, got 'localhost'");
+              "node.lua:4: key 'redis': expected \"host:port\", got 'localhost' (no port)");
 }
 
 TEST(ConfigKeys, GoodValuesPass) {
