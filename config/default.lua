@@ -11,7 +11,8 @@ loglevel = "info"
 -- logger = "skyhive.log"       -- log file; stdout when unset
 
 -- The debug console (`telnet 127.0.0.1 8000`, then `help`). It refuses an address other than
--- loopback unless debug_console_allow_remote = true: it can kill services and stop the node.
+-- loopback unless debug_console_allow_remote = true: whoever reaches it can read every service's
+-- state and kill any service, the game's own included (it has no command that stops the node).
 debug_console = "127.0.0.1:8000"
 -- debug_console_allow_remote = true
 

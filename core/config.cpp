@@ -445,12 +445,14 @@ void Config::set(std::string key, std::string value) {
     entries_.insert_or_assign(std::move(key), Entry{std::move(value), "<override>", 0});
 }
 
+std::string Config::where(std::string_view key) const {
+    const Entry* e = entry(key);
+    if (!e) return {};
+    return e->file + (e->line > 0 ? ":" + std::to_string(e->line) : std::string()) + ": ";
+}
+
 Error Config::invalid(std::string_view key, std::string_view what) const {
-    std::string where;
-    if (const Entry* e = entry(key)) {
-        where = e->file + (e->line > 0 ? ":" + std::to_string(e->line) : std::string()) + ": ";
-    }
-    return Error{where + "key '" + std::string(key) + "': " + std::string(what)};
+    return Error{where(key) + "key '" + std::string(key) + "': " + std::string(what)};
 }
 
 }  // namespace skyhive

@@ -43,6 +43,8 @@ class Config {
 
     // "file:line: key 'k': <what>" for a value that fails validation.
     Error invalid(std::string_view key, std::string_view what) const;
+    // "file:line: " of the entry that set `key` ("file: " without a line, "" for no entry).
+    std::string where(std::string_view key) const;
 
   private:
     std::map<std::string, Entry, std::less<>> entries_;

@@ -8,6 +8,7 @@
 #include "lualib/native/socket_driver.h"
 #include "net/socket_server.h"
 #include "services/builtin.h"
+#include "services/config_keys.h"
 #include "services/signals.h"
 
 namespace skyhive {
@@ -42,6 +43,8 @@ Runtime::~Runtime() {
 }
 
 Result<std::unique_ptr<Runtime>> Runtime::create(Config config) {
+    // The whole config first: a bad value or an unknown key stops here, before anything starts.
+    if (auto valid = validate_node_config(config); !valid) return valid.error();
     Signals::block();
     auto options = NodeOptions::from_config(config);
     if (!options) return options.error();

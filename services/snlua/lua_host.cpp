@@ -96,6 +96,9 @@ Result<LuaHostOptions> LuaHostOptions::from_config(const Config& config) {
     auto cache = config.get_bool("lua_codecache", true);
     if (!cache) return cache.error();
     o.codecache = cache.value();
+    auto big = config.get_int("lua_gc_incremental_kb", o.gc_incremental_kb, 0, int64_t(1) << 30);
+    if (!big) return big.error();
+    o.gc_incremental_kb = big.value();
     return o;
 }
 

@@ -26,9 +26,13 @@ struct LuaHostOptions {
     std::string lualoader;  // optional Lua file that replaces the built-in service loader
     std::string preload;    // optional Lua file run before every service's script
     bool codecache = true;  // lua_codecache = false parses every file in every service
+    // lua_gc_incremental_kb: a service whose live set passes this many KB leaves Lua's
+    // generational collector for the incremental one (see SnluaModule); 0: every service runs
+    // the incremental collector.
+    int64_t gc_incremental_kb = 1024;
 
-    // Reads luaservice, lua_path, lua_cpath, lualoader, preload, lua_codecache. Errors name
-    // file:line.
+    // Reads luaservice, lua_path, lua_cpath, lualoader, preload, lua_codecache,
+    // lua_gc_incremental_kb. Errors name file:line.
     static Result<LuaHostOptions> from_config(const Config& config);
 };
 

@@ -1,5 +1,7 @@
 #include "services/snlua/snlua.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -205,7 +207,37 @@ bool SnluaModule::init(Service& self, std::string_view args) {
     if (!loaded) return fail(loaded.error().message);
     lua_gc(L_, LUA_GCRESTART);
     lua_gc(L_, LUA_GCGEN, 0, 0);  // a full collection: the loaders' garbage goes now
+    plan_collector();
     return true;
+}
+
+void SnluaModule::plan_collector() {
+    const size_t live = size_t(used_.load(std::memory_order_relaxed));
+    const size_t big = size_t(host_->options().gc_incremental_kb) * 1024;
+    if (live > big || big == 0) {
+        if (!incremental_) lua_gc(L_, LUA_GCINC, kIncPause, kIncStepMul, 0);
+        incremental_ = true;
+        gc_next_ = SIZE_MAX;
+        return;
+    }
+    gc_next_ = live + std::max(live, kGcFloor);
+}
+
+void SnluaModule::tend_collector() {
+    const size_t used = size_t(used_.load(std::memory_order_relaxed));
+    if (!incremental_) {
+        if (used > gc_next_) {
+            lua_gc(L_, LUA_GCCOLLECT);
+            plan_collector();
+        }
+        return;
+    }
+    const size_t big = size_t(host_->options().gc_incremental_kb) * 1024;
+    if (used < big / 2) {
+        incremental_ = false;
+        lua_gc(L_, LUA_GCGEN, 0, 0);  // a full collection
+        plan_collector();
+    }
 }
 
 Result<void> SnluaModule::run_loader(std::string_view args) {
@@ -376,6 +408,7 @@ void SnluaModule::on_message(Service& self, Message& msg) {
         log_error("dispatch failed", lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "?");
         lua_pop(L_, 1);
     }
+    tend_collector();
 }
 
 void SnluaModule::release(Service& self) {

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "test/integration/process.h"
 
@@ -21,6 +22,34 @@ TEST(NodeProcess, BadConfigNamesFileLineAndKeyAndExitsNonZero) {
     std::string out = p.output();
     EXPECT_NE(out.find("bad.lua:2"), std::string::npos) << out;
     EXPECT_NE(out.find("harbor"), std::string::npos) << out;
+}
+
+// Bad values and unknown keys stop the node before it starts anything: no thread, no redis-server,
+// no listener; every problem is named with its file and line.
+TEST(NodeProcess, ConfigKeysAreCheckedBeforeAnythingStarts) {
+    TempDir dir;
+    dir.write("game.lua", "include \"" + std::string(SKYHIVE_SOURCE_DIR) +
+                              "/config/default.lua\"\n"
+                              "local_redis = \"" +
+                              dir.file("redis") +
+                              "\"\n"
+                              "threads = 8\n"
+                              "game_start_gold = -5\n"
+                              "redis = \"localhost\"\n");
+    Process p({SKYHIVE_BINARY, dir.file("game.lua")}, dir.file("out.txt"), SKYHIVE_SOURCE_DIR);
+    EXPECT_EQ(p.wait(), 2);
+    std::string out = p.output();
+    EXPECT_NE(out.find("game.lua:3: unknown key 'threads' (did you mean 'thread'?)"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("game.lua:4: key 'game_start_gold': expected an integer"), std::string::npos)
+        << out;
+    EXPECT_NE(
+        out.find("game.lua:5: key 'redis': expected \"host:port\", got 'localhost' (no port)"),
+        std::string::npos)
+        << out;
+    EXPECT_EQ(out.find("started"), std::string::npos) << "nothing may start: " << out;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("redis"))) << "no redis-server was started";
 }
 
 TEST(NodeProcess, MissingConfigAndSyntaxErrorsAreReported) {

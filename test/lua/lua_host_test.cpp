@@ -143,9 +143,10 @@ TEST(LuaHost, OptionsFromConfig) {
     ASSERT_TRUE(defaults);
     EXPECT_EQ(defaults->lua_path, "./lualib/?.lua;./lualib/?/init.lua");
     EXPECT_TRUE(defaults->codecache);
+    EXPECT_EQ(defaults->gc_incremental_kb, 1024);
     auto set = LuaHostOptions::from_config(
         Config::parse("luaservice = 'x/?.lua'\nlua_cpath = 'c/?.so'\npreload = 'p.lua'\n"
-                      "lualoader = 'l.lua'\nlua_codecache = false\n",
+                      "lualoader = 'l.lua'\nlua_codecache = false\nlua_gc_incremental_kb = 0\n",
                       "t.lua")
             .value());
     ASSERT_TRUE(set);
@@ -154,6 +155,7 @@ TEST(LuaHost, OptionsFromConfig) {
     EXPECT_EQ(set->preload, "p.lua");
     EXPECT_EQ(set->lualoader, "l.lua");
     EXPECT_FALSE(set->codecache);
+    EXPECT_EQ(set->gc_incremental_kb, 0);
     auto bad =
         LuaHostOptions::from_config(Config::parse("\nlua_codecache = 'maybe'\n", "t.lua").value());
     ASSERT_FALSE(bad);

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Memory of a game node after a storm of transfers: does it follow the live set?
+#   bench/game/game_memory.sh [build-dir] [runs] [clients] [seconds]
+# Each run (default 3) starts a redis-server and two game nodes (as game_bench.sh does), reads
+# node1's figures from its debug console, runs a storm (`clients` players, default 40, giving gold
+# as fast as they can for `seconds`, default 6, with bench_game.lua), waits 2 s idle, and reads
+# again: the world service's Lua memory and the process RSS, then the same after the console's
+# `gc` (a full collection everywhere: the live set). Prints one line per run and the medians:
+#   game.memory.c40 world_idle_kb=... world_live_kb=... rss_before_kb=... rss_idle_kb=...
+#     rss_live_kb=... warnings=... (warnings: "Lua memory warning" lines in both nodes' logs)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${1:-$root/build}"
+runs="${2:-3}"
+clients="${3:-40}"
+seconds="${4:-6}"
+skyhive="$build/skyhive"
+[ -x "$skyhive" ] || { echo "no skyhive binary at $skyhive" >&2; exit 2; }
+command -v redis-server >/dev/null || { echo "redis-server not installed" >&2; exit 2; }
+
+work="$(mktemp -d)"
+pids=()
+stop_nodes() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    pids=()
+}
+cleanup() {
+    stop_nodes
+    [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# Runs one console command and prints its output (up to the <CMD OK> line).
+console() {
+    python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+s.sendall((sys.argv[2] + "\n").encode())
+buf = b""
+while b"<CMD OK>" not in buf and b"<CMD Error>" not in buf:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+print(buf.decode(errors="replace"))
+PY
+}
+# The world's Lua memory in KB from `mem` output (the line naming "world").
+world_kb() { awk '/snlua world/ {print $2; exit}' <<< "$1"; }
+rss_kb() { awk '$1 == "rss" {printf "%d", $2 / 1024}' <<< "$1"; }
+
+port="$(free_port)"
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+    --logfile "$work/redis.log" --daemonize yes --pidfile "$work/redis.pid"
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+cat > "$work/bench.lua" <<CONF
+thread = 2
+harbor = 9
+bootstrap = "snlua bootstrap"
+start = "bench_game \$BENCH_ARGS"
+luaservice = "$root/services/lua/?.lua;$root/bench/game/?.lua"
+lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua;$root/services/game/?.lua"
+loglevel = "warn"
+CONF
+
+name="game.memory.c$clients"
+results="$work/results"
+: > "$results"
+echo "# $clients players on 2 nodes, ${seconds}s storm; load before: $(uptime)"
+for run in $(seq "$runs"); do
+    redis-cli -p "$port" flushall >/dev/null
+    game_ports=()
+    console_port=""
+    for n in 1 2; do
+        gp="$(free_port)"
+        cp="$(free_port)"
+        game_ports+=("$gp")
+        [ -z "$console_port" ] && console_port="$cp"
+        cat > "$work/node$n.lua" <<CONF
+include "$root/config/default.lua"
+game = "127.0.0.1:$gp"
+game_node = "node$n"
+debug_console = "127.0.0.1:$cp"
+redis = "127.0.0.1:$port"
+CONF
+        (cd "$root" && exec "$skyhive" "$work/node$n.lua" > "$work/node$n.log" 2>&1) &
+        pids+=("$!")
+    done
+    for gp in "${game_ports[@]}"; do
+        for _ in $(seq 200); do nc -z 127.0.0.1 "$gp" 2>/dev/null && break; sleep 0.05; done
+    done
+    rss_before="$(rss_kb "$(console "$console_port" cmem)")"
+    out="$(cd "$root" && BENCH_ARGS="$port ${game_ports[0]},${game_ports[1]} $clients $seconds game" \
+        "$skyhive" "$work/bench.lua" 2> "$work/bench.err" || true)"
+    grep -q '^game.transfers' <<< "$out" || { echo "storm failed: $(tail -3 "$work/bench.err")" >&2; exit 1; }
+    sleep 2  # idle: no client, no timer but the game's own
+    mem="$(console "$console_port" mem)"
+    idle_world="$(world_kb "$mem")"
+    idle_rss="$(rss_kb "$(console "$console_port" cmem)")"
+    live_world="$(world_kb "$(console "$console_port" gc)")"
+    live_rss="$(rss_kb "$(console "$console_port" cmem)")"
+    warnings="$(cat "$work"/node*.log | grep -c 'Lua memory warning' || true)"
+    stop_nodes
+    echo "run$run $name world_idle_kb=$idle_world world_live_kb=$live_world rss_before_kb=$rss_before rss_idle_kb=$idle_rss rss_live_kb=$live_rss warnings=$warnings"
+    echo "$idle_world $live_world $rss_before $idle_rss $live_rss $warnings" >> "$results"
+done
+median() {
+    awk -v c="$1" '{print $c}' "$results" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
+}
+echo "# load after: $(uptime)"
+echo "# medians of $runs runs"
+echo "$name world_idle_kb=$(median 1) world_live_kb=$(median 2) rss_before_kb=$(median 3) rss_idle_kb=$(median 4) rss_live_kb=$(median 5) warnings=$(median 6)"

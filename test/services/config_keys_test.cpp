@@ -1,0 +1,179 @@
+// The binary's config keys: every bad value and unknown key is refused with file, line and key
+// before anything starts; every key the shipped code reads is declared; the shipped configs pass.
+#include "services/config_keys.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+namespace skyhive {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Validation of `text` parsed as "node.lua": "" when it passes, else the error.
+std::string problems(const std::string& text) {
+    auto config = Config::parse(text, "node.lua");
+    EXPECT_TRUE(config.ok()) << config.error().message;
+    if (!config) return "parse error";
+    auto valid = validate_node_config(config.value());
+    return valid ? std::string() : valid.error().message;
+}
+
+struct BadValue {
+    const char* text;      // the config
+    const char* expected;  // the whole error
+};
+
+TEST(ConfigKeys, EachBadValueIsRefusedWithFileLineAndKey) {
+    const BadValue cases[] = {
+        {"game_start_gold = -5\n",
+         "node.lua:1: key 'game_start_gold': expected an integer between 0 and 1000000000, got "
+         "'-5'"},
+        {"thread = 2\ngame_start_gold = \"abc\"\n",
+         "node.lua:2: key 'game_start_gold': expected an integer between 0 and 1000000000, got "
+         "'abc'"},
+        {"game = \"nonsense\"\n",
+         "node.lua:1: key 'game': expected \"host:port\" or false, got 'nonsense' (no port)"},
+        {"game_flush_interval = 0\n",
+         "node.lua:1: key 'game_flush_interval': expected an integer between 1 and 2147483647, "
+         "got '0'"},
+        {"redis = \"localhost\"\n",
+         "node.lua:1: key 'redis': expected \"host:port\", got 'localhost' (no port)"},
+        {"redis = \"localhost:http\"\n",
+         "node.lua:1: key 'redis': expected \"host:port\", got 'localhost:http' (a port that is "
+         "not a number)"},
+        {"redis = \":6379\"\n",
+         "node.lua:1: key 'redis': expected \"host:port\", got ':6379' (no host)"},
+        {"debug_console = \"127.0.0.1:70000\"\n",
+         "node.lua:1: key 'debug_console': expected \"host:port\", got '127.0.0.1:70000' (a port "
+         "over 65535)"},
+        {"redis_sentinels = \"127.0.0.1:26379,127.0.0.1\"\n",
+         "node.lua:1: key 'redis_sentinels': expected a list of \"host:port\", item '127.0.0.1' "
+         "has no port"},
+        {"game_node = \"node 1\"\n",
+         "node.lua:1: key 'game_node': expected 1 to 64 letters, digits, '_' or '-', got 'node "
+         "1'"},
+        {"loglevel = \"verbose\"\n",
+         "node.lua:1: key 'loglevel': expected debug, info, warn, warning or error, got "
+         "'verbose'"},
+        {"debug_console_allow_remote = \"yes\"\n",
+         "node.lua:1: key 'debug_console_allow_remote': expected true or false, got 'yes'"},
+        {"thread = 0\n", "node.lua:1: key 'thread': expected an integer between 1 and 64, got '0'"},
+        {"redis_db = 1.5\n",
+         "node.lua:1: key 'redis_db': expected an integer between 0 and 2147483647, got '1.5'"},
+        {"start = \"\"\n", "node.lua:1: key 'start': must not be empty"},
+        {"daemon = \"./skyhive.pid\"\n",
+         "node.lua:1: key 'daemon': a skynet key that skyhive does not implement (run the node "
+         "under a process supervisor instead)"},
+    };
+    for (const auto& c : cases)
+        EXPECT_EQ(problems(c.text), c.expected) << c.text;
+}
+
+TEST(ConfigKeys, UnknownKeysNameTheNearestKnownKey) {
+    EXPECT_EQ(problems("threads = 8\n"),
+              "node.lua:1: unknown key 'threads' (did you mean 'thread'?)");
+    EXPECT_EQ(problems("game_strat_gold = 5\n"),
+              "node.lua:1: unknown key 'game_strat_gold' (did you mean 'game_start_gold'?)");
+    EXPECT_EQ(problems("redis_sentinel = \"127.0.0.1:1\"\n"),
+              "node.lua:1: unknown key 'redis_sentinel' (did you mean 'redis_sentinels'?)");
+    EXPECT_EQ(problems("loglvl = \"info\"\n"),
+              "node.lua:1: unknown key 'loglvl' (did you mean 'loglevel'?)");
+    // Nothing close: the error says how to declare a key of one's own.
+    EXPECT_EQ(problems("x = 1\n"),
+              "node.lua:1: unknown key 'x' (a key of the application's own "
+              "must start with 'app_' or be listed in extra_keys)");
+}
+
+TEST(ConfigKeys, EveryProblemIsReportedInLineOrder) {
+    EXPECT_EQ(problems("thread = 2\nthreads = 8\ngame_start_gold = -5\nredis = \"localhost\"\n"),
+              "node.lua:2: unknown key 'threads' (did you mean 'thread'?)\n"
+              "node.lua:3: key 'game_start_gold': expected an integer between 0 and 1000000000, "
+              "got '-5'\n"
+              "node.lua:4: key 'redis': expected \"host:port\", got 'localhost' (no port)");
+}
+
+TEST(ConfigKeys, GoodValuesPass) {
+    EXPECT_EQ(problems("thread = 16 / 2\n"  // 8.0
+                       "game = false\n"
+                       "game_start_gold = 0\n"
+                       "game_flush_interval = 1000000\n"
+                       "redis = \"[::1]:6379\"\n"
+                       "redis_sentinels = \"127.0.0.1:26379, 127.0.0.1:26380 localhost:26381\"\n"
+                       "debug_console = \"127.0.0.1:0\"\n"
+                       "local_redis = false\n"
+                       "loglevel = \"warn\"\n"
+                       "lua_codecache = false\n"
+                       "game_node = \"eu-west_1\"\n"),
+              "");
+}
+
+TEST(ConfigKeys, ApplicationKeysByPrefixOrByExtraKeys) {
+    EXPECT_EQ(problems("app_max_rooms = 12\napp_motd = \"hello\"\n"), "");
+    EXPECT_EQ(problems("extra_keys = \"max_rooms, motd\"\nmax_rooms = 12\nmotd = 'hi'\n"), "");
+    // Listed after use: the whole config is read before it is checked.
+    EXPECT_EQ(problems("motd = 'hi'\nextra_keys = 'motd'\n"), "");
+    EXPECT_EQ(problems("extra_keys = 'motd'\nmotds = 'hi'\n"),
+              "node.lua:2: unknown key 'motds' (a key of the application's own must start with "
+              "'app_' or be listed in extra_keys)");
+}
+
+// Keys the shipped Lua code reads with skynet.getenv, and C++ code with config.get*(...).
+std::set<std::string> keys_read_by_sources() {
+    std::set<std::string> keys;
+    const std::regex lua_read(R"(getenv\s*\(?\s*["']([A-Za-z_][A-Za-z0-9_]*)["'])");
+    const std::regex cpp_read(
+        R"(config(?:\.|->)get(?:_int|_bool)?\(\s*"([A-Za-z_][A-Za-z0-9_]*)\")");
+    for (const char* dir : {"core", "services", "lualib"}) {
+        for (const auto& e : fs::recursive_directory_iterator(fs::path(SKYHIVE_SOURCE_DIR) / dir)) {
+            std::string ext = e.path().extension().string();
+            if (ext != ".lua" && ext != ".cpp") continue;
+            std::ifstream in(e.path());
+            std::stringstream text;
+            text << in.rdbuf();
+            std::string s = text.str();
+            const std::regex& re = ext == ".lua" ? lua_read : cpp_read;
+            for (std::sregex_iterator it(s.begin(), s.end(), re), end; it != end; ++it)
+                keys.insert((*it)[1].str());
+        }
+    }
+    return keys;
+}
+
+TEST(ConfigKeys, EveryKeyTheShippedCodeReadsIsDeclared) {
+    std::set<std::string> keys = keys_read_by_sources();
+    // The scan must find the reads it is meant to find, or it proves nothing.
+    for (const char* expected : {"game_start_gold", "redis_sentinels", "thread", "local_redis",
+                                 "lua_codecache", "debug_console_allow_remote"})
+        EXPECT_TRUE(keys.count(expected)) << expected;
+    for (const std::string& key : keys)
+        EXPECT_NE(node_config_schema().find(key), nullptr)
+            << "'" << key << "' is read but not declared";
+}
+
+TEST(ConfigKeys, ShippedConfigsPass) {
+    ::setenv("TEST", "test_misc", 1);
+    fs::path root(SKYHIVE_SOURCE_DIR);
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(root / "config"))
+        if (e.path().extension() == ".lua") files.push_back(e.path());
+    files.push_back(root / "test/lua/config_sentinel.lua");
+    files.push_back(root / "sentinel-demo/node.lua");
+    ASSERT_GE(files.size(), 9u);
+    for (const auto& f : files) {
+        auto config = Config::load(f.string());
+        ASSERT_TRUE(config.ok()) << config.error().message;
+        auto valid = validate_node_config(config.value());
+        EXPECT_TRUE(valid.ok()) << f << ": " << valid.error().message;
+    }
+}
+
+}  // namespace
+}  // namespace skyhive
