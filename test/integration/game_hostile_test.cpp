@@ -158,12 +158,9 @@ std::optional<long long> allocated(RawClient& c) {
     return std::nullopt;
 }
 
-// Logs in as `name`, whether login takes a password or not. -> the reply.
+// Logs in as `name` (a new account) -> the reply.
 std::string login(Player& p, const std::string& name) {
-    std::string reply = p.command("login " + name);
-    if (reply.find("usage: login") != std::string::npos)
-        reply = p.command("login " + name + " secret-" + name);
-    return reply;
+    return p.command("login " + name + " secret-" + name);
 }
 
 class GameHostileTest : public ::testing::Test {
@@ -225,7 +222,7 @@ TEST_F(GameHostileTest, ClientsThatDoNotReadAreHeldAndTheNodeStaysSmall) {
     Player p(node.port());
     ASSERT_TRUE(p.ready());
     EXPECT_EQ(p.command("dance"), "unknown command \"dance\": type help");
-    EXPECT_EQ(p.command("gold"), "not logged in: type login <name> first");
+    EXPECT_EQ(p.command("gold"), "not logged in: type login <name> <password> first");
 
     long long growth = peak - *before;
     std::printf("node allocated: %.1f MB before, %.1f MB peak with 4 flooders (+%.1f MB)\n",
@@ -235,7 +232,7 @@ TEST_F(GameHostileTest, ClientsThatDoNotReadAreHeldAndTheNodeStaysSmall) {
         << node.output();
     for (auto& f : flooders)
         f->close();
-    EXPECT_EQ(p.command("gold"), "not logged in: type login <name> first");
+    EXPECT_EQ(p.command("gold"), "not logged in: type login <name> <password> first");
     EXPECT_EQ(node.stop(), 0) << node.output();
 }
 
@@ -248,13 +245,8 @@ TEST_F(GameHostileTest, PlayerWhoNeverReadsIsDroppedPastTheHardLimit) {
     RawClient deaf(node.port(), 4096);
     ASSERT_TRUE(deaf.connected());
     ASSERT_TRUE(deaf.read_line());  // welcome
-    ASSERT_TRUE(deaf.send_all("login deaf\r\n"));
+    ASSERT_TRUE(deaf.send_all("login deaf secret-deaf\r\n"));
     auto reply = deaf.read_line();
-    ASSERT_TRUE(reply);
-    if (reply->find("usage: login") != std::string::npos) {
-        ASSERT_TRUE(deaf.send_all("login deaf secret-deaf\r\n"));
-        reply = deaf.read_line();
-    }
     ASSERT_TRUE(reply && reply->find("welcome deaf") != std::string::npos) << *reply;
     const std::string deaf_address = deaf.address();
 
@@ -303,15 +295,20 @@ TEST_F(GameHostileTest, TelnetCommandsOddLineEndsAndUnprintableBytes) {
     ASSERT_TRUE(
         c.send_all("\xff\xfb\x01\xff\xfd\x03go\xff\xfa\x18\x01\xff\xf0l\xff\xf1"
                    "d\r"));
-    EXPECT_EQ(c.read_line().value_or("<none>"), "not logged in: type login <name> first");
+    EXPECT_EQ(c.read_line().value_or("<none>"),
+              "not logged in: type login <name> <password> first");
     // CR alone, CR NUL, and a CR LF whose LF comes in the next packet.
     ASSERT_TRUE(c.send_all("gold\rgold\r"));
-    EXPECT_EQ(c.read_line().value_or("<none>"), "not logged in: type login <name> first");
-    EXPECT_EQ(c.read_line().value_or("<none>"), "not logged in: type login <name> first");
+    EXPECT_EQ(c.read_line().value_or("<none>"),
+              "not logged in: type login <name> <password> first");
+    EXPECT_EQ(c.read_line().value_or("<none>"),
+              "not logged in: type login <name> <password> first");
     ASSERT_TRUE(c.send_all(std::string("\0gold\r", 6)));
-    EXPECT_EQ(c.read_line().value_or("<none>"), "not logged in: type login <name> first");
+    EXPECT_EQ(c.read_line().value_or("<none>"),
+              "not logged in: type login <name> <password> first");
     ASSERT_TRUE(c.send_all("\ngold\r\n"));
-    EXPECT_EQ(c.read_line().value_or("<none>"), "not logged in: type login <name> first");
+    EXPECT_EQ(c.read_line().value_or("<none>"),
+              "not logged in: type login <name> <password> first");
     // Bytes >= 0x80 and control bytes never come back raw; IAC IAC is a data byte 255.
     ASSERT_TRUE(c.send_all("caf\xc3\xa9\r\n"));
     EXPECT_EQ(c.read_line().value_or("<none>"), "unknown command \"caf??\": type help");
@@ -337,7 +334,7 @@ TEST_F(GameHostileTest, LastLineBeforeHalfCloseIsAnswered) {
     auto lines = c.read_until("not logged in");
     ASSERT_FALSE(lines.empty());
     EXPECT_EQ(lines.front(), "commands:");
-    EXPECT_EQ(lines.back(), "not logged in: type login <name> first");
+    EXPECT_EQ(lines.back(), "not logged in: type login <name> <password> first");
     EXPECT_TRUE(c.wait_eof());
     EXPECT_EQ(node.stop(), 0) << node.output();
 }
