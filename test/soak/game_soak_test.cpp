@@ -131,16 +131,36 @@ TEST(GameSoak, PlayersAndSlowReadersThroughANodeKillAndARedisKill) {
     for (int i = 0; i < 2; ++i)
         soak.game_port[i] = nodes[i].game->port();
 
-    // Warm-up: every name logs in and out once, so the records exist before anyone gives, and
-    // the allocations a node makes on first use (agents, buffers, Lua tables) are in the
-    // "before" figures rather than counted as growth.
+    // Warm-up, so that what a node allocates on first use is in the "before" figures rather than
+    // counted as growth: every name logs in (all at once) and out, which also creates the
+    // records before anyone gives; then the same clients play the same workload, without
+    // faults, for a fifth of the run (15 to 60 s): the Lua heaps, the allocator's arenas of every
+    // worker thread and the slow readers' buffers reach their working size. What grows past
+    // that with time is what the RSS check is for.
     std::optional<NodeFigures> start_figures[2];
     for (int i = 0; i < 2; ++i) {
         start_figures[i] = nodes[i].figures();
         ASSERT_TRUE(start_figures[i]) << "node n" << i + 1 << ": no answer from its console";
     }
-    std::string why;
-    ASSERT_TRUE(soak.warm_up(&why)) << why;
+    const auto warm_s = std::clamp(*seconds / 5, 15, 60);
+    {
+        Soak warm(*players, *slow);
+        for (int i = 0; i < 2; ++i)
+            warm.game_port[i] = nodes[i].game->port();
+        std::string why;
+        ASSERT_TRUE(warm.warm_up(&why)) << why;
+        warm.start(Clock::now(), Clock::now() + std::chrono::seconds(warm_s));
+        warm.join();
+        std::printf("soak: warm-up, %d s: %s\n", warm_s, warm.progress().c_str());
+        for (auto& line : warm.unexpected_samples())
+            ADD_FAILURE() << "warm-up: unexpected reply: " << line;
+        if (warm.failed() || warm.outcome().unexpected.load() > 0) {
+            for (int i = 0; i < 2; ++i)
+                std::printf("soak: n%d's log (the last %d lines):\n%s", i + 1, kLogLines,
+                            log_excerpt(nodes[i].game->output()).c_str());
+            FAIL() << "the warm-up failed: see above";
+        }
+    }
     for (int i = 0; i < 2; ++i) {
         const size_t base = start_figures[i]->services;
         auto f = nodes[i].wait_for([&](const NodeFigures& f) { return f.services == base; },
@@ -173,23 +193,21 @@ TEST(GameSoak, PlayersAndSlowReadersThroughANodeKillAndARedisKill) {
             soak.game_port[0] = 0;
             nodes[0].console = 0;
             nodes[0].game->kill();
+            soak.watch(Soak::kNodeKill, 0);  // every give applied from now on is the new run's
             ++nodes[0].restarts;
             restarted = nodes[0].start();  // no ASSERT while the clients run
             node_down_s = since(down);
-            if (restarted) {
-                soak.watch(Soak::kNodeKill, 0);
-                soak.game_port[0] = nodes[0].game->port();
-            }
+            if (restarted) soak.game_port[0] = nodes[0].game->port();
         }
         if (!redis_killed && Clock::now() >= kill_redis_at) {
             redis_killed = true;
             redis_kill_s = since(t0);
             auto down = Clock::now();
             redis_process.signal(SIGKILL);
-            redis_back = bool(redis_process.restart());
-            redis_down_s = since(down);
             soak.watch(Soak::kRedisKillN1, 0);
             soak.watch(Soak::kRedisKillN2, 1);
+            redis_back = bool(redis_process.restart());
+            redis_down_s = since(down);
         }
         if (Clock::now() >= next_print) {
             next_print += std::chrono::seconds(30);
@@ -254,11 +272,13 @@ TEST(GameSoak, PlayersAndSlowReadersThroughANodeKillAndARedisKill) {
                 out.gives.load(), out.applied.load(), out.refused.load(), out.unknown.load());
     std::printf("soak: slow readers: %ld commands sent and never read, %ld cut off by a node\n",
                 out.slow_sent.load(), out.slow_cut.load());
-    std::printf("soak: kill -9 n1 at %.0f s: back in %.1f s, first applied give on n1 %s\n",
-                node_kill_s, node_down_s, soak.recovery(Soak::kNodeKill).c_str());
     std::printf(
-        "soak: kill -9 redis-server at %.0f s: back in %.1f s, first applied give: "
-        "n1 %s, n2 %s\n",
+        "soak: kill -9 n1 at %.0f s: listening again after %.1f s, first applied give on n1 %s "
+        "the kill\n",
+        node_kill_s, node_down_s, soak.recovery(Soak::kNodeKill).c_str());
+    std::printf(
+        "soak: kill -9 redis-server at %.0f s: answering again after %.1f s, first applied "
+        "give on n1 %s the kill, on n2 %s\n",
         redis_kill_s, redis_down_s, soak.recovery(Soak::kRedisKillN1).c_str(),
         soak.recovery(Soak::kRedisKillN2).c_str());
     std::printf(
@@ -289,9 +309,12 @@ TEST(GameSoak, PlayersAndSlowReadersThroughANodeKillAndARedisKill) {
         std::printf("soak: n%d Lua memory by service:\n", i + 1);
         for (auto& line : mem.value_or(std::vector<std::string>{}))
             std::printf("soak:   %s\n", line.c_str());
+        std::printf("soak: n%d after a full gc in every Lua service:\n", i + 1);
+        for (auto& line : gc.value_or(std::vector<std::string>{}))
+            std::printf("soak:   %s\n", line.c_str());
         if (f)
-            std::printf("soak: n%d after a full gc: rss %.1f MB, jemalloc allocated %.1f MB\n",
-                        i + 1, mb(f->rss), mb(f->allocated));
+            std::printf("soak: n%d after the gc: rss %.1f MB, jemalloc allocated %.1f MB\n", i + 1,
+                        mb(f->rss), mb(f->allocated));
     }
     std::fflush(stdout);
     for (auto& line : soak.unexpected_samples())

@@ -113,15 +113,20 @@ long long Soak::now_ms() const {
 }
 
 bool Soak::warm_up(std::string* why) {
+    // All at once, as in the run: every name logged in before the first one quits.
+    std::vector<std::unique_ptr<Player>> all;
     for (int me = 0; me < players_ + slow_readers_; ++me) {
         const int node = me % 2;
-        Player p(game_port[node].load());
+        all.push_back(std::make_unique<Player>(game_port[node].load()));
+        Player& p = *all.back();
         std::string r = p.ready() ? p.command(login_line(name(me))) : "(not greeted)";
         if (!starts(r, "welcome")) {
             *why = "warm-up: " + name(me) + " on n" + std::to_string(node + 1) + ": " + r;
             return false;
         }
-        r = p.command("quit");
+    }
+    for (int me = 0; me < players_ + slow_readers_; ++me) {
+        std::string r = all[size_t(me)]->command("quit");
         if (r != "bye") {
             *why = "warm-up: quit as " + name(me) + ": " + r;
             return false;

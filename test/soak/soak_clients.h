@@ -34,7 +34,7 @@ struct Outcome {
 // client threads and written by the owner (0 while that node is down).
 class Soak {
   public:
-    // Recoveries measured: the time from a fault's repair to the next applied give on a node.
+    // Recoveries measured: the time from a fault to the next applied give on a node.
     enum Watch { kNodeKill, kRedisKillN1, kRedisKillN2, kWatches };
 
     Soak(int players, int slow_readers);
@@ -45,7 +45,7 @@ class Soak {
     // Game ports of n1 and n2; a client whose node's port is 0 waits for it.
     std::atomic<int> game_port[2];
 
-    // Logs every player and slow reader in and out once, one after the other. False (and what
+    // Logs every player and slow reader in (all at once) and out again. False (and what
     // failed in `why`) if one could not.
     bool warm_up(std::string* why);
     // Starts every client; they stop starting commands at `end`.
