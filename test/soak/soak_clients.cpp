@@ -105,7 +105,8 @@ Soak::~Soak() {
 
 std::string Soak::name(int me) const {
     // Players p000..., slow readers s000...; at most 1,000 of each.
-    return (me < players_ ? "p" : "s") + std::to_string(1000 + me % players_).substr(1);
+    const bool player = me < players_;
+    return (player ? "p" : "s") + std::to_string(1000 + (player ? me : me - players_)).substr(1);
 }
 
 long long Soak::now_ms() const {
@@ -190,6 +191,7 @@ void Soak::note_unexpected(const std::string& what) {
 
 Soak::Verdict Soak::run(Player& p, int me, const std::string& line, Cmd cmd, std::string* reply) {
     out_.commands++;
+    const long long sent_ms = now_ms();
     const auto t = Clock::now();
     std::string r = p.command(line);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t);
@@ -263,10 +265,11 @@ Soak::Verdict Soak::run(Player& p, int me, const std::string& line, Cmd cmd, std
     out_.answered++;
     if (cmd == Cmd::give) {
         out_.applied++;
+        // A give sent after the fault, applied: the game works again.
         const long long at = now_ms();
         for (auto& w : watches_) {
             long long none = -1;
-            if (w.node.load() == me % 2 && w.from_ms.load() >= 0 && at >= w.from_ms.load())
+            if (w.node.load() == me % 2 && w.from_ms.load() >= 0 && sent_ms >= w.from_ms.load())
                 w.first_ms.compare_exchange_strong(none, at);
         }
     }
