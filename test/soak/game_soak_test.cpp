@@ -3,7 +3,8 @@
 // slow readers send commands and never read a reply. Once during the run a node is killed with
 // SIGKILL and started again, and once the redis-server is. At the end, with every client gone:
 //   - total gold is what the players started with, no balance is negative, every balance equals
-//     its start plus its transfers in the ledger, and every acknowledged transfer is in it;
+//     its start plus its transfers in the ledger (read while it grows: the game trims it), and
+//     every acknowledged transfer is in it;
 //   - each node runs as many services as before the soak (no agent left behind);
 //   - each node's resident set is at most 20% above what it was before;
 //   - every command got its answer, or failed (error reply, connection cut), within its deadline.
