@@ -6,7 +6,8 @@
 //     its start plus its transfers in the ledger (read while it grows: the game trims it), and
 //     every acknowledged transfer is in it;
 //   - each node runs as many services as before the soak (no agent left behind);
-//   - each node's resident set is at most 20% above what it was before;
+//   - each node's resident set is at most 20% above what it was before (a bound the
+//     environment can change: SKYHIVE_SOAK_RSS_GROWTH_PERCENT);
 //   - every command got its answer, or failed (error reply, connection cut), within its deadline.
 // It prints those figures. The duration and the client counts come from the environment, so the
 // short run in CI and the long one are the same code: SKYHIVE_SOAK_SECONDS (default 30),
@@ -29,7 +30,6 @@ namespace skyhive::test::game {
 namespace {
 
 constexpr long long kStartGold = 100;  // game_start_gold of config/default.lua
-constexpr double kRssGrowth = 1.20;    // after / before, at most
 
 // An integer from the environment, or `fallback` when unset. A malformed value fails the test
 // with the variable's name and what it accepts.
@@ -107,11 +107,22 @@ struct SoakNode {
     }
 };
 
+// Under a sanitizer the node is not on jemalloc and its RSS (shadow memory, quarantine) says
+// nothing about leaks: the bound holds for the allocator the node ships with.
+bool rss_checked(const SoakNode& n) {
+    return n.before.allocated >= 0;
+}
+
 TEST(GameSoak, PlayersAndSlowReadersThroughANodeKillAndARedisKill) {
     auto seconds = env_int("SKYHIVE_SOAK_SECONDS", 30, 10, 24 * 3600);
     auto players = env_int("SKYHIVE_SOAK_PLAYERS", 40, 2, 1000);
     auto slow = env_int("SKYHIVE_SOAK_SLOW_READERS", 4, 0, 1000);
-    ASSERT_TRUE(seconds && players && slow);
+    // How much a node's RSS may grow (after / before, in percent): 20 by default. The short CI
+    // run allows more: on a node of about 13 MB, one collection cycle of the world's Lua heap
+    // (2 to 3 MB of garbage) is already 20%, and 30 s is too short for real growth to stand out.
+    auto growth = env_int("SKYHIVE_SOAK_RSS_GROWTH_PERCENT", 20, 0, 1000);
+    ASSERT_TRUE(seconds && players && slow && growth);
+    const double kRssGrowth = 1.0 + *growth / 100.0;
 
     // An acknowledged write must survive kill -9 of redis-server: the append-only file, synced
     // before each reply.
@@ -241,7 +252,8 @@ TEST(GameSoak, PlayersAndSlowReadersThroughANodeKillAndARedisKill) {
         const auto t = Clock::now();
         auto settled = [&](int i) {
             return after[i] && after[i]->services == nodes[i].before.services &&
-                   double(after[i]->rss) <= double(nodes[i].before.rss) * kRssGrowth;
+                   (!rss_checked(nodes[i]) ||
+                    double(after[i]->rss) <= double(nodes[i].before.rss) * kRssGrowth);
         };
         for (auto until = t + std::chrono::seconds(30);;) {
             for (int i = 0; i < 2; ++i)
@@ -307,17 +319,20 @@ TEST(GameSoak, PlayersAndSlowReadersThroughANodeKillAndARedisKill) {
         long long rss = after[i] ? after[i]->rss : 0;
         std::printf(
             "soak: n%d%s: services %zu -> %zu; rss %.1f MB -> %.1f MB (%+.1f%%, peak "
-            "%.1f MB, waited %.1f s); jemalloc allocated %.1f MB -> %.1f MB\n",
+            "%.1f MB, waited %.1f s); jemalloc allocated %.1f MB -> %.1f MB%s\n",
             i + 1, n.restarts ? " (restarted)" : "", n.before.services,
             after[i] ? after[i]->services : 0, mb(n.before.rss), mb(rss),
             100.0 * (double(rss) / double(n.before.rss) - 1.0), mb(n.peak_rss), settle_s,
-            mb(n.before.allocated), mb(after[i] ? after[i]->allocated : -1));
+            mb(n.before.allocated), mb(after[i] ? after[i]->allocated : -1),
+            rss_checked(n) ? "" : " (not on jemalloc: RSS not checked)");
     }
     std::fflush(stdout);
     // When a node did not come back, what holds its memory, and whether a full Lua collection
     // gives it back (garbage the collector has not reached yet) or not (live data: a leak).
     for (int i = 0; i < 2; ++i) {
-        if (after[i] && double(after[i]->rss) <= double(nodes[i].before.rss) * kRssGrowth) continue;
+        if (!rss_checked(nodes[i]) ||
+            (after[i] && double(after[i]->rss) <= double(nodes[i].before.rss) * kRssGrowth))
+            continue;
         DebugConsole c(nodes[i].console);
         auto mem = c.run("mem");
         auto gc = mem ? c.run("gc") : std::nullopt;
@@ -363,11 +378,9 @@ TEST(GameSoak, PlayersAndSlowReadersThroughANodeKillAndARedisKill) {
         auto& n = nodes[i];
         ASSERT_TRUE(after[i]) << "node n" << i + 1 << ": no answer from its console";
         EXPECT_EQ(after[i]->services, n.before.services) << "node n" << i + 1 << " leaked services";
-        // Under a sanitizer the node is not on jemalloc and its RSS (shadow memory, quarantine)
-        // says nothing about leaks: the bound holds for the allocator the node ships with.
-        if (n.before.allocated >= 0) {
+        if (rss_checked(n)) {
             EXPECT_LE(double(after[i]->rss), double(n.before.rss) * kRssGrowth)
-                << "node n" << i + 1 << " grew by more than 20%";
+                << "node n" << i + 1 << " grew by more than " << *growth << "%";
         }
     }
 
