@@ -12,11 +12,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "test/integration/process.h"
@@ -345,6 +348,64 @@ inline int service_count(int console_port) {
     std::string status;
     auto lines = console(console_port, "list", &status);
     return status == "<CMD OK>" ? int(lines.size()) : -1;
+// --- The debug console, for tests that look inside a running node ---------------------------
+
+// The console's port, from a node's output ("debug console: listening on 127.0.0.1:<port>");
+// 0 while it has not said so.
+inline int console_port(const std::string& output) {
+    const std::string needle = "debug console: listening on 127.0.0.1:";
+    size_t at = output.rfind(needle);
+    return at == std::string::npos ? 0 : std::atoi(output.c_str() + at + needle.size());
+}
+
+// One connection to a node's debug console. run() sends a command and returns its output lines,
+// or nullopt when the command failed ("<CMD Error>"), the node closed or the deadline passed.
+// Thread: one owner thread.
+class DebugConsole {
+  public:
+    explicit DebugConsole(int port) : socket_(port) {
+        if (socket_.connected()) welcome_ = socket_.read_line().value_or("");
+    }
+    bool ready() const { return welcome_.find("debug console") != std::string::npos; }
+
+    std::optional<std::vector<std::string>> run(const std::string& command) {
+        if (!ready() || !socket_.send(command + "\n")) return std::nullopt;
+        std::vector<std::string> lines;
+        auto deadline = Clock::now() + kDeadline;
+        while (auto line = socket_.read_line(deadline)) {
+            if (*line == "<CMD OK>") return lines;
+            if (*line == "<CMD Error>") return std::nullopt;
+            lines.push_back(*line);
+        }
+        return std::nullopt;
+    }
+
+  private:
+    LineSocket socket_;
+    std::string welcome_;
+};
+
+// What the console's `list` and `cmem` say about a node; nullopt when it could not be asked.
+struct NodeFigures {
+    size_t services = 0;
+    long long rss = 0;         // bytes resident
+    long long allocated = -1;  // jemalloc's bytes in use; -1 when the node is not on jemalloc
+};
+
+inline std::optional<NodeFigures> node_figures(int console) {
+    DebugConsole c(console);
+    auto list = c.run("list");
+    auto mem = list ? c.run("cmem") : std::nullopt;
+    if (!mem) return std::nullopt;
+    NodeFigures f;
+    f.services = list->size();
+    for (auto& line : *mem) {
+        long long n = 0;
+        if (std::sscanf(line.c_str(), "rss %lld B", &n) == 1) f.rss = n;
+        if (std::sscanf(line.c_str(), "allocated %lld B", &n) == 1) f.allocated = n;
+    }
+    if (f.rss <= 0) return std::nullopt;
+    return f;
 }
 
 }  // namespace skyhive::test::game

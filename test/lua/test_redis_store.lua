@@ -1,7 +1,7 @@
 -- skynet.db.redis.store against a real redis-server: load and create, dirty fields saved with a
 -- version bump, a stale writer refused (drop) or rebased (merge), adopt with and without a gap,
--- the automatic flush, unload, and a save whose reply was lost (server paused). Run under
--- redis_lab.
+-- the automatic flush, unload (and a load again before a deferred unload is done), and a save
+-- whose reply was lost (server paused). Run under redis_lab.
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 local store = require "skynet.db.redis.store"
@@ -113,6 +113,34 @@ t.run(function()
     t.eq(auto:get("carol"), nil, "and forgets")
     t.eq(hget(db, "p:carol", "gold"), "43", "saved by unload")
     t.eq(auto:close(), 0, "close with nothing to save")
+
+    -- An unload that finds the record busy (another operation queued behind its save) leaves
+    -- the forgetting to the automatic flush. Loaded again before that flush (a player back
+    -- right after quitting), the record is in use again and must stay in memory.
+    local back = store.new(db, { prefix = "p:", defaults = defaults, interval = 2 })
+    back:load("erin", true)
+    back:set("erin", "gold", 5)
+    local unloaded, refreshed = false, false
+    skynet.fork(function() -- holds the record across a round trip
+        back:refresh("erin")
+    end)
+    skynet.yield()
+    skynet.fork(function() -- queued first: its save waits for the refresh
+        back:unload("erin")
+        unloaded = true
+    end)
+    skynet.fork(function() -- queued second: holds the record when the unload looks
+        back:refresh("erin")
+        refreshed = true
+    end)
+    t.wait_until(function() return unloaded and refreshed end, 200, "unload and refresh done")
+    local loaded_again = back:load("erin")
+    t.ok(loaded_again ~= nil, "loaded again")
+    back:set("erin", "gold", 6)
+    t.wait_until(function() return hget(db, "p:erin", "gold") == "6" end, 200,
+        "automatic flush of the record loaded again")
+    t.ok(back:get("erin") == loaded_again, "the automatic flush did not forget it")
+    t.eq(back:close(), 0, "close")
 
     -- A save whose reply is lost (the server paused past the timeout) may still be applied
     -- later; the next flush finds our own write and, merging, saves again without loss.

@@ -188,7 +188,11 @@ function store:load(id, create)
         self.entries[id] = e
     end
     return locked(e, function()
-        if e.loaded then return e.rec, false end
+        if e.loaded then
+            -- In use again: an unload still waiting for the automatic flush must not forget it.
+            e.unloading = nil
+            return e.rec, false
+        end
         local ok, r = pcall(LOAD, self.db, 1, key(self, id), create and "1" or "0",
             tunpack(self.defaults))
         if not ok or not r then
@@ -296,7 +300,9 @@ function store:flush_all(quiet)
                 local ok, why, detail = pcall(self.flush, self, id)
                 e.flushing = false
                 if ok and why == true then
-                    if e.unloading and not next(e.dirty) and self.entries[id] == e then
+                    -- Not while someone waits for the record (a load: it is wanted again).
+                    if e.unloading and not next(e.dirty) and not e.busy and
+                        self.entries[id] == e then
                         self.entries[id] = nil
                     end
                 else
