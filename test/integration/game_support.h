@@ -348,6 +348,8 @@ inline int service_count(int console_port) {
     std::string status;
     auto lines = console(console_port, "list", &status);
     return status == "<CMD OK>" ? int(lines.size()) : -1;
+}
+
 // --- The debug console, for tests that look inside a running node ---------------------------
 
 // The console's port, from a node's output ("debug console: listening on 127.0.0.1:<port>");
