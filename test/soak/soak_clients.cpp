@@ -128,7 +128,7 @@ bool Soak::warm_up(std::string* why) {
     }
     for (int me = 0; me < players_ + slow_readers_; ++me) {
         std::string r = all[size_t(me)]->command("quit");
-        if (r != "bye") {
+        if (r != "bye: your progress is saved") {
             *why = "warm-up: quit as " + name(me) + ": " + r;
             return false;
         }
@@ -216,7 +216,8 @@ Soak::Verdict Soak::run(Player& p, int me, const std::string& line, Cmd cmd, std
     }
     // The error replies every command may get while Redis or the node is in trouble.
     if (starts(r, "storage unavailable") || starts(r, "busy") || starts(r, "internal error") ||
-        starts(r, "the server is shutting down")) {
+        starts(r, "the server is shutting down") ||
+        starts(r, "bye: your progress could not be saved")) {
         out_.failed++;
         out_.internal += starts(r, "internal error");
         // Only a trade refused up front (the other side is in another trade) surely did not
@@ -249,7 +250,7 @@ Soak::Verdict Soak::run(Player& p, int me, const std::string& line, Cmd cmd, std
             ok = starts(r, "you say: ");
             break;
         case Cmd::quit:
-            ok = r == "bye";
+            ok = r == "bye: your progress is saved";
             break;
     }
     if (refused) {
