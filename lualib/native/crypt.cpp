@@ -5,15 +5,15 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include <string>
+// Lua raises errors with longjmp (liblua is C): nothing here that needs a destructor may be alive
+// when luaL_error runs, so buffers are plain arrays on the stack.
 
 namespace {
 
-// libcrypto's text for the last error, for a Lua error message.
-std::string last_error() {
+// libcrypto's text for the last error into `buf`, for a Lua error message. -> buf
+const char* last_error(char (&buf)[256]) {
     unsigned long e = ERR_get_error();
     if (e == 0) return "unknown error";
-    char buf[256];
     ERR_error_string_n(e, buf, sizeof buf);
     ERR_clear_error();
     return buf;
@@ -24,10 +24,11 @@ constexpr lua_Integer kMaxBytes = 1024;  // enough for any salt or key; bounds t
 int l_randombytes(lua_State* L) {
     lua_Integer n = luaL_checkinteger(L, 1);
     luaL_argcheck(L, n >= 1 && n <= kMaxBytes, 1, "must be from 1 to 1024");
-    std::string out(size_t(n), '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), int(n)) != 1)
-        return luaL_error(L, "crypt.randombytes: RAND_bytes: %s", last_error().c_str());
-    lua_pushlstring(L, out.data(), out.size());
+    unsigned char out[kMaxBytes];
+    char err[256];
+    if (RAND_bytes(out, int(n)) != 1)
+        return luaL_error(L, "crypt.randombytes: RAND_bytes: %s", last_error(err));
+    lua_pushlstring(L, reinterpret_cast<const char*>(out), size_t(n));
     return 1;
 }
 
@@ -43,14 +44,14 @@ int l_scrypt(lua_State* L) {
     luaL_argcheck(L, r >= 1 && r <= 64, 4, "r must be from 1 to 64");
     luaL_argcheck(L, p >= 1 && p <= 16, 5, "p must be from 1 to 16");
     luaL_argcheck(L, len >= 16 && len <= kMaxBytes, 6, "must be from 16 to 1024");
-    std::string key(size_t(len), '\0');
+    unsigned char key[kMaxBytes];
+    char err[256];
     // 0: libcrypto's default memory ceiling (32 MB), which also bounds N * r.
     if (EVP_PBE_scrypt(password, plen, reinterpret_cast<const unsigned char*>(salt), slen,
-                       uint64_t(n), uint64_t(r), uint64_t(p), 0,
-                       reinterpret_cast<unsigned char*>(key.data()), key.size()) != 1)
+                       uint64_t(n), uint64_t(r), uint64_t(p), 0, key, size_t(len)) != 1)
         return luaL_error(L, "crypt.scrypt(N=%d, r=%d, p=%d): %s", int(n), int(r), int(p),
-                          last_error().c_str());
-    lua_pushlstring(L, key.data(), key.size());
+                          last_error(err));
+    lua_pushlstring(L, reinterpret_cast<const char*>(key), size_t(len));
     return 1;
 }
 
