@@ -273,7 +273,10 @@ TEST(GameLocalRedis, TheOtherNodeRecoversToo) {
     }
     EXPECT_EQ(reply, "gave 7 gold to dave; you have 88 gold") << node2.output();
     EXPECT_LT(Clock::now() - killed_at, std::chrono::seconds(5)) << node2.output();
-    EXPECT_EQ(dave.wait_notice("carol gave you 7"), "[gold] carol gave you 7 gold; you have 112");
+    // The news of the gift travels by pub/sub, which drops what is published while node1's
+    // subscriber is still reconnecting to the restarted server: not guaranteed, so not asserted.
+    // The balance is (gold reads Redis).
+    EXPECT_EQ(dave.command("gold"), "you have 112 gold");
     EXPECT_EQ(dave.command("who"), "2 online: carol@node2 dave@node1");
 
     RespClient redis(redis_port);
