@@ -1,5 +1,5 @@
--- The node of the Sentinel demo (sentinel-demo/run.sh): runs the sentinel_demo service; the
--- sentinel_watcher service script is on the service path.
+-- The node of the Sentinel demo (sentinel-demo/run.sh): runs the sentinel_demo service. The
+-- node's sentinel_watcher service comes from services/lua/, as on every node.
 thread = 2
 harbor = 0
 bootstrap = "snlua bootstrap"

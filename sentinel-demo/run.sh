@@ -7,9 +7,8 @@
 #   sentinel-demo/run.sh topology [build dir]
 # `topology` only keeps such a topology up, on fixed ports, until Ctrl-C: sentinels on
 # 127.0.0.1:26379-26381 (what config/sentinel.lua points at), data servers on 6391-6393.
-# Needs redis-server and redis-sentinel, and the build's skyhive and with_sentinel (the test
-# launcher that starts and stops the Redis processes): cmake --build build --target skyhive
-# with_sentinel
+# The topology is sentinel-demo/topology.sh's (needs redis-server, redis-sentinel and redis-cli);
+# the node is the build's skyhive: cmake --build build --target skyhive
 set -eu
 cd "$(dirname "$0")/.."
 scenario=${1:-kill}
@@ -19,13 +18,10 @@ case $scenario in kill | pause | failover | topology) ;; *)
     exit 2
     ;;
 esac
-for f in "$build/skyhive" "$build/test/support/with_sentinel"; do
-    [ -x "$f" ] || { echo "$f is missing: cmake --build $build --target skyhive with_sentinel" >&2; exit 2; }
-done
 if [ "$scenario" = topology ]; then
-    # shellcheck disable=SC2016
-    exec "$build/test/support/with_sentinel" --ports 6391,6392,6393,26379,26380,26381 sh -c '
+    exec sentinel-demo/topology.sh --ports 6391,6392,6393,26379,26380,26381 sh -c '
         echo "master 127.0.0.1:6391, replicas 6392 6393, sentinels 127.0.0.1:26379-26381 (mymaster); Ctrl-C stops them"
-        while :; do sleep 3600; done'
+        exec sleep infinity'
 fi
-SCENARIO=$scenario exec "$build/test/support/with_sentinel" "$build/skyhive" sentinel-demo/node.lua
+[ -x "$build/skyhive" ] || { echo "$build/skyhive is missing: cmake --build $build --target skyhive" >&2; exit 2; }
+SCENARIO=$scenario exec sentinel-demo/topology.sh "$build/skyhive" sentinel-demo/node.lua

@@ -1,6 +1,8 @@
 -- The Sentinel demo service: a writer incrementing a counter and a lock holder on a
 -- redis.sentinel client, a fault, and the timeline of what followed. Run by sentinel-demo/run.sh
--- under with_sentinel (which exports the ports and the control port).
+-- under sentinel-demo/topology.sh, which exports the sentinels' ports and the master's name.
+-- The faults are signals to the master's process (its pid from INFO): the node runs on the
+-- machine of the topology.
 --   SCENARIO  kill (kill -9 of the master), pause (SIGSTOP past down-after, then SIGCONT) or
 --             failover (SENTINEL FAILOVER)
 --   QUIET     set: print only the summary and the machine-readable line (the benchmark)
@@ -17,14 +19,14 @@ local WRITERS, PACE_CS = 8, 1
 
 local function ports(var)
     local list = {}
-    for p in assert(os.getenv(var), var .. ": run this under with_sentinel"):gmatch("%d+") do
+    for p in assert(os.getenv(var), var .. ": run this under sentinel-demo/topology.sh"):gmatch("%d+") do
         list[#list + 1] = tonumber(p)
     end
     return list
 end
 
-local sentinel_ports = ports "SKYHIVE_TEST_SENTINEL_PORTS"
-local name = os.getenv "SKYHIVE_TEST_SENTINEL_MASTER" or "mymaster"
+local sentinel_ports = ports "SENTINEL_DEMO_SENTINEL_PORTS"
+local name = os.getenv "SENTINEL_DEMO_MASTER" or "mymaster"
 local sentinels = {}
 for i, p in ipairs(sentinel_ports) do sentinels[i] = "127.0.0.1:" .. p end
 
@@ -53,13 +55,28 @@ local function listen(port)
     end
 end
 
+-- The process behind a Redis port, as its INFO says.
+local function pid_of(port)
+    local c = redis.connect { port = port }
+    local pid = tonumber(c:info("server"):match("process_id:(%d+)"))
+    c:disconnect()
+    return assert(pid, "no process_id in the INFO of port " .. port)
+end
+
+-- kill(1) through the shell: it blocks this worker for the few ms it takes, which a demo can
+-- afford and a game service could not.
+local function signal(pid, sig)
+    local ok, how, code = os.execute(format("kill -%s %d", sig, pid))
+    assert(ok, format("kill -%s %d: %s %s", sig, pid, tostring(how), tostring(code)))
+end
+
 local function run()
-    local lab = redis.connect { port = assert(tonumber(os.getenv "SKYHIVE_TEST_LAB_PORT")), timeout = 60000 }
     for _, p in ipairs(sentinel_ports) do skynet.fork(listen, p) end
     local db = redis.sentinel { sentinels = sentinels, master = name, hold_timeout = 20000,
         timeout = 3000 }
     local old = sentinel.status(db).target
     local old_port = tonumber(old:match(":(%d+)$"))
+    local old_pid = pid_of(old_port)
     db:set("counter", 0)
     local switched_at
     db.conn.on_switch[#db.conn.on_switch + 1] = function(_, c)
@@ -108,10 +125,10 @@ local function run()
     t_fault = skynet.hpc()
     if scenario == "kill" then
         note("fault: kill -9 of the master " .. old, t_fault)
-        lab:kill(old_port)
+        signal(old_pid, "KILL")
     elseif scenario == "pause" then
         note("fault: SIGSTOP of the master " .. old, t_fault)
-        lab:stop(old_port)
+        signal(old_pid, "STOP")
     else
         note("fault: SENTINEL FAILOVER " .. name .. " (master " .. old .. ")", t_fault)
         admin:sentinel("failover", name)
@@ -120,7 +137,7 @@ local function run()
     while not first_new and skynet.now() < deadline do skynet.sleep(1) end
     if scenario == "pause" then
         skynet.sleep(100)
-        lab:cont(old_port)
+        signal(old_pid, "CONT")
         note("the old master resumed (SIGCONT)")
     end
     local mark = acked

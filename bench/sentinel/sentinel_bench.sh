@@ -2,8 +2,8 @@
 # The failover timeline as figures: the Sentinel demo (sentinel-demo/sentinel_demo.lua) run
 # `runs` times (default 5) for kill -9 of the master and for SENTINEL FAILOVER, each run on a
 # fresh master, 2 replicas and 3 sentinels (quorum 2, down-after 1000 ms) started by
-# with_sentinel. The reference is measured in the same run: the moment a sentinel announced
-# +switch-master, heard on a plain subscription.
+# sentinel-demo/topology.sh. The reference is measured in the same run: the moment a sentinel
+# announced +switch-master, heard on a plain subscription.
 #   bench/sentinel/sentinel_bench.sh [build-dir] [runs]
 # Prints each run's line, then per scenario the medians (failed operations and acknowledged
 # writes lost also as their maximum over the runs):
@@ -18,15 +18,13 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build}"
 runs="${2:-5}"
-for f in "$build/skyhive" "$build/test/support/with_sentinel"; do
-    [ -x "$f" ] || { echo "$f is missing: cmake --build $build --target skyhive with_sentinel" >&2; exit 2; }
-done
+[ -x "$build/skyhive" ] || { echo "$build/skyhive is missing: cmake --build $build --target skyhive" >&2; exit 2; }
 cd "$root"
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 for scenario in kill failover; do
     for i in $(seq "$runs"); do
-        line="$(SCENARIO=$scenario QUIET=1 "$build/test/support/with_sentinel" "$build/skyhive" \
+        line="$(SCENARIO=$scenario QUIET=1 sentinel-demo/topology.sh "$build/skyhive" \
             sentinel-demo/node.lua 2>&1 | grep '^sentinel\.' || true)"
         [ -n "$line" ] || line="sentinel.$scenario run_failed=1"
         echo "$line run=$i"

@@ -8,9 +8,10 @@
 --   local w = redis.watch { sentinels = ..., master = "mymaster" }   -- pub/sub that follows
 --
 -- The sentinels are watched by one sentinel_watcher service per node (see
--- sentinel_watcher.lua), shared by every client of every service; each service long-polls it
--- once per group and hands its state to its clients. Without that service (a config whose
--- luaservice path lacks it, or watcher = false) the service watches the sentinels itself.
+-- sentinel_watcher.lua; its service script is services/lua/sentinel_watcher.lua), shared by
+-- every client of every service; each service long-polls it once per group and hands its state
+-- to its clients. Without that service (a config whose luaservice path lacks services/lua/, or
+-- watcher = false) the service watches the sentinels itself.
 --
 -- Thread: the owning service. connect and watch yield.
 local skynet = require "skynet"

@@ -1,5 +1,5 @@
 -- The node that runs one Lua test service: TEST names the script under test/lua/ (ctest sets it).
--- Run from the repository root: TEST=test_call ./build/skyhive config/lua-test.lua
+-- Run from the repository root: TEST=test_call ./build/skyhive test/config/lua-test.lua
 thread = 2
 harbor = 0
 bootstrap = "snlua bootstrap"

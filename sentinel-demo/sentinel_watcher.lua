@@ -1,4 +1,0 @@
--- The node's sentinel watcher service: the first redis.sentinel client of the node launches it
--- with skynet.uniqueservice("sentinel_watcher"); every client of every service then shares its
--- sentinel links, subscriptions and polls (lualib/skynet/db/redis/sentinel_watcher.lua).
-require("skynet.db.redis.sentinel_watcher").serve()
