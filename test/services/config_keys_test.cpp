@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string>
 
+#include "services/config_loader.h"
+
 namespace skyhive {
 namespace {
 
@@ -19,7 +21,7 @@ namespace fs = std::filesystem;
 
 // Validation of `text` parsed as "node.lua": "" when it passes, else the error.
 std::string problems(const std::string& text) {
-    auto config = Config::parse(text, "node.lua");
+    auto config = parse_config(text, "node.lua");
     EXPECT_TRUE(config.ok()) << config.error().message;
     if (!config) return "parse error";
     auto valid = validate_node_config(config.value());
@@ -168,7 +170,7 @@ TEST(ConfigKeys, ShippedConfigsPass) {
     files.push_back(root / "sentinel-demo/node.lua");
     ASSERT_GE(files.size(), 9u);
     for (const auto& f : files) {
-        auto config = Config::load(f.string());
+        auto config = load_config(f.string());
         ASSERT_TRUE(config.ok()) << config.error().message;
         auto valid = validate_node_config(config.value());
         EXPECT_TRUE(valid.ok()) << f << ": " << valid.error().message;

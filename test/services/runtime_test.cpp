@@ -9,6 +9,7 @@
 #include <chrono>
 #include <thread>
 
+#include "services/config_loader.h"
 #include "test/services/services_test_support.h"
 
 namespace skyhive {
@@ -20,7 +21,7 @@ using test::free_port;
 using test::TempDir;
 
 Config config_of(const std::string& text) {
-    auto config = Config::parse(text, "runtime.lua");
+    auto config = parse_config(text, "runtime.lua");
     EXPECT_TRUE(config) << config.error().message;
     return config ? std::move(config.value()) : Config();
 }
