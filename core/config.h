@@ -10,14 +10,12 @@
 
 namespace skyhive {
 
-// A node's configuration, in skynet's format: a Lua chunk of `key = value` lines.
-//  - `$NAME` is replaced by the environment variable NAME in code and strings (not in comments);
-//    an unset NAME is an error naming the file and line.
-//  - `include "other.lua"` runs another file (relative to the including file) into the same table.
-//  - Values are strings, numbers or booleans; each is kept as a string, as skynet's env does.
-// Every entry remembers the file and line that set it, so later validation errors can name them.
+// A node's configuration as typed key/value pairs. Values are kept as strings, as skynet's env
+// keeps them; the typed getters check and convert on read. Every entry remembers the file and
+// line that set it, so validation errors can name them. How a config file is read (skynet's Lua
+// format) is the program's business, not core's: services/config_loader.h fills a Config.
 //
-// Thread: value type; load on one thread, then read from any.
+// Thread: value type; fill on one thread, then read from any.
 class Config {
   public:
     struct Entry {
@@ -26,9 +24,11 @@ class Config {
         int line = 0;
     };
 
-    static Result<Config> load(const std::string& path);
-    // Parses `text` as if read from `name` (tests, embedded defaults).
-    static Result<Config> parse(std::string_view text, const std::string& name);
+    Config() = default;
+    // `origin` names where the whole config came from (its file), for errors about keys it lacks.
+    explicit Config(std::string origin) : origin_(std::move(origin)) {}
+
+    const std::string& origin() const { return origin_; }
 
     std::optional<std::string> get(std::string_view key) const;
     const Entry* entry(std::string_view key) const;
@@ -36,8 +36,12 @@ class Config {
     // the value does not fit.
     Result<int64_t> get_int(std::string_view key, int64_t def, int64_t min, int64_t max) const;
     Result<bool> get_bool(std::string_view key, bool def) const;
-    // Sets or replaces a key (command-line overrides); file is "<override>".
+
+    // Sets or replaces a key, remembering where it was set (a loader passes file and line).
+    void set(std::string key, std::string value, std::string file, int line);
+    // Sets or replaces a key from code (command-line overrides, tests); file is "<override>".
     void set(std::string key, std::string value);
+    void erase(std::string_view key);
 
     const std::map<std::string, Entry, std::less<>>& entries() const { return entries_; }
 
@@ -47,6 +51,7 @@ class Config {
     std::string where(std::string_view key) const;
 
   private:
+    std::string origin_;
     std::map<std::string, Entry, std::less<>> entries_;
 };
 

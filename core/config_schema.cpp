@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <set>
 #include <tuple>
@@ -148,6 +150,17 @@ ConfigSchema& ConfigSchema::unsupported(std::string name, std::string why) {
     return *this;
 }
 
+ConfigSchema& ConfigSchema::required(std::string_view name, std::string what) {
+    auto it = keys_.find(name);
+    if (it == keys_.end()) {
+        std::fprintf(stderr, "ConfigSchema::required: key '%.*s' is not declared\n",
+                     int(name.size()), name.data());
+        std::abort();
+    }
+    it->second.required = std::move(what);
+    return *this;
+}
+
 const ConfigSchema::Key* ConfigSchema::find(std::string_view name) const {
     auto it = keys_.find(name);
     return it == keys_.end() ? nullptr : &it->second;
@@ -259,6 +272,13 @@ Result<void> ConfigSchema::validate(const Config& config) const {
                                  : " (did you mean " + quoted(near) + "?)");
         }
         if (!what.empty()) problems.emplace_back(entry.file, entry.line, std::move(what));
+    }
+    for (const auto& [name, key] : keys_) {
+        if (key.required.empty() || config.entry(name)) continue;
+        const std::string& file = config.origin();
+        problems.emplace_back(file, 0,
+                              (file.empty() ? "" : file + ": ") + "key " + quoted(name) +
+                                  " is missing (" + key.required + ")");
     }
     if (problems.empty()) return {};
     std::sort(problems.begin(), problems.end());

@@ -43,7 +43,8 @@ class ConfigSchema {
         int64_t min = 0;
         int64_t max = 0;
         std::vector<std::string> choices;
-        bool off = false;  // "false" (and "") are accepted too: the feature is turned off
+        bool off = false;      // "false" (and "") are accepted too: the feature is turned off
+        std::string required;  // when not empty the key must be set; says what to set it to
     };
 
     ConfigSchema& string(std::string name);
@@ -58,14 +59,18 @@ class ConfigSchema {
     // A key of skynet's that this node does not implement: an error that says so, rather than
     // "unknown key".
     ConfigSchema& unsupported(std::string name, std::string why);
+    // Makes the declared key `name` one a config must set; `what` tells the user what to set it to
+    // ("the first service to start, e.g. ...").
+    ConfigSchema& required(std::string_view name, std::string what);
 
     const Key* find(std::string_view name) const;
     // The declared key closest in spelling to `name`, or "" when none is close.
     std::string nearest(std::string_view name) const;
 
     // Checks every entry of `config`: the key is declared (or the application's own) and its
-    // value fits. The error lists every problem, one per line, in file and line order, each as
-    // "file:line: key 'k': ..." or "file:line: unknown key 'k' (did you mean 'thread'?)".
+    // value fits, and every required key is set. The error lists every problem, one per line, in
+    // file and line order, each as "file:line: key 'k': ...", "file:line: unknown key 'k' (did you
+    // mean 'thread'?)" or, naming the config's origin, "file: key 'k' is missing (...)".
     Result<void> validate(const Config& config) const;
 
   private:

@@ -6,7 +6,6 @@
 #include "lualib/native/redis_codec.h"
 #include "lualib/native/socket_driver.h"
 #include "redis/resp_framer.h"
-#include "services/demo.h"
 #include "services/snlua/snlua.h"
 
 namespace skyhive {
@@ -32,8 +31,6 @@ Result<std::unique_ptr<net::Framer>> make_resp_framer(const FramerOptions& optio
 }  // namespace
 
 void register_builtin_modules(Node& node, SocketDriver* sockets) {
-    node.modules().add("demo", make_demo);
-    node.modules().add("demo_bouncer", make_demo_bouncer);
     auto lua = register_snlua(node);
     lua->add_native("skynet.debugcore", luaopen_skynet_debugcore);
     lua->add_native("skynet.crypt", luaopen_skynet_crypt);

@@ -20,7 +20,10 @@ ConfigSchema build() {
         .choice("loglevel", {"debug", "info", "warn", "warning", "error"})
         .string("cpath")
         .integer("shutdown_timeout", 0, 3'600'000)
-        .integer("socket_warning_kb", 1, int64_t(1) << 22);
+        .integer("socket_warning_kb", 1, int64_t(1) << 22)
+        .required("bootstrap",
+                  "the first service the node starts, e.g. bootstrap = \"snlua "
+                  "bootstrap\"");
     // The local redis-server (services/local_redis.cpp).
     s.path("local_redis", true)
         .integer("local_redis_port", 0, 65535)

@@ -3,13 +3,13 @@
 #include <cstdio>
 #include <string>
 
-#include "core/config.h"
+#include "services/config_loader.h"
 #include "services/runtime.h"
 
 int main(int argc, char** argv) {
     using namespace skyhive;
     std::string path = argc > 1 ? argv[1] : "config/default.lua";
-    auto config = Config::load(path);
+    auto config = load_config(path);
     if (!config) {
         std::fprintf(stderr, "skyhive: %s\n", config.error().message.c_str());
         return 2;

@@ -50,7 +50,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(Config config) {
     if (!options) return options.error();
     std::unique_ptr<Runtime> r(new Runtime());
     r->owner_ = std::this_thread::get_id();
-    r->bootstrap_ = config.get("bootstrap").value_or("demo");
+    r->bootstrap_ = *config.get("bootstrap");  // a required key: validated above
     auto local_redis = LocalRedis::from_config(config);
     if (!local_redis) return local_redis.error();
     r->local_redis_options_ = std::move(local_redis.value());

@@ -29,6 +29,7 @@
 #include "core/node.h"
 #include "core/service.h"
 #include "services/builtin.h"
+#include "services/config_loader.h"
 
 using namespace skyhive;
 
@@ -98,7 +99,7 @@ std::vector<double> lua_run(const std::string& service, bool codecache,
         "lua_path = \"./lualib/?.lua;./lualib/?/init.lua\"\n"
         "lua_codecache = " +
         std::string(codecache ? "true" : "false") + "\n";
-    auto config = Config::parse(text, "lua_bench");
+    auto config = parse_config(text, "lua_bench");
     auto options = NodeOptions::from_config(config.value());
     Node node(std::move(options.value()), std::move(config.value()));
     register_builtin_modules(node);

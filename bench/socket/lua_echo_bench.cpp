@@ -21,6 +21,7 @@
 #include "net/socket_server.h"
 #include "plain_echo_server.h"
 #include "services/builtin.h"
+#include "services/config_loader.h"
 
 using namespace skyhive;
 
@@ -54,7 +55,7 @@ void compare(const std::string& name, const char* unit, int ref_port, int our_po
 
 int main(int argc, char** argv) {
     double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
-    auto config = Config::parse(
+    auto config = parse_config(
         "thread = 2\n"
         "loglevel = \"error\"\n"
         "luaservice = \"./bench/socket/?.lua;./services/lua/?.lua\"\n"

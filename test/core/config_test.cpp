@@ -1,184 +1,56 @@
+// core::Config as a plain typed key/value store: typed getters, where each key was set, and the
+// errors that name it. Reading config files is tested with the loader (test/services/).
 #include "core/config.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <string>
 
 namespace skyhive {
 namespace {
 
-namespace fs = std::filesystem;
-
-Config parse_ok(std::string_view text, const std::string& name = "config.lua") {
-    Result<Config> c = Config::parse(text, name);
-    EXPECT_TRUE(c.ok()) << c.error().message;
-    return c.ok() ? std::move(c).value() : Config{};
-}
-
-std::string parse_error(std::string_view text, const std::string& name = "config.lua") {
-    Result<Config> c = Config::parse(text, name);
-    EXPECT_FALSE(c.ok()) << "parsed although an error was expected";
-    return c.ok() ? std::string() : c.error().message;
-}
-
-// Sets an environment variable for the life of one test.
-class ScopedEnv {
-  public:
-    ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
-    ~ScopedEnv() { ::unsetenv(name_); }
-
-  private:
-    const char* name_;
-};
-
-// A fresh directory of config files, removed afterwards.
-class ConfigFiles : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        std::string tmpl = (fs::temp_directory_path() / "skyhive-config-XXXXXX").string();
-        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-        dir_ = tmpl;
-    }
-    void TearDown() override { fs::remove_all(dir_); }
-
-    std::string write(const std::string& rel, const std::string& text) {
-        fs::path p = dir_ / rel;
-        fs::create_directories(p.parent_path());
-        std::ofstream(p) << text;
-        return p.string();
-    }
-
-    fs::path dir_;
-};
-
-TEST(Config, PlainKeysKeepValuesAsStrings) {
-    Config c = parse_ok(
-        "thread = 8\n"
-        "ratio = 0.5\n"
-        "whole = 8.0\n"
-        "negative = -3\n"
-        "daemon = false\n"
-        "standalone = true\n"
-        "start = \"main\"\n"
-        "path = [[./service/?.lua]]\n");
+TEST(Config, KeepsValuesAndWhereEachWasSet) {
+    Config c("conf/node.lua");
+    EXPECT_EQ(c.origin(), "conf/node.lua");
+    c.set("thread", "8", "conf/node.lua", 3);
+    c.set("root", "./", "conf/common.lua", 1);
     EXPECT_EQ(c.get("thread"), "8");
-    EXPECT_EQ(c.get("ratio"), "0.5");
-    EXPECT_EQ(c.get("whole"), "8.0");
-    EXPECT_EQ(c.get("negative"), "-3");
-    EXPECT_EQ(c.get("daemon"), "false");
-    EXPECT_EQ(c.get("standalone"), "true");
-    EXPECT_EQ(c.get("start"), "main");
-    EXPECT_EQ(c.get("path"), "./service/?.lua");
     EXPECT_EQ(c.get("missing"), std::nullopt);
-    EXPECT_EQ(c.entries().size(), 8u);
-}
-
-TEST(Config, EarlierKeysAreReadableAndEveryEntryKnowsItsLine) {
-    Config c = parse_ok(
-        "root = \"./\"\n"
-        "\n"
-        "luaservice = root .. \"service/?.lua\"\n"
-        "root = \"/opt/\"  -- a later assignment wins, and moves the entry's line\n"
-        "gone = 1\n"
-        "gone = nil\n");
-    EXPECT_EQ(c.get("luaservice"), "./service/?.lua");
-    ASSERT_NE(c.entry("luaservice"), nullptr);
-    EXPECT_EQ(c.entry("luaservice")->file, "config.lua");
-    EXPECT_EQ(c.entry("luaservice")->line, 3);
+    EXPECT_EQ(c.entry("missing"), nullptr);
+    ASSERT_NE(c.entry("root"), nullptr);
+    EXPECT_EQ(c.entry("root")->file, "conf/common.lua");
+    EXPECT_EQ(c.entry("root")->line, 1);
+    EXPECT_EQ(c.where("thread"), "conf/node.lua:3: ");
+    EXPECT_EQ(c.where("missing"), "");
+    // A later set wins, and moves the entry to where it was set.
+    c.set("root", "/opt/", "conf/node.lua", 9);
     EXPECT_EQ(c.get("root"), "/opt/");
-    EXPECT_EQ(c.entry("root")->line, 4);
-    EXPECT_EQ(c.entry("gone"), nullptr);
+    EXPECT_EQ(c.where("root"), "conf/node.lua:9: ");
+    c.erase("root");
+    EXPECT_EQ(c.entry("root"), nullptr);
+    c.erase("never-set");
+    EXPECT_EQ(c.entries().size(), 1u);
+    EXPECT_EQ(Config().origin(), "");
 }
 
-TEST(Config, EnvironmentVariablesInCodeAndStrings) {
-    ScopedEnv threads("SKYHIVE_TEST_THREADS", "6");
-    ScopedEnv root("SKYHIVE_TEST_ROOT", "/srv/game");
-    ScopedEnv odd("SKYHIVE_TEST_ODD", "say \"hi\"\\ \n'x'");
-    Config c = parse_ok(
-        "thread = $SKYHIVE_TEST_THREADS * 2\n"
-        "root = \"$SKYHIVE_TEST_ROOT/\"\n"
-        "single = '$SKYHIVE_TEST_ROOT'\n"
-        "long = [==[$SKYHIVE_TEST_ROOT]]]==]\n"
-        "odd = \"<$SKYHIVE_TEST_ODD>\"\n"
-        "escaped = \"\\\"$SKYHIVE_TEST_ROOT\"\n"
-        "after = 1\n");
-    EXPECT_EQ(c.get("thread"), "12");
-    EXPECT_EQ(c.get("root"), "/srv/game/");
-    EXPECT_EQ(c.get("single"), "/srv/game");
-    EXPECT_EQ(c.get("long"), "/srv/game]]");
-    // A value inside quotes stays exactly the value: quotes, backslashes, newlines included.
-    EXPECT_EQ(c.get("odd"), "<say \"hi\"\\ \n'x'>");
-    EXPECT_EQ(c.get("escaped"), "\"/srv/game");
-    // The escaped newline did not shift the lines that follow.
-    EXPECT_EQ(c.entry("after")->line, 7);
-}
-
-TEST(Config, CommentsAreNotExpanded) {
-    ScopedEnv set("SKYHIVE_TEST_SET", "expanded");
-    Config c = parse_ok(
-        "-- $SKYHIVE_TEST_UNSET_1 in a line comment\n"
-        "--[[ $SKYHIVE_TEST_UNSET_2\n"
-        "     still a comment $SKYHIVE_TEST_UNSET_3 ]]\n"
-        "--[==[ ]] is not the end $SKYHIVE_TEST_UNSET_4 ]==]\n"
-        "a = \"-- $SKYHIVE_TEST_SET\"  -- $SKYHIVE_TEST_UNSET_5\n"
-        "b = \"$SKYHIVE_TEST_SET\"\n");
-    EXPECT_EQ(c.get("a"), "-- expanded");
-    EXPECT_EQ(c.get("b"), "expanded");
-    EXPECT_EQ(c.entry("b")->line, 6);
-}
-
-TEST(Config, UnsetVariableNamesFileAndLine) {
-    ::unsetenv("SKYHIVE_TEST_NOPE");
-    EXPECT_EQ(
-        parse_error("a = 1\n-- $SKYHIVE_TEST_NOPE\nb = \"x$SKYHIVE_TEST_NOPE\"\n", "game.lua"),
-        "game.lua:3: environment variable $SKYHIVE_TEST_NOPE is not set");
-    EXPECT_EQ(parse_error("\n\n\nthread = $SKYHIVE_TEST_NOPE\n"),
-              "config.lua:4: environment variable $SKYHIVE_TEST_NOPE is not set");
-    // A '$' not followed by a name is left for Lua, inside a string it is just a character.
-    EXPECT_EQ(parse_ok("price = \"$5\"\n").get("price"), "$5");
-}
-
-TEST(Config, VariableThatWouldCloseALongStringIsRefused) {
-    ScopedEnv closer("SKYHIVE_TEST_CLOSER", "a]]b");
-    EXPECT_EQ(parse_error("x = 1\ny = [[$SKYHIVE_TEST_CLOSER]]\n"),
-              "config.lua:2: environment variable $SKYHIVE_TEST_CLOSER contains ']]' and cannot "
-              "be expanded inside this long string");
-    EXPECT_EQ(parse_ok("y = [=[$SKYHIVE_TEST_CLOSER]=]\n").get("y"), "a]]b");
-}
-
-TEST(Config, SyntaxAndRuntimeErrorsNameFileAndLine) {
-    std::string e = parse_error("a = 1\nb = = 2\n", "conf/game.lua");
-    EXPECT_EQ(e.rfind("conf/game.lua:2:", 0), 0u) << e;
-    e = parse_error("a = 1\n\nb = nothing .. 'x'\n");
-    EXPECT_EQ(e, "config.lua:3: attempt to concatenate a nil value (global 'nothing')");
-    e = parse_error("a = 1\nb = c.d\n");
-    EXPECT_EQ(e.rfind("config.lua:2:", 0), 0u) << e;
-    EXPECT_NE(e.find("attempt to index"), std::string::npos) << e;
-}
-
-TEST(Config, TablesAndFunctionsAreNotValues) {
-    EXPECT_EQ(parse_error("a = 1\nb = 2\nx = {}\n"),
-              "config.lua:3: key 'x': tables are not allowed as config values");
-    EXPECT_EQ(parse_error("f = function() end\n"),
-              "config.lua:1: key 'f': functions are not allowed as config values");
-    EXPECT_EQ(parse_error("a = 1\n_ENV[1] = 2\n"),
-              "config.lua:2: config keys must be strings, not number");
-}
-
-TEST(Config, StandardLibraryIsNotInScope) {
-    // As in skynet: only `include` and earlier keys are visible, so a typo fails loudly.
-    std::string e = parse_error("t = os.time()\n");
-    EXPECT_EQ(e.rfind("config.lua:1:", 0), 0u) << e;
-    EXPECT_EQ(parse_ok("s = (\"ab\"):rep(2)\n").get("s"), "abab");
+TEST(Config, SetOverridesFromCode) {
+    Config c("n.lua");
+    c.set("thread", "8", "n.lua", 1);
+    c.set("thread", "2");
+    EXPECT_EQ(c.get("thread"), "2");
+    EXPECT_EQ(c.entry("thread")->file, "<override>");
+    EXPECT_EQ(c.entry("thread")->line, 0);
+    EXPECT_EQ(c.where("thread"), "<override>: ");
 }
 
 TEST(Config, GetInt) {
-    Config c = parse_ok("thread = 8\nbig = 100\nword = 'abc'\nhalf = 16 / 2\nfrac = 0.5\n");
+    Config c("config.lua");
+    c.set("thread", "8", "config.lua", 1);
+    c.set("big", "100", "config.lua", 2);
+    c.set("word", "abc", "config.lua", 3);
+    c.set("half", "8.0", "config.lua", 4);  // what `half = 16 / 2` leaves in a Lua config
+    c.set("frac", "0.5", "config.lua", 5);
     EXPECT_EQ(c.get_int("thread", 4, 1, 64).value(), 8);
     EXPECT_EQ(c.get_int("absent", 4, 1, 64).value(), 4);
     EXPECT_EQ(c.get_int("half", 4, 1, 64).value(), 8);
@@ -196,6 +68,10 @@ TEST(Config, GetInt) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().message,
               "config.lua:5: key 'frac': expected an integer of at least 0, got '0.5'");
+    r = c.get_int("thread", 0, std::numeric_limits<int64_t>::min(), 4);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().message,
+              "config.lua:1: key 'thread': expected an integer of at most 4, got '8'");
 }
 
 TEST(Config, GetIntFullRange) {
@@ -216,7 +92,11 @@ TEST(Config, GetIntFullRange) {
 }
 
 TEST(Config, GetBoolAndInvalid) {
-    Config c = parse_ok("daemon = true\nprofile = false\nstrict = 'yes'\nnum = 1\n");
+    Config c("config.lua");
+    c.set("daemon", "true", "config.lua", 1);
+    c.set("profile", "false", "config.lua", 2);
+    c.set("strict", "yes", "config.lua", 3);
+    c.set("num", "1", "config.lua", 4);
     EXPECT_TRUE(c.get_bool("daemon", false).value());
     EXPECT_FALSE(c.get_bool("profile", true).value());
     EXPECT_TRUE(c.get_bool("num", false).value());
@@ -227,86 +107,6 @@ TEST(Config, GetBoolAndInvalid) {
     EXPECT_EQ(c.invalid("daemon", "no daemons here").message,
               "config.lua:1: key 'daemon': no daemons here");
     EXPECT_EQ(c.invalid("absent", "is required").message, "key 'absent': is required");
-}
-
-TEST(Config, SetOverrides) {
-    Config c = parse_ok("thread = 8\n");
-    c.set("thread", "2");
-    EXPECT_EQ(c.get("thread"), "2");
-    EXPECT_EQ(c.entry("thread")->file, "<override>");
-    EXPECT_EQ(c.entry("thread")->line, 0);
-}
-
-TEST_F(ConfigFiles, MissingFile) {
-    std::string path = (dir_ / "x.lua").string();
-    Result<Config> c = Config::load(path);
-    ASSERT_FALSE(c.ok());
-    EXPECT_EQ(c.error().message, "cannot open config '" + path + "': No such file or directory");
-}
-
-TEST_F(ConfigFiles, IncludeIsRelativeToTheIncludingFileAndNests) {
-    std::string main = write("main.lua", "thread = 2\ninclude \"common/base.lua\"\nafter = 1\n");
-    write("common/base.lua", "harbor = 0\ninclude 'deeper/leaf.lua'\n");
-    write("common/deeper/leaf.lua", "\n\nleaf = thread + harbor + 1\n");
-    Result<Config> c = Config::load(main);
-    ASSERT_TRUE(c.ok()) << c.error().message;
-    EXPECT_EQ(c->get("leaf"), "3");
-    EXPECT_EQ(c->get("after"), "1");
-    const Config::Entry* leaf = c->entry("leaf");
-    ASSERT_NE(leaf, nullptr);
-    EXPECT_EQ(leaf->file, (dir_ / "common/deeper/leaf.lua").string());
-    EXPECT_EQ(leaf->line, 3);
-    EXPECT_EQ(c->entry("harbor")->file, (dir_ / "common/base.lua").string());
-    EXPECT_EQ(c->entry("after")->file, main);
-}
-
-TEST_F(ConfigFiles, ErrorsInIncludedFilesNameThatFile) {
-    std::string main = write("main.lua", "include 'a.lua'\n");
-    std::string a = write("a.lua", "x = 1\ny = = 2\n");
-    Result<Config> c = Config::load(main);
-    ASSERT_FALSE(c.ok());
-    EXPECT_EQ(c.error().message.rfind(a + ":2:", 0), 0u) << c.error().message;
-
-    ::unsetenv("SKYHIVE_TEST_NOPE");
-    write("a.lua", "x = 1\n\ny = $SKYHIVE_TEST_NOPE\n");
-    c = Config::load(main);
-    ASSERT_FALSE(c.ok());
-    EXPECT_EQ(c.error().message, a + ":3: environment variable $SKYHIVE_TEST_NOPE is not set");
-
-    write("a.lua", "x = {}\n");
-    c = Config::load(main);
-    ASSERT_FALSE(c.ok());
-    EXPECT_EQ(c.error().message, a + ":1: key 'x': tables are not allowed as config values");
-}
-
-TEST_F(ConfigFiles, MissingIncludeNamesTheIncludeLine) {
-    std::string main = write("main.lua", "a = 1\ninclude 'nothere.lua'\n");
-    Result<Config> c = Config::load(main);
-    ASSERT_FALSE(c.ok());
-    EXPECT_EQ(c.error().message, main + ":2: cannot open config '" +
-                                     (dir_ / "nothere.lua").string() +
-                                     "': No such file or directory");
-}
-
-TEST_F(ConfigFiles, IncludeCycleIsDetected) {
-    std::string a = write("a.lua", "include 'sub/b.lua'\n");
-    std::string b = write("sub/b.lua", "x = 1\ninclude '../a.lua'\n");
-    Result<Config> c = Config::load(a);
-    ASSERT_FALSE(c.ok());
-    EXPECT_EQ(c.error().message, b + ":2: include cycle: " + a + " -> " + b + " -> " + a);
-
-    std::string self = write("self.lua", "include 'self.lua'\n");
-    c = Config::load(self);
-    ASSERT_FALSE(c.ok());
-    EXPECT_EQ(c.error().message, self + ":1: include cycle: " + self + " -> " + self);
-}
-
-TEST_F(ConfigFiles, SameFileTwiceIsNotACycle) {
-    std::string main = write("main.lua", "include 'part.lua'\ninclude 'part.lua'\n");
-    write("part.lua", "n = (n or 0) + 1\n");
-    Result<Config> c = Config::load(main);
-    ASSERT_TRUE(c.ok()) << c.error().message;
-    EXPECT_EQ(c->get("n"), "2");
 }
 
 }  // namespace

@@ -124,14 +124,21 @@ TEST(Scheduler, ShutdownWhileSpinningOrParkedIsPrompt) {
     }
 }
 
+// A config of one key, as if set at `line` of n.lua.
+Config config_with(std::string key, std::string value, int line = 1) {
+    Config c("n.lua");
+    c.set(std::move(key), std::move(value), "n.lua", line);
+    return c;
+}
+
 TEST(Scheduler, WorkerSpinIsReadFromConfigAndChecked) {
-    auto set = NodeOptions::from_config(Config::parse("worker_spin = 0\n", "n.lua").value());
+    auto set = NodeOptions::from_config(config_with("worker_spin", "0"));
     ASSERT_TRUE(set);
     EXPECT_EQ(set.value().spin_us, 0);
-    auto fallback = NodeOptions::from_config(Config::parse("thread = 2\n", "n.lua").value());
+    auto fallback = NodeOptions::from_config(config_with("thread", "2"));
     ASSERT_TRUE(fallback);
     EXPECT_EQ(fallback.value().spin_us, 50);
-    auto bad = NodeOptions::from_config(Config::parse("\nworker_spin = -5\n", "n.lua").value());
+    auto bad = NodeOptions::from_config(config_with("worker_spin", "-5", 2));
     ASSERT_FALSE(bad);
     EXPECT_NE(bad.error().message.find("worker_spin"), std::string::npos) << bad.error().message;
     EXPECT_NE(bad.error().message.find("n.lua:2"), std::string::npos) << bad.error().message;

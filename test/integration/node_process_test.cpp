@@ -10,9 +10,26 @@
 namespace skyhive::test {
 namespace {
 
-const char* kDemoConfig =
-    "thread = 2\n"
-    "bootstrap = \"demo 1\"\n";
+// A node that runs the shipped Lua bootstrap with `tick` as its start service: a script that
+// logs "tick" ten times a second, so a test can see the node working and writing its log.
+std::string ticking_node(const TempDir& dir) {
+    const std::string src = SKYHIVE_SOURCE_DIR;
+    dir.write("tick.lua",
+              "local skynet = require \"skynet\"\n"
+              "skynet.start(function()\n"
+              "    skynet.fork(function()\n"
+              "        while true do skynet.error(\"tick\") skynet.sleep(10) end\n"
+              "    end)\n"
+              "end)\n");
+    return "thread = 2\n"
+           "bootstrap = \"snlua bootstrap\"\n"
+           "start = \"tick\"\n"
+           "luaservice = \"" +
+           src + "/services/lua/?.lua;" + dir.path() +
+           "/?.lua\"\n"
+           "lua_path = \"" +
+           src + "/lualib/?.lua;" + src + "/lualib/?/init.lua\"\n";
+}
 
 TEST(NodeProcess, BadConfigNamesFileLineAndKeyAndExitsNonZero) {
     TempDir dir;
@@ -52,6 +69,20 @@ TEST(NodeProcess, ConfigKeysAreCheckedBeforeAnythingStarts) {
     EXPECT_FALSE(std::filesystem::exists(dir.file("redis"))) << "no redis-server was started";
 }
 
+// No built-in service stands in for a missing bootstrap: the node refuses the config, names the
+// file and the key, and starts nothing.
+TEST(NodeProcess, ConfigWithoutBootstrapIsAnErrorNamingFileAndKey) {
+    TempDir dir;
+    dir.write("node.lua", "thread = 2\nlocal_redis = \"" + dir.file("redis") + "\"\n");
+    Process p({SKYHIVE_BINARY, dir.file("node.lua")}, dir.file("out.txt"));
+    EXPECT_EQ(p.wait(), 2);
+    std::string out = p.output();
+    EXPECT_NE(out.find(dir.file("node.lua") + ": key 'bootstrap' is missing"), std::string::npos)
+        << out;
+    EXPECT_EQ(out.find("started"), std::string::npos) << "nothing may start: " << out;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("redis"))) << "no redis-server was started";
+}
+
 TEST(NodeProcess, MissingConfigAndSyntaxErrorsAreReported) {
     TempDir dir;
     Process missing({SKYHIVE_BINARY, dir.file("nope.lua")}, dir.file("out1.txt"));
@@ -66,9 +97,9 @@ TEST(NodeProcess, MissingConfigAndSyntaxErrorsAreReported) {
 TEST(NodeProcess, SigtermAndSigintShutDownCleanlyWithExitCodeZero) {
     for (int sig : {SIGTERM, SIGINT}) {
         TempDir dir;
-        dir.write("node.lua", kDemoConfig);
+        dir.write("node.lua", ticking_node(dir));
         Process p({SKYHIVE_BINARY, dir.file("node.lua")}, dir.file("out.txt"));
-        ASSERT_TRUE(p.wait_for_output("messages/s")) << p.output();
+        ASSERT_TRUE(p.wait_for_output("tick")) << p.output();
         p.signal(sig);
         EXPECT_EQ(p.wait(), 0) << p.output();
         EXPECT_NE(p.output().find("shutting down"), std::string::npos);
@@ -77,12 +108,12 @@ TEST(NodeProcess, SigtermAndSigintShutDownCleanlyWithExitCodeZero) {
 
 TEST(NodeProcess, SighupReopensTheLogFile) {
     TempDir dir;
-    dir.write("node.lua", std::string(kDemoConfig) + "logger = \"" + dir.file("node.log") + "\"\n");
+    dir.write("node.lua", ticking_node(dir) + "logger = \"" + dir.file("node.log") + "\"\n");
     Process p({SKYHIVE_BINARY, dir.file("node.lua")}, dir.file("out.txt"));
-    ASSERT_TRUE(wait_until_file_contains(dir.file("node.log"), "messages/s"));
+    ASSERT_TRUE(wait_until_file_contains(dir.file("node.log"), "tick"));
     ASSERT_EQ(std::rename(dir.file("node.log").c_str(), dir.file("node.log.1").c_str()), 0);
     p.signal(SIGHUP);
-    EXPECT_TRUE(wait_until_file_contains(dir.file("node.log"), "messages/s"))
+    EXPECT_TRUE(wait_until_file_contains(dir.file("node.log"), "tick"))
         << "a new log file is written after SIGHUP";
     p.signal(SIGTERM);
     EXPECT_EQ(p.wait(), 0);

@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/node.h"
+#include "services/config_loader.h"
 #include "services/snlua/snlua.h"
 
 namespace skyhive::test {
@@ -139,15 +140,15 @@ TEST(LuaHost, LoadErrorsNameTheFile) {
 }
 
 TEST(LuaHost, OptionsFromConfig) {
-    auto defaults = LuaHostOptions::from_config(Config::parse("thread = 2\n", "t.lua").value());
+    auto defaults = LuaHostOptions::from_config(parse_config("thread = 2\n", "t.lua").value());
     ASSERT_TRUE(defaults);
     EXPECT_EQ(defaults->lua_path, "./lualib/?.lua;./lualib/?/init.lua");
     EXPECT_TRUE(defaults->codecache);
     EXPECT_EQ(defaults->gc_incremental_kb, 1024);
     auto set = LuaHostOptions::from_config(
-        Config::parse("luaservice = 'x/?.lua'\nlua_cpath = 'c/?.so'\npreload = 'p.lua'\n"
-                      "lualoader = 'l.lua'\nlua_codecache = false\nlua_gc_incremental_kb = 0\n",
-                      "t.lua")
+        parse_config("luaservice = 'x/?.lua'\nlua_cpath = 'c/?.so'\npreload = 'p.lua'\n"
+                     "lualoader = 'l.lua'\nlua_codecache = false\nlua_gc_incremental_kb = 0\n",
+                     "t.lua")
             .value());
     ASSERT_TRUE(set);
     EXPECT_EQ(set->luaservice, "x/?.lua");
@@ -157,7 +158,7 @@ TEST(LuaHost, OptionsFromConfig) {
     EXPECT_FALSE(set->codecache);
     EXPECT_EQ(set->gc_incremental_kb, 0);
     auto bad =
-        LuaHostOptions::from_config(Config::parse("\nlua_codecache = 'maybe'\n", "t.lua").value());
+        LuaHostOptions::from_config(parse_config("\nlua_codecache = 'maybe'\n", "t.lua").value());
     ASSERT_FALSE(bad);
     EXPECT_NE(bad.error().message.find("t.lua:2"), std::string::npos) << bad.error().message;
 }
@@ -176,7 +177,7 @@ TEST(Snlua, MemoryIsAccountedPerServiceAndFreedWithIt) {
     f.write("idle.lua", "big = string.rep('x', 1 << 20)");
     NodeOptions options;
     options.log_level = LogLevel::error;
-    Config config = Config::parse("luaservice = '" + f.dir() + "/?.lua'\n", "t.lua").value();
+    Config config = parse_config("luaservice = '" + f.dir() + "/?.lua'\n", "t.lua").value();
     Node node(options, config);
     register_snlua(node);
     ASSERT_TRUE(node.start());

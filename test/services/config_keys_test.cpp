@@ -12,14 +12,19 @@
 #include <sstream>
 #include <string>
 
+#include "services/config_loader.h"
+
 namespace skyhive {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Validation of `text` parsed as "node.lua": "" when it passes, else the error.
+// Validation of `text` parsed as "node.lua": "" when it passes, else the error. The required
+// bootstrap key is added after the text (so line numbers stay) unless the text sets it.
 std::string problems(const std::string& text) {
-    auto config = Config::parse(text, "node.lua");
+    std::string full = text;
+    if (text.find("bootstrap") == std::string::npos) full += "bootstrap = \"snlua bootstrap\"\n";
+    auto config = parse_config(full, "node.lua");
     EXPECT_TRUE(config.ok()) << config.error().message;
     if (!config) return "parse error";
     auto valid = validate_node_config(config.value());
@@ -75,6 +80,33 @@ TEST(ConfigKeys, EachBadValueIsRefusedWithFileLineAndKey) {
     };
     for (const auto& c : cases)
         EXPECT_EQ(problems(c.text), c.expected) << c.text;
+}
+
+// A node must say what it starts: no built-in service stands in for a missing bootstrap.
+TEST(ConfigKeys, MissingBootstrapIsAnErrorNamingTheFileAndTheKey) {
+    auto config = parse_config("thread = 2\n", "conf/node.lua");
+    ASSERT_TRUE(config) << config.error().message;
+    auto valid = validate_node_config(config.value());
+    ASSERT_FALSE(valid);
+    EXPECT_EQ(valid.error().message,
+              "conf/node.lua: key 'bootstrap' is missing (the first service the node starts, e.g. "
+              "bootstrap = \"snlua bootstrap\")");
+    // Listed with the other problems, before those of the same file's lines.
+    config = parse_config("thread = 0\n", "node.lua");
+    ASSERT_TRUE(config) << config.error().message;
+    valid = validate_node_config(config.value());
+    ASSERT_FALSE(valid);
+    EXPECT_EQ(valid.error().message,
+              "node.lua: key 'bootstrap' is missing (the first service the node starts, e.g. "
+              "bootstrap = \"snlua bootstrap\")\n"
+              "node.lua:1: key 'thread': expected an integer between 1 and 64, got '0'");
+    // A config built in code has no file to name.
+    valid = validate_node_config(Config());
+    ASSERT_FALSE(valid);
+    EXPECT_EQ(valid.error().message.rfind("key 'bootstrap' is missing (", 0), 0u)
+        << valid.error().message;
+    // Set, even to a module that does not exist, it passes: launching it is the runtime's job.
+    EXPECT_EQ(problems("bootstrap = \"nosuch\"\n"), "");
 }
 
 TEST(ConfigKeys, UnknownKeysNameTheNearestKnownKey) {
@@ -168,7 +200,7 @@ TEST(ConfigKeys, ShippedConfigsPass) {
     files.push_back(root / "sentinel-demo/node.lua");
     ASSERT_GE(files.size(), 11u);
     for (const auto& f : files) {
-        auto config = Config::load(f.string());
+        auto config = load_config(f.string());
         ASSERT_TRUE(config.ok()) << config.error().message;
         auto valid = validate_node_config(config.value());
         EXPECT_TRUE(valid.ok()) << f << ": " << valid.error().message;

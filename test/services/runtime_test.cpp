@@ -9,6 +9,7 @@
 #include <chrono>
 #include <thread>
 
+#include "services/config_loader.h"
 #include "test/services/services_test_support.h"
 
 namespace skyhive {
@@ -20,17 +21,26 @@ using test::free_port;
 using test::TempDir;
 
 Config config_of(const std::string& text) {
-    auto config = Config::parse(text, "runtime.lua");
+    auto config = parse_config(text, "runtime.lua");
     EXPECT_TRUE(config) << config.error().message;
     return config ? std::move(config.value()) : Config();
+}
+
+// The shipped Lua bootstrap and start script (main.lua, which launches nothing without
+// debug_console or echo): the node runs its launcher until something stops it.
+std::string lua_node() {
+    const std::string src = SKYHIVE_SOURCE_DIR;
+    return "thread = 2\nbootstrap = \"snlua bootstrap\"\nluaservice = \"" + src +
+           "/services/lua/?.lua\"\nlua_path = \"" + src + "/lualib/?.lua;" + src +
+           "/lualib/?/init.lua\"\n";
 }
 
 TEST(Runtime, RunsUntilSigtermAndStopsItsLocalRedisWithIt) {
     TempDir dir;
     const int port = free_port();
-    auto runtime = Runtime::create(
-        config_of("thread = 2\nbootstrap = \"demo 1\"\nlocal_redis = \"" + dir.file("redis") +
-                  "\"\nlocal_redis_port = " + std::to_string(port) + "\n"));
+    auto runtime =
+        Runtime::create(config_of(lua_node() + "local_redis = \"" + dir.file("redis") +
+                                  "\"\nlocal_redis_port = " + std::to_string(port) + "\n"));
     ASSERT_TRUE(runtime) << runtime.error().message;
     // create() blocked the node's signals in this thread: threads started from here on leave
     // SIGTERM to the runtime's signal thread.
@@ -72,7 +82,7 @@ TEST(Runtime, APartThatCannotStartEndsTheRunWithExitCodeOne) {
     ASSERT_EQ(::listen(fd, 1), 0);
     ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
     auto runtime = Runtime::create(
-        config_of("thread = 2\nbootstrap = \"demo 1\"\nlocal_redis = \"" + dir.file("redis") +
+        config_of(lua_node() + "local_redis = \"" + dir.file("redis") +
                   "\"\nlocal_redis_port = " + std::to_string(ntohs(addr.sin_port)) + "\n"));
     ASSERT_TRUE(runtime) << runtime.error().message;
     EXPECT_EQ(runtime.value()->run(), 1);
