@@ -1,17 +1,25 @@
-// The workers' idle policy: spin, then park. The failure feared most is a lost wake-up (a push
-// from outside the workers that lands while a worker is between spinning and parking, and then
-// waits forever); the next is a spinner that never parks and burns a core on an idle node.
+// The scheduler: fairness between services, one worker per service at a time, and the idle policy
+// (spin, then park). The failure feared most in the idle policy is a lost wake-up (a push from
+// outside the workers that lands while a worker is between spinning and parking, and then waits
+// forever); the next is a spinner that never parks and burns a core on an idle node.
 #include <gtest/gtest.h>
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <random>
+#include <set>
 #include <thread>
+#include <vector>
 
 #include "core/config.h"
 #include "core/node.h"
+#include "core/scheduler.h"
+#include "core/spinlock.h"
 #include "test/core/test_support.h"
 
 namespace skyhive::test {
@@ -122,6 +130,78 @@ TEST(Scheduler, ShutdownWhileSpinningOrParkedIsPrompt) {
         node.shutdown();
         EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms) << "spin " << spin_us << " us";
     }
+}
+
+TEST(Scheduler, FloodingServiceDoesNotStarvePing) {
+    Node node(quiet_options());
+    std::atomic<bool> stop_flood{false};
+    add_fn_module(
+        node, "flood",
+        [&](Service& self, Message&) {
+            if (!stop_flood.load(std::memory_order_relaxed))
+                self.send(self.handle(), MessageType::text, 0, {});
+        },
+        [](Service& self, std::string_view) {
+            for (int i = 0; i < 1'000'000; ++i)
+                self.send(self.handle(), MessageType::text, 0, {});
+            return true;
+        });
+    add_fn_module(node, "ping", [](Service& self, Message& m) {
+        self.send(m.source, MessageType::response, m.session, std::move(m.payload));
+    });
+    std::atomic<int32_t> answered{0};
+    add_fn_module(node, "pinger", [&](Service&, Message& m) {
+        if (m.type == MessageType::response) answered.store(m.session);
+    });
+    ASSERT_TRUE(node.start());
+    Handle flood = node.launch("flood", "").value();
+    Handle ping = node.launch("ping", "").value();
+    Handle pinger = node.launch("pinger", "").value();
+    for (int32_t session = 1; session <= 50; ++session) {
+        node.send(pinger, ping, MessageType::lua, session, {});
+        ASSERT_TRUE(wait_until([&] { return answered.load() == session; }, std::chrono::seconds(5)))
+            << "ping " << session << " starved";
+    }
+    size_t backlog = 0;
+    node.with_service(flood, [&](Service& s) { backlog = s.mailbox_length(); });
+    EXPECT_GT(backlog, 100'000u)
+        << "the flood must still be running for the check to mean anything";
+    stop_flood = true;
+    node.shutdown();
+}
+
+TEST(Scheduler, ServiceNeverRunsOnTwoWorkersAtOnce) {
+    Node node(quiet_options(4));
+    std::atomic<int> violations{0};
+    std::atomic<uint64_t> handled{0};
+    node.modules().add("exclusive", [&] {
+        auto m = std::make_unique<FnModule>();
+        auto busy = std::make_shared<std::atomic<bool>>(false);
+        m->on_msg = [busy, &violations, &handled](Service&, Message&) {
+            if (busy->exchange(true)) violations++;
+            for (int i = 0; i < 200; ++i)
+                cpu_relax();
+            busy->store(false);
+            handled++;
+        };
+        return m;
+    });
+    ASSERT_TRUE(node.start());
+    std::vector<Handle> services;
+    for (int i = 0; i < 8; ++i)
+        services.push_back(node.launch("exclusive", "").value());
+    const int kPerProducer = kSanitized ? 5'000 : 50'000;
+    std::vector<std::thread> producers;
+    for (int p = 0; p < 4; ++p)
+        producers.emplace_back([&, p] {
+            std::mt19937 rng(p);
+            for (int i = 0; i < kPerProducer; ++i)
+                node.send(Handle(), services[rng() % services.size()], MessageType::text, 0, {});
+        });
+    for (auto& t : producers)
+        t.join();
+    ASSERT_TRUE(wait_until([&] { return handled.load() == uint64_t(4 * kPerProducer); }));
+    EXPECT_EQ(violations.load(), 0);
 }
 
 TEST(Scheduler, WorkerSpinIsReadFromConfigAndChecked) {
