@@ -95,6 +95,48 @@ TEST(Mailbox, ClosedOrReusedMailboxRefusesPushes) {
     EXPECT_TRUE(mb.retiring());
 }
 
+#ifndef NDEBUG
+// Debug builds assert the holder contract: while one thread drains a mailbox (it popped and has
+// not called finish), a pop from any other thread aborts.
+TEST(MailboxDeathTest, PopFromASecondThreadWhileOneDrainsAborts) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            Mailbox mb;
+            const Handle h(0x01000005);
+            mb.open(h);
+            for (int32_t i = 0; i < 4; ++i) {
+                Message m = numbered(i);
+                mb.push(h, m);
+            }
+            Message out[1];
+            mb.pop(out, 1);  // this thread now drains the mailbox
+            std::thread other([&] { mb.pop(out, 1); });
+            other.join();
+        },
+        "another thread is draining");
+}
+
+// After finish() hands the mailbox back, the next holder may be any thread.
+TEST(Mailbox, NextHolderMayBeAnotherThread) {
+    Mailbox mb;
+    const Handle h(0x01000006);
+    mb.open(h);
+    for (int32_t i = 0; i < 4; ++i) {
+        Message m = numbered(i);
+        mb.push(h, m);
+    }
+    Message out[1];
+    EXPECT_EQ(mb.pop(out, 1), 1u);
+    EXPECT_TRUE(mb.finish());
+    std::thread other([&] {
+        EXPECT_EQ(mb.pop(out, 1), 1u);
+        EXPECT_TRUE(mb.finish());
+    });
+    other.join();
+}
+#endif
+
 TEST(Mailbox, PerSenderFifoNoLossNoDuplicates) {
     constexpr int kProducers = 4, kServices = 64;
     const uint32_t kPerService = kSanitized ? 5'000 : 100'000;
