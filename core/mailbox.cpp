@@ -1,6 +1,8 @@
 #include "core/mailbox.h"
 
+#include <cassert>
 #include <mutex>
+#include <thread>
 
 namespace skyhive {
 
@@ -36,6 +38,9 @@ void Mailbox::open(Handle h) {
     scheduled_ = true;
     retiring_.store(false, std::memory_order_relaxed);
     overload_threshold_ = 1024;
+#ifndef NDEBUG
+    drainer_ = std::thread::id();
+#endif
 }
 
 Mailbox::Push Mailbox::request_retire(Handle owner_handle) {
@@ -56,6 +61,7 @@ bool Mailbox::close() {
 
 size_t Mailbox::pop(Message* out, size_t max) {
     std::lock_guard guard(lock_);
+    assert(owned_by_caller() && "Mailbox::pop: another thread is draining this mailbox");
     size_t n = count_ < max ? count_ : max;
     for (size_t i = 0; i < n; ++i) {
         out[i] = std::move(ring_[head_]);
@@ -68,6 +74,11 @@ size_t Mailbox::pop(Message* out, size_t max) {
 
 bool Mailbox::finish() {
     std::lock_guard guard(lock_);
+    assert(scheduled_ && "Mailbox::finish: only the thread holding the mailbox may release it");
+    assert(owned_by_caller() && "Mailbox::finish: another thread is draining this mailbox");
+#ifndef NDEBUG
+    drainer_ = std::thread::id();  // the next holder may be another thread
+#endif
     if (count_ > 0 || retiring_.load(std::memory_order_relaxed)) return true;
     scheduled_ = false;
     if (capacity_ > kShrinkAbove) {  // a flood is over: give its memory back
@@ -76,6 +87,17 @@ bool Mailbox::finish() {
         head_ = 0;
     }
     return false;
+}
+
+bool Mailbox::owned_by_caller() {
+    const std::thread::id me = std::this_thread::get_id();
+    if (drainer_ == std::thread::id()) drainer_ = me;
+    return drainer_ == me;
+}
+
+bool Mailbox::held() {
+    std::lock_guard guard(lock_);
+    return scheduled_;
 }
 
 size_t Mailbox::overload() {

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <thread>
 
 #include "core/message.h"
 #include "core/spinlock.h"
@@ -50,6 +51,9 @@ class Mailbox {
     bool finish();
 
     size_t size() const { return size_.load(std::memory_order_relaxed); }
+    // True while some thread holds the mailbox (queued or being drained). For assertions of the
+    // holder's contract. Thread: any.
+    bool held();
 
     // Returns the length to warn about, or 0. Warns at 1024, then at each doubling; re-arms once
     // the queue falls under 1024 again. Thread: the draining worker.
@@ -74,6 +78,12 @@ class Mailbox {
     std::atomic<bool> retiring_{false};  // written under lock_
     std::atomic<size_t> size_{0};        // mirror of count_ for lock-free readers (stats, overload)
     size_t overload_threshold_ = 1024;
+    // For debug-build assertions: the thread draining the mailbox since it was last released
+    // (pop/finish from any other is a broken holder contract). Set by the first pop or finish,
+    // cleared by finish and open (only when assertions are on). Guarded by lock_; the same layout
+    // in every build.
+    std::thread::id drainer_;
+    bool owned_by_caller();  // claims the mailbox for the caller if nobody drains it
 };
 
 }  // namespace skyhive

@@ -1,6 +1,7 @@
 #include "core/node.h"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -194,6 +195,13 @@ bool Node::kill(Handle h) {
 }
 
 void Node::retire(Service* s, Message* unprocessed, size_t n) {
+    // The holder of s's mailbox (a worker, or the launcher before it releases the mailbox), or
+    // any thread once shutdown has joined the workers.
+    assert((shut_down_.load(std::memory_order_acquire) || s->mailbox_.held()) &&
+           "Node::retire: only the thread holding the service's mailbox");
+    assert((shut_down_.load(std::memory_order_acquire) || !scheduler_->on_worker() ||
+            s->mailbox_.retiring() || !s->initialised_) &&
+           "Node::retire on a worker: only for a service asked to retire");
     Handle h = s->handle();
     if (s->initialised_) s->module_->release(*s);
     s->mailbox_.close();

@@ -7,6 +7,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cassert>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -126,6 +127,7 @@ Scheduler::Worker* Scheduler::guest() {
 }
 
 bool Scheduler::run_here(Mailbox* mb) {
+    assert(!on_worker() && "Scheduler::run_here: for threads that are not workers");
     Worker* g = guest();
     if (!g) return false;
     WorkerState& state = *g->state;
@@ -283,6 +285,7 @@ void Scheduler::run(int index) {
 }
 
 void Scheduler::dispatch(Mailbox* mb, Worker& w) {
+    assert(tls_worker == &w && "Scheduler::dispatch: only on the worker thread that owns `w`");
     const int weight = w.weight;
     WorkerState& state = *w.state;
     Message* batch = w.batch;

@@ -1,10 +1,12 @@
 // Socket thread: accepting on listeners (and surviving descriptor exhaustion) and outgoing
 // connects (numeric addresses at once, host names through the resolver thread).
 #include <netinet/in.h>
+
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cassert>
 
 #include <algorithm>
 #include <cerrno>
@@ -26,6 +28,7 @@ void set_flag(int fd, int level, int name, bool on) {
 }  // namespace
 
 void SocketLoop::accept_ready(Slot& listener) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     int32_t lid = listener.id.load(std::memory_order_relaxed);
     for (int i = 0; i < kAcceptBatch; ++i) {
         SocketAddress peer;
@@ -91,6 +94,7 @@ void SocketLoop::pause_accepts(Slot& listener, int err) {
 }
 
 void SocketLoop::resume_accepts() {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     uint64_t now = monotonic_ns();
     size_t kept = 0;
     for (const PausedAccept& p : paused_accepts_) {
@@ -116,6 +120,7 @@ int SocketLoop::next_timeout_ms() const {
 }
 
 void SocketLoop::on_connect(const Command& c) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     std::unique_ptr<ConnectRequest> req(static_cast<ConnectRequest*>(c.ptr));
     Slot* s = slots_.live(c.id);
     if (!s) return;  // closed before the connect was processed
@@ -146,6 +151,7 @@ void SocketLoop::on_connect(const Command& c) {
 }
 
 void SocketLoop::on_resolved(const Command& c) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     std::unique_ptr<ResolveResult> r(static_cast<ResolveResult*>(c.ptr));
     Slot* s = slots_.live(c.id);
     if (!s || !s->pending || s->fd >= 0) return;  // closed while resolving
@@ -158,6 +164,7 @@ void SocketLoop::on_resolved(const Command& c) {
 }
 
 void SocketLoop::start_connect(Slot& s) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     PendingConnect& p = *s.pending;
     while (p.next < p.addresses.size()) {
         const SocketAddress& a = p.addresses[p.next++];
@@ -189,6 +196,7 @@ void SocketLoop::start_connect(Slot& s) {
 }
 
 void SocketLoop::finish_connect(Slot& s) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     int err = 0;
     socklen_t len = sizeof err;
     if (::getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;

@@ -28,7 +28,7 @@ std::string failure(const char* what, const std::string& where, int err) {
 }  // namespace
 
 void SocketLoop::on_event(int32_t id, uint32_t events) {
-    assert(std::this_thread::get_id() == thread_);
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     Slot* s = slots_.live(id);
     if (!s) return;  // closed earlier in this batch
     if (s->kind == SocketKind::listener) {
@@ -163,6 +163,7 @@ void SocketLoop::on_eof(Slot& s) {
 }
 
 FlushResult SocketLoop::flush_locked(Slot& s) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     uint64_t before = s.queue.bytes;
     FlushResult r = s.kind == SocketKind::udp
                         ? flush_datagrams(s.fd, s.queue)
@@ -187,6 +188,7 @@ void SocketLoop::write_ready(Slot& s) {
 }
 
 void SocketLoop::after_write(Slot& s, const FlushResult& r, uint64_t queued) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     if (r.status == FlushStatus::failed) {
         fail(s, SocketOp::write, r.err, failure("write", s.address, r.err));
         return;

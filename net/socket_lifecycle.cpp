@@ -1,7 +1,9 @@
 // Socket thread: a socket's life cycle around the I/O (setting up, watching, failing, releasing)
 // and the delivery of its events.
 #include <sys/epoll.h>
+
 #include <unistd.h>
+#include <cassert>
 
 #include <cstdio>
 #include <cstring>
@@ -24,6 +26,7 @@ void SocketLoop::install(Slot& s, int fd, SocketKind kind, Handle owner) {
 }
 
 bool SocketLoop::set_interest(Slot& s) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     uint32_t want = 0;
     SlotState state = s.state.load(std::memory_order_relaxed);
     if (s.fd < 0) {
@@ -91,6 +94,7 @@ void SocketLoop::release(Slot& s) {
 }
 
 void SocketLoop::fail(Slot& s, SocketOp op, int err, std::string text) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     Handle owner = s.owner;
     int32_t id = s.id.load(std::memory_order_relaxed);
     release(s);
@@ -105,6 +109,7 @@ bool SocketLoop::deliver(Slot& s, Payload event) {
 }
 
 bool SocketLoop::deliver_to(Handle owner, Payload event) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     return sink_.deliver(owner, Message{Handle(), 0, MessageType::socket, std::move(event)});
 }
 

@@ -79,6 +79,7 @@ void SocketLoop::run() {
 }
 
 void SocketLoop::run_local_commands() {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     // Run right after the event or command whose inline handler posted them, before anything
     // else is read: once the handler returned, the service may run on a worker and send through
     // the pipe, and those later commands must not overtake these. A command may deliver an event
@@ -92,6 +93,7 @@ void SocketLoop::run_local_commands() {
 }
 
 bool SocketLoop::drain_commands() {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     // One bounded batch per wake-up, so a flood of commands cannot starve socket events; the
     // pipe stays readable (level-triggered) while more are waiting.
     Command batch[kCommandBatch];
@@ -109,7 +111,7 @@ bool SocketLoop::drain_commands() {
 }
 
 void SocketLoop::dispatch(const Command& c) {
-    assert(std::this_thread::get_id() == thread_);
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     switch (c.type) {
         case CommandType::exit:
             break;
@@ -217,6 +219,7 @@ void SocketLoop::close_all() {
 }
 
 void SocketLoop::on_adopt(const Command& c, SocketKind kind) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     Slot* s = slots_.live(c.id);
     if (!s) {
         ::close(c.arg);
@@ -256,6 +259,7 @@ void SocketLoop::on_start(const Command& c, bool reading) {
 }
 
 void SocketLoop::on_send(const Command& c, bool low) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     auto* b = static_cast<WriteBuffer*>(c.ptr);
     Slot* s = slots_.slot(c.id);  // the sender checked the page exists
     bool taken = false;
@@ -307,6 +311,7 @@ void SocketLoop::on_want_write(const Command& c) {
 }
 
 void SocketLoop::on_close(const Command& c, bool graceful) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     Slot* slot = slots_.slot(c.id);  // the caller checked the page exists
     // Counted down only once the close has taken effect, so no direct write slips in between.
     struct CountDown {
@@ -379,6 +384,7 @@ void SocketLoop::on_framer(const Command& c) {
 }
 
 void SocketLoop::on_snapshot(const Command& c) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     auto* req = static_cast<SnapshotRequest*>(c.ptr);
     if (req->id != 0) {
         if (Slot* s = slots_.live(req->id)) fill_info(*s, req->result.emplace_back());

@@ -1,17 +1,25 @@
-// The workers' idle policy: spin, then park. The failure feared most is a lost wake-up (a push
-// from outside the workers that lands while a worker is between spinning and parking, and then
-// waits forever); the next is a spinner that never parks and burns a core on an idle node.
+// The scheduler: fairness between services, one worker per service at a time, and the idle policy
+// (spin, then park). The failure feared most in the idle policy is a lost wake-up (a push from
+// outside the workers that lands while a worker is between spinning and parking, and then waits
+// forever); the next is a spinner that never parks and burns a core on an idle node.
 #include <gtest/gtest.h>
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <random>
+#include <set>
 #include <thread>
+#include <vector>
 
 #include "core/config.h"
 #include "core/node.h"
+#include "core/scheduler.h"
+#include "core/spinlock.h"
 #include "test/core/test_support.h"
 
 namespace skyhive::test {
@@ -122,6 +130,215 @@ TEST(Scheduler, ShutdownWhileSpinningOrParkedIsPrompt) {
         node.shutdown();
         EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms) << "spin " << spin_us << " us";
     }
+}
+
+TEST(Scheduler, FloodingServiceDoesNotStarvePing) {
+    Node node(quiet_options());
+    std::atomic<bool> stop_flood{false};
+    add_fn_module(
+        node, "flood",
+        [&](Service& self, Message&) {
+            if (!stop_flood.load(std::memory_order_relaxed))
+                self.send(self.handle(), MessageType::text, 0, {});
+        },
+        [](Service& self, std::string_view) {
+            for (int i = 0; i < 1'000'000; ++i)
+                self.send(self.handle(), MessageType::text, 0, {});
+            return true;
+        });
+    add_fn_module(node, "ping", [](Service& self, Message& m) {
+        self.send(m.source, MessageType::response, m.session, std::move(m.payload));
+    });
+    std::atomic<int32_t> answered{0};
+    add_fn_module(node, "pinger", [&](Service&, Message& m) {
+        if (m.type == MessageType::response) answered.store(m.session);
+    });
+    ASSERT_TRUE(node.start());
+    Handle flood = node.launch("flood", "").value();
+    Handle ping = node.launch("ping", "").value();
+    Handle pinger = node.launch("pinger", "").value();
+    for (int32_t session = 1; session <= 50; ++session) {
+        node.send(pinger, ping, MessageType::lua, session, {});
+        ASSERT_TRUE(wait_until([&] { return answered.load() == session; }, std::chrono::seconds(5)))
+            << "ping " << session << " starved";
+    }
+    size_t backlog = 0;
+    node.with_service(flood, [&](Service& s) { backlog = s.mailbox_length(); });
+    EXPECT_GT(backlog, 100'000u)
+        << "the flood must still be running for the check to mean anything";
+    stop_flood = true;
+    node.shutdown();
+}
+
+TEST(Scheduler, ServiceNeverRunsOnTwoWorkersAtOnce) {
+    Node node(quiet_options(4));
+    std::atomic<int> violations{0};
+    std::atomic<uint64_t> handled{0};
+    node.modules().add("exclusive", [&] {
+        auto m = std::make_unique<FnModule>();
+        auto busy = std::make_shared<std::atomic<bool>>(false);
+        m->on_msg = [busy, &violations, &handled](Service&, Message&) {
+            if (busy->exchange(true)) violations++;
+            for (int i = 0; i < 200; ++i)
+                cpu_relax();
+            busy->store(false);
+            handled++;
+        };
+        return m;
+    });
+    ASSERT_TRUE(node.start());
+    std::vector<Handle> services;
+    for (int i = 0; i < 8; ++i)
+        services.push_back(node.launch("exclusive", "").value());
+    const int kPerProducer = kSanitized ? 5'000 : 50'000;
+    std::vector<std::thread> producers;
+    for (int p = 0; p < 4; ++p)
+        producers.emplace_back([&, p] {
+            std::mt19937 rng(p);
+            for (int i = 0; i < kPerProducer; ++i)
+                node.send(Handle(), services[rng() % services.size()], MessageType::text, 0, {});
+        });
+    for (auto& t : producers)
+        t.join();
+    ASSERT_TRUE(wait_until([&] { return handled.load() == uint64_t(4 * kPerProducer); }));
+    EXPECT_EQ(violations.load(), 0);
+}
+
+// The batch a worker takes from a long queue follows its weight (skynet's table): -1 one message,
+// 0 all, 1 half, 2 a quarter, 3 an eighth of what is queued when the batch starts.
+//
+// Which worker runs which service is up to the scheduler, so the test infers each worker's weight
+// from what it did. Every service gets n numbered messages while its first one holds a worker (all
+// 32 workers end up holding one, blocked until the test releases them together); after that, a
+// batch starting at message s sees n - s queued. In one thread's order of work, a run of one
+// service's messages is one batch, or, when the queue held nothing else (near the end), several
+// back to back: it must split into batches of the size some weight gives, and the weight whose
+// single batch matches the most runs is the worker's. Each weight must be found, and no more often
+// than the table has it.
+//
+// One round; adds the weights it found to `found_weights`.
+void weight_round(std::set<int>& found_weights) {
+    constexpr int kWorkers = 32, kServices = 128;
+    const int32_t n = 512;
+    Node node(quiet_options(kWorkers));
+    struct Entry {
+        std::thread::id thread;
+        int service;
+        int32_t seq;
+        int finished;  // services whose last message had run before this one
+    };
+    std::mutex log_lock;
+    int finished = 0;        // guarded by log_lock
+    std::vector<Entry> log;  // in the order the messages ran, so each thread's entries are ordered
+    log.reserve(size_t(kServices) * size_t(n));
+    std::atomic<int> index{0}, holding{0};
+    std::atomic<bool> go{false};
+    node.modules().add("numbered", [&] {
+        auto m = std::make_unique<FnModule>();
+        const int service = index.fetch_add(1);
+        m->on_msg = [&, service](Service&, Message& msg) {
+            if (msg.session == 0) {
+                holding.fetch_add(1);
+                go.wait(false,
+                        std::memory_order_acquire);  // blocked, not yielding: all wake at once
+            }
+            // A few microseconds a message: the run lasts long enough for every worker to get a
+            // core on a busy machine (32 workers, few cores).
+            auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(5);
+            while (std::chrono::steady_clock::now() < until)
+                cpu_relax();
+            std::lock_guard g(log_lock);
+            log.push_back({std::this_thread::get_id(), service, msg.session, finished});
+            if (msg.session == n - 1) ++finished;
+        };
+        return m;
+    });
+    ASSERT_TRUE(node.start());
+    std::vector<Handle> services;
+    for (int i = 0; i < kServices; ++i)
+        services.push_back(node.launch("numbered", "").value());
+    for (int32_t seq = 0; seq < n; ++seq)
+        for (Handle h : services)
+            ASSERT_TRUE(node.send(Handle(), h, MessageType::text, seq, {}));
+    // Every worker holds a first message: all of them take part from here on.
+    ASSERT_TRUE(wait_until([&] { return holding.load() == kWorkers; }));
+    go.store(true, std::memory_order_release);
+    go.notify_all();
+    ASSERT_TRUE(wait_until([&] {
+        std::lock_guard g(log_lock);
+        return log.size() == size_t(kServices) * size_t(n);
+    }));
+    node.shutdown();
+
+    const int weights[] = {-1, 0, 1, 2, 3};
+    auto batch = [n](int weight, int32_t start) {
+        int32_t queued = n - start;
+        return weight < 0 ? 1 : std::max<int32_t>(1, queued >> weight);
+    };
+    struct Fit {
+        std::set<int> splits{-1, 0, 1, 2, 3};  // weights every run splits into
+        std::map<int, int> exact;              // weight -> runs that are exactly one batch of it
+    };
+    std::map<std::thread::id, std::vector<const Entry*>> by_thread;
+    for (const Entry& e : log)
+        by_thread[e.thread].push_back(&e);
+    std::map<std::thread::id, Fit> fits;
+    for (auto& [thread, entries] : by_thread) {
+        Fit& fit = fits[thread];
+        for (size_t i = 0; i < entries.size();) {
+            size_t j = i + 1;
+            while (j < entries.size() && entries[j]->service == entries[i]->service)
+                ++j;
+            const int32_t start = entries[i]->seq, len = int32_t(j - i);
+            const int finished_at_end = entries[j - 1]->finished;
+            i = j;
+            // Near the end the queue may hold nothing but this service, and then one worker takes
+            // it batch after batch; a run reaching the last message could be such a merge, so it
+            // counts only while more services have messages than there are workers to hold them.
+            const bool may_merge = kServices - finished_at_end <= kWorkers + 8;
+            // A run holding message 0 began with the held batch, sized before the queue filled.
+            if (start == 0) continue;
+            for (int w : weights) {
+                int32_t s = start;
+                while (s < start + len)
+                    s += batch(w, s);
+                if (s != start + len) fit.splits.erase(w);
+                if (batch(w, start) == len && !may_merge) fit.exact[w]++;
+            }
+        }
+    }
+    std::map<int, int> found;  // weight -> workers found to have it
+    for (auto& [thread, fit] : fits) {
+        EXPECT_FALSE(fit.splits.empty()) << "a worker's runs split into batches of no weight";
+        int best = 0, best_weight = 0, ties = 0;
+        for (int w : fit.splits) {
+            if (fit.exact[w] > best) {
+                best = fit.exact[w];
+                best_weight = w;
+                ties = 0;
+            } else if (fit.exact[w] == best) {
+                ++ties;
+            }
+        }
+        if (best > 0 && ties == 0) found[best_weight]++;
+    }
+    std::map<int, int> table;
+    for (int i = 0; i < kWorkers; ++i)
+        table[Scheduler::weight_of(i)]++;
+    for (int w : weights) {
+        if (found[w] > 0) found_weights.insert(w);
+        EXPECT_LE(found[w], table[w]) << "more workers of weight " << w << " than the table has";
+    }
+}
+
+TEST(Scheduler, WorkerWeightSetsTheBatchTakenFromALongQueue) {
+    // A worker that hardly got a core (the machine may be busy) shows no weight: try again, up
+    // to three rounds, until every weight has been seen. Every round checks the upper bounds.
+    std::set<int> found;
+    for (int round = 0; round < 3 && found.size() < 5 && !HasFailure(); ++round)
+        weight_round(found);
+    for (int w : {-1, 0, 1, 2, 3})
+        EXPECT_EQ(found.count(w), 1u) << "no worker took the batches of weight " << w;
 }
 
 // A config of one key, as if set at `line` of n.lua.

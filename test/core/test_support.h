@@ -1,12 +1,14 @@
 #pragma once
 
-// Helpers shared by the core tests: a module made of lambdas, and waiting for a condition with a
-// deadline (never a sleep used as synchronisation).
+// Helpers shared by the core tests: a module made of lambdas, an inbox module, and waiting for a
+// condition with a deadline (never a sleep used as synchronisation).
 
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "core/module.h"
 #include "core/node.h"
@@ -45,6 +47,24 @@ inline void add_fn_module(Node& node, const std::string& name,
         m->on_msg = msg;
         m->on_init = init;
         return m;
+    });
+}
+
+// Records every message it receives (for error-reply and response checks).
+struct Inbox {
+    std::mutex lock;
+    std::vector<Message> messages;
+    size_t size() {
+        std::lock_guard g(lock);
+        return messages.size();
+    }
+};
+
+// Registers a module named "inbox" whose instances append every message to `inbox`.
+inline void add_inbox_module(Node& node, Inbox& inbox) {
+    add_fn_module(node, "inbox", [&inbox](Service&, Message& m) {
+        std::lock_guard g(inbox.lock);
+        inbox.messages.push_back(std::move(m));
     });
 }
 
