@@ -34,8 +34,10 @@ class Node;
 // storm with 0.7 MB live. So after a message, once a generational state has grown past twice the
 // size the last full collection left (and by at least kGcFloor), snlua collects it fully; when
 // the live set then exceeds lua_gc_incremental_kb, the state switches to the incremental
-// collector with a pause of 100% (a new cycle starts as soon as one ends), whose memory follows
-// the live set; it switches back, with a full collection, once below half that size.
+// collector with Lua's default pause of 200% (a cycle starts when memory has doubled since the
+// last one), whose memory follows the live set; it switches back, with a full collection, once
+// below half that size. A pause of 100% (cycles back to back) kept memory closer still, but the
+// collector then took about half the node's CPU in the game soak and halved its throughput.
 //
 // Endless loops: signal(0) from the monitor sets a count hook on the coroutine running at that
 // moment; the hook removes itself and raises "endless loop detected in :%08x" there, so only the
@@ -73,7 +75,7 @@ class SnluaModule final : public Module, public LuaServiceHost {
     static constexpr size_t kGcFloor = size_t(1) << 20;
     // The incremental collector's parameters for large states: pause (percent of the live set
     // reached before a cycle starts) and step multiplier (work per allocated byte).
-    static constexpr int kIncPause = 100;
+    static constexpr int kIncPause = 200;
     static constexpr int kIncStepMul = 200;
 
   private:
