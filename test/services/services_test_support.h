@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <string>
 
+#include "test/support/redis_process.h"  // free_port()
+
 namespace skyhive::test {
 
 // A fresh directory under /tmp, removed with the object. Thread: the owner.
@@ -48,21 +50,6 @@ inline std::string command(int port, const std::string& line) {
     }
     ::close(fd);
     return reply.substr(0, reply.find("\r\n"));
-}
-
-// A free TCP port on 127.0.0.1 (bound and released; a tiny race remains).
-inline int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    int port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-        port = ntohs(addr.sin_port);
-    ::close(fd);
-    return port;
 }
 
 }  // namespace skyhive::test
