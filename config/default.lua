@@ -5,10 +5,12 @@ thread = 2
 harbor = 0
 bootstrap = "snlua bootstrap"   -- the first service: module and its args
 start = "game_main"             -- services/game/game_main.lua: main.lua's services, then the game
-luaservice = "./services/lua/?.lua;./services/game/?.lua"
-lua_path = "./lualib/?.lua;./lualib/?/init.lua;./services/game/?.lua"
+-- Relative paths are taken from this file's directory, so the node runs from any directory,
+-- in the source tree as installed (PREFIX/share/skyhive/config/ beside lualib/ and services/).
+luaservice = "../services/lua/?.lua;../services/game/?.lua"
+lua_path = "../lualib/?.lua;../lualib/?/init.lua;../services/game/?.lua"
 loglevel = "info"
--- logger = "skyhive.log"       -- log file; stdout when unset
+-- logger = "/var/log/skyhive.log"  -- log file; stdout when unset
 
 -- The debug console (`telnet 127.0.0.1 8000`, then `help`). It refuses an address other than
 -- loopback unless debug_console_allow_remote = true: whoever reaches it can read every service's
@@ -23,10 +25,11 @@ game_start_gold = 100           -- gold of a new player
 game_flush_interval = 100       -- centiseconds between saves of changed players
 
 -- Where the game keeps its state. With none of redis / redis_sentinels set, the node starts
--- redis-server itself on local_redis_port (0: any free port), with its data in local_redis,
+-- redis-server itself on local_redis_port (0: any free port), with its data in local_redis
+-- (beside config/; where the node is installed under a read-only prefix, point it elsewhere),
 -- restarts it if it dies, and stops it when the node stops. local_redis_fsync = "everysec"
 -- trades the fsync of every acknowledged write for speed (README: Game and node configuration).
 -- redis = "127.0.0.1:6379"
 -- redis_auth = "secret"
-local_redis = "run/redis"
+local_redis = "../run/redis"
 local_redis_port = 6380

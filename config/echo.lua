@@ -4,5 +4,7 @@ thread = 2
 harbor = 0
 bootstrap = "snlua bootstrap"
 start = "main"                  -- services/lua/main.lua starts what the keys below name
+luaservice = "../services/lua/?.lua"  -- relative to this file's directory
+lua_path = "../lualib/?.lua;../lualib/?/init.lua"
 echo = "127.0.0.1:8001"
 loglevel = "info"

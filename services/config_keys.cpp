@@ -1,5 +1,6 @@
 #include "services/config_keys.h"
 
+#include <filesystem>
 #include <limits>
 
 namespace skyhive {
@@ -7,35 +8,69 @@ namespace {
 
 constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
 
-ConfigSchema build() {
-    ConfigSchema s;
+// Lua files a config names which must exist when it is checked.
+constexpr const char* kExistingFiles[] = {"lualoader", "preload"};
+
+// The schema and its path keys, declared together so that the two lists cannot disagree.
+struct NodeKeys {
+    // What a one-path key accepts besides a path.
+    enum class Path {
+        only,      // a path, not ""
+        or_empty,  // "" too: unset (logger: stdout)
+        or_off,    // "" and false too: the feature is off
+    };
+
+    ConfigSchema schema;
+    PathKeys paths;
+
+    // A key whose value is one file or directory; with `base_key`, a relative value is taken
+    // from the directory that key names when the config sets it.
+    NodeKeys& path(const std::string& name, Path accepts, std::string base_key = {}) {
+        if (accepts == Path::or_empty)
+            schema.string(name);
+        else
+            schema.path(name, accepts == Path::or_off);
+        paths[name] = PathKey{PathKey::Kind::one, accepts == Path::or_off, std::move(base_key)};
+        return *this;
+    }
+    // A key whose value is `;`-separated search patterns with `?`.
+    NodeKeys& search_path(const std::string& name) {
+        schema.string(name);
+        paths[name] = PathKey{PathKey::Kind::search, false, {}};
+        return *this;
+    }
+};
+
+NodeKeys build() {
+    NodeKeys keys;
+    ConfigSchema& s = keys.schema;
     // The node (core/node.cpp) and the binary (services/main.cpp).
     s.integer("thread", 1, 64)
         .integer("worker_spin", 0, 100'000)
         .integer("harbor", 0, 255)
         .integer("monitor_threshold", 10, 3'600'000)
         .nonempty("bootstrap")
-        .string("logger")
-        .string("logpath")
         .choice("loglevel", {"debug", "info", "warn", "warning", "error"})
-        .string("cpath")
         .integer("shutdown_timeout", 0, 3'600'000)
         .integer("socket_warning_kb", 1, int64_t(1) << 22)
         .required("bootstrap",
                   "the first service the node starts, e.g. bootstrap = \"snlua "
                   "bootstrap\"");
+    // A relative logger file lives in logpath when that is set (skynet's rule).
+    using Path = NodeKeys::Path;
+    keys.path("logger", Path::or_empty, "logpath")
+        .path("logpath", Path::or_empty)
+        .search_path("cpath");
     // The local redis-server (services/local_redis.cpp).
-    s.path("local_redis", true)
-        .integer("local_redis_port", 0, 65535)
-        .choice("local_redis_fsync", {"always", "everysec"});
+    keys.path("local_redis", Path::or_off);
+    s.integer("local_redis_port", 0, 65535).choice("local_redis_fsync", {"always", "everysec"});
     // snlua (services/snlua/lua_host.cpp, snlua.cpp).
-    s.string("luaservice")
-        .string("lua_path")
-        .string("lua_cpath")
-        .path("lualoader")
-        .path("preload")
-        .boolean("lua_codecache")
-        .integer("lua_gc_incremental_kb", 0, int64_t(1) << 30);
+    keys.search_path("luaservice")
+        .search_path("lua_path")
+        .search_path("lua_cpath")
+        .path("lualoader", Path::only)
+        .path("preload", Path::only);
+    s.boolean("lua_codecache").integer("lua_gc_incremental_kb", 0, int64_t(1) << 30);
     // The Lua start scripts: bootstrap.lua, main.lua, game_main.lua.
     s.nonempty("start")
         .address("debug_console")
@@ -62,18 +97,37 @@ ConfigSchema build() {
         .unsupported("profile",
                      skynet + " (CPU time per service is always counted, see the console's stat)")
         .unsupported("snax", skynet + " (no snax)");
-    return s;
+    return keys;
+}
+
+const NodeKeys& node_keys() {
+    static const NodeKeys keys = build();
+    return keys;
 }
 
 }  // namespace
 
 const ConfigSchema& node_config_schema() {
-    static const ConfigSchema schema = build();
-    return schema;
+    return node_keys().schema;
+}
+
+const PathKeys& node_path_keys() {
+    return node_keys().paths;
 }
 
 Result<void> validate_node_config(const Config& config) {
-    return node_config_schema().validate(config);
+    auto valid = node_config_schema().validate(config);
+    std::string problems = valid ? std::string() : valid.error().message;
+    for (const char* key : kExistingFiles) {
+        const Config::Entry* e = config.entry(key);
+        if (!e || e->value.empty()) continue;
+        std::error_code ec;
+        if (std::filesystem::is_regular_file(e->value, ec)) continue;
+        if (!problems.empty()) problems += '\n';
+        problems += config.invalid(key, "no file '" + e->value + "'").message;
+    }
+    if (problems.empty()) return {};
+    return Error{std::move(problems)};
 }
 
 }  // namespace skyhive

@@ -3,6 +3,7 @@
 #include "core/config.h"
 #include "core/config_schema.h"
 #include "core/result.h"
+#include "services/config_loader.h"
 
 namespace skyhive {
 
@@ -12,8 +13,15 @@ namespace skyhive {
 // Thread: any; the schema is built once and never changed.
 const ConfigSchema& node_config_schema();
 
-// Checks a loaded config against node_config_schema(), before any thread or service starts. The
-// error names every bad or unknown key, one per line, as "file:line: key 'k': ...".
+// The keys of node_config_schema() whose values name files or directories, which the loader
+// resolves against the directory of the config file that sets them: logger (in logpath when set),
+// logpath, cpath, local_redis, luaservice, lua_path, lua_cpath, lualoader, preload.
+// Thread: any; built once and never changed.
+const PathKeys& node_path_keys();
+
+// Checks a loaded config against node_config_schema(), before any thread or service starts, and
+// that the files it names which must exist (lualoader, preload) do. The error names every bad or
+// unknown key, one per line, as "file:line: key 'k': ...".
 Result<void> validate_node_config(const Config& config);
 
 }  // namespace skyhive

@@ -8,6 +8,8 @@
 #include <memory>
 #include <vector>
 
+#include "services/config_keys.h"
+
 namespace skyhive {
 namespace {
 
@@ -203,13 +205,69 @@ std::string file_identity(const std::string& path) {
     return p.string();
 }
 
+// The directory whose relative paths the file `name` means: absolute, with symlinks resolved
+// (so that "../x" means what the file system means), the file itself not followed.
+fs::path base_dir(const std::string& name) {
+    std::error_code ec;
+    fs::path parent = fs::path(name).parent_path();
+    fs::path dir = parent.empty() ? fs::current_path(ec) : fs::absolute(parent, ec);
+    fs::path real = fs::weakly_canonical(dir, ec);
+    return ec ? dir.lexically_normal() : real;
+}
+
+std::string resolve_path(std::string_view path, const fs::path& base) {
+    if (path.empty() || path.front() == '/') return std::string(path);
+    return (base / fs::path(path)).lexically_normal().string();
+}
+
+// `value` of a path key with its relative paths taken from `base`.
+std::string resolve_value(std::string_view value, const PathKey& key, const fs::path& base) {
+    if (key.off && value == "false") return std::string(value);
+    if (key.kind == PathKey::Kind::one) return resolve_path(value, base);
+    std::string out;
+    for (size_t pos = 0;;) {
+        size_t end = value.find(';', pos);
+        out += resolve_path(value.substr(pos, end - pos), base);  // "" (Lua's ";;") stays ""
+        if (end == std::string_view::npos) return out;
+        out += ';';
+        pos = end + 1;
+    }
+}
+
 // What one load carries through the Lua callbacks (a light userdata upvalue).
 // Thread: the loading thread only.
 struct LoadState {
     Config* config;
+    const PathKeys* paths;
     std::vector<std::string> names;  // files being run, outermost first, as the user sees them
     std::vector<std::string> ids;    // file_identity() of each
+    std::vector<fs::path> dirs;      // base_dir() of each
+    std::string resolved;            // the last value resolve_assigned() made
 };
+
+// A path key's value assigned in the file being run, resolved into st.resolved. False when `key`
+// is not a path key resolved at assignment.
+bool resolve_assigned(LoadState& st, const char* key, const char* value) {
+    auto it = st.paths->find(std::string_view(key));
+    if (it == st.paths->end() || !it->second.base_key.empty() || st.dirs.empty()) return false;
+    st.resolved = resolve_value(value, it->second, st.dirs.back());
+    return true;
+}
+
+// Keys resolved against another key's directory (logger in logpath), once the whole config is
+// read; without that key, against the directory of the file that set them.
+void resolve_deferred(Config& config, const PathKeys& paths) {
+    for (const auto& [name, key] : paths) {
+        if (key.base_key.empty()) continue;
+        const Config::Entry* e = config.entry(name);
+        if (!e || e->value.empty() || e->value.front() == '/') continue;
+        if (key.off && e->value == "false") continue;
+        const Config::Entry* base = config.entry(key.base_key);
+        fs::path dir = base && !base->value.empty() ? fs::path(base->value) : base_dir(e->file);
+        std::string value = resolve_value(e->value, key, dir);
+        config.set(name, std::move(value), e->file, e->line);
+    }
+}
 
 int kEnvKey;  // registry key of the env table every chunk runs in
 
@@ -228,9 +286,11 @@ int run_chunk(lua_State* L, LoadState& st, std::string_view text, const std::str
     lua_setupvalue(L, -2, 1);  // the chunk's only upvalue is _ENV
     st.names.push_back(name);
     st.ids.push_back(file_identity(name));
+    st.dirs.push_back(base_dir(name));
     status = lua_pcall(L, 0, 0, 0);
     st.names.pop_back();
     st.ids.pop_back();
+    st.dirs.pop_back();
     return status;
 }
 
@@ -319,9 +379,17 @@ int l_newindex(lua_State* L) {
             value = lua_toboolean(L, 3) ? "true" : "false";
             break;
         case LUA_TNUMBER:
-        case LUA_TSTRING:
             lua_pushvalue(L, 3);
             value = lua_tostring(L, -1);  // numbers in Lua's own format: 8, 0.5, 8.0
+            break;
+        case LUA_TSTRING:
+            value = lua_tostring(L, 3);
+            // Later chunks read the resolved path: `luaservice .. ";x"` keeps what it adds to.
+            if (LoadState& st = state_of(L); resolve_assigned(st, key, value)) {
+                lua_pushlstring(L, st.resolved.data(), st.resolved.size());
+                lua_replace(L, 3);
+                value = lua_tostring(L, 3);
+            }
             break;
         default:
             return luaL_error(L, "key '%s': %s are not allowed as config values", key,
@@ -360,19 +428,27 @@ void open_env(lua_State* L, LoadState& st) {
 }  // namespace
 
 Result<Config> load_config(const std::string& path) {
+    return load_config(path, node_path_keys());
+}
+
+Result<Config> load_config(const std::string& path, const PathKeys& paths) {
     Result<std::string> text = read_file(path);
     if (!text) return text.error();
-    return parse_config(*text, path);
+    return parse_config(*text, path, paths);
 }
 
 Result<Config> parse_config(std::string_view text, const std::string& name) {
+    return parse_config(text, name, node_path_keys());
+}
+
+Result<Config> parse_config(std::string_view text, const std::string& name, const PathKeys& paths) {
     std::unique_ptr<lua_State, void (*)(lua_State*)> owner(luaL_newstate(), &lua_close);
     lua_State* L = owner.get();
     if (!L) return Error{"cannot create a Lua state to read config '" + name + "'"};
     luaL_openlibs(L);  // not visible to the chunk, but string methods ("x"):rep(2) need them
 
     Config config(name);
-    LoadState st{&config, {}, {}};
+    LoadState st{&config, &paths, {}, {}, {}, {}};
     open_env(L, st);
     if (run_chunk(L, st, text, name) != LUA_OK) {
         const char* msg = lua_tostring(L, -1);
@@ -380,6 +456,7 @@ Result<Config> parse_config(std::string_view text, const std::string& name) {
                          : std::string("config '") + name + "': error object is a " +
                                luaL_typename(L, -1)};
     }
+    resolve_deferred(config, paths);
     return config;
 }
 

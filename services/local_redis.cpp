@@ -137,7 +137,9 @@ Result<std::unique_ptr<LocalRedis>> LocalRedis::start(Options options, Log log) 
     if (!program) return program.error();
     std::error_code ec;
     fs::create_directories(options.dir, ec);
-    if (ec) return Error{"local redis: data directory " + options.dir + ": " + ec.message()};
+    if (ec)
+        return Error{"local redis: data directory '" + options.dir +
+                     "' (config key local_redis): " + ec.message()};
     std::unique_ptr<LocalRedis> r(new LocalRedis(std::move(options), std::move(log)));
     r->owner_ = std::this_thread::get_id();
     r->program_ = program.value();

@@ -29,8 +29,10 @@ namespace skyhive {
 class LocalRedis {
   public:
     struct Options {
-        std::string dir;  // data directory, created if missing (relative: to the cwd)
-        int port = 0;     // 0: a free port (kept across restarts)
+        // Data directory, created if missing. A config's comes resolved against the config
+        // file's directory (services/config_loader.h); one set in code is taken from the cwd.
+        std::string dir;
+        int port = 0;                          // 0: a free port (kept across restarts)
         std::string program = "redis-server";  // looked up on PATH unless it contains a '/'
         std::chrono::milliseconds ready_timeout{10000};
         // The server's appendfsync: "always" (a write is in the append-only file and fsynced

@@ -1,6 +1,10 @@
 // skyhive: runs one node from a config file.
-//   skyhive [config.lua]       (default: config/default.lua)
+//   skyhive [config.lua]
+// Without an argument: the installed default config beside the binary
+// (PREFIX/bin/skyhive -> PREFIX/share/skyhive/config/default.lua, the layout of
+// cmake/Install.cmake), else config/default.lua under the current directory (a source tree).
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "services/config_loader.h"
@@ -14,10 +18,24 @@
 extern "C" const char* malloc_conf;
 const char* malloc_conf = "background_thread:true,max_background_threads:1";
 
+namespace {
+
+std::string default_config() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        fs::path installed = exe.parent_path().parent_path() / "share/skyhive/config/default.lua";
+        if (fs::is_regular_file(installed, ec)) return installed.string();
+    }
+    return "config/default.lua";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     using namespace skyhive;
-    std::string path = argc > 1 ? argv[1] : "config/default.lua";
-    auto config = load_config(path);
+    auto config = load_config(argc > 1 ? argv[1] : default_config());
     if (!config) {
         std::fprintf(stderr, "skyhive: %s\n", config.error().message.c_str());
         return 2;

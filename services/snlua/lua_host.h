@@ -18,11 +18,13 @@ namespace skyhive {
 class Config;
 class SocketDriver;
 
-// Where Lua services and libraries are found (skynet's config keys).
+// Where Lua services and libraries are found (skynet's config keys). A config file's values come
+// resolved by the loader (relative to the file's directory); the defaults, for a config that
+// sets none, are skynet's and relative to the current directory.
 struct LuaHostOptions {
-    std::string luaservice = "./services/lua/?.lua;./test/lua/?.lua";  // service scripts
-    std::string lua_path = "./lualib/?.lua;./lualib/?/init.lua";       // package.path
-    std::string lua_cpath = "./luaclib/?.so";                          // package.cpath
+    std::string luaservice = "./services/lua/?.lua";              // service scripts
+    std::string lua_path = "./lualib/?.lua;./lualib/?/init.lua";  // package.path
+    std::string lua_cpath = "./luaclib/?.so";                     // package.cpath
     std::string lualoader;  // optional Lua file that replaces the built-in service loader
     std::string preload;    // optional Lua file run before every service's script
     bool codecache = true;  // lua_codecache = false parses every file in every service

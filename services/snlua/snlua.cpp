@@ -388,7 +388,8 @@ int SnluaModule::load_service(lua_State* L) {
         std::string tried;
         auto file = host_->search(o.luaservice, name, false, &tried);
         if (!file)
-            err.assign("cannot find service script '" + std::string(name) + "':", tried);
+            err.assign("cannot find service script '" + std::string(name) + "' along luaservice:",
+                       tried);
         else if (auto r = host_->load(L, *file); !r)
             err.assign("", r.error().message);
     }

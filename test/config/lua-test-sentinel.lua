@@ -2,5 +2,5 @@
 -- search paths plus test/lua/ (test_sentinel_one_watcher.lua runs on it, under with_sentinel).
 include "../../config/sentinel.lua"
 start = "$TEST"
-luaservice = luaservice .. ";./test/lua/?.lua"
-lua_path = lua_path .. ";./test/lua/?.lua"
+luaservice = luaservice .. ";../lua/?.lua"
+lua_path = lua_path .. ";../lua/?.lua"

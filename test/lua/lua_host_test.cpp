@@ -148,7 +148,7 @@ TEST(LuaHost, OptionsFromConfig) {
     auto set = LuaHostOptions::from_config(
         parse_config("luaservice = 'x/?.lua'\nlua_cpath = 'c/?.so'\npreload = 'p.lua'\n"
                      "lualoader = 'l.lua'\nlua_codecache = false\nlua_gc_incremental_kb = 0\n",
-                     "t.lua")
+                     "t.lua", PathKeys{})  // values as written: no path resolution
             .value());
     ASSERT_TRUE(set);
     EXPECT_EQ(set->luaservice, "x/?.lua");

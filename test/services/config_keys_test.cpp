@@ -157,6 +157,33 @@ TEST(ConfigKeys, ApplicationKeysByPrefixOrByExtraKeys) {
               "'app_' or be listed in extra_keys)");
 }
 
+// A Lua file the node would load at every service start is checked before anything starts; the
+// error names the key and the path the loader resolved.
+TEST(ConfigKeys, MissingLualoaderOrPreloadNamesTheKeyAndTheResolvedPath) {
+    const std::string cwd = fs::current_path().string();
+    EXPECT_EQ(problems("thread = 2\nlualoader = 'no/loader.lua'\npreload = '/no/preload.lua'\n"),
+              "node.lua:2: key 'lualoader': no file '" + cwd +
+                  "/no/loader.lua'\nnode.lua:3: key 'preload': no file '/no/preload.lua'");
+    // Listed after the other problems.
+    EXPECT_EQ(problems("preload = 'nope.lua'\nthreads = 2\n"),
+              "node.lua:2: unknown key 'threads' (did you mean 'thread'?)\nnode.lua:1: key "
+              "'preload': no file '" +
+                  cwd + "/nope.lua'");
+    EXPECT_EQ(
+        problems("preload = '" + std::string(SKYHIVE_SOURCE_DIR) + "/services/lua/main.lua'\n"),
+        "");
+}
+
+// The directories a search path looks in (the part of each pattern before its first '?').
+std::vector<fs::path> search_dirs(const std::string& patterns) {
+    std::vector<fs::path> dirs;
+    std::stringstream in(patterns);
+    std::string p;
+    while (std::getline(in, p, ';'))
+        if (!p.empty()) dirs.push_back(fs::path(p.substr(0, p.find('?'))).parent_path());
+    return dirs;
+}
+
 // Keys the shipped Lua code reads with skynet.getenv, and C++ code with config.get*(...).
 std::set<std::string> keys_read_by_sources() {
     std::set<std::string> keys;
@@ -204,6 +231,14 @@ TEST(ConfigKeys, ShippedConfigsPass) {
         ASSERT_TRUE(config.ok()) << config.error().message;
         auto valid = validate_node_config(config.value());
         EXPECT_TRUE(valid.ok()) << f << ": " << valid.error().message;
+        // Their search paths lead where they mean, whatever the current directory.
+        for (const char* key : {"luaservice", "lua_path"}) {
+            auto value = config->get(key);
+            if (!value) continue;
+            for (const fs::path& dir : search_dirs(*value))
+                EXPECT_TRUE(dir.is_absolute() && fs::is_directory(dir))
+                    << f << ": " << key << " looks in " << dir;
+        }
     }
 }
 

@@ -83,14 +83,14 @@ TEST(ConfigLoader, EarlierKeysAreReadableAndEveryEntryKnowsItsLine) {
     Config c = parse_ok(
         "root = \"./\"\n"
         "\n"
-        "luaservice = root .. \"service/?.lua\"\n"
+        "app_service = root .. \"service/?.lua\"\n"
         "root = \"/opt/\"  -- a later assignment wins, and moves the entry's line\n"
         "gone = 1\n"
         "gone = nil\n");
-    EXPECT_EQ(c.get("luaservice"), "./service/?.lua");
-    ASSERT_NE(c.entry("luaservice"), nullptr);
-    EXPECT_EQ(c.entry("luaservice")->file, "config.lua");
-    EXPECT_EQ(c.entry("luaservice")->line, 3);
+    EXPECT_EQ(c.get("app_service"), "./service/?.lua");
+    ASSERT_NE(c.entry("app_service"), nullptr);
+    EXPECT_EQ(c.entry("app_service")->file, "config.lua");
+    EXPECT_EQ(c.entry("app_service")->line, 3);
     EXPECT_EQ(c.get("root"), "/opt/");
     EXPECT_EQ(c.entry("root")->line, 4);
     EXPECT_EQ(c.entry("gone"), nullptr);
@@ -256,6 +256,99 @@ TEST_F(ConfigLoaderFiles, IncludeCycleIsDetected) {
     c = load_config(self);
     ASSERT_FALSE(c.ok());
     EXPECT_EQ(c.error().message, self + ":1: include cycle: " + self + " -> " + self);
+}
+
+// Each path key's relative paths are taken from the directory of the file that set it, element by
+// element for search paths; what another file set stays resolved against that file's directory.
+TEST_F(ConfigLoaderFiles, PathsAreResolvedAgainstTheDirectoryOfTheFileThatSetsThem) {
+    write("conf/base.lua",
+          "luaservice = '../svc/?.lua;/opt/svc/?.lua;;x/?.lua'\n"
+          "lualoader = 'loader.lua'\n"
+          "local_redis = './data/'\n"
+          "logger = 'node.log'\n"
+          "start = '../not/a/path'\n");
+    std::string node = write("app/node.lua",
+                             "include '../conf/base.lua'\n"
+                             "lua_path = 'lib/?.lua;lib/?/init.lua'\n"
+                             "luaservice = luaservice .. ';mine/?.lua'\n"
+                             "preload = '/etc/skyhive/preload.lua'\n");
+    Result<Config> c = load_config(node);
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    const std::string d = fs::canonical(dir_).string();
+    EXPECT_EQ(c->get("luaservice"),
+              d + "/svc/?.lua;/opt/svc/?.lua;;" + d + "/conf/x/?.lua;" + d + "/app/mine/?.lua");
+    EXPECT_EQ(c->get("lua_path"), d + "/app/lib/?.lua;" + d + "/app/lib/?/init.lua");
+    EXPECT_EQ(c->get("lualoader"), d + "/conf/loader.lua");
+    EXPECT_EQ(c->get("local_redis"), d + "/conf/data/");
+    EXPECT_EQ(c->get("logger"), d + "/conf/node.log");
+    EXPECT_EQ(c->get("preload"), "/etc/skyhive/preload.lua");
+    EXPECT_EQ(c->get("start"), "../not/a/path") << "not a path key: kept as written";
+    // The entry still names the file and line that set it.
+    EXPECT_EQ(c->entry("lualoader")->file, (dir_ / "conf/base.lua").string());
+    EXPECT_EQ(c->entry("lualoader")->line, 2);
+}
+
+TEST_F(ConfigLoaderFiles, TheCurrentDirectoryDoesNotMatter) {
+    std::string text = "lua_path = '../lualib/?.lua'\nlocal_redis = 'run'\n";
+    write("config/node.lua", text);
+    const std::string d = fs::canonical(dir_).string();
+    fs::path cwd = fs::current_path();
+    for (const fs::path& from : {dir_, dir_ / "config", fs::path("/")}) {
+        fs::current_path(from);
+        Result<Config> c = load_config(fs::relative(dir_ / "config/node.lua", from).string());
+        fs::current_path(cwd);
+        ASSERT_TRUE(c.ok()) << c.error().message;
+        EXPECT_EQ(c->get("lua_path"), d + "/lualib/?.lua") << "from " << from;
+        EXPECT_EQ(c->get("local_redis"), d + "/config/run") << "from " << from;
+    }
+}
+
+// "../x" means what the file system means: a symlinked config directory is followed first.
+TEST_F(ConfigLoaderFiles, ASymlinkedConfigDirectoryIsFollowed) {
+    write("real/etc/node.lua", "lua_path = '../lib/?.lua'\n");
+    fs::create_directory_symlink(dir_ / "real/etc", dir_ / "etc");
+    Result<Config> c = load_config((dir_ / "etc/node.lua").string());
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->get("lua_path"), fs::canonical(dir_).string() + "/real/lib/?.lua");
+}
+
+TEST_F(ConfigLoaderFiles, OffEmptyAndAbsoluteValuesAreKept) {
+    std::string node = write("node.lua",
+                             "local_redis = false\n"
+                             "logger = ''\n"
+                             "cpath = '/usr/lib/skyhive/?.so'\n"
+                             "lua_cpath = ''\n");
+    Result<Config> c = load_config(node);
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->get("local_redis"), "false");
+    EXPECT_EQ(c->get("logger"), "");
+    EXPECT_EQ(c->get("cpath"), "/usr/lib/skyhive/?.so");
+    EXPECT_EQ(c->get("lua_cpath"), "");
+    c = load_config(write("quoted.lua", "local_redis = 'false'\n"));
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->get("local_redis"), "false") << "an off key's \"false\" is not a file name";
+}
+
+// skynet's rule: a relative logger lives in logpath, whichever of the two is set first.
+TEST_F(ConfigLoaderFiles, ARelativeLoggerIsTakenFromLogpath) {
+    write("conf/base.lua", "logger = 'node.log'\n");
+    std::string node = write("node.lua", "include 'conf/base.lua'\nlogpath = 'logs'\n");
+    Result<Config> c = load_config(node);
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    const std::string d = fs::canonical(dir_).string();
+    EXPECT_EQ(c->get("logpath"), d + "/logs");
+    EXPECT_EQ(c->get("logger"), d + "/logs/node.log");
+}
+
+TEST(ConfigLoader, TextResolvesAgainstTheDirectoryOfItsName) {
+    const std::string cwd = fs::current_path().string();
+    EXPECT_EQ(parse_ok("lua_path = 'x/?.lua'\n").get("lua_path"), cwd + "/x/?.lua");
+    EXPECT_EQ(parse_ok("lua_path = 'x/?.lua'\n", "/nonexistent-skyhive/etc/n.lua").get("lua_path"),
+              "/nonexistent-skyhive/etc/x/?.lua");
+    // Without path keys every value stays as written.
+    Result<Config> raw = parse_config("lua_path = 'x/?.lua'\n", "n.lua", PathKeys{});
+    ASSERT_TRUE(raw.ok());
+    EXPECT_EQ(raw->get("lua_path"), "x/?.lua");
 }
 
 TEST_F(ConfigLoaderFiles, SameFileTwiceIsNotACycle) {
