@@ -12,8 +12,6 @@
 #include <cstring>
 #include <mutex>
 
-#include "core/clock.h"
-
 namespace skyhive::net {
 
 namespace {
@@ -28,11 +26,12 @@ SocketLoop::SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, R
     : slots_(slots),
       pipe_(pipe),
       sink_(sink),
-      resolver_(resolver),
       buffered_(buffered),
       log_(std::move(log)),
       first_warning_(first_warning),
-      scratch_(new char[kScratchSize]) {}
+      scratch_(new char[kScratchSize]),
+      acceptor_(*this, slots),
+      connector_(*this, slots, resolver) {}
 
 SocketLoop::~SocketLoop() {
     if (epfd_ >= 0) ::close(epfd_);
@@ -59,13 +58,13 @@ void SocketLoop::run() {
     tls_loop = this;
     epoll_event events[kMaxEvents];
     for (;;) {
-        int n = ::epoll_wait(epfd_, events, kMaxEvents, next_timeout_ms());
+        int n = ::epoll_wait(epfd_, events, kMaxEvents, acceptor_.next_timeout_ms());
         if (n < 0) {
             if (errno == EINTR) continue;
             std::fprintf(stderr, "socket server: epoll_wait: %s\n", std::strerror(errno));
             std::abort();
         }
-        if (!paused_accepts_.empty()) resume_accepts();
+        if (acceptor_.any_paused()) acceptor_.resume_due();
         run_local_commands();
         for (int i = 0; i < n; ++i) {
             if (events[i].data.u64 == kPipeTag) {
@@ -125,10 +124,10 @@ void SocketLoop::dispatch(const Command& c) {
             on_adopt(c, SocketKind::udp);
             break;
         case CommandType::connect:
-            on_connect(c);
+            connector_.on_connect(c);
             break;
         case CommandType::resolved:
-            on_resolved(c);
+            connector_.on_resolved(c);
             break;
         case CommandType::start:
             on_start(c, true);
@@ -215,7 +214,7 @@ void SocketLoop::close_all() {
             discard(batch[i], slots_);
     }
     slots_.for_each_used([this](Slot& s) { release(s); });
-    paused_accepts_.clear();
+    acceptor_.clear();
 }
 
 void SocketLoop::on_adopt(const Command& c, SocketKind kind) {
