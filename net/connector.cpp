@@ -21,9 +21,8 @@
 namespace skyhive::net {
 
 namespace {
-void set_flag(int fd, int level, int name, bool on) {
-    int v = on ? 1 : 0;
-    ::setsockopt(fd, level, name, &v, sizeof v);
+void set_option(int fd, int level, int name, int value) {
+    ::setsockopt(fd, level, name, &value, sizeof value);
 }
 }  // namespace
 
@@ -39,7 +38,7 @@ void Connector::on_connect(const Command& c) {
     if (req->host.empty()) {
         loop_.fail(*s, SocketOp::connect, 0, "connect " + s->pending->target + ": no host given");
     } else if (is_numeric_host(req->host)) {
-        auto addresses = resolve(req->host, req->port, SOCK_STREAM, false);
+        auto addresses = resolve(req->host, req->port, SOCK_STREAM, Endpoint::remote);
         if (!addresses) {
             loop_.fail(*s, SocketOp::connect, addresses.error().code, addresses.error().message);
             return;
@@ -74,8 +73,8 @@ void Connector::try_next(Slot& s) {
             p.last_err = errno;
             continue;
         }
-        set_flag(fd, SOL_SOCKET, SO_KEEPALIVE, s.keepalive);
-        if (s.nodelay) set_flag(fd, IPPROTO_TCP, TCP_NODELAY, true);
+        set_option(fd, SOL_SOCKET, SO_KEEPALIVE, s.keepalive ? 1 : 0);
+        if (s.nodelay) set_option(fd, IPPROTO_TCP, TCP_NODELAY, 1);
         int rc = ::connect(fd, a.get(), a.length);
         if (rc == 0 || errno == EINPROGRESS) {
             {

@@ -130,25 +130,25 @@ void SocketLoop::dispatch(const Command& c) {
             connector_.on_resolved(c);
             break;
         case CommandType::start:
-            on_start(c, true);
+            on_start(c, Reading::start);
             break;
         case CommandType::pause:
-            on_start(c, false);
+            on_start(c, Reading::pause);
             break;
         case CommandType::send:
-            on_send(c, false);
+            on_send(c, Priority::high);
             break;
         case CommandType::send_low:
-            on_send(c, true);
+            on_send(c, Priority::low);
             break;
         case CommandType::want_write:
             on_want_write(c);
             break;
         case CommandType::close:
-            on_close(c, true);
+            on_close(c, Close::flush);
             break;
         case CommandType::shutdown:
-            on_close(c, false);
+            on_close(c, Close::drop);
             break;
         case CommandType::close_read:
             on_close_read(c);
@@ -249,15 +249,15 @@ void SocketLoop::on_adopt(const Command& c, SocketKind kind) {
     set_interest(*s);
 }
 
-void SocketLoop::on_start(const Command& c, bool reading) {
+void SocketLoop::on_start(const Command& c, Reading reading) {
     Slot* s = slots_.live(c.id);
     if (!s || s->state.load(std::memory_order_relaxed) == SlotState::closing) return;
-    if (reading && c.handle != 0) s->owner = Handle(c.handle);
-    s->reading = reading;
+    if (reading == Reading::start && c.handle != 0) s->owner = Handle(c.handle);
+    s->reading = reading == Reading::start;
     set_interest(*s);
 }
 
-void SocketLoop::on_send(const Command& c, bool low) {
+void SocketLoop::on_send(const Command& c, Priority priority) {
     assert(on_loop_thread() && "SocketLoop: socket thread only");
     auto* b = static_cast<WriteBuffer*>(c.ptr);
     Slot* s = slots_.slot(c.id);  // the sender checked the page exists
@@ -278,7 +278,7 @@ void SocketLoop::on_send(const Command& c, bool low) {
             (state == SlotState::open || state == SlotState::connecting)) {
             taken = true;
             buffered_.fetch_add(b->remaining(), std::memory_order_relaxed);
-            s->queue.push(b, low);
+            s->queue.push(b, priority);
             // Write at once rather than wait for EPOLLOUT when nothing was waiting.
             if (state == SlotState::open && !s->want_write) r = flush_locked(*s);
             queued = s->queue.bytes;
@@ -309,7 +309,7 @@ void SocketLoop::on_want_write(const Command& c) {
     after_write(*s, FlushResult{FlushStatus::blocked, 0, 0}, queued);
 }
 
-void SocketLoop::on_close(const Command& c, bool graceful) {
+void SocketLoop::on_close(const Command& c, Close how) {
     assert(on_loop_thread() && "SocketLoop: socket thread only");
     Slot* slot = slots_.slot(c.id);  // the caller checked the page exists
     // Counted down only once the close has taken effect, so no direct write slips in between.
@@ -322,7 +322,7 @@ void SocketLoop::on_close(const Command& c, bool graceful) {
     if (c.handle != 0 && s->owner.value != c.handle) return;  // handed on: not the sender's now
     Handle owner = s->owner;
     bool linger = false;
-    if (graceful) {
+    if (how == Close::flush) {
         std::lock_guard g(s->write_lock);
         if (!s->queue.empty() && s->state.load(std::memory_order_relaxed) == SlotState::open) {
             s->state.store(SlotState::closing, std::memory_order_relaxed);

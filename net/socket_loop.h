@@ -91,10 +91,14 @@ class SocketLoop {
     void run_local_commands();
     void dispatch(const Command& c);
     void on_adopt(const Command& c, SocketKind kind);
-    void on_start(const Command& c, bool reading);
-    void on_send(const Command& c, bool low);
+    // start and pause: whether the owner wants the socket's data.
+    enum class Reading : uint8_t { pause, start };
+    // close flushes what is queued first (reading and dropping input meanwhile); shutdown drops it.
+    enum class Close : uint8_t { flush, drop };
+    void on_start(const Command& c, Reading reading);
+    void on_send(const Command& c, Priority priority);
     void on_want_write(const Command& c);
-    void on_close(const Command& c, bool graceful);
+    void on_close(const Command& c, Close how);
     void on_close_read(const Command& c);
     void on_option(const Command& c, int level, int name);
     void on_warning_mark(const Command& c);

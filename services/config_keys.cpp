@@ -25,7 +25,7 @@ ConfigSchema build() {
                   "the first service the node starts, e.g. bootstrap = \"snlua "
                   "bootstrap\"");
     // The local redis-server (services/local_redis.cpp).
-    s.path("local_redis", true)
+    s.path("local_redis", ConfigSchema::Off::allowed)
         .integer("local_redis_port", 0, 65535)
         .choice("local_redis_fsync", {"always", "everysec"});
     // snlua (services/snlua/lua_host.cpp, snlua.cpp).
@@ -42,7 +42,7 @@ ConfigSchema build() {
         .boolean("debug_console_allow_remote")
         .address("echo");
     // The game (services/game/): game.lua, world.lua, game_db.lua.
-    s.address("game", true)
+    s.address("game", ConfigSchema::Off::allowed)
         .node_name("game_node")
         .integer("game_start_gold", 0, 1'000'000'000)
         .integer("game_flush_interval", 1, kIntMax)

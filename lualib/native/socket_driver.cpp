@@ -124,24 +124,25 @@ using namespace socket_driver_lua;
 
 char kBindingKey;
 
-int send_common(lua_State* L, bool low) {
+int send_common(lua_State* L, net::Priority priority) {
     const int32_t id = check_id(L, 1);
     const Body body = check_body(L, 2);
     bool ok;
     {
         Payload p = to_payload(L, 2, body);
-        ok = low ? server(L).send_low(id, std::move(p)) : server(L).send(id, std::move(p));
+        ok = priority == net::Priority::low ? server(L).send_low(id, std::move(p))
+                                            : server(L).send(id, std::move(p));
     }
     lua_pushboolean(L, ok);
     return 1;
 }
 
 int l_send(lua_State* L) {
-    return send_common(L, false);
+    return send_common(L, net::Priority::high);
 }
 
 int l_lsend(lua_State* L) {
-    return send_common(L, true);
+    return send_common(L, net::Priority::low);
 }
 
 int l_connect(lua_State* L) {
