@@ -95,11 +95,12 @@ ConfigSchema& ConfigSchema::add(Key key) {
 }
 
 namespace {
-ConfigSchema::Key make(std::string name, ConfigSchema::Kind kind, bool off = false) {
+ConfigSchema::Key make(std::string name, ConfigSchema::Kind kind,
+                       ConfigSchema::Off off = ConfigSchema::Off::no) {
     ConfigSchema::Key k;
     k.name = std::move(name);
     k.kind = kind;
-    k.off = off;
+    k.off = off == ConfigSchema::Off::allowed;
     return k;
 }
 }  // namespace
@@ -133,7 +134,7 @@ ConfigSchema& ConfigSchema::node_name(std::string name) {
     return add(make(std::move(name), Kind::name));
 }
 
-ConfigSchema& ConfigSchema::address(std::string name, bool off) {
+ConfigSchema& ConfigSchema::address(std::string name, Off off) {
     return add(make(std::move(name), Kind::address, off));
 }
 
@@ -141,7 +142,7 @@ ConfigSchema& ConfigSchema::address_list(std::string name) {
     return add(make(std::move(name), Kind::address_list));
 }
 
-ConfigSchema& ConfigSchema::path(std::string name, bool off) {
+ConfigSchema& ConfigSchema::path(std::string name, Off off) {
     return add(make(std::move(name), Kind::path, off));
 }
 

@@ -53,9 +53,11 @@ class ConfigSchema {
     ConfigSchema& boolean(std::string name);
     ConfigSchema& choice(std::string name, std::vector<std::string> choices);
     ConfigSchema& node_name(std::string name);
-    ConfigSchema& address(std::string name, bool off = false);
+    // Whether a key also takes false (or "") to turn its feature off.
+    enum class Off : uint8_t { no, allowed };
+    ConfigSchema& address(std::string name, Off off = Off::no);
     ConfigSchema& address_list(std::string name);
-    ConfigSchema& path(std::string name, bool off = false);
+    ConfigSchema& path(std::string name, Off off = Off::no);
     // A key of skynet's that this node does not implement: an error that says so, rather than
     // "unknown key".
     ConfigSchema& unsupported(std::string name, std::string why);

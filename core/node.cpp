@@ -61,7 +61,7 @@ Node::Node(NodeOptions options, Config config)
     timer_ = std::make_unique<Timer>([this](std::vector<TimerEvent>& due) {
         for (const TimerEvent& ev : due) {
             Message m{Handle(), ev.session, MessageType::response, Payload()};
-            push(ev.handle, m, false);
+            push(ev.handle, m, Wake::deferred);
         }
         scheduler_->notify();
     });
@@ -225,18 +225,14 @@ void Node::retire(Service* s, Message* unprocessed, size_t n) {
 void Node::reply_error(Handle to, Handle from, int32_t session) {
     if (!to) return;
     Message m{from, session, MessageType::error, Payload()};
-    push(to, m, !on_our_worker());
-}
-
-bool Node::on_our_worker() const {
-    return scheduler_->on_worker();
+    push(to, m, scheduler_->wake_for_caller());
 }
 
 void Node::schedule(Mailbox* mb) {
-    scheduler_->push(mb, !scheduler_->on_worker());
+    scheduler_->push(mb, scheduler_->wake_for_caller());
 }
 
-bool Node::push(Handle dest, Message& msg, bool wake, bool may_run_here) {
+bool Node::push(Handle dest, Message& msg, Wake wake, RunHere run_here) {
     Service* s = registry_.find(dest);
     if (s) {
         switch (s->mailbox_.push(dest, msg)) {
@@ -244,7 +240,7 @@ bool Node::push(Handle dest, Message& msg, bool wake, bool may_run_here) {
                 return true;
             case Mailbox::Push::schedule:
                 // We hold the idle service now, so its module is stable and may run right here.
-                if (may_run_here && s->module_->inline_socket_events() &&
+                if (run_here == RunHere::if_idle && s->module_->inline_socket_events() &&
                     scheduler_->run_here(&s->mailbox_)) {
                     return true;
                 }
@@ -260,12 +256,13 @@ bool Node::push(Handle dest, Message& msg, bool wake, bool may_run_here) {
 
 bool Node::send(Handle source, Handle dest, MessageType type, int32_t session, Payload payload) {
     Message m{source, session, type, std::move(payload)};
-    return push(dest, m, !scheduler_->on_worker());
+    return push(dest, m, scheduler_->wake_for_caller());
 }
 
 bool Node::deliver(Handle dest, Message msg) {
-    if (scheduler_->on_worker()) return push(dest, msg, false);
-    return push(dest, msg, true, msg.type == MessageType::socket);
+    if (scheduler_->on_worker()) return push(dest, msg, Wake::deferred);
+    return push(dest, msg, Wake::now,
+                msg.type == MessageType::socket ? RunHere::if_idle : RunHere::no);
 }
 
 uint64_t Node::timeout(Handle h, int centiseconds, int32_t session) {
@@ -331,7 +328,7 @@ void Node::log(Handle source, LogLevel level, std::string_view text) {
     Handle logger(logger_.load(std::memory_order_acquire));
     if (logger) {
         Message m{source, LoggerModule::session_for(level), MessageType::text, Payload::copy(text)};
-        if (push(logger, m, !scheduler_->on_worker())) return;
+        if (push(logger, m, scheduler_->wake_for_caller())) return;
     }
     std::string line = LoggerModule::format(source.value, level, text);
     std::fprintf(stderr, "%s\n", line.c_str());

@@ -24,6 +24,7 @@
 namespace skyhive {
 
 class Scheduler;
+enum class Wake : uint8_t;  // core/scheduler.h
 class Timer;
 class Monitor;
 
@@ -138,11 +139,12 @@ class Node final : public MessageSink {
     void reply_error(Handle to, Handle from, int32_t session);
     // Puts a mailbox in the global queue; wakes a worker when the caller is not one of ours.
     void schedule(Mailbox* mb);
+    // Whether a caller that is not a worker may run the message itself when dest is idle and
+    // opts in (Scheduler::run_here).
+    enum class RunHere : uint8_t { no, if_idle };
     // Queues msg for dest (moving its payload) or, if dest is dead, answers a request with an
-    // error. `wake`: the caller is not one of our workers. `may_run_here`: a non-worker caller
-    // that may run the message itself when dest is idle and opts in (Scheduler::run_here).
-    bool push(Handle dest, Message& msg, bool wake, bool may_run_here = false);
-    bool on_our_worker() const;
+    // error. `wake`: see Scheduler::push.
+    bool push(Handle dest, Message& msg, Wake wake, RunHere run_here = RunHere::no);
 
     NodeOptions options_;
     Config config_;

@@ -162,8 +162,8 @@ bool Scheduler::run_here(Mailbox* mb) {
     return true;
 }
 
-void Scheduler::push(Mailbox* mb, bool wake) {
-    if (!wake) {
+void Scheduler::push(Mailbox* mb, Wake wake) {
+    if (wake == Wake::deferred) {
         Worker* w = tls_worker;
         if (w && w->owner == this && !w->next) {
             w->next = mb;
@@ -171,7 +171,7 @@ void Scheduler::push(Mailbox* mb, bool wake) {
         }
     }
     queue_.push(mb);
-    if (wake) notify();
+    if (wake == Wake::now) notify();
 }
 
 void Scheduler::notify() {

@@ -54,6 +54,11 @@ struct alignas(64) WorkerState {
 // worker would, so the service still runs on one thread at a time. Each guest thread gets a
 // WorkerState of its own, watched by the monitor like a worker's.
 //
+// When a push wakes a parked worker: `now` (if one is needed, see Wake-ups above) from a thread
+// that is not one of our workers; `deferred` from a worker (it finds the work itself) or from a
+// thread that calls notify() once after a batch of pushes.
+enum class Wake : uint8_t { deferred, now };
+
 // Thread: push/notify/run_here from any thread; start/stop from the node's owner.
 class Scheduler {
   public:
@@ -68,11 +73,13 @@ class Scheduler {
     void stop();
 
     // Queues a mailbox that has just become schedulable.
-    void push(Mailbox* mb, bool wake);
-    // Wakes a sleeping worker if there is one (after a batch of pushes made with wake = false).
+    void push(Mailbox* mb, Wake wake);
+    // Wakes a sleeping worker if there is one (after a batch of pushes made with Wake::deferred).
     void notify();
     // True on a worker thread of this scheduler.
     bool on_worker() const;
+    // The Wake for a push from the calling thread: deferred on a worker, now elsewhere.
+    Wake wake_for_caller() const { return on_worker() ? Wake::deferred : Wake::now; }
 
     // Runs mb's messages on the calling thread, which is not a worker and has just been told to
     // schedule mb (Mailbox::push returned `schedule`, so the service is idle and the caller holds

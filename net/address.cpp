@@ -59,14 +59,14 @@ bool is_numeric_host(std::string_view host) {
 }
 
 Result<std::vector<SocketAddress>> resolve(std::string_view host, int port, int socktype,
-                                           bool passive) {
+                                           Endpoint use) {
     if (port < 0 || port > 65535) {
         return Error{"resolve " + host_port(host, port) + ": port out of range", 0};
     }
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = socktype;
-    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    hints.ai_flags = AI_NUMERICSERV | (use == Endpoint::local ? AI_PASSIVE : 0);
     if (is_numeric_host(host)) hints.ai_flags |= AI_NUMERICHOST;
     std::string h(host);
     std::string service = std::to_string(port);

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,12 +32,15 @@ std::string host_port(std::string_view host, int port);
 // True when host is an IPv4 or IPv6 literal (resolving it never blocks).
 bool is_numeric_host(std::string_view host);
 
-// Addresses for host:port and a socket type (SOCK_STREAM, SOCK_DGRAM). `passive` for bind/listen
-// (an empty host then means every local address). Numeric hosts never block; a host name calls
-// the system resolver, which may block for seconds: never call it on the socket thread.
-// Error text: "resolve host:port: <gai_strerror>".
+// What an address is for: a peer to connect or send to, or a local address to bind or listen on
+// (an empty host then means every local address).
+enum class Endpoint : uint8_t { remote, local };
+
+// Addresses for host:port and a socket type (SOCK_STREAM, SOCK_DGRAM). Numeric hosts never block;
+// a host name calls the system resolver, which may block for seconds: never call it on the socket
+// thread. Error text: "resolve host:port: <gai_strerror>".
 Result<std::vector<SocketAddress>> resolve(std::string_view host, int port, int socktype,
-                                           bool passive);
+                                           Endpoint use);
 
 // The local or peer address of fd; an empty address (length 0) on failure.
 SocketAddress local_address(int fd);

@@ -35,7 +35,7 @@ void Resolver::run() {
         auto* result = new ResolveResult;
         result->id = job.id;
         result->target = host_port(job.host, job.port);
-        auto r = resolve(job.host, job.port, SOCK_STREAM, false);
+        auto r = resolve(job.host, job.port, SOCK_STREAM, Endpoint::remote);
         if (r) {
             result->addresses = std::move(r.value());
         } else {

@@ -32,11 +32,11 @@ void SocketLoop::on_event(int32_t id, uint32_t events) {
     Slot* s = slots_.live(id);
     if (!s) return;  // closed earlier in this batch
     if (s->kind == SocketKind::listener) {
-        accept_ready(*s);
+        acceptor_.accept_ready(*s);
         return;
     }
     if (s->state.load(std::memory_order_relaxed) == SlotState::connecting) {
-        finish_connect(*s);
+        connector_.on_writable(*s);
         return;
     }
     // Errors and hang-ups surface through the write or the read that follows.

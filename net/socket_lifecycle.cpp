@@ -13,12 +13,13 @@
 
 namespace skyhive::net {
 
-void SocketLoop::install(Slot& s, int fd, SocketKind kind, Handle owner) {
+void SocketLoop::install(Slot& s, int fd, SocketKind kind, Handle owner, SlotState state) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
     {
         std::lock_guard g(s.write_lock);
         s.fd = fd;
         s.kind = kind;
-        s.state.store(SlotState::open, std::memory_order_release);
+        s.state.store(state, std::memory_order_release);
     }
     s.owner = owner;
     s.read_size = kMinRead;
@@ -57,13 +58,16 @@ bool SocketLoop::set_interest(Slot& s) {
     return true;
 }
 
+void SocketLoop::unwatch(Slot& s) {
+    if (s.events == 0) return;
+    // Explicitly: a bound fd (stdin) may share its file description with others, and then
+    // close() alone would leave it in the epoll set.
+    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, s.fd, nullptr);
+    s.events = 0;
+}
+
 void SocketLoop::release(Slot& s) {
-    if (s.events != 0) {
-        // Explicitly: a bound fd (stdin) may share its file description with others, and then
-        // close() alone would leave it in the epoll set.
-        ::epoll_ctl(epfd_, EPOLL_CTL_DEL, s.fd, nullptr);
-        s.events = 0;
-    }
+    unwatch(s);
     int fd;
     uint64_t dropped;
     {

@@ -12,8 +12,6 @@
 #include <cstring>
 #include <mutex>
 
-#include "core/clock.h"
-
 namespace skyhive::net {
 
 namespace {
@@ -28,11 +26,12 @@ SocketLoop::SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, R
     : slots_(slots),
       pipe_(pipe),
       sink_(sink),
-      resolver_(resolver),
       buffered_(buffered),
       log_(std::move(log)),
       first_warning_(first_warning),
-      scratch_(new char[kScratchSize]) {}
+      scratch_(new char[kScratchSize]),
+      acceptor_(*this, slots),
+      connector_(*this, slots, resolver) {}
 
 SocketLoop::~SocketLoop() {
     if (epfd_ >= 0) ::close(epfd_);
@@ -59,13 +58,13 @@ void SocketLoop::run() {
     tls_loop = this;
     epoll_event events[kMaxEvents];
     for (;;) {
-        int n = ::epoll_wait(epfd_, events, kMaxEvents, next_timeout_ms());
+        int n = ::epoll_wait(epfd_, events, kMaxEvents, acceptor_.next_timeout_ms());
         if (n < 0) {
             if (errno == EINTR) continue;
             std::fprintf(stderr, "socket server: epoll_wait: %s\n", std::strerror(errno));
             std::abort();
         }
-        if (!paused_accepts_.empty()) resume_accepts();
+        if (acceptor_.any_paused()) acceptor_.resume_due();
         run_local_commands();
         for (int i = 0; i < n; ++i) {
             if (events[i].data.u64 == kPipeTag) {
@@ -125,31 +124,31 @@ void SocketLoop::dispatch(const Command& c) {
             on_adopt(c, SocketKind::udp);
             break;
         case CommandType::connect:
-            on_connect(c);
+            connector_.on_connect(c);
             break;
         case CommandType::resolved:
-            on_resolved(c);
+            connector_.on_resolved(c);
             break;
         case CommandType::start:
-            on_start(c, true);
+            on_start(c, Reading::start);
             break;
         case CommandType::pause:
-            on_start(c, false);
+            on_start(c, Reading::pause);
             break;
         case CommandType::send:
-            on_send(c, false);
+            on_send(c, Priority::high);
             break;
         case CommandType::send_low:
-            on_send(c, true);
+            on_send(c, Priority::low);
             break;
         case CommandType::want_write:
             on_want_write(c);
             break;
         case CommandType::close:
-            on_close(c, true);
+            on_close(c, Close::flush);
             break;
         case CommandType::shutdown:
-            on_close(c, false);
+            on_close(c, Close::drop);
             break;
         case CommandType::close_read:
             on_close_read(c);
@@ -215,7 +214,7 @@ void SocketLoop::close_all() {
             discard(batch[i], slots_);
     }
     slots_.for_each_used([this](Slot& s) { release(s); });
-    paused_accepts_.clear();
+    acceptor_.clear();
 }
 
 void SocketLoop::on_adopt(const Command& c, SocketKind kind) {
@@ -250,15 +249,15 @@ void SocketLoop::on_adopt(const Command& c, SocketKind kind) {
     set_interest(*s);
 }
 
-void SocketLoop::on_start(const Command& c, bool reading) {
+void SocketLoop::on_start(const Command& c, Reading reading) {
     Slot* s = slots_.live(c.id);
     if (!s || s->state.load(std::memory_order_relaxed) == SlotState::closing) return;
-    if (reading && c.handle != 0) s->owner = Handle(c.handle);
-    s->reading = reading;
+    if (reading == Reading::start && c.handle != 0) s->owner = Handle(c.handle);
+    s->reading = reading == Reading::start;
     set_interest(*s);
 }
 
-void SocketLoop::on_send(const Command& c, bool low) {
+void SocketLoop::on_send(const Command& c, Priority priority) {
     assert(on_loop_thread() && "SocketLoop: socket thread only");
     auto* b = static_cast<WriteBuffer*>(c.ptr);
     Slot* s = slots_.slot(c.id);  // the sender checked the page exists
@@ -279,7 +278,7 @@ void SocketLoop::on_send(const Command& c, bool low) {
             (state == SlotState::open || state == SlotState::connecting)) {
             taken = true;
             buffered_.fetch_add(b->remaining(), std::memory_order_relaxed);
-            s->queue.push(b, low);
+            s->queue.push(b, priority);
             // Write at once rather than wait for EPOLLOUT when nothing was waiting.
             if (state == SlotState::open && !s->want_write) r = flush_locked(*s);
             queued = s->queue.bytes;
@@ -310,7 +309,7 @@ void SocketLoop::on_want_write(const Command& c) {
     after_write(*s, FlushResult{FlushStatus::blocked, 0, 0}, queued);
 }
 
-void SocketLoop::on_close(const Command& c, bool graceful) {
+void SocketLoop::on_close(const Command& c, Close how) {
     assert(on_loop_thread() && "SocketLoop: socket thread only");
     Slot* slot = slots_.slot(c.id);  // the caller checked the page exists
     // Counted down only once the close has taken effect, so no direct write slips in between.
@@ -323,7 +322,7 @@ void SocketLoop::on_close(const Command& c, bool graceful) {
     if (c.handle != 0 && s->owner.value != c.handle) return;  // handed on: not the sender's now
     Handle owner = s->owner;
     bool linger = false;
-    if (graceful) {
+    if (how == Close::flush) {
         std::lock_guard g(s->write_lock);
         if (!s->queue.empty() && s->state.load(std::memory_order_relaxed) == SlotState::open) {
             s->state.store(SlotState::closing, std::memory_order_relaxed);

@@ -114,7 +114,7 @@ Result<BoundSocket> SocketServer::listen(Handle owner, std::string_view host, in
     if (host.empty()) host = "0.0.0.0";
     std::string what = "listen " + host_port(host, port);
     if (!running()) return not_running(what);
-    auto addresses = resolve(host, port, SOCK_STREAM, true);
+    auto addresses = resolve(host, port, SOCK_STREAM, Endpoint::local);
     if (!addresses) return addresses.error();
     const SocketAddress& a = addresses->front();
     int fd = ::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -159,7 +159,7 @@ Result<BoundSocket> SocketServer::udp_open(Handle owner, std::string_view host, 
     if (host.empty()) host = "0.0.0.0";
     std::string what = "udp " + host_port(host, port);
     if (!running()) return not_running(what);
-    auto addresses = resolve(host, port, SOCK_DGRAM, true);
+    auto addresses = resolve(host, port, SOCK_DGRAM, Endpoint::local);
     if (!addresses) return addresses.error();
     const SocketAddress& a = addresses->front();
     int fd = ::socket(a.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -214,26 +214,26 @@ void SocketServer::set_framer(int32_t id, std::unique_ptr<Framer> framer) {
 }
 
 bool SocketServer::send(int32_t id, Payload data, uint32_t offset) {
-    return submit(id, std::move(data), offset, nullptr, false);
+    return submit(id, std::move(data), offset, nullptr, Priority::high);
 }
 
 bool SocketServer::send_low(int32_t id, Payload data, uint32_t offset) {
-    return submit(id, std::move(data), offset, nullptr, true);
+    return submit(id, std::move(data), offset, nullptr, Priority::low);
 }
 
 bool SocketServer::send_to(int32_t id, const UdpAddress& to, Payload data, uint32_t offset) {
     if (!to.valid()) return false;
-    return submit(id, std::move(data), offset, &to, false);
+    return submit(id, std::move(data), offset, &to, Priority::high);
 }
 
 bool SocketServer::submit(int32_t id, Payload data, uint32_t offset, const UdpAddress* to,
-                          bool low) {
+                          Priority priority) {
     Slot* s = slots_.slot(id);
     if (!s || !running() || s->id.load(std::memory_order_acquire) != id) return false;
     SlotState state = s->state.load(std::memory_order_acquire);
     if (state == SlotState::closing || state == SlotState::free) return false;
     if (offset >= data.size()) return true;  // nothing to write
-    if (!low && write_direct(*s, id, data, offset, to)) return true;
+    if (priority == Priority::high && write_direct(*s, id, data, offset, to)) return true;
     auto* b = new WriteBuffer;
     b->data = std::move(data);
     b->offset = offset;
@@ -242,7 +242,7 @@ bool SocketServer::submit(int32_t id, Payload data, uint32_t offset, const UdpAd
     // past it (see Slot::in_pipe).
     s->in_pipe.fetch_add(1, std::memory_order_relaxed);
     Command c;
-    c.type = low ? CommandType::send_low : CommandType::send;
+    c.type = priority == Priority::low ? CommandType::send_low : CommandType::send;
     c.id = id;
     c.ptr = b;
     post(c);
@@ -297,7 +297,7 @@ bool SocketServer::write_direct(Slot& s, int32_t id, Payload& data, uint32_t off
     b->data = std::move(data);
     b->offset = offset + uint32_t(n);
     buffered_.fetch_add(b->remaining(), std::memory_order_relaxed);
-    s.queue.push(b, false);
+    s.queue.push(b, Priority::high);
     lock.unlock();
     // The queue is non-empty now, so later sends go through the pipe behind this command.
     Command c;

@@ -158,7 +158,7 @@ class SocketServer {
     uint32_t socket_count() const { return slots_.in_use(); }
 
   private:
-    bool submit(int32_t id, Payload data, uint32_t offset, const UdpAddress* to, bool low);
+    bool submit(int32_t id, Payload data, uint32_t offset, const UdpAddress* to, Priority priority);
     // True when `data` was consumed: written whole, or written in part with the rest queued.
     bool write_direct(Slot& s, int32_t id, Payload& data, uint32_t offset, const UdpAddress* to);
     Result<int32_t> adopt(CommandType type, Handle owner, int fd, const std::string& what);

@@ -37,7 +37,7 @@ Result<UdpAddress> UdpAddress::parse(std::string_view host, int port) {
     if (!is_numeric_host(host)) {
         return Error{"udp address " + host_port(host, port) + ": not a numeric IP address", 0};
     }
-    auto r = resolve(host, port, SOCK_DGRAM, false);
+    auto r = resolve(host, port, SOCK_DGRAM, Endpoint::remote);
     if (!r) return r.error();
     return from(r.value().front());
 }

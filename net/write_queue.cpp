@@ -42,9 +42,9 @@ void WriteList::clear() {
         delete b;
 }
 
-void WriteQueue::push(WriteBuffer* b, bool low_priority) {
+void WriteQueue::push(WriteBuffer* b, Priority priority) {
     bytes += b->remaining();
-    (low_priority ? low : high).push_back(b);
+    (priority == Priority::low ? low : high).push_back(b);
 }
 
 uint64_t WriteQueue::clear() {

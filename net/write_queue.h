@@ -37,6 +37,9 @@ class WriteList {
     WriteBuffer* tail_ = nullptr;
 };
 
+// Which of a socket's two write lists a buffer joins.
+enum class Priority : uint8_t { high, low };
+
 // A socket's pending output, in two priorities. High goes before low; within each, FIFO.
 // Invariant: a buffer that is partly written is the head of `high`, so its remaining bytes go out
 // before any other buffer (a low-priority buffer cut by a short write is moved there): buffers are
@@ -50,7 +53,7 @@ struct WriteQueue {
     uint64_t bytes = 0;  // remaining bytes in both lists
 
     bool empty() const { return high.empty() && low.empty(); }
-    void push(WriteBuffer* b, bool low_priority);
+    void push(WriteBuffer* b, Priority priority);
     // Frees every buffer; returns the bytes dropped.
     uint64_t clear();
 };

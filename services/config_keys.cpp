@@ -29,7 +29,8 @@ struct NodeKeys {
         if (accepts == Path::or_empty)
             schema.string(name);
         else
-            schema.path(name, accepts == Path::or_off);
+            schema.path(
+                name, accepts == Path::or_off ? ConfigSchema::Off::allowed : ConfigSchema::Off::no);
         paths[name] = PathKey{PathKey::Kind::one, accepts == Path::or_off, std::move(base_key)};
         return *this;
     }
@@ -77,7 +78,7 @@ NodeKeys build() {
         .boolean("debug_console_allow_remote")
         .address("echo");
     // The game (services/game/): game.lua, world.lua, game_db.lua.
-    s.address("game", true)
+    s.address("game", ConfigSchema::Off::allowed)
         .node_name("game_node")
         .integer("game_start_gold", 0, 1'000'000'000)
         .integer("game_flush_interval", 1, kIntMax)

@@ -1,11 +1,8 @@
 #include "services/local_redis.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +17,8 @@
 #include <sstream>
 #include <thread>
 #include <vector>
+
+#include "redis/probe.h"
 
 namespace skyhive {
 
@@ -47,43 +46,6 @@ Result<std::string> find_program(const std::string& program) {
     return Error{"local redis: " + program +
                  " not found on PATH (install the redis-server package: bash scripts/setup.sh, "
                  "or set redis = \"host:port\" in the config)"};
-}
-
-int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return 0;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    int port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-        port = ntohs(addr.sin_port);
-    ::close(fd);
-    return port;
-}
-
-// True when something on 127.0.0.1:port answers PING with +PONG within a short timeout.
-bool answers_ping(int port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    timeval tv{0, 500000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(uint16_t(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = false;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::send(fd, "PING\r\n", 6, MSG_NOSIGNAL) == 6) {
-        char buf[16];
-        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        ok = n >= 5 && std::memcmp(buf, "+PONG", 5) == 0;
-    }
-    ::close(fd);
-    return ok;
 }
 
 // How a child ended, from its wait status: "exit code 0", "killed by signal 9 (Killed)".
@@ -147,7 +109,7 @@ Result<std::unique_ptr<LocalRedis>> LocalRedis::start(Options options, Log log) 
     if (!r->dir_.empty() && r->dir_.size() > 1 && r->dir_.back() == '/') r->dir_.pop_back();
     // A port of our own choosing can be taken between the probe and the server's bind: try again.
     for (int attempt = 0;; ++attempt) {
-        r->port_ = r->options_.port ? r->options_.port : free_port();
+        r->port_ = r->options_.port ? r->options_.port : redis::free_loopback_port();
         auto launched = r->launch();
         if (launched) break;
         if (r->options_.port || attempt == 3) return launched.error();
@@ -157,7 +119,7 @@ Result<std::unique_ptr<LocalRedis>> LocalRedis::start(Options options, Log log) 
 }
 
 Result<void> LocalRedis::launch() {
-    if (answers_ping(port_))
+    if (redis::answers_ping(port_))
         return Error{"local redis: 127.0.0.1:" + std::to_string(port_) +
                      " is already taken by a running Redis (another node's? set redis = "
                      "\"127.0.0.1:" +
@@ -224,30 +186,30 @@ Result<void> LocalRedis::launch() {
         }
         pid_ = pid;
     }
-    auto deadline = std::chrono::steady_clock::now() + options_.ready_timeout;
-    for (;;) {
+    auto ready = redis::await_ping(port_, options_.ready_timeout, [&]() -> Result<void> {
         if (try_reap()) {
             std::string why = last_log_line(log);
             return Error{"local redis: " + program_ + " exited during start-up on 127.0.0.1:" +
                          port + (why.empty() ? "" : ": " + why) + " (log: " + log + ")"};
         }
-        if (answers_ping(port_)) return {};
-        bool late = std::chrono::steady_clock::now() > deadline;
-        {
-            std::lock_guard lock(mutex_);
-            // stop() signalled the child; the supervisor reaps it.
-            if (stopping_) return Error{"local redis: stopping"};
-            if (late) {
-                ::kill(pid_, SIGKILL);
-                ::waitpid(pid_, nullptr, 0);
-                pid_ = -1;
-            }
+        std::lock_guard lock(mutex_);
+        // stop() signalled the child; the supervisor reaps it.
+        if (stopping_) return Error{"local redis: stopping"};
+        return {};
+    });
+    if (ready) return {};
+    bool timed_out = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (pid_ > 0 && !stopping_) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+            pid_ = -1;
+            timed_out = true;
         }
-        if (late)
-            return Error{"local redis: 127.0.0.1:" + port + " did not answer PING within " +
-                         std::to_string(ms(options_.ready_timeout)) + " ms (log: " + log + ")"};
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    if (!timed_out) return ready.error();
+    return Error{"local redis: " + ready.error().message + " (log: " + log + ")"};
 }
 
 std::optional<int> LocalRedis::try_reap() {

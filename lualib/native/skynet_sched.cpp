@@ -149,10 +149,10 @@ void LuaScheduler::answer_error(Handle to, int32_t session, std::string_view tex
 void LuaScheduler::dispatch(Message& msg) {
     switch (msg.type) {
         case MessageType::response:
-            on_response(msg.session, true, msg);
+            on_response(msg.session, msg);
             break;
         case MessageType::error:
-            if (msg.session > 0) on_response(msg.session, false, msg);
+            if (msg.session > 0) on_response(msg.session, msg);
             break;
         default:
             on_request(msg);
@@ -170,7 +170,8 @@ void LuaScheduler::run_forks() {
     fork_head_ = 0;
 }
 
-void LuaScheduler::on_response(int32_t session, bool ok, Message& msg) {
+void LuaScheduler::on_response(int32_t session, Message& msg) {
+    const bool ok = msg.type == MessageType::response;  // else an error reply, its text the payload
     if (Co* co = waiting_.take(session)) {
         co->waits = 0;
         co->queued_wakeup = false;

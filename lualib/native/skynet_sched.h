@@ -174,7 +174,8 @@ class LuaScheduler {
     }
 
   private:
-    void on_response(int32_t session, bool ok, Message& msg);
+    // A response or error reply (msg.type says which) for `session`.
+    void on_response(int32_t session, Message& msg);
     void on_request(Message& msg);
     // Resumes co with the nargs values on its stack, then whatever wakeup() queued meanwhile.
     void resume(Co* co, int nargs);

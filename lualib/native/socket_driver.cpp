@@ -1,20 +1,15 @@
 #include "lualib/native/socket_driver.h"
 
-#include <arpa/inet.h>
-
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <new>
 
-#include "core/clock.h"
 #include "core/message.h"
 #include "lualib/native/socket_buffer.h"
+#include "lualib/native/socket_driver_lua.h"
 #include "net/socket_server.h"
 
-// Lua raises errors with longjmp, which skips C++ destructors. Each function checks its arguments
-// first, keeps objects that own memory (Result, Payload, std::string) inside a scope that ends
-// before anything is pushed, and copies error texts into plain char arrays on the way out.
+// The functions of skynet.socketdriver; UDP in socket_driver_udp.cpp, info in
+// socket_driver_info.cpp. socket_driver_lua.h says how errors cross the longjmp of Lua errors.
 
 namespace skyhive {
 
@@ -36,23 +31,7 @@ std::vector<std::string> SocketDriver::framer_names() const {
     return names;
 }
 
-namespace {
-
-char kBindingKey;
-
-// The per-state upvalue of every function: which driver, and which service owns new sockets.
-struct Binding {
-    SocketDriver* driver;
-    Handle self;
-};
-
-Binding& binding(lua_State* L) {
-    return *static_cast<Binding*>(lua_touserdata(L, lua_upvalueindex(1)));
-}
-
-net::SocketServer& server(lua_State* L) {
-    return binding(L).driver->server();
-}
+namespace socket_driver_lua {
 
 int32_t check_id(lua_State* L, int arg) {
     lua_Integer id = luaL_checkinteger(L, arg);
@@ -72,24 +51,11 @@ std::string_view opt_host(lua_State* L, int arg) {
     return {host, len};
 }
 
-using ErrorText = char[512];
-
-void keep_error(ErrorText& out, const Error& e) {
-    std::snprintf(out, sizeof(ErrorText), "%s", e.message.c_str());
-}
-
 int push_failure(lua_State* L, const char* text) {
     lua_pushnil(L);
     lua_pushstring(L, text);
     return 2;
 }
-
-// A message body for send: what lies at `arg` (and `arg + 1` for light userdata + size).
-struct Body {
-    enum Kind { string, table, adopt } kind = string;
-    const char* data = nullptr;
-    size_t size = 0;
-};
 
 Body check_body(lua_State* L, int arg) {
     Body b;
@@ -126,7 +92,6 @@ Body check_body(lua_State* L, int arg) {
     return b;
 }
 
-// Builds the payload; no Lua call in here can raise (every element was checked above).
 Payload to_payload(lua_State* L, int arg, const Body& b) {
     switch (b.kind) {
         case Body::adopt:
@@ -151,24 +116,33 @@ Payload to_payload(lua_State* L, int arg, const Body& b) {
     return {};
 }
 
-int send_common(lua_State* L, bool low) {
+}  // namespace socket_driver_lua
+
+namespace {
+
+using namespace socket_driver_lua;
+
+char kBindingKey;
+
+int send_common(lua_State* L, net::Priority priority) {
     const int32_t id = check_id(L, 1);
     const Body body = check_body(L, 2);
     bool ok;
     {
         Payload p = to_payload(L, 2, body);
-        ok = low ? server(L).send_low(id, std::move(p)) : server(L).send(id, std::move(p));
+        ok = priority == net::Priority::low ? server(L).send_low(id, std::move(p))
+                                            : server(L).send(id, std::move(p));
     }
     lua_pushboolean(L, ok);
     return 1;
 }
 
 int l_send(lua_State* L) {
-    return send_common(L, false);
+    return send_common(L, net::Priority::high);
 }
 
 int l_lsend(lua_State* L) {
-    return send_common(L, true);
+    return send_common(L, net::Priority::low);
 }
 
 int l_connect(lua_State* L) {
@@ -177,14 +151,8 @@ int l_connect(lua_State* L) {
     const int port = check_port(L, 2);
     ErrorText err = "";
     int32_t id = 0;
-    {
-        auto r = server(L).connect(binding(L).self, std::string_view(host, len), port);
-        if (r)
-            id = r.value();
-        else
-            keep_error(err, r.error());
-    }
-    if (!id) return push_failure(L, err);
+    if (!take(server(L).connect(binding(L).self, std::string_view(host, len), port), id, err))
+        return push_failure(L, err);
     lua_pushinteger(L, id);
     return 1;
 }
@@ -196,14 +164,8 @@ int l_listen(lua_State* L) {
     luaL_argcheck(L, backlog > 0 && backlog <= 65535, 3, "backlog out of range");
     ErrorText err = "";
     net::BoundSocket bound;
-    {
-        auto r = server(L).listen(binding(L).self, host, port, int(backlog));
-        if (r)
-            bound = r.value();
-        else
-            keep_error(err, r.error());
-    }
-    if (!bound.id) return push_failure(L, err);
+    if (!take(server(L).listen(binding(L).self, host, port, int(backlog)), bound, err))
+        return push_failure(L, err);
     lua_pushinteger(L, bound.id);
     lua_pushinteger(L, bound.port);
     return 2;
@@ -214,14 +176,7 @@ int l_bind(lua_State* L) {
     luaL_argcheck(L, fd >= 0 && fd <= INT32_MAX, 1, "not a file descriptor");
     ErrorText err = "";
     int32_t id = 0;
-    {
-        auto r = server(L).bind(binding(L).self, int(fd));
-        if (r)
-            id = r.value();
-        else
-            keep_error(err, r.error());
-    }
-    if (!id) return push_failure(L, err);
+    if (!take(server(L).bind(binding(L).self, int(fd)), id, err)) return push_failure(L, err);
     lua_pushinteger(L, id);
     return 1;
 }
@@ -294,82 +249,15 @@ int l_set_framer(lua_State* L) {
         }
     }
     ErrorText err = "";
+    bool made;
     {
-        auto framer = binding(L).driver->make_framer(std::string_view(name, len), *options);
-        if (framer)
-            server(L).set_framer(id, std::move(framer.value()));
-        else
-            keep_error(err, framer.error());
+        std::unique_ptr<net::Framer> framer;
+        made = take(binding(L).driver->make_framer(std::string_view(name, len), *options), framer,
+                    err);
+        if (made) server(L).set_framer(id, std::move(framer));
     }
-    if (err[0]) return push_failure(L, err);
+    if (!made) return push_failure(L, err);
     lua_pushboolean(L, 1);
-    return 1;
-}
-
-int l_udp(lua_State* L) {
-    const std::string_view host = opt_host(L, 1);
-    const int port = lua_isnoneornil(L, 2) ? 0 : check_port(L, 2);
-    ErrorText err = "";
-    net::BoundSocket bound;
-    {
-        auto r = server(L).udp_open(binding(L).self, host, port);
-        if (r)
-            bound = r.value();
-        else
-            keep_error(err, r.error());
-    }
-    if (!bound.id) return push_failure(L, err);
-    lua_pushinteger(L, bound.id);
-    lua_pushinteger(L, bound.port);
-    return 2;
-}
-
-std::optional<net::UdpAddress> check_udp_address(lua_State* L, int arg) {
-    size_t len = 0;
-    const char* bytes = luaL_checklstring(L, arg, &len);
-    auto a = net::UdpAddress::from_bytes(std::string_view(bytes, len));
-    luaL_argcheck(L, a.has_value(), arg, "not a UDP address (see udp_target)");
-    return a;
-}
-
-int l_udp_send(lua_State* L) {
-    const int32_t id = check_id(L, 1);
-    const net::UdpAddress to = *check_udp_address(L, 2);
-    const Body body = check_body(L, 3);
-    bool ok;
-    {
-        Payload p = to_payload(L, 3, body);
-        ok = server(L).send_to(id, to, std::move(p));
-    }
-    lua_pushboolean(L, ok);
-    return 1;
-}
-
-int l_udp_address(lua_State* L) {
-    const net::UdpAddress a = *check_udp_address(L, 1);
-    const std::string_view b = a.bytes();
-    char ip[INET6_ADDRSTRLEN] = "";
-    inet_ntop(b[0] == 4 ? AF_INET : AF_INET6, b.data() + 3, ip, sizeof ip);
-    lua_pushstring(L, ip);
-    lua_pushinteger(L, (uint8_t(b[1]) << 8) | uint8_t(b[2]));
-    return 2;
-}
-
-int l_udp_target(lua_State* L) {
-    size_t len = 0;
-    const char* host = luaL_checklstring(L, 1, &len);
-    const int port = check_port(L, 2);
-    ErrorText err = "";
-    net::UdpAddress a;
-    {
-        auto r = net::UdpAddress::parse(std::string_view(host, len), port);
-        if (r)
-            a = r.value();
-        else
-            keep_error(err, r.error());
-    }
-    if (!a.valid()) return push_failure(L, err);
-    lua_pushlstring(L, a.bytes().data(), a.bytes().size());
     return 1;
 }
 
@@ -426,67 +314,6 @@ int l_unpack(lua_State* L) {
     return luaL_error(L, "socket message of unknown type %d", int(e.type));
 }
 
-// Destroys the snapshot vector held in a userdata (its __gc), so a Lua error while the table is
-// built frees it too.
-int snapshot_gc(lua_State* L) {
-    using Infos = std::vector<net::SocketInfo>;
-    static_cast<Infos*>(lua_touserdata(L, 1))->~Infos();
-    return 0;
-}
-
-void set_field(lua_State* L, const char* key, lua_Integer v) {
-    lua_pushinteger(L, v);
-    lua_setfield(L, -2, key);
-}
-
-int l_info(lua_State* L) {
-    using Infos = std::vector<net::SocketInfo>;
-    const bool one = !lua_isnoneornil(L, 1);
-    const int32_t id = one ? check_id(L, 1) : 0;
-    auto* box = static_cast<Infos*>(lua_newuserdatauv(L, sizeof(Infos), 0));
-    new (box) Infos();
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, snapshot_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
-    if (one) {
-        if (auto info = server(L).info(id)) box->push_back(std::move(*info));
-        if (box->empty()) return 0;
-    } else {
-        *box = server(L).snapshot();
-    }
-    const uint64_t now = monotonic_ns();
-    if (!one) lua_createtable(L, int(box->size()), 0);
-    for (size_t i = 0; i < box->size(); ++i) {
-        const net::SocketInfo& s = (*box)[i];
-        lua_createtable(L, 0, 14);
-        set_field(L, "id", s.id);
-        lua_pushstring(L, net::to_string(s.kind));
-        lua_setfield(L, -2, "type");
-        lua_pushstring(L, net::to_string(s.state));
-        lua_setfield(L, -2, "state");
-        set_field(L, "owner", s.owner.value);
-        lua_pushlstring(L, s.address.data(), s.address.size());
-        lua_setfield(L, -2, "address");
-        set_field(L, "port", s.local_port);
-        lua_pushboolean(L, s.reading);
-        lua_setfield(L, -2, "reading");
-        set_field(L, "read", lua_Integer(s.bytes_in));
-        set_field(L, "write", lua_Integer(s.bytes_out));
-        set_field(L, "wbuffer", lua_Integer(s.buffered));
-        // Milliseconds since the last read / write; absent when there was none.
-        if (s.last_read_ns) set_field(L, "rtime", lua_Integer((now - s.last_read_ns) / 1000000));
-        if (s.last_write_ns) set_field(L, "wtime", lua_Integer((now - s.last_write_ns) / 1000000));
-        lua_pushboolean(L, s.nodelay);
-        lua_setfield(L, -2, "nodelay");
-        lua_pushboolean(L, s.keepalive);
-        lua_setfield(L, -2, "keepalive");
-        if (!one) lua_rawseti(L, -2, lua_Integer(i + 1));
-    }
-    lua_remove(L, -2);  // the box; collected later
-    return 1;
-}
-
 }  // namespace
 
 void socket_driver_bind(lua_State* L, SocketDriver* driver, Handle self) {
@@ -500,6 +327,7 @@ void socket_driver_bind(lua_State* L, SocketDriver* driver, Handle self) {
 
 extern "C" int luaopen_skynet_socketdriver(lua_State* L) {
     using namespace skyhive;
+    using namespace skyhive::socket_driver_lua;
     static const luaL_Reg bound[] = {
         {"connect", l_connect},   {"listen", l_listen},     {"bind", l_bind},
         {"start", l_start},       {"pause", l_pause},       {"close", l_close},

@@ -61,8 +61,8 @@ int file_searcher(lua_State* L) {
     bool found = false;
     {
         std::string misses;
-        auto hit =
-            host->search(std::string_view(path, plen), std::string_view(name, nlen), true, &misses);
+        auto hit = host->search(std::string_view(path, plen), std::string_view(name, nlen),
+                                LuaHost::Names::modules, &misses);
         if (hit && hit->size() < sizeof file) {
             std::memcpy(file, hit->c_str(), hit->size() + 1);
             found = true;
@@ -151,19 +151,19 @@ Result<void> LuaHost::load(lua_State* L, const std::string& path) {
 }
 
 std::optional<std::string> LuaHost::search(std::string_view templates, std::string_view name,
-                                           bool dots_are_dirs, std::string* tried) {
+                                           Names names, std::string* tried) {
     std::string key;
     key.reserve(templates.size() + name.size() + 4);
     key.append(templates).push_back('\x01');
     key.append(name).push_back('\x01');
-    key.push_back(dots_are_dirs ? 'd' : 'v');
+    key.push_back(names == Names::modules ? 'd' : 'v');
     if (options_.codecache) {
         std::shared_lock guard(paths_lock_);
         auto it = paths_.find(key);
         if (it != paths_.end()) return it->second;
     }
     std::string stem(name);
-    if (dots_are_dirs)
+    if (names == Names::modules)
         for (char& c : stem)
             if (c == '.') c = '/';
     size_t pos = 0;

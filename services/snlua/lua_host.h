@@ -73,12 +73,13 @@ class LuaHost {
     // returns the error (cannot open, syntax error with file:line).
     Result<void> load(lua_State* L, const std::string& path);
 
+    // How search() reads a name: `modules` turns '.' into '/' (require's rule); `verbatim` keeps
+    // it (service names, as skynet's loader does).
+    enum class Names : uint8_t { verbatim, modules };
     // The first readable file for `name` along `templates` ("dir/?.lua;..."), '?' replaced by
-    // name, with '.' in name turned into '/' when `dots_are_dirs` (require's rule; service names
-    // are used verbatim, as skynet's loader does). On failure appends "\n\tno file 'x'" lines to
-    // `tried` when given.
+    // name as `names` says. On failure appends "\n\tno file 'x'" lines to `tried` when given.
     std::optional<std::string> search(std::string_view templates, std::string_view name,
-                                      bool dots_are_dirs, std::string* tried = nullptr);
+                                      Names names, std::string* tried = nullptr);
 
     // Replaces the Lua-file searcher in L's package.searchers with one that uses search() and
     // load(), and puts a searcher for the native modules first. Call after luaL_openlibs.

@@ -386,7 +386,7 @@ int SnluaModule::load_service(lua_State* L) {
 
     {
         std::string tried;
-        auto file = host_->search(o.luaservice, name, false, &tried);
+        auto file = host_->search(o.luaservice, name, LuaHost::Names::verbatim, &tried);
         if (!file)
             err.assign("cannot find service script '" + std::string(name) + "' along luaservice:",
                        tried);

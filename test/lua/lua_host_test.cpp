@@ -59,11 +59,12 @@ TEST(LuaHost, SearchFollowsTemplatesInOrder) {
     f.write("a/x/y.lua", "return 2");
     LuaHost host(LuaHostOptions{});
     std::string templates = f.dir() + "/a/?.lua;" + f.dir() + "/b/?.lua";
-    EXPECT_EQ(host.search(templates, "x", true).value(), f.dir() + "/b/x.lua");
-    EXPECT_EQ(host.search(templates, "x.y", true).value(), f.dir() + "/a/x/y.lua");
+    EXPECT_EQ(host.search(templates, "x", LuaHost::Names::modules).value(), f.dir() + "/b/x.lua");
+    EXPECT_EQ(host.search(templates, "x.y", LuaHost::Names::modules).value(),
+              f.dir() + "/a/x/y.lua");
     // Service names are used verbatim, as skynet's loader does.
     std::string tried;
-    EXPECT_FALSE(host.search(templates, "x.y", false, &tried));
+    EXPECT_FALSE(host.search(templates, "x.y", LuaHost::Names::verbatim, &tried));
     EXPECT_NE(tried.find("no file '" + f.dir() + "/a/x.y.lua'"), std::string::npos) << tried;
     EXPECT_NE(tried.find("no file '" + f.dir() + "/b/x.y.lua'"), std::string::npos) << tried;
 }

@@ -41,10 +41,10 @@ class WriteQueueTest : public ::testing::Test {
 
 TEST_F(WriteQueueTest, HighGoesBeforeLowAndAllDrains) {
     WriteQueue q;
-    q.push(buffer("low1 "), true);
-    q.push(buffer("high1 "), false);
-    q.push(buffer("low2"), true);
-    q.push(buffer("high2 "), false);
+    q.push(buffer("low1 "), Priority::low);
+    q.push(buffer("high1 "), Priority::high);
+    q.push(buffer("low2"), Priority::low);
+    q.push(buffer("high2 "), Priority::high);
     EXPECT_EQ(q.bytes, 21u);
     FlushResult r = flush_stream(fds[0], true, q);
     EXPECT_EQ(r.status, FlushStatus::drained);
@@ -57,14 +57,14 @@ TEST_F(WriteQueueTest, HighGoesBeforeLowAndAllDrains) {
 TEST_F(WriteQueueTest, ACutLowBufferIsFinishedBeforeANewerHighOne) {
     WriteQueue q;
     const std::string big(4u << 20, 'L');  // more than the socket buffer takes at once
-    q.push(buffer(big), true);
+    q.push(buffer(big), Priority::low);
     FlushResult r = flush_stream(fds[0], true, q);
     ASSERT_EQ(r.status, FlushStatus::blocked);
     ASSERT_GT(r.written, 0u);
     ASSERT_LT(r.written, big.size());
     // An urgent buffer arrives while the low one is half out: it must wait for the rest.
-    q.push(buffer("HIGH"), false);
-    q.push(buffer("low-after"), true);
+    q.push(buffer("HIGH"), Priority::high);
+    q.push(buffer("low-after"), Priority::low);
     std::string got;
     while (!q.empty()) {
         got += read_all();
@@ -81,7 +81,7 @@ TEST_F(WriteQueueTest, OffsetSkipsAHeader) {
     WriteQueue q;
     auto* b = buffer("headerBODY");
     b->offset = 6;
-    q.push(b, false);
+    q.push(b, Priority::high);
     EXPECT_EQ(q.bytes, 4u);
     EXPECT_EQ(flush_stream(fds[0], true, q).status, FlushStatus::drained);
     EXPECT_EQ(read_all(), "BODY");
@@ -89,7 +89,7 @@ TEST_F(WriteQueueTest, OffsetSkipsAHeader) {
 
 TEST_F(WriteQueueTest, ClosedPeerIsAFailureWithErrno) {
     WriteQueue q;
-    q.push(buffer("nobody"), false);
+    q.push(buffer("nobody"), Priority::high);
     ::close(fds[1]);
     fds[1] = ::open("/dev/null", O_RDONLY);
     FlushResult r = flush_stream(fds[0], true, q);

@@ -1,9 +1,6 @@
 #include "test/support/redis_process.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,22 +11,9 @@
 #include <fstream>
 #include <thread>
 
-namespace skyhive::test {
+#include "redis/probe.h"
 
-int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return 0;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    int port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-        port = ntohs(addr.sin_port);
-    ::close(fd);
-    return port;
-}
+namespace skyhive::test {
 
 Result<std::unique_ptr<RedisProcess>> RedisProcess::start(Options options) {
     std::unique_ptr<RedisProcess> p(new RedisProcess());
@@ -38,7 +22,7 @@ Result<std::unique_ptr<RedisProcess>> RedisProcess::start(Options options) {
     if (!::mkdtemp(tmpl)) return Error::from_errno("mkdtemp");
     p->dir_ = tmpl;
     for (int attempt = 0; attempt < 5; ++attempt) {
-        p->port_ = p->options_.port ? p->options_.port : free_port();
+        p->port_ = p->options_.port ? p->options_.port : redis::free_loopback_port();
         auto launched = p->launch();
         if (launched) return p;
         if (p->options_.port || attempt == 4) return launched.error();
@@ -73,52 +57,17 @@ Result<void> RedisProcess::launch() {
 }
 
 Result<void> RedisProcess::wait_ready() {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
+    return redis::await_ping(port_, std::chrono::seconds(10), [this]() -> Result<void> {
         int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-            pid_ = -1;
-            return Error{"redis process exited during start-up on port " + std::to_string(port_) +
-                         " (see " + dir_ + "/server.log)"};
-        }
-        auto reply = command("PING");
-        if (reply && reply.value().rfind("+PONG", 0) == 0) return {};
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return Error{"redis on port " + std::to_string(port_) + " did not answer PING within 10 s"};
+        if (::waitpid(pid_, &status, WNOHANG) != pid_) return {};
+        pid_ = -1;
+        return Error{"redis process exited during start-up on port " + std::to_string(port_) +
+                     " (see " + dir_ + "/server.log)"};
+    });
 }
 
 Result<std::string> RedisProcess::command(const std::string& inline_command) const {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return Error::from_errno("socket");
-    timeval tv{2, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(uint16_t(port_));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        auto e = Error::from_errno("connect " + address());
-        ::close(fd);
-        return e;
-    }
-    std::string line = inline_command + "\r\n";
-    if (::write(fd, line.data(), line.size()) != ssize_t(line.size())) {
-        ::close(fd);
-        return Error::from_errno("write " + address());
-    }
-    std::string reply;
-    char buf[4096];
-    while (reply.find("\r\n") == std::string::npos) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n <= 0) {
-            ::close(fd);
-            return Error{"no reply from " + address() + " to " + inline_command};
-        }
-        reply.append(buf, size_t(n));
-    }
-    ::close(fd);
-    return reply.substr(0, reply.find("\r\n"));
+    return redis::inline_command(port_, inline_command, std::chrono::seconds(2));
 }
 
 void RedisProcess::signal(int sig) {

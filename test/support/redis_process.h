@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "redis/probe.h"
 
 namespace skyhive::test {
 
@@ -60,6 +61,8 @@ class RedisProcess {
 };
 
 // A free TCP port on 127.0.0.1 (bound and released; a tiny race remains, callers retry).
-int free_port();
+inline int free_port() {
+    return redis::free_loopback_port();
+}
 
 }  // namespace skyhive::test
