@@ -206,9 +206,9 @@ t.run(function()
     t.raises({ where .. ": SELECT: ERR" }, redis.connect, { port = port, db = 100000 })
     t.raises({ "redis 127.0.0.1:1: connect:" }, redis.connect, { port = 1 })
 
-    -- The measurement modes: replies parsed in the service, writes deferred by a timer.
-    local svc = redis.connect { port = port, db = 1, parse = "service", flush = "timeout" }
-    t.eq(svc:get("k"), "v", "parsed in the service")
+    -- The measurement mode: writes deferred by a timer.
+    local svc = redis.connect { port = port, db = 1, flush = "timeout" }
+    t.eq(svc:get("k"), "v", "writes deferred by a timer")
     local many = {}
     for i = 1, 300 do many[i] = { "echo", string.rep("x", i * 100) } end
     local echoed = svc:pipeline(many)

@@ -73,9 +73,6 @@ function M.new(opts)
         backoff_min = opts.backoff_min or 50,
         backoff_max = opts.backoff_max or 5000,
         limits = { max_bulk = opts.max_bulk, max_elements = opts.max_elements },
-        -- "socket" (default): replies framed on the socket thread; "service": raw bytes parsed
-        -- here with codec.parser (kept to measure the two against each other).
-        parse = opts.parse or "socket",
         state = "down",
         sock = nil,
         cause = "not connected yet",
@@ -138,14 +135,10 @@ function conn:fail_inflight(cause)
     self.qhead, self.qtail = 1, 0
 end
 
--- A frames event: whole replies, encoded by the framer on the socket thread.
+-- A frames event: whole replies, encoded by the framer on the socket thread, taken in arrival
+-- order (t is scratch space: entries are cleared as they are used).
 function conn:on_frames(ptr, size)
     local t, n = decode(ptr, size, self.scratch)
-    return self:on_replies(t, n)
-end
-
--- Replies t[1..n] in arrival order (t is scratch space: entries are cleared as they are used).
-function conn:on_replies(t, n)
     self.last_rx = skynet_now()
     local q = self.q
     local head, tail = self.qhead, self.qtail

@@ -71,7 +71,7 @@ return function(conn, h)
     -- without the server's name). Yields.
     function conn:attempt()
         local sock, err = transport.open(self.host, self.port, self, self.connect_timeout,
-            self.limits, self.parse)
+            self.limits)
         if not sock then
             return nil, "connect: " .. err
         end

@@ -57,7 +57,7 @@ function M.new(opts, link)
         conn_opts = {
             auth = opts.auth, username = opts.username, db = opts.db, name = opts.name,
             timeout = timeout_ms, connect_timeout = opts.connect_timeout or 1000,
-            max_bulk = opts.max_bulk, max_elements = opts.max_elements, parse = opts.parse,
+            max_bulk = opts.max_bulk, max_elements = opts.max_elements,
             queue_limit = opts.queue_limit,
         },
         timeout_cs = timeout_ms and (timeout_ms + 9) // 10 or nil,

@@ -12,9 +12,7 @@
 --
 -- Thread: the owning service.
 local skynet = require "skynet"
-local core = require "skynet.core"
 local driver = require "skynet.socketdriver"
-local codec = require "skyhive.redis.codec"
 pcall(require, "skynet.socket")
 
 local format = string.format
@@ -26,7 +24,7 @@ local transport = {}
 -- close we asked for stays as `false` until its last event, so that event is not passed on.
 local sockets = {}
 
-local EV_DATA, EV_CONNECTED, EV_CLOSED, EV_ERROR, EV_FRAMES = 1, 2, 3, 5, 8
+local EV_CONNECTED, EV_CLOSED, EV_ERROR, EV_FRAMES = 2, 3, 5, 8
 
 -- "connect 127.0.0.1:6379: Connection refused" -> "Connection refused": the client names the
 -- server and the operation itself.
@@ -70,19 +68,6 @@ local function on_event(t, id, a, b, c)
         else
             h:on_close(cause(b))
         end
-    elseif t == EV_DATA then
-        -- Parsing in the service (parse = "service"): the bytes follow the event header.
-        local parser = h and h.parser
-        if not parser then return end
-        local msg, size = core.take()
-        driver.push(h.rbuf, msg, size)
-        local replies, n, perr = parser:parse(driver.readall(h.rbuf), h.scratch)
-        if n > 0 then h:on_replies(replies, n) end
-        if perr and sockets[id] == h then
-            sockets[id] = false
-            driver.close(id)
-            h:on_close(perr)
-        end
     end
 end
 
@@ -106,9 +91,8 @@ end
 
 -- Connects to host:port, switches the socket to the RESP framer (limits: {max_bulk,
 -- max_elements}, nil fields = defaults) and starts reading. Returns the socket id, or nil and
--- the cause ("Connection refused", "timed out after 5000 ms"). With parse = "service" the
--- socket stays raw and its bytes are parsed here (handler.parser, handler:on_replies). Yields.
-function transport.open(host, port, handler, timeout_ms, limits, parse)
+-- the cause ("Connection refused", "timed out after 5000 ms"). Yields.
+function transport.open(host, port, handler, timeout_ms, limits)
     if not installed then install() end
     local id, err = driver.connect(host, port)
     if not id then return nil, cause(err) end
@@ -127,20 +111,15 @@ function transport.open(host, port, handler, timeout_ms, limits, parse)
     end
     wait(pending)
     if not pending.ok then return nil, pending.err end
-    if parse == "service" then
-        handler.parser = codec.parser(limits and limits.max_bulk, limits and limits.max_elements)
-        handler.rbuf = driver.buffer()
-    else
-        local options
-        if limits and (limits.max_bulk or limits.max_elements) then
-            options = { max_bulk = limits.max_bulk, max_elements = limits.max_elements }
-        end
-        local set, ferr = driver.set_framer(id, "resp", options)
-        if not set then
-            sockets[id] = false
-            driver.close(id)
-            return nil, ferr
-        end
+    local options
+    if limits and (limits.max_bulk or limits.max_elements) then
+        options = { max_bulk = limits.max_bulk, max_elements = limits.max_elements }
+    end
+    local set, ferr = driver.set_framer(id, "resp", options)
+    if not set then
+        sockets[id] = false
+        driver.close(id)
+        return nil, ferr
     end
     sockets[id] = handler
     driver.nodelay(id, true)
