@@ -1,10 +1,9 @@
 -- The sockets of skynet.db.redis: TCP connections in framed mode ("resp" framer on the socket
 -- thread), whose events go straight to their connection object.
 --
--- The client takes the service's "socket" protocol dispatch over and passes every event of a
--- socket it does not own to the dispatch that was there before (skynet.socket's), so both can be
--- used in one service. skynet.socket is loaded first when it exists, so that it registers the
--- protocol before the chaining.
+-- Each socket is routed to this module with skynet.socket's route hook from its connect until
+-- its last event, so skynet.socket and the Redis client share the service's socket protocol
+-- without either knowing the other's sockets.
 --
 -- A handler is an object with on_frames(ptr, size) (ptr borrows the message: decode it before
 -- returning, do not yield) and on_close(text) (the socket is gone: peer closed, read error,
@@ -13,7 +12,7 @@
 -- Thread: the owning service.
 local skynet = require "skynet"
 local driver = require "skynet.socketdriver"
-pcall(require, "skynet.socket")
+local socket = require "skynet.socket"
 
 local format = string.format
 local wait, wakeup = skynet.wait, skynet.wakeup
@@ -22,6 +21,7 @@ local transport = {}
 
 -- id -> handler for connected sockets, or a pending-connect record while connecting. An id whose
 -- close we asked for stays as `false` until its last event, so that event is not passed on.
+-- Every id in it is routed to on_event; forget() ends both.
 local sockets = {}
 
 local EV_CONNECTED, EV_CLOSED, EV_ERROR, EV_FRAMES = 2, 3, 5, 8
@@ -30,6 +30,12 @@ local EV_CONNECTED, EV_CLOSED, EV_ERROR, EV_FRAMES = 2, 3, 5, 8
 -- server and the operation itself.
 local function cause(text)
     return text:match("^%a+ [^%s]+:%d+: (.*)$") or text
+end
+
+-- The id is dead: no event follows.
+local function forget(id)
+    sockets[id] = nil
+    socket.route(id, nil)
 end
 
 local function on_event(t, id, a, b, c)
@@ -45,7 +51,7 @@ local function on_event(t, id, a, b, c)
         end
     elseif t == EV_CLOSED then
         if h == false then
-            if a == "owner" then sockets[id] = nil end
+            if a == "owner" then forget(id) end
             return
         end
         -- The server finished sending (eof): the id is still ours to close.
@@ -59,7 +65,7 @@ local function on_event(t, id, a, b, c)
             h:on_close("closed by the server")
         end
     elseif t == EV_ERROR then
-        sockets[id] = nil  -- the id is dead: no event follows
+        forget(id)
         if h == false then return end
         if h.connecting then
             h.connecting = false
@@ -71,33 +77,15 @@ local function on_event(t, id, a, b, c)
     end
 end
 
-local installed = false
-local function install()
-    installed = true
-    local ok, previous = pcall(skynet.dispatch, "socket")
-    if not ok then
-        skynet.register_protocol {
-            name = "socket",
-            id = skynet.PTYPE_SOCKET,
-            unpack = driver.unpack,
-        }
-        previous = nil
-    end
-    skynet.dispatch("socket", function(session, source, t, id, ...)
-        if sockets[id] ~= nil then return on_event(t, id, ...) end
-        if previous then return previous(session, source, t, id, ...) end
-    end)
-end
-
 -- Connects to host:port, switches the socket to the RESP framer (limits: {max_bulk,
 -- max_elements}, nil fields = defaults) and starts reading. Returns the socket id, or nil and
 -- the cause ("Connection refused", "timed out after 5000 ms"). Yields.
 function transport.open(host, port, handler, timeout_ms, limits)
-    if not installed then install() end
     local id, err = driver.connect(host, port)
     if not id then return nil, cause(err) end
     local pending = { connecting = true }
     sockets[id] = pending
+    socket.route(id, on_event)
     if timeout_ms then
         skynet.timeout((timeout_ms + 9) // 10, function()
             if pending.connecting then
