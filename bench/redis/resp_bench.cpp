@@ -1,9 +1,8 @@
 // Request encoding (redis.encode.*: the client's CommandBuffer against hiredis's formatter), then
-// reply framing and decoding cost, for the typical reply shapes, in the two designs the Redis
-// client could use:
-//   framed      the socket thread frames with RespFramer ("framer"), the service decodes the
-//               payload into Lua values with codec.decode ("decode"); "framed" is their sum.
-//   in_service  the service gets raw bytes and parses them itself with codec.parser's p:parse.
+// reply framing and decoding cost, for the typical reply shapes, as the Redis client pays it: the
+// socket thread frames with RespFramer ("framer"), the service decodes the payload into Lua
+// values with codec.decode ("decode"); "framed" is their sum. (Parsing raw bytes in the service
+// instead was measured and dropped: docs/benchmarks.md.)
 // The reference, measured in the same run, is hiredis used the stock way: feed each read into a
 // redisReaderCreate() reader and pull redisReply trees with redisReaderGetReply (then free them).
 // It builds C objects only, so it compares with "framer" (ratio = ref_ns / ns, higher is better);
@@ -12,8 +11,6 @@
 // Input: a stream of identical replies arriving in 16 KB reads (what hiredis itself reads at a
 // time). Every figure is the median of kRuns timed runs. One line per figure, e.g.
 //   redis.resp.bulk16.framer ns=38.1 replies_per_s=26246719 mb_per_s=651.2 ref_ns=61.0 ratio=1.60
-// On the in_service line, ratio = framed_ns / ns: above 1, parsing in the service costs less CPU
-// in total than framing plus decoding; the service itself still pays only "decode" when framed.
 
 #include <hiredis/hiredis.h>
 
@@ -138,19 +135,12 @@ void frame_all(const Stream& s, std::vector<Payload>* keep) {
 struct LuaBench {
     lua_State* L;
     int decode_ref;
-    int parser_ref;
-    int parse_ref;
 
     LuaBench() : L(luaL_newstate()) {
         luaL_openlibs(L);
         luaL_requiref(L, "codec", luaopen_skyhive_redis_codec, 0);
         lua_getfield(L, -1, "decode");
         decode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        lua_getfield(L, -1, "parser");
-        lua_call(L, 0, 1);
-        lua_getfield(L, -1, "parse");
-        parse_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        parser_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         lua_settop(L, 0);
     }
     ~LuaBench() { lua_close(L); }
@@ -164,19 +154,6 @@ struct LuaBench {
         size_t n = size_t(lua_tointeger(L, -1));
         lua_settop(L, 0);
         return n;
-    }
-
-    // What a service's dispatch does with one raw read, parsing in the service.
-    size_t parse(const char* data, size_t n) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, parse_ref);
-        lua_rawgeti(L, LUA_REGISTRYINDEX, parser_ref);
-        lua_pushlightuserdata(L, const_cast<char*>(data));
-        lua_pushinteger(L, lua_Integer(n));
-        lua_call(L, 3, 3);
-        if (!lua_isnil(L, -1)) die(lua_tostring(L, -1));
-        size_t got = size_t(lua_tointeger(L, -2));
-        lua_settop(L, 0);
-        return got;
     }
 };
 
@@ -261,14 +238,8 @@ int main() {
                                                 got += lua.decode(p);
                                             if (got != s.replies) die("decode lost replies");
                                         },
-                                        [&] {
-                                            size_t got = 0;
-                                            for (auto [data, n] : s.reads)
-                                                got += lua.parse(data, n);
-                                            if (got != s.replies) die("parse lost replies");
-                                        },
                                     });
-        double ref = ns[0], framer = ns[1], decode = ns[2], in_service = ns[3];
+        double ref = ns[0], framer = ns[1], decode = ns[2];
         double framed = framer + decode;
 
         auto line = [&](const char* what, double ns, const char* extra) {
@@ -280,8 +251,6 @@ int main() {
         line("framer", framer, tail);
         line("decode", decode, "");
         line("framed", framed, "");
-        std::snprintf(tail, sizeof tail, " framed_ns=%.1f ratio=%.2f", framed, framed / in_service);
-        line("in_service", in_service, tail);
         std::fflush(stdout);
     }
     return 0;

@@ -9,7 +9,6 @@
 
 #include "redis/command.h"
 #include "redis/reply_codec.h"
-#include "redis/resp_reader.h"
 
 // Lua errors unwind with longjmp: no function here may hold an object with a destructor across a
 // call that can raise. C++ work that can fail runs in helpers that return a plain status.
@@ -22,12 +21,9 @@ using redis::CommandBuffer;
 using redis::ReplyCursor;
 using redis::ReplyItem;
 using redis::ReplyTag;
-using redis::RespLimits;
-using redis::RespReader;
 
 constexpr const char* kErrorMeta = "skyhive.redis.error";
 constexpr const char* kBufferMeta = "skyhive.redis.buffer";
-constexpr const char* kParserMeta = "skyhive.redis.parser";
 // hiredis stops at 8 levels; this bound only protects decode(str) from hostile strings.
 constexpr int kMaxDepth = 32;
 // Commands with at most this many arguments need no scratch allocation.
@@ -389,71 +385,6 @@ int l_buffer_gc(lua_State* L) {
     return 0;
 }
 
-// ---- in-service parsing --------------------------------------------------------------------
-
-RespReader* check_parser(lua_State* L, int idx) {
-    return static_cast<RespReader*>(luaL_checkudata(L, idx, kParserMeta));
-}
-
-int l_parser(lua_State* L) {
-    RespLimits limits;
-    lua_Integer max_bulk = luaL_optinteger(L, 1, limits.max_bulk);
-    lua_Integer max_elements = luaL_optinteger(L, 2, limits.max_elements);
-    luaL_argcheck(L, max_bulk > 0 && max_bulk <= (1 << 30), 1, "max_bulk out of 1..2^30");
-    luaL_argcheck(L, max_elements > 0 && max_elements <= UINT32_MAX, 2,
-                  "max_elements out of range");
-    limits.max_bulk = uint32_t(max_bulk);
-    limits.max_elements = uint32_t(max_elements);
-    void* mem = lua_newuserdatauv(L, sizeof(RespReader), 0);
-    new (mem) RespReader(limits);
-    luaL_setmetatable(L, kParserMeta);
-    return 1;
-}
-
-bool feed_reader(RespReader& r, const char* data, size_t n) {
-    return r.feed(data, n).ok();
-}
-
-// p:parse(str [, t]) / p:parse(msg, size [, t]) -> t, n, err
-int l_parser_parse(lua_State* L) {
-    RespReader* r = check_parser(L, 1);
-    const char* data;
-    size_t size;
-    int tidx;
-    if (lua_type(L, 2) == LUA_TLIGHTUSERDATA) {
-        data = static_cast<const char*>(lua_touserdata(L, 2));
-        lua_Integer sz = luaL_checkinteger(L, 3);
-        luaL_argcheck(L, sz >= 0 && (data || sz == 0), 3, "invalid size");
-        size = size_t(sz);
-        tidx = 4;
-    } else {
-        data = luaL_checklstring(L, 2, &size);
-        tidx = 3;
-    }
-    if (!lua_isnoneornil(L, tidx)) luaL_checktype(L, tidx, LUA_TTABLE);
-    bool ok = feed_reader(*r, data, size);
-    if (lua_isnoneornil(L, tidx)) {
-        lua_createtable(L, int(r->complete_count()), 1);
-    } else {
-        lua_pushvalue(L, tidx);
-    }
-    std::string_view done = r->complete();
-    int n = decode_into(L, done.data(), done.size(), lua_gettop(L));
-    r->drop_complete();
-    lua_pushinteger(L, n);
-    if (ok) {
-        lua_pushnil(L);
-    } else {
-        lua_pushlstring(L, r->error().data(), r->error().size());
-    }
-    return 3;
-}
-
-int l_parser_gc(lua_State* L) {
-    check_parser(L, 1)->~RespReader();
-    return 0;
-}
-
 }  // namespace
 
 int redis_decode_buffer(lua_State* L, const void* data, size_t size) {
@@ -495,20 +426,8 @@ extern "C" int luaopen_skyhive_redis_codec(lua_State* L) {
     lua_setfield(L, -2, "format");
     lua_setfield(L, buffer_mt, "__index");
 
-    luaL_newmetatable(L, kParserMeta);
-    lua_pushcfunction(L, l_parser_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, l_parser_parse);
-    lua_setfield(L, -2, "parse");
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
-
-    luaL_Reg functions[] = {{"buffer", l_buffer},
-                            {"decode", l_decode},
-                            {"parser", l_parser},
-                            {"iserror", l_iserror},
-                            {nullptr, nullptr}};
+    luaL_Reg functions[] = {
+        {"buffer", l_buffer}, {"decode", l_decode}, {"iserror", l_iserror}, {nullptr, nullptr}};
     luaL_newlib(L, functions);
     lua_pushvalue(L, format);
     lua_setfield(L, -2, "format");

@@ -38,16 +38,6 @@
 //                                   be nil (holes) and then #t is not the count
 //       Raises "redis decode: malformed reply payload at byte N" on bytes that are not a payload.
 //
-// In-service parsing (raw bytes from a plain socket: the alternative to framing on the socket
-// thread, kept for measurement)
-//   codec.parser([max_bulk [, max_elements]]) -> p     limits default to 512 MB and 2^24
-//   p:parse(str [, t]) or p:parse(msg, size [, t]) -> t, n, err
-//       Feeds the bytes; returns the replies completed so far exactly as decode does, the
-//       unfinished tail staying buffered in p. err is nil, or the text of a protocol error
-//       ("malformed RESP from server: ...", "RESP bulk of N bytes exceeds the limit of M"): the
-//       stream is then broken (every later parse returns the same err) and the replies before the
-//       bad byte are still in t.
-//
 // Thread: every function runs on the thread that runs its lua_State, one call at a time.
 
 #include <lua.hpp>
@@ -63,5 +53,5 @@ int redis_decode_buffer(lua_State* L, const void* data, size_t size);
 
 }  // namespace skyhive
 
-// {format, buffer, decode, parser, iserror, error_mt}
+// {format, buffer, decode, iserror, error_mt}
 extern "C" int luaopen_skyhive_redis_codec(lua_State* L);

@@ -142,12 +142,18 @@ int skynet_core_call_error(lua_State* L, int addr_arg, int level, const char* wh
 // on top of the stack.
 void skynet_proto_register(lua_State* L);
 
+// Adds register, unregister, query, resolve, address, getenv, setenv, error, print, loglevel,
+// stat, info, list, memlimit, signal and abort (skynet_core_node.cpp) to the table on top of the
+// stack.
+void skynet_core_node_register(lua_State* L);
+
 // The message handler for lua_pcall used by snlua: appends a traceback to the error.
 int skynet_core_traceback(lua_State* L);
 
 // Argument checks shared by the skynet.core functions; each raises a Lua error on bad input.
 namespace core_args {
 LuaServiceHost& host_of(lua_State* L);  // the allocator's user data
+Service& service_of(lua_State* L);      // host_of(L).service()
 Handle check_dest(lua_State* L, int arg);
 MessageType check_type(lua_State* L, int arg);
 struct Body {

@@ -1,7 +1,8 @@
 -- skynet.socket: TCP and UDP for Lua services (skynet's names and semantics; docs/lua-api.md).
 --
 -- A socket belongs to the service that opened, accepted-and-started or bound it: the socket
--- thread sends its events as PTYPE_SOCKET messages, which this module registers and handles.
+-- thread sends its events as PTYPE_SOCKET messages, which skynet.socket.events registers and
+-- handles.
 -- Bytes read wait in the socket's buffer (adopted messages, no copy) until a coroutine reads
 -- them. A read that cannot be satisfied yet suspends its coroutine until enough bytes arrive or
 -- the socket closes; one coroutine at a time may wait on a socket.
@@ -9,47 +10,20 @@
 -- Yield (must run in a message coroutine): open, open_framed, read, readall, readline, block,
 -- drain, close (until the close has taken effect). Nothing else yields.
 local skynet = require "skynet"
-local c = require "skynet.core"
 local driver = require "skynet.socketdriver"
+local events = require "skynet.socket.events"
 
 local assert, error, type, tonumber, format = assert, error, type, tonumber, string.format
 local coroutine_running = coroutine.running
-local buffer_push, buffer_pop, buffer_readall, buffer_readline, buffer_size =
-    driver.push, driver.pop, driver.readall, driver.readline, driver.size
-
--- Unread bytes past this pause reading (TCP then throttles the peer) until the next read.
-local BUFFER_LIMIT = 128 * 1024
+local buffer_pop, buffer_readall, buffer_readline, buffer_size =
+    driver.pop, driver.readall, driver.readline, driver.size
 
 local socket = {}
-local socket_pool = {}    -- id -> socket object (the fields are described in new_stream)
-local socket_onclose = {} -- id -> function(id [, error text]), called once
-local udp_peer = {}       -- id -> compact address set by udp_connect: write() sends there
-
--- When the service ends (exit or kill closes its Lua state, which runs this finalizer), every
--- socket it still has is closed gracefully (queued bytes are written first), unless another
--- service has started it since. Without this an idle socket of a dead service stayed open until
--- its next event. socket_pool is an upvalue of this module's functions, so it lives as long as
--- the state.
-setmetatable(socket_pool, { __gc = function(pool)
-    for id in pairs(pool) do pcall(driver.close, id, true) end
-end })
-
-local function wakeup(s)
-    local co = s.co
-    if co then
-        s.co = nil
-        skynet.wakeup(co)
-    end
-end
-
--- Wakes the coroutine waiting in drain(), if any.
-local function wakeup_drain(s)
-    local co = s.drain_co
-    if co then
-        s.drain_co = nil
-        skynet.wakeup(co)
-    end
-end
+-- The event handlers (skynet.socket.events) own these tables and update the objects in them.
+local socket_pool = events.pool         -- id -> socket object (fields: see new_stream)
+local socket_onclose = events.onclose   -- id -> function(id [, error text]), called once
+local udp_peer = events.udp_peer        -- id -> the default peer set by udp_connect
+local wakeup = events.wakeup
 
 -- Waits until the socket's event handlers wake this coroutine; resumes a paused socket first.
 local function suspend(s)
@@ -65,170 +39,6 @@ local function suspend(s)
     -- close() from another coroutine waits for the reader to finish with the buffer.
     if s.closing then skynet.wakeup(s.closing) end
 end
-
-local function pause_socket(s, size)
-    if s.pause ~= nil then return end
-    c.error(format("socket %d paused: %d bytes unread", s.id, size), "debug")
-    driver.pause(s.id)
-    s.pause = true
-end
-
-local function call_onclose(id, err)
-    local cb = socket_onclose[id]
-    if cb then
-        socket_onclose[id] = nil
-        cb(id, err)
-    end
-end
-
-----------------------------------------------------------------------------------------------
--- Events, by SocketEventType (net/socket_event.h)
-
-local socket_message = {}
-
--- data: the message itself becomes part of the buffer.
-socket_message[1] = function(id, size)
-    local s = socket_pool[id]
-    if s == nil or not s.buffer then
-        c.error(format("socket: %d bytes for socket %d dropped (not open here)", size, id), "debug")
-        return
-    end
-    local sz = buffer_push(s.buffer, c.take())
-    local rr = s.read_required
-    local rrt = type(rr)
-    if rrt == "number" then
-        if sz >= rr then
-            s.read_required = nil
-            if sz > BUFFER_LIMIT then pause_socket(s, sz) end
-            wakeup(s)
-        end
-        return
-    end
-    if s.buffer_limit and sz > s.buffer_limit then
-        skynet.error(format("socket %d: buffer overflow (%d bytes > limit %d), closing", id, sz,
-            s.buffer_limit))
-        driver.close(id)
-        return
-    end
-    if rrt == "string" then
-        -- A bounded readline also wakes for a line that has grown past its maximum.
-        if buffer_readline(s.buffer, rr, true) or (s.read_max and sz > s.read_max) then
-            s.read_required = nil
-            if sz > BUFFER_LIMIT then pause_socket(s, sz) end
-            wakeup(s)
-        end
-    elseif rr ~= true and sz > BUFFER_LIMIT then
-        -- Nobody is reading (readall waits for the end, so it must not stop the stream).
-        pause_socket(s, sz)
-    end
-end
-
--- connected: an outgoing connect succeeded (the socket waits for start).
-socket_message[2] = function(id, _, addr)
-    local s = socket_pool[id]
-    if s == nil then
-        driver.close(id)
-        return
-    end
-    if s.connecting then
-        s.connected = true
-        s.addr = addr
-        wakeup(s)
-    end
-end
-
--- closed: "eof" (the peer finished; the id stays ours until close) or "owner" (close/shutdown
--- took effect; the id is dead).
-socket_message[3] = function(id, reason)
-    local s = socket_pool[id]
-    if s then
-        s.connected = false
-        if reason ~= "eof" then s.write_closed = true end
-        wakeup(s)
-        wakeup_drain(s)
-    elseif reason == "eof" then
-        driver.close(id)
-    end
-    call_onclose(id)
-end
-
--- accepted: listener id, the new connection's id (paused until someone starts it), peer address.
-socket_message[4] = function(id, newid, addr)
-    local s = socket_pool[id]
-    if s == nil or not s.callback then
-        driver.close(newid)
-        return
-    end
-    s.callback(newid, addr)
-end
-
--- error: the socket failed and is gone.
-socket_message[5] = function(id, op, text)
-    local s = socket_pool[id]
-    if s == nil then
-        c.error(format("socket: error on socket %d (not open here): %s", id, text), "warn")
-        return
-    end
-    if s.listen then
-        skynet.error(format("socket: listener %d failed: %s", id, text))
-        socket_pool[id] = nil
-    elseif s.connecting and not s.connected then
-        s.connecting = text
-    elseif s.connected then
-        skynet.error(format("socket: %s error on socket %d: %s", op, id, text))
-    end
-    s.connected = false
-    s.write_closed = true
-    s.error = text
-    wakeup(s)
-    wakeup_drain(s)
-    call_onclose(id, text)
-end
-
--- udp: a datagram and its sender.
-socket_message[6] = function(id, data, from)
-    local s = socket_pool[id]
-    if s == nil or s.callback == nil then
-        c.error(format("socket: datagram for socket %d dropped (no callback)", id), "debug")
-        return
-    end
-    local peer = udp_peer[id]
-    if peer and peer ~= from then return end -- a connected UDP socket hears only its peer
-    s.callback(data, from)
-end
-
-local function default_warning(id, kb)
-    if kb > 0 then skynet.error(format("socket %d: %d KB waiting to be sent", id, kb)) end
-end
-
--- warning: KB queued for writing (0: drained again).
-socket_message[7] = function(id, kb)
-    local s = socket_pool[id]
-    if s then
-        s.unsent_kb = kb
-        if kb == 0 then wakeup_drain(s) end
-        (s.on_warning or default_warning)(id, kb)
-    end
-end
-
--- frames: framed mode; ptr is valid until the callback returns or yields.
-socket_message[8] = function(id, count, ptr, size)
-    local s = socket_pool[id]
-    if s and s.on_frames then
-        s.on_frames(ptr, size, count)
-    else
-        c.error(format("socket: %d frames for socket %d dropped (no callback)", count, id), "warn")
-    end
-end
-
-skynet.register_protocol {
-    name = "socket",
-    id = skynet.PTYPE_SOCKET,
-    unpack = driver.unpack,
-    dispatch = function(_, _, t, ...)
-        socket_message[t](...)
-    end,
-}
 
 ----------------------------------------------------------------------------------------------
 -- TCP
@@ -633,6 +443,17 @@ socket.sendto = driver.udp_send
 socket.udp_address = driver.udp_address
 -- udp_target(host, port) -> address | nil, err (numeric hosts only)
 socket.udp_target = driver.udp_target
+
+----------------------------------------------------------------------------------------------
+-- Sockets driven by another library
+
+-- route(id, handler): every later event of socket id goes to handler(type, id, ...) (the
+-- PTYPE_SOCKET message as skynet.socketdriver's unpack gives it: type is a SocketEventType
+-- number) instead of this module; route(id, nil) ends that. For libraries that open and drive
+-- a socket through skynet.socketdriver themselves (skynet.db.redis does), so that they and
+-- skynet.socket share the service's socket protocol. The id must not be open here (open, start,
+-- bind, listen, udp). Never yields.
+socket.route = events.route
 
 -- Every socket of the node (see skynet.socketdriver info for the fields); netstat(id): one.
 socket.netstat = driver.info

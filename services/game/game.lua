@@ -13,6 +13,7 @@
 -- default "node<harbor>"), and what game_db.lua and world.lua read.
 -- Thread: a service.
 local skynet = require "skynet"
+local game_shutdown = require "game_shutdown"
 
 local host, port = ...
 local node = skynet.getenv "game_node" or ("node" .. (skynet.getenv "harbor" or "0"))
@@ -37,15 +38,6 @@ local function shutdown()
         skynet.abort(0)
     end
 end
-
-skynet.register_protocol {
-    name = "text",
-    id = skynet.PTYPE_TEXT,
-    unpack = skynet.tostring,
-    dispatch = function(_, _, msg)
-        if msg == "shutdown" then skynet.fork(shutdown) end
-    end,
-}
 
 -- Starts a new world whenever the current one ends other than by shutdown, with a growing
 -- pause between failed starts.
@@ -86,7 +78,7 @@ skynet.start(function()
     end)
     world = skynet.newservice("world", node, skynet.self())
     gate = skynet.newservice("gate", host, port, world, node)
-    skynet.register ".shutdown"
+    game_shutdown.take(shutdown)
     skynet.register(string.format(".critical.%08x", skynet.self()))
     skynet.fork(supervise)
 end)

@@ -23,6 +23,7 @@ local store = require "skynet.db.redis.store"
 local gdb = require "game_db"
 local bank = require "bank"
 local presence = require "presence"
+local game_shutdown = require "game_shutdown"
 
 local node, game = ...
 assert(node, "world: node name expected")
@@ -385,15 +386,7 @@ local function stand_in()
         local ok, failed = pcall(CMD.stop)
         skynet.abort((ok and (failed or 0) == 0) and 0 or 1)
     end
-    skynet.register_protocol {
-        name = "text",
-        id = skynet.PTYPE_TEXT,
-        unpack = skynet.tostring,
-        dispatch = function(_, _, msg)
-            if msg == "shutdown" then skynet.fork(shutdown) end
-        end,
-    }
-    local ok, why = pcall(skynet.register, ".shutdown")
+    local ok, why = pcall(game_shutdown.take, shutdown)
     if not ok then skynet.error("game: cannot take .shutdown: " .. tostring(why)) end
 end
 

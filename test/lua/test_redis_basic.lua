@@ -206,15 +206,46 @@ t.run(function()
     t.raises({ where .. ": SELECT: ERR" }, redis.connect, { port = port, db = 100000 })
     t.raises({ "redis 127.0.0.1:1: connect:" }, redis.connect, { port = 1 })
 
-    -- The measurement modes: replies parsed in the service, writes deferred by a timer.
-    local svc = redis.connect { port = port, db = 1, parse = "service", flush = "timeout" }
-    t.eq(svc:get("k"), "v", "parsed in the service")
+    -- The measurement mode: writes deferred by a timer.
+    local svc = redis.connect { port = port, db = 1, flush = "timeout" }
+    t.eq(svc:get("k"), "v", "writes deferred by a timer")
     local many = {}
     for i = 1, 300 do many[i] = { "echo", string.rep("x", i * 100) } end
     local echoed = svc:pipeline(many)
     for i = 1, 300 do t.eq(#echoed[i], i * 100, "reply split across reads " .. i) end
     t.raises({ where .. ": GET: WRONGTYPE" }, svc.get, svc, "list")
     svc:disconnect()
+
+    -- skynet.socket and the client in one service: each socket's events reach its own owner
+    -- (the client's sockets are routed to its transport), in whichever order they are used.
+    local socket = require "skynet.socket"
+    local listener, _, lport = socket.listen("127.0.0.1", 0)
+    local accepted
+    socket.start(listener, function(id)
+        socket.start(id)
+        accepted = id
+    end)
+    local client = assert(socket.open("127.0.0.1", lport))
+    t.wait_until(function() return accepted end, 500, "the plain connection accepted")
+    local mixed = redis.connect { port = port, db = 1 }
+    t.eq(socket.invalid(mixed.conn.sock), true, "the client's socket is not skynet.socket's")
+    local got = {}
+    for i = 1, 20 do
+        skynet.fork(function() got[i] = mixed:get("k") end)
+        socket.write(client, "line " .. i .. "\n")
+    end
+    for i = 1, 20 do t.eq(socket.readline(accepted), "line " .. i, "plain line " .. i) end
+    t.wait_until(function() return #got == 20 end, 500, "the client's replies")
+    t.eq(got[20], "v", "the client's replies beside a plain socket")
+    mixed:disconnect()
+    local after = assert(socket.open("127.0.0.1", lport), "a plain connect after the client left")
+    socket.write(after, "x")
+    socket.close(after)
+    t.raises({ "socket.route: the handler of socket" }, socket.route, client, "not a function")
+    t.raises({ "is open here through skynet.socket" }, socket.route, client, function() end)
+    socket.close(client)
+    socket.close(accepted)
+    socket.close(listener)
 
     -- After disconnect every call fails clearly.
     db:disconnect()

@@ -164,34 +164,5 @@ TEST_F(RedisCodecLua, BufferCoalescesCommands) {
     EXPECT_EQ(p.view(), "*1\r\n$4\r\nPING\r\n");
 }
 
-TEST_F(RedisCodecLua, ParserFramesInTheServiceByteByByte) {
-    run(R"lua(
-        local p = codec.parser()
-        local input = "+OK\r\n*2\r\n$3\r\nfoo\r\n:5\r\n-ERR x\r\n"
-        local got = {}
-        for i = 1, #input do
-            local t, n, err = p:parse(input:sub(i, i))
-            assert(err == nil, err)
-            for j = 1, n do got[#got + 1] = t[j] end
-        end
-        assert(#got == 3 and got[1] == "OK" and got[2][1] == "foo" and got[2][2] == 5)
-        assert(codec.iserror(got[3]) and got[3].err == "ERR x")
-    )lua");
-}
-
-TEST_F(RedisCodecLua, ParserReportsProtocolErrorsAfterTheGoodReplies) {
-    run(R"lua(
-        local p = codec.parser(10)
-        local t, n, err = p:parse("+a\r\n:1\r\n$11\r\n")
-        assert(n == 2 and t[1] == "a" and t[2] == 1)
-        assert(err == "RESP bulk of 11 bytes exceeds the limit of 10", err)
-        t, n, err = p:parse("+b\r\n")
-        assert(n == 0 and err == "RESP bulk of 11 bytes exceeds the limit of 10")
-        local q = codec.parser()
-        t, n, err = q:parse("x")
-        assert(n == 0 and err == 'malformed RESP from server: Protocol error, got "x" as reply type byte', err)
-    )lua");
-}
-
 }  // namespace
 }  // namespace skyhive

@@ -21,6 +21,7 @@
 -- Thread: the owning service.
 local skynet = require "skynet"
 local connection = require "skynet.db.redis.connection"
+local request = require "skynet.db.redis.request"
 local sha1 = require "skynet.db.redis.sha1"
 
 local format, upper, lower, tpack, tunpack = string.format, string.upper, string.lower, table.pack,
@@ -106,14 +107,11 @@ end
 
 local function blocking_call(self, name, seconds, ...)
     local c = acquire(self)
-    local r = { name, 1, args = tpack(name, ...) }
     -- The command's own wait plus the usual timeout as a grace period; none when it may wait
     -- forever.
-    if seconds <= 0 or not c.timeout_cs then
-        r.timeout_cs = false
-    else
-        r.timeout_cs = math.ceil(seconds * 100) + c.timeout_cs
-    end
+    local cs = false
+    if seconds > 0 and c.timeout_cs then cs = math.ceil(seconds * 100) + c.timeout_cs end
+    local r = request.new(name, tpack(name, ...), cs)
     local ok, v = pcall(function()
         c:issue(r)
         return c:await(r)
@@ -244,7 +242,7 @@ function client:pipeline(ops, results)
     end
     if n == 0 then return results or { n = 0 } end
     local c = self.conn
-    local r = { "pipeline", n, cmds = ops }
+    local r = request.new("pipeline", ops)
     c:issue(r)
     return collect(self, "pipeline", ops, c:await(r), 1, n, results)
 end
@@ -278,7 +276,7 @@ function client:transaction(fn, results)
     for i = 1, n do cmds[i + 1] = tx[i] end
     cmds[n + 2] = { "EXEC", n = 1 }
     local c = self.conn
-    local r = { "MULTI/EXEC", n + 2, cmds = cmds }
+    local r = request.new("MULTI/EXEC", cmds)
     c:issue(r)
     local replies = c:await(r)
     local exec = replies[n + 2]
@@ -312,11 +310,11 @@ end
 
 function script_meta.call(s, db, numkeys, ...)
     local c = db.conn
-    local r = { "EVALSHA", 1, args = tpack("EVALSHA", s.sha, numkeys, ...) }
+    local r = request.new("EVALSHA", tpack("EVALSHA", s.sha, numkeys, ...))
     c:issue(r)
     local v = c:await(r)
     if is_error(v) and v.err:sub(1, 8) == "NOSCRIPT" then
-        r = { "EVAL", 1, args = tpack("EVAL", s.src, numkeys, ...) }
+        r = request.new("EVAL", tpack("EVAL", s.src, numkeys, ...))
         c:issue(r)
         v = c:await(r)
     end

@@ -7,28 +7,22 @@
 -- waiting: when one frames event wakes many coroutines, the first commands are already at the
 -- server while the rest are being issued, instead of server and service taking turns.
 --
--- A request is a table {name, want, ...} used as the wakeup token of the coroutine that waits
--- for it:
---   [1] name     command name for error texts ("GET", "pipeline", "MULTI/EXEC")
---   [2] want     replies it takes from the FIFO (1 for a command, n for a batch)
---   cmds         argument lists when it waits in the backlog or is a batch (else args)
---   args         table.pack of one command's arguments, kept only while in the backlog
---   value        the reply of a single command, or the list of replies of a batch (cmds set)
---   err          text, set when it failed without replies (timeout, connection lost...)
---   deadline     skynet.now() in centiseconds after which it fails, or nil
---   done         true once value or err is set (late replies are then dropped)
+-- Requests (skynet.db.redis.request describes their fields) are the wakeup tokens of the
+-- coroutines waiting for them.
 --
 -- States: "down" (no socket; the reconnect loop runs unless closed), "handshake" (socket up,
 -- AUTH/SELECT/CLIENT SETNAME in flight), "ready", "closed" (disconnect() was called; final).
 -- Commands issued while not ready wait in the bounded backlog until the next handshake has
 -- completed or their deadline passes; they have not been sent, so their failure is certain.
 -- Commands in flight when the socket drops fail with a text that says they may or may not have
--- executed: they are never sent again.
+-- executed: they are never sent again. Connecting, the handshake, dropping a socket and the
+-- reconnect loop are skynet.db.redis.reconnect's functions; the methods here call them.
 --
 -- Thread: the owning service (one Lua state); functions marked "yields" must run in a coroutine.
 local skynet = require "skynet"
 local codec = require "skyhive.redis.codec"
 local transport = require "skynet.db.redis.transport"
+local reconnect = require "skynet.db.redis.reconnect"
 
 local format, tunpack, tpack = string.format, table.unpack, table.pack
 local type, getmetatable, setmetatable, tostring = type, getmetatable, setmetatable, tostring
@@ -73,9 +67,6 @@ function M.new(opts)
         backoff_min = opts.backoff_min or 50,
         backoff_max = opts.backoff_max or 5000,
         limits = { max_bulk = opts.max_bulk, max_elements = opts.max_elements },
-        -- "socket" (default): replies framed on the socket thread; "service": raw bytes parsed
-        -- here with codec.parser (kept to measure the two against each other).
-        parse = opts.parse or "socket",
         state = "down",
         sock = nil,
         cause = "not connected yet",
@@ -90,6 +81,7 @@ function M.new(opts)
         scratch = {},
         on_ready = nil,  -- function(conn) run after each handshake (pub/sub restores here)
         on_push = nil,   -- function(conn, reply) for replies no request waits for (pub/sub)
+        on_drop = nil,   -- function(conn, cause) after a drop, instead of reconnecting here
     }, conn)
     self.flush_fn = function() return self:flush() end
     -- How the write of a tick's commands is deferred: a fork runs at the end of the current
@@ -138,14 +130,10 @@ function conn:fail_inflight(cause)
     self.qhead, self.qtail = 1, 0
 end
 
--- A frames event: whole replies, encoded by the framer on the socket thread.
+-- A frames event: whole replies, encoded by the framer on the socket thread, taken in arrival
+-- order (t is scratch space: entries are cleared as they are used).
 function conn:on_frames(ptr, size)
     local t, n = decode(ptr, size, self.scratch)
-    return self:on_replies(t, n)
-end
-
--- Replies t[1..n] in arrival order (t is scratch space: entries are cleared as they are used).
-function conn:on_replies(t, n)
     self.last_rx = skynet_now()
     local q = self.q
     local head, tail = self.qhead, self.qtail
@@ -214,6 +202,12 @@ local function schedule_flush(self)
     end
 end
 
+local function start_ticker(self)
+    if self.ticking then return end
+    self.ticking = true
+    skynet.timeout(self.tick_cs, self.tick_fn)
+end
+
 local function push_inflight(self, r)
     local tail = self.qtail + 1
     self.qtail = tail
@@ -276,6 +270,18 @@ local function send_request(self, r)
     schedule_flush(self)
 end
 
+-- Sends the request at once whatever the state, ahead of the backlog (the handshake does), with
+-- its deadline set. Raises on bad arguments with nothing of it queued.
+function conn:issue_now(r)
+    local cs = r.timeout_cs
+    if cs == nil then cs = self.timeout_cs end
+    if cs then
+        r.deadline = skynet_now() + cs
+        start_ticker(self)
+    end
+    return send_request(self, r)
+end
+
 -- Sends a command whose replies no request waits for (they go to on_push). Only while ready;
 -- nothing is kept for a reconnect (on_ready restores what must be). Raises on bad arguments.
 function conn:send_only(...)
@@ -284,13 +290,7 @@ function conn:send_only(...)
     schedule_flush(self)
 end
 
-local function start_ticker(self)
-    if self.ticking then return end
-    self.ticking = true
-    skynet.timeout(self.tick_cs, self.tick_fn)
-end
-
--- Issues a request (see the request layout above); its commands are in r.args (one command) or
+-- Issues a request (skynet.db.redis.request); its commands are in r.args (one command) or
 -- r.cmds (a batch). Returns at once; the caller then waits with conn:await(r). Raises when the
 -- backlog is full or the connection is closed.
 function conn:issue(r)
@@ -338,6 +338,7 @@ end
 -- The hot path of the client: while connected the command is encoded at once, without keeping
 -- its arguments.
 function conn:call(name, ...)
+    -- request.new's one-command layout, built here because the arguments are not kept.
     local r = { name, 1 }
     if self.state == "ready" then
         local buf = self.buf
@@ -423,13 +424,62 @@ function conn:tick()
     if pending and self.state ~= "closed" then start_ticker(self) end
 end
 
--- Connecting, reconnecting and closing live in reconnect.lua, with these helpers.
-require("skynet.db.redis.reconnect")(conn, {
-    send_request = send_request,
-    start_ticker = start_ticker,
-    finish = finish,
-    ms_to_cs = ms_to_cs,
-    is_error = is_error,
-})
+----------------------------------------------------------------------------------------------
+-- Life cycle (the work is skynet.db.redis.reconnect's)
+
+-- Moves the backlog into the buffer and the FIFO, in issue order (after a handshake).
+function conn:release_backlog()
+    local b = self.backlog
+    for i = self.bhead, self.btail do
+        local r = b[i]
+        b[i] = nil
+        if not r.done then
+            local ok, err = pcall(send_request, self, r)
+            if not ok then
+                r.err = err
+                finish(r)
+            end
+        end
+    end
+    self.bhead, self.btail = 1, 0
+end
+
+-- Fails every request of the backlog with `cause` (they were never sent).
+function conn:fail_backlog(cause)
+    local b = self.backlog
+    for i = self.bhead, self.btail do
+        local r = b[i]
+        b[i] = nil
+        if not r.done then
+            r.err = self:failure(r[1], cause)
+            finish(r)
+        end
+    end
+    self.bhead, self.btail = 1, 0
+end
+
+-- Connects for the first time; raises the failure (nothing retries it). Yields.
+function conn:connect()
+    return reconnect.first(self)
+end
+
+-- The socket is gone (or must go): fails what is in flight, then on_drop runs if set, else
+-- (unless closed) the connection reconnects in the background. `cause` says why, without the
+-- server's name.
+function conn:drop(cause)
+    return reconnect.drop(self, cause)
+end
+
+-- Called by the transport when the socket ends on its own (peer close, error, malformed RESP).
+function conn:on_close(text)
+    if not self.sock then return end
+    self.sock = nil
+    self:drop("connection lost (" .. text .. ")")
+end
+
+-- Closes for good: the backlog and the requests in flight fail. Does not yield.
+function conn:close()
+    return reconnect.close(self)
+end
 
 return M

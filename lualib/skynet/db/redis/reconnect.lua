@@ -1,182 +1,165 @@
--- The life cycle of a skynet.db.redis connection (see connection.lua for its state and request
--- layout): the first connect, the AUTH/SELECT/CLIENT SETNAME handshake, dropping a broken socket,
--- the reconnect loop with backoff, and closing for good.
+-- The life cycle of a skynet.db.redis connection (connection.lua describes its states and
+-- requests): the first connect, the AUTH/SELECT/CLIENT SETNAME handshake, dropping a broken
+-- socket, the reconnect loop with backoff, and closing for good.
+--
+-- Every function takes the connection `c` it works on and uses only its fields and methods
+-- (issue_now, fail_inflight, release_backlog, fail_backlog, flush, failure), so this module
+-- needs nothing private of connection.lua. The connection's own connect, drop, on_close and close
+-- methods call these.
 --
 -- Thread: the owning service; functions marked "yields" must run in a coroutine.
 local skynet = require "skynet"
+local codec = require "skyhive.redis.codec"
 local transport = require "skynet.db.redis.transport"
+local request = require "skynet.db.redis.request"
 
-local format, random = string.format, math.random
+local format, random, getmetatable = string.format, math.random, getmetatable
 local skynet_now, wait, fork = skynet.now, skynet.wait, skynet.fork
+local error_mt = codec.error_mt
 
--- Adds the life-cycle methods to the connection class `conn`; `h` lends connection.lua's local
--- helpers (send_request, start_ticker, finish, ms_to_cs, is_error).
-return function(conn, h)
-    local send_request, start_ticker, finish, ms_to_cs, is_error =
-        h.send_request, h.start_ticker, h.finish, h.ms_to_cs, h.is_error
-    ----------------------------------------------------------------------------------------------
-    -- Connecting
+local M = {}
 
-    -- Sends the handshake (AUTH, SELECT, CLIENT SETNAME) and waits for it. Returns nil or the
-    -- error text. Yields.
-    local function handshake(self)
-        local cmds = {}
-        if self.auth then
-            if self.username then
-                cmds[#cmds + 1] = { "AUTH", self.username, self.auth, n = 3 }
-            else
-                cmds[#cmds + 1] = { "AUTH", self.auth, n = 2 }
-            end
-        end
-        if self.db and self.db ~= 0 then cmds[#cmds + 1] = { "SELECT", self.db, n = 2 } end
-        if self.name then cmds[#cmds + 1] = { "CLIENT", "SETNAME", self.name, n = 3 } end
-        if #cmds == 0 then return nil end
-        local r = { "handshake", #cmds, cmds = cmds, timeout_cs = ms_to_cs(self.connect_timeout) }
-        r.deadline = skynet_now() + r.timeout_cs
-        send_request(self, r)
-        start_ticker(self)
-        if not r.done then wait(r) end
-        if r.err then
-            if not self.sock then return self.cause end
-            return format("%s: no reply within %d ms", cmds[1][1], self.connect_timeout)
-        end
-        for i = 1, #cmds do
-            local v = r.value[i]
-            if is_error(v) then
-                local name = cmds[i][1]
-                if name == "CLIENT" then name = "CLIENT SETNAME" end
-                return name .. ": " .. v.err
-            end
+local function ms_to_cs(ms)
+    return (ms + 9) // 10
+end
+
+-- The handshake commands for the connection options (auth, username, db, name): a list of
+-- argument lists, empty when there is nothing to send.
+function M.handshake_commands(opts)
+    local cmds = {}
+    if opts.auth then
+        if opts.username then
+            cmds[#cmds + 1] = { "AUTH", opts.username, opts.auth, n = 3 }
+        else
+            cmds[#cmds + 1] = { "AUTH", opts.auth, n = 2 }
         end
     end
+    if opts.db and opts.db ~= 0 then cmds[#cmds + 1] = { "SELECT", opts.db, n = 2 } end
+    if opts.name then cmds[#cmds + 1] = { "CLIENT", "SETNAME", opts.name, n = 3 } end
+    return cmds
+end
 
-    -- Moves the backlog into the buffer and the FIFO, in issue order.
-    local function release_backlog(self)
-        local b = self.backlog
-        for i = self.bhead, self.btail do
-            local r = b[i]
-            b[i] = nil
-            if not r.done then
-                local ok, err = pcall(send_request, self, r)
-                if not ok then
-                    r.err = err
-                    finish(r)
-                end
-            end
-        end
-        self.bhead, self.btail = 1, 0
+-- The wait before reconnect attempt n (0 first), in ms: uniform in [d/2, d] with
+-- d = min(max_ms, min_ms * 2^n), so many clients of one restarted server do not reconnect in
+-- lockstep.
+function M.backoff_ms(n, min_ms, max_ms)
+    local d = math.min(max_ms, min_ms * (1 << math.min(n, 20)))
+    return d // 2 + random(0, d - d // 2)
+end
+
+-- Sends the handshake on c's new socket, ahead of the backlog, and waits for it. Returns nil or
+-- the error text. Yields.
+local function handshake(c)
+    local cmds = M.handshake_commands(c)
+    if #cmds == 0 then return nil end
+    local r = request.new("handshake", cmds, ms_to_cs(c.connect_timeout))
+    c:issue_now(r)
+    if not r.done then wait(r) end
+    if r.err then
+        if not c.sock then return c.cause end
+        return format("%s: no reply within %d ms", cmds[1][1], c.connect_timeout)
     end
-
-    -- One attempt: connect, framed mode, handshake. Returns true, or nil and the cause (a text
-    -- without the server's name). Yields.
-    function conn:attempt()
-        local sock, err = transport.open(self.host, self.port, self, self.connect_timeout,
-            self.limits, self.parse)
-        if not sock then
-            return nil, "connect: " .. err
+    for i = 1, #cmds do
+        local v = r.value[i]
+        if getmetatable(v) == error_mt then
+            local name = cmds[i][1]
+            if name == "CLIENT" then name = "CLIENT SETNAME" end
+            return name .. ": " .. v.err
         end
-        if self.state == "closed" then
-            transport.close(sock)
-            return nil, "the client was closed"
-        end
-        self.sock = sock
-        self.last_rx = skynet_now()
-        self.state = "handshake"
-        local herr = handshake(self)
-        if herr then
-            self:drop(herr)
-            return nil, herr
-        end
-        if self.state ~= "handshake" then
-            return nil, self.cause
-        end
-        self.state = "ready"
-        self.cause = nil
-        self.attempts = 0
-        if self.on_ready then self.on_ready(self) end
-        release_backlog(self)
-        return true
-    end
-
-    -- Connects for the first time; raises the failure (nothing retries it). Yields.
-    function conn:connect()
-        local ok, err = self:attempt()
-        if not ok then
-            self.state = "closed"
-            self:fail_backlog(err)
-            error(self.addr .. ": " .. err, 0)
-        end
-    end
-
-    function conn:fail_backlog(cause)
-        local b = self.backlog
-        for i = self.bhead, self.btail do
-            local r = b[i]
-            b[i] = nil
-            if not r.done then
-                r.err = self:failure(r[1], cause)
-                finish(r)
-            end
-        end
-        self.bhead, self.btail = 1, 0
-    end
-
-    -- The socket is gone (or must go): fail what is in flight and, unless closed, reconnect.
-    -- `cause` says why, without the server's name ("connection lost (...)").
-    function conn:drop(cause)
-        local sock = self.sock
-        self.sock = nil
-        if sock then transport.close(sock) end
-        self.buf:reset()
-        self.flush_pending = false
-        if self.state ~= "closed" then self.state = "down" end
-        self.cause = cause
-        self:fail_inflight(cause)
-        if self.state == "down" and not self.reconnecting then
-            self.reconnecting = true
-            fork(self.reconnect_loop, self)
-        end
-    end
-
-    -- Called by the transport when the socket ends on its own (peer close, error, malformed RESP).
-    function conn:on_close(text)
-        if not self.sock then return end
-        self.sock = nil
-        self:drop("connection lost (" .. text .. ")")
-    end
-
-    -- Exponential backoff with jitter: the n-th wait is uniform in [d/2, d] with d = min(max,
-    -- min * 2^n), so many clients of one restarted server do not reconnect in lockstep.
-    function conn:reconnect_loop()
-        local attempt = 0
-        while self.state == "down" do
-            local d = math.min(self.backoff_max, self.backoff_min * (1 << math.min(attempt, 20)))
-            local ms = d // 2 + random(0, d - d // 2)
-            skynet.sleep(ms_to_cs(ms))
-            if self.state ~= "down" then break end
-            attempt = attempt + 1
-            local ok, err = self:attempt()
-            if not ok then
-                self.cause = err
-                if self.state == "handshake" then self.state = "down" end
-            end
-        end
-        self.reconnecting = false
-    end
-
-    -- Closes for good: the backlog and the requests in flight fail. Does not yield.
-    function conn:close()
-        if self.state == "closed" then return end
-        self.state = "closed"
-        local sock = self.sock
-        self.sock = nil
-        if sock then
-            -- What was issued this tick still goes out before the FIN.
-            self:flush()
-            transport.close(sock)
-        end
-        self.cause = "the client was closed"
-        self:fail_inflight("the client was closed")
-        self:fail_backlog("the client was closed")
     end
 end
+
+-- One attempt: connect, framed mode, handshake, then the backlog goes out. Returns true, or nil
+-- and the cause (a text without the server's name). Yields.
+function M.attempt(c)
+    local sock, err = transport.open(c.host, c.port, c, c.connect_timeout, c.limits)
+    if not sock then
+        return nil, "connect: " .. err
+    end
+    if c.state == "closed" then
+        transport.close(sock)
+        return nil, "the client was closed"
+    end
+    c.sock = sock
+    c.last_rx = skynet_now()
+    c.state = "handshake"
+    local herr = handshake(c)
+    if herr then
+        c:drop(herr)
+        return nil, herr
+    end
+    if c.state ~= "handshake" then
+        return nil, c.cause
+    end
+    c.state = "ready"
+    c.cause = nil
+    if c.on_ready then c.on_ready(c) end
+    c:release_backlog()
+    return true
+end
+
+-- Connects c for the first time; raises the failure (nothing retries it), after failing what
+-- waits in the backlog. Yields.
+function M.first(c)
+    local ok, err = M.attempt(c)
+    if not ok then
+        c.state = "closed"
+        c:fail_backlog(err)
+        error(c.addr .. ": " .. err, 0)
+    end
+end
+
+-- Tries again until c is ready or closed, waiting backoff_ms between attempts. One loop per
+-- connection (c.reconnecting). Yields.
+function M.loop(c)
+    local n = 0
+    while c.state == "down" do
+        skynet.sleep(ms_to_cs(M.backoff_ms(n, c.backoff_min, c.backoff_max)))
+        if c.state ~= "down" then break end
+        n = n + 1
+        local ok, err = M.attempt(c)
+        if not ok then
+            c.cause = err
+            if c.state == "handshake" then c.state = "down" end
+        end
+    end
+    c.reconnecting = false
+end
+
+-- c's socket is gone (or must go): what is in flight fails, then c.on_drop(c, cause) runs if
+-- set (the Sentinel router closes c and connects elsewhere); otherwise, unless c is closed, the
+-- reconnect loop starts. `cause` says why, without the server's name ("connection lost (...)").
+function M.drop(c, cause)
+    local sock = c.sock
+    c.sock = nil
+    if sock then transport.close(sock) end
+    c.buf:reset()
+    c.flush_pending = false
+    if c.state ~= "closed" then c.state = "down" end
+    c.cause = cause
+    c:fail_inflight(cause)
+    if c.on_drop then
+        c.on_drop(c, cause)
+    elseif c.state == "down" and not c.reconnecting then
+        c.reconnecting = true
+        fork(M.loop, c)
+    end
+end
+
+-- Closes c for good: the backlog and the requests in flight fail. Does not yield.
+function M.close(c)
+    if c.state == "closed" then return end
+    c.state = "closed"
+    local sock = c.sock
+    c.sock = nil
+    if sock then
+        -- What was issued this tick still goes out before the FIN.
+        c:flush()
+        transport.close(sock)
+    end
+    c.cause = "the client was closed"
+    c:fail_inflight("the client was closed")
+    c:fail_backlog("the client was closed")
+end
+
+return M

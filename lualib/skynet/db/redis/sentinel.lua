@@ -19,6 +19,7 @@ local router_mod = require "skynet.db.redis.sentinel_router"
 local watcher_mod = require "skynet.db.redis.sentinel_watcher"
 local watch_mod = require "skynet.db.redis.watch"
 local connection = require "skynet.db.redis.connection"
+local request = require "skynet.db.redis.request"
 
 local format, tostring, type, pairs, tpack = string.format, tostring, type, pairs, table.pack
 local is_error, split = connection.is_error, watcher_mod.split
@@ -147,7 +148,8 @@ local function safe_view(r)
     end
     view.await = function(_, req) return r:await(req) end
     view.call = function(_, name, ...)
-        local req = { name, 1, args = tpack(...), safe = true }
+        local req = request.new(name, tpack(...))
+        req.safe = true
         r:issue(req)
         local v = r:await(req)
         if is_error(v) then error(format("%s: %s: %s", r.addr, name, v.err), 0) end

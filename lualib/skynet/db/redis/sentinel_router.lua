@@ -19,6 +19,7 @@
 -- Thread: the owning service; await and call yield.
 local skynet = require "skynet"
 local connection = require "skynet.db.redis.connection"
+local request = require "skynet.db.redis.request"
 
 local format, tpack, tostring, type, random = string.format, table.pack, tostring, type, math.random
 local now, fork, wait, wakeup, timeout = skynet.now, skynet.fork, skynet.wait, skynet.wakeup,
@@ -57,7 +58,7 @@ function M.new(opts, link)
         conn_opts = {
             auth = opts.auth, username = opts.username, db = opts.db, name = opts.name,
             timeout = timeout_ms, connect_timeout = opts.connect_timeout or 1000,
-            max_bulk = opts.max_bulk, max_elements = opts.max_elements, parse = opts.parse,
+            max_bulk = opts.max_bulk, max_elements = opts.max_elements,
             queue_limit = opts.queue_limit,
         },
         timeout_cs = timeout_ms and (timeout_ms + 9) // 10 or nil,
@@ -155,7 +156,7 @@ local function try(self, target)
     c.addr = format("redis %s (%s %s)", target, self.role, self.name)
     local ok, err = pcall(c.connect, c)
     if not ok then return nil, err end
-    local r = { "ROLE", 1, args = tpack("ROLE"), timeout_cs = self.role_cs }
+    local r = request.new("ROLE", tpack("ROLE"), self.role_cs)
     local got, v = pcall(function()
         c:issue(r)
         return c:await(r)
@@ -231,12 +232,10 @@ end
 
 -- The connection becomes the current one: its losses come back here.
 function router:install(c)
-    local base_drop = c.drop
     local r = self
-    c.drop = function(conn, cause)
-        base_drop(conn, cause)
-        -- The router reconnects (maybe elsewhere): the connection's own retries stop.
-        if conn.state ~= "closed" then conn:close() end
+    c.on_drop = function(conn, cause)
+        -- The router reconnects (maybe elsewhere): the connection's own retries never start.
+        conn:close()
         r:lost(conn, cause)
     end
     self.cur = c
@@ -461,7 +460,7 @@ function router:call(name, ...)
             self:retry_later()
         end
     end
-    local r = { name, 1, args = tpack(...) }
+    local r = request.new(name, tpack(...))
     self:issue(r)
     local v = self:await(r)
     if is_error(v) then error(format("%s: %s: %s", self.addr, name, v.err), 0) end

@@ -21,6 +21,7 @@
 -- Thread: the owning service. register and next yield.
 local skynet = require "skynet"
 local connection = require "skynet.db.redis.connection"
+local request = require "skynet.db.redis.request"
 local events = require "skynet.db.redis.sentinel_events"
 
 local format, concat, tonumber, tostring = string.format, table.concat, tonumber, tostring
@@ -152,12 +153,12 @@ function group:ask(addr)
     local c, err = self:link(addr)
     if not c then return nil, err end
     local name = self.name
-    local r = { "SENTINEL", 4, cmds = {
+    local r = request.new("SENTINEL", {
         { "SENTINEL", "get-master-addr-by-name", name, n = 3 },
         { "SENTINEL", "master", name, n = 3 },
         { "SENTINEL", "replicas", name, n = 3 },
         { "SENTINEL", "sentinels", name, n = 3 },
-    } }
+    })
     local ok, replies = pcall(function()
         c:issue(r)
         return c:await(r)

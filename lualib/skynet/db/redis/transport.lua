@@ -1,10 +1,9 @@
 -- The sockets of skynet.db.redis: TCP connections in framed mode ("resp" framer on the socket
 -- thread), whose events go straight to their connection object.
 --
--- The client takes the service's "socket" protocol dispatch over and passes every event of a
--- socket it does not own to the dispatch that was there before (skynet.socket's), so both can be
--- used in one service. skynet.socket is loaded first when it exists, so that it registers the
--- protocol before the chaining.
+-- Each socket is routed to this module with skynet.socket's route hook from its connect until
+-- its last event, so skynet.socket and the Redis client share the service's socket protocol
+-- without either knowing the other's sockets.
 --
 -- A handler is an object with on_frames(ptr, size) (ptr borrows the message: decode it before
 -- returning, do not yield) and on_close(text) (the socket is gone: peer closed, read error,
@@ -12,10 +11,8 @@
 --
 -- Thread: the owning service.
 local skynet = require "skynet"
-local core = require "skynet.core"
 local driver = require "skynet.socketdriver"
-local codec = require "skyhive.redis.codec"
-pcall(require, "skynet.socket")
+local socket = require "skynet.socket"
 
 local format = string.format
 local wait, wakeup = skynet.wait, skynet.wakeup
@@ -24,14 +21,21 @@ local transport = {}
 
 -- id -> handler for connected sockets, or a pending-connect record while connecting. An id whose
 -- close we asked for stays as `false` until its last event, so that event is not passed on.
+-- Every id in it is routed to on_event; forget() ends both.
 local sockets = {}
 
-local EV_DATA, EV_CONNECTED, EV_CLOSED, EV_ERROR, EV_FRAMES = 1, 2, 3, 5, 8
+local EV_CONNECTED, EV_CLOSED, EV_ERROR, EV_FRAMES = 2, 3, 5, 8
 
 -- "connect 127.0.0.1:6379: Connection refused" -> "Connection refused": the client names the
 -- server and the operation itself.
 local function cause(text)
     return text:match("^%a+ [^%s]+:%d+: (.*)$") or text
+end
+
+-- The id is dead: no event follows.
+local function forget(id)
+    sockets[id] = nil
+    socket.route(id, nil)
 end
 
 local function on_event(t, id, a, b, c)
@@ -47,7 +51,7 @@ local function on_event(t, id, a, b, c)
         end
     elseif t == EV_CLOSED then
         if h == false then
-            if a == "owner" then sockets[id] = nil end
+            if a == "owner" then forget(id) end
             return
         end
         -- The server finished sending (eof): the id is still ours to close.
@@ -61,7 +65,7 @@ local function on_event(t, id, a, b, c)
             h:on_close("closed by the server")
         end
     elseif t == EV_ERROR then
-        sockets[id] = nil  -- the id is dead: no event follows
+        forget(id)
         if h == false then return end
         if h.connecting then
             h.connecting = false
@@ -70,50 +74,18 @@ local function on_event(t, id, a, b, c)
         else
             h:on_close(cause(b))
         end
-    elseif t == EV_DATA then
-        -- Parsing in the service (parse = "service"): the bytes follow the event header.
-        local parser = h and h.parser
-        if not parser then return end
-        local msg, size = core.take()
-        driver.push(h.rbuf, msg, size)
-        local replies, n, perr = parser:parse(driver.readall(h.rbuf), h.scratch)
-        if n > 0 then h:on_replies(replies, n) end
-        if perr and sockets[id] == h then
-            sockets[id] = false
-            driver.close(id)
-            h:on_close(perr)
-        end
     end
-end
-
-local installed = false
-local function install()
-    installed = true
-    local ok, previous = pcall(skynet.dispatch, "socket")
-    if not ok then
-        skynet.register_protocol {
-            name = "socket",
-            id = skynet.PTYPE_SOCKET,
-            unpack = driver.unpack,
-        }
-        previous = nil
-    end
-    skynet.dispatch("socket", function(session, source, t, id, ...)
-        if sockets[id] ~= nil then return on_event(t, id, ...) end
-        if previous then return previous(session, source, t, id, ...) end
-    end)
 end
 
 -- Connects to host:port, switches the socket to the RESP framer (limits: {max_bulk,
 -- max_elements}, nil fields = defaults) and starts reading. Returns the socket id, or nil and
--- the cause ("Connection refused", "timed out after 5000 ms"). With parse = "service" the
--- socket stays raw and its bytes are parsed here (handler.parser, handler:on_replies). Yields.
-function transport.open(host, port, handler, timeout_ms, limits, parse)
-    if not installed then install() end
+-- the cause ("Connection refused", "timed out after 5000 ms"). Yields.
+function transport.open(host, port, handler, timeout_ms, limits)
     local id, err = driver.connect(host, port)
     if not id then return nil, cause(err) end
     local pending = { connecting = true }
     sockets[id] = pending
+    socket.route(id, on_event)
     if timeout_ms then
         skynet.timeout((timeout_ms + 9) // 10, function()
             if pending.connecting then
@@ -127,20 +99,15 @@ function transport.open(host, port, handler, timeout_ms, limits, parse)
     end
     wait(pending)
     if not pending.ok then return nil, pending.err end
-    if parse == "service" then
-        handler.parser = codec.parser(limits and limits.max_bulk, limits and limits.max_elements)
-        handler.rbuf = driver.buffer()
-    else
-        local options
-        if limits and (limits.max_bulk or limits.max_elements) then
-            options = { max_bulk = limits.max_bulk, max_elements = limits.max_elements }
-        end
-        local set, ferr = driver.set_framer(id, "resp", options)
-        if not set then
-            sockets[id] = false
-            driver.close(id)
-            return nil, ferr
-        end
+    local options
+    if limits and (limits.max_bulk or limits.max_elements) then
+        options = { max_bulk = limits.max_bulk, max_elements = limits.max_elements }
+    end
+    local set, ferr = driver.set_framer(id, "resp", options)
+    if not set then
+        sockets[id] = false
+        driver.close(id)
+        return nil, ferr
     end
     sockets[id] = handler
     driver.nodelay(id, true)

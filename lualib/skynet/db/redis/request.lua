@@ -1,0 +1,32 @@
+-- A request of skynet.db.redis: what a connection's issue() sends and await() waits for, and
+-- the wakeup token of the coroutine that waits. request.new is the one place that builds one;
+-- the connection, the Sentinel router and the client fill in the rest as it travels.
+--
+-- Fields:
+--   [1] name     name for error texts ("GET", "pipeline", "MULTI/EXEC", "handshake")
+--   [2] want     replies it takes from the FIFO (1 for a command, n for a batch)
+--   args         table.pack of one command's words, the command first; dropped once encoded
+--   cmds         a batch: the list of its commands' argument lists
+--   timeout_cs   centiseconds it may take; nil = the connection's timeout, false = none
+--   value        the reply of a single command, or the list of replies of a batch
+--   err          text, set when it failed without replies (timeout, connection lost...)
+--   deadline     skynet.now() in centiseconds after which it fails, or nil
+--   done         true once value or err is set (late replies are then dropped)
+-- The Sentinel router adds its own (safe, via, keep, held, hold_deadline).
+--
+-- Thread: the owning service.
+local type = type
+
+local request = {}
+
+-- new(name, args [, timeout_cs]): one command; args = {"GET", "k", n = 2} (table.pack).
+-- new(name, cmds [, timeout_cs]): a batch; cmds = a non-empty list of argument lists (`n`
+-- optional in each), answered by one list of replies.
+function request.new(name, body, timeout_cs)
+    if type(body[1]) == "table" then
+        return { name, #body, cmds = body, timeout_cs = timeout_cs }
+    end
+    return { name, 1, args = body, timeout_cs = timeout_cs }
+end
+
+return request
