@@ -1,3 +1,3 @@
 -- lua-test.lua with a custom loader: every service (bootstrap included) starts through it.
 include "lua-test.lua"
-lualoader = "./test/lua/helper_loader.lua"
+lualoader = "./test/services/snlua/helper_loader.lua"

@@ -1,6 +1,6 @@
 -- config/sentinel.lua as a user runs it, with a test service in place of the game: the shipped
--- search paths plus test/lua/ (test_sentinel_one_watcher.lua runs on it, under with_sentinel).
+-- search paths plus test/lualib/ (test_sentinel_one_watcher.lua runs on it, under with_sentinel).
 include "../../config/sentinel.lua"
 start = "$TEST"
-luaservice = luaservice .. ";./test/lua/?.lua"
-lua_path = lua_path .. ";./test/lua/?.lua"
+luaservice = luaservice .. ";./test/lualib/redis/?.lua"
+lua_path = lua_path .. ";./test/lualib/?.lua;./test/lualib/redis/?.lua"
