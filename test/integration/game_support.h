@@ -45,7 +45,7 @@ class GameFixture : public ::testing::Test {
 };
 
 // A player on a telnet-style connection. Replies are the lines that do not start with '['; the
-// notices (chat, gold received, kicks) are collected on the side.
+// notices (chat, gold received, kicks) are collected on the side. Thread: one owner thread.
 class Player {
   public:
     explicit Player(int port) : socket_(port) {
@@ -72,8 +72,6 @@ class Player {
         return "";
     }
     bool send_raw(const std::string& bytes) { return socket_.send(bytes); }
-    // The connection underneath, for what a player does not do (half-close, raw reads).
-    LineClient& socket() { return socket_; }
 
     // The first notice containing `text`, waiting for it; "" after the deadline.
     std::string wait_notice(const std::string& text) {
@@ -103,7 +101,7 @@ struct Resp {
     std::vector<Resp> elements;
 };
 
-// Just enough of a Redis client to inspect the game's keys.
+// Just enough of a Redis client to inspect the game's keys. Thread: one owner thread.
 class RespClient {
   public:
     explicit RespClient(int port) : socket_(port) {}

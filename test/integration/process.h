@@ -11,6 +11,7 @@
 
 namespace skyhive::test {
 
+// Thread: one owner thread (wait() reaps the child; output() may be read from any thread).
 class Process {
   public:
     // Starts `argv` with stdout and stderr appended to `output_path`, in `cwd`.
@@ -38,7 +39,7 @@ class Process {
     std::string output_path_;
 };
 
-// A fresh temporary directory, removed with the object.
+// A fresh temporary directory, removed with the object. Thread: one owner thread.
 class TempDir {
   public:
     TempDir();
