@@ -1,3 +1,3 @@
 -- lua-test.lua with a custom loader: every service (bootstrap included) starts through it.
 include "lua-test.lua"
-lualoader = "../lua/helper_loader.lua"
+lualoader = "../services/snlua/helper_loader.lua"

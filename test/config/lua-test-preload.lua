@@ -1,3 +1,3 @@
 -- lua-test.lua with a preload file run before every service script.
 include "lua-test.lua"
-preload = "../lua/helper_preload.lua"
+preload = "../services/snlua/helper_preload.lua"

@@ -4,21 +4,11 @@
 #include <gtest/gtest.h>
 
 #include "test/integration/game_support.h"
-#include "test/support/redis_process.h"
 
 namespace skyhive::test::game {
 namespace {
 
-class GameAccountTest : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        auto r = RedisProcess::start();
-        ASSERT_TRUE(r) << r.error().message;
-        redis_ = std::move(r.value());
-    }
-    TempDir dir_;
-    std::unique_ptr<RedisProcess> redis_;
-};
+using GameAccountTest = GameFixture;
 
 TEST_F(GameAccountTest, PasswordsProtectCaseInsensitiveNames) {
     GameNode n1(dir_, "n1", redis_->port()), n2(dir_, "n2", redis_->port());

@@ -6,26 +6,19 @@
 #include <signal.h>
 
 #include "test/integration/game_support.h"
-#include "test/support/redis_process.h"
 
 namespace skyhive::test::game {
 namespace {
 
-class GameFaultTest : public ::testing::Test {
+class GameFaultTest : public GameFixture {
   protected:
-    void SetUp() override {
+    RedisProcess::Options redis_options() const override {
         RedisProcess::Options o;
         // Every write reaches the disk before it is answered: a killed server restarts with
         // what it acknowledged.
         o.config = {"appendonly yes", "appendfsync always"};
-        auto r = RedisProcess::start(o);
-        ASSERT_TRUE(r) << r.error().message;
-        redis_ = std::move(r.value());
+        return o;
     }
-    int redis_port() const { return redis_->port(); }
-
-    TempDir dir_;
-    std::unique_ptr<RedisProcess> redis_;
 };
 
 // Asks `f` until it returns true or the deadline passes.
@@ -198,21 +191,20 @@ TEST_F(GameFaultTest, TheConsoleDoesNotKillCriticalServices) {
     std::string world, agent;
     Player p(n1.port());
     EXPECT_EQ(p.command("login ivy secret"), "welcome ivy: you are new here and have 100 gold");
-    for (auto& line : console(console_port, "list")) {
+    for (auto& line : console(console_port, "list").lines) {
         if (line.find("snlua world") != std::string::npos) world = line.substr(0, line.find(' '));
     }
     ASSERT_FALSE(world.empty());
     for (const std::string& target : {world, std::string(".shutdown")}) {
-        std::string status;
-        auto out = console(console_port, "kill " + target, &status);
-        EXPECT_EQ(status, "<CMD Error>") << target;
-        ASSERT_FALSE(out.empty());
-        EXPECT_NE(out.back().find("is critical"), std::string::npos) << out.back();
-        EXPECT_NE(out.back().find("kill " + target + " force"), std::string::npos) << out.back();
+        ConsoleReply out = console(console_port, "kill " + target);
+        EXPECT_EQ(out.status, ConsoleReply::Status::error) << target;
+        ASSERT_FALSE(out.lines.empty());
+        const std::string& last = out.lines.back();
+        EXPECT_NE(last.find("is critical"), std::string::npos) << last;
+        EXPECT_NE(last.find("kill " + target + " force"), std::string::npos) << last;
     }
-    std::string status;
-    console(console_port, "kill " + world + " gently", &status);
-    EXPECT_EQ(status, "<CMD Error>");
+    EXPECT_EQ(console(console_port, "kill " + world + " gently").status,
+              ConsoleReply::Status::error);
     EXPECT_EQ(p.command("say still here"), "you say: still here");
     EXPECT_EQ(p.command("gold"), "you have 100 gold");
     EXPECT_EQ(n1.stop(), 0) << n1.output();
@@ -228,7 +220,7 @@ TEST_F(GameFaultTest, ForcedKillsOfCriticalServicesAreSurvived) {
     ASSERT_TRUE(n1.start()) << n1.output();
     int console_port = n1.console_port();
     auto world_address = [&] {
-        for (auto& line : console(console_port, "list"))
+        for (auto& line : console(console_port, "list").lines)
             if (line.find("snlua world") != std::string::npos)
                 return line.substr(0, line.find(' '));
         return std::string();
@@ -239,9 +231,7 @@ TEST_F(GameFaultTest, ForcedKillsOfCriticalServicesAreSurvived) {
     EXPECT_EQ(p.command("give jon 30"), "gave 30 gold to jon; you have 70 gold");
     std::string old_world = world_address();
     ASSERT_FALSE(old_world.empty());
-    std::string status;
-    console(console_port, "kill " + old_world + " force", &status);
-    EXPECT_EQ(status, "<CMD OK>");
+    EXPECT_TRUE(console(console_port, "kill " + old_world + " force").ok());
     EXPECT_EQ(p.wait_notice("[server] the game"), "[server] the game restarted: log in again")
         << n1.output();
     EXPECT_NE(world_address(), old_world);
@@ -258,8 +248,7 @@ TEST_F(GameFaultTest, ForcedKillsOfCriticalServicesAreSurvived) {
     EXPECT_EQ(q.command("say still here"), "you say: still here");
     EXPECT_EQ(p.command("who"), "2 online: ivy@n1 jon@n1");
 
-    console(console_port, "kill .shutdown force", &status);
-    EXPECT_EQ(status, "<CMD OK>");
+    EXPECT_TRUE(console(console_port, "kill .shutdown force").ok());
     EXPECT_TRUE(eventually([&] {
         return n1.output().find("handles .shutdown now") != std::string::npos;
     })) << n1.output();

@@ -3,12 +3,8 @@
 // and dropped past four times it, so the node's memory stays bounded and other players are
 // served; lines are bounded; telnet commands, CR-only line ends, unprintable bytes and a last
 // line before a half-close are handled.
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,143 +13,15 @@
 #include <vector>
 
 #include "test/integration/game_support.h"
-#include "test/support/redis_process.h"
 
 namespace skyhive::test::game {
 namespace {
 
 using namespace std::chrono_literals;
 
-// A loopback client for abuse: non-blocking sends with a deadline, a receive buffer of a chosen
-// size, half-close, and reading whatever comes until the end. Thread: one owner thread.
-class RawClient {
-  public:
-    explicit RawClient(int port, int rcvbuf = 0) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (rcvbuf > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(uint16_t(port));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-            ::close(fd_);
-            fd_ = -1;
-            return;
-        }
-        ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
-    }
-    ~RawClient() { close(); }
-    RawClient(const RawClient&) = delete;
-    RawClient& operator=(const RawClient&) = delete;
-
-    bool connected() const { return fd_ >= 0; }
-    void close() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-    // "127.0.0.1:port" as the node sees this client.
-    std::string address() const {
-        sockaddr_in a{};
-        socklen_t n = sizeof a;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &n);
-        return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-    }
-
-    // Sends what the socket takes now, without waiting. -> bytes sent; false on an error.
-    bool send_some(const std::string& data, size_t& sent) {
-        while (sent < data.size()) {
-            ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-            if (n > 0) {
-                sent += size_t(n);
-                continue;
-            }
-            return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-        }
-        return true;
-    }
-    bool send_all(const std::string& data, Clock::duration within = kDeadline) {
-        size_t sent = 0;
-        for (auto until = Clock::now() + within; sent < data.size();) {
-            if (!send_some(data, sent) || Clock::now() > until) return false;
-            pollfd p{fd_, POLLOUT, 0};
-            ::poll(&p, 1, 50);
-        }
-        return true;
-    }
-    void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
-
-    // The next line (LF-terminated, CR LF removed); nullopt at the end or after the deadline.
-    std::optional<std::string> read_line(Clock::duration within = kDeadline) {
-        for (auto until = Clock::now() + within;;) {
-            size_t nl = buffer_.find('\n');
-            if (nl != std::string::npos) {
-                std::string line = buffer_.substr(0, nl);
-                buffer_.erase(0, nl + 1);
-                if (!line.empty() && line.back() == '\r') line.pop_back();
-                return line;
-            }
-            if (eof_ || !fill(until)) return std::nullopt;
-        }
-    }
-    // Lines up to and including the first that contains `end`.
-    std::vector<std::string> read_until(const std::string& end,
-                                        Clock::duration within = kDeadline) {
-        std::vector<std::string> lines;
-        auto until = Clock::now() + within;
-        while (auto line = read_line(until - Clock::now())) {
-            lines.push_back(*line);
-            if (line->find(end) != std::string::npos) break;
-        }
-        return lines;
-    }
-    // True once the peer has closed (everything before is kept for read_line).
-    bool wait_eof(Clock::duration within = kDeadline) {
-        for (auto until = Clock::now() + within; !eof_;)
-            if (!fill(until)) return eof_;
-        return true;
-    }
-    size_t received() const { return received_; }
-
-  private:
-    bool fill(Clock::time_point until) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-        if (left.count() <= 0) return false;
-        pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, int(left.count())) <= 0) return true;  // re-checks the deadline
-        char buf[65536];
-        ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-        if (n > 0) {
-            received_ += size_t(n);
-            buffer_.append(buf, size_t(n));
-        } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-            eof_ = true;
-        }
-        return true;
-    }
-
-    int fd_ = -1;
-    bool eof_ = false;
-    size_t received_ = 0;
-    std::string buffer_;
-};
-
-// The debug console's port, from the node's log.
-int console_port(const GameNode& node) {
-    const std::string needle = "debug console: listening on 127.0.0.1:";
-    std::string out = node.output();
-    size_t at = out.find(needle);
-    return at == std::string::npos ? 0 : std::stoi(out.substr(at + needle.size()));
-}
-
-// One console command's output lines, up to its <CMD OK> / <CMD Error> marker.
-std::vector<std::string> console(RawClient& c, const std::string& command) {
-    if (!c.send_all(command + "\n")) return {};
-    return c.read_until("<CMD ");
-}
-
 // The node's jemalloc "allocated" figure, from the console; nullopt without jemalloc.
-std::optional<long long> allocated(RawClient& c) {
-    for (auto& line : console(c, "jmem"))
+std::optional<long long> allocated(DebugConsole& console) {
+    for (auto& line : console.run("jmem").lines)
         if (line.rfind("allocated", 0) == 0) return std::stoll(line.substr(9));
     return std::nullopt;
 }
@@ -163,18 +31,7 @@ std::string login(Player& p, const std::string& name) {
     return p.command("login " + name + " secret-" + name);
 }
 
-class GameHostileTest : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        auto r = RedisProcess::start();
-        ASSERT_TRUE(r) << r.error().message;
-        redis_ = std::move(r.value());
-    }
-    int redis_port() const { return redis_->port(); }
-
-    TempDir dir_;
-    std::unique_ptr<RedisProcess> redis_;
-};
+using GameHostileTest = GameFixture;
 
 // Four clients each send `help` 100,000 times (600 KB) and never read the 50 MB of answers. Their
 // agents stop reading them at the 1 MB mark, so the node's allocated memory grows by a few MB, not
@@ -182,18 +39,17 @@ class GameHostileTest : public ::testing::Test {
 TEST_F(GameHostileTest, ClientsThatDoNotReadAreHeldAndTheNodeStaysSmall) {
     GameNode node(dir_, "n1", redis_port());
     ASSERT_TRUE(node.start()) << node.output();
-    RawClient admin(console_port(node));
-    ASSERT_TRUE(admin.connected()) << node.output();
-    ASSERT_TRUE(admin.read_line());  // welcome
+    DebugConsole admin(node.console_port());
+    ASSERT_TRUE(admin.ready()) << node.output();
     auto before = allocated(admin);
     if (!before) GTEST_SKIP() << "jemalloc is not in use (sanitizer build)";
 
     std::string flood;
     for (int i = 0; i < 100000; ++i)
         flood += "help\r\n";
-    std::vector<std::unique_ptr<RawClient>> flooders;
+    std::vector<std::unique_ptr<LineClient>> flooders;
     for (int i = 0; i < 4; ++i) {
-        flooders.push_back(std::make_unique<RawClient>(node.port()));
+        flooders.push_back(std::make_unique<LineClient>(node.port()));
         ASSERT_TRUE(flooders.back()->connected());
     }
     // Send until everything is out or the sends stall (the node stopped reading them), sampling
@@ -242,10 +98,10 @@ TEST_F(GameHostileTest, PlayerWhoNeverReadsIsDroppedPastTheHardLimit) {
     GameNode node(dir_, "n1", redis_port(), "socket_warning_kb = 64\n");
     ASSERT_TRUE(node.start()) << node.output();
     // A small receive buffer, so that little of the chat waits in this machine's kernel.
-    RawClient deaf(node.port(), 4096);
+    LineClient deaf(node.port(), 4096);
     ASSERT_TRUE(deaf.connected());
     ASSERT_TRUE(deaf.read_line());  // welcome
-    ASSERT_TRUE(deaf.send_all("login deaf secret-deaf\r\n"));
+    ASSERT_TRUE(deaf.send("login deaf secret-deaf\r\n"));
     auto reply = deaf.read_line();
     ASSERT_TRUE(reply && reply->find("welcome deaf") != std::string::npos) << *reply;
     const std::string deaf_address = deaf.address();
@@ -286,35 +142,35 @@ TEST_F(GameHostileTest, PlayerWhoNeverReadsIsDroppedPastTheHardLimit) {
 TEST_F(GameHostileTest, TelnetCommandsOddLineEndsAndUnprintableBytes) {
     GameNode node(dir_, "n1", redis_port());
     ASSERT_TRUE(node.start()) << node.output();
-    RawClient c(node.port());
+    LineClient c(node.port());
     ASSERT_TRUE(c.connected());
     ASSERT_NE(c.read_line().value_or("").find("welcome to skyhive"), std::string::npos);
 
     // IAC WILL ECHO, IAC DO SUPPRESS-GO-AHEAD, then "gold" with a terminal-type subnegotiation
     // and an IAC NOP inside, ended by CR alone.
     ASSERT_TRUE(
-        c.send_all("\xff\xfb\x01\xff\xfd\x03go\xff\xfa\x18\x01\xff\xf0l\xff\xf1"
-                   "d\r"));
+        c.send("\xff\xfb\x01\xff\xfd\x03go\xff\xfa\x18\x01\xff\xf0l\xff\xf1"
+               "d\r"));
     EXPECT_EQ(c.read_line().value_or("<none>"),
               "not logged in: type login <name> <password> first");
     // CR alone, CR NUL, and a CR LF whose LF comes in the next packet.
-    ASSERT_TRUE(c.send_all("gold\rgold\r"));
+    ASSERT_TRUE(c.send("gold\rgold\r"));
     EXPECT_EQ(c.read_line().value_or("<none>"),
               "not logged in: type login <name> <password> first");
     EXPECT_EQ(c.read_line().value_or("<none>"),
               "not logged in: type login <name> <password> first");
-    ASSERT_TRUE(c.send_all(std::string("\0gold\r", 6)));
+    ASSERT_TRUE(c.send(std::string("\0gold\r", 6)));
     EXPECT_EQ(c.read_line().value_or("<none>"),
               "not logged in: type login <name> <password> first");
-    ASSERT_TRUE(c.send_all("\ngold\r\n"));
+    ASSERT_TRUE(c.send("\ngold\r\n"));
     EXPECT_EQ(c.read_line().value_or("<none>"),
               "not logged in: type login <name> <password> first");
     // Bytes >= 0x80 and control bytes never come back raw; IAC IAC is a data byte 255.
-    ASSERT_TRUE(c.send_all("caf\xc3\xa9\r\n"));
+    ASSERT_TRUE(c.send("caf\xc3\xa9\r\n"));
     EXPECT_EQ(c.read_line().value_or("<none>"), "unknown command \"caf??\": type help");
-    ASSERT_TRUE(c.send_all("x\xff\xffy\x7f\r\n"));
+    ASSERT_TRUE(c.send("x\xff\xffy\x7f\r\n"));
     EXPECT_EQ(c.read_line().value_or("<none>"), "unknown command \"x?y\\127\": type help");
-    ASSERT_TRUE(c.send_all("help\r\n"));
+    ASSERT_TRUE(c.send("help\r\n"));
     auto lines = c.read_until("quit");
     ASSERT_FALSE(lines.empty());
     EXPECT_EQ(lines.front(), "commands:");
@@ -326,10 +182,10 @@ TEST_F(GameHostileTest, TelnetCommandsOddLineEndsAndUnprintableBytes) {
 TEST_F(GameHostileTest, LastLineBeforeHalfCloseIsAnswered) {
     GameNode node(dir_, "n1", redis_port());
     ASSERT_TRUE(node.start()) << node.output();
-    RawClient c(node.port());
+    LineClient c(node.port());
     ASSERT_TRUE(c.connected());
     ASSERT_TRUE(c.read_line());  // welcome
-    ASSERT_TRUE(c.send_all("help\r\ngold"));
+    ASSERT_TRUE(c.send("help\r\ngold"));
     c.shutdown_write();
     auto lines = c.read_until("not logged in");
     ASSERT_FALSE(lines.empty());
@@ -345,7 +201,7 @@ TEST_F(GameHostileTest, LastLineBeforeHalfCloseIsAnswered) {
 TEST_F(GameHostileTest, ConsoleBoundsLinesAndStaysUsable) {
     GameNode node(dir_, "n1", redis_port());
     ASSERT_TRUE(node.start()) << node.output();
-    RawClient c(console_port(node));
+    LineClient c(node.console_port());
     ASSERT_TRUE(c.connected()) << node.output();
     ASSERT_NE(c.read_line().value_or("").find("Welcome"), std::string::npos);
 
@@ -358,7 +214,7 @@ TEST_F(GameHostileTest, ConsoleBoundsLinesAndStaysUsable) {
         pollfd p{-1, 0, 0};
         ::poll(&p, 0, 5);
     }
-    ASSERT_TRUE(c.send_all(huge.substr(sent)));
+    ASSERT_TRUE(c.send(huge.substr(sent)));
     auto lines = c.read_until("<CMD ");
     ASSERT_LT(c.received(), 200u) << "the line was echoed";
     ASSERT_EQ(lines.size(), 2u);
@@ -366,18 +222,18 @@ TEST_F(GameHostileTest, ConsoleBoundsLinesAndStaysUsable) {
     EXPECT_EQ(lines[1], "<CMD Error>");
 
     // Usable: CR-only and telnet-wrapped commands are answered.
-    ASSERT_TRUE(c.send_all("\xff\xfd\x01lo\xff\xfb\x03g\r"));
+    ASSERT_TRUE(c.send("\xff\xfd\x01lo\xff\xfb\x03g\r"));
     lines = c.read_until("<CMD ");
     ASSERT_EQ(lines.size(), 2u);
     EXPECT_EQ(lines[0].rfind("log level: ", 0), 0u) << lines[0];
     EXPECT_EQ(lines[1], "<CMD OK>");
     // Unknown commands are echoed printable only.
-    ASSERT_TRUE(c.send_all("caf\xc3\xa9\x1b\n"));
+    ASSERT_TRUE(c.send("caf\xc3\xa9\x1b\n"));
     lines = c.read_until("<CMD ");
     ASSERT_EQ(lines.size(), 2u);
     EXPECT_EQ(lines[0], "error: unknown command \"caf??\\27\", type help for the commands");
     // A last command without a line end, then a half-close: answered, then closed.
-    ASSERT_TRUE(c.send_all("log"));
+    ASSERT_TRUE(c.send("log"));
     c.shutdown_write();
     lines = c.read_until("<CMD ");
     ASSERT_EQ(lines.size(), 2u);

@@ -5,7 +5,6 @@
 #include <signal.h>
 
 #include "test/integration/game_support.h"
-#include "test/support/redis_process.h"
 
 namespace skyhive::test::game {
 namespace {
@@ -21,18 +20,7 @@ std::string login_when_free(Player& p, const std::string& name) {
     return reply;
 }
 
-class GameTest : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        auto r = RedisProcess::start();
-        ASSERT_TRUE(r) << r.error().message;
-        redis_ = std::move(r.value());
-    }
-    int redis_port() const { return redis_->port(); }
-
-    TempDir dir_;
-    std::unique_ptr<RedisProcess> redis_;
-};
+using GameTest = GameFixture;
 
 TEST_F(GameTest, BadInputIsAnsweredAndTheConnectionStaysUsable) {
     GameNode node(dir_, "n1", redis_port());

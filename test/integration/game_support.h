@@ -1,15 +1,11 @@
 #pragma once
 
 // Support for the game's black-box tests (header only): skyhive node processes running the game
-// against a test's redis-server, telnet-style players, and a small RESP client to check what
-// Redis holds afterwards.
+// against a test's redis-server, telnet-style players, a small RESP client to check what Redis
+// holds afterwards, and the debug console.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
+#include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -22,94 +18,34 @@
 #include <utility>
 #include <vector>
 
+#include "test/integration/line_client.h"
 #include "test/integration/process.h"
+#include "test/support/redis_process.h"
 
 namespace skyhive::test::game {
 
-using Clock = std::chrono::steady_clock;
-inline constexpr auto kDeadline = std::chrono::seconds(15);
+using Clock = LineClient::Clock;
+inline constexpr auto kDeadline = LineClient::kDeadline;
 
-// A blocking loopback TCP connection read line by line with deadlines.
-// Thread: one owner thread.
-class LineSocket {
-  public:
-    explicit LineSocket(int port) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(uint16_t(port));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-            ::close(fd_);
-            fd_ = -1;
-        }
+// A test with its own redis-server (started before each test) and a temporary directory for the
+// nodes' configs and logs. A test that wants other server options overrides redis_options().
+// Thread: the test's main thread.
+class GameFixture : public ::testing::Test {
+  protected:
+    virtual RedisProcess::Options redis_options() const { return {}; }
+    void SetUp() override {
+        auto r = RedisProcess::start(redis_options());
+        ASSERT_TRUE(r) << r.error().message;
+        redis_ = std::move(r.value());
     }
-    ~LineSocket() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    LineSocket(const LineSocket&) = delete;
-    LineSocket& operator=(const LineSocket&) = delete;
+    int redis_port() const { return redis_->port(); }
 
-    bool connected() const { return fd_ >= 0; }
-    bool closed() const { return eof_; }
-
-    bool send(const std::string& s) {
-        size_t done = 0;
-        while (fd_ >= 0 && done < s.size()) {
-            ssize_t n = ::send(fd_, s.data() + done, s.size() - done, MSG_NOSIGNAL);
-            if (n <= 0) return false;
-            done += size_t(n);
-        }
-        return fd_ >= 0;
-    }
-
-    // The next line without CR LF; nullopt when the peer closed or the deadline passed.
-    std::optional<std::string> read_line(Clock::time_point deadline = Clock::now() + kDeadline) {
-        for (;;) {
-            size_t nl = buffer_.find('\n');
-            if (nl != std::string::npos) {
-                std::string line = buffer_.substr(0, nl);
-                buffer_.erase(0, nl + 1);
-                if (!line.empty() && line.back() == '\r') line.pop_back();
-                return line;
-            }
-            if (fd_ < 0 || eof_) return std::nullopt;
-            auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-            if (left.count() <= 0) return std::nullopt;
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, int(left.count())) <= 0) continue;
-            char buf[4096];
-            ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-            if (n <= 0) {
-                eof_ = true;
-                continue;
-            }
-            buffer_.append(buf, size_t(n));
-        }
-    }
-
-    // Raw bytes, for RESP.
-    std::optional<std::string> read_some(Clock::time_point deadline) {
-        if (!buffer_.empty()) return std::exchange(buffer_, std::string());
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        pollfd p{fd_, POLLIN, 0};
-        if (fd_ < 0 || left.count() <= 0 || ::poll(&p, 1, int(left.count())) <= 0)
-            return std::nullopt;
-        char buf[65536];
-        ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-        if (n <= 0) return std::nullopt;
-        return std::string(buf, size_t(n));
-    }
-
-  private:
-    int fd_ = -1;
-    bool eof_ = false;
-    std::string buffer_;
+    TempDir dir_;
+    std::unique_ptr<RedisProcess> redis_;
 };
 
 // A player on a telnet-style connection. Replies are the lines that do not start with '['; the
-// notices (chat, gold received, kicks) are collected on the side.
+// notices (chat, gold received, kicks) are collected on the side. Thread: one owner thread.
 class Player {
   public:
     explicit Player(int port) : socket_(port) {
@@ -152,7 +88,7 @@ class Player {
     std::vector<std::string> notices;
 
   private:
-    LineSocket socket_;
+    LineClient socket_;
     std::string welcome_;
 };
 
@@ -165,7 +101,7 @@ struct Resp {
     std::vector<Resp> elements;
 };
 
-// Just enough of a Redis client to inspect the game's keys.
+// Just enough of a Redis client to inspect the game's keys. Thread: one owner thread.
 class RespClient {
   public:
     explicit RespClient(int port) : socket_(port) {}
@@ -221,7 +157,7 @@ class RespClient {
         return r;
     }
 
-    LineSocket socket_;
+    LineClient socket_;
     std::string buffer_;
 };
 
@@ -242,19 +178,23 @@ struct Transfer {
     long long amount = 0;
 };
 
+// One entry of the ledger stream (id, then the field/value list) as a transfer.
+inline Transfer transfer_of(const Resp& entry) {
+    Transfer t;
+    const auto& fields = entry.elements.at(1).elements;
+    for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+        if (fields[i].str == "from") t.from = fields[i + 1].str;
+        if (fields[i].str == "to") t.to = fields[i + 1].str;
+        if (fields[i].str == "amount") t.amount = std::stoll(fields[i + 1].str);
+    }
+    return t;
+}
+
 inline std::vector<Transfer> ledger(RespClient& redis) {
     std::vector<Transfer> out;
     Resp entries = redis.command({"XRANGE", "game:ledger", "-", "+"});
-    for (auto& e : entries.elements) {
-        Transfer t;
-        const auto& fields = e.elements.at(1).elements;
-        for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-            if (fields[i].str == "from") t.from = fields[i + 1].str;
-            if (fields[i].str == "to") t.to = fields[i + 1].str;
-            if (fields[i].str == "amount") t.amount = std::stoll(fields[i + 1].str);
-        }
-        out.push_back(t);
-    }
+    for (auto& e : entries.elements)
+        out.push_back(transfer_of(e));
     return out;
 }
 
@@ -274,35 +214,18 @@ class GameNode {
                                        std::to_string(redis_port) + "\"\n" + extra);
     }
 
-    // Starts the process and waits until the game listens. False (with the output in `why`) if
-    // it did not.
+    // Starts the process and waits until the game listens. False (see output()) if it did not.
     bool start() {
         ++runs_;
         process_ = std::make_unique<Process>(
             std::vector<std::string>{SKYHIVE_BINARY, dir_.file(name_ + ".lua")}, log_path(),
             SKYHIVE_SOURCE_DIR);
-        const std::string needle = "game: listening on 127.0.0.1:";
-        std::string out;
-        for (auto until = Clock::now() + kDeadline;;) {
-            out = process_->output();
-            if (out.find(needle) != std::string::npos) break;
-            // Exited (a bad config, a failed start): no point in waiting.
-            if (Clock::now() > until || process_->wait(std::chrono::milliseconds(0)) != -1)
-                return false;
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        size_t at = out.find(needle) + needle.size();
-        port_ = std::stoi(out.substr(at));
-        return true;
+        port_ = process_->wait_for_port("game: listening on ", kDeadline);
+        return port_ > 0;
     }
     int port() const { return port_; }
-    // The debug console's port (the config asks for one on a free port).
-    int console_port() const {
-        const std::string needle = "debug console: listening on 127.0.0.1:";
-        std::string out = output();
-        size_t at = out.rfind(needle);
-        return at == std::string::npos ? 0 : std::stoi(out.substr(at + needle.size()));
-    }
+    // The debug console's port (the config asks for one on a free port); 0 before it listens.
+    int console_port() const;
     void signal(int sig) { process_->signal(sig); }
     // SIGTERM (or another signal) and the exit status.
     int stop(int sig = SIGTERM) {
@@ -325,31 +248,6 @@ class GameNode {
     std::unique_ptr<Process> process_;
 };
 
-// One debug console command: its output lines up to (without) the "<CMD OK>" / "<CMD Error>"
-// line, which goes to `status`. Empty with status "" when the console did not answer.
-inline std::vector<std::string> console(int port, const std::string& command,
-                                        std::string* status = nullptr) {
-    LineSocket s(port);
-    std::vector<std::string> lines;
-    if (!s.read_line() || !s.send(command + "\n")) return lines;
-    while (auto line = s.read_line()) {
-        if (*line == "<CMD OK>" || *line == "<CMD Error>") {
-            if (status) *status = *line;
-            return lines;
-        }
-        lines.push_back(*line);
-    }
-    if (status) *status = "";
-    return lines;
-}
-
-// How many services the node runs, from the console's list.
-inline int service_count(int console_port) {
-    std::string status;
-    auto lines = console(console_port, "list", &status);
-    return status == "<CMD OK>" ? int(lines.size()) : -1;
-}
-
 // --- The debug console, for tests that look inside a running node ---------------------------
 
 // The console's port, from a node's output ("debug console: listening on 127.0.0.1:<port>");
@@ -360,9 +258,17 @@ inline int console_port(const std::string& output) {
     return at == std::string::npos ? 0 : std::atoi(output.c_str() + at + needle.size());
 }
 
-// One connection to a node's debug console. run() sends a command and returns its output lines,
-// or nullopt when the command failed ("<CMD Error>"), the node closed or the deadline passed.
-// Thread: one owner thread.
+// A console command's answer: its output lines, up to (without) the "<CMD OK>" or "<CMD Error>"
+// line that ends it.
+struct ConsoleReply {
+    enum class Status { none, ok, error };  // none: no answer (closed, deadline passed)
+    Status status = Status::none;
+    std::vector<std::string> lines;
+
+    bool ok() const { return status == Status::ok; }
+};
+
+// One connection to a node's debug console. Thread: one owner thread.
 class DebugConsole {
   public:
     explicit DebugConsole(int port) : socket_(port) {
@@ -370,22 +276,40 @@ class DebugConsole {
     }
     bool ready() const { return welcome_.find("debug console") != std::string::npos; }
 
-    std::optional<std::vector<std::string>> run(const std::string& command) {
-        if (!ready() || !socket_.send(command + "\n")) return std::nullopt;
-        std::vector<std::string> lines;
+    ConsoleReply run(const std::string& command) {
+        ConsoleReply reply;
+        if (!ready() || !socket_.send(command + "\n")) return reply;
         auto deadline = Clock::now() + kDeadline;
         while (auto line = socket_.read_line(deadline)) {
-            if (*line == "<CMD OK>") return lines;
-            if (*line == "<CMD Error>") return std::nullopt;
-            lines.push_back(*line);
+            if (*line == "<CMD OK>" || *line == "<CMD Error>") {
+                reply.status =
+                    *line == "<CMD OK>" ? ConsoleReply::Status::ok : ConsoleReply::Status::error;
+                return reply;
+            }
+            reply.lines.push_back(*line);
         }
-        return std::nullopt;
+        return reply;
     }
 
   private:
-    LineSocket socket_;
+    LineClient socket_;
     std::string welcome_;
 };
+
+// One command on a connection of its own.
+inline ConsoleReply console(int port, const std::string& command) {
+    return DebugConsole(port).run(command);
+}
+
+// How many services the node runs, from the console's list; -1 when it could not be asked.
+inline int service_count(int console_port) {
+    ConsoleReply list = console(console_port, "list");
+    return list.ok() ? int(list.lines.size()) : -1;
+}
+
+inline int GameNode::console_port() const {
+    return game::console_port(output());
+}
 
 // What the console's `list` and `cmem` say about a node; nullopt when it could not be asked.
 struct NodeFigures {
@@ -396,12 +320,12 @@ struct NodeFigures {
 
 inline std::optional<NodeFigures> node_figures(int console) {
     DebugConsole c(console);
-    auto list = c.run("list");
-    auto mem = list ? c.run("cmem") : std::nullopt;
-    if (!mem) return std::nullopt;
+    ConsoleReply list = c.run("list");
+    ConsoleReply mem = list.ok() ? c.run("cmem") : ConsoleReply{};
+    if (!mem.ok()) return std::nullopt;
     NodeFigures f;
-    f.services = list->size();
-    for (auto& line : *mem) {
+    f.services = list.lines.size();
+    for (auto& line : mem.lines) {
         long long n = 0;
         if (std::sscanf(line.c_str(), "rss %lld B", &n) == 1) f.rss = n;
         if (std::sscanf(line.c_str(), "allocated %lld B", &n) == 1) f.allocated = n;

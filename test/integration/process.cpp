@@ -63,6 +63,26 @@ bool Process::wait_for_output(const std::string& text, std::chrono::milliseconds
     return wait_until_file_contains(output_path_, text, timeout);
 }
 
+int Process::wait_for_port(const std::string& prefix, std::chrono::milliseconds timeout) {
+    const std::string needle = prefix + "127.0.0.1:";
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        std::string out = output();
+        size_t at = out.find(needle);
+        if (at != std::string::npos) {
+            // Only a whole line: the digits must be followed by its end.
+            size_t digits = at + needle.size();
+            size_t end = out.find_first_not_of("0123456789", digits);
+            if (end != std::string::npos && end > digits && out[end] == '\n')
+                return std::stoi(out.substr(digits, end - digits));
+        }
+        // Exited (a bad config, a failed start): no point in waiting.
+        if (std::chrono::steady_clock::now() > deadline || wait(std::chrono::milliseconds(0)) != -1)
+            return 0;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 bool wait_until_file_contains(const std::string& path, const std::string& text,
                               std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;

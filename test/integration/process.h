@@ -11,6 +11,7 @@
 
 namespace skyhive::test {
 
+// Thread: one owner thread (wait() reaps the child; output() may be read from any thread).
 class Process {
   public:
     // Starts `argv` with stdout and stderr appended to `output_path`, in `cwd`.
@@ -28,13 +29,17 @@ class Process {
     // Polls the output until it contains `text`.
     bool wait_for_output(const std::string& text,
                          std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
+    // Polls the output for a whole line "...<prefix>127.0.0.1:<port>" and returns the port of the
+    // first; 0 when the process exits or the timeout passes first.
+    int wait_for_port(const std::string& prefix,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
   private:
     pid_t pid_ = -1;
     std::string output_path_;
 };
 
-// A fresh temporary directory, removed with the object.
+// A fresh temporary directory, removed with the object. Thread: one owner thread.
 class TempDir {
   public:
     TempDir();

@@ -334,14 +334,14 @@ TEST(GameSoak, PlayersAndSlowReadersThroughANodeKillAndARedisKill) {
             (after[i] && double(after[i]->rss) <= double(nodes[i].before.rss) * kRssGrowth))
             continue;
         DebugConsole c(nodes[i].console);
-        auto mem = c.run("mem");
-        auto gc = mem ? c.run("gc") : std::nullopt;
-        auto f = gc ? node_figures(nodes[i].console) : std::nullopt;
+        ConsoleReply mem = c.run("mem");
+        ConsoleReply gc = mem.ok() ? c.run("gc") : ConsoleReply{};
+        auto f = gc.ok() ? node_figures(nodes[i].console) : std::nullopt;
         std::printf("soak: n%d Lua memory by service:\n", i + 1);
-        for (auto& line : mem.value_or(std::vector<std::string>{}))
+        for (auto& line : mem.lines)
             std::printf("soak:   %s\n", line.c_str());
         std::printf("soak: n%d after a full gc in every Lua service:\n", i + 1);
-        for (auto& line : gc.value_or(std::vector<std::string>{}))
+        for (auto& line : gc.lines)
             std::printf("soak:   %s\n", line.c_str());
         if (f)
             std::printf("soak: n%d after the gc: rss %.1f MB, jemalloc allocated %.1f MB\n", i + 1,

@@ -43,14 +43,7 @@ class LedgerTail {
                 redis.command({"XRANGE", "game:ledger", "(" + last_, "+", "COUNT", "10000"});
             if (batch.type != '*') return false;
             for (auto& e : batch.elements) {
-                Transfer t;
-                const auto& fields = e.elements.at(1).elements;
-                for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-                    if (fields[i].str == "from") t.from = fields[i + 1].str;
-                    if (fields[i].str == "to") t.to = fields[i + 1].str;
-                    if (fields[i].str == "amount") t.amount = std::stoll(fields[i + 1].str);
-                }
-                transfers_.push_back(t);
+                transfers_.push_back(transfer_of(e));
                 last_ = e.elements.at(0).str;
             }
             if (batch.elements.size() < 10000) return true;

@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cerrno>
 #include <random>
 
 namespace skyhive::test::game {
@@ -23,57 +22,17 @@ void pause_ms(int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
-// A client that sends and never reads: a small receive buffer, so the node's output piles up
-// on the node's side rather than in this process's kernel buffers.
+// A client that logs in, then sends commands and never reads: a small receive buffer, so the
+// node's output piles up on the node's side rather than in this process's kernel buffers.
 // Thread: one owner thread.
-class SlowSocket {
+class SlowReader {
   public:
-    explicit SlowSocket(int port) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        int small = 4096;
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(uint16_t(port));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-            ::close(fd_);
-            fd_ = -1;
-        }
-    }
-    ~SlowSocket() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    SlowSocket(const SlowSocket&) = delete;
-    SlowSocket& operator=(const SlowSocket&) = delete;
+    explicit SlowReader(int port) : socket_(port, 4096) {}
 
     // Reads the greeting, sends `login` and reads its answer: true when it starts with "welcome".
     bool log_in(const std::string& login) {
-        if (fd_ < 0) return false;
-        std::string in;
-        auto deadline = Clock::now() + kDeadline;
-        auto lines = [&](size_t n) {
-            for (;;) {
-                size_t count = 0;
-                for (char c : in)
-                    count += c == '\n';
-                if (count >= n) return true;
-                auto left =
-                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-                pollfd p{fd_, POLLIN, 0};
-                if (left.count() <= 0 || ::poll(&p, 1, int(left.count())) <= 0) return false;
-                char buf[1024];
-                ssize_t got = ::recv(fd_, buf, sizeof buf, 0);
-                if (got <= 0) return false;
-                in.append(buf, size_t(got));
-            }
-        };
-        if (!lines(1)) return false;
-        const std::string line = login + "\r\n";
-        if (::send(fd_, line.data(), line.size(), MSG_NOSIGNAL) != ssize_t(line.size()))
-            return false;
-        if (!lines(2)) return false;
-        return starts(in.substr(in.find('\n') + 1), "welcome");
+        return socket_.read_line() && socket_.send(login + "\r\n") &&
+               starts(socket_.read_line().value_or(""), "welcome");
     }
 
     // Queues `line` (unless 4 KB are already waiting to go) and sends what the socket takes
@@ -81,15 +40,15 @@ class SlowSocket {
     bool push(const std::string& line, bool* queued) {
         *queued = pending_.size() < 4096;
         if (*queued) pending_ += line;
-        pollfd p{fd_, POLLRDHUP, 0};
-        if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) return false;
-        ssize_t n = ::send(fd_, pending_.data(), pending_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0) pending_.erase(0, size_t(n));
-        return n >= 0 || errno == EAGAIN || errno == EWOULDBLOCK;
+        if (socket_.peer_gone()) return false;
+        size_t sent = 0;
+        bool ok = socket_.send_some(pending_, sent);
+        pending_.erase(0, sent);
+        return ok;
     }
 
   private:
-    int fd_ = -1;
+    LineClient socket_;
     std::string pending_;
 };
 
@@ -350,7 +309,7 @@ void Soak::read_slowly(int me) {
             pause_ms(20);
             continue;
         }
-        SlowSocket s(port);
+        SlowReader s(port);
         if (!s.log_in(login_line(name(me)))) {
             pause_ms(100);
             continue;

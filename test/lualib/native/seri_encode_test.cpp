@@ -1,133 +1,16 @@
+// seri.pack / packstring / unpack round trips: every type and shape, the short forms, the C++
+// entry points (seri_encode, seri_unpack_buffer), and what cannot be packed.
 #include "lualib/native/seri.h"
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <string>
-#include <vector>
 
-#include "test/lualib/deep_equal.h"
-#include "test/lualib/random_value.h"
+#include "test/lualib/native/random_value.h"
+#include "test/lualib/native/seri_fixture.h"
 
-namespace skyhive {
+namespace skyhive::test {
 namespace {
-
-using test::deep_equal;
-using test::RandomValue;
-
-// Lua allocator that counts live bytes and the peak, to show a forged message cannot make unpack
-// allocate more than its own size suggests.
-struct CountingAllocator {
-    size_t live = 0;
-    size_t peak = 0;
-
-    static void* alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
-        auto* self = static_cast<CountingAllocator*>(ud);
-        if (ptr == nullptr) osize = 0;
-        if (nsize == 0) {
-            std::free(ptr);
-            self->live -= osize;
-            return nullptr;
-        }
-        void* p = std::realloc(ptr, nsize);
-        if (p != nullptr) {
-            self->live = self->live - osize + nsize;
-            if (self->live > self->peak) self->peak = self->live;
-        }
-        return p;
-    }
-};
-
-int lua_deep_equal(lua_State* L) {
-    lua_pushboolean(L, deep_equal(L, 1, 2));
-    return 1;
-}
-
-class SeriTest : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        L = lua_newstate(CountingAllocator::alloc, &memory);
-        luaL_openlibs(L);
-        luaL_requiref(L, "seri", luaopen_skyhive_seri, 1);
-        lua_pop(L, 1);
-        lua_register(L, "deep_equal", lua_deep_equal);
-    }
-    void TearDown() override { lua_close(L); }
-
-    // Runs a Lua chunk; returns its error message, or "" when it ran to the end.
-    std::string run(const std::string& code) {
-        int top = lua_gettop(L);
-        std::string error;
-        if (luaL_dostring(L, code.c_str()) != LUA_OK) error = lua_tostring(L, -1);
-        lua_settop(L, top);
-        return error;
-    }
-
-    // Calls f with the stack values [first, first + n) as arguments, under lua_pcall. Leaves the
-    // results (LUA_MULTRET) or the error message on the stack; returns the lua_pcall status.
-    int call(lua_CFunction f, int first, int n) {
-        lua_pushcfunction(L, f);
-        for (int i = 0; i < n; ++i)
-            lua_pushvalue(L, first + i);
-        return lua_pcall(L, n, LUA_MULTRET, 0);
-    }
-
-    // Unpacks bytes under lua_pcall; returns "" and leaves the values, or the error message.
-    std::string unpack(const std::string& bytes, int* count) {
-        int top = lua_gettop(L);
-        lua_pushlstring(L, bytes.data(), bytes.size());
-        int status = call(seri_unpack, lua_gettop(L), 1);
-        if (status != LUA_OK) {
-            std::string error = lua_tostring(L, -1);
-            lua_settop(L, top);
-            return error;
-        }
-        lua_remove(L, top + 1);
-        *count = lua_gettop(L) - top;
-        return "";
-    }
-
-    // Decodes with the non-raising C++ entry point; same contract as unpack() above.
-    std::string decode(const std::string& bytes, int* count) {
-        int top = lua_gettop(L);
-        Result<int> n = seri_decode(L, bytes.data(), bytes.size());
-        if (!n.ok()) {
-            EXPECT_EQ(lua_gettop(L), top) << "a failed decode left values behind";
-            return n.error().message;
-        }
-        EXPECT_EQ(lua_gettop(L), top + *n);
-        *count = *n;
-        return "";
-    }
-
-    // Packs the n values at first..first+n-1 with packstring; returns the bytes.
-    std::string packstring(int first, int n) {
-        EXPECT_EQ(call(seri_packstring, first, n), LUA_OK) << lua_tostring(L, -1);
-        size_t len = 0;
-        const char* s = lua_tolstring(L, -1, &len);
-        std::string bytes(s, len);
-        lua_pop(L, 1);
-        return bytes;
-    }
-
-    // Checks pack/unpack of the n values on top of the stack, then pops them.
-    void expect_round_trip(int n, const std::string& what) {
-        int first = lua_gettop(L) - n + 1;
-        std::string bytes = packstring(first, n);
-        int count = 0;
-        std::string error = unpack(bytes, &count);
-        ASSERT_EQ(error, "") << what;
-        ASSERT_EQ(count, n) << what;
-        for (int i = 0; i < n; ++i) {
-            ASSERT_TRUE(deep_equal(L, first + i, first + n + i)) << what << ", value " << i + 1;
-        }
-        lua_settop(L, first - 1);
-    }
-
-    lua_State* L = nullptr;
-    CountingAllocator memory;
-};
 
 TEST_F(SeriTest, ScalarsRoundTripWithTheirSubtype) {
     EXPECT_EQ(run(R"(
@@ -340,87 +223,6 @@ TEST_F(SeriTest, UnsupportedTypesNameTheTypeAndPlace) {
     EXPECT_EQ(run("assert(seri.unpack(seri.packstring('ok')) == 'ok')"), "");
 }
 
-TEST_F(SeriTest, MalformedInputRaisesAtTheRightByte) {
-    struct Case {
-        std::string bytes;
-        std::string error;
-    };
-    const Case cases[] = {
-        {std::string("\x01\xcd", 2), "unpack: reserved tag 0xcd at byte 1"},
-        {std::string("\xc5\x01\x02", 3), "unpack: truncated number at byte 0"},
-        {std::string("\x85"
-                     "abc",
-                     4),
-         "unpack: string length exceeds the message at byte 0"},
-        {std::string("\xcb\xff\xff\xff\x7f", 5), "unpack: string length exceeds the message"},
-        {std::string("\xa3\x01\x02", 3), "unpack: table size exceeds the message at byte 0"},
-        {std::string("\xcc\x80\x80\x80\x80\x08\x00\x00", 8), "unpack: table size exceeds"},
-        {std::string("\xcc\x80", 2), "unpack: truncated table header at byte 0"},
-        {std::string("\xcc\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02\x00", 12),
-         "unpack: table count overflows 64 bits"},
-        {std::string("\xb1\xc0\x01", 3), "unpack: nil table key at byte 1"},
-        {std::string("\xb1\xc7\x00\x00\x00\x00\x00\x00\xf8\x7f\x01", 11),
-         "unpack: NaN table key at byte 1"},
-        // The inner table's 3 entries fit the bytes left, but not beside the outer table's second.
-        {std::string("\xa2\xa3\x01\x02\x03", 5),
-         "unpack: table size exceeds the message at byte 1"},
-    };
-    for (const auto& c : cases) {
-        int count = 0;
-        std::string error = unpack(c.bytes, &count);
-        EXPECT_NE(error.find(c.error), std::string::npos) << "got '" << error << "'";
-        EXPECT_EQ(decode(c.bytes, &count), error);  // the raising and returning paths agree
-    }
-    // 33 nested one-element arrays around a 0.
-    std::string deep(33, '\xa1');
-    deep += '\x00';
-    int count = 0;
-    EXPECT_NE(unpack(deep, &count).find("unpack: table nested deeper than 32 at byte 32"),
-              std::string::npos);
-    EXPECT_EQ(unpack(deep.substr(1), &count), "");
-}
-
-TEST_F(SeriTest, ForgedCountsDoNotAllocateBeyondTheMessage) {
-    // Each of 32 nested tables claims as many entries as bytes remain: a decoder that trusted each
-    // count alone would pre-size 32 tables of ~1000 slots.
-    std::string bytes;
-    for (int i = 0; i < 31; ++i)
-        bytes += std::string("\xcc\xe8\x07\x00", 4);  // 1000 array slots
-    bytes += std::string(1000, '\x00');
-    size_t before = memory.live;
-    int count = 0;
-    std::string error = unpack(bytes, &count);
-    EXPECT_NE(error.find("table size exceeds the message"), std::string::npos) << error;
-    EXPECT_LT(memory.peak - before, 64u * 1024) << "forged counts pre-sized tables";
-}
-
-TEST_F(SeriTest, UnpackArgumentsAreChecked) {
-    EXPECT_NE(run("seri.unpack({})").find("userdata or string expected"), std::string::npos);
-    EXPECT_NE(run("local p = seri.pack(1) seri.trash(p) seri.unpack(p, -1)").find("negative size"),
-              std::string::npos);
-    EXPECT_NE(
-        run("local p = seri.pack(1) local ok, e = pcall(seri.unpack, p) seri.trash(p) error(e)")
-            .find("number expected"),
-        std::string::npos);
-    EXPECT_NE(run("seri.trash(1)").find("lightuserdata or string expected"), std::string::npos);
-}
-
-TEST_F(SeriTest, FullUserdataIsReadWithinItsSize) {
-    lua_pushinteger(L, 7);
-    lua_pushstring(L, "seven");
-    std::string bytes = packstring(lua_gettop(L) - 1, 2);
-    lua_settop(L, 0);
-    auto* block = static_cast<char*>(lua_newuserdatauv(L, bytes.size() + 3, 0));
-    std::memcpy(block, bytes.data(), bytes.size());
-    lua_setglobal(L, "block");
-    EXPECT_EQ(run("local n, s = seri.unpack(block, " + std::to_string(bytes.size()) +
-                  ") assert(n == 7 and s == 'seven')"),
-              "");
-    std::string error = run("seri.unpack(block, " + std::to_string(bytes.size() + 4) + ")");
-    EXPECT_NE(error.find("unpack: size 11 outside the userdata's 10 bytes"), std::string::npos)
-        << error;
-}
-
 TEST_F(SeriTest, EncodeAndUnpackBufferForCpp) {
     lua_pushstring(L, "call");
     lua_pushinteger(L, 42);
@@ -471,46 +273,5 @@ TEST_F(SeriTest, RandomValuesRoundTrip) {
     }
 }
 
-TEST_F(SeriTest, EveryTruncationIsRejected) {
-    RandomValue random(77);
-    for (int round = 0; round < 150; ++round) {
-        // One value: no proper prefix of its encoding is a whole value.
-        random.push(L, 3);
-        std::string bytes = packstring(lua_gettop(L), 1);
-        lua_pop(L, 1);
-        if (bytes.size() > 4096) bytes.resize(0);  // keep the quadratic loop fast
-        for (size_t len = 1; len < bytes.size(); ++len) {
-            int count = 0;
-            std::string error = decode(bytes.substr(0, len), &count);
-            ASSERT_EQ(error.rfind("unpack: ", 0), 0u)
-                << "prefix " << len << " of " << bytes.size() << " accepted";
-        }
-    }
-}
-
-TEST_F(SeriTest, RandomBytesAreRejectedOrRoundTrip) {
-    RandomValue random(4242);
-    const char tags[] =
-        "\x00\x05\x7f\x80\x83\x9f\xa0\xa2\xaf\xb0\xb2\xbf\xc0\xc1\xc2\xc3\xc4"
-        "\xc5\xc6\xc7\xc8\xc9\xca\xcb\xcc\xcd\xe0\xff";
-    int decoded = 0;
-    for (int round = 0; round < 20000; ++round) {
-        std::string bytes(random.below(24), '\0');
-        for (auto& c : bytes) {
-            c = random.below(2) == 0 ? tags[random.below(sizeof tags - 1)] : char(random.below(8));
-        }
-        int count = 0;
-        std::string error = decode(bytes, &count);
-        if (!error.empty()) {
-            ASSERT_EQ(error.rfind("unpack: ", 0), 0u) << error;
-            continue;
-        }
-        ++decoded;
-        expect_round_trip(count, "random bytes round " + std::to_string(round));
-        if (HasFatalFailure()) return;
-    }
-    EXPECT_GT(decoded, 1000);  // the generator reaches the decoder's success paths too
-}
-
 }  // namespace
-}  // namespace skyhive
+}  // namespace skyhive::test

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "lualib/native/seri.h"
-#include "test/lualib/deep_equal.h"
+#include "test/lualib/native/deep_equal.h"
 
 namespace {
 

@@ -1,4 +1,5 @@
--- Assertions and a runner for the Lua test services under test/lua (not a test itself).
+-- Assertions and a runner for the Lua test services under test/lualib and test/services (not a
+-- test itself).
 --
 -- tlib.run(body) starts the service: body runs in the start function with a watchdog; the node
 -- stops with exit code 0 when it returns, or logs the failure with a traceback and stops with 1.
