@@ -96,9 +96,9 @@ end
 function meta.__index(p, key)
     local box = rawget(p, BOX)
     local v, stale = c_index(box, live(p, 2), key)
-    if stale then
+    while stale do  -- another update may land between moving and reading: loop
         move_to_newest(p)
-        v = c_index(box, live(p, 2), key)
+        v, stale = c_index(box, live(p, 2), key)
     end
     if type(v) ~= "userdata" then return v end
     local children = rawget(p, CHILDREN)
@@ -121,9 +121,9 @@ end
 function meta.__len(p)
     local box = rawget(p, BOX)
     local n, stale = c_len(box, live(p, 2))
-    if stale then
+    while stale do
         move_to_newest(p)
-        n = c_len(box, live(p, 2))
+        n, stale = c_len(box, live(p, 2))
     end
     return n
 end
@@ -131,9 +131,9 @@ end
 local function next_of(p, key)
     local box = rawget(p, BOX)
     local k, v, stale = c_nextkey(box, live(p, 2), key)
-    if stale then
+    while stale do
         move_to_newest(p)
-        k, v = c_nextkey(box, live(p, 2), key)
+        k, v, stale = c_nextkey(box, live(p, 2), key)
     end
     if type(v) == "userdata" then v = p[k] end
     return k, v

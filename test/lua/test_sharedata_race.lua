@@ -17,18 +17,19 @@ end
 t.run(function()
     sharedata.new("race", version(1))
     local base = core.versions()
-    local readers, results = {}, {}
+    local readers, results, done = {}, {}, 0
     for i = 1, READERS do readers[i] = skynet.newservice "helper_sharedata_loop" end
     for i = 1, READERS do
         skynet.fork(function()
             results[i] = { skynet.call(readers[i], "lua", "READ", 60) }
+            done = done + 1
         end)
     end
     for v = 2, UPDATES + 1 do
         sharedata.update("race", version(v))
         skynet.yield()
     end
-    t.wait_until(function() return #results == READERS end, 2000, "readers")
+    t.wait_until(function() return done == READERS end, 2000, "readers")
     for i = 1, READERS do
         t.eq(results[i][1], 60 * ROWS, "reader " .. i .. " read every row of every pass")
         skynet.error(string.format("reader %d: newest version seen while updates ran: %d", i,
