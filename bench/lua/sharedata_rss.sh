@@ -23,7 +23,7 @@ luaservice = "./services/lua/?.lua;./bench/lua/?.lua"
 lua_path = "./lualib/?.lua;./lualib/?/init.lua"
 loglevel = "warn"
 CONFIG
-    "$build/skyhive" "$tmp/config.lua" | grep '^sharedata.rss '
+    "$build/skyhive" "$tmp/config.lua" | grep -o 'sharedata.rss .*'
 }
 
 shared="$(run shared)"
