@@ -4,6 +4,7 @@
 #include "lualib/native/crypt.h"
 #include "lualib/native/debug_core.h"
 #include "lualib/native/redis_codec.h"
+#include "lualib/native/sharedata.h"
 #include "lualib/native/socket_driver.h"
 #include "redis/resp_framer.h"
 #include "services/snlua/snlua.h"
@@ -35,6 +36,7 @@ void register_builtin_modules(Node& node, SocketDriver* sockets) {
     lua->add_native("skynet.debugcore", luaopen_skynet_debugcore);
     lua->add_native("skynet.crypt", luaopen_skynet_crypt);
     lua->add_native("skyhive.redis.codec", luaopen_skyhive_redis_codec);
+    lua->add_native("skynet.sharedata.core", luaopen_skynet_sharedata_core);
     if (sockets) {
         sockets->add_framer("resp", make_resp_framer);
         lua->set_socket_driver(sockets);

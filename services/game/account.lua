@@ -28,7 +28,7 @@ end
 
 local function parse(stored)
     local n, r, p, salt, key = tostring(stored):match("^scrypt%$(%d+)%$(%d+)%$(%d+)%$(%x+)%$(%x+)$")
-    if not n then return nil end
+    if not n or #salt % 2 ~= 0 or #key % 2 ~= 0 then return nil end  -- hexdecode would raise
     return math.tointeger(tonumber(n)), math.tointeger(tonumber(r)), math.tointeger(tonumber(p)),
         crypt.hexdecode(salt), crypt.hexdecode(key)
 end

@@ -21,8 +21,8 @@
 -- Thread: the owning service.
 local skynet = require "skynet"
 local connection = require "skynet.db.redis.connection"
+local crypt = require "skynet.crypt"
 local request = require "skynet.db.redis.request"
-local sha1 = require "skynet.db.redis.sha1"
 
 local format, upper, lower, tpack, tunpack = string.format, string.upper, string.lower, table.pack,
     table.unpack
@@ -305,7 +305,7 @@ script_meta.__index = script_meta
 -- FLUSH, a restart) it runs it once with EVAL, which also loads it. Yields.
 function redis.script(src)
     assert(type(src) == "string", "redis.script needs the script's source")
-    return setmetatable({ src = src, sha = sha1(src) }, script_meta)
+    return setmetatable({ src = src, sha = crypt.hexencode(crypt.sha1(src)) }, script_meta)
 end
 
 function script_meta.call(s, db, numkeys, ...)

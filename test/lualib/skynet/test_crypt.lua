@@ -26,6 +26,6 @@ t.run(function()
 
     t.eq(hex("\0\1\254\255"), "0001feff", "hexencode")
     t.eq(crypt.hexdecode("0001FEff"), "\0\1\254\255", "hexdecode")
-    t.eq(crypt.hexdecode("abc"), nil, "odd length")
-    t.eq(crypt.hexdecode("zz"), nil, "not hex")
+    t.raises({ "crypt.hexdecode: invalid hex text: odd length 3" }, crypt.hexdecode, "abc")
+    t.raises({ "crypt.hexdecode: invalid hex text: byte 1 is 'z'" }, crypt.hexdecode, "zz")
 end)
