@@ -15,7 +15,6 @@ namespace skyhive::test {
 namespace {
 
 namespace fs = std::filesystem;
-using game::LineSocket;
 using game::Player;
 
 // The port in the node's "<what>: listening on 127.0.0.1:<port>" line, once it is there; 0 when
@@ -27,16 +26,12 @@ int listening_port(const Process& node, const std::string& what) {
     return std::atoi(out.c_str() + out.find(needle) + needle.size());
 }
 
-// The debug console on `port` answers `list` with the services it names.
+// The debug console on `port` answers `list` with a line naming `service`.
 bool console_lists(int port, const std::string& service) {
-    LineSocket console(port);
-    if (!console.read_line() || !console.send("list\n")) return false;
-    bool found = false;
-    while (auto line = console.read_line()) {
-        if (*line == "<CMD OK>") return found;
-        if (line->find(service) != std::string::npos) found = true;
-    }
-    return false;
+    auto reply = game::console(port, "list");
+    return reply.ok() && std::any_of(reply.lines.begin(), reply.lines.end(), [&](const auto& l) {
+               return l.find(service) != std::string::npos;
+           });
 }
 
 std::vector<std::string> entries(const fs::path& dir) {
@@ -122,7 +117,7 @@ TEST_F(InstalledNode, AUserConfigIncludingAnInstalledOneRunsFromAnywhere) {
     ASSERT_TRUE(wait_until_file_contains(log, "echo: listening on")) << node.output();
     const std::string needle = "echo: listening on 127.0.0.1:";
     std::string text = read_file(log);
-    LineSocket echo(std::atoi(text.c_str() + text.find(needle) + needle.size()));
+    LineClient echo(std::atoi(text.c_str() + text.find(needle) + needle.size()));
     ASSERT_TRUE(echo.send("from elsewhere\r\n"));
     EXPECT_EQ(echo.read_line(), "from elsewhere");
     node.signal(SIGTERM);
