@@ -4,8 +4,8 @@
 #   <build>/layers/net/net -> <source>/net
 # and a library of the layer exports that root as a PUBLIC include directory. A target therefore
 # sees the headers of exactly the layers it links, so an include across layers without a link
-# (core including "net/...") fails to build instead of working by accident. The check that this
-# holds is test/CMakeLists.txt's build.layers.
+# (core including "net/...") fails to build instead of working by accident. The ctest check
+# build.layers, below, shows that this holds.
 
 # Adds the include root of `layer` (a folder of the project root) to `target`, PUBLIC.
 function(skyhive_layer_include target layer)
@@ -60,8 +60,9 @@ function(skyhive_add_layer_check)
         list(GET fields 1 header)
         list(GET fields 2 expect)
         string(MAKE_C_IDENTIFIER "layer_probe_${library}_${header}" name)
-        file(CONFIGURE OUTPUT "${dir}/${name}.cpp" CONTENT
-             "// build.layers: with the include directories of ${library}, this include must be ${expect}.\n#include \"${header}\"\n")
+        file(CONFIGURE OUTPUT "${dir}/${name}.cpp"
+             CONTENT "// build.layers: with the include directories of ${library}, this include \
+must be ${expect}.\n#include \"${header}\"\n")
         add_library(${name} OBJECT EXCLUDE_FROM_ALL "${dir}/${name}.cpp")
         # Not a link: the probe needs no library built, only its include directories.
         target_include_directories(${name} PRIVATE
