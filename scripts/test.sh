@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Builds and runs the whole test suite, the way CI does:
+# Builds and runs the whole test suite, the way CI does, one preset of CMakePresets.json a stage
+# (the same trees and filters by hand: cmake --preset asan && cmake --build --preset asan &&
+# ctest --preset asan -j2):
 #   1. AddressSanitizer + UndefinedBehaviorSanitizer build: every test;
 #   2. ThreadSanitizer build: the tests labelled core, net and services (the threaded parts);
 #   3. libFuzzer targets (clang), each for a bounded time;
 #   4. the plain build (the one the README runs): every test, benchmarks compiled.
-# The long game soak (ctest label "soak", 5 minutes) runs in no stage: see the README's Tests
-# section. Its short version (label "soak-short") runs with the others.
+# The long game soak (ctest label "soak", 5 minutes) runs in no stage (the test presets leave it
+# out): see the README's Tests section. Its short version (label "soak-short") runs with the
+# others.
 # Every stage runs even if an earlier one failed; the exit status is non-zero if any failed. The
 # plain build runs last, so the output ends with its ctest summary.
 set -u
@@ -27,46 +30,34 @@ stage() {  # name, then the command
     echo "=== $name: $((SECONDS - t0)) s"
 }
 
-configure_build() {  # dir, targets ("all" or a list), then cmake options
-    local dir=$1 targets=$2
-    shift 2
-    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir/configure.log" 2>&1 ||
-        { cat "$dir/configure.log"; return 1; }
-    # shellcheck disable=SC2086
-    cmake --build "$dir" -j"$jobs" --target $targets >"$dir/build.log" 2>&1
+# One tree per preset of CMakePresets.json (its configure, build and test presets hold the
+# options, the targets and the label filters); a compiler launcher such as ccache is taken from
+# the environment (CMAKE_C_COMPILER_LAUNCHER, CMAKE_CXX_COMPILER_LAUNCHER) or a tree's cache.
+configure_build() {  # preset
+    local preset=$1 dir=build-$1
+    [ "$preset" = default ] && dir=build
+    mkdir -p "$dir"
+    cmake --preset "$preset" >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; return 1; }
+    cmake --build --preset "$preset" -j"$jobs" >"$dir/build.log" 2>&1
     local rc=$?
     grep -E "error|warning" "$dir/build.log"
     [ $rc -eq 0 ] || tail -30 "$dir/build.log"
     return $rc
 }
 
-# Sanitizer builds: -O1 and light debug info keep the compile short and the stacks readable;
-# NDEBUG stays off so assertions run.
-san_flags=(-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1"
-           -DSKYHIVE_BUILD_BENCH=OFF)
-
-fuzz_build() {  # libFuzzer needs clang; only the fuzz targets are built
-    CC=clang CXX=clang++ configure_build build-fuzz fuzz_targets -DSKYHIVE_FUZZ=ON "${san_flags[@]}"
+run_tests() {  # preset
+    ctest --preset "$1" -j"$jobs"
 }
 
-mkdir -p build-asan build-tsan build-fuzz build
-# Labels left out of the ASan and plain runs (a regular expression matched against each label):
-# the fuzz targets (stage 3) and the long soak; "soak-short" does not match and runs.
-skip='fuzz|^soak$'
+stage "asan+ubsan build" configure_build asan
+stage "asan+ubsan tests" run_tests asan
 
-stage "asan+ubsan build" configure_build build-asan all -DSKYHIVE_SANITIZE=address "${san_flags[@]}"
-stage "asan+ubsan tests" ctest --test-dir build-asan -LE "$skip" -j"$jobs" --output-on-failure \
-    --timeout 600 --no-tests=error
-
-stage "tsan build" configure_build build-tsan threaded_tests -DSKYHIVE_SANITIZE=thread "${san_flags[@]}"
-stage "tsan tests (core, net, services)" env TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-    ctest --test-dir build-tsan -L "core|net|services" -j"$jobs" --output-on-failure --timeout 600 \
-    --no-tests=error
+stage "tsan build" configure_build tsan
+stage "tsan tests (core, net, services)" run_tests tsan
 
 if command -v clang++ >/dev/null 2>&1; then
-    stage "fuzz build" fuzz_build
-    stage "fuzz runs" ctest --test-dir build-fuzz -L fuzz --output-on-failure --timeout 300 \
-        --no-tests=error
+    stage "fuzz build" configure_build fuzz
+    stage "fuzz runs" run_tests fuzz
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then
@@ -74,10 +65,9 @@ if [ ${#failed[@]} -gt 0 ]; then
     echo "FAILED stages: ${failed[*]} (the plain suite below runs anyway)"
 fi
 
-stage "build" configure_build build all -DSKYHIVE_BUILD_BENCH=ON
+stage "build" configure_build default
 # Last, and nothing printed after it: the output ends with this ctest summary.
 echo
 echo "=== tests (plain build)"
-ctest --test-dir build -LE "$skip" -j"$jobs" --output-on-failure --timeout 600 --no-tests=error ||
-    status=1
+run_tests default || status=1
 exit $status

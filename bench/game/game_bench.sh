@@ -9,36 +9,22 @@
 # per run, then the medians:
 #   game.transfers.c20 transfers_per_s=2100 ref=2600 ratio=0.81 (ref: ...)
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+. "$(dirname "$0")/../lib.sh"
+root="$bench_root"
 build="${1:-$root/build}"
 runs="${2:-5}"
 clients="${3:-20}"
 seconds="${4:-3}"
-skyhive="$build/skyhive"
-[ -x "$skyhive" ] || { echo "no skyhive binary at $skyhive" >&2; exit 2; }
-command -v redis-server >/dev/null || { echo "redis-server not installed" >&2; exit 2; }
+skyhive="$(bench_skyhive "$build")"
+bench_need nc
+work="$bench_work"
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-port="$(free_port)"
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-    --logfile "$work/redis.log" --daemonize yes --pidfile "$work/redis.pid"
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+bench_start_redis
+port="$redis_port"
 
 game_ports=()
 for n in 1 2; do
-    gp="$(free_port)"
+    gp="$(bench_free_port)"
     game_ports+=("$gp")
     cat > "$work/node$n.lua" <<CONF
 include "$root/config/default.lua"
@@ -49,13 +35,10 @@ redis = "127.0.0.1:$port"
 loglevel = "warn"
 CONF
     (cd "$root" && exec "$skyhive" "$work/node$n.lua" > "$work/node$n.log" 2>&1) &
-    pids+=("$!")
+    bench_track "$!"
 done
 for n in 1 2; do
-    for _ in $(seq 200); do
-        nc -z 127.0.0.1 "${game_ports[$((n - 1))]}" 2>/dev/null && break
-        sleep 0.05
-    done
+    bench_wait_port "${game_ports[$((n - 1))]}" "$work/node$n.log"
 done
 
 cat > "$work/bench.lua" <<CONF
@@ -85,11 +68,8 @@ for run in $(seq "$runs"); do
     echo "run$run $name transfers_per_s=$game ref=$ref ratio=$ratio"
     echo "$game $ref" >> "$results"
 done
-median() {
-    awk -v c="$1" '{print $c}' "$results" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
-}
-game="$(median 1)"
-ref="$(median 2)"
+game="$(bench_median 1 "$results")"
+ref="$(bench_median 2 "$results")"
 ratio="$(awk -v a="$game" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
 echo "# load after: $(uptime)"
 echo "# medians of $runs runs"

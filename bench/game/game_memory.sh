@@ -9,31 +9,16 @@
 #   game.memory.c40 world_idle_kb=... world_live_kb=... rss_before_kb=... rss_idle_kb=...
 #     rss_live_kb=... warnings=... (warnings: "Lua memory warning" lines in both nodes' logs)
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+. "$(dirname "$0")/../lib.sh"
+root="$bench_root"
 build="${1:-$root/build}"
 runs="${2:-3}"
 clients="${3:-40}"
 seconds="${4:-6}"
-skyhive="$build/skyhive"
-[ -x "$skyhive" ] || { echo "no skyhive binary at $skyhive" >&2; exit 2; }
-command -v redis-server >/dev/null || { echo "redis-server not installed" >&2; exit 2; }
+skyhive="$(bench_skyhive "$build")"
+bench_need nc
+work="$bench_work"
 
-work="$(mktemp -d)"
-pids=()
-stop_nodes() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    pids=()
-}
-cleanup() {
-    stop_nodes
-    [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # Runs one console command and prints its output (up to the <CMD OK> line).
 console() {
     python3 - "$1" "$2" <<'PY'
@@ -53,10 +38,8 @@ PY
 world_kb() { awk '/snlua world/ {print $2; exit}' <<< "$1"; }
 rss_kb() { awk '$1 == "rss" {printf "%d", $2 / 1024}' <<< "$1"; }
 
-port="$(free_port)"
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-    --logfile "$work/redis.log" --daemonize yes --pidfile "$work/redis.pid"
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+bench_start_redis
+port="$redis_port"
 
 cat > "$work/bench.lua" <<CONF
 thread = 2
@@ -77,8 +60,8 @@ for run in $(seq "$runs"); do
     game_ports=()
     console_port=""
     for n in 1 2; do
-        gp="$(free_port)"
-        cp="$(free_port)"
+        gp="$(bench_free_port)"
+        cp="$(bench_free_port)"
         game_ports+=("$gp")
         [ -z "$console_port" ] && console_port="$cp"
         cat > "$work/node$n.lua" <<CONF
@@ -89,10 +72,10 @@ debug_console = "127.0.0.1:$cp"
 redis = "127.0.0.1:$port"
 CONF
         (cd "$root" && exec "$skyhive" "$work/node$n.lua" > "$work/node$n.log" 2>&1) &
-        pids+=("$!")
+        bench_track "$!"
     done
-    for gp in "${game_ports[@]}"; do
-        for _ in $(seq 200); do nc -z 127.0.0.1 "$gp" 2>/dev/null && break; sleep 0.05; done
+    for n in 1 2; do
+        bench_wait_port "${game_ports[$((n - 1))]}" "$work/node$n.log"
     done
     rss_before="$(rss_kb "$(console "$console_port" cmem)")"
     out="$(cd "$root" && BENCH_ARGS="$port ${game_ports[0]},${game_ports[1]} $clients $seconds game" \
@@ -105,13 +88,11 @@ CONF
     live_world="$(world_kb "$(console "$console_port" gc)")"
     live_rss="$(rss_kb "$(console "$console_port" cmem)")"
     warnings="$(cat "$work"/node*.log | grep -c 'Lua memory warning' || true)"
-    stop_nodes
+    bench_stop_tracked
     echo "run$run $name world_idle_kb=$idle_world world_live_kb=$live_world rss_before_kb=$rss_before rss_idle_kb=$idle_rss rss_live_kb=$live_rss warnings=$warnings"
     echo "$idle_world $live_world $rss_before $idle_rss $live_rss $warnings" >> "$results"
 done
-median() {
-    awk -v c="$1" '{print $c}' "$results" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
-}
+median() { bench_median "$1" "$results"; }
 echo "# load after: $(uptime)"
 echo "# medians of $runs runs"
 echo "$name world_idle_kb=$(median 1) world_live_kb=$(median 2) rss_before_kb=$(median 3) rss_idle_kb=$(median 4) rss_live_kb=$(median 5) warnings=$(median 6)"

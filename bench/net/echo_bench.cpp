@@ -8,23 +8,20 @@
 // (Module::inline_socket_events); with ".worker", the same service behind the worker hand-off.
 // Usage: echo_bench [seconds per measurement, default 3] [connections]
 // With a connection count, only that round-trip figure is measured (for profiling runs).
-#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
-#include <vector>
 
+#include "bench/support/compare.h"
+#include "bench/support/echo_load.h"
+#include "bench/support/plain_echo_server.h"
 #include "core/node.h"
 #include "core/service.h"
-#include "echo_load.h"
 #include "net/socket_server.h"
-#include "plain_echo_server.h"
 
 using namespace skyhive;
-
-constexpr int kRounds = 5;
 
 namespace {
 
@@ -73,33 +70,6 @@ class EchoModule : public Module {
     const bool inline_;
 };
 
-void line(const char* name, const char* unit, double value, double ref, double ratio) {
-    std::printf("%s %s=%.0f ref=%.0f ratio=%.2f\n", name, unit, value, ref, ratio);
-    std::fflush(stdout);
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-// Runs `measure(port)` against both servers in alternating slices, so load from elsewhere on the
-// machine hits both alike; prints the medians and the median of the per-round ratios.
-template <class F>
-void compare(const char* name, const char* unit, int ref_port, int our_port, double seconds,
-             F measure) {
-    std::vector<double> refs, ours, ratios;
-    for (int round = 0; round < kRounds; ++round) {
-        double r = measure(ref_port, seconds / kRounds);
-        double o = measure(our_port, seconds / kRounds);
-        refs.push_back(r);
-        ours.push_back(o);
-        ratios.push_back(o / r);
-    }
-    line(name, unit, median(ours), median(refs), median(ratios));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,15 +113,16 @@ int main(int argc, char** argv) {
     for (int n : {1, 16, 64}) {
         if (only && n != only) continue;
         for (const Mode& m : modes) {
-            compare(("net.echo.c" + std::to_string(n) + m.suffix).c_str(), "rtt_per_s",
-                    plain.port(), m.port, seconds,
-                    [n](int p, double s) { return bench::echo_round_trips(p, n, s); });
+            bench::compare_alternating(
+                "net.echo.c" + std::to_string(n) + m.suffix, "rtt_per_s", plain.port(), m.port,
+                seconds, [n](int p, double s) { return bench::echo_round_trips(p, n, s); });
         }
     }
     if (!only) {
         for (const Mode& m : modes) {
-            compare((std::string("net.bulk.c1") + m.suffix).c_str(), "mb_per_s", plain.port(),
-                    m.port, seconds, [](int p, double s) { return bench::echo_bulk(p, s); });
+            bench::compare_alternating(std::string("net.bulk.c1") + m.suffix, "mb_per_s",
+                                       plain.port(), m.port, seconds,
+                                       [](int p, double s) { return bench::echo_bulk(p, s); });
         }
     }
 

@@ -9,22 +9,18 @@
 #   lock.contended.c8.nonfair acq_per_s=900 p99_wait_ms=40.1 ref=620 ratio=1.45 exclusive=yes
 # The reference needs python3-redis (Debian); without it the ratios are left out.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+. "$(dirname "$0")/../lib.sh"
+root="$bench_root"
 build="${1:-$root/build}"
 runs="${2:-3}"
 seconds="${3:-10}"
-skyhive="$build/skyhive"
-[ -x "$skyhive" ] || { echo "no skyhive binary at $skyhive" >&2; exit 2; }
+skyhive="$(bench_skyhive "$build")"
 python=/usr/bin/python3
 have_ref=1
 "$python" -c "import redis" 2>/dev/null || { have_ref=0; echo "# python3-redis missing: no reference" >&2; }
-
-work="$(mktemp -d)"
-port="$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-    --logfile "$work/redis.log" --daemonize yes --pidfile "$work/redis.pid"
-trap 'kill "$(cat "$work/redis.pid")" 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+work="$bench_work"
+bench_start_redis
+port="$redis_port"
 
 cat > "$work/config.lua" <<CONF
 thread = 2

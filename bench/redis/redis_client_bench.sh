@@ -11,19 +11,15 @@
 # BENCH_FLUSH=timeout defers writes by skynet.timeout(0) instead of a fork; BENCH_ONLY=regex picks
 # scenarios; BENCH_SERVICES=n spreads c50p16's connections over n services (default 2).
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+. "$(dirname "$0")/../lib.sh"
+root="$bench_root"
 build="${1:-$root/build}"
 runs="${2:-5}"
-skyhive="$build/skyhive"
-[ -x "$skyhive" ] || { echo "no skyhive binary at $skyhive" >&2; exit 2; }
-command -v redis-benchmark >/dev/null || { echo "redis-benchmark not installed" >&2; exit 2; }
-
-work="$(mktemp -d)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-    --logfile "$work/redis.log" --daemonize yes --pidfile "$work/redis.pid"
-trap 'kill "$(cat "$work/redis.pid")" 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+skyhive="$(bench_skyhive "$build")"
+bench_need redis-benchmark
+work="$bench_work"
+bench_start_redis
+port="$redis_port"
 
 cat > "$work/config.lua" <<CONF
 thread = 2

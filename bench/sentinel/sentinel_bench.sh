@@ -15,16 +15,16 @@
 # may or may not have executed); unsent_failed: commands that failed without being sent (0 is
 # the target); acked_lost: acknowledged increments missing on the new master (0 is the target).
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+. "$(dirname "$0")/../lib.sh"
+root="$bench_root"
 build="${1:-$root/build}"
 runs="${2:-5}"
-[ -x "$build/skyhive" ] || { echo "$build/skyhive is missing: cmake --build $build --target skyhive" >&2; exit 2; }
+skyhive="$(bench_skyhive "$build")"
 cd "$root"
-out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
+out="$bench_work/lines"
 for scenario in kill failover; do
     for i in $(seq "$runs"); do
-        line="$(SCENARIO=$scenario QUIET=1 sentinel-demo/topology.sh "$build/skyhive" \
+        line="$(SCENARIO=$scenario QUIET=1 sentinel-demo/topology.sh "$skyhive" \
             sentinel-demo/node.lua 2>&1 | grep '^sentinel\.' || true)"
         [ -n "$line" ] || line="sentinel.$scenario run_failed=1"
         echo "$line run=$i"

@@ -1,57 +1,28 @@
 // Echo through skynet.socket: a Lua service (bench_echo_raw.lua: read() then write() per
 // connection coroutine) on a real node (2 workers), against the plain single-threaded epoll echo
-// server of bench/net, measured in the same run with the same load client. Each figure
+// server of bench/support, measured in the same run with the same load client. Each figure
 // alternates the two servers in 5 slices and prints medians; the ratio is the median of the
 // per-slice ratios. One line per figure:
 //   lua.echo.c<N> rtt_per_s=<v> ref=<v> ratio=<v>     N connections, 64-byte request/response
 //   lua.bulk.c1 mb_per_s=<v> ref=<v> ratio=<v>        one connection streaming
 // Usage (from the repository root): lua_echo_bench [seconds per measurement, default 3]
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
-#include <vector>
 
+#include "bench/support/compare.h"
+#include "bench/support/echo_load.h"
+#include "bench/support/plain_echo_server.h"
 #include "core/config.h"
 #include "core/node.h"
-#include "echo_load.h"
 #include "lualib/native/socket_driver.h"
 #include "net/socket_server.h"
-#include "plain_echo_server.h"
 #include "services/builtin.h"
 #include "services/config_loader.h"
 
 using namespace skyhive;
-
-namespace {
-
-constexpr int kRounds = 5;
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-template <class F>
-void compare(const std::string& name, const char* unit, int ref_port, int our_port, double seconds,
-             F measure) {
-    std::vector<double> refs, ours, ratios;
-    for (int round = 0; round < kRounds; ++round) {
-        double r = measure(ref_port, seconds / kRounds);
-        double o = measure(our_port, seconds / kRounds);
-        refs.push_back(r);
-        ours.push_back(o);
-        ratios.push_back(o / r);
-    }
-    std::printf("%s %s=%.0f ref=%.0f ratio=%.2f\n", name.c_str(), unit, median(ours), median(refs),
-                median(ratios));
-    std::fflush(stdout);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
@@ -92,11 +63,12 @@ int main(int argc, char** argv) {
     bench::PlainEchoServer plain;
 
     for (int n : {1, 16, 64}) {
-        compare("lua.echo.c" + std::to_string(n), "rtt_per_s", plain.port(), port, seconds,
-                [n](int p, double s) { return bench::echo_round_trips(p, n, s); });
+        bench::compare_alternating(
+            "lua.echo.c" + std::to_string(n), "rtt_per_s", plain.port(), port, seconds,
+            [n](int p, double s) { return bench::echo_round_trips(p, n, s); });
     }
-    compare("lua.bulk.c1", "mb_per_s", plain.port(), port, seconds,
-            [](int p, double s) { return bench::echo_bulk(p, s); });
+    bench::compare_alternating("lua.bulk.c1", "mb_per_s", plain.port(), port, seconds,
+                               [](int p, double s) { return bench::echo_bulk(p, s); });
     node.shutdown();
     return 0;
 }

@@ -1,4 +1,4 @@
-#include "echo_load.h"
+#include "bench/support/echo_load.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

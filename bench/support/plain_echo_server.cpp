@@ -1,4 +1,4 @@
-#include "plain_echo_server.h"
+#include "bench/support/plain_echo_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,6 +1,7 @@
 #pragma once
 
-// The load client shared by both servers under test: one thread, its own epoll set.
+// The load client shared by the echo benchmarks (bench/net, bench/socket): one thread, its own
+// epoll set, run against each server under test and the reference alike.
 
 namespace skyhive::bench {
 

@@ -1,0 +1,95 @@
+# The shared preamble of the benchmark scripts: sourced, not run.
+#   . "$(dirname "$0")/../lib.sh"
+# Sets bench_root (the repository root, absolute) and bench_work (a temporary directory), and
+# installs one EXIT trap that stops what the script started through these functions (processes
+# it tracked, the redis-server) and removes bench_work. A script that needs more at exit defines
+# bench_on_exit, which the trap calls first.
+#
+#   bench_skyhive BUILD_DIR      print the skyhive binary of BUILD_DIR (absolute); exit 2 if it
+#                                is missing
+#   bench_need COMMAND...        exit 2 naming the first COMMAND that is not installed
+#   bench_free_port              print a free TCP port on 127.0.0.1
+#   bench_wait_port PORT [LOG]   wait (up to 10 s) until 127.0.0.1:PORT accepts; else exit 1,
+#                                printing the end of LOG
+#   bench_start_redis [ARG...]   start a redis-server on a free port (no persistence, files in
+#                                bench_work, extra ARGs passed on) and wait until it answers
+#                                PING; sets redis_port
+#   bench_track PID              stop PID at exit (or at bench_stop_tracked)
+#   bench_stop_tracked           stop the tracked processes now and wait for them
+#   bench_median COLUMN FILE     print the median of COLUMN over the lines of FILE
+
+bench_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bench_work="$(mktemp -d)"
+bench_pids=()
+redis_port=""
+
+bench_stop_tracked() {
+    local pid
+    for pid in "${bench_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${bench_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    bench_pids=()
+}
+
+bench_exit() {
+    if declare -F bench_on_exit >/dev/null; then bench_on_exit || true; fi
+    bench_stop_tracked
+    if [ -f "$bench_work/redis.pid" ]; then
+        kill "$(cat "$bench_work/redis.pid")" 2>/dev/null || true
+    fi
+    rm -rf "$bench_work"
+}
+trap bench_exit EXIT
+
+bench_skyhive() {
+    if [ ! -x "$1/skyhive" ]; then
+        echo "no skyhive binary at $1/skyhive (cmake --build $1 --target skyhive)" >&2
+        exit 2
+    fi
+    echo "$(cd "$1" && pwd)/skyhive"
+}
+
+bench_need() {
+    local cmd
+    for cmd in "$@"; do
+        command -v "$cmd" >/dev/null || { echo "$cmd is not installed" >&2; exit 2; }
+    done
+}
+
+bench_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+bench_wait_port() {
+    local port=$1 log=${2:-} i
+    for i in $(seq 200); do
+        nc -z 127.0.0.1 "$port" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "nothing listens on 127.0.0.1:$port after 10 s" >&2
+    [ -n "$log" ] && tail -5 "$log" >&2
+    exit 1
+}
+
+bench_track() {
+    bench_pids+=("$1")
+}
+
+bench_start_redis() {
+    bench_need redis-server redis-cli
+    redis_port="$(bench_free_port)"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+        --dir "$bench_work" --logfile "$bench_work/redis.log" --daemonize yes \
+        --pidfile "$bench_work/redis.pid" "$@"
+    local i
+    for i in $(seq 100); do
+        redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "redis-server on port $redis_port does not answer PING after 5 s" >&2
+    tail -5 "$bench_work/redis.log" >&2
+    exit 1
+}
+
+bench_median() {
+    awk -v c="$1" '{print $c}' "$2" | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'
+}
