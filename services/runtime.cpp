@@ -81,7 +81,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(Config config) {
     return r;
 }
 
-Result<void> Runtime::start() {
+Result<void> Runtime::start_parts() {
     Node& node = *node_;
     if (auto started = node.start(); !started) return started.error();
     node_started_ = true;
@@ -110,25 +110,36 @@ Result<void> Runtime::start() {
 }
 
 int Runtime::run() {
-    assert(std::this_thread::get_id() == owner_ && "Runtime::run: not the thread of create()");
-    if (auto started = start(); !started) {
+    if (auto started = start(); !started)
         std::fprintf(stderr, "skyhive: %s\n", started.error().message.c_str());
+    return wait();
+}
+
+Result<void> Runtime::start() {
+    assert(std::this_thread::get_id() == owner_ && "Runtime::start: not the thread of create()");
+    if (auto started = start_parts(); !started) {
         stop();
-        return 1;
+        start_failed_ = true;
+        return started.error();
     }
     Node& node = *node_;
     log_allocator(node);
     auto [module, args] = split_command(bootstrap_);
-    int code = 0;
     if (auto boot = node.launch(module, args); !boot) {
         node.log(Handle(), LogLevel::error,
                  "bootstrap '" + bootstrap_ + "' failed: " + boot.error().message);
-        code = 1;
+        bootstrap_failed_ = true;
         node.request_stop();
     }
-    node.wait_for_stop();
+    return {};
+}
+
+int Runtime::wait() {
+    assert(std::this_thread::get_id() == owner_ && "Runtime::wait: not the thread of create()");
+    if (start_failed_) return 1;  // start() stopped what it had started
+    node_->wait_for_stop();
     stop();
-    return code != 0 ? code : node.exit_code();
+    return bootstrap_failed_ ? 1 : node_->exit_code();
 }
 
 void Runtime::stop() {

@@ -25,7 +25,8 @@ class SocketServer;
 // local redis-server (supervised, when the config wants one) and the signal thread, and stops
 // them in reverse. Identity type: not copyable.
 // Thread: create() on the main thread before any other thread exists (it blocks the node's
-// signals for every thread created later); run() and the destructor on that same thread.
+// signals for every thread created later); run(), start(), wait(), node() and the destructor on
+// that same thread.
 class Runtime {
   public:
     // Reads and checks what the runtime needs from the config (the node's options, bootstrap,
@@ -40,10 +41,19 @@ class Runtime {
     // process exit code: the node's, or 1 when a part failed to start. Once.
     int run();
 
+    // run() in two halves, for a program that embeds the node (the benchmarks): start()
+    // starts everything and launches the bootstrap service; the caller may then talk to the
+    // node (node().env(), node().request_stop()); wait() waits until something stops the node,
+    // stops everything in reverse and returns the exit code as run() does. A failed start()
+    // has already stopped what it started; wait() then returns 1. Once each, in this order.
+    Result<void> start();
+    int wait();
+    Node& node() { return *node_; }
+
   private:
     Runtime();
     // The start steps; each undoes nothing itself: stop() stops whatever started.
-    Result<void> start();
+    Result<void> start_parts();
     void stop();
 
     std::string bootstrap_;
@@ -57,7 +67,9 @@ class Runtime {
     std::unique_ptr<LocalRedis> local_redis_;
     std::unique_ptr<Signals> signals_;
     bool node_started_ = false;
-    std::thread::id owner_;  // the thread that called create()
+    bool start_failed_ = false;      // a part did not start: start() stopped the others
+    bool bootstrap_failed_ = false;  // the bootstrap service did not launch: exit code 1
+    std::thread::id owner_;          // the thread that called create()
 };
 
 }  // namespace skyhive

@@ -30,6 +30,7 @@
 #include "core/service.h"
 #include "services/builtin.h"
 #include "services/config_loader.h"
+#include "services/runtime.h"
 
 using namespace skyhive;
 
@@ -99,21 +100,19 @@ std::vector<double> lua_run(const std::string& service, bool codecache,
         "lua_path = \"./lualib/?.lua;./lualib/?/init.lua\"\n"
         "lua_codecache = " +
         std::string(codecache ? "true" : "false") + "\n";
+    text += "bootstrap = \"snlua " + service + "\"\n";
     auto config = parse_config(text, "lua_bench");
-    auto options = NodeOptions::from_config(config.value());
-    Node node(std::move(options.value()), std::move(config.value()));
-    register_builtin_modules(node);
-    if (!node.start()) return {};
-    if (!node.launch("snlua", service)) return {};
-    node.wait_for_stop();
+    if (!config) return {};
+    // The same composition root as the skyhive binary; the bench service stops the node.
+    auto runtime = Runtime::create(std::move(config.value()));
+    if (!runtime) return {};
+    if ((*runtime)->run() != 0) return {};
     std::vector<double> out;
     for (const char* key : keys) {
-        auto v = node.env().get(key);
+        auto v = (*runtime)->node().env().get(key);
         if (!v) return {};
         out.push_back(std::atof(v->c_str()));
     }
-    node.shutdown();
-    if (node.exit_code() != 0) return {};
     return out;
 }
 

@@ -5,7 +5,7 @@
 // per-slice ratios. One line per figure:
 //   lua.echo.c<N> rtt_per_s=<v> ref=<v> ratio=<v>     N connections, 64-byte request/response
 //   lua.bulk.c1 mb_per_s=<v> ref=<v> ratio=<v>        one connection streaming
-// Usage (from the repository root): lua_echo_bench [seconds per measurement, default 3]
+// Usage: lua_echo_bench [seconds per measurement, default 3]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -15,49 +15,46 @@
 #include "bench/support/compare.h"
 #include "bench/support/echo_load.h"
 #include "bench/support/plain_echo_server.h"
-#include "core/config.h"
 #include "core/node.h"
-#include "lualib/native/socket_driver.h"
-#include "net/socket_server.h"
-#include "services/builtin.h"
 #include "services/config_loader.h"
+#include "services/runtime.h"
 
 using namespace skyhive;
 
 int main(int argc, char** argv) {
     double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
+    // Paths are taken from the source tree, so the benchmark runs from any directory.
     auto config = parse_config(
         "thread = 2\n"
         "loglevel = \"error\"\n"
+        "bootstrap = \"snlua bench_echo_raw\"\n"
         "luaservice = \"./bench/socket/?.lua;./services/lua/?.lua\"\n"
         "lua_path = \"./lualib/?.lua;./lualib/?/init.lua\"\n",
-        "lua_echo_bench");
-    auto options = NodeOptions::from_config(config.value());
-    Node node(std::move(options.value()), std::move(config.value()));
-    net::SocketServer sockets(node);
-    SocketDriver driver(sockets);
-    register_builtin_modules(node, &driver);
+        SKYHIVE_SOURCE_DIR "/lua_echo_bench");
+    if (!config) {
+        std::fprintf(stderr, "config: %s\n", config.error().message.c_str());
+        return 1;
+    }
+    // The same composition root as the skyhive binary: node, socket thread, socket driver.
+    auto runtime = Runtime::create(std::move(config.value()));
+    if (!runtime) {
+        std::fprintf(stderr, "runtime: %s\n", runtime.error().message.c_str());
+        return 1;
+    }
+    Runtime& node = **runtime;
     if (auto r = node.start(); !r) {
-        std::fprintf(stderr, "node: %s\n", r.error().message.c_str());
-        return 1;
-    }
-    if (auto r = sockets.start(); !r) {
-        std::fprintf(stderr, "socket server: %s\n", r.error().message.c_str());
-        return 1;
-    }
-    node.on_shutdown([&] { sockets.stop(); });
-    if (auto h = node.launch("snlua", "bench_echo_raw"); !h) {
-        std::fprintf(stderr, "bench_echo_raw: %s (run from the repository root)\n",
-                     h.error().message.c_str());
+        std::fprintf(stderr, "start: %s\n", r.error().message.c_str());
         return 1;
     }
     int port = 0;
     for (int i = 0; i < 1000 && !port; ++i) {
-        if (auto v = node.env().get("bench_echo_port")) port = std::atoi(v->c_str());
+        if (auto v = node.node().env().get("bench_echo_port")) port = std::atoi(v->c_str());
         if (!port) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     if (!port) {
         std::fprintf(stderr, "bench_echo_raw did not publish its port\n");
+        node.node().request_stop();
+        node.wait();
         return 1;
     }
     bench::PlainEchoServer plain;
@@ -69,6 +66,6 @@ int main(int argc, char** argv) {
     }
     bench::compare_alternating("lua.bulk.c1", "mb_per_s", plain.port(), port, seconds,
                                [](int p, double s) { return bench::echo_bulk(p, s); });
-    node.shutdown();
-    return 0;
+    node.node().request_stop();
+    return node.wait();
 }
