@@ -63,13 +63,14 @@ TEST(TimingWheel, ClampsDelaysBeyondThe32BitRange) {
     EXPECT_EQ(out[0].session, 2);
 }
 
-// 100,000 timers through a running node: each fires in due order, never early, and nearly all
-// within one tick of its due time. Lateness is wall-clock and so at the mercy of the OS: on a
-// loaded 2-core machine a thread preempted for 20 ms makes a whole tick's batch (~330 timers)
-// late, so up to 1% may be late by more than one tick, none by more than `bound`. A timer that is
-// systematically a tick late (the bug this test is for) fails both. ctest runs this file alone
-// (RUN_SERIAL). Sanitizers slow the worker ~10x, so there the bounds are loose; order and "never
-// early" stay exact.
+// 100,000 timers through a running node: each fires in due order, never early, and most within
+// one tick of its due time. That each entry expires exactly on its tick is proved without a clock
+// above (TimingWheel tests); here lateness is wall-clock and so at the mercy of the OS: on a
+// loaded 2-core machine every thread preempted for 20 ms makes a whole tick's batch (~330 timers)
+// late, and a run at load average 10 saw 15% late by more than one tick. A timer thread that
+// drifts or fires systematically late makes nearly all of them late, so the bound is half; none
+// may be later than `bound`. Sanitizers slow the worker ~10x, so there `slack` and `bound` are
+// loose; order and "never early" stay exact. ctest runs this file alone (RUN_SERIAL).
 TEST(Timer, HundredThousandTimersFireInOrderOnTime) {
     Node node(quiet_options());
     const int kTimers = 100'000;
@@ -104,7 +105,7 @@ TEST(Timer, HundredThousandTimersFireInOrderOnTime) {
     ASSERT_TRUE(node.launch("timers", ""));
     ASSERT_TRUE(wait_until([&] { return fired.load() == kTimers; }, std::chrono::seconds(60)));
     EXPECT_EQ(early.load(), 0);
-    EXPECT_LE(late.load(), kTimers / 100);
+    EXPECT_LT(late.load(), kTimers / 2);
     EXPECT_EQ(very_late.load(), 0);
     EXPECT_EQ(disorder.load(), 0);
 }
