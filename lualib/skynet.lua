@@ -23,7 +23,9 @@ local skynet = {
     exit = c.exit, task = c.task, error = c.print, getenv = c.getenv, memlimit = c.memlimit,
     stat = c.stat, localname = c.query, kill = c.kill, yield = c.yield, time = c.time,
     self = c.self, address = c.address, newservice = c.newservice, register = c.register,
-    name = c.register, abort = c.abort, setenv = c.setenv,
+    name = c.register, abort = c.abort, setenv = c.setenv, context = c.context, genid = c.genid,
+    -- skynet.pcall is plain pcall in skynet (its init-running form is deprecated there)
+    pcall = pcall,
     -- skynet.call raises "call to <addr> failed: <the callee's error>" when the callee raised,
     -- refused, died, or exited before answering; calltimeout(ms, addr, proto, ...) also raises
     -- "call to <addr> timed out after <ms> ms" (the late answer is dropped).
@@ -47,12 +49,12 @@ function skynet.register_protocol(class)
 end
 
 function skynet.dispatch(typename, func)
-    local p = assert(proto[typename], "unknown protocol")
+    local p = proto[typename]
+    if func == nil then return p and p.dispatch end  -- a query: nil for an unknown protocol
+    if not p then unknown(typename) end
     local old = p.dispatch
-    if func ~= nil then
-        p.dispatch = func
-        c.protocol(p.id, func, p.unpack)
-    end
+    p.dispatch = func
+    c.protocol(p.id, func, p.unpack)
     return old
 end
 
@@ -74,6 +76,16 @@ skynet.register_protocol {
         return require("skynet.debug").dispatch(skynet, info_func, cmd, ...)
     end,
 }
+
+-- The number of messages waiting in this service's queue.
+function skynet.mqlen()
+    return c.stat "mqlen"
+end
+
+-- True once the monitor has caught this service in an endless loop.
+function skynet.endless()
+    return c.stat "endless"
+end
 
 function skynet.rawsend(addr, typename, msg, sz)
     local p = proto[typename] or unknown(typename)

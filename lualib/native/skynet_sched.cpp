@@ -103,6 +103,7 @@ void LuaScheduler::recycle(Co* co) {
         if (waiting_.find(co->waits) == co) waiting_.take(co->waits);
     }
     co->session = -1;
+    co->source = Handle();  // a fork taking this coroutine has no requester (context())
     co->waits = 0;
     co->wait = Co::Wait::none;
     co->queued_wakeup = false;
@@ -291,7 +292,7 @@ void LuaScheduler::resume_one(Co* co, int nargs) {
 void LuaScheduler::finished(Co* co) {
     if (co->is_start) {
         start_pending_ = false;
-        host_.notify_started(true, {});
+        host_.notify_started(StartOutcome::started, {});
         // Not pooled: a service that only starts (and idles) keeps no spare coroutine (~1 KB).
         co->is_start = false;
         co->session = -1;
@@ -333,7 +334,7 @@ void LuaScheduler::failed(Co* co, const char* why) {
         std::string line(text, strcspn(text, "\n"));
         host_.service().node().log(host_.service().handle(), LogLevel::error,
                                    "start function failed: " + line);
-        host_.notify_started(false, line);
+        host_.notify_started(StartOutcome::failed, line);
         begin_exit();
     }
     lua_pop(L, 1);
@@ -372,12 +373,14 @@ void LuaScheduler::release() {
     lua_pop(L, 1);
     if (start_pending_) {
         start_pending_ = false;
-        // skynet's rule: a service may do its work in start and exit; being killed is a failure.
+        // skynet's launcher: a service that exits in its start function gives its newservice
+        // nil (REMOVE answers without a handle); being killed is a failure.
         if (exiting_)
-            host_.notify_started(true, {});
+            host_.notify_started(StartOutcome::exited, {});
         else
-            host_.notify_started(false, "service " + address_of(host_.service().handle()) +
-                                            " was killed during its start function");
+            host_.notify_started(StartOutcome::failed, "service " +
+                                                           address_of(host_.service().handle()) +
+                                                           " was killed during its start function");
     }
 }
 

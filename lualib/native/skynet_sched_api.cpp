@@ -108,9 +108,14 @@ int l_calltimeout(lua_State* L) {
     return yield_for(L, 5 | (lua_KContext(ms) << 8), call_k);
 }
 
+// Stack: args, then the resume values (true, msg, size) or (false, text). A non-empty answer
+// means the child called exit() in its start function: nil, as skynet's launcher answers.
 int newservice_k(lua_State* L, int, lua_KContext ctx) {
     if (lua_toboolean(L, 2)) {
-        lua_pushinteger(L, lua_Integer(ctx));
+        if (lua_tointeger(L, 4) > 0)
+            lua_pushnil(L);
+        else
+            lua_pushinteger(L, lua_Integer(ctx));
         return 1;
     }
     luaL_where(L, 2);
@@ -119,9 +124,9 @@ int newservice_k(lua_State* L, int, lua_KContext ctx) {
     return lua_error(L);
 }
 
-// newservice(name, ...) -> handle: launches "snlua name args..." (the arguments tostring'd and
-// joined with spaces) from this service and waits until the child's start function has returned.
-// Yields.
+// newservice(name, ...) -> handle | nil: launches "snlua name args..." (the arguments
+// tostring'd and joined with spaces) from this service and waits until the child's start
+// function has returned (nil when it called exit()). Yields.
 int l_newservice(lua_State* L) {
     Co* co = running(L, "skynet.newservice");
     luaL_checkany(L, 1);
@@ -196,6 +201,22 @@ int l_retpack(lua_State* L) {
         std::snprintf(err, sizeof err, "%s", packed.error().message.c_str());
     }
     return luaL_error(L, "%s", err);
+}
+
+// context() -> session, source of the request the running coroutine handles: session nil when
+// there is none or it was answered (ret, response, ignoreret), 0 for a send; source nil in a
+// fork, a timeout or the main chunk.
+int l_context(lua_State* L) {
+    Co* co = LuaScheduler::of(L).current();
+    if (co && co->session >= 0)
+        lua_pushinteger(L, co->session);
+    else
+        lua_pushnil(L);
+    if (co && co->source)
+        lua_pushinteger(L, co->source.value);
+    else
+        lua_pushnil(L);
+    return 2;
 }
 
 int ignoreret(lua_State* L) {
@@ -281,7 +302,8 @@ int l_fork(lua_State* L) {
     return 1;
 }
 
-// timeout(centiseconds, f) -> session: runs f in a new coroutine after the delay.
+// timeout(centiseconds, f) -> coroutine: runs f in a new coroutine after the delay (skynet
+// returns the coroutine too).
 int l_timeout(lua_State* L) {
     lua_Integer cs = luaL_checkinteger(L, 1);
     luaL_argcheck(L, cs <= INT32_MAX, 1, "timeout too long");
@@ -292,7 +314,8 @@ int l_timeout(lua_State* L) {
     lua_xmove(L, co->L, 1);
     int32_t session = s.host().service().timeout(cs < 0 ? 0 : int(cs));
     s.wait_on(session, co, Co::Wait::timer);
-    lua_pushinteger(L, session);
+    lua_pushthread(co->L);
+    lua_xmove(co->L, L, 1);
     return 1;
 }
 
@@ -453,6 +476,7 @@ void LuaScheduler::register_functions(lua_State* L) {
         {"retpack", l_retpack},
         {"response", l_response},
         {"ignoreret", ignoreret},
+        {"context", l_context},
         {"fork", l_fork},
         {"timeout", l_timeout},
         {"start", l_start},

@@ -1,0 +1,33 @@
+-- A service for test_api_core: reports skynet.context() as seen by its handlers.
+--   ctx            -> session, source seen before answering, and this service's handle
+--   after          -> what context() said right after the previous "ctx" answered
+--   note (a send)  -> records context() of the send; "noted" returns it
+--   forked         -> context() inside a fork made by the handler
+local skynet = require "skynet"
+
+local after, noted = {}, {}
+local CMD = {}
+
+function CMD.ctx()
+    local session, source = skynet.context()
+    skynet.retpack(session, source, skynet.self())
+    after = table.pack(skynet.context())
+end
+
+function CMD.after() skynet.retpack(after[1], after[2]) end
+
+function CMD.note() noted = table.pack(skynet.context()) end
+
+function CMD.noted() skynet.retpack(noted[1], noted[2]) end
+
+function CMD.forked()
+    local response = skynet.response()
+    skynet.fork(function()
+        local session, source = skynet.context()
+        response(true, session, source)
+    end)
+end
+
+skynet.start(function()
+    skynet.dispatch("lua", function(_, _, cmd, ...) CMD[cmd](...) end)
+end)
