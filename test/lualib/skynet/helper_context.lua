@@ -2,7 +2,7 @@
 --   ctx            -> session, source seen before answering, and this service's handle
 --   after          -> what context() said right after the previous "ctx" answered
 --   note (a send)  -> records context() of the send; "noted" returns it
---   forked         -> context() inside a fork made by the handler
+--   forked         -> context() inside a fork made by the handler (on a pooled coroutine)
 local skynet = require "skynet"
 
 local after, noted = {}, {}
@@ -20,8 +20,12 @@ function CMD.note() noted = table.pack(skynet.context()) end
 
 function CMD.noted() skynet.retpack(noted[1], noted[2]) end
 
+function CMD.noop() skynet.retpack() end
+
 function CMD.forked()
     local response = skynet.response()
+    -- A request of our own first, so the fork reuses a coroutine that handled a request.
+    skynet.call(skynet.self(), "lua", "noop")
     skynet.fork(function()
         local session, source = skynet.context()
         response(true, session, source)
