@@ -15,9 +15,18 @@ t.run(function()
     t.eq(skynet.launch("snlua", "no_such_service_script"), nil, "launch of a missing script")
     t.eq(skynet.launch("no_such_module"), nil, "launch of an unknown module")
 
+    t.ok(t.same(table.pack(skynet.launch " "), { n = 2, nil, "no module named" }),
+        "launch of nothing")
+
     -- kill(handle) and kill(name).
     skynet.kill(h)
     t.wait_until(function() return skynet.localname ".slow_start" == nil end, 500, "kill(handle)")
+    -- The module and its arguments in one string, as skynet code often writes it.
+    local h1 = skynet.launch "snlua helper_slow_start"
+    t.ok(math.type(h1) == "integer", "launch of one string")
+    t.eq(skynet.localname ".slow_start", h1, "launch of one string ran the script")
+    skynet.kill(h1)
+    t.wait_until(function() return skynet.localname ".slow_start" == nil end, 500, "kill again")
     local h2 = skynet.launch("snlua", "helper_slow_start")
     skynet.kill ".slow_start"
     t.wait_until(function() return skynet.call(".launcher", "lua", "LIST")[skynet.address(h2)]
