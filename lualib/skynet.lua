@@ -103,14 +103,28 @@ function skynet.rawcall(addr, typename, msg, sz)
     return c_call(addr, p.id, msg, sz)
 end
 
+-- skynet asserts the handle: a service that exits in its start function has none.
+local function unique_handle(what, name, handle)
+    if handle == nil then
+        error(format("%s %s: the service exited in its start function", what, tostring(name)), 3)
+    end
+    return handle
+end
+
 function skynet.uniqueservice(global, ...)
-    if global == true then return skynet.call(".service", "lua", "LAUNCH", ...) end
-    return skynet.call(".service", "lua", "LAUNCH", global, ...)
+    if global == true then
+        return unique_handle("uniqueservice", ..., skynet.call(".service", "lua", "LAUNCH", ...))
+    end
+    return unique_handle("uniqueservice", global,
+        skynet.call(".service", "lua", "LAUNCH", global, ...))
 end
 
 function skynet.queryservice(global, ...)
-    if global == true then return skynet.call(".service", "lua", "QUERY", ...) end
-    return skynet.call(".service", "lua", "QUERY", global, ...)
+    if global == true then
+        return unique_handle("queryservice", ..., skynet.call(".service", "lua", "QUERY", ...))
+    end
+    return unique_handle("queryservice", global,
+        skynet.call(".service", "lua", "QUERY", global, ...))
 end
 
 local init_funcs = {}

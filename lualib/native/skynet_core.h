@@ -29,10 +29,10 @@
 //       ignoreret(): answer (or decline to answer) the request the running coroutine handles.
 //   fork(f, ...) -> coroutine; timeout(centiseconds, f) -> coroutine; start(f).
 //   sleep(centiseconds [, token]) -> nil | "BREAK" [yields]; wait([token]) [yields];
-//       wakeup(token) -> boolean.
+//       wakeup(token) -> true | nil.
 //   exit(): retires the service after the current message [yields when it can, never returns].
 //   protocol(id, dispatch, unpack): what runs requests of message type id.
-//   task([table | session]) -> count | traceback.
+//   task([table | session | co | "init"]) -> count | traceback | session (skynet.task).
 //   genid() -> a fresh session. take() -> msg, size: takes ownership of the payload of the
 //       message being dispatched (to forward it with send, or to trash it); without take() the
 //       payload is freed once the handler first suspends or returns.

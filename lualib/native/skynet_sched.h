@@ -159,6 +159,12 @@ class LuaScheduler {
         co->is_start = true;
     }
     void begin_exit();
+    // The coroutine running skynet.start's function until that function ends, else null.
+    lua_State* start_thread() const {
+        for (const auto& co : slots_)
+            if (co && co->is_start) return co->L;
+        return nullptr;
+    }
     bool exiting() const { return exiting_; }
     int anchor_ref() const { return anchor_ref_; }
     int sleep_ref() const { return sleep_ref_; }

@@ -395,7 +395,7 @@ int l_wait(lua_State* L) {
     return wait_with_token(L, co, session, Co::Wait::wait);
 }
 
-// wakeup(token) -> boolean: the coroutine sleeping or waiting on token runs once the current
+// wakeup(token) -> true | nil: the coroutine sleeping or waiting on token runs once the current
 // coroutine suspends.
 int l_wakeup(lua_State* L) {
     LuaScheduler& s = LuaScheduler::of(L);
@@ -403,7 +403,10 @@ int l_wakeup(lua_State* L) {
     lua_pushvalue(L, 1);
     lua_rawget(L, -2);
     bool woken = lua_isinteger(L, -1) && s.queue_wakeup(int32_t(lua_tointeger(L, -1)));
-    lua_pushboolean(L, woken);
+    if (woken)
+        lua_pushboolean(L, 1);
+    else
+        lua_pushnil(L);  // skynet's wakeup returns nothing then
     return 1;
 }
 
@@ -430,7 +433,9 @@ int l_protocol(lua_State* L) {
 }
 
 // task() -> count of coroutines waiting for a session; task(t) also fills t[session] with
-// tracebacks; task(session) -> that coroutine's traceback.
+// tracebacks; task(session) -> that coroutine's traceback, or "No session" (skynet's text);
+// task(co) -> the session co waits for, or nothing; task("init") -> the traceback of the start
+// function while it has not finished, or nothing.
 int l_task(lua_State* L) {
     LuaScheduler& s = LuaScheduler::of(L);
     if (lua_type(L, 1) == LUA_TNUMBER) {
@@ -439,8 +444,29 @@ int l_task(lua_State* L) {
         s.each_waiting([&](int32_t session, const Co* co) {
             if (session == wanted) found = co->L;
         });
-        if (!found) return 0;
+        if (!found) {
+            lua_pushliteral(L, "No session");
+            return 1;
+        }
         luaL_traceback(L, found, nullptr, 0);
+        return 1;
+    }
+    if (lua_type(L, 1) == LUA_TTHREAD) {
+        lua_State* wanted = lua_tothread(L, 1);
+        int32_t found = 0;
+        s.each_waiting([&](int32_t session, const Co* co) {
+            if (co->L == wanted) found = session;
+        });
+        if (!found) return 0;
+        lua_pushinteger(L, found);
+        return 1;
+    }
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        static const char* const options[] = {"init", nullptr};
+        luaL_checkoption(L, 1, nullptr, options);
+        lua_State* start = s.start_thread();
+        if (!start) return 0;
+        luaL_traceback(L, start, nullptr, 0);
         return 1;
     }
     // Collect first (no Lua call may raise inside the iteration's lambda frame).

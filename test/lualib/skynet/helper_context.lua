@@ -2,6 +2,7 @@
 --   ctx            -> session, source seen before answering, and this service's handle
 --   after          -> what context() said right after the previous "ctx" answered
 --   note (a send)  -> records context() of the send; "noted" returns it
+--   init           -> skynet.task "init" (nil: the start function has finished)
 --   forked         -> context() inside a fork made by the handler (on a pooled coroutine)
 local skynet = require "skynet"
 
@@ -21,6 +22,8 @@ function CMD.note() noted = table.pack(skynet.context()) end
 function CMD.noted() skynet.retpack(noted[1], noted[2]) end
 
 function CMD.noop() skynet.retpack() end
+
+function CMD.init() skynet.retpack(skynet.task "init") end
 
 function CMD.forked()
     local response = skynet.response()

@@ -72,7 +72,22 @@ t.run(function()
     t.eq(skynet.wakeup(token), true, "wakeup of a sleeping token")
     skynet.yield()
     t.eq(slept, "BREAK", "sleep woken early")
-    t.ok(not skynet.wakeup(token), "wakeup of nobody is falsy")
+    t.eq(skynet.wakeup(token), nil, "wakeup of nobody")
+
+    -- task(co) -> the session it waits for; task(session) -> its traceback, "No session" for
+    -- none; task "init" -> the start function's traceback while it runs.
+    local waiter = skynet.fork(function() skynet.wait() end)
+    skynet.yield()
+    local wsession = skynet.task(waiter)
+    t.ok(math.type(wsession) == "integer", "task(co) gives its session")
+    t.ok(skynet.task(wsession):find("test_api_core.lua", 1, true), "task(session)")
+    t.eq(skynet.task(coroutine.running()), nil, "task(co) of a running coroutine")
+    skynet.wakeup(waiter)
+    skynet.yield()
+    t.eq(skynet.task(wsession), "No session", "task(session) once it ran")
+    local init_tb = skynet.task "init"
+    t.ok(init_tb and init_tb:find("test_api_core.lua", 1, true), "task init in the start function")
+    t.eq(skynet.call(helper, "lua", "init"), nil, "task init once start has finished")
 
     -- newservice: the handle; nil when the start function exits (skynet's launcher answers
     -- REMOVE without a handle); an error when it raises.
@@ -81,6 +96,8 @@ t.run(function()
     t.eq(skynet.newservice("helper_exit_start", "late"), nil, "exit in start after a sleep")
     t.raises({ "newservice helper_bad_start failed", "start exploded" }, skynet.newservice,
         "helper_bad_start")
+    t.raises({ "uniqueservice helper_exit_start: the service exited in its start function" },
+        skynet.uniqueservice, "helper_exit_start", "now")
     t.eq(skynet.call(".launcher", "lua", "LAUNCH", "snlua", "helper_exit_start", "now"), nil,
         "the launcher's LAUNCH of a service that exits in start")
 
