@@ -24,6 +24,7 @@ local skynet = {
     stat = c.stat, localname = c.query, kill = c.kill, yield = c.yield, time = c.time,
     self = c.self, address = c.address, newservice = c.newservice, register = c.register,
     name = c.register, abort = c.abort, setenv = c.setenv, context = c.context, genid = c.genid,
+    killthread = c.killthread,
     -- skynet.pcall is plain pcall in skynet (its init-running form is deprecated there)
     pcall = pcall,
     -- skynet.call raises "call to <addr> failed: <the callee's error>" when the callee raised,

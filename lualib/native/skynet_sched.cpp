@@ -342,6 +342,55 @@ void LuaScheduler::failed(Co* co, const char* why) {
     recycle(co);
 }
 
+bool LuaScheduler::kill_thread(lua_State* T) {
+    Co* victim = nullptr;
+    for (size_t i = fork_head_; i < forks_.size(); ++i) {
+        if (forks_[i]->L == T) {
+            victim = forks_[i];
+            forks_.erase(forks_.begin() + std::ptrdiff_t(i));
+            break;
+        }
+    }
+    if (!victim) {
+        int32_t session = 0;
+        waiting_.for_each([&](int32_t s, Co* co) {
+            if (co->L == T) session = s;
+        });
+        if (!session) return false;
+        victim = waiting_.find(session);
+        if (victim->is_start) luaL_error(L_, "killthread: cannot kill the start function");
+        waiting_.take(session);
+        if (victim->wait != Co::Wait::wait) dropped_.insert(session);  // its answer may come
+        // Forget the sleep or wait token that maps to this session.
+        lua_rawgeti(L_, LUA_REGISTRYINDEX, sleep_ref_);
+        lua_pushnil(L_);
+        while (lua_next(L_, -2)) {
+            bool mine = lua_isinteger(L_, -1) && lua_tointeger(L_, -1) == session;
+            lua_pop(L_, 1);
+            if (mine) {
+                lua_pushvalue(L_, -1);
+                lua_pushnil(L_);
+                lua_rawset(L_, -4);
+                lua_pop(L_, 1);
+                break;
+            }
+        }
+        lua_pop(L_, 1);
+        victim->waits = 0;
+        victim->wait = Co::Wait::none;
+        victim->queued_wakeup = false;
+    }
+    if (victim->session > 0) {
+        answer_error(victim->source, victim->session,
+                     "service " + address_of(host_.service().handle()) +
+                         " killed the coroutine handling this request (skynet.killthread)");
+    }
+    victim->session = -1;
+    lua_resetthread(T);  // closes its pending to-be-closed variables
+    recycle(victim);
+    return true;
+}
+
 void LuaScheduler::begin_exit() {
     exiting_ = true;
     for (size_t i = fork_head_; i < forks_.size(); ++i)

@@ -159,6 +159,11 @@ class LuaScheduler {
         co->is_start = true;
     }
     void begin_exit();
+    // skynet.killthread: drops the coroutine T if it waits here (a queued fork, a pending
+    // timeout, a call, sleep or wait); the request it handles gets an error, a late answer to
+    // what it waited for is dropped. Returns false when T is not such a coroutine. Runs under
+    // lua_pcall (it may allocate); refuses the start function's coroutine with a Lua error.
+    bool kill_thread(lua_State* T);
     // The coroutine running skynet.start's function until that function ends, else null.
     lua_State* start_thread() const {
         for (const auto& co : slots_)

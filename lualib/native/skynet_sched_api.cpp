@@ -419,6 +419,14 @@ int l_exit(lua_State* L) {
     return lua_yield(L, 1);
 }
 
+// killthread(co) -> co | nil: drops a coroutine that waits (LuaScheduler::kill_thread).
+int l_killthread(lua_State* L) {
+    luaL_checktype(L, 1, LUA_TTHREAD);
+    lua_settop(L, 1);
+    if (!LuaScheduler::of(L).kill_thread(lua_tothread(L, 1))) return 0;
+    return 1;
+}
+
 // protocol(id, dispatch, unpack): what requests of type id run.
 int l_protocol(lua_State* L) {
     lua_Integer id = luaL_checkinteger(L, 1);
@@ -512,6 +520,7 @@ void LuaScheduler::register_functions(lua_State* L) {
         {"exit", l_exit},
         {"protocol", l_protocol},
         {"task", l_task},
+        {"killthread", l_killthread},
         {"yield", l_yield},
         {nullptr, nullptr},
     };

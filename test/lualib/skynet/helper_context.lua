@@ -3,6 +3,7 @@
 --   after          -> what context() said right after the previous "ctx" answered
 --   note (a send)  -> records context() of the send; "noted" returns it
 --   init           -> skynet.task "init" (nil: the start function has finished)
+--   hang           -> waits for ever; kill_hung -> skynet.killthread of that handler (true)
 --   forked         -> context() inside a fork made by the handler (on a pooled coroutine)
 local skynet = require "skynet"
 
@@ -24,6 +25,14 @@ function CMD.noted() skynet.retpack(noted[1], noted[2]) end
 function CMD.noop() skynet.retpack() end
 
 function CMD.init() skynet.retpack(skynet.task "init") end
+
+local hung
+function CMD.hang()
+    hung = coroutine.running()
+    skynet.wait()
+end
+
+function CMD.kill_hung() skynet.retpack(skynet.killthread(hung) == hung) end
 
 function CMD.forked()
     local response = skynet.response()

@@ -89,6 +89,32 @@ t.run(function()
     t.ok(init_tb and init_tb:find("test_api_core.lua", 1, true), "task init in the start function")
     t.eq(skynet.call(helper, "lua", "init"), nil, "task init once start has finished")
 
+    -- killthread(co): a queued fork never runs; a sleeper, a caller never resume (the late
+    -- answer is dropped); a killed handler's caller gets an error. nil when co does not wait.
+    local ran
+    local queued = skynet.fork(function() ran = true end)
+    t.eq(skynet.killthread(queued), queued, "killthread of a queued fork")
+    local sleeper = skynet.fork(function() skynet.sleep(2) ran = true end)
+    local caller = skynet.fork(function()
+        skynet.call(skynet.uniqueservice "helper_echo", "lua", "sleep", 2)
+        ran = true
+    end)
+    skynet.yield()
+    local waiting = skynet.task()
+    t.eq(skynet.killthread(sleeper), sleeper, "killthread of a sleeper")
+    t.eq(skynet.killthread(caller), caller, "killthread of a caller")
+    t.eq(skynet.task(), waiting - 2, "the killed coroutines wait no more")
+    t.eq(skynet.killthread(sleeper), nil, "killthread of a coroutine that no longer waits")
+    t.eq(skynet.killthread(coroutine.running()), nil, "killthread of the running coroutine")
+    skynet.sleep(5)
+    t.eq(ran, nil, "no killed coroutine ran on")
+    local hang_err
+    skynet.fork(function() hang_err = select(2, pcall(skynet.call, helper, "lua", "hang")) end)
+    skynet.yield()
+    t.eq(skynet.call(helper, "lua", "kill_hung"), true, "killthread of a handler")
+    t.wait_until(function() return hang_err end, 100, "the killed handler's caller")
+    t.ok(hang_err:find("killthread", 1, true), hang_err)
+
     -- newservice: the handle; nil when the start function exits (skynet's launcher answers
     -- REMOVE without a handle); an error when it raises.
     t.ok(math.type(helper) == "integer", "newservice returns a handle")
@@ -118,7 +144,7 @@ t.run(function()
 
     -- Functions skynet has and skyhive lists as not provided (docs: differences table).
     for _, name in ipairs { "dispatch_unknown_request", "dispatch_unknown_response", "term",
-        "killthread", "request", "select", "tracecall", "cache", "trace", "tracetag", "tracelog",
+        "request", "select", "tracecall", "cache", "trace", "tracetag", "tracelog",
         "traceproto", "uniqtask", "harbor", "dispatch_message", "init_service", "trace_timeout" } do
         t.eq(skynet[name], nil, "not provided: skynet." .. name)
     end
