@@ -24,7 +24,8 @@ local skynet = {
     stat = c.stat, localname = c.query, kill = c.kill, yield = c.yield, time = c.time,
     self = c.self, address = c.address, newservice = c.newservice, register = c.register,
     name = c.register, abort = c.abort, setenv = c.setenv, context = c.context, genid = c.genid,
-    killthread = c.killthread,
+    killthread = c.killthread, dispatch_unknown_request = c.dispatch_unknown_request,
+    dispatch_unknown_response = c.dispatch_unknown_response,
     -- skynet.pcall is plain pcall in skynet (its init-running form is deprecated there)
     pcall = pcall,
     -- skynet.call raises "call to <addr> failed: <the callee's error>" when the callee raised,

@@ -30,6 +30,8 @@
 //   fork(f, ...) -> coroutine; timeout(centiseconds, f) -> coroutine; start(f).
 //   sleep(centiseconds [, token]) -> nil | "BREAK" [yields]; wait([token]) [yields];
 //       wakeup(token) -> true | nil.
+//   killthread(co) -> co | nil; dispatch_unknown_request(f), dispatch_unknown_response(f) ->
+//       the previous f (skynet's; see skynet_sched_api.cpp).
 //   exit(): retires the service after the current message [yields when it can, never returns].
 //   protocol(id, dispatch, unpack): what runs requests of message type id.
 //   task([table | session | co | "init"]) -> count | traceback | session (skynet.task).

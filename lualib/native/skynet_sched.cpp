@@ -208,10 +208,39 @@ void LuaScheduler::on_response(int32_t session, Message& msg) {
         return;
     }
     if (dropped_.erase(session)) return;
+    if (ok && call_unknown(kUnknownResponseKey, msg)) return;
     char text[96];
     std::snprintf(text, sizeof text, "%s for unknown session %d dropped", ok ? "response" : "error",
                   session);
     host_.service().node().log(host_.service().handle(), LogLevel::warn, text);
+}
+
+bool LuaScheduler::call_unknown(int key, Message& msg) {
+    lua_State* L = L_;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, protocol_ref_);
+    if (lua_rawgeti(L, -1, key) != LUA_TFUNCTION) {
+        lua_pop(L, 2);
+        return false;
+    }
+    lua_pushinteger(L, msg.session);
+    lua_pushinteger(L, msg.source.value);
+    lua_pushlightuserdata(L, msg.payload.data());
+    lua_pushinteger(L, lua_Integer(msg.payload.size()));
+    int nargs = 4;
+    if (key == kUnknownRequestKey) {
+        lua_pushinteger(L, int(msg.type));
+        nargs = 5;
+    }
+    if (lua_pcall(L, nargs, 0, 0) != LUA_OK) {
+        const char* err = lua_tostring(L, -1);
+        std::string text = std::string(key == kUnknownRequestKey ? "dispatch_unknown_request"
+                                                                 : "dispatch_unknown_response") +
+                           " function failed: " + (err ? err : "?");
+        host_.service().node().log(host_.service().handle(), LogLevel::warn, text);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return true;
 }
 
 void LuaScheduler::on_request(Message& msg) {
@@ -220,6 +249,8 @@ void LuaScheduler::on_request(Message& msg) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, protocol_ref_);
     if (!started_ || lua_rawgeti(L, -1, 2 * id) != LUA_TFUNCTION) {
         lua_pop(L, 2);
+        // skynet: a call gets an error answer; a send goes to dispatch_unknown_request's function.
+        if (msg.session == 0 && call_unknown(kUnknownRequestKey, msg)) return;
         char text[128];
         std::snprintf(text, sizeof text, "service %s has no dispatch function for message type %d",
                       address_of(host_.service().handle()).c_str(), id);

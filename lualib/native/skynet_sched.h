@@ -140,6 +140,11 @@ class LuaScheduler {
         bool is_start = false;  // runs skynet.start's function
     };
 
+    // Keys in the protocol table (beside 2*id and 2*id+1) of the functions set with
+    // skynet.dispatch_unknown_request / dispatch_unknown_response.
+    static constexpr int kUnknownRequestKey = 512;
+    static constexpr int kUnknownResponseKey = 513;
+
     // The Lua functions below are the scheduler's part of skynet.core (see skynet_core.h).
     static void register_functions(lua_State* L);
 
@@ -196,6 +201,9 @@ class LuaScheduler {
     void recycle(Co* co);
     void release_co(Co* co);
     void answer_error(Handle to, int32_t session, std::string_view text);
+    // Calls the function at `key` of the protocol table with (session, source, msg, size [,
+    // type]) under lua_pcall, logging its error. False when none is set.
+    bool call_unknown(int key, Message& msg);
     void run_forks();
 
     lua_State* const L_;

@@ -427,6 +427,30 @@ int l_killthread(lua_State* L) {
     return 1;
 }
 
+// Sets the function at `key` of the protocol table (nil: the default, a log line); returns the
+// previous one (nil for the default).
+int set_unknown(lua_State* L, int key) {
+    if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LuaScheduler::of(L).protocol_ref());
+    lua_rawgeti(L, -1, key);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -3, key);
+    return 1;
+}
+
+// dispatch_unknown_request(f) -> previous: f(session, source, msg, size, type) runs for a send
+// of a protocol this service has no dispatch function for (a call gets an error answer).
+int l_unknown_request(lua_State* L) {
+    return set_unknown(L, LuaScheduler::kUnknownRequestKey);
+}
+
+// dispatch_unknown_response(f) -> previous: f(session, source, msg, size) runs for an answer
+// nobody waits for (not a late answer to a calltimeout or a killed coroutine: those are dropped).
+int l_unknown_response(lua_State* L) {
+    return set_unknown(L, LuaScheduler::kUnknownResponseKey);
+}
+
 // protocol(id, dispatch, unpack): what requests of type id run.
 int l_protocol(lua_State* L) {
     lua_Integer id = luaL_checkinteger(L, 1);
@@ -521,6 +545,8 @@ void LuaScheduler::register_functions(lua_State* L) {
         {"protocol", l_protocol},
         {"task", l_task},
         {"killthread", l_killthread},
+        {"dispatch_unknown_request", l_unknown_request},
+        {"dispatch_unknown_response", l_unknown_response},
         {"yield", l_yield},
         {nullptr, nullptr},
     };

@@ -115,6 +115,25 @@ t.run(function()
     t.wait_until(function() return hang_err end, 100, "the killed handler's caller")
     t.ok(hang_err:find("killthread", 1, true), hang_err)
 
+    -- dispatch_unknown_request(f): f gets a send of a protocol with no dispatch function;
+    -- dispatch_unknown_response(f): f gets an answer nobody waits for. Each returns the previous.
+    local got
+    t.eq(skynet.dispatch_unknown_request(function(session, source, msg, sz, prototype)
+        got = { session, source, skynet.tostring(msg, sz), prototype }
+    end), nil, "the default unknown-request function")
+    skynet.redirect(skynet.self(), helper, 200, 0, "hello")
+    t.wait_until(function() return got end, 100, "the unknown request")
+    t.ok(t.same(got, { 0, helper, "hello", 200 }), "unknown request arguments")
+    t.eq(type(skynet.dispatch_unknown_request(nil)), "function", "the previous function")
+    got = nil
+    skynet.dispatch_unknown_response(function(session, source, msg, sz)
+        got = { session, source, skynet.tostring(msg, sz) }
+    end)
+    skynet.redirect(skynet.self(), helper, skynet.PTYPE_RESPONSE, 777777, "late")
+    t.wait_until(function() return got end, 100, "the unknown response")
+    t.ok(t.same(got, { 777777, helper, "late" }), "unknown response arguments")
+    skynet.dispatch_unknown_response(nil)
+
     -- newservice: the handle; nil when the start function exits (skynet's launcher answers
     -- REMOVE without a handle); an error when it raises.
     t.ok(math.type(helper) == "integer", "newservice returns a handle")
@@ -143,9 +162,9 @@ t.run(function()
     t.eq(ran, true, "init after start runs at once")
 
     -- Functions skynet has and skyhive lists as not provided (docs: differences table).
-    for _, name in ipairs { "dispatch_unknown_request", "dispatch_unknown_response", "term",
-        "request", "select", "tracecall", "cache", "trace", "tracetag", "tracelog",
-        "traceproto", "uniqtask", "harbor", "dispatch_message", "init_service", "trace_timeout" } do
+    for _, name in ipairs { "term", "request", "select", "tracecall", "cache", "trace", "tracetag",
+        "tracelog", "traceproto", "uniqtask", "harbor", "dispatch_message", "init_service",
+        "trace_timeout" } do
         t.eq(skynet[name], nil, "not provided: skynet." .. name)
     end
 end)
