@@ -23,7 +23,11 @@ local skynet = {
     exit = c.exit, task = c.task, error = c.print, getenv = c.getenv, memlimit = c.memlimit,
     stat = c.stat, localname = c.query, kill = c.kill, yield = c.yield, time = c.time,
     self = c.self, address = c.address, newservice = c.newservice, register = c.register,
-    name = c.register, abort = c.abort, setenv = c.setenv,
+    name = c.register, abort = c.abort, setenv = c.setenv, context = c.context, genid = c.genid,
+    killthread = c.killthread, dispatch_unknown_request = c.dispatch_unknown_request,
+    dispatch_unknown_response = c.dispatch_unknown_response,
+    -- skynet.pcall is plain pcall in skynet (its init-running form is deprecated there)
+    pcall = pcall,
     -- skynet.call raises "call to <addr> failed: <the callee's error>" when the callee raised,
     -- refused, died, or exited before answering; calltimeout(ms, addr, proto, ...) also raises
     -- "call to <addr> timed out after <ms> ms" (the late answer is dropped).
@@ -47,12 +51,12 @@ function skynet.register_protocol(class)
 end
 
 function skynet.dispatch(typename, func)
-    local p = assert(proto[typename], "unknown protocol")
+    local p = proto[typename]
+    if func == nil then return p and p.dispatch end  -- a query: nil for an unknown protocol
+    if not p then unknown(typename) end
     local old = p.dispatch
-    if func ~= nil then
-        p.dispatch = func
-        c.protocol(p.id, func, p.unpack)
-    end
+    p.dispatch = func
+    c.protocol(p.id, func, p.unpack)
     return old
 end
 
@@ -75,6 +79,16 @@ skynet.register_protocol {
     end,
 }
 
+-- The number of messages waiting in this service's queue.
+function skynet.mqlen()
+    return c.stat "mqlen"
+end
+
+-- True once the monitor has caught this service in an endless loop.
+function skynet.endless()
+    return c.stat "endless"
+end
+
 function skynet.rawsend(addr, typename, msg, sz)
     local p = proto[typename] or unknown(typename)
     return c_send(addr, p.id, 0, msg, sz) ~= false
@@ -91,14 +105,28 @@ function skynet.rawcall(addr, typename, msg, sz)
     return c_call(addr, p.id, msg, sz)
 end
 
+-- skynet asserts the handle: a service that exits in its start function has none.
+local function unique_handle(what, name, handle)
+    if handle == nil then
+        error(format("%s %s: the service exited in its start function", what, tostring(name)), 3)
+    end
+    return handle
+end
+
 function skynet.uniqueservice(global, ...)
-    if global == true then return skynet.call(".service", "lua", "LAUNCH", ...) end
-    return skynet.call(".service", "lua", "LAUNCH", global, ...)
+    if global == true then
+        return unique_handle("uniqueservice", ..., skynet.call(".service", "lua", "LAUNCH", ...))
+    end
+    return unique_handle("uniqueservice", global,
+        skynet.call(".service", "lua", "LAUNCH", global, ...))
 end
 
 function skynet.queryservice(global, ...)
-    if global == true then return skynet.call(".service", "lua", "QUERY", ...) end
-    return skynet.call(".service", "lua", "QUERY", global, ...)
+    if global == true then
+        return unique_handle("queryservice", ..., skynet.call(".service", "lua", "QUERY", ...))
+    end
+    return unique_handle("queryservice", global,
+        skynet.call(".service", "lua", "QUERY", global, ...))
 end
 
 local init_funcs = {}

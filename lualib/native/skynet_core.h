@@ -21,15 +21,20 @@
 //       the skynet.lua wrapper.
 //   calltimeout(ms, dest, type, msg [, size]) -> msg, size [yields]; also raises "call to <dest>
 //       timed out after <ms> ms". A late answer is dropped.
-//   newservice(args) -> handle [yields]: launches "snlua args" here and waits for its start.
+//   newservice(args) -> handle | nil [yields]: launches "snlua args" here and waits for its
+//       start; nil when the start function called exit() (skynet's launcher answers so).
+//   context() -> session, source: the request the running coroutine handles (session nil once
+//       answered or outside a handler; 0 for a send), skynet.context.
 //   ret(msg [, size]) -> boolean, retpack(...) -> boolean, response([pack]) -> function,
 //       ignoreret(): answer (or decline to answer) the request the running coroutine handles.
-//   fork(f, ...) -> coroutine; timeout(centiseconds, f) -> session; start(f).
+//   fork(f, ...) -> coroutine; timeout(centiseconds, f) -> coroutine; start(f).
 //   sleep(centiseconds [, token]) -> nil | "BREAK" [yields]; wait([token]) [yields];
-//       wakeup(token) -> boolean.
+//       wakeup(token) -> true | nil.
+//   killthread(co) -> co | nil; dispatch_unknown_request(f), dispatch_unknown_response(f) ->
+//       the previous f (skynet's; see skynet_sched_api.cpp).
 //   exit(): retires the service after the current message [yields when it can, never returns].
 //   protocol(id, dispatch, unpack): what runs requests of message type id.
-//   task([table | session]) -> count | traceback.
+//   task([table | session | co | "init"]) -> count | traceback | session (skynet.task).
 //   genid() -> a fresh session. take() -> msg, size: takes ownership of the payload of the
 //       message being dispatched (to forward it with send, or to trash it); without take() the
 //       payload is freed once the handler first suspends or returns.
@@ -64,6 +69,11 @@
 namespace skyhive {
 
 class Service;
+
+// How a service's start function ended, for the newservice that waits on it: it returned, it
+// called skynet.exit() (skynet's newservice then returns nil), or it raised / the service was
+// killed first (newservice raises with the text).
+enum class StartOutcome : uint8_t { started, exited, failed };
 
 // What skynet.core needs from the module hosting the Lua state (the snlua module implements it).
 // Thread: whatever thread runs the service (the same contract as Module), except where a method
@@ -103,8 +113,9 @@ class LuaServiceHost {
     // session when its start function is done. The error names the child's own failure.
     virtual Result<Handle> launch(std::string_view module, std::string_view args,
                                   int32_t start_session) = 0;
-    // Answers the newservice that launched this service, once (no-op when none did).
-    virtual void notify_started(bool ok, std::string_view error) = 0;
+    // Answers the newservice that launched this service, once (no-op when none did). `error` is
+    // the text for StartOutcome::failed.
+    virtual void notify_started(StartOutcome outcome, std::string_view error) = 0;
 
   protected:
     ~LuaServiceHost() = default;

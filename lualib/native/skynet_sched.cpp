@@ -103,6 +103,7 @@ void LuaScheduler::recycle(Co* co) {
         if (waiting_.find(co->waits) == co) waiting_.take(co->waits);
     }
     co->session = -1;
+    co->source = Handle();  // a fork taking this coroutine has no requester (context())
     co->waits = 0;
     co->wait = Co::Wait::none;
     co->queued_wakeup = false;
@@ -207,10 +208,39 @@ void LuaScheduler::on_response(int32_t session, Message& msg) {
         return;
     }
     if (dropped_.erase(session)) return;
+    if (ok && call_unknown(kUnknownResponseKey, msg)) return;
     char text[96];
     std::snprintf(text, sizeof text, "%s for unknown session %d dropped", ok ? "response" : "error",
                   session);
     host_.service().node().log(host_.service().handle(), LogLevel::warn, text);
+}
+
+bool LuaScheduler::call_unknown(int key, Message& msg) {
+    lua_State* L = L_;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, protocol_ref_);
+    if (lua_rawgeti(L, -1, key) != LUA_TFUNCTION) {
+        lua_pop(L, 2);
+        return false;
+    }
+    lua_pushinteger(L, msg.session);
+    lua_pushinteger(L, msg.source.value);
+    lua_pushlightuserdata(L, msg.payload.data());
+    lua_pushinteger(L, lua_Integer(msg.payload.size()));
+    int nargs = 4;
+    if (key == kUnknownRequestKey) {
+        lua_pushinteger(L, int(msg.type));
+        nargs = 5;
+    }
+    if (lua_pcall(L, nargs, 0, 0) != LUA_OK) {
+        const char* err = lua_tostring(L, -1);
+        std::string text = std::string(key == kUnknownRequestKey ? "dispatch_unknown_request"
+                                                                 : "dispatch_unknown_response") +
+                           " function failed: " + (err ? err : "?");
+        host_.service().node().log(host_.service().handle(), LogLevel::warn, text);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return true;
 }
 
 void LuaScheduler::on_request(Message& msg) {
@@ -219,6 +249,8 @@ void LuaScheduler::on_request(Message& msg) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, protocol_ref_);
     if (!started_ || lua_rawgeti(L, -1, 2 * id) != LUA_TFUNCTION) {
         lua_pop(L, 2);
+        // skynet: a call gets an error answer; a send goes to dispatch_unknown_request's function.
+        if (msg.session == 0 && call_unknown(kUnknownRequestKey, msg)) return;
         char text[128];
         std::snprintf(text, sizeof text, "service %s has no dispatch function for message type %d",
                       address_of(host_.service().handle()).c_str(), id);
@@ -291,7 +323,7 @@ void LuaScheduler::resume_one(Co* co, int nargs) {
 void LuaScheduler::finished(Co* co) {
     if (co->is_start) {
         start_pending_ = false;
-        host_.notify_started(true, {});
+        host_.notify_started(StartOutcome::started, {});
         // Not pooled: a service that only starts (and idles) keeps no spare coroutine (~1 KB).
         co->is_start = false;
         co->session = -1;
@@ -333,12 +365,61 @@ void LuaScheduler::failed(Co* co, const char* why) {
         std::string line(text, strcspn(text, "\n"));
         host_.service().node().log(host_.service().handle(), LogLevel::error,
                                    "start function failed: " + line);
-        host_.notify_started(false, line);
+        host_.notify_started(StartOutcome::failed, line);
         begin_exit();
     }
     lua_pop(L, 1);
     lua_resetthread(T);  // closes pending to-be-closed variables; the thread is reusable
     recycle(co);
+}
+
+bool LuaScheduler::kill_thread(lua_State* T) {
+    Co* victim = nullptr;
+    for (size_t i = fork_head_; i < forks_.size(); ++i) {
+        if (forks_[i]->L == T) {
+            victim = forks_[i];
+            forks_.erase(forks_.begin() + std::ptrdiff_t(i));
+            break;
+        }
+    }
+    if (!victim) {
+        int32_t session = 0;
+        waiting_.for_each([&](int32_t s, Co* co) {
+            if (co->L == T) session = s;
+        });
+        if (!session) return false;
+        victim = waiting_.find(session);
+        if (victim->is_start) luaL_error(L_, "killthread: cannot kill the start function");
+        waiting_.take(session);
+        if (victim->wait != Co::Wait::wait) dropped_.insert(session);  // its answer may come
+        // Forget the sleep or wait token that maps to this session.
+        lua_rawgeti(L_, LUA_REGISTRYINDEX, sleep_ref_);
+        lua_pushnil(L_);
+        while (lua_next(L_, -2)) {
+            bool mine = lua_isinteger(L_, -1) && lua_tointeger(L_, -1) == session;
+            lua_pop(L_, 1);
+            if (mine) {
+                lua_pushvalue(L_, -1);
+                lua_pushnil(L_);
+                lua_rawset(L_, -4);
+                lua_pop(L_, 1);
+                break;
+            }
+        }
+        lua_pop(L_, 1);
+        victim->waits = 0;
+        victim->wait = Co::Wait::none;
+        victim->queued_wakeup = false;
+    }
+    if (victim->session > 0) {
+        answer_error(victim->source, victim->session,
+                     "service " + address_of(host_.service().handle()) +
+                         " killed the coroutine handling this request (skynet.killthread)");
+    }
+    victim->session = -1;
+    lua_resetthread(T);  // closes its pending to-be-closed variables
+    recycle(victim);
+    return true;
 }
 
 void LuaScheduler::begin_exit() {
@@ -372,12 +453,14 @@ void LuaScheduler::release() {
     lua_pop(L, 1);
     if (start_pending_) {
         start_pending_ = false;
-        // skynet's rule: a service may do its work in start and exit; being killed is a failure.
+        // skynet's launcher: a service that exits in its start function gives its newservice
+        // nil (REMOVE answers without a handle); being killed is a failure.
         if (exiting_)
-            host_.notify_started(true, {});
+            host_.notify_started(StartOutcome::exited, {});
         else
-            host_.notify_started(false, "service " + address_of(host_.service().handle()) +
-                                            " was killed during its start function");
+            host_.notify_started(StartOutcome::failed, "service " +
+                                                           address_of(host_.service().handle()) +
+                                                           " was killed during its start function");
     }
 }
 

@@ -140,6 +140,11 @@ class LuaScheduler {
         bool is_start = false;  // runs skynet.start's function
     };
 
+    // Keys in the protocol table (beside 2*id and 2*id+1) of the functions set with
+    // skynet.dispatch_unknown_request / dispatch_unknown_response.
+    static constexpr int kUnknownRequestKey = 512;
+    static constexpr int kUnknownResponseKey = 513;
+
     // The Lua functions below are the scheduler's part of skynet.core (see skynet_core.h).
     static void register_functions(lua_State* L);
 
@@ -159,6 +164,17 @@ class LuaScheduler {
         co->is_start = true;
     }
     void begin_exit();
+    // skynet.killthread: drops the coroutine T if it waits here (a queued fork, a pending
+    // timeout, a call, sleep or wait); the request it handles gets an error, a late answer to
+    // what it waited for is dropped. Returns false when T is not such a coroutine. Runs under
+    // lua_pcall (it may allocate); refuses the start function's coroutine with a Lua error.
+    bool kill_thread(lua_State* T);
+    // The coroutine running skynet.start's function until that function ends, else null.
+    lua_State* start_thread() const {
+        for (const auto& co : slots_)
+            if (co && co->is_start) return co->L;
+        return nullptr;
+    }
     bool exiting() const { return exiting_; }
     int anchor_ref() const { return anchor_ref_; }
     int sleep_ref() const { return sleep_ref_; }
@@ -185,6 +201,9 @@ class LuaScheduler {
     void recycle(Co* co);
     void release_co(Co* co);
     void answer_error(Handle to, int32_t session, std::string_view text);
+    // Calls the function at `key` of the protocol table with (session, source, msg, size [,
+    // type]) under lua_pcall, logging its error. False when none is set.
+    bool call_unknown(int key, Message& msg);
     void run_forks();
 
     lua_State* const L_;

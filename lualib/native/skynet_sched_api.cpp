@@ -108,9 +108,14 @@ int l_calltimeout(lua_State* L) {
     return yield_for(L, 5 | (lua_KContext(ms) << 8), call_k);
 }
 
+// Stack: args, then the resume values (true, msg, size) or (false, text). A non-empty answer
+// means the child called exit() in its start function: nil, as skynet's launcher answers.
 int newservice_k(lua_State* L, int, lua_KContext ctx) {
     if (lua_toboolean(L, 2)) {
-        lua_pushinteger(L, lua_Integer(ctx));
+        if (lua_tointeger(L, 4) > 0)
+            lua_pushnil(L);
+        else
+            lua_pushinteger(L, lua_Integer(ctx));
         return 1;
     }
     luaL_where(L, 2);
@@ -119,9 +124,9 @@ int newservice_k(lua_State* L, int, lua_KContext ctx) {
     return lua_error(L);
 }
 
-// newservice(name, ...) -> handle: launches "snlua name args..." (the arguments tostring'd and
-// joined with spaces) from this service and waits until the child's start function has returned.
-// Yields.
+// newservice(name, ...) -> handle | nil: launches "snlua name args..." (the arguments
+// tostring'd and joined with spaces) from this service and waits until the child's start
+// function has returned (nil when it called exit()). Yields.
 int l_newservice(lua_State* L) {
     Co* co = running(L, "skynet.newservice");
     luaL_checkany(L, 1);
@@ -196,6 +201,22 @@ int l_retpack(lua_State* L) {
         std::snprintf(err, sizeof err, "%s", packed.error().message.c_str());
     }
     return luaL_error(L, "%s", err);
+}
+
+// context() -> session, source of the request the running coroutine handles: session nil when
+// there is none or it was answered (ret, response, ignoreret), 0 for a send; source nil in a
+// fork, a timeout or the main chunk.
+int l_context(lua_State* L) {
+    Co* co = LuaScheduler::of(L).current();
+    if (co && co->session >= 0)
+        lua_pushinteger(L, co->session);
+    else
+        lua_pushnil(L);
+    if (co && co->source)
+        lua_pushinteger(L, co->source.value);
+    else
+        lua_pushnil(L);
+    return 2;
 }
 
 int ignoreret(lua_State* L) {
@@ -281,7 +302,8 @@ int l_fork(lua_State* L) {
     return 1;
 }
 
-// timeout(centiseconds, f) -> session: runs f in a new coroutine after the delay.
+// timeout(centiseconds, f) -> coroutine: runs f in a new coroutine after the delay (skynet
+// returns the coroutine too).
 int l_timeout(lua_State* L) {
     lua_Integer cs = luaL_checkinteger(L, 1);
     luaL_argcheck(L, cs <= INT32_MAX, 1, "timeout too long");
@@ -292,7 +314,8 @@ int l_timeout(lua_State* L) {
     lua_xmove(L, co->L, 1);
     int32_t session = s.host().service().timeout(cs < 0 ? 0 : int(cs));
     s.wait_on(session, co, Co::Wait::timer);
-    lua_pushinteger(L, session);
+    lua_pushthread(co->L);
+    lua_xmove(co->L, L, 1);
     return 1;
 }
 
@@ -372,7 +395,7 @@ int l_wait(lua_State* L) {
     return wait_with_token(L, co, session, Co::Wait::wait);
 }
 
-// wakeup(token) -> boolean: the coroutine sleeping or waiting on token runs once the current
+// wakeup(token) -> true | nil: the coroutine sleeping or waiting on token runs once the current
 // coroutine suspends.
 int l_wakeup(lua_State* L) {
     LuaScheduler& s = LuaScheduler::of(L);
@@ -380,7 +403,10 @@ int l_wakeup(lua_State* L) {
     lua_pushvalue(L, 1);
     lua_rawget(L, -2);
     bool woken = lua_isinteger(L, -1) && s.queue_wakeup(int32_t(lua_tointeger(L, -1)));
-    lua_pushboolean(L, woken);
+    if (woken)
+        lua_pushboolean(L, 1);
+    else
+        lua_pushnil(L);  // skynet's wakeup returns nothing then
     return 1;
 }
 
@@ -391,6 +417,38 @@ int l_exit(lua_State* L) {
     if (!s.current() || !lua_isyieldable(L)) return 0;
     lua_pushlightuserdata(L, quit_mark());
     return lua_yield(L, 1);
+}
+
+// killthread(co) -> co | nil: drops a coroutine that waits (LuaScheduler::kill_thread).
+int l_killthread(lua_State* L) {
+    luaL_checktype(L, 1, LUA_TTHREAD);
+    lua_settop(L, 1);
+    if (!LuaScheduler::of(L).kill_thread(lua_tothread(L, 1))) return 0;
+    return 1;
+}
+
+// Sets the function at `key` of the protocol table (nil: the default, a log line); returns the
+// previous one (nil for the default).
+int set_unknown(lua_State* L, int key) {
+    if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LuaScheduler::of(L).protocol_ref());
+    lua_rawgeti(L, -1, key);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -3, key);
+    return 1;
+}
+
+// dispatch_unknown_request(f) -> previous: f(session, source, msg, size, type) runs for a send
+// of a protocol this service has no dispatch function for (a call gets an error answer).
+int l_unknown_request(lua_State* L) {
+    return set_unknown(L, LuaScheduler::kUnknownRequestKey);
+}
+
+// dispatch_unknown_response(f) -> previous: f(session, source, msg, size) runs for an answer
+// nobody waits for (not a late answer to a calltimeout or a killed coroutine: those are dropped).
+int l_unknown_response(lua_State* L) {
+    return set_unknown(L, LuaScheduler::kUnknownResponseKey);
 }
 
 // protocol(id, dispatch, unpack): what requests of type id run.
@@ -407,7 +465,9 @@ int l_protocol(lua_State* L) {
 }
 
 // task() -> count of coroutines waiting for a session; task(t) also fills t[session] with
-// tracebacks; task(session) -> that coroutine's traceback.
+// tracebacks; task(session) -> that coroutine's traceback, or "No session" (skynet's text);
+// task(co) -> the session co waits for, or nothing; task("init") -> the traceback of the start
+// function while it has not finished, or nothing.
 int l_task(lua_State* L) {
     LuaScheduler& s = LuaScheduler::of(L);
     if (lua_type(L, 1) == LUA_TNUMBER) {
@@ -416,8 +476,29 @@ int l_task(lua_State* L) {
         s.each_waiting([&](int32_t session, const Co* co) {
             if (session == wanted) found = co->L;
         });
-        if (!found) return 0;
+        if (!found) {
+            lua_pushliteral(L, "No session");
+            return 1;
+        }
         luaL_traceback(L, found, nullptr, 0);
+        return 1;
+    }
+    if (lua_type(L, 1) == LUA_TTHREAD) {
+        lua_State* wanted = lua_tothread(L, 1);
+        int32_t found = 0;
+        s.each_waiting([&](int32_t session, const Co* co) {
+            if (co->L == wanted) found = session;
+        });
+        if (!found) return 0;
+        lua_pushinteger(L, found);
+        return 1;
+    }
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        static const char* const options[] = {"init", nullptr};
+        luaL_checkoption(L, 1, nullptr, options);
+        lua_State* start = s.start_thread();
+        if (!start) return 0;
+        luaL_traceback(L, start, nullptr, 0);
         return 1;
     }
     // Collect first (no Lua call may raise inside the iteration's lambda frame).
@@ -453,6 +534,7 @@ void LuaScheduler::register_functions(lua_State* L) {
         {"retpack", l_retpack},
         {"response", l_response},
         {"ignoreret", ignoreret},
+        {"context", l_context},
         {"fork", l_fork},
         {"timeout", l_timeout},
         {"start", l_start},
@@ -462,6 +544,9 @@ void LuaScheduler::register_functions(lua_State* L) {
         {"exit", l_exit},
         {"protocol", l_protocol},
         {"task", l_task},
+        {"killthread", l_killthread},
+        {"dispatch_unknown_request", l_unknown_request},
+        {"dispatch_unknown_response", l_unknown_response},
         {"yield", l_yield},
         {nullptr, nullptr},
     };

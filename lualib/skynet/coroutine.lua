@@ -16,6 +16,7 @@ local skynetco = {
 }
 
 local ours = setmetatable({}, { __mode = "k" })  -- coroutine -> true, or "blocked"
+local caller = setmetatable({}, { __mode = "kv" })  -- coroutine -> the message coroutine under it
 
 function skynetco.create(f)
     local co = create(f)
@@ -45,13 +46,28 @@ function outcome(co, ok, ...)
     return resume_unblocked(co, yield(...))
 end
 
+-- Only coroutines made by create (or wrap) resume here, as in skynet: a plain coroutine would
+-- pass the framework's yields to this resumer instead of the scheduler.
 function skynetco.resume(co, ...)
     local state = ours[co]
-    if state == nil then return resume(co, ...) end  -- a plain coroutine
+    if state == nil then
+        if status(co) == "dead" then return resume(co, ...) end  -- false, "cannot resume dead..."
+        return false, "cannot resume a coroutine not made by skynet.coroutine.create"
+    end
     if state == "blocked" then
         return false, "cannot resume a skynet coroutine while it waits for a message"
     end
+    local from = coroutine.running()
+    caller[co] = caller[from] or from
     return outcome(co, resume(co, ...))
+end
+
+-- thread([co]) -> the message coroutine that runs co and false, for a coroutine of this module;
+-- co itself and true otherwise (co defaults to the running one).
+function skynetco.thread(co)
+    co = co or coroutine.running()
+    if ours[co] ~= nil then return caller[co], false end
+    return co, true
 end
 
 function skynetco.status(co)

@@ -418,8 +418,8 @@ void SnluaModule::release(Service& self) {
         lua_pop(L_, 1);
     }
     if (start_session_)
-        notify_started(false, "service " + format_handle(self.handle()) +
-                                  " exited before its start function finished");
+        notify_started(StartOutcome::failed, "service " + format_handle(self.handle()) +
+                                                 " exited before its start function finished");
 }
 
 Result<Handle> SnluaModule::launch(std::string_view module, std::string_view args,
@@ -432,11 +432,22 @@ Result<Handle> SnluaModule::launch(std::string_view module, std::string_view arg
     return r;
 }
 
-void SnluaModule::notify_started(bool ok, std::string_view error) {
+// The answer's payload tells the parent's newservice what happened: empty for started, a
+// one-byte mark for exited (newservice returns nil), the error text for failed.
+void SnluaModule::notify_started(StartOutcome outcome, std::string_view error) {
     if (!start_session_) return;
     int32_t session = std::exchange(start_session_, 0);
-    service().send(parent_, ok ? MessageType::response : MessageType::error, session,
-                   ok ? Payload() : Payload::copy(error));
+    switch (outcome) {
+        case StartOutcome::started:
+            service().send(parent_, MessageType::response, session, Payload());
+            break;
+        case StartOutcome::exited:
+            service().send(parent_, MessageType::response, session, Payload::copy("x"));
+            break;
+        case StartOutcome::failed:
+            service().send(parent_, MessageType::error, session, Payload::copy(error));
+            break;
+    }
 }
 
 std::shared_ptr<LuaHost> register_snlua(Node& node) {

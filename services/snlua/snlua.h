@@ -63,7 +63,7 @@ class SnluaModule final : public Module, public LuaServiceHost {
     bool endless() const override { return endless_.load(std::memory_order_relaxed); }
     Result<Handle> launch(std::string_view module, std::string_view args,
                           int32_t start_session) override;
-    void notify_started(bool ok, std::string_view error) override;
+    void notify_started(StartOutcome outcome, std::string_view error) override;
 
     // luaopen_coroutine with resume and wrap replaced (see the class comment).
     static int open_coroutine(lua_State* L);

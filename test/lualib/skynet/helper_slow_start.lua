@@ -1,5 +1,5 @@
 -- Registers .slow_start at once, then sleeps in its start function until killed; with an
--- argument "exit" it exits inside start instead (which counts as a successful start).
+-- argument "exit" it exits inside start instead (its newservice then returns nil).
 local skynet = require "skynet"
 local mode = ...
 

@@ -55,7 +55,7 @@ t.run(function()
     order[#order + 1] = "after wakeup"
     skynet.yield()
     t.eq(joined(order), "wait,after wakeup,woken", "wakeup order")
-    t.eq(skynet.wakeup(waiter), false, "nobody waits any more")
+    t.eq(skynet.wakeup(waiter), nil, "nobody waits any more (nil, as in skynet)")
 
     -- Several wakeups run in the order they were made.
     order = {}
