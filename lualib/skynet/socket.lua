@@ -8,7 +8,8 @@
 -- the socket closes; one coroutine at a time may wait on a socket.
 --
 -- Yield (must run in a message coroutine): open, open_framed, read, readall, readline, block,
--- drain, close (until the close has taken effect). Nothing else yields.
+-- drain, lock (while another coroutine holds it), close (until the close has taken effect).
+-- Nothing else yields (resolve blocks the service for its lookup). Thread: the owning service.
 local skynet = require "skynet"
 local driver = require "skynet.socketdriver"
 local events = require "skynet.socket.events"
