@@ -14,11 +14,17 @@ local t = require "tlib"
 --   SMULTI s n x     -> n lines "s +x1" ... "s .xn" (session mode multi-part)
 --   PUSH x           -> nothing now; "x" a moment later, unasked
 --   AUTH pw          -> OK or ERR bad password (when the server has a password)
+--   BLOB n           -> reads n more bytes, then "blob n"
 --   DROP             -> closes the connection
-local function server(name, password)
+-- With gate, each connection waits before its first read until skynet.wakeup(gate.co).
+local function server(name, password, gate)
     local lid, _, port = socket.listen("127.0.0.1", 0)
     socket.start(lid, function(id)
         socket.start(id)
+        if gate then
+            gate.co = coroutine.running()
+            skynet.wait(gate.co)
+        end
         local authed = password == nil
         while true do
             local line = socket.readline(id)
@@ -49,6 +55,9 @@ local function server(name, password)
                     skynet.sleep(1)
                     socket.write(id, rest .. "\n")
                 end)
+            elseif cmd == "BLOB" then
+                socket.read(id, tonumber(rest))
+                socket.write(id, "blob " .. rest .. "\n")
             elseif cmd == "DROP" then
                 break
             end
@@ -96,6 +105,35 @@ t.run(function()
     end
     t.wait_until(function() return n == 20 end, 500, "20 mixed requests")
     for i = 1, 20 do t.eq(answers[i], "p" .. i, "answer " .. i) end
+
+    -- A padded request queued behind a large write in order mode is not overtaken by a later
+    -- caller's plain request (which would then read the padded request's answer).
+    local gate = {}
+    local gch = socketchannel.channel { host = "127.0.0.1", port = server("G", nil, gate) }
+    gch:connect(true)
+    t.wait_until(function() return gate.co end, 500, "the gated server holds the connection")
+    local big = 8 * 1024 * 1024 -- more than the kernel takes unread: the rest waits in the queue
+    local issued, r = 0, {}
+    skynet.fork(function()
+        issued = issued + 1
+        r.blob = gch:request({ "BLOB " .. big .. "\n", string.rep("b", big) }, line_response)
+    end)
+    skynet.fork(function()
+        issued = issued + 1
+        r.padded = gch:request("ECHO", line_response, { " padded", "\n" })
+    end)
+    skynet.fork(function()
+        issued = issued + 1
+        r.plain = gch:request("ECHO plain\n", line_response)
+    end)
+    t.wait_until(function() return issued == 3 end, 500, "three requests written")
+    t.ok(socket.netstat(gch.__conn.fd).wbuffer > 0, "the large request is still queued")
+    skynet.wakeup(gate.co)
+    t.wait_until(function() return r.plain end, 1000, "the answers")
+    t.eq(r.blob, "blob " .. big, "the large request's answer")
+    t.eq(r.padded, "padded", "the padded request's answer")
+    t.eq(r.plain, "plain", "the plain request's answer")
+    gch:close()
 
     -- response(): an answer nobody asked for (the server pushes it after a request that
     -- expects none).
