@@ -16,15 +16,15 @@ local t = require "tlib"
 --   AUTH pw          -> OK or ERR bad password (when the server has a password)
 --   BLOB n           -> reads n more bytes, then "blob n"
 --   DROP             -> closes the connection
--- With gate, each connection waits before its first read until skynet.wakeup(gate.co).
+-- With gate, each connection is started (read) only after skynet.wakeup(gate.co).
 local function server(name, password, gate)
     local lid, _, port = socket.listen("127.0.0.1", 0)
     socket.start(lid, function(id)
-        socket.start(id)
-        if gate then
+        if gate then -- not started yet: what the client sends stays in the kernel
             gate.co = coroutine.running()
             skynet.wait(gate.co)
         end
+        socket.start(id)
         local authed = password == nil
         while true do
             local line = socket.readline(id)
@@ -109,8 +109,17 @@ t.run(function()
     -- A padded request queued behind a large write in order mode is not overtaken by a later
     -- caller's plain request (which would then read the padded request's answer).
     local gate = {}
-    local gch = socketchannel.channel { host = "127.0.0.1", port = server("G", nil, gate) }
+    -- overload(true) when the write queue passes the mark (socket_warning_kb), overload(false)
+    -- once it drains; nodelay sets TCP_NODELAY on every connection.
+    local overload = {}
+    local gch = socketchannel.channel {
+        host = "127.0.0.1",
+        port = server("G", nil, gate),
+        nodelay = true,
+        overload = function(on) overload[#overload + 1] = on end,
+    }
     gch:connect(true)
+    t.eq(socket.netstat(gch.__conn.fd).nodelay, true, "nodelay on the connection")
     t.wait_until(function() return gate.co end, 500, "the gated server holds the connection")
     local big = 8 * 1024 * 1024 -- more than the kernel takes unread: the rest waits in the queue
     local issued, r = 0, {}
@@ -126,13 +135,23 @@ t.run(function()
         issued = issued + 1
         r.plain = gch:request("ECHO plain\n", line_response)
     end)
-    t.wait_until(function() return issued == 3 end, 500, "three requests written")
+    skynet.fork(function()
+        issued = issued + 1
+        -- The queue passes two more doublings of the mark: overload is still notified once.
+        r.blob2 = gch:request({ "BLOB " .. big .. "\n", string.rep("c", big) }, line_response)
+    end)
+    t.wait_until(function() return issued == 4 end, 500, "four requests written")
     t.ok(socket.netstat(gch.__conn.fd).wbuffer > 0, "the large request is still queued")
+    t.wait_until(function() return overload[1] end, 500, "overload(true)")
     skynet.wakeup(gate.co)
-    t.wait_until(function() return r.plain end, 1000, "the answers")
+    t.wait_until(function() return r.blob2 end, 1000, "the answers")
     t.eq(r.blob, "blob " .. big, "the large request's answer")
     t.eq(r.padded, "padded", "the padded request's answer")
     t.eq(r.plain, "plain", "the plain request's answer")
+    t.eq(r.blob2, "blob " .. big, "the second large request's answer")
+    t.wait_until(function() return #overload >= 2 end, 500, "overload(false) once drained")
+    t.ok(t.same(overload, { true, false }), "overload on, then off, once each: " .. table.concat(
+        (function() local o = {} for i, v in ipairs(overload) do o[i] = tostring(v) end return o end)(), ","))
     gch:close()
 
     -- response(): an answer nobody asked for (the server pushes it after a request that
