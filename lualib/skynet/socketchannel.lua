@@ -184,6 +184,12 @@ local function dispatch_by_session(self, conn)
             drop(self, conn, text)
             return
         end
+        if session == nil then
+            -- As in skynet: an answer without a session leaves the stream out of step; the
+            -- connection ends and everything waiting on it fails.
+            drop(self, conn, format("%s: response gave no session", where(self)))
+            return
+        end
         local co = conn.sessions[session]
         local parts = conn.parts[session]
         if co and result and more then

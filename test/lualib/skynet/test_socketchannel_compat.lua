@@ -186,7 +186,7 @@ t.run(function()
         response = function(sock)
             local line = sock:readline()
             local s, mark, x = line:match("^(%d+) ([+.])(.*)$")
-            return tonumber(s), true, x, mark == "+"
+            return s and tonumber(s), true, x, mark == "+" -- no session for other lines
         end,
     }
     local got, m = {}, 0
@@ -200,6 +200,11 @@ t.run(function()
     t.eq(got[1], "s1-1", "a one-part session answer")
     t.ok(t.same(got[3], { "s3-1", "s3-2", "s3-3" }), "session 3 in three parts")
     t.ok(t.same(got[4], { "s4-1", "s4-2", "s4-3", "s4-4" }), "session 4 in four parts")
+    -- A response that returns no session ends the connection: the waiting request fails (it
+    -- would otherwise wait forever), and the next one reconnects.
+    err = t.raises({ "response gave no session" }, sch.request, sch, "ECHO no session\n", 7)
+    t.ok(err ~= nil, "the request without an answer failed")
+    t.eq(sch:request("SMULTI 8 1 again-\n", 8), "again-1", "reconnected after the bad answer")
     sch:close()
 
     -- Auth that fails on the host moves on to the next backup.
