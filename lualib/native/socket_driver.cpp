@@ -337,9 +337,8 @@ extern "C" int luaopen_skynet_socketdriver(lua_State* L) {
         {nullptr, nullptr},
     };
     static const luaL_Reg plain[] = {
-        {"unpack", l_unpack},
-        {"udp_address", l_udp_address},
-        {"udp_target", l_udp_target},
+        {"unpack", l_unpack},         {"udp_address", l_udp_address},
+        {"udp_target", l_udp_target}, {"resolve", l_resolve},
         {nullptr, nullptr},
     };
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kBindingKey) != LUA_TUSERDATA)

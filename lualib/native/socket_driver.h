@@ -26,6 +26,7 @@
 //   udp_send(id, address, data [, size]) -> boolean   address: the compact form below
 //   udp_address(address) -> ip, port          compact form -> text
 //   udp_target(host, port) -> address | nil, err      numeric host -> compact form
+//   resolve(host) -> { ip, ... }                      getaddrinfo (blocks); raises on failure
 // Events
 //   unpack(msg, size) -> type, id, ...        the payload of a PTYPE_SOCKET message:
 //       1 data       id, size                 bytes follow the 16-byte header; take the message

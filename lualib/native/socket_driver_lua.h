@@ -80,6 +80,9 @@ int l_udp(lua_State* L);
 int l_udp_send(lua_State* L);
 int l_udp_address(lua_State* L);
 int l_udp_target(lua_State* L);
+// resolve(host) -> { "ip", ... } in getaddrinfo's order; raises "resolve <host>: <why>". Blocks the
+// calling thread for the lookup, like skynet's.
+int l_resolve(lua_State* L);
 // info([id]) (socket_driver_info.cpp).
 int l_info(lua_State* L);
 

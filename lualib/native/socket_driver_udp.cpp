@@ -1,6 +1,11 @@
 // skynet.socketdriver's UDP functions: bound sockets, datagrams to compact addresses, and the
-// conversions between that compact form and text (see socket_driver.h).
+// conversions between that compact form and text (see socket_driver.h); and resolve, the name
+// lookup skynet.socket offers.
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <cstring>
 
 #include <optional>
 #include <string_view>
@@ -67,6 +72,39 @@ int l_udp_target(lua_State* L) {
     if (!take(net::UdpAddress::parse(std::string_view(host, len), port), a, err))
         return push_failure(L, err);
     lua_pushlstring(L, a.bytes().data(), a.bytes().size());
+    return 1;
+}
+
+int l_resolve(lua_State* L) {
+    const char* host = luaL_checkstring(L, 1);
+    addrinfo hints;
+    std::memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;  // one entry per address, not one per socket type
+    addrinfo* list = nullptr;
+    const int rc = ::getaddrinfo(host, nullptr, &hints, &list);
+    if (rc != 0) {
+        char text[512];
+        std::snprintf(text, sizeof text, "resolve %s: %s", host, gai_strerror(rc));
+        return luaL_error(L, "%s", text);
+    }
+    // Copy out first, so that no Lua call (which may raise) runs while `list` is held.
+    char ips[32][INET6_ADDRSTRLEN];
+    int n = 0;
+    for (addrinfo* a = list; a && n < 32; a = a->ai_next) {
+        const void* ip =
+            a->ai_family == AF_INET
+                ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
+                : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
+        if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) &&
+            inet_ntop(a->ai_family, ip, ips[n], INET6_ADDRSTRLEN))
+            ++n;
+    }
+    ::freeaddrinfo(list);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; ++i) {
+        lua_pushstring(L, ips[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
     return 1;
 }
 

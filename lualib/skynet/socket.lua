@@ -8,7 +8,8 @@
 -- the socket closes; one coroutine at a time may wait on a socket.
 --
 -- Yield (must run in a message coroutine): open, open_framed, read, readall, readline, block,
--- drain, close (until the close has taken effect). Nothing else yields.
+-- drain, lock (while another coroutine holds it), close (until the close has taken effect).
+-- Nothing else yields (resolve blocks the service for its lookup). Thread: the owning service.
 local skynet = require "skynet"
 local driver = require "skynet.socketdriver"
 local events = require "skynet.socket.events"
@@ -361,10 +362,9 @@ function socket.drain(id)
 end
 
 -- callback(id, kb) replaces the default log line when the write queue grows (kb = 0: drained).
--- -> the previous callback.
+-- -> the previous callback. Raises for a socket not open here (as skynet does).
 function socket.warning(id, callback)
-    local s = socket_pool[id]
-    if not s then return end
+    local s = assert(socket_pool[id], "socket.warning: socket not open here")
     local old = s.on_warning
     s.on_warning = callback
     return old
@@ -401,48 +401,42 @@ function socket.header(s)
     return (string.unpack(">I" .. n, s))
 end
 
-----------------------------------------------------------------------------------------------
--- UDP
+-- UDP (udp, udp_listen, udp_dial, udp_connect, sendto, udp_address, udp_target): see
+-- skynet.socket.udp.
+require("skynet.socket.udp")(socket)
 
-local function new_udp(id, callback)
-    assert(not socket_pool[id], "socket is already open here")
-    socket_pool[id] = { id = id, connected = true, protocol = "UDP", callback = callback }
-end
-
--- Opens a UDP socket on host:port (defaults: every address, a port the kernel picks);
--- callback(data, from) receives each datagram. Raises on failure. -> id, bound port
-function socket.udp(callback, host, port)
-    local id, bound = driver.udp(host, port)
-    if not id then error(bound, 2) end
-    new_udp(id, callback)
-    return id, bound
-end
-
-function socket.udp_listen(host, port, callback)
-    return socket.udp(callback, host, port)
-end
-
--- Makes host:port (numeric) the default peer: write(id, data) sends there, and datagrams from
--- other senders are ignored.
-function socket.udp_connect(id, host, port, callback)
-    local s = socket_pool[id]
-    if s then
-        assert(s.protocol == "UDP", "socket.udp_connect: not a UDP socket")
-        if callback then s.callback = callback end
-    else
-        new_udp(id, callback)
+-- Serializes writers of one socket across coroutines (e.g. a reply written in several parts,
+-- with yields between them): lock waits until every earlier lock(id) has been unlocked.
+-- Raises for a socket not open here. Yields while another coroutine holds the lock.
+function socket.lock(id)
+    local s = assert(socket_pool[id], "socket.lock: socket not open here")
+    local waiting = s.lock
+    if not waiting then
+        waiting = {}
+        s.lock = waiting
     end
-    local peer, err = driver.udp_target(host, port)
-    if not peer then error(err, 2) end
-    udp_peer[id] = peer
+    if #waiting == 0 then
+        waiting[1] = true -- held, nobody waiting
+    else
+        local co = coroutine_running()
+        waiting[#waiting + 1] = co
+        skynet.wait(co)
+    end
 end
 
--- sendto(id, address, data [, size]): address as a callback received it (or udp_target made it).
-socket.sendto = driver.udp_send
--- udp_address(address) -> ip, port
-socket.udp_address = driver.udp_address
--- udp_target(host, port) -> address | nil, err (numeric hosts only)
-socket.udp_target = driver.udp_target
+-- Releases lock(id); the longest waiting coroutine gets it next.
+function socket.unlock(id)
+    local s = assert(socket_pool[id], "socket.unlock: socket not open here")
+    local waiting = s.lock
+    assert(waiting and #waiting > 0, "socket.unlock: socket is not locked")
+    table.remove(waiting, 1)
+    local co = waiting[1]
+    if co then skynet.wakeup(co) end
+end
+
+-- resolve(host) -> { "ip", ... }: every address of host (getaddrinfo; blocks this service's
+-- thread for the lookup, as in skynet). Raises "resolve <host>: <why>".
+socket.resolve = driver.resolve
 
 ----------------------------------------------------------------------------------------------
 -- Sockets driven by another library

@@ -12,8 +12,10 @@
 -- every new connection before other requests go out. When a connection is lost, the requests
 -- in flight fail (they may or may not have been executed) and the next request reconnects.
 --
--- Errors are strings. Connection failures read "socket channel host:port: <what>" (test them
--- with socketchannel.iserror); an answer with ok == false raises its data unchanged.
+-- A connection failure raises a channel error: an object equal (==) to socketchannel.error, as
+-- skynet code tests it, whose tostring (and .. concatenation) reads "socket channel host:port:
+-- <what>"; socketchannel.iserror tells it from other errors. An answer with ok == false raises
+-- its data unchanged.
 --
 -- Yield: connect, request (unless it expects no response), response, close. connected does not.
 local skynet = require "skynet"
@@ -28,11 +30,26 @@ local channel = {}
 local channel_meta = { __index = channel }
 
 local PREFIX = "socket channel "
--- Raised inside response functions when the socket ends; turned into text by the dispatcher.
-local socket_error = setmetatable({}, { __tostring = function() return "socket closed" end })
+-- Channel errors share one metatable: any two compare equal, so `err == socketchannel.error`
+-- holds for every connection failure (skynet raises that very table), while each carries its
+-- text. Raised inside response functions when the socket ends (the bare table), and by
+-- requests (an object with the dispatcher's text).
+local error_meta = {}
+error_meta.__tostring = function(e) return e.text end
+error_meta.__eq = function(a, b)
+    return getmetatable(a) == error_meta and getmetatable(b) == error_meta
+end
+error_meta.__concat = function(a, b) return tostring(a) .. tostring(b) end
+local socket_error = setmetatable({ text = "socket closed" }, error_meta)
 socketchannel.error = socket_error
 
+local function channel_error(text)
+    return setmetatable({ text = text }, error_meta)
+end
+
+-- Whether err is a channel error (an object or, as older code made them, its text).
 function socketchannel.iserror(err)
+    if getmetatable(err) == error_meta then return true end
     return type(err) == "string" and err:sub(1, #PREFIX) == PREFIX
 end
 
@@ -123,11 +140,25 @@ local function pop_response(conn)
     end
 end
 
+-- Calls an order-mode response function; while it returns a third value true (padding: more
+-- parts follow), calls it again and answers the parts as one table.
+local function get_response(func, sock)
+    local ok, data, more = func(sock)
+    if not (ok and more) then return ok, data end
+    local parts = { data }
+    repeat
+        ok, data, more = func(sock)
+        if not ok then return ok, data end
+        parts[#parts + 1] = data
+    until not more
+    return true, parts
+end
+
 local function dispatch_by_order(self, conn)
     while true do
         local func, co = pop_response(conn)
         if not func then break end
-        local ok, result, data = pcall(func, conn.sock)
+        local ok, result, data = pcall(get_response, func, conn.sock)
         if ok then
             finish(self, co, result, data)
         else
@@ -145,7 +176,7 @@ end
 local function dispatch_by_session(self, conn)
     local response = self.__response
     while not conn.dead do
-        local ok, session, result, data = pcall(response, conn.sock)
+        local ok, session, result, data, more = pcall(response, conn.sock)
         if not ok then
             local text = conn.dead_text or (session == socket_error
                 and format("%s: %s", where(self), conn.close_text or "connection closed")
@@ -153,9 +184,28 @@ local function dispatch_by_session(self, conn)
             drop(self, conn, text)
             return
         end
+        if session == nil then
+            -- As in skynet: an answer without a session leaves the stream out of step; the
+            -- connection ends and everything waiting on it fails.
+            drop(self, conn, format("%s: response gave no session", where(self)))
+            return
+        end
         local co = conn.sessions[session]
-        if co then
+        local parts = conn.parts[session]
+        if co and result and more then
+            -- padding: one part of a multi-part answer; the last part (more false) ends it.
+            if not parts then
+                parts = {}
+                conn.parts[session] = parts
+            end
+            parts[#parts + 1] = data
+        elseif co then
             conn.sessions[session] = nil
+            conn.parts[session] = nil
+            if result and parts then
+                parts[#parts + 1] = data
+                data = parts
+            end
             finish(self, co, result, data)
         else
             skynet.error(format("%s: answer for unknown session %s dropped", where(self),
@@ -164,22 +214,36 @@ local function dispatch_by_session(self, conn)
     end
 end
 
-local function open_socket(self)
-    local targets = { { self.__host, self.__port } }
+-- Host first, then the backups in turn (each address once).
+local function targets_of(self)
+    local targets, seen = {}, {}
+    local function add(host, port)
+        local key = tostring(host) .. ":" .. tostring(port)
+        if seen[key] then return end
+        seen[key] = true
+        targets[#targets + 1] = { host, port }
+    end
+    add(self.__host, self.__port)
     for _, b in ipairs(self.__backup or {}) do
         if type(b) == "table" then
-            targets[#targets + 1] = { b.host, b.port }
+            add(b.host, b.port)
         else
             local h, p = tostring(b):match("^%[?([^%]]-)%]?:(%d+)$")
-            targets[#targets + 1] = { h or b, tonumber(p) or self.__port }
+            add(h or b, tonumber(p) or self.__port)
         end
     end
+    return targets
+end
+
+-- Connects to the first of targets[first..] that accepts. -> fd, its index | nil, error text
+local function open_socket(self, targets, first)
     local errors = {}
-    for _, target in ipairs(targets) do
+    for i = first, #targets do
+        local target = targets[i]
         local fd, err = socket.open(target[1], target[2])
         if fd then
             self.__host, self.__port = target[1], target[2]
-            return fd
+            return fd, i
         end
         errors[#errors + 1] = format("%s:%s %s", tostring(target[1]), tostring(target[2]),
             cause(err))
@@ -190,7 +254,7 @@ end
 
 local function new_conn(self, fd)
     local conn = { fd = fd, sock = setmetatable({ fd }, channel_socket_meta), queue = {},
-        sessions = {} }
+        sessions = {}, parts = {} }
     if self.__nodelay then socket.nodelay(fd) end
     socket.onclose(fd, function(_, err)
         if conn.dead then return end -- our own close
@@ -214,10 +278,12 @@ local function new_conn(self, fd)
     return conn
 end
 
-local function connect_once(self)
+-- One pass over host and backups: a target whose connect or auth fails gives way to the next.
+local function connect_once(self, targets, first)
     if self.__closed then return false, where(self) .. ": channel closed" end
-    local fd, err = open_socket(self)
-    if not fd then return false, format("%s: connect failed: %s", where(self), err) end
+    targets = targets or targets_of(self)
+    local fd, index = open_socket(self, targets, first or 1)
+    if not fd then return false, format("%s: connect failed: %s", where(self), index) end
     local conn = new_conn(self, fd)
     self.__conn = conn
     skynet.fork(self.__response and dispatch_by_session or dispatch_by_order, self, conn)
@@ -226,9 +292,17 @@ local function connect_once(self)
     local ok, aerr = pcall(self.__auth, self)
     self.__authcoroutine = false
     if not ok then
+        aerr = tostring(aerr)
         local text = format("%s: auth failed: %s", where(self), socketchannel.iserror(aerr)
-            and aerr:sub(#where(self) + 3) or tostring(aerr))
+            and aerr:sub(#where(self) + 3) or aerr)
         drop(self, conn, text)
+        if index < #targets and not self.__closed then
+            skynet.error(text .. ", trying the next backup")
+            local ok, err = connect_once(self, targets, index + 1)
+            if ok then return ok end
+            -- Name every failure: this auth and what the later targets did.
+            return false, text .. "; " .. err
+        end
         return false, text
     end
     if self.__conn ~= conn then
@@ -268,7 +342,7 @@ end
 local function block_connect(self, once)
     local conn = check_connection(self)
     if conn then return conn end
-    if conn == false then error(where(self) .. ": channel closed", 0) end
+    if conn == false then error(channel_error(where(self) .. ": channel closed"), 0) end
     local err
     if #self.__connecting > 0 then
         local co = coroutine_running()
@@ -282,7 +356,8 @@ local function block_connect(self, once)
     end
     conn = check_connection(self)
     if conn then return conn end
-    error(err or (where(self) .. (self.__closed and ": channel closed" or ": not connected")), 0)
+    error(channel_error(err or (where(self) ..
+        (self.__closed and ": channel closed" or ": not connected"))), 0)
 end
 
 -- Connects now (once: a single attempt over host and backups; else retries with backoff until
@@ -297,24 +372,33 @@ local function wait_for_response(self, co)
     skynet.wait(co)
     local result, data = self.__result[co], self.__result_data[co]
     self.__result[co], self.__result_data[co] = nil, nil
-    if result == socket_error then error(data, 0) end
+    if result == socket_error then error(channel_error(data), 0) end
     if not result then error(data, 0) end
     return data
 end
 
--- Writes request (a string or a table of strings; padding: more strings written at low
--- priority) and returns the answer's data: order mode, response(sock) -> ok, data reads it;
--- session mode, `response` is the session number. Without response, returns after writing.
+-- Writes request (a string or a table of strings) and then the strings of padding (a multi-part
+-- request), and returns the answer's data: order mode, response(sock) -> ok, data [, more]
+-- reads it; session mode, `response` is the session number. A response that returns more =
+-- true has more parts coming: the caller gets them all as one table. Without response, returns
+-- after writing.
 function channel:request(request, response, padding)
     local conn = block_connect(self, true)
     local fd = conn.fd
-    if not socket.write(fd, request) then
+    -- With padding in session mode the request and its parts go out at low priority, in one
+    -- queue so they stay contiguous (skynet's multi-part request): a large one does not hold up
+    -- other callers. In order mode everything goes at normal priority, because a low-priority
+    -- request overtaken by a later caller's would get that caller's answer.
+    local write = (padding and self.__response) and socket.lwrite or socket.write
+    local ok = write(fd, request)
+    for _, part in ipairs(ok and padding or {}) do
+        ok = write(fd, part)
+        if not ok then break end
+    end
+    if not ok then
         local text = where(self) .. ": connection lost while writing"
         drop(self, conn, text)
-        error(text, 0)
-    end
-    if padding then
-        for _, part in ipairs(padding) do socket.lwrite(fd, part) end
+        error(channel_error(text), 0)
     end
     if response == nil then return end
     local co = coroutine_running()

@@ -133,7 +133,8 @@ t.run(function()
     ch:close()
     t.wait_until(function() return pending end, 500, "the pending request failed")
     t.eq(pending[1], false, "pending request fails on close")
-    t.ok(pending[2]:find("channel closed", 1, true), "close text: " .. tostring(pending[2]))
+    t.ok(tostring(pending[2]):find("channel closed", 1, true), "close text: " .. tostring(pending[2]))
+    t.ok(pending[2] == socketchannel.error, "a channel error equals socketchannel.error")
     t.raises({ "channel closed" }, ch.request, ch, "ECHO x\n", line_response)
 
     -- Auth runs on every new connection, before other requests.
