@@ -418,7 +418,7 @@ local function reply_mode(opts)
     if mode == nil or mode == "skynet" then return false end
     if mode == "raw" then return true end
     error(format("redis: opts.replies is %s (\"skynet\" or \"raw\" expected)",
-        type(mode) == "string" and format("%q", mode) or type(mode)), 3)
+        type(mode) == "string" and format("%q", mode) or "a " .. type(mode)), 3)
 end
 
 local function new_client(c, opts)
@@ -443,6 +443,7 @@ end
 -- by Redis Sentinel through failover (or reads from replicas with role = "replica"); see
 -- skynet.db.redis.sentinel and docs/lua-api.md, "Sentinel". Yields.
 function redis.sentinel(opts)
+    reply_mode(opts or {})
     return require("skynet.db.redis.sentinel").connect(opts, new_client)
 end
 

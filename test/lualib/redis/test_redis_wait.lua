@@ -54,6 +54,11 @@ t.run(function()
     -- The Sentinel client: the same, on its connection to the master.
     local sdb = lab.client { timeout = 3000 }
     t.eq(sdb:set("s", 1), "OK", "a write through Sentinel")
+    t.eq(sdb:exists("s"), true, "skynet's shapes through Sentinel too")
+    local rawdb = lab.client { replies = "raw" }
+    t.eq(rawdb:exists("s"), 1, "replies = \"raw\" through Sentinel")
+    rawdb:disconnect()
+    t.raises({ "redis: opts.replies is a number" }, lab.client, { replies = 1 })
     t.eq(sdb:wait(2, 5000), 2, "both replicas, through Sentinel")
     lab.lab():stop(replicas[1])
     sdb:incr("s")
