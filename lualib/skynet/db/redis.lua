@@ -140,6 +140,16 @@ local function wait_call(self, name, ...)
             .. "the command holds the connection every coroutine of the service shares, so it "
             .. "cannot wait forever", c.addr, name, tostring((select(n, ...)))), 3)
     end
+    -- The calling coroutine's writes must have gone on the socket the WAIT will take: after a
+    -- reconnect (or a Sentinel switch) Redis would count only the new socket's writes.
+    local target = c
+    if c.answered == nil then target = c.cur end  -- a Sentinel client: its current connection
+    if not target or target.answered[coroutine.running()] ~= target.gen then
+        error(format("%s: %s: this coroutine has had no reply on the client's current "
+            .. "connection (it was made again since, or the coroutine sent nothing): the count "
+            .. "would not cover its writes; send them and the %s in one db:pipeline", c.addr, name,
+            name), 3)
+    end
     local grace = self.opts.timeout
     if grace == nil then grace = 5000 end
     local cs = grace and ((ms + grace + 9) // 10) or false

@@ -84,6 +84,21 @@ t.run(function()
         db.wait, db, 1, 0)
     t.raises({ where .. ": WAITAOF: the timeout" }, db.waitaof, db, 0, 1, 0)
     t.eq(#db.pool.idle + db.pool.count, 0, "no pooled connection was used")
+    -- Refused when the caller's writes did not go on the current connection: a coroutine that
+    -- sent nothing, or a connection made again since its last reply.
+    local refused = "WAIT: this coroutine has had no reply on the client's current connection"
+    local other_err
+    skynet.fork(function() other_err = select(2, pcall(db.wait, db, 0, 100)) end)
+    t.wait_until(function() return other_err ~= nil end, 100, "a coroutine that sent nothing")
+    t.ok(other_err:find(where .. ": " .. refused, 1, true), other_err)
+    local admin = redis.connect { port = port }
+    local gen = db.conn.gen
+    admin:client("KILL", "ID", db:client("ID"))
+    t.wait_until(function() return db.conn.gen > gen end, 300, "the client connected again")
+    t.raises({ where .. ": " .. refused }, db.wait, db, 0, 100)
+    t.eq(db:set("w", 2), "OK", "a write on the new connection")
+    t.eq(db:wait(0, 100), 0, "then WAIT covers it")
+    admin:disconnect()
 
     -- watch: subscribe/psubscribe wait for the server; message returns (data, channel) and
     -- (data, channel, pattern) as skynet's.
@@ -98,7 +113,10 @@ t.run(function()
     t.ok(data == "pat" and channel == "p.x" and pattern == "p.*", "pmessage: data, channel, pattern")
     w:unsubscribe("c2")
     w:punsubscribe("p.*")
-    t.eq(db:publish("c2", "x") + db:publish("p.y", "x"), 0, "unsubscribed")
+    -- As in skynet, unsubscribe and punsubscribe do not wait for the server.
+    t.wait_until(function() return db:pubsub("NUMSUB", "c2")[2] == 0 and db:pubsub("NUMPAT") == 0 end,
+        300, "unsubscribed")
+    t.eq(db:publish("c2", "x") + db:publish("p.y", "x"), 0, "no subscriber left for c2, p.*")
     t.eq(db:publish("c1", "still"), 1, "c1 kept")
     t.eq(w:message(), "still", "c1 message")
     w:disconnect()
