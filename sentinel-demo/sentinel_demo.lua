@@ -6,7 +6,11 @@
 --   SCENARIO  kill (kill -9 of the master), pause (SIGSTOP past down-after, then SIGCONT) or
 --             failover (SENTINEL FAILOVER)
 --   QUIET     set: print only the summary and the machine-readable line (the benchmark)
--- Exits the node with 0 when no acknowledged write was lost and no unsent command failed.
+-- Exits the node with 0 when no unsent command failed, the client wrote on the new master, and,
+-- for the failover scenario (where the sentinels wait for the replica), no acknowledged write was
+-- lost. After kill -9 or a pause the count of lost acknowledged writes is a measurement: with
+-- asynchronous replication a write the master acknowledged before a replica had it dies with it
+-- (writes confirmed with WAIT are not lost: test_sentinel_kill.lua).
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 local sentinel = require "skynet.db.redis.sentinel"
@@ -148,8 +152,10 @@ local function run()
     local final = tonumber(redis.connect { port = tonumber(new:match(":(%d+)$")) }:get("counter"))
     local lost_writes = math.max(0, acked - final)
     local valid = lease:valid()
-    local summary = format("%s: %d writes acknowledged (%d before the fault), %d on the new master %s: %d lost; failed operations: %d in flight (may or may not have executed), %d not sent; lock %s",
-        scenario, acked, before, final, new, lost_writes, failed_inflight, failed_unsent,
+    local summary = format("%s: %d writes acknowledged (%d before the fault), %d on the new master %s: %d lost%s; failed operations: %d in flight (may or may not have executed), %d not sent; lock %s",
+        scenario, acked, before, final, new, lost_writes,
+        scenario == "failover" and "" or " (measured: not guaranteed by asynchronous replication)",
+        failed_inflight, failed_unsent,
         lost and ("lost: " .. lost) or (valid and "still held" or "expired"))
     skynet.error(summary)
     local switch = heard["+switch-master"]
@@ -159,7 +165,8 @@ local function run()
         (first_new and switch) and format("%.1f", (first_new - switch) / 1e6) or "nan",
         failed_inflight + failed_unsent, failed_unsent, lost_writes))
     if lease:valid() then lease:release() end
-    return lost_writes == 0 and failed_unsent == 0 and first_new ~= nil
+    local guaranteed = scenario == "failover"
+    return (lost_writes == 0 or not guaranteed) and failed_unsent == 0 and first_new ~= nil
 end
 
 skynet.start(function()

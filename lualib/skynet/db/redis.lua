@@ -4,7 +4,9 @@
 --   local db = redis.connect { host = "127.0.0.1", port = 6379, auth = "pw", db = 1 }
 --   db:set("k", "v"); local v = db:get("k")            -- any command by name, lower or upper
 --   db:command("CLIENT", "INFO")                       -- any command, spelled out
---   db:pipeline({ { "set", "a", 1 }, { "incr", "a" } }, results)
+--   db:pipeline({ { "set", "a", 1 }, { "incr", "a" } }, results)   -- skynet's shapes
+--   db:exists("k") -> boolean (skynet's); redis.connect{..., replies = "raw"} -> Redis's integers
+--   db:pipeline({ { "set", "k", "v" }, { "wait", 1, 500 } })   -- WAIT bound to that write
 --   db:transaction(function(tx) tx:incr("a"); tx:get("a") end)
 --   local s = redis.script "return redis.call('GET', KEYS[1])"; s(db, 1, "k")
 --   local w = redis.watch { host = ..., port = ... }; w:subscribe "ch"; w:message()
@@ -14,8 +16,9 @@
 -- in writes of 16 when many coroutines issue at once; a pipeline or transaction is never split
 -- across writes). Blocking
 -- commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP, XREAD/XREADGROUP
--- with BLOCK, WAIT, WAITAOF) run on a small pool of extra connections of the same client, one
--- command per connection at a time, so they never hold up the shared one.
+-- with BLOCK) run on a small pool of extra connections of the same client, one command per
+-- connection at a time, so they never hold up the shared one. WAIT and WAITAOF go on the shared
+-- connection, behind the writes they are about (see wait_call).
 --
 -- Every function that talks to the server yields (runs in a coroutine of the service).
 -- Thread: the owning service.
@@ -62,8 +65,6 @@ local function block_option(...)
 end
 blocking.XREAD = block_option
 blocking.XREADGROUP = block_option
-blocking.WAIT = function(...) return last_arg(...) / 1000 end
-blocking.WAITAOF = blocking.WAIT
 
 local function acquire(self)
     local pool = self.pool
@@ -123,6 +124,43 @@ local function blocking_call(self, name, seconds, ...)
 end
 
 ----------------------------------------------------------------------------------------------
+-- WAIT and WAITAOF: on the shared connection, behind the commands sent before them
+
+-- WAIT counts the replicas that acknowledged every write made so far on the connection that sends
+-- it; on a pooled connection that made no writes it would answer at once and prove nothing. So it
+-- goes on the shared connection, after every command this client sent there before it, holding
+-- the commands behind it for up to its timeout: a timeout of 0 (forever) is refused. The client's
+-- own timeout is added as a grace period.
+local function wait_call(self, name, ...)
+    local c = self.conn
+    local n = select("#", ...)
+    local ms = n > 0 and math.tointeger(tonumber((select(n, ...)))) or nil
+    if not ms or ms <= 0 then
+        error(format("%s: %s: the timeout (last argument, ms) must be a positive integer, got %s: "
+            .. "the command holds the connection every coroutine of the service shares, so it "
+            .. "cannot wait forever", c.addr, name, tostring((select(n, ...)))), 3)
+    end
+    -- The calling coroutine's writes must have gone on the socket the WAIT will take: after a
+    -- reconnect (or a Sentinel switch) Redis would count only the new socket's writes.
+    local target = c
+    if c.answered == nil then target = c.cur end  -- a Sentinel client: its current connection
+    if not target or target.answered[coroutine.running()] ~= target.gen then
+        error(format("%s: %s: this coroutine has had no reply on the client's current "
+            .. "connection (it was made again since, or the coroutine sent nothing): the count "
+            .. "would not cover its writes; send them and the %s in one db:pipeline", c.addr, name,
+            name), 3)
+    end
+    local grace = self.opts.timeout
+    if grace == nil then grace = 5000 end
+    local cs = grace and ((ms + grace + 9) // 10) or false
+    local r = request.new(name, tpack(name, ...), cs)
+    c:issue(r)
+    local v = c:await(r)
+    if is_error(v) then error(format("%s: %s: %s", c.addr, name, v.err), 0) end
+    return v
+end
+
+----------------------------------------------------------------------------------------------
 -- Commands by name
 
 -- Commands that would break the shared connection's reply order, with the way to do it instead.
@@ -151,6 +189,8 @@ local function method(key)
         f = function(self)
             error(format("%s: %s: %s", self.conn.addr, name, why), 2)
         end
+    elseif name == "WAIT" or name == "WAITAOF" then
+        f = function(self, ...) return wait_call(self, name, ...) end
     elseif blocks then
         f = function(self, ...)
             local seconds = blocks(...)
@@ -163,7 +203,8 @@ local function method(key)
         end
     end
     methods[key] = f
-    rawset(client, key, f)
+    -- A method of the client's own under this name (exists, sismember) keeps its place.
+    if rawget(client, key) == nil then rawset(client, key, f) end
     return f
 end
 
@@ -173,9 +214,25 @@ end
 client_meta.__index = client
 setmetatable(client, { __index = function(_, key) return method(key) end })
 
--- db:command(name, arg...): any command, e.g. db:command("CLIENT", "INFO"). Yields.
+-- db:command(name, arg...): any command, e.g. db:command("CLIENT", "INFO"), its reply as Redis
+-- sent it (db:command("EXISTS", k) is an integer in both reply modes). Yields.
 function client:command(name, ...)
     return method(name)(self, ...)
+end
+
+-- skynet's driver answers these two with a boolean (the integer ~= 0); with replies = "raw" they
+-- return Redis's integer. Only the lower-case names, as in skynet: db:EXISTS(k) is the plain
+-- command. Yields.
+function client:exists(...)
+    local v = self.conn:call("EXISTS", "EXISTS", ...)
+    if self.raw then return v end
+    return v ~= 0
+end
+
+function client:sismember(...)
+    local v = self.conn:call("SISMEMBER", "SISMEMBER", ...)
+    if self.raw then return v end
+    return v ~= 0
 end
 
 ----------------------------------------------------------------------------------------------
@@ -222,12 +279,39 @@ local function collect(self, what, cmds, replies, first, n, results)
     return values
 end
 
+-- skynet's shapes: without results the last command's reply (raised when it is an error; the
+-- errors of the others are not looked at); with results one {ok = bool, out = value or Redis's
+-- error text} per command is appended to it, and it is returned.
+local function skynet_shape(self, ops, replies, n, results)
+    if results then
+        for i = 1, n do
+            local v = replies[i]
+            if is_error(v) then
+                results[#results + 1] = { ok = false, out = v.err }
+            else
+                results[#results + 1] = { ok = true, out = v }
+            end
+        end
+        return results
+    end
+    local v = replies[n]
+    if is_error(v) then
+        error(format("%s: pipeline %s: %s", self.conn.addr, describe(n, ops[n]), v.err), 0)
+    end
+    return v
+end
+
 -- db:pipeline(ops [, results]): sends ops ({ {"set", "a", 1}, {"incr", "a"} }) in one write and
--- waits for all replies. With a results table it is filled with {ok = bool, out = value or
--- error text} per command and returned; without one the list of values is returned and the
--- first command error is raised (naming its position). Connection failures and timeouts raise in
--- both forms. Yields.
+-- waits for all replies. The default (skynet's) shapes: see skynet_shape. With replies = "raw":
+-- with a results table it is filled with {ok = bool, out = value or error text naming the
+-- server and position} per command (entries past the last removed) and returned; without one
+-- the list of values is returned and the first command error is raised (naming its position).
+-- Connection failures and timeouts raise in every form. Yields.
 function client:pipeline(ops, results)
+    if type(ops) ~= "table" then
+        error(format("%s: pipeline: ops is a %s (a list of commands expected)", self.conn.addr,
+            type(ops)), 2)
+    end
     local n = #ops
     for i = 1, n do
         local op = ops[i]
@@ -240,11 +324,16 @@ function client:pipeline(ops, results)
             error(format("%s: pipeline %s: %s", self.conn.addr, describe(i, op), why), 2)
         end
     end
-    if n == 0 then return results or { n = 0 } end
+    if n == 0 then
+        if self.raw then return results or { n = 0 } end
+        error(format("%s: pipeline: no commands", self.conn.addr), 2)
+    end
     local c = self.conn
     local r = request.new("pipeline", ops)
     c:issue(r)
-    return collect(self, "pipeline", ops, c:await(r), 1, n, results)
+    local replies = c:await(r)
+    if not self.raw then return skynet_shape(self, ops, replies, n, results) end
+    return collect(self, "pipeline", ops, replies, 1, n, results)
 end
 
 local tx_meta = {}
@@ -330,13 +419,23 @@ script_meta.__call = script_meta.call
 -- (CLIENT SETNAME), timeout (ms per command, also how long a command waits for a reconnect;
 -- default 5000, false = none), connect_timeout (ms, 5000), queue_limit (commands waiting for a
 -- reconnect, 10000), backoff_min / backoff_max (ms, 50 / 5000), blocking_pool (connections for
--- blocking commands, 4), max_bulk / max_elements (reply limits, 512 MB / 2^24). Raises when the
--- first connection or its AUTH/SELECT fails; later failures are retried in the background.
--- Yields.
+-- blocking commands, 4), max_bulk / max_elements (reply limits, 512 MB / 2^24), replies
+-- ("skynet", the default: exists/sismember answer booleans and pipeline has skynet's shapes;
+-- "raw": Redis's integers and skyhive's pipeline shapes). Raises when the first connection or its
+-- AUTH/SELECT fails; later failures are retried in the background. Yields.
+local function reply_mode(opts)
+    local mode = opts.replies
+    if mode == nil or mode == "skynet" then return false end
+    if mode == "raw" then return true end
+    error(format("redis: opts.replies is %s (\"skynet\" or \"raw\" expected)",
+        type(mode) == "string" and format("%q", mode) or "a " .. type(mode)), 3)
+end
+
 local function new_client(c, opts)
     return setmetatable({
         conn = c,
         opts = opts,
+        raw = reply_mode(opts),
         pool = { idle = {}, count = 0, limit = opts.blocking_pool or 4, waiters = {} },
         closed = false,  -- every field must exist: a missing key reads as a command
     }, client_meta)
@@ -344,6 +443,7 @@ end
 
 function redis.connect(opts)
     opts = opts or {}
+    reply_mode(opts)
     local c = connection.new(opts)
     c:connect()
     return new_client(c, opts)
@@ -353,6 +453,7 @@ end
 -- by Redis Sentinel through failover (or reads from replicas with role = "replica"); see
 -- skynet.db.redis.sentinel and docs/lua-api.md, "Sentinel". Yields.
 function redis.sentinel(opts)
+    reply_mode(opts or {})
     return require("skynet.db.redis.sentinel").connect(opts, new_client)
 end
 

@@ -113,7 +113,7 @@ function roles.sync()
         out("SYNC ok")
         l:release()
     else
-        out("SYNC " .. err .. " exists=" .. db:exists("sync:lock"))
+        out("SYNC " .. err .. " exists=" .. db:command("EXISTS", "sync:lock"))
     end
 end
 

@@ -40,8 +40,8 @@ t.run(function()
         "a fair try behind queued waiters")
     t.wait_until(function() return #order == N end, 500, "every waiter")
     t.eq(table.concat(order, ","), "1,2,3,4,5", "arrival order")
-    t.eq(db:exists("fair:queue"), 0, "the queue is empty again")
-    t.eq(db:exists("fair:qexp"), 0, "and so are the expiries")
+    t.eq(db:exists("fair:queue"), false, "the queue is empty again")
+    t.eq(db:exists("fair:qexp"), false, "and so are the expiries")
 
     -- A hand-over: the release gives the lock to the queued waiter (with the next fence) and
     -- tells only its service; the grant is capped at the waiter's queue expiry (4 x retry.max
@@ -64,7 +64,7 @@ t.run(function()
     t.ok(g_remaining <= 8000, "the lease counts from before the grant: " .. g_remaining)
     t.wait_until(function() return db:pttl("grant") > 8000 end, 100, "extended to its ttl")
     t.eq(g:release(), true, "release the handed-over lease")
-    t.eq(db:exists("grant"), 0, "free")
+    t.eq(db:exists("grant"), false, "free")
 
     -- Again, now that `other` still hears its release channel from the wait above: the waiter
     -- skips the second try that a fresh subscription needs, and the hand-over still reaches it
@@ -120,7 +120,7 @@ t.run(function()
     t.wait_until(function() return db:zcard("fair3:queue") == 1 end, 300, "it left the queue")
     h:release()
     t.wait_until(function() return late end, 150, "the second waiter, named by the release")
-    t.eq(db:exists("fair3:queue"), 0, "no waiter left behind")
+    t.eq(db:exists("fair3:queue"), false, "no waiter left behind")
     late:release()
 
     -- Semaphore: `limit` holders, then contended; release wakes a waiter; an expired holder's

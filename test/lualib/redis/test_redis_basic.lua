@@ -8,7 +8,10 @@ local port = assert(tonumber(os.getenv "SKYHIVE_TEST_REDIS_PORT"), "SKYHIVE_TEST
 local where = "redis 127.0.0.1:" .. port
 
 t.run(function()
-    local db = redis.connect { host = "127.0.0.1", port = port, db = 1, name = "basic" }
+    -- The raw reply mode (replies = "raw"): Redis's integers, skyhive's pipeline shapes. The
+    -- default, skynet's shapes, is tested in test_redis_skynet.lua.
+    local db = redis.connect { host = "127.0.0.1", port = port, db = 1, name = "basic",
+        replies = "raw" }
     t.eq(db:flushdb(), "OK", "status reply -> string")
     t.eq(db:client("GETNAME"), "basic", "CLIENT SETNAME sent in the handshake")
     t.eq(db:command("CLIENT", "GETNAME"), "basic", "db:command")
@@ -207,7 +210,7 @@ t.run(function()
     t.raises({ "redis 127.0.0.1:1: connect:" }, redis.connect, { port = 1 })
 
     -- The measurement mode: writes deferred by a timer.
-    local svc = redis.connect { port = port, db = 1, flush = "timeout" }
+    local svc = redis.connect { port = port, db = 1, flush = "timeout", replies = "raw" }
     t.eq(svc:get("k"), "v", "writes deferred by a timer")
     local many = {}
     for i = 1, 300 do many[i] = { "echo", string.rep("x", i * 100) } end

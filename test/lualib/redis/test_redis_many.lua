@@ -8,7 +8,7 @@ local t = require "tlib"
 local port = assert(tonumber(os.getenv "SKYHIVE_TEST_REDIS_PORT"), "SKYHIVE_TEST_REDIS_PORT")
 
 t.run(function()
-    local db = redis.connect { port = port, db = 3 }
+    local db = redis.connect { port = port, db = 3, replies = "raw" }
     db:flushdb()
     local N = 10000
     local got, wrong, finished = {}, 0, 0

@@ -22,7 +22,7 @@ t.run(function()
     -- Load: created from defaults once, typed by the defaults, cached afterwards.
     local a = store.new(db, { prefix = "p:", defaults = defaults, interval = false })
     t.eq(select(2, a:load("nobody")), "missing", "load without create")
-    t.eq(db:exists("p:nobody"), 0, "nothing was created")
+    t.eq(db:exists("p:nobody"), false, "nothing was created")
     local rec, created = a:load("alice", true)
     t.eq(created, true, "created")
     t.eq(rec.gold, 100, "numeric default reads back as a number")

@@ -29,6 +29,8 @@ local type, getmetatable, setmetatable, tostring = type, getmetatable, setmetata
 local skynet_now, wait, wakeup, fork = skynet.now, skynet.wait, skynet.wakeup, skynet.fork
 local decode = codec.decode
 local error_mt = codec.error_mt
+local running = coroutine.running
+local weak_keys = { __mode = "k" }
 
 local M = {}
 local conn = {}
@@ -82,6 +84,10 @@ function M.new(opts)
         on_ready = nil,  -- function(conn) run after each handshake (pub/sub restores here)
         on_push = nil,   -- function(conn, reply) for replies no request waits for (pub/sub)
         on_drop = nil,   -- function(conn, cause) after a drop, instead of reconnecting here
+        -- WAIT's guard: gen counts handshakes; answered[co] is gen when coroutine co last got a
+        -- reply here, so a WAIT can tell whether co's writes went on the current socket.
+        gen = 0,
+        answered = setmetatable({}, weak_keys),
     }, conn)
     self.flush_fn = function() return self:flush() end
     -- How the write of a tick's commands is deferred: a fork runs at the end of the current
@@ -331,6 +337,7 @@ function conn:await(r)
     if not r.done then wait(r) end
     local err = r.err
     if err then error(err, 0) end
+    self.answered[running()] = self.gen
     return r.value
 end
 
@@ -361,6 +368,7 @@ function conn:call(name, ...)
     if not r.done then wait(r) end
     local err = r.err
     if err then error(err, 0) end
+    self.answered[running()] = self.gen
     local v = r.value
     if getmetatable(v) == error_mt then
         error(format("%s: %s: %s", self.addr, name, v.err), 0)

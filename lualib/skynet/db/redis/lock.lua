@@ -158,10 +158,10 @@ function lock.acquire(db, key, opts)
         fence = opts.fencing and reply[2] or nil,
     }, t0, reply[3])
     if opts.min_replicas then
-        -- WAIT counts the writes of its own connection: it goes on the shared one, after the
-        -- acquire, and holds that connection for up to sync_timeout.
-        local ok, res = pcall(db.pipeline, db, { { "WAIT", opts.min_replicas, opts.sync_timeout or 1000 } })
-        local acked = ok and res[1] or 0
+        -- WAIT counts the writes of its own connection: db:wait sends it on the shared one,
+        -- after the acquire, and holds that connection for up to sync_timeout.
+        local ok, res = pcall(db.wait, db, opts.min_replicas, opts.sync_timeout or 1000)
+        local acked = ok and res or 0
         if acked < opts.min_replicas then
             l:release()
             return nil, "not_synced", ok and format("%d of %d replicas acknowledged", acked,

@@ -92,6 +92,7 @@ function M.attempt(c)
         return nil, c.cause
     end
     c.state = "ready"
+    c.gen = c.gen + 1
     c.cause = nil
     if c.on_ready then c.on_ready(c) end
     c:release_backlog()

@@ -25,6 +25,7 @@ local format, tpack, tostring, type, random = string.format, table.pack, tostrin
 local now, fork, wait, wakeup, timeout = skynet.now, skynet.fork, skynet.wait, skynet.wakeup,
     skynet.timeout
 local is_error, bad_args = connection.is_error, connection.bad_args
+local running = coroutine.running
 
 local M = {}
 local router = {}
@@ -405,6 +406,13 @@ local function reset(r)
     r.args = r.keep
 end
 
+-- A reply came on r.via: noted there for WAIT's guard (connection.lua's answered).
+local function answered(r)
+    local c = r.via
+    if c then c.answered[running()] = c.gen end
+    return r.value
+end
+
 -- Waits for the request; a request refused for the topology, or failed in flight but marked
 -- safe, is sent again to the next master within its hold deadline. Yields.
 function router:await(r)
@@ -427,9 +435,9 @@ function router:await(r)
                 self:retry_later()
             end
             again = now() < r.hold_deadline
-            if not again then return r.value end
+            if not again then return answered(r) end
         else
-            return r.value
+            return answered(r)
         end
         self.stats.retried = self.stats.retried + 1
         reset(r)
