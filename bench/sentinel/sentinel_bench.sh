@@ -13,7 +13,9 @@
 # after_switch_ms: that write minus +switch-master (negative: the client was there first);
 # failed_ops: errors the application saw (all of them commands in flight at the fault, which
 # may or may not have executed); unsent_failed: commands that failed without being sent (0 is
-# the target); acked_lost: acknowledged increments missing on the new master (0 is the target).
+# the target); acked_lost: acknowledged increments missing on the new master. Under a graceful
+# SENTINEL FAILOVER 0 is guaranteed; under kill -9 replication is asynchronous and it is a
+# measurement (only writes confirmed with WAIT are guaranteed, see README).
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 root="$bench_root"
