@@ -37,6 +37,8 @@ namespace {
 class EchoAgent : public Module {
   public:
     explicit EchoAgent(net::SocketServer& server) : server_(server) {}
+    // Short and non-blocking: runs inside the gate's handler on the socket thread.
+    bool inline_socket_events() const override { return true; }
     bool init(Service&, std::string_view) override { return true; }
     void on_message(Service&, Message& msg) override {
         if (msg.type != MessageType::client) return;

@@ -201,7 +201,10 @@ void Gate::on_data(Service& self, int32_t fd, std::string_view bytes) {
     Handle me = self.handle();
     auto r = c.cutter.feed(bytes.data(), bytes.size(), [&](std::string_view packet) {
         if (c.agent) {
-            node.send(c.client, c.agent, MessageType::client, fd, Payload::copy(packet));
+            // deliver, not send: an agent that opts in to inline events (a C++ one) handles
+            // the packet right here, before the next read (Module::inline_socket_events).
+            node.deliver(c.agent,
+                         Message{c.client, fd, MessageType::client, Payload::copy(packet)});
         } else {
             LuaPacker p;
             p.string("socket").string("data").integer(fd).string(packet);

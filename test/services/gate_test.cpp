@@ -9,10 +9,12 @@
 
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/node.h"
 #include "core/service.h"
+#include "net/socket_event.h"
 #include "net/socket_server.h"
 #include "services/gate/gate.h"
 #include "test/core/test_support.h"
@@ -83,6 +85,7 @@ struct Record {
 struct Recorder {
     std::mutex lock;
     std::vector<Record> seen;
+    std::vector<std::thread::id> threads;  // where each message was handled
 
     void add(Message& m) {
         Record r{m.source, m.session, m.type, std::string(m.payload.data(), m.payload.size()), {}};
@@ -92,6 +95,7 @@ struct Recorder {
         }
         std::lock_guard g(lock);
         seen.push_back(std::move(r));
+        threads.push_back(std::this_thread::get_id());
     }
     // The first record after `from` that matches, waiting for it.
     std::optional<Record> find(const std::function<bool(const Record&)>& match) {
@@ -136,15 +140,28 @@ class GateTest : public ::testing::Test {
             m->on_msg = [this](Service&, Message& msg) { watchdog_seen_.add(msg); };
             return m;
         });
-        // The agent echoes every packet back with a 2-byte header, and records it.
-        node_.modules().add("agent", [this] {
+        // The agent echoes every packet back with a 2-byte header, and records it. "agent" runs on
+        // workers; "inline_agent" opts in to inline events, so it runs inside the gate's handler.
+        add_agent("agent", false);
+        add_agent("inline_agent", true);
+        // Records the socket thread's id: an inline service's accepted event runs there.
+        node_.modules().add("probe", [this] {
             auto m = std::make_unique<FnModule>();
+            m->inline_events = true;
+            m->on_init = [this](Service& self, std::string_view) {
+                auto l = server_.listen(self.handle(), "127.0.0.1", 0);
+                if (!l) return false;
+                probe_port_ = l->port;
+                server_.start(l->id);
+                return true;
+            };
             m->on_msg = [this](Service&, Message& msg) {
-                agent_seen_.add(msg);  // before the echo, which the test waits for
-                if (msg.type == MessageType::client) {
-                    std::string body(msg.payload.data(), msg.payload.size());
-                    server_.send(msg.session, Payload::copy(header2(body)));
-                }
+                if (msg.type != MessageType::socket) return;
+                net::SocketEvent e = net::event_header(msg.payload);
+                if (e.type != net::SocketEventType::accepted) return;
+                std::lock_guard g(probe_lock_);
+                socket_thread_ = std::this_thread::get_id();
+                server_.close(e.ud);
             };
             return m;
         });
@@ -154,6 +171,20 @@ class GateTest : public ::testing::Test {
         gate_ = node_.launch("gate", "").value();
         watchdog_ = node_.launch("watchdog", "").value();
         agent_ = node_.launch("agent", "").value();
+    }
+    void add_agent(const std::string& name, bool inline_events) {
+        node_.modules().add(name, [this, inline_events] {
+            auto m = std::make_unique<FnModule>();
+            m->inline_events = inline_events;
+            m->on_msg = [this](Service&, Message& msg) {
+                agent_seen_.add(msg);  // before the echo, which the test waits for
+                if (msg.type == MessageType::client) {
+                    std::string body(msg.payload.data(), msg.payload.size());
+                    server_.send(msg.session, Payload::copy(header2(body)));
+                }
+            };
+            return m;
+        });
     }
     void TearDown() override { node_.shutdown(); }
 
@@ -204,6 +235,9 @@ class GateTest : public ::testing::Test {
     Handle gate_, watchdog_, agent_;
     Recorder watchdog_seen_, agent_seen_;
     int32_t session_ = 0;
+    int probe_port_ = 0;
+    std::mutex probe_lock_;
+    std::thread::id socket_thread_;
 };
 
 TEST_F(GateTest, ForwardedPacketsReachTheAgentAsClientMessagesAndCloseIsReported) {
@@ -235,6 +269,36 @@ TEST_F(GateTest, ForwardedPacketsReachTheAgentAsClientMessagesAndCloseIsReported
         EXPECT_EQ(agent_seen_.seen[i].bytes, expect[i]);
     }
     EXPECT_EQ(agent_seen_.seen[3].bytes, big);
+}
+
+TEST_F(GateTest, AnAgentThatOptsInHandlesPacketsOnTheSocketThread) {
+    // The socket thread's id, from an inline service's accepted event.
+    ASSERT_TRUE(node_.launch("probe", ""));
+    { Client c(probe_port_); }
+    ASSERT_TRUE(wait_until([&] {
+        std::lock_guard g(probe_lock_);
+        return socket_thread_ != std::thread::id();
+    }));
+    Handle inline_agent = node_.launch("inline_agent", "").value();
+    int port = open(16);
+    Client c(port), d(port);
+    int32_t fc = opened(1), fd = opened(2);
+    command("forward", fc, 0, inline_agent);
+    command("forward", fd, 0, agent_);
+    c.write(header2("a") + header2("b"));
+    d.write(header2("w"));
+    ASSERT_EQ(c.read(6), header2("a") + header2("b"));
+    ASSERT_EQ(d.read(3), header2("w"));
+    std::lock_guard g(agent_seen_.lock);
+    std::lock_guard p(probe_lock_);
+    ASSERT_EQ(agent_seen_.seen.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+        const bool on_socket_thread = agent_seen_.threads[i] == socket_thread_;
+        if (agent_seen_.seen[i].session == fc)
+            EXPECT_TRUE(on_socket_thread) << "packet " << agent_seen_.seen[i].bytes;
+        else
+            EXPECT_FALSE(on_socket_thread) << "an agent that did not opt in runs on a worker";
+    }
 }
 
 TEST_F(GateTest, PeerCloseAndKickAreReportedAsClose) {
