@@ -131,6 +131,9 @@ std::function<bool(const Record&)> notice(const std::string& what, int64_t fd = 
     };
 }
 
+constexpr int kFloodPackets = 256;
+constexpr size_t kFloodSize = 60000;
+
 class GateTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -180,7 +183,11 @@ class GateTest : public ::testing::Test {
                 agent_seen_.add(msg);  // before the echo, which the test waits for
                 if (msg.type == MessageType::client) {
                     std::string body(msg.payload.data(), msg.payload.size());
-                    server_.send(msg.session, Payload::copy(header2(body)));
+                    // "flood": far more than the kernel's buffers take, for the warning notices.
+                    const int copies = body == "flood" ? kFloodPackets : 1;
+                    if (body == "flood") body.assign(kFloodSize, 'f');
+                    for (int i = 0; i < copies; ++i)
+                        server_.send(msg.session, Payload::copy(header2(body)));
                 }
             };
             return m;
@@ -320,6 +327,25 @@ TEST_F(GateTest, PeerCloseAndKickAreReportedAsClose) {
     command("kick", fb);  // gone already: not an error, as in skynet
     EXPECT_EQ(watchdog_seen_.count(notice("close", fb)), 1u);
     EXPECT_EQ(watchdog_seen_.count(notice("close", fa)), 0u);
+}
+
+TEST_F(GateTest, AWriteQueuePastItsMarkIsReportedToTheWatchdogAndSoIsItsDraining) {
+    int port = open(16);
+    Client c(port);
+    int32_t fd = opened(1);
+    server_.set_warning_mark(fd, 64);
+    command("forward", fd, 0, agent_);
+    c.write(header2("flood"));  // ~15 MB back, not read yet
+    auto warned = watchdog_seen_.find([&](const Record& r) {
+        return notice("warning", fd)(r) && *r.args[3].value.integer() >= 64;
+    });
+    ASSERT_TRUE(warned) << "no warning notice";
+    EXPECT_EQ(warned->source, gate_);
+    EXPECT_EQ(c.read(size_t(kFloodPackets) * (kFloodSize + 2)).size(),
+              size_t(kFloodPackets) * (kFloodSize + 2));
+    EXPECT_TRUE(watchdog_seen_.find([&](const Record& r) {
+        return notice("warning", fd)(r) && *r.args[3].value.integer() == 0;
+    })) << "no notice once the queue drained";
 }
 
 TEST_F(GateTest, AcceptedConnectionsSendTheirPacketsToTheWatchdog) {
