@@ -36,7 +36,9 @@ class Module {
     // on_message runs there, no other socket of that server is served, so it must not block or
     // run long (the monitor reports it like a stuck worker), and it must not call
     // SocketServer::info/snapshot (they wait for the socket thread). Asked once per event, while
-    // the service is held; Lua services keep the default.
+    // the service is held; Lua services keep the default. Client packets that a gate hands on
+    // from its own inline handler (Node::deliver) are events in this sense: an opted-in agent
+    // runs inside the gate's handler, one level deep, with the same rules.
     virtual bool inline_socket_events() const { return false; }
 
     // Called on the monitor thread while a worker may be inside on_message for this instance (an

@@ -261,8 +261,8 @@ bool Node::send(Handle source, Handle dest, MessageType type, int32_t session, P
 
 bool Node::deliver(Handle dest, Message msg) {
     if (scheduler_->on_worker()) return push(dest, msg, Wake::deferred);
-    return push(dest, msg, Wake::now,
-                msg.type == MessageType::socket ? RunHere::if_idle : RunHere::no);
+    const bool inline_type = msg.type == MessageType::socket || msg.type == MessageType::client;
+    return push(dest, msg, Wake::now, inline_type ? RunHere::if_idle : RunHere::no);
 }
 
 uint64_t Node::timeout(Handle h, int centiseconds, int32_t session) {

@@ -82,8 +82,9 @@ class Node final : public MessageSink {
     // From a worker this wakes nobody (the sender's worker will find the work); from any other
     // thread it wakes a sleeping worker when one is needed.
     bool send(Handle source, Handle dest, MessageType type, int32_t session, Payload payload);
-    // MessageSink: what the socket thread and other producers use. A socket message for an idle
-    // service whose module opts in (Module::inline_socket_events) runs on the calling thread.
+    // MessageSink: what the socket thread and other producers use. A socket message, or a client
+    // packet (a gate delivering from its own inline handler), for an idle service whose module
+    // opts in (Module::inline_socket_events) runs on the calling thread.
     bool deliver(Handle dest, Message msg) override;
 
     // A response message with `session` reaches `h` after `centiseconds` (at once for <= 0).

@@ -53,6 +53,7 @@ struct Scheduler::Worker {
     unsigned streak = 0;      // batches run from `next` in a row while the global queue waited
     uint64_t clock = 0;       // cycle_now() at the end of the last message (0 after sleeping)
     Message batch[kBatch];    // reused, so a dispatch constructs no messages
+    bool nested = false;      // guests: running a service inside another's handler (run_here)
 };
 
 namespace {
@@ -131,9 +132,17 @@ bool Scheduler::run_here(Mailbox* mb) {
     Worker* g = guest();
     if (!g) return false;
     WorkerState& state = *g->state;
+    // One level of nesting: a handler running here (a gate) may deliver to a second opted-in
+    // service (its agent), which then runs inside it. The outer message stays where it is (the
+    // inner one gets its own slot) and the monitor watches the inner service until it returns.
+    const uint32_t outer = state.dest.load(std::memory_order_relaxed);
+    if (outer != 0 && g->nested) return false;
+    const uint32_t outer_source = state.source.load(std::memory_order_relaxed);
     Service* svc = mb->owner;
     Module* module = svc->module_.get();
-    Message& msg = g->batch[0];
+    Message inner;
+    Message& msg = outer != 0 ? inner : g->batch[0];
+    if (outer != 0) g->nested = true;
     uint64_t t0 = cycle_now();
     const uint64_t first = t0;
     uint64_t count = 0;
@@ -151,7 +160,16 @@ bool Scheduler::run_here(Mailbox* mb) {
         ++count;
     }
     account(svc->stats_, count, t0 - first);
-    state.dest.store(0, std::memory_order_relaxed);
+    if (outer != 0) {
+        // Back in the outer handler: watched again from now on.
+        g->nested = false;
+        state.source.store(outer_source, std::memory_order_relaxed);
+        state.started.store(t0, std::memory_order_relaxed);
+        state.dest.store(outer, std::memory_order_relaxed);
+        state.version.store(++version, std::memory_order_release);
+    } else {
+        state.dest.store(0, std::memory_order_relaxed);
+    }
     if (size_t len = mb->overload())
         node_.log(svc->handle(), LogLevel::warn,
                   "mailbox overload: " + std::to_string(len) + " messages queued");

@@ -7,6 +7,7 @@
 #include "lualib/native/sharedata.h"
 #include "lualib/native/socket_driver.h"
 #include "redis/resp_framer.h"
+#include "services/gate/gate.h"
 #include "services/snlua/snlua.h"
 
 namespace skyhive {
@@ -39,6 +40,7 @@ void register_builtin_modules(Node& node, SocketDriver* sockets) {
     lua->add_native("skynet.sharedata.core", luaopen_skynet_sharedata_core);
     if (sockets) {
         sockets->add_framer("resp", make_resp_framer);
+        node.modules().add("gate", [s = &sockets->server()] { return std::make_unique<Gate>(*s); });
         lua->set_socket_driver(sockets);
         lua->add_native("skynet.socketdriver", luaopen_skynet_socketdriver);
     }

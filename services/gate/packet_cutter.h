@@ -1,0 +1,101 @@
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+
+namespace skyhive {
+
+// How a gate cuts a connection's byte stream into packets.
+enum class PacketMode : uint8_t {
+    // skynet's netpack: a 2-byte big-endian length, then that many bytes (so at most 65535).
+    header2,
+    // One packet per line: the bytes up to "\n", without it and without a "\r" before it.
+    lines,
+};
+
+// The packets of one connection, cut as the bytes arrive: keeps the incomplete tail between
+// reads (only the tail is copied; whole packets are handed out straight from the read buffer).
+// Value type. Thread: one at a time (the gate runs it on the socket thread).
+class PacketCutter {
+  public:
+    // max_packet: the largest packet accepted, in bytes (header2 cannot exceed 65535; lines:
+    // the longest line, without its end).
+    PacketCutter(PacketMode mode, size_t max_packet);
+
+    // Feeds `n` bytes and calls on_packet(std::string_view) for every packet completed, in order;
+    // the view is valid during the call only. Error when the stream breaks the bounds ("packet
+    // of N bytes exceeds the limit of M", "line longer than M bytes"); the cutter is then
+    // unusable and the connection should be closed.
+    template <class F>
+    Result<void> feed(const char* data, size_t n, F&& on_packet);
+
+    // Bytes held back (an incomplete packet).
+    size_t pending() const { return tail_.size(); }
+
+  private:
+    Result<void> too_long(size_t size) const;
+
+    PacketMode mode_;
+    size_t max_;
+    std::string tail_;
+};
+
+template <class F>
+Result<void> PacketCutter::feed(const char* data, size_t n, F&& on_packet) {
+    std::string_view in(data, n);
+    if (mode_ == PacketMode::header2) {
+        if (!tail_.empty()) {  // finish the packet begun in an earlier read
+            if (tail_.size() < 2) {
+                size_t take = std::min(in.size(), 2 - tail_.size());
+                tail_.append(in.data(), take);
+                in.remove_prefix(take);
+                if (tail_.size() < 2) return {};
+            }
+            size_t len = (uint8_t(tail_[0]) << 8) | uint8_t(tail_[1]);
+            if (len > max_) return too_long(len);
+            size_t take = std::min(in.size(), 2 + len - tail_.size());
+            tail_.append(in.data(), take);
+            in.remove_prefix(take);
+            if (tail_.size() < 2 + len) return {};
+            on_packet(std::string_view(tail_).substr(2));
+            tail_.clear();
+        }
+        while (in.size() >= 2) {
+            size_t len = (uint8_t(in[0]) << 8) | uint8_t(in[1]);
+            if (len > max_) return too_long(len);
+            if (in.size() < 2 + len) break;
+            on_packet(in.substr(2, len));
+            in.remove_prefix(2 + len);
+        }
+        tail_.append(in.data(), in.size());
+        return {};
+    }
+    // lines
+    while (!in.empty()) {
+        size_t nl = in.find('\n');
+        if (nl == std::string_view::npos) {
+            // A "\r" at the very end may still become part of "\r\n": allow for it.
+            if (tail_.size() + in.size() > max_ + 1) return too_long(tail_.size() + in.size());
+            tail_.append(in.data(), in.size());
+            return {};
+        }
+        std::string_view line = in.substr(0, nl);
+        in.remove_prefix(nl + 1);
+        if (!tail_.empty()) {
+            tail_.append(line.data(), line.size());
+            line = tail_;
+        }
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.size() > max_) return too_long(line.size());
+        on_packet(line);
+        tail_.clear();
+    }
+    return {};
+}
+
+}  // namespace skyhive
