@@ -3,8 +3,8 @@
 # in the same run, and the ratio, under a line describing the machine.
 #   bench/run_all.sh [build-dir] [runs]
 # build-dir (default build) must have the benchmarks built:
-#   cmake --build build -j2 --target skyhive core_bench echo_bench lua_echo_bench lua_bench \
-#       seri_bench resp_bench
+#   cmake --build build -j2 --target skyhive core_bench echo_bench lua_echo_bench gate_bench \
+#       lua_bench seri_bench resp_bench
 # runs (default 3) is passed to the script benchmarks that take medians over runs. A benchmark
 # whose program is missing or that fails shows as a row saying so; the others still run.
 # Each benchmark's full output is kept in $BENCH_LOGS (default: a temporary directory, printed).
@@ -21,6 +21,7 @@ benchmarks=(
     "core|bench/core/core_bench|"
     "net|bench/net/echo_bench|"
     "socket|bench/socket/lua_echo_bench|"
+    "gate|bench/gate/gate_bench|"
     "lua|bench/lua/lua_bench|"
     "seri|bench/lua/seri_bench|"
     "resp|bench/redis/resp_bench|"
