@@ -147,6 +147,9 @@ class LuaScheduler {
 
     // The Lua functions below are the scheduler's part of skynet.core (see skynet_core.h).
     static void register_functions(lua_State* L);
+    // protocol, task, killthread and the unknown-message handlers (skynet_sched_protocol.cpp);
+    // register_functions calls it.
+    static void register_protocol_functions(lua_State* L);
 
     // Internals used by those functions (defined in skynet_sched_api.cpp).
     static LuaScheduler& of(lua_State* L);
