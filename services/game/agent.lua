@@ -154,8 +154,8 @@ end
 
 -- The next line (telnet commands removed), nil once the session is over. The gate has cut it at
 -- LF, CR LF, CR or CR NUL; a last line without one still counts when the client half-closes.
--- A line longer than MAX_LINE is answered and skipped; one over the gate's limit (64 KB) drops the
--- connection. A client that does not read is held by the gate (see gate.lua).
+-- A line longer than MAX_LINE is answered once and skipped (the gate's skip_long), whatever its
+-- length. A client that does not read is held by the gate (see gate.lua).
 local function next_line()
     while true do
         if kicked then return nil end
