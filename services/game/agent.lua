@@ -10,15 +10,20 @@
 --   say <text>              chat to everyone on every node
 --   help, quit              quit answers once the progress is saved (or says it was not)
 --
--- Args: socket id, peer address, world handle, gate handle, node name.
--- Thread: a service; the read loop is one coroutine, notices are written by the dispatcher.
+-- The game's gate (a C++ gate in "lines" mode) cuts what the player types into lines and forwards
+-- them here as "client" messages; answers are written to the socket (socket id = the fd).
+--
+-- Args: socket id, peer address, world handle, watchdog handle (the game's gate.lua), node
+-- name, C++ gate handle.
+-- Thread: a service; commands run one at a time in one coroutine, in the order they were typed;
+-- notices are written by the dispatcher.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 local account = require "account"
 
-local id, peer, world, gate, node = ...
-id, world, gate = math.tointeger(tonumber(id)), math.tointeger(tonumber(world)),
-    math.tointeger(tonumber(gate))
+local id, peer, world, gate, node, cgate = ...
+id, world, gate, cgate = math.tointeger(tonumber(id)), math.tointeger(tonumber(world)),
+    math.tointeger(tonumber(gate)), math.tointeger(tonumber(cgate))
 
 local MAX_LINE = 512
 local NAME = "^[%w_%-]+$"
@@ -29,10 +34,23 @@ local shown  -- the name as the account was registered
 local password -- while a login is in progress: the world asks for its hash or a check
 local closed = false -- no more writes
 local kicked = false -- closed by a kick (the world or the gate ended the session)
--- The read loop is handling a command (it may be waiting for the world). Otherwise it is
--- waiting in socket.read, the only place outside a command where it yields.
-local busy = false
-local kick_closed = false -- the kick closed the socket (the read loop must not close it again)
+local ended = false -- the C++ gate forgot the connection (closed, or the client stopped sending)
+local lines = {} -- lines received and not yet handled, in order
+local first, last = 1, 0
+local waiting -- the command loop, while it waits for a line
+-- Flow control with the gate: it forwards at most WINDOW lines, then stops reading the client until
+-- resume reports them handled (every WINDOW / 2 lines); while the output is past the high-water
+-- mark (held, told by gate.lua) reading is paused and no resume is sent until it drains.
+local WINDOW = 64
+local held = false
+local handled = 0 -- lines handled since the last resume
+
+local function grant()
+    if ended or kicked or held then return end
+    local n = handled
+    handled = 0
+    skynet.send(cgate, "lua", "resume", id, n)
+end
 
 local lineio = require "skynet.lineio"
 
@@ -134,19 +152,34 @@ function COMMANDS.quit()
     return true
 end
 
--- The next line without its line end, nil at close. A line longer than MAX_LINE is answered
--- once and skipped up to its end, so the connection stays usable. Telnet commands are dropped;
--- CR, LF and CR LF end a line; a last line without one still counts when the client half-closes.
--- While more than socket_warning_kb waits to be sent the client is not read (its TCP window then
--- stops it); past four times that it is dropped (lineio's hold).
-local reader
+-- The next line (telnet commands removed), nil once the session is over. The gate has cut it at
+-- LF, CR LF, CR or CR NUL; a last line without one still counts when the client half-closes.
+-- A line longer than MAX_LINE is answered once and skipped (the gate's skip_long), whatever its
+-- length. A client that does not read is held by the gate (see gate.lua).
 local function next_line()
-    reader = reader or lineio.new(id, { max = MAX_LINE, telnet = true, hold = true, peer = peer })
     while true do
-        local line, err = reader:read()
-        if line ~= false then return line end
-        send(err .. ": ignored")
+        if kicked then return nil end
+        if first <= last then
+            local line = lines[first]
+            lines[first] = nil
+            first = first + 1
+            handled = handled + 1
+            if handled >= WINDOW // 2 then grant() end
+            -- The gate hands out an over-long line cut to MAX_LINE + 1 bytes.
+            if #line <= MAX_LINE then return lineio.strip_telnet(line) end
+            send(string.format("line too long (over %d bytes): ignored", MAX_LINE))
+        elseif ended then
+            return nil
+        else
+            waiting = coroutine.running()
+            skynet.wait(waiting)
+            waiting = nil
+        end
     end
+end
+
+local function wake()
+    if waiting then skynet.wakeup(waiting) end
 end
 
 local function serve()
@@ -161,9 +194,7 @@ local function serve()
             if not f then
                 send(string.format("unknown command %q: type help", cmd:sub(1, 32)))
             else
-                busy = true
                 local ok, stop = pcall(f, args)
-                busy = false
                 if not ok then
                     skynet.error(string.format("game agent %s: %s: %s", peer, cmd, tostring(stop)))
                     send("internal error, try again")
@@ -177,26 +208,31 @@ local function serve()
     end
     closed = true
     if name then pcall(skynet.call, world, "lua", "logout", skynet.self(), name) end
-    if not kick_closed then socket.close(id) end
+    if ended then
+        socket.close_fd(id) -- the gate has forgotten it (queued output still goes out)
+    else
+        skynet.send(cgate, "lua", "kick", id)
+    end
     skynet.send(gate, "lua", "gone", skynet.self())
     skynet.exit()
 end
 
--- Ends the session from outside the read loop with a last line (the world: taken over, or
--- saved at shutdown; the gate: shutting down).
+-- Ends the session from outside the command loop with a last line (the world: taken over, or
+-- saved at shutdown; the gate: shutting down). The loop closes the connection once the command in
+-- progress, if any, returns.
 local function kick(line)
     if kicked then return end
     send(line)
     kicked = true
     name = nil -- the world has forgotten the session already
-    -- Only a reader waiting in socket.read may be woken by a close from here (close waits for
-    -- it); a command in progress ends the loop itself when it returns, and closing here would
-    -- leave the loop's next read facing a second waiter.
-    if not busy then
-        kick_closed = true
-        socket.close(id) -- the line still goes out; the read loop wakes and ends
-    end
+    wake()
 end
+
+skynet.register_protocol {
+    name = "client",
+    id = skynet.PTYPE_CLIENT,
+    unpack = skynet.tostring,
+}
 
 skynet.start(function()
     skynet.dispatch("lua", function(_, _, cmd, line)
@@ -214,6 +250,19 @@ skynet.start(function()
         elseif cmd == "shutdown" then
             -- The gate, at node shutdown: a logged-in player is kicked by the world once saved.
             if not name then kick("[server] shutting down") end
+        elseif cmd == "held" then
+            -- The gate: the output passed the high-water mark (true) or drained (false).
+            held = line
+            if held then
+                skynet.send(cgate, "lua", "pause", id)
+            else
+                grant()
+            end
+        elseif cmd == "closed" then
+            -- The gate: the connection closed, or the client stopped sending (its lines so far
+            -- are still answered).
+            ended = true
+            wake()
         elseif cmd == "hash" or cmd == "verify" then
             -- The world, during this agent's login: the KDF runs here, not in the world.
             if not password then error("agent: no login in progress") end
@@ -223,6 +272,12 @@ skynet.start(function()
             skynet.retpack(good, better)
         end
     end)
-    socket.start(id)
+    skynet.dispatch("client", function(_, _, line)
+        skynet.ignoreret() -- the session is the fd, not a request to answer
+        if kicked or ended then return end
+        last = last + 1
+        lines[last] = line
+        wake()
+    end)
     skynet.fork(serve)
 end)

@@ -1,5 +1,7 @@
 #include "services/gate/gate.h"
 
+#include <algorithm>
+
 #include "core/node.h"
 #include "core/service.h"
 #include "net/socket_event.h"
@@ -75,7 +77,8 @@ Result<Payload> Gate::command(Service& self, Handle source, std::string_view byt
         listener_ = -1;
         return none.take();
     }
-    if (*cmd == "forward" || *cmd == "accept" || *cmd == "kick") {
+    if (*cmd == "forward" || *cmd == "accept" || *cmd == "kick" || *cmd == "pause" ||
+        *cmd == "resume") {
         auto fd = int_arg(args, 1, cmd->c_str(), "fd", -1);
         if (!fd) return fd.error();
         auto it = connections_.find(int32_t(*fd));
@@ -83,6 +86,31 @@ Result<Payload> Gate::command(Service& self, Handle source, std::string_view byt
             // As skynet: kicking a connection that is gone is not an error. The watchdog hears
             // "close" when the close takes effect.
             if (it != connections_.end()) server_.close(it->first);
+            return none.take();
+        }
+        if (*cmd == "pause" || *cmd == "resume") {
+            // Like kick, a connection that is gone is not an error: the watchdog may act on a
+            // warning that crossed the connection's close.
+            if (it != connections_.end()) {
+                if (*cmd == "pause") {
+                    server_.pause(it->first);
+                } else {
+                    auto handled = int_arg(args, 2, "resume", "handled", 0);
+                    if (!handled) return handled.error();
+                    Connection& c = it->second;
+                    c.unacked -= std::min(c.unacked, size_t(std::max<int64_t>(*handled, 0)));
+                    if (window_ && c.unacked < window_ && !c.unread.empty()) {
+                        std::string unread = std::move(c.unread);
+                        c.unread.clear();
+                        on_data(self, *fd, unread);  // may pause again, or fail
+                        it = connections_.find(int32_t(*fd));
+                        if (it == connections_.end() || !it->second.unread.empty())
+                            return none.take();
+                    }
+                    if (!window_ || it->second.unacked < window_)
+                        server_.start(it->first, self.handle());
+                }
+            }
             return none.take();
         }
         if (it == connections_.end())
@@ -124,6 +152,19 @@ Result<Payload> Gate::open(Service& self, Handle source, const LuaArg& conf) {
         if (!it->second.boolean()) return gate_error("open: conf.nodelay must be a boolean");
         nodelay_ = *it->second.boolean();
     }
+    auto window = int_field(conf, "window", 0, 0, 1 << 30);
+    if (!window) return window.error();
+    window_ = size_t(*window);
+    skip_long_ = false;
+    if (auto it = conf.fields.find("skip_long"); it != conf.fields.end() && !it->second.is_nil()) {
+        if (!it->second.boolean()) return gate_error("open: conf.skip_long must be a boolean");
+        skip_long_ = *it->second.boolean();
+    }
+    halfclose_ = false;
+    if (auto it = conf.fields.find("halfclose"); it != conf.fields.end() && !it->second.is_nil()) {
+        if (!it->second.boolean()) return gate_error("open: conf.halfclose must be a boolean");
+        halfclose_ = *it->second.boolean();
+    }
     mode_ = PacketMode::header2;
     if (auto it = conf.fields.find("mode"); it != conf.fields.end() && !it->second.is_nil()) {
         const std::string* m = it->second.string();
@@ -160,7 +201,8 @@ void Gate::on_socket(Service& self, Message& msg) {
                 return;
             }
             if (nodelay_) server_.set_nodelay(e.ud, true);
-            connections_.emplace(e.ud, Connection{PacketCutter(mode_, max_packet_), {}, {}});
+            connections_.emplace(
+                e.ud, Connection{PacketCutter(mode_, max_packet_, skip_long_), {}, {}, {}, 0});
             LuaPacker p;
             p.string("socket").string("open").integer(e.ud).string(bytes);
             notify(self, p);
@@ -170,7 +212,15 @@ void Gate::on_socket(Service& self, Message& msg) {
             on_data(self, e.id, bytes);
             break;
         case net::SocketEventType::closed:
-            if (e.op == uint8_t(net::CloseReason::eof)) server_.close(e.id);
+            if (e.op == uint8_t(net::CloseReason::eof)) {
+                if (halfclose_) {
+                    // The client has only stopped sending: its last line (without a line end)
+                    // still counts, and the socket stays open for the answers.
+                    on_last_line(self, e.id);
+                } else {
+                    server_.close(e.id);
+                }
+            }
             drop(self, e.id, "close");
             break;
         case net::SocketEventType::error:
@@ -197,23 +247,63 @@ void Gate::on_data(Service& self, int32_t fd, std::string_view bytes) {
     auto it = connections_.find(fd);
     if (it == connections_.end()) return;  // kicked or failed; its closed event is on the way
     Connection& c = it->second;
-    Node& node = self.node();
-    Handle me = self.handle();
-    auto r = c.cutter.feed(bytes.data(), bytes.size(), [&](std::string_view packet) {
-        if (c.agent) {
-            // deliver, not send: an agent that opts in to inline events (a C++ one) handles
-            // the packet right here, before the next read (Module::inline_socket_events).
-            node.deliver(c.agent,
-                         Message{c.client, fd, MessageType::client, Payload::copy(packet)});
-        } else {
-            LuaPacker p;
-            p.string("socket").string("data").integer(fd).string(packet);
-            node.send(me, watchdog_, MessageType::lua, 0, p.take());
-        }
-    });
-    if (!r) {
-        server_.close(fd);
-        drop(self, fd, "error", r.error().message);
+    auto on_packet = [&](std::string_view packet) { deliver(self, c, fd, packet); };
+    if (!window_ || mode_ != PacketMode::lines) {
+        auto r = c.cutter.feed(bytes.data(), bytes.size(), on_packet);
+        if (!r) fail(self, fd, r.error().message);
+        return;
+    }
+    // With a window, lines are cut one at a time while the receiver has room; the rest of the
+    // bytes wait here as they came (cheaper than a message per line) and reading stops.
+    if (!c.unread.empty()) {
+        c.unread.append(bytes.data(), bytes.size());
+        return;
+    }
+    while (!bytes.empty() && c.unacked < window_) {
+        size_t end = bytes.find_first_of("\r\n");
+        size_t take = end == std::string_view::npos ? bytes.size() : end + 1;
+        auto r = c.cutter.feed(bytes.data(), take, on_packet);
+        if (!r) return fail(self, fd, r.error().message);
+        bytes.remove_prefix(take);
+    }
+    if (!bytes.empty()) {
+        c.unread.assign(bytes.data(), bytes.size());
+        server_.pause(fd);  // until resume(fd) makes room
+    }
+}
+
+void Gate::fail(Service& self, int32_t fd, std::string_view text) {
+    server_.close(fd);
+    drop(self, fd, "error", text);
+}
+
+void Gate::on_last_line(Service& self, int32_t fd) {
+    auto it = connections_.find(fd);
+    if (it == connections_.end() || mode_ != PacketMode::lines) return;
+    Connection& c = it->second;
+    if (!c.unread.empty()) {
+        // The client has stopped sending: what it sent is handed out whatever the window.
+        std::string unread = std::move(c.unread);
+        c.unread.clear();
+        auto r = c.cutter.feed(unread.data(), unread.size(),
+                               [&](std::string_view packet) { deliver(self, c, fd, packet); });
+        if (!r) return;
+    }
+    std::string last = c.cutter.take_pending();
+    if (!last.empty()) deliver(self, it->second, fd, last);
+}
+
+void Gate::deliver(Service& self, Connection& c, int32_t fd, std::string_view packet) {
+    ++c.unacked;
+    if (c.agent) {
+        // deliver, not send: an agent that opts in to inline events (a C++ one) handles the
+        // packet right here, before the next read (Module::inline_socket_events).
+        self.node().deliver(c.agent,
+                            Message{c.client, fd, MessageType::client, Payload::copy(packet)});
+    } else {
+        LuaPacker p;
+        p.string("socket").string("data").integer(fd).string(packet);
+        self.node().send(self.handle(), watchdog_, MessageType::lua, 0, p.take());
     }
 }
 

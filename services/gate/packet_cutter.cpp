@@ -2,7 +2,8 @@
 
 namespace skyhive {
 
-PacketCutter::PacketCutter(PacketMode mode, size_t max_packet) : mode_(mode), max_(max_packet) {
+PacketCutter::PacketCutter(PacketMode mode, size_t max_packet, bool skip_long)
+    : mode_(mode), max_(max_packet), skip_long_(skip_long && mode == PacketMode::lines) {
     if (mode_ == PacketMode::header2 && max_ > 0xffff) max_ = 0xffff;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/result.h"
 
@@ -14,7 +15,7 @@ namespace skyhive {
 enum class PacketMode : uint8_t {
     // skynet's netpack: a 2-byte big-endian length, then that many bytes (so at most 65535).
     header2,
-    // One packet per line: the bytes up to "\n", without it and without a "\r" before it.
+    // One packet per line: the bytes up to a line end (LF, CR LF, CR alone or CR NUL), without it.
     lines,
 };
 
@@ -25,7 +26,10 @@ class PacketCutter {
   public:
     // max_packet: the largest packet accepted, in bytes (header2 cannot exceed 65535; lines:
     // the longest line, without its end).
-    PacketCutter(PacketMode mode, size_t max_packet);
+    // skip_long (lines only): a line over max_packet is not an error; its first max_packet + 1
+    // bytes are handed out as its packet (so the receiver can tell it was too long, and answer
+    // it at once) and the rest of it is dropped up to its end.
+    PacketCutter(PacketMode mode, size_t max_packet, bool skip_long = false);
 
     // Feeds `n` bytes and calls on_packet(std::string_view) for every packet completed, in order;
     // the view is valid during the call only. Error when the stream breaks the bounds ("packet
@@ -37,12 +41,19 @@ class PacketCutter {
     // Bytes held back (an incomplete packet).
     size_t pending() const { return tail_.size(); }
 
+    // The incomplete packet, taken out: in lines mode, the last line of a stream that ended
+    // without a line end.
+    std::string take_pending() { return std::exchange(tail_, {}); }
+
   private:
     Result<void> too_long(size_t size) const;
 
     PacketMode mode_;
     size_t max_;
     std::string tail_;
+    bool skip_long_ = false;
+    bool after_cr_ = false;  // lines: the last line ended with CR
+    bool skipping_ = false;  // lines, skip_long: dropping the rest of an over-long line
 };
 
 template <class F>
@@ -75,23 +86,47 @@ Result<void> PacketCutter::feed(const char* data, size_t n, F&& on_packet) {
         tail_.append(in.data(), in.size());
         return {};
     }
-    // lines
+    // lines: LF, CR LF, CR alone and CR NUL each end a line (a telnet client in line mode sends
+    // CR NUL or CR LF, some terminals CR alone).
     while (!in.empty()) {
-        size_t nl = in.find('\n');
-        if (nl == std::string_view::npos) {
-            // A "\r" at the very end may still become part of "\r\n": allow for it.
-            if (tail_.size() + in.size() > max_ + 1) return too_long(tail_.size() + in.size());
+        if (after_cr_) {  // a LF or NUL right after a CR belongs to it, even a read later
+            after_cr_ = false;
+            if (in[0] == '\n' || in[0] == '\0') {
+                in.remove_prefix(1);
+                continue;
+            }
+        }
+        size_t end = in.find_first_of("\r\n");
+        if (skipping_) {
+            if (end == std::string_view::npos) return {};
+            skipping_ = false;
+            after_cr_ = in[end] == '\r';
+            in.remove_prefix(end + 1);
+            continue;
+        }
+        if (end == std::string_view::npos) {
+            if (tail_.size() + in.size() > max_) {
+                if (!skip_long_) return too_long(tail_.size() + in.size());
+                tail_.append(in.data(), max_ + 1 - tail_.size());
+                on_packet(std::string_view(tail_));
+                tail_.clear();
+                skipping_ = true;
+                return {};
+            }
             tail_.append(in.data(), in.size());
             return {};
         }
-        std::string_view line = in.substr(0, nl);
-        in.remove_prefix(nl + 1);
+        after_cr_ = in[end] == '\r';
+        std::string_view line = in.substr(0, end);
+        in.remove_prefix(end + 1);
         if (!tail_.empty()) {
             tail_.append(line.data(), line.size());
             line = tail_;
         }
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.size() > max_) return too_long(line.size());
+        if (line.size() > max_) {
+            if (!skip_long_) return too_long(line.size());
+            line = line.substr(0, max_ + 1);
+        }
         on_packet(line);
         tail_.clear();
     }

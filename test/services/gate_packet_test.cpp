@@ -2,6 +2,7 @@
 // arguments (services/gate/lua_args.h), without sockets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,33 @@ TEST(GatePacketCutter, LinesRefusesALineOverTheLimitBeforeItsEnd) {
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0], "ERROR: line longer than 8 bytes");
     EXPECT_EQ(cut(PacketMode::lines, 8, "12345678\r\n", 1), std::vector<std::string>{"12345678"});
+}
+
+TEST(GatePacketCutter, LinesEndWithCrAloneOrCrNulAsTelnetClientsSend) {
+    const std::string stream = std::string("gold\rgold\r\0who\r\nx\n", 20);
+    const std::vector<std::string> lines = {"gold", "gold", "who", "x"};
+    for (size_t piece = 1; piece <= stream.size(); ++piece) {
+        PacketCutter c(PacketMode::lines, 64);
+        std::vector<std::string> out;
+        for (size_t at = 0; at < stream.size(); at += piece)
+            ASSERT_TRUE(c.feed(stream.data() + at, std::min(piece, stream.size() - at),
+                               [&](std::string_view p) { out.emplace_back(p); }));
+        EXPECT_EQ(out, lines) << "piece " << piece;
+    }
+}
+
+TEST(GatePacketCutter, SkipLongCutsAnOverLongLineAndKeepsTheStreamUsable) {
+    // Whole, or arriving in pieces before its end: one packet of max + 1 bytes, the rest dropped.
+    for (size_t piece : {size_t(1), size_t(3), size_t(1000)}) {
+        PacketCutter c(PacketMode::lines, 8, true);
+        std::vector<std::string> out;
+        const std::string stream = "ok\n" + std::string(30, 'x') + "\r\nnext\n";
+        for (size_t at = 0; at < stream.size(); at += piece)
+            ASSERT_TRUE(c.feed(stream.data() + at, std::min(piece, stream.size() - at),
+                               [&](std::string_view p) { out.emplace_back(p); }));
+        EXPECT_EQ(out, (std::vector<std::string>{"ok", std::string(9, 'x'), "next"}))
+            << "piece " << piece;
+    }
 }
 
 TEST(GateLuaArgs, RoundTripOfWhatTheGateSends) {
