@@ -106,7 +106,8 @@ TEST(GatePacketCutter, LinesRefusesALineOverTheLimitBeforeItsEnd) {
 }
 
 TEST(GatePacketCutter, LinesEndWithCrAloneOrCrNulAsTelnetClientsSend) {
-    const std::string stream = std::string("gold\rgold\r\0who\r\nx\n", 20);
+    const char raw[] = "gold\rgold\r\0who\r\nx\n";
+    const std::string stream(raw, sizeof raw - 1);  // the NUL inside counts; the last does not
     const std::vector<std::string> lines = {"gold", "gold", "who", "x"};
     for (size_t piece = 1; piece <= stream.size(); ++piece) {
         PacketCutter c(PacketMode::lines, 64);
