@@ -18,8 +18,8 @@
 #include <string>
 #include <thread>
 
-#include "bench/gate/packet_load.h"
 #include "bench/support/compare.h"
+#include "bench/support/echo_load.h"
 #include "bench/support/plain_echo_server.h"
 #include "core/node.h"
 #include "core/service.h"
@@ -171,7 +171,9 @@ int main(int argc, char** argv) {
 
     bench::PlainEchoServer plain;
     auto load = [](int n) {
-        return [n](int p, double s) { return bench::packet_round_trips(p, n, s); };
+        return [n](int p, double s) {
+            return bench::echo_round_trips(p, n, s, bench::Framing::netpack);
+        };
     };
     for (int n : {1, 16, 64}) {
         const std::string c = ".c" + std::to_string(n);

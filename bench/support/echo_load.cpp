@@ -53,19 +53,27 @@ struct Conn {
     uint64_t received = 0;
 };
 
-void send_request(Conn& c, uint64_t index) {
+// Byte i of the requests on connection c: the stream, with each request's first two bytes the
+// netpack header (length 62) when the requests are packets.
+inline char request_byte(Framing framing, uint64_t c, uint64_t i) {
+    if (framing == Framing::netpack && i % kRequest < 2)
+        return i % kRequest == 0 ? char(0) : char(kRequest - 2);
+    return stream_byte(c, i);
+}
+
+void send_request(Conn& c, uint64_t index, Framing framing) {
     char req[kRequest];
     for (size_t i = 0; i < kRequest; ++i)
-        req[i] = stream_byte(index, c.sent + i);
+        req[i] = request_byte(framing, index, c.sent + i);
     ssize_t w = ::send(c.fd, req, kRequest, MSG_NOSIGNAL);
     // 64 bytes into an empty socket buffer: all or an error.
     if (w != ssize_t(kRequest)) die("send request");
     c.sent += kRequest;
 }
 
-void check(const Conn& c, uint64_t index, const char* data, size_t n) {
+void check(const Conn& c, uint64_t index, Framing framing, const char* data, size_t n) {
     for (size_t i = 0; i < n; ++i) {
-        if (data[i] != stream_byte(index, c.received + i)) {
+        if (data[i] != request_byte(framing, index, c.received + i)) {
             std::fprintf(stderr, "echo load: wrong byte on connection %llu at %llu\n",
                          (unsigned long long)index, (unsigned long long)(c.received + i));
             std::exit(1);
@@ -75,7 +83,7 @@ void check(const Conn& c, uint64_t index, const char* data, size_t n) {
 
 }  // namespace
 
-double echo_round_trips(int port, int connections, double seconds) {
+double echo_round_trips(int port, int connections, double seconds, Framing framing) {
     std::vector<Conn> conns(static_cast<size_t>(connections));
     int ep = ::epoll_create1(EPOLL_CLOEXEC);
     for (size_t i = 0; i < conns.size(); ++i) {
@@ -89,7 +97,7 @@ double echo_round_trips(int port, int connections, double seconds) {
     auto t0 = Clock::now();
     auto end = t0 + std::chrono::duration<double>(seconds);
     for (size_t i = 0; i < conns.size(); ++i)
-        send_request(conns[i], i);
+        send_request(conns[i], i, framing);
     char buf[4096];
     epoll_event events[256];
     bool sending = true;
@@ -105,13 +113,13 @@ double echo_round_trips(int port, int connections, double seconds) {
                 if (r < 0 && errno == EAGAIN) continue;
                 die("read echo");
             }
-            check(c, i, buf, size_t(r));
+            check(c, i, framing, buf, size_t(r));
             c.received += uint64_t(r);
             if (c.received != c.sent) continue;  // the rest of the echo is still coming
             ++round_trips;
             if (sending && Clock::now() >= end) sending = false;
             if (sending) {
-                send_request(c, i);
+                send_request(c, i, framing);
             } else {
                 --outstanding;
             }
@@ -162,7 +170,7 @@ double echo_bulk(int port, double seconds) {
                 if (r < 0 && errno == EAGAIN) continue;
                 die("bulk read");
             }
-            check(c, 0, in.data(), size_t(r));
+            check(c, 0, Framing::raw, in.data(), size_t(r));
             c.received += uint64_t(r);
         }
     }
