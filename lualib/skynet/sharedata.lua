@@ -57,31 +57,35 @@ local function kill(p)
     end
 end
 
--- Points the cached proxies under p at the tables of the box's (new) version.
+-- Points the cached proxies under p at the tables of the box's (new) version. False when yet
+-- another update landed meanwhile (a read came back stale): the caller moves again.
 local function repoint(p, box)
     local children = rawget(p, CHILDREN)
-    if not children then return end
+    if not children then return true end
     local obj = rawget(p, OBJ)
     for key, child in pairs(children) do
-        local t = c_index(box, obj, key)
+        local t, stale = c_index(box, obj, key)
+        if stale then return false end
         if type(t) == "userdata" then
             rawset(child, OBJ, t)
-            repoint(child, box)
+            if not repoint(child, box) then return false end
         else
             children[key] = nil
             kill(child)
         end
     end
+    return true
 end
 
 local function move_to_newest(p)
     local root = p
     while rawget(root, PARENT) do root = rawget(root, PARENT) end
     local box = rawget(root, BOX)
-    local t = c_advance(box)
-    if t then
+    while true do
+        local t = c_advance(box)
+        if not t then return end
         rawset(root, OBJ, t)
-        repoint(root, box)
+        if repoint(root, box) then return end
     end
 end
 
