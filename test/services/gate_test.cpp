@@ -4,11 +4,15 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -31,6 +35,7 @@ class Client {
         fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         timeval tv{10, 0};
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(uint16_t(port));
@@ -54,6 +59,25 @@ class Client {
         out.resize(got);
         return out;
     }
+    // Writes `data` without blocking until it is all written or the peer stops reading: nothing
+    // more fits for `quiet` (the kernel's buffers on both sides are full). The bytes written.
+    size_t write_until_stalled(std::string_view data, std::chrono::milliseconds quiet) {
+        size_t done = 0;
+        while (done < data.size()) {
+            ssize_t r =
+                ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (r > 0) {
+                done += size_t(r);
+                continue;
+            }
+            if (r < 0 && errno != EAGAIN) break;
+            pollfd p{fd_, POLLOUT, 0};
+            if (::poll(&p, 1, int(quiet.count())) == 0) break;  // stalled
+        }
+        return done;
+    }
+    // Ends the sending side (the gate reads EOF); reading goes on.
+    void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
     // True when the peer closed (EOF or reset) before the timeout; bytes before that are
     // skipped.
     bool closed_by_peer() {
@@ -72,6 +96,31 @@ class Client {
 std::string header2(const std::string& body) {
     return std::string{char(body.size() >> 8), char(body.size() & 0xff)} + body;
 }
+
+// Packet `i` of a flood: its number in 6 digits, padded to `size` bytes (no line end in it).
+std::string numbered(size_t i, size_t size) {
+    std::string s = std::to_string(1000000 + i).substr(1);
+    s.resize(size, '.');
+    return s;
+}
+
+// What a sink agent received, in order. Thread: any.
+struct Sink {
+    std::mutex lock;
+    std::vector<std::string> packets;
+
+    size_t size() {
+        std::lock_guard g(lock);
+        return packets.size();
+    }
+    // Index of the first packet that is not numbered(i, size), or the count when all are.
+    size_t first_wrong(size_t size) {
+        std::lock_guard g(lock);
+        for (size_t i = 0; i < packets.size(); ++i)
+            if (packets[i] != numbered(i, size)) return i;
+        return packets.size();
+    }
+};
 
 // What a recording service received: messages, with "lua" payloads decoded. Thread: any.
 struct Record {
@@ -147,6 +196,16 @@ class GateTest : public ::testing::Test {
         // workers; "inline_agent" opts in to inline events, so it runs inside the gate's handler.
         add_agent("agent", false);
         add_agent("inline_agent", true);
+        // The sink keeps every packet and answers none (its client is not read from meanwhile).
+        node_.modules().add("sink", [this] {
+            auto m = std::make_unique<FnModule>();
+            m->on_msg = [this](Service&, Message& msg) {
+                if (msg.type != MessageType::client) return;
+                std::lock_guard g(sink_.lock);
+                sink_.packets.emplace_back(msg.payload.data(), msg.payload.size());
+            };
+            return m;
+        });
         // Records the socket thread's id: an inline service's accepted event runs there.
         node_.modules().add("probe", [this] {
             auto m = std::make_unique<FnModule>();
@@ -206,14 +265,17 @@ class GateTest : public ::testing::Test {
         EXPECT_TRUE(r) << "no answer to session " << session;
         return r.value_or(Record{});
     }
-    // open with {address = "127.0.0.1", port = 0, maxclient = maxclient} plus `extra` pairs.
-    int open(int64_t maxclient, const std::string& mode = "", int64_t max_packet = 0) {
+    // open with {address = "127.0.0.1", port = 0, maxclient = maxclient}, mode and max_packet
+    // when given, and `extra_pairs` more key, value pairs written by `extra`.
+    int open(int64_t maxclient, const std::string& mode = "", int64_t max_packet = 0,
+             size_t extra_pairs = 0, const std::function<void(LuaPacker&)>& extra = {}) {
         LuaPacker p;
-        size_t pairs = 3 + (mode.empty() ? 0 : 1) + (max_packet ? 1 : 0);
+        size_t pairs = 3 + (mode.empty() ? 0 : 1) + (max_packet ? 1 : 0) + extra_pairs;
         p.string("open").hash(pairs).string("address").string("127.0.0.1");
         p.string("port").integer(0).string("maxclient").integer(maxclient);
         if (!mode.empty()) p.string("mode").string(mode);
         if (max_packet) p.string("max_packet").integer(max_packet);
+        if (extra) extra(p);
         Record r = call(p);
         EXPECT_EQ(r.type, MessageType::response) << r.bytes;
         if (r.args.empty() || !r.args[0].value.integer()) return 0;
@@ -241,6 +303,7 @@ class GateTest : public ::testing::Test {
     net::SocketServer server_{node_};
     Handle gate_, watchdog_, agent_;
     Recorder watchdog_seen_, agent_seen_;
+    Sink sink_;
     int32_t session_ = 0;
     int probe_port_ = 0;
     std::mutex probe_lock_;
@@ -395,6 +458,115 @@ TEST_F(GateTest, AnOversizedPacketIsAnErrorAndClosesTheConnection) {
     EXPECT_TRUE(c.closed_by_peer());
     EXPECT_EQ(agent_seen_.count([](const Record& r) { return r.bytes == "short"; }), 1u);
     EXPECT_EQ(watchdog_seen_.count(notice("close", fd)), 0u) << "error, not error and close";
+}
+
+// How long a flooding client's writes must make no progress to count as held by flow control.
+constexpr auto kStalled = std::chrono::milliseconds(500);
+
+TEST_F(GateTest, PauseStopsReadingAFloodingClientAndResumeReadsOn) {
+    Handle sink = node_.launch("sink", "").value();
+    int port = open(16);
+    Client c(port);
+    int32_t fd = opened(1);
+    command("forward", fd, 0, sink);
+    command("pause", fd);
+    // 16 MB, far more than the kernel buffers of a connection whose reader never read.
+    constexpr size_t kPackets = 280;
+    std::string flood;
+    for (size_t i = 0; i < kPackets; ++i)
+        flood += header2(numbered(i, kFloodSize));
+    size_t written = c.write_until_stalled(flood, kStalled);
+    ASSERT_LT(written, flood.size()) << "the gate read a paused connection";
+    EXPECT_LT(sink_.size(), kPackets);
+
+    command("resume", fd);
+    std::thread rest([&] { c.write(flood.substr(written)); });
+    EXPECT_TRUE(wait_until([&] { return sink_.size() >= kPackets; }, std::chrono::seconds(20)))
+        << sink_.size() << " packets after resume";
+    rest.join();
+    EXPECT_EQ(sink_.size(), kPackets);
+    EXPECT_EQ(sink_.first_wrong(kFloodSize), kPackets) << "a packet lost or out of order";
+}
+
+TEST_F(GateTest, AWindowBoundsTheLinesHandedOutAndResumeReportsThemHandled) {
+    constexpr int64_t kWindow = 16;
+    constexpr size_t kLines = 4000, kLineSize = 4000;  // 16 MB
+    Handle sink = node_.launch("sink", "").value();
+    int port = open(16, "lines", 0, 1, [](LuaPacker& p) { p.string("window").integer(kWindow); });
+    Client c(port);
+    int32_t fd = opened(1);
+    command("forward", fd, 0, sink);
+    std::string flood;
+    for (size_t i = 0; i < kLines; ++i)
+        flood += numbered(i, kLineSize) + "\n";
+    // Nobody reports lines handled: past the window the gate stops reading, so the client is
+    // held by flow control and the agent has exactly a window of lines.
+    size_t written = c.write_until_stalled(flood, kStalled);
+    ASSERT_LT(written, flood.size()) << "the gate read on past its window";
+    ASSERT_TRUE(wait_until([&] { return sink_.size() >= size_t(kWindow); }));
+    EXPECT_EQ(sink_.size(), size_t(kWindow)) << "more lines than the window";
+
+    // Each resume(fd, window) makes room for one more window, and never more.
+    std::thread rest([&] { c.write(flood.substr(written)); });
+    size_t handed = kWindow;
+    while (handed < kLines) {
+        command("resume", fd, kWindow);
+        size_t next = std::min(handed + size_t(kWindow), kLines);
+        if (!wait_until([&] { return sink_.size() >= next; }, std::chrono::seconds(10))) break;
+        if (sink_.size() != next) break;
+        handed = next;
+    }
+    EXPECT_EQ(handed, kLines) << "stopped at " << sink_.size() << " lines";
+    rest.join();
+    EXPECT_EQ(sink_.size(), kLines);
+    EXPECT_EQ(sink_.first_wrong(kLineSize), kLines) << "a line lost or out of order";
+}
+
+TEST_F(GateTest, HalfcloseDeliversTheLastLineAndLeavesTheSocketOpenForTheAnswers) {
+    int port = open(16, "lines", 0, 1, [](LuaPacker& p) { p.string("halfclose").boolean(true); });
+    Client c(port);
+    int32_t fd = opened(1);
+    command("forward", fd, 0, agent_);
+    c.write("first\nlast");  // the last line has no line end: the client's EOF ends it
+    c.shutdown_write();
+    EXPECT_EQ(c.read(7 + 6), header2("first") + header2("last"));
+    ASSERT_TRUE(watchdog_seen_.find(notice("close", fd)));
+    // The gate has forgotten the connection; its socket is the answering service's to close.
+    ASSERT_TRUE(server_.send(fd, Payload::copy(std::string_view("bye"))));
+    EXPECT_EQ(c.read(3), "bye");
+    server_.close(fd);
+    EXPECT_TRUE(c.closed_by_peer());
+    EXPECT_EQ(watchdog_seen_.count(notice("error", fd)), 0u);
+}
+
+TEST_F(GateTest, SkipLongCutsAnOverLongLineAndTheConnectionReadsOn) {
+    int port = open(16, "lines", 8, 1, [](LuaPacker& p) { p.string("skip_long").boolean(true); });
+    Client c(port);
+    int32_t fd = opened(1);
+    command("forward", fd, 0, agent_);
+    // The over-long line comes in two writes; its packet is its first max_packet + 1 bytes, so
+    // the agent can tell it was cut and answer it; the rest of it is dropped up to its end.
+    c.write("ok\n" + std::string(20, 'x'));
+    EXPECT_EQ(c.read(4 + 11), header2("ok") + header2(std::string(9, 'x')));
+    c.write(std::string(5000, 'y') + "\r\nnext\n");
+    EXPECT_EQ(c.read(6), header2("next"));
+    c.write("after\n");
+    EXPECT_EQ(c.read(7), header2("after")) << "the connection stays open";
+    EXPECT_EQ(watchdog_seen_.count(notice("error", fd)), 0u);
+    EXPECT_EQ(agent_seen_.count([](const Record& r) { return r.type == MessageType::client; }), 4u);
+}
+
+TEST_F(GateTest, LinesEndWithCrAloneOrCrNulAsTelnetClientsSend) {
+    int port = open(16, "lines");
+    Client c(port);
+    int32_t fd = opened(1);
+    command("forward", fd, 0, agent_);
+    c.write(std::string("look\rsay hi\r\0go north\r", 22));
+    EXPECT_EQ(c.read(6 + 8 + 10), header2("look") + header2("say hi") + header2("go north"));
+    // The NUL of a CR NUL in the next read still belongs to the CR: no empty or NUL line.
+    c.write(std::string("\0quit\r\n", 7));
+    EXPECT_EQ(c.read(6), header2("quit"));
+    EXPECT_EQ(agent_seen_.count([](const Record& r) { return r.type == MessageType::client; }), 4u);
 }
 
 TEST_F(GateTest, BadCommandsGetErrorsThatSayWhat) {
