@@ -1,7 +1,9 @@
 -- The .service manager behind skynet.uniqueservice and skynet.queryservice:
 --   LAUNCH name args...  -> the handle of the one service called name, launched on first request
---                           (concurrent requests wait for that launch; a failed launch answers
---                           them all with its error and may be retried)
+--                           (concurrent requests wait for that launch; a launch that raised
+--                           answers them all with its error, one whose service exited in its
+--                           start function with nil; neither is remembered: the next request
+--                           launches again)
 --   QUERY name           -> its handle, waiting until someone launches it
 local skynet = require "skynet"
 

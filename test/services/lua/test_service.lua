@@ -27,6 +27,28 @@ t.run(function()
     t.eq(skynet.uniqueservice(true, "helper_unique"), got[1], "global flag is accepted")
     t.raises({ "newservice no_such_unique failed" }, skynet.uniqueservice, "no_such_unique")
 
+    -- A unique service that exits in its start function: as in skynet, the request that
+    -- launched it and every request that waited for the launch (uniqueservice or queryservice)
+    -- fail, and nothing is remembered: the next request launches it again. A launch that raised
+    -- fails its requests the same way and (unlike skynet, see docs) is tried again too.
+    local function requests(expect)
+        local failed = {}
+        local function try(f)
+            local ok, err = pcall(f, "helper_unique_flaky")
+            failed[#failed + 1] = not ok and err or ("returned " .. tostring(err))
+        end
+        for _ = 1, 3 do skynet.fork(try, skynet.uniqueservice) end
+        skynet.fork(try, skynet.queryservice)
+        t.wait_until(function() return #failed == 4 end, 500, "the requests of a failed launch")
+        for i = 1, 4 do t.ok(tostring(failed[i]):find(expect, 1, true), failed[i]) end
+    end
+    requests("helper_unique_flaky: the service exited in its start function")
+    requests("second launch fails")
+    local again = skynet.uniqueservice "helper_unique_flaky"
+    t.eq(skynet.call(again, "lua"), again, "the next uniqueservice launched it again")
+    t.eq(skynet.uniqueservice "helper_unique_flaky", again, "and keeps that one")
+    t.eq(skynet.queryservice "helper_unique_flaky", again, "queryservice finds it")
+
     -- Many services launched at once from forks: distinct, all started, all answering.
     local handles, seen = {}, {}
     for i = 1, 200 do
