@@ -9,25 +9,21 @@
 //                                                          as the reference
 // Usage: gate_bench [seconds per measurement, default 3]
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "bench/support/compare.h"
 #include "bench/support/echo_load.h"
+#include "bench/support/lua_node.h"
 #include "bench/support/plain_echo_server.h"
 #include "core/node.h"
 #include "core/service.h"
 #include "net/socket_event.h"
 #include "net/socket_server.h"
-#include "services/config_loader.h"
 #include "services/gate/gate.h"
-#include "services/runtime.h"
 
 using namespace skyhive;
 
@@ -93,14 +89,6 @@ class Watchdog : public Module {
     std::atomic<int>& port_;
 };
 
-int wait_for(const std::function<int()>& get) {
-    for (int i = 0; i < 2000; ++i) {
-        if (int v = get()) return v;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -126,46 +114,26 @@ int main(int argc, char** argv) {
     gate = node.launch("gate", "").value();
     agent = node.launch("agent", "").value();
     node.launch("watchdog", "").value();
-    const int cpp_port = wait_for([&] { return gate_port.load(); });
+    const int cpp_port = bench::wait_for([&] { return gate_port.load(); });
     if (!cpp_port) {
         std::fprintf(stderr, "the gate did not open\n");
         return 1;
     }
 
     // The Lua figures: the skyhive binary's composition root with its Lua services.
-    auto config = parse_config(
+    auto lua = bench::start_runtime(
         "thread = 2\n"
         "loglevel = \"error\"\n"
         "bootstrap = \"snlua bench_gate_lua\"\n"
         "luaservice = \"./bench/gate/?.lua;./bench/socket/?.lua;./services/lua/?.lua\"\n"
         "lua_path = \"./lualib/?.lua;./lualib/?/init.lua\"\n",
         SKYHIVE_SOURCE_DIR "/gate_bench");
-    if (!config) {
-        std::fprintf(stderr, "config: %s\n", config.error().message.c_str());
-        return 1;
-    }
-    auto runtime = Runtime::create(std::move(config.value()));
-    if (!runtime) {
-        std::fprintf(stderr, "runtime: %s\n", runtime.error().message.c_str());
-        return 1;
-    }
-    Runtime& lua = **runtime;
-    if (auto r = lua.start(); !r) {
-        std::fprintf(stderr, "start: %s\n", r.error().message.c_str());
-        return 1;
-    }
-    auto env_port = [&](const char* key) {
-        return wait_for([&] {
-            auto v = lua.node().env().get(key);
-            return v ? std::atoi(v->c_str()) : 0;
-        });
-    };
-    const int lua_gate_port = env_port("bench_gate_port");
-    const int lua_raw_port = env_port("bench_echo_port");
+    if (!lua) return 1;
+    const int lua_gate_port = bench::wait_for_env_port(*lua, "bench_gate_port");
+    const int lua_raw_port = bench::wait_for_env_port(*lua, "bench_echo_port");
     if (!lua_gate_port || !lua_raw_port) {
         std::fprintf(stderr, "the Lua services did not publish their ports\n");
-        lua.node().request_stop();
-        lua.wait();
+        bench::stop(*lua);
         return 1;
     }
 
@@ -186,8 +154,7 @@ int main(int argc, char** argv) {
         bench::compare_alternating("gate.lua_vs_raw" + c, "rtt_per_s", lua_raw_port, lua_gate_port,
                                    seconds, load(n));
     }
-    lua.node().request_stop();
-    int rc = lua.wait();
+    int rc = bench::stop(*lua);
     node.shutdown();
     return rc;
 }

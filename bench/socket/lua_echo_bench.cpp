@@ -6,55 +6,32 @@
 //   lua.echo.c<N> rtt_per_s=<v> ref=<v> ratio=<v>     N connections, 64-byte request/response
 //   lua.bulk.c1 mb_per_s=<v> ref=<v> ratio=<v>        one connection streaming
 // Usage: lua_echo_bench [seconds per measurement, default 3]
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include <thread>
 
 #include "bench/support/compare.h"
 #include "bench/support/echo_load.h"
+#include "bench/support/lua_node.h"
 #include "bench/support/plain_echo_server.h"
-#include "core/node.h"
-#include "services/config_loader.h"
-#include "services/runtime.h"
 
 using namespace skyhive;
 
 int main(int argc, char** argv) {
     double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
-    // Paths are taken from the source tree, so the benchmark runs from any directory.
-    auto config = parse_config(
+    // The same composition root as the skyhive binary: node, socket thread, socket driver.
+    auto node = bench::start_runtime(
         "thread = 2\n"
         "loglevel = \"error\"\n"
         "bootstrap = \"snlua bench_echo_raw\"\n"
         "luaservice = \"./bench/socket/?.lua;./services/lua/?.lua\"\n"
         "lua_path = \"./lualib/?.lua;./lualib/?/init.lua\"\n",
         SKYHIVE_SOURCE_DIR "/lua_echo_bench");
-    if (!config) {
-        std::fprintf(stderr, "config: %s\n", config.error().message.c_str());
-        return 1;
-    }
-    // The same composition root as the skyhive binary: node, socket thread, socket driver.
-    auto runtime = Runtime::create(std::move(config.value()));
-    if (!runtime) {
-        std::fprintf(stderr, "runtime: %s\n", runtime.error().message.c_str());
-        return 1;
-    }
-    Runtime& node = **runtime;
-    if (auto r = node.start(); !r) {
-        std::fprintf(stderr, "start: %s\n", r.error().message.c_str());
-        return 1;
-    }
-    int port = 0;
-    for (int i = 0; i < 1000 && !port; ++i) {
-        if (auto v = node.node().env().get("bench_echo_port")) port = std::atoi(v->c_str());
-        if (!port) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    if (!node) return 1;
+    const int port = bench::wait_for_env_port(*node, "bench_echo_port");
     if (!port) {
         std::fprintf(stderr, "bench_echo_raw did not publish its port\n");
-        node.node().request_stop();
-        node.wait();
+        bench::stop(*node);
         return 1;
     }
     bench::PlainEchoServer plain;
@@ -66,6 +43,5 @@ int main(int argc, char** argv) {
     }
     bench::compare_alternating("lua.bulk.c1", "mb_per_s", plain.port(), port, seconds,
                                [](int p, double s) { return bench::echo_bulk(p, s); });
-    node.node().request_stop();
-    return node.wait();
+    return bench::stop(*node);
 }
