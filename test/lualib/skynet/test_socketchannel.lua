@@ -6,62 +6,40 @@ local socket = require "skynet.socket"
 local socketchannel = require "skynet.socketchannel"
 local t = require "tlib"
 
--- The server. Commands, one per line:
---   ECHO x          -> x
+local line_server = require "line_server"
+local line_response = line_server.line_response
+
+-- The server: line_server's ECHO, AUTH and DROP, and
 --   ERR x           -> ERR x
---   DROP            -> closes the connection without answering
 --   ECHOCLOSE x     -> x, then closes the connection
---   AUTH pw         -> OK, or ERR bad password (a server made with a password needs it first)
 --   SESSION n cs x  -> "n x" after cs centiseconds (answers overtake each other)
-local stats = { connections = 0, auths = 0 }
+local stats = { connections = 0 }
 local open_conns = {}
 
-local function serve(id, password)
-    socket.start(id)
-    stats.connections = stats.connections + 1
-    open_conns[id] = true
-    local authed = password == nil
-    while true do
-        local line = socket.readline(id)
-        if not line then break end
-        local cmd, rest = line:match("^(%S+) ?(.*)$")
-        if cmd == "AUTH" then
-            stats.auths = stats.auths + 1
-            authed = rest == password
-            socket.write(id, authed and "OK\n" or "ERR bad password\n")
-        elseif not authed then
-            socket.write(id, "ERR noauth\n")
-        elseif cmd == "ECHO" then
-            socket.write(id, rest .. "\n")
-        elseif cmd == "ERR" then
-            socket.write(id, "ERR " .. rest .. "\n")
-        elseif cmd == "DROP" then
-            break
-        elseif cmd == "ECHOCLOSE" then
-            socket.write(id, rest .. "\n")
-            break
-        elseif cmd == "SESSION" then
-            local n, cs, x = rest:match("^(%d+) (%d+) (.*)$")
-            skynet.fork(function()
-                skynet.sleep(tonumber(cs))
-                socket.write(id, n .. " " .. x .. "\n")
-            end)
-        end
-    end
-    open_conns[id] = nil
-    socket.close(id)
+local commands = {}
+function commands.ERR(id, rest) socket.write(id, "ERR " .. rest .. "\n") end
+function commands.ECHOCLOSE(id, rest)
+    socket.write(id, rest .. "\n")
+    return "close"
+end
+function commands.SESSION(id, rest)
+    local n, cs, x = rest:match("^(%d+) (%d+) (.*)$")
+    skynet.fork(function()
+        skynet.sleep(tonumber(cs))
+        socket.write(id, n .. " " .. x .. "\n")
+    end)
 end
 
-local function server(password)
-    local id, _, port = socket.listen("127.0.0.1", 0)
-    socket.start(id, function(newid) serve(newid, password) end)
-    return port, id
-end
-
-local function line_response(sock)
-    local line = sock:readline()
-    if line:sub(1, 4) == "ERR " then return false, line:sub(5) end
-    return true, line
+local function server(password, port)
+    return line_server.listen(commands, {
+        password = password,
+        port = port,
+        on_open = function(id)
+            stats.connections = stats.connections + 1
+            open_conns[id] = true
+        end,
+        on_close = function(id) open_conns[id] = nil end,
+    })
 end
 
 local function closed_port()
@@ -187,8 +165,7 @@ t.run(function()
     skynet.fork(function() waiting_request = rch:request("ECHO queued\n", line_response) end)
     skynet.sleep(5) -- a few refused attempts (the test holds either way)
     t.eq(connected, nil, "still connecting")
-    local lid = socket.listen("127.0.0.1", later)
-    socket.start(lid, function(newid) serve(newid) end)
+    local _, lid = server(nil, later)
     t.wait_until(function() return connected end, 500, "connect after retries")
     t.wait_until(function() return waiting_request end, 500, "the request that waited")
     t.eq(waiting_request, "queued", "request made while connecting")

@@ -7,70 +7,41 @@ local socket = require "skynet.socket"
 local socketchannel = require "skynet.socketchannel"
 local t = require "tlib"
 
--- A line server named `name`. Commands:
+local line_server = require "line_server"
+local line_response = line_server.line_response
+
+-- A line server named `name`: line_server's ECHO, AUTH and DROP, and
 --   WHO              -> name
---   ECHO x           -> x
 --   MULTI n x        -> n lines "+x1" ... "+x(n-1)", ".xn" (order mode multi-part)
 --   SMULTI s n x     -> n lines "s +x1" ... "s .xn" (session mode multi-part)
 --   PUSH x           -> nothing now; "x" a moment later, unasked
---   AUTH pw          -> OK or ERR bad password (when the server has a password)
 --   BLOB n           -> reads n more bytes, then "blob n"
---   DROP             -> closes the connection
 -- With gate, each connection is started (read) only after skynet.wakeup(gate.co).
 local function server(name, password, gate)
-    local lid, _, port = socket.listen("127.0.0.1", 0)
-    socket.start(lid, function(id)
-        if gate then -- not started yet: what the client sends stays in the kernel
-            gate.co = coroutine.running()
-            skynet.wait(gate.co)
+    local commands = {}
+    function commands.WHO(id) socket.write(id, name .. "\n") end
+    local function multi(id, s, n, x)
+        n = tonumber(n)
+        for i = 1, n do
+            socket.write(id, (s and s .. " " or "") .. (i < n and "+" or ".") .. x .. i .. "\n")
         end
-        socket.start(id)
-        local authed = password == nil
-        while true do
-            local line = socket.readline(id)
-            if not line then break end
-            local cmd, rest = line:match("^(%S+) ?(.*)$")
-            if cmd == "AUTH" then
-                authed = rest == password
-                socket.write(id, authed and "OK\n" or "ERR bad password\n")
-            elseif not authed then
-                socket.write(id, "ERR noauth\n")
-            elseif cmd == "WHO" then
-                socket.write(id, name .. "\n")
-            elseif cmd == "ECHO" then
-                socket.write(id, rest .. "\n")
-            elseif cmd == "MULTI" or cmd == "SMULTI" then
-                local s, n, x
-                if cmd == "MULTI" then
-                    n, x = rest:match("^(%d+) (.*)$")
-                else
-                    s, n, x = rest:match("^(%d+) (%d+) (.*)$")
-                end
-                n = tonumber(n)
-                for i = 1, n do
-                    socket.write(id, (s and s .. " " or "") .. (i < n and "+" or ".") .. x .. i .. "\n")
-                end
-            elseif cmd == "PUSH" then
-                skynet.fork(function()
-                    skynet.sleep(1)
-                    socket.write(id, rest .. "\n")
-                end)
-            elseif cmd == "BLOB" then
-                socket.read(id, tonumber(rest))
-                socket.write(id, "blob " .. rest .. "\n")
-            elseif cmd == "DROP" then
-                break
-            end
-        end
-        socket.close(id)
-    end)
-    return port, lid
-end
-
-local function line_response(sock)
-    local line = sock:readline()
-    if line:sub(1, 4) == "ERR " then return false, line:sub(5) end
-    return true, line
+    end
+    function commands.MULTI(id, rest)
+        local n, x = rest:match("^(%d+) (.*)$")
+        multi(id, nil, n, x)
+    end
+    function commands.SMULTI(id, rest) multi(id, rest:match("^(%d+) (%d+) (.*)$")) end
+    function commands.PUSH(id, rest)
+        skynet.fork(function()
+            skynet.sleep(1)
+            socket.write(id, rest .. "\n")
+        end)
+    end
+    function commands.BLOB(id, rest)
+        socket.read(id, tonumber(rest))
+        socket.write(id, "blob " .. rest .. "\n")
+    end
+    return line_server.listen(commands, { password = password, gate = gate })
 end
 
 -- "+x" is a part with more to come, ".x" the last part.
