@@ -85,6 +85,19 @@ Payload to_payload(const Body& b) {
     return Payload::copy(b.data, b.size);
 }
 
+const char* push_joined(lua_State* L, size_t* len) {
+    const int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; ++i) {
+        if (i > 1) luaL_addchar(&b, ' ');
+        luaL_tolstring(L, i, nullptr);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    return lua_tolstring(L, -1, len);
+}
+
 }  // namespace core_args
 
 namespace {

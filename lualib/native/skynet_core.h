@@ -174,6 +174,10 @@ struct Body {
 };
 Body check_body(lua_State* L, int arg);
 Payload to_payload(const Body& b);
+// Pushes every value on the stack, each tostring'd (luaL_tolstring) and joined with single
+// spaces (the form of skynet.error and of newservice's arguments); returns that string, valid
+// while it stays on the stack, and its length in *len.
+const char* push_joined(lua_State* L, size_t* len);
 }  // namespace core_args
 
 }  // namespace skyhive

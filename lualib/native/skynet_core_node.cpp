@@ -134,17 +134,8 @@ int l_error(lua_State* L) {
 
 // print(...): skynet.error's form, the arguments tostring'd and joined with spaces, at info.
 int l_print(lua_State* L) {
-    int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; ++i) {
-        if (i > 1) luaL_addchar(&b, ' ');
-        luaL_tolstring(L, i, nullptr);
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
     size_t len = 0;
-    const char* text = lua_tolstring(L, -1, &len);
+    const char* text = push_joined(L, &len);
     log_text(L, LogLevel::info, text, len);
     return 0;
 }

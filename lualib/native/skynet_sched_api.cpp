@@ -131,15 +131,7 @@ int newservice_k(lua_State* L, int, lua_KContext ctx) {
 int l_newservice(lua_State* L) {
     Co* co = running(L, "skynet.newservice");
     luaL_checkany(L, 1);
-    const int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; ++i) {
-        if (i > 1) luaL_addchar(&b, ' ');
-        luaL_tolstring(L, i, nullptr);
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
+    core_args::push_joined(L, nullptr);
     lua_replace(L, 1);
     lua_settop(L, 1);
     size_t len = 0;
