@@ -147,23 +147,10 @@ const Table* build_table(lua_State* L, Builder& b, int idx, int depth) {
             key_text(L, -2, b.path.back());
             Entry e;
             e.value = build_value(L, b, -1, depth);
-            e.key.tag = k.tag;
-            switch (k.tag) {
-                case Tag::boolean:
-                    e.key.b = k.b;
-                    break;
-                case Tag::integer:
-                    e.key.i = k.i;
-                    break;
-                case Tag::number:
-                    e.key.n = k.n;
-                    break;
-                default: {
-                    // The string's bytes go into the version (build_value of the key copies them).
-                    e.key = build_value(L, b, -2, depth);
-                    break;
-                }
-            }
+            // The key is stored as build_value stores a value (a string's bytes go into the
+            // version); lua_next gives float keys with an integer value as integers, as key_at
+            // reads them, so the stored key and its hash agree.
+            e.key = build_value(L, b, -2, depth);
             size_t mask = cap - 1;
             size_t i = k.hash() & mask;
             while (t.slots[i].key.tag != Tag::nil)
