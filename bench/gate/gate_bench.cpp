@@ -57,25 +57,26 @@ class Watchdog : public Module {
     Watchdog(Handle gate, Handle agent, std::atomic<int>& port)
         : gate_(gate), agent_(agent), port_(port) {}
     bool init(Service& self, std::string_view) override {
-        LuaPacker p;
+        LuaPacker p(codec_);
         p.string("open").hash(4).string("address").string("127.0.0.1").string("port").integer(0);
         p.string("maxclient").integer(4096).string("nodelay").boolean(true);
         return self.send(gate_, MessageType::lua, self.new_session(), p.take());
     }
     void on_message(Service& self, Message& msg) override {
-        auto args = unpack_lua_args(std::string_view(msg.payload.data(), msg.payload.size()));
+        if (msg.type == MessageType::error) {  // its payload is the error text, not packed
+            std::fprintf(stderr, "gate open failed: %.*s\n", int(msg.payload.size()),
+                         msg.payload.data());
+            std::exit(1);
+        }
+        auto args = codec_.unpack(msg.payload.view());
         if (!args || args->empty()) return;
         if (msg.type == MessageType::response) {
             if (auto* port = (*args)[0].value.integer()) port_.store(int(*port));
             return;
         }
-        if (msg.type == MessageType::error) {
-            std::fprintf(stderr, "gate open failed\n");
-            std::exit(1);
-        }
         if (args->size() >= 3 && (*args)[1].value.string() &&
             *(*args)[1].value.string() == "open") {
-            LuaPacker p;
+            LuaPacker p(codec_);
             p.string("forward")
                 .integer(*(*args)[2].value.integer())
                 .integer(0)
@@ -87,6 +88,7 @@ class Watchdog : public Module {
   private:
     Handle gate_, agent_;
     std::atomic<int>& port_;
+    LuaCodec codec_;
 };
 
 }  // namespace

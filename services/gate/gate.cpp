@@ -62,12 +62,12 @@ void Gate::on_message(Service& self, Message& msg) {
 }
 
 Result<Payload> Gate::command(Service& self, Handle source, std::string_view bytes) {
-    auto parsed = unpack_lua_args(bytes);
+    auto parsed = codec_.unpack(bytes);
     if (!parsed) return gate_error(parsed.error().message);
     const std::vector<LuaArg>& args = *parsed;
     const std::string* cmd = args.empty() ? nullptr : args[0].value.string();
     if (!cmd) return gate_error("the first argument must be a command name");
-    LuaPacker none;
+    // A command without results answers with an empty payload: no values.
     if (*cmd == "open") {
         if (args.size() < 2 || !args[1].is_table) return gate_error("open: expects a conf table");
         return open(self, source, args[1]);
@@ -75,7 +75,7 @@ Result<Payload> Gate::command(Service& self, Handle source, std::string_view byt
     if (*cmd == "close") {
         if (listener_ >= 0) server_.close(listener_);
         listener_ = -1;
-        return none.take();
+        return Payload();
     }
     if (*cmd == "forward" || *cmd == "accept" || *cmd == "kick" || *cmd == "pause" ||
         *cmd == "resume") {
@@ -86,7 +86,7 @@ Result<Payload> Gate::command(Service& self, Handle source, std::string_view byt
             // As skynet: kicking a connection that is gone is not an error. The watchdog hears
             // "close" when the close takes effect.
             if (it != connections_.end()) server_.close(it->first);
-            return none.take();
+            return Payload();
         }
         if (*cmd == "pause" || *cmd == "resume") {
             // Like kick, a connection that is gone is not an error: the watchdog may act on a
@@ -105,13 +105,13 @@ Result<Payload> Gate::command(Service& self, Handle source, std::string_view byt
                         on_data(self, *fd, unread);  // may pause again, or fail
                         it = connections_.find(int32_t(*fd));
                         if (it == connections_.end() || !it->second.unread.empty())
-                            return none.take();
+                            return Payload();
                     }
                     if (!window_ || it->second.unacked < window_)
                         server_.start(it->first, self.handle());
                 }
             }
-            return none.take();
+            return Payload();
         }
         if (it == connections_.end())
             return gate_error(*cmd + ": no connection " + std::to_string(*fd));
@@ -128,7 +128,7 @@ Result<Payload> Gate::command(Service& self, Handle source, std::string_view byt
             c.client = Handle();
         }
         server_.start(it->first, self.handle());
-        return none.take();
+        return Payload();
     }
     return gate_error("unknown command " + *cmd);
 }
@@ -185,7 +185,7 @@ Result<Payload> Gate::open(Service& self, Handle source, const LuaArg& conf) {
     maxclient_ = size_t(*maxclient);
     max_packet_ = size_t(*max_packet);
     server_.start(listener_);
-    LuaPacker reply;
+    LuaPacker reply(codec_);
     reply.integer(bound->port);
     return reply.take();
 }
@@ -203,7 +203,7 @@ void Gate::on_socket(Service& self, Message& msg) {
             if (nodelay_) server_.set_nodelay(e.ud, true);
             connections_.emplace(
                 e.ud, Connection{PacketCutter(mode_, max_packet_, skip_long_), {}, {}, {}, 0});
-            LuaPacker p;
+            LuaPacker p(codec_);
             p.string("socket").string("open").integer(e.ud).string(bytes);
             notify(self, p);
             break;
@@ -233,7 +233,7 @@ void Gate::on_socket(Service& self, Message& msg) {
             break;
         case net::SocketEventType::warning:
             if (connections_.count(e.id)) {
-                LuaPacker p;
+                LuaPacker p(codec_);
                 p.string("socket").string("warning").integer(e.id).integer(e.ud);
                 notify(self, p);
             }
@@ -301,7 +301,7 @@ void Gate::deliver(Service& self, Connection& c, int32_t fd, std::string_view pa
         self.node().deliver(c.agent,
                             Message{c.client, fd, MessageType::client, Payload::copy(packet)});
     } else {
-        LuaPacker p;
+        LuaPacker p(codec_);
         p.string("socket").string("data").integer(fd).string(packet);
         self.node().send(self.handle(), watchdog_, MessageType::lua, 0, p.take());
     }
@@ -309,7 +309,7 @@ void Gate::deliver(Service& self, Connection& c, int32_t fd, std::string_view pa
 
 void Gate::drop(Service& self, int32_t fd, const char* what, std::string_view text) {
     if (connections_.erase(fd) == 0) return;
-    LuaPacker p;
+    LuaPacker p(codec_);
     p.string("socket").string(what).integer(fd);
     if (!text.empty()) p.string(text);
     notify(self, p);

@@ -100,6 +100,7 @@ class Gate : public Module {
     PacketMode mode_ = PacketMode::header2;
     size_t max_packet_ = 0xffff;
     std::unordered_map<int32_t, Connection> connections_;
+    LuaCodec codec_;  // commands in, notices out (skynet.pack's codec)
 };
 
 }  // namespace skyhive

@@ -1,225 +1,180 @@
 #include "services/gate/lua_args.h"
 
+#include <lua.hpp>
+
 #include <cassert>
 #include <cmath>
-#include <cstring>
+#include <cstdio>
+#include <cstdlib>
+
+#include "lualib/native/seri.h"
 
 namespace skyhive {
 
 namespace {
 
-// Tags of lualib/native/seri.h's format (the subset read here).
-constexpr uint8_t kFixStr = 0x80, kFixArray = 0xa0, kFixHash = 0xb0, kNil = 0xc0, kFalse = 0xc1,
-                  kTrue = 0xc2, kInt8 = 0xc3, kInt16 = 0xc4, kInt32 = 0xc5, kInt64 = 0xc6,
-                  kFloat = 0xc7, kStr8 = 0xc9, kStr16 = 0xca, kStr32 = 0xcb, kTable = 0xcc,
-                  kNegFixInt = 0xe0;
+Error outside(int arg, const std::string* field, const std::string& what) {
+    std::string where = "unpack: argument " + std::to_string(arg);
+    if (field) where += ", field " + *field;
+    return Error{where + ": " + what};
+}
 
-class Reader {
-  public:
-    explicit Reader(std::string_view b) : b_(b) {}
-    bool done() const { return pos_ == b_.size(); }
-
-    Result<LuaArg> arg() {
-        if (done()) return fail("missing value");
-        uint8_t tag = uint8_t(b_[pos_]);
-        if ((tag >= kFixArray && tag < kFixHash + 16) || tag == kTable) {
-            ++pos_;
-            uint64_t narray = 0, nhash = 0;
-            if (tag == kTable) {
-                auto a = varint();
-                if (!a) return a.error();
-                auto h = varint();
-                if (!h) return h.error();
-                narray = *a;
-                nhash = *h;
-            } else if (tag < kFixHash) {
-                narray = tag & 0xf;
-            } else {
-                nhash = tag & 0xf;
-            }
-            if (narray > 0) return fail("array part in a table (only string keys are read)");
-            LuaArg t;
-            t.is_table = true;
-            for (uint64_t i = 0; i < nhash; ++i) {
-                auto k = value();
-                if (!k) return k.error();
-                if (!k->string()) return fail("table key that is not a string");
-                auto v = value();
-                if (!v) return v.error();
-                t.fields[*k->string()] = std::move(*v);
-            }
-            return t;
+// The plain value at stack index idx.
+Result<LuaValue> plain(lua_State* L, int idx, int arg, const std::string* field) {
+    switch (lua_type(L, idx)) {
+        case LUA_TNIL:
+            return LuaValue{};
+        case LUA_TBOOLEAN:
+            return LuaValue{lua_toboolean(L, idx) != 0};
+        case LUA_TNUMBER: {
+            if (lua_isinteger(L, idx)) return LuaValue{int64_t(lua_tointeger(L, idx))};
+            lua_Integer i = 0;
+            if (!lua_numbertointeger(lua_tonumber(L, idx), &i) ||
+                lua_Number(i) != lua_tonumber(L, idx))
+                return outside(arg, field, "a float without an integer value");
+            return LuaValue{int64_t(i)};
         }
-        auto v = value();
+        case LUA_TSTRING: {
+            size_t len = 0;
+            const char* s = lua_tolstring(L, idx, &len);
+            return LuaValue{std::string(s, len)};
+        }
+        case LUA_TTABLE:
+            return outside(arg, field, "a table inside a table (only flat tables are taken)");
+        default:
+            return outside(arg, field,
+                           std::string("a ") + lua_typename(L, lua_type(L, idx)) +
+                               " (only nil, booleans, integers, strings and flat tables are "
+                               "taken)");
+    }
+}
+
+Result<LuaArg> argument(lua_State* L, int idx, int arg) {
+    if (!lua_istable(L, idx)) {
+        auto v = plain(L, idx, arg, nullptr);
         if (!v) return v.error();
         return LuaArg{std::move(*v), false, {}};
     }
-
-  private:
-    Error error_at(const char* what) const {
-        return Error{std::string("unpack: ") + what + " at byte " + std::to_string(pos_)};
-    }
-    Error fail(const char* what) const { return error_at(what); }
-
-    template <class U>
-    Result<U> fixed() {
-        if (b_.size() - pos_ < sizeof(U)) return fail("truncated number");
-        U u = 0;
-        for (size_t i = 0; i < sizeof(U); ++i)
-            u |= U(uint8_t(b_[pos_ + i])) << (8 * i);
-        pos_ += sizeof(U);
-        return u;
-    }
-
-    Result<uint64_t> varint() {
-        uint64_t v = 0;
-        for (int shift = 0; shift < 64; shift += 7) {
-            if (done()) return fail("truncated count");
-            uint8_t c = uint8_t(b_[pos_++]);
-            v |= uint64_t(c & 0x7f) << shift;
-            if (!(c & 0x80)) return v;
+    LuaArg t;
+    t.is_table = true;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {  // key, value
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            Error e = outside(arg, nullptr,
+                              std::string("a table key that is a ") + luaL_typename(L, -2) +
+                                  " (only string keys are taken)");
+            lua_pop(L, 2);
+            return e;
         }
-        return fail("count too long");
-    }
-
-    Result<LuaValue> str(uint64_t len) {
-        if (b_.size() - pos_ < len) return fail("truncated string");
-        LuaValue v{std::string(b_.substr(pos_, len))};
-        pos_ += len;
-        return v;
-    }
-
-    Result<LuaValue> value() {
-        if (done()) return fail("missing value");
-        uint8_t tag = uint8_t(b_[pos_++]);
-        if (tag < 0x80) return LuaValue{int64_t(tag)};
-        if (tag >= kNegFixInt) return LuaValue{int64_t(tag) - 256};
-        if (tag >= kFixStr && tag < kFixArray) return str(tag & 0x1f);
-        switch (tag) {
-            case kNil:
-                return LuaValue{};
-            case kFalse:
-                return LuaValue{false};
-            case kTrue:
-                return LuaValue{true};
-            case kInt8: {
-                auto u = fixed<uint8_t>();
-                if (!u) return u.error();
-                return LuaValue{int64_t(int8_t(*u))};
-            }
-            case kInt16: {
-                auto u = fixed<uint16_t>();
-                if (!u) return u.error();
-                return LuaValue{int64_t(int16_t(*u))};
-            }
-            case kInt32: {
-                auto u = fixed<uint32_t>();
-                if (!u) return u.error();
-                return LuaValue{int64_t(int32_t(*u))};
-            }
-            case kInt64: {
-                auto u = fixed<uint64_t>();
-                if (!u) return u.error();
-                return LuaValue{int64_t(*u)};
-            }
-            case kFloat: {
-                auto u = fixed<uint64_t>();
-                if (!u) return u.error();
-                double d;
-                std::memcpy(&d, &*u, sizeof d);
-                if (!(std::fabs(d) < 9.2e18) || d != std::floor(d)) {
-                    pos_ -= 9;
-                    return fail("float without an integer value");
-                }
-                return LuaValue{int64_t(d)};
-            }
-            case kStr8:
-            case kStr16:
-            case kStr32: {
-                uint64_t n = 0;
-                if (tag == kStr8) {
-                    auto u = fixed<uint8_t>();
-                    if (!u) return u.error();
-                    n = *u;
-                } else if (tag == kStr16) {
-                    auto u = fixed<uint16_t>();
-                    if (!u) return u.error();
-                    n = *u;
-                } else {
-                    auto u = fixed<uint32_t>();
-                    if (!u) return u.error();
-                    n = *u;
-                }
-                return str(n);
-            }
-            default:
-                --pos_;
-                return fail("value of a type the gate does not take");
+        size_t len = 0;
+        const char* k = lua_tolstring(L, -2, &len);
+        std::string key(k, len);
+        auto v = plain(L, -1, arg, &key);
+        lua_pop(L, 1);
+        if (!v) {
+            lua_pop(L, 1);
+            return v.error();
         }
+        t.fields[std::move(key)] = std::move(*v);
     }
-
-    std::string_view b_;
-    size_t pos_ = 0;
-};
+    return t;
+}
 
 }  // namespace
 
-Result<std::vector<LuaArg>> unpack_lua_args(std::string_view bytes) {
-    Reader r(bytes);
+LuaCodec::LuaCodec() : L_(luaL_newstate()) {
+    if (!L_) {
+        std::fputs("LuaCodec: out of memory creating a Lua state\n", stderr);
+        std::abort();
+    }
+}
+
+LuaCodec::~LuaCodec() {
+    lua_close(L_);
+}
+
+Result<std::vector<LuaArg>> LuaCodec::unpack(std::string_view bytes) {
+    const int base = lua_gettop(L_);
+    auto count = seri_decode(L_, bytes.data(), bytes.size());
+    if (!count) return count.error();
     std::vector<LuaArg> args;
-    while (!r.done()) {
-        auto a = r.arg();
-        if (!a) return a.error();
+    args.reserve(size_t(*count));
+    for (int i = 1; i <= *count; ++i) {
+        auto a = argument(L_, base + i, i);
+        if (!a) {
+            lua_settop(L_, base);
+            return a.error();
+        }
         args.push_back(std::move(*a));
     }
+    lua_settop(L_, base);
     return args;
 }
 
+LuaPacker::LuaPacker(LuaCodec& codec) : L_(codec.L_), base_(lua_gettop(codec.L_)) {}
+
+LuaPacker::~LuaPacker() {
+    lua_settop(L_, base_);
+}
+
+void LuaPacker::pushed() {
+    while (!open_.empty()) {
+        size_t& left = open_.back();
+        --left;
+        if (left % 2 == 1) return;  // a key: its value comes next
+        assert(!lua_isnil(L_, -2) && "LuaPacker: a table key must not be nil");
+        lua_rawset(L_, -3);
+        if (left > 0) return;
+        open_.pop_back();  // complete: the table is now one value of what holds it
+    }
+}
+
 LuaPacker& LuaPacker::nil() {
-    out_.push_back(char(kNil));
+    luaL_checkstack(L_, 3, "LuaPacker");
+    lua_pushnil(L_);
+    pushed();
     return *this;
 }
 
 LuaPacker& LuaPacker::integer(int64_t i) {
-    if (i >= 0 && i < 0x80) {
-        out_.push_back(char(i));
-        return *this;
-    }
-    out_.push_back(char(kInt64));
-    uint64_t u = uint64_t(i);
-    for (int k = 0; k < 8; ++k)
-        out_.push_back(char(u >> (8 * k)));
+    luaL_checkstack(L_, 3, "LuaPacker");
+    lua_pushinteger(L_, lua_Integer(i));
+    pushed();
     return *this;
 }
 
 LuaPacker& LuaPacker::string(std::string_view s) {
-    if (s.size() <= 0x1f) {
-        out_.push_back(char(kFixStr | s.size()));
-    } else {
-        out_.push_back(char(kStr32));
-        uint32_t n = uint32_t(s.size());
-        for (int k = 0; k < 4; ++k)
-            out_.push_back(char(n >> (8 * k)));
-    }
-    out_.append(s);
+    luaL_checkstack(L_, 3, "LuaPacker");
+    lua_pushlstring(L_, s.data(), s.size());
+    pushed();
     return *this;
 }
 
 LuaPacker& LuaPacker::boolean(bool b) {
-    out_.push_back(char(b ? kTrue : kFalse));
+    luaL_checkstack(L_, 3, "LuaPacker");
+    lua_pushboolean(L_, b);
+    pushed();
     return *this;
 }
 
 LuaPacker& LuaPacker::hash(size_t pairs) {
-    assert(pairs <= 0xf && "LuaPacker::hash: at most 15 pairs");
-    out_.push_back(char(kFixHash | pairs));
+    luaL_checkstack(L_, 3, "LuaPacker");
+    lua_createtable(L_, 0, int(pairs));
+    if (pairs == 0)
+        pushed();
+    else
+        open_.push_back(2 * pairs);
     return *this;
 }
 
 Payload LuaPacker::take() {
-    Payload p = Payload::copy(out_);
-    out_.clear();
-    return p;
+    assert(open_.empty() && "LuaPacker::take: a table is missing pairs");
+    auto p = seri_encode(L_, base_ + 1, lua_gettop(L_));
+    lua_settop(L_, base_);
+    open_.clear();
+    // Only nil, booleans, integers, strings and tables of them were pushed: all encodable.
+    assert(p && "LuaPacker::take: seri_encode refused what the packer wrote");
+    return p ? std::move(*p) : Payload();
 }
 
 }  // namespace skyhive

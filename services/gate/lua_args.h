@@ -10,13 +10,15 @@
 #include "core/message.h"
 #include "core/result.h"
 
+struct lua_State;
+
 namespace skyhive {
 
-// The few skynet.pack values a C++ service exchanges with Lua callers (commands such as
-// skynet.call(gate, "lua", "open", {port = 8888}), and the notices it sends back): nil, booleans,
-// integers, strings and flat tables of those. The byte format is lualib/native/seri.h's; this
-// reader and writer handle only that subset (a float that holds an integer reads as the integer)
-// and reject the rest with a clear error. Value types. Thread: any.
+// The values a C++ service exchanges with Lua callers in skynet.pack's format (commands such as
+// skynet.call(gate, "lua", "open", {port = 8888}), and the notices it sends back). The bytes are
+// read and written by lualib/native/seri, the codec of skynet.pack itself; what a C++ service
+// sees of them is this small model: nil, booleans, integers (a float that holds an integer reads
+// as the integer), strings, and flat tables of those under string keys.
 struct LuaValue {
     std::variant<std::monostate, bool, int64_t, std::string> v;
 
@@ -33,22 +35,51 @@ struct LuaArg {
     std::map<std::string, LuaValue, std::less<>> fields;
 };
 
-// Every value of a packed message. Error "unpack: <what> at byte N".
-Result<std::vector<LuaArg>> unpack_lua_args(std::string_view bytes);
+class LuaPacker;
 
-// Appends values to a message in skynet.pack's format.
+// A Lua state of its own (no libraries, nothing loaded) that runs the codec. Identity type.
+// Thread: one at a time; the packers it makes borrow it and share that contract.
+class LuaCodec {
+  public:
+    LuaCodec();
+    ~LuaCodec();
+    LuaCodec(const LuaCodec&) = delete;
+    LuaCodec& operator=(const LuaCodec&) = delete;
+
+    // Every value of a packed message. Error "unpack: <what> at byte N" for malformed bytes, and
+    // one naming the argument (and the field) for a value outside the model, e.g. "unpack:
+    // argument 2, field tls: a table inside a table (only flat tables are taken)".
+    Result<std::vector<LuaArg>> unpack(std::string_view bytes);
+
+  private:
+    friend class LuaPacker;
+    lua_State* L_;
+};
+
+// Builds one message in skynet.pack's format, value by value, on its codec's state (which it
+// borrows: one packer of a codec at a time). Not copyable.
 class LuaPacker {
   public:
+    explicit LuaPacker(LuaCodec& codec);
+    ~LuaPacker();
+    LuaPacker(const LuaPacker&) = delete;
+    LuaPacker& operator=(const LuaPacker&) = delete;
+
     LuaPacker& nil();
     LuaPacker& integer(int64_t i);
     LuaPacker& string(std::string_view s);
     LuaPacker& boolean(bool b);
-    // A table of `pairs` key, value pairs (at most 15) follows: write them next.
+    // A table of `pairs` key, value pairs follows: write them next (a key must not be nil).
     LuaPacker& hash(size_t pairs);
+    // The message so far (every table complete); the packer is then empty, ready for the next.
     Payload take();
 
   private:
-    std::string out_;
+    void pushed();  // a value is on the stack: place it in the table being written, if any
+
+    lua_State* L_;
+    int base_;                  // the stack top when the packer was made
+    std::vector<size_t> open_;  // per table being written, keys and values still to come
 };
 
 }  // namespace skyhive

@@ -134,11 +134,12 @@ TEST(GatePacketCutter, SkipLongCutsAnOverLongLineAndKeepsTheStreamUsable) {
 }
 
 TEST(GateLuaArgs, RoundTripOfWhatTheGateSends) {
-    LuaPacker p;
+    LuaCodec codec;
+    LuaPacker p(codec);
     p.string("socket").string("data").integer(7).integer(-3).integer(1 << 20).nil().string(
         std::string(300, 'b'));
     Payload bytes = p.take();
-    auto args = unpack_lua_args(std::string_view(bytes.data(), bytes.size()));
+    auto args = codec.unpack(bytes.view());
     ASSERT_TRUE(args) << args.error().message;
     ASSERT_EQ(args->size(), 7u);
     EXPECT_EQ(*(*args)[0].value.string(), "socket");
@@ -149,22 +150,70 @@ TEST(GateLuaArgs, RoundTripOfWhatTheGateSends) {
     EXPECT_EQ((*args)[6].value.string()->size(), 300u);
 }
 
+TEST(GateLuaArgs, WritesTheBytesSkynetPackWrites) {
+    // skynet.pack("open", {port = 300}) as lualib/native/seri writes it (and the Lua side reads
+    // it back): a fixstr, then a table of one hash pair.
+    LuaCodec codec;
+    LuaPacker p(codec);
+    p.string("open").hash(1).string("port").integer(300);
+    Payload bytes = p.take();
+    EXPECT_EQ(bytes.view(), std::string_view("\x84open\xb1\x84port\xc4\x2c\x01", 14));
+    // The packer is empty after take, ready for the next message; a table of 20 pairs and an
+    // empty one are written whole.
+    p.hash(20);
+    for (int i = 0; i < 20; ++i)
+        p.string("k" + std::to_string(i)).integer(i);
+    p.hash(0).integer(5);
+    auto args = codec.unpack(p.take().view());
+    ASSERT_TRUE(args) << args.error().message;
+    ASSERT_EQ(args->size(), 3u);
+    EXPECT_EQ((*args)[0].fields.size(), 20u);
+    EXPECT_EQ(*(*args)[0].fields.at("k19").integer(), 19);
+    EXPECT_TRUE((*args)[1].is_table);
+    EXPECT_EQ(*(*args)[2].value.integer(), 5);
+}
+
 TEST(GateLuaArgs, ReadsAConfTableAndRejectsWhatItDoesNotTake) {
-    // "open", {port = 300, nodelay = true} as skynet.pack writes it: fixstr, fixhash of 2 pairs.
-    std::string b = "\x84open\xb2\x84port\xc4\x2c\x01\x87nodelay\xc2";
-    auto args = unpack_lua_args(b);
+    LuaCodec codec;
+    // "open", {port = 300, nodelay = true, ratio = 2.0} as skynet.pack writes it: fixstr, fixhash
+    // of 3 pairs; a float with an integer value reads as the integer.
+    std::string b(
+        "\x84open\xb3\x84port\xc4\x2c\x01\x87nodelay\xc2\x85ratio\xc7"
+        "\x00\x00\x00\x00\x00\x00\x00\x40",
+        38);
+    auto args = codec.unpack(b);
     ASSERT_TRUE(args) << args.error().message;
     ASSERT_EQ(args->size(), 2u);
     ASSERT_TRUE((*args)[1].is_table);
     EXPECT_EQ(*(*args)[1].fields.at("port").integer(), 300);
     EXPECT_EQ(*(*args)[1].fields.at("nodelay").boolean(), true);
+    EXPECT_EQ(*(*args)[1].fields.at("ratio").integer(), 2);
 
-    auto truncated = unpack_lua_args("\x84op");
+    auto truncated = codec.unpack("\x84op");
     ASSERT_FALSE(truncated);
-    EXPECT_EQ(truncated.error().message, "unpack: truncated string at byte 1");
-    auto pointer = unpack_lua_args(std::string("\xc8\0\0\0\0\0\0\0\0", 9));
+    EXPECT_EQ(truncated.error().message.rfind("unpack: ", 0), 0u) << truncated.error().message;
+    EXPECT_NE(truncated.error().message.find("at byte"), std::string::npos);
+
+    // A nested table is named with its argument and field: the gate takes flat tables.
+    LuaPacker p(codec);
+    p.string("open").hash(2).string("port").integer(0).string("tls").hash(1).string("cert").string(
+        "x");
+    auto nested = codec.unpack(p.take().view());
+    ASSERT_FALSE(nested);
+    EXPECT_EQ(nested.error().message,
+              "unpack: argument 2, field tls: a table inside a table (only flat tables are taken)");
+    auto pointer = codec.unpack(std::string("\xc8\0\0\0\0\0\0\0\0", 9));
     ASSERT_FALSE(pointer);
-    EXPECT_EQ(pointer.error().message, "unpack: value of a type the gate does not take at byte 0");
+    EXPECT_EQ(pointer.error().message,
+              "unpack: argument 1: a userdata (only nil, booleans, integers, strings and flat "
+              "tables are taken)");
+    auto array = codec.unpack("\xa1\x01");  // {1}
+    ASSERT_FALSE(array);
+    EXPECT_EQ(array.error().message,
+              "unpack: argument 1: a table key that is a number (only string keys are taken)");
+    auto fraction = codec.unpack(std::string("\xc7\0\0\0\0\0\0\xf8\x3f", 9));  // 1.5
+    ASSERT_FALSE(fraction);
+    EXPECT_EQ(fraction.error().message, "unpack: argument 1: a float without an integer value");
 }
 
 }  // namespace

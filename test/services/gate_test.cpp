@@ -133,16 +133,17 @@ struct Record {
 
 struct Recorder {
     std::mutex lock;
+    LuaCodec codec;  // under lock
     std::vector<Record> seen;
     std::vector<std::thread::id> threads;  // where each message was handled
 
     void add(Message& m) {
         Record r{m.source, m.session, m.type, std::string(m.payload.data(), m.payload.size()), {}};
+        std::lock_guard g(lock);
         if (m.type == MessageType::lua || m.type == MessageType::response) {
-            auto a = unpack_lua_args(r.bytes);
+            auto a = codec.unpack(r.bytes);
             if (a) r.args = std::move(*a);
         }
-        std::lock_guard g(lock);
         seen.push_back(std::move(r));
         threads.push_back(std::this_thread::get_id());
     }
@@ -269,7 +270,7 @@ class GateTest : public ::testing::Test {
     // when given, and `extra_pairs` more key, value pairs written by `extra`.
     int open(int64_t maxclient, const std::string& mode = "", int64_t max_packet = 0,
              size_t extra_pairs = 0, const std::function<void(LuaPacker&)>& extra = {}) {
-        LuaPacker p;
+        LuaPacker p(codec_);
         size_t pairs = 3 + (mode.empty() ? 0 : 1) + (max_packet ? 1 : 0) + extra_pairs;
         p.string("open").hash(pairs).string("address").string("127.0.0.1");
         p.string("port").integer(0).string("maxclient").integer(maxclient);
@@ -292,7 +293,7 @@ class GateTest : public ::testing::Test {
         return -1;
     }
     void command(const std::string& cmd, int32_t fd, int64_t client = -1, Handle address = {}) {
-        LuaPacker p;
+        LuaPacker p(codec_);
         p.string(cmd).integer(fd);
         if (client >= 0) p.integer(client).integer(address.value);
         Record r = call(p);
@@ -304,6 +305,7 @@ class GateTest : public ::testing::Test {
     Handle gate_, watchdog_, agent_;
     Recorder watchdog_seen_, agent_seen_;
     Sink sink_;
+    LuaCodec codec_;  // the test thread's packer
     int32_t session_ = 0;
     int probe_port_ = 0;
     std::mutex probe_lock_;
@@ -570,7 +572,7 @@ TEST_F(GateTest, LinesEndWithCrAloneOrCrNulAsTelnetClientsSend) {
 }
 
 TEST_F(GateTest, BadCommandsGetErrorsThatSayWhat) {
-    LuaPacker p;
+    LuaPacker p(codec_);
     p.string("open").hash(1).string("port").string("eighty");
     Record r = call(p);
     EXPECT_EQ(r.type, MessageType::error);

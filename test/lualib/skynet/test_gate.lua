@@ -76,4 +76,10 @@ t.run(function()
     t.raises({ "gate: open: already listening" }, skynet.call, gate, "lua", "open", { port = 0 })
     t.raises({ "gate: open: conf.mode must be" }, skynet.call, skynet.launch("gate"), "lua",
         "open", { port = 0, mode = "binary" })
+    t.raises({ "gate: unpack: argument 2, field tls: a table inside a table" }, skynet.call,
+        skynet.launch("gate"), "lua", "open", { port = 0, tls = { cert = "x" } })
+    -- skynet.pack writes a float that holds an integer as a float: the gate takes it.
+    local fgate = skynet.launch("gate")
+    t.ok(skynet.call(fgate, "lua", "open", { address = "127.0.0.1", port = 0.0 }) > 0,
+        "a float port with an integer value")
 end)
