@@ -11,6 +11,7 @@
 //                          ports, the owner of slot 0 first)
 //       REPLICAS <port>    the replicas of that master (array of integer ports)
 //       SLOTS <port>       how many slots that master owns (integer)
+//       OWNER <slot>       the port of the master that owns the slot (integer)
 //       ID <port>          its node id (bulk)
 //       KILL / STOP / PAUSE / RESUME <port>   SIGKILL / SIGTERM / SIGSTOP / SIGCONT    [+OK]
 //       RESTART <port>     start it again with its directory (nodes.conf): it rejoins  [+OK]
@@ -104,7 +105,8 @@ std::string control(Lab& lab, const std::vector<std::string>& argv) {
     std::vector<int> ports;
     for (size_t i = 1; i < n; ++i) {
         ports.push_back(port_arg(argv[i]));
-        if (ports.back() == 0 && !(cmd == "RESHARD" && i == 3) && !(cmd == "WAITOK"))
+        bool number = (cmd == "RESHARD" && i == 3) || cmd == "WAITOK" || cmd == "OWNER";
+        if (ports.back() == 0 && !number)
             return error_reply("with_cluster: " + cmd + ": '" + argv[i] + "' is not a port");
     }
     if (cmd == "PING" && n == 1) return "+PONG\r\n";
@@ -112,6 +114,13 @@ std::string control(Lab& lab, const std::vector<std::string>& argv) {
     if (cmd == "REPLICAS" && n == 2) return int_array(topo.replicas(ports[0]));
     if (cmd == "SLOTS" && n == 2) {
         auto r = topo.slots(ports[0]);
+        return r ? ":" + std::to_string(r.value()) + "\r\n" : error_reply(r.error().message);
+    }
+    if (cmd == "OWNER" && n == 2) {
+        const std::string& a = argv[1];
+        if (a.empty() || a.size() > 5 || a.find_first_not_of("0123456789") != std::string::npos)
+            return error_reply("with_cluster: OWNER: '" + a + "' is not a slot");
+        auto r = topo.owner(std::atoi(a.c_str()));
         return r ? ":" + std::to_string(r.value()) + "\r\n" : error_reply(r.error().message);
     }
     if (cmd == "ID" && n == 2) {
