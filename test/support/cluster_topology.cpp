@@ -225,6 +225,17 @@ Result<std::string> ClusterTopology::redis_cli(const std::vector<std::string>& a
     return Error{what + ": " + failure + ": " + output};
 }
 
+ClusterTopology::~ClusterTopology() {
+    // One at a time, each stop would wait out the node's own shutdown (a master waits for its
+    // replicas to catch up) before the next even starts.
+    for (const auto& p : nodes_) {
+        if (!p->running()) continue;
+        ::kill(p->pid(), SIGCONT);
+        ::kill(p->pid(), SIGTERM);
+    }
+    nodes_.clear();
+}
+
 RedisProcess* ClusterTopology::find(int port) const {
     for (const auto& p : nodes_)
         if (p->port() == port) return p.get();

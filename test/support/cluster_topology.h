@@ -56,7 +56,8 @@ class ClusterTopology {
     static Result<std::unique_ptr<ClusterTopology>> start(Options options);
     ClusterTopology(const ClusterTopology&) = delete;
     ClusterTopology& operator=(const ClusterTopology&) = delete;
-    ~ClusterTopology() = default;
+    // Stops every node: SIGTERM to all at once, then each is waited for (SIGKILL after 5 s).
+    ~ClusterTopology();
 
     const Options& options() const { return options_; }
     // Every node started and not removed by del_node, in start order (added ones last).
