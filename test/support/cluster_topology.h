@@ -9,25 +9,10 @@
 #include <vector>
 
 #include "core/result.h"
+#include "test/support/cluster_nodes.h"
 #include "test/support/redis_process.h"
 
 namespace skyhive::test {
-
-// One line of CLUSTER NODES as a node sees it.
-struct ClusterNode {
-    std::string id;
-    int port = 0;
-    std::string flags;      // "myself,master", "slave", "master,fail"...
-    std::string master_id;  // "-" for a master
-    bool master = false;
-    bool failed = false;  // flagged "fail" (the cluster agreed it is down), not "fail?"
-    bool usable = true;   // not failed, not in handshake, has an address
-    int slot_count = 0;
-    std::vector<std::pair<int, int>> slots;  // owned ranges, inclusive; open slots left out
-};
-
-// Parses the text of CLUSTER NODES (from host 127.0.0.1). An error names the bad line.
-Result<std::vector<ClusterNode>> parse_cluster_nodes(const std::string& text);
 
 // A Redis Cluster for tests and benchmarks: masters x (1 + replicas) redis-server processes with
 // cluster-enabled, each a RedisProcess on free loopback ports (data and bus port) in its own
