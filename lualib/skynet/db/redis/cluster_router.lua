@@ -124,8 +124,9 @@ end
 local function hold(self, r, cause)
     local held = self.held
     if #held >= self.queue_limit then
-        error(format("%s: %s: %s and %d commands are already waiting", self.addr, r[1], cause,
-            self.queue_limit), 0)
+        r.held = cause
+        error(format("%s: %s: %s and %d commands are already waiting", self.addr, r[1],
+            self:why(r), self.queue_limit), 0)
     end
     r.held = cause
     held[#held + 1] = r
@@ -149,7 +150,8 @@ function router:dispatch(r)
     end
     local c = n.conn or self.map:conn(n)
     if c.state ~= "ready" then
-        return hold(self, r, format("%s is %s (%s)", n.addr, c.state, tostring(c.cause)))
+        -- The cause is the node; why() says what became of it if the request gives up.
+        return hold(self, r, n)
     end
     r.held = nil
     r.via = c
@@ -173,8 +175,16 @@ end
 ----------------------------------------------------------------------------------------------
 -- Holding and retrying
 
+-- Why a held request is held: its text, or the node whose connection is not ready.
 function router:why(r)
-    return r.held or self.map.cause or "no connection"
+    local h = r.held
+    if type(h) == "table" then
+        local c = h.conn
+        if not c then return format("%s is no longer in the map", h.addr) end
+        return format("%s is %s (%s)", h.addr, c.state == "down" and "down" or c.state,
+            tostring(c.cause))
+    end
+    return h or self.map.cause or "no connection"
 end
 
 function router:fail(r, text)
