@@ -128,6 +128,15 @@ t.run(function()
     t.eq(nm, 3, "db:nodes() lists the masters")
     t.eq(slots, 16384, "they own every slot")
     raw:disconnect()
+
+    -- Seeds that fail: the next is asked; none answering raises, naming each.
+    local garbage = "127.0.0.1:" .. lab.lab():garbage()
+    local g = redis.cluster { nodes = { garbage, "127.0.0.1:1", lab.seeds[2] } }
+    t.eq(g:set("g", 1), "OK", "a client whose first seeds are a garbage node and a closed port")
+    g:disconnect()
+    local text = t.raises({ "no slot map from any node", garbage, "127.0.0.1:1",
+        "Connection refused" }, redis.cluster, { nodes = { garbage, "127.0.0.1:1" } })
+    skynet.error(text)
     db:disconnect()
     t.raises({ "the client was closed" }, db.get, db, "x")
 end)
