@@ -134,8 +134,9 @@ t.run(function()
     skynet.error(string.format("kill -9 of a master: %d INCRs acked, %d ambiguous, 0 certain "
         .. "errors, %d acked lost (asynchronous replication); every key written again %.1f s "
         .. "after the kill; stats: moved %d, clusterdown %d, tryagain %d, refreshes %d, held peak "
-        .. "%d, retried %d; longest command on another shard %d ms", total(w.acked), amb, lost, resumed / 100, st.moved, st.clusterdown,
-        st.tryagain, st.refreshes, st.held_peak, st.retried, others_max * 10))
+        .. "%d, retried %d; longest command on another shard %d ms", total(w.acked), amb, lost,
+        resumed / 100, st.moved, st.clusterdown, st.tryagain, st.refreshes, st.held_peak,
+        st.retried, others_max * 10))
     local masters = 0
     for _, n in ipairs(db:nodes()) do
         if n.role == "master" and n.slots > 0 then masters = masters + 1 end
