@@ -29,9 +29,11 @@ local function holders(ms, key)
     return found
 end
 
+-- Calls of a command a node ran or refused (a CROSSSLOT refusal counts as rejected_calls).
 local function calls(m, name)
     local info = m.db:info("commandstats")
-    return tonumber(info:match("cmdstat_" .. name .. ":calls=(%d+)")) or 0
+    local ran, refused = info:match("cmdstat_" .. name .. ":calls=(%d+).-rejected_calls=(%d+)")
+    return (tonumber(ran) or 0) + (tonumber(refused) or 0)
 end
 
 t.run(function()
