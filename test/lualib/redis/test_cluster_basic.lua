@@ -115,6 +115,16 @@ t.run(function()
         { { "get", "a" }, { "mset", "a", 1, "b", 2 } })
     t.eq(raw:exists("p:1"), 1, "raw replies: EXISTS is an integer")
 
+    -- A keyless command in a pipeline goes with the command before it: WAIT behind its write.
+    for _, m in ipairs(ms) do m.db:config("resetstat") end
+    local wr = db:pipeline({ { "set", "waited", 1 }, { "wait", 1, 100 } }, {})
+    t.ok(wr[1].ok and wr[2].ok and math.type(wr[2].out) == "integer", "SET then WAIT")
+    local owner = holders(ms, "waited")[1]
+    for _, m in ipairs(ms) do
+        t.eq(calls(m, "wait"), m == owner and 1 or 0, "WAIT on the write's master only")
+    end
+    t.raises({ "WAIT", "db:pipeline" }, db.wait, db, 1, 100)
+
     -- Blocking commands wait on the node of their key.
     db:rpush("{q}list", "x")
     t.ok(t.same(db:blpop("{q}list", 1), { "{q}list", "x", n = 2 }), "db:blpop(\"{q}list\"")
