@@ -80,8 +80,8 @@ function M.new(opts, seeds)
     self.map = cluster_map.new(self, seeds, {
         auth = opts.auth, username = opts.username, name = opts.name, timeout = timeout_ms,
         connect_timeout = opts.connect_timeout or 1000, max_bulk = opts.max_bulk,
-        max_elements = opts.max_elements, backoff_min = opts.node_backoff_min or 50,
-        backoff_max = opts.node_backoff_max or 1000,
+        -- A node's reconnect attempts: the map's refreshes, not these, find a promoted replica.
+        max_elements = opts.max_elements, backoff_min = 50, backoff_max = 1000,
     })
     self.map.stats = self.stats
     self.tick_fn = function() return self:tick() end
