@@ -47,10 +47,9 @@ end
 
 -- Options (all optional but host/port): auth, username, db, name, readonly (send READONLY in the
 -- handshake: a Redis Cluster replica's reads), cluster_id (check CLUSTER MYID in the handshake),
--- timeout (ms; per command and
--- for the backlog wait; false = none), connect_timeout (ms, first connect and each reconnect
--- attempt), queue_limit (commands waiting in the backlog), backoff_min / backoff_max (ms),
--- max_bulk / max_elements (RESP limits enforced by the framer).
+-- timeout (ms; per command and for the backlog wait; false = none), connect_timeout (ms, first
+-- connect and each reconnect attempt), queue_limit (commands waiting in the backlog),
+-- backoff_min / backoff_max (ms), max_bulk / max_elements (RESP limits enforced by the framer).
 function M.new(opts)
     local host = opts.host or "127.0.0.1"
     local port = opts.port or 6379
