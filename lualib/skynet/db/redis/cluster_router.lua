@@ -384,6 +384,7 @@ function router:call(name, ...)
             local n = self.map.slots[slot_of(key)]
             local c = n and n.conn
             if c and c.state == "ready" then
+                local t0 = now()
                 local ok, v = pcall(c.call, c, name, ...)
                 if ok then return v end
                 local prefix = c.addr .. ": " .. name .. ": "
@@ -394,7 +395,8 @@ function router:call(name, ...)
                 if not kind then error(v, 0) end
                 -- Redirected: it did not run. It goes again as a request.
                 local r = request.new(name, tpack(...))
-                r.hold_deadline = now() + self.hold_cs
+                -- Within the command's timeout, counted from its first send.
+                r.hold_deadline = t0 + self.hold_cs
                 r.slot, r.ro, r.keep = slot_of(key), false, r.args
                 if not self:redirected(r, kind, slot, addr) then error(v, 0) end
                 self:dispatch(r)
