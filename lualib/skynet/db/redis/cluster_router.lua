@@ -202,7 +202,8 @@ function router:release()
         local r = list[i]
         if not r.done then
             if r.hold_deadline <= t then
-                self:fail(r, format("%s: %s: %s; gave up after %d ms, the command was not sent",
+                -- Held: never sent, or sent and refused (TRYAGAIN, CLUSTERDOWN): it did not run.
+                self:fail(r, format("%s: %s: %s; gave up after %d ms, the command did not run",
                     self.addr, r[1], self:why(r), self.hold_cs * 10))
             else
                 local ok, err = pcall(self.dispatch, self, r)
