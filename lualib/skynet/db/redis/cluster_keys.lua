@@ -137,6 +137,7 @@ local upper_name = setmetatable({}, { __index = function(t, k)
     t[k] = v
     return v
 end })
+M.upper_name = upper_name
 
 -- The spec of a command given its words (a container command's subcommand when it has one).
 local function find(specs, a)
