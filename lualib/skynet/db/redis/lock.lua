@@ -126,6 +126,7 @@ end
 function lock.acquire(db, key, opts)
     opts = opts or EMPTY
     assert(type(key) == "string", "lock.acquire: key must be a string")
+    key = scripts.base(db, key)
     local ttl = opts.ttl or DEFAULT_TTL
     assert(mtype(ttl) == "integer" and ttl > 0, "lock.acquire: ttl must be a positive integer (ms)")
     local owner
@@ -200,8 +201,10 @@ end
 ----------------------------------------------------------------------------------------------
 -- By token: for a lease handed to another service as its token
 
--- lock.release(db, key, token) -> true, or nil and "not_owner" or "unavailable". Yields.
+-- lock.release(db, key, token) -> true, or nil and "not_owner" or "unavailable". `key` is the
+-- name given to acquire (or the lease's key). Yields.
 function lock.release(db, key, token)
+    key = scripts.base(db, key)
     local r, detail = ops.release({ db = db, key = key, token = token })
     if r then return true end
     if r == nil then return nil, "unavailable", detail end
@@ -211,6 +214,7 @@ end
 -- lock.extend(db, key, token, ms) -> true, or nil and "not_owner" or "unavailable". Yields.
 function lock.extend(db, key, token, ms)
     assert(mtype(ms) == "integer" and ms > 0, "lock.extend: ms must be a positive integer")
+    key = scripts.base(db, key)
     local r, why, detail = ops.extend({ db = db, key = key, token = token }, ms)
     if r then return true end
     if why == "lost" then return nil, "not_owner" end
@@ -224,12 +228,15 @@ end
 -- fence is at least the highest one that has written to `resource` (kept in resource:fenced),
 -- so a holder whose lease expired while it paused cannot overwrite its successor's data.
 -- Returns the command's reply (true for a nil reply), or nil, "stale", highest fence, or nil,
--- "unavailable", detail. A command the server rejects raises. Yields.
+-- "unavailable", detail. A command the server rejects raises. On a cluster the command's keys
+-- must be in the slot of the fence record (the tagged resource name, see scripts.base): name
+-- the resource after the key it writes, or give both one {hash tag}. Yields.
 function lock.fenced(db, resource, fence, cmd, ...)
     if type(fence) == "table" then fence = fence.fence end
     assert(mtype(fence) == "integer" and fence > 0,
         "lock.fenced: needs a lease acquired with fencing = true (or its fence)")
-    local r, detail = run(scripts.fenced, db, 1, resource .. ":fenced", fence, cmd, ...)
+    local record = scripts.base(db, resource) .. ":fenced"
+    local r, detail = run(scripts.fenced, db, 1, record, fence, cmd, ...)
     if not r then return nil, "unavailable", detail end
     if r[1] == 1 then
         local v = r[2]
@@ -238,7 +245,12 @@ function lock.fenced(db, resource, fence, cmd, ...)
     elseif r[1] == 0 then
         return nil, "stale", r[2]
     end
-    error(format("lock.fenced %s on %s: %s", tostring(cmd), resource, tostring(r[2])), 2)
+    local hint = ""
+    if scripts.is_cluster(db) and tostring(r[2]):find("slot", 1, true) then
+        hint = format(" (on a cluster the command's keys must share the slot of %s: name the "
+            .. "resource after the key it writes, or give both the same {hash tag})", record)
+    end
+    error(format("lock.fenced %s on %s: %s%s", tostring(cmd), resource, tostring(r[2]), hint), 2)
 end
 
 return lock
