@@ -1,6 +1,7 @@
 #include "test/support/redis_process.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ Result<void> RedisProcess::launch() {
     pid_t pid = ::fork();
     if (pid < 0) return Error::from_errno("fork");
     if (pid == 0) {
+        if (options_.die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         const char* prog = options_.sentinel ? "redis-sentinel" : "redis-server";
         ::execlp(prog, prog, config_path_.c_str(), static_cast<char*>(nullptr));
         std::_Exit(127);

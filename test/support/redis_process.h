@@ -24,6 +24,10 @@ class RedisProcess {
         std::vector<std::string> config;
         // Port to use; 0 = pick a free one.
         int port = 0;
+        // The server gets SIGKILL when the thread that started it dies (PR_SET_PDEATHSIG), so
+        // that a harness killed by SIGKILL leaves no server behind. Only for owners whose
+        // starting thread lives as long as they do (a harness's main thread).
+        bool die_with_parent = false;
     };
 
     static Result<std::unique_ptr<RedisProcess>> start(Options options);
