@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "redis/command.h"
+#include "redis/key_slot.h"
 #include "redis/reply_codec.h"
 
 // Lua errors unwind with longjmp: no function here may hold an object with a destructor across a
@@ -385,6 +386,17 @@ int l_buffer_gc(lua_State* L) {
     return 0;
 }
 
+// slot(key) -> the Redis Cluster hash slot of the key (0..16383), hash tags honoured. A number
+// is hashed as the argument text format() sends for it.
+int l_slot(lua_State* L) {
+    lua_settop(L, 1);
+    to_argument(L, "slot", 1, 0);
+    size_t n;
+    const char* key = lua_tolstring(L, 1, &n);
+    lua_pushinteger(L, redis::key_slot(std::string_view(key, n)));
+    return 1;
+}
+
 }  // namespace
 
 int redis_decode_buffer(lua_State* L, const void* data, size_t size) {
@@ -426,8 +438,11 @@ extern "C" int luaopen_skyhive_redis_codec(lua_State* L) {
     lua_setfield(L, -2, "format");
     lua_setfield(L, buffer_mt, "__index");
 
-    luaL_Reg functions[] = {
-        {"buffer", l_buffer}, {"decode", l_decode}, {"iserror", l_iserror}, {nullptr, nullptr}};
+    luaL_Reg functions[] = {{"buffer", l_buffer},
+                            {"decode", l_decode},
+                            {"iserror", l_iserror},
+                            {"slot", l_slot},
+                            {nullptr, nullptr}};
     luaL_newlib(L, functions);
     lua_pushvalue(L, format);
     lua_setfield(L, -2, "format");

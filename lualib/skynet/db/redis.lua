@@ -107,6 +107,15 @@ local function release(self, c)
 end
 
 local function blocking_call(self, name, seconds, ...)
+    local router = self.conn
+    if router.blocking then
+        -- A cluster: a connection to the node that serves the keys.
+        local cs = false
+        if seconds > 0 and router.timeout_cs then
+            cs = math.ceil(seconds * 100) + router.timeout_cs
+        end
+        return router:blocking(name, cs, ...)
+    end
     local c = acquire(self)
     -- The command's own wait plus the usual timeout as a grace period; none when it may wait
     -- forever.
@@ -457,6 +466,14 @@ function redis.sentinel(opts)
     return require("skynet.db.redis.sentinel").connect(opts, new_client)
 end
 
+-- redis.cluster(opts) -> db: a client with the methods above over a Redis Cluster: each command
+-- goes to the node that serves its keys' slot, redirections are followed; see
+-- skynet.db.redis.cluster and docs/lua-api.md, "Redis Cluster". Yields.
+function redis.cluster(opts)
+    reply_mode(opts or {})
+    return require("skynet.db.redis.cluster").connect(opts, new_client)
+end
+
 -- Closes the client: commands waiting or in flight fail with "the client was closed". Does not
 -- yield.
 function client:disconnect()
@@ -479,5 +496,9 @@ redis.watch = function(opts)
 end
 
 redis.is_error = is_error
+
+-- redis.slot(key) -> the Redis Cluster hash slot of a key (0..16383; the {hash tag} when there
+-- is one). Does not yield.
+redis.slot = require("skyhive.redis.codec").slot
 
 return redis

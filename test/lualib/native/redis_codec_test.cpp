@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "redis/key_slot.h"
 #include "redis/resp_framer.h"
 
 namespace skyhive {
@@ -162,6 +163,42 @@ TEST_F(RedisCodecLua, BufferCoalescesCommands) {
     Payload p = Payload::adopt(lua_touserdata(L, -1), 14);
     lua_pop(L, 1);
     EXPECT_EQ(p.view(), "*1\r\n$4\r\nPING\r\n");
+}
+
+// Known values from Redis's own CLUSTER KEYSLOT; the tag rules are those of the cluster
+// specification: the first '{', the first '}' after it, and only a non-empty tag counts.
+TEST(KeySlot, MatchesRedisCluster) {
+    EXPECT_EQ(redis::crc16_xmodem("123456789"), 0x31C3);
+    EXPECT_EQ(redis::crc16_xmodem(""), 0);
+    EXPECT_EQ(redis::key_slot("foo"), 12182);
+    EXPECT_EQ(redis::key_slot("bar"), 5061);
+    EXPECT_EQ(redis::key_slot("a"), 15495);
+    EXPECT_EQ(redis::key_slot("b"), 3300);
+    EXPECT_EQ(redis::key_slot("123456789"), 0x31C3 % 16384);
+    EXPECT_EQ(redis::key_slot(""), 0);
+    EXPECT_EQ(redis::key_slot("{user1000}.following"), redis::key_slot("{user1000}.followers"));
+    EXPECT_EQ(redis::key_slot("{user1000}.following"), redis::key_slot("user1000"));
+    EXPECT_EQ(redis::key_slot("{user1000}.following"), 3443);
+    EXPECT_EQ(redis::key_slot("foo{{bar}}zap"), 4015);
+    EXPECT_EQ(redis::key_slot("foo{}{bar}"), 8363);
+    EXPECT_EQ(redis::key_slot("foo{bar}{zap}"), redis::key_slot("bar"));
+    EXPECT_EQ(redis::key_slot("foo{{bar}}zap"), redis::key_slot("{bar"));
+    EXPECT_EQ(redis::key_slot("{}foo"), redis::crc16_xmodem("{}foo") % 16384);
+    EXPECT_EQ(redis::key_slot("foo{}{bar}"), redis::crc16_xmodem("foo{}{bar}") % 16384);
+    EXPECT_EQ(redis::key_slot("foo{bar"), redis::crc16_xmodem("foo{bar") % 16384);
+    EXPECT_EQ(redis::key_slot(std::string_view("a\0b", 3)),
+              redis::crc16_xmodem({"a\0b", 3}) % 16384);
+}
+
+TEST_F(RedisCodecLua, SlotHashesKeysAndNumbersAsSent) {
+    run(R"lua(
+        assert(codec.slot("foo") == 12182)
+        assert(codec.slot("{user1000}.following") == codec.slot("{user1000}.followers"))
+        assert(codec.slot(42) == codec.slot("42"))
+        assert(codec.slot(0.1) == codec.slot("0.1"))
+        assert(not pcall(codec.slot, {}))
+        assert(not pcall(codec.slot))
+    )lua");
 }
 
 }  // namespace

@@ -45,7 +45,8 @@ local function ms_to_cs(ms)
     return (ms + 9) // 10
 end
 
--- Options (all optional but host/port): auth, username, db, name, timeout (ms; per command and
+-- Options (all optional but host/port): auth, username, db, name, readonly (send READONLY in the
+-- handshake: a Redis Cluster replica's reads), timeout (ms; per command and
 -- for the backlog wait; false = none), connect_timeout (ms, first connect and each reconnect
 -- attempt), queue_limit (commands waiting in the backlog), backoff_min / backoff_max (ms),
 -- max_bulk / max_elements (RESP limits enforced by the framer).
@@ -62,6 +63,7 @@ function M.new(opts)
         username = opts.username,
         db = opts.db,
         name = opts.name,
+        readonly = opts.readonly,
         timeout_ms = timeout or nil,
         timeout_cs = timeout and ms_to_cs(timeout) or nil,
         connect_timeout = opts.connect_timeout or 5000,

@@ -23,7 +23,7 @@ local function ms_to_cs(ms)
     return (ms + 9) // 10
 end
 
--- The handshake commands for the connection options (auth, username, db, name): a list of
+-- The handshake commands for the connection options (auth, username, db, name, readonly): a list of
 -- argument lists, empty when there is nothing to send.
 function M.handshake_commands(opts)
     local cmds = {}
@@ -36,6 +36,8 @@ function M.handshake_commands(opts)
     end
     if opts.db and opts.db ~= 0 then cmds[#cmds + 1] = { "SELECT", opts.db, n = 2 } end
     if opts.name then cmds[#cmds + 1] = { "CLIENT", "SETNAME", opts.name, n = 3 } end
+    -- A Redis Cluster replica serves reads only to a connection that said READONLY.
+    if opts.readonly then cmds[#cmds + 1] = { "READONLY", n = 1 } end
     return cmds
 end
 

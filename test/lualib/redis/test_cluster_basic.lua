@@ -1,0 +1,133 @@
+-- The Redis Cluster client against a real cluster (3 masters, 3 replicas): commands by name go
+-- to the node that owns their slot, keyless ones to a master, multi-key commands, transactions
+-- and scripts whose keys span slots are refused before anything is sent, pipelines across slots
+-- keep the caller's order and shapes.
+local skynet = require "skynet"
+local t = require "tlib"
+local redis = require "skynet.db.redis"
+local lab = require "cluster_lab"
+
+-- Plain clients of every master (they answer MOVED for keys they do not own).
+local function masters()
+    local out = {}
+    for _, p in ipairs(lab.lab():masters()) do
+        out[#out + 1] = { port = tonumber(p), db = redis.connect { port = tonumber(p) } }
+    end
+    return out
+end
+
+-- The masters that hold key (GETKEYSINSLOT answers on every node, from its own data).
+local function holders(ms, key)
+    local slot = redis.slot(key)
+    local found = {}
+    for _, m in ipairs(ms) do
+        local list = m.db:command("CLUSTER", "GETKEYSINSLOT", slot, 100)
+        for _, k in ipairs(list) do
+            if k == key then found[#found + 1] = m end
+        end
+    end
+    return found
+end
+
+local function calls(m, name)
+    local info = m.db:info("commandstats")
+    return tonumber(info:match("cmdstat_" .. name .. ":calls=(%d+)")) or 0
+end
+
+t.run(function()
+    local db = redis.cluster { nodes = lab.seeds, timeout = 5000 }
+    local ms = masters()
+    t.eq(#ms, 3, "three masters")
+    for _, m in ipairs(ms) do m.db:flushall() end
+
+    -- Commands by name land on the owner of their slot, which answers them itself.
+    for i = 1, 30 do
+        local key = "key:" .. i
+        t.eq(db:set(key, i), "OK", "set " .. key)
+        local h = holders(ms, key)
+        t.eq(#h, 1, key .. " on exactly one master")
+        t.eq(h[1].db:get(key), tostring(i), key .. " read on its owner without a redirection")
+        t.eq(db:get(key), tostring(i), "get " .. key)
+    end
+    t.eq(db.stats().moved, 0, "a fresh map: no MOVED")
+    t.eq(db:incr("{k}n"), 1, "incr")
+    t.eq(db:exists("{k}n"), true, "exists keeps skynet's boolean")
+    t.eq(db:exists("{k}none"), false, "exists false")
+    t.eq(db:ping(), "PONG", "a keyless command goes to a master")
+
+    -- Multi-key commands in one slot go; across slots they are refused before sending.
+    t.eq(db:mset("{u}a", 1, "{u}b", 2), "OK", "mset in one slot")
+    t.ok(t.same(db:mget("{u}a", "{u}b"), { "1", "2", n = 2 }), "db:mget(\"{u}a\"")
+    for _, m in ipairs(ms) do m.db:config("resetstat") end
+    local err = t.raises({ "MSET: keys in different slots (CROSSSLOT)", '"a" slot 15495',
+        '"b" slot 3300', "redis cluster 127.0.0.1:" }, db.mset, db, "a", 1, "b", 2)
+    t.eq(db:exists("a"), false, "a not created")
+    t.eq(db:exists("b"), false, "b not created")
+    for _, m in ipairs(ms) do t.eq(calls(m, "mset"), 0, "no MSET reached " .. m.port) end
+    skynet.error(err)
+
+    -- Transactions: one slot, one node.
+    local v = db:transaction(function(tx)
+        tx:set("{tx}a", 5)
+        tx:incr("{tx}a")
+        tx:get("{tx}a")
+    end)
+    t.eq(v[2], 6, "transaction incr")
+    t.eq(v[3], "6", "transaction get")
+    t.raises({ "MULTI/EXEC: keys in different slots (CROSSSLOT)", 'SET "a" slot 15495',
+        'SET "b" slot 3300' }, db.transaction, db, function(tx)
+            tx:set("a", 1)
+            tx:set("b", 1)
+        end)
+    t.eq(db:exists("a"), false, "nothing of the refused transaction ran")
+
+    -- Scripts go to their keys' node; EVALSHA falls back to EVAL there.
+    local s = redis.script "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+    for i = 1, 10 do t.eq(s(db, 1, "script:" .. i, i), i, "script on key " .. i) end
+    t.raises({ "EVALSHA: keys in different slots (CROSSSLOT)" }, s, db, 2, "a", "b", 1)
+
+    -- A pipeline across slots: split per node, results in the caller's order and shapes.
+    local ops = {}
+    for i = 1, 20 do ops[#ops + 1] = { "set", "p:" .. i, i } end
+    for i = 1, 20 do ops[#ops + 1] = { "incr", "p:" .. i } end
+    for i = 1, 20 do ops[#ops + 1] = { "get", "p:" .. i } end
+    ops[#ops + 1] = { "hget", "p:1", "f" }   -- WRONGTYPE in the middle of the batch
+    ops[#ops + 1] = { "get", "p:20" }
+    local res = db:pipeline(ops, {})
+    t.eq(#res, 62, "one result per command")
+    for i = 1, 20 do
+        t.eq(res[i].out, "OK", "set " .. i)
+        t.eq(res[20 + i].out, i + 1, "incr " .. i)
+        t.eq(res[40 + i].out, tostring(i + 1), "get " .. i)
+    end
+    t.eq(res[61].ok, false, "the error in the middle")
+    t.ok(res[61].out:find("WRONGTYPE", 1, true), res[61].out)
+    t.eq(res[62].out, "21", "the last")
+    t.eq(db:pipeline(ops), "21", "skynet's shape: the last reply")
+    local raw = redis.cluster { nodes = lab.seeds, replies = "raw" }
+    local vals = raw:pipeline({ { "get", "p:1" }, { "get", "p:2" }, { "get", "p:3" } })
+    t.ok(t.same(vals, { "2", "3", "4", n = 3 }), "raw pipeline values in order")
+    t.raises({ "pipeline #2 HGET", "WRONGTYPE" }, raw.pipeline, raw,
+        { { "get", "p:1" }, { "hget", "p:1", "f" } })
+    t.raises({ "pipeline #2 MSET: keys in different slots (CROSSSLOT)" }, db.pipeline, db,
+        { { "get", "a" }, { "mset", "a", 1, "b", 2 } })
+    t.eq(raw:exists("p:1"), 1, "raw replies: EXISTS is an integer")
+
+    -- Blocking commands wait on the node of their key.
+    db:rpush("{q}list", "x")
+    t.ok(t.same(db:blpop("{q}list", 1), { "{q}list", "x", n = 2 }), "db:blpop(\"{q}list\"")
+
+    local nodes = db:nodes()
+    local slots, nm = 0, 0
+    for _, n in ipairs(nodes) do
+        if n.role == "master" then
+            nm = nm + 1
+            slots = slots + n.slots
+        end
+    end
+    t.eq(nm, 3, "db:nodes() lists the masters")
+    t.eq(slots, 16384, "they own every slot")
+    raw:disconnect()
+    db:disconnect()
+    t.raises({ "the client was closed" }, db.get, db, "x")
+end)
