@@ -77,6 +77,23 @@ end
 ----------------------------------------------------------------------------------------------
 -- Acquire
 
+-- How many replicas acknowledged the acquisition (WAIT). WAIT counts the writes of its own
+-- connection. On one server db:wait sends it on the shared connection, after the acquire, and
+-- holds that connection for up to `ms`. A cluster client refuses a lone WAIT (it cannot tell
+-- which node's writes it is about), so there it goes in one pipeline behind a
+-- compare-and-extend of the lease: a write on the lock's slot, which takes the WAIT to that
+-- slot's master and is replicated after the acquire, so its acknowledgement covers the
+-- acquire too. Yields.
+local function sync(db, l, n, ms)
+    if not scripts.is_cluster(db) then return db:wait(n, ms) end
+    local res = db:pipeline({ { "EVAL", scripts.extend.src, 1, l.key, l.token, l.ttl },
+        { "WAIT", n, ms } }, {})
+    if not res[1].ok then error(res[1].out, 0) end
+    if res[1].out == 0 then return 0 end -- no longer ours
+    if not res[2].ok then error(res[2].out, 0) end
+    return res[2].out
+end
+
 -- Best-effort clean-up after a try whose reply was lost: it may have taken the lock (or
 -- queued us) and nobody else knows the token. cancel also releases a lock handed to us.
 local function abandon(db, key, token, queued)
@@ -159,9 +176,7 @@ function lock.acquire(db, key, opts)
         fence = opts.fencing and reply[2] or nil,
     }, t0, reply[3])
     if opts.min_replicas then
-        -- WAIT counts the writes of its own connection: db:wait sends it on the shared one,
-        -- after the acquire, and holds that connection for up to sync_timeout.
-        local ok, res = pcall(db.wait, db, opts.min_replicas, opts.sync_timeout or 1000)
+        local ok, res = pcall(sync, db, l, opts.min_replicas, opts.sync_timeout or 1000)
         local acked = ok and res or 0
         if acked < opts.min_replicas then
             l:release()
@@ -246,11 +261,12 @@ function lock.fenced(db, resource, fence, cmd, ...)
         return nil, "stale", r[2]
     end
     local hint = ""
-    if scripts.is_cluster(db) and tostring(r[2]):find("slot", 1, true) then
+    local text = tostring(r[2])
+    if scripts.is_cluster(db) and (text:find("slot", 1, true) or text:find("non local", 1, true)) then
         hint = format(" (on a cluster the command's keys must share the slot of %s: name the "
             .. "resource after the key it writes, or give both the same {hash tag})", record)
     end
-    error(format("lock.fenced %s on %s: %s%s", tostring(cmd), resource, tostring(r[2]), hint), 2)
+    error(format("lock.fenced %s on %s: %s%s", tostring(cmd), resource, text, hint), 2)
 end
 
 return lock
