@@ -109,9 +109,14 @@ local id_prefix = string.format("%x.%x%06x", skynet.self(), os.time(),
     (math.random(0, 0xffffff) ~ skynet.hpc()) & 0xffffff)
 local id_seq = 0
 
--- A test hook (config game_test_hook): "stall_after_debit" leaves every transfer right after
--- its debit, as a node that died there would.
+-- A test hook (config game_test_hook): "stall_after_debit" / "stall_after_credit" leaves every
+-- transfer of this node right after that step, as a node that died there would.
 local hook = skynet.getenv "game_test_hook"
+
+local function stall(id, step)
+    skynet.error(string.format("game: test hook: transfer %s stalls after its %s", id, step))
+    skynet.wait(coroutine.running())
+end
 
 -- Steps 3-5 for a transfer whose debit is recorded, under both locks (the leases lf, lt).
 -- -> {to gold, to version} (nil when credited before) | nil, "lost" (a lock ran out: the rest
@@ -121,6 +126,7 @@ local function complete(db, id, from, to, amount, lf, lt)
     local c = gdb.CREDIT(db, 3, gdb.player_key(to), gdb.lock_key(to), gdb.credited_key(to),
         amount, lt.token, id)
     if c[1] == -3 then return nil, "lost" end
+    if hook == "stall_after_credit" then stall(id, "credit") end
     gdb.LEDGER_ADD(db, 2, gdb.LEDGER, gdb.LEDGER_IDS, id, from, to, amount)
     if gdb.SETTLE(db, 2, gdb.xfer_key(from), gdb.lock_key(from), id, lf.token) == -3 then
         return nil, "lost"
@@ -137,7 +143,7 @@ local function give_steps(db, from, to, amount)
     local lf, lt, detail = lock_pair(db, from, to, LOCK)
     if not lf then return nil, lt, detail end
     local debited
-    local ok, r, why = pcall(function()
+    local ok, r, why, more = pcall(function()
         if not db:exists(gdb.player_key(to)) then return nil, "unknown" end
         id_seq = id_seq + 1
         local id = id_prefix .. "." .. id_seq
@@ -152,17 +158,14 @@ local function give_steps(db, from, to, amount)
             return nil, "missing"
         end
         debited = d
-        if hook == "stall_after_debit" then
-            skynet.error("game: test hook: transfer " .. id .. " stalls after its debit")
-            skynet.wait(coroutine.running())
-        end
+        if hook == "stall_after_debit" then stall(id, "debit") end
         -- Debited: the transfer completes, here or by recovery; only the receiver's new
         -- balance may be unknown to the caller.
         local c = complete(db, id, from, to, amount, lf, lt) or {}
         return { d[2], d[3], c[1], c[2] }
     end)
     release_both(lf, lt)
-    if ok then return r, why end
+    if ok then return r, why, more end
     -- Debited, then Redis did not answer: recovery completes it.
     if debited then return { debited[2], debited[3] } end
     return nil, "unavailable", r
@@ -212,8 +215,9 @@ function bank.recover(db)
         local outcome, more = recover_one(db, old[i])
         if outcome then
             n = n + 1
-            skynet.error(string.format("game: transfer %s %s (recovered%s)",
-                old[i]:gsub("\t", " "), outcome, more and (": " .. more .. " gold") or ""))
+            local shown = old[i]:gsub("\t", " ")
+            skynet.error(string.format("game: transfer %s %s (recovered%s)", shown, outcome,
+                more and (": " .. more .. " gold") or ""))
         end
     end
     return n
