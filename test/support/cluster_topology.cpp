@@ -225,6 +225,17 @@ Result<std::string> ClusterTopology::redis_cli(const std::vector<std::string>& a
     return Error{what + ": " + failure + ": " + output};
 }
 
+ClusterTopology::~ClusterTopology() {
+    // One at a time, each stop would wait out the node's own shutdown (a master waits for its
+    // replicas to catch up) before the next even starts.
+    for (const auto& p : nodes_) {
+        if (!p->running()) continue;
+        ::kill(p->pid(), SIGCONT);
+        ::kill(p->pid(), SIGTERM);
+    }
+    nodes_.clear();
+}
+
 RedisProcess* ClusterTopology::find(int port) const {
     for (const auto& p : nodes_)
         if (p->port() == port) return p.get();
@@ -431,7 +442,8 @@ Result<void> ClusterTopology::failover(int replica_port) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     for (;;) {
         auto role = resp_query(replica_port, {"ROLE"});
-        if (role && !role.value().empty() && role.value()[0] == "master") return {};
+        if (role && !role.value().empty() && role.value()[0] == "master")
+            return wait_ok(std::chrono::seconds(30));
         if (cancelled()) return Error{"cancelled"};
         if (std::chrono::steady_clock::now() >= deadline)
             return Error{"CLUSTER FAILOVER: " + where(replica_port) +
@@ -450,7 +462,8 @@ Result<void> ClusterTopology::reshard(int from_port, int to_port, int n) {
          to.value(), "--cluster-slots", std::to_string(n), "--cluster-yes"},
         std::chrono::seconds(300));
     if (!r) return r.error();
-    return {};
+    // redis-cli tells the two masters; the others learn the new owners by gossip.
+    return wait_ok(std::chrono::seconds(30));
 }
 
 Result<int> ClusterTopology::add_node(int master_port) {

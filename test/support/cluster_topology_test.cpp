@@ -142,21 +142,90 @@ TEST(ClusterTopologyTest, KillOfAMasterPromotesItsReplicaAndTheMasterRejoinsAsRe
     EXPECT_EQ(rejoined.value(), std::vector<int>{victim});
 }
 
-TEST(ClusterTopologyTest, ReshardMovesSlotsBetweenMasters) {
+TEST(ClusterTopologyTest, ReshardMovesSlotsAndReturnsOnceEveryNodeKnows) {
     auto t = start_cluster();
     ASSERT_TRUE(t);
     auto masters = t->masters();
     ASSERT_TRUE(masters);
-    int from = masters.value()[0], to = masters.value()[2];
+    int from = masters.value()[1], to = masters.value()[2];
     auto from0 = t->slots(from), to0 = t->slots(to);
     ASSERT_TRUE(from0 && to0);
-    auto moved = t->reshard(from, to, 100);
+    auto moved = t->reshard(from, to, 1000);
     ASSERT_TRUE(moved) << moved.error().message;
-    auto ok = t->wait_ok(std::chrono::seconds(10));
-    ASSERT_TRUE(ok) << ok.error().message;
-    EXPECT_EQ(t->slots(from).value(), from0.value() - 100);
-    EXPECT_EQ(t->slots(to).value(), to0.value() + 100);
+    // reshard() returns once every node knows the new owners (redis-cli tells the masters;
+    // the replicas learn by gossip).
+    for (const auto& n : t->nodes()) {
+        auto text = resp_query(n->port(), {"CLUSTER", "NODES"});
+        ASSERT_TRUE(text) << text.error().message;
+        auto view = parse_cluster_nodes(text.value().at(0));
+        ASSERT_TRUE(view) << view.error().message;
+        for (const auto& seen : view.value()) {
+            int expected = seen.port == from ? from0.value() - 1000
+                           : seen.port == to ? to0.value() + 1000
+                                             : seen.slot_count;
+            EXPECT_EQ(seen.slot_count, expected)
+                << seen.port << "'s slots as " << n->port() << " sees them";
+        }
+    }
     EXPECT_EQ(total_slots(*t, masters.value()), 16384);
+}
+
+TEST(ClusterTopologyTest, FailoverSwapsAMasterAndItsReplicaKeepingTheData) {
+    auto t = start_cluster();
+    ASSERT_TRUE(t);
+    auto owner = t->owner(12182);  // "foo"
+    ASSERT_TRUE(owner);
+    auto replicas = t->replicas(owner.value());
+    ASSERT_TRUE(replicas);
+    ASSERT_EQ(replicas.value().size(), 1u);
+    int replica = replicas.value()[0];
+    ASSERT_TRUE(resp_query(owner.value(), {"SET", "foo", "kept"}));
+    auto done = t->failover(replica);
+    ASSERT_TRUE(done) << done.error().message;
+    // failover() returned once every node agrees: no wait_ok needed.
+    auto now = t->owner(12182);
+    ASSERT_TRUE(now);
+    EXPECT_EQ(now.value(), replica);
+    auto demoted = t->replicas(replica);
+    ASSERT_TRUE(demoted);
+    EXPECT_EQ(demoted.value(), std::vector<int>{owner.value()});
+    auto get = resp_query(replica, {"GET", "foo"});
+    ASSERT_TRUE(get) << get.error().message;
+    EXPECT_EQ(get.value().at(0), "kept");
+    auto not_replica = t->failover(replica);
+    EXPECT_FALSE(not_replica) << "CLUSTER FAILOVER on a master";
+}
+
+TEST(ClusterTopologyTest, AddedNodesJoinAndDeletedOnesLeave) {
+    auto t = start_cluster();
+    ASSERT_TRUE(t);
+    auto masters = t->masters();
+    ASSERT_TRUE(masters);
+    auto master = t->add_node(0);
+    ASSERT_TRUE(master) << master.error().message;
+    auto four = t->masters();
+    ASSERT_TRUE(four);
+    EXPECT_EQ(four.value().size(), 4u);
+    EXPECT_EQ(four.value().back(), master.value()) << "an empty master comes last";
+    EXPECT_EQ(t->slots(master.value()).value(), 0);
+    auto replica = t->add_node(master.value());
+    ASSERT_TRUE(replica) << replica.error().message;
+    EXPECT_EQ(t->replicas(master.value()).value(), std::vector<int>{replica.value()});
+    EXPECT_EQ(t->nodes().size(), 8u);
+
+    auto refused = t->del_node(masters.value()[0]);
+    ASSERT_FALSE(refused) << "del-node of a master that owns slots";
+    EXPECT_NE(refused.error().message.find("not empty"), std::string::npos)
+        << refused.error().message;
+    for (int port : {replica.value(), master.value()}) {
+        auto gone = t->del_node(port);
+        ASSERT_TRUE(gone) << gone.error().message;
+        EXPECT_EQ(t->find(port), nullptr);
+        EXPECT_FALSE(redis::answers_ping(port)) << port << " still runs";
+    }
+    EXPECT_EQ(t->masters().value(), masters.value());
+    auto ok = t->ok();
+    EXPECT_TRUE(ok) << ok.error().message;
 }
 
 // with_cluster running `sh -c script`; the script's stdout is read line by line.

@@ -15,8 +15,10 @@
 //       ID <port>          its node id (bulk)
 //       KILL / STOP / PAUSE / RESUME <port>   SIGKILL / SIGTERM / SIGSTOP / SIGCONT    [+OK]
 //       RESTART <port>     start it again with its directory (nodes.conf): it rejoins  [+OK]
-//       FAILOVER <port>    CLUSTER FAILOVER on that replica, until it says it is master [+OK]
-//       RESHARD <from> <to> <n>  redis-cli --cluster reshard of n slots     [+OK or -ERR output]
+//       FAILOVER <port>    CLUSTER FAILOVER on that replica, until it says it is master
+//                          and the cluster is ok again (as WAITOK)            [+OK / -ERR]
+//       RESHARD <from> <to> <n>  redis-cli --cluster reshard of n slots, then until the
+//                          cluster is ok again              [+OK or -ERR with redis-cli's output]
 //       ADDNODE [<master>] a new node joined as an empty master, or as a replica of that
 //                          master; answered once the cluster is ok again   [:port]
 //       DELNODE <port>     redis-cli --cluster del-node (an empty master or a replica), then
