@@ -489,9 +489,11 @@ function client:disconnect()
 end
 client.close = client.disconnect
 
--- With opts.sentinels (a Sentinel client's opts too) the watcher follows the master.
+-- With opts.sentinels (a Sentinel client's opts too) the watcher follows the master; with
+-- opts.cluster (seeds) it watches a Redis Cluster (skynet.db.redis.cluster_watch).
 redis.watch = function(opts)
     if opts and opts.sentinels then return require("skynet.db.redis.sentinel").watch(opts) end
+    if opts and opts.cluster then return require("skynet.db.redis.cluster").watch(opts) end
     return require("skynet.db.redis.watch").new(opts)
 end
 

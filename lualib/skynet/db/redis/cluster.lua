@@ -25,20 +25,21 @@ local M = {}
 local READ_FROM = { master = true, replica = true, prefer_replica = true }
 
 -- opts.nodes as a list of "host:port" (also {host, port} tables, or one "h:p,h:p" string).
-local function seed_list(list)
+local function seed_list(list, what)
+    what = what or "nodes"
     if type(list) == "string" then
         local t = {}
         for s in list:gmatch("[^,%s]+") do t[#t + 1] = s end
         list = t
     end
     if type(list) ~= "table" or #list == 0 then
-        error("redis.cluster: opts.nodes must list at least one \"host:port\"", 4)
+        error(format("redis.cluster: opts.%s must list at least one \"host:port\"", what), 4)
     end
     local out = {}
     for i, s in ipairs(list) do
         if type(s) == "table" then s = format("%s:%s", s.host or s[1], s.port or s[2]) end
         if type(s) ~= "string" or not cluster_map.split(s) then
-            error(format("redis.cluster: opts.nodes #%d is %s, not \"host:port\"", i,
+            error(format("redis.cluster: opts.%s #%d is %s, not \"host:port\"", what, i,
                 type(s) == "string" and format("%q", s) or "a " .. type(s)), 4)
         end
         out[i] = s
@@ -117,6 +118,13 @@ function M.connect(opts, new_client)
         return s
     end)
     return db
+end
+
+-- watch(opts) -> a pub/sub watcher on the cluster named by opts.cluster (seeds); see
+-- cluster_watch.lua. Yields.
+function M.watch(opts)
+    check_opts(opts)
+    return require("skynet.db.redis.cluster_watch").new(opts, seed_list(opts.cluster, "cluster"))
 end
 
 return M

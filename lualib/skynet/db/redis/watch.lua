@@ -3,6 +3,7 @@
 --   local w = redis.watch { host = "127.0.0.1", port = 6379, auth = "pw" }
 --   w:subscribe("news", "chat")      -- waits until the server has confirmed every channel
 --   w:psubscribe("user.*")
+--   w:ssubscribe("room:{7}")         -- a shard channel (Redis 7): one SSUBSCRIBE per channel
 --   local msg, channel, pattern = w:message()   -- pattern only for psubscribe matches
 --   w:unsubscribe("chat"); w:punsubscribe(); w:disconnect()
 --
@@ -30,15 +31,21 @@ local function restore(self)
     list = {}
     for p in pairs(self.patterns) do list[#list + 1] = p end
     if #list > 0 then c:send_only("PSUBSCRIBE", list) end
+    -- One SSUBSCRIBE per shard channel: in a cluster, channels of one command must share a slot.
+    for ch in pairs(self.shard) do c:send_only("SSUBSCRIBE", ch) end
 end
 
 local function deliver(self, msg, channel, pattern)
+    -- A watcher that feeds another's queue (the shard connections of a cluster watcher).
+    if self.sink then return self.sink(msg, channel, pattern) end
     local tail = self.mtail + 1
     self.mtail = tail
     self.msgs[tail] = { msg, channel, pattern }
     local token = table.remove(self.readers, 1)
     if token then wakeup(token) end
 end
+
+M.deliver = deliver
 
 local function confirm(self, kind, name)
     local key = kind .. "\0" .. name
@@ -58,8 +65,14 @@ local function on_push(self, v)
         deliver(self, v[3], v[2])
     elseif kind == "pmessage" then
         deliver(self, v[4], v[3], v[2])
-    elseif kind == "subscribe" or kind == "psubscribe" then
+    elseif kind == "smessage" then
+        deliver(self, v[3], v[2])
+    elseif kind == "subscribe" or kind == "psubscribe" or kind == "ssubscribe" then
         confirm(self, kind, v[2])
+    elseif kind == "sunsubscribe" then
+        -- Sent by the server too, when the channel's slot moved away: the subscription is gone.
+        local ch = v[2]
+        if self.shard[ch] and self.on_lost_shard then self.on_lost_shard(self, ch) end
     elseif connection.is_error(v) then
         skynet.error(format("%s: pub/sub: %s", self.conn.addr, v.err))
     end
@@ -72,6 +85,9 @@ function M.new(opts)
         conn = c,
         channels = {},
         patterns = {},
+        shard = {},     -- shard channels (SSUBSCRIBE)
+        sink = opts.sink,  -- function(msg, channel) taking the messages instead of the queue
+        on_lost_shard = nil,  -- function(w, channel) when the server dropped a shard channel
         msgs = {}, mhead = 1, mtail = 0,
         readers = {},   -- tokens of coroutines waiting in message()
         confirms = {},  -- "kind\0name" -> tokens waiting for that confirmation
@@ -107,7 +123,13 @@ local function subscribe(self, kind, set, ...)
         list[#list + 1] = token
     end
     -- While reconnecting the restore after the handshake sends it.
-    if c.state == "ready" then c:send_only(kind:upper(), names) end
+    if c.state == "ready" then
+        if kind == "ssubscribe" then
+            for i = 1, n do c:send_only("SSUBSCRIBE", names[i]) end
+        else
+            c:send_only(kind:upper(), names)
+        end
+    end
     if c.timeout_cs then
         skynet.timeout(c.timeout_cs, function()
             if token.left > 0 then
@@ -130,6 +152,11 @@ function watch:psubscribe(...)
     return subscribe(self, "psubscribe", self.patterns, ...)
 end
 
+-- Shard channels (Redis 7's SSUBSCRIBE); yields until each is confirmed.
+function watch:ssubscribe(...)
+    return subscribe(self, "ssubscribe", self.shard, ...)
+end
+
 local function unsubscribe(self, command, set, ...)
     local c = self.conn
     local n = select("#", ...)
@@ -148,6 +175,19 @@ end
 
 function watch:punsubscribe(...)
     return unsubscribe(self, "PUNSUBSCRIBE", self.patterns, ...)
+end
+
+function watch:sunsubscribe(...)
+    local c = self.conn
+    local n = select("#", ...)
+    local list = { ... }
+    if n == 0 then
+        for k in pairs(self.shard) do list[#list + 1] = k end
+    end
+    for _, ch in ipairs(list) do
+        self.shard[ch] = nil
+        if c.state == "ready" then c:send_only("SUNSUBSCRIBE", ch) end
+    end
 end
 
 -- The next message: msg, channel (and the pattern for a psubscribe match). Yields until one

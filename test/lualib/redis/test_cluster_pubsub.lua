@@ -1,0 +1,119 @@
+-- Pub/sub on a cluster (redis.watch { cluster = seeds }): SUBSCRIBE messages published on any
+-- node arrive; SSUBSCRIBE channels in different slots are each subscribed on their slot's
+-- master and get SPUBLISH messages; after a slot move (the server drops the subscription with
+-- sunsubscribe) and after kill -9 of the master the watcher is on, both kinds arrive again.
+local skynet = require "skynet"
+local t = require "tlib"
+local redis = require "skynet.db.redis"
+local lab = require "cluster_lab"
+
+local plain = {}
+local function node(port)
+    port = tonumber(port)
+    if not plain[port] then plain[port] = redis.connect { port = port } end
+    return plain[port]
+end
+
+local function owner(slot)
+    for _, p in ipairs(lab.lab():masters()) do
+        for _, s in ipairs(node(p):command("CLUSTER", "SLOTS")) do
+            if slot >= s[1] and slot <= s[2] then return tonumber(s[3][2]) end
+        end
+    end
+end
+
+-- Waits until every replica of a master has finished its sync with it: only then can one be
+-- promoted when the master dies (a fresh cluster's replicas may still be loading).
+local function synced(ctl, master)
+    t.wait_until(function()
+        local reps = ctl:replicas(master)
+        if #reps == 0 then return false end
+        for _, p in ipairs(reps) do
+            local c = redis.connect { port = tonumber(p) }
+            local info = c:info("replication")
+            c:disconnect()
+            if not info:find("master_link_status:up", 1, true) then return false end
+        end
+        return true
+    end, 3000, "the replicas of " .. master .. " in sync")
+end
+
+t.run(function()
+    local ctl = lab.lab()
+    local db = redis.cluster { nodes = lab.seeds, timeout = 15000 }
+    local w = redis.watch { cluster = lab.seeds }
+    local got = {}
+    skynet.fork(function()
+        while true do
+            local ok, msg, ch = pcall(w.message, w)
+            if not ok then return end
+            got[ch .. "=" .. msg] = true
+        end
+    end)
+    local function arrives(ch, msg, publish, cs)
+        t.wait_until(function()
+            if got[ch .. "=" .. msg] then return true end
+            pcall(publish, ch, msg)
+            return false
+        end, cs or 500, ch .. " = " .. msg)
+    end
+    local function pub(ch, msg) return db:publish(ch, msg) end
+    local function spub(ch, msg) return db:spublish(ch, msg) end
+
+    w:subscribe("news")
+    -- Published on every node: the cluster bus carries it to the watcher's node.
+    for _, p in ipairs(lab.ports) do node(p):publish("news", "from " .. p) end
+    for _, p in ipairs(lab.ports) do arrives("news", "from " .. p, function() end) end
+
+    -- Shard channels in different slots, each on its own master.
+    local chans = { "room:{a}", "room:{b}", "room:{c}", "room:{d}" }
+    local owners = {}
+    for _, ch in ipairs(chans) do owners[owner(redis.slot(ch))] = true end
+    local distinct = 0
+    for _ in pairs(owners) do distinct = distinct + 1 end
+    t.ok(distinct >= 2, "the channels live on several masters")
+    w:ssubscribe(table.unpack(chans))
+    for _, ch in ipairs(chans) do
+        t.eq(db:spublish(ch, "hello"), 1, "SPUBLISH reached one subscriber on " .. ch)
+        arrives(ch, "hello", spub)
+    end
+
+    -- A slot move: the old owner drops the subscription; the watcher subscribes on the new one.
+    local ch = chans[1]
+    local slot = redis.slot(ch)
+    local from = owner(slot)
+    local to
+    for _, p in ipairs(ctl:masters()) do
+        if tonumber(p) ~= from then to = tonumber(p) end
+    end
+    local to_id = node(to):command("CLUSTER", "MYID")
+    node(to):command("CLUSTER", "SETSLOT", slot, "IMPORTING", node(from):command("CLUSTER", "MYID"))
+    node(from):command("CLUSTER", "SETSLOT", slot, "MIGRATING", to_id)
+    node(to):command("CLUSTER", "SETSLOT", slot, "NODE", to_id)
+    node(from):command("CLUSTER", "SETSLOT", slot, "NODE", to_id)
+    for _, p in ipairs(ctl:masters()) do node(p):command("CLUSTER", "SETSLOT", slot, "NODE", to_id) end
+    arrives(ch, "after the move", spub)
+
+    -- kill -9 of the master the SUBSCRIBE connection is on, which also owns a shard channel.
+    local victim = tonumber(w.conn.target:match(":(%d+)$"))
+    local mine
+    for i = 1, 1000 do
+        local c = "room:{v" .. i .. "}"
+        if owner(redis.slot(c)) == victim then
+            mine = c
+            break
+        end
+    end
+    w:ssubscribe(mine)
+    chans[#chans + 1] = mine
+    arrives(mine, "before the kill", spub)
+    synced(ctl, victim)
+    t.eq(ctl:kill(victim), "OK", "kill -9 of " .. victim)
+    plain[victim] = nil
+    arrives("news", "after the kill", pub, 3000)
+    arrives(mine, "after the kill", spub, 3000)
+    for _, c in ipairs(chans) do arrives(c, "at the end", spub, 1000) end
+    t.ok(w.conn.target ~= "127.0.0.1:" .. victim, "the watcher moved off the dead node")
+    w:disconnect()
+    db:disconnect()
+end, 6000)
