@@ -232,6 +232,67 @@ TEST_F(GameCluster, ConcurrentTransfersConserveGold) {
     EXPECT_EQ(n2.stop(), 0) << n2.output();
 }
 
+TEST_F(GameCluster, TransfersSurviveANodeKilledAmongThem) {
+    GameNode n1(dir_, "n1", ports_[0], config()), n2(dir_, "n2", ports_[0], config());
+    ASSERT_TRUE(n1.start()) << n1.output();
+    ASSERT_TRUE(n2.start()) << n2.output();
+    const int kPlayers = 8, kGives = 60;
+    std::vector<std::string> ids;
+    std::vector<std::unique_ptr<Player>> players;
+    for (int i = 0; i < kPlayers; ++i) {
+        ids.push_back("k" + std::to_string(i));
+        players.push_back(std::make_unique<Player>(i % 2 ? n2.port() : n1.port()));
+        ASSERT_EQ(players.back()->command("login " + ids.back() + " secret"),
+                  "welcome " + ids.back() + ": you are new here and have 100 gold");
+    }
+    // Every player gives to the others; n1's players (even) stop when their node is killed
+    // under them, in the middle of whatever step their transfers were at.
+    std::atomic<int> gave{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kPlayers; ++i) {
+        threads.emplace_back([&, i] {
+            std::mt19937 rng(unsigned(i) * 104729u);
+            for (int k = 0; k < kGives; ++k) {
+                int to = int(rng() % (kPlayers - 1));
+                if (to >= i) ++to;
+                std::string reply = players[size_t(i)]->command("give " + ids[size_t(to)] + " " +
+                                                                std::to_string(1 + rng() % 20));
+                if (reply.empty()) break;  // the node is gone
+                if (reply.rfind("gave ", 0) == 0) ++gave;
+            }
+        });
+    }
+    ASSERT_TRUE(until([&] { return gave.load() >= 60; }));
+    n1.kill();
+    for (auto& t : threads)
+        t.join();
+
+    // n2 completes whatever n1 left in flight; then the sum is whole and every balance is what
+    // the ledger says.
+    EXPECT_TRUE(until([&] {
+        return command({"ZCARD", "game:{ledger}:pending"}).integer == 0;
+    })) << n2.output();
+    expect_settled(ids);
+    long long sum = 0;
+    std::map<std::string, long long> expect;
+    for (auto& id : ids) {
+        long long g = gold(id);
+        EXPECT_GE(g, 0) << id;
+        sum += g;
+        expect[id] = 100;
+    }
+    EXPECT_EQ(sum, 100LL * kPlayers);
+    auto entries = ledger();
+    EXPECT_GE(int(entries.size()), gave.load());
+    for (auto& t : entries) {
+        expect[t.from] -= t.amount;
+        expect[t.to] += t.amount;
+    }
+    for (auto& id : ids)
+        EXPECT_EQ(gold(id), expect[id]) << id;
+    EXPECT_EQ(n2.stop(), 0) << n2.output();
+}
+
 TEST_F(GameCluster, ATransferCutAfterItsDebitIsCompletedByTheOtherNode) {
     GameNode n1(dir_, "n1", ports_[0], config("game_test_hook = \"stall_after_debit\"\n"));
     GameNode n2(dir_, "n2", ports_[0], config());
