@@ -104,9 +104,11 @@ end
 ----------------------------------------------------------------------------------------------
 -- Redis Cluster: the chain of one-slot steps
 
--- Transfer ids: unique per node run and service, ordered within it.
-local id_prefix = string.format("%x.%x%06x", skynet.self(), os.time(),
-    (math.random(0, 0xffffff) ~ skynet.hpc()) & 0xffffff)
+-- Transfer ids: the node's name (one live node per name, see presence.lua), then what tells
+-- its runs and services apart, then a counter.
+local id_prefix = string.format("%s.%x.%x%06x",
+    skynet.getenv "game_node" or ("node" .. (skynet.getenv "harbor" or "0")), skynet.self(),
+    os.time(), (math.random(0, 0xffffff) ~ skynet.hpc()) & 0xffffff)
 local id_seq = 0
 
 -- A test hook (config game_test_hook): "stall_after_debit" / "stall_after_credit" leaves every

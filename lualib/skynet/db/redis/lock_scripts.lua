@@ -257,6 +257,13 @@ redis.call('PEXPIRE', key, tonumber(last[2]) - now)
 return {1, ttl}
 ]]
 
+-- KEYS: S  -> permits held now (not expired by the server's clock, the one that set them)
+scripts.sem_count = redis.script [[
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+]]
+
 -- KEYS: S   ARGV: token, channel  -> 1 released, 0 not held (expired or never)
 scripts.sem_release = redis.script [[
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
