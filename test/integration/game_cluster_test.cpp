@@ -293,6 +293,87 @@ TEST_F(GameCluster, TransfersSurviveANodeKilledAmongThem) {
     EXPECT_EQ(n2.stop(), 0) << n2.output();
 }
 
+TEST_F(GameCluster, TransfersGoOnThroughAGracefulFailover) {
+    const char* lab_env = std::getenv("SKYHIVE_TEST_LAB_PORT");
+    ASSERT_NE(lab_env, nullptr);
+    RespClient lab(std::atoi(lab_env));
+    GameNode n1(dir_, "n1", ports_[0], config()), n2(dir_, "n2", ports_[0], config());
+    ASSERT_TRUE(n1.start()) << n1.output();
+    ASSERT_TRUE(n2.start()) << n2.output();
+    const int kPlayers = 6;
+    std::vector<std::string> ids;
+    std::vector<std::unique_ptr<Player>> players;
+    for (int i = 0; i < kPlayers; ++i) {
+        ids.push_back("f" + std::to_string(i));
+        players.push_back(std::make_unique<Player>(i % 2 ? n2.port() : n1.port()));
+        ASSERT_EQ(players.back()->command("login " + ids.back() + " secret"),
+                  "welcome " + ids.back() + ": you are new here and have 100 gold");
+    }
+    // The master of f0's slot hands over to its replica while everyone trades.
+    long long owner = lab.command({"OWNER", std::to_string(slot("game:player:{f0}"))}).integer;
+    Resp replicas = lab.command({"REPLICAS", std::to_string(owner)});
+    ASSERT_FALSE(replicas.elements.empty());
+    std::atomic<int> gave{0}, other{0};
+    std::atomic<bool> done{false};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kPlayers; ++i) {
+        threads.emplace_back([&, i] {
+            std::mt19937 rng(unsigned(i) * 15485863u);
+            while (!done) {
+                int to = int(rng() % (kPlayers - 1));
+                if (to >= i) ++to;
+                std::string reply = players[size_t(i)]->command("give " + ids[size_t(to)] + " " +
+                                                                std::to_string(1 + rng() % 20));
+                if (reply.rfind("gave ", 0) == 0)
+                    ++gave;
+                else if (reply.rfind("not enough gold", 0) != 0 &&
+                         reply.find("try again") == std::string::npos)
+                    ++other;
+            }
+        });
+    }
+    ASSERT_TRUE(until([&] { return gave.load() >= 20; }));
+    Resp failover = lab.command({"FAILOVER", std::to_string(replicas.elements[0].integer)});
+    EXPECT_EQ(failover.str, "OK") << failover.str;
+    // Trades go on on the new master.
+    const int before = gave.load();
+    EXPECT_TRUE(until([&] { return gave.load() >= before + 20; }));
+    done = true;
+    for (auto& t : threads)
+        t.join();
+    EXPECT_EQ(other.load(), 0) << "only refusals for gold or to try again";
+    EXPECT_EQ(lab.command({"OWNER", std::to_string(slot("game:player:{f0}"))}).integer,
+              replicas.elements[0].integer)
+        << "the replica took over";
+    // A graceful failover loses no acknowledged write: once nothing is in flight, the sum is
+    // whole and every balance is what the ledger says.
+    EXPECT_TRUE(until([&] {
+        return command({"ZCARD", "game:{ledger}:pending"}).integer == 0;
+    })) << n1.output()
+        << n2.output();
+    expect_settled(ids);
+    long long sum = 0;
+    std::map<std::string, long long> expect;
+    for (auto& id : ids) {
+        sum += gold(id);
+        expect[id] = 100;
+    }
+    EXPECT_EQ(sum, 100LL * kPlayers);
+    auto entries = ledger();
+    EXPECT_GE(int(entries.size()), gave.load());
+    for (auto& t : entries) {
+        expect[t.from] -= t.amount;
+        expect[t.to] += t.amount;
+    }
+    for (auto& id : ids)
+        EXPECT_EQ(gold(id), expect[id]) << id;
+    const long long f0 = gold("f0");
+    EXPECT_EQ(players[0]->command("give f1 1"),
+              "gave 1 gold to f1; you have " + std::to_string(f0 - 1) + " gold");
+    EXPECT_EQ(n1.stop(), 0) << n1.output();
+    EXPECT_EQ(n2.stop(), 0) << n2.output();
+}
+
 TEST_F(GameCluster, ATransferCutAfterItsDebitIsCompletedByTheOtherNode) {
     GameNode n1(dir_, "n1", ports_[0], config("game_test_hook = \"stall_after_debit\"\n"));
     GameNode n2(dir_, "n2", ports_[0], config());
