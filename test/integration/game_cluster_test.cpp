@@ -2,8 +2,9 @@
 // ctest entry, game_cluster, runs every test here against that one cluster, emptied before each
 // test). Two nodes play on it with `redis_cluster` in their config; a transfer between players
 // whose keys are in different slots is a chain of one-slot steps (services/game/bank.lua): the
-// receiver sees it, gold is conserved under many concurrent transfers, and a transfer whose node
-// died between its steps is completed by the other node exactly once.
+// receiver sees it, gold is conserved under many concurrent transfers, through a kill -9 of a
+// node among them and through a graceful failover of a master, and a transfer whose node died
+// between its steps is completed by the other node exactly once.
 #include <gtest/gtest.h>
 
 #include <atomic>
