@@ -24,6 +24,10 @@ bench_need nc
 work="$bench_work"
 
 if [ "$mode" = cluster ] && [ -z "${SKYHIVE_TEST_CLUSTER_PORTS:-}" ]; then
+    if [ ! -x "$build/test/support/with_cluster" ]; then
+        echo "no $build/test/support/with_cluster (cmake --build $build --target with_cluster)" >&2
+        exit 1
+    fi
     # Run again beside a cluster; this copy's work directory is not needed.
     rm -rf "$bench_work"
     trap - EXIT
