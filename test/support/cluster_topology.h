@@ -9,25 +9,10 @@
 #include <vector>
 
 #include "core/result.h"
+#include "test/support/cluster_nodes.h"
 #include "test/support/redis_process.h"
 
 namespace skyhive::test {
-
-// One line of CLUSTER NODES as a node sees it.
-struct ClusterNode {
-    std::string id;
-    int port = 0;
-    std::string flags;      // "myself,master", "slave", "master,fail"...
-    std::string master_id;  // "-" for a master
-    bool master = false;
-    bool failed = false;  // flagged "fail" (the cluster agreed it is down), not "fail?"
-    bool usable = true;   // not failed, not in handshake, has an address
-    int slot_count = 0;
-    std::vector<std::pair<int, int>> slots;  // owned ranges, inclusive; open slots left out
-};
-
-// Parses the text of CLUSTER NODES (from host 127.0.0.1). An error names the bad line.
-Result<std::vector<ClusterNode>> parse_cluster_nodes(const std::string& text);
 
 // A Redis Cluster for tests and benchmarks: masters x (1 + replicas) redis-server processes with
 // cluster-enabled, each a RedisProcess on free loopback ports (data and bus port) in its own
@@ -103,7 +88,9 @@ class ClusterTopology {
     // until ok() (30 s): every node maps them to their new owner.
     Result<void> reshard(int from_port, int to_port, int n);
     // Starts a node and joins it with redis-cli --cluster add-node: an empty master, or a
-    // replica of master_port when it is not 0. Waits until ok(). Returns its port.
+    // replica of master_port when it is not 0. Waits until ok(). Returns its port. When
+    // add-node fails after the node joined (it refused to replicate), the node stays a member
+    // and the error says so.
     Result<int> add_node(int master_port);
     // Removes a node (an empty master or a replica) with redis-cli --cluster del-node, stops it
     // and removes its directory.

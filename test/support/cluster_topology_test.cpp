@@ -38,6 +38,46 @@ int total_slots(const ClusterTopology& t, const std::vector<int>& masters) {
     return sum;
 }
 
+TEST(ClusterNodesTest, ParsesRolesFlagsAndRangesAndLeavesOpenSlotsOut) {
+    const std::string text =
+        "a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-99 200 [300->-b2]\r\n"
+        "b2 127.0.0.1:7001@17001,host master - 0 0 2 connected 100-199 [300-<-a1]\n"
+        "c3 127.0.0.1:7002@17002 slave a1 0 0 1 connected\n"
+        "d4 127.0.0.1:7003@17003 master,fail - 0 0 3 disconnected\n"
+        "e5 127.0.0.1:7004@17004 slave,fail? b2 0 0 2 connected\n"
+        "f6 :0@0 master,noaddr - 0 0 0 disconnected\n";
+    auto r = parse_cluster_nodes(text);
+    ASSERT_TRUE(r) << r.error().message;
+    const auto& v = r.value();
+    ASSERT_EQ(v.size(), 6u);
+    EXPECT_EQ(v[0].port, 7000);
+    EXPECT_TRUE(v[0].master);
+    EXPECT_EQ(v[0].slot_count, 101) << "0-99 and 200; the migrating 300 is not counted";
+    EXPECT_EQ(v[1].port, 7001) << "a hostname after the bus port";
+    EXPECT_EQ(v[1].slot_count, 100);
+    EXPECT_FALSE(v[2].master);
+    EXPECT_EQ(v[2].master_id, "a1");
+    EXPECT_TRUE(v[3].failed);
+    EXPECT_FALSE(v[3].usable);
+    EXPECT_FALSE(v[4].failed) << "fail? is one node's suspicion";
+    EXPECT_TRUE(v[4].usable);
+    EXPECT_FALSE(v[5].usable);
+    auto owners = slot_owners(v);
+    ASSERT_EQ(owners.size(), size_t(kClusterSlots));
+    EXPECT_EQ(owners[0], 7000);
+    EXPECT_EQ(owners[150], 7001);
+    EXPECT_EQ(owners[200], 7000);
+    EXPECT_EQ(owners[300], 0);
+    EXPECT_EQ(find_node(v, 7002), &v[2]);
+    EXPECT_EQ(find_node(v, 1), nullptr);
+
+    auto bad = parse_cluster_nodes("a1 127.0.0.1:7000@17000 master - 0 0 1 connected 9-16384\n");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("bad slot range '9-16384'"), std::string::npos)
+        << bad.error().message;
+    EXPECT_FALSE(parse_cluster_nodes("a1 127.0.0.1:7000 master\n"));
+}
+
 TEST(ClusterTopologyTest, ThreeMastersWithAReplicaEachOwnAllSlots) {
     auto t = start_cluster();
     ASSERT_TRUE(t);
@@ -224,7 +264,19 @@ TEST(ClusterTopologyTest, AddedNodesJoinAndDeletedOnesLeave) {
         EXPECT_FALSE(redis::answers_ping(port)) << port << " still runs";
     }
     EXPECT_EQ(t->masters().value(), masters.value());
-    auto ok = t->ok();
+
+    // A replica of a replica: add-node fails after the node joined; it stays, and can go.
+    int some_replica = t->replicas(masters.value()[0]).value().at(0);
+    auto odd = t->add_node(some_replica);
+    ASSERT_FALSE(odd);
+    EXPECT_NE(odd.error().message.find("stays in it"), std::string::npos) << odd.error().message;
+    EXPECT_EQ(t->nodes().size(), 7u);
+    int stray = t->nodes().back()->port();
+    auto ok = t->wait_ok(std::chrono::seconds(10));
+    EXPECT_TRUE(ok) << ok.error().message;
+    ASSERT_TRUE(t->del_node(stray));
+    EXPECT_EQ(t->masters().value(), masters.value());
+    ok = t->ok();
     EXPECT_TRUE(ok) << ok.error().message;
 }
 
