@@ -29,9 +29,11 @@ local function holders(ms, key)
     return found
 end
 
+-- Calls of a command a node ran or refused (a CROSSSLOT refusal counts as rejected_calls).
 local function calls(m, name)
     local info = m.db:info("commandstats")
-    return tonumber(info:match("cmdstat_" .. name .. ":calls=(%d+)")) or 0
+    local ran, refused = info:match("cmdstat_" .. name .. ":calls=(%d+).-rejected_calls=(%d+)")
+    return (tonumber(ran) or 0) + (tonumber(refused) or 0)
 end
 
 t.run(function()
@@ -54,6 +56,13 @@ t.run(function()
     t.eq(db:exists("{k}n"), true, "exists keeps skynet's boolean")
     t.eq(db:exists("{k}none"), false, "exists false")
     t.eq(db:ping(), "PONG", "a keyless command goes to a master")
+    t.raises({ "redis cluster 127.0.0.1:", "SET: argument #1 is a boolean" }, db.set, db, true, 1)
+    t.raises({ "pipeline: #2 GET: argument #1[1] is a boolean" }, db.pipeline, db,
+        { { "set", "k", 1 }, { "get", { true } } })
+    -- A table argument is spliced: its keys count.
+    t.eq(db:mset({ "{t}1", 1, "{t}2", 2 }), "OK", "MSET of a spliced table")
+    t.raises({ "MSET: keys in different slots (CROSSSLOT)", '"a" slot 15495' }, db.mset, db,
+        { "a", 1, "b", 2 })
 
     -- Multi-key commands in one slot go; across slots they are refused before sending.
     t.eq(db:mset("{u}a", 1, "{u}b", 2), "OK", "mset in one slot")
@@ -113,6 +122,16 @@ t.run(function()
         { { "get", "a" }, { "mset", "a", 1, "b", 2 } })
     t.eq(raw:exists("p:1"), 1, "raw replies: EXISTS is an integer")
 
+    -- A keyless command in a pipeline goes with the command before it: WAIT behind its write.
+    for _, m in ipairs(ms) do m.db:config("resetstat") end
+    local wr = db:pipeline({ { "set", "waited", 1 }, { "wait", 1, 100 } }, {})
+    t.ok(wr[1].ok and wr[2].ok and math.type(wr[2].out) == "integer", "SET then WAIT")
+    local owner = holders(ms, "waited")[1]
+    for _, m in ipairs(ms) do
+        t.eq(calls(m, "wait"), m == owner and 1 or 0, "WAIT on the write's master only")
+    end
+    t.raises({ "WAIT", "db:pipeline" }, db.wait, db, 1, 100)
+
     -- Blocking commands wait on the node of their key.
     db:rpush("{q}list", "x")
     t.ok(t.same(db:blpop("{q}list", 1), { "{q}list", "x", n = 2 }), "db:blpop(\"{q}list\"")
@@ -128,6 +147,32 @@ t.run(function()
     t.eq(nm, 3, "db:nodes() lists the masters")
     t.eq(slots, 16384, "they own every slot")
     raw:disconnect()
+
+    -- Each node's connection checks the node's id in its handshake: a server that took over a
+    -- dead node's address gets none of its commands.
+    local connection = require "skynet.db.redis.connection"
+    for _, n in pairs(db.conn.map.nodes) do
+        if n.conn then
+            t.eq(n.conn.cluster_id, lab.lab():id(n.port), n.addr .. " checked for its id")
+        end
+    end
+    local p1 = lab.ports[1]
+    local impostor = connection.new { port = p1, cluster_id = "0123456789abcdef" }
+    t.raises({ "CLUSTER MYID: this is node " .. lab.lab():id(p1), "not 0123456789abcdef" },
+        impostor.connect, impostor)
+    local right = connection.new { port = p1, cluster_id = lab.lab():id(p1) }
+    right:connect()
+    t.eq(right:call("PING", "PING"), "PONG", "the right node")
+    right:close()
+
+    -- Seeds that fail: the next is asked; none answering raises, naming each.
+    local garbage = "127.0.0.1:" .. lab.lab():garbage()
+    local g = redis.cluster { nodes = { garbage, "127.0.0.1:1", lab.seeds[2] } }
+    t.eq(g:set("g", 1), "OK", "a client whose first seeds are a garbage node and a closed port")
+    g:disconnect()
+    local text = t.raises({ "no slot map from any node", garbage, "127.0.0.1:1",
+        "Connection refused" }, redis.cluster, { nodes = { garbage, "127.0.0.1:1" } })
+    skynet.error(text)
     db:disconnect()
     t.raises({ "the client was closed" }, db.get, db, "x")
 end)
