@@ -48,10 +48,10 @@ end
 -- carries a tag already ("{player:7}:lock") is used as it is, so a lock can be put in the slot
 -- of the data it guards. Standalone and Sentinel clients keep the names unchanged.
 
--- True for a client made by redis.cluster.
+-- True for a client made by redis.cluster (the only clients with a db:nodes() of their own;
+-- any other key of a client reads as a command).
 function scripts.is_cluster(db)
-    local opts = type(db) == "table" and rawget(db, "opts")
-    return type(opts) == "table" and opts.nodes ~= nil
+    return type(db) == "table" and type(rawget(db, "nodes")) == "function"
 end
 
 -- Redis's rule: the part between the first "{" and the first "}" after it, when not empty.
