@@ -328,7 +328,8 @@ TEST_F(GameCluster, TransfersGoOnThroughAGracefulFailover) {
                 if (reply.rfind("gave ", 0) == 0)
                     ++gave;
                 else if (reply.rfind("not enough gold", 0) != 0 &&
-                         reply.find("try again") == std::string::npos)
+                         reply.find("try again") == std::string::npos &&
+                         reply.find("may or may not") == std::string::npos)
                     ++other;
             }
         });
@@ -342,7 +343,9 @@ TEST_F(GameCluster, TransfersGoOnThroughAGracefulFailover) {
     done = true;
     for (auto& t : threads)
         t.join();
-    EXPECT_EQ(other.load(), 0) << "only refusals for gold or to try again";
+    // A busy machine may time a step out ("may or may not have happened"): the chain is then
+    // completed by recovery, which the checks below cover. Anything else is a fault.
+    EXPECT_EQ(other.load(), 0) << "only refusals for gold, to try again, or to check";
     EXPECT_EQ(lab.command({"OWNER", std::to_string(slot("game:player:{f0}"))}).integer,
               replicas.elements[0].integer)
         << "the replica took over";
