@@ -24,12 +24,14 @@ game_node = "node1"             -- this node's name among the nodes sharing the 
 game_start_gold = 100           -- gold of a new player
 game_flush_interval = 100       -- centiseconds between saves of changed players
 
--- Where the game keeps its state. With none of redis / redis_sentinels set, the node starts
--- redis-server itself on local_redis_port (0: any free port), with its data in local_redis
--- (beside config/; where the node is installed under a read-only prefix, point it elsewhere),
--- restarts it if it dies, and stops it when the node stops. local_redis_fsync = "everysec"
--- trades the fsync of every acknowledged write for speed (README: Game and node configuration).
+-- Where the game keeps its state. With none of redis / redis_sentinels / redis_cluster set,
+-- the node starts redis-server itself on local_redis_port (0: any free port), with its data in
+-- local_redis (beside config/; where the node is installed under a read-only prefix, point it
+-- elsewhere), restarts it if it dies, and stops it when the node stops.
+-- local_redis_fsync = "everysec" trades the fsync of every acknowledged write for speed
+-- (README: Game and node configuration).
 -- redis = "127.0.0.1:6379"
+-- redis_cluster = "127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002"   (Redis Cluster instead)
 -- redis_auth = "secret"
 local_redis = "../run/redis"
 local_redis_port = 6380

@@ -82,8 +82,10 @@ NodeKeys build() {
         .node_name("game_node")
         .integer("game_start_gold", 0, 1'000'000'000)
         .integer("game_flush_interval", 1, kIntMax)
+        .choice("game_test_hook", {"stall_after_debit", "stall_after_credit"})
         .address("redis")
         .address_list("redis_sentinels")
+        .address_list("redis_cluster")
         .nonempty("redis_master")
         .string("redis_auth")
         .integer("redis_db", 0, kIntMax);

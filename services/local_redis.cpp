@@ -75,7 +75,7 @@ std::string last_log_line(const std::string& path) {
 Result<std::optional<LocalRedis::Options>> LocalRedis::from_config(const Config& config) {
     auto dir = config.get("local_redis");
     if (!dir || is_off(*dir)) return std::optional<Options>();
-    for (const char* key : {"redis", "redis_sentinels"})
+    for (const char* key : {"redis", "redis_sentinels", "redis_cluster"})
         if (auto v = config.get(key); v && !is_off(*v)) return std::optional<Options>();
     auto port = config.get_int("local_redis_port", 0, 0, 65535);
     if (!port) return port.error();

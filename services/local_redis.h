@@ -49,9 +49,9 @@ class LocalRedis {
     using Log = std::function<void(LogLevel, const std::string&)>;
 
     // The options the config asks for: `local_redis` (the data directory), `local_redis_port` and
-    // `local_redis_fsync`, when neither `redis` nor `redis_sentinels` is set and local_redis is
-    // not false. Empty when the config wants no local server; an Error naming file:line for a bad
-    // value.
+    // `local_redis_fsync`, when none of `redis`, `redis_sentinels`, `redis_cluster` is set and
+    // local_redis is not false. Empty when the config wants no local server; an Error naming
+    // file:line for a bad value.
     static Result<std::optional<Options>> from_config(const Config& config);
 
     // Starts the server, waits until it answers PING, then supervises it. Errors say what failed:

@@ -1,5 +1,6 @@
 -- The game under load, for bench/game/game_bench.sh:
---   bench_game <redis port> <game ports "p1,p2"> <clients> <seconds> [game]
+--   bench_game <redis port, or cluster seeds "h:p,h:p"> <game ports "p1,p2"> <clients>
+--              <seconds> [game]
 -- Two figures, measured one after the other in this run:
 --   game  `clients` telnet-style connections, spread over the two nodes, each logged in as its
 --         own player (b00, b01, ...) and giving 1-5 gold to random players of the set, one
@@ -17,6 +18,11 @@ local bank = require "bank"
 local gdb = require "game_db"
 
 local redis_port, ports, clients, seconds, only = ...
+local seeds
+if redis_port:find(":", 1, true) then
+    seeds = {}
+    for s in redis_port:gmatch("[^,]+") do seeds[#seeds + 1] = s end
+end
 redis_port, clients, seconds = tonumber(redis_port), tonumber(clients), tonumber(seconds)
 local game_ports = {}
 for p in ports:gmatch("%d+") do game_ports[#game_ports + 1] = tonumber(p) end
@@ -89,7 +95,7 @@ local function game()
 end
 
 local function ref()
-    local db = redis.connect { port = redis_port }
+    local db = seeds and redis.cluster { nodes = seeds } or redis.connect { port = redis_port }
     for i = 0, clients - 1 do
         db:hset(gdb.player_key(name("r", i)), "gold", 100, "version", 1)
     end

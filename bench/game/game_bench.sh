@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Gold transfers per second between random players across two game nodes sharing one
 # redis-server, all started here, against the same transfers done straight from one Lua service.
-#   bench/game/game_bench.sh [build-dir] [runs] [clients] [seconds]
+#   bench/game/game_bench.sh [build-dir] [runs] [clients] [seconds] [cluster]
 # Each run (default 5) measures the game (`clients` players, default 20, half on each node, one
 # give at a time each, for `seconds`, default 3) and then the reference: the same locks and script
 # (services/game/bank.lua) from `clients` coroutines of one service on one Redis connection,
 # i.e. the Redis work of a transfer without the gate, agents and world around it. Prints a line
 # per run, then the medians:
 #   game.transfers.c20 transfers_per_s=2100 ref=2600 ratio=0.81 (ref: ...)
+# With "cluster" the nodes and the reference share a Redis Cluster (3 masters with a replica
+# each, started by the test harness with_cluster from the build tree) instead: the game's keys
+# carry hash tags and a transfer is its chain of one-slot steps (docs/architecture.md).
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 root="$bench_root"
@@ -15,12 +18,30 @@ build="${1:-$root/build}"
 runs="${2:-5}"
 clients="${3:-20}"
 seconds="${4:-3}"
+mode="${5:-}"
 skyhive="$(bench_skyhive "$build")"
 bench_need nc
 work="$bench_work"
 
-bench_start_redis
-port="$redis_port"
+if [ "$mode" = cluster ] && [ -z "${SKYHIVE_TEST_CLUSTER_PORTS:-}" ]; then
+    if [ ! -x "$build/test/support/with_cluster" ]; then
+        echo "no $build/test/support/with_cluster (cmake --build $build --target with_cluster)" >&2
+        exit 1
+    fi
+    # Run again beside a cluster; this copy's work directory is not needed.
+    rm -rf "$bench_work"
+    trap - EXIT
+    exec "$build/test/support/with_cluster" "$0" "$build" "$runs" "$clients" "$seconds" cluster
+fi
+if [ "$mode" = cluster ]; then
+    port=""
+    for p in $SKYHIVE_TEST_CLUSTER_PORTS; do port="${port:+$port,}127.0.0.1:$p"; done
+    where="redis_cluster = \"$port\""
+else
+    bench_start_redis
+    port="$redis_port"
+    where="redis = \"127.0.0.1:$port\""
+fi
 
 game_ports=()
 for n in 1 2; do
@@ -31,7 +52,7 @@ include "$root/config/default.lua"
 game = "127.0.0.1:$gp"
 game_node = "node$n"
 debug_console = "127.0.0.1:0"
-redis = "127.0.0.1:$port"
+$where
 loglevel = "warn"
 CONF
     (cd "$root" && exec "$skyhive" "$work/node$n.lua" > "$work/node$n.log" 2>&1) &
@@ -49,9 +70,10 @@ start = "bench_game \$BENCH_ARGS"
 luaservice = "$root/services/lua/?.lua;$root/bench/game/?.lua"
 lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua;$root/services/game/?.lua"
 loglevel = "warn"
+$where
 CONF
 
-name="game.transfers.c$clients"
+name="game.transfers.c$clients${mode:+.$mode}"
 results="$work/results"
 : > "$results"
 echo "# $clients players on 2 nodes, ${seconds}s per figure; load before: $(uptime)"

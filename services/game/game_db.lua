@@ -6,9 +6,10 @@
 --                                        a local redis-server itself)
 --   redis_sentinels = "h:p,h:p,..."      or Sentinel: the sentinels and
 --   redis_master = "name"                the master's name
---   redis_auth, redis_db                 password and database, for either
+--   redis_cluster = "h:p,h:p,..."        or Redis Cluster: some of its nodes (redis.cluster)
+--   redis_auth, redis_db                 password and database (no database on a cluster)
 --
--- Key layout (all under "game:"):
+-- Key layout on one server (standalone or Sentinel; all under "game:"):
 --   game:player:<id>     hash: name (as first registered), pwhash (account.lua), gold, version,
 --                        owner, logins, said, last_login (the store's record). <id> is the
 --                        name in lower case: names are unique whatever their case.
@@ -20,8 +21,22 @@
 --   game:ledger          stream of applied transfers (from, to, amount), trimmed to ~100000
 --   game:chat, game:notify   pub/sub channels between the nodes
 --
--- The scripts read keys they are not given in KEYS (the heartbeat of whichever node a player
--- is on), which a single master allows and Redis Cluster would not.
+-- On Redis Cluster every script's keys must be in one slot, so the keys carry hash tags:
+--   game:player:{<id>}, game:lock:{<id>}    a player's record and lock, in the player's slot,
+--   game:xfer:{<id>}                        with the transfers they gave that are not settled
+--                                           (hash id -> "<to>\t<amount>"), and
+--   game:credited:{<id>}                    the ids of transfers credited to them, until
+--                                           settled (set)
+--   game:{presence}:online, game:{presence}:node:<node>   presence, in one slot
+--   game:{ledger}, game:{ledger}:ids, game:{ledger}:pending   the ledger (with a transfer id
+--                        per entry), the ids it holds, and the transfers in flight (sorted set
+--                        "<id>\t<from>\t<to>" scored by the server ms they began)
+--   game:fails:...       single keys, anywhere
+-- A transfer between two players is then several scripts (see bank.lua); docs/architecture.md,
+-- "The game on Redis Cluster", says what a reader may see in between.
+--
+-- Scripts are given every key they touch in KEYS (a cluster requires it): the presence scripts
+-- learn which heartbeat keys they need from an earlier reply when they guessed wrong.
 --
 -- Thread: any service; each connects its own client.
 local skynet = require "skynet"
@@ -29,16 +44,29 @@ local redis = require "skynet.db.redis"
 
 local M = {}
 
-M.PREFIX = "game:"
-M.ONLINE = "game:online"
-M.LEDGER = "game:ledger"
+M.CLUSTER = skynet.getenv "redis_cluster" ~= nil
 M.CHAT = "game:chat"
 M.NOTIFY = "game:notify"
-M.NODE_PREFIX = "game:node:"
-M.PLAYER_PREFIX = "game:player:"
+M.PREFIX = "game:"
 
-function M.player_key(name) return M.PLAYER_PREFIX .. name end
-function M.lock_key(name) return "game:lock:" .. name end
+if M.CLUSTER then
+    M.ONLINE = "game:{presence}:online"
+    M.NODE_PREFIX = "game:{presence}:node:"
+    M.LEDGER = "game:{ledger}"
+    M.LEDGER_IDS = "game:{ledger}:ids"
+    M.PENDING = "game:{ledger}:pending"
+    function M.player_key(id) return "game:player:{" .. id .. "}" end
+    function M.lock_key(id) return "game:lock:{" .. id .. "}" end
+    function M.xfer_key(id) return "game:xfer:{" .. id .. "}" end
+    function M.credited_key(id) return "game:credited:{" .. id .. "}" end
+else
+    M.ONLINE = "game:online"
+    M.NODE_PREFIX = "game:node:"
+    M.LEDGER = "game:ledger"
+    function M.player_key(id) return "game:player:" .. id end
+    function M.lock_key(id) return "game:lock:" .. id end
+end
+
 function M.node_key(node) return M.NODE_PREFIX .. node end
 function M.fails_key(kind, what) return "game:fails:" .. kind .. ":" .. what end
 
@@ -48,6 +76,15 @@ local function address(text, what)
     return host, math.tointeger(tonumber(port))
 end
 
+local function address_list(text, what)
+    local list = {}
+    for item in text:gmatch("[^,%s]+") do
+        address(item, what)
+        list[#list + 1] = item
+    end
+    return list
+end
+
 -- The client options the config describes; raises a clear text when it describes none.
 function M.options()
     local opts = {
@@ -55,20 +92,25 @@ function M.options()
         db = math.tointeger(tonumber(skynet.getenv "redis_db" or "")),
         timeout = 3000,
     }
+    local cluster = skynet.getenv "redis_cluster"
+    if cluster then
+        if opts.db and opts.db ~= 0 then
+            error("redis_db = " .. opts.db .. " with redis_cluster: a cluster has database 0 only", 0)
+        end
+        opts.db = nil
+        opts.nodes = address_list(cluster, "redis_cluster")
+        return opts
+    end
     local sentinels = skynet.getenv "redis_sentinels"
     if sentinels then
-        opts.sentinels = {}
-        for item in sentinels:gmatch("[^,%s]+") do
-            address(item, "redis_sentinels")
-            opts.sentinels[#opts.sentinels + 1] = item
-        end
+        opts.sentinels = address_list(sentinels, "redis_sentinels")
         opts.master = skynet.getenv "redis_master" or "mymaster"
         return opts
     end
     local where = skynet.getenv "redis"
     if not where then
         error("no Redis configured: set redis = \"host:port\", redis_sentinels + redis_master, "
-            .. "or local_redis = \"dir\" to have the node start one", 0)
+            .. "redis_cluster, or local_redis = \"dir\" to have the node start one", 0)
     end
     opts.host, opts.port = address(where, "redis")
     return opts
@@ -76,6 +118,9 @@ end
 
 -- Where the config points, for log lines.
 function M.describe(opts)
+    if opts.nodes then
+        return "cluster " .. table.concat(opts.nodes, ",")
+    end
     if opts.sentinels then
         return string.format("master %s via sentinels %s", opts.master,
             table.concat(opts.sentinels, ","))
@@ -87,6 +132,12 @@ end
 -- Yields.
 function M.connect(opts)
     opts = opts or M.options()
+    if opts.nodes then
+        if not redis.cluster then
+            error("redis_cluster is set but this build has no cluster client (redis.cluster)", 0)
+        end
+        return redis.cluster(opts)
+    end
     if opts.sentinels then
         if not redis.sentinel then
             error("redis_sentinels is set but this build has no Sentinel client (redis.sentinel)", 0)
@@ -96,21 +147,31 @@ function M.connect(opts)
     return redis.connect(opts)
 end
 
--- A pub/sub watcher of the configured Redis. Yields.
+-- A pub/sub watcher of the configured Redis (chat and notices are classic PUBLISH, which a
+-- cluster delivers on every node). Yields.
 function M.watch(opts)
     opts = opts or M.options()
+    if opts.nodes then
+        local w = {}
+        for k, v in pairs(opts) do w[k] = v end
+        w.cluster = opts.nodes
+        return redis.watch(w)
+    end
     return redis.watch(opts)
 end
 
 ----------------------------------------------------------------------------------------------
 -- Presence
 
--- KEYS: online. ARGV: player, node, node key prefix.
--- -> {1} claimed (or already ours) | {0, node} logged in on another live node.
+-- KEYS: online, heartbeat of node `guess`. ARGV: player, node, guess (the node the caller
+-- thinks has the player, whose heartbeat it passed).
+-- -> {1} claimed (or already ours) | {0, node} logged in on another live node | {-1, node}
+--    the player is on that node, whose heartbeat was not passed: ask again with it.
 M.CLAIM = redis.script [[
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and cur ~= ARGV[2] and redis.call('EXISTS', ARGV[3] .. cur) == 1 then
-    return {0, cur}
+if cur and cur ~= ARGV[2] then
+    if cur ~= ARGV[3] then return {-1, cur} end
+    if redis.call('EXISTS', KEYS[2]) == 1 then return {0, cur} end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return {1}
@@ -137,23 +198,35 @@ end
 return n
 ]]
 
--- KEYS: online. ARGV: node key prefix, player key prefix. -> {display name, node, ...} of live
--- nodes; entries of dead nodes are removed on the way.
-M.WHO = redis.script [[
+-- KEYS: online, then the heartbeat keys of some nodes. ARGV: those nodes' names, in the same
+-- order. -> {1, player, node, ...} of live nodes, entries of dead nodes removed on the way |
+-- {0, node...} entries name these nodes too, whose heartbeats were not passed (nothing done).
+M.WHO = redis.script [=[
+local beat = {}
+for i = 2, #KEYS do beat[ARGV[i - 1]] = KEYS[i] end
 local all = redis.call('HGETALL', KEYS[1])
-local alive, out = {}, {}
+local missing, seen = {0}, {}
+for i = 2, #all, 2 do
+    local node = all[i]
+    if not beat[node] and not seen[node] then
+        seen[node] = true
+        missing[#missing + 1] = node
+    end
+end
+if #missing > 1 then return missing end
+local alive, out = {}, {1}
 for i = 1, #all, 2 do
     local node = all[i + 1]
-    if alive[node] == nil then alive[node] = redis.call('EXISTS', ARGV[1] .. node) == 1 end
+    if alive[node] == nil then alive[node] = redis.call('EXISTS', beat[node]) == 1 end
     if alive[node] then
-        out[#out + 1] = redis.call('HGET', ARGV[2] .. all[i], 'name') or all[i]
+        out[#out + 1] = all[i]
         out[#out + 1] = node
     else
         redis.call('HDEL', KEYS[1], all[i])
     end
 end
 return out
-]]
+]=]
 
 -- KEYS: online. ARGV: node, then the players this node has (logged in or logging in).
 -- Removes the node's entries of anyone else: releases that failed (Redis was away) or were
@@ -209,22 +282,20 @@ redis.call('HSET', KEYS[1], 'version', v + 1, unpack(ARGV, 2))
 return {1, v + 1}
 ]]
 
--- KEYS: name counter, address counter. ARGV: name limit, address limit.
--- -> 0 when logins may be tried, else the ms until the fuller counter's minute ends
+-- The name's and the address's counters are separate keys (on a cluster, in any two slots):
+-- each script takes one.
+
+-- KEYS: a counter. ARGV: its limit. -> 0 when logins may be tried, else the ms until the
+-- counter's minute ends
 M.FAILS_CHECK = redis.script [[
-local wait = 0
-for i = 1, 2 do
-    local n = tonumber(redis.call('GET', KEYS[i]) or '0')
-    if n >= tonumber(ARGV[i]) then wait = math.max(wait, redis.call('PTTL', KEYS[i])) end
-end
-return wait
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return math.max(1, redis.call('PTTL', KEYS[1])) end
+return 0
 ]]
 
--- KEYS: name counter, address counter. ARGV: window ms. Counts one failed login.
+-- KEYS: a counter. ARGV: window ms. Counts one failed login.
 M.FAILS_ADD = redis.script [[
-for i = 1, 2 do
-    if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
-end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return 1
 ]]
 
@@ -253,6 +324,78 @@ local tv = redis.call('HINCRBY', KEYS[2], 'version', 1)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', 100000, '*', 'from', ARGV[4], 'to', ARGV[5],
     'amount', amount)
 return {1, fg, fv, tg, tv}
+]]
+
+----------------------------------------------------------------------------------------------
+-- Transfers on Redis Cluster: the steps of bank.lua, each a script in one slot. Every step
+-- that changes a player's keys checks that the caller holds that player's lock, so only one
+-- actor at a time (the transfer's node, or the node recovering it) can take a step, and a
+-- paused node's late commands change nothing.
+
+-- KEYS: transfers in flight. ARGV: "<id>\t<from>\t<to>". Indexes a transfer before its debit,
+-- scored by the server ms. -> 1
+M.XFER_BEGIN = redis.script [[
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
+return 1
+]]
+
+-- KEYS: transfers in flight. ARGV: age ms, how many. -> members indexed at least age ms ago
+M.XFER_OLD = redis.script [[
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]), 'LIMIT', 0, ARGV[2])
+]]
+
+-- KEYS: from record, from lock, from's unsettled transfers. ARGV: amount, lock token, id, to.
+-- Takes the gold and records the transfer as unsettled, in one script.
+-- -> {1, from gold, from version} | {-1} from missing | {-3} the lock is not ours
+--    | {-4, from gold} not enough gold
+M.DEBIT = redis.script [[
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return {-3} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local amount = tonumber(ARGV[1])
+local gold = tonumber(redis.call('HGET', KEYS[1], 'gold') or '0')
+if gold < amount then return {-4, gold} end
+local fg = redis.call('HINCRBY', KEYS[1], 'gold', -amount)
+local fv = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4] .. '\t' .. ARGV[1])
+return {1, fg, fv}
+]]
+
+-- KEYS: to record, to lock, to's credited ids. ARGV: amount, lock token, id.
+-- Gives the gold once per id. -> {1, to gold, to version} credited now | {0, gold, version}
+-- credited before | {-3} the lock is not ours
+M.CREDIT = redis.script [[
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return {-3} end
+if redis.call('SISMEMBER', KEYS[3], ARGV[3]) == 1 then
+    return {0, tonumber(redis.call('HGET', KEYS[1], 'gold') or '0'),
+        tonumber(redis.call('HGET', KEYS[1], 'version') or '0')}
+end
+local tg = redis.call('HINCRBY', KEYS[1], 'gold', tonumber(ARGV[1]))
+local tv = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('SADD', KEYS[3], ARGV[3])
+return {1, tg, tv}
+]]
+
+-- KEYS: ledger, ledger ids. ARGV: id, from, to, amount. Appends once per id. -> 1 | 0 (had it)
+M.LEDGER_ADD = redis.script [[
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+local entry = redis.call('XADD', KEYS[1], 'MAXLEN', '~', 100000, '*', 'from', ARGV[2], 'to',
+    ARGV[3], 'amount', ARGV[4], 'id', ARGV[1])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
+local n = redis.call('ZCARD', KEYS[2])
+if n > 100000 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - 100001) end
+return 1
+]]
+
+-- KEYS: a player's unsettled transfers or credited ids, that player's lock. ARGV: id, token.
+-- Forgets the id (HDEL or SREM by the key's type). -> 1 | 0 | -3 the lock is not ours
+M.SETTLE = redis.script [[
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return -3 end
+if redis.call('TYPE', KEYS[1]).ok == 'set' then return redis.call('SREM', KEYS[1], ARGV[1]) end
+return redis.call('HDEL', KEYS[1], ARGV[1])
 ]]
 
 return M

@@ -31,6 +31,7 @@ function presence.new(db, node, holding)
         -- One instance per run, so a restarted node tells its heartbeat from its previous run's.
         instance = string.format("%d.%x", os.time(), skynet.hpc() & 0xffffffff),
         running = false,
+        known_nodes = { node }, -- nodes whose heartbeats who passes to its script
     }, presence)
 end
 
@@ -82,12 +83,19 @@ function presence:start(wait_ms)
     end)
 end
 
--- Claims `name` for this node. -> true | false, node (logged in on that live node).
+-- Claims `name` for this node. -> true | false, node (logged in on that live node). The script
+-- needs the heartbeat of the node that has the player: it first guesses this node (nobody has
+-- them, the common case), and is told which node to pass otherwise.
 function presence:claim(name)
     self.pending[name] = nil
-    local r = gdb.CLAIM(self.db, 1, gdb.ONLINE, name, self.node, gdb.NODE_PREFIX)
-    if r[1] == 1 then return true end
-    return false, r[2]
+    local guess = self.node
+    for _ = 1, 8 do
+        local r = gdb.CLAIM(self.db, 2, gdb.ONLINE, gdb.node_key(guess), name, self.node, guess)
+        if r[1] == 1 then return true end
+        if r[1] == 0 then return false, r[2] end
+        guess = r[2]
+    end
+    error("presence of " .. name .. " keeps moving between nodes", 0)
 end
 
 -- Releases `name` if this node holds it. When Redis does not answer, the release is kept and
@@ -127,11 +135,45 @@ function presence:sync()
     end
 end
 
--- { {name, node}, ... } of players on live nodes, sorted by name.
+-- The WHO script's reply: it is passed the heartbeats of the nodes seen last time, and names
+-- the nodes it was not passed.
+local function who_ids(self)
+    local nodes = self.known_nodes
+    for _ = 1, 8 do
+        local args = { gdb.ONLINE }
+        for i = 1, #nodes do args[#args + 1] = gdb.node_key(nodes[i]) end
+        for i = 1, #nodes do args[#args + 1] = nodes[i] end
+        local r = gdb.WHO(self.db, #nodes + 1, table.unpack(args))
+        if r[1] == 1 then return r end
+        for i = 2, #r do nodes[#nodes + 1] = r[i] end
+    end
+    error("the nodes online keep changing", 0)
+end
+
+-- { {name, node}, ... } of players on live nodes, sorted by name, each as first registered
+-- (read from the players' records: on a cluster those are in other slots than presence).
 function presence:who()
-    local flat = gdb.WHO(self.db, 1, gdb.ONLINE, gdb.NODE_PREFIX, gdb.PLAYER_PREFIX)
-    local list = {}
-    for i = 1, flat.n or #flat, 2 do list[#list + 1] = { flat[i], flat[i + 1] } end
+    local flat = who_ids(self)
+    local seen, nodes = {}, {}
+    local list, reads = {}, {}
+    for i = 2, flat.n or #flat, 2 do
+        local id, node = flat[i], flat[i + 1]
+        if not seen[node] then
+            seen[node] = true
+            nodes[#nodes + 1] = node
+        end
+        list[#list + 1] = { id, node }
+        reads[#reads + 1] = { "hget", gdb.player_key(id), "name" }
+    end
+    if not seen[self.node] then nodes[#nodes + 1] = self.node end
+    self.known_nodes = nodes -- the nodes of this answer: dead ones do not pile up
+    if #reads > 0 then
+        local names = self.db:pipeline(reads, {})
+        for i, e in ipairs(list) do
+            local r = names[i]
+            if r and r.ok and type(r.out) == "string" then e[1] = r.out end
+        end
+    end
     table.sort(list, function(a, b) return a[1] < b[1] end)
     return list
 end

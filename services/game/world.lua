@@ -32,6 +32,7 @@ game = math.tointeger(tonumber(game))
 local START_GOLD = math.tointeger(tonumber(skynet.getenv "game_start_gold" or 100))
 local FLUSH_CS = math.tointeger(tonumber(skynet.getenv "game_flush_interval" or 100))
 local MAX_AMOUNT = 1000000000
+local RECOVER_CS = 100 -- between looks for transfers left in flight (Redis Cluster)
 
 local db, watch, here, players
 local online = {}    -- name -> { agent, token, joining }
@@ -73,8 +74,8 @@ end
 
 -- Counts a failed login against the name and the address; never raises.
 local function count_failure(id, host)
-    pcall(gdb.FAILS_ADD, db, 2, gdb.fails_key("name", id), gdb.fails_key("addr", host),
-        FAIL_WINDOW_MS)
+    pcall(gdb.FAILS_ADD, db, 1, gdb.fails_key("name", id), FAIL_WINDOW_MS)
+    pcall(gdb.FAILS_ADD, db, 1, gdb.fails_key("addr", host), FAIL_WINDOW_MS)
 end
 
 -- The part of login that may fail anywhere: the caller undoes it all when it raises or
@@ -173,8 +174,12 @@ function CMD.login(agent, typed, host)
     if stopping then return false, "the server is shutting down" end
     local id = typed:lower()
     if online[id] then return false, typed .. " is already playing on this node" end
-    local ok, wait = pcall(gdb.FAILS_CHECK, db, 2, gdb.fails_key("name", id),
-        gdb.fails_key("addr", host), FAILS_PER_NAME, FAILS_PER_ADDR)
+    local ok, wait = pcall(gdb.FAILS_CHECK, db, 1, gdb.fails_key("name", id), FAILS_PER_NAME)
+    if ok then
+        local more
+        ok, more = pcall(gdb.FAILS_CHECK, db, 1, gdb.fails_key("addr", host), FAILS_PER_ADDR)
+        if ok then wait = math.max(wait, more) else wait = more end
+    end
     if not ok then return false, "storage unavailable, try again (" .. tostring(wait) .. ")" end
     if wait > 0 then
         return false,
@@ -261,7 +266,12 @@ local function transfer(name, typed, amount)
     -- Memory follows in forks, which run before this service's next message when no read is
     -- needed (the common case), and otherwise do not hold up the reply.
     skynet.fork(players.adopt, players, name, { gold = from_gold }, from_version)
-    if online[to] and not online[to].joining then
+    if not to_gold then
+        -- On a cluster the credit may be left to recovery (bank.lua): its news comes from
+        -- the node that completes it.
+        return true, string.format("gave %d gold to %s; you have %d gold", amount, typed,
+            from_gold)
+    elseif online[to] and not online[to].joining then
         skynet.fork(players.adopt, players, to, { gold = to_gold }, to_version)
         notice(to, string.format("[gold] %s gave you %d gold; you have %d", display(name), amount,
             to_gold))
@@ -395,7 +405,7 @@ skynet.start(function()
     db = gdb.connect(opts)
     assert(START_GOLD and START_GOLD >= 0, "world: game_start_gold must be a whole number >= 0")
     players = store.new(db, {
-        prefix = gdb.PLAYER_PREFIX,
+        key = gdb.player_key,
         defaults = { gold = 0, said = 0, logins = 0 },
         numbers = { "last_login" },
         interval = FLUSH_CS,
@@ -406,6 +416,16 @@ skynet.start(function()
     watch = gdb.watch(opts)
     watch:subscribe(gdb.CHAT, gdb.NOTIFY)
     skynet.fork(listen)
+    if gdb.CLUSTER then
+        -- Transfers left between their steps by a node that died are completed by any node.
+        skynet.fork(function()
+            while not stopping do
+                local ok, err = pcall(bank.recover, db)
+                if not ok then skynet.error("game: transfer recovery: " .. tostring(err)) end
+                skynet.sleep(RECOVER_CS)
+            end
+        end)
+    end
     skynet.error(string.format("game: %s uses Redis at %s", node, gdb.describe(opts)))
     skynet.register(string.format(".critical.%08x", skynet.self()))
     skynet.fork(stand_in)

@@ -62,6 +62,12 @@ TEST(ConfigKeys, EachBadValueIsRefusedWithFileLineAndKey) {
         {"redis_sentinels = \"127.0.0.1:26379,127.0.0.1\"\n",
          "node.lua:1: key 'redis_sentinels': expected a list of \"host:port\", item '127.0.0.1' "
          "has no port"},
+        {"redis_cluster = \"127.0.0.1:7000,127.0.0.1\"\n",
+         "node.lua:1: key 'redis_cluster': expected a list of \"host:port\", item '127.0.0.1' "
+         "has no port"},
+        {"game_test_hook = \"stall\"\n",
+         "node.lua:1: key 'game_test_hook': expected stall_after_debit or stall_after_credit, got "
+         "'stall'"},
         {"game_node = \"node 1\"\n",
          "node.lua:1: key 'game_node': expected 1 to 64 letters, digits, '_' or '-', got 'node "
          "1'"},

@@ -77,6 +77,23 @@ end
 ----------------------------------------------------------------------------------------------
 -- Acquire
 
+-- How many replicas acknowledged the acquisition (WAIT). WAIT counts the writes of its own
+-- connection. On one server db:wait sends it on the shared connection, after the acquire, and
+-- holds that connection for up to `ms`. A cluster client refuses a lone WAIT (it cannot tell
+-- which node's writes it is about), so there it goes in one pipeline behind a
+-- compare-and-extend of the lease: a write on the lock's slot, which takes the WAIT to that
+-- slot's master and is replicated after the acquire, so its acknowledgement covers the
+-- acquire too. Yields.
+local function sync(db, l, n, ms)
+    if not scripts.is_cluster(db) then return db:wait(n, ms) end
+    local res = db:pipeline({ { "EVAL", scripts.extend.src, 1, l.key, l.token, l.ttl },
+        { "WAIT", n, ms } }, {})
+    if not res[1].ok then error(res[1].out, 0) end
+    if res[1].out == 0 then return 0 end -- no longer ours
+    if not res[2].ok then error(res[2].out, 0) end
+    return res[2].out
+end
+
 -- Best-effort clean-up after a try whose reply was lost: it may have taken the lock (or
 -- queued us) and nobody else knows the token. cancel also releases a lock handed to us.
 local function abandon(db, key, token, queued)
@@ -126,6 +143,7 @@ end
 function lock.acquire(db, key, opts)
     opts = opts or EMPTY
     assert(type(key) == "string", "lock.acquire: key must be a string")
+    key = scripts.base(db, key)
     local ttl = opts.ttl or DEFAULT_TTL
     assert(mtype(ttl) == "integer" and ttl > 0, "lock.acquire: ttl must be a positive integer (ms)")
     local owner
@@ -158,9 +176,7 @@ function lock.acquire(db, key, opts)
         fence = opts.fencing and reply[2] or nil,
     }, t0, reply[3])
     if opts.min_replicas then
-        -- WAIT counts the writes of its own connection: db:wait sends it on the shared one,
-        -- after the acquire, and holds that connection for up to sync_timeout.
-        local ok, res = pcall(db.wait, db, opts.min_replicas, opts.sync_timeout or 1000)
+        local ok, res = pcall(sync, db, l, opts.min_replicas, opts.sync_timeout or 1000)
         local acked = ok and res or 0
         if acked < opts.min_replicas then
             l:release()
@@ -200,8 +216,10 @@ end
 ----------------------------------------------------------------------------------------------
 -- By token: for a lease handed to another service as its token
 
--- lock.release(db, key, token) -> true, or nil and "not_owner" or "unavailable". Yields.
+-- lock.release(db, key, token) -> true, or nil and "not_owner" or "unavailable". `key` is the
+-- name given to acquire (or the lease's key). Yields.
 function lock.release(db, key, token)
+    key = scripts.base(db, key)
     local r, detail = ops.release({ db = db, key = key, token = token })
     if r then return true end
     if r == nil then return nil, "unavailable", detail end
@@ -211,6 +229,7 @@ end
 -- lock.extend(db, key, token, ms) -> true, or nil and "not_owner" or "unavailable". Yields.
 function lock.extend(db, key, token, ms)
     assert(mtype(ms) == "integer" and ms > 0, "lock.extend: ms must be a positive integer")
+    key = scripts.base(db, key)
     local r, why, detail = ops.extend({ db = db, key = key, token = token }, ms)
     if r then return true end
     if why == "lost" then return nil, "not_owner" end
@@ -224,12 +243,15 @@ end
 -- fence is at least the highest one that has written to `resource` (kept in resource:fenced),
 -- so a holder whose lease expired while it paused cannot overwrite its successor's data.
 -- Returns the command's reply (true for a nil reply), or nil, "stale", highest fence, or nil,
--- "unavailable", detail. A command the server rejects raises. Yields.
+-- "unavailable", detail. A command the server rejects raises. On a cluster the command's keys
+-- must be in the slot of the fence record (the tagged resource name, see scripts.base): name
+-- the resource after the key it writes, or give both one {hash tag}. Yields.
 function lock.fenced(db, resource, fence, cmd, ...)
     if type(fence) == "table" then fence = fence.fence end
     assert(mtype(fence) == "integer" and fence > 0,
         "lock.fenced: needs a lease acquired with fencing = true (or its fence)")
-    local r, detail = run(scripts.fenced, db, 1, resource .. ":fenced", fence, cmd, ...)
+    local record = scripts.base(db, resource) .. ":fenced"
+    local r, detail = run(scripts.fenced, db, 1, record, fence, cmd, ...)
     if not r then return nil, "unavailable", detail end
     if r[1] == 1 then
         local v = r[2]
@@ -238,7 +260,13 @@ function lock.fenced(db, resource, fence, cmd, ...)
     elseif r[1] == 0 then
         return nil, "stale", r[2]
     end
-    error(format("lock.fenced %s on %s: %s", tostring(cmd), resource, tostring(r[2])), 2)
+    local hint = ""
+    local text = tostring(r[2])
+    if scripts.is_cluster(db) and (text:find("slot", 1, true) or text:find("non local", 1, true)) then
+        hint = format(" (on a cluster the command's keys must share the slot of %s: name the "
+            .. "resource after the key it writes, or give both the same {hash tag})", record)
+    end
+    error(format("lock.fenced %s on %s: %s%s", tostring(cmd), resource, text, hint), 2)
 end
 
 return lock

@@ -124,6 +124,7 @@ end
 function rw.read(db, key, opts)
     opts = opts or {}
     local ttl = check(key, opts, "lock_rw.read")
+    key = scripts.base(db, key)
     local token = new_token()
     local reply, t0, detail = waiting.until_taken(db, key .. ":released", token, false, opts,
         function() return run(read_script, db, 3, key, key .. ":readers", key .. ":wintent", token, ttl) end,
@@ -143,6 +144,7 @@ end
 function rw.write(db, key, opts)
     opts = opts or {}
     local ttl = check(key, opts, "lock_rw.write")
+    key = scripts.base(db, key)
     local token = new_token()
     local intent = (opts.wait or 0) > 0 and math.max(1000, 4 * ((opts.retry or {}).max or 200)) or 0
     local fencing = opts.fencing and "1" or "0"

@@ -16,6 +16,7 @@
 --                 "<token> <fence>" there, or publishes "<token>" for a waiter that must try by
 --                 itself (non-fair, or fair with min_replicas)
 -- A fenced resource R keeps R:fenced, the highest fence that has written to it (never expires).
+-- On a cluster K and R are the tagged names of scripts.base.
 -- A semaphore S is one sorted set: holders' tokens scored by their expiry (server ms).
 --
 -- Replies are arrays of integers so that they survive RESP unchanged.
@@ -38,6 +39,45 @@ function scripts.tokens(tag)
         counter = counter + 1
         return prefix .. "." .. counter
     end
+end
+
+-- Redis Cluster. Every key of one lock (K, K:fence, K:queue, K:qexp; K:readers, K:wintent for a
+-- read-write lock; R:fenced for a fenced resource) must be in one slot, since each script
+-- touches several of them. On a cluster client a name without a hash tag is therefore used as
+-- "{name}": its keys then share the slot of the key named like the lock itself. A name that
+-- carries a tag already ("{player:7}:lock") is used as it is, so a lock can be put in the slot
+-- of the data it guards. Standalone and Sentinel clients keep the names unchanged.
+
+-- True for a client made by redis.cluster (the only clients with a db:nodes() of their own;
+-- any other key of a client reads as a command).
+function scripts.is_cluster(db)
+    return type(db) == "table" and type(rawget(db, "nodes")) == "function"
+end
+
+-- Redis's rule: the part between the first "{" and the first "}" after it, when not empty.
+function scripts.has_tag(name)
+    local open = name:find("{", 1, true)
+    if not open then return false end
+    local close = name:find("}", open + 1, true)
+    return close ~= nil and close > open + 1
+end
+
+-- The key a lock (or fenced resource) named `name` is kept under on db's server.
+function scripts.base(db, name)
+    if not scripts.is_cluster(db) or scripts.has_tag(name) then return name end
+    return "{" .. name .. "}"
+end
+
+-- The options of the pub/sub watcher that hears db's release notices. Releases PUBLISH on
+-- classic channels, which a cluster delivers on every node, so the watcher of a cluster client
+-- may subscribe on any node (redis.watch { cluster = seeds }).
+function scripts.watch_opts(db)
+    local opts = db.opts
+    if not scripts.is_cluster(db) then return opts end
+    local w = {}
+    for k, v in pairs(opts) do w[k] = v end
+    w.cluster = opts.nodes
+    return w
 end
 
 -- Runs a script; returns its reply, or nil and the client's error text.
@@ -215,6 +255,13 @@ redis.call('ZADD', key, now + ttl, token)
 local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
 redis.call('PEXPIRE', key, tonumber(last[2]) - now)
 return {1, ttl}
+]]
+
+-- KEYS: S  -> permits held now (not expired by the server's clock, the one that set them)
+scripts.sem_count = redis.script [[
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 ]]
 
 -- KEYS: S   ARGV: token, channel  -> 1 released, 0 not held (expired or never)

@@ -16,6 +16,7 @@
 -- Thread: the owning service. subscribe, sleep and until_taken yield.
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
+local scripts = require "skynet.db.redis.lock_scripts"
 
 local now, fork, sleep, wakeup, timeout = skynet.now, skynet.fork, skynet.sleep, skynet.wakeup,
     skynet.timeout
@@ -115,7 +116,7 @@ local function get(db)
     end
     if w.failed and now() < w.failed + RETRY then return nil end
     w.connecting = true
-    local ok, watch = pcall(redis.watch, db.opts)
+    local ok, watch = pcall(redis.watch, scripts.watch_opts(db))
     w.connecting = false
     if ok then
         w.watch = watch

@@ -75,11 +75,10 @@ function semaphore.with(db, key, limit, opts, fn)
     return table.unpack(r, 2, r.n)
 end
 
--- Permits held now (expired holders are not counted). Yields.
+-- Permits held now (expired holders are not counted). One script reads the time and counts,
+-- on the server that holds the key (on a cluster, TIME alone would go to any master). Yields.
 function semaphore.count(db, key)
-    local t = db:time()
-    local now = tonumber(t[1]) * 1000 + tonumber(t[2]) // 1000
-    return db:zcount(key, "(" .. now, "+inf")
+    return scripts.sem_count(db, 1, key)
 end
 
 return semaphore

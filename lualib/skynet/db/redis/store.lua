@@ -7,8 +7,8 @@
 --   players:set("alice", "level", p.level + 1)  -- changes memory, marks the field dirty
 --   players:flush("alice")                      -- or let the interval, unload or close do it
 --
--- A record is the hash prefix .. id. Its field `version` counts writes. A save is one script that
--- writes the dirty fields only if the version is still the one this service last read or wrote,
+-- A record is the hash prefix .. id (or opts.key(id)). Its field `version` counts writes. A save
+-- is one script that writes the dirty fields only if the version is still the one this service last read or wrote,
 -- and bumps it; finding any other version makes the save stale, and on_conflict decides whether
 -- the local changes go on top of the newer record (merge, then saved again) or are dropped. So a
 -- service that lost track of a record (paused, partitioned, superseded by another node) never
@@ -51,6 +51,9 @@ store.__index = store
 
 -- store.new(db, opts) -> store. opts:
 --   prefix       key prefix of the records ("")
+--   key          function(id) -> the record's key, instead of prefix .. id (e.g. with a hash
+--                tag on Redis Cluster: "player:{" .. id .. "}"; each record is one key and
+--                every script of the store touches that key only, so any slot will do)
 --   defaults     fields of a record created by load(id, true); fields whose default is a
 --                number read back as numbers
 --   numbers      more fields that read back as numbers ({ "score", ... })
@@ -63,6 +66,7 @@ store.__index = store
 -- Does not yield.
 function store.new(db, opts)
     opts = opts or {}
+    assert(opts.key == nil or type(opts.key) == "function", "store: opts.key must be a function")
     local numeric = {}
     for k, v in pairs(opts.defaults or {}) do
         if type(v) == "number" then numeric[k] = true end
@@ -77,6 +81,7 @@ function store.new(db, opts)
     local self = setmetatable({
         db = db,
         prefix = opts.prefix or "",
+        key_of = opts.key,
         defaults = defaults,
         numeric = numeric,
         on_conflict = opts.on_conflict,
@@ -158,6 +163,8 @@ local function rebase(rec, remote, keep)
 end
 
 local function key(self, id)
+    local key_of = self.key_of
+    if key_of then return key_of(id) end
     return self.prefix .. id
 end
 
@@ -308,7 +315,7 @@ function store:flush_all(quiet)
                 else
                     failed = failed + 1
                     if quiet then
-                        self.log(string.format("store: flush %s%s: %s", self.prefix, id,
+                        self.log(string.format("store: flush %s: %s", key(self, id),
                             tostring(ok and (detail or why) or why)))
                     end
                 end
