@@ -133,6 +133,21 @@ function M.summary(L, from, to, pick)
     return s
 end
 
+-- The 99th percentile latency (ms) of the commands of L that ended in [from, to] (nil: no
+-- bound), acknowledged or not; 0 when there are none.
+function M.p99(L, from, to)
+    local list = {}
+    for i = 1, L.count do
+        local t1 = L.t1[i]
+        if (not from or t1 >= from) and (not to or t1 <= to) then
+            list[#list + 1] = t1 - L.t0[i]
+        end
+    end
+    if #list == 0 then return 0 end
+    table.sort(list)
+    return list[math.max(1, math.ceil(#list * 0.99))]
+end
+
 -- "ambiguous 2, timeout 1" (or "none").
 function M.kinds(errors)
     local list = {}
