@@ -29,9 +29,11 @@ local function holders(ms, key)
     return found
 end
 
+-- Calls of a command a node ran or refused (a CROSSSLOT refusal counts as rejected_calls).
 local function calls(m, name)
     local info = m.db:info("commandstats")
-    return tonumber(info:match("cmdstat_" .. name .. ":calls=(%d+)")) or 0
+    local ran, refused = info:match("cmdstat_" .. name .. ":calls=(%d+).-rejected_calls=(%d+)")
+    return (tonumber(ran) or 0) + (tonumber(refused) or 0)
 end
 
 t.run(function()
@@ -113,6 +115,16 @@ t.run(function()
         { { "get", "a" }, { "mset", "a", 1, "b", 2 } })
     t.eq(raw:exists("p:1"), 1, "raw replies: EXISTS is an integer")
 
+    -- A keyless command in a pipeline goes with the command before it: WAIT behind its write.
+    for _, m in ipairs(ms) do m.db:config("resetstat") end
+    local wr = db:pipeline({ { "set", "waited", 1 }, { "wait", 1, 100 } }, {})
+    t.ok(wr[1].ok and wr[2].ok and math.type(wr[2].out) == "integer", "SET then WAIT")
+    local owner = holders(ms, "waited")[1]
+    for _, m in ipairs(ms) do
+        t.eq(calls(m, "wait"), m == owner and 1 or 0, "WAIT on the write's master only")
+    end
+    t.raises({ "WAIT", "db:pipeline" }, db.wait, db, 1, 100)
+
     -- Blocking commands wait on the node of their key.
     db:rpush("{q}list", "x")
     t.ok(t.same(db:blpop("{q}list", 1), { "{q}list", "x", n = 2 }), "db:blpop(\"{q}list\"")
@@ -128,6 +140,15 @@ t.run(function()
     t.eq(nm, 3, "db:nodes() lists the masters")
     t.eq(slots, 16384, "they own every slot")
     raw:disconnect()
+
+    -- Seeds that fail: the next is asked; none answering raises, naming each.
+    local garbage = "127.0.0.1:" .. lab.lab():garbage()
+    local g = redis.cluster { nodes = { garbage, "127.0.0.1:1", lab.seeds[2] } }
+    t.eq(g:set("g", 1), "OK", "a client whose first seeds are a garbage node and a closed port")
+    g:disconnect()
+    local text = t.raises({ "no slot map from any node", garbage, "127.0.0.1:1",
+        "Connection refused" }, redis.cluster, { nodes = { garbage, "127.0.0.1:1" } })
+    skynet.error(text)
     db:disconnect()
     t.raises({ "the client was closed" }, db.get, db, "x")
 end)

@@ -91,7 +91,9 @@ t.run(function()
     node(from):command("CLUSTER", "SETSLOT", slot, "MIGRATING", to_id)
     node(to):command("CLUSTER", "SETSLOT", slot, "NODE", to_id)
     node(from):command("CLUSTER", "SETSLOT", slot, "NODE", to_id)
-    for _, p in ipairs(ctl:masters()) do node(p):command("CLUSTER", "SETSLOT", slot, "NODE", to_id) end
+    for _, p in ipairs(ctl:masters()) do
+        node(p):command("CLUSTER", "SETSLOT", slot, "NODE", to_id)
+    end
     arrives(ch, "after the move", spub)
 
     -- kill -9 of the master the SUBSCRIBE connection is on, which also owns a shard channel.

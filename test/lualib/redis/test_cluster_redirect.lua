@@ -2,7 +2,9 @@
 -- IMPORTING / MIGRATING / NODE and MIGRATE), so that the client's map is stale on purpose:
 -- MOVED is followed and updates the map, ASK sends ASKING + the command to the target once
 -- without changing the map, a pipeline's redirected commands are sent again in order, and a
--- transaction refused by a MOVED while queueing runs whole on the new owner.
+-- transaction refused by a MOVED while queueing runs whole on the new owner, and a multi-key
+-- command refused with TRYAGAIN mid-migration runs once the migration ends.
+local skynet = require "skynet"
 local t = require "tlib"
 local redis = require "skynet.db.redis"
 local lab = require "cluster_lab"
@@ -122,7 +124,17 @@ t.run(function()
     local r = db:pipeline({ { "get", "{s}moved" }, { "get", "{s}stays" } }, {})
     t.eq(r[1].out, "m", "pipeline through ASK")
     t.eq(r[2].out, "s", "pipeline beside ASK")
-    finish_move(s2, from, to)
+    -- A multi-key command whose keys are split between the two nodes: the source answers
+    -- TRYAGAIN until the migration ends; the client tries again within the command's timeout.
+    local try0 = db.stats().tryagain
+    skynet.fork(function()
+        skynet.sleep(30)
+        finish_move(s2, from, to)
+    end)
+    local both = db:mget("{s}moved", "{s}stays")
+    t.eq(both[1], "m", "MGET after TRYAGAIN")
+    t.eq(both[2], "s", "MGET after TRYAGAIN")
+    t.ok(db.stats().tryagain > try0, "TRYAGAIN was answered and retried")
     t.eq(db:get("{s}stays"), "s", "after the migration: MOVED")
     t.eq(db:get("{s}new"), "n", "after the migration")
     db:disconnect()

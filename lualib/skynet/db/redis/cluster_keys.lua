@@ -100,8 +100,9 @@ local function spec_of(entry)
     return name, {
         first = first, last = last, step = step,
         readonly = has_flag(entry[3], "readonly"),
-        -- The hot path: exactly the first argument is the key (GET, SET, INCR...).
-        single = first == 1 and last == 1 and step == 1,
+        -- The hot path: exactly the first argument is the key (GET, SET, INCR...). Some
+        -- movable-keys commands say so too (ZUNIONSTORE: its destination); their rule decides.
+        single = first == 1 and last == 1 and step == 1 and not rules[name],
         rule = rules[name],
     }
 end

@@ -253,7 +253,10 @@ function map:refresh_now()
     local cs = self.conn_opts.timeout and (self.conn_opts.timeout + 9) // 10 or 500
     local errs = {}
     local tried = {}
-    for _, n in pairs(self.nodes) do
+    -- A snapshot: asking yields, and a MOVED meanwhile may add a node to the table.
+    local ready = {}
+    for _, n in pairs(self.nodes) do ready[#ready + 1] = n end
+    for _, n in ipairs(ready) do
         local c = n.conn
         if c and c.state == "ready" and n.role == "master" then
             tried[n.addr] = true

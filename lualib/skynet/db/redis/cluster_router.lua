@@ -388,7 +388,9 @@ function router:call(name, ...)
                 if ok then return v end
                 local prefix = c.addr .. ": " .. name .. ": "
                 local kind, slot, addr
-                if v:sub(1, #prefix) == prefix then kind, slot, addr = redirect(v:sub(#prefix + 1)) end
+                if v:sub(1, #prefix) == prefix then
+                    kind, slot, addr = redirect(v:sub(#prefix + 1))
+                end
                 if not kind then error(v, 0) end
                 -- Redirected: it did not run. It goes again as a request.
                 local r = request.new(name, tpack(...))
@@ -444,7 +446,9 @@ function router:close()
     self.held = {}
     for i = 1, #list do
         local r = list[i]
-        if not r.done then self:fail(r, format("%s: %s: the client was closed", self.addr, r[1])) end
+        if not r.done then
+            self:fail(r, format("%s: %s: the client was closed", self.addr, r[1]))
+        end
     end
 end
 
