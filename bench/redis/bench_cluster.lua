@@ -1,10 +1,12 @@
 -- The Redis Cluster client under load, for bench/redis/cluster_bench.sh (run under with_cluster,
 -- whose environment names the nodes and the control port):
---   bench_cluster <scenario> <requests> [from to]
+--   bench_cluster <scenario> <requests> [services | from to]
 -- Scenarios (keys "key:<n>" with n random in [0, 100000), so they spread over every slot;
 -- 3-byte values as redis-benchmark sends):
 --   c50      50 coroutines on one client, one command at a time each: SET then GET
---   p16      50 coroutines on one client, pipelines of 16 keys across slots: SET then GET
+--   p16      50 coroutines, pipelines of 16 keys across slots: SET then GET; spread over
+--            `services` services (default 1), each with a client of its own and its share of
+--            the coroutines and requests (the figure is the sum of their rates)
 --   reshard  50 coroutines GET (one in ten a SET) over 100,000 keys loaded first; the latency
 --            of each GET is kept for 2 s, then while with_cluster reshards 1,000 slots from
 --            master `from` to master `to` (redis-cli --cluster reshard)
@@ -15,6 +17,7 @@ local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 
 local scenario, requests, from, to = ...
+local services = tonumber(from) or 1
 requests = tonumber(requests)
 local VALUE = "xxx"
 local KEYS = 100000
@@ -74,7 +77,8 @@ function run.c50(db, n)
     return set, get, set_cpu, get_cpu
 end
 
-function run.p16(db, n)
+function run.p16(db, n, workers)
+    workers = workers or 50
     local function body(cmd)
         return function(c)
             local ops = {}
@@ -85,9 +89,29 @@ function run.p16(db, n)
             end
         end
     end
-    local set, set_cpu = timed(50, n, body("set"))
-    local get, get_cpu = timed(50, n, body("get"))
+    local set, set_cpu = timed(workers, n, body("set"))
+    local get, get_cpu = timed(workers, n, body("get"))
     return set, get, set_cpu, get_cpu
+end
+
+-- p16 over `services` services started here: each runs run.p16 with its share, side by side.
+-- The CPU figure is the process's over the whole run (warm-ups included) per timed operation.
+local function p16_services(n)
+    local helpers = {}
+    for i = 1, services do helpers[i] = skynet.newservice("bench_cluster", "worker", 0) end
+    local set, get, left, done = 0, 0, services, {}
+    local cpu0 = process_cpu()
+    for i = 1, services do
+        skynet.fork(function()
+            local s, g = skynet.call(helpers[i], "lua", n // services, 50 // services)
+            set, get = set + s, get + g
+            left = left - 1
+            if left == 0 then skynet.wakeup(done) end
+        end)
+    end
+    skynet.wait(done)
+    local cpu = (process_cpu() - cpu0) * 1e6 / (2 * n)
+    return set, get, cpu, cpu
 end
 
 local function p99(list)
@@ -153,8 +177,20 @@ function run.reshard(db)
 end
 
 skynet.start(function()
+    if scenario == "worker" then
+        -- A helper of p16 over several services: answers its share when asked.
+        local db = redis.cluster { nodes = seeds, timeout = 10000 }
+        skynet.dispatch("lua", function(_, _, n, workers)
+            skynet.retpack(run.p16(db, n, workers))
+        end)
+        return
+    end
     local db = redis.cluster { nodes = seeds, timeout = 10000 }
-    if scenario == "reshard" then
+    if scenario == "p16" and services > 1 then
+        local set, get, set_cpu, get_cpu = p16_services(requests)
+        print(string.format("%s.set %.0f %.2f", scenario, set, set_cpu))
+        print(string.format("%s.get %.0f %.2f", scenario, get, get_cpu))
+    elseif scenario == "reshard" then
         run.reshard(db)
     else
         local set, get, set_cpu, get_cpu = run[scenario](db, requests)

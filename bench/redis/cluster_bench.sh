@@ -9,6 +9,9 @@
 #                               redis-benchmark --cluster -c 50 -r 100000 (target ratio >= 0.8)
 #   redis.cluster.p16.set|get   50 coroutines sending pipelines of 16 keys across slots, against
 #                               redis-benchmark --cluster -c 50 -P 16 -r 100000 (target >= 0.6)
+#   redis.cluster.p16s2.set|get the same spread over 2 services (a client each, 25 coroutines
+#                               each), as redis_client_bench.sh's c50p16: one service is one
+#                               thread, redis-benchmark and the servers have the other core
 #   redis.cluster.reshard       50 coroutines GETting (one op in ten a SET) while 1,000 slots
 #                               move between two masters (redis-cli --cluster reshard over
 #                               100,000 keys): errors surfaced (target 0), and the p99 of a GET
@@ -52,12 +55,15 @@ ours() {  # BENCH_ARGS -> the service's stdout
     BENCH_ARGS="$*" "$skyhive" "$work/config.lua" 2>>"$work/err.log" || true
 }
 for run in $(seq "$runs"); do
-    for entry in "c50 200000 -c 50" "p16 1000000 -c 50 -P 16"; do
-        read -r name n flags <<< "$entry"
-        read -r ref_set ref_get <<< "$(reference "$n" $flags)"
-        out="$(ours "$name" "$n")"
+    # figure | the service's arguments | redis-benchmark's requests and flags
+    for entry in "c50|c50 200000|200000 -c 50" "p16|p16 1000000|1000000 -c 50 -P 16" \
+                 "p16s2|p16 1000000 2|1000000 -c 50 -P 16"; do
+        IFS='|' read -r name args refargs <<< "$entry"
+        read -r ref_set ref_get <<< "$(reference $refargs)"
+        out="$(ours $args)"
+        scen="${args%% *}"
         for op in set get; do
-            read -r ops cpu <<< "$(awk -v k="$name.$op" '$1 == k {print $2, $3}' <<< "$out")"
+            read -r ops cpu <<< "$(awk -v k="$scen.$op" '$1 == k {print $2, $3}' <<< "$out")"
             ref=$ref_set; [ "$op" = get ] && ref=$ref_get
             if [ -z "${ops:-}" ]; then
                 echo "redis.cluster.$name.$op failed: $(tail -3 "$work/err.log")" >&2
@@ -92,8 +98,9 @@ median() {  # figure column -> the median of that column over the figure's runs
     awk -v k="$1" '$1 == k' "$work/results" > "$work/one"
     bench_median "$2" "$work/one"
 }
-declare -A labels=([c50]="redis-benchmark --cluster -c 50" [p16]="redis-benchmark --cluster -c 50 -P 16")
-for name in c50 p16; do
+declare -A labels=([c50]="redis-benchmark --cluster -c 50" [p16]="redis-benchmark --cluster -c 50 -P 16"
+                  [p16s2]="redis-benchmark --cluster -c 50 -P 16")
+for name in c50 p16 p16s2; do
     for op in set get; do
         ops="$(median "$name.$op" 2)"
         [ -n "$ops" ] || continue
