@@ -56,6 +56,13 @@ t.run(function()
     t.eq(db:exists("{k}n"), true, "exists keeps skynet's boolean")
     t.eq(db:exists("{k}none"), false, "exists false")
     t.eq(db:ping(), "PONG", "a keyless command goes to a master")
+    t.raises({ "redis cluster 127.0.0.1:", "SET: argument #1 is a boolean" }, db.set, db, true, 1)
+    t.raises({ "pipeline: #2 GET: argument #1[1] is a boolean" }, db.pipeline, db,
+        { { "set", "k", 1 }, { "get", { true } } })
+    -- A table argument is spliced: its keys count.
+    t.eq(db:mset({ "{t}1", 1, "{t}2", 2 }), "OK", "MSET of a spliced table")
+    t.raises({ "MSET: keys in different slots (CROSSSLOT)", '"a" slot 15495' }, db.mset, db,
+        { "a", 1, "b", 2 })
 
     -- Multi-key commands in one slot go; across slots they are refused before sending.
     t.eq(db:mset("{u}a", 1, "{u}b", 2), "OK", "mset in one slot")

@@ -145,10 +145,29 @@ M.find = find
 
 local scratch = {}
 
+-- The words as sent: a table argument is spliced in its place (db:del({"a", "b"})).
+local function flatten(a, n)
+    for i = 2, n do
+        if type(a[i]) == "table" then
+            local f = { a[1] }
+            for j = 2, n do
+                local x = a[j]
+                if type(x) == "table" then
+                    for k = 1, #x do f[#f + 1] = x[k] end
+                else
+                    f[#f + 1] = x
+                end
+            end
+            return f, #f
+        end
+    end
+    return a, n
+end
+
 -- slot(specs, a, n) -> slot (0..16383, or -1 for a keyless command), readonly; or nil and the
 -- CROSSSLOT text (without the client's prefix) when its keys hash to different slots.
 function M.slot(specs, a, n)
-    n = n or a.n or #a
+    a, n = flatten(a, n or a.n or #a)
     local spec = find(specs, a)
     if not spec then return -1, false end
     if spec.single then
