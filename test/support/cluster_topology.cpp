@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
-#include <sstream>
 #include <thread>
 
 #include "test/support/sentinel_topology.h"
@@ -18,8 +17,6 @@
 namespace skyhive::test {
 
 namespace {
-
-constexpr int kSlots = 16384;
 
 std::string where(int port) {
     return "127.0.0.1:" + std::to_string(port);
@@ -57,67 +54,11 @@ Result<std::string> query_text(int port, const std::vector<std::string>& words) 
     return r.value()[0];
 }
 
-// Slot -> owner port in one node's view (0 = unassigned).
-std::vector<int> slot_map(const std::vector<ClusterNode>& view) {
-    std::vector<int> owners(kSlots, 0);
-    for (const auto& n : view)
-        for (auto [lo, hi] : n.slots)
-            for (int s = lo; s <= hi && s < kSlots; ++s)
-                owners[size_t(s)] = n.port;
-    return owners;
-}
-
-const ClusterNode* by_port(const std::vector<ClusterNode>& view, int port) {
-    for (const auto& n : view)
-        if (n.port == port) return &n;
-    return nullptr;
-}
-
 std::string role_text(int master_port) {
     return master_port ? "a replica of " + where(master_port) : "a master";
 }
 
 }  // namespace
-
-Result<std::vector<ClusterNode>> parse_cluster_nodes(const std::string& text) {
-    std::vector<ClusterNode> out;
-    std::istringstream lines(text);
-    std::string line;
-    while (std::getline(lines, line)) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty()) continue;
-        std::istringstream words(line);
-        std::vector<std::string> w;
-        for (std::string x; words >> x;)
-            w.push_back(x);
-        if (w.size() < 8) return Error{"CLUSTER NODES: short line '" + line + "'"};
-        ClusterNode n;
-        n.id = w[0];
-        size_t colon = w[1].find(':');
-        if (colon == std::string::npos)
-            return Error{"CLUSTER NODES: no address in line '" + line + "'"};
-        n.port = std::atoi(w[1].c_str() + colon + 1);
-        n.flags = w[2];
-        n.master_id = w[3];
-        std::string f = "," + n.flags + ",";
-        n.master = f.find(",master,") != std::string::npos;
-        n.failed = f.find(",fail,") != std::string::npos;
-        n.usable = !n.failed && f.find(",handshake,") == std::string::npos &&
-                   f.find(",noaddr,") == std::string::npos && n.port > 0;
-        for (size_t i = 8; i < w.size(); ++i) {
-            if (w[i].empty() || w[i][0] == '[') continue;  // a migrating / importing slot
-            size_t dash = w[i].find('-');
-            int lo = std::atoi(w[i].c_str());
-            int hi = dash == std::string::npos ? lo : std::atoi(w[i].c_str() + dash + 1);
-            if (lo < 0 || hi < lo || hi >= kSlots)
-                return Error{"CLUSTER NODES: bad slot range '" + w[i] + "'"};
-            n.slots.emplace_back(lo, hi);
-            n.slot_count += hi - lo + 1;
-        }
-        out.push_back(std::move(n));
-    }
-    return out;
-}
 
 Result<std::unique_ptr<ClusterTopology>> ClusterTopology::start(Options options) {
     if (options.masters < 3)
@@ -225,6 +166,17 @@ Result<std::string> ClusterTopology::redis_cli(const std::vector<std::string>& a
     return Error{what + ": " + failure + ": " + output};
 }
 
+ClusterTopology::~ClusterTopology() {
+    // One at a time, each stop would wait out the node's own shutdown (a master waits for its
+    // replicas to catch up) before the next even starts.
+    for (const auto& p : nodes_) {
+        if (!p->running()) continue;
+        ::kill(p->pid(), SIGCONT);
+        ::kill(p->pid(), SIGTERM);
+    }
+    nodes_.clear();
+}
+
 RedisProcess* ClusterTopology::find(int port) const {
     for (const auto& p : nodes_)
         if (p->port() == port) return p.get();
@@ -253,10 +205,10 @@ Result<std::vector<ClusterNode>> ClusterTopology::view() const {
 Result<std::vector<int>> ClusterTopology::masters() const {
     auto v = view();
     if (!v) return v.error();
-    std::vector<std::pair<int, int>> found;  // (first slot or kSlots + port, port)
+    std::vector<std::pair<int, int>> found;  // (first slot or kClusterSlots + port, port)
     for (const auto& n : v.value()) {
         if (!n.master || n.failed) continue;
-        int first = kSlots + n.port;
+        int first = kClusterSlots + n.port;
         for (auto [lo, hi] : n.slots)
             first = std::min(first, lo);
         found.emplace_back(first, n.port);
@@ -271,7 +223,7 @@ Result<std::vector<int>> ClusterTopology::masters() const {
 Result<std::vector<int>> ClusterTopology::replicas(int master_port) const {
     auto v = view();
     if (!v) return v.error();
-    const ClusterNode* m = by_port(v.value(), master_port);
+    const ClusterNode* m = find_node(v.value(), master_port);
     if (!m) return Error{"cluster topology: no node " + where(master_port) + " in the cluster"};
     std::vector<int> out;
     for (const auto& n : v.value())
@@ -283,17 +235,17 @@ Result<std::vector<int>> ClusterTopology::replicas(int master_port) const {
 Result<int> ClusterTopology::slots(int port) const {
     auto v = view();
     if (!v) return v.error();
-    const ClusterNode* n = by_port(v.value(), port);
+    const ClusterNode* n = find_node(v.value(), port);
     if (!n) return Error{"cluster topology: no node " + where(port) + " in the cluster"};
     return n->slot_count;
 }
 
 Result<int> ClusterTopology::owner(int slot) const {
-    if (slot < 0 || slot >= kSlots)
+    if (slot < 0 || slot >= kClusterSlots)
         return Error{"cluster topology: slot " + std::to_string(slot) + " out of 0..16383"};
     auto v = view();
     if (!v) return v.error();
-    int port = slot_map(v.value())[size_t(slot)];
+    int port = slot_owners(v.value())[size_t(slot)];
     if (port == 0) return Error{"cluster topology: slot " + std::to_string(slot) + " unassigned"};
     return port;
 }
@@ -322,7 +274,7 @@ Result<void> ClusterTopology::ok() const {
         auto view = parse_cluster_nodes(text.value());
         if (!view) return Error{at + view.error().message};
         for (int other : live_ports) {
-            const ClusterNode* n = by_port(view.value(), other);
+            const ClusterNode* n = find_node(view.value(), other);
             if (!n) return Error{at + "does not know " + where(other)};
             if (!n->usable) return Error{at + "sees " + where(other) + " as " + n->flags};
         }
@@ -330,7 +282,7 @@ Result<void> ClusterTopology::ok() const {
         // replica is seen as an empty master until the news reaches everyone).
         std::map<int, int> roles;
         for (int other : live_ports) {
-            const ClusterNode* n = by_port(view.value(), other);
+            const ClusterNode* n = find_node(view.value(), other);
             int master = 0;
             for (const auto& m : view.value())
                 if (!n->master && m.id == n->master_id) master = m.port;
@@ -344,8 +296,8 @@ Result<void> ClusterTopology::ok() const {
                     return Error{at + "sees " + where(node) + " as " + role_text(master) + ", " +
                                  where(reference_port) + " as " + role_text(reference_roles[node])};
         }
-        std::vector<int> owners = slot_map(view.value());
-        for (int s = 0; s < kSlots; ++s) {
+        std::vector<int> owners = slot_owners(view.value());
+        for (int s = 0; s < kClusterSlots; ++s) {
             int o = owners[size_t(s)];
             if (o == 0) return Error{at + "slot " + std::to_string(s) + " is unassigned"};
             if (!live(o))
@@ -431,7 +383,8 @@ Result<void> ClusterTopology::failover(int replica_port) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     for (;;) {
         auto role = resp_query(replica_port, {"ROLE"});
-        if (role && !role.value().empty() && role.value()[0] == "master") return {};
+        if (role && !role.value().empty() && role.value()[0] == "master")
+            return wait_ok(std::chrono::seconds(30));
         if (cancelled()) return Error{"cancelled"};
         if (std::chrono::steady_clock::now() >= deadline)
             return Error{"CLUSTER FAILOVER: " + where(replica_port) +
@@ -450,7 +403,8 @@ Result<void> ClusterTopology::reshard(int from_port, int to_port, int n) {
          to.value(), "--cluster-slots", std::to_string(n), "--cluster-yes"},
         std::chrono::seconds(300));
     if (!r) return r.error();
-    return {};
+    // redis-cli tells the two masters; the others learn the new owners by gossip.
+    return wait_ok(std::chrono::seconds(30));
 }
 
 Result<int> ClusterTopology::add_node(int master_port) {

@@ -9,25 +9,10 @@
 #include <vector>
 
 #include "core/result.h"
+#include "test/support/cluster_nodes.h"
 #include "test/support/redis_process.h"
 
 namespace skyhive::test {
-
-// One line of CLUSTER NODES as a node sees it.
-struct ClusterNode {
-    std::string id;
-    int port = 0;
-    std::string flags;      // "myself,master", "slave", "master,fail"...
-    std::string master_id;  // "-" for a master
-    bool master = false;
-    bool failed = false;  // flagged "fail" (the cluster agreed it is down), not "fail?"
-    bool usable = true;   // not failed, not in handshake, has an address
-    int slot_count = 0;
-    std::vector<std::pair<int, int>> slots;  // owned ranges, inclusive; open slots left out
-};
-
-// Parses the text of CLUSTER NODES (from host 127.0.0.1). An error names the bad line.
-Result<std::vector<ClusterNode>> parse_cluster_nodes(const std::string& text);
 
 // A Redis Cluster for tests and benchmarks: masters x (1 + replicas) redis-server processes with
 // cluster-enabled, each a RedisProcess on free loopback ports (data and bus port) in its own
@@ -56,7 +41,8 @@ class ClusterTopology {
     static Result<std::unique_ptr<ClusterTopology>> start(Options options);
     ClusterTopology(const ClusterTopology&) = delete;
     ClusterTopology& operator=(const ClusterTopology&) = delete;
-    ~ClusterTopology() = default;
+    // Stops every node: SIGTERM to all at once, then each is waited for (SIGKILL after 5 s).
+    ~ClusterTopology();
 
     const Options& options() const { return options_; }
     // Every node started and not removed by del_node, in start order (added ones last).
@@ -95,9 +81,11 @@ class ClusterTopology {
     // master that was replaced comes back as a replica of its successor); stops it first if it
     // runs. Waits until it answers PING.
     Result<void> restart(int port);
-    // CLUSTER FAILOVER on a replica; waits (15 s) until it says it is a master.
+    // CLUSTER FAILOVER on a replica; waits (15 s) until it says it is a master, then until ok()
+    // (30 s): every node has heard of it.
     Result<void> failover(int replica_port);
-    // Moves n slots from one master to another with redis-cli --cluster reshard.
+    // Moves n slots from one master to another with redis-cli --cluster reshard, then waits
+    // until ok() (30 s): every node maps them to their new owner.
     Result<void> reshard(int from_port, int to_port, int n);
     // Starts a node and joins it with redis-cli --cluster add-node: an empty master, or a
     // replica of master_port when it is not 0. Waits until ok(). Returns its port.

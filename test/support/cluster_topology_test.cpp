@@ -38,6 +38,46 @@ int total_slots(const ClusterTopology& t, const std::vector<int>& masters) {
     return sum;
 }
 
+TEST(ClusterNodesTest, ParsesRolesFlagsAndRangesAndLeavesOpenSlotsOut) {
+    const std::string text =
+        "a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-99 200 [300->-b2]\r\n"
+        "b2 127.0.0.1:7001@17001,host master - 0 0 2 connected 100-199 [300-<-a1]\n"
+        "c3 127.0.0.1:7002@17002 slave a1 0 0 1 connected\n"
+        "d4 127.0.0.1:7003@17003 master,fail - 0 0 3 disconnected\n"
+        "e5 127.0.0.1:7004@17004 slave,fail? b2 0 0 2 connected\n"
+        "f6 :0@0 master,noaddr - 0 0 0 disconnected\n";
+    auto r = parse_cluster_nodes(text);
+    ASSERT_TRUE(r) << r.error().message;
+    const auto& v = r.value();
+    ASSERT_EQ(v.size(), 6u);
+    EXPECT_EQ(v[0].port, 7000);
+    EXPECT_TRUE(v[0].master);
+    EXPECT_EQ(v[0].slot_count, 101) << "0-99 and 200; the migrating 300 is not counted";
+    EXPECT_EQ(v[1].port, 7001) << "a hostname after the bus port";
+    EXPECT_EQ(v[1].slot_count, 100);
+    EXPECT_FALSE(v[2].master);
+    EXPECT_EQ(v[2].master_id, "a1");
+    EXPECT_TRUE(v[3].failed);
+    EXPECT_FALSE(v[3].usable);
+    EXPECT_FALSE(v[4].failed) << "fail? is one node's suspicion";
+    EXPECT_TRUE(v[4].usable);
+    EXPECT_FALSE(v[5].usable);
+    auto owners = slot_owners(v);
+    ASSERT_EQ(owners.size(), size_t(kClusterSlots));
+    EXPECT_EQ(owners[0], 7000);
+    EXPECT_EQ(owners[150], 7001);
+    EXPECT_EQ(owners[200], 7000);
+    EXPECT_EQ(owners[300], 0);
+    EXPECT_EQ(find_node(v, 7002), &v[2]);
+    EXPECT_EQ(find_node(v, 1), nullptr);
+
+    auto bad = parse_cluster_nodes("a1 127.0.0.1:7000@17000 master - 0 0 1 connected 9-16384\n");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("bad slot range '9-16384'"), std::string::npos)
+        << bad.error().message;
+    EXPECT_FALSE(parse_cluster_nodes("a1 127.0.0.1:7000 master\n"));
+}
+
 TEST(ClusterTopologyTest, ThreeMastersWithAReplicaEachOwnAllSlots) {
     auto t = start_cluster();
     ASSERT_TRUE(t);
@@ -142,21 +182,90 @@ TEST(ClusterTopologyTest, KillOfAMasterPromotesItsReplicaAndTheMasterRejoinsAsRe
     EXPECT_EQ(rejoined.value(), std::vector<int>{victim});
 }
 
-TEST(ClusterTopologyTest, ReshardMovesSlotsBetweenMasters) {
+TEST(ClusterTopologyTest, ReshardMovesSlotsAndReturnsOnceEveryNodeKnows) {
     auto t = start_cluster();
     ASSERT_TRUE(t);
     auto masters = t->masters();
     ASSERT_TRUE(masters);
-    int from = masters.value()[0], to = masters.value()[2];
+    int from = masters.value()[1], to = masters.value()[2];
     auto from0 = t->slots(from), to0 = t->slots(to);
     ASSERT_TRUE(from0 && to0);
-    auto moved = t->reshard(from, to, 100);
+    auto moved = t->reshard(from, to, 1000);
     ASSERT_TRUE(moved) << moved.error().message;
-    auto ok = t->wait_ok(std::chrono::seconds(10));
-    ASSERT_TRUE(ok) << ok.error().message;
-    EXPECT_EQ(t->slots(from).value(), from0.value() - 100);
-    EXPECT_EQ(t->slots(to).value(), to0.value() + 100);
+    // reshard() returns once every node knows the new owners (redis-cli tells the masters;
+    // the replicas learn by gossip).
+    for (const auto& n : t->nodes()) {
+        auto text = resp_query(n->port(), {"CLUSTER", "NODES"});
+        ASSERT_TRUE(text) << text.error().message;
+        auto view = parse_cluster_nodes(text.value().at(0));
+        ASSERT_TRUE(view) << view.error().message;
+        for (const auto& seen : view.value()) {
+            int expected = seen.port == from ? from0.value() - 1000
+                           : seen.port == to ? to0.value() + 1000
+                                             : seen.slot_count;
+            EXPECT_EQ(seen.slot_count, expected)
+                << seen.port << "'s slots as " << n->port() << " sees them";
+        }
+    }
     EXPECT_EQ(total_slots(*t, masters.value()), 16384);
+}
+
+TEST(ClusterTopologyTest, FailoverSwapsAMasterAndItsReplicaKeepingTheData) {
+    auto t = start_cluster();
+    ASSERT_TRUE(t);
+    auto owner = t->owner(12182);  // "foo"
+    ASSERT_TRUE(owner);
+    auto replicas = t->replicas(owner.value());
+    ASSERT_TRUE(replicas);
+    ASSERT_EQ(replicas.value().size(), 1u);
+    int replica = replicas.value()[0];
+    ASSERT_TRUE(resp_query(owner.value(), {"SET", "foo", "kept"}));
+    auto done = t->failover(replica);
+    ASSERT_TRUE(done) << done.error().message;
+    // failover() returned once every node agrees: no wait_ok needed.
+    auto now = t->owner(12182);
+    ASSERT_TRUE(now);
+    EXPECT_EQ(now.value(), replica);
+    auto demoted = t->replicas(replica);
+    ASSERT_TRUE(demoted);
+    EXPECT_EQ(demoted.value(), std::vector<int>{owner.value()});
+    auto get = resp_query(replica, {"GET", "foo"});
+    ASSERT_TRUE(get) << get.error().message;
+    EXPECT_EQ(get.value().at(0), "kept");
+    auto not_replica = t->failover(replica);
+    EXPECT_FALSE(not_replica) << "CLUSTER FAILOVER on a master";
+}
+
+TEST(ClusterTopologyTest, AddedNodesJoinAndDeletedOnesLeave) {
+    auto t = start_cluster();
+    ASSERT_TRUE(t);
+    auto masters = t->masters();
+    ASSERT_TRUE(masters);
+    auto master = t->add_node(0);
+    ASSERT_TRUE(master) << master.error().message;
+    auto four = t->masters();
+    ASSERT_TRUE(four);
+    EXPECT_EQ(four.value().size(), 4u);
+    EXPECT_EQ(four.value().back(), master.value()) << "an empty master comes last";
+    EXPECT_EQ(t->slots(master.value()).value(), 0);
+    auto replica = t->add_node(master.value());
+    ASSERT_TRUE(replica) << replica.error().message;
+    EXPECT_EQ(t->replicas(master.value()).value(), std::vector<int>{replica.value()});
+    EXPECT_EQ(t->nodes().size(), 8u);
+
+    auto refused = t->del_node(masters.value()[0]);
+    ASSERT_FALSE(refused) << "del-node of a master that owns slots";
+    EXPECT_NE(refused.error().message.find("not empty"), std::string::npos)
+        << refused.error().message;
+    for (int port : {replica.value(), master.value()}) {
+        auto gone = t->del_node(port);
+        ASSERT_TRUE(gone) << gone.error().message;
+        EXPECT_EQ(t->find(port), nullptr);
+        EXPECT_FALSE(redis::answers_ping(port)) << port << " still runs";
+    }
+    EXPECT_EQ(t->masters().value(), masters.value());
+    auto ok = t->ok();
+    EXPECT_TRUE(ok) << ok.error().message;
 }
 
 // with_cluster running `sh -c script`; the script's stdout is read line by line.

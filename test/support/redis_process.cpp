@@ -50,7 +50,9 @@ Result<void> RedisProcess::launch() {
     }
     pid_ = pid;
     auto ready = wait_ready();
-    if (!ready) {
+    // wait_ready() reaps a server that exited and sets pid_ to -1: kill(-1) would signal every
+    // process this user may signal.
+    if (!ready && pid_ > 0) {
         ::kill(pid_, SIGKILL);
         ::waitpid(pid_, nullptr, 0);
         pid_ = -1;
@@ -63,8 +65,14 @@ Result<void> RedisProcess::wait_ready() {
         int status = 0;
         if (::waitpid(pid_, &status, WNOHANG) != pid_) return {};
         pid_ = -1;
+        // The directory goes with this object: the log's end goes into the message. (A config
+        // file error is printed on stderr instead.)
+        std::string log;
+        std::ifstream in(dir_ + "/server.log");
+        for (std::string line; std::getline(in, line);)
+            log = log.substr(log.size() > 600 ? log.size() - 600 : 0) + line + " | ";
         return Error{"redis process exited during start-up on port " + std::to_string(port_) +
-                     " (see " + dir_ + "/server.log)"};
+                     (log.empty() ? " (no log; see its stderr)" : "; its log ends: " + log)};
     });
 }
 

@@ -15,8 +15,10 @@
 //       ID <port>          its node id (bulk)
 //       KILL / STOP / PAUSE / RESUME <port>   SIGKILL / SIGTERM / SIGSTOP / SIGCONT    [+OK]
 //       RESTART <port>     start it again with its directory (nodes.conf): it rejoins  [+OK]
-//       FAILOVER <port>    CLUSTER FAILOVER on that replica, until it says it is master [+OK]
-//       RESHARD <from> <to> <n>  redis-cli --cluster reshard of n slots     [+OK or -ERR output]
+//       FAILOVER <port>    CLUSTER FAILOVER on that replica, until it says it is master
+//                          and the cluster is ok again (as WAITOK)            [+OK / -ERR]
+//       RESHARD <from> <to> <n>  redis-cli --cluster reshard of n slots, then until the
+//                          cluster is ok again              [+OK or -ERR with redis-cli's output]
 //       ADDNODE [<master>] a new node joined as an empty master, or as a replica of that
 //                          master; answered once the cluster is ok again   [:port]
 //       DELNODE <port>     redis-cli --cluster del-node (an empty master or a replica), then
@@ -27,7 +29,10 @@
 //       PING
 // Exits with the program's status, after stopping every process it started and removing their
 // directories (also when the program fails, or on SIGINT / SIGTERM, which it passes on to the
-// program as SIGTERM). One thread: a poll loop owns the processes and the sockets.
+// program as SIGTERM; one during start-up stops it with 128 + the signal). The nodes get SIGKILL
+// if with_cluster itself is killed (PR_SET_PDEATHSIG); their directories then stay behind.
+// One thread: a poll loop owns the processes and the sockets, so control commands run one at a
+// time, and a long one (RESHARD, ADDNODE, WAITOK) holds the others back until it is done.
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -53,9 +58,9 @@ using skyhive::test::parse_request;
 using skyhive::test::write_all;
 
 // Set by SIGINT/SIGTERM: the program is told to stop, and everything is stopped after it.
-volatile sig_atomic_t stop_requested = 0;
-void on_stop_signal(int) {
-    stop_requested = 1;
+volatile sig_atomic_t stop_requested = 0;  // the signal's number
+void on_stop_signal(int sig) {
+    stop_requested = sig;
 }
 
 enum class Role { control, garbage };
@@ -178,9 +183,13 @@ int usage(const char* why) {
     return 2;
 }
 
-// Runs the program and serves the control port until it exits; returns its wait status.
+// Runs the program and serves the control port until it exits; returns the exit code to give.
 int serve(Lab& lab, int control_fd, char** program) {
     pid_t child = ::fork();
+    if (child < 0) {  // and never kill(-1, ...) below
+        std::perror("with_cluster: fork");
+        return 2;
+    }
     if (child == 0) {
         ::signal(SIGINT, SIG_DFL);
         ::signal(SIGTERM, SIG_DFL);
@@ -237,7 +246,7 @@ int serve(Lab& lab, int control_fd, char** program) {
     }
     for (const Conn& c : conns)
         ::close(c.fd);
-    return status;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace
@@ -284,7 +293,7 @@ int main(int argc, char** argv) {
     auto started = ClusterTopology::start(options);
     if (!started) {
         std::fprintf(stderr, "with_cluster: %s\n", started.error().message.c_str());
-        return 2;
+        return stop_requested ? 128 + stop_requested : 2;
     }
     Lab lab{started.value().get(), {}};
     int control_port = 0;
@@ -296,10 +305,10 @@ int main(int argc, char** argv) {
     ::setenv("SKYHIVE_TEST_CLUSTER_PORTS", join_ports(*lab.topo).c_str(), 1);
     ::setenv("SKYHIVE_TEST_CLUSTER_FULL_COVERAGE", options.full_coverage ? "yes" : "no", 1);
     ::setenv("SKYHIVE_TEST_LAB_PORT", std::to_string(control_port).c_str(), 1);
-    int status = serve(lab, control_fd, argv + i);
+    int code = serve(lab, control_fd, argv + i);
     for (int fd : lab.garbage_listeners)
         ::close(fd);
     ::close(control_fd);
     started.value().reset();
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return code;
 }

@@ -142,6 +142,10 @@ int main(int argc, char** argv) {
     ::setenv("SKYHIVE_TEST_LAB_PORT", std::to_string(control_port).c_str(), 1);
 
     pid_t child = ::fork();
+    if (child < 0) {  // and never kill(-1, ...) below
+        std::perror("with_sentinel: fork");
+        return 2;
+    }
     if (child == 0) {
         ::signal(SIGINT, SIG_DFL);
         ::signal(SIGTERM, SIG_DFL);
