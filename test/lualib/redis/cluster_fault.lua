@@ -200,6 +200,16 @@ function M.within_timeout(L, timeout_ms, what)
     return s.max_ms
 end
 
+-- Asserts that the client's slot map was refreshed at most about ten times a second over the
+-- load's life (the map is asked for every 100 ms while commands are held, and refreshes asked
+-- for while one runs coalesce into one more), plus a few for bursts.
+function M.refreshes_bounded(L, st, what)
+    local secs = (L.t1[L.count] - L.t0[1]) / 1000
+    local bound = 20 + math.ceil(12 * secs)
+    t.ok(st.refreshes <= bound, format("%s: %d map refreshes in %.1f s (at most %d expected)",
+        what, st.refreshes, secs, bound))
+end
+
 -- A line of figures for the log: "<what>: N acked, M failed (kinds), longest X ms".
 function M.report(what, s, extra)
     skynet.error(format("FIGURES %s: %d acknowledged, %d failed (%s), longest command %.0f ms%s",

@@ -93,6 +93,7 @@ t.run(function()
         t.ok(st.clusterdown > 0, "the servers answered CLUSTERDOWN (the client retried them)")
     end
     t.eq(st.held, 0, "nothing left held")
+    fault.refreshes_bounded(L, st, "kill -9")
     local serving = 0
     for _, n in ipairs(db:nodes()) do
         if n.role == "master" and n.slots > 0 then serving = serving + 1 end
