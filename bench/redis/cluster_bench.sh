@@ -25,7 +25,10 @@ build="${1:-$root/build}"
 runs="${2:-3}"
 skyhive="$(bench_skyhive "$build")"
 with_cluster="$(cd "$build" && pwd)/test/support/with_cluster"
-[ -x "$with_cluster" ] || { echo "no $with_cluster (cmake --build $build --target with_cluster)" >&2; exit 2; }
+if [ ! -x "$with_cluster" ]; then
+    echo "no $with_cluster (cmake --build $build --target with_cluster)" >&2
+    exit 2
+fi
 bench_need redis-benchmark redis-cli
 work="$bench_work"
 
@@ -41,6 +44,9 @@ CONF
 
 # Runs under with_cluster: every run's figures go to $work/results as
 # "<figure> <value> <reference> <cpu_us_per_op>".
+ratio() {  # a b -> a / b with two decimals
+    awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'
+}
 cat > "$work/inner.sh" <<'INNER'
 set -euo pipefail
 lab="$SKYHIVE_TEST_LAB_PORT"
@@ -69,7 +75,7 @@ for run in $(seq "$runs"); do
                 echo "redis.cluster.$name.$op failed: $(tail -3 "$work/err.log")" >&2
                 continue
             fi
-            echo "run$run redis.cluster.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$(awk -v a="$ops" -v b="$ref" 'BEGIN {printf "%.2f", a / b}') cpu_us_per_op=$cpu"
+            echo "run$run redis.cluster.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$(ratio "$ops" "$ref") cpu_us_per_op=$cpu"
             echo "$name.$op $ops $ref $cpu" >> "$work/results"
         done
     done
@@ -81,7 +87,7 @@ for run in $(seq "$runs"); do
         echo "redis.cluster.reshard failed: $(tail -3 "$work/err.log")" >&2
         continue
     fi
-    echo "run$run redis.cluster.reshard errors=$errors get_p99_ms=$during ref_p99_before_ms=$before ratio=$(awk -v a="$during" -v b="$before" 'BEGIN {printf "%.2f", a / b}') gets_per_s=$gets reshard_s=$secs moved=$moved ask=$ask"
+    echo "run$run redis.cluster.reshard errors=$errors get_p99_ms=$during ref_p99_before_ms=$before ratio=$(ratio "$during" "$before") gets_per_s=$gets reshard_s=$secs moved=$moved ask=$ask"
     echo "reshard.errors $errors 0 0" >> "$work/results"
     echo "reshard.p99 $during $before 0" >> "$work/results"
     echo "reshard.secs $secs 0 0" >> "$work/results"
@@ -91,6 +97,7 @@ INNER
 : > "$work/results"
 echo "# load before: $(uptime)"
 export work skyhive runs
+export -f ratio
 "$with_cluster" -- bash "$work/inner.sh"
 echo "# load after: $(uptime)"
 echo "# medians of $runs runs"
@@ -98,19 +105,20 @@ median() {  # figure column -> the median of that column over the figure's runs
     awk -v k="$1" '$1 == k' "$work/results" > "$work/one"
     bench_median "$2" "$work/one"
 }
-declare -A labels=([c50]="redis-benchmark --cluster -c 50" [p16]="redis-benchmark --cluster -c 50 -P 16"
+declare -A labels=([c50]="redis-benchmark --cluster -c 50"
+                  [p16]="redis-benchmark --cluster -c 50 -P 16"
                   [p16s2]="redis-benchmark --cluster -c 50 -P 16")
 for name in c50 p16 p16s2; do
     for op in set get; do
         ops="$(median "$name.$op" 2)"
         [ -n "$ops" ] || continue
         ref="$(median "$name.$op" 3)"
-        echo "redis.cluster.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$(awk -v a="$ops" -v b="$ref" 'BEGIN {printf "%.2f", a / b}') cpu_us_per_op=$(median "$name.$op" 4) (ref: ${labels[$name]})"
+        echo "redis.cluster.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$(ratio "$ops" "$ref") cpu_us_per_op=$(median "$name.$op" 4) (ref: ${labels[$name]})"
     done
 done
 during="$(median reshard.p99 2)"
 if [ -n "$during" ]; then
     before="$(median reshard.p99 3)"
     echo "redis.cluster.reshard.errors errors=$(median reshard.errors 2) ref=0 (target: none surfaced)"
-    echo "redis.cluster.reshard.get_p99 ms=$during ref_before_ms=$before ratio=$(awk -v a="$during" -v b="$before" 'BEGIN {printf "%.2f", a / b}') reshard_s=$(median reshard.secs 2) (ref: p99 of a GET just before the reshard)"
+    echo "redis.cluster.reshard.get_p99 ms=$during ref_before_ms=$before ratio=$(ratio "$during" "$before") reshard_s=$(median reshard.secs 2) (ref: p99 of a GET just before the reshard)"
 fi

@@ -46,19 +46,21 @@ end
 
 -- The load: opts.n coroutines (default 50), coroutine j INCRs its own keys
 -- "<prefix>:<j>:<k>" (k = 1..opts.per, default 4) in turn, one command at a time, sleeping
--- opts.pace_cs centiseconds after each (default 5: 50 coroutines make ~1 kHz). Keys spread over
--- every slot range; one coroutine per key, so at most one INCR of a key is ever in flight.
+-- opts.pace_cs centiseconds after each (default 5: 50 coroutines make ~1 kHz; 0: only a yield,
+-- so a command of each coroutine is almost always in flight). Keys spread over every slot
+-- range; one coroutine per key, so at most one INCR of a key is ever in flight.
 --
 -- It records every command: L.key[i] (index into L.keys), L.t0[i] and L.t1[i] (ms, M.ms), and
 -- L.err[i] (nil when acknowledged). L.acked / L.unsure count per key the acknowledged INCRs and
--- those whose fate is unknown (failed with "may or may not have executed", or a reply timeout).
+-- those whose fate is unknown (failed with "may or may not have executed", or a reply timeout);
+-- L.pending[key] is the start (ms) of the key's INCR in progress, nil between two.
 -- L.stop() yields until every coroutine has returned.
 function M.load(db, opts)
     opts = opts or {}
     local n, per, pace = opts.n or 50, opts.per or 4, opts.pace_cs or 5
     local prefix = opts.prefix or "f"
     local L = { keys = {}, index = {}, key = {}, t0 = {}, t1 = {}, err = {}, acked = {},
-        unsure = {}, running = true, live = 0, count = 0 }
+        unsure = {}, pending = {}, running = true, live = 0, count = 0 }
     for j = 1, n do
         for k = 1, per do
             local name = format("%s:%d:%d", prefix, j, k)
@@ -79,7 +81,9 @@ function M.load(db, opts)
                 k = k % per + 1
                 local name = format("%s:%d:%d", prefix, j, k)
                 local t0 = M.ms()
+                L.pending[name] = t0
                 local ok, err = pcall(db.incr, db, name)
+                L.pending[name] = nil
                 local i = L.count + 1
                 L.count = i
                 L.key[i], L.t0[i], L.t1[i] = L.index[name], t0, M.ms()
@@ -93,7 +97,7 @@ function M.load(db, opts)
                         L.unsure[name] = L.unsure[name] + 1
                     end
                 end
-                skynet.sleep(pace)
+                if pace > 0 then skynet.sleep(pace) else skynet.yield() end
             end
             L.live = L.live - 1
         end)

@@ -69,9 +69,9 @@ t.run(function()
     t.wait_until(function() return L.count >= 1000 end, 1000, "1000 INCRs before the outage")
     t.eq(fault.summary(L).failed, 0, "failures before the outage")
 
+    local downed = fault.ms()
     t.eq(ctl:kill(victim), "OK", "kill -9 the master " .. victim)
     t.eq(ctl:kill(replica), "OK", "kill -9 its replica " .. replica)
-    local downed = fault.ms()
     t.wait_until(function() return flagged_failed(observer, victim) end, 3000,
         "the cluster flags the dead master as failed")
     local flagged = fault.ms()
