@@ -148,6 +148,23 @@ t.run(function()
     t.eq(slots, 16384, "they own every slot")
     raw:disconnect()
 
+    -- Each node's connection checks the node's id in its handshake: a server that took over a
+    -- dead node's address gets none of its commands.
+    local connection = require "skynet.db.redis.connection"
+    for _, n in pairs(db.conn.map.nodes) do
+        if n.conn then
+            t.eq(n.conn.cluster_id, lab.lab():id(n.port), n.addr .. " checked for its id")
+        end
+    end
+    local p1 = lab.ports[1]
+    local impostor = connection.new { port = p1, cluster_id = "0123456789abcdef" }
+    t.raises({ "CLUSTER MYID: this is node " .. lab.lab():id(p1), "not 0123456789abcdef" },
+        impostor.connect, impostor)
+    local right = connection.new { port = p1, cluster_id = lab.lab():id(p1) }
+    right:connect()
+    t.eq(right:call("PING", "PING"), "PONG", "the right node")
+    right:close()
+
     -- Seeds that fail: the next is asked; none answering raises, naming each.
     local garbage = "127.0.0.1:" .. lab.lab():garbage()
     local g = redis.cluster { nodes = { garbage, "127.0.0.1:1", lab.seeds[2] } }

@@ -1,7 +1,8 @@
 -- The "may or may not have executed" rule on a cluster, made deterministic: a master is paused
 -- (SIGSTOP) with an INCR in flight on the client's connection to it, then killed (kill -9). The
 -- INCR in flight fails saying it may or may not have executed, and is not sent again; an INCR
--- issued after the kill is held, not failed, and runs on the promoted replica.
+-- issued after the kill is held, not failed, and runs on the promoted replica; one whose timeout
+-- is shorter than the failover fails at its timeout saying it did not run.
 local skynet = require "skynet"
 local t = require "tlib"
 local redis = require "skynet.db.redis"
@@ -28,6 +29,7 @@ t.run(function()
     local key = "f:1"
     local victim = tonumber(ctl:owner(redis.slot(key)))
     local db = redis.cluster { nodes = lab.seeds, timeout = 15000 }
+    local quick = redis.cluster { nodes = lab.seeds, timeout = 300 }
     t.eq(db:set(key, 0), "OK", "set")
     synced(ctl, victim)
     local conn
@@ -48,6 +50,14 @@ t.run(function()
     t.eq(first.ok, false, "the INCR in flight failed")
     t.ok(tostring(first.v):find("may or may not have executed", 1, true), first.v)
     skynet.error("in flight: " .. tostring(first.v))
+
+    -- A command whose timeout is shorter than the failover gives up, held, within it.
+    local t0 = skynet.now()
+    local text = t.raises({ "gave up after 300 ms, the command did not run",
+        "127.0.0.1:" .. victim }, quick.incr, quick, key)
+    t.ok(skynet.now() - t0 < 60, "within its timeout: " .. (skynet.now() - t0) * 10 .. " ms")
+    skynet.error("held past its timeout: " .. text)
+    quick:disconnect()
 
     skynet.fork(function()
         second.ok, second.v = pcall(db.incr, db, key)

@@ -37,7 +37,7 @@ t.run(function()
         if n.addr == "127.0.0.1:" .. victim then t.ok(n.slots > 0, "the victim owns slots") end
     end
     local w = { acked = {}, ambiguous = {}, certain = {}, running = true, live = 0, last_ok = {},
-        slow = 0, max_cs = {} }
+        slow = 0, max_cs = {}, samples = {} }
     for i = 1, N do
         local key = "w:" .. i
         w.acked[key], w.ambiguous[key] = 0, 0
@@ -54,6 +54,9 @@ t.run(function()
                     w.last_ok[key] = skynet.now()
                 elseif err:find("may or may not have executed", 1, true) then
                     w.ambiguous[key] = w.ambiguous[key] + 1
+                    if #w.samples < 40 then
+                        w.samples[#w.samples + 1] = skynet.now() .. " " .. key .. " " .. err
+                    end
                 else
                     w.certain[#w.certain + 1] = err
                 end
@@ -94,6 +97,7 @@ t.run(function()
     w.running = false
     t.wait_until(function() return w.live == 0 end, 2000, "the writers stop")
     for _, e in ipairs(w.certain) do skynet.error("unexpected error: " .. e) end
+    for _, e in ipairs(w.samples) do skynet.error("in flight: " .. e) end
     t.eq(#w.certain, 0, "no command that was not sent failed")
     local amb = total(w.ambiguous)
     t.ok(amb <= #on_victim, string.format("at most one command in flight per coroutine of the "
@@ -123,7 +127,7 @@ t.run(function()
         local key = "w:" .. i
         local mine = false
         for _, v in ipairs(on_victim) do if v == key then mine = true end end
-        if not mine and w.max_cs[key] > others_max then others_max = w.max_cs[key] end
+        if not mine and (w.max_cs[key] or 0) > others_max then others_max = w.max_cs[key] end
     end
     if not lab.full_coverage then
         t.ok(others_max < 50, string.format("the other shards never stalled (longest command "

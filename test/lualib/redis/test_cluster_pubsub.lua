@@ -38,6 +38,16 @@ local function synced(ctl, master)
     end, 3000, "the replicas of " .. master .. " in sync")
 end
 
+-- Moves an empty slot by hand: IMPORTING, MIGRATING, then every master learns the new owner.
+local function move(ctl, slot, from, to)
+    local id = node(to):command("CLUSTER", "MYID")
+    node(to):command("CLUSTER", "SETSLOT", slot, "IMPORTING", node(from):command("CLUSTER", "MYID"))
+    node(from):command("CLUSTER", "SETSLOT", slot, "MIGRATING", id)
+    node(to):command("CLUSTER", "SETSLOT", slot, "NODE", id)
+    node(from):command("CLUSTER", "SETSLOT", slot, "NODE", id)
+    for _, p in ipairs(ctl:masters()) do node(p):command("CLUSTER", "SETSLOT", slot, "NODE", id) end
+end
+
 t.run(function()
     local ctl = lab.lab()
     local db = redis.cluster { nodes = lab.seeds, timeout = 15000 }
@@ -86,15 +96,21 @@ t.run(function()
     for _, p in ipairs(ctl:masters()) do
         if tonumber(p) ~= from then to = tonumber(p) end
     end
-    local to_id = node(to):command("CLUSTER", "MYID")
-    node(to):command("CLUSTER", "SETSLOT", slot, "IMPORTING", node(from):command("CLUSTER", "MYID"))
-    node(from):command("CLUSTER", "SETSLOT", slot, "MIGRATING", to_id)
-    node(to):command("CLUSTER", "SETSLOT", slot, "NODE", to_id)
-    node(from):command("CLUSTER", "SETSLOT", slot, "NODE", to_id)
-    for _, p in ipairs(ctl:masters()) do
-        node(p):command("CLUSTER", "SETSLOT", slot, "NODE", to_id)
-    end
+    move(ctl, slot, from, to)
     arrives(ch, "after the move", spub)
+
+    -- A slot moved while nobody listened: the watcher's map is stale, its SSUBSCRIBE goes to the
+    -- old owner, which answers MOVED; the channel goes to the new owner and the call returns.
+    local z = "room:{z}"
+    local zfrom = owner(redis.slot(z))
+    local zto
+    for _, p in ipairs(ctl:masters()) do
+        if tonumber(p) ~= zfrom then zto = tonumber(p) end
+    end
+    move(ctl, redis.slot(z), zfrom, zto)
+    w:ssubscribe(z)
+    arrives(z, "after MOVED", spub)
+    chans[#chans + 1] = z
 
     -- kill -9 of the master the SUBSCRIBE connection is on, which also owns a shard channel.
     local victim = tonumber(w.conn.target:match(":(%d+)$"))

@@ -2,9 +2,12 @@
 -- nodes (one connection each, made lazily), and the background refresh that asks the cluster.
 --
 --   map.slots[s]     the master node of slot s (0-based index), or nil when no node has it
---   map.nodes[addr]  node = {addr = "h:p", host, port, role, master (a replica's master node),
---                    replicas (a master's replica nodes), conn (connection or nil), ro (true for
---                    a connection that sent READONLY)}
+--   map.nodes[addr]  node = {addr = "h:p", host, port, id (the cluster's node id, when known),
+--                    role, master (a replica's master node), replicas (a master's replica
+--                    nodes), conn (connection or nil)}
+--
+-- A node's connection checks CLUSTER MYID in its handshake once the map knows the node's id, so
+-- a server that took over a dead node's address gets no command meant for that node.
 --
 -- Topology comes from CLUSTER SHARDS, or CLUSTER SLOTS on a server that does not know that
 -- command, asked of a node whose connection is ready, else of each seed and known node on a
@@ -82,6 +85,7 @@ function map:conn(n)
     for k, v in pairs(self.conn_opts) do o[k] = v end
     o.host, o.port = n.host, n.port
     o.readonly = n.role == "replica" or nil
+    o.cluster_id = n.id
     c = connection.new(o)
     n.conn = c
     local owner = self.owner
@@ -126,17 +130,19 @@ local function endpoint(host, port, fallback_host)
     return format("%s:%d", host, tonumber(port))
 end
 
--- CLUSTER SHARDS -> list of {ranges = {s1, e1, ...}, master = addr, replicas = {addr...}}.
+-- CLUSTER SHARDS -> list of {ranges = {s1, e1, ...}, master = addr, replicas = {addr...},
+-- ids = {[addr] = node id}}.
 local function parse_shards(v, from_host)
     local shards = {}
     for i = 1, #v do
         local s = fields(v[i])
-        local shard = { ranges = s.slots or {}, replicas = {} }
+        local shard = { ranges = s.slots or {}, replicas = {}, ids = {} }
         local nodes = s.nodes or {}
         for j = 1, #nodes do
             local f = fields(nodes[j])
             local addr = endpoint(f.endpoint ~= "" and f.endpoint or f.ip, f.port, from_host)
             if addr then
+                shard.ids[addr] = f.id
                 if f.role == "master" then
                     -- A failed master keeps its slots until a replica takes over.
                     if not shard.master or f.health ~= "failed" then shard.master = addr end
@@ -157,10 +163,14 @@ local function parse_slots(v, from_host)
         local e = v[i]
         local m = type(e[3]) == "table" and endpoint(e[3][1], e[3][2], from_host)
         if m then
-            local shard = { ranges = { e[1], e[2] }, master = m, replicas = {} }
+            local shard = { ranges = { e[1], e[2] }, master = m, replicas = {},
+                ids = { [m] = e[3][3] } }
             for j = 4, #e do
                 local r = type(e[j]) == "table" and endpoint(e[j][1], e[j][2], from_host)
-                if r then shard.replicas[#shard.replicas + 1] = r end
+                if r then
+                    shard.replicas[#shard.replicas + 1] = r
+                    shard.ids[r] = e[j][3]
+                end
             end
             shards[#shards + 1] = shard
         end
@@ -188,6 +198,13 @@ end
 ----------------------------------------------------------------------------------------------
 -- Applying a topology
 
+-- A node's id as the cluster names it; a connection made for another id checks the new one.
+local function identify(n, id)
+    if type(id) ~= "string" or id == "" or n.id == id then return end
+    n.id = id
+    if n.conn then n.conn.cluster_id = id end
+end
+
 function map:apply(shards)
     local slots = self.slots
     for s = 0, 16383 do slots[s] = nil end
@@ -200,6 +217,7 @@ function map:apply(shards)
             m.role = "master"
         end
         m.master = nil
+        identify(m, sh.ids[sh.master])
         keep[m] = true
         if not m.listed then
             m.listed = true
@@ -213,6 +231,7 @@ function map:apply(shards)
                 r.role = "replica"
             end
             r.master = m
+            identify(r, sh.ids[addr])
             keep[r] = true
             reps[#reps + 1] = r
         end

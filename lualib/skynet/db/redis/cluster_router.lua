@@ -80,8 +80,8 @@ function M.new(opts, seeds)
     self.map = cluster_map.new(self, seeds, {
         auth = opts.auth, username = opts.username, name = opts.name, timeout = timeout_ms,
         connect_timeout = opts.connect_timeout or 1000, max_bulk = opts.max_bulk,
-        max_elements = opts.max_elements, backoff_min = opts.node_backoff_min or 50,
-        backoff_max = opts.node_backoff_max or 1000,
+        -- A node's reconnect attempts: the map's refreshes, not these, find a promoted replica.
+        max_elements = opts.max_elements, backoff_min = 50, backoff_max = 1000,
     })
     self.map.stats = self.stats
     self.tick_fn = function() return self:tick() end
@@ -202,7 +202,8 @@ function router:release()
         local r = list[i]
         if not r.done then
             if r.hold_deadline <= t then
-                self:fail(r, format("%s: %s: %s; gave up after %d ms, the command was not sent",
+                -- Held: never sent, or sent and refused (TRYAGAIN, CLUSTERDOWN): it did not run.
+                self:fail(r, format("%s: %s: %s; gave up after %d ms, the command did not run",
                     self.addr, r[1], self:why(r), self.hold_cs * 10))
             else
                 local ok, err = pcall(self.dispatch, self, r)
@@ -384,6 +385,7 @@ function router:call(name, ...)
             local n = self.map.slots[slot_of(key)]
             local c = n and n.conn
             if c and c.state == "ready" then
+                local t0 = now()
                 local ok, v = pcall(c.call, c, name, ...)
                 if ok then return v end
                 local prefix = c.addr .. ": " .. name .. ": "
@@ -394,7 +396,8 @@ function router:call(name, ...)
                 if not kind then error(v, 0) end
                 -- Redirected: it did not run. It goes again as a request.
                 local r = request.new(name, tpack(...))
-                r.hold_deadline = now() + self.hold_cs
+                -- Within the command's timeout, counted from its first send.
+                r.hold_deadline = t0 + self.hold_cs
                 r.slot, r.ro, r.keep = slot_of(key), false, r.args
                 if not self:redirected(r, kind, slot, addr) then error(v, 0) end
                 self:dispatch(r)

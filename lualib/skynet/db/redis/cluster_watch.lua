@@ -9,8 +9,9 @@
 -- one per master for the shard channels it owns, whose messages go to the first one's queue.
 -- Every connection, when it drops, is made again on the node the refreshed slot map names (any
 -- master for the first; the master of its channels' slot for a shard one) and subscribes again.
--- A shard channel the server drops because its slot moved (Redis 7 sends `sunsubscribe`) is
--- subscribed again on its new master.
+-- A shard channel the server drops because its slot moved (Redis 7 sends `sunsubscribe`), or
+-- whose SSUBSCRIBE a node answers with MOVED (a stale map), is subscribed again on the slot's
+-- master.
 --
 -- Thread: the owning service. The constructor, subscribe, psubscribe, ssubscribe and message
 -- yield.
@@ -95,6 +96,41 @@ function M.new(opts, seeds)
         return watch_mod.deliver(w, msg, channel, pattern)
     end
 
+    -- Moves shard channel ch off watcher `from` (the server dropped it: its slot moved, or MOVED
+    -- answered its SSUBSCRIBE) to the slot's master as the map says, in the background, trying
+    -- again until it is confirmed or the watcher is closed; the coroutines waiting for its
+    -- confirmation on `from` wait for the new one.
+    local function rehome(from, ch, slot, addr)
+        from.shard[ch] = nil
+        home[ch] = nil
+        local tokens = watch_mod.handover(from, "ssubscribe", ch)
+        skynet.fork(function()
+            local tries = 0
+            while w.conn.state ~= "closed" do
+                if addr then
+                    map:moved(slot, addr)
+                    addr = nil
+                else
+                    pcall(map.refresh_now, map)
+                end
+                local node = owner(map, ch)
+                -- The owner may still be the old node (the server dropped the channels of a slot
+                -- it kept, as SETSLOT NODE on the owner does), or the map may be stale: a node
+                -- that does not own the slot answers MOVED, and on_error moves the channel again.
+                if node then
+                    local ok2, e = pcall(w.ssubscribe, w, ch)
+                    if ok2 then return watch_mod.settle(tokens) end
+                    -- Moved again meanwhile: that move took the waiters and goes on.
+                    if home[ch] == nil then return end
+                    skynet.error(format("%s: SSUBSCRIBE %s on its new node: %s", r.addr, ch,
+                        tostring(e)))
+                end
+                tries = tries + 1
+                skynet.sleep(math.min(100, 5 * tries))
+            end
+        end)
+    end
+
     local function shard_for(node)
         local s = shards[node.addr]
         if s and s.conn.state ~= "closed" then return s end
@@ -108,17 +144,17 @@ function M.new(opts, seeds)
             local ch = next(s.shard)
             return ch and owner(map, ch) or node
         end)
-        s.on_lost_shard = function(from, ch)
-            from.shard[ch] = nil
-            home[ch] = nil
-            skynet.fork(function()
-                pcall(map.refresh_now, map)
-                local ok2, e = pcall(w.ssubscribe, w, ch)
-                if not ok2 then
-                    skynet.error(format("%s: SSUBSCRIBE %s again after its slot moved: %s",
-                        r.addr, ch, tostring(e)))
-                end
-            end)
+        s.on_lost_shard = function(from, ch) return rehome(from, ch) end
+        -- SSUBSCRIBE sent on a stale map: the node names the slot's owner.
+        s.on_error = function(from, text)
+            local slot, addr = text:match("^MOVED (%d+) (%S+)")
+            if not slot then
+                return skynet.error(format("%s: pub/sub: %s", from.conn.addr, text))
+            end
+            slot = tonumber(slot)
+            for ch in pairs(from.shard) do
+                if home[ch] == from and slot_of(ch) == slot then rehome(from, ch, slot, addr) end
+            end
         end
         return s
     end

@@ -46,10 +46,10 @@ local function ms_to_cs(ms)
 end
 
 -- Options (all optional but host/port): auth, username, db, name, readonly (send READONLY in the
--- handshake: a Redis Cluster replica's reads), timeout (ms; per command and
--- for the backlog wait; false = none), connect_timeout (ms, first connect and each reconnect
--- attempt), queue_limit (commands waiting in the backlog), backoff_min / backoff_max (ms),
--- max_bulk / max_elements (RESP limits enforced by the framer).
+-- handshake: a Redis Cluster replica's reads), cluster_id (check CLUSTER MYID in the handshake),
+-- timeout (ms; per command and for the backlog wait; false = none), connect_timeout (ms, first
+-- connect and each reconnect attempt), queue_limit (commands waiting in the backlog),
+-- backoff_min / backoff_max (ms), max_bulk / max_elements (RESP limits enforced by the framer).
 function M.new(opts)
     local host = opts.host or "127.0.0.1"
     local port = opts.port or 6379
@@ -64,6 +64,7 @@ function M.new(opts)
         db = opts.db,
         name = opts.name,
         readonly = opts.readonly,
+        cluster_id = opts.cluster_id,
         timeout_ms = timeout or nil,
         timeout_cs = timeout and ms_to_cs(timeout) or nil,
         connect_timeout = opts.connect_timeout or 5000,

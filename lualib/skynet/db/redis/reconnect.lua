@@ -23,8 +23,8 @@ local function ms_to_cs(ms)
     return (ms + 9) // 10
 end
 
--- The handshake commands for the connection options (auth, username, db, name, readonly): a list of
--- argument lists, empty when there is nothing to send.
+-- The handshake commands for the connection options (auth, username, db, name, readonly,
+-- cluster_id): a list of argument lists, empty when there is nothing to send.
 function M.handshake_commands(opts)
     local cmds = {}
     if opts.auth then
@@ -38,6 +38,9 @@ function M.handshake_commands(opts)
     if opts.name then cmds[#cmds + 1] = { "CLIENT", "SETNAME", opts.name, n = 3 } end
     -- A Redis Cluster replica serves reads only to a connection that said READONLY.
     if opts.readonly then cmds[#cmds + 1] = { "READONLY", n = 1 } end
+    -- A Redis Cluster node is checked to be the node the slot map names: another server that
+    -- took over the address (a restarted container, a reused port) must not get its commands.
+    if opts.cluster_id then cmds[#cmds + 1] = { "CLUSTER", "MYID", n = 2 } end
     return cmds
 end
 
@@ -63,10 +66,15 @@ local function handshake(c)
     end
     for i = 1, #cmds do
         local v = r.value[i]
+        local name = cmds[i][1]
         if getmetatable(v) == error_mt then
-            local name = cmds[i][1]
             if name == "CLIENT" then name = "CLIENT SETNAME" end
+            if name == "CLUSTER" then name = "CLUSTER MYID" end
             return name .. ": " .. v.err
+        end
+        if name == "CLUSTER" and v ~= c.cluster_id then
+            return format("CLUSTER MYID: this is node %s, not %s (the node the cluster map names)",
+                tostring(v), c.cluster_id)
         end
     end
 end

@@ -58,6 +58,23 @@ local function confirm(self, kind, name)
     if token.left == 0 then wakeup(token) end
 end
 
+-- Takes the coroutines waiting for the confirmation of (kind, name) away from this watcher, for
+-- another one to settle: a cluster watcher moving a shard channel to its new node.
+function M.handover(self, kind, name)
+    local key = kind .. "\0" .. name
+    local list = self.confirms[key] or {}
+    self.confirms[key] = nil
+    return list
+end
+
+-- Counts the confirmation for each token handover() returned.
+function M.settle(tokens)
+    for _, token in ipairs(tokens) do
+        token.left = token.left - 1
+        if token.left == 0 then wakeup(token) end
+    end
+end
+
 local function on_push(self, v)
     if type(v) ~= "table" then return end
     local kind = v[1]
@@ -74,6 +91,7 @@ local function on_push(self, v)
         local ch = v[2]
         if self.shard[ch] and self.on_lost_shard then self.on_lost_shard(self, ch) end
     elseif connection.is_error(v) then
+        if self.on_error then return self.on_error(self, v.err) end
         skynet.error(format("%s: pub/sub: %s", self.conn.addr, v.err))
     end
 end
@@ -88,6 +106,7 @@ function M.new(opts)
         shard = {},     -- shard channels (SSUBSCRIBE)
         sink = opts.sink,  -- function(msg, channel) taking the messages instead of the queue
         on_lost_shard = nil,  -- function(w, channel) when the server dropped a shard channel
+        on_error = nil,  -- function(w, text) for an error reply (else it is logged)
         msgs = {}, mhead = 1, mtail = 0,
         readers = {},   -- tokens of coroutines waiting in message()
         confirms = {},  -- "kind\0name" -> tokens waiting for that confirmation
