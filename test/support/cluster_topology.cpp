@@ -423,8 +423,17 @@ Result<int> ClusterTopology::add_node(int master_port) {
                                   where(entry.value())};
     if (master_port != 0)
         args.insert(args.end(), {"--cluster-slave", "--cluster-master-id", master_id});
+    auto joined = redis_cli(args, std::chrono::seconds(60));
+    if (!joined) {
+        // add-node may fail after the node has joined (CLUSTER REPLICATE refused): then it is a
+        // member and stays one; otherwise it goes, or ok() would wait for it forever.
+        auto v = view();
+        if (!v || !find_node(v.value(), port)) return joined.error();
+        nodes_.push_back(std::move(node.value()));
+        return Error{joined.error().message + " (" + where(port) +
+                     " joined the cluster as an empty master and stays in it)"};
+    }
     nodes_.push_back(std::move(node.value()));
-    if (auto r = redis_cli(args, std::chrono::seconds(60)); !r) return r.error();
     if (auto r = wait_ok(std::chrono::seconds(30)); !r) return r.error();
     return port;
 }

@@ -88,7 +88,9 @@ class ClusterTopology {
     // until ok() (30 s): every node maps them to their new owner.
     Result<void> reshard(int from_port, int to_port, int n);
     // Starts a node and joins it with redis-cli --cluster add-node: an empty master, or a
-    // replica of master_port when it is not 0. Waits until ok(). Returns its port.
+    // replica of master_port when it is not 0. Waits until ok(). Returns its port. When
+    // add-node fails after the node joined (it refused to replicate), the node stays a member
+    // and the error says so.
     Result<int> add_node(int master_port);
     // Removes a node (an empty master or a replica) with redis-cli --cluster del-node, stops it
     // and removes its directory.

@@ -264,7 +264,19 @@ TEST(ClusterTopologyTest, AddedNodesJoinAndDeletedOnesLeave) {
         EXPECT_FALSE(redis::answers_ping(port)) << port << " still runs";
     }
     EXPECT_EQ(t->masters().value(), masters.value());
-    auto ok = t->ok();
+
+    // A replica of a replica: add-node fails after the node joined; it stays, and can go.
+    int some_replica = t->replicas(masters.value()[0]).value().at(0);
+    auto odd = t->add_node(some_replica);
+    ASSERT_FALSE(odd);
+    EXPECT_NE(odd.error().message.find("stays in it"), std::string::npos) << odd.error().message;
+    EXPECT_EQ(t->nodes().size(), 7u);
+    int stray = t->nodes().back()->port();
+    auto ok = t->wait_ok(std::chrono::seconds(10));
+    EXPECT_TRUE(ok) << ok.error().message;
+    ASSERT_TRUE(t->del_node(stray));
+    EXPECT_EQ(t->masters().value(), masters.value());
+    ok = t->ok();
     EXPECT_TRUE(ok) << ok.error().message;
 }
 
