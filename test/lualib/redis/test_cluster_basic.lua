@@ -131,6 +131,13 @@ t.run(function()
         t.eq(calls(m, "wait"), m == owner and 1 or 0, "WAIT on the write's master only")
     end
     t.raises({ "WAIT", "db:pipeline" }, db.wait, db, 1, 100)
+    -- Keyless commands before the first keyed one go with it, in order; a keyless pipeline goes
+    -- to a master.
+    local kl = raw:pipeline({ { "ping" }, { "echo", "x" }, { "set", "waited", 2 }, { "ping" },
+        { "get", "a" }, { "get", "waited" } })
+    t.ok(t.same(kl, { "PONG", "x", "OK", "PONG", nil, "2", n = 6 }), "keyless commands in order")
+    t.ok(t.same(raw:pipeline({ { "ping" }, { "echo", "y" } }), { "PONG", "y", n = 2 }),
+        "a keyless pipeline")
 
     -- Blocking commands wait on the node of their key.
     db:rpush("{q}list", "x")

@@ -131,10 +131,19 @@ function M.new(reply)
     return specs
 end
 
+-- A name as written -> upper case, memoized: pipelines look every name up.
+local upper_name = setmetatable({}, { __index = function(t, k)
+    local v = upper(k)
+    t[k] = v
+    return v
+end })
+M.upper_name = upper_name
+
 -- The spec of a command given its words (a container command's subcommand when it has one).
 local function find(specs, a)
     local name = a[1]
-    local spec = specs[name] or specs[upper(name)]
+    local spec = specs[name]
+    if not spec and type(name) == "string" then spec = specs[upper_name[name]] end
     if spec and spec.subs and type(a[2]) == "string" then
         local sub = specs[upper(name) .. "|" .. upper(a[2])]
         if sub then return sub end

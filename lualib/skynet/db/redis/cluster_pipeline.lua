@@ -4,37 +4,45 @@
 -- deadline).
 --
 -- Thread: the owning service; await yields.
+local codec = require "skyhive.redis.codec"
 local keys = require "skynet.db.redis.cluster_keys"
 local connection = require "skynet.db.redis.connection"
 local request = require "skynet.db.redis.request"
 
-local format, tpack, tostring, upper = string.format, table.pack, tostring, string.upper
+local format, tpack, tostring, upper, type = string.format, table.pack, tostring, string.upper,
+    type
 local is_error = connection.is_error
+local slot_of = codec.slot
+local upper_name = keys.upper_name
 
 local M = {}
+
+-- A command's slot (-1: keyless); the single-key commands (GET, SET...) without a call into
+-- cluster_keys. Raises the CROSSSLOT error naming the pipeline position.
+local function slot_at(self, specs, cmd, i)
+    local name = cmd[1]
+    local spec = specs[name] or specs[upper_name[name]]
+    if spec and spec.single then
+        local key = cmd[2]
+        local t = type(key)
+        if t == "string" or t == "number" then return slot_of(key) end
+    end
+    local s, err = keys.slot(specs, cmd)
+    if not s then error(format("%s: pipeline #%d %s", self.addr, i, err), 0) end
+    return s
+end
 
 -- A pipeline becomes one part per node (a request each, `idx` = the positions it carries); a
 -- keyless command (WAIT, PING) goes with the command before it, or the first keyed one.
 function M.split(self, r)
     local cmds = r.cmds
     local specs, slots = self.specs, self.map.slots
-    local n = #cmds
-    local sl = {}
-    local first_keyed = -1
-    for i = 1, n do
-        local s, err = keys.slot(specs, cmds[i])
-        if not s then error(format("%s: pipeline #%d %s", self.addr, i, err), 0) end
-        sl[i] = s
-        if first_keyed < 0 and s >= 0 then first_keyed = s end
-    end
     local parts, by = {}, {}
-    local prev = first_keyed
-    for i = 1, n do
-        local s = sl[i]
-        if s < 0 then s = prev else prev = s end
+    local prev = -1
+    local waiting  -- keyless commands before the first keyed one: they go in its part
+    local function add(i, s)
         -- Grouped by the node that serves the slot now; an unknown slot goes alone by slot.
-        local node = s >= 0 and slots[s] or nil
-        local key = node or ("slot" .. s)
+        local key = s >= 0 and slots[s] or ("slot" .. s)
         local p = by[key]
         if not p then
             -- request.new's batch layout; its count is set once the part is complete.
@@ -42,10 +50,30 @@ function M.split(self, r)
             by[key] = p
             parts[#parts + 1] = p
         end
-        p.cmds[#p.cmds + 1] = cmds[i]
-        p.idx[#p.idx + 1] = i
+        local k = p[2] + 1
+        p[2] = k
+        p.cmds[k] = cmds[i]
+        p.idx[k] = i
     end
-    for _, p in ipairs(parts) do p[2] = #p.cmds end
+    for i = 1, #cmds do
+        local s = slot_at(self, specs, cmds[i], i)
+        if s >= 0 then
+            if waiting then
+                for _, j in ipairs(waiting) do add(j, s) end
+                waiting = nil
+            end
+            prev = s
+            add(i, s)
+        elseif prev >= 0 then
+            add(i, prev)
+        else
+            waiting = waiting or {}
+            waiting[#waiting + 1] = i
+        end
+    end
+    if waiting then
+        for _, j in ipairs(waiting) do add(j, -1) end
+    end
     return parts
 end
 
