@@ -51,7 +51,10 @@ t.run(function()
     local ctl = lab.lab()
     local masters = ctl:masters()
     for _, p in ipairs(masters) do lab.direct(p):flushall() end
-    local db = redis.cluster { nodes = lab.seeds, timeout = TIMEOUT }
+    -- A removed node that the client knew only as a replica (Redis 7 makes a master that gave
+    -- away its last slot a replica of the node that took it) has no connection of the client's
+    -- whose drop would tell it: the periodic refresh does, made frequent here.
+    local db = redis.cluster { nodes = lab.seeds, timeout = TIMEOUT, refresh_interval = 1000 }
     local stats0 = db.stats()
 
     -- 1. A graceful failover of the first master to its replica.
@@ -110,11 +113,16 @@ t.run(function()
             "the new node owns 500 slots")
         local owners = fault.owners(added)
         local function on_added(key) return owners[redis.slot(key)] == added end
+        -- A key of those slots acknowledged after the reshard ran on the new node (anywhere
+        -- else it gets MOVED).
+        t.wait_until(function() return fault.all_acked_after(L, done, on_added) ~= nil end,
+            1000, "the client writes the new node's keys there")
+        -- The map names it for the slots the load met (MOVED); the others follow with the
+        -- next refresh.
         t.wait_until(function()
             local n = node_of(db, added)
-            return n and n.role == "master" and n.slots == 500
-                and fault.all_acked_after(L, done, on_added) ~= nil
-        end, 1000, "the client writes the new node's keys there")
+            return n and n.role == "master" and n.slots > 0
+        end, 1000, "db:nodes() lists the new node as a master with slots")
         local c = lab.direct(added)
         t.ok(c:dbsize() > 0, "keys live on the new node")
         c:disconnect()
@@ -123,7 +131,7 @@ t.run(function()
     under_load(db, "node removed", function()
         t.eq(ctl:reshard(added, to, 500), "OK", "reshard the new node's slots away")
         t.eq(ctl:delnode(added), "OK", "remove the node")
-        t.wait_until(function() return node_of(db, added) == nil end, 1500,
+        t.wait_until(function() return node_of(db, added) == nil end, 500,
             "the client forgets the removed node")
     end)
     local final = db.stats()
