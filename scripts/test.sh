@@ -2,7 +2,9 @@
 # Builds and runs the whole test suite, the way CI does, one preset of CMakePresets.json a stage
 # (the same trees and filters by hand: cmake --preset asan && cmake --build --preset asan &&
 # ctest --preset asan -j2):
-#   1. AddressSanitizer + UndefinedBehaviorSanitizer build: every test;
+#   1. AddressSanitizer + UndefinedBehaviorSanitizer build: every test but the Redis Cluster
+#      scenarios (label cluster: minutes of real clusters that run Lua over the same C++
+#      paths as the other Redis tests; the slot function's unit tests stay in);
 #   2. ThreadSanitizer build: the tests labelled core, net and services (the threaded parts);
 #   3. libFuzzer targets (clang), each for a bounded time;
 #   4. the plain build (the one the README runs): every test, benchmarks compiled.
