@@ -27,23 +27,6 @@ function M.owners(port)
     return owners
 end
 
--- Waits until every replica of `master` has finished its sync (master_link_status:up): only then
--- can one be promoted when the master dies. Yields.
-function M.synced(master)
-    local ctl = lab.lab()
-    t.wait_until(function()
-        local reps = ctl:replicas(master)
-        if #reps == 0 then return false end
-        for _, p in ipairs(reps) do
-            local c = redis.connect { port = tonumber(p), timeout = 2000 }
-            local ok, info = pcall(c.info, c, "replication")
-            c:disconnect()
-            if not ok or not info:find("master_link_status:up", 1, true) then return false end
-        end
-        return true
-    end, 3000, "the replicas of " .. master .. " in sync")
-end
-
 -- The load: opts.n coroutines (default 50), coroutine j INCRs its own keys
 -- "<prefix>:<j>:<k>" (k = 1..opts.per, default 4) in turn, one command at a time, sleeping
 -- opts.pace_cs centiseconds after each (default 5: 50 coroutines make ~1 kHz; 0: only a yield,

@@ -1,6 +1,7 @@
 -- Shared by the Redis Cluster tests (not a test itself): the cluster with_cluster started, its
--- control port, and a writer that counts what it was told.
+-- control port, a wait for a master's replicas to sync, and a writer that counts what it was told.
 local skynet = require "skynet"
+local t = require "tlib"
 local redis = require "skynet.db.redis"
 
 local M = {}
@@ -36,6 +37,24 @@ end
 -- MOVED).
 function M.direct(port)
     return redis.connect { port = port, timeout = 5000 }
+end
+
+-- Waits until every replica of `master` has finished its sync (master_link_status:up): only then
+-- can one be promoted when the master dies (a fresh cluster's replicas may still be loading).
+-- Yields; raises after 3 s.
+function M.synced(master)
+    local ctl = M.lab()
+    t.wait_until(function()
+        local reps = ctl:replicas(master)
+        if #reps == 0 then return false end
+        for _, p in ipairs(reps) do
+            local c = redis.connect { port = tonumber(p), timeout = 2000 }
+            local ok, info = pcall(c.info, c, "replication")
+            c:disconnect()
+            if not ok or not info:find("master_link_status:up", 1, true) then return false end
+        end
+        return true
+    end, 3000, "the replicas of " .. master .. " in sync")
 end
 
 -- The kind of a failed write, from its error text.

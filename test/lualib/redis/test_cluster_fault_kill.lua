@@ -30,7 +30,7 @@ t.run(function()
     local victim = tonumber(masters[2])
     local function on_victim(key) return owners[redis.slot(key)] == victim end
     local function elsewhere(key) return owners[redis.slot(key)] ~= victim end
-    fault.synced(victim)
+    lab.synced(victim)
 
     local db = redis.cluster { nodes = lab.seeds, timeout = TIMEOUT }
     -- One key per coroutine: a coroutine of another shard never waits behind the dead one.

@@ -60,7 +60,7 @@ t.run(function()
     -- 1. A graceful failover of the first master to its replica.
     local old = tonumber(masters[1])
     local promoted = tonumber(ctl:replicas(old)[1])
-    fault.synced(old)
+    lab.synced(old)
     under_load(db, "CLUSTER FAILOVER", function()
         t.eq(ctl:failover(promoted), "OK", "CLUSTER FAILOVER on " .. promoted)
     end)

@@ -8,22 +8,6 @@ local t = require "tlib"
 local redis = require "skynet.db.redis"
 local lab = require "cluster_lab"
 
--- Waits until every replica of a master has finished its sync with it (only then can one be
--- promoted).
-local function synced(ctl, master)
-    t.wait_until(function()
-        local reps = ctl:replicas(master)
-        if #reps == 0 then return false end
-        for _, p in ipairs(reps) do
-            local c = redis.connect { port = tonumber(p) }
-            local info = c:info("replication")
-            c:disconnect()
-            if not info:find("master_link_status:up", 1, true) then return false end
-        end
-        return true
-    end, 3000, "the replicas of " .. master .. " in sync")
-end
-
 t.run(function()
     local ctl = lab.lab()
     local key = "f:1"
@@ -31,7 +15,7 @@ t.run(function()
     local db = redis.cluster { nodes = lab.seeds, timeout = 15000 }
     local quick = redis.cluster { nodes = lab.seeds, timeout = 300 }
     t.eq(db:set(key, 0), "OK", "set")
-    synced(ctl, victim)
+    lab.synced(victim)
     local conn
     for _, n in pairs(db.conn.map.nodes) do
         if n.addr == "127.0.0.1:" .. victim then conn = n.conn end

@@ -10,22 +10,6 @@ local lab = require "cluster_lab"
 
 local N = 30
 
--- Waits until every replica of a master has finished its sync with it: only then can one be
--- promoted when the master dies (a fresh cluster's replicas may still be loading).
-local function synced(ctl, master)
-    t.wait_until(function()
-        local reps = ctl:replicas(master)
-        if #reps == 0 then return false end
-        for _, p in ipairs(reps) do
-            local c = redis.connect { port = tonumber(p) }
-            local info = c:info("replication")
-            c:disconnect()
-            if not info:find("master_link_status:up", 1, true) then return false end
-        end
-        return true
-    end, 3000, "the replicas of " .. master .. " in sync")
-end
-
 t.run(function()
     local ctl = lab.lab()
     local ms = ctl:masters()
@@ -80,7 +64,7 @@ t.run(function()
     end
     t.ok(#on_victim > 0, "some keys live on the victim: " .. #on_victim)
     shard:disconnect()
-    synced(ctl, victim)
+    lab.synced(victim)
     t.eq(ctl:kill(victim), "OK", "kill -9")
     local killed_at = skynet.now()
     -- Every key, those of the dead shard included, is written again after the promotion.

@@ -22,22 +22,6 @@ local function owner(slot)
     end
 end
 
--- Waits until every replica of a master has finished its sync with it: only then can one be
--- promoted when the master dies (a fresh cluster's replicas may still be loading).
-local function synced(ctl, master)
-    t.wait_until(function()
-        local reps = ctl:replicas(master)
-        if #reps == 0 then return false end
-        for _, p in ipairs(reps) do
-            local c = redis.connect { port = tonumber(p) }
-            local info = c:info("replication")
-            c:disconnect()
-            if not info:find("master_link_status:up", 1, true) then return false end
-        end
-        return true
-    end, 3000, "the replicas of " .. master .. " in sync")
-end
-
 -- Moves an empty slot by hand: IMPORTING, MIGRATING, then every master learns the new owner.
 local function move(ctl, slot, from, to)
     local id = node(to):command("CLUSTER", "MYID")
@@ -125,7 +109,7 @@ t.run(function()
     w:ssubscribe(mine)
     chans[#chans + 1] = mine
     arrives(mine, "before the kill", spub)
-    synced(ctl, victim)
+    lab.synced(victim)
     t.eq(ctl:kill(victim), "OK", "kill -9 of " .. victim)
     plain[victim] = nil
     arrives("news", "after the kill", pub, 3000)
