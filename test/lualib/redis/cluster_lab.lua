@@ -1,5 +1,6 @@
 -- Shared by the Redis Cluster tests (not a test itself): the cluster with_cluster started, its
--- control port, a wait for a master's replicas to sync, and a writer that counts what it was told.
+-- control port, plain clients of its nodes and their slot map, a wait for a master's replicas to
+-- sync, and a writer that counts what it was told.
 local skynet = require "skynet"
 local t = require "tlib"
 local redis = require "skynet.db.redis"
@@ -37,6 +38,35 @@ end
 -- MOVED).
 function M.direct(port)
     return redis.connect { port = port, timeout = 5000 }
+end
+
+-- A plain client of one node kept open for later calls (M.forget(port) once the node is killed,
+-- so that the next call connects again). Like M.direct, it does not follow the cluster.
+local plain = {}
+function M.node(port)
+    port = tonumber(port)
+    if not plain[port] then plain[port] = redis.connect { port = port } end
+    return plain[port]
+end
+function M.forget(port)
+    plain[tonumber(port)] = nil
+end
+
+-- The master that owns a slot as the masters' own CLUSTER SLOTS say (not the harness's view).
+function M.slot_owner(slot)
+    for _, p in ipairs(M.lab():masters()) do
+        for _, s in ipairs(M.node(p):command("CLUSTER", "SLOTS")) do
+            if slot >= s[1] and slot <= s[2] then return tonumber(s[3][2]) end
+        end
+    end
+end
+
+-- The entry of db:nodes() (a redis.cluster client's view) for the node on `port`, nil if the
+-- client does not list it.
+function M.listed(db, port)
+    for _, n in ipairs(db:nodes()) do
+        if n.addr == "127.0.0.1:" .. port then return n end
+    end
 end
 
 -- Waits until every replica of `master` has finished its sync (master_link_status:up): only then

@@ -17,12 +17,6 @@ local fault = require "cluster_fault"
 local format = string.format
 local TIMEOUT = 3000
 
-local function listed(db, addr)
-    for _, n in ipairs(db:nodes()) do
-        if n.addr == addr then return n end
-    end
-end
-
 t.run(function()
     local ctl = lab.lab()
     local masters = ctl:masters()
@@ -42,7 +36,7 @@ t.run(function()
     for _, s in ipairs(lab.seeds) do seeds[#seeds + 1] = s end
     local db = redis.cluster { nodes = seeds, timeout = TIMEOUT, refresh_interval = 300 }
     t.eq(db:set("g:1", "x"), "OK", "a command through a client whose first seed is garbage")
-    t.eq(listed(db, gaddr), nil, "the garbage seed is not in the map")
+    t.eq(lab.listed(db, g), nil, "the garbage seed is not in the map")
 
     -- 3. The cluster names the garbage node as a master.
     local owners = fault.owners(masters[1])
@@ -56,7 +50,7 @@ t.run(function()
     local pointed = fault.ms()
     t.eq(vc:config("set", "cluster-announce-port", g), "OK", "announce the garbage port")
     t.wait_until(function()
-        local n = listed(db, gaddr)
+        local n = lab.listed(db, g)
         return n and n.slots > 0
     end, 1500, "the client's map names the garbage node")
     local listed_at = fault.ms()
@@ -100,6 +94,6 @@ t.run(function()
     local lost, extra = fault.check(L, db)
     t.eq(lost, 0, "acknowledged writes lost")
     t.eq(extra, 0, "INCRs run twice")
-    t.eq(listed(db, gaddr), nil, "the garbage node left the map")
+    t.eq(lab.listed(db, g), nil, "the garbage node left the map")
     db:disconnect()
 end, 9000)

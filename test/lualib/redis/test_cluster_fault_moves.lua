@@ -18,12 +18,6 @@ local fault = require "cluster_fault"
 local format = string.format
 local TIMEOUT = 5000
 
-local function node_of(db, port)
-    for _, n in ipairs(db:nodes()) do
-        if n.addr == "127.0.0.1:" .. port then return n end
-    end
-end
-
 -- Runs fn(L, start) under a fresh load; then stops it and asserts the scenario's guarantees.
 -- Returns the load and the summary of its commands from `start` on.
 local function under_load(db, what, fn)
@@ -64,7 +58,7 @@ t.run(function()
     under_load(db, "CLUSTER FAILOVER", function()
         t.eq(ctl:failover(promoted), "OK", "CLUSTER FAILOVER on " .. promoted)
     end)
-    t.eq(node_of(db, promoted).role, "master", "the client sees the promoted replica as master")
+    t.eq(lab.listed(db, promoted).role, "master", "the client sees the promoted replica as master")
 
     -- 2. 1,000 slots from one master to another, keys and all.
     masters = ctl:masters()
@@ -120,18 +114,18 @@ t.run(function()
         -- The map names it for the slots the load met (MOVED); the others follow with the
         -- next refresh.
         t.wait_until(function()
-            local n = node_of(db, added)
+            local n = lab.listed(db, added)
             return n and n.role == "master" and n.slots > 0
         end, 1000, "db:nodes() lists the new node as a master with slots")
         local c = lab.direct(added)
         t.ok(c:dbsize() > 0, "keys live on the new node")
         c:disconnect()
-        t.ok(node_of(db, added).connected, "the client is connected to the new node")
+        t.ok(lab.listed(db, added).connected, "the client is connected to the new node")
     end)
     under_load(db, "node removed", function()
         t.eq(ctl:reshard(added, to, 500), "OK", "reshard the new node's slots away")
         t.eq(ctl:delnode(added), "OK", "remove the node")
-        t.wait_until(function() return node_of(db, added) == nil end, 500,
+        t.wait_until(function() return lab.listed(db, added) == nil end, 500,
             "the client forgets the removed node")
     end)
     local final = db.stats()

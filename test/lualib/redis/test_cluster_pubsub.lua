@@ -7,29 +7,17 @@ local t = require "tlib"
 local redis = require "skynet.db.redis"
 local lab = require "cluster_lab"
 
-local plain = {}
-local function node(port)
-    port = tonumber(port)
-    if not plain[port] then plain[port] = redis.connect { port = port } end
-    return plain[port]
-end
-
-local function owner(slot)
-    for _, p in ipairs(lab.lab():masters()) do
-        for _, s in ipairs(node(p):command("CLUSTER", "SLOTS")) do
-            if slot >= s[1] and slot <= s[2] then return tonumber(s[3][2]) end
-        end
-    end
-end
-
 -- Moves an empty slot by hand: IMPORTING, MIGRATING, then every master learns the new owner.
 local function move(ctl, slot, from, to)
-    local id = node(to):command("CLUSTER", "MYID")
-    node(to):command("CLUSTER", "SETSLOT", slot, "IMPORTING", node(from):command("CLUSTER", "MYID"))
-    node(from):command("CLUSTER", "SETSLOT", slot, "MIGRATING", id)
-    node(to):command("CLUSTER", "SETSLOT", slot, "NODE", id)
-    node(from):command("CLUSTER", "SETSLOT", slot, "NODE", id)
-    for _, p in ipairs(ctl:masters()) do node(p):command("CLUSTER", "SETSLOT", slot, "NODE", id) end
+    local id = lab.node(to):command("CLUSTER", "MYID")
+    lab.node(to):command("CLUSTER", "SETSLOT", slot, "IMPORTING",
+        lab.node(from):command("CLUSTER", "MYID"))
+    lab.node(from):command("CLUSTER", "SETSLOT", slot, "MIGRATING", id)
+    lab.node(to):command("CLUSTER", "SETSLOT", slot, "NODE", id)
+    lab.node(from):command("CLUSTER", "SETSLOT", slot, "NODE", id)
+    for _, p in ipairs(ctl:masters()) do
+        lab.node(p):command("CLUSTER", "SETSLOT", slot, "NODE", id)
+    end
 end
 
 t.run(function()
@@ -56,13 +44,13 @@ t.run(function()
 
     w:subscribe("news")
     -- Published on every node: the cluster bus carries it to the watcher's node.
-    for _, p in ipairs(lab.ports) do node(p):publish("news", "from " .. p) end
+    for _, p in ipairs(lab.ports) do lab.node(p):publish("news", "from " .. p) end
     for _, p in ipairs(lab.ports) do arrives("news", "from " .. p, function() end) end
 
     -- Shard channels in different slots, each on its own master.
     local chans = { "room:{a}", "room:{b}", "room:{c}", "room:{d}" }
     local owners = {}
-    for _, ch in ipairs(chans) do owners[owner(redis.slot(ch))] = true end
+    for _, ch in ipairs(chans) do owners[lab.slot_owner(redis.slot(ch))] = true end
     local distinct = 0
     for _ in pairs(owners) do distinct = distinct + 1 end
     t.ok(distinct >= 2, "the channels live on several masters")
@@ -75,7 +63,7 @@ t.run(function()
     -- A slot move: the old owner drops the subscription; the watcher subscribes on the new one.
     local ch = chans[1]
     local slot = redis.slot(ch)
-    local from = owner(slot)
+    local from = lab.slot_owner(slot)
     local to
     for _, p in ipairs(ctl:masters()) do
         if tonumber(p) ~= from then to = tonumber(p) end
@@ -86,7 +74,7 @@ t.run(function()
     -- A slot moved while nobody listened: the watcher's map is stale, its SSUBSCRIBE goes to the
     -- old owner, which answers MOVED; the channel goes to the new owner and the call returns.
     local z = "room:{z}"
-    local zfrom = owner(redis.slot(z))
+    local zfrom = lab.slot_owner(redis.slot(z))
     local zto
     for _, p in ipairs(ctl:masters()) do
         if tonumber(p) ~= zfrom then zto = tonumber(p) end
@@ -101,7 +89,7 @@ t.run(function()
     local mine
     for i = 1, 1000 do
         local c = "room:{v" .. i .. "}"
-        if owner(redis.slot(c)) == victim then
+        if lab.slot_owner(redis.slot(c)) == victim then
             mine = c
             break
         end
@@ -111,7 +99,7 @@ t.run(function()
     arrives(mine, "before the kill", spub)
     lab.synced(victim)
     t.eq(ctl:kill(victim), "OK", "kill -9 of " .. victim)
-    plain[victim] = nil
+    lab.forget(victim)
     arrives("news", "after the kill", pub, 3000)
     arrives(mine, "after the kill", spub, 3000)
     for _, c in ipairs(chans) do arrives(c, "at the end", spub, 1000) end

@@ -9,25 +9,8 @@ local t = require "tlib"
 local redis = require "skynet.db.redis"
 local lab = require "cluster_lab"
 
-local plain = {}
-local function node(port)
-    port = tonumber(port)
-    if not plain[port] then plain[port] = redis.connect { port = port } end
-    return plain[port]
-end
-
 local function id(port)
-    return node(port):command("CLUSTER", "MYID")
-end
-
--- The master that owns a slot, as the cluster says.
-local function owner(slot)
-    for _, p in ipairs(lab.lab():masters()) do
-        local shards = node(p):command("CLUSTER", "SLOTS")
-        for _, s in ipairs(shards) do
-            if slot >= s[1] and slot <= s[2] then return tonumber(s[3][2]) end
-        end
-    end
+    return lab.node(port):command("CLUSTER", "MYID")
 end
 
 local function other_master(port)
@@ -38,23 +21,23 @@ end
 
 -- Starts moving a slot: IMPORTING on the target, MIGRATING on the source.
 local function begin_move(slot, from, to)
-    t.eq(node(to):command("CLUSTER", "SETSLOT", slot, "IMPORTING", id(from)), "OK", "importing")
-    t.eq(node(from):command("CLUSTER", "SETSLOT", slot, "MIGRATING", id(to)), "OK", "migrating")
+    t.eq(lab.node(to):command("CLUSTER", "SETSLOT", slot, "IMPORTING", id(from)), "OK", "importing")
+    t.eq(lab.node(from):command("CLUSTER", "SETSLOT", slot, "MIGRATING", id(to)), "OK", "migrating")
 end
 
 local function migrate_key(key, from, to)
-    t.eq(node(from):command("MIGRATE", "127.0.0.1", to, key, 0, 5000), "OK", "migrate " .. key)
+    t.eq(lab.node(from):command("MIGRATE", "127.0.0.1", to, key, 0, 5000), "OK", "migrate " .. key)
 end
 
 -- Ends the move: every key still on the source goes, then every master learns the new owner.
 local function finish_move(slot, from, to)
-    local left = node(from):command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+    local left = lab.node(from):command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
     for _, k in ipairs(left) do migrate_key(k, from, to) end
     local target = id(to)
-    node(to):command("CLUSTER", "SETSLOT", slot, "NODE", target)
-    node(from):command("CLUSTER", "SETSLOT", slot, "NODE", target)
+    lab.node(to):command("CLUSTER", "SETSLOT", slot, "NODE", target)
+    lab.node(from):command("CLUSTER", "SETSLOT", slot, "NODE", target)
     for _, p in ipairs(lab.lab():masters()) do
-        node(p):command("CLUSTER", "SETSLOT", slot, "NODE", target)
+        lab.node(p):command("CLUSTER", "SETSLOT", slot, "NODE", target)
     end
 end
 
@@ -66,22 +49,22 @@ local function slots_of(db, port)
 end
 
 t.run(function()
-    for _, p in ipairs(lab.lab():masters()) do node(p):flushall() end
+    for _, p in ipairs(lab.lab():masters()) do lab.node(p):flushall() end
     local db = redis.cluster { nodes = lab.seeds, timeout = 5000, refresh_interval = 600000 }
 
     -- MOVED: the slot of {m} moves with its key while the client's map still names the old
     -- owner.
     local slot = redis.slot("{m}")
-    local a = owner(slot)
+    local a = lab.slot_owner(slot)
     local b = other_master(a)
     t.eq(db:set("{m}1", "one"), "OK", "set before the move")
     begin_move(slot, a, b)
     finish_move(slot, a, b)
-    t.eq(node(b):get("{m}1"), "one", "the key is on the new owner")
+    t.eq(lab.node(b):get("{m}1"), "one", "the key is on the new owner")
     local moved0 = db.stats().moved
     t.eq(db:get("{m}1"), "one", "a read after the move follows MOVED")
     t.eq(db:set("{m}2", "two"), "OK", "a write after the move")
-    t.eq(node(b):get("{m}2"), "two", "the write went to the new owner")
+    t.eq(lab.node(b):get("{m}2"), "two", "the write went to the new owner")
     local st = db.stats()
     t.ok(st.moved >= moved0 + 1, "MOVED counted: " .. st.moved)
     t.ok(st.moved <= moved0 + 2, "the map was updated at once (not one MOVED per command)")
@@ -102,11 +85,11 @@ t.run(function()
         tx:incr("{m}tx")
     end)
     t.eq(v[2], 2, "the transaction ran whole on the new owner")
-    t.eq(node(b):get("{m}tx"), "2", "exactly once")
+    t.eq(lab.node(b):get("{m}tx"), "2", "exactly once")
 
     -- ASK: {s} is being migrated from a to b; one of its keys is already on b.
     local s2 = redis.slot("{s}")
-    local from = owner(s2)
+    local from = lab.slot_owner(s2)
     local to = other_master(from)
     t.eq(db:set("{s}moved", "m"), "OK", "set")
     t.eq(db:set("{s}stays", "s"), "OK", "set")
@@ -117,7 +100,8 @@ t.run(function()
     t.eq(db:get("{s}moved"), "m", "a migrated key is read through ASK")
     t.eq(db:get("{s}stays"), "s", "a key not migrated yet is read on the source")
     t.eq(db:set("{s}new", "n"), "OK", "a new key during the migration")
-    t.eq(node(to):command("CLUSTER", "COUNTKEYSINSLOT", s2), 2, "the new key went to the target")
+    t.eq(lab.node(to):command("CLUSTER", "COUNTKEYSINSLOT", s2), 2,
+        "the new key went to the target")
     local ask1 = db.stats().ask
     t.ok(ask1 >= ask0 + 2, "ASK counted: " .. ask1 - ask0)
     t.eq(slots_of(db, from), before, "ASK did not change the map")
