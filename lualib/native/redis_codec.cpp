@@ -397,6 +397,52 @@ int l_slot(lua_State* L) {
     return 1;
 }
 
+// slots(cmds, single, out) -> the number of commands: out[i] = the slot of cmds[i] when the
+// common case decides it (single[cmds[i][1]] is true, no `n` field, the key (the first
+// argument) a string, the others strings or numbers), else -2: that command is left to the
+// caller (keyless or multi-key commands, number keys, spliced tables, bad arguments). One call per
+// pipeline instead of one per command; `single` and `out` belong to the caller.
+int l_slots(lua_State* L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    const lua_Integer n = lua_Integer(lua_rawlen(L, 1));
+    for (lua_Integer i = 1; i <= n; ++i) {
+        lua_Integer slot = -2;
+        if (lua_rawgeti(L, 1, i) == LUA_TTABLE) {
+            const lua_Integer words = lua_Integer(lua_rawlen(L, -1));
+            bool fast = words >= 2;
+            if (fast) {
+                lua_pushliteral(L, "n");
+                fast = lua_rawget(L, -2) == LUA_TNIL;
+                lua_pop(L, 1);
+            }
+            if (fast) {
+                lua_rawgeti(L, -1, 1);
+                fast = lua_rawget(L, 2) != LUA_TNIL && lua_toboolean(L, -1);
+                lua_pop(L, 1);
+            }
+            for (lua_Integer j = 2; fast && j <= words; ++j) {
+                // A number key is left to the caller: it is hashed as format() writes it.
+                const int t = lua_rawgeti(L, -1, j);
+                fast = t == LUA_TSTRING || (j > 2 && t == LUA_TNUMBER);
+                if (fast && j == 2) {
+                    size_t len;
+                    const char* key = lua_tolstring(L, -1, &len);
+                    slot = redis::key_slot(std::string_view(key, len));
+                }
+                lua_pop(L, 1);
+            }
+            if (!fast) slot = -2;
+        }
+        lua_pop(L, 1);
+        lua_pushinteger(L, slot);
+        lua_rawseti(L, 3, i);
+    }
+    lua_pushinteger(L, n);
+    return 1;
+}
+
 }  // namespace
 
 int redis_decode_buffer(lua_State* L, const void* data, size_t size) {
@@ -438,11 +484,8 @@ extern "C" int luaopen_skyhive_redis_codec(lua_State* L) {
     lua_setfield(L, -2, "format");
     lua_setfield(L, buffer_mt, "__index");
 
-    luaL_Reg functions[] = {{"buffer", l_buffer},
-                            {"decode", l_decode},
-                            {"iserror", l_iserror},
-                            {"slot", l_slot},
-                            {nullptr, nullptr}};
+    luaL_Reg functions[] = {{"buffer", l_buffer}, {"decode", l_decode}, {"iserror", l_iserror},
+                            {"slot", l_slot},     {"slots", l_slots},   {nullptr, nullptr}};
     luaL_newlib(L, functions);
     lua_pushvalue(L, format);
     lua_setfield(L, -2, "format");

@@ -201,5 +201,30 @@ TEST_F(RedisCodecLua, SlotHashesKeysAndNumbersAsSent) {
     )lua");
 }
 
+TEST_F(RedisCodecLua, SlotsDecidesSingleKeyCommandsAndLeavesTheRest) {
+    run(R"lua(
+        local single = { get = true, SET = true }
+        local out = { 99, 99, 99, 99, 99, 99, 99, 99, 99, 99 }
+        local cmds = {
+            { "get", "foo" },                     -- single: its slot
+            { "SET", "{user1000}.a", "v", 10 },   -- single, a number value: still decided
+            { "set", "foo", "v" },                -- "set" is not in single (names as written)
+            { "mget", "a", "b" },                 -- multi-key: the caller's
+            { "get", 42 },                        -- a number key: the caller's
+            { "get", { "a" } },                   -- a spliced table: the caller's
+            { "get", "a", true },                 -- a bad argument: the caller's
+            { "get", "foo", n = 2 },              -- an explicit count: the caller's
+            { "get" },                            -- no key: the caller's
+        }
+        assert(codec.slots(cmds, single, out) == 9)
+        assert(out[1] == codec.slot("foo"))
+        assert(out[2] == codec.slot("user1000"))
+        for i = 3, 9 do assert(out[i] == -2, i) end
+        assert(out[10] == 99, "entries past the pipeline are left alone")
+        assert(codec.slots({}, single, out) == 0)
+        assert(not pcall(codec.slots, cmds, nil, out))
+    )lua");
+}
+
 }  // namespace
 }  // namespace skyhive

@@ -120,6 +120,15 @@ t.run(function()
         { { "get", "p:1" }, { "hget", "p:1", "f" } })
     t.raises({ "pipeline #2 MSET: keys in different slots (CROSSSLOT)" }, db.pipeline, db,
         { { "get", "a" }, { "mset", "a", 1, "b", 2 } })
+    -- Checked whole before any node's part is sent: a bad argument after commands for every
+    -- node, and a bad argument reported before a CROSSSLOT that comes earlier.
+    local before = {}
+    for i = 1, 12 do before[#before + 1] = { "set", "chk:" .. i, i } end
+    before[#before + 1] = { "set", "chk:x", true }
+    t.raises({ "pipeline: #13 SET: argument #2 is a boolean" }, db.pipeline, db, before)
+    for i = 1, 12 do t.eq(raw:exists("chk:" .. i), 0, "nothing of it was sent: chk:" .. i) end
+    t.raises({ "pipeline: #3 SET: argument #2 is a boolean" }, db.pipeline, db,
+        { { "get", "a" }, { "mset", "a", 1, "b", 2 }, { "set", "c", false } })
     t.eq(raw:exists("p:1"), 1, "raw replies: EXISTS is an integer")
 
     -- A keyless command in a pipeline goes with the command before it: WAIT behind its write.

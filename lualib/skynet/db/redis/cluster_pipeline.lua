@@ -8,21 +8,28 @@ local codec = require "skyhive.redis.codec"
 local keys = require "skynet.db.redis.cluster_keys"
 local connection = require "skynet.db.redis.connection"
 local request = require "skynet.db.redis.request"
+local skynet = require "skynet"
 
 local format, tpack, tostring, upper, type = string.format, table.pack, tostring, string.upper,
     type
 local is_error = connection.is_error
+local wait = skynet.wait
 local slot_of = codec.slot
 local upper_name = keys.upper_name
 
 local M = {}
 
--- A command's slot (-1: keyless); the single-key commands (GET, SET...) without a call into
--- cluster_keys. Raises the CROSSSLOT error naming the pipeline position.
-local function slot_at(self, specs, cmd, i)
+local bad_args = connection.bad_args
+local slots_of = codec.slots
+
+-- A command's slot (-1: keyless), for the commands slots_of leaves to Lua. Raises the
+-- CROSSSLOT error naming the pipeline position. Remembers in `single` the names it finds to be
+-- single-key commands, so that slots_of decides them next time.
+local function slot_at(self, specs, single, cmd, i)
     local name = cmd[1]
     local spec = specs[name] or specs[upper_name[name]]
     if spec and spec.single then
+        single[name] = true
         local key = cmd[2]
         local t = type(key)
         if t == "string" or t == "number" then return slot_of(key) end
@@ -32,48 +39,83 @@ local function slot_at(self, specs, cmd, i)
     return s
 end
 
+-- Position -> slot of the pipeline being split; reused (split does not yield).
+local scratch = {}
+
 -- A pipeline becomes one part per node (a request each, `idx` = the positions it carries); a
 -- keyless command (WAIT, PING) goes with the command before it, or the first keyed one.
+-- Checks every command's arguments first (the router's check_args texts), then the slots.
+-- Each part counts down its pipeline's `left` when it is done (connection.lua's finish), so that
+-- the caller wakes once per pipeline.
 function M.split(self, r)
     local cmds = r.cmds
     local specs, slots = self.specs, self.map.slots
+    local single = self.single
+    if not single or self.single_of ~= specs then
+        single = {}
+        self.single, self.single_of = single, specs
+    end
+    local ks = scratch
+    local n = slots_of(cmds, single, ks)
+    local slow = false
+    for i = 1, n do
+        if ks[i] == -2 then
+            slow = true
+            local why = bad_args(cmds[i])
+            if why then
+                error(format("%s: %s: #%d %s: %s", self.addr, r[1], i,
+                    upper(tostring(cmds[i][1])), why), 0)
+            end
+        end
+    end
+    if slow then
+        for i = 1, n do
+            if ks[i] == -2 then ks[i] = slot_at(self, specs, single, cmds[i], i) end
+        end
+    end
     local parts, by = {}, {}
     local prev = -1
-    local waiting  -- keyless commands before the first keyed one: they go in its part
-    local function add(i, s)
-        -- Grouped by the node that serves the slot now; an unknown slot goes alone by slot.
-        local key = s >= 0 and slots[s] or ("slot" .. s)
-        local p = by[key]
-        if not p then
-            -- request.new's batch layout; its count is set once the part is complete.
-            p = { "pipeline", 0, cmds = {}, slot = s, idx = {}, part = true }
-            by[key] = p
-            parts[#parts + 1] = p
-        end
-        local k = p[2] + 1
-        p[2] = k
-        p.cmds[k] = cmds[i]
-        p.idx[k] = i
-    end
-    for i = 1, #cmds do
-        local s = slot_at(self, specs, cmds[i], i)
-        if s >= 0 then
-            if waiting then
-                for _, j in ipairs(waiting) do add(j, s) end
-                waiting = nil
-            end
-            prev = s
-            add(i, s)
-        elseif prev >= 0 then
-            add(i, prev)
-        else
+    local waiting  -- keyless commands before the first keyed one: they go with it
+    for i = 1, n do
+        local s = ks[i]
+        if s < 0 and prev >= 0 then s = prev end
+        if s < 0 then
             waiting = waiting or {}
             waiting[#waiting + 1] = i
+        else
+            prev = s
+            -- Grouped by the node that serves the slot now; an unknown slot goes alone by slot.
+            local key = slots[s] or s
+            local p = by[key]
+            if not p then
+                -- request.new's batch layout; its count is set as commands are added.
+                p = { "pipeline", 0, cmds = {}, slot = s, idx = {}, part = true, parent = r }
+                by[key] = p
+                parts[#parts + 1] = p
+            end
+            local pc, pi = p.cmds, p.idx
+            local k = p[2]
+            if waiting then
+                -- The keyless commands so far go first, in order, in this one's part.
+                for x = 1, #waiting do
+                    local pos = waiting[x]
+                    k = k + 1
+                    pc[k], pi[k] = cmds[pos], pos
+                end
+                waiting = nil
+            end
+            k = k + 1
+            pc[k], pi[k] = cmds[i], i
+            p[2] = k
         end
     end
     if waiting then
-        for _, j in ipairs(waiting) do add(j, -1) end
+        local p = { "pipeline", #waiting, cmds = {}, slot = -1, idx = waiting, part = true,
+            parent = r }
+        for x = 1, #waiting do p.cmds[x] = cmds[waiting[x]] end
+        parts[#parts + 1] = p
     end
+    r.left = #parts
     return parts
 end
 
@@ -81,6 +123,8 @@ end
 -- sent again one at a time. Yields.
 function M.await(self, r)
     local out = { n = r[2] }
+    -- Woken once, by the last part done (split's `left`).
+    if r.left > 0 then wait(r) end
     for _, p in ipairs(r.parts) do
         local v = self:await(p)
         for j, pos in ipairs(p.idx) do

@@ -27,7 +27,7 @@ local pipeline = require "skynet.db.redis.cluster_pipeline"
 local format, tpack, tostring, type, select, random = string.format, table.pack, tostring, type,
     select, math.random
 local upper = string.upper
-local now, wait, wakeup, timeout = skynet.now, skynet.wait, skynet.wakeup, skynet.timeout
+local now, wait, timeout = skynet.now, skynet.wait, skynet.timeout
 local is_error, bad_args = connection.is_error, connection.bad_args
 local slot_of = codec.slot
 
@@ -188,8 +188,8 @@ function router:why(r)
 end
 
 function router:fail(r, text)
-    r.err, r.done = text, true
-    wakeup(r)
+    r.err = text
+    connection.finish(r)
 end
 
 -- Sends again what is held and due (after a refresh, a connection made, a backoff).
@@ -269,10 +269,12 @@ function router:issue(r)
         error(format("%s: %s: the client was closed", self.addr, r[1]), 0)
     end
     if not r.hold_deadline then
-        check_args(self, r)
+        local pipe = r[1] == "pipeline" and r.cmds
+        -- A pipeline's arguments are checked as it is split (cluster_pipeline.lua).
+        if not pipe then check_args(self, r) end
         r.hold_deadline = now() + self.hold_cs
         if r.cmds then
-            if r[1] == "pipeline" then
+            if pipe then
                 r.parts = pipeline.split(self, r)
                 for _, p in ipairs(r.parts) do
                     p.hold_deadline = r.hold_deadline

@@ -119,10 +119,20 @@ function conn:failure(name, cause)
     return format("%s: %s: %s", self.addr, name, cause)
 end
 
+-- Marks r done and wakes its waiter. A part of a Redis Cluster pipeline (r.parent) wakes the
+-- pipeline's waiter instead, once its last part is done: one wakeup per pipeline.
 local function finish(r)
     r.done = true
+    local p = r.parent
+    if p then
+        local left = p.left - 1
+        p.left = left
+        if left > 0 then return end
+        r = p
+    end
     wakeup(r)
 end
+M.finish = finish
 
 -- Fails every request in flight: the socket is gone and their fate on the server is unknown.
 function conn:fail_inflight(cause)
