@@ -28,7 +28,7 @@ local format, tpack, tostring, type, select, random = string.format, table.pack,
     select, math.random
 local upper = string.upper
 local now, wait, timeout = skynet.now, skynet.wait, skynet.timeout
-local is_error, bad_args = connection.is_error, connection.bad_args
+local is_error = connection.is_error
 local slot_of = codec.slot
 
 local M = {}
@@ -246,22 +246,6 @@ end
 ----------------------------------------------------------------------------------------------
 -- The connection interface
 
-local function check_args(self, r)
-    local why
-    if r.cmds then
-        for i = 1, #r.cmds do
-            why = bad_args(r.cmds[i])
-            if why then
-                why = format("#%d %s: %s", i, upper(tostring(r.cmds[i][1])), why)
-                break
-            end
-        end
-    elseif r.args then
-        why = bad_args(r.args)
-    end
-    if why then error(format("%s: %s: %s", self.addr, r[1], why), 0) end
-end
-
 -- Same contract as connection.lua's issue: returns at once; raises on a bad argument, keys in
 -- different slots, or a full hold.
 function router:issue(r)
@@ -271,7 +255,7 @@ function router:issue(r)
     if not r.hold_deadline then
         local pipe = r[1] == "pipeline" and r.cmds
         -- A pipeline's arguments are checked as it is split (cluster_pipeline.lua).
-        if not pipe then check_args(self, r) end
+        if not pipe then connection.check_request(self.addr, r) end
         r.hold_deadline = now() + self.hold_cs
         if r.cmds then
             if pipe then

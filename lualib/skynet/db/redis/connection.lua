@@ -263,6 +263,20 @@ local function bad_batch(cmds)
     end
 end
 
+-- For the routers (Sentinel, Cluster), which hold requests before any connection sees them:
+-- raises "<addr>: <name>: [#i NAME: ]cause" when an argument of r cannot be encoded.
+function M.check_request(addr, r)
+    local why
+    if r.cmds then
+        local i
+        i, why = bad_batch(r.cmds)
+        if i then why = format("#%d %s: %s", i, string.upper(tostring(r.cmds[i][1])), why) end
+    elseif r.args then
+        why = bad_args(r.args)
+    end
+    if why then error(format("%s: %s: %s", addr, r[1], why), 0) end
+end
+
 local function batch_error(self, r, i, why)
     local c = r.cmds[i]
     return format("%s: %s #%d %s: %s", self.addr, r[1], i, string.upper(tostring(c[1])),

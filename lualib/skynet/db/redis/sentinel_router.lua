@@ -24,7 +24,7 @@ local request = require "skynet.db.redis.request"
 local format, tpack, tostring, type, random = string.format, table.pack, tostring, type, math.random
 local now, fork, wait, wakeup, timeout = skynet.now, skynet.fork, skynet.wait, skynet.wakeup,
     skynet.timeout
-local is_error, bad_args = connection.is_error, connection.bad_args
+local is_error = connection.is_error
 local running = coroutine.running
 
 local M = {}
@@ -317,22 +317,6 @@ function router:tick()
     if #keep > 0 or self.frozen then self:start_ticker() end
 end
 
-local function check_args(self, r)
-    local why
-    if r.cmds then
-        for i = 1, #r.cmds do
-            why = bad_args(r.cmds[i])
-            if why then
-                why = format("#%d %s: %s", i, string.upper(tostring(r.cmds[i][1])), why)
-                break
-            end
-        end
-    elseif r.args then
-        why = bad_args(r.args)
-    end
-    if why then error(format("%s: %s: %s", self.addr, r[1], why), 0) end
-end
-
 local function send(self, c, r)
     r.via = c
     r.keep = r.args  -- the connection forgets the arguments once encoded; a retry needs them
@@ -368,7 +352,7 @@ function router:issue(r)
     r.hold_deadline = r.hold_deadline or now() + self.hold_cs
     local c = self.cur
     if c and not self.frozen then return send(self, c, r) end
-    check_args(self, r)
+    connection.check_request(self.addr, r)
     if #self.held >= self.hold_limit then
         error(format("%s: %s: no %s available (%s) and %d commands are already waiting", self.addr,
             r[1], self.role, self:why_held(), self.hold_limit), 0)
