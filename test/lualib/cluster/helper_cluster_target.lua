@@ -1,0 +1,25 @@
+-- A service the cluster tests call from another node: echoes, raises, sleeps, counts pushes.
+local skynet = require "skynet"
+
+local notes = {}
+local CMD = {}
+
+function CMD.echo(...) return ... end
+function CMD.boom(text) error(text) end
+function CMD.sleep(cs, v)
+    skynet.sleep(cs)
+    return v
+end
+function CMD.size(s) return #s end
+function CMD.blob(n) return string.rep("x", n) end
+function CMD.note(v) notes[#notes + 1] = v end
+function CMD.notes() return table.unpack(notes) end
+function CMD.count() return #notes end
+
+skynet.start(function()
+    skynet.dispatch("lua", function(session, _, cmd, ...)
+        local f = CMD[cmd]
+        if session == 0 then return f(...) end
+        skynet.retpack(f(...))
+    end)
+end)
