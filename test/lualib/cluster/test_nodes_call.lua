@@ -38,7 +38,7 @@ t.run(function()
     t.raises({ "unknown node zz" }, cluster.call, "zz", ".target", "echo")
     -- the error names the caller's line
     local ok, where = pcall(function() cluster.call("zz", ".target") end)
-    t.ok(not ok and where:match("test_cluster_link%.lua:%d+: unknown node zz$"), "error level: " .. where)
+    t.ok(not ok and where:match("test_nodes_call%.lua:%d+: unknown node zz$"), "error level: " .. where)
 
     -- send: in order, before a later call
     for i = 1, 50 do cluster.send("b", ".target", "note", i) end
