@@ -5,5 +5,5 @@ harbor = 0
 bootstrap = "snlua bootstrap"
 start = "$TEST"
 luaservice = "../../services/lua/?.lua;../lualib/skynet/?.lua;../lualib/redis/?.lua;../lualib/cluster/?.lua;../services/lua/?.lua;../services/snlua/?.lua"
-lua_path = "../../lualib/?.lua;../../lualib/?/init.lua;../lualib/?.lua;../lualib/skynet/?.lua;../lualib/redis/?.lua"
+lua_path = "../../lualib/?.lua;../../lualib/?/init.lua;../lualib/?.lua;../lualib/skynet/?.lua;../lualib/redis/?.lua;../lualib/cluster/?.lua"
 loglevel = "info"

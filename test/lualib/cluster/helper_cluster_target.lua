@@ -5,6 +5,7 @@ local notes = {}
 local CMD = {}
 
 function CMD.echo(...) return ... end
+function CMD.node() return os.getenv "SKYHIVE_TEST_NODE_NAME" end
 function CMD.boom(text) error(text) end
 function CMD.sleep(cs, v)
     skynet.sleep(cs)

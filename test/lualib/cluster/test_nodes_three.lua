@@ -1,0 +1,142 @@
+-- Three nodes in three processes (with_nodes starts b and c with helper_cluster_node; this test
+-- is node a) linked with a secret: calls, sends, proxies, registered names, errors, timeouts,
+-- large messages beside small ones, across real processes; then b is killed with -9 while 64
+-- coroutines call it (every pending call fails within 1 s with the connection-lost error), c is
+-- stopped with SIGSTOP (its pending calls fail within the peer timeout), and b, restarted with
+-- the same name, gets a new epoch and serves again.
+local skynet = require "skynet"
+local redis = require "skynet.db.redis"
+local cluster = require "skynet.cluster"
+local nodes = require "nodes"
+local t = require "tlib"
+
+local function lost(node)
+    return "node " .. node .. ": connection lost: may or may not have executed"
+end
+
+-- Starts n calls of cluster.call(node, ...) in forks. -> a table that fills with
+-- {ok, text, ms} per call, and the number done (results.done).
+local function calls(n, node, ...)
+    local results = { done = 0 }
+    local args = table.pack(...)
+    for i = 1, n do
+        skynet.fork(function()
+            local ok, err = pcall(cluster.call, node, table.unpack(args, 1, args.n))
+            results[i] = { ok = ok, text = err, at = skynet.hpc() }
+            results.done = results.done + 1
+        end)
+    end
+    return results
+end
+
+t.run(function()
+    local ctl = redis.connect { port = tonumber(os.getenv "SKYHIVE_TEST_NODES_PORT"),
+        timeout = 60000 }
+    cluster.open(nodes.options())
+
+    -- each node answers as itself, by name, registered name and handle
+    for _, n in ipairs { "b", "c" } do
+        t.eq(cluster.call(n, ".target", "node"), n, "call to " .. n)
+        t.eq(cluster.call(n, "@tgt", "node"), n, "registered name on " .. n)
+        local h = cluster.query(n, "tgt")
+        t.eq(cluster.call(n, h, "node"), n, "handle on " .. n)
+    end
+    local echoed = table.pack(cluster.call("c", ".target", "echo", 1, nil, "x", { y = { 2 } }))
+    t.eq(echoed.n, 4, "values")
+    t.eq(echoed[4].y[1], 2, "nested table")
+    t.raises({ "boom on c" }, cluster.call, "c", ".target", "boom", "boom on c")
+    t.raises({ "service .none is dead" }, cluster.call, "b", ".none", "x")
+    t.raises({ "unknown name @none" }, cluster.call, "b", "@none", "x")
+    t.raises({ "unknown node z" }, cluster.call, "z", ".target", "x")
+    t.raises({ "node b: call to .target timed out after 100 ms" }, cluster.calltimeout, 100, "b",
+        ".target", "sleep", 50, 1)
+
+    -- sends arrive in order, on each node
+    for i = 1, 100 do
+        cluster.send("b", ".target", "note", i)
+        cluster.send("c", "@tgt", "note", -i)
+    end
+    t.eq(cluster.call("b", ".target", "count"), 100, "pushes to b")
+    local on_c = table.pack(cluster.call("c", ".target", "notes"))
+    for i = 1, 100 do t.eq(on_c[i], -i, "push order on c") end
+
+    -- proxies
+    local pb = cluster.proxy("b", ".target")
+    local pc = cluster.proxy("c@tgt")
+    t.eq(skynet.call(pb, "lua", "node"), "b", "proxy to b")
+    t.eq(skynet.call(pc, "lua", "node"), "c", "proxy to c")
+    skynet.send(pc, "lua", "note", 0)
+    t.eq(skynet.call(pc, "lua", "count"), 101, "proxy send")
+    t.raises({ "proxied boom" }, skynet.call, pb, "lua", "boom", "proxied boom")
+
+    -- large messages beside small ones: 10 MB to b while small calls go to b and c
+    local big = string.rep("L", 10 * 1024 * 1024)
+    local big_ok, small_ok, slowest = false, 0, 0
+    skynet.fork(function()
+        t.eq(cluster.call("b", ".target", "size", big), #big, "10 MB to b")
+        t.eq(#cluster.call("b", ".target", "blob", 5 * 1024 * 1024), 5 * 1024 * 1024, "5 MB back")
+        big_ok = true
+    end)
+    skynet.fork(function()
+        while not big_ok do
+            local t0 = skynet.hpc()
+            t.eq(cluster.call("b", ".target", "echo", "s"), "s", "small beside big")
+            t.eq(cluster.call("c", ".target", "echo", "s"), "s", "small to c")
+            slowest = math.max(slowest, (skynet.hpc() - t0) // 1000000)
+            small_ok = small_ok + 1
+        end
+    end)
+    t.wait_until(function() return big_ok end, 3000, "large messages")
+    skynet.error(string.format("%d small round trips beside 15 MB, slowest %d ms", small_ok, slowest))
+    t.ok(small_ok > 0, "small calls completed meanwhile")
+    t.raises({ "node c: message of", "larger than cluster_max_message (33554432)" }, cluster.call,
+        "c", ".target", "size", string.rep("m", 32 * 1024 * 1024 + 1))
+
+    -- kill -9 of b while 64 coroutines call it: all fail within 1 s of the kill
+    local before = cluster.nodes()
+    local epoch_b
+    for _, n in ipairs(before) do if n.name == "b" then epoch_b = n.epoch end end
+    t.ok(epoch_b, "b's epoch known")
+    local r = calls(64, "b", ".target", "sleep", 1000, "late")
+    skynet.sleep(20)
+    t.eq(r.done, 0, "64 calls waiting on b")
+    local killed = skynet.hpc()
+    t.eq(ctl:kill("b"), "OK", "kill -9 b")
+    t.wait_until(function() return r.done == 64 end, 200, "64 calls failed")
+    local worst = 0
+    for i = 1, 64 do
+        t.ok(not r[i].ok and r[i].text:find(lost("b"), 1, true), "lost: " .. tostring(r[i].text))
+        worst = math.max(worst, (r[i].at - killed) // 1000000)
+    end
+    skynet.error(string.format("64 calls to a killed node failed within %d ms", worst))
+    t.ok(worst < 1000, "within 1 s")
+    t.eq(cluster.call("c", ".target", "node"), "c", "c still served")
+
+    -- SIGSTOP of c: its pending calls fail within the peer timeout (1 s) and a bit
+    local rc = calls(8, "c", ".target", "sleep", 1, "never")
+    skynet.sleep(0)
+    t.eq(ctl:stop("c"), "OK", "SIGSTOP c")
+    local rs = calls(8, "c", ".target", "echo", "stopped")
+    local stopped = skynet.hpc()
+    t.wait_until(function() return rs.done == 8 end, 300, "calls to a stopped node failed")
+    for i = 1, 8 do
+        t.ok(not rs[i].ok and rs[i].text:find(lost("c"), 1, true), "lost: " .. tostring(rs[i].text))
+    end
+    skynet.error(string.format("calls to a stopped node failed after %d ms",
+        (rs[8].at - stopped) // 1000000))
+    t.eq(ctl:cont("c"), "OK", "SIGCONT c")
+    t.wait_until(function() return rc.done == 8 end, 300, "the earlier calls ended")
+    t.eq(cluster.call("c", ".target", "node"), "c", "c serves again after SIGCONT")
+
+    -- b restarted with the same name: a new epoch, and it serves again
+    t.eq(ctl:restart("b"), "OK", "restart b")
+    t.wait_until(function()
+        local ok, who = pcall(cluster.call, "b", ".target", "node")
+        return ok and who == "b"
+    end, 1000, "b serves after restart")
+    local epoch2
+    for _, n in ipairs(cluster.nodes()) do if n.name == "b" then epoch2 = n.epoch end end
+    t.ok(epoch2 and epoch2 ~= epoch_b, "a new epoch: " .. tostring(epoch_b) .. " -> " ..
+        tostring(epoch2))
+    t.eq(cluster.call("b", ".target", "count"), 0, "a new process")
+end, 12000)
