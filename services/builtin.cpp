@@ -1,6 +1,8 @@
 #include "services/builtin.h"
 
 #include "core/node.h"
+#include "lualib/native/cluster_codec.h"
+#include "lualib/native/cluster_core.h"
 #include "lualib/native/crypt.h"
 #include "lualib/native/debug_core.h"
 #include "lualib/native/redis_codec.h"
@@ -30,6 +32,19 @@ Result<std::unique_ptr<net::Framer>> make_resp_framer(const FramerOptions& optio
     return std::unique_ptr<net::Framer>(std::make_unique<redis::RespFramer>(limits));
 }
 
+// "cluster": node-to-node link frames (u32 big-endian length + body). Option: max_frame, the
+// largest body accepted (262144 by default).
+Result<std::unique_ptr<net::Framer>> make_cluster_framer(const FramerOptions& options) {
+    uint32_t max_frame = cluster::kDefaultMaxFrame;
+    for (const auto& [key, value] : options) {
+        if (key != "max_frame") return Error{"cluster framer: unknown option " + key};
+        if (value < 1 || value > int64_t(1) << 30)
+            return Error{"cluster framer: option max_frame must be in 1..1073741824"};
+        max_frame = uint32_t(value);
+    }
+    return std::unique_ptr<net::Framer>(std::make_unique<cluster::Framer>(max_frame));
+}
+
 }  // namespace
 
 void register_builtin_modules(Node& node, SocketDriver* sockets) {
@@ -38,8 +53,10 @@ void register_builtin_modules(Node& node, SocketDriver* sockets) {
     lua->add_native("skynet.crypt", luaopen_skynet_crypt);
     lua->add_native("skyhive.redis.codec", luaopen_skyhive_redis_codec);
     lua->add_native("skynet.sharedata.core", luaopen_skynet_sharedata_core);
+    lua->add_native("skynet.cluster.core", luaopen_skynet_cluster_core);
     if (sockets) {
         sockets->add_framer("resp", make_resp_framer);
+        sockets->add_framer("cluster", make_cluster_framer);
         node.modules().add("gate", [s = &sockets->server()] { return std::make_unique<Gate>(*s); });
         lua->set_socket_driver(sockets);
         lua->add_native("skynet.socketdriver", luaopen_skynet_socketdriver);

@@ -2,7 +2,8 @@
 
 // The byte format of skynet.pack (tags, fixed-width little-endian fields, LEB128 varints), shared
 // by the encoder (seri_encode.cpp) and the decoder (seri_decode.cpp); seri.h describes it. Internal
-// to those two files.
+// to those two files and to the cluster codec (cluster_codec.cpp), which reads and writes an
+// address in this format.
 
 #include <lua.hpp>
 

@@ -1,0 +1,354 @@
+// skynet.cluster.core, the Lua binding of the link codec (cluster_codec.h).
+//
+//   core.link{max_message =, part =, max_frame =, max_pending =} -> link
+//       One link's codec. Every field is optional (bytes): max_message 16 MB, part 65536 (data
+//       bytes per frame), max_frame 262144 (must hold a part and its header; the framer of the
+//       peer must accept it), max_pending 4 * max_message (incomplete incoming messages).
+//   link:request(session, push, msg, sz) -> n, buf1, sz1, ..., bufn, szn
+//       msg, sz: skynet.pack(address, ...) (a string is accepted too and is not freed). The
+//       first packed value is the address: an integer handle or a name (".name", "@name").
+//       The frames are malloc'd (lightuserdata, size) pairs whose ownership moves to socket
+//       send/lsend. n == 1 when the data fits in one part. msg is freed, also on error. Errors:
+//       "message of N bytes is larger than cluster_max_message (M)", "cluster request: the
+//       address is a table (a handle or a service name expected)". Nothing is produced then.
+//       session: 0..2^32-1; a message split in parts needs a session no other message of the
+//       same direction in flight uses (pushes too).
+//   link:response(session, ok, msg, sz) -> n, buf1, sz1, ...
+//       msg: the packed return values (lightuserdata, freed), nil, or a string (an error text).
+//   link:feed(msg, sz) -> n, t        (or link:feed(str))
+//       msg, sz: one "frames" socket event's payload (borrowed). t is the same table at every
+//       call (entries past 6 * n are stale); each completed item takes 6 slots, in wire order:
+//         t[i]   kind      16 request, 17 response, 1..15 a control frame
+//         t[i+1] session   (0 for control)
+//         t[i+2] flags     request: 1 = push; response: 1 = ok; control: 0
+//         t[i+3] address   request: an integer handle or a string name; otherwise nil
+//         t[i+4] data      request/response: lightuserdata, malloc'd, owned by the caller
+//                          (skynet.redirect takes it; NULL when empty); control: the body
+//                          after the kind byte, as a string
+//         t[i+5] size      bytes of data
+//       No table is made per item. A malformed frame raises an error naming it (unknown kind,
+//       truncated fields, a part without a first frame, a total above max_message, parts past
+//       the total); the items of that call are freed, and the link should close its socket.
+//   link:reset()                      drops incomplete incoming messages
+//   link:pending() -> count, bytes    incomplete incoming messages
+//   core.prefix(address, msg, sz) -> msg2, sz2
+//       skynet.pack(address) followed by msg, in one new buffer; msg is freed.
+//   core.hmac_sha256(key, data) -> 32 bytes   (libcrypto)
+//   core.random(n) -> n bytes (1..1024)       (RAND_bytes)
+//   core.equal(a, b) -> boolean               constant time for equal lengths (CRYPTO_memcmp)
+//
+// Lua errors unwind with longjmp: no local with a destructor may be alive when one is raised.
+// The C++ state lives in the link userdata, whose __gc runs its destructor.
+
+#include "lualib/native/cluster_core.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "lualib/native/cluster_codec.h"
+
+namespace skyhive {
+
+namespace {
+
+using cluster::Codec;
+using cluster::Item;
+using cluster::Limits;
+
+constexpr const char* kLinkMeta = "skynet.cluster.link";
+constexpr int kStride = 6;
+
+struct Link {
+    explicit Link(Limits l) : codec(l) {}
+    Codec codec;
+    std::vector<Payload> frames;  // scratch of request/response
+    std::vector<Item> items;      // scratch of feed
+};
+
+// A message argument: lightuserdata + size (owned: freed by us), a string (borrowed), or nil.
+struct Msg {
+    const char* data = nullptr;
+    size_t size = 0;
+    void* owned = nullptr;
+};
+
+Msg read_msg(lua_State* L, int idx) {
+    Msg m;
+    switch (lua_type(L, idx)) {
+        case LUA_TLIGHTUSERDATA: {
+            m.owned = lua_touserdata(L, idx);
+            m.data = static_cast<const char*>(m.owned);
+            lua_Integer sz = lua_tointeger(L, idx + 1);
+            if (sz < 0 || (!m.data && sz != 0)) {
+                std::free(m.owned);
+                luaL_error(L, "cluster: invalid message size %d", int(sz));
+            }
+            m.size = size_t(sz);
+            break;
+        }
+        case LUA_TSTRING:
+            m.data = lua_tolstring(L, idx, &m.size);
+            break;
+        case LUA_TNIL:
+        case LUA_TNONE:
+            break;
+        default:
+            luaL_error(L, "cluster: the message is a %s (lightuserdata and size, or a string)",
+                       luaL_typename(L, idx));
+    }
+    return m;
+}
+
+Link* check_link(lua_State* L) {
+    return static_cast<Link*>(luaL_checkudata(L, 1, kLinkMeta));
+}
+
+// A session argument, or -1 when it is not an integer in 0..2^32-1.
+int64_t session_arg(lua_State* L, int idx) {
+    int isnum = 0;
+    lua_Integer s = lua_tointegerx(L, idx, &isnum);
+    if (!isnum || s < 0 || s > lua_Integer(UINT32_MAX)) return -1;
+    return int64_t(s);
+}
+
+int push_frames(lua_State* L, Link* link) {
+    const int n = int(link->frames.size());
+    luaL_checkstack(L, 1 + 2 * n, "cluster: too many frames");
+    lua_pushinteger(L, n);
+    for (Payload& f : link->frames) {
+        const uint32_t size = f.size();
+        lua_pushlightuserdata(L, f.release());
+        lua_pushinteger(L, size);
+    }
+    link->frames.clear();
+    return 1 + 2 * n;
+}
+
+int l_link(lua_State* L) {
+    Limits l;
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        const char* fields[] = {"max_message", "part", "max_frame", "max_pending"};
+        for (int i = 0; i < 4; ++i) {
+            if (lua_getfield(L, 1, fields[i]) != LUA_TNIL) {
+                int isnum = 0;
+                lua_Integer v = lua_tointegerx(L, -1, &isnum);
+                if (!isnum || v < 1 || (i < 3 && v > lua_Integer(UINT32_MAX)))
+                    return luaL_error(L, "cluster.core.link: %s must be a positive integer%s",
+                                      fields[i], i < 3 ? " below 2^32" : "");
+                if (i == 0) l.max_message = uint32_t(v);
+                if (i == 1) l.part = uint32_t(v);
+                if (i == 2) l.max_frame = uint32_t(v);
+                if (i == 3) l.max_pending = uint64_t(v);
+            } else if (i == 3) {
+                l.max_pending = 4ull * l.max_message;
+            }
+            lua_pop(L, 1);
+        }
+    }
+    char bad[160] = "";
+    {
+        const std::string text = Codec::check(l);
+        std::snprintf(bad, sizeof bad, "%s", text.c_str());
+    }
+    if (bad[0]) return luaL_error(L, "cluster.core.link: %s", bad);
+    void* mem = lua_newuserdatauv(L, sizeof(Link), 1);
+    new (mem) Link(l);
+    luaL_setmetatable(L, kLinkMeta);
+    lua_createtable(L, kStride * 8, 0);
+    lua_setiuservalue(L, -2, 1);
+    return 1;
+}
+
+int l_gc(lua_State* L) {
+    auto* link = static_cast<Link*>(luaL_checkudata(L, 1, kLinkMeta));
+    link->~Link();
+    return 0;
+}
+
+int l_request(lua_State* L) {
+    Link* link = check_link(L);
+    Msg m = read_msg(L, 4);
+    const int64_t session = session_arg(L, 2);
+    if (session < 0) {
+        std::free(m.owned);
+        return luaL_error(L, "cluster request: session must be an integer in 0..2^32-1");
+    }
+    link->frames.clear();
+    const bool ok =
+        link->codec.request(uint32_t(session), lua_toboolean(L, 3), m.data, m.size, link->frames);
+    std::free(m.owned);
+    if (!ok) return luaL_error(L, "%s", link->codec.error().c_str());
+    return push_frames(L, link);
+}
+
+int l_response(lua_State* L) {
+    Link* link = check_link(L);
+    Msg m = read_msg(L, 4);
+    const int64_t session = session_arg(L, 2);
+    if (session < 0) {
+        std::free(m.owned);
+        return luaL_error(L, "cluster response: session must be an integer in 0..2^32-1");
+    }
+    link->frames.clear();
+    const bool ok =
+        link->codec.response(uint32_t(session), lua_toboolean(L, 3), m.data, m.size, link->frames);
+    std::free(m.owned);
+    if (!ok) return luaL_error(L, "%s", link->codec.error().c_str());
+    return push_frames(L, link);
+}
+
+int l_feed(lua_State* L) {
+    Link* link = check_link(L);
+    const char* data;
+    size_t size;
+    if (lua_type(L, 2) == LUA_TLIGHTUSERDATA) {
+        data = static_cast<const char*>(lua_touserdata(L, 2));
+        const lua_Integer sz = luaL_checkinteger(L, 3);
+        luaL_argcheck(L, sz >= 0 && (data || sz == 0), 3, "invalid payload size");
+        size = size_t(sz);
+    } else {
+        data = luaL_checklstring(L, 2, &size);
+    }
+    link->items.clear();
+    if (!link->codec.feed(data, size, link->items))
+        return luaL_error(L, "%s", link->codec.error().c_str());
+    lua_getiuservalue(L, 1, 1);
+    const int t = lua_gettop(L);
+    lua_Integer i = 1;
+    for (const Item& it : link->items) {
+        lua_pushinteger(L, it.kind);
+        lua_rawseti(L, t, i);
+        lua_pushinteger(L, it.session);
+        lua_rawseti(L, t, i + 1);
+        lua_pushinteger(L, it.flags);
+        lua_rawseti(L, t, i + 2);
+        if (it.kind == cluster::kRequest) {
+            if (it.by_name)
+                lua_pushlstring(L, it.name.data(), it.name.size());
+            else
+                lua_pushinteger(L, it.handle);
+        } else {
+            lua_pushnil(L);
+        }
+        lua_rawseti(L, t, i + 3);
+        if (it.kind > cluster::kMaxControl)
+            lua_pushlightuserdata(L, it.data);
+        else
+            lua_pushlstring(L, it.data, it.size);
+        lua_rawseti(L, t, i + 4);
+        lua_pushinteger(L, it.size);
+        lua_rawseti(L, t, i + 5);
+        i += kStride;
+    }
+    lua_pushinteger(L, lua_Integer(link->items.size()));
+    link->items.clear();
+    lua_pushvalue(L, t);
+    return 2;
+}
+
+int l_reset(lua_State* L) {
+    check_link(L)->codec.reset();
+    return 0;
+}
+
+int l_pending(lua_State* L) {
+    Link* link = check_link(L);
+    lua_pushinteger(L, lua_Integer(link->codec.pending_messages()));
+    lua_pushinteger(L, lua_Integer(link->codec.pending_bytes()));
+    return 2;
+}
+
+int l_prefix(lua_State* L) {
+    Msg m = read_msg(L, 2);
+    const int type = lua_type(L, 1);
+    size_t len = 0;
+    const char* name = nullptr;
+    if (type == LUA_TSTRING) {
+        name = lua_tolstring(L, 1, &len);
+    } else if (!lua_isinteger(L, 1)) {
+        std::free(m.owned);
+        return luaL_error(L,
+                          "cluster.core.prefix: the address is a %s (integer or string expected)",
+                          luaL_typename(L, 1));
+    }
+    const size_t head = name ? len + 5 : 9;
+    if (m.size + head > UINT32_MAX) {
+        std::free(m.owned);
+        return luaL_error(L, "cluster.core.prefix: message too large");
+    }
+    char* out = static_cast<char*>(std::malloc(head + m.size));
+    if (!out) {
+        std::free(m.owned);
+        return luaL_error(L, "cluster.core.prefix: out of memory");
+    }
+    size_t n = name ? cluster::pack_string(name, len, out)
+                    : cluster::pack_integer(int64_t(lua_tointeger(L, 1)), out);
+    if (m.size) std::memcpy(out + n, m.data, m.size);
+    std::free(m.owned);
+    lua_pushlightuserdata(L, out);
+    lua_pushinteger(L, lua_Integer(n + m.size));
+    return 2;
+}
+
+int l_hmac_sha256(lua_State* L) {
+    size_t klen = 0, dlen = 0;
+    const char* key = luaL_checklstring(L, 1, &klen);
+    const char* data = luaL_checklstring(L, 2, &dlen);
+    luaL_argcheck(L, klen <= 1u << 20, 1, "key too long");
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int out_len = 0;
+    if (!HMAC(EVP_sha256(), key, int(klen), reinterpret_cast<const unsigned char*>(data), dlen, out,
+              &out_len))
+        return luaL_error(L, "cluster.core.hmac_sha256: libcrypto failed");
+    lua_pushlstring(L, reinterpret_cast<const char*>(out), out_len);
+    return 1;
+}
+
+int l_random(lua_State* L) {
+    const lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 1 && n <= 1024, 1, "must be from 1 to 1024");
+    unsigned char out[1024];
+    if (RAND_bytes(out, int(n)) != 1)
+        return luaL_error(L, "cluster.core.random: RAND_bytes failed");
+    lua_pushlstring(L, reinterpret_cast<const char*>(out), size_t(n));
+    return 1;
+}
+
+int l_equal(lua_State* L) {
+    size_t alen = 0, blen = 0;
+    const char* a = luaL_checklstring(L, 1, &alen);
+    const char* b = luaL_checklstring(L, 2, &blen);
+    lua_pushboolean(L, alen == blen && CRYPTO_memcmp(a, b, alen) == 0);
+    return 1;
+}
+
+}  // namespace
+
+}  // namespace skyhive
+
+extern "C" int luaopen_skynet_cluster_core(lua_State* L) {
+    using namespace skyhive;
+    const luaL_Reg methods[] = {{"request", l_request}, {"response", l_response},
+                                {"feed", l_feed},       {"reset", l_reset},
+                                {"pending", l_pending}, {nullptr, nullptr}};
+    luaL_newmetatable(L, kLinkMeta);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    const luaL_Reg funcs[] = {
+        {"link", l_link},     {"prefix", l_prefix}, {"hmac_sha256", l_hmac_sha256},
+        {"random", l_random}, {"equal", l_equal},   {nullptr, nullptr}};
+    luaL_newlib(L, funcs);
+    return 1;
+}
