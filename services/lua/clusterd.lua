@@ -59,8 +59,9 @@ local function load_clustername(path)
     local f, err = loadfile(path, "t", t)
     if not f then error(format("cluster file %s: %s", path, err), 0) end
     f()
+    t.__nowaiting = nil -- skynet's: calls to a down node fail at once here anyway
     for name, addr in pairs(t) do
-        if type(addr) ~= "string" or not addr:match(":%d+$") then
+        if addr ~= false and (type(addr) ~= "string" or not addr:match(":%d+$")) then
             error(format("cluster file %s: node %s: bad address %s", path, name, tostring(addr)), 0)
         end
     end
@@ -138,7 +139,8 @@ local function static_list(tbl)
         end
     end
     local r = {}
-    for name, addr in pairs(t) do r[name] = { address = addr } end
+    -- false (skynet's "known, down"): the node is known and calls to it fail
+    for name, addr in pairs(t) do r[name] = { address = addr or nil } end
     return r
 end
 
@@ -158,14 +160,14 @@ local function hello(id, addr)
     timer_done = true
     local ok, version, name, epoch, nonce = false, nil, nil, nil, nil
     if body and body:byte(1) == frame.HELLO then
-        version, name, epoch, nonce = frame.control_fields(body, 4)
+        version, name, epoch, nonce = frame.fields(frame.HELLO, body:sub(2), 4)
         ok = version ~= nil
     end
     if not ok then
         skynet.error(format("cluster: refused peer %s: no valid HELLO", addr))
         return socket.close(id)
     end
-    if version ~= "1" then
+    if version ~= frame.VERSION then
         skynet.error(format("cluster: refused peer %s: protocol version %s", addr, version))
         socket.write(id, frame.control(frame.REFUSE, "protocol version " .. version .. " unknown"))
         return socket.close(id)

@@ -1,39 +1,49 @@
 -- clusterlink: the link of this node to one peer node (started by clusterd, one per peer).
 --
 -- Callers reach it with the "cluster" protocol (skynet.call(link, "cluster", address, ...), what
--- skynet.cluster does): the request goes out as frames and the caller's session waits in
--- `pending`; the answer frame is redirected to the caller as its response (or error). No
--- coroutine waits per outgoing call. Requests from the peer are delivered to local services (a
--- push with skynet.rawsend, a call in a coroutine of its own) and answered with a RESPONSE frame.
+-- skynet.cluster does): the request goes out as frames (skynet.cluster.core) and the caller's
+-- session waits in `pending`; the answer frame is redirected to the caller as its response (or
+-- error). No coroutine waits per outgoing call. Requests from the peer go to local services (a
+-- push with skynet.redirect, a call from a coroutine of its own with skynet.rawcall) and are
+-- answered with a RESPONSE frame.
 --
--- One TCP connection at a time: dialed here when a call needs it, or accepted by clusterd and
--- handed over after the peer's HELLO. The handshake (HELLO, CHALLENGE, PROOF, WELCOME; with a
--- secret, HMAC-SHA256 both ways) names both ends and their epochs. When the connection drops,
--- the peer's epoch changes or the peer stays silent for peer_timeout ms, every call waiting on
--- the peer fails at once with "node X: connection lost: may or may not have executed".
--- Thread: this service only (it is a service: everything arrives as messages).
+-- One connection at a time, in framed mode (the "cluster" framer cuts frames on the socket
+-- thread): dialed here when a call needs it, or accepted by clusterd and handed over after the
+-- peer's HELLO. The handshake (HELLO, CHALLENGE, PROOF, WELCOME; with a secret, HMAC-SHA256 both
+-- ways) names both ends and their epochs. When the connection drops, sends a bad frame, the
+-- peer's epoch changes or the peer stays silent for peer_timeout ms, every call waiting on the
+-- peer fails at once with "node X: connection lost: may or may not have executed".
+-- Thread: this service only (everything arrives as messages).
 local skynet = require "skynet"
 local socket = require "skynet.socket"
-local crypt = require "skynet.crypt"
+local core = require "skynet.cluster.core"
 local frame = require "skynet.cluster.frame"
 
 local clusterd, myname, peername = ...
 clusterd = math.tointeger(tonumber(clusterd))
 
-local format, spack, sunpack = string.format, string.pack, string.unpack
-local PROTOCOL_VERSION = "1"
+local format, select, pcall = string.format, select, pcall
+local tostring_msg, trash, redirect, now = skynet.tostring, skynet.trash, skynet.redirect,
+    skynet.now
+local socket_write, socket_lwrite = socket.write, socket.lwrite
 local PTYPE_CLUSTER = 13
+local REQUEST, RESPONSE = 16, 17
 
 local conf = {}        -- from clusterd: address, epoch, secret, heartbeat, peer_timeout (ms),
                        -- max_message, send_queue_kb, part (bytes)
+local out = nil        -- core.link that builds the frames this side sends
 local names = {}       -- "@name" -> handle, pushed by clusterd (cluster.register)
+local self_handle = skynet.self()
 
-local link = nil       -- the connection that is up: {id, epoch, reader, addr} or nil
+-- A connection: {id, addr, codec (core.link: its partial incoming messages), epoch, state
+-- ("handshake", "up", "closed"), inbox (control frames during the handshake), co (the
+-- coroutine waiting for one), why (the reason it closed)}.
+local link = nil       -- the connection that is up, or nil
 local pending = {}     -- link session -> {source, session} of calls sent on `link`
 local npending = 0
-local queue = {}       -- calls waiting for a connection: {source, session, frames, size}
+local queue = {}       -- calls waiting for a connection: {source, session, ls, frames}
 local queued = 0       -- bytes in `queue`
-local dialing = false  -- a dial in progress (its socket id once opened)
+local dialing = false  -- a dial in progress (its connection once opened)
 local full = false     -- link's write queue is past its mark
 local next_ls = 0
 local last_recv, last_send = 0, 0
@@ -44,15 +54,18 @@ local function lost_text()
     return format("node %s: connection lost: may or may not have executed", peername)
 end
 
+local function queue_full_text()
+    return format("node %s: send queue full (%d KB)", peername, conf.send_queue_kb)
+end
+
 local function new_session()
-    next_ls = next_ls % 0x7fffffff + 1
-    while pending[next_ls] do next_ls = next_ls % 0x7fffffff + 1 end
+    repeat next_ls = next_ls % 0x7fffffff + 1 until not pending[next_ls]
     return next_ls
 end
 
 local function fail(source, session, text)
-    if session and session > 0 then
-        skynet.redirect(source, skynet.self(), "error", session, text)
+    if session > 0 then
+        redirect(source, self_handle, "error", session, text)
     else
         skynet.error(format("cluster: send to node %s dropped: %s", peername, text))
     end
@@ -61,70 +74,92 @@ end
 local function fail_queue(text)
     local q = queue
     queue, queued = {}, 0
-    for i = 1, #q do fail(q[i].source, q[i].session, text) end
-end
-
--- Closes the link that is up (if it is still `l`) and fails the calls waiting on it.
-local function drop(l, why)
-    if link ~= l or l == nil then return end
-    link, full = nil, false
-    skynet.error(format("cluster: link to node %s (%s) closed: %s", peername, l.addr, why))
-    local p = pending
-    pending, npending = {}, 0
-    local text = lost_text()
-    for _, c in pairs(p) do fail(c.source, c.session, text) end
-    socket.shutdown(l.id)
-    socket.close(l.id)
-end
-
-local function write_frames(id, frames)
-    if #frames == 1 then
-        socket.write(id, frames[1])
-    else
-        for i = 1, #frames do socket.lwrite(id, frames[i]) end
+    for i = 1, #q do
+        local c = q[i]
+        local f = c.frames
+        for j = 2, f.n, 2 do trash(f[j], f[j + 1]) end
+        fail(c.source, c.session, text)
     end
-    last_send = skynet.now()
+end
+
+-- Writes frames (n, buf1, sz1, ...; ownership moves): one frame at normal priority, the parts
+-- of a large message at low priority, so that small messages overtake it.
+local function write_frames(id, n, b1, s1, ...)
+    if n == 1 then
+        socket_write(id, b1, s1)
+    else
+        socket_lwrite(id, b1, s1)
+        for i = 1, 2 * (n - 1), 2 do
+            local b, s = select(i, ...)
+            socket_lwrite(id, b, s)
+        end
+    end
+    last_send = now()
+end
+
+-- Closes connection c (its socket too) and, when it was the link, fails every call waiting on
+-- it. May yield (socket.close).
+local function drop(c, why)
+    if c.state == "closed" then return end
+    local was_up = c.state == "up"
+    c.state, c.why = "closed", why
+    c.codec:reset()
+    if c.co then skynet.wakeup(c.co) end
+    if link == c then
+        link, full = nil, false
+        local p = pending
+        pending, npending = {}, 0
+        local text = lost_text()
+        for _, w in pairs(p) do fail(w.source, w.session, text) end
+    end
+    if was_up then
+        skynet.error(format("cluster: link to node %s (%s) closed: %s", peername, c.addr, why))
+    end
+    socket.shutdown(c.id)
+    socket.close(c.id)
 end
 
 local dial -- forward
 
--- A request from a local caller (session 0: a push from cluster.send).
-local function outgoing(session, source, msg, sz)
-    local ok, frames = pcall(function()
-        local values = table.pack(skynet.unpack(msg, sz))
-        local data = skynet.packstring(table.unpack(values, 2, values.n))
-        if #data > conf.max_message then
-            error(format("node %s: message of %d bytes is larger than cluster_max_message (%d)",
-                peername, #data, conf.max_message), 0)
+-- After the codec built a request: send it, queue it for the connection, or fail the caller.
+local function sent(source, session, ls, ok, n, ...)
+    if not ok then
+        local text = tostring(n)
+        if text:find("larger than cluster_max_message", 1, true) then
+            text = format("node %s: %s", peername, text)
         end
-        return frame.request(new_session(), session == 0, values[1], data, conf.part)
-    end)
-    if not ok then return fail(source, session, frames) end
-    local ls = sunpack(">I4", frames[1], 6)
+        return fail(source, session, text)
+    end
     if link then
-        if full then
-            return fail(source, session,
-                format("node %s: send queue full (%d KB)", peername, conf.send_queue_kb))
-        end
         if session > 0 then
             pending[ls] = { source = source, session = session }
             npending = npending + 1
         end
-        write_frames(link.id, frames)
-        return
+        return write_frames(link.id, n, ...)
     end
+    local frames = table.pack(n, ...)
     local size = 0
-    for i = 1, #frames do size = size + #frames[i] end
+    for j = 3, frames.n, 2 do size = size + frames[j] end
     if queued + size > conf.send_queue_kb * 1024 and #queue > 0 then
-        return fail(source, session,
-            format("node %s: send queue full (%d KB)", peername, conf.send_queue_kb))
+        for j = 2, frames.n, 2 do trash(frames[j], frames[j + 1]) end
+        return fail(source, session, queue_full_text())
     end
-    if not dialing and skynet.now() < retry_at then
-        return fail(source, session, last_error)
-    end
-    queue[#queue + 1] = { source = source, session = session, frames = frames, ls = ls }
+    queue[#queue + 1] = { source = source, session = session, ls = ls, frames = frames }
     queued = queued + size
     if not dialing then skynet.fork(dial) end
+end
+
+-- A request of a local caller (session 0: a push of cluster.send). msg belongs to the message
+-- being dispatched, so the codec gets a copy (it frees the buffers it is given).
+local function outgoing(session, source, msg, sz)
+    if link then
+        if full then return fail(source, session, queue_full_text()) end
+    elseif not dialing and now() < retry_at then
+        return fail(source, session, last_error)
+    end
+    local ls = new_session()
+    return sent(source, session, ls,
+        pcall(out.request, out, ls, session == 0, tostring_msg(msg, sz)))
 end
 
 skynet.register_protocol {
@@ -138,8 +173,7 @@ skynet.register_protocol {
 -- The text of an error a local rawcall raised, without the "call to :x failed: " wrapper.
 local function callee_error(err)
     local text = tostring(err)
-    local rest = text:match("call to %S+ failed: (.*)$")
-    return rest or text
+    return text:match("call to %S+ failed: (.*)$") or text
 end
 
 local function resolve(address)
@@ -151,164 +185,177 @@ local function resolve(address)
     return nil
 end
 
-local function respond(l, ls, ok, data)
-    if link ~= l then return end -- the link closed meanwhile: the caller already failed
-    local okf, frames = pcall(frame.response, ls, ok, data, conf.part)
-    if not okf then frames = frame.response(ls, false, tostring(frames), conf.part) end
-    if #data > conf.max_message then
-        frames = frame.response(ls, false,
-            format("node %s: answer of %d bytes is larger than cluster_max_message (%d)", myname,
-                #data, conf.max_message), conf.part)
+local function answered(c, ls, ok, n, ...)
+    if ok then return write_frames(c.id, n, ...) end
+    local text = tostring(n)
+    if text:find("larger than cluster_max_message", 1, true) then
+        text = format("node %s: answer %s", myname, (text:gsub("^message ", "")))
     end
-    write_frames(l.id, frames)
+    write_frames(c.id, out:response(ls, false, text))
 end
 
-local function serve(l, ls, target, data)
-    local ok, msg, sz = pcall(skynet.rawcall, target, "lua", data)
+-- Answers request ls of connection c, if c is still the link (else its caller already failed).
+local function respond(c, ls, ok, data)
+    if link ~= c then return end
+    return answered(c, ls, pcall(out.response, out, ls, ok, data))
+end
+
+local function serve(c, ls, target, data, size)
+    local ok, msg, sz = pcall(skynet.rawcall, target, "lua", data, size)
     if ok then
-        respond(l, ls, true, skynet.tostring(msg, sz))
+        respond(c, ls, true, tostring_msg(msg, sz))
     else
-        respond(l, ls, false, callee_error(msg))
+        respond(c, ls, false, callee_error(msg))
     end
 end
 
-local function incoming_request(l, ls, push, address, data)
+local function incoming_request(c, ls, push, address, data, size)
     local target = resolve(address)
     if target == nil then
-        local text = address:sub(1, 1) == "@" and format("unknown name %s", address)
-            or format("service %s is dead", address)
+        trash(data, size)
+        local text = tostring(address):sub(1, 1) == "@" and format("unknown name %s", address)
+            or format("service %s is dead", tostring(address))
         if push then
             skynet.error(format("cluster: push from node %s dropped: %s", peername, text))
         else
-            respond(l, ls, false, text)
+            respond(c, ls, false, text)
         end
-        return
-    end
-    if push then
-        if not skynet.rawsend(target, "lua", data) then
+    elseif push then
+        if not redirect(target, self_handle, "lua", 0, data, size) then
             skynet.error(format("cluster: push from node %s to %s dropped: service is dead",
                 peername, tostring(address)))
         end
     else
-        skynet.fork(serve, l, ls, target, data)
+        skynet.fork(serve, c, ls, target, data, size)
     end
 end
 
-local function incoming(l, body)
-    local kind, ls, flag, address, data = l.reader:body(body)
-    if kind == nil then return end
-    if kind == frame.REQUEST then
-        incoming_request(l, ls, flag, address, data)
-    elseif kind == frame.RESPONSE then
-        local c = pending[ls]
-        if not c then return end -- its caller gave up (calltimeout) or it was a push
-        pending[ls] = nil
-        npending = npending - 1
-        skynet.redirect(c.source, skynet.self(), flag and "response" or "error", c.session, data)
+local function incoming_response(ls, ok, data, size)
+    local w = pending[ls]
+    if not w then return trash(data, size) end -- its caller gave up (calltimeout)
+    pending[ls] = nil
+    npending = npending - 1
+    redirect(w.source, self_handle, ok and "response" or "error", w.session, data, size)
+end
+
+local function incoming_control(c, kind, body)
+    if c.state == "handshake" then
+        c.inbox[#c.inbox + 1] = { kind, body }
+        if c.co then skynet.wakeup(c.co) end
     elseif kind == frame.PING then
-        socket.write(l.id, frame.control(frame.PONG))
-        last_send = skynet.now()
-    elseif kind == frame.PONG then
-        return
+        socket_write(c.id, frame.control(frame.PONG))
+        last_send = now()
     elseif kind == frame.REFUSE then
-        local text = frame.control_fields(ls, 1)
-        error(format("refused by the peer: %s", tostring(text)), 0)
-    else
+        error(format("refused by the peer: %s", tostring((frame.fields(kind, body, 1)))), 0)
+    elseif kind ~= frame.PONG then
         error(format("unexpected control frame %d", kind), 0)
     end
 end
 
--- Reads one frame body. -> body | nil, why
-local function read_frame(id)
-    local head = socket.read(id, 4)
-    if not head then return nil, "closed by the peer" end
-    local n = sunpack(">I4", head)
-    if n == 0 then return nil, "empty cluster frame" end
-    if n > frame.MAX_FRAME then
-        return nil, format("cluster frame of %d bytes: more than the maximum %d", n, frame.MAX_FRAME)
-    end
-    local body = socket.read(id, n)
-    if not body then return nil, "closed by the peer" end
-    last_recv = skynet.now()
-    return body
-end
-
-local function reader_loop(l)
-    while link == l do
-        local body, why = read_frame(l.id)
-        if not body then return drop(l, why) end
-        local ok, err = pcall(incoming, l, body)
-        if not ok then
-            skynet.error(format("cluster: node %s (%s): bad frame: %s", peername, l.addr, err))
-            return drop(l, "bad frame: " .. tostring(err))
+-- The frames event of connection c: items in wire order (docs/lua-api.md, skynet.cluster.core).
+local function on_frames(c, ptr, size)
+    if c.state == "closed" then return end
+    last_recv = now()
+    local ok, n, t = pcall(c.codec.feed, c.codec, ptr, size)
+    if ok then
+        for i = 1, 6 * n, 6 do
+            local kind = t[i]
+            if kind == REQUEST or kind == RESPONSE then
+                if c.state ~= "up" then
+                    trash(t[i + 4], t[i + 5])
+                    ok, n = false, "a call before the handshake ended"
+                elseif kind == REQUEST then
+                    incoming_request(c, t[i + 1], t[i + 2] == 1, t[i + 3], t[i + 4], t[i + 5])
+                else
+                    incoming_response(t[i + 1], t[i + 2] == 1, t[i + 4], t[i + 5])
+                end
+            elseif ok then
+                ok, n = pcall(incoming_control, c, kind, t[i + 4])
+            end
         end
     end
+    if not ok then
+        skynet.error(format("cluster: node %s (%s): bad frame: %s", peername, c.addr, n))
+        skynet.fork(drop, c, "bad frame: " .. tostring(n))
+    end
 end
 
--- The connection `id` passed the handshake: it becomes the link; queued calls go out.
-local function up(id, epoch, addr)
-    local old = link
-    if old then drop(old, "replaced by a new connection") end
-    local l = { id = id, epoch = epoch, addr = addr, reader = frame.reader(conf.max_message) }
-    link, full = l, false
-    backoff, retry_at, last_error = 0, 0, nil
-    last_recv, last_send = skynet.now(), skynet.now()
-    socket.warning_mark(id, conf.send_queue_kb)
-    socket.warning(id, function(_, kb)
-        if link == l then full = kb > 0 end
+-- A connection object for socket id, reading in framed mode from now on.
+local function connection(id, addr, framed)
+    local c = { id = id, addr = addr, state = "handshake", inbox = {},
+        codec = core.link { max_message = conf.max_message, part = conf.part } }
+    socket.onclose(id, function(_, err)
+        skynet.fork(drop, c, err or "closed by the peer")
     end)
-    socket.onclose(id, function() skynet.fork(drop, l, "closed") end)
-    socket.nodelay(id)
+    if not framed then
+        socket.set_framer(id, "cluster", function(ptr, size) on_frames(c, ptr, size) end)
+    end
+    return c
+end
+
+-- Waits for the next control frame of connection c during the handshake.
+-- -> its fields (n of them) | nil, why
+local function fields(c, want, n)
+    while #c.inbox == 0 and c.state == "handshake" do
+        c.co = coroutine.running()
+        skynet.wait(c.co)
+        c.co = nil
+    end
+    local f = table.remove(c.inbox, 1)
+    if not f then return nil, c.why or "closed" end
+    local kind, body = f[1], f[2]
+    if kind == frame.REFUSE then
+        return nil, "refused by the peer: " .. tostring((frame.fields(kind, body, 1)))
+    end
+    if kind ~= want then return nil, format("handshake frame %d where %d was expected", kind, want) end
+    return frame.fields(kind, body, n)
+end
+
+-- The connection c passed the handshake: it becomes the link; queued calls go out.
+local function up(c, epoch)
+    if link then drop(link, "replaced by a new connection") end
+    c.state, c.epoch = "up", epoch
+    link, full = c, false
+    backoff, retry_at, last_error = 0, 0, nil
+    last_recv, last_send = now(), now()
+    socket.warning_mark(c.id, conf.send_queue_kb)
+    socket.warning(c.id, function(_, kb)
+        if link == c then full = kb > 0 end
+    end)
+    socket.nodelay(c.id)
     local q = queue
     queue, queued = {}, 0
     for i = 1, #q do
-        local c = q[i]
-        if c.session > 0 then
-            pending[c.ls] = { source = c.source, session = c.session }
+        local w = q[i]
+        if w.session > 0 then
+            pending[w.ls] = { source = w.source, session = w.session }
             npending = npending + 1
         end
-        write_frames(id, c.frames)
+        write_frames(c.id, table.unpack(w.frames, 1, w.frames.n))
     end
-    skynet.send(clusterd, "lua", "LINK_UP", peername, epoch, addr)
-    skynet.fork(reader_loop, l)
+    skynet.send(clusterd, "lua", "LINK_UP", peername, epoch, c.addr)
 end
 
 local function mac(role, nonce_d, nonce_a, dialer, acceptor, epoch_d, epoch_a)
-    return crypt.hmac_sha256(conf.secret, table.concat({ role, nonce_d, nonce_a, dialer, acceptor,
+    return core.hmac_sha256(conf.secret, table.concat({ role, nonce_d, nonce_a, dialer, acceptor,
         epoch_d, epoch_a }, "|"))
 end
 
-local function refuse(id, text)
-    socket.write(id, frame.control(frame.REFUSE, text))
-    socket.close(id)
+local function refuse(c, text)
+    socket_write(c.id, frame.control(frame.REFUSE, text))
+    drop(c, text)
 end
 
--- Closes `id` if the handshake has not finished within peer_timeout.
-local function handshake_deadline(id, state)
+-- Ends connection c's handshake with "handshake timed out" unless done within peer_timeout.
+local function handshake_deadline(c)
     skynet.timeout((conf.peer_timeout + 9) // 10, function()
-        if not state.done then
-            state.done = "timeout"
-            socket.shutdown(id)
-        end
+        if c.state == "handshake" then drop(c, "handshake timed out") end
     end)
 end
 
-local function fields(id, want, n)
-    local body, why = read_frame(id)
-    if not body then return nil, why end
-    local kind = body:byte(1)
-    if kind == frame.REFUSE then
-        return nil, "refused by the peer: " .. tostring((frame.control_fields(body, 1)))
-    end
-    if kind ~= want then return nil, format("handshake frame %d where %d was expected", kind, want) end
-    local a, b, c, d = frame.control_fields(body, n)
-    if a == nil then return nil, b end
-    return a, b, c, d
-end
-
--- Dials the peer, runs the dialer's side of the handshake; on failure fails the queued calls
+-- Dials the peer and runs the dialer's side of the handshake; on failure fails the queued calls
 -- and backs off (100 ms, doubling to 5 s).
-function dial()
+local function try_dial()
     if dialing or link then return end
     dialing = true
     local addr = conf.address
@@ -317,66 +364,72 @@ function dial()
         last_error = format("node %s: cannot connect to %s: %s", peername, tostring(addr), text)
         skynet.error("cluster: " .. last_error)
         backoff = math.min(backoff == 0 and 10 or backoff * 2, 500)
-        retry_at = skynet.now() + backoff
+        retry_at = now() + backoff
         fail_queue(last_error)
     end
-    if not addr then return failed("no address known") end
-    local id, err = socket.open(addr)
+    if not addr then return failed("the node has no address (down)") end
+    local host, port = addr:match("^%[?([^%]]-)%]?:(%d+)$")
+    if not host then return failed("bad address") end
+    local c
+    local id, err = socket.open_framed(host, tonumber(port), "cluster", function(ptr, size)
+        on_frames(c, ptr, size)
+    end)
     if not id then return failed(err) end
-    if link then -- an accepted connection won meanwhile
-        dialing = false
-        socket.close(id)
-        return
+    c = connection(id, addr, true)
+    if link or dialing ~= true then -- an accepted connection won meanwhile
+        return drop(c, "not needed")
     end
-    dialing = id
-    local state = {}
-    handshake_deadline(id, state)
-    local nonce_d = crypt.randombytes(16)
-    socket.write(id, frame.control(frame.HELLO, PROTOCOL_VERSION, myname, conf.epoch, nonce_d))
-    local name, epoch_a, nonce_a, mac_a = fields(id, frame.CHALLENGE, 4)
+    dialing = c
+    handshake_deadline(c)
+    local nonce_d = core.random(16)
+    socket_write(id, frame.control(frame.HELLO, frame.VERSION, myname, conf.epoch, nonce_d))
+    local name, epoch_a, nonce_a, mac_a = fields(c, frame.CHALLENGE, 4)
     if not name then
-        local timed_out = state.done == "timeout"
-        state.done = true
-        socket.close(id)
-        if dialing ~= id then return end
-        if tostring(epoch_a):find("crossing links", 1, true) then
-            -- the peer keeps the link it dialed: it reaches us through clusterd shortly
+        drop(c, epoch_a)
+        if dialing ~= c then return end
+        if epoch_a:find("crossing links", 1, true) then
+            -- the peer keeps the connection it dialed: it reaches us through clusterd shortly
             dialing = false
             return
         end
-        return failed(timed_out and "handshake timed out" or epoch_a)
+        return failed(epoch_a)
     end
     if name ~= peername then
-        state.done = true
-        refuse(id, "wrong node")
-        return failed(format("the peer there is node %s", name))
+        refuse(c, "wrong node")
+        return failed(format("the node there is %s", name))
     end
     if conf.secret then
         local want = mac("accept", nonce_d, nonce_a, myname, peername, conf.epoch, epoch_a)
-        if not crypt.equals(want, mac_a) then
-            state.done = true
-            skynet.error(format("cluster: refused peer %s: bad secret", addr))
-            refuse(id, "bad secret")
+        if not core.equal(want, mac_a) then
+            skynet.error(format("cluster: refused peer %s (node %s): bad secret", addr, peername))
+            refuse(c, "bad secret")
             return failed("bad secret")
         end
-        socket.write(id, frame.control(frame.PROOF,
+        socket_write(id, frame.control(frame.PROOF,
             mac("dial", nonce_d, nonce_a, myname, peername, conf.epoch, epoch_a)))
     else
-        socket.write(id, frame.control(frame.PROOF, ""))
+        socket_write(id, frame.control(frame.PROOF, ""))
     end
-    local ok, why = fields(id, frame.WELCOME, 0)
-    state.done = true
+    local ok, why = fields(c, frame.WELCOME, 0)
     if ok == nil then
-        socket.close(id)
-        if dialing ~= id then return end
+        drop(c, why)
+        if dialing ~= c then return end
         return failed(why)
     end
-    if dialing ~= id then
-        socket.close(id)
-        return
-    end
+    if dialing ~= c then return drop(c, "not needed") end
     dialing = false
-    up(id, epoch_a, addr)
+    up(c, epoch_a)
+end
+
+function dial()
+    local ok, err = pcall(try_dial)
+    if not ok then
+        -- a bug, not a network failure: the queued calls must not wait for ever
+        skynet.error(format("cluster: dialing node %s failed: %s", peername, tostring(err)))
+        if dialing and dialing ~= true then skynet.fork(drop, dialing, "dial failed") end
+        dialing = false
+        fail_queue(format("node %s: cannot connect: %s", peername, tostring(err)))
+    end
 end
 
 local function loopback(addr)
@@ -384,59 +437,56 @@ local function loopback(addr)
     return host:match("^127%.") ~= nil or host == "::1" or host:match("^::ffff:127%.") ~= nil
 end
 
--- The acceptor's side, after clusterd read the HELLO: id is not started yet.
+-- The acceptor's side, after clusterd read the HELLO: id is not started here yet.
 local function accepted(id, addr, epoch_d, nonce_d)
     socket.start(id)
-    local state = {}
-    handshake_deadline(id, state)
+    local c = connection(id, addr, false)
+    handshake_deadline(c)
     if not conf.secret and not loopback(addr) then
-        state.done = true
         skynet.error(format("cluster: refused peer %s: not loopback and no cluster_secret", addr))
-        return refuse(id, "no cluster_secret: only loopback peers are accepted")
+        return refuse(c, "no cluster_secret: only loopback peers are accepted")
     end
     if dialing and myname < peername then
-        -- Both ends dialed: the link dialed by the node whose name sorts first stays.
-        state.done = true
-        return refuse(id, "crossing links: the link dialed by " .. myname .. " stays")
+        -- Both ends dialed: the connection dialed by the node whose name sorts first stays.
+        return refuse(c, "crossing links: the one dialed by " .. myname .. " stays")
     end
-    local nonce_a = crypt.randombytes(16)
+    local nonce_a = core.random(16)
     local mac_a = conf.secret and mac("accept", nonce_d, nonce_a, peername, myname, epoch_d,
         conf.epoch) or ""
-    socket.write(id, frame.control(frame.CHALLENGE, myname, conf.epoch, nonce_a, mac_a))
-    local proof, why = fields(id, frame.PROOF, 1)
+    socket_write(id, frame.control(frame.CHALLENGE, myname, conf.epoch, nonce_a, mac_a))
+    local proof, why = fields(c, frame.PROOF, 1)
     if proof == nil then
-        local timed_out = state.done == "timeout"
-        state.done = true
-        socket.close(id)
-        skynet.error(format("cluster: refused peer %s (node %s): %s", addr, peername,
-            timed_out and "handshake timed out" or why))
-        return
+        skynet.error(format("cluster: refused peer %s (node %s): %s", addr, peername, why))
+        return drop(c, why)
     end
     if conf.secret then
         local want = mac("dial", nonce_d, nonce_a, peername, myname, epoch_d, conf.epoch)
-        if not crypt.equals(want, proof) then
-            state.done = true
+        if not core.equal(want, proof) then
             skynet.error(format("cluster: refused peer %s (node %s): bad secret", addr, peername))
-            return refuse(id, "bad secret")
+            return refuse(c, "bad secret")
         end
     end
-    state.done = true
-    socket.write(id, frame.control(frame.WELCOME))
-    if dialing then dialing = false end -- our own dial loses; its queued calls go out here
-    up(id, epoch_d, addr)
+    socket_write(id, frame.control(frame.WELCOME))
+    if dialing then
+        -- our own dial loses: its calls go out on this connection
+        local d = dialing
+        dialing = false
+        if d ~= true then drop(d, "crossing links") end
+    end
+    up(c, epoch_d)
 end
 
 -- Heartbeat: a PING when nothing was sent for `heartbeat` ms; nothing received for
 -- peer_timeout ms closes the link (the peer is stopped or hung).
 local function heartbeat()
-    local l = link
-    if l then
-        local now = skynet.now()
-        if (now - last_recv) * 10 >= conf.peer_timeout then
-            drop(l, format("nothing received for %d ms", (now - last_recv) * 10))
-        elseif (now - last_send) * 10 >= conf.heartbeat then
-            socket.write(l.id, frame.control(frame.PING))
-            last_send = now
+    local c = link
+    if c then
+        local t = now()
+        if (t - last_recv) * 10 >= conf.peer_timeout then
+            drop(c, format("nothing received for %d ms", (t - last_recv) * 10))
+        elseif (t - last_send) * 10 >= conf.heartbeat then
+            socket_write(c.id, frame.control(frame.PING))
+            last_send = t
         end
     end
     skynet.timeout(math.max(1, conf.heartbeat // 40), heartbeat)
@@ -446,6 +496,7 @@ local CMD = {}
 
 function CMD.CONFIG(c)
     conf = c
+    out = core.link { max_message = conf.max_message, part = conf.part }
     return true
 end
 
@@ -459,9 +510,9 @@ function CMD.PEER(address, epoch)
     return true
 end
 
--- The peer left the membership: calls fail with "unknown node" from now on (clusterd).
+-- The peer left the node list: calls fail with "unknown node" from now on (clusterd).
 function CMD.GONE()
-    if link then drop(link, "the node left the membership") end
+    if link then drop(link, "the node left the node list") end
     fail_queue(format("unknown node %s", peername))
     return true
 end
