@@ -42,6 +42,17 @@ local name = assert(os.getenv "SKYHIVE_TEST_NODE_NAME", "SKYHIVE_TEST_NODE_NAME 
 local seconds = tonumber(role) or 2
 local small = string.rep("x", 100)
 
+-- cluster.open's options: this node's name and address, and the static list of both nodes at
+-- the ports with_nodes gave them.
+local function open_options()
+    local list = {}
+    for _, n in ipairs { "a", "b" } do
+        local port = os.getenv("SKYHIVE_TEST_NODE_" .. n:upper() .. "_PORT")
+        list[n] = "127.0.0.1:" .. assert(port, "no port for node " .. n .. " (run under with_nodes)")
+    end
+    return { name = name, listen = list[name], nodes = list }
+end
+
 -- Runs `n` coroutines calling `call()` until `secs` pass; -> calls per second.
 local function rate(n, secs, call)
     local done, running, me = 0, n, coroutine.running()
@@ -68,7 +79,7 @@ local function percentile(v, p)
 end
 
 local function client()
-    cluster.open(name)
+    cluster.open(open_options())
     local echo = skynet.newservice("bench_cluster", "echo")
     local function local_call() assert(skynet.call(echo, "lua", "ping", small) == small) end
     local function remote_call() assert(cluster.call("b", ".bench", "ping", small) == small) end
@@ -117,7 +128,7 @@ skynet.start(function()
     if name == "b" then
         echo_service()
         skynet.register ".bench"
-        cluster.open(name)
+        cluster.open(open_options())
         print "bench_cluster: serving"
         return
     end

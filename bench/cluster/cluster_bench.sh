@@ -48,7 +48,8 @@ else
     fi
 fi
 
-# Both nodes run this config; bench_cluster.lua takes its role from the node's name.
+# Both nodes run this config; bench_cluster.lua takes its role from the node's name and opens
+# the cluster with the static list of both nodes at the ports with_nodes gave them.
 cat > "$work/config.lua" <<CONF
 thread = 2
 harbor = 0
@@ -57,8 +58,6 @@ start = "bench_cluster $seconds"
 luaservice = "$root/services/lua/?.lua;$root/bench/cluster/?.lua"
 lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua"
 loglevel = "warn"
-cluster_name = "\$SKYHIVE_TEST_NODE_NAME"
-cluster_nodes = "a=127.0.0.1:\$SKYHIVE_TEST_NODE_A_PORT,b=127.0.0.1:\$SKYHIVE_TEST_NODE_B_PORT"
 CONF
 
 ratio() {  # a b -> a / b with two decimals
