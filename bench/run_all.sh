@@ -30,7 +30,7 @@ benchmarks=(
     "cluster|$root/bench/redis/cluster_bench.sh|$build $runs"
     "sentinel|$root/bench/sentinel/sentinel_bench.sh|$build $runs"
     "game|$root/bench/game/game_bench.sh|$build $runs"
-    "nodes|$root/bench/cluster/cluster_bench.sh|$build $runs"
+    "cluster_calls|$root/bench/cluster/cluster_bench.sh|$build $runs"
 )
 
 machine() {
