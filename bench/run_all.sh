@@ -4,7 +4,7 @@
 #   bench/run_all.sh [build-dir] [runs]
 # build-dir (default build) must have the benchmarks built:
 #   cmake --build build -j2 --target skyhive core_bench echo_bench lua_echo_bench gate_bench \
-#       lua_bench seri_bench resp_bench with_cluster
+#       lua_bench seri_bench resp_bench with_cluster with_nodes tcp_pingpong
 # runs (default 3) is passed to the script benchmarks that take medians over runs. A benchmark
 # whose program is missing or that fails shows as a row saying so; the others still run.
 # Each benchmark's full output is kept in $BENCH_LOGS (default: a temporary directory, printed).
@@ -30,6 +30,7 @@ benchmarks=(
     "cluster|$root/bench/redis/cluster_bench.sh|$build $runs"
     "sentinel|$root/bench/sentinel/sentinel_bench.sh|$build $runs"
     "game|$root/bench/game/game_bench.sh|$build $runs"
+    "cluster_calls|$root/bench/cluster/cluster_bench.sh|$build $runs"
 )
 
 machine() {

@@ -433,14 +433,15 @@ int main(int argc, char** argv) {
         ::setenv("SKYHIVE_TEST_NODE_NAME", self.c_str(), 1);
         ::setenv("SKYHIVE_TEST_NODE_PORT", std::to_string(lab.self_port).c_str(), 1);
     }
-    if (code == 0) code = run_program(lab, control_fd, program);
+    bool ran = code == 0;  // else the start-up error above already showed the node's log
+    if (ran) code = run_program(lab, control_fd, program);
     ::close(control_fd);
     for (auto& n : lab.nodes) {
         if (!n->running()) continue;
         if (auto r = n->terminate(kTermGrace); !r)
             std::fprintf(stderr, "with_nodes: %s\n", r.error().message.c_str());
     }
-    if (code != 0) {
+    if (ran && code != 0) {
         for (auto& n : lab.nodes)
             std::fprintf(stderr, "with_nodes: the end of node %s's log (%s):\n%s",
                          n->name().c_str(), n->log_path().c_str(), n->tail(30).c_str());

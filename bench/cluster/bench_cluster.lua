@@ -1,0 +1,141 @@
+-- The skyhive side of bench/cluster/cluster_bench.sh: node-to-node calls (skynet.cluster)
+-- between node a (the client) and node b (the server), both started by with_nodes on one
+-- config; the role comes from the node's name ($SKYHIVE_TEST_NODE_NAME).
+--   node b: registers ".bench" (this script with the argument "echo") and serves the cluster;
+--           prints "bench_cluster: serving" once it does (with_nodes --ready waits for it).
+--   node a: bench_cluster <seconds>: measures, for <seconds> each, and prints one line a figure:
+--     local.c1 <calls/s>        same-node skynet.call, 1 coroutine, 100-byte argument
+--     local.c64 <calls/s>       the same with 64 coroutines
+--     call.c1 <calls/s>         cluster.call to b's .bench, 1 coroutine, 100-byte argument
+--     call.c64 <calls/s>        the same with 64 coroutines
+--     call.mb1 <MB/s>           1 coroutine calling with a 1 MB (10^6 bytes) argument, answered
+--                               with its length
+--     call.during10mb <p50_ms> <p99_ms> <small calls> <10 MB transfers>
+--                               1 coroutine's small calls, timed only while a 10 MB call to
+--                               the same node is in flight (another coroutine sends them back
+--                               to back)
+--   then stops its node (exit 0; a failed call stops it with 1 after printing the error).
+local skynet = require "skynet"
+require "skynet.manager"
+
+local role = ...
+
+local function echo_service()
+    skynet.dispatch("lua", function(_, _, cmd, x)
+        if cmd == "ping" then
+            skynet.ret(skynet.pack(x))
+        elseif cmd == "bulk" then
+            skynet.ret(skynet.pack(#x))
+        else
+            error("bench_cluster: unknown command " .. tostring(cmd))
+        end
+    end)
+end
+
+if role == "echo" then
+    skynet.start(echo_service)
+    return
+end
+
+local cluster = require "skynet.cluster"
+local name = assert(os.getenv "SKYHIVE_TEST_NODE_NAME", "SKYHIVE_TEST_NODE_NAME is not set")
+local seconds = tonumber(role) or 2
+local small = string.rep("x", 100)
+
+-- cluster.open's options: this node's name and address, and the static list of both nodes at
+-- the ports with_nodes gave them.
+local function open_options()
+    local list = {}
+    for _, n in ipairs { "a", "b" } do
+        local port = os.getenv("SKYHIVE_TEST_NODE_" .. n:upper() .. "_PORT")
+        list[n] = "127.0.0.1:" .. assert(port, "no port for node " .. n .. " (run under with_nodes)")
+    end
+    return { name = name, listen = list[name], nodes = list }
+end
+
+-- Runs `n` coroutines calling `call()` until `secs` pass; -> calls per second.
+local function rate(n, secs, call)
+    local done, running, me = 0, n, coroutine.running()
+    local deadline = skynet.hpc() + secs * 1e9
+    local t0 = skynet.hpc()
+    for _ = 1, n do
+        skynet.fork(function()
+            while skynet.hpc() < deadline do
+                call()
+                done = done + 1
+            end
+            running = running - 1
+            if running == 0 then skynet.wakeup(me) end
+        end)
+    end
+    skynet.wait(me)
+    return done / ((skynet.hpc() - t0) / 1e9)
+end
+
+local function percentile(v, p)
+    if #v == 0 then return 0 end
+    table.sort(v)
+    return v[math.min(#v, math.max(1, math.ceil(p * #v)))]
+end
+
+local function client()
+    cluster.open(open_options())
+    local echo = skynet.newservice("bench_cluster", "echo")
+    local function local_call() assert(skynet.call(echo, "lua", "ping", small) == small) end
+    local function remote_call() assert(cluster.call("b", ".bench", "ping", small) == small) end
+    remote_call() -- the link is up before anything is timed
+    print(string.format("local.c1 %.0f", rate(1, seconds, local_call)))
+    print(string.format("local.c64 %.0f", rate(64, seconds, local_call)))
+    print(string.format("call.c1 %.0f", rate(1, seconds, remote_call)))
+    print(string.format("call.c64 %.0f", rate(64, seconds, remote_call)))
+
+    local mb = string.rep("m", 1000000)
+    local per_s = rate(1, seconds, function()
+        assert(cluster.call("b", ".bench", "bulk", mb) == #mb)
+    end)
+    print(string.format("call.mb1 %.0f", per_s * #mb / 1e6))
+
+    -- Small calls while 10 MB calls cross the same link back to back.
+    local big = string.rep("g", 10000000)
+    local in_flight, transfers, stop = false, 0, false
+    local sender_done = false
+    local me = coroutine.running()
+    skynet.fork(function()
+        while not stop do
+            in_flight = true
+            assert(cluster.call("b", ".bench", "bulk", big) == #big)
+            in_flight = false
+            transfers = transfers + 1
+        end
+        sender_done = true
+        skynet.wakeup(me)
+    end)
+    local lat = {}
+    local deadline = skynet.hpc() + math.max(seconds, 2) * 1e9
+    while skynet.hpc() < deadline or transfers < 3 do
+        local t0 = skynet.hpc()
+        local during = in_flight
+        remote_call()
+        if during and in_flight then lat[#lat + 1] = (skynet.hpc() - t0) / 1e6 end
+    end
+    stop = true
+    if not sender_done then skynet.wait(me) end
+    print(string.format("call.during10mb %.2f %.2f %d %d", percentile(lat, 0.5),
+        percentile(lat, 0.99), #lat, transfers))
+end
+
+skynet.start(function()
+    if name == "b" then
+        echo_service()
+        skynet.register ".bench"
+        cluster.open(open_options())
+        print "bench_cluster: serving"
+        return
+    end
+    local ok, err = xpcall(client, debug.traceback)
+    if not ok then
+        print("bench_cluster: " .. tostring(err))
+        skynet.abort(1)
+    end
+    skynet.abort(0)
+end)

@@ -1,0 +1,95 @@
+-- skynet.cluster.core over real TCP: frames made by one link's codec go out with socket writes
+-- (the driver takes the buffers), the "cluster" framer cuts them on the socket thread, and the
+-- other link's codec turns them back into the messages sent, a large one in parts beside small
+-- ones. A bad frame length fails the socket with the framer's text.
+local skynet = require "skynet"
+local socket = require "skynet.socket"
+local core = require "skynet.cluster.core"
+local t = require "tlib"
+
+local accepted = {}
+
+local function next_conn()
+    t.wait_until(function() return #accepted > 0 end, 500, "an accepted connection")
+    return table.remove(accepted, 1)
+end
+
+t.run(function()
+    local listener, _, port = socket.listen("127.0.0.1", 0)
+    socket.start(listener, function(id) accepted[#accepted + 1] = id end)
+
+    local rx = core.link {}
+    local got = {}
+    local client = assert(socket.open_framed("127.0.0.1", port, "cluster", function(ptr, size)
+        local n, items = rx:feed(ptr, size)
+        for i = 1, n * 6, 6 do
+            local kind, session, flags, addr, data, sz = table.unpack(items, i, i + 5)
+            got[#got + 1] = { kind = kind, session = session, flags = flags, addr = addr,
+                args = kind >= 16 and table.pack(skynet.unpack(data, sz)) or data }
+            if kind >= 16 then skynet.trash(data, sz) end
+        end
+    end))
+    local server = next_conn()
+    socket.start(server)
+
+    local tx = core.link { part = 65536 }
+    local function write_all(lowpriority, n, ...)
+        for i = 1, n do
+            local buf, sz = select(2 * i - 1, ...)
+            if lowpriority then socket.lwrite(server, buf, sz) else socket.write(server, buf, sz) end
+        end
+        return n
+    end
+    local big = string.rep("0123456789abcdef", 1 << 16) -- 1 MB
+    t.eq(write_all(true, tx:request(1, false, skynet.pack(".big", big))), 17, "1 MB in 17 parts")
+    t.eq(write_all(false, tx:request(2, true, skynet.pack(0x100005, "small", 2))), 1, "one frame")
+    write_all(false, tx:response(9, false, "callee error"))
+    socket.write(server, string.pack(">I4B", 3, 1) .. "hi") -- a control frame
+    t.wait_until(function() return #got == 4 end, 500, "four items")
+
+    local by = {}
+    for _, it in ipairs(got) do by[it.session .. ":" .. it.kind] = it end
+    local b = by["1:16"]
+    t.eq(b.addr, ".big", "big request's address")
+    t.eq(b.flags, 0, "a call, not a push")
+    t.eq(b.args.n, 1, "one argument")
+    t.ok(b.args[1] == big, "1 MB reassembled byte for byte")
+    local s = by["2:16"]
+    t.eq(s.addr, 0x100005, "handle address")
+    t.eq(s.flags, 1, "push flag")
+    t.eq(s.args[1], "small", "small arg 1")
+    t.eq(s.args[2], 2, "small arg 2")
+    t.eq(by["9:17"].flags, 0, "error response")
+    t.eq(by["0:1"].args, "hi", "control body")
+    t.eq(select(1, rx:pending()), 0, "nothing left incomplete")
+
+    -- A length above max_frame fails the socket with the framer's text.
+    local closed
+    socket.onclose(client, function(_, err) closed = err or "no text" end)
+    socket.write(server, string.pack(">I4", 262145))
+    t.wait_until(function() return closed end, 500, "the framing error")
+    t.eq(closed, "cluster frame of 262145 bytes: more than the maximum 262144", "error text")
+    socket.close(client)
+    socket.close(server)
+
+    -- Options: max_frame is honoured, anything else is refused.
+    client = assert(socket.open("127.0.0.1", port))
+    server = next_conn()
+    socket.start(server)
+    closed = nil
+    socket.set_framer(client, "cluster", function() end, { max_frame = 100 })
+    socket.onclose(client, function(_, err) closed = err or "no text" end)
+    socket.write(server, string.pack(">I4", 0))
+    t.wait_until(function() return closed end, 500, "the empty frame")
+    t.eq(closed, "empty cluster frame", "empty frame text")
+    socket.close(client)
+    socket.close(server)
+    client = assert(socket.open("127.0.0.1", port))
+    t.raises({ "cluster framer: unknown option max_bulk" }, socket.set_framer, client, "cluster",
+        function() end, { max_bulk = 1 })
+    t.raises({ "max_frame must be in" }, socket.set_framer, client, "cluster", function() end,
+        { max_frame = 0 })
+    socket.close(client)
+    socket.close_fd(next_conn())
+    socket.close(listener)
+end)
