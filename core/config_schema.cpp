@@ -8,6 +8,7 @@
 #include <limits>
 #include <set>
 #include <tuple>
+#include <vector>
 
 namespace skyhive {
 namespace {
@@ -19,6 +20,25 @@ bool is_space(char c) {
 bool is_name_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-';
+}
+
+bool is_name(std::string_view v) {
+    return !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), is_name_char);
+}
+
+// The items of a list separated by commas or spaces.
+std::vector<std::string> split_list(std::string_view v) {
+    std::vector<std::string> items;
+    for (size_t i = 0; i < v.size();) {
+        while (i < v.size() && is_space(v[i]))
+            ++i;
+        size_t end = i;
+        while (end < v.size() && !is_space(v[end]))
+            ++end;
+        if (end > i) items.emplace_back(v.substr(i, end - i));
+        i = end;
+    }
+    return items;
 }
 
 bool is_off(const std::string& v) {
@@ -88,6 +108,14 @@ std::string quoted(const std::string& v) {
 
 }  // namespace
 
+std::string address_problem(std::string_view v) {
+    return check_address(v);
+}
+
+bool is_node_name(std::string_view v) {
+    return is_name(v);
+}
+
 ConfigSchema& ConfigSchema::add(Key key) {
     std::string name = key.name;
     keys_.insert_or_assign(std::move(name), std::move(key));
@@ -140,6 +168,10 @@ ConfigSchema& ConfigSchema::address(std::string name, Off off) {
 
 ConfigSchema& ConfigSchema::address_list(std::string name) {
     return add(make(std::move(name), Kind::address_list));
+}
+
+ConfigSchema& ConfigSchema::node_list(std::string name) {
+    return add(make(std::move(name), Kind::node_list));
 }
 
 ConfigSchema& ConfigSchema::path(std::string name, Off off) {
@@ -207,8 +239,7 @@ std::string ConfigSchema::check(const Key& key, const std::string& v) {
             return "expected " + list + ", got " + quoted(v);
         }
         case Kind::name:
-            if (!v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), is_name_char))
-                return {};
+            if (is_name(v)) return {};
             return "expected 1 to 64 letters, digits, '_' or '-', got " + quoted(v);
         case Kind::address: {
             std::string what = check_address(v);
@@ -217,22 +248,34 @@ std::string ConfigSchema::check(const Key& key, const std::string& v) {
                    quoted(v) + " (" + what + ")";
         }
         case Kind::address_list: {
-            size_t count = 0;
-            for (size_t i = 0; i < v.size();) {
-                while (i < v.size() && is_space(v[i]))
-                    ++i;
-                size_t end = i;
-                while (end < v.size() && !is_space(v[end]))
-                    ++end;
-                if (end == i) break;
-                std::string item = v.substr(i, end - i);
+            std::vector<std::string> items = split_list(v);
+            if (items.empty()) return "expected a list of \"host:port\", got " + quoted(v);
+            for (const std::string& item : items)
                 if (std::string what = check_address(item); !what.empty())
                     return "expected a list of \"host:port\", item " + quoted(item) + " has " +
                            what;
-                ++count;
-                i = end;
+            return {};
+        }
+        case Kind::node_list: {
+            std::vector<std::string> items = split_list(v);
+            const std::string expected = "expected a list of \"name=host:port\", ";
+            if (items.empty()) return expected + "got " + quoted(v);
+            std::set<std::string, std::less<>> names;
+            for (const std::string& item : items) {
+                size_t eq = item.find('=');
+                if (eq == std::string::npos)
+                    return expected + "entry " + quoted(item) + " has no '='";
+                std::string name = item.substr(0, eq);
+                if (!is_name(name))
+                    return expected + "entry " + quoted(item) +
+                           " has a name that is not 1 to 64 letters, digits, '_' or '-'";
+                if (std::string what = check_address(std::string_view(item).substr(eq + 1));
+                    !what.empty())
+                    return expected + "entry " + quoted(item) + " has " + what;
+                if (!names.insert(name).second)
+                    return expected + "entry " + quoted(item) + " names " + quoted(name) +
+                           " a second time";
             }
-            if (count == 0) return "expected a list of \"host:port\", got " + quoted(v);
             return {};
         }
     }
@@ -241,17 +284,9 @@ std::string ConfigSchema::check(const Key& key, const std::string& v) {
 
 Result<void> ConfigSchema::validate(const Config& config) const {
     std::set<std::string, std::less<>> extra;
-    if (auto list = config.get(kExtraKeysKey)) {
-        for (size_t i = 0; i < list->size();) {
-            while (i < list->size() && is_space((*list)[i]))
-                ++i;
-            size_t end = i;
-            while (end < list->size() && !is_space((*list)[end]))
-                ++end;
-            if (end > i) extra.insert(list->substr(i, end - i));
-            i = end;
-        }
-    }
+    if (auto list = config.get(kExtraKeysKey))
+        for (std::string& key : split_list(*list))
+            extra.insert(std::move(key));
     // (file, line, text): reported in the order the user reads the files.
     std::vector<std::tuple<std::string, int, std::string>> problems;
     for (const auto& [name, entry] : config.entries()) {

@@ -34,6 +34,7 @@ class ConfigSchema {
         name,          // letters, digits, '_' and '-'
         address,       // "host:port" or "[v6]:port", port 0-65535
         address_list,  // one or more addresses separated by commas or spaces
+        node_list,     // one or more "name=host:port" (a name as in `name`), no name twice
         path,          // a file or directory path; may be "" or false when `off` is set
     };
 
@@ -57,6 +58,7 @@ class ConfigSchema {
     enum class Off : uint8_t { no, allowed };
     ConfigSchema& address(std::string name, Off off = Off::no);
     ConfigSchema& address_list(std::string name);
+    ConfigSchema& node_list(std::string name);
     ConfigSchema& path(std::string name, Off off = Off::no);
     // A key of skynet's that this node does not implement: an error that says so, rather than
     // "unknown key".
@@ -83,5 +85,11 @@ class ConfigSchema {
     std::map<std::string, Key, std::less<>> keys_;
     std::map<std::string, std::string, std::less<>> unsupported_;
 };
+
+// What is wrong with `v` as a "host:port" or "[v6]:port" value ("no port", "a port over 65535"),
+// or "" when it fits: the rule of Kind::address, for checks outside a schema.
+std::string address_problem(std::string_view v);
+// Whether `v` is a name as Kind::name takes it: 1 to 64 letters, digits, '_' or '-'.
+bool is_node_name(std::string_view v);
 
 }  // namespace skyhive

@@ -1,7 +1,10 @@
 #include "services/config_keys.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
+#include <utility>
+#include <vector>
 
 namespace skyhive {
 namespace {
@@ -9,7 +12,7 @@ namespace {
 constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
 
 // Lua files a config names which must exist when it is checked.
-constexpr const char* kExistingFiles[] = {"lualoader", "preload"};
+constexpr const char* kExistingFiles[] = {"lualoader", "preload", "cluster"};
 
 // The schema and its path keys, declared together so that the two lists cannot disagree.
 struct NodeKeys {
@@ -89,18 +92,61 @@ NodeKeys build() {
         .nonempty("redis_master")
         .string("redis_auth")
         .integer("redis_db", 0, kIntMax);
+    // The cluster (lualib/skynet/cluster/config.lua reads them for clusterd and membership).
+    s.node_name("cluster_name")
+        .address("cluster_listen")
+        .nonempty("cluster_secret")
+        .node_list("cluster_nodes")
+        .integer("cluster_ttl", 100, kIntMax)
+        .integer("cluster_heartbeat", 10, kIntMax)
+        .integer("cluster_peer_timeout", 20, kIntMax)
+        .integer("cluster_max_message", 1024, kIntMax)
+        .integer("cluster_send_queue", 1, int64_t(1) << 22);
+    // skynet's clustername file: checked by check_cluster_file.
+    keys.path("cluster", Path::only);
     // skynet's keys that mean nothing here: say so instead of "unknown key".
     const std::string skynet = "a skynet key that skyhive does not implement";
     s.unsupported("daemon", skynet + " (run the node under a process supervisor instead)")
         .unsupported("standalone", skynet + " (no master/slave harbor: nodes share a Redis)")
         .unsupported("master", skynet + " (no master/slave harbor: nodes share a Redis)")
         .unsupported("address", skynet + " (no master/slave harbor: nodes share a Redis)")
-        .unsupported("cluster", skynet + " (no cluster config)")
         .unsupported("logservice", skynet + " (the logger is built in: set logger, logpath)")
         .unsupported("profile",
                      skynet + " (CPU time per service is always counted, see the console's stat)")
         .unsupported("snax", skynet + " (no snax)");
     return keys;
+}
+
+// The entries of skynet's clustername file (the `cluster` key): `name = "host:port"` lines, a
+// node set to false (known, down), and skynet's option `__nowaiting`. "" when the file is good,
+// else every problem as "key 'cluster': file:line: entry ...", one per line.
+std::string check_cluster_file(const Config& config, const std::string& path) {
+    auto file = load_config(path, PathKeys{});
+    if (!file) return config.invalid("cluster", file.error().message).message;
+    std::vector<std::pair<int, std::string>> found;  // (line, text): reported in line order
+    for (const auto& [name, entry] : file->entries()) {
+        std::string what;
+        if (name.rfind("__", 0) == 0) {
+            if (name != "__nowaiting")
+                what = "unknown option '" + name + "' (skynet's __nowaiting is the only one)";
+            else if (entry.value != "true" && entry.value != "false")
+                what = "option '__nowaiting': expected true or false, got '" + entry.value + "'";
+        } else if (!is_node_name(name)) {
+            what = "entry '" + name + "': a node name is 1 to 64 letters, digits, '_' or '-'";
+        } else if (entry.value != "false") {
+            if (std::string bad = address_problem(entry.value); !bad.empty())
+                what = "entry '" + name + "': expected \"host:port\" or false, got '" +
+                       entry.value + "' (" + bad + ")";
+        }
+        if (!what.empty())
+            found.emplace_back(entry.line,
+                               config.invalid("cluster", file->where(name) + what).message);
+    }
+    std::sort(found.begin(), found.end());
+    std::string problems;
+    for (const auto& [line, text] : found)
+        problems += (problems.empty() ? "" : "\n") + text;
+    return problems;
 }
 
 const NodeKeys& node_keys() {
@@ -125,9 +171,27 @@ Result<void> validate_node_config(const Config& config) {
         const Config::Entry* e = config.entry(key);
         if (!e || e->value.empty()) continue;
         std::error_code ec;
-        if (std::filesystem::is_regular_file(e->value, ec)) continue;
+        std::string more;
+        if (!std::filesystem::is_regular_file(e->value, ec))
+            more = config.invalid(key, "no file '" + e->value + "'").message;
+        else if (std::string_view(key) == "cluster")
+            more = check_cluster_file(config, e->value);
+        if (more.empty()) continue;
         if (!problems.empty()) problems += '\n';
-        problems += config.invalid(key, "no file '" + e->value + "'").message;
+        problems += more;
+    }
+    // A link is declared dead after cluster_peer_timeout ms of silence, and an idle link pings
+    // every cluster_heartbeat ms: the timeout must leave room for a ping.
+    auto heartbeat = config.get_int("cluster_heartbeat", 1000, 0, kIntMax);
+    auto peer_timeout = config.get_int("cluster_peer_timeout", 3000, 0, kIntMax);
+    if (heartbeat && peer_timeout && *peer_timeout <= *heartbeat) {
+        if (!problems.empty()) problems += '\n';
+        problems += config
+                        .invalid("cluster_peer_timeout",
+                                 std::to_string(*peer_timeout) + " ms is not more than " +
+                                     "cluster_heartbeat (" + std::to_string(*heartbeat) +
+                                     " ms): a quiet peer would be declared dead between two pings")
+                        .message;
     }
     if (problems.empty()) return {};
     return Error{std::move(problems)};

@@ -1,13 +1,8 @@
 -- The game's Redis: where it is (from the config), the key names, and the scripts that make
 -- presence and gold transfers atomic on the server.
 --
--- Config keys (the node's env):
---   redis = "host:port"                  a standalone server (main.cpp sets it when it started
---                                        a local redis-server itself)
---   redis_sentinels = "h:p,h:p,..."      or Sentinel: the sentinels and
---   redis_master = "name"                the master's name
---   redis_cluster = "h:p,h:p,..."        or Redis Cluster: some of its nodes (redis.cluster)
---   redis_auth, redis_db                 password and database (no database on a cluster)
+-- Where the Redis is comes from the node's config (redis, redis_sentinels + redis_master,
+-- redis_cluster, redis_auth, redis_db): see lualib/skynet/db/redis/config.lua.
 --
 -- Key layout on one server (standalone or Sentinel; all under "game:"):
 --   game:player:<id>     hash: name (as first registered), pwhash (account.lua), gold, version,
@@ -41,6 +36,7 @@
 -- Thread: any service; each connects its own client.
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
+local rconfig = require "skynet.db.redis.config"
 
 local M = {}
 
@@ -70,95 +66,12 @@ end
 function M.node_key(node) return M.NODE_PREFIX .. node end
 function M.fails_key(kind, what) return "game:fails:" .. kind .. ":" .. what end
 
-local function address(text, what)
-    local host, port = text:match("^%[?([^%]]-)%]?:(%d+)$")
-    if not host then error(string.format("config %s = %q: host:port expected", what, text), 0) end
-    return host, math.tointeger(tonumber(port))
-end
-
-local function address_list(text, what)
-    local list = {}
-    for item in text:gmatch("[^,%s]+") do
-        address(item, what)
-        list[#list + 1] = item
-    end
-    return list
-end
-
--- The client options the config describes; raises a clear text when it describes none.
-function M.options()
-    local opts = {
-        auth = skynet.getenv "redis_auth",
-        db = math.tointeger(tonumber(skynet.getenv "redis_db" or "")),
-        timeout = 3000,
-    }
-    local cluster = skynet.getenv "redis_cluster"
-    if cluster then
-        if opts.db and opts.db ~= 0 then
-            error("redis_db = " .. opts.db .. " with redis_cluster: a cluster has database 0 only", 0)
-        end
-        opts.db = nil
-        opts.nodes = address_list(cluster, "redis_cluster")
-        return opts
-    end
-    local sentinels = skynet.getenv "redis_sentinels"
-    if sentinels then
-        opts.sentinels = address_list(sentinels, "redis_sentinels")
-        opts.master = skynet.getenv "redis_master" or "mymaster"
-        return opts
-    end
-    local where = skynet.getenv "redis"
-    if not where then
-        error("no Redis configured: set redis = \"host:port\", redis_sentinels + redis_master, "
-            .. "redis_cluster, or local_redis = \"dir\" to have the node start one", 0)
-    end
-    opts.host, opts.port = address(where, "redis")
-    return opts
-end
-
--- Where the config points, for log lines.
-function M.describe(opts)
-    if opts.nodes then
-        return "cluster " .. table.concat(opts.nodes, ",")
-    end
-    if opts.sentinels then
-        return string.format("master %s via sentinels %s", opts.master,
-            table.concat(opts.sentinels, ","))
-    end
-    return string.format("%s:%d", opts.host, opts.port)
-end
-
--- A client of the configured Redis. Raises the client's text when the first connection fails.
--- Yields.
-function M.connect(opts)
-    opts = opts or M.options()
-    if opts.nodes then
-        if not redis.cluster then
-            error("redis_cluster is set but this build has no cluster client (redis.cluster)", 0)
-        end
-        return redis.cluster(opts)
-    end
-    if opts.sentinels then
-        if not redis.sentinel then
-            error("redis_sentinels is set but this build has no Sentinel client (redis.sentinel)", 0)
-        end
-        return redis.sentinel(opts)
-    end
-    return redis.connect(opts)
-end
-
--- A pub/sub watcher of the configured Redis (chat and notices are classic PUBLISH, which a
--- cluster delivers on every node). Yields.
-function M.watch(opts)
-    opts = opts or M.options()
-    if opts.nodes then
-        local w = {}
-        for k, v in pairs(opts) do w[k] = v end
-        w.cluster = opts.nodes
-        return redis.watch(w)
-    end
-    return redis.watch(opts)
-end
+-- Where the game's Redis is, and its clients: the node's Redis (skynet.db.redis.config, which
+-- the cluster's membership uses too).
+M.options = rconfig.options
+M.describe = rconfig.describe
+M.connect = rconfig.connect
+M.watch = rconfig.watch
 
 ----------------------------------------------------------------------------------------------
 -- Presence

@@ -80,6 +80,37 @@ TEST(ConfigKeys, EachBadValueIsRefusedWithFileLineAndKey) {
         {"redis_db = 1.5\n",
          "node.lua:1: key 'redis_db': expected an integer between 0 and 2147483647, got '1.5'"},
         {"start = \"\"\n", "node.lua:1: key 'start': must not be empty"},
+        {"cluster_nodes = \"node1=127.0.0.1:9001, node2\"\n",
+         "node.lua:1: key 'cluster_nodes': expected a list of \"name=host:port\", entry 'node2' "
+         "has no '='"},
+        {"cluster_nodes = \"node1=127.0.0.1:9001,node2=127.0.0.1\"\n",
+         "node.lua:1: key 'cluster_nodes': expected a list of \"name=host:port\", entry "
+         "'node2=127.0.0.1' has no port"},
+        {"cluster_nodes = \"node.1=127.0.0.1:9001\"\n",
+         "node.lua:1: key 'cluster_nodes': expected a list of \"name=host:port\", entry "
+         "'node.1=127.0.0.1:9001' has a name that is not 1 to 64 letters, digits, '_' or '-'"},
+        {"cluster_nodes = \"a=127.0.0.1:9001 b=127.0.0.1:9002 a=127.0.0.1:9003\"\n",
+         "node.lua:1: key 'cluster_nodes': expected a list of \"name=host:port\", entry "
+         "'a=127.0.0.1:9003' names 'a' a second time"},
+        {"cluster_nodes = \" , \"\n",
+         "node.lua:1: key 'cluster_nodes': expected a list of \"name=host:port\", got ' , '"},
+        {"cluster_listen = \"9001\"\n",
+         "node.lua:1: key 'cluster_listen': expected \"host:port\", got '9001' (no port)"},
+        {"cluster_name = \"\"\n",
+         "node.lua:1: key 'cluster_name': expected 1 to 64 letters, digits, '_' or '-', got ''"},
+        {"cluster_secret = \"\"\n", "node.lua:1: key 'cluster_secret': must not be empty"},
+        {"cluster_ttl = 50\n",
+         "node.lua:1: key 'cluster_ttl': expected an integer between 100 and 2147483647, got "
+         "'50'"},
+        {"cluster_send_queue = 0\n",
+         "node.lua:1: key 'cluster_send_queue': expected an integer between 1 and 4194304, got "
+         "'0'"},
+        {"cluster_heartbeat = 2000\ncluster_peer_timeout = 2000\n",
+         "node.lua:2: key 'cluster_peer_timeout': 2000 ms is not more than cluster_heartbeat "
+         "(2000 ms): a quiet peer would be declared dead between two pings"},
+        {"cluster_peer_timeout = 500\n",
+         "node.lua:1: key 'cluster_peer_timeout': 500 ms is not more than cluster_heartbeat "
+         "(1000 ms): a quiet peer would be declared dead between two pings"},
         {"daemon = \"./skyhive.pid\"\n",
          "node.lua:1: key 'daemon': a skynet key that skyhive does not implement (run the node "
          "under a process supervisor instead)"},
@@ -149,8 +180,56 @@ TEST(ConfigKeys, GoodValuesPass) {
                        "local_redis = false\n"
                        "loglevel = \"warn\"\n"
                        "lua_codecache = false\n"
-                       "game_node = \"eu-west_1\"\n"),
+                       "game_node = \"eu-west_1\"\n"
+                       "cluster_name = \"eu-west_1\"\n"
+                       "cluster_listen = \"0.0.0.0:9001\"\n"
+                       "cluster_secret = \"s3cret\"\n"
+                       "cluster_nodes = \"a=127.0.0.1:9001, b-2=[::1]:9002 c_3=db.local:9003\"\n"
+                       "cluster_ttl = 3000\n"
+                       "cluster_heartbeat = 1000\n"
+                       "cluster_peer_timeout = 3000\n"
+                       "cluster_max_message = 16777216\n"
+                       "cluster_send_queue = 65536\n"),
               "");
+}
+
+// skynet's clustername file (the `cluster` key): it must exist, and each of its entries is
+// checked before the node starts; the error names the key, the file, the line and the entry.
+TEST(ConfigKeys, ClusterFileEntriesAreCheckedNamingTheEntry) {
+    fs::path dir =
+        fs::temp_directory_path() / ("skyhive-clustername-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    auto write = [&](const std::string& name, const std::string& text) {
+        std::ofstream(dir / name) << text;
+        return (dir / name).string();
+    };
+    std::string good = write("good.lua",
+                             "__nowaiting = true\n"
+                             "node1 = \"127.0.0.1:9001\"\n"
+                             "node2 = \"[::1]:9002\"\n"
+                             "db = false\n");
+    EXPECT_EQ(problems("cluster = '" + good + "'\n"), "");
+    std::string bad = write("bad.lua",
+                            "node1 = \"127.0.0.1:9001\"\n"
+                            "node2 = \"127.0.0.1\"\n"
+                            "node3 = 9003\n"
+                            "__nowaiting = 'yes'\n"
+                            "__heartbeat = 5\n");
+    const std::string at = "node.lua:2: key 'cluster': " + bad;
+    EXPECT_EQ(
+        problems("thread = 2\ncluster = '" + bad + "'\n"),
+        at + ":2: entry 'node2': expected \"host:port\" or false, got '127.0.0.1' (no port)\n" +
+            at + ":3: entry 'node3': expected \"host:port\" or false, got '9003' (no port)\n" + at +
+            ":4: option '__nowaiting': expected true or false, got 'yes'\n" + at +
+            ":5: unknown option '__heartbeat' (skynet's __nowaiting is the only one)");
+    std::string broken = write("broken.lua", "node1 = \"127.0.0.1:9001\nnode2 = 1\n");
+    std::string err = problems("cluster = '" + broken + "'\n");
+    EXPECT_EQ(err.rfind("node.lua:1: key 'cluster': " + broken + ":1: ", 0), 0u) << err;
+    // A relative path is taken from the config's directory, and must name a file.
+    EXPECT_EQ(
+        problems("cluster = 'nosuch.lua'\n"),
+        "node.lua:1: key 'cluster': no file '" + fs::current_path().string() + "/nosuch.lua'");
+    fs::remove_all(dir);
 }
 
 TEST(ConfigKeys, ApplicationKeysByPrefixOrByExtraKeys) {
