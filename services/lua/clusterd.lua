@@ -8,8 +8,9 @@
 -- Thread: this service only.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
-local crypt = require "skynet.crypt"
+local core = require "skynet.cluster.core"
 local frame = require "skynet.cluster.frame"
+local cconfig = require "skynet.cluster.config"
 
 local format, sunpack = string.format, string.unpack
 
@@ -26,47 +27,6 @@ local listen_address = nil
 local events = {}       -- join/leave events for watchers, in order: {seq, what, record}
 local event_seq = 0
 local watchers = {}     -- response functions of WATCH calls waiting for the next event
-
-local function env_number(key, default)
-    local v = skynet.getenv(key)
-    if v == nil or v == "" then return default end
-    local n = math.tointeger(tonumber(v))
-    if not n or n <= 0 then error(format("config key %s: a positive integer expected, got %q", key,
-        tostring(v)), 0) end
-    return n
-end
-
--- "a=127.0.0.1:9001,b=127.0.0.1:9002" (or a table name -> "host:port") -> table.
-local function parse_nodes(v, where)
-    local t = {}
-    if type(v) == "table" then
-        for k, a in pairs(v) do t[k] = a end
-        return t
-    end
-    for item in tostring(v):gmatch("[^,%s]+") do
-        local name, addr = item:match("^([^=]+)=(.+)$")
-        if not name or not addr:match(":%d+$") then
-            error(format("%s: bad entry %q (name=host:port expected)", where, item), 0)
-        end
-        t[name] = addr
-    end
-    return t
-end
-
--- skynet's clustername file: a Lua chunk of `name = "host:port"` lines.
-local function load_clustername(path)
-    local t = {}
-    local f, err = loadfile(path, "t", t)
-    if not f then error(format("cluster file %s: %s", path, err), 0) end
-    f()
-    t.__nowaiting = nil -- skynet's: calls to a down node fail at once here anyway
-    for name, addr in pairs(t) do
-        if addr ~= false and (type(addr) ~= "string" or not addr:match(":%d+$")) then
-            error(format("cluster file %s: node %s: bad address %s", path, name, tostring(addr)), 0)
-        end
-    end
-    return t
-end
 
 local function link_config(address)
     return {
@@ -125,23 +85,63 @@ local function set_nodes(t)
     end
 end
 
+-- The static node list: tbl (cluster.reload's table), or the config's cluster_nodes and
+-- cluster file read again. -> name -> {address} (no address: known, down)
 local function static_list(tbl)
     local t
     if tbl then
-        t = parse_nodes(tbl, "cluster.reload")
+        if type(tbl) ~= "table" then error("cluster.reload: a table name -> \"host:port\" expected", 0) end
+        t = cconfig.check_nodes(tbl, function() return "cluster.reload: " end)
     else
-        t = {}
-        local file = skynet.getenv "cluster"
-        if file and file ~= "" then t = load_clustername(file) end
-        local list = skynet.getenv "cluster_nodes"
-        if list and list ~= "" then
-            for k, v in pairs(parse_nodes(list, "config key cluster_nodes")) do t[k] = v end
-        end
+        t = cconfig.static_nodes()
     end
     local r = {}
-    -- false (skynet's "known, down"): the node is known and calls to it fail
     for name, addr in pairs(t) do r[name] = { address = addr or nil } end
     return r
+end
+
+local function node_of(rec)
+    return { address = rec.address, epoch = tostring(rec.epoch), since = rec.since }
+end
+
+-- The membership in Redis (when the node list is not static): the watch keeps `nodes` live.
+local function start_membership()
+    local rconfig = require "skynet.db.redis.config"
+    local mship = require "skynet.cluster.membership"
+    local opts = rconfig.options()
+    local client = rconfig.connect(opts)
+    local m = mship.new { client = client, name = conf.name or "_", address = "-:0",
+        ttl = conf.ttl }
+    local ok, watcher = pcall(rconfig.watch, opts)
+    if not ok then
+        skynet.error("cluster: membership events unavailable, polling only: " .. tostring(watcher))
+        watcher = nil
+    end
+    m:watch(function(kind, rec)
+        local t = {}
+        for k, v in pairs(nodes) do t[k] = v end
+        if kind == "join" then
+            t[rec.name] = node_of(rec)
+        elseif t[rec.name] and t[rec.name].epoch == tostring(rec.epoch) then
+            t[rec.name] = nil
+        end
+        set_nodes(t)
+    end, watcher)
+    membership = { client = client, opts = opts }
+end
+
+-- Joins the membership once the node listens: a name held by another live node is refused (after
+-- waiting up to a TTL for a record left by a node killed just before).
+local function join_membership()
+    local mship = require "skynet.cluster.membership"
+    local m = mship.new { client = membership.client, name = conf.name,
+        address = listen_address, ttl = conf.ttl }
+    local epoch = m:join(conf.ttl + conf.ttl // 2)
+    conf.epoch = tostring(epoch)
+    m:keepalive(function(text)
+        skynet.error("cluster: this node lost its membership: " .. tostring(text))
+    end)
+    membership.self = m
 end
 
 -- The HELLO of an accepted connection names the peer; its link takes the connection over.
@@ -193,7 +193,10 @@ local CMD = {}
 function CMD.OPEN(arg)
     if type(arg) == "table" then
         for k, v in pairs(arg) do conf[k] = v end
-        if arg.nodes then set_nodes(static_list(arg.nodes)) end
+        if arg.nodes then
+            static = true
+            set_nodes(static_list(arg.nodes))
+        end
     elseif math.tointeger(arg) then
         local host = (conf.listen or "127.0.0.1:0"):match("^(.*):%d+$") or "127.0.0.1"
         conf.listen = format("%s:%d", host, arg)
@@ -206,6 +209,14 @@ function CMD.OPEN(arg)
     local id, host, port = socket.listen(conf.listen or "127.0.0.1:0")
     listener = id
     listen_address = format("%s:%d", host, port)
+    if membership then
+        local ok, err = pcall(join_membership)
+        if not ok then
+            socket.close(id)
+            listener = nil
+            error(err, 0)
+        end
+    end
     socket.start(id, function(newid, addr) hello(newid, addr) end)
     for name, l in pairs(links) do
         skynet.call(l, "lua", "CONFIG", link_config(nodes[name] and nodes[name].address))
@@ -298,23 +309,27 @@ function CMD.SELF()
 end
 
 local function init()
-    local secret = skynet.getenv "cluster_secret"
-    if secret == nil or secret == "" then secret = os.getenv "SKYHIVE_CLUSTER_SECRET" end
-    if secret == "" then secret = nil end
+    local set = cconfig.settings()
     conf = {
-        name = skynet.getenv "cluster_name",
-        listen = skynet.getenv "cluster_listen",
-        secret = secret,
-        epoch = crypt.hexencode(crypt.randombytes(8)),
-        heartbeat = env_number("cluster_heartbeat", 1000),
-        peer_timeout = env_number("cluster_peer_timeout", 3000),
-        max_message = env_number("cluster_max_message", 16 * 1024 * 1024),
-        send_queue_kb = env_number("cluster_send_queue", 65536),
-        ttl = env_number("cluster_ttl", 3000),
+        name = set.name, listen = set.listen, secret = set.secret, ttl = set.ttl,
+        heartbeat = set.heartbeat, peer_timeout = set.peer_timeout,
+        max_message = set.max_message, send_queue_kb = set.send_queue_kb,
+        -- a static list's epoch: random (the membership gives growing ones at join)
+        epoch = (core.random(8):gsub(".", function(c) return format("%02x", c:byte()) end)),
         part = 65536,
     }
-    if conf.name == "" then conf.name = nil end
-    set_nodes(static_list())
+    local listed = skynet.getenv "cluster_nodes" or skynet.getenv "cluster"
+    static = listed ~= nil
+    if static then
+        set_nodes(static_list())
+        return
+    end
+    local ok, err = pcall(start_membership)
+    if not ok then
+        -- no Redis configured: a static list that cluster.reload fills
+        static = true
+        if not tostring(err):find("no Redis configured", 1, true) then error(err, 0) end
+    end
 end
 
 skynet.start(function()

@@ -49,6 +49,7 @@ local next_ls = 0
 local last_recv, last_send = 0, 0
 local backoff, retry_at = 0, 0
 local last_error = nil -- why the last dial failed (for calls made during the backoff)
+local gone = false     -- the peer left the node list: calls fail with "unknown node X"
 
 local function lost_text()
     return format("node %s: connection lost: may or may not have executed", peername)
@@ -152,6 +153,7 @@ end
 -- A request of a local caller (session 0: a push of cluster.send). msg belongs to the message
 -- being dispatched, so the codec gets a copy (it frees the buffers it is given).
 local function outgoing(session, source, msg, sz)
+    if gone then return fail(source, session, format("unknown node %s", peername)) end
     if link then
         if full then return fail(source, session, queue_full_text()) end
     elseif not dialing and now() < retry_at then
@@ -502,7 +504,7 @@ end
 
 -- The peer's address or epoch changed (membership, reload). A new epoch ends the link up.
 function CMD.PEER(address, epoch)
-    conf.address = address
+    conf.address, gone = address, false
     if link and epoch and link.epoch ~= epoch then
         drop(link, format("node %s has a new epoch %s", peername, epoch))
     end
@@ -512,6 +514,7 @@ end
 
 -- The peer left the node list: calls fail with "unknown node" from now on (clusterd).
 function CMD.GONE()
+    gone = true
     if link then drop(link, "the node left the node list") end
     fail_queue(format("unknown node %s", peername))
     return true

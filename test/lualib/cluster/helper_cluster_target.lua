@@ -1,5 +1,7 @@
--- A service the cluster tests call from another node: echoes, raises, sleeps, counts pushes.
+-- A service the cluster tests call from another node: echoes, raises, sleeps, counts pushes,
+-- and relays a call to another node.
 local skynet = require "skynet"
+local cluster = require "skynet.cluster"
 
 local notes = {}
 local CMD = {}
@@ -16,6 +18,8 @@ function CMD.blob(n) return string.rep("x", n) end
 function CMD.note(v) notes[#notes + 1] = v end
 function CMD.notes() return table.unpack(notes) end
 function CMD.count() return #notes end
+-- cluster.call from this service (a second caller beside the test's own)
+function CMD.relay(node, address, ...) return cluster.call(node, address, ...) end
 
 skynet.start(function()
     skynet.dispatch("lua", function(session, _, cmd, ...)
