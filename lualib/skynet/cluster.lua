@@ -7,7 +7,7 @@
 -- cluster_max_message) and the callee's own error text are raised as they are, without
 -- skynet.call's "call to :x failed: " wrapper.
 --
--- Yield: open, call, calltimeout, proxy, register, unregister, query, reload, nodes, and the
+-- Yield: open, call, calltimeout, proxy, register, unregister, query, reload, nodes, leave, and the
 -- first send to a node (it asks clusterd for the link). Thread: the calling service.
 local skynet = require "skynet"
 
@@ -118,6 +118,12 @@ end
 function cluster.query(node, name)
     local l = link_of(node)
     return result(node, pcall(skynet.call, l, "cluster", ".clusterd", "QUERYNAME", name))
+end
+
+-- For a clean stop (a node's ".shutdown" hook): leaves the membership at once, so that peers see
+-- this node leave now rather than after cluster_ttl, and closes the links. Yields.
+function cluster.leave()
+    skynet.call(daemon(), "lua", "LEAVE")
 end
 
 -- Replaces the static node list (tbl: name -> "host:port"; nil: reads the config again). Yields.

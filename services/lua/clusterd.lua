@@ -304,6 +304,22 @@ function CMD.LINK_UP(name, epoch, _)
     end
 end
 
+-- A clean stop: removes this node's membership record at once (peers see it leave now, not
+-- after the TTL) and closes the links. The node serves no peer afterwards.
+function CMD.LEAVE()
+    if membership and membership.self then
+        local m = membership.self
+        membership.self = nil
+        m:leave()
+    end
+    if listener then
+        socket.close(listener)
+        listener = nil
+    end
+    for _, l in pairs(links) do skynet.call(l, "lua", "CLOSE") end
+    return true
+end
+
 function CMD.SELF()
     return { name = conf.name, address = listen_address, epoch = conf.epoch }
 end

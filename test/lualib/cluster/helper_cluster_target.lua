@@ -18,6 +18,8 @@ function CMD.blob(n) return string.rep("x", n) end
 function CMD.note(v) notes[#notes + 1] = v end
 function CMD.notes() return table.unpack(notes) end
 function CMD.count() return #notes end
+-- cluster.leave of this service's node (a clean stop)
+function CMD.leave() cluster.leave() end
 -- cluster.call from this service (a second caller beside the test's own)
 function CMD.relay(node, address, ...) return cluster.call(node, address, ...) end
 

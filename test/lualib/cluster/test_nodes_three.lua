@@ -5,7 +5,7 @@
 -- across real processes; then b is killed with -9 while 64 coroutines call it (every pending call
 -- fails within 1 s with the connection-lost error, the membership drops b within its TTL), c is
 -- stopped with SIGSTOP (its pending calls fail within the peer timeout), and b, restarted with
--- the same name, gets a new epoch and serves again.
+-- the same name, gets a new epoch and serves again; c's clean leave is seen at once.
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 local cluster = require "skynet.cluster"
@@ -157,6 +157,13 @@ t.run(function()
     t.ok(tonumber(epoch2) > tonumber(epoch_b), "a new, larger epoch: " .. tostring(epoch_b) ..
         " -> " .. tostring(epoch2))
     t.eq(cluster.call("b", ".target", "count"), 0, "a new process")
+    -- a clean stop (cluster.leave) removes c from the membership at once, not after the TTL
+    local left_at = skynet.hpc()
+    cluster.send("c", ".target", "leave")
+    t.wait_until(function() return not listed("c") end, 100, "c left at once")
+    local left_ms = (skynet.hpc() - left_at) // 1000000
+    skynet.error(string.format("c left the membership %d ms after cluster.leave", left_ms))
+    t.ok(left_ms < 500, "a clean leave is seen before the TTL: " .. left_ms)
     local seen = table.concat(changes, ", ")
     t.ok(seen:find("leave b", 1, true) and seen:find("leave b, join b", 1, true)
         or seen:find("join b", seen:find("leave b", 1, true), true), "watch saw b leave and join: "
