@@ -24,6 +24,15 @@ game_node = "node1"             -- this node's name among the nodes sharing the 
 game_start_gold = 100           -- gold of a new player
 game_flush_interval = 100       -- centiseconds between saves of changed players
 
+-- The cluster (README, "Cluster"): the nodes call each other's worlds to deliver a tell and the
+-- news of gold given to a player online elsewhere, on loopback here. The cluster name is
+-- game_node; the nodes find each other through the membership in Redis. Between machines, set a
+-- shared cluster_secret (or SKYHIVE_CLUSTER_SECRET in the environment): without one only
+-- loopback peers are accepted. Without cluster_listen (and cluster_nodes) the node runs alone
+-- and the gold news goes by pub/sub.
+cluster_listen = "127.0.0.1:9001"
+-- cluster_secret = "..."
+
 -- Where the game keeps its state. With none of redis / redis_sentinels / redis_cluster set,
 -- the node starts redis-server itself on local_redis_port (0: any free port), with its data in
 -- local_redis (beside config/; where the node is installed under a read-only prefix, point it

@@ -86,6 +86,7 @@ NodeKeys build() {
         .integer("game_start_gold", 0, 1'000'000'000)
         .integer("game_flush_interval", 1, kIntMax)
         .choice("game_test_hook", {"stall_after_debit", "stall_after_credit"})
+        .boolean("game_notify_pubsub")
         .address("redis")
         .address_list("redis_sentinels")
         .address_list("redis_cluster")

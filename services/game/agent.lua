@@ -8,6 +8,7 @@
 --   gold                    your gold
 --   give <player> <amount>  give gold to a player, online anywhere or offline
 --   say <text>              chat to everyone on every node
+--   tell <player> <text>    a private message to a player online on any node
 --   help, quit              quit answers once the progress is saved (or says it was not)
 --
 -- The game's gate (a C++ gate in "lines" mode) cuts what the player types into lines and forwards
@@ -67,6 +68,7 @@ local HELP = {
     "  gold                    how much gold you have",
     "  give <player> <amount>  give gold to a player (online here, elsewhere, or offline)",
     "  say <text>              talk to everyone on every node",
+    "  tell <player> <text>    a private message to a player online on any node",
     "  help                    this list",
     "  quit                    save your progress and leave",
 }
@@ -134,6 +136,16 @@ function COMMANDS.say(args)
     if args == "" then return send("usage: say <text>") end
     local _, text = skynet.call(world, "lua", "say", name, args)
     send(text)
+end
+
+function COMMANDS.tell(args)
+    if not need_login() then return end
+    local to, text = args:match("^(%S+)%s+(.+)$")
+    if not to then return send("usage: tell <player> <text>") end
+    if #to > MAX_NAME or not to:match(NAME) then return send(to:sub(1, 32) .. " is not online") end
+    -- As for say: control bytes would reach the other terminal.
+    local _, reply = skynet.call(world, "lua", "tell", name, to, (text:gsub("[%c\127]", "?")))
+    send(reply)
 end
 
 function COMMANDS.quit()

@@ -9,8 +9,9 @@
 -- service is gone. Each learns of the other's end from a request that is never answered
 -- ("watch"): a service that ends fails the requests it has not answered.
 --
--- Args: host, port. Config: game_node (this node's name among the nodes sharing the Redis;
--- default "node<harbor>"), and what game_db.lua and world.lua read.
+-- Args: host, port. Config: game_node (this node's name among the nodes sharing the Redis, and
+-- its cluster name when the config opens the cluster; default "node<harbor>"), and what
+-- game_db.lua and world.lua read.
 -- Thread: a service.
 local skynet = require "skynet"
 local game_shutdown = require "game_shutdown"
@@ -18,6 +19,13 @@ local game_shutdown = require "game_shutdown"
 local host, port = ...
 local node = skynet.getenv "game_node" or ("node" .. (skynet.getenv "harbor" or "0"))
 assert(node:match("^[%w_%-]+$"), "game_node must be letters, digits, _ or -")
+-- The node's name is also its cluster name (world.lua opens the cluster with it).
+local cname = skynet.getenv "cluster_name"
+if cname and cname ~= node then
+    error(string.format("config cluster_name = %q differs from the game's node name %q " ..
+        "(game_node): the game serves the cluster under its node name; drop cluster_name or " ..
+        "make them equal", cname, node), 0)
+end
 
 local world, gate
 local stopping = false

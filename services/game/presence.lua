@@ -98,6 +98,16 @@ function presence:claim(name)
     error("presence of " .. name .. " keeps moving between nodes", 0)
 end
 
+-- The node that has `name` online -> node | nil (not online: no entry, or the entry of a node
+-- whose heartbeat expired). Two reads, not one script: on Redis Cluster the entry and the
+-- heartbeat are in different slots. Raises when Redis does not answer.
+function presence:where(name)
+    local node = self.db:hget(gdb.ONLINE, name)
+    if type(node) ~= "string" then return nil end
+    if node ~= self.node and not self.db:exists(gdb.node_key(node)) then return nil end
+    return node
+end
+
 -- Releases `name` if this node holds it. When Redis does not answer, the release is kept and
 -- retried at the next heartbeats. -> true (released or nothing to release) | false, error
 function presence:release(name)

@@ -1,7 +1,15 @@
 -- The world of one node: the players logged in here (their records in memory through the
--- store), presence across nodes, gold transfers, and chat and notices between nodes over
--- pub/sub. Players are known by their id, the name in lower case (names are unique whatever
--- their case); what they see is the name as first registered. Agents call it ("lua"):
+-- store), presence across nodes, gold transfers, private messages, and chat between nodes.
+-- Players are known by their id, the name in lower case (names are unique whatever their
+-- case); what they see is the name as first registered.
+--
+-- Between nodes: chat goes by pub/sub (game:chat, to everyone). A `tell` and the [gold] news
+-- of a give reach the one node that has the player (presence says which) by a cluster call to
+-- its world, registered there as "@world", when the config opens the cluster (cluster_listen,
+-- cluster_nodes or skynet's cluster file; the cluster name is the node name). Without a
+-- cluster the gold news goes by pub/sub (game:notify) and a tell reaches this node only.
+--
+-- Agents call it ("lua"):
 --   login(agent, name, host)  -> true, greeting, shown name | false, reason (the world asks
 --                                the agent to hash or verify the password: "hash", "verify")
 --   logout(agent, id)         -> true | false, reason (the record is saved and forgotten)
@@ -9,14 +17,19 @@
 --   who()                     -> true, text | false, reason
 --   give(name, to, amount)    -> true, text | false, reason
 --   say(name, text)           -> true, text | false, reason
+--   tell(name, to, text)      -> true, text | false, reason
 --   stop()                    -> players not saved: saves everything, tells each player
 --                                whether their progress was saved, leaves presence
 -- The world is critical: the debug console does not kill it without `force`.
 -- and it sends agents ("lua"): notice(line), kick(line).
+-- The worlds of the other nodes call it through the cluster ("lua"):
+--   peer_tell(to, from, from_node, text)          -> true, shown name | false (not here)
+--   peer_gold(to, from, amount, gold, version)    -> true | false (not here)
 --
 -- Args: node name, handle of game.lua (which restarts the world if it ends; the world takes
 -- over ".shutdown" if game.lua ends). Config: game_start_gold (100), game_flush_interval
--- (centiseconds, 100).
+-- (centiseconds, 100), game_notify_pubsub (true; false: this world does not listen to
+-- game:notify, which tests use to prove that the gold news came through the cluster).
 -- Thread: a service; one coroutine per request, they interleave at Redis calls.
 local skynet = require "skynet"
 local store = require "skynet.db.redis.store"
@@ -24,6 +37,7 @@ local gdb = require "game_db"
 local bank = require "bank"
 local presence = require "presence"
 local game_shutdown = require "game_shutdown"
+local cluster = require "skynet.cluster"
 
 local node, game = ...
 assert(node, "world: node name expected")
@@ -33,9 +47,15 @@ local START_GOLD = math.tointeger(tonumber(skynet.getenv "game_start_gold" or 10
 local FLUSH_CS = math.tointeger(tonumber(skynet.getenv "game_flush_interval" or 100))
 local MAX_AMOUNT = 1000000000
 local RECOVER_CS = 100 -- between looks for transfers left in flight (Redis Cluster)
+local MAX_TELL = 400   -- bytes of a tell's text (the agent's lines are at most 512)
+-- The node serves and calls its peers (skynet.cluster) when the config describes a cluster.
+local CLUSTER = skynet.getenv "cluster_listen" ~= nil or skynet.getenv "cluster_nodes" ~= nil
+    or skynet.getenv "cluster" ~= nil
+local NOTIFY_PUBSUB = skynet.getenv "game_notify_pubsub" ~= "false"
 
 local db, watch, here, players
 local online = {}    -- name -> { agent, token, joining }
+local cluster_open = false -- this world is "@world" of the node's cluster
 local stopping = false
 local in_flight, drained = 0, nil -- transfers running; coroutine waiting for them to end
 local session_seq = 0
@@ -248,6 +268,27 @@ function CMD.who()
     return true, string.format("%d online: %s", #list, table.concat(parts, " "))
 end
 
+-- The [gold] news of a give to `to`, who is not online here: to the world of the node that has
+-- them, by a cluster call. Pub/sub (game:notify, every node listens and the one that has them
+-- acts) is the fallback when this node has no cluster (a single node without cluster config)
+-- and when the call fails (the peer may still reach Redis); the news carries the record's
+-- version, so a copy that arrives twice changes no balance (the line may show twice). Nobody
+-- online: nothing to tell (their next login reads the balance). Never raises.
+local function gold_news(to, from, amount, gold, version)
+    if cluster_open then
+        local found, where = pcall(here.where, here, to)
+        if found and (not where or where == node) then return end -- offline, or logging in here
+        if found then
+            local ok, err = pcall(cluster.call, where, "@world", "peer_gold", to, from, amount,
+                gold, version)
+            if ok then return end
+            skynet.error(string.format("game: [gold] news for %s to %s: %s; trying pub/sub", to,
+                where, tostring(err)))
+        end
+    end
+    pcall(db.publish, db, gdb.NOTIFY, table.concat({ to, from, amount, gold, version }, "\t"))
+end
+
 local function transfer(name, typed, amount)
     local to = typed:lower()
     local r, why, detail = bank.give(db, name, to, amount)
@@ -277,8 +318,7 @@ local function transfer(name, typed, amount)
             to_gold))
     else
         -- Wherever they are: the node that has them adopts the new balance and tells them.
-        skynet.fork(pcall, db.publish, db, gdb.NOTIFY,
-            table.concat({ to, display(name), amount, to_gold, to_version }, "\t"))
+        skynet.fork(gold_news, to, display(name), amount, to_gold, to_version)
     end
     return true, string.format("gave %d gold to %s; you have %d gold", amount, typed, from_gold)
 end
@@ -306,6 +346,71 @@ function CMD.say(name, text)
     if not ok then return false, "storage unavailable, try again (" .. tostring(err) .. ")" end
     players:set(name, "said", (rec.said or 0) + 1)
     return true, "you say: " .. text
+end
+
+-- A private message to a player online on any node: a notice at once when they are here, else
+-- a cluster call to the world of the node that has them, which answers whether it delivered.
+function CMD.tell(name, typed, text)
+    local rec = players:get(name)
+    if not rec or not online[name] then return false, "not logged in" end
+    if type(text) ~= "string" or text == "" then return false, "usage: tell <player> <text>" end
+    if #text > MAX_TELL then
+        return false, string.format("too long: a tell is at most %d bytes", MAX_TELL)
+    end
+    local to = typed:lower()
+    if to == name then return false, "you cannot tell yourself" end
+    local from = rec.name or name
+    local o = online[to]
+    if o and not o.joining then
+        notice(to, string.format("[tell] %s@%s: %s", from, node, text))
+        return true, "told " .. display(to)
+    end
+    local found, where = pcall(here.where, here, to)
+    if not found then
+        return false, "storage unavailable, try again (" .. tostring(where) .. ")"
+    end
+    if not where or where == node then return false, typed .. " is not online" end
+    if not cluster_open then
+        return false, string.format("%s is on %s, which this node cannot reach (no cluster)",
+            typed, where)
+    end
+    local ok, delivered, shown = pcall(cluster.call, where, "@world", "peer_tell", to, from,
+        node, text)
+    if not ok then
+        return false, string.format("%s is unreachable: %s", where, tostring(delivered))
+    end
+    if not delivered then return false, typed .. " is not online" end
+    return true, "told " .. tostring(shown or typed)
+end
+
+-- From another node's world (through the cluster): a tell to a player who may be here.
+function CMD.peer_tell(to, from, from_node, text)
+    if type(to) ~= "string" or type(from) ~= "string" or type(from_node) ~= "string"
+        or type(text) ~= "string" then
+        error("peer_tell: to, from, from_node and text must be strings", 0)
+    end
+    local o = online[to]
+    if not o or o.joining then return false end
+    notice(to, string.format("[tell] %s@%s: %s", from, from_node, text:sub(1, MAX_TELL)))
+    return true, display(to)
+end
+
+-- The [gold] news of a give made on another node to a player who may be here: the new balance
+-- is adopted (at its version) and the player told.
+local function deliver_gold(to, from, amount, gold, version)
+    if not online[to] or online[to].joining then return false end
+    players:adopt(to, { gold = gold }, version)
+    notice(to, string.format("[gold] %s gave you %s gold; you have %d", from, amount,
+        players:get(to) and players:get(to).gold or gold))
+    return true
+end
+
+function CMD.peer_gold(to, from, amount, gold, version)
+    if type(to) ~= "string" or type(from) ~= "string" or not math.tointeger(amount)
+        or not math.tointeger(gold) or not math.tointeger(version) then
+        error("peer_gold: to, from (strings), amount, gold, version (integers) expected", 0)
+    end
+    return deliver_gold(to, from, amount, gold, version)
 end
 
 -- Never answered: game.lua learns of this service's end by the error.
@@ -343,6 +448,11 @@ function CMD.stop()
     -- shutdown_timeout, after which it exits without reporting the failure.
     if failed == 0 then failed = players:close() end
     local ok, err = pcall(here.stop, here)
+    if cluster_open then
+        -- Peers see this node leave now rather than after cluster_ttl.
+        local left, why = pcall(cluster.leave)
+        if not left then skynet.error("game: leaving the cluster: " .. tostring(why)) end
+    end
     skynet.error(string.format("game: %s stopped: players saved (%d failed), presence %s", node,
         failed, ok and "cleared" or ("not cleared: " .. tostring(err))))
     return failed
@@ -365,11 +475,9 @@ end
 
 local function on_notify(payload)
     local to, from, amount, gold, version = payload:match("^([^\t]+)\t([^\t]+)\t(%d+)\t(-?%d+)\t(%d+)$")
-    if not to or not online[to] or online[to].joining then return end
-    gold, version = math.tointeger(tonumber(gold)), math.tointeger(tonumber(version))
-    players:adopt(to, { gold = gold }, version)
-    notice(to, string.format("[gold] %s gave you %s gold; you have %d", from, amount,
-        players:get(to) and players:get(to).gold or gold))
+    if not to then return end
+    deliver_gold(to, from, amount, math.tointeger(tonumber(gold)),
+        math.tointeger(tonumber(version)))
 end
 
 local function listen()
@@ -414,7 +522,17 @@ skynet.start(function()
     here = presence.new(db, node, function() return online end)
     here:start()
     watch = gdb.watch(opts)
-    watch:subscribe(gdb.CHAT, gdb.NOTIFY)
+    if NOTIFY_PUBSUB then
+        watch:subscribe(gdb.CHAT, gdb.NOTIFY)
+    else
+        watch:subscribe(gdb.CHAT)
+    end
+    if CLUSTER then
+        -- After presence: the node name is ours. A world started again finds the cluster open.
+        cluster.open(node)
+        cluster.register("world", skynet.self())
+        cluster_open = true
+    end
     skynet.fork(listen)
     if gdb.CLUSTER then
         -- Transfers left between their steps by a node that died are completed by any node.

@@ -21,6 +21,7 @@ std::string default_with(const TempDir& dir, const std::string& extra) {
            "/config/default.lua\"\n"
            "game = \"127.0.0.1:0\"\n"
            "debug_console = \"127.0.0.1:0\"\n"
+           "cluster_listen = \"127.0.0.1:0\"\n"
            "local_redis = \"" +
            dir.file("data/redis") + "\"\n" + extra;
 }
@@ -347,7 +348,7 @@ TEST(GameLocalRedis, ClearErrorsWhenItCannotStart) {
     Process badport({SKYHIVE_BINARY, dir.file("badport.lua")}, dir.file("badport.log"),
                     SKYHIVE_SOURCE_DIR);
     EXPECT_EQ(badport.wait(), 2);
-    EXPECT_NE(badport.output().find("badport.lua:5"), std::string::npos) << badport.output();
+    EXPECT_NE(badport.output().find("badport.lua:6"), std::string::npos) << badport.output();
 
     // So does a bad appendfsync.
     dir.write("badfsync.lua", default_with(dir, "local_redis_fsync = \"sometimes\"\n"));
@@ -355,7 +356,7 @@ TEST(GameLocalRedis, ClearErrorsWhenItCannotStart) {
                      SKYHIVE_SOURCE_DIR);
     EXPECT_EQ(badfsync.wait(), 2);
     EXPECT_NE(badfsync.output().find(
-                  "badfsync.lua:5: key 'local_redis_fsync': expected always or everysec"),
+                  "badfsync.lua:6: key 'local_redis_fsync': expected always or everysec"),
               std::string::npos)
         << badfsync.output();
 }

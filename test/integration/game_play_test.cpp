@@ -1,6 +1,6 @@
 // The game as players use it: scripted telnet sessions against two real node processes sharing
-// one real redis-server. Login, who, say and give across nodes and to offline players, bad
-// input, and player state surviving logout and a node restart.
+// one real redis-server. Login, who, say, tell and give across nodes and to offline players,
+// bad input, and player state surviving logout and a node restart.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -186,6 +186,91 @@ TEST_F(GameTest, StateSurvivesLogoutAndNodeRestart) {
     EXPECT_EQ(login_when_free(eve, "eve"), "welcome back eve: 60 gold, login #2, 0 lines said");
     EXPECT_EQ(node.stop(), 0);
     EXPECT_EQ(other.stop(), 0);
+}
+
+// A tell reaches a player on either node; the gold news of a give to a player on the other
+// node comes through the cluster: both nodes are told not to listen to game:notify, so news
+// sent by pub/sub would never arrive.
+TEST_F(GameTest, TellAndGoldNewsCrossNodesThroughTheCluster) {
+    const std::string no_pubsub = "game_notify_pubsub = false\n";
+    GameNode n1(dir_, "n1", redis_port(), no_pubsub), n2(dir_, "n2", redis_port(), no_pubsub);
+    ASSERT_TRUE(n1.start()) << n1.output();
+    ASSERT_TRUE(n2.start()) << n2.output();
+    {
+        Player carol(n1.port());
+        EXPECT_EQ(carol.command("login carol secret"),
+                  "welcome carol: you are new here and have 100 gold");
+        EXPECT_EQ(carol.command("quit"), "bye: your progress is saved");
+    }
+    Player alice(n1.port()), dave(n1.port()), bob(n2.port());
+    ASSERT_TRUE(alice.ready() && dave.ready() && bob.ready());
+    EXPECT_EQ(alice.command("login Alice secret"),
+              "welcome Alice: you are new here and have 100 gold");
+    EXPECT_EQ(login_when_free(dave, "dave"), "welcome dave: you are new here and have 100 gold");
+    EXPECT_EQ(bob.command("login bob secret"), "welcome bob: you are new here and have 100 gold");
+
+    // Across nodes, both ways, and on the same node.
+    EXPECT_EQ(alice.command("tell BOB hello there"), "told bob");
+    EXPECT_EQ(bob.wait_notice("[tell]"), "[tell] Alice@n1: hello there");
+    EXPECT_EQ(bob.command("tell alice hi"), "told Alice");
+    EXPECT_EQ(alice.wait_notice("[tell]"), "[tell] bob@n2: hi");
+    EXPECT_EQ(alice.command("tell dave psst"), "told dave");
+    EXPECT_EQ(dave.wait_notice("[tell]"), "[tell] Alice@n1: psst");
+    // Terminal escapes do not reach the other player.
+    EXPECT_EQ(alice.command("tell bob \x1b[2Jgone"), "told bob");
+    EXPECT_EQ(bob.wait_notice("gone"), "[tell] Alice@n1: ?[2Jgone");
+
+    // Nobody to tell, and bad input.
+    EXPECT_EQ(alice.command("tell carol are you there"), "carol is not online");
+    EXPECT_EQ(alice.command("tell zed hello"), "zed is not online");
+    EXPECT_EQ(alice.command("tell b@d hello"), "b@d is not online");
+    EXPECT_EQ(alice.command("tell alice me"), "you cannot tell yourself");
+    EXPECT_EQ(alice.command("tell bob"), "usage: tell <player> <text>");
+    EXPECT_EQ(alice.command("tell bob " + std::string(401, 'x')),
+              "too long: a tell is at most 400 bytes");
+    EXPECT_EQ(dave.command("tell bob " + std::string(400, 'y')), "told bob");
+    EXPECT_EQ(bob.wait_notice("yyy"), "[tell] dave@n1: " + std::string(400, 'y'));
+
+    // Gold news across nodes, both ways.
+    EXPECT_EQ(alice.command("give bob 30"), "gave 30 gold to bob; you have 70 gold");
+    EXPECT_EQ(bob.wait_notice("[gold]"), "[gold] Alice gave you 30 gold; you have 130");
+    EXPECT_EQ(bob.command("give dave 5"), "gave 5 gold to dave; you have 125 gold");
+    EXPECT_EQ(dave.wait_notice("[gold]"), "[gold] bob gave you 5 gold; you have 105");
+    EXPECT_EQ(bob.command("gold"), "you have 125 gold");
+
+    // The node that has bob dies: its presence outlives it for a heartbeat's TTL, and a tell
+    // meanwhile says the node cannot be reached rather than waiting.
+    n2.kill();
+    std::string reply = alice.command("tell bob are you there");
+    EXPECT_EQ(reply.rfind("n2 is unreachable: ", 0), 0u) << reply;
+    // The node serves the cluster under its game name, and leaves the membership when it stops.
+    EXPECT_NE(n1.output().find("cluster: node n1 listening on 127.0.0.1:"), std::string::npos)
+        << n1.output();
+    RespClient redis(redis_port());
+    EXPECT_EQ(redis.command({"EXISTS", "{skyhive:cluster}:node:n1"}).integer, 1);
+    EXPECT_EQ(n1.stop(), 0) << n1.output();
+    EXPECT_EQ(redis.command({"EXISTS", "{skyhive:cluster}:node:n1"}).integer, 0);
+}
+
+// A node without a cluster config: the gold news goes by pub/sub, and a tell to a player on
+// another node says why it cannot be delivered.
+TEST_F(GameTest, WithoutAClusterGoldNewsUsesPubSub) {
+    const std::string no_cluster = "cluster_listen = nil\n";
+    GameNode n1(dir_, "n1", redis_port(), no_cluster), n2(dir_, "n2", redis_port(), no_cluster);
+    ASSERT_TRUE(n1.start()) << n1.output();
+    ASSERT_TRUE(n2.start()) << n2.output();
+    Player alice(n1.port()), bob(n2.port());
+    ASSERT_TRUE(alice.ready() && bob.ready());
+    EXPECT_EQ(alice.command("login alice secret"),
+              "welcome alice: you are new here and have 100 gold");
+    EXPECT_EQ(bob.command("login bob secret"), "welcome bob: you are new here and have 100 gold");
+    EXPECT_EQ(alice.command("give bob 30"), "gave 30 gold to bob; you have 70 gold");
+    EXPECT_EQ(bob.wait_notice("[gold]"), "[gold] alice gave you 30 gold; you have 130");
+    EXPECT_EQ(alice.command("tell bob hi"),
+              "bob is on n2, which this node cannot reach (no cluster)");
+    EXPECT_EQ(n1.output().find("cluster: node"), std::string::npos) << n1.output();
+    EXPECT_EQ(n1.stop(), 0) << n1.output();
+    EXPECT_EQ(n2.stop(), 0) << n2.output();
 }
 
 }  // namespace

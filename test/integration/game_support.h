@@ -209,6 +209,7 @@ class GameNode {
                                        "/config/default.lua\"\n"
                                        "game = \"127.0.0.1:0\"\n"
                                        "debug_console = \"127.0.0.1:0\"\n"
+                                       "cluster_listen = \"127.0.0.1:0\"\n"
                                        "game_node = \"" +
                                        name_ + "\"\nredis = \"127.0.0.1:" +
                                        std::to_string(redis_port) + "\"\n" + extra);
@@ -313,7 +314,8 @@ inline int GameNode::console_port() const {
 
 // What the console's `list` and `cmem` say about a node; nullopt when it could not be asked.
 struct NodeFigures {
-    size_t services = 0;
+    size_t services = 0;       // without the cluster links
+    size_t links = 0;          // cluster links: one per peer node, made at the first call to it
     long long rss = 0;         // bytes resident
     long long allocated = -1;  // jemalloc's bytes in use; -1 when the node is not on jemalloc
 };
@@ -324,7 +326,12 @@ inline std::optional<NodeFigures> node_figures(int console) {
     ConsoleReply mem = list.ok() ? c.run("cmem") : ConsoleReply{};
     if (!mem.ok()) return std::nullopt;
     NodeFigures f;
-    f.services = list.lines.size();
+    for (auto& line : list.lines) {
+        if (line.find("clusterlink") != std::string::npos)
+            ++f.links;
+        else
+            ++f.services;
+    }
     for (auto& line : mem.lines) {
         long long n = 0;
         if (std::sscanf(line.c_str(), "rss %lld B", &n) == 1) f.rss = n;

@@ -5,7 +5,8 @@
 //   - total gold is what the players started with, no balance is negative, every balance equals
 //     its start plus its transfers in the ledger (read while it grows: the game trims it), and
 //     every acknowledged transfer is in it;
-//   - each node runs as many services as before the soak (no agent left behind);
+//   - each node runs as many services as before the soak (no agent left behind), beside at most
+//     one cluster link to the other node (made at its first tell or gold news there);
 //   - each node's resident set is at most 20% above what it was before (a bound the
 //     environment can change: SKYHIVE_SOAK_RSS_GROWTH_PERCENT);
 //   - every command got its answer, or failed (error reply, connection cut), within its deadline.
@@ -378,6 +379,8 @@ TEST(GameSoak, PlayersAndSlowReadersThroughANodeKillAndARedisKill) {
         auto& n = nodes[i];
         ASSERT_TRUE(after[i]) << "node n" << i + 1 << ": no answer from its console";
         EXPECT_EQ(after[i]->services, n.before.services) << "node n" << i + 1 << " leaked services";
+        EXPECT_LE(after[i]->links, 1u)
+            << "node n" << i + 1 << " has more than one link to its peer";
         if (rss_checked(n)) {
             EXPECT_LE(double(after[i]->rss), double(n.before.rss) * kRssGrowth)
                 << "node n" << i + 1 << " grew by more than " << *growth << "%";
