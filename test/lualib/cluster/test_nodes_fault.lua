@@ -1,7 +1,8 @@
 -- Links to peers that misbehave, against cluster services of one process and fake peers written
 -- here over real loopback TCP: a peer that stops answering (heartbeat timeout), a peer that sends
 -- garbage (its link closes, the node serves the others), a peer that stops reading (the send
--- queue fills and calls fail at once), wrong and missing secrets.
+-- queue fills and calls fail at once), a peer that never answers the handshake (the calls
+-- queued meanwhile are bounded, and fail), wrong and missing secrets.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 local frame = require "skynet.cluster.frame"
@@ -100,6 +101,26 @@ t.run(function()
     t.raises({ "node deaf: send queue full (256 KB)" }, skynet.call, link, "cluster", ".x", "y")
     t.ok(skynet.hpc() - t1 < 50000000, "a full queue fails the call at once")
     skynet.call(link, "lua", "CLOSE")
+
+    -- Calls queued while the link connects are bounded too, and fail when the handshake does
+    -- not finish: a listener that accepts (the kernel does) but never answers the HELLO.
+    local mute_id, mute_host, mute_port = socket.listen("127.0.0.1", 0)
+    local q = skynet.newservice "clusterd"
+    skynet.call(q, "lua", "OPEN", { name = "q", listen = "127.0.0.1:0", send_queue_kb = 4,
+        peer_timeout = 500, heartbeat = 100,
+        nodes = { mute = string.format("%s:%d", mute_host, mute_port) } })
+    local qlink = skynet.call(q, "lua", "LINK", "mute")
+    local first
+    skynet.fork(function()
+        first = table.pack(pcall(skynet.call, qlink, "cluster", ".x", string.rep("a", 3000)))
+    end)
+    skynet.yield()
+    t.raises({ "node mute: send queue full (4 KB)" }, skynet.call, qlink, "cluster", ".x",
+        string.rep("b", 3000))
+    t.wait_until(function() return first ~= nil end, 300, "the queued call ends")
+    t.ok(not first[1] and first[2]:find("node mute: cannot connect to", 1, true)
+        and first[2]:find("handshake timed out", 1, true), "queued call: " .. tostring(first[2]))
+    socket.close(mute_id)
 
     -- Secrets: the same one links, a different one or none is refused on both sides.
     local function node(name, secret, peers)
