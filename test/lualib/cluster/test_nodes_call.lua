@@ -1,8 +1,8 @@
 -- skynet.cluster between two cluster services of one process (nodes "a" and "b", each its own
 -- clusterd with its own listener and links, over real loopback TCP): call, send, errors, proxy,
 -- register/query, calltimeout, large messages beside small ones, a dropped link failing its
--- pending calls at once, an unknown node, a message over cluster_max_message, two nodes dialing
--- each other at once.
+-- pending calls at once, an unknown node, a message over cluster_max_message, reloads of the
+-- node list, two nodes dialing each other at once.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 local cluster = require "skynet.cluster"
@@ -112,6 +112,14 @@ t.run(function()
     t.ok(skynet.now() - t0 < 100, "failed within 1 s")
     for i = 1, 16 do t.ok(texts[i]:find(LOST, 1, true), "connection lost text: " .. texts[i]) end
     t.eq(cluster.call("b", ".target", "echo", "again"), "again", "redialed")
+
+    -- reload: a node removed fails its calls with "unknown node", and serves again when listed
+    -- again (here at the same address)
+    cluster.reload {}
+    t.raises({ "unknown node b" }, cluster.call, "b", ".target", "echo", 1)
+    t.eq(#cluster.nodes(), 0, "no node listed")
+    cluster.reload { b = baddr }
+    t.eq(cluster.call("b", ".target", "echo", "back"), "back", "listed again")
 
     -- both ends dial at once: one connection stays (the one dialed by x, whose name sorts
     -- first) and every call of both directions is served on it
