@@ -36,6 +36,7 @@
 //   core.hmac_sha256(key, data) -> 32 bytes   (libcrypto)
 //   core.random(n) -> n bytes (1..1024)       (RAND_bytes)
 //   core.equal(a, b) -> boolean               constant time for equal lengths (CRYPTO_memcmp)
+//   core.REQUEST (16), core.RESPONSE (17), core.MAX_CONTROL (15)   the kinds feed reports
 //
 // Lua errors unwind with longjmp: no local with a destructor may be alive when one is raised.
 // The C++ state lives in the link userdata, whose __gc runs its destructor.
@@ -168,9 +169,13 @@ int l_link(lua_State* L) {
     return 1;
 }
 
+// Frees what the link holds and leaves an empty link (no heap memory) behind, so a link reached
+// again after its finalizer (resurrected by another object's __gc) is still safe to use.
 int l_gc(lua_State* L) {
     auto* link = static_cast<Link*>(luaL_checkudata(L, 1, kLinkMeta));
+    const Limits limits = link->codec.limits();
     link->~Link();
+    new (link) Link(limits);
     return 0;
 }
 
@@ -350,5 +355,11 @@ extern "C" int luaopen_skynet_cluster_core(lua_State* L) {
         {"link", l_link},     {"prefix", l_prefix}, {"hmac_sha256", l_hmac_sha256},
         {"random", l_random}, {"equal", l_equal},   {nullptr, nullptr}};
     luaL_newlib(L, funcs);
+    lua_pushinteger(L, cluster::kRequest);
+    lua_setfield(L, -2, "REQUEST");
+    lua_pushinteger(L, cluster::kResponse);
+    lua_setfield(L, -2, "RESPONSE");
+    lua_pushinteger(L, cluster::kMaxControl);
+    lua_setfield(L, -2, "MAX_CONTROL");
     return 1;
 }

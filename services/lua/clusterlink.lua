@@ -50,6 +50,7 @@ local last_recv, last_send = 0, 0
 local backoff, retry_at = 0, 0
 local last_error = nil -- why the last dial failed (for calls made during the backoff)
 local gone = false     -- the peer left the node list: calls fail with "unknown node X"
+local crossings = 0    -- times both ends dialed at once (for STAT)
 
 local function lost_text()
     return format("node %s: connection lost: may or may not have executed", peername)
@@ -450,6 +451,7 @@ local function accepted(id, addr, epoch_d, nonce_d)
     end
     if dialing and myname < peername then
         -- Both ends dialed: the connection dialed by the node whose name sorts first stays.
+        crossings = crossings + 1
         return refuse(c, "crossing links: the one dialed by " .. myname .. " stays")
     end
     local nonce_a = core.random(16)
@@ -473,6 +475,7 @@ local function accepted(id, addr, epoch_d, nonce_d)
         -- our own dial loses: its calls go out on this connection
         local d = dialing
         dialing = false
+        crossings = crossings + 1
         if d ~= true then drop(d, "crossing links") end
     end
     up(c, epoch_d)
@@ -532,7 +535,7 @@ end
 
 function CMD.STAT()
     return { up = link ~= nil, epoch = link and link.epoch, address = conf.address,
-        pending = npending, queued = #queue, full = full }
+        pending = npending, queued = #queue, full = full, crossings = crossings }
 end
 
 function CMD.CLOSE()

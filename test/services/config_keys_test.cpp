@@ -304,6 +304,10 @@ TEST(ConfigKeys, EveryKeyTheShippedCodeReadsIsDeclared) {
 
 TEST(ConfigKeys, ShippedConfigsPass) {
     ::setenv("TEST", "test_misc", 1);
+    // What with_nodes gives the nodes it starts (test/config/nodes-cluster.lua reads them).
+    ::setenv("SKYHIVE_TEST_NODE_NAME", "b", 1);
+    ::setenv("SKYHIVE_TEST_NODE_PORT", "9001", 1);
+    ::setenv("SKYHIVE_TEST_REDIS_PORT", "6379", 1);
     fs::path root(SKYHIVE_SOURCE_DIR);
     std::vector<fs::path> files;
     for (const char* dir : {"config", "test/config"})

@@ -1,8 +1,10 @@
 -- skynet.cluster between two cluster services of one process (nodes "a" and "b", each its own
 -- clusterd with its own listener and links, over real loopback TCP): call, send, errors, proxy,
 -- register/query, calltimeout, large messages beside small ones, a dropped link failing its
--- pending calls at once, an unknown node, a message over cluster_max_message.
+-- pending calls at once, an unknown node, a message over cluster_max_message, reloads of the
+-- node list, two nodes dialing each other at once.
 local skynet = require "skynet"
+local socket = require "skynet.socket"
 local cluster = require "skynet.cluster"
 local t = require "tlib"
 
@@ -110,6 +112,44 @@ t.run(function()
     t.ok(skynet.now() - t0 < 100, "failed within 1 s")
     for i = 1, 16 do t.ok(texts[i]:find(LOST, 1, true), "connection lost text: " .. texts[i]) end
     t.eq(cluster.call("b", ".target", "echo", "again"), "again", "redialed")
+
+    -- reload: a node removed fails its calls with "unknown node", and serves again when listed
+    -- again (here at the same address)
+    cluster.reload {}
+    t.raises({ "unknown node b" }, cluster.call, "b", ".target", "echo", 1)
+    t.eq(#cluster.nodes(), 0, "no node listed")
+    cluster.reload { b = baddr }
+    t.eq(cluster.call("b", ".target", "echo", "back"), "back", "listed again")
+
+    -- both ends dial at once: one connection stays (the one dialed by x, whose name sorts
+    -- first) and every call of both directions is served on it
+    local x = skynet.newservice "clusterd"
+    local y = skynet.newservice "clusterd"
+    local xaddr = skynet.call(x, "lua", "OPEN", { name = "x", listen = "127.0.0.1:0" })
+    local yaddr = skynet.call(y, "lua", "OPEN", { name = "y", listen = "127.0.0.1:0" })
+    skynet.call(x, "lua", "RELOAD", { y = yaddr })
+    skynet.call(y, "lua", "RELOAD", { x = xaddr })
+    local xy = skynet.call(x, "lua", "LINK", "y")
+    local yx = skynet.call(y, "lua", "LINK", "x")
+    local crossed = 0
+    for i = 1, 20 do
+        skynet.fork(function()
+            local l = i % 2 == 0 and xy or yx
+            t.eq(skynet.call(l, "cluster", ".target", "echo", i), i, "crossing call " .. i)
+            crossed = crossed + 1
+        end)
+    end
+    t.wait_until(function() return crossed == 20 end, 500, "calls over crossing dials")
+    local xport = tonumber(xaddr:match(":(%d+)$"))
+    local yport = tonumber(yaddr:match(":(%d+)$"))
+    local dialed = 0
+    for _, st in ipairs(socket.netstat()) do
+        if st.type == "tcp" and (st.port == xport or st.port == yport) then dialed = dialed + 1 end
+    end
+    t.eq(dialed, 1, "one connection between x and y")
+    local sx, sy = skynet.call(xy, "lua", "STAT"), skynet.call(yx, "lua", "STAT")
+    t.ok(sx.up and sy.up, "both links up")
+    skynet.error(string.format("crossing dials resolved: x %d, y %d", sx.crossings, sy.crossings))
 
     -- the node list
     local nodes = cluster.nodes()

@@ -1,7 +1,9 @@
 -- Links to peers that misbehave, against cluster services of one process and fake peers written
 -- here over real loopback TCP: a peer that stops answering (heartbeat timeout), a peer that sends
 -- garbage (its link closes, the node serves the others), a peer that stops reading (the send
--- queue fills and calls fail at once), wrong and missing secrets.
+-- queue fills and calls fail at once), a peer that never answers the handshake (the calls
+-- queued meanwhile are bounded, and fail), wrong and missing secrets, a peer that is not on
+-- loopback when there is no secret.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 local frame = require "skynet.cluster.frame"
@@ -101,6 +103,26 @@ t.run(function()
     t.ok(skynet.hpc() - t1 < 50000000, "a full queue fails the call at once")
     skynet.call(link, "lua", "CLOSE")
 
+    -- Calls queued while the link connects are bounded too, and fail when the handshake does
+    -- not finish: a listener that accepts (the kernel does) but never answers the HELLO.
+    local mute_id, mute_host, mute_port = socket.listen("127.0.0.1", 0)
+    local q = skynet.newservice "clusterd"
+    skynet.call(q, "lua", "OPEN", { name = "q", listen = "127.0.0.1:0", send_queue_kb = 4,
+        peer_timeout = 500, heartbeat = 100,
+        nodes = { mute = string.format("%s:%d", mute_host, mute_port) } })
+    local qlink = skynet.call(q, "lua", "LINK", "mute")
+    local first
+    skynet.fork(function()
+        first = table.pack(pcall(skynet.call, qlink, "cluster", ".x", string.rep("a", 3000)))
+    end)
+    skynet.yield()
+    t.raises({ "node mute: send queue full (4 KB)" }, skynet.call, qlink, "cluster", ".x",
+        string.rep("b", 3000))
+    t.wait_until(function() return first ~= nil end, 300, "the queued call ends")
+    t.ok(not first[1] and first[2]:find("node mute: cannot connect to", 1, true)
+        and first[2]:find("handshake timed out", 1, true), "queued call: " .. tostring(first[2]))
+    socket.close(mute_id)
+
     -- Secrets: the same one links, a different one or none is refused on both sides.
     local function node(name, secret, peers)
         local d = skynet.newservice "clusterd"
@@ -120,4 +142,25 @@ t.run(function()
     t.raises({ "node s1: cannot connect to", "bad secret" }, call_from, s3, "@t", "echo", 1)
     t.raises({ "node s1: cannot connect to", "bad secret" }, call_from, s4, "@t", "echo", 1)
     t.eq(call_from(s2, "@t", "echo", "still"), "still", "the good link stays up")
+
+    -- Without a secret only loopback peers are accepted: a node listening on every address is
+    -- dialed through this machine's first non-loopback address, if it has one.
+    local pipe = io.popen("hostname -I 2>/dev/null")
+    local other = pipe and pipe:read("l")
+    if pipe then pipe:close() end
+    other = other and other:match("^(%d+%.%d+%.%d+%.%d+)")
+    if other and not other:match("^127%.") then
+        local open_node = skynet.newservice "clusterd"
+        local oaddr = skynet.call(open_node, "lua", "OPEN", { name = "o", listen = "0.0.0.0:0" })
+        local port = oaddr:match(":(%d+)$")
+        local dialer = node("d", nil, { o = other .. ":" .. port })
+        t.raises({ "node o: cannot connect to", "only loopback peers are accepted" },
+            skynet.call, skynet.call(dialer, "lua", "LINK", "o"), "cluster", ".x", "y")
+        local dialer2 = node("d2", nil, { o = "127.0.0.1:" .. port })
+        skynet.call(open_node, "lua", "REGISTER", "t", target)
+        t.eq(skynet.call(skynet.call(dialer2, "lua", "LINK", "o"), "cluster", "@t", "echo", "lo"),
+            "lo", "the same node serves a loopback peer")
+    else
+        skynet.error("test_nodes_fault: no non-loopback address here: the loopback-only check skipped")
+    end
 end, 6000)
