@@ -175,7 +175,7 @@ end
 
 -- One transfer found in flight: completes it under both players' locks. -> the outcome for the
 -- log: "completed", "settled" (nothing to credit), or nil and why not (busy, unavailable).
-local function recover_one(db, member)
+local function recover_one(db, member, news)
     local id, from, to = member:match("^([^\t]+)\t([^\t]+)\t([^\t]+)$")
     if not id then
         db:zrem(gdb.PENDING, member)
@@ -196,10 +196,7 @@ local function recover_one(db, member)
         local amount = math.tointeger(tonumber(pending:match("\t(%d+)$")))
         local c, lost = complete(db, id, from, to, amount, lf, lt)
         if not c then return nil, lost end
-        if c[1] then
-            skynet.fork(pcall, db.publish, db, gdb.NOTIFY,
-                table.concat({ to, from, amount, c[1], c[2] }, "\t"))
-        end
+        if c[1] then skynet.fork(news, to, from, amount, c[1], c[2]) end
         return "completed", amount
     end)
     release_both(lf, lt)
@@ -208,13 +205,18 @@ local function recover_one(db, member)
 end
 
 -- Completes the transfers in flight for longer than RECOVER_AFTER ms (their node died or lost
--- Redis between the steps). Returns how many were completed or settled. Yields.
-function bank.recover(db)
+-- Redis between the steps). The receiver's news goes to news(to, from, amount, gold, version)
+-- in a fork (default: published on game:notify). Returns how many were completed or settled.
+-- Yields.
+function bank.recover(db, news)
     if not gdb.CLUSTER then return 0 end
+    news = news or function(to, from, amount, gold, version)
+        pcall(db.publish, db, gdb.NOTIFY, table.concat({ to, from, amount, gold, version }, "\t"))
+    end
     local old = gdb.XFER_OLD(db, 1, gdb.PENDING, bank.RECOVER_AFTER, 50)
     local n = 0
     for i = 1, #old do
-        local outcome, more = recover_one(db, old[i])
+        local outcome, more = recover_one(db, old[i], news)
         if outcome then
             n = n + 1
             local shown = old[i]:gsub("\t", " ")

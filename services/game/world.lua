@@ -268,6 +268,16 @@ function CMD.who()
     return true, string.format("%d online: %s", #list, table.concat(parts, " "))
 end
 
+-- The [gold] news of a give made elsewhere to a player who may be here: the new balance
+-- is adopted (at its version) and the player told.
+local function deliver_gold(to, from, amount, gold, version)
+    if not online[to] or online[to].joining then return false end
+    players:adopt(to, { gold = gold }, version)
+    notice(to, string.format("[gold] %s gave you %s gold; you have %d", from, amount,
+        players:get(to) and players:get(to).gold or gold))
+    return true
+end
+
 -- The [gold] news of a give to `to`, who is not online here: to the world of the node that has
 -- them, by a cluster call. Pub/sub (game:notify, every node listens and the one that has them
 -- acts) is the fallback when this node has no cluster (a single node without cluster config)
@@ -287,6 +297,14 @@ local function gold_news(to, from, amount, gold, version)
         end
     end
     pcall(db.publish, db, gdb.NOTIFY, table.concat({ to, from, amount, gold, version }, "\t"))
+end
+
+-- The news of a transfer this node completed for another (bank.recover), to `to` wherever they
+-- are.
+local function recovered_news(to, from, amount, gold, version)
+    if not deliver_gold(to, from, amount, gold, version) then
+        gold_news(to, from, amount, gold, version)
+    end
 end
 
 local function transfer(name, typed, amount)
@@ -393,16 +411,6 @@ function CMD.peer_tell(to, from, from_node, text)
     if not o or o.joining then return false end
     notice(to, string.format("[tell] %s@%s: %s", from, from_node, text:sub(1, MAX_TELL)))
     return true, display(to)
-end
-
--- The [gold] news of a give made on another node to a player who may be here: the new balance
--- is adopted (at its version) and the player told.
-local function deliver_gold(to, from, amount, gold, version)
-    if not online[to] or online[to].joining then return false end
-    players:adopt(to, { gold = gold }, version)
-    notice(to, string.format("[gold] %s gave you %s gold; you have %d", from, amount,
-        players:get(to) and players:get(to).gold or gold))
-    return true
 end
 
 function CMD.peer_gold(to, from, amount, gold, version)
@@ -538,7 +546,7 @@ skynet.start(function()
         -- Transfers left between their steps by a node that died are completed by any node.
         skynet.fork(function()
             while not stopping do
-                local ok, err = pcall(bank.recover, db)
+                local ok, err = pcall(bank.recover, db, recovered_news)
                 if not ok then skynet.error("game: transfer recovery: " .. tostring(err)) end
                 skynet.sleep(RECOVER_CS)
             end

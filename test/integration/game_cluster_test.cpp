@@ -156,9 +156,12 @@ class GameCluster : public ::testing::Test {
     std::string seeds_;
 };
 
+// The gold news and tells between the nodes go through the node-to-node cluster (whose membership
+// lives on this Redis Cluster): neither node listens to game:notify.
 TEST_F(GameCluster, TwoNodesShareWhoChatAndGoldAcrossSlots) {
     ASSERT_NE(slot("game:player:{alice}"), slot("game:player:{bob}"));
-    GameNode n1(dir_, "n1", ports_[0], config()), n2(dir_, "n2", ports_[0], config());
+    const std::string no_pubsub = config("game_notify_pubsub = false\n");
+    GameNode n1(dir_, "n1", ports_[0], no_pubsub), n2(dir_, "n2", ports_[0], no_pubsub);
     ASSERT_TRUE(n1.start()) << n1.output();
     ASSERT_TRUE(n2.start()) << n2.output();
     EXPECT_NE(n1.output().find("uses Redis at cluster 127.0.0.1:"), std::string::npos)
@@ -175,12 +178,18 @@ TEST_F(GameCluster, TwoNodesShareWhoChatAndGoldAcrossSlots) {
 
     EXPECT_EQ(alice.command("say hi"), "you say: hi");
     EXPECT_EQ(bob.wait_notice("[chat]"), "[chat] alice@n1: hi");
+    EXPECT_EQ(alice.command("tell bob psst"), "told Bob");
+    EXPECT_EQ(bob.wait_notice("[tell]"), "[tell] alice@n1: psst");
+    EXPECT_EQ(bob.command("tell ALICE yes"), "told alice");
+    EXPECT_EQ(alice.wait_notice("[tell]"), "[tell] Bob@n2: yes");
+    EXPECT_EQ(bob.command("tell nobody hello"), "nobody is not online");
 
     EXPECT_EQ(alice.command("give bob 10"), "gave 10 gold to bob; you have 90 gold");
     EXPECT_EQ(bob.wait_notice("[gold]"), "[gold] alice gave you 10 gold; you have 110");
     EXPECT_EQ(bob.command("gold"), "you have 110 gold");
     EXPECT_EQ(bob.command("give alice 200"), "not enough gold: you have 110");
     EXPECT_EQ(bob.command("give alice 5"), "gave 5 gold to alice; you have 105 gold");
+    EXPECT_EQ(alice.wait_notice("[gold]"), "[gold] Bob gave you 5 gold; you have 95");
     EXPECT_EQ(alice.command("gold"), "you have 95 gold");
     EXPECT_EQ(alice.command("give nobody 5"), "unknown player nobody");
 
