@@ -142,7 +142,9 @@ std::string control(Lab& lab, Conn& c, const std::vector<std::string>& argv) {
     std::string cmd = argv.empty() ? "" : upper(argv[0]);
     size_t n = argv.size();
     if (cmd == "PING" && n == 1) return "+PONG\r\n";
-    if (n < 2 || n > 3)
+    static const std::set<std::string> known{"PID",  "PORT",    "KILL",     "STOP", "CONT",
+                                             "TERM", "RESTART", "WAITEXIT", "LOG"};
+    if (n < 2 || n > 3 || !known.contains(cmd))
         return error_reply("unknown command or wrong arguments: '" + cmd + "' with " +
                            std::to_string(n - (n > 0)) + " argument(s)");
     if (cmd == "PORT" && n == 2 && !lab.self_name.empty() && upper(argv[1]) == upper(lab.self_name))
