@@ -15,13 +15,15 @@ const ConfigSchema& node_config_schema();
 
 // The keys of node_config_schema() whose values name files or directories, which the loader
 // resolves against the directory of the config file that sets them: logger (in logpath when set),
-// logpath, cpath, local_redis, luaservice, lua_path, lua_cpath, lualoader, preload.
+// logpath, cpath, local_redis, luaservice, lua_path, lua_cpath, lualoader, preload, cluster.
 // Thread: any; built once and never changed.
 const PathKeys& node_path_keys();
 
 // Checks a loaded config against node_config_schema(), before any thread or service starts, and
-// that the files it names which must exist (lualoader, preload) do. The error names every bad or
-// unknown key, one per line, as "file:line: key 'k': ...".
+// that the files it names which must exist (lualoader, preload, cluster) do; the entries of the
+// cluster file (skynet's clustername) are checked one by one, and cluster_peer_timeout must be
+// more than cluster_heartbeat. The error names every bad or unknown key, one per line, as
+// "file:line: key 'k': ...".
 Result<void> validate_node_config(const Config& config);
 
 }  // namespace skyhive

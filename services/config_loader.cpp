@@ -2,10 +2,13 @@
 
 #include <lua.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "services/config_keys.h"
@@ -243,6 +246,7 @@ struct LoadState {
     std::vector<std::string> ids;    // file_identity() of each
     std::vector<fs::path> dirs;      // base_dir() of each
     std::string resolved;            // the last value resolve_assigned() made
+    std::string flat;                // the last table value flatten_table() made
 };
 
 // A path key's value assigned in the file being run, resolved into st.resolved. False when `key`
@@ -363,6 +367,33 @@ void record(LoadState& st, lua_State* L, const char* key, const char* value) {
     st.config->set(key, value, file, line);
 }
 
+// A table value of names to strings ({node1 = "127.0.0.1:9001"}, skynet's clustername style)
+// as the text "node1=127.0.0.1:9001, node2=..." (names sorted) in st.flat. On a key or value of
+// another type, leaves an error message on the stack and returns false (the caller raises it,
+// once this frame's C++ objects are gone).
+bool flatten_table(lua_State* L, int idx, const char* key, LoadState& st) {
+    std::vector<std::pair<std::string, std::string>> items;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+            luaL_where(L, 1);
+            lua_pushfstring(L,
+                            "key '%s': a table value maps names to strings "
+                            "({node1 = \"127.0.0.1:9001\"}), not %s to %s",
+                            key, luaL_typename(L, -3), luaL_typename(L, -2));
+            lua_concat(L, 2);
+            return false;
+        }
+        items.emplace_back(lua_tostring(L, -2), lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    std::sort(items.begin(), items.end());
+    st.flat.clear();
+    for (const auto& [name, value] : items)
+        st.flat += (st.flat.empty() ? "" : ", ") + name + "=" + value;
+    return true;
+}
+
 // __newindex of the env table (upvalues: LoadState, values table). The env table itself stays
 // empty, so every assignment comes through here; values live in the values table, which the
 // env's __index reads, so `root = "./"; path = root .. "x"` works as in skynet.
@@ -390,6 +421,10 @@ int l_newindex(lua_State* L) {
                 lua_replace(L, 3);
                 value = lua_tostring(L, 3);
             }
+            break;
+        case LUA_TTABLE:
+            if (!flatten_table(L, 3, key, state_of(L))) return lua_error(L);
+            value = state_of(L).flat.c_str();
             break;
         default:
             return luaL_error(L, "key '%s': %s are not allowed as config values", key,
@@ -448,7 +483,7 @@ Result<Config> parse_config(std::string_view text, const std::string& name, cons
     luaL_openlibs(L);  // not visible to the chunk, but string methods ("x"):rep(2) need them
 
     Config config(name);
-    LoadState st{&config, &paths, {}, {}, {}, {}};
+    LoadState st{&config, &paths, {}, {}, {}, {}, {}};
     open_env(L, st);
     if (run_chunk(L, st, text, name) != LUA_OK) {
         const char* msg = lua_tostring(L, -1);

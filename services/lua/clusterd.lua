@@ -192,7 +192,19 @@ local CMD = {}
 -- name, listen ("host:port"), and any cluster_* setting by its short name.
 function CMD.OPEN(arg)
     if type(arg) == "table" then
-        for k, v in pairs(arg) do conf[k] = v end
+        local known = { name = "string", listen = "string", nodes = "table", secret = "string",
+            heartbeat = "number", peer_timeout = "number", max_message = "number",
+            send_queue_kb = "number", ttl = "number" }
+        for k, v in pairs(arg) do
+            if not known[k] then error(format("cluster.open: unknown option %s", tostring(k)), 0) end
+            if type(v) ~= known[k] then
+                error(format("cluster.open: option %s: a %s expected, got %s", k, known[k],
+                    tostring(v)), 0)
+            end
+        end
+        for k, v in pairs(arg) do
+            if k ~= "nodes" then conf[k] = v end
+        end
         if arg.nodes then
             static = true
             set_nodes(static_list(arg.nodes))

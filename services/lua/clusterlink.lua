@@ -36,8 +36,9 @@ local names = {}       -- "@name" -> handle, pushed by clusterd (cluster.registe
 local self_handle = skynet.self()
 
 -- A connection: {id, addr, codec (core.link: its partial incoming messages), epoch, state
--- ("handshake", "up", "closed"), inbox (control frames during the handshake), co (the
--- coroutine waiting for one), why (the reason it closed)}.
+-- ("handshake", "up", "closed"), inbox (control frames during the handshake), early (calls and
+-- answers that came before this side saw the handshake end), co (the coroutine waiting for a
+-- control frame), why (the reason it closed)}.
 local link = nil       -- the connection that is up, or nil
 local pending = {}     -- link session -> {source, session} of calls sent on `link`
 local npending = 0
@@ -106,6 +107,8 @@ local function drop(c, why)
     local was_up = c.state == "up"
     c.state, c.why = "closed", why
     c.codec:reset()
+    for _, e in ipairs(c.early) do trash(e[5], e[6]) end
+    c.early = {}
     if c.co then skynet.wakeup(c.co) end
     if link == c then
         link, full = nil, false
@@ -265,8 +268,10 @@ local function on_frames(c, ptr, size)
             local kind = t[i]
             if kind == REQUEST or kind == RESPONSE then
                 if c.state ~= "up" then
-                    trash(t[i + 4], t[i + 5])
-                    ok, n = false, "a call before the handshake ended"
+                    -- The peer is up as soon as it sent (or got) WELCOME and may send calls
+                    -- in the same batch: they wait until this side has seen the WELCOME too.
+                    local e = c.early
+                    e[#e + 1] = { kind, t[i + 1], t[i + 2], t[i + 3], t[i + 4], t[i + 5] }
                 elseif kind == REQUEST then
                     incoming_request(c, t[i + 1], t[i + 2] == 1, t[i + 3], t[i + 4], t[i + 5])
                 else
@@ -285,7 +290,7 @@ end
 
 -- A connection object for socket id, reading in framed mode from now on.
 local function connection(id, addr, framed)
-    local c = { id = id, addr = addr, state = "handshake", inbox = {},
+    local c = { id = id, addr = addr, state = "handshake", inbox = {}, early = {},
         codec = core.link { max_message = conf.max_message, part = conf.part } }
     socket.onclose(id, function(_, err)
         skynet.fork(drop, c, err or "closed by the peer")
@@ -335,6 +340,15 @@ local function up(c, epoch)
             npending = npending + 1
         end
         write_frames(c.id, table.unpack(w.frames, 1, w.frames.n))
+    end
+    local early = c.early
+    c.early = {}
+    for _, e in ipairs(early) do
+        if e[1] == REQUEST then
+            incoming_request(c, e[2], e[3] == 1, e[4], e[5], e[6])
+        else
+            incoming_response(e[2], e[3] == 1, e[5], e[6])
+        end
     end
     skynet.send(clusterd, "lua", "LINK_UP", peername, epoch, c.addr)
 end
@@ -516,10 +530,12 @@ function CMD.PEER(address, epoch)
 end
 
 -- The peer left the node list: calls fail with "unknown node" from now on (clusterd).
+-- (The queue is failed before drop, which yields: calls that arrive meanwhile, after a PEER
+-- that brought the node back, must not be failed with it.)
 function CMD.GONE()
     gone = true
-    if link then drop(link, "the node left the node list") end
     fail_queue(format("unknown node %s", peername))
+    if link then drop(link, "the node left the node list") end
     return true
 end
 
@@ -539,8 +555,8 @@ function CMD.STAT()
 end
 
 function CMD.CLOSE()
-    if link then drop(link, "closed by this node") end
     fail_queue(format("node %s: link closed", peername))
+    if link then drop(link, "closed by this node") end
     return true
 end
 

@@ -191,6 +191,12 @@ TEST(ConfigKeys, GoodValuesPass) {
                        "cluster_max_message = 16777216\n"
                        "cluster_send_queue = 65536\n"),
               "");
+    // skynet's clustername style in the config itself.
+    EXPECT_EQ(problems("cluster_nodes = { node1 = \"127.0.0.1:9001\", node2 = \"[::1]:9002\" }\n"),
+              "");
+    EXPECT_EQ(problems("cluster_nodes = { node1 = \"127.0.0.1:9001\", node2 = \"127.0.0.1\" }\n"),
+              "node.lua:1: key 'cluster_nodes': expected a list of \"name=host:port\", entry "
+              "'node2=127.0.0.1' has no port");
 }
 
 // skynet's clustername file (the `cluster` key): it must exist, and each of its entries is

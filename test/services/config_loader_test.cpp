@@ -162,9 +162,23 @@ TEST(ConfigLoader, SyntaxAndRuntimeErrorsNameFileAndLine) {
     EXPECT_NE(e.find("attempt to index"), std::string::npos) << e;
 }
 
-TEST(ConfigLoader, TablesAndFunctionsAreNotValues) {
-    EXPECT_EQ(parse_error("a = 1\nb = 2\nx = {}\n"),
-              "config.lua:3: key 'x': tables are not allowed as config values");
+// A table of names to strings is skynet's clustername style (cluster_nodes = {node1 = "h:p"}):
+// kept as "node1=h:p, node2=h:p", names sorted, for the key's own check.
+TEST(ConfigLoader, ATableOfNamesToStringsIsKeptAsAList) {
+    auto c = parse_config("x = {b = 'h:2', a = \"h:1\"}\ny = {}\n", "config.lua");
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->get("x").value_or("?"), "a=h:1, b=h:2");
+    EXPECT_EQ(c->entry("x")->line, 1);
+    EXPECT_EQ(c->get("y").value_or("?"), "");
+}
+
+TEST(ConfigLoader, TablesOfOtherValuesAndFunctionsAreNotValues) {
+    EXPECT_EQ(parse_error("a = 1\nb = 2\nx = {1, 2}\n"),
+              "config.lua:3: key 'x': a table value maps names to strings ({node1 = "
+              "\"127.0.0.1:9001\"}), not number to number");
+    EXPECT_EQ(parse_error("x = {a = false}\n"),
+              "config.lua:1: key 'x': a table value maps names to strings ({node1 = "
+              "\"127.0.0.1:9001\"}), not string to boolean");
     EXPECT_EQ(parse_error("f = function() end\n"),
               "config.lua:1: key 'f': functions are not allowed as config values");
     EXPECT_EQ(parse_error("a = 1\n_ENV[1] = 2\n"),
@@ -230,10 +244,10 @@ TEST_F(ConfigLoaderFiles, ErrorsInIncludedFilesNameThatFile) {
     ASSERT_FALSE(c.ok());
     EXPECT_EQ(c.error().message, a + ":3: environment variable $SKYHIVE_TEST_NOPE is not set");
 
-    write("a.lua", "x = {}\n");
+    write("a.lua", "x = function() end\n");
     c = load_config(main);
     ASSERT_FALSE(c.ok());
-    EXPECT_EQ(c.error().message, a + ":1: key 'x': tables are not allowed as config values");
+    EXPECT_EQ(c.error().message, a + ":1: key 'x': functions are not allowed as config values");
 }
 
 TEST_F(ConfigLoaderFiles, MissingIncludeNamesTheIncludeLine) {

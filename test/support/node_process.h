@@ -42,6 +42,11 @@ class NodeProcess {
     // Forks and execs the node, then waits until it is ready. An exit or a timeout during
     // start-up is an error naming the node with its log's last lines (the process is killed).
     Result<void> start();
+    // The two halves of start(), so that an owner can launch several nodes before waiting for
+    // any: launch() forks and execs; wait_ready() waits as start() does (and on an error leaves
+    // the process to the caller: kill() it).
+    Result<void> launch();
+    Result<void> wait_ready();
 
     const std::string& name() const { return options_.name; }
     int port() const { return options_.port; }
@@ -68,8 +73,6 @@ class NodeProcess {
     std::string tail(int lines) const;
 
   private:
-    Result<void> launch();
-    Result<void> wait_ready();
     void exited(int status);
     Result<void> not_running() const;
 

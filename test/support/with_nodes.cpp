@@ -14,7 +14,8 @@
 //    default until its port accepts a TCP connection (so the config must make the node listen
 //    there; the probe opens and closes one connection without a byte), or with --ready log:TEXT
 //    until a line of its log contains TEXT. A node that exits or is not ready within
-//    --ready-timeout (15000 ms) fails the run with its log's end. Nodes start in order.
+//    --ready-timeout (15000 ms) fails the run with its log's end. The nodes start side by side
+//    (all launched, then each waited for).
 // 3. The program runs with, beside the variables of step 1:
 //      SKYHIVE_TEST_NODES             the node names, space-separated, --node order (no --self)
 //      SKYHIVE_TEST_NODE_<NAME>_PORT  each node's port, NAME upper-cased (--self's too)
@@ -142,7 +143,9 @@ std::string control(Lab& lab, Conn& c, const std::vector<std::string>& argv) {
     std::string cmd = argv.empty() ? "" : upper(argv[0]);
     size_t n = argv.size();
     if (cmd == "PING" && n == 1) return "+PONG\r\n";
-    if (n < 2 || n > 3)
+    static const std::set<std::string> known{"PID",  "PORT",    "KILL",     "STOP", "CONT",
+                                             "TERM", "RESTART", "WAITEXIT", "LOG"};
+    if (n < 2 || n > 3 || !known.contains(cmd))
         return error_reply("unknown command or wrong arguments: '" + cmd + "' with " +
                            std::to_string(n - (n > 0)) + " argument(s)");
     if (cmd == "PORT" && n == 2 && !lab.self_name.empty() && upper(argv[1]) == upper(lab.self_name))
@@ -417,17 +420,26 @@ int main(int argc, char** argv) {
     ::setenv("SKYHIVE_TEST_NODES_PORT", std::to_string(control_port).c_str(), 1);
     ::setenv("SKYHIVE_TEST_NODES_DIR", dir.c_str(), 1);
 
+    // Every node is launched before any is waited for: they start side by side.
     int code = 0;
     for (auto& n : lab.nodes) {
-        auto started = n->start();
-        if (stop_requested) code = 128 + stop_requested;
-        if (!started) {
-            std::fprintf(stderr, "with_nodes: %s\n", started.error().message.c_str());
+        auto launched = n->launch();
+        if (!launched) {
+            std::fprintf(stderr, "with_nodes: %s\n", launched.error().message.c_str());
             code = 2;
+            break;
         }
-        if (code) break;
         ::setenv(("SKYHIVE_TEST_NODE_" + upper(n->name()) + "_PID").c_str(),
                  std::to_string(n->pid()).c_str(), 1);
+    }
+    for (auto& n : lab.nodes) {
+        if (code) break;
+        auto ready = n->wait_ready();
+        if (stop_requested) code = 128 + stop_requested;
+        if (!ready) {
+            std::fprintf(stderr, "with_nodes: %s\n", ready.error().message.c_str());
+            code = 2;
+        }
     }
     if (!self.empty()) {
         ::setenv("SKYHIVE_TEST_NODE_NAME", self.c_str(), 1);

@@ -158,12 +158,9 @@ function M.new(opts)
     }, mt)
 end
 
-function mt:record()
-    return encode(self)
-end
-
-function mt:announce(kind, record)
-    -- Only a hint for watchers (they poll as well): a failed PUBLISH is not the caller's error.
+-- Tells watchers at once. Only a hint (they poll as well): a failed PUBLISH is not the caller's
+-- error.
+local function announce(self, kind, record)
     pcall(self.client.publish, self.client, self.channel, kind .. "\t" .. record)
 end
 
@@ -185,7 +182,7 @@ function mt:join(wait_ms)
         skynet.sleep(math.max(1, math.min(10, self.ttl // 100)))
     end
     self.joined = true
-    self:announce("join", record)
+    announce(self, "join", record)
     return self.epoch
 end
 
@@ -201,7 +198,7 @@ function mt:renew()
         error(string.format("node name %s is now held by %s", self.name, describe(r[2])), 0)
     end
     if r[1] == 2 then
-        self:announce("join", record)
+        announce(self, "join", record)
         return "rejoined"
     end
     return "renewed"
@@ -213,7 +210,7 @@ function mt:leave()
     self.joined = false
     if not self.epoch then return false end
     local n = LEAVE(self.client, 2, self.key, self.nodes_key, self.name, tostring(self.epoch))
-    if n == 1 then self:announce("leave", encode(self)) end
+    if n == 1 then announce(self, "leave", encode(self)) end
     return n == 1
 end
 
@@ -221,14 +218,17 @@ end
 -- retried at the next period; when another node holds the name, renewal stops and
 -- on_lost(error text) is called (default: log it). Does not yield (forks).
 function mt:keepalive(on_lost)
+    if self.keeping then return end
+    self.keeping = true
     local period = math.max(1, self.ttl // 30) -- centiseconds
     skynet.fork(function()
+        local function stop() self.keeping = false end
         local failing = false
         while true do
             skynet.sleep(period)
-            if not self.joined then return end
+            if not self.joined then return stop() end
             local ok, r = pcall(self.renew, self)
-            if not self.joined then return end
+            if not self.joined then return stop() end
             if ok then
                 if failing or r == "rejoined" then
                     skynet.error(string.format("cluster: membership of %s %s", self.name,
@@ -237,6 +237,7 @@ function mt:keepalive(on_lost)
                 failing = false
             elseif tostring(r):find("is now held by", 1, true) then
                 self.joined = false
+                stop()
                 if on_lost then
                     on_lost(r)
                 else
@@ -296,7 +297,9 @@ function mt:watch(f, watcher)
         local ok, err = pcall(f, kind, r)
         if not ok then skynet.error("cluster: membership watch callback: " .. tostring(err)) end
     end
-    -- A clean leave ends its epoch for good: a poll answered before it cannot bring it back.
+    -- The state is updated before f is called: f may yield, and the watch's other coroutine
+    -- goes on meanwhile. A clean leave ends its epoch for good: a poll answered before it
+    -- cannot bring it back.
     local function seen(r, stamp)
         if w.gone[r.name .. "\t" .. tostring(r.epoch)] then return end
         local k = w.known[r.name]
@@ -304,15 +307,12 @@ function mt:watch(f, watcher)
             if stamp > k.stamp then k.stamp = stamp end
             return
         end
-        if k then
-            if type(r.epoch) == "number" and type(k.rec.epoch) == "number"
-                and r.epoch < k.rec.epoch then
-                return -- an older run, read before the newer one joined
-            end
-            w.known[r.name] = nil
-            call("leave", k.rec)
+        if k and type(r.epoch) == "number" and type(k.rec.epoch) == "number"
+            and r.epoch < k.rec.epoch then
+            return -- an older run, read before the newer one joined
         end
         w.known[r.name] = { rec = r, stamp = stamp }
+        if k then call("leave", k.rec) end
         call("join", r)
     end
     local function left(r)
@@ -337,13 +337,13 @@ function mt:watch(f, watcher)
             present[r.name] = true
             seen(r, start)
         end
+        local gone = {}
         for name, k in pairs(w.known) do
             -- Entries confirmed by an event after the poll began are newer than its answer.
-            if not present[name] and k.stamp < start then
-                w.known[name] = nil
-                call("leave", k.rec)
-            end
+            if not present[name] and k.stamp < start then gone[#gone + 1] = k end
         end
+        for _, k in ipairs(gone) do w.known[k.rec.name] = nil end
+        for _, k in ipairs(gone) do call("leave", k.rec) end
     end
     if watcher then
         watcher:subscribe(self.channel)

@@ -113,6 +113,10 @@ t.run(function()
     for i = 1, 16 do t.ok(texts[i]:find(LOST, 1, true), "connection lost text: " .. texts[i]) end
     t.eq(cluster.call("b", ".target", "echo", "again"), "again", "redialed")
 
+    t.raises({ "cluster.open: unknown option colour" }, cluster.open, { colour = "red" })
+    t.raises({ "cluster.open: option heartbeat: a number expected, got fast" }, cluster.open,
+        { heartbeat = "fast" })
+
     -- reload: a node removed fails its calls with "unknown node", and serves again when listed
     -- again (here at the same address)
     cluster.reload {}

@@ -2,7 +2,7 @@
 -- Three nodes in three processes and a Redis (with_nodes starts b and c with helper_cluster_node
 -- and a redis-server; this test is node a), linked with a secret, the node list kept in Redis:
 -- calls, sends, proxies, registered names, errors, timeouts, large messages beside small ones,
--- across real processes; then b is killed with -9 while 64 coroutines call it (every pending call
+-- across real processes, a second node named c refused; then b is killed with -9 while 64 coroutines call it (every pending call
 -- fails within 1 s with the connection-lost error, the membership drops b within its TTL), c is
 -- stopped with SIGSTOP (its pending calls fail within the peer timeout), and b, restarted with
 -- the same name, gets a new epoch and serves again; c's clean leave is seen at once.
@@ -37,6 +37,11 @@ t.run(function()
     cluster.watch(function(what, node) changes[#changes + 1] = what .. " " .. node.name end)
     cluster.open()
     t.wait_until(function() return #cluster.nodes() == 3 end, 500, "a, b and c in the membership")
+
+    -- a second live node named c is refused (after waiting 1.5 TTL for c's record to expire)
+    local twin = skynet.newservice "clusterd"
+    t.raises({ "node name c is already live at 127.0.0.1:" .. os.getenv "SKYHIVE_TEST_NODE_C_PORT" },
+        skynet.call, twin, "lua", "OPEN", { name = "c", listen = "127.0.0.1:0" })
 
     -- each node answers as itself, by name, registered name and handle
     for _, n in ipairs { "b", "c" } do
