@@ -256,8 +256,10 @@ function CMD.OPEN(arg)
     return listen_address
 end
 
+-- The link to node `name`; 0 for this node itself (skynet.cluster then calls locally).
 function CMD.LINK(name)
     if type(name) ~= "string" then error(format("bad node name %s", tostring(name)), 0) end
+    if name == conf.name then return 0 end
     if not nodes[name] then error(format("unknown node %s", name), 0) end
     return get_link(name)
 end
@@ -291,6 +293,13 @@ function CMD.QUERYNAME(name)
 end
 
 function CMD.PROXY(node, address)
+    if node == conf.name then
+        -- this node: the service itself is the proxy
+        local h = math.tointeger(address) or (tostring(address):sub(1, 1) == "@"
+            and names[address]) or skynet.localname(address)
+        if not h then error(format("cluster.proxy: no service %s on this node", address), 0) end
+        return h
+    end
     local key = node .. "\0" .. tostring(address)
     local p = proxies[key]
     if p then return p end
