@@ -104,7 +104,9 @@ t.run(function()
             failed = failed + 1
         end)
     end
-    skynet.sleep(10)
+    local alink = skynet.call(skynet.uniqueservice "clusterd", "lua", "LINK", "b")
+    t.wait_until(function() return skynet.call(alink, "lua", "STAT").pending == 16 end, 200,
+        "16 calls pending on the link")
     local t0 = skynet.now()
     local blink = skynet.call(b, "lua", "LINK", "a")
     skynet.call(blink, "lua", "CLOSE")
