@@ -66,6 +66,31 @@ local function timed_out(node, address, ok, ...)
     error(text, 2)
 end
 
+-- A call to this node itself (skynet allows it) goes straight to the service: `address` as a
+-- local one (raises the remote texts: "service .x is dead", "unknown name @x").
+local function local_target(address, level)
+    if math.type(address) == "integer" then return address end
+    if type(address) ~= "string" then
+        error(format("bad cluster address %s (a handle or a name expected)", tostring(address)),
+            level)
+    end
+    if address:sub(1, 1) == "@" then
+        local ok, h = pcall(skynet.call, daemon(), "lua", "QUERYNAME", address:sub(2))
+        if not ok then error(format("unknown name %s", address), level) end
+        return h
+    end
+    local h = skynet.localname(address)
+    if not h then error(format("service %s is dead", address), level) end
+    return h
+end
+
+local function local_result(address, ok, ...)
+    if ok then return ... end
+    local text = text_of(...)
+    if text == "service is dead" then text = format("service %s is dead", tostring(address)) end
+    error(text, 2)
+end
+
 -- Serves calls from the peers: listens on cluster_listen (or the static list's address of
 -- `name`, or port `port` on cluster_listen's host). -> the address listened on. Yields.
 function cluster.open(name_or_port)
@@ -77,12 +102,19 @@ end
 -- Yields.
 function cluster.call(node, address, ...)
     local l = link_of(node)
+    if l == 0 then
+        return local_result(address, pcall(skynet.call, local_target(address, 2), "lua", ...))
+    end
     return result(node, pcall(skynet.call, l, "cluster", address, ...))
 end
 
 -- Yields.
 function cluster.calltimeout(ms, node, address, ...)
     local l = link_of(node)
+    if l == 0 then
+        return timed_out(node, address,
+            pcall(skynet.calltimeout, ms, local_target(address, 2), "lua", ...))
+    end
     return timed_out(node, address, pcall(skynet.calltimeout, ms, l, "cluster", address, ...))
 end
 
@@ -90,6 +122,10 @@ end
 -- Yields only for the first message to a node.
 function cluster.send(node, address, ...)
     local l = link_of(node)
+    if l == 0 then
+        skynet.send(local_target(address, 2), "lua", ...)
+        return
+    end
     skynet.send(l, "cluster", address, ...)
 end
 
@@ -117,6 +153,11 @@ end
 -- The handle registered as name on node. Yields.
 function cluster.query(node, name)
     local l = link_of(node)
+    if l == 0 then
+        local ok, h = pcall(skynet.call, daemon(), "lua", "QUERYNAME", name)
+        if not ok then error(text_of(h), 2) end
+        return h
+    end
     return result(node, pcall(skynet.call, l, "cluster", ".clusterd", "QUERYNAME", name))
 end
 

@@ -27,6 +27,8 @@ local listen_address = nil
 local events = {}       -- join/leave events for watchers, in order: {seq, what, record}
 local event_seq = 0
 local watchers = {}     -- response functions of WATCH calls waiting for the next event
+local unlisted = 0      -- links made for peers that were not in the node list when they dialed
+local MAX_UNLISTED = 64
 
 local function link_config(address)
     return {
@@ -178,6 +180,22 @@ local function hello(id, addr)
         socket.write(id, frame.control(frame.REFUSE, "node name " .. name .. " is this node's"))
         return socket.close(id)
     end
+    if not cconfig.is_name(name) then
+        skynet.error(format("cluster: refused peer %s: bad node name %q", addr, name))
+        socket.write(id, frame.control(frame.REFUSE, "bad node name"))
+        return socket.close(id)
+    end
+    if not nodes[name] and not links[name] then
+        -- Not listed (yet: a node that just joined the membership may dial before this node's
+        -- watch has seen it). A link is made for it, but not for ever more such names.
+        unlisted = unlisted + 1
+        if unlisted > MAX_UNLISTED then
+            skynet.error(format("cluster: refused peer %s: node %s is not listed (and %d unlisted "
+                .. "nodes were linked already)", addr, name, MAX_UNLISTED))
+            socket.write(id, frame.control(frame.REFUSE, "node " .. name .. " is not listed here"))
+            return socket.close(id)
+        end
+    end
     local rest = socket.abandon(id)
     if rest and #rest > 0 then
         skynet.error(format("cluster: refused peer %s: bytes after HELLO", addr))
@@ -238,8 +256,10 @@ function CMD.OPEN(arg)
     return listen_address
 end
 
+-- The link to node `name`; 0 for this node itself (skynet.cluster then calls locally).
 function CMD.LINK(name)
     if type(name) ~= "string" then error(format("bad node name %s", tostring(name)), 0) end
+    if name == conf.name then return 0 end
     if not nodes[name] then error(format("unknown node %s", name), 0) end
     return get_link(name)
 end
@@ -273,6 +293,13 @@ function CMD.QUERYNAME(name)
 end
 
 function CMD.PROXY(node, address)
+    if node == conf.name then
+        -- this node: the service itself is the proxy
+        local h = math.tointeger(address) or (tostring(address):sub(1, 1) == "@"
+            and names[address]) or skynet.localname(address)
+        if not h then error(format("cluster.proxy: no service %s on this node", address), 0) end
+        return h
+    end
     local key = node .. "\0" .. tostring(address)
     local p = proxies[key]
     if p then return p end

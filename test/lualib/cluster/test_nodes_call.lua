@@ -104,7 +104,9 @@ t.run(function()
             failed = failed + 1
         end)
     end
-    skynet.sleep(10)
+    local alink = skynet.call(skynet.uniqueservice "clusterd", "lua", "LINK", "b")
+    t.wait_until(function() return skynet.call(alink, "lua", "STAT").pending == 16 end, 200,
+        "16 calls pending on the link")
     local t0 = skynet.now()
     local blink = skynet.call(b, "lua", "LINK", "a")
     skynet.call(blink, "lua", "CLOSE")
@@ -116,6 +118,17 @@ t.run(function()
     t.raises({ "cluster.open: unknown option colour" }, cluster.open, { colour = "red" })
     t.raises({ "cluster.open: option heartbeat: a number expected, got fast" }, cluster.open,
         { heartbeat = "fast" })
+
+    -- this node itself (as in skynet): calls go straight to the service, with the same texts
+    cluster.register("self_tgt", target)
+    t.eq(cluster.call("a", ".target", "echo", "me"), "me", "call to this node")
+    t.eq(cluster.call("a", "@self_tgt", "echo", "me2"), "me2", "registered name on this node")
+    t.eq(cluster.query("a", "self_tgt"), target, "query on this node")
+    t.eq(cluster.calltimeout(500, "a", target, "echo", 3), 3, "calltimeout on this node")
+    t.raises({ "kaboom3" }, cluster.call, "a", ".target", "boom", "kaboom3")
+    t.raises({ "service .nobody is dead" }, cluster.call, "a", ".nobody", "echo")
+    t.raises({ "unknown name @nobody" }, cluster.call, "a", "@nobody", "echo")
+    t.eq(cluster.proxy("a", ".target"), target, "a proxy on this node is the service")
 
     -- reload: a node removed fails its calls with "unknown node", and serves again when listed
     -- again (here at the same address)

@@ -115,7 +115,8 @@ t.run(function()
     skynet.fork(function()
         first = table.pack(pcall(skynet.call, qlink, "cluster", ".x", string.rep("a", 3000)))
     end)
-    skynet.yield()
+    t.wait_until(function() return skynet.call(qlink, "lua", "STAT").queued == 1 end, 100,
+        "a call queued while connecting")
     t.raises({ "node mute: send queue full (4 KB)" }, skynet.call, qlink, "cluster", ".x",
         string.rep("b", 3000))
     t.wait_until(function() return first ~= nil end, 300, "the queued call ends")

@@ -108,7 +108,11 @@ t.run(function()
     for _, n in ipairs(before) do if n.name == "b" then epoch_b = n.epoch end end
     t.ok(epoch_b, "b's epoch known")
     local r = calls(64, "b", ".target", "sleep", 1000, "late")
-    skynet.sleep(20)
+    local clusterd = skynet.uniqueservice "clusterd"
+    local function pending(node)
+        return skynet.call(skynet.call(clusterd, "lua", "LINK", node), "lua", "STAT").pending
+    end
+    t.wait_until(function() return pending("b") == 64 end, 300, "64 calls waiting on b")
     t.eq(r.done, 0, "64 calls waiting on b")
     local killed = skynet.hpc()
     t.eq(ctl:kill("b"), "OK", "kill -9 b")
@@ -133,8 +137,8 @@ t.run(function()
     t.eq(cluster.call("c", ".target", "node"), "c", "c still served")
 
     -- SIGSTOP of c: its pending calls fail within the peer timeout (1 s) and a bit
-    local rc = calls(8, "c", ".target", "sleep", 1, "never")
-    skynet.sleep(0)
+    local rc = calls(8, "c", ".target", "sleep", 500, "never")
+    t.wait_until(function() return pending("c") == 8 end, 300, "8 calls waiting on c")
     t.eq(ctl:stop("c"), "OK", "SIGSTOP c")
     local rs = calls(8, "c", ".target", "echo", "stopped")
     local stopped = skynet.hpc()
@@ -146,6 +150,9 @@ t.run(function()
         (rs[8].at - stopped) // 1000000))
     t.eq(ctl:cont("c"), "OK", "SIGCONT c")
     t.wait_until(function() return rc.done == 8 end, 300, "the earlier calls ended")
+    for i = 1, 8 do
+        t.ok(not rc[i].ok and rc[i].text:find(lost("c"), 1, true), "lost: " .. tostring(rc[i].text))
+    end
     -- (c may have left the membership meanwhile: it renews again once continued)
     t.wait_until(function()
         local ok, who = pcall(cluster.call, "c", ".target", "node")
