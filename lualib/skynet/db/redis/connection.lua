@@ -36,8 +36,9 @@ local M = {}
 local conn = {}
 conn.__index = conn
 
--- A tick's commands are written early once this many are waiting (measured with 50 coroutines on
--- one connection: 16 gave ~1.4x the throughput of one write per tick; 8 and 32 less).
+-- A tick's commands are written early once this many are waiting (opts.flush_commands; measured
+-- with 50 coroutines on one connection: 16 gave ~1.4x the throughput of one write per tick; 8 and
+-- 32 less), or this many bytes.
 local FLUSH_COMMANDS = 16
 local FLUSH_BYTES = 64 * 1024
 
@@ -49,7 +50,8 @@ end
 -- handshake: a Redis Cluster replica's reads), cluster_id (check CLUSTER MYID in the handshake),
 -- timeout (ms; per command and for the backlog wait; false = none), connect_timeout (ms, first
 -- connect and each reconnect attempt), queue_limit (commands waiting in the backlog),
--- backoff_min / backoff_max (ms), max_bulk / max_elements (RESP limits enforced by the framer).
+-- backoff_min / backoff_max (ms), max_bulk / max_elements (RESP limits enforced by the framer),
+-- flush_commands (a tick's commands are written early once this many are waiting; 16).
 function M.new(opts)
     local host = opts.host or "127.0.0.1"
     local port = opts.port or 6379
@@ -76,6 +78,7 @@ function M.new(opts)
         sock = nil,
         cause = "not connected yet",
         buf = codec.buffer(),
+        flush_commands = opts.flush_commands or FLUSH_COMMANDS,
         flush_pending = false,
         -- in-flight FIFO
         q = {}, qhead = 1, qtail = 0,
@@ -212,7 +215,7 @@ end
 -- after, or nothing.
 local function schedule_flush(self)
     local buf = self.buf
-    if buf:full(FLUSH_COMMANDS, FLUSH_BYTES) then
+    if buf:full(self.flush_commands, FLUSH_BYTES) then
         local ptr, sz = buf:take()
         if ptr and self.sock then transport.send(self.sock, ptr, sz) end
     elseif not self.flush_pending then
