@@ -10,9 +10,9 @@ local connection = require "skynet.db.redis.connection"
 local request = require "skynet.db.redis.request"
 local skynet = require "skynet"
 
-local format, tpack, tostring, upper, type = string.format, table.pack, tostring, string.upper,
-    type
-local is_error = connection.is_error
+local format, tpack, tostring, upper, type, getmetatable = string.format, table.pack, tostring,
+    string.upper, type, getmetatable
+local error_mt = codec.error_mt
 local wait = skynet.wait
 local slot_of = codec.slot
 local upper_name = keys.upper_name
@@ -73,6 +73,9 @@ function M.split(self, r)
             if ks[i] == -2 then ks[i] = slot_at(self, specs, single, cmds[i], i) end
         end
     end
+    -- The caller's list of replies: each part's connection puts its replies straight here.
+    local out = { n = r[2] }
+    r.out = out
     local parts, by = {}, {}
     local prev = -1
     local waiting  -- keyless commands before the first keyed one: they go with it
@@ -89,7 +92,8 @@ function M.split(self, r)
             local p = by[key]
             if not p then
                 -- request.new's batch layout; its count is set as commands are added.
-                p = { "pipeline", 0, cmds = {}, slot = s, idx = {}, part = true, parent = r }
+                p = { "pipeline", 0, cmds = {}, slot = s, idx = {}, part = true, parent = r,
+                    out = out }
                 by[key] = p
                 parts[#parts + 1] = p
             end
@@ -111,7 +115,7 @@ function M.split(self, r)
     end
     if waiting then
         local p = { "pipeline", #waiting, cmds = {}, slot = -1, idx = waiting, part = true,
-            parent = r }
+            parent = r, out = out }
         for x = 1, #waiting do p.cmds[x] = cmds[waiting[x]] end
         parts[#parts + 1] = p
     end
@@ -122,14 +126,16 @@ end
 -- The replies of a pipeline, in the caller's order: each part's, with its redirected commands
 -- sent again one at a time. Yields.
 function M.await(self, r)
-    local out = { n = r[2] }
+    local out = r.out
     -- Woken once, by the last part done (split's `left`).
     if r.left > 0 then wait(r) end
     for _, p in ipairs(r.parts) do
-        local v = self:await(p)
-        for j, pos in ipairs(p.idx) do
-            local x = v[j]
-            if is_error(x) and self.redirect(x.err) then
+        self:await(p)  -- raises the part's failure; its replies are in out already
+        local idx = p.idx
+        for j = 1, #idx do
+            local pos = idx[j]
+            local x = out[pos]
+            if getmetatable(x) == error_mt and self.redirect(x.err) then
                 local cmd = p.cmds[j]
                 local one = request.new(upper(tostring(cmd[1])), tpack(table.unpack(cmd, 1,
                     cmd.n or #cmd)))
@@ -138,10 +144,9 @@ function M.await(self, r)
                 one.slot, one.ro, one.keep = s >= 0 and s or p.slot, false, one.args
                 if self:redirected(one, self.redirect(x.err)) then
                     self:dispatch(one)
-                    x = self:await(one)
+                    out[pos] = self:await(one)
                 end
             end
-            out[pos] = x
         end
     end
     r.done, r.value = true, out

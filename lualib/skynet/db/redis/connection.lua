@@ -182,12 +182,19 @@ function conn:on_frames(ptr, size)
                 end
             else
                 local got = (r.got or 0) + 1
-                local list = r.value
-                if not list then
-                    list = { n = want }
-                    r.value = list
+                local out = r.out
+                if out then
+                    -- A part of a Redis Cluster pipeline: straight to its place in the
+                    -- caller's list (cluster_pipeline.lua).
+                    out[r.idx[got]] = v
+                else
+                    local list = r.value
+                    if not list then
+                        list = { n = want }
+                        r.value = list
+                    end
+                    list[got] = v
                 end
-                list[got] = v
                 r.got = got
                 if got == want then
                     q[head] = nil
