@@ -14,9 +14,12 @@
 // do not, and ignore it). Without a background thread jemalloc returns freed pages to the system
 // only when the arena holding them is used again, so a node that goes idle after a storm keeps
 // the storm's peak resident; with one (one is enough for a node), pages unused for the decay
-// time (10 s) are returned.
+// time (10 s) are returned. oversize_threshold:0 keeps allocations of 8 MB and more in the
+// ordinary arenas: jemalloc's own arena for them returns their pages at once, so every large
+// message (a 10 MB cluster call is several such buffers) paid a page fault per 4 KB, slow on a
+// virtual machine, and held the small messages queued behind it for tens of ms more.
 extern "C" const char* malloc_conf;
-const char* malloc_conf = "background_thread:true,max_background_threads:1";
+const char* malloc_conf = "background_thread:true,max_background_threads:1,oversize_threshold:0";
 
 namespace {
 

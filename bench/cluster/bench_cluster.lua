@@ -14,8 +14,10 @@
 --                               answered with its length
 --     call.during10mb <p50_ms> <p99_ms> <small calls> <10 MB transfers>
 --                               1 coroutine's small calls, timed only while a 10 MB call to
---                               .bulk on the same node (the same link) is in flight (another
---                               coroutine sends them back to back)
+--                               .bulk on the same node (the same link) is in flight; the 10 MB
+--                               calls come back to back from another service of node a (this
+--                               script with the argument "sender"), so that packing 10 MB never
+--                               holds the small calls' own service: the figure is the link's
 --   then stops its node (exit 0; a failed call stops it with 1 after printing the error).
 local skynet = require "skynet"
 require "skynet.manager"
@@ -40,6 +42,32 @@ if role == "echo" then
 end
 
 local cluster = require "skynet.cluster"
+
+-- The 10 MB sender of call.during10mb (node a): "run" calls b's .bulk with 10 MB back to back,
+-- telling the client "begin" and "end" around each call, until a "stop" arrives (and at least
+-- 3 calls were made); it answers with the number of transfers.
+if role == "sender" then
+    local client = math.tointeger(tonumber((select(2, ...))))
+    local big = string.rep("g", 10000000)
+    local stop = false
+    skynet.start(function()
+        skynet.dispatch("lua", function(_, _, cmd)
+            if cmd == "stop" then
+                stop = true
+                return
+            end
+            local transfers = 0
+            while not stop or transfers < 3 do
+                skynet.send(client, "lua", "begin")
+                assert(cluster.call("b", ".bulk", "bulk", big) == #big)
+                skynet.send(client, "lua", "end")
+                transfers = transfers + 1
+            end
+            skynet.ret(skynet.pack(transfers))
+        end)
+    end)
+    return
+end
 local name = assert(os.getenv "SKYHIVE_TEST_NODE_NAME", "SKYHIVE_TEST_NODE_NAME is not set")
 local seconds = tonumber(role) or 2
 local small = string.rep("x", 100)
@@ -97,31 +125,25 @@ local function client()
     end)
     print(string.format("call.mb1 %.0f", per_s * #mb / 1e6))
 
-    -- Small calls while 10 MB calls cross the same link back to back.
-    local big = string.rep("g", 10000000)
-    local in_flight, transfers, stop = false, 0, false
-    local sender_done = false
-    local me = coroutine.running()
+    -- Small calls while 10 MB calls of the sender service cross the same link back to back.
+    local in_flight, transfers, sender_done = false, nil, false
+    skynet.dispatch("lua", function(_, _, cmd) in_flight = cmd == "begin" end)
+    local sender = skynet.newservice("bench_cluster", "sender", skynet.self())
     skynet.fork(function()
-        while not stop do
-            in_flight = true
-            assert(cluster.call("b", ".bulk", "bulk", big) == #big)
-            in_flight = false
-            transfers = transfers + 1
-        end
+        transfers = skynet.call(sender, "lua", "run")
         sender_done = true
-        skynet.wakeup(me)
     end)
     local lat = {}
-    local deadline = skynet.hpc() + math.max(seconds, 2) * 1e9
-    while skynet.hpc() < deadline or transfers < 3 do
+    local function small_call()
         local t0 = skynet.hpc()
         local during = in_flight
         remote_call()
         if during and in_flight then lat[#lat + 1] = (skynet.hpc() - t0) / 1e6 end
     end
-    stop = true
-    if not sender_done then skynet.wait(me) end
+    local deadline = skynet.hpc() + math.max(seconds, 2) * 1e9
+    while skynet.hpc() < deadline do small_call() end
+    skynet.send(sender, "lua", "stop")
+    while not sender_done do small_call() end -- until the sender's last transfer ends
     print(string.format("call.during10mb %.2f %.2f %d %d", percentile(lat, 0.5),
         percentile(lat, 0.99), #lat, transfers))
 end

@@ -4,17 +4,20 @@
 //       One link's codec. Every field is optional (bytes): max_message 16 MB, part 65536 (data
 //       bytes per frame), max_frame 262144 (must hold a part and its header; the framer of the
 //       peer must accept it), max_pending 4 * max_message (incomplete incoming messages).
-//   link:request(session, push, msg, sz) -> n, buf1, sz1, ..., bufn, szn
-//       msg, sz: skynet.pack(address, ...) (a string is accepted too and is not freed). The
+//   link:request(session, push, msg, sz [, borrow]) -> n, buf1, sz1, ..., bufn, szn
+//       msg, sz: skynet.pack(address, ...) (a string is accepted too and is not freed; with
+//       borrow true, msg is only read: the message being dispatched still owns it). The
 //       first packed value is the address: an integer handle or a name (".name", "@name").
 //       The frames are malloc'd (lightuserdata, size) pairs whose ownership moves to socket
-//       send/lsend. n == 1 when the data fits in one part. msg is freed, also on error. Errors:
-//       "message of N bytes is larger than cluster_max_message (M)", "cluster request: the
-//       address is a table (a handle or a service name expected)". Nothing is produced then.
+//       send/lsend. n == 1 when the data fits in one part. msg is freed unless borrowed, also
+//       on error. Errors: "message of N bytes is larger than cluster_max_message (M)", "cluster
+//       request: the address is a table (a handle or a service name expected)". Nothing is
+//       produced then.
 //       session: 0..2^32-1; a message split in parts needs a session no other message of the
 //       same direction in flight uses (pushes too).
-//   link:response(session, ok, msg, sz) -> n, buf1, sz1, ...
-//       msg: the packed return values (lightuserdata, freed), nil, or a string (an error text).
+//   link:response(session, ok, msg, sz [, borrow]) -> n, buf1, sz1, ...
+//       msg: the packed return values (lightuserdata, freed unless borrow is true), nil, or a
+//       string (an error text).
 //   link:feed(msg, sz) -> n, t        (or link:feed(str))
 //       msg, sz: one "frames" socket event's payload (borrowed). t is the same table at every
 //       call (entries past 6 * n are stale); each completed item takes 6 slots, in wire order:
@@ -182,6 +185,7 @@ int l_gc(lua_State* L) {
 int l_request(lua_State* L) {
     Link* link = check_link(L);
     Msg m = read_msg(L, 4);
+    if (lua_toboolean(L, 6)) m.owned = nullptr;  // borrowed: the caller's message still owns it
     const int64_t session = session_arg(L, 2);
     if (session < 0) {
         std::free(m.owned);
@@ -198,6 +202,7 @@ int l_request(lua_State* L) {
 int l_response(lua_State* L) {
     Link* link = check_link(L);
     Msg m = read_msg(L, 4);
+    if (lua_toboolean(L, 6)) m.owned = nullptr;  // borrowed, as in l_request
     const int64_t session = session_arg(L, 2);
     if (session < 0) {
         std::free(m.owned);

@@ -208,7 +208,9 @@ void LuaScheduler::on_response(int32_t session, Message& msg) {
         return;
     }
     if (dropped_.erase(session)) return;
-    if (ok && call_unknown(kUnknownResponseKey, msg)) return;
+    // An error answer reaches the function too (ok = false, msg = its text): a service that
+    // forwards requests with skynet.redirect answers its own callers from there, errors included.
+    if (call_unknown(kUnknownResponseKey, msg)) return;
     char text[96];
     std::snprintf(text, sizeof text, "%s for unknown session %d dropped", ok ? "response" : "error",
                   session);
@@ -226,11 +228,12 @@ bool LuaScheduler::call_unknown(int key, Message& msg) {
     lua_pushinteger(L, msg.source.value);
     lua_pushlightuserdata(L, msg.payload.data());
     lua_pushinteger(L, lua_Integer(msg.payload.size()));
-    int nargs = 4;
     if (key == kUnknownRequestKey) {
         lua_pushinteger(L, int(msg.type));
-        nargs = 5;
+    } else {
+        lua_pushboolean(L, msg.type == MessageType::response);
     }
+    const int nargs = 5;
     if (lua_pcall(L, nargs, 0, 0) != LUA_OK) {
         const char* err = lua_tostring(L, -1);
         std::string text = std::string(key == kUnknownRequestKey ? "dispatch_unknown_request"

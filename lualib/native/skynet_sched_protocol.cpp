@@ -39,8 +39,9 @@ int l_unknown_request(lua_State* L) {
     return set_unknown(L, LuaScheduler::kUnknownRequestKey);
 }
 
-// dispatch_unknown_response(f) -> previous: f(session, source, msg, size) runs for an answer
-// nobody waits for (not a late answer to a calltimeout or a killed coroutine: those are dropped).
+// dispatch_unknown_response(f) -> previous: f(session, source, msg, size, ok) runs for an answer
+// nobody waits for (not a late answer to a calltimeout or a killed coroutine: those are dropped);
+// ok is false for an error answer, whose msg is the error text (empty: the service died).
 int l_unknown_response(lua_State* L) {
     return set_unknown(L, LuaScheduler::kUnknownResponseKey);
 }

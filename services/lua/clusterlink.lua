@@ -3,9 +3,11 @@
 -- Callers reach it with the "cluster" protocol (skynet.call(link, "cluster", address, ...), what
 -- skynet.cluster does): the request goes out as frames (skynet.cluster.core) and the caller's
 -- session waits in `pending`; the answer frame is redirected to the caller as its response (or
--- error). No coroutine waits per outgoing call. Requests from the peer go to local services (a
--- push with skynet.redirect, a call from a coroutine of its own with skynet.rawcall) and are
--- answered with a RESPONSE frame.
+-- error). No coroutine waits per outgoing call. Requests from the peer go to local services with
+-- skynet.redirect (a call with a fresh session of this service, a push with session 0); the
+-- service's answer (or error) comes back as a response nobody waits for
+-- (skynet.dispatch_unknown_response) and goes out as a RESPONSE frame: no coroutine per request
+-- either.
 --
 -- One connection at a time, in framed mode (the "cluster" framer cuts frames on the socket
 -- thread): dialed here when a call needs it, or accepted by clusterd and handed over after the
@@ -23,8 +25,7 @@ local clusterd, myname, peername = ...
 clusterd = math.tointeger(tonumber(clusterd))
 
 local format, select, pcall = string.format, select, pcall
-local tostring_msg, trash, redirect, now = skynet.tostring, skynet.trash, skynet.redirect,
-    skynet.now
+local trash, redirect, now, genid = skynet.trash, skynet.redirect, skynet.now, skynet.genid
 local socket_write, socket_lwrite = socket.write, socket.lwrite
 local PTYPE_CLUSTER = 13
 local REQUEST, RESPONSE = 16, 17
@@ -33,6 +34,9 @@ local conf = {}        -- from clusterd: address, epoch, secret, heartbeat, peer
                        -- max_message, send_queue_kb, part (bytes)
 local out = nil        -- core.link that builds the frames this side sends
 local names = {}       -- "@name" -> handle, pushed by clusterd (cluster.register)
+-- Requests of the peer that local services are answering: local session -> the connection it
+-- came on (false: already answered, drop the node's error answer) and -> the peer's session.
+local serving_conn, serving_ls = {}, {}
 local self_handle = skynet.self()
 
 -- A connection: {id, addr, codec (core.link: its partial incoming messages), epoch, state
@@ -155,7 +159,7 @@ local function sent(source, session, ls, ok, n, ...)
 end
 
 -- A request of a local caller (session 0: a push of cluster.send). msg belongs to the message
--- being dispatched, so the codec gets a copy (it frees the buffers it is given).
+-- being dispatched: the codec borrows it (copies it into the frames, frees nothing).
 local function outgoing(session, source, msg, sz)
     if gone then return fail(source, session, format("unknown node %s", peername)) end
     if link then
@@ -165,7 +169,7 @@ local function outgoing(session, source, msg, sz)
     end
     local ls = new_session()
     return sent(source, session, ls,
-        pcall(out.request, out, ls, session == 0, tostring_msg(msg, sz)))
+        pcall(out.request, out, ls, session == 0, msg, sz, true))
 end
 
 skynet.register_protocol {
@@ -175,12 +179,6 @@ skynet.register_protocol {
         outgoing(session, source, msg, sz)
     end,
 }
-
--- The text of an error a local rawcall raised, without the "call to :x failed: " wrapper.
-local function callee_error(err)
-    local text = tostring(err)
-    return text:match("call to %S+ failed: (.*)$") or text
-end
 
 local function resolve(address)
     if math.type(address) == "integer" then return address end
@@ -201,17 +199,35 @@ local function answered(c, ls, ok, n, ...)
 end
 
 -- Answers request ls of connection c, if c is still the link (else its caller already failed).
-local function respond(c, ls, ok, data)
+-- data (msg, sz) is borrowed, or an error text.
+local function respond(c, ls, ok, data, size)
     if link ~= c then return end
-    return answered(c, ls, pcall(out.response, out, ls, ok, data))
+    return answered(c, ls, pcall(out.response, out, ls, ok, data, size, true))
 end
 
+-- A local service answered request s (ok false: an error answer, msg its text; empty when the
+-- service died before answering). msg belongs to the message being dispatched.
+local function served(s, source, msg, size, ok)
+    local c = serving_conn[s]
+    if c == nil then
+        return skynet.error(format("clusterlink: %s for unknown session %d from %s dropped",
+            ok and "response" or "error", s, skynet.address(source)))
+    end
+    local ls = serving_ls[s]
+    serving_conn[s], serving_ls[s] = nil, nil
+    if c == false then return end
+    if ok then return respond(c, ls, true, msg, size) end
+    respond(c, ls, false, size > 0 and skynet.tostring(msg, size)
+        or "service is dead or exited before answering")
+end
+
+-- Request ls of the peer on connection c goes to local service target as a call of this service.
 local function serve(c, ls, target, data, size)
-    local ok, msg, sz = pcall(skynet.rawcall, target, "lua", data, size)
-    if ok then
-        respond(c, ls, true, tostring_msg(msg, sz))
-    else
-        respond(c, ls, false, callee_error(msg))
+    local s = genid()
+    serving_conn[s], serving_ls[s] = c, ls
+    if not redirect(target, self_handle, "lua", s, data, size) then
+        serving_conn[s] = false -- the node's error answer for the dead target is dropped
+        respond(c, ls, false, "service is dead")
     end
 end
 
@@ -232,7 +248,7 @@ local function incoming_request(c, ls, push, address, data, size)
                 peername, tostring(address)))
         end
     else
-        skynet.fork(serve, c, ls, target, data, size)
+        serve(c, ls, target, data, size)
     end
 end
 
@@ -561,6 +577,7 @@ function CMD.CLOSE()
 end
 
 skynet.start(function()
+    skynet.dispatch_unknown_response(served)
     skynet.dispatch("lua", function(_, _, cmd, ...)
         local f = CMD[cmd]
         if not f then error(format("clusterlink: unknown command %s", tostring(cmd))) end

@@ -126,12 +126,17 @@ t.run(function()
     t.ok(t.same(got, { 0, helper, "hello", 200 }), "unknown request arguments")
     t.eq(type(skynet.dispatch_unknown_request(nil)), "function", "the previous function")
     got = nil
-    skynet.dispatch_unknown_response(function(session, source, msg, sz)
-        got = { session, source, skynet.tostring(msg, sz) }
+    skynet.dispatch_unknown_response(function(session, source, msg, sz, ok)
+        got = { session, source, skynet.tostring(msg, sz), ok }
     end)
     skynet.redirect(skynet.self(), helper, skynet.PTYPE_RESPONSE, 777777, "late")
     t.wait_until(function() return got end, 100, "the unknown response")
-    t.ok(t.same(got, { 777777, helper, "late" }), "unknown response arguments")
+    t.ok(t.same(got, { 777777, helper, "late", true }), "unknown response arguments")
+    -- an error answer nobody waits for reaches it too: ok false, msg its text
+    got = nil
+    skynet.redirect(skynet.self(), helper, skynet.PTYPE_ERROR, 777778, "boom")
+    t.wait_until(function() return got end, 100, "the unknown error answer")
+    t.ok(t.same(got, { 777778, helper, "boom", false }), "unknown error answer arguments")
     skynet.dispatch_unknown_response(nil)
 
     -- newservice: the handle; nil when the start function exits (skynet's launcher answers

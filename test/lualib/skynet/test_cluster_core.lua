@@ -45,7 +45,16 @@ t.run(function()
     t.eq(write_all(false, tx:request(2, true, skynet.pack(0x100005, "small", 2))), 1, "one frame")
     write_all(false, tx:response(9, false, "callee error"))
     socket.write(server, string.pack(">I4B", 3, 1) .. "hi") -- a control frame
-    t.wait_until(function() return #got == 4 end, 500, "four items")
+    -- borrow: the codec only reads msg; the caller still owns it (and frees it afterwards).
+    local bmsg, bsz = skynet.pack(".borrowed", "kept")
+    t.eq(write_all(false, tx:request(3, false, bmsg, bsz, true)), 1, "a borrowed request")
+    local rmsg, rsz = skynet.pack("answer")
+    t.eq(write_all(false, tx:response(4, true, rmsg, rsz, true)), 1, "a borrowed response")
+    t.eq(select(2, skynet.unpack(bmsg, bsz)), "kept", "the borrowed request is intact")
+    t.eq(skynet.unpack(rmsg, rsz), "answer", "the borrowed response is intact")
+    skynet.trash(bmsg, bsz)
+    skynet.trash(rmsg, rsz)
+    t.wait_until(function() return #got == 6 end, 500, "six items")
 
     local by = {}
     for _, it in ipairs(got) do by[it.session .. ":" .. it.kind] = it end
@@ -61,6 +70,9 @@ t.run(function()
     t.eq(s.args[2], 2, "small arg 2")
     t.eq(by["9:17"].flags, 0, "error response")
     t.eq(by["0:1"].args, "hi", "control body")
+    t.eq(by["3:16"].addr, ".borrowed", "borrowed request's address")
+    t.eq(by["3:16"].args[1], "kept", "borrowed request's argument")
+    t.eq(by["4:17"].args[1], "answer", "borrowed response's value")
     t.eq(select(1, rx:pending()), 0, "nothing left incomplete")
 
     -- A length above max_frame fails the socket with the framer's text.
