@@ -396,6 +396,10 @@ local function stop()
         done()
     end)
     skynet.wait(co)
+    -- cluster.watch loops end here instead of failing on this service's exit
+    local w = watchers
+    watchers = {}
+    for i = 1, #w do w[i](true, "stopped") end
     skynet.exit()
 end
 
