@@ -540,7 +540,6 @@ skynet.start(function()
     if CLUSTER then
         -- After presence: the node name is ours. A world started again finds the cluster open.
         cluster.open(node)
-        cluster.register("world", skynet.newservice("world_peer", skynet.self()))
         cluster_open = true
     end
     skynet.fork(listen)
@@ -562,4 +561,8 @@ skynet.start(function()
         if not f then error("world: unknown command " .. tostring(cmd)) end
         skynet.retpack(f(...))
     end)
+    if cluster_open then
+        -- Once this world dispatches: the entry calls it (watch) as it starts.
+        cluster.register("world", skynet.newservice("world_peer", skynet.self()))
+    end
 end)
