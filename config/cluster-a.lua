@@ -1,5 +1,5 @@
 -- Node a of the two-node cluster demonstration (README, "Cluster"): run config/cluster-b.lua
--- beside it. Both list both nodes statically; each serves "@demo" and calls the other every
+-- (which includes this file) beside it. Both list both nodes statically; each serves "@demo" and calls the other every
 -- second (services/lua/cluster_demo.lua). Without cluster_nodes (and with a Redis configured)
 -- the nodes would find each other through the membership in Redis instead.
 thread = 2

@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <cstdio>
+#include <thread>
 
 #include "core/memory_stats.h"
 #include "core/node.h"
@@ -22,6 +23,10 @@ std::pair<std::string, std::string> split_command(const std::string& s) {
     size_t rest = s.find_first_not_of(' ', sp);
     return {s.substr(0, sp), rest == std::string::npos ? "" : s.substr(rest)};
 }
+
+// How long a clean stop waits for the cluster service to leave the membership. clusterd bounds
+// its own Redis wait below this (services/lua/clusterd.lua, STOP_WAIT); this is the backstop.
+constexpr std::chrono::milliseconds kClusterLeaveWait{1500};
 
 void log_allocator(Node& node) {
     if (auto mem = allocator_stats()) {
@@ -138,8 +143,30 @@ int Runtime::wait() {
     assert(std::this_thread::get_id() == owner_ && "Runtime::wait: not the thread of create()");
     if (start_failed_) return 1;  // start() stopped what it had started
     node_->wait_for_stop();
+    leave_cluster();
     stop();
     return bootstrap_failed_ ? 1 : node_->exit_code();
+}
+
+void Runtime::leave_cluster() {
+    // Whatever asked for the stop (SIGTERM, skynet.abort), the node is still whole here: workers
+    // and sockets run. ".clusterd" gets the text "stop", leaves the membership (peers see this
+    // node go now, not after cluster_ttl), closes its links and exits; its name goes with it.
+    // There is no reply to await from outside a service, so the name is polled, briefly.
+    Node& node = *node_;
+    const Handle clusterd = node.query_name(".clusterd");
+    if (!clusterd || !node.send(Handle(), clusterd, MessageType::text, 0, Payload::copy("stop")))
+        return;
+    const auto deadline = std::chrono::steady_clock::now() + kClusterLeaveWait;
+    while (node.query_name(".clusterd") == clusterd) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            node.log(Handle(), LogLevel::warn,
+                     "clusterd did not leave the cluster within " +
+                         std::to_string(kClusterLeaveWait.count()) + " ms: stopping anyway");
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
 }
 
 void Runtime::stop() {

@@ -54,6 +54,8 @@ class Runtime {
     Runtime();
     // The start steps; each undoes nothing itself: stop() stops whatever started.
     Result<void> start_parts();
+    // A clean stop's first step: the cluster service, if any, leaves the membership (bounded).
+    void leave_cluster();
     void stop();
 
     std::string bootstrap_;

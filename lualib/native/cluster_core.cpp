@@ -46,11 +46,6 @@
 
 #include "lualib/native/cluster_core.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -58,6 +53,7 @@
 #include <vector>
 
 #include "lualib/native/cluster_codec.h"
+#include "lualib/native/crypt.h"
 
 namespace skyhive {
 
@@ -309,36 +305,13 @@ int l_prefix(lua_State* L) {
     return 2;
 }
 
+// The keyed hash, random bytes and comparison of skynet.crypt, under this module's names.
 int l_hmac_sha256(lua_State* L) {
-    size_t klen = 0, dlen = 0;
-    const char* key = luaL_checklstring(L, 1, &klen);
-    const char* data = luaL_checklstring(L, 2, &dlen);
-    luaL_argcheck(L, klen <= 1u << 20, 1, "key too long");
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int out_len = 0;
-    if (!HMAC(EVP_sha256(), key, int(klen), reinterpret_cast<const unsigned char*>(data), dlen, out,
-              &out_len))
-        return luaL_error(L, "cluster.core.hmac_sha256: libcrypto failed");
-    lua_pushlstring(L, reinterpret_cast<const char*>(out), out_len);
-    return 1;
+    return crypt::hmac_sha256(L, "cluster.core.hmac_sha256");
 }
 
 int l_random(lua_State* L) {
-    const lua_Integer n = luaL_checkinteger(L, 1);
-    luaL_argcheck(L, n >= 1 && n <= 1024, 1, "must be from 1 to 1024");
-    unsigned char out[1024];
-    if (RAND_bytes(out, int(n)) != 1)
-        return luaL_error(L, "cluster.core.random: RAND_bytes failed");
-    lua_pushlstring(L, reinterpret_cast<const char*>(out), size_t(n));
-    return 1;
-}
-
-int l_equal(lua_State* L) {
-    size_t alen = 0, blen = 0;
-    const char* a = luaL_checklstring(L, 1, &alen);
-    const char* b = luaL_checklstring(L, 2, &blen);
-    lua_pushboolean(L, alen == blen && CRYPTO_memcmp(a, b, alen) == 0);
-    return 1;
+    return crypt::random_bytes(L, "cluster.core.random");
 }
 
 }  // namespace
@@ -357,8 +330,8 @@ extern "C" int luaopen_skynet_cluster_core(lua_State* L) {
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     const luaL_Reg funcs[] = {
-        {"link", l_link},     {"prefix", l_prefix}, {"hmac_sha256", l_hmac_sha256},
-        {"random", l_random}, {"equal", l_equal},   {nullptr, nullptr}};
+        {"link", l_link},     {"prefix", l_prefix},     {"hmac_sha256", l_hmac_sha256},
+        {"random", l_random}, {"equal", crypt::equals}, {nullptr, nullptr}};
     luaL_newlib(L, funcs);
     lua_pushinteger(L, cluster::kRequest);
     lua_setfield(L, -2, "REQUEST");

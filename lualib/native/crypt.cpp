@@ -27,14 +27,7 @@ const char* last_error(char (&buf)[256]) {
 constexpr lua_Integer kMaxBytes = 1024;  // enough for any salt or key; bounds the allocation
 
 int l_randombytes(lua_State* L) {
-    lua_Integer n = luaL_checkinteger(L, 1);
-    luaL_argcheck(L, n >= 1 && n <= kMaxBytes, 1, "must be from 1 to 1024");
-    unsigned char out[kMaxBytes];
-    char err[256];
-    if (RAND_bytes(out, int(n)) != 1)
-        return luaL_error(L, "crypt.randombytes: RAND_bytes: %s", last_error(err));
-    lua_pushlstring(L, reinterpret_cast<const char*>(out), size_t(n));
-    return 1;
+    return skyhive::crypt::random_bytes(L, "crypt.randombytes");
 }
 
 int l_scrypt(lua_State* L) {
@@ -57,14 +50,6 @@ int l_scrypt(lua_State* L) {
         return luaL_error(L, "crypt.scrypt(N=%d, r=%d, p=%d): %s", int(n), int(r), int(p),
                           last_error(err));
     lua_pushlstring(L, reinterpret_cast<const char*>(key), size_t(len));
-    return 1;
-}
-
-int l_equals(lua_State* L) {
-    size_t alen = 0, blen = 0;
-    const char* a = luaL_checklstring(L, 1, &alen);
-    const char* b = luaL_checklstring(L, 2, &blen);
-    lua_pushboolean(L, alen == blen && CRYPTO_memcmp(a, b, alen) == 0);
     return 1;
 }
 
@@ -134,6 +119,7 @@ int push_digest(lua_State* L, const EVP_MD* md, const char* name) {
     return 1;
 }
 
+// `name` is the Lua function's full name, for the error.
 int push_hmac(lua_State* L, const EVP_MD* md, const char* name) {
     size_t key_len = 0, len = 0;
     const char* key = luaL_checklstring(L, 1, &key_len);
@@ -144,7 +130,7 @@ int push_hmac(lua_State* L, const EVP_MD* md, const char* name) {
     char err[256];
     if (HMAC(md, key, int(key_len), reinterpret_cast<const unsigned char*>(text), len, out,
              &out_len) == nullptr)
-        return luaL_error(L, "crypt.%s: %s", name, last_error(err));
+        return luaL_error(L, "%s: %s", name, last_error(err));
     lua_pushlstring(L, reinterpret_cast<const char*>(out), out_len);
     return 1;
 }
@@ -156,10 +142,10 @@ int l_sha256(lua_State* L) {
     return push_digest(L, EVP_sha256(), "sha256");
 }
 int l_hmac_sha1(lua_State* L) {
-    return push_hmac(L, EVP_sha1(), "hmac_sha1");
+    return push_hmac(L, EVP_sha1(), "crypt.hmac_sha1");
 }
 int l_hmac_sha256(lua_State* L) {
-    return push_hmac(L, EVP_sha256(), "hmac_sha256");
+    return skyhive::crypt::hmac_sha256(L, "crypt.hmac_sha256");
 }
 
 // skynet's randomkey: 8 random bytes (from the CSPRNG here).
@@ -268,12 +254,39 @@ int l_base64decode(lua_State* L) {
 
 }  // namespace
 
+namespace skyhive::crypt {
+
+int random_bytes(lua_State* L, const char* who) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 1 && n <= kMaxBytes, 1, "must be from 1 to 1024");
+    unsigned char out[kMaxBytes];
+    char err[256];
+    if (RAND_bytes(out, int(n)) != 1)
+        return luaL_error(L, "%s: RAND_bytes: %s", who, last_error(err));
+    lua_pushlstring(L, reinterpret_cast<const char*>(out), size_t(n));
+    return 1;
+}
+
+int hmac_sha256(lua_State* L, const char* who) {
+    return push_hmac(L, EVP_sha256(), who);
+}
+
+int equals(lua_State* L) {
+    size_t alen = 0, blen = 0;
+    const char* a = luaL_checklstring(L, 1, &alen);
+    const char* b = luaL_checklstring(L, 2, &blen);
+    lua_pushboolean(L, alen == blen && CRYPTO_memcmp(a, b, alen) == 0);
+    return 1;
+}
+
+}  // namespace skyhive::crypt
+
 extern "C" int luaopen_skynet_crypt(lua_State* L) {
     static const luaL_Reg functions[] = {
         {"randombytes", l_randombytes},
         {"randomkey", l_randomkey},
         {"scrypt", l_scrypt},
-        {"equals", l_equals},
+        {"equals", skyhive::crypt::equals},
         {"hexencode", l_hexencode},
         {"hexdecode", l_hexdecode},
         {"base64encode", l_base64encode},

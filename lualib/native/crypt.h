@@ -19,3 +19,13 @@
 #include <lua.hpp>
 
 extern "C" int luaopen_skynet_crypt(lua_State* L);
+
+namespace skyhive::crypt {
+
+// Lua functions that other bindings offer under their own names (skynet.cluster.core); `who`
+// names the function in their errors.
+int random_bytes(lua_State* L, const char* who);  // (n) -> n bytes, 1 <= n <= 1024
+int hmac_sha256(lua_State* L, const char* who);   // (key, data) -> 32 bytes
+int equals(lua_State* L);                         // (a, b) -> boolean, as crypt.equals
+
+}  // namespace skyhive::crypt

@@ -179,12 +179,13 @@ function cluster.nodes()
 end
 
 -- f(what, node) for each node that joins ("join") or leaves ("leave") from now on, in a
--- coroutine of this service (a fork). Returns at once.
+-- coroutine of this service (a fork), until the node stops. Returns at once.
 function cluster.watch(f)
     local seq = skynet.call(daemon(), "lua", "SEQ")
     skynet.fork(function()
         while true do
             local evs = skynet.call(daemon(), "lua", "WATCH", seq)
+            if evs == "stopped" then return end -- the node is stopping
             for i = 1, #evs do
                 seq = evs[i].seq
                 f(evs[i].what, evs[i].node)

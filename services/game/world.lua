@@ -5,7 +5,8 @@
 --
 -- Between nodes: chat goes by pub/sub (game:chat, to everyone). A `tell` and the [gold] news
 -- of a give reach the one node that has the player (presence says which) by a cluster call to
--- its world, registered there as "@world", when the config opens the cluster (cluster_listen,
+-- its world, through "@world" (world_peer.lua, which passes on only the commands for peers)
+-- when the config opens the cluster (cluster_listen,
 -- cluster_nodes or skynet's cluster file; the cluster name is the node name). Without a
 -- cluster the gold news goes by pub/sub (game:notify) and a tell reaches this node only.
 --
@@ -22,7 +23,8 @@
 --                                whether their progress was saved, leaves presence
 -- The world is critical: the debug console does not kill it without `force`.
 -- and it sends agents ("lua"): notice(line), kick(line).
--- The worlds of the other nodes call it through the cluster ("lua"):
+-- The worlds of the other nodes call it through the cluster ("lua", by way of world_peer.lua;
+-- they reach no other command):
 --   peer_tell(to, from, from_node, text)          -> true, shown name | false (not here)
 --   peer_gold(to, from, amount, gold, version)    -> true | false (not here)
 --
@@ -55,7 +57,7 @@ local NOTIFY_PUBSUB = skynet.getenv "game_notify_pubsub" ~= "false"
 
 local db, watch, here, players
 local online = {}    -- name -> { agent, token, joining }
-local cluster_open = false -- this world is "@world" of the node's cluster
+local cluster_open = false -- this world serves the node's "@world" (world_peer.lua)
 local stopping = false
 local in_flight, drained = 0, nil -- transfers running; coroutine waiting for them to end
 local session_seq = 0
@@ -538,7 +540,6 @@ skynet.start(function()
     if CLUSTER then
         -- After presence: the node name is ours. A world started again finds the cluster open.
         cluster.open(node)
-        cluster.register("world", skynet.self())
         cluster_open = true
     end
     skynet.fork(listen)
@@ -560,4 +561,8 @@ skynet.start(function()
         if not f then error("world: unknown command " .. tostring(cmd)) end
         skynet.retpack(f(...))
     end)
+    if cluster_open then
+        -- Once this world dispatches: the entry calls it (watch) as it starts.
+        cluster.register("world", skynet.newservice("world_peer", skynet.self()))
+    end
 end)

@@ -4,7 +4,9 @@
 -- handshake frame of every accepted connection, the node list (a static list: cluster_nodes or
 -- skynet's `cluster` file, reloadable; or the membership in Redis), the names registered with
 -- cluster.register, the proxies, and one clusterlink service per peer node, which it creates on
--- first use and hands accepted connections to once their HELLO names the peer.
+-- first use and hands accepted connections to once their HELLO names the peer. Once open it is
+-- also ".clusterd", which the runtime tells "stop" (text) at every clean stop of the node: it
+-- leaves the membership, closes its links and exits.
 -- Thread: this service only.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
@@ -248,6 +250,9 @@ function CMD.OPEN(arg)
         end
     end
     socket.start(id, function(newid, addr) hello(newid, addr) end)
+    -- The node's clean stop tells ".clusterd" to leave (services/runtime.cpp). Only an open
+    -- cluster service has anything to leave; of several in one process (tests), the first.
+    if not skynet.localname ".clusterd" then skynet.register ".clusterd" end
     for name, l in pairs(links) do
         skynet.call(l, "lua", "CONFIG", link_config(nodes[name] and nodes[name].address))
     end
@@ -345,18 +350,57 @@ end
 
 -- A clean stop: removes this node's membership record at once (peers see it leave now, not
 -- after the TTL) and closes the links. The node serves no peer afterwards.
+-- Once: later calls return at once.
+local left = false
 function CMD.LEAVE()
-    if membership and membership.self then
-        local m = membership.self
-        membership.self = nil
-        m:leave()
-    end
+    if left then return true end
+    left = true
     if listener then
         socket.close(listener)
         listener = nil
     end
-    for _, l in pairs(links) do skynet.call(l, "lua", "CLOSE") end
+    if membership and membership.self then
+        local m = membership.self
+        membership.self = nil
+        local ok, err = pcall(m.leave, m)
+        if not ok then skynet.error("cluster: leaving the membership: " .. tostring(err)) end
+    end
+    for _, l in pairs(links) do pcall(skynet.call, l, "lua", "CLOSE") end
     return true
+end
+
+-- How long the node's stop waits for LEAVE (Redis may be down): under the runtime's own bound
+-- (services/runtime.cpp, kClusterLeaveWait).
+local STOP_WAIT = 1000 -- ms
+
+-- The node is stopping cleanly (services/runtime.cpp sends the text "stop" whatever asked for
+-- the stop): leave (bounded by STOP_WAIT), then exit, which tells the runtime it may go on.
+local function stop()
+    local co = coroutine.running()
+    local waiting = true
+    local function done()
+        if waiting then
+            waiting = false
+            skynet.wakeup(co)
+        end
+    end
+    skynet.fork(function()
+        CMD.LEAVE()
+        done()
+    end)
+    skynet.timeout(STOP_WAIT // 10, function()
+        if waiting then
+            skynet.error(string.format("cluster: leaving took more than %d ms: stopping anyway",
+                STOP_WAIT))
+        end
+        done()
+    end)
+    skynet.wait(co)
+    -- cluster.watch loops end here instead of failing on this service's exit
+    local w = watchers
+    watchers = {}
+    for i = 1, #w do w[i](true, "stopped") end
+    skynet.exit()
 end
 
 function CMD.SELF()
@@ -389,6 +433,18 @@ end
 
 skynet.start(function()
     init()
+    local stopping = false
+    skynet.register_protocol {
+        name = "text",
+        id = skynet.PTYPE_TEXT,
+        unpack = skynet.tostring,
+        dispatch = function(_, _, msg)
+            if msg == "stop" and not stopping then
+                stopping = true
+                stop()
+            end
+        end,
+    }
     skynet.dispatch("lua", function(_, _, cmd, ...)
         local f = CMD[cmd]
         if not f then error(format("clusterd: unknown command %s", tostring(cmd)), 0) end

@@ -192,7 +192,7 @@ TEST_F(GameFaultTest, TheConsoleDoesNotKillCriticalServices) {
     Player p(n1.port());
     EXPECT_EQ(p.command("login ivy secret"), "welcome ivy: you are new here and have 100 gold");
     for (auto& line : console(console_port, "list").lines) {
-        if (line.find("snlua world") != std::string::npos) world = line.substr(0, line.find(' '));
+        if (line.find("snlua world ") != std::string::npos) world = line.substr(0, line.find(' '));
     }
     ASSERT_FALSE(world.empty());
     for (const std::string& target : {world, std::string(".shutdown")}) {
@@ -221,7 +221,7 @@ TEST_F(GameFaultTest, ForcedKillsOfCriticalServicesAreSurvived) {
     int console_port = n1.console_port();
     auto world_address = [&] {
         for (auto& line : console(console_port, "list").lines)
-            if (line.find("snlua world") != std::string::npos)
+            if (line.find("snlua world ") != std::string::npos)
                 return line.substr(0, line.find(' '));
         return std::string();
     };

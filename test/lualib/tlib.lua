@@ -66,6 +66,20 @@ function tlib.wait_until(cond, cs, what)
     end
 end
 
+-- A listener on 127.0.0.1 (a kernel-chosen port) that queues the ids it accepts, not started.
+-- -> listener id, port, next_conn() (waits up to 5 s for the next accepted id and returns it).
+function tlib.accepting()
+    local socket = require "skynet.socket"
+    local accepted = {}
+    local listener, _, port = socket.listen("127.0.0.1", 0)
+    socket.start(listener, function(id) accepted[#accepted + 1] = id end)
+    local function next_conn()
+        tlib.wait_until(function() return #accepted > 0 end, 500, "an accepted connection")
+        return table.remove(accepted, 1)
+    end
+    return listener, port, next_conn
+end
+
 function tlib.run(body, watchdog_cs)
     skynet.start(function()
         skynet.timeout(watchdog_cs or 3000, function()

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "test/support/control_io.h"
+#include "test/support/program_runner.h"
 #include "test/support/redis_process.h"
 
 namespace {
@@ -43,12 +44,7 @@ using skyhive::test::parse_request;
 using skyhive::test::RedisProcess;
 using skyhive::test::write_all;
 
-enum class Role { control, fake };
-
-struct Conn {
-    int fd;
-    Role role;
-    std::string in;
+struct Conn : skyhive::test::ControlConn {
     bool stalled = false;  // a stalled fake connection reads and never answers again
 };
 
@@ -147,58 +143,32 @@ int main(int argc, char** argv) {
     ::setenv("SKYHIVE_TEST_LAB_PORT", std::to_string(control_port).c_str(), 1);
     ::setenv("SKYHIVE_TEST_FAKE_PORT", std::to_string(fake_port).c_str(), 1);
 
-    pid_t child = ::fork();
-    if (child == 0) {
-        ::execvp(argv[1], argv + 1);
-        std::perror("redis_lab: exec");
-        std::_Exit(127);
-    }
-
-    std::vector<Conn> conns;
-    int status = 0;
-    for (;;) {
-        if (::waitpid(child, &status, WNOHANG) == child) break;
-        std::vector<pollfd> fds{{control_fd, POLLIN, 0}, {fake_fd, POLLIN, 0}};
-        for (const Conn& c : conns)
-            fds.push_back({c.fd, POLLIN, 0});
-        // The timeout only bounds how late the child's exit is noticed.
-        if (::poll(fds.data(), fds.size(), 50) < 0 && errno != EINTR) break;
-        for (int l = 0; l < 2; ++l) {
-            if (!(fds[size_t(l)].revents & POLLIN)) continue;
-            int fd = ::accept4(fds[size_t(l)].fd, nullptr, nullptr, SOCK_CLOEXEC);
-            if (fd >= 0) conns.push_back({fd, l == 0 ? Role::control : Role::fake, {}});
-        }
-        std::vector<int> gone;
-        for (size_t i = 2; i < fds.size(); ++i) {
-            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            Conn& c = conns[i - 2];
-            char buf[4096];
-            ssize_t n = ::read(c.fd, buf, sizeof buf);
-            if (n <= 0) {
-                gone.push_back(c.fd);
-                continue;
-            }
-            if (c.stalled) continue;
-            c.in.append(buf, size_t(n));
-            std::vector<std::string> args;
-            while (!c.stalled && parse_request(c.in, args)) {
-                bool close_after = false;
-                std::string reply = c.role == Role::control ? control(redis, args)
-                                                            : fake(args, &close_after, &c.stalled);
-                write_all(c.fd, reply);
-                if (close_after) {
-                    gone.push_back(c.fd);
-                    break;
-                }
+    pid_t child = skyhive::test::spawn_program("redis_lab", argv + 1);
+    if (child < 0) return 2;
+    skyhive::test::ControlServer::Hooks hooks;
+    // The timeout only bounds how late the child's exit is noticed.
+    hooks.poll_ms = 50;
+    hooks.make_conn = [] { return std::make_unique<Conn>(); };
+    hooks.on_read = [&redis](skyhive::test::ControlConn& conn, const char* data, size_t n) {
+        Conn& c = static_cast<Conn&>(conn);
+        if (c.stalled) return;
+        c.in.append(data, n);
+        std::vector<std::string> args;
+        while (!c.stalled && parse_request(c.in, args)) {
+            bool close_after = false;
+            // listener 0 is the control port, 1 the fake server
+            std::string reply =
+                c.listener == 0 ? control(redis, args) : fake(args, &close_after, &c.stalled);
+            write_all(c.fd, reply);
+            if (close_after) {
+                c.close = true;
+                break;
             }
         }
-        for (int fd : gone) {
-            ::close(fd);
-            std::erase_if(conns, [fd](const Conn& c) { return c.fd == fd; });
-        }
-    }
-    for (const Conn& c : conns)
-        ::close(c.fd);
+    };
+    skyhive::test::ControlServer server(control_fd, std::move(hooks));
+    server.add_listener(fake_fd);
+    int code = server.serve(child, nullptr);
     redis.reset();
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return code;
 }

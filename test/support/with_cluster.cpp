@@ -49,10 +49,12 @@
 
 #include "test/support/cluster_topology.h"
 #include "test/support/control_io.h"
+#include "test/support/program_runner.h"
 
 namespace {
 
 using skyhive::test::ClusterTopology;
+using skyhive::test::ControlServer;
 using skyhive::test::listen_any;
 using skyhive::test::parse_request;
 using skyhive::test::write_all;
@@ -63,17 +65,10 @@ void on_stop_signal(int sig) {
     stop_requested = sig;
 }
 
-enum class Role { control, garbage };
-
-struct Conn {
-    int fd;
-    Role role;
-    std::string in;
-};
-
 struct Lab {
     ClusterTopology* topo;
-    std::vector<int> garbage_listeners;
+    std::vector<int> garbage_listeners;  // owned here; served by `server` too
+    ControlServer* server = nullptr;     // while the program runs
 };
 
 std::string error_reply(std::string text) {
@@ -161,6 +156,7 @@ std::string control(Lab& lab, const std::vector<std::string>& argv) {
         int fd = listen_any(&port, 16);
         if (fd < 0) return error_reply(std::string("with_cluster: listen: ") + strerror(errno));
         lab.garbage_listeners.push_back(fd);
+        if (lab.server) lab.server->add_listener(fd);
         return ":" + std::to_string(port) + "\r\n";
     }
     return error_reply("with_cluster: unknown command or wrong arguments: '" + cmd + "' with " +
@@ -185,68 +181,27 @@ int usage(const char* why) {
 
 // Runs the program and serves the control port until it exits; returns the exit code to give.
 int serve(Lab& lab, int control_fd, char** program) {
-    pid_t child = ::fork();
-    if (child < 0) {  // and never kill(-1, ...) below
-        std::perror("with_cluster: fork");
-        return 2;
-    }
-    if (child == 0) {
-        ::signal(SIGINT, SIG_DFL);
-        ::signal(SIGTERM, SIG_DFL);
-        ::execvp(program[0], program);
-        std::perror("with_cluster: exec");
-        std::_Exit(127);
-    }
-    std::vector<Conn> conns;
-    int status = 0;
-    bool told = false;
-    for (;;) {
-        if (::waitpid(child, &status, WNOHANG) == child) break;
-        if (stop_requested && !told) {
-            ::kill(child, SIGTERM);
-            told = true;
+    pid_t child = skyhive::test::spawn_program("with_cluster", program);
+    if (child < 0) return 2;
+    ControlServer::Hooks hooks;
+    // The timeout only bounds how late the child's exit is noticed.
+    hooks.poll_ms = 50;
+    hooks.on_read = [&lab](skyhive::test::ControlConn& c, const char* data, size_t n) {
+        if (c.listener != 0) {
+            // a GARBAGE listener's client; '?' starts no RESP type: a protocol error to it
+            write_all(c.fd, "?garbage: this node does not speak RESP\r\n");
+            return;
         }
-        std::vector<pollfd> fds{{control_fd, POLLIN, 0}};
-        for (int fd : lab.garbage_listeners)
-            fds.push_back({fd, POLLIN, 0});
-        size_t first_conn = fds.size();
-        for (const Conn& c : conns)
-            fds.push_back({c.fd, POLLIN, 0});
-        // The timeout only bounds how late the child's exit is noticed.
-        if (::poll(fds.data(), fds.size(), 50) < 0 && errno != EINTR) break;
-        for (size_t l = 0; l < first_conn; ++l) {
-            if (!(fds[l].revents & POLLIN)) continue;
-            int fd = ::accept4(fds[l].fd, nullptr, nullptr, SOCK_CLOEXEC);
-            if (fd >= 0) conns.push_back({fd, l == 0 ? Role::control : Role::garbage, {}});
-        }
-        std::vector<int> gone;
-        for (size_t k = first_conn; k < fds.size(); ++k) {
-            if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            Conn& c = conns[k - first_conn];
-            char buf[4096];
-            ssize_t n = ::read(c.fd, buf, sizeof buf);
-            if (n <= 0) {
-                gone.push_back(c.fd);
-                continue;
-            }
-            if (c.role == Role::garbage) {
-                // '?' starts no RESP type: a client must call it a protocol error.
-                write_all(c.fd, "?garbage: this node does not speak RESP\r\n");
-                continue;
-            }
-            c.in.append(buf, size_t(n));
-            std::vector<std::string> args;
-            while (parse_request(c.in, args))
-                write_all(c.fd, control(lab, args));
-        }
-        for (int fd : gone) {
-            ::close(fd);
-            std::erase_if(conns, [fd](const Conn& c) { return c.fd == fd; });
-        }
-    }
-    for (const Conn& c : conns)
-        ::close(c.fd);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        c.in.append(data, n);
+        std::vector<std::string> args;
+        while (parse_request(c.in, args))
+            write_all(c.fd, control(lab, args));
+    };
+    ControlServer server(control_fd, std::move(hooks));
+    lab.server = &server;
+    int code = server.serve(child, &stop_requested);
+    lab.server = nullptr;
+    return code;
 }
 
 }  // namespace
@@ -295,7 +250,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "with_cluster: %s\n", started.error().message.c_str());
         return stop_requested ? 128 + stop_requested : 2;
     }
-    Lab lab{started.value().get(), {}};
+    Lab lab{started.value().get(), {}, nullptr};
     int control_port = 0;
     int control_fd = listen_any(&control_port, 16);
     if (control_fd < 0) {

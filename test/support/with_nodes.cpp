@@ -74,10 +74,12 @@
 
 #include "test/support/control_io.h"
 #include "test/support/node_process.h"
+#include "test/support/program_runner.h"
 #include "test/support/redis_process.h"
 
 namespace {
 
+using skyhive::test::ControlServer;
 using skyhive::test::listen_any;
 using skyhive::test::NodeProcess;
 using skyhive::test::parse_request;
@@ -91,9 +93,7 @@ void on_stop_signal(int sig) {
     stop_requested = sig;
 }
 
-struct Conn {
-    int fd;
-    std::string in;
+struct Conn : skyhive::test::ControlConn {
     NodeProcess* waiting = nullptr;  // a WAITEXIT in progress
     Clock::time_point deadline{};
 };
@@ -199,7 +199,7 @@ void drain(Lab& lab, Conn& c) {
 }
 
 // Notes nodes that exited on their own, and answers the WAITEXITs that are done.
-void check_nodes(Lab& lab, std::vector<Conn>& conns) {
+void check_nodes(Lab& lab, const ControlServer& server) {
     for (auto& n : lab.nodes) {
         pid_t pid = n->pid();
         if (n->reap())
@@ -207,7 +207,8 @@ void check_nodes(Lab& lab, std::vector<Conn>& conns) {
                          n->name().c_str(), int(pid), n->exit_status());
     }
     auto now = Clock::now();
-    for (Conn& c : conns) {
+    for (const auto& conn : server.conns()) {
+        Conn& c = static_cast<Conn&>(*conn);
         if (!c.waiting) continue;
         if (!c.waiting->running()) {
             write_all(c.fd, integer(c.waiting->exit_status()));
@@ -224,63 +225,26 @@ void check_nodes(Lab& lab, std::vector<Conn>& conns) {
 }
 
 int run_program(Lab& lab, int control_fd, char** program) {
-    pid_t child = ::fork();
-    if (child < 0) {  // and never kill(-1, ...) below
-        std::perror("with_nodes: fork");
-        return 2;
-    }
-    if (child == 0) {
-        ::signal(SIGINT, SIG_DFL);
-        ::signal(SIGTERM, SIG_DFL);
-        ::signal(SIGPIPE, SIG_DFL);
-        ::execvp(program[0], program);
-        std::perror("with_nodes: exec");
-        std::_Exit(127);
-    }
-    std::vector<Conn> conns;
-    int status = 0;
-    bool told = false;
-    for (;;) {
-        if (::waitpid(child, &status, WNOHANG) == child) break;
-        if (stop_requested && !told) {
-            ::kill(child, SIGTERM);
-            told = true;
-        }
-        check_nodes(lab, conns);
-        std::vector<pollfd> fds{{control_fd, POLLIN, 0}};
-        size_t polled = conns.size();  // conns[k - 1] is fds[k]
-        for (const Conn& c : conns)
-            fds.push_back({c.fd, POLLIN, 0});
-        // A node's exit wakes the loop (pidfd); the timeout bounds how late the program's exit
-        // and a WAITEXIT's deadline are noticed.
+    pid_t child = skyhive::test::spawn_program("with_nodes", program);
+    if (child < 0) return 2;
+    ControlServer* self = nullptr;
+    ControlServer::Hooks hooks;
+    // A node's exit wakes the loop (pidfd); the timeout bounds how late the program's exit and a
+    // WAITEXIT's deadline are noticed.
+    hooks.poll_ms = 20;
+    hooks.make_conn = [] { return std::make_unique<Conn>(); };
+    hooks.on_read = [&lab](skyhive::test::ControlConn& c, const char* data, size_t n) {
+        c.in.append(data, n);
+        drain(lab, static_cast<Conn&>(c));
+    };
+    hooks.on_turn = [&lab, &self] { check_nodes(lab, *self); };
+    hooks.wake_fds = [&lab](std::vector<pollfd>& fds) {
         for (const auto& n : lab.nodes)
             if (n->exit_fd() >= 0) fds.push_back({n->exit_fd(), POLLIN, 0});
-        if (::poll(fds.data(), fds.size(), 20) < 0 && errno != EINTR) break;
-        std::vector<int> gone;
-        for (size_t k = 1; k <= polled; ++k) {
-            if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            Conn& c = conns[k - 1];
-            char buf[4096];
-            ssize_t r = ::read(c.fd, buf, sizeof buf);
-            if (r <= 0) {
-                gone.push_back(c.fd);
-                continue;
-            }
-            c.in.append(buf, size_t(r));
-            drain(lab, c);
-        }
-        for (int fd : gone) {
-            ::close(fd);
-            std::erase_if(conns, [fd](const Conn& c) { return c.fd == fd; });
-        }
-        if (fds[0].revents & POLLIN) {
-            int fd = ::accept4(control_fd, nullptr, nullptr, SOCK_CLOEXEC);
-            if (fd >= 0) conns.push_back({fd, {}});
-        }
-    }
-    for (const Conn& c : conns)
-        ::close(c.fd);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    };
+    ControlServer server(control_fd, std::move(hooks));
+    self = &server;
+    return server.serve(child, &stop_requested);
 }
 
 int usage(const std::string& why) {

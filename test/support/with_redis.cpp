@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "test/support/program_runner.h"
 #include "test/support/redis_process.h"
 
 int main(int argc, char** argv) {
@@ -25,13 +26,9 @@ int main(int argc, char** argv) {
     std::string port = std::to_string(redis.value()->port());
     ::setenv("SKYHIVE_TEST_REDIS_PORT", port.c_str(), 1);
     ::setenv("SKYHIVE_TEST_REDIS_DIR", redis.value()->dir().c_str(), 1);
-    pid_t child = ::fork();
-    if (child == 0) {
-        ::execvp(argv[1], argv + 1);
-        std::perror("with_redis: exec");
-        std::_Exit(127);
-    }
+    pid_t child = skyhive::test::spawn_program("with_redis", argv + 1);
+    if (child < 0) return 2;
     int status = 0;
     ::waitpid(child, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return skyhive::test::exit_code_of(status);
 }

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "test/support/control_io.h"
+#include "test/support/program_runner.h"
 #include "test/support/sentinel_topology.h"
 
 namespace {
@@ -141,62 +142,19 @@ int main(int argc, char** argv) {
     ::setenv("SKYHIVE_TEST_SENTINEL_MASTER", options.master_name.c_str(), 1);
     ::setenv("SKYHIVE_TEST_LAB_PORT", std::to_string(control_port).c_str(), 1);
 
-    pid_t child = ::fork();
-    if (child < 0) {  // and never kill(-1, ...) below
-        std::perror("with_sentinel: fork");
-        return 2;
-    }
-    if (child == 0) {
-        ::signal(SIGINT, SIG_DFL);
-        ::signal(SIGTERM, SIG_DFL);
-        ::execvp(argv[i], argv + i);
-        std::perror("with_sentinel: exec");
-        std::_Exit(127);
-    }
-    struct Conn {
-        int fd;
-        std::string in;
+    pid_t child = skyhive::test::spawn_program("with_sentinel", argv + i);
+    if (child < 0) return 2;
+    skyhive::test::ControlServer::Hooks hooks;
+    // The timeout only bounds how late the child's exit is noticed.
+    hooks.poll_ms = 50;
+    hooks.on_read = [&topo](skyhive::test::ControlConn& c, const char* data, size_t n) {
+        c.in.append(data, n);
+        std::vector<std::string> args;
+        while (parse_request(c.in, args))
+            write_all(c.fd, control(topo, args));
     };
-    std::vector<Conn> conns;
-    int status = 0;
-    bool told = false;
-    for (;;) {
-        if (::waitpid(child, &status, WNOHANG) == child) break;
-        if (stop_requested && !told) {
-            ::kill(child, SIGTERM);
-            told = true;
-        }
-        std::vector<pollfd> fds{{control_fd, POLLIN, 0}};
-        for (const Conn& c : conns)
-            fds.push_back({c.fd, POLLIN, 0});
-        // The timeout only bounds how late the child's exit is noticed.
-        if (::poll(fds.data(), fds.size(), 50) < 0 && errno != EINTR) break;
-        if (fds[0].revents & POLLIN) {
-            int fd = ::accept4(control_fd, nullptr, nullptr, SOCK_CLOEXEC);
-            if (fd >= 0) conns.push_back({fd, {}});
-        }
-        std::vector<int> gone;
-        for (size_t k = 1; k < fds.size(); ++k) {
-            if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            Conn& c = conns[k - 1];
-            char buf[4096];
-            ssize_t n = ::read(c.fd, buf, sizeof buf);
-            if (n <= 0) {
-                gone.push_back(c.fd);
-                continue;
-            }
-            c.in.append(buf, size_t(n));
-            std::vector<std::string> args;
-            while (parse_request(c.in, args))
-                write_all(c.fd, control(topo, args));
-        }
-        for (int fd : gone) {
-            ::close(fd);
-            std::erase_if(conns, [fd](const Conn& c) { return c.fd == fd; });
-        }
-    }
-    for (const Conn& c : conns)
-        ::close(c.fd);
+    int code =
+        skyhive::test::ControlServer(control_fd, std::move(hooks)).serve(child, &stop_requested);
     started.value().reset();
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return code;
 }

@@ -5,7 +5,8 @@
 -- across real processes, a second node named c refused; then b is killed with -9 while 64 coroutines call it (every pending call
 -- fails within 1 s with the connection-lost error, the membership drops b within its TTL), c is
 -- stopped with SIGSTOP (its pending calls fail within the peer timeout), and b, restarted with
--- the same name, gets a new epoch and serves again; c's clean leave is seen at once.
+-- the same name, gets a new epoch and serves again; c's clean leave is seen at once, and so is
+-- b's SIGTERM.
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 local cluster = require "skynet.cluster"
@@ -176,6 +177,24 @@ t.run(function()
     local left_ms = (skynet.hpc() - left_at) // 1000000
     skynet.error(string.format("c left the membership %d ms after cluster.leave", left_ms))
     t.ok(left_ms < 500, "a clean leave is seen before the TTL: " .. left_ms)
+
+    -- any node's clean stop (SIGTERM: b runs no game, nothing of its own calls cluster.leave)
+    -- removes its record before the process exits: the record is gone when TERM is answered,
+    -- where without the leave it would live on for up to cluster_ttl (1000 ms)
+    local rconfig = require "skynet.db.redis.config"
+    local mship = require "skynet.cluster.membership"
+    local m = mship.new { client = rconfig.connect(rconfig.options()), name = "a",
+        address = "-:0", ttl = 1000 }
+    local function recorded(name)
+        for _, rec in ipairs(m:list()) do if rec.name == name then return rec end end
+    end
+    t.ok(recorded("b"), "b in the membership before its stop")
+    local termed_at = skynet.hpc()
+    t.eq(ctl:term("b"), "OK", "SIGTERM b")
+    t.eq(recorded("b"), nil, "b's record is gone once b has exited")
+    t.wait_until(function() return not listed("b") end, 50, "a sees b leave at once")
+    skynet.error(string.format("b left the membership %d ms after SIGTERM",
+        (skynet.hpc() - termed_at) // 1000000))
     local seen = table.concat(changes, ", ")
     t.ok(seen:find("leave b", 1, true) and seen:find("leave b, join b", 1, true)
         or seen:find("join b", seen:find("leave b", 1, true), true), "watch saw b leave and join: "

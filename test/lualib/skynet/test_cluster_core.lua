@@ -7,16 +7,8 @@ local socket = require "skynet.socket"
 local core = require "skynet.cluster.core"
 local t = require "tlib"
 
-local accepted = {}
-
-local function next_conn()
-    t.wait_until(function() return #accepted > 0 end, 500, "an accepted connection")
-    return table.remove(accepted, 1)
-end
-
 t.run(function()
-    local listener, _, port = socket.listen("127.0.0.1", 0)
-    socket.start(listener, function(id) accepted[#accepted + 1] = id end)
+    local listener, port, next_conn = t.accepting()
 
     local rx = core.link {}
     local got = {}

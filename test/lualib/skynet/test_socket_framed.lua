@@ -5,16 +5,8 @@ local skynet = require "skynet"
 local socket = require "skynet.socket"
 local t = require "tlib"
 
-local accepted = {}
-
-local function next_conn()
-    t.wait_until(function() return #accepted > 0 end, 500, "an accepted connection")
-    return table.remove(accepted, 1)
-end
-
 t.run(function()
-    local listener, _, port = socket.listen("127.0.0.1", 0)
-    socket.start(listener, function(id) accepted[#accepted + 1] = id end)
+    local listener, port, next_conn = t.accepting()
 
     -- open_framed: framed from the first byte.
     local frames, batches, bytes = 0, 0, 0
