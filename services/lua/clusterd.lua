@@ -46,16 +46,37 @@ local function require_conf()
     end
 end
 
+-- name -> coroutines waiting while another one makes that node's link (making it yields: two
+-- callers at once must not make two links to one node).
+local making = {}
+
 local function get_link(name)
     local l = links[name]
     if l then return l end
     require_conf()
-    local node = nodes[name]
-    l = skynet.newservice("clusterlink", skynet.self(), conf.name, name)
-    skynet.call(l, "lua", "CONFIG", link_config(node and node.address))
-    skynet.call(l, "lua", "NAMES", names)
-    links[name] = l
-    return l
+    local waiting = making[name]
+    if waiting then
+        local co = coroutine.running()
+        waiting[#waiting + 1] = co
+        skynet.wait(co)
+        l = links[name]
+        if not l then error(format("node %s: its link could not be made", name), 0) end
+        return l
+    end
+    waiting = {}
+    making[name] = waiting
+    local ok, made = pcall(function()
+        local node = nodes[name]
+        local h = skynet.newservice("clusterlink", skynet.self(), conf.name, name)
+        skynet.call(h, "lua", "CONFIG", link_config(node and node.address))
+        skynet.call(h, "lua", "NAMES", names)
+        return h
+    end)
+    making[name] = nil
+    if ok then links[name] = made end
+    for i = 1, #waiting do skynet.wakeup(waiting[i]) end
+    if not ok then error(made, 0) end
+    return made
 end
 
 local function event(what, rec)

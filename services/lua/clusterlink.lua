@@ -530,8 +530,11 @@ end
 local CMD = {}
 
 function CMD.CONFIG(c)
+    local first = conf.heartbeat == nil
     conf = c
     out = core.link { max_message = conf.max_message, part = conf.part }
+    -- The heartbeat runs from the first configuration on (it reads conf's periods).
+    if first then skynet.timeout(10, heartbeat) end
     return true
 end
 
@@ -583,5 +586,4 @@ skynet.start(function()
         if not f then error(format("clusterlink: unknown command %s", tostring(cmd))) end
         skynet.retpack(f(...))
     end)
-    skynet.timeout(10, heartbeat)
 end)
