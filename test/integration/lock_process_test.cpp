@@ -109,7 +109,8 @@ TEST(LockProcess, MutualExclusionAcrossTwoProcessesOfFourServices) {
     run_mutex(*redis, "fair", true);
 }
 
-// The holder renews a 500 ms lease; paused past it, it loses the lock to a contender whose
+// The holder renews a 1500 ms lease (long enough that a loaded machine's stalls do not cost it
+// the lease before the pause); paused past it, it loses the lock to a contender whose
 // fence is higher. On resume on_lost fires, valid() is false, its fenced write is refused as
 // stale and release() says "expired"; the contender's data stays.
 TEST(LockProcess, PausedHolderLosesTheLockAndItsFencedWriteIsRefused) {
@@ -121,7 +122,7 @@ TEST(LockProcess, PausedHolderLosesTheLockAndItsFencedWriteIsRefused) {
     ASSERT_TRUE(holder.process->wait_for_output("HOLDER fence=")) << holder.process->output();
     long long holder_fence = field(holder.process->output(), "fence");
     // Renewal keeps the lease while the holder runs: twice its ttl later it is still held.
-    std::this_thread::sleep_for(1s);
+    std::this_thread::sleep_for(3s);
     EXPECT_EQ(redis_int(*redis, "EXISTS stop:lock"), 1);
 
     holder.process->signal(SIGSTOP);

@@ -4,7 +4,7 @@
 --       `services` contender services; each takes the lock `rounds` times and increments a
 --       deliberately non-atomic counter (GET, a pause, SET) under it. Prints
 --       "MUTEX <mode> acquisitions=<n>". nolock skips the lock (the control: updates are lost).
---   lock_node holder <port>       takes "stop:lock" (ttl 500, renewed, fenced), writes through
+--   lock_node holder <port>       takes "stop:lock" (ttl 1500, renewed, fenced), writes through
 --       the fence, prints "HOLDER fence=<f>", then waits for on_lost and prints what the lease
 --       says afterwards: "HOLDER lost=<why> valid=<bool> write=<reply|err> release=<err>".
 --   lock_node contender <port>    takes "stop:lock" (waiting), writes through the fence, prints
@@ -82,7 +82,7 @@ function roles.holder()
     local db = redis.connect { port = port, timeout = 2000 }
     local lost
     local me = coroutine.running()
-    local l = assert(lock.acquire(db, "stop:lock", { ttl = 500, renew = true, fencing = true,
+    local l = assert(lock.acquire(db, "stop:lock", { ttl = 1500, renew = true, fencing = true,
         on_lost = function(_, why)
             lost = why
             skynet.wakeup(me)
