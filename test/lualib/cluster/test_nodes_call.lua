@@ -168,6 +168,20 @@ t.run(function()
     t.ok(sx.up and sy.up, "both links up")
     skynet.error(string.format("crossing dials resolved: x %d, y %d", sx.crossings, sy.crossings))
 
+    -- many callers asking at once for the link to a node not linked yet get one link: making it
+    -- yields, and a second link to one node would replace the first one's connection
+    local z = skynet.newservice "clusterd"
+    skynet.call(z, "lua", "OPEN", { name = "z", listen = "127.0.0.1:0", nodes = { y = yaddr } })
+    local handles, asked = {}, 0
+    for i = 1, 30 do
+        skynet.fork(function()
+            handles[i] = skynet.call(z, "lua", "LINK", "y")
+            asked = asked + 1
+        end)
+    end
+    t.wait_until(function() return asked == 30 end, 500, "links asked for at once")
+    for i = 2, 30 do t.eq(handles[i], handles[1], "one link for every caller " .. i) end
+
     -- the node list
     local nodes = cluster.nodes()
     t.eq(#nodes, 1, "one node known")
