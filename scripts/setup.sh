@@ -11,6 +11,8 @@ packages=(
     redis-server redis-sentinel redis-tools
     procps psmisc netcat-openbsd
     python3 python3-redis  # benchmark scripts: free ports, and redis-py as the lock reference
+    libhttp-parser-dev     # the HTTP library's request and response parser
+    chromium prometheus    # tests: the dashboard in a headless browser, promtool checks /metrics
 )
 
 missing=()
@@ -29,8 +31,9 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts the packaged redis services where an init system runs; skyhive starts its own.
+# Debian starts the packaged services where an init system runs; skyhive starts its own Redis,
+# and the tests use only promtool from the prometheus package.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    systemctl disable --now redis-server redis-sentinel >/dev/null 2>&1 || true
+    systemctl disable --now redis-server redis-sentinel prometheus prometheus-node-exporter >/dev/null 2>&1 || true
 fi
 echo "setup: done"
