@@ -50,6 +50,8 @@ local server = {}
 -- Pipelined requests answered from buffered bytes before a connection's coroutine yields once,
 -- so that one connection cannot hold the service.
 local YIELD_EVERY = 16
+-- Responses gathered for one write when answering pipelined requests.
+local BATCH_BYTES = 64 * 1024
 
 local DEFAULTS = {
     max_header = 8192,
@@ -223,6 +225,7 @@ local function serve(fd, handler, opts)
         skynet.error(format("%s %s: %s", opts.name, peer, text))
     end
     socket.start(fd)
+    socket.nodelay(fd) -- a response is whole when written: do not wait for the client's ACK
     local mark = math.tointeger(tonumber(skynet.getenv "socket_warning_kb" or "")) or 1024
     socket.warning(fd, function(_, kb)
         if kb >= 4 * mark and not conn.closing then
@@ -236,10 +239,27 @@ local function serve(fd, handler, opts)
     local written = 0 -- response bytes since the write queue was last checked
     local served = 0
     tick = math.max(1, math.min(tick, opts.idle_ms // 40))
+    -- Responses to pipelined requests wait here and go out in one write once no further whole
+    -- request is buffered (or BATCH_BYTES have gathered).
+    local out, out_bytes = {}, 0
+    local function flush()
+        local n = #out
+        if n == 0 then return true end
+        local ok = socket.write(fd, n == 1 and out[1] or out)
+        out, out_bytes = {}, 0
+        return ok
+    end
     arm(conn, "read")
     while not conn.closing do
         local msg, status, why = reader:next()
         if msg == nil then
+            if out_bytes > 0 then
+                if not flush() then break end
+                -- Stop reading while the client leaves its responses unread.
+                arm(conn, "write")
+                if not socket.drain(fd) then break end
+                arm(conn, "read")
+            end
             local data = socket.read(fd)
             if conn.closing then break end
             if not data then
@@ -249,6 +269,7 @@ local function serve(fd, handler, opts)
             msg, status, why = reader:next(data)
         end
         if msg == false then
+            flush()
             refuse(conn, status, why)
             break
         elseif msg then
@@ -264,20 +285,23 @@ local function serve(fd, handler, opts)
                 keep = false
                 text = response_text(500, "internal server error\n", nil, false, "1.1")
             end
-            if not socket.write(fd, text) or not keep then break end
+            out[#out + 1] = text
+            out_bytes = out_bytes + #text
+            if not keep then
+                flush()
+                break
+            end
+            if out_bytes >= BATCH_BYTES and not flush() then break end
             -- Pipelined requests already buffered are answered without waiting for the client,
             -- faster than the socket's warning events come back: every half mark of response
             -- bytes, ask the socket thread how much is unsent and wait below the mark.
             written = written + #text
             if written >= mark * 512 then
                 written = 0
-                if not wait_drained(conn, mark * 1024) then break end
+                if not flush() or not wait_drained(conn, mark * 1024) then break end
             end
             served = served + 1
             if served % YIELD_EVERY == 0 and reader:pending() > 0 then skynet.yield() end
-            -- Stop reading while the client leaves its responses unread.
-            arm(conn, "write")
-            if not socket.drain(fd) then break end
             arm(conn, "read")
         end
     end
