@@ -3,6 +3,7 @@
 -- Connection: close, HEAD, a handler that raises (500, the connection stays usable), a handler
 -- that yields, and the header the handler returns.
 local skynet = require "skynet"
+local socket = require "skynet.socket"
 local server = require "http.server"
 local httpc = require "http.httpc"
 local t = require "tlib"
@@ -124,4 +125,18 @@ t.run(function()
     c:send("GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
     t.eq(c:response().status, 200, "HTTP/1.0 keep-alive reused")
     c:close()
+
+    -- server.serve on a socket accepted elsewhere, with the peer given in opts.
+    local l2, _, port2 = socket.listen("127.0.0.1", 0)
+    socket.start(l2, function(fd, addr)
+        server.serve(fd, handler, { peer = "given " .. addr, max_body = 8 })
+    end)
+    recv = {}
+    status = httpc.get("127.0.0.1:" .. port2, "/echo", recv)
+    t.eq(status, 200, "serve: status")
+    t.ok(recv["x-peer"]:match "^given 127%.0%.0%.1:%d+$", "serve: opts.peer is req.peer")
+    t.eq(httpc.request("POST", "127.0.0.1:" .. port2, "/echo", nil, nil, "123456789"), 413,
+        "serve: opts apply")
+    t.raises({ "opts.max_body must be a positive integer" }, server.listen, "127.0.0.1", 0,
+        handler, { max_body = 0 })
 end)
