@@ -29,7 +29,8 @@
 --        response (a silent client and one that trickles bytes alike)
 --   413  a body over max_body (at once when Content-Length announces it)
 --   431  a request line and header over max_header
---   503  a connection over max_connections (answered before reading it)
+--   503  a connection over max_connections (answered before reading it; logged at most once a
+--        second with the count)
 -- A client that does not read its responses: once the socket's write queue passes its mark
 -- (config socket_warning_kb), no further request is read until it drains; still undrained after
 -- idle_ms, or past 4 times the mark, the connection is dropped.
@@ -180,10 +181,17 @@ local function response_text(status, body, header, keep, version, head)
     else
         framing = "connection: close\r\n"
     end
-    framing = framing .. format("content-length: %d\r\n\r\n", #body)
+    -- 1xx and 204 have no body and no length; 304 and a HEAD's response keep the length of the
+    -- body they stand for, without it.
+    local bodiless = status < 200 or status == 204
+    if bodiless then
+        framing = framing .. "\r\n"
+    else
+        framing = framing .. format("content-length: %d\r\n\r\n", #body)
+    end
     local ok, text = pcall(httpd.head, status, header, framing)
     if not ok then return nil, text end
-    if head or status == 204 or status == 304 or status < 200 then return text end
+    if head or bodiless or status == 304 then return text end
     return text .. body
 end
 
@@ -322,11 +330,17 @@ function server.listen(host, port, handler, opts)
     local o = options(opts)
     local id, _, bound = socket.listen(host, port)
     local active = 0
+    local refused, refused_logged = 0, -100
     listeners[id] = true
     socket.start(id, function(fd, addr)
         if active >= o.max_connections then
-            skynet.error(format("%s %s: 503 over %d connections", o.name, addr,
-                o.max_connections))
+            -- One line a second at most, however many connections are refused.
+            refused = refused + 1
+            if now() - refused_logged >= 100 then
+                skynet.error(format("%s %s: 503 over %d connections (%d refused since the " ..
+                    "last such line)", o.name, addr, o.max_connections, refused))
+                refused, refused_logged = 0, now()
+            end
             socket.start(fd)
             socket.write(fd, response_text(503, "too many connections\n", nil, false, "1.1"))
             socket.close(fd)

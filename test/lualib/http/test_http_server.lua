@@ -27,6 +27,8 @@ local function handler(req)
         return 200, "slow " .. req.query.n
     elseif req.path == "/header" then
         return 201, "", { ["x-one"] = "1", ["set-cookie"] = { "a=1", "b=2" } }
+    elseif req.path == "/nothing" then
+        return 204, "ignored"
     elseif req.path == "/bad-header" then
         return 200, "x", { ["x-bad"] = "a\r\nb" }
     end
@@ -101,6 +103,12 @@ t.run(function()
     t.eq(r.status, 201, "handler's status")
     t.eq(r.header["x-one"], "1", "handler's header")
     t.eq(r.header["set-cookie"], "a=1, b=2", "two set-cookie lines")
+    c:send(hlib.get("/nothing") .. hlib.get("/echo"))
+    r = c:response()
+    t.eq(r.status, 204, "204")
+    t.eq(r.header["content-length"], nil, "204 has no content-length")
+    t.eq(r.body, "", "204 has no body")
+    t.eq(c:response().body, "GET ", "the response after a 204")
     c:send(hlib.get("/bad-header"))
     t.eq(c:response().status, 500, "CR LF in a header value is refused")
     t.ok(c:closed(), "closed after the refused response")
