@@ -4,7 +4,8 @@
 --       host: "host", "host:port" or "http://host[:port]" (port 80 by default); url: the
 --       request target ("/path?query"). recvheader: a table filled with the response's header
 --       (lowercase names). header: request header { name = value }; Host and Content-Length are
---       added. content: the request body (a string).
+--       added. content: the request body (a string; with a Transfer-Encoding header the caller
+--       has framed it and it is sent as it is).
 --       The response may be sized by Content-Length, chunked, or read to the close; 1xx
 --       interim responses are skipped. Raises an error naming the request on a refused
 --       connection, a name that does not resolve, a timeout, a malformed response, or a body
@@ -51,7 +52,7 @@ end
 
 local function request_text(method, hosthdr, target, header, content)
     local lines = { format("%s %s HTTP/1.1\r\n", method, target) }
-    local has_host
+    local has_host, chunked
     if header then
         for k, v in pairs(header) do
             k, v = tostring(k), tostring(v)
@@ -60,11 +61,15 @@ local function request_text(method, hosthdr, target, header, content)
             end
             local lk = k:lower()
             if lk == "host" then has_host = true end
+            if lk == "transfer-encoding" then chunked = true end
             if lk ~= "content-length" then lines[#lines + 1] = k .. ": " .. v .. "\r\n" end
         end
     end
     if not has_host then lines[#lines + 1] = "host: " .. hosthdr .. "\r\n" end
-    if content then
+    if chunked then
+        -- The caller framed the content itself (as skynet's httpc allows).
+        lines[#lines + 1] = "\r\n" .. (content or "")
+    elseif content then
         lines[#lines + 1] = format("content-length: %d\r\n\r\n", #content)
         lines[#lines + 1] = content
     elseif method ~= "GET" and method ~= "HEAD" then

@@ -89,6 +89,10 @@ local sweeping = false
 local tick = 100 -- centiseconds between sweeps: a quarter of the smallest idle time, 1..100
 
 local function expire(conn)
+    conn.expiring = nil
+    -- A request (or a drain) that came between the sweep and now re-armed or disarmed it.
+    if not waiting[conn] or conn.deadline > now() then return end
+    waiting[conn] = nil
     if conn.phase == "read" then
         local why = conn.reader:started() and "request not whole" or "no request"
         conn.log(format("408 %s within %d ms", why, conn.opts.idle_ms))
@@ -109,8 +113,8 @@ local function sweep()
         skynet.sleep(tick)
         local t = now()
         for conn in pairs(waiting) do
-            if conn.deadline <= t then
-                waiting[conn] = nil
+            if conn.deadline <= t and not conn.expiring then
+                conn.expiring = true
                 skynet.fork(expire, conn)
             end
         end

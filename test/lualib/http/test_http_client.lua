@@ -70,6 +70,9 @@ t.run(function()
     t.eq(body, "final", "the final response after 100")
     status, body = httpc.request("PUT", host, "/x", nil, { ["X-Test"] = "h" }, "data")
     t.eq(body, "PUT /x data h", "method, url, body and header reach httpd")
+    status, body = httpc.request("POST", host, "/pre", nil, { ["Transfer-Encoding"] = "chunked" },
+        "4\r\nabcd\r\n0\r\n\r\n")
+    t.eq(body, "POST /pre abcd ", "content the caller chunked is sent as it is")
 
     -- Pipelined requests read one by one by httpd.read_request on one readfunc.
     local c = hlib.connect(port)
