@@ -16,7 +16,7 @@
 --       handler may yield (call other services); requests of one connection are answered in
 --       order, one at a time.
 --
---   opts: max_header (bytes, default 8192), max_body (bytes, default 1 MB), idle_ms (default
+--   opts: max_header (bytes, default 8192, at most 81920), max_body (bytes, default 1 MB), idle_ms (default
 --   30000), max_connections (listen only, default 256), peer (serve only, the client address
 --   for logs and req.peer), name (the prefix of log lines, default "http").
 --
@@ -54,6 +54,8 @@ local YIELD_EVERY = 16
 -- Responses gathered for one write when answering pipelined requests.
 local BATCH_BYTES = 64 * 1024
 
+local MAX_HEADER_LIMIT = 80 * 1024 -- libhttp-parser refuses longer headers whatever we allow
+
 local DEFAULTS = {
     max_header = 8192,
     max_body = 1024 * 1024,
@@ -74,6 +76,10 @@ local function options(opts)
             v = given
         end
         o[k] = v
+    end
+    if o.max_header > MAX_HEADER_LIMIT then
+        error(format("http.server: opts.max_header must be at most %d (libhttp-parser's limit)",
+            MAX_HEADER_LIMIT), 3)
     end
     o.peer = opts.peer
     o.name = opts.name or "http"

@@ -29,6 +29,9 @@ int l_new(lua_State* L) {
     Kind kind = luaL_checkoption(L, 1, nullptr, kinds) == 0 ? Kind::request : Kind::response;
     Limits limits;
     limits.max_header = limit_arg(L, 2, limits.max_header, "max_header");
+    if (limits.max_header > HTTP_MAX_HEADER_SIZE)
+        return luaL_error(L, "http parser: max_header must be at most %d (libhttp-parser's limit)",
+                          int(HTTP_MAX_HEADER_SIZE));
     limits.max_body = limit_arg(L, 3, limits.max_body, "max_body");
     void* mem = lua_newuserdatauv(L, sizeof(Reader), 0);
     new (mem) Reader(kind, limits);

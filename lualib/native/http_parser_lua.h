@@ -4,7 +4,9 @@
 // for lualib/http/*.lua.
 //
 //   parser.new(kind, max_header, max_body) -> reader     kind "request" or "response"; limits
-//                                                        in bytes (default 8192 and 1048576)
+//                                                        in bytes (default 8192 and 1048576;
+//                                                        max_header at most 81920, the parser's
+//                                                        own limit)
 //   reader:next([bytes]) -> msg | nil | false, status, text
 //       Appends bytes (if given) and parses: a table for the next whole message, nil when more
 //       bytes are needed, or false, 400 | 413 | 431, why (the reader stays failed).

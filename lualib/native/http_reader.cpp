@@ -30,6 +30,7 @@ Reader::Reader(Kind kind, Limits limits) : limits_(limits), kind_(kind) {
 }
 
 void Reader::feed(std::string_view bytes) {
+    if (failure_.status != 0) return;  // the connection is to be closed: keep nothing
     // Drop what was parsed before growing the buffer, so that it holds at most one message's
     // unparsed bytes plus what the socket gave since.
     if (offset_ > 0 && (offset_ == buffer_.size() || offset_ >= 4096)) {
@@ -51,12 +52,12 @@ void Reader::end_header_pair() {
     if (field_.empty() && !in_value_) return;
     std::transform(field_.begin(), field_.end(), field_.begin(),
                    [](unsigned char c) { return char(std::tolower(c)); });
-    auto found = std::find_if(cur_.header.begin(), cur_.header.end(),
-                              [this](const auto& kv) { return kv.first == field_; });
-    if (found != cur_.header.end()) {
-        found->second.append(", ").append(value_);
-    } else {
+    // Indexed, so that a header of thousands of short lines costs linear time.
+    auto [slot, added] = header_index_.try_emplace(field_, cur_.header.size());
+    if (added) {
         cur_.header.emplace_back(std::move(field_), std::move(value_));
+    } else {
+        cur_.header[slot->second].second.append(", ").append(value_);
     }
     field_.clear();
     value_.clear();
@@ -183,6 +184,7 @@ Reader::Status Reader::next() {
             no_body_ = false;
             done_ = std::move(cur_);
             cur_ = Message{};
+            header_index_.clear();
             return Status::message;
         }
         if (err != HPE_OK) {

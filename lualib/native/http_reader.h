@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -53,7 +54,7 @@ class Reader {
     Reader(const Reader&) = delete;
     Reader& operator=(const Reader&) = delete;
 
-    // Appends bytes to the buffer (nothing is parsed yet).
+    // Appends bytes to the buffer (nothing is parsed yet). Ignored once failed.
     void feed(std::string_view bytes);
 
     // The end of the stream: a response without Content-Length ends here. Later next() calls
@@ -107,10 +108,11 @@ class Reader {
     Message cur_;   // the message being parsed
     Message done_;  // the last whole message
     bool started_ = false;
-    bool in_header_ = true;      // counting header bytes (head, or trailers)
-    size_t header_bytes_ = 0;    // of the current head or trailer section
-    bool complete_ = false;      // set by on_message_complete
-    std::string field_, value_;  // the header pair being read
+    bool in_header_ = true;    // counting header bytes (head, or trailers)
+    size_t header_bytes_ = 0;  // of the current head or trailer section
+    bool complete_ = false;    // set by on_message_complete
+    std::unordered_map<std::string, size_t> header_index_;  // name -> its slot in cur_.header
+    std::string field_, value_;                             // the header pair being read
     bool in_value_ = false;
     Failure failure_;
 };

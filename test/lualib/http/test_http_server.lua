@@ -147,4 +147,6 @@ t.run(function()
         "serve: opts apply")
     t.raises({ "opts.max_body must be a positive integer" }, server.listen, "127.0.0.1", 0,
         handler, { max_body = 0 })
+    t.raises({ "opts.max_header must be at most 81920" }, server.listen, "127.0.0.1", 0,
+        handler, { max_header = 100000 })
 end)

@@ -103,6 +103,27 @@ TEST(HttpReader, BodyLimitAnnouncedAndChunked) {
     EXPECT_EQ(chunked.failure().status, 413);
 }
 
+TEST(HttpReader, ManyHeaderLinesUpToTheParsersOwnLimit) {
+    // 12,000 lines of one name and 1,000 distinct names, within libhttp-parser's 80 KB: repeats
+    // join in order, each name once.
+    std::string req = "GET / HTTP/1.1\r\n";
+    for (int i = 0; i < 12000; ++i)
+        req += "a:1\r\n";
+    for (int i = 0; i < 1000; ++i)
+        req += "n" + std::to_string(i) + ": v\r\n";
+    req += "\r\n";
+    Reader r(Kind::request, Limits{req.size(), 1});
+    r.feed(req);
+    ASSERT_EQ(r.next(), Reader::Status::message) << r.failure().text;
+    EXPECT_EQ(header_of(r.message(), "a").size(), 12000u * 3 - 2);
+    EXPECT_EQ(r.message().header.size(), 1001u);
+    // One byte more than the parser's own limit is refused as a header too large.
+    Reader over(Kind::request, Limits{HTTP_MAX_HEADER_SIZE, 1});
+    over.feed(request_with_header_bytes(HTTP_MAX_HEADER_SIZE + 1));
+    EXPECT_EQ(over.next(), Reader::Status::failed);
+    EXPECT_EQ(over.failure().status, 431);
+}
+
 TEST(HttpReader, MalformedIs400AndStays) {
     Reader r(Kind::request, Limits{});
     r.feed("\x01\x02 nonsense\r\n\r\n");
