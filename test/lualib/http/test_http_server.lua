@@ -36,7 +36,7 @@ local function handler(req)
 end
 
 t.run(function()
-    local _, port = server.listen("127.0.0.1", 0, handler)
+    local listener, port = server.listen("127.0.0.1", 0, handler)
     local host = "127.0.0.1:" .. port
 
     -- httpc round trips.
@@ -149,4 +149,12 @@ t.run(function()
         handler, { max_body = 0 })
     t.raises({ "opts.max_header must be at most 81920" }, server.listen, "127.0.0.1", 0,
         handler, { max_header = 100000 })
+
+    -- server.close stops accepting; a connection already open is still served.
+    c = hlib.connect(port)
+    server.close(listener)
+    t.raises({ "refused" }, httpc.get, host, "/echo")
+    c:send(hlib.get("/echo"))
+    t.eq(c:response().status, 200, "an open connection outlives its listener")
+    c:close()
 end)
