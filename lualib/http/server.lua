@@ -21,7 +21,8 @@
 --   for logs and req.peer), name (the prefix of log lines, default "http").
 --
 -- Keep-alive is HTTP/1.1's default; "Connection: close" and HTTP/1.0 without keep-alive end the
--- connection after the response. Pipelined requests are answered in order. What a client sends
+-- connection after the response. "Expect: 100-continue" gets its "100 Continue" once the header
+-- has passed the limits. Pipelined requests are answered in order. What a client sends
 -- cannot cost more than the limits; each of these is answered with its status, logged once with
 -- the peer, and the connection closed:
 --   400  a request the parser refuses
@@ -278,6 +279,8 @@ local function serve(fd, handler, opts)
                 if not socket.drain(fd) then break end
                 arm(conn, "read")
             end
+            -- The client sent its header and waits for a go-ahead before the body.
+            if reader:continue() then socket.write(fd, "HTTP/1.1 100 Continue\r\n\r\n") end
             local data = socket.read(fd)
             if conn.closing then break end
             if not data then

@@ -107,6 +107,11 @@ int l_pending(lua_State* L) {
     return 1;
 }
 
+int l_continue(lua_State* L) {
+    lua_pushboolean(L, check(L)->take_continue());
+    return 1;
+}
+
 int l_started(lua_State* L) {
     lua_pushboolean(L, check(L)->started());
     return 1;
@@ -117,7 +122,8 @@ int l_started(lua_State* L) {
 extern "C" int luaopen_skyhive_http_parser(lua_State* L) {
     const luaL_Reg methods[] = {{"next", l_next},       {"eof", l_eof},
                                 {"no_body", l_no_body}, {"pending", l_pending},
-                                {"started", l_started}, {nullptr, nullptr}};
+                                {"started", l_started}, {"continue", l_continue},
+                                {nullptr, nullptr}};
     if (luaL_newmetatable(L, kMeta)) {
         luaL_newlib(L, methods);
         lua_setfield(L, -2, "__index");

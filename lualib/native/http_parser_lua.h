@@ -17,6 +17,8 @@
 //   reader:no_body()        the next response answers a HEAD request (no body)
 //   reader:pending() -> n   bytes buffered and not yet parsed
 //   reader:started() -> b   part of a message has arrived
+//   reader:continue() -> b  true once when the request's client waits for "100 Continue"
+//                           (Expect: 100-continue) before sending its body
 //
 // Thread: the owning service (a reader is a plain value of one Lua state).
 

@@ -112,6 +112,17 @@ int Reader::on_headers_complete(http_parser* p) {
                          std::to_string(r->limits_.max_body) + ")");
         return -1;
     }
+    if (r->kind_ == Kind::request &&
+        (chunked || (p->content_length != ULLONG_MAX && p->content_length > 0))) {
+        for (const auto& [name, value] : m.header) {
+            if (name == "expect" && value.size() == 12 &&
+                std::equal(value.begin(), value.end(), "100-continue", [](char a, char b) {
+                    return std::tolower(static_cast<unsigned char>(a)) == b;
+                })) {
+                r->expect_continue_ = true;
+            }
+        }
+    }
     if (r->kind_ == Kind::response && r->no_body_) return 1;  // a HEAD response: no body
     return 0;
 }
@@ -182,6 +193,7 @@ Reader::Status Reader::next() {
             in_header_ = true;
             header_bytes_ = 0;
             no_body_ = false;
+            expect_continue_ = false;  // the body came anyway
             done_ = std::move(cur_);
             cur_ = Message{};
             header_index_.clear();

@@ -76,6 +76,11 @@ class Reader {
     // timed out with 408, one that stops between requests is just closed).
     bool started() const { return started_ || pending() > 0; }
 
+    // True once per request whose client announced "Expect: 100-continue" and waits for a
+    // "100 Continue" before sending its body (its header is read, the body not yet; a body
+    // already refused by the limits fails instead).
+    bool take_continue() { return std::exchange(expect_continue_, false); }
+
     // For a response reader: the request was HEAD, so the response has no body whatever its
     // headers say. Applies to the next response.
     void expect_no_body(bool on) { no_body_ = on; }
@@ -104,6 +109,7 @@ class Reader {
     bool eof_ = false;
     bool eof_fed_ = false;
     bool no_body_ = false;
+    bool expect_continue_ = false;
 
     Message cur_;   // the message being parsed
     Message done_;  // the last whole message

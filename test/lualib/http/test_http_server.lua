@@ -83,6 +83,20 @@ t.run(function()
     t.eq(r.body, "POST hello world", "chunked body joined")
     t.eq(seen[#seen].header["x-trailer"], "yes", "trailer joins the header")
 
+    -- Expect: 100-continue: the go-ahead after the header, the response after the body.
+    c:send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    r = c:response()
+    t.eq(r.status, 100, "100 Continue before the body")
+    c:send("body")
+    t.eq(c:response().body, "POST body", "the response after the body")
+    -- A client that sends its body at once (its own wait over) may still see a 100 (the server
+    -- may read the header alone), then its response.
+    c:send("POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi" ..
+        hlib.get("/echo"))
+    repeat r = c:response() until r.status ~= 100
+    t.eq(r.body, "POST hi", "body sent with the header")
+    t.eq(c:response().body, "GET ", "then the next response")
+
     -- HEAD: the header of a GET, no body.
     c:send("HEAD /echo HTTP/1.1\r\nHost: t\r\n\r\n")
     r = c:response(true)

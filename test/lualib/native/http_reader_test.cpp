@@ -124,6 +124,23 @@ TEST(HttpReader, ManyHeaderLinesUpToTheParsersOwnLimit) {
     EXPECT_EQ(over.failure().status, 431);
 }
 
+TEST(HttpReader, ExpectContinueOnlyWhileTheBodyIsAwaited) {
+    Reader r(Kind::request, Limits{});
+    r.feed("POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n");
+    EXPECT_EQ(r.next(), Reader::Status::more);
+    EXPECT_TRUE(r.take_continue());
+    EXPECT_FALSE(r.take_continue());  // once
+    r.feed("hi");
+    ASSERT_EQ(r.next(), Reader::Status::message);
+    r.feed("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi");
+    ASSERT_EQ(r.next(), Reader::Status::message);
+    EXPECT_FALSE(r.take_continue());  // the body came with the header
+    Reader over(Kind::request, Limits{8192, 1});
+    over.feed("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+    EXPECT_EQ(over.next(), Reader::Status::failed);
+    EXPECT_FALSE(over.take_continue());
+}
+
 TEST(HttpReader, MalformedIs400AndStays) {
     Reader r(Kind::request, Limits{});
     r.feed("\x01\x02 nonsense\r\n\r\n");
