@@ -32,11 +32,32 @@ uint64_t key_of(uint8_t kind, uint32_t session) {
     return (uint64_t(kind == kResponse) << 32) | session;
 }
 
+// The data pointer of an ASSEMBLED frame (body p of len bytes), or null when it has none.
+char* assembled_data(const uint8_t* p, size_t len) {
+    if (len < 1 + 10 + sizeof(char*)) return nullptr;
+    char* data;
+    std::memcpy(&data, p + len - sizeof(char*), sizeof(char*));
+    return data;
+}
+
+// Frees the data of the ASSEMBLED frames among the whole frames at data (n bytes).
+void free_assembled(const char* data, size_t n) {
+    const auto* b = reinterpret_cast<const uint8_t*>(data);
+    for (size_t at = 0; n - at >= 4;) {
+        const uint32_t len = load_be32(b + at);
+        if (len == 0 || len > n - at - 4) break;
+        if (b[at + 4] == kAssembled) std::free(assembled_data(b + at + 4, len));
+        at += 4 + size_t(len);
+    }
+}
+
 }  // namespace
 
 // ---- framer --------------------------------------------------------------------------------
 
 Framer::~Framer() {
+    // Frames completed but never taken (a stream error ended the socket) may hold assemblies.
+    if (assemble_max_ && buf_) free_assembled(buf_, complete_);
     std::free(buf_);
     for (auto& [key, a] : assembling_)
         std::free(a.data);
@@ -533,18 +554,6 @@ bool Codec::part_frame(const uint8_t* p, size_t len, size_t at, std::vector<Item
     return add_data(found->second, p + 6, len - 6, flags & kFlagMore, out, key);
 }
 
-namespace {
-
-// The data pointer of an ASSEMBLED frame (body p of len bytes), or null when it has none.
-char* assembled_data(const uint8_t* p, size_t len) {
-    if (len < 1 + 10 + sizeof(char*)) return nullptr;
-    char* data;
-    std::memcpy(&data, p + len - sizeof(char*), sizeof(char*));
-    return data;
-}
-
-}  // namespace
-
 // An ASSEMBLED frame (p[0] == kAssembled): the header of a first frame, then the data pointer.
 // Its data is freed on every error.
 bool Codec::assembled_frame(const uint8_t* p, size_t len, size_t at, std::vector<Item>& out) {
@@ -594,14 +603,7 @@ bool Codec::assembled_frame(const uint8_t* p, size_t len, size_t at, std::vector
 }
 
 void Codec::discard(const char* data, size_t n) {
-    if (!limits_.assembled) return;
-    const auto* b = reinterpret_cast<const uint8_t*>(data);
-    for (size_t at = 0; n - at >= 4;) {
-        const uint32_t len = load_be32(b + at);
-        if (len == 0 || len > n - at - 4) break;
-        if (b[at + 4] == kAssembled) std::free(assembled_data(b + at + 4, len));
-        at += 4 + size_t(len);
-    }
+    if (limits_.assembled) free_assembled(data, n);
 }
 
 bool Codec::feed(const char* data, size_t n, std::vector<Item>& out) {

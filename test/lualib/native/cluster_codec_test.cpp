@@ -583,6 +583,14 @@ TEST(ClusterAssembly, AssembledDataIsFreedWhenItsPayloadIsNotFed) {
             receiver.discard(p.data(), p.size());
             continue;
         }
+        // A stream error in the read that completed them: the framer, destroyed with the
+        // socket, frees what it never handed over.
+        {
+            Framer broken;
+            broken.assemble(1 << 20, 4 << 20);
+            const std::string bad = wire + frame(std::string(1, char(kAssembled)));
+            EXPECT_FALSE(broken.feed(bad.data(), bad.size()).ok());
+        }
         // A bad frame before the two assembled ones: feed fails and frees them.
         std::string fed = frame("\x7f") + std::string(p.data(), p.size());
         Items got;
