@@ -81,6 +81,7 @@ end
 -- burst of calls or answers costs one socket write instead of one each. The gathered frames
 -- belong to `link` (they are dropped with it).
 local FLUSH_BYTES = 64 * 1024
+local KERNEL_BUFFER = 256 * 1024 -- SO_SNDBUF and SO_RCVBUF of the connection (see up)
 local flush_forked = false
 local mqlen, yield = skynet.mqlen, skynet.yield
 
@@ -412,6 +413,10 @@ local function up(c, epoch)
     end)
     tell_bulk()
     socket.nodelay(c.id)
+    -- Bounded kernel buffers: a small frame written after a large message's parts waits behind
+    -- at most this much of them in each kernel (with Linux's tuned defaults, up to 4 MB sent and
+    -- 6 MB received on loopback: tens of ms for the peer's socket thread to read through).
+    socket.buffers(c.id, KERNEL_BUFFER)
     local q = queue
     queue, queued = {}, 0
     for i = 1, #q do
