@@ -587,7 +587,19 @@ local function heartbeat()
     local c = link
     if c then
         local t = now()
-        if (t - last_recv) * 10 >= conf.peer_timeout then
+        local silent = (t - last_recv) * 10 >= conf.peer_timeout
+        if silent then
+            -- The framer assembles a large message without a frames event until its last part:
+            -- bytes read on the socket are signs of life too (netstat waits for the socket
+            -- thread, only here).
+            local info = socket.netstat(c.id)
+            local rtime = info and info.rtime
+            if rtime and rtime < conf.peer_timeout then
+                last_recv = t - rtime // 10
+                silent = false
+            end
+        end
+        if silent then
             drop(c, format("nothing received for %d ms", (t - last_recv) * 10))
         elseif (t - last_send) * 10 >= conf.heartbeat then
             socket_write(c.id, frame.control(frame.PING))
