@@ -32,6 +32,7 @@ enum class CommandType : uint8_t {
     nodelay,       // arg = on/off
     keepalive,     // arg = on/off
     warning_mark,  // arg = the socket's write-queue high-water mark in KB (> 0)
+    buffers,       // arg = SO_SNDBUF and SO_RCVBUF in bytes (> 0)
     framer,        // ptr = Framer*
     snapshot,      // ptr = SnapshotRequest* (borrowed: the caller waits for it)
 };

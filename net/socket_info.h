@@ -19,6 +19,8 @@ struct SocketInfo {
     int local_port = 0;
     bool nodelay = false;    // TCP_NODELAY as the kernel reports it
     bool keepalive = false;  // SO_KEEPALIVE as the kernel reports it
+    int sndbuf = 0;          // TCP: SO_SNDBUF as the kernel reports it (bytes)
+    int rcvbuf = 0;          // TCP: SO_RCVBUF as the kernel reports it (bytes)
     uint64_t bytes_in = 0;
     uint64_t bytes_out = 0;
     uint64_t buffered = 0;       // bytes queued for writing

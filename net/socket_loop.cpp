@@ -162,6 +162,9 @@ void SocketLoop::dispatch(const Command& c) {
         case CommandType::warning_mark:
             on_warning_mark(c);
             break;
+        case CommandType::buffers:
+            on_buffers(c);
+            break;
         case CommandType::framer:
             on_framer(c);
             break;
@@ -365,6 +368,14 @@ void SocketLoop::on_option(const Command& c, int level, int name) {
     }
 }
 
+void SocketLoop::on_buffers(const Command& c) {
+    Slot* s = slots_.live(c.id);
+    if (!s || s->kind != SocketKind::tcp || s->fd < 0 || c.arg <= 0) return;
+    const int v = c.arg;
+    ::setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+    ::setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
+}
+
 void SocketLoop::on_warning_mark(const Command& c) {
     Slot* s = slots_.live(c.id);
     if (!s || c.arg <= 0) return;
@@ -414,6 +425,10 @@ void SocketLoop::fill_info(Slot& s, SocketInfo& info) {
             info.nodelay = ::getsockopt(s.fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0 && v;
             len = sizeof v;
             info.keepalive = ::getsockopt(s.fd, SOL_SOCKET, SO_KEEPALIVE, &v, &len) == 0 && v;
+            len = sizeof v;
+            if (::getsockopt(s.fd, SOL_SOCKET, SO_SNDBUF, &v, &len) == 0) info.sndbuf = v;
+            len = sizeof v;
+            if (::getsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &v, &len) == 0) info.rcvbuf = v;
         }
     }
     std::lock_guard g(s.write_lock);

@@ -102,6 +102,7 @@ class SocketLoop {
     void on_close_read(const Command& c);
     void on_option(const Command& c, int level, int name);
     void on_warning_mark(const Command& c);
+    void on_buffers(const Command& c);
     void on_framer(const Command& c);
     void on_snapshot(const Command& c);
     void fill_info(Slot& s, SocketInfo& info);

@@ -205,6 +205,10 @@ void SocketServer::set_nodelay(int32_t id, bool on) {
     command(CommandType::nodelay, id, 0, on ? 1 : 0);
 }
 
+void SocketServer::set_buffers(int32_t id, int bytes) {
+    if (bytes > 0) command(CommandType::buffers, id, 0, bytes);
+}
+
 void SocketServer::set_keepalive(int32_t id, bool on) {
     command(CommandType::keepalive, id, 0, on ? 1 : 0);
 }

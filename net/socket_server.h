@@ -129,6 +129,11 @@ class SocketServer {
     void close_read(int32_t id);
     void set_nodelay(int32_t id, bool on);
     void set_keepalive(int32_t id, bool on);  // on by default for TCP, as in skynet
+    // The kernel's send and receive buffers of a connected or accepted TCP socket, in bytes
+    // (SO_SNDBUF and SO_RCVBUF; Linux doubles the value and stops tuning them): bounds what can
+    // wait in the kernel ahead of a later write, e.g. a small message behind a large one written
+    // at low priority. Ignored for other sockets.
+    void set_buffers(int32_t id, int bytes);
     // This socket's write-queue high-water mark (SocketServerOptions::warning_bytes for the
     // others), in KB, at least 1: the warning events come at it and at each doubling.
     void set_warning_mark(int32_t id, uint32_t kb);

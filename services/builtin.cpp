@@ -33,17 +33,32 @@ Result<std::unique_ptr<net::Framer>> make_resp_framer(const FramerOptions& optio
     return std::unique_ptr<net::Framer>(std::make_unique<redis::RespFramer>(limits));
 }
 
-// "cluster": node-to-node link frames (u32 big-endian length + body). Option: max_frame, the
-// largest body accepted (262144 by default).
+// "cluster": node-to-node link frames (u32 big-endian length + body). Options: max_frame, the
+// largest body accepted (262144 by default); assemble, the largest split message put together on
+// the socket thread (off by default; the link's codec then needs `assembled`), with max_pending
+// the bytes its incomplete ones may hold (4 * assemble by default).
 Result<std::unique_ptr<net::Framer>> make_cluster_framer(const FramerOptions& options) {
     uint32_t max_frame = cluster::kDefaultMaxFrame;
+    int64_t assemble = 0, max_pending = 0;
     for (const auto& [key, value] : options) {
-        if (key != "max_frame") return Error{"cluster framer: unknown option " + key};
-        if (value < 1 || value > int64_t(1) << 30)
-            return Error{"cluster framer: option max_frame must be in 1..1073741824"};
-        max_frame = uint32_t(value);
+        if (key == "max_frame") {
+            if (value < 1 || value > int64_t(1) << 30)
+                return Error{"cluster framer: option max_frame must be in 1..1073741824"};
+            max_frame = uint32_t(value);
+        } else if (key == "assemble" || key == "max_pending") {
+            if (value < 1 || (key == "assemble" && value > int64_t(UINT32_MAX)))
+                return Error{"cluster framer: option " + key + " must be a positive integer" +
+                             (key == "assemble" ? " below 2^32" : "")};
+            (key == "assemble" ? assemble : max_pending) = value;
+        } else {
+            return Error{"cluster framer: unknown option " + key};
+        }
     }
-    return std::unique_ptr<net::Framer>(std::make_unique<cluster::Framer>(max_frame));
+    auto framer = std::make_unique<cluster::Framer>(max_frame);
+    if (assemble > 0)
+        framer->assemble(uint32_t(assemble),
+                         max_pending > 0 ? uint64_t(max_pending) : 4 * uint64_t(assemble));
+    return std::unique_ptr<net::Framer>(std::move(framer));
 }
 
 }  // namespace

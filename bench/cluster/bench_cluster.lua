@@ -108,22 +108,34 @@ local function percentile(v, p)
     return v[math.min(#v, math.max(1, math.ceil(p * #v)))]
 end
 
+-- BENCH_FIGURES (a comma-separated subset of local,c1,c64,mb1,during10mb; default all) picks what
+-- runs, for profiling one figure.
+local figures = os.getenv "BENCH_FIGURES"
+local function want(f)
+    return not figures or figures == "" or (","..figures..","):find(","..f..",", 1, true)
+end
+
 local function client()
     cluster.open(open_options())
     local echo = skynet.newservice("bench_cluster", "echo")
     local function local_call() assert(skynet.call(echo, "lua", "ping", small) == small) end
     local function remote_call() assert(cluster.call("b", ".bench", "ping", small) == small) end
     remote_call() -- the link is up before anything is timed
-    print(string.format("local.c1 %.0f", rate(1, seconds, local_call)))
-    print(string.format("local.c64 %.0f", rate(64, seconds, local_call)))
-    print(string.format("call.c1 %.0f", rate(1, seconds, remote_call)))
-    print(string.format("call.c64 %.0f", rate(64, seconds, remote_call)))
+    if want "local" then
+        print(string.format("local.c1 %.0f", rate(1, seconds, local_call)))
+        print(string.format("local.c64 %.0f", rate(64, seconds, local_call)))
+    end
+    if want "c1" then print(string.format("call.c1 %.0f", rate(1, seconds, remote_call))) end
+    if want "c64" then print(string.format("call.c64 %.0f", rate(64, seconds, remote_call))) end
 
-    local mb = string.rep("m", 1000000)
-    local per_s = rate(1, seconds, function()
-        assert(cluster.call("b", ".bulk", "bulk", mb) == #mb)
-    end)
-    print(string.format("call.mb1 %.0f", per_s * #mb / 1e6))
+    if want "mb1" then
+        local mb = string.rep("m", 1000000)
+        local per_s = rate(1, seconds, function()
+            assert(cluster.call("b", ".bulk", "bulk", mb) == #mb)
+        end)
+        print(string.format("call.mb1 %.0f", per_s * #mb / 1e6))
+    end
+    if not want "during10mb" then return end
 
     -- Small calls while 10 MB calls of the sender service cross the same link back to back.
     local in_flight, transfers, sender_done = false, nil, false

@@ -17,6 +17,8 @@
 #   cluster.call.during10mb p99_ms=X p50_ms=X ref_p99_ms=X small_calls=N transfers=N
 #       small calls while 10 MB calls cross the same link; ref: tcp_pingpong c1's own p99
 #       (target p99 <= 10 ms)
+# BENCH_FIGURES=c1,c64,mb1,during10mb,local (a subset) runs only those figures of the calls, for
+# profiling one of them; the medians then list the others as empty.
 # The reference runs on its own: until the skyhive side exists (lualib/skynet/cluster.lua and
 # services/lua/clusterd.lua), or with BENCH_REFERENCE_ONLY=1, only the cluster.ref.* lines are
 # printed; without BENCH_REFERENCE_ONLY the script then fails (exit 3) saying what is missing.

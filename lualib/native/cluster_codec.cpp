@@ -32,12 +32,40 @@ uint64_t key_of(uint8_t kind, uint32_t session) {
     return (uint64_t(kind == kResponse) << 32) | session;
 }
 
+// The data pointer of an ASSEMBLED frame (body p of len bytes), or null when it has none.
+char* assembled_data(const uint8_t* p, size_t len) {
+    if (len < 1 + 10 + sizeof(char*)) return nullptr;
+    char* data;
+    std::memcpy(&data, p + len - sizeof(char*), sizeof(char*));
+    return data;
+}
+
+// Frees the data of the ASSEMBLED frames among the whole frames at data (n bytes).
+void free_assembled(const char* data, size_t n) {
+    const auto* b = reinterpret_cast<const uint8_t*>(data);
+    for (size_t at = 0; n - at >= 4;) {
+        const uint32_t len = load_be32(b + at);
+        if (len == 0 || len > n - at - 4) break;
+        if (b[at + 4] == kAssembled) std::free(assembled_data(b + at + 4, len));
+        at += 4 + size_t(len);
+    }
+}
+
 }  // namespace
 
 // ---- framer --------------------------------------------------------------------------------
 
 Framer::~Framer() {
+    // Frames completed but never taken (a stream error ended the socket) may hold assemblies.
+    if (assemble_max_ && buf_) free_assembled(buf_, complete_);
     std::free(buf_);
+    for (auto& [key, a] : assembling_)
+        std::free(a.data);
+}
+
+void Framer::assemble(uint32_t max_message, uint64_t max_pending) {
+    assemble_max_ = max_message;
+    max_pending_ = max_pending;
 }
 
 bool Framer::reserve(size_t need) {
@@ -76,10 +104,131 @@ Result<void> Framer::feed(const char* data, size_t n) {
                 return Error{"cluster framer: out of memory"};
             break;
         }
-        complete_ += 4 + size_t(len);
-        ++count_;
+        if (assemble_max_ == 0) {
+            complete_ += 4 + size_t(len);
+            ++count_;
+        } else if (Result<void> r = cut(len); !r) {
+            failed_ = true;
+            return r;
+        }
     }
     return {};
+}
+
+// The whole frame at complete_ (body of len bytes) with assembly on: it stays, goes into an
+// assembly (removed from the batch), or completes one (replaced by the ASSEMBLED frame).
+Result<void> Framer::cut(size_t len) {
+    Result<Taken> taken = take_part(reinterpret_cast<const uint8_t*>(buf_ + complete_ + 4), len);
+    if (!taken) return taken.error();
+    const size_t end = complete_ + 4 + len;
+    switch (*taken) {
+        case Taken::no:
+            complete_ = end;
+            ++count_;
+            break;
+        case Taken::absorbed:
+            std::memmove(buf_ + complete_, buf_ + end, size_ - end);
+            size_ -= end - complete_;
+            break;
+        case Taken::completed: {
+            const size_t grow = local_len_ > end - complete_ ? local_len_ - (end - complete_) : 0;
+            if (grow && !reserve(size_ + grow)) return Error{"cluster framer: out of memory"};
+            std::memmove(buf_ + complete_ + local_len_, buf_ + end, size_ - end);
+            std::memcpy(buf_ + complete_, local_, local_len_);
+            size_ = size_ - (end - complete_) + local_len_;
+            complete_ += local_len_;
+            ++count_;
+            break;
+        }
+    }
+    return {};
+}
+
+Result<Framer::Taken> Framer::take_part(const uint8_t* p, size_t len) {
+    const uint8_t kind = p[0];
+    if (kind == kAssembled)
+        return Error{"cluster frame of kind " + std::to_string(kind) + ": local only"};
+    if (kind == kPart) {
+        if (len < 6) return Taken::no;
+        const uint32_t session = load_be32(p + 1);
+        const uint8_t flags = p[5];
+        if (flags & ~(kFlagMore | kFlagOfResponse)) return Taken::no;
+        const uint8_t of = (flags & kFlagOfResponse) ? kResponse : kRequest;
+        const uint64_t key = key_of(of, session);
+        auto found = assembling_.find(key);
+        if (found == assembling_.end()) return Taken::no;  // the codec's (or nobody's)
+        Assembly& a = found->second;
+        const size_t n = len - 6;
+        char text[160];
+        if (n > a.total - a.got) {
+            std::snprintf(text, sizeof text,
+                          "cluster %s session %u: parts exceed its total of %u bytes",
+                          direction(of), session, a.total);
+            return Error{text};
+        }
+        if (n) std::memcpy(a.data + a.got, p + 6, n);
+        a.got += uint32_t(n);
+        if (flags & kFlagMore) return Taken::absorbed;
+        if (a.got != a.total) {
+            std::snprintf(text, sizeof text,
+                          "cluster %s session %u: its last part leaves it %u bytes short of %u",
+                          direction(of), session, a.total - a.got, a.total);
+            return Error{text};
+        }
+        // ASSEMBLED: u32 length | kind 31 | the first frame's head | the data pointer.
+        const uint32_t body = uint32_t(1 + a.head_len + sizeof(char*));
+        char* q = store_be32(local_, body);
+        *q++ = char(kAssembled);
+        std::memcpy(q, a.head, a.head_len);
+        std::memcpy(q + a.head_len, &a.data, sizeof(char*));
+        local_len_ = 4 + body;
+        pending_bytes_ -= a.total;
+        assembling_.erase(found);
+        return Taken::completed;
+    }
+    if (kind != kRequest && kind != kResponse) return Taken::no;
+    // A first frame: taken only when well formed, split and within the limits; anything else is
+    // left to the codec, which names what is wrong.
+    if (len < 10) return Taken::no;
+    const uint8_t flags = p[5];
+    if (!(flags & kFlagMore) || (flags & ~(kFlagMore | 1))) return Taken::no;
+    const uint32_t session = load_be32(p + 1);
+    const uint32_t total = load_be32(p + 6);
+    size_t off = 10;
+    if (kind == kRequest) {
+        if (len < 12) return Taken::no;
+        if (p[off] == 0) {
+            off += 5;
+        } else if (p[off] == 1 && p[off + 1] != 0) {
+            off += 2 + size_t(p[off + 1]);
+        } else {
+            return Taken::no;
+        }
+        if (len < off) return Taken::no;
+    }
+    const size_t part = len - off;
+    if (total == 0 || total > assemble_max_ || part > total ||
+        pending_bytes_ + total > max_pending_)
+        return Taken::no;
+    const uint64_t key = key_of(kind, session);
+    if (assembling_.count(key))
+        return Error{std::string("cluster ") + direction(kind) + " session " +
+                     std::to_string(session) +
+                     ": a new message while the previous one is incomplete"};
+    char* data = static_cast<char*>(std::malloc(total));
+    if (!data)
+        return Error{"cluster framer: out of memory for a message of " + std::to_string(total) +
+                     " bytes"};
+    Assembly& a = assembling_[key];
+    a.data = data;
+    a.total = total;
+    a.got = uint32_t(part);
+    a.head_len = uint32_t(off);
+    std::memcpy(a.head, p, off);
+    a.head[5] = char(flags & ~kFlagMore);
+    if (part) std::memcpy(data, p + off, part);
+    pending_bytes_ += total;
+    return Taken::absorbed;
 }
 
 Payload Framer::take(uint32_t* count) {
@@ -405,6 +554,58 @@ bool Codec::part_frame(const uint8_t* p, size_t len, size_t at, std::vector<Item
     return add_data(found->second, p + 6, len - 6, flags & kFlagMore, out, key);
 }
 
+// An ASSEMBLED frame (p[0] == kAssembled): the header of a first frame, then the data pointer.
+// Its data is freed on every error.
+bool Codec::assembled_frame(const uint8_t* p, size_t len, size_t at, std::vector<Item>& out) {
+    char* data = assembled_data(p, len);
+    if (!data) return fail("cluster assembled frame at byte %zu: truncated (%zu bytes)", at, len);
+    const uint8_t kind = p[1];
+    const size_t head = len - 1 - sizeof(char*);
+    Item it;
+    it.kind = kind;
+    it.session = load_be32(p + 2);
+    it.flags = p[6];
+    const uint32_t total = load_be32(p + 7);
+    bool ok = (kind == kRequest || kind == kResponse) && !(it.flags & ~1);
+    if (ok && kind == kRequest) {
+        const uint8_t* a = p + 11;
+        if (head == 10 + 5 && a[0] == 0) {
+            it.handle = load_be32(a + 1);
+        } else if (head >= 12 && a[0] == 1 && head == 12 + size_t(a[1]) && a[1] != 0) {
+            it.by_name = true;
+            it.name.assign(reinterpret_cast<const char*>(a + 2), a[1]);
+        } else {
+            ok = false;
+        }
+    } else if (ok) {
+        ok = head == 10;
+    }
+    if (!ok) {
+        std::free(data);
+        return fail("cluster assembled frame at byte %zu: malformed", at);
+    }
+    if (total > limits_.max_message) {
+        std::free(data);
+        return fail(
+            "cluster %s session %u: message of %u bytes is larger than "
+            "cluster_max_message (%u)",
+            direction(kind), it.session, total, limits_.max_message);
+    }
+    if (partial_.count(key_of(kind, it.session))) {
+        std::free(data);
+        return fail("cluster %s session %u: a new message while the previous one is incomplete",
+                    direction(kind), it.session);
+    }
+    it.data = data;
+    it.size = total;
+    out.push_back(std::move(it));
+    return true;
+}
+
+void Codec::discard(const char* data, size_t n) {
+    if (limits_.assembled) free_assembled(data, n);
+}
+
 bool Codec::feed(const char* data, size_t n, std::vector<Item>& out) {
     const size_t start = out.size();
     const auto* b = reinterpret_cast<const uint8_t*>(data);
@@ -432,12 +633,16 @@ bool Codec::feed(const char* data, size_t n, std::vector<Item>& out) {
             ok = first_frame(kind, body, len, at, out);
         } else if (kind == kPart) {
             ok = part_frame(body, len, at, out);
+        } else if (kind == kAssembled && limits_.assembled) {
+            ok = assembled_frame(body, len, at, out);
         } else {
             ok = fail("cluster frame at byte %zu: unknown kind %u", at, unsigned(kind));
         }
         at += 4 + size_t(len);
     }
     if (ok) return true;
+    // The frames after the bad one are not fed: the data of those assembled is freed here.
+    if (at < n) discard(data + at, n - at);
     for (size_t i = start; i < out.size(); ++i)
         if (out[i].kind > kMaxControl) std::free(out[i].data);
     out.resize(start);

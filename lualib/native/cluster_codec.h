@@ -15,6 +15,15 @@
 //   address: u8 0, u32 handle | u8 1, u8 length (1..255), name bytes (".name", "@name")
 // A message's parts are keyed by (direction, session): parts of different messages may
 // interleave on the link, so that a small message overtakes a large one.
+//
+// Assembly (optional, Framer::assemble and Limits::assembled, set together by a link): the framer
+// puts a split message's parts together on the socket thread as they arrive, so the link is
+// handed the message once, whole, and small frames never wait behind its parts. The framer then
+// delivers it as a local frame that never travels on the wire (a peer sending its kind is a
+// stream error):
+//   31 ASSEMBLED  the first frame's body from its kind byte through the address, flags without
+//                 "more parts", then the data: a pointer (8 bytes, this process's byte order) to
+//                 a malloc'd block of exactly `total` bytes, owned by whoever takes the frame
 
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +41,7 @@ inline constexpr uint8_t kMaxControl = 15;
 inline constexpr uint8_t kRequest = 16;
 inline constexpr uint8_t kResponse = 17;
 inline constexpr uint8_t kPart = 18;
+inline constexpr uint8_t kAssembled = 31;  // local only: see "Assembly" above
 
 inline constexpr uint8_t kFlagPush = 1;        // REQUEST: no answer expected
 inline constexpr uint8_t kFlagOk = 1;          // RESPONSE: not an error
@@ -48,6 +58,10 @@ inline constexpr uint32_t kMaxHeader = 4 + 1 + 4 + 1 + 4 + 2 + 255;
 // back, exactly as they were on the wire (length prefixes included). A length of 0 or above
 // max_frame is a stream error, reported as soon as the 4 length bytes are in.
 // Thread: socket thread only (created anywhere, then owned by the socket).
+// With assemble() the parts of split messages are put together here (see "Assembly" above); a
+// part beyond its message's total, a last part short of it, a second first frame of a message
+// being assembled and an ASSEMBLED frame from the peer are stream errors then. Frames it does not
+// take (control, whole messages, anything malformed) pass as they are, for the codec to judge.
 class Framer final : public net::Framer {
   public:
     explicit Framer(uint32_t max_frame = kDefaultMaxFrame) : max_frame_(max_frame) {}
@@ -55,13 +69,39 @@ class Framer final : public net::Framer {
     Framer(const Framer&) = delete;
     Framer& operator=(const Framer&) = delete;
 
+    // Assembles split messages of up to max_message bytes while those incomplete hold at most
+    // max_pending bytes (a message past either passes in parts). Thread: before the first feed.
+    void assemble(uint32_t max_message, uint64_t max_pending);
+
     Result<void> feed(const char* data, size_t n) override;
     Payload take(uint32_t* count) override;
 
+    size_t assembling() const { return assembling_.size(); }
+
   private:
+    struct Assembly {
+        char* data = nullptr;  // malloc'd, `total` bytes
+        uint32_t total = 0;
+        uint32_t got = 0;
+        uint32_t head_len = 0;  // the first frame's body up to its data part
+        char head[kMaxHeader];
+    };
+    enum class Taken { no, absorbed, completed };
+
     bool reserve(size_t need);
+    // Looks at the whole frame whose body is `body` (len bytes): a first frame or part of a split
+    // message is taken into its assembly; the last part completes it (the local frame is then in
+    // `local_`).
+    Result<Taken> take_part(const uint8_t* body, size_t len);
+    Result<void> cut(size_t len);
 
     uint32_t max_frame_;
+    uint32_t assemble_max_ = 0;  // 0: no assembly
+    uint64_t max_pending_ = 0;
+    uint64_t pending_bytes_ = 0;
+    std::unordered_map<uint64_t, Assembly> assembling_;  // key: direction << 32 | session
+    char local_[4 + 1 + kMaxHeader + 8];
+    size_t local_len_ = 0;
     char* buf_ = nullptr;  // malloc'd; [0, complete_) whole frames, then the incomplete one
     size_t size_ = 0;
     size_t cap_ = 0;
@@ -75,6 +115,9 @@ struct Limits {
     uint32_t part = kDefaultPart;                      // data bytes per frame
     uint32_t max_frame = kDefaultMaxFrame;             // must hold part + kMaxHeader
     uint64_t max_pending = 4ull * kDefaultMaxMessage;  // bytes of incomplete incoming messages
+    // The fed bytes come from a Framer with assemble(): ASSEMBLED frames are taken (their data
+    // pointers trusted). Off, such a frame is an unknown kind like any other.
+    bool assembled = false;
 };
 
 // A message completed by Codec::feed, or a control frame.
@@ -118,6 +161,9 @@ class Codec {
     // control frame to `out`, in wire order. False with error() on a malformed frame; the items
     // this call produced are then freed and removed from `out`.
     bool feed(const char* data, size_t n, std::vector<Item>& out);
+    // Frees the data of every ASSEMBLED frame in a framer's payload that will not be fed (its
+    // connection is gone). Does nothing unless limits().assembled.
+    void discard(const char* data, size_t n);
 
     // Drops every incomplete incoming message.
     void reset();
@@ -139,6 +185,7 @@ class Codec {
                 const char* data, size_t size, std::vector<Payload>& frames);
     bool first_frame(uint8_t kind, const uint8_t* p, size_t len, size_t at, std::vector<Item>& out);
     bool part_frame(const uint8_t* p, size_t len, size_t at, std::vector<Item>& out);
+    bool assembled_frame(const uint8_t* p, size_t len, size_t at, std::vector<Item>& out);
     bool add_data(Partial& part, const uint8_t* p, size_t len, bool more, std::vector<Item>& out,
                   uint64_t key);
 

@@ -1,10 +1,12 @@
 // skynet.cluster.core, the Lua binding of the link codec (cluster_codec.h).
 //
-//   core.link{max_message =, part =, max_frame =, max_pending =} -> link
+//   core.link{max_message =, part =, max_frame =, max_pending =, assembled =} -> link
 //       One link's codec. Every field is optional (bytes): max_message 16 MB, part 65536 (data
 //       bytes per frame), max_frame 262144 (must hold a part and its header; the framer of the
 //       peer must accept it), max_pending 4 * max_message (incomplete incoming messages).
-//   link:request(session, push, msg, sz [, borrow]) -> n, buf1, sz1, ..., bufn, szn
+//       assembled = true: the socket's "cluster" framer assembles split messages (its option
+//       assemble): feed takes the whole messages it hands over.
+//   link:request(session, push, msg, sz [, borrow [, gather]]) -> n, buf1, sz1, ..., bufn, szn
 //       msg, sz: skynet.pack(address, ...) (a string is accepted too and is not freed; with
 //       borrow true, msg is only read: the message being dispatched still owns it). The
 //       first packed value is the address: an integer handle or a name (".name", "@name").
@@ -15,9 +17,15 @@
 //       produced then.
 //       session: 0..2^32-1; a message split in parts needs a session no other message of the
 //       same direction in flight uses (pushes too).
-//   link:response(session, ok, msg, sz [, borrow]) -> n, buf1, sz1, ...
+//       With gather true, a message that fits in one frame is appended to the link's gathered
+//       output instead, and the call returns 0, bytes gathered so far: many small frames then
+//       leave in one socket write (link:take). A larger message returns its frames as above.
+//   link:response(session, ok, msg, sz [, borrow [, gather]]) -> n, buf1, sz1, ...
 //       msg: the packed return values (lightuserdata, freed unless borrow is true), nil, or a
-//       string (an error text).
+//       string (an error text). gather as for request.
+//   link:take() -> buf, sz | nil
+//       The gathered frames back to back (malloc'd; ownership moves to the caller, e.g. to a
+//       socket write), nil when nothing is gathered. The link starts a new gathering.
 //   link:feed(msg, sz) -> n, t        (or link:feed(str))
 //       msg, sz: one "frames" socket event's payload (borrowed). t is the same table at every
 //       call (entries past 6 * n are stale); each completed item takes 6 slots, in wire order:
@@ -32,6 +40,8 @@
 //       No table is made per item. A malformed frame raises an error naming it (unknown kind,
 //       truncated fields, a part without a first frame, a total above max_message, parts past
 //       the total); the items of that call are freed, and the link should close its socket.
+//   link:discard(msg, sz)             frees what a frames payload that will not be fed holds
+//                                     (the assembled messages' data; nothing else needs it)
 //   link:reset()                      drops incomplete incoming messages
 //   link:pending() -> count, bytes    incomplete incoming messages
 //   core.prefix(address, msg, sz) -> msg2, sz2
@@ -46,6 +56,7 @@
 
 #include "lualib/native/cluster_core.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -68,9 +79,31 @@ constexpr int kStride = 6;
 
 struct Link {
     explicit Link(Limits l) : codec(l) {}
+    ~Link() { std::free(gathered); }
+    Link(const Link&) = delete;
+    Link& operator=(const Link&) = delete;
+
+    // Appends one frame to `gathered`. False when out of memory.
+    bool gather(const Payload& f) {
+        if (gathered_size + f.size() > gathered_cap) {
+            size_t cap = std::max<size_t>(gathered_cap * 2, gathered_size + f.size());
+            cap = std::max<size_t>(cap, 4096);
+            char* p = static_cast<char*>(std::realloc(gathered, cap));
+            if (!p) return false;
+            gathered = p;
+            gathered_cap = cap;
+        }
+        std::memcpy(gathered + gathered_size, f.data(), f.size());
+        gathered_size += f.size();
+        return true;
+    }
+
     Codec codec;
     std::vector<Payload> frames;  // scratch of request/response
     std::vector<Item> items;      // scratch of feed
+    char* gathered = nullptr;     // malloc'd: single-frame messages waiting for take()
+    size_t gathered_size = 0;
+    size_t gathered_cap = 0;
 };
 
 // A message argument: lightuserdata + size (owned: freed by us), a string (borrowed), or nil.
@@ -119,7 +152,17 @@ int64_t session_arg(lua_State* L, int idx) {
     return int64_t(s);
 }
 
-int push_frames(lua_State* L, Link* link) {
+// Pushes the frames just encoded; with gather, a lone frame goes to the gathered output and
+// 0, bytes gathered is pushed instead.
+int push_frames(lua_State* L, Link* link, bool gather) {
+    if (gather && link->frames.size() == 1) {
+        const bool ok = link->gather(link->frames[0]);
+        link->frames.clear();
+        if (!ok) return luaL_error(L, "cluster: out of memory gathering frames");
+        lua_pushinteger(L, 0);
+        lua_pushinteger(L, lua_Integer(link->gathered_size));
+        return 2;
+    }
     const int n = int(link->frames.size());
     luaL_checkstack(L, 1 + 2 * n, "cluster: too many frames");
     lua_pushinteger(L, n);
@@ -153,6 +196,9 @@ int l_link(lua_State* L) {
             }
             lua_pop(L, 1);
         }
+        lua_getfield(L, 1, "assembled");
+        l.assembled = lua_toboolean(L, -1);
+        lua_pop(L, 1);
     }
     char bad[160] = "";
     {
@@ -192,7 +238,7 @@ int l_request(lua_State* L) {
         link->codec.request(uint32_t(session), lua_toboolean(L, 3), m.data, m.size, link->frames);
     std::free(m.owned);
     if (!ok) return luaL_error(L, "%s", link->codec.error().c_str());
-    return push_frames(L, link);
+    return push_frames(L, link, lua_toboolean(L, 7));
 }
 
 int l_response(lua_State* L) {
@@ -209,7 +255,7 @@ int l_response(lua_State* L) {
         link->codec.response(uint32_t(session), lua_toboolean(L, 3), m.data, m.size, link->frames);
     std::free(m.owned);
     if (!ok) return luaL_error(L, "%s", link->codec.error().c_str());
-    return push_frames(L, link);
+    return push_frames(L, link, lua_toboolean(L, 7));
 }
 
 int l_feed(lua_State* L) {
@@ -259,6 +305,29 @@ int l_feed(lua_State* L) {
     link->items.clear();
     lua_pushvalue(L, t);
     return 2;
+}
+
+int l_take(lua_State* L) {
+    Link* link = check_link(L);
+    if (link->gathered_size == 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushlightuserdata(L, link->gathered);
+    lua_pushinteger(L, lua_Integer(link->gathered_size));
+    link->gathered = nullptr;
+    link->gathered_size = link->gathered_cap = 0;
+    return 2;
+}
+
+int l_discard(lua_State* L) {
+    Link* link = check_link(L);
+    luaL_checktype(L, 2, LUA_TLIGHTUSERDATA);
+    const auto* data = static_cast<const char*>(lua_touserdata(L, 2));
+    const lua_Integer sz = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, sz >= 0 && (data || sz == 0), 3, "invalid payload size");
+    link->codec.discard(data, size_t(sz));
+    return 0;
 }
 
 int l_reset(lua_State* L) {
@@ -320,9 +389,9 @@ int l_random(lua_State* L) {
 
 extern "C" int luaopen_skynet_cluster_core(lua_State* L) {
     using namespace skyhive;
-    const luaL_Reg methods[] = {{"request", l_request}, {"response", l_response},
-                                {"feed", l_feed},       {"reset", l_reset},
-                                {"pending", l_pending}, {nullptr, nullptr}};
+    const luaL_Reg methods[] = {{"request", l_request}, {"response", l_response}, {"feed", l_feed},
+                                {"reset", l_reset},     {"pending", l_pending},   {"take", l_take},
+                                {"discard", l_discard}, {nullptr, nullptr}};
     luaL_newmetatable(L, kLinkMeta);
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");

@@ -215,6 +215,15 @@ int l_warning_mark(lua_State* L) {
     return 0;
 }
 
+int l_buffers(lua_State* L) {
+    const int32_t id = check_id(L, 1);
+    const lua_Integer bytes = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, bytes >= 1 && bytes <= (lua_Integer(1) << 30), 2,
+                  "the buffer size is 1 to 1073741824 bytes");
+    server(L).set_buffers(id, int(bytes));
+    return 0;
+}
+
 int l_nodelay(lua_State* L) {
     const int32_t id = check_id(L, 1);
     server(L).set_nodelay(id, lua_isnone(L, 2) || lua_toboolean(L, 2));
@@ -329,11 +338,22 @@ extern "C" int luaopen_skynet_socketdriver(lua_State* L) {
     using namespace skyhive;
     using namespace skyhive::socket_driver_lua;
     static const luaL_Reg bound[] = {
-        {"connect", l_connect},   {"listen", l_listen},     {"bind", l_bind},
-        {"start", l_start},       {"pause", l_pause},       {"close", l_close},
-        {"shutdown", l_shutdown}, {"nodelay", l_nodelay},   {"warning_mark", l_warning_mark},
-        {"send", l_send},         {"lsend", l_lsend},       {"set_framer", l_set_framer},
-        {"udp", l_udp},           {"udp_send", l_udp_send}, {"info", l_info},
+        {"connect", l_connect},
+        {"listen", l_listen},
+        {"bind", l_bind},
+        {"start", l_start},
+        {"pause", l_pause},
+        {"close", l_close},
+        {"shutdown", l_shutdown},
+        {"nodelay", l_nodelay},
+        {"buffers", l_buffers},
+        {"warning_mark", l_warning_mark},
+        {"send", l_send},
+        {"lsend", l_lsend},
+        {"set_framer", l_set_framer},
+        {"udp", l_udp},
+        {"udp_send", l_udp_send},
+        {"info", l_info},
         {nullptr, nullptr},
     };
     static const luaL_Reg plain[] = {

@@ -9,6 +9,7 @@
 //   listen(host, port [, backlog]) -> id, port | nil, err   port: the bound one (0 = kernel's)
 //   bind(fd) -> id | nil, err                 adopts an open fd (stdin, a pipe)
 //   start(id), pause(id), close(id), shutdown(id), nodelay(id [, on])
+//   buffers(id, bytes)                        SO_SNDBUF and SO_RCVBUF of a TCP socket
 //   warning_mark(id, kb)                      this socket's write-queue high-water mark (1 KB to
 //                                             4 GB; the node's socket_warning_kb otherwise)
 //   send(id, data [, size]) -> boolean        data: string, table of strings, or light userdata
@@ -17,7 +18,7 @@
 //                                             framed mode with a registered framer; options: a
 //                                             table of integers for its factory (see below)
 //   info() -> { {id, type, state, owner, address, port, reading, read, write, wbuffer, rtime,
-//              wtime, nodelay, keepalive}, ... }   every socket of the node (netstat)
+//              wtime, nodelay, keepalive, sndbuf, rcvbuf}, ... }   every socket (netstat)
 //   info(id) -> {id, type, ...} | nil         one socket. Both wait for the socket thread's
 //                                             answer, so every command issued before has been
 //                                             processed when they return

@@ -69,6 +69,8 @@ int l_info(lua_State* L) {
         lua_setfield(L, -2, "nodelay");
         lua_pushboolean(L, s.keepalive);
         lua_setfield(L, -2, "keepalive");
+        if (s.sndbuf > 0) set_field(L, "sndbuf", lua_Integer(s.sndbuf));
+        if (s.rcvbuf > 0) set_field(L, "rcvbuf", lua_Integer(s.rcvbuf));
         if (!one) lua_rawseti(L, -2, lua_Integer(i + 1));
     }
     lua_remove(L, -2);  // the box; collected later

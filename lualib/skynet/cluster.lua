@@ -21,6 +21,10 @@ skynet.register_protocol {
 local cluster = {}
 local clusterd = nil  -- the handle of .clusterd
 local links = {}      -- node -> link handle (cache)
+local bulks = {}      -- node -> the link's clusterbulk (cache)
+-- A call or send with a string argument longer than this goes to the link's clusterbulk, which
+-- frames it there, so that the link is not held while small calls wait behind it.
+local BULK = 256 * 1024
 
 local function daemon()
     if not clusterd then clusterd = skynet.uniqueservice("clusterd") end
@@ -42,6 +46,22 @@ local function link_of(node)
     return h
 end
 
+-- l, or its clusterbulk when an argument is a string longer than BULK.
+local function route(node, l, ...)
+    for i = 1, select("#", ...) do
+        local v = select(i, ...)
+        if type(v) == "string" and #v > BULK then
+            local b = bulks[node]
+            if not b then
+                b = skynet.call(l, "lua", "BULK")
+                bulks[node] = b
+            end
+            return b
+        end
+    end
+    return l
+end
+
 -- The call's results, or its error raised at the caller of cluster.call (level 2: this function
 -- runs as a tail call of cluster.call).
 local function result(node, ok, ...)
@@ -49,7 +69,7 @@ local function result(node, ok, ...)
     local text = text_of(...)
     if text:find("service is dead", 1, true) == 1 then
         -- the link itself is gone (clusterd closed it): ask again next time
-        links[node] = nil
+        links[node], bulks[node] = nil, nil
         text = format("unknown node %s", node)
     end
     error(text, 2)
@@ -105,7 +125,7 @@ function cluster.call(node, address, ...)
     if l == 0 then
         return local_result(address, pcall(skynet.call, local_target(address, 2), "lua", ...))
     end
-    return result(node, pcall(skynet.call, l, "cluster", address, ...))
+    return result(node, pcall(skynet.call, route(node, l, ...), "cluster", address, ...))
 end
 
 -- Yields.
@@ -126,7 +146,7 @@ function cluster.send(node, address, ...)
         skynet.send(local_target(address, 2), "lua", ...)
         return
     end
-    skynet.send(l, "cluster", address, ...)
+    skynet.send(route(node, l, ...), "cluster", address, ...)
 end
 
 -- A local address forwarding "lua" calls and sends to address on node. Yields.

@@ -380,6 +380,11 @@ function socket.nodelay(id, on)
     driver.nodelay(id, on ~= false)
 end
 
+-- The kernel's send and receive buffers of a TCP socket, in bytes (SO_SNDBUF, SO_RCVBUF).
+function socket.buffers(id, bytes)
+    driver.buffers(id, bytes)
+end
+
 -- Framed mode: from now on the framer `name` (registered in C++, e.g. "resp") cuts what is read,
 -- and each batch arrives as on_frames(ptr, size, count): ptr/size hold the framer's encoding and
 -- are valid until on_frames returns or yields. Bytes read before stay readable with read.

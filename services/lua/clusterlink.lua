@@ -9,9 +9,13 @@
 -- (skynet.dispatch_unknown_response) and goes out as a RESPONSE frame: no coroutine per request
 -- either.
 --
+-- Calls and pushes whose arguments hold a long string come through this link's clusterbulk
+-- instead (it frames them, so that framing never holds the small calls here): it tells this
+-- service of each call it wrote (BULK_SENT), and this service tells it the socket (STATE).
+--
 -- One connection at a time, in framed mode (the "cluster" framer cuts frames on the socket
--- thread): dialed here when a call needs it, or accepted by clusterd and handed over after the
--- peer's HELLO. The handshake (HELLO, CHALLENGE, PROOF, WELCOME; with a secret, HMAC-SHA256 both
+-- thread and assembles split messages there): dialed here when a call needs it, or accepted by
+-- clusterd and handed over after the peer's HELLO. The handshake (HELLO, CHALLENGE, PROOF, WELCOME; with a secret, HMAC-SHA256 both
 -- ways) names both ends and their epochs. When the connection drops, sends a bad frame, the
 -- peer's epoch changes or the peer stays silent for peer_timeout ms, every call waiting on the
 -- peer fails at once with "node X: connection lost: may or may not have executed".
@@ -56,6 +60,7 @@ local backoff, retry_at = 0, 0
 local last_error = nil -- why the last dial failed (for calls made during the backoff)
 local gone = false     -- the peer left the node list: calls fail with "unknown node X"
 local crossings = 0    -- times both ends dialed at once (for STAT)
+local bulk = nil       -- this link's clusterbulk (large messages)
 
 local function lost_text()
     return format("node %s: connection lost: may or may not have executed", peername)
@@ -68,6 +73,48 @@ end
 local function new_session()
     repeat next_ls = next_ls % 0x7fffffff + 1 until not pending[next_ls]
     return next_ls
+end
+
+-- Frames of small messages are gathered in `out` (core.link's gather) and written together:
+-- at the end of the message that gathered them when nothing else waits in this service's
+-- mailbox, else once behind what waits now (a skynet.yield), or at once past FLUSH_BYTES. So a
+-- burst of calls or answers costs one socket write instead of one each. The gathered frames
+-- belong to `link` (they are dropped with it).
+local FLUSH_BYTES = 64 * 1024
+local KERNEL_BUFFER = 256 * 1024 -- SO_SNDBUF and SO_RCVBUF of the connection (see up)
+local flush_forked = false
+local mqlen, yield = skynet.mqlen, skynet.yield
+
+local function flush()
+    local buf, size = out:take()
+    if not buf then return end
+    if link then
+        socket_write(link.id, buf, size)
+        last_send = now()
+    else
+        trash(buf, size)
+    end
+end
+
+local function flush_later()
+    yield()
+    flush_forked = false
+    flush()
+end
+
+-- After gathering `bytes` (the total so far): writes now, or arranges the write.
+local function gathered(bytes)
+    if bytes >= FLUSH_BYTES or mqlen() == 0 then return flush() end
+    if not flush_forked then
+        flush_forked = true
+        skynet.fork(flush_later)
+    end
+end
+
+-- Tells clusterbulk the socket it may write on (false while no connection is up) and whether
+-- the send queue is past its mark.
+local function tell_bulk()
+    if bulk then skynet.send(bulk, "lua", "STATE", link and link.id or false, full) end
 end
 
 local function fail(source, session, text)
@@ -115,7 +162,10 @@ local function drop(c, why)
     c.early = {}
     if c.co then skynet.wakeup(c.co) end
     if link == c then
+        local buf, size = out:take()
+        if buf then trash(buf, size) end
         link, full = nil, false
+        tell_bulk()
         local p = pending
         pending, npending = {}, 0
         local text = lost_text()
@@ -144,6 +194,7 @@ local function sent(source, session, ls, ok, n, ...)
             pending[ls] = { source = source, session = session }
             npending = npending + 1
         end
+        if n == 0 then return gathered(...) end
         return write_frames(link.id, n, ...)
     end
     local frames = table.pack(n, ...)
@@ -169,7 +220,7 @@ local function outgoing(session, source, msg, sz)
     end
     local ls = new_session()
     return sent(source, session, ls,
-        pcall(out.request, out, ls, session == 0, msg, sz, true))
+        pcall(out.request, out, ls, session == 0, msg, sz, true, link ~= nil))
 end
 
 skynet.register_protocol {
@@ -190,19 +241,22 @@ local function resolve(address)
 end
 
 local function answered(c, ls, ok, n, ...)
-    if ok then return write_frames(c.id, n, ...) end
+    if ok then
+        if n == 0 then return gathered(...) end
+        return write_frames(c.id, n, ...)
+    end
     local text = tostring(n)
     if text:find("larger than cluster_max_message", 1, true) then
         text = format("node %s: answer %s", myname, (text:gsub("^message ", "")))
     end
-    write_frames(c.id, out:response(ls, false, text))
+    answered(c, ls, true, out:response(ls, false, text, nil, false, true))
 end
 
 -- Answers request ls of connection c, if c is still the link (else its caller already failed).
 -- data (msg, sz) is borrowed, or an error text.
 local function respond(c, ls, ok, data, size)
     if link ~= c then return end
-    return answered(c, ls, pcall(out.response, out, ls, ok, data, size, true))
+    return answered(c, ls, pcall(out.response, out, ls, ok, data, size, true, true))
 end
 
 -- A local service answered request s (ok false: an error answer, msg its text; empty when the
@@ -276,7 +330,7 @@ end
 
 -- The frames event of connection c: items in wire order (docs/lua-api.md, skynet.cluster.core).
 local function on_frames(c, ptr, size)
-    if c.state == "closed" then return end
+    if c.state == "closed" then return c.codec:discard(ptr, size) end
     last_recv = now()
     local ok, n, t = pcall(c.codec.feed, c.codec, ptr, size)
     if ok then
@@ -304,15 +358,23 @@ local function on_frames(c, ptr, size)
     end
 end
 
+-- The "cluster" framer's options: split messages are assembled on the socket thread, so the
+-- link gets each one whole, and a small frame never waits in this service's mailbox behind the
+-- parts of a large one (the codec takes them with `assembled`).
+local function framer_options()
+    return { assemble = conf.max_message }
+end
+
 -- A connection object for socket id, reading in framed mode from now on.
 local function connection(id, addr, framed)
     local c = { id = id, addr = addr, state = "handshake", inbox = {}, early = {},
-        codec = core.link { max_message = conf.max_message, part = conf.part } }
+        codec = core.link { max_message = conf.max_message, part = conf.part, assembled = true } }
     socket.onclose(id, function(_, err)
         skynet.fork(drop, c, err or "closed by the peer")
     end)
     if not framed then
-        socket.set_framer(id, "cluster", function(ptr, size) on_frames(c, ptr, size) end)
+        socket.set_framer(id, "cluster", function(ptr, size) on_frames(c, ptr, size) end,
+            framer_options())
     end
     return c
 end
@@ -344,9 +406,17 @@ local function up(c, epoch)
     last_recv, last_send = now(), now()
     socket.warning_mark(c.id, conf.send_queue_kb)
     socket.warning(c.id, function(_, kb)
-        if link == c then full = kb > 0 end
+        if link == c and full ~= (kb > 0) then
+            full = kb > 0
+            tell_bulk()
+        end
     end)
+    tell_bulk()
     socket.nodelay(c.id)
+    -- Bounded kernel buffers: a small frame written after a large message's parts waits behind
+    -- at most this much of them in each kernel (with Linux's tuned defaults, up to 4 MB sent and
+    -- 6 MB received on loopback: tens of ms for the peer's socket thread to read through).
+    socket.buffers(c.id, KERNEL_BUFFER)
     local q = queue
     queue, queued = {}, 0
     for i = 1, #q do
@@ -406,7 +476,7 @@ local function try_dial()
     local c
     local id, err = socket.open_framed(host, tonumber(port), "cluster", function(ptr, size)
         on_frames(c, ptr, size)
-    end)
+    end, framer_options())
     if not id then return failed(err) end
     c = connection(id, addr, true)
     if link or dialing ~= true then -- an accepted connection won meanwhile
@@ -517,7 +587,19 @@ local function heartbeat()
     local c = link
     if c then
         local t = now()
-        if (t - last_recv) * 10 >= conf.peer_timeout then
+        local silent = (t - last_recv) * 10 >= conf.peer_timeout
+        if silent then
+            -- The framer assembles a large message without a frames event until its last part:
+            -- bytes read on the socket are signs of life too (netstat waits for the socket
+            -- thread, only here).
+            local info = socket.netstat(c.id)
+            local rtime = info and info.rtime
+            if rtime and rtime < conf.peer_timeout then
+                last_recv = t - rtime // 10
+                silent = false
+            end
+        end
+        if silent then
             drop(c, format("nothing received for %d ms", (t - last_recv) * 10))
         elseif (t - last_send) * 10 >= conf.heartbeat then
             socket_write(c.id, frame.control(frame.PING))
@@ -533,6 +615,7 @@ function CMD.CONFIG(c)
     local first = conf.heartbeat == nil
     conf = c
     out = core.link { max_message = conf.max_message, part = conf.part }
+    skynet.send(bulk, "lua", "CONF", conf.max_message, conf.part)
     -- The heartbeat runs from the first configuration on (it reads conf's periods).
     if first then skynet.timeout(10, heartbeat) end
     return true
@@ -568,6 +651,11 @@ function CMD.ACCEPT(id, addr, epoch_d, nonce_d)
     return true
 end
 
+-- The service that sends this link's large messages (skynet.cluster asks once per node).
+function CMD.BULK()
+    return bulk
+end
+
 function CMD.STAT()
     return { up = link ~= nil, epoch = link and link.epoch, address = conf.address,
         pending = npending, queued = #queue, full = full, crossings = crossings }
@@ -579,9 +667,22 @@ function CMD.CLOSE()
     return true
 end
 
+-- clusterbulk wrote the request of a caller's call (session ls of its range) on connection id:
+-- it is pending from now on, or fails at once when that connection is no longer the link.
+local function bulk_sent(ls, source, session, id)
+    if link and link.id == id then
+        pending[ls] = { source = source, session = session }
+        npending = npending + 1
+    else
+        fail(source, session, lost_text())
+    end
+end
+
 skynet.start(function()
+    bulk = skynet.newservice("clusterbulk", self_handle, peername)
     skynet.dispatch_unknown_response(served)
     skynet.dispatch("lua", function(_, _, cmd, ...)
+        if cmd == "BULK_SENT" then return bulk_sent(...) end
         local f = CMD[cmd]
         if not f then error(format("clusterlink: unknown command %s", tostring(cmd))) end
         skynet.retpack(f(...))

@@ -314,7 +314,7 @@ inline int GameNode::console_port() const {
 
 // What the console's `list` and `cmem` say about a node; nullopt when it could not be asked.
 struct NodeFigures {
-    size_t services = 0;       // without the cluster links
+    size_t services = 0;       // without the cluster links (and their clusterbulk helpers)
     size_t links = 0;          // cluster links: one per peer node, made at the first call to it
     long long rss = 0;         // bytes resident
     long long allocated = -1;  // jemalloc's bytes in use; -1 when the node is not on jemalloc
@@ -329,7 +329,7 @@ inline std::optional<NodeFigures> node_figures(int console) {
     for (auto& line : list.lines) {
         if (line.find("clusterlink") != std::string::npos)
             ++f.links;
-        else
+        else if (line.find("clusterbulk") == std::string::npos)  // a link's, comes with it
             ++f.services;
     }
     for (auto& line : mem.lines) {

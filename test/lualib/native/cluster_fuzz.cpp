@@ -1,6 +1,7 @@
 // libFuzzer target for a link's receiving side: arbitrary bytes go through the "cluster" framer
 // (cut where the input's first byte says) and each payload it delivers through Codec::feed with
-// small limits, so parts, reassembly and every bound are reached. Neither may crash, read out of
+// small limits, so parts, reassembly and every bound are reached; once more with the framer
+// assembling split messages and the codec taking them whole. Neither may crash, read out of
 // bounds or leak; a frame the framer accepted and the codec refused ends the run like a dropped
 // link. The same bytes are then sent as a packed message: when request() takes them, its frames
 // must feed back to exactly the data that followed the address.
@@ -32,11 +33,18 @@ void free_items(std::vector<Item>& items) {
     items.clear();
 }
 
-void receive(const uint8_t* data, size_t size) {
+// With `assemble`, the framer puts split messages together and the codec takes them whole (the
+// local frames' pointers must only ever be the framer's own).
+void receive(const uint8_t* data, size_t size, bool assemble) {
     if (size == 0) return;
     const size_t step = 1 + data[0] % 97;
     Framer framer(1024);
-    Codec codec(fuzz_limits());
+    Limits limits = fuzz_limits();
+    if (assemble) {
+        framer.assemble(limits.max_message, limits.max_pending);
+        limits.assembled = true;
+    }
+    Codec codec(limits);
     std::vector<Item> items;
     for (size_t at = 1; at < size; at += step) {
         const size_t n = std::min(step, size - at);
@@ -68,7 +76,8 @@ void round_trip(const uint8_t* data, size_t size) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    receive(data, size);
+    receive(data, size, false);
+    receive(data, size, true);
     round_trip(data, size);
     return 0;
 }

@@ -76,6 +76,48 @@ t.run(function()
     socket.close(client)
     socket.close(server)
 
+    -- Assembly (framer option assemble, codec option assembled): the parts of 1 MB are put
+    -- together on the socket thread and reach the codec as one frame; gathering (request and
+    -- response with gather) keeps small frames in the link until take() hands them over in one
+    -- buffer, for one socket write.
+    client = assert(socket.open("127.0.0.1", port))
+    server = next_conn()
+    socket.start(server)
+    local arx = core.link { assembled = true }
+    local frames, items = 0, {}
+    socket.set_framer(client, "cluster", function(ptr, size, count)
+        frames = frames + count
+        local n, it = arx:feed(ptr, size)
+        for i = 1, n * 6, 6 do
+            items[#items + 1] = { session = it[i + 1], args = table.pack(skynet.unpack(it[i + 4],
+                it[i + 5])) }
+            skynet.trash(it[i + 4], it[i + 5])
+        end
+    end, { assemble = 1 << 24 })
+    local gtx = core.link {}
+    local m1, s1 = skynet.pack(".a", "one")
+    local n1, bytes1 = gtx:request(5, false, m1, s1, false, true)
+    local r2, s2 = skynet.pack("two")
+    local n2, bytes2 = gtx:response(6, true, r2, s2, false, true)
+    t.ok(n1 == 0 and n2 == 0, "small frames gathered")
+    t.ok(bytes2 > bytes1 and bytes1 > 0, "gathered bytes grow")
+    t.eq(write_all(true, gtx:request(7, false, skynet.pack(".big", big))), 17,
+        "1 MB still in 17 parts with gather off")
+    local gbuf, gsz = gtx:take()
+    t.eq(gsz, bytes2, "take hands over what was gathered")
+    t.eq(gtx:take(), nil, "nothing left after take")
+    socket.write(server, gbuf, gsz)
+    t.wait_until(function() return #items == 3 end, 500, "three messages")
+    t.eq(frames, 3, "three frames: the 17 parts arrived as one")
+    local seen = {}
+    for _, it in ipairs(items) do seen[it.session] = it.args end
+    t.eq(seen[5][1], "one", "gathered request")
+    t.eq(seen[6][1], "two", "gathered response")
+    t.ok(seen[7][1] == big, "1 MB assembled byte for byte")
+    t.eq(select(1, arx:pending()), 0, "nothing reassembled in the codec")
+    socket.close(client)
+    socket.close(server)
+
     -- Options: max_frame is honoured, anything else is refused.
     client = assert(socket.open("127.0.0.1", port))
     server = next_conn()
@@ -93,6 +135,8 @@ t.run(function()
         function() end, { max_bulk = 1 })
     t.raises({ "max_frame must be in" }, socket.set_framer, client, "cluster", function() end,
         { max_frame = 0 })
+    t.raises({ "option assemble must be a positive integer" }, socket.set_framer, client,
+        "cluster", function() end, { assemble = 0 })
     socket.close(client)
     socket.close_fd(next_conn())
     socket.close(listener)
