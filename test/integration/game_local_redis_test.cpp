@@ -21,6 +21,7 @@ std::string default_with(const TempDir& dir, const std::string& extra) {
            "/config/default.lua\"\n"
            "game = \"127.0.0.1:0\"\n"
            "debug_console = \"127.0.0.1:0\"\n"
+           "admin = \"127.0.0.1:0\"\n"
            "cluster_listen = \"127.0.0.1:0\"\n"
            "local_redis = \"" +
            dir.file("data/redis") + "\"\n" + extra;

@@ -84,6 +84,7 @@ TEST_F(InstalledNode, DefaultConfigRunsWithoutArgumentFromAnotherDirectory) {
     // The installed copy's fixed ports would collide with other nodes on this machine.
     std::ofstream(share_ / "config/default.lua", std::ios::app)
         << "game = \"127.0.0.1:0\"\ndebug_console = \"127.0.0.1:0\"\nlocal_redis_port = 0\n"
+           "admin = \"127.0.0.1:0\"\n"
            "cluster_listen = \"127.0.0.1:0\"\n";
     Process node({(prefix_ / "bin/skyhive").string()}, prefix_dir_.file("node.log"), cwd_.path());
     int port = listening_port(node, "game");
@@ -134,6 +135,7 @@ TEST(NodePaths, SourceTreeConfigRunsFromAnotherDirectory) {
     dir.write("node.lua", "include \"" + std::string(SKYHIVE_SOURCE_DIR) +
                               "/config/default.lua\"\n"
                               "game = \"127.0.0.1:0\"\ndebug_console = \"127.0.0.1:0\"\n"
+                              "admin = \"127.0.0.1:0\"\n"
                               "cluster_listen = \"127.0.0.1:0\"\n"
                               "local_redis = \"redis\"\nlocal_redis_port = 0\n");
     Process node({SKYHIVE_BINARY, dir.file("node.lua")}, dir.file("out.log"), cwd.path());
