@@ -5,6 +5,7 @@
 #include "lualib/native/cluster_core.h"
 #include "lualib/native/crypt.h"
 #include "lualib/native/debug_core.h"
+#include "lualib/native/http_parser_lua.h"
 #include "lualib/native/redis_codec.h"
 #include "lualib/native/sharedata.h"
 #include "lualib/native/socket_driver.h"
@@ -54,6 +55,7 @@ void register_builtin_modules(Node& node, SocketDriver* sockets) {
     lua->add_native("skyhive.redis.codec", luaopen_skyhive_redis_codec);
     lua->add_native("skynet.sharedata.core", luaopen_skynet_sharedata_core);
     lua->add_native("skynet.cluster.core", luaopen_skynet_cluster_core);
+    lua->add_native("skyhive.http.parser", luaopen_skyhive_http_parser);
     if (sockets) {
         sockets->add_framer("resp", make_resp_framer);
         sockets->add_framer("cluster", make_cluster_framer);
