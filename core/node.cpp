@@ -66,6 +66,15 @@ Node::Node(NodeOptions options, Config config)
         scheduler_->notify();
     });
     monitor_ = std::make_unique<Monitor>(*this, *scheduler_, options_.monitor_threshold_ms);
+    metrics_.add_collector({"skyhive_metrics_board_dropped_keys_total"}, [this](MetricSink& sink) {
+        static const std::string label[] = {"topic"};
+        sink.family("skyhive_metrics_board_dropped_keys_total", MetricType::counter,
+                    "Status board keys dropped to make room in a full topic.", label);
+        for (const auto& [topic, n] : board_.dropped()) {
+            std::string_view value = topic;
+            sink.value({&value, 1}, double(n));
+        }
+    });
 }
 
 Node::~Node() {

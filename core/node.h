@@ -17,9 +17,11 @@
 #include "core/handle_registry.h"
 #include "core/log.h"
 #include "core/message.h"
+#include "core/metrics.h"
 #include "core/module_registry.h"
 #include "core/result.h"
 #include "core/service.h"
+#include "core/status_board.h"
 
 namespace skyhive {
 
@@ -124,6 +126,9 @@ class Node final : public MessageSink {
     // How many stuck messages the monitor has reported.
     uint64_t monitor_reports() const;
     uint8_t node_id() const { return options_.node_id; }
+    // The node's metric families and collectors (what /metrics renders), and its status board.
+    MetricsRegistry& metrics() { return metrics_; }
+    StatusBoard& board() { return board_; }
 
     // Runs `fn` on the calling thread when shutdown() begins, before workers stop; later
     // registrations run first. Subsystems owned elsewhere (the socket server) stop themselves here.
@@ -152,6 +157,8 @@ class Node final : public MessageSink {
     Env env_;
     ModuleRegistry modules_;
     HandleRegistry registry_;
+    MetricsRegistry metrics_;
+    StatusBoard board_;
     std::unique_ptr<Scheduler> scheduler_;
     std::unique_ptr<Timer> timer_;
     std::unique_ptr<Monitor> monitor_;

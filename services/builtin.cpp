@@ -6,6 +6,7 @@
 #include "lualib/native/crypt.h"
 #include "lualib/native/debug_core.h"
 #include "lualib/native/http_parser_lua.h"
+#include "lualib/native/metrics.h"
 #include "lualib/native/redis_codec.h"
 #include "lualib/native/sharedata.h"
 #include "lualib/native/socket_driver.h"
@@ -52,6 +53,7 @@ void register_builtin_modules(Node& node, SocketDriver* sockets) {
     auto lua = register_snlua(node);
     lua->add_native("skynet.debugcore", luaopen_skynet_debugcore);
     lua->add_native("skynet.crypt", luaopen_skynet_crypt);
+    lua->add_native("skynet.metrics", luaopen_skynet_metrics);
     lua->add_native("skyhive.redis.codec", luaopen_skyhive_redis_codec);
     lua->add_native("skynet.sharedata.core", luaopen_skynet_sharedata_core);
     lua->add_native("skynet.cluster.core", luaopen_skynet_cluster_core);

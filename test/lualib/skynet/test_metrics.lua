@@ -1,0 +1,123 @@
+-- skynet.metrics: two services register and update the same families; render() shows the sum in
+-- the Prometheus text format and collect() the same numbers; registration errors name the rule;
+-- the status board keeps copies, removes on nil and stays bounded.
+local skynet = require "skynet"
+local metrics = require "skynet.metrics"
+local t = require "tlib"
+
+-- The line of `render` whose series is `series` (name and labels as written), its value.
+local function sample(text, series)
+    for line in text:gmatch("[^\n]+") do
+        local name, value = line:match("^(.-) (%S+)$")
+        if name == series then return tonumber(value) end
+    end
+end
+
+t.run(function()
+    local helper = skynet.newservice("helper_metrics")
+    local hits = metrics.counter("test_hits_total", "Hits by kind.", { "kind" })
+    t.eq(metrics.counter("test_hits_total", "Hits by kind.", { "kind" }), metrics.counter(
+        "test_hits_total", "other help is ignored", { "kind" }) and hits, "registering again")
+
+    -- The same family from two services: one series, the sum of both.
+    hits:labels("a"):inc()
+    hits:labels("a"):inc(2)
+    t.ok(hits:labels("a") == hits:labels("a"), "labels: the same child for the same values")
+    skynet.call(helper, "lua", "hit", "a", 10)
+    skynet.call(helper, "lua", "hit", "b\"\\\n", 1.5)
+    local text = metrics.render()
+    t.eq(sample(text, 'test_hits_total{kind="a"}'), 13, "render: the sum of two services")
+    t.eq(sample(text, 'test_hits_total{kind="b\\"\\\\\\n"}'), 1.5, "render: escaped label value")
+    t.ok(text:find("# HELP test_hits_total Hits by kind.\n# TYPE test_hits_total counter\n", 1,
+        true), "HELP and TYPE lines")
+
+    -- Gauge without labels, histogram with buckets.
+    local level = metrics.gauge("test_level", "A level.")
+    skynet.call(helper, "lua", "level", 7)
+    level:inc(3)
+    level:dec(1)
+    local wait = metrics.histogram("test_wait_seconds", "Waits.", { "op" }, { 0.01, 0.1, 1 })
+    wait:labels("get"):observe(0.005)
+    skynet.call(helper, "lua", "wait", 0.5)
+    skynet.call(helper, "lua", "wait", 5)
+    text = metrics.render()
+    t.eq(sample(text, "test_level"), 9, "gauge: set in one service, inc and dec in another")
+    t.eq(sample(text, 'test_wait_seconds_bucket{op="get",le="0.01"}'), 1, "bucket 0.01")
+    t.eq(sample(text, 'test_wait_seconds_bucket{op="get",le="0.1"}'), 1, "bucket 0.1")
+    t.eq(sample(text, 'test_wait_seconds_bucket{op="get",le="1"}'), 2, "bucket 1")
+    t.eq(sample(text, 'test_wait_seconds_bucket{op="get",le="+Inf"}'), 3, "bucket +Inf")
+    t.eq(sample(text, 'test_wait_seconds_count{op="get"}'), 3, "count")
+    t.eq(sample(text, 'test_wait_seconds_sum{op="get"}'), 5.505, "sum")
+
+    -- collect(): the same data as tables.
+    local all = metrics.collect()
+    local fam = all.test_hits_total
+    t.eq(fam.type, "counter", "collect: type")
+    t.eq(fam.help, "Hits by kind.", "collect: help")
+    local by_kind = {}
+    for _, s in ipairs(fam.samples) do by_kind[s.labels.kind] = s.value end
+    t.eq(by_kind.a, 13, "collect: the sum")
+    t.eq(by_kind["b\"\\\n"], 1.5, "collect: raw label value")
+    t.eq(all.test_level.samples[1].value, 9, "collect: gauge")
+    local h = all.test_wait_seconds.samples[1]
+    t.eq(h.labels.op, "get", "collect: histogram labels")
+    t.eq(h.count, 3, "collect: histogram count")
+    t.eq(h.sum, 5.505, "collect: histogram sum")
+    t.ok(t.same(h.buckets, { { 0.01, 1 }, { 0.1, 1 }, { 1.0, 2 }, { math.huge, 3 } }),
+        "collect: cumulative buckets")
+
+    -- Registration errors: another type, other labels (from either service), bad names.
+    t.raises({ "metrics.gauge", "test_hits_total", "already registered as a counter" },
+        metrics.gauge, "test_hits_total", "x")
+    local ok, err = skynet.call(helper, "lua", "register", "counter", "test_hits_total",
+        { "kind", "extra" })
+    t.eq(ok, false, "the helper's conflicting registration fails")
+    t.ok(err:find("already registered with other label names", 1, true), err)
+    t.raises({ "a counter's name ends in '_total'" }, metrics.counter, "test_hits", "x")
+    t.raises({ "lower-case letters" }, metrics.gauge, "testLevel", "x")
+    t.raises({ "help text is required" }, metrics.gauge, "test_nohelp", "")
+    t.raises({ "'le' is reserved" }, metrics.histogram, "test_h_seconds", "x", { "le" })
+    t.raises({ "bucket bounds must increase" }, metrics.histogram, "test_h_seconds", "x", {},
+        { 1, 0.5 })
+    t.raises({ "already registered with other buckets" }, metrics.histogram,
+        "test_wait_seconds", "Waits.", { "op" }, { 0.01, 0.1 })
+    t.raises({ "belongs to a built-in metric" }, metrics.counter,
+        "skyhive_metrics_dropped_label_sets_total", "x", { "family" })
+
+    -- Misuse of a family or child.
+    t.raises({ "test_hits_total takes 1 label value(s), got 2" }, hits.labels, hits, "a", "b")
+    t.raises({ "test_hits_total has labels" }, hits.inc, hits)
+    t.raises({ "a counter only goes up" }, hits:labels("a").inc, hits:labels("a"), -1)
+    t.raises({ "is a counter: it has no set" }, hits:labels("a").set, hits:labels("a"), 1)
+    t.raises({ "is a gauge: it has no observe" }, level.observe, level, 1)
+    t.raises({ "label kind is a table" }, hits.labels, hits, {})
+
+    -- The status board: copies, nested values, removal, bad values.
+    metrics.publish("test", "lock:a", { holder = ":0000000a", fencing = 3, held = true,
+        waiters = { 1, 2 } })
+    skynet.call(helper, "lua", "publish", "test", "lock:b", { holder = "x" })
+    local board = metrics.board("test")
+    t.ok(t.same(board["lock:a"], { holder = ":0000000a", fencing = 3, held = true,
+        waiters = { 1, 2 } }), "board: the value as published")
+    t.eq(board["lock:b"].holder, "x", "board: a key another service published")
+    board["lock:a"].holder = "changed"
+    t.eq(metrics.board("test")["lock:a"].holder, ":0000000a", "board: a copy")
+    skynet.call(helper, "lua", "publish", "test", "lock:a", nil)
+    t.eq(metrics.board("test")["lock:a"], nil, "board: nil removes")
+    t.ok(t.same(metrics.board("no such topic"), {}), "board: unknown topic")
+    t.raises({ "test/k.f is a function" }, metrics.publish, "test", "k", { f = print })
+    local cycle = {}
+    cycle.self = cycle
+    t.raises({ "nested deeper than 16" }, metrics.publish, "test", "k", cycle)
+
+    -- At most 1000 keys per topic: the oldest go, and are counted.
+    for i = 1, 1005 do metrics.publish("bounded", "k" .. i, { i = i }) end
+    board = metrics.board("bounded")
+    local n = 0
+    for _ in pairs(board) do n = n + 1 end
+    t.eq(n, 1000, "board: 1000 keys kept")
+    t.eq(board.k5, nil, "board: the oldest dropped")
+    t.eq(board.k6.i, 6, "board: the sixth kept")
+    t.eq(sample(metrics.render(), 'skyhive_metrics_board_dropped_keys_total{topic="bounded"}'), 5,
+        "board: the dropped keys counted")
+end)
