@@ -18,6 +18,17 @@ loglevel = "info"
 debug_console = "127.0.0.1:8000"
 -- debug_console_allow_remote = true
 
+-- The admin endpoint: Prometheus metrics (/metrics), a live dashboard in the browser
+-- (http://127.0.0.1:8080/) and the console's commands over HTTP (docs/operations.md, "Admin
+-- endpoint"). Loopback and read-only by default. Another machine may reach it only with
+-- admin_allow_remote = true and an admin_token (16 characters or more) that every request
+-- presents as "Authorization: Bearer <token>"; admin_write = true lets /console run commands
+-- that change the node (kill, exit, gc...). admin = false turns it off.
+admin = "127.0.0.1:8080"
+-- admin_allow_remote = true
+-- admin_token = "$SKYHIVE_ADMIN_TOKEN"
+-- admin_write = true
+
 -- The game: players connect here (0.0.0.0:8001 to let other machines in).
 game = "127.0.0.1:8001"
 game_node = "node1"             -- this node's name among the nodes sharing the Redis

@@ -68,10 +68,15 @@ TEST_F(InstalledNode, InstallsTheBinaryLuaFilesAndUserConfigs) {
               (std::vector<std::string>{"default.lua", "echo.lua", "node2.lua", "sentinel.lua"}));
     for (const char* file :
          {"lualib/skynet.lua", "lualib/skynet/db/redis.lua", "services/lua/bootstrap.lua",
-          "services/lua/sentinel_watcher.lua", "services/game/game_main.lua"})
+          "services/lua/sentinel_watcher.lua", "services/game/game_main.lua",
+          "services/lua/admin.lua", "lualib/admin/routes.lua"})
         EXPECT_TRUE(fs::is_regular_file(share_ / file)) << file;
+    EXPECT_EQ(entries(share_ / "services/admin/www"),
+              (std::vector<std::string>{"dashboard.css", "dashboard.js", "favicon.svg",
+                                        "index.html"}));
+    // Besides the dashboard's files, Lua only.
     for (const auto& e : fs::recursive_directory_iterator(share_)) {
-        if (e.is_regular_file()) {
+        if (e.is_regular_file() && e.path().parent_path().filename() != "www") {
             EXPECT_EQ(e.path().extension(), ".lua") << e.path();
         }
     }
