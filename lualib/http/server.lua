@@ -29,7 +29,8 @@
 --        response (a silent client and one that trickles bytes alike)
 --   413  a body over max_body (at once when Content-Length announces it)
 --   431  a request line and header over max_header
---   503  a connection over max_connections (answered before reading it)
+--   503  a connection over max_connections (answered before reading it; logged at most once a
+--        second with the count)
 -- A client that does not read its responses: once the socket's write queue passes its mark
 -- (config socket_warning_kb), no further request is read until it drains; still undrained after
 -- idle_ms, or past 4 times the mark, the connection is dropped.
@@ -46,6 +47,12 @@ local pairs, next, pcall, xpcall, error, type, tostring, tonumber =
 local format, traceback, now = string.format, debug.traceback, skynet.now
 
 local server = {}
+
+-- Pipelined requests answered from buffered bytes before a connection's coroutine yields once,
+-- so that one connection cannot hold the service.
+local YIELD_EVERY = 16
+-- Responses gathered for one write when answering pipelined requests.
+local BATCH_BYTES = 64 * 1024
 
 local DEFAULTS = {
     max_header = 8192,
@@ -174,11 +181,38 @@ local function response_text(status, body, header, keep, version, head)
     else
         framing = "connection: close\r\n"
     end
-    framing = framing .. format("content-length: %d\r\n\r\n", #body)
+    -- 1xx and 204 have no body and no length; 304 and a HEAD's response keep the length of the
+    -- body they stand for, without it.
+    local bodiless = status < 200 or status == 204
+    if bodiless then
+        framing = framing .. "\r\n"
+    else
+        framing = framing .. format("content-length: %d\r\n\r\n", #body)
+    end
     local ok, text = pcall(httpd.head, status, header, framing)
     if not ok then return nil, text end
-    if head or status == 204 or status == 304 or status < 200 then return text end
+    if head or bodiless or status == 304 then return text end
     return text .. body
+end
+
+-- Waits until the socket has under `bytes` queued for writing. -> false when the connection is
+-- closing (or was dropped here, still over after idle_ms).
+local function wait_drained(conn, bytes)
+    local deadline = now() + (conn.opts.idle_ms + 9) // 10
+    while not conn.closing do
+        local info = socket.netstat(conn.fd)
+        if not info then return false end
+        if info.wbuffer < bytes then return true end
+        if now() >= deadline then
+            conn.log(format("responses unread for %d ms (%d KB unsent): disconnecting",
+                conn.opts.idle_ms, info.wbuffer // 1024))
+            conn.closing = true
+            socket.shutdown(conn.fd)
+            return false
+        end
+        skynet.sleep(1)
+    end
+    return false
 end
 
 -- Answers a request the limits refused, and closes.
@@ -199,6 +233,7 @@ local function serve(fd, handler, opts)
         skynet.error(format("%s %s: %s", opts.name, peer, text))
     end
     socket.start(fd)
+    socket.nodelay(fd) -- a response is whole when written: do not wait for the client's ACK
     local mark = math.tointeger(tonumber(skynet.getenv "socket_warning_kb" or "")) or 1024
     socket.warning(fd, function(_, kb)
         if kb >= 4 * mark and not conn.closing then
@@ -209,11 +244,30 @@ local function serve(fd, handler, opts)
         end
     end)
     local reader = conn.reader
+    local written = 0 -- response bytes since the write queue was last checked
+    local served = 0
     tick = math.max(1, math.min(tick, opts.idle_ms // 40))
+    -- Responses to pipelined requests wait here and go out in one write once no further whole
+    -- request is buffered (or BATCH_BYTES have gathered).
+    local out, out_bytes = {}, 0
+    local function flush()
+        local n = #out
+        if n == 0 then return true end
+        local ok = socket.write(fd, n == 1 and out[1] or out)
+        out, out_bytes = {}, 0
+        return ok
+    end
     arm(conn, "read")
     while not conn.closing do
         local msg, status, why = reader:next()
         if msg == nil then
+            if out_bytes > 0 then
+                if not flush() then break end
+                -- Stop reading while the client leaves its responses unread.
+                arm(conn, "write")
+                if not socket.drain(fd) then break end
+                arm(conn, "read")
+            end
             local data = socket.read(fd)
             if conn.closing then break end
             if not data then
@@ -223,6 +277,7 @@ local function serve(fd, handler, opts)
             msg, status, why = reader:next(data)
         end
         if msg == false then
+            flush()
             refuse(conn, status, why)
             break
         elseif msg then
@@ -238,10 +293,23 @@ local function serve(fd, handler, opts)
                 keep = false
                 text = response_text(500, "internal server error\n", nil, false, "1.1")
             end
-            if not socket.write(fd, text) or not keep then break end
-            -- Stop reading while the client leaves its responses unread.
-            arm(conn, "write")
-            if not socket.drain(fd) then break end
+            out[#out + 1] = text
+            out_bytes = out_bytes + #text
+            if not keep then
+                flush()
+                break
+            end
+            if out_bytes >= BATCH_BYTES and not flush() then break end
+            -- Pipelined requests already buffered are answered without waiting for the client,
+            -- faster than the socket's warning events come back: every half mark of response
+            -- bytes, ask the socket thread how much is unsent and wait below the mark.
+            written = written + #text
+            if written >= mark * 512 then
+                written = 0
+                if not flush() or not wait_drained(conn, mark * 1024) then break end
+            end
+            served = served + 1
+            if served % YIELD_EVERY == 0 and reader:pending() > 0 then skynet.yield() end
             arm(conn, "read")
         end
     end
@@ -262,11 +330,17 @@ function server.listen(host, port, handler, opts)
     local o = options(opts)
     local id, _, bound = socket.listen(host, port)
     local active = 0
+    local refused, refused_logged = 0, -100
     listeners[id] = true
     socket.start(id, function(fd, addr)
         if active >= o.max_connections then
-            skynet.error(format("%s %s: 503 over %d connections", o.name, addr,
-                o.max_connections))
+            -- One line a second at most, however many connections are refused.
+            refused = refused + 1
+            if now() - refused_logged >= 100 then
+                skynet.error(format("%s %s: 503 over %d connections (%d refused since the " ..
+                    "last such line)", o.name, addr, o.max_connections, refused))
+                refused, refused_logged = 0, now()
+            end
             socket.start(fd)
             socket.write(fd, response_text(503, "too many connections\n", nil, false, "1.1"))
             socket.close(fd)

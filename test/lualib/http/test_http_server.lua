@@ -3,6 +3,7 @@
 -- Connection: close, HEAD, a handler that raises (500, the connection stays usable), a handler
 -- that yields, and the header the handler returns.
 local skynet = require "skynet"
+local socket = require "skynet.socket"
 local server = require "http.server"
 local httpc = require "http.httpc"
 local t = require "tlib"
@@ -26,6 +27,8 @@ local function handler(req)
         return 200, "slow " .. req.query.n
     elseif req.path == "/header" then
         return 201, "", { ["x-one"] = "1", ["set-cookie"] = { "a=1", "b=2" } }
+    elseif req.path == "/nothing" then
+        return 204, "ignored"
     elseif req.path == "/bad-header" then
         return 200, "x", { ["x-bad"] = "a\r\nb" }
     end
@@ -100,6 +103,12 @@ t.run(function()
     t.eq(r.status, 201, "handler's status")
     t.eq(r.header["x-one"], "1", "handler's header")
     t.eq(r.header["set-cookie"], "a=1, b=2", "two set-cookie lines")
+    c:send(hlib.get("/nothing") .. hlib.get("/echo"))
+    r = c:response()
+    t.eq(r.status, 204, "204")
+    t.eq(r.header["content-length"], nil, "204 has no content-length")
+    t.eq(r.body, "", "204 has no body")
+    t.eq(c:response().body, "GET ", "the response after a 204")
     c:send(hlib.get("/bad-header"))
     t.eq(c:response().status, 500, "CR LF in a header value is refused")
     t.ok(c:closed(), "closed after the refused response")
@@ -124,4 +133,18 @@ t.run(function()
     c:send("GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
     t.eq(c:response().status, 200, "HTTP/1.0 keep-alive reused")
     c:close()
+
+    -- server.serve on a socket accepted elsewhere, with the peer given in opts.
+    local l2, _, port2 = socket.listen("127.0.0.1", 0)
+    socket.start(l2, function(fd, addr)
+        server.serve(fd, handler, { peer = "given " .. addr, max_body = 8 })
+    end)
+    recv = {}
+    status = httpc.get("127.0.0.1:" .. port2, "/echo", recv)
+    t.eq(status, 200, "serve: status")
+    t.ok(recv["x-peer"]:match "^given 127%.0%.0%.1:%d+$", "serve: opts.peer is req.peer")
+    t.eq(httpc.request("POST", "127.0.0.1:" .. port2, "/echo", nil, nil, "123456789"), 413,
+        "serve: opts apply")
+    t.raises({ "opts.max_body must be a positive integer" }, server.listen, "127.0.0.1", 0,
+        handler, { max_body = 0 })
 end)
