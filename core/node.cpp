@@ -8,6 +8,7 @@
 
 #include "core/logger.h"
 #include "core/monitor.h"
+#include "core/node_metrics.h"
 #include "core/scheduler.h"
 #include "core/timer.h"
 
@@ -66,15 +67,7 @@ Node::Node(NodeOptions options, Config config)
         scheduler_->notify();
     });
     monitor_ = std::make_unique<Monitor>(*this, *scheduler_, options_.monitor_threshold_ms);
-    metrics_.add_collector({"skyhive_metrics_board_dropped_keys_total"}, [this](MetricSink& sink) {
-        static const std::string label[] = {"topic"};
-        sink.family("skyhive_metrics_board_dropped_keys_total", MetricType::counter,
-                    "Status board keys dropped to make room in a full topic.", label);
-        for (const auto& [topic, n] : board_.dropped()) {
-            std::string_view value = topic;
-            sink.value({&value, 1}, double(n));
-        }
-    });
+    add_node_metrics(*this);
 }
 
 Node::~Node() {
@@ -288,6 +281,14 @@ uint64_t Node::now() const {
 
 uint64_t Node::monitor_reports() const {
     return monitor_->reports();
+}
+
+uint64_t Node::messages_processed() const {
+    return scheduler_->messages();
+}
+
+size_t Node::global_queue_length() const {
+    return scheduler_->queue_length();
 }
 
 bool Node::register_name(std::string_view name, Handle h) {

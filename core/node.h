@@ -125,6 +125,12 @@ class Node final : public MessageSink {
     size_t service_count() const { return registry_.size(); }
     // How many stuck messages the monitor has reported.
     uint64_t monitor_reports() const;
+    // Messages run so far by every worker (and thread running services' messages inline).
+    uint64_t messages_processed() const;
+    // Mailboxes waiting in the global queue for a worker.
+    size_t global_queue_length() const;
+    // Every registered name with its handle (a snapshot, sorted by name).
+    std::vector<std::pair<std::string, Handle>> names() const { return registry_.names(); }
     uint8_t node_id() const { return options_.node_id; }
     // The node's metric families and collectors (what /metrics renders), and its status board.
     MetricsRegistry& metrics() { return metrics_; }
