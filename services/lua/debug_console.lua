@@ -353,14 +353,19 @@ local function plain(value, depth)
     return t == "nil" or t == "boolean" or t == "number" or t == "string"
 end
 
--- Evaluates one literal with no globals and a bound on the work, so that no text typed on the
--- console runs code here.
+-- Evaluates one literal with no globals, no string methods and a bound on the work, so that no
+-- text typed on the console runs code here ("x"):rep(1e9) included.
+local string_meta = getmetatable ""
 local function literal(text, i)
     local f, err = load("return " .. text, "=argument " .. i, "t", {})
     if not f then error(format("call: argument %d is not a Lua literal: %s", i, err), 0) end
     local co = coroutine.create(f)
     debug.sethook(co, function() error("too much work for a literal", 0) end, "", 10000)
+    -- The literal cannot yield, so no other coroutine of this service runs meanwhile.
+    local methods = string_meta.__index
+    string_meta.__index = nil
     local ok, value = coroutine.resume(co)
+    string_meta.__index = methods
     if not ok then error(format("call: argument %d (%s): %s", i, text, tostring(value)), 0) end
     if not plain(value, 0) then
         error(format("call: argument %d (%s) is not plain data (nil, boolean, number, string " ..

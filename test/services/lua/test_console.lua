@@ -151,11 +151,15 @@ t.run(function()
         "attempt to index a nil value")
     expect_error("call " .. sh .. " 'echo' function()end", "is not plain data")
     expect_error("call " .. sh .. " 'echo' ({1})[#{}+1]() ", "argument 2")
+    expect_error("call " .. sh .. " 'echo' ('x'):rep(1e9)", "argument 2", "index a string value")
+    expect_error("call " .. sh .. " 'echo' {(function()while true do end end)()}",
+        "too much work for a literal")
     expect_error("call .nobody 1", "no service .nobody")
     expect_error("call", "an address is needed")
     local hung = expect_error("call " .. sh .. " 'hang'", "timed out after 2000 ms")
     t.ok(hung:find(sh, 1, true), "the timeout names the service: " .. hung)
-    expect_ok("call " .. sh .. " 'echo' 'after'", "after") -- usable after every error above
+    -- Usable after every error above, string methods back in the console after the literals.
+    expect_ok("call " .. sh .. " 'echo' 'after'", "after")
 
     -- service: the unique services from service_mgr.
     local unique = skynet.uniqueservice "helper_console"
