@@ -11,6 +11,8 @@ luaservice = "../services/lua/?.lua;../services/game/?.lua"
 lua_path = "../lualib/?.lua;../lualib/?/init.lua;../services/game/?.lua"
 loglevel = "info"
 -- logger = "/var/log/skyhive.log"  -- log file; stdout when unset
+-- logpath = "../run/log"       -- where the console's logon writes <address>.log (also where a
+                                -- relative logger goes); logon is refused while unset
 
 -- The debug console (`telnet 127.0.0.1 8000`, then `help`). It refuses an address other than
 -- loopback unless debug_console_allow_remote = true: whoever reaches it can read every service's

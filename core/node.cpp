@@ -41,6 +41,10 @@ Result<NodeOptions> NodeOptions::from_config(const Config& config) {
         dir && !dir->empty() && !o.logger.empty() && o.logger[0] != '/')
         o.logger = *dir + "/" + o.logger;
     o.cpath = config.get("cpath").value_or("");
+    auto logon_kb =
+        config.get_int("logon_limit_kb", int64_t(o.logon_limit >> 10), 1, int64_t(1) << 30);
+    if (!logon_kb) return logon_kb.error();
+    o.logon_limit = uint64_t(logon_kb.value()) << 10;
     if (auto level = config.get("loglevel")) {
         auto parsed = parse_log_level(*level);
         if (!parsed) return config.invalid("loglevel", "expected debug, info, warn or error");
@@ -217,6 +221,7 @@ void Node::retire(Service* s, Message* unprocessed, size_t n) {
             if (is_request(batch[i])) reply_error(batch[i].source, h, batch[i].session);
     {
         std::unique_lock guard(module_lock_);
+        unwatch(*s);
         s->module_.reset();
         s->handle_.store(0, std::memory_order_release);
     }

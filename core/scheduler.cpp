@@ -156,7 +156,10 @@ bool Scheduler::run_here(Mailbox* mb) {
         state.source.store(msg.source.value, std::memory_order_relaxed);
         state.started.store(t0, std::memory_order_relaxed);
         state.version.store(++version, std::memory_order_release);
-        module->on_message(*svc, msg);
+        if (const uint8_t watch = svc->watching(); watch != 0) [[unlikely]]
+            node_.run_watched(*svc, msg, watch);
+        else
+            module->on_message(*svc, msg);
         msg.payload = Payload();
         t0 = cycle_now();
         ++count;
@@ -332,7 +335,11 @@ void Scheduler::dispatch(Mailbox* mb, Worker& w) {
             state.source.store(batch[i].source.value, std::memory_order_relaxed);
             state.started.store(t0, std::memory_order_relaxed);
             state.version.store(++version, std::memory_order_release);
-            module->on_message(*svc, batch[i]);
+            // One relaxed load per message decides: an unwatched service goes straight in.
+            if (const uint8_t watch = svc->watching(); watch != 0) [[unlikely]]
+                node_.run_watched(*svc, batch[i], watch);
+            else
+                module->on_message(*svc, batch[i]);
             batch[i].payload = Payload();
             t0 = cycle_now();
             ++count;

@@ -4,7 +4,8 @@
 --   echo = "127.0.0.1:8001"            the echo service (echo.lua)
 --   admin = "127.0.0.1:8080"           the admin endpoint (admin.lua; false: none)
 -- then exits. With admin but no debug_console, a console without a listener is started all the
--- same: the admin endpoint's /console forwards to it. A service that fails to start fails the start script, which stops the node.
+-- same: the admin endpoint's /console forwards to it. A service that fails to start fails the
+-- start script, which stops the node.
 local skynet = require "skynet"
 
 local function address(key)
