@@ -40,6 +40,7 @@ local bank = require "bank"
 local presence = require "presence"
 local game_shutdown = require "game_shutdown"
 local cluster = require "skynet.cluster"
+local game_metrics = require "game_metrics"
 
 local node, game = ...
 assert(node, "world: node name expected")
@@ -61,6 +62,15 @@ local cluster_open = false -- this world serves the node's "@world" (world_peer.
 local stopping = false
 local in_flight, drained = 0, nil -- transfers running; coroutine waiting for them to end
 local session_seq = 0
+local gm = game_metrics.new(node)
+
+-- Takes player `name` (entry o) out of `online`; one player fewer online when their login was
+-- complete.
+local function leave(name, o)
+    if online[name] ~= o then return end
+    online[name] = nil
+    if not o.joining then gm.online:dec() end
+end
 
 local function notice(name, line)
     local o = online[name]
@@ -73,12 +83,16 @@ end
 -- was cut off): theirs wins and the player here is kicked.
 local function on_conflict(name, rec, remote)
     local o = online[name]
-    if o and (o.joining or remote.owner == rec.owner) then return "merge" end
+    if o and (o.joining or remote.owner == rec.owner) then
+        gm.conflicts.merge:inc()
+        return "merge"
+    end
+    gm.conflicts.drop:inc()
     if o then
         skynet.error(string.format("game: %s was taken over by %s; kicking the local session",
             name, tostring(remote.owner)))
         skynet.send(o.agent, "lua", "kick", "[kick] you logged in somewhere else")
-        online[name] = nil
+        leave(name, o)
         skynet.fork(players.unload, players, name) -- once this save has let go of the record
     end
     return "drop"
@@ -221,6 +235,7 @@ function CMD.login(agent, typed, host)
     local done, good, text, shown = pcall(join, agent, id, typed, host, o)
     if done and good and online[id] == o then
         o.joining = false
+        gm.online:inc()
         return true, text, shown
     end
     -- Undo: forget the record (saving what this login changed, if anything), leave presence.
@@ -247,7 +262,7 @@ function CMD.logout(agent, name)
     if not ok then
         skynet.error(string.format("game: saving %s at logout: %s", name, tostring(detail or why)))
     end
-    if online[name] == o then online[name] = nil end
+    leave(name, o)
     if not stopping then here:release(name) end
     if ok then return true end
     return false, tostring(why == "unavailable" and "storage unavailable" or why)
@@ -312,6 +327,7 @@ end
 local function transfer(name, typed, amount)
     local to = typed:lower()
     local r, why, detail = bank.give(db, name, to, amount)
+    gm.transfers[r and "ok" or tostring(why)]:inc()
     if not r then
         if why == "unknown" then return false, "unknown player " .. typed end
         if why == "poor" then return false, string.format("not enough gold: you have %d", detail) end
@@ -354,7 +370,10 @@ function CMD.give(name, to, amount)
     local ok, done, text = pcall(transfer, name, to, amount)
     in_flight = in_flight - 1
     if in_flight == 0 and drained then skynet.wakeup(drained) end
-    if not ok then error(done, 0) end
+    if not ok then
+        gm.transfers.error:inc()
+        error(done, 0)
+    end
     return done, text
 end
 
@@ -447,7 +466,7 @@ function CMD.stop()
         else
             skynet.send(o.agent, "lua", "kick", "[server] shutting down; your progress is saved")
         end
-        online[name] = nil
+        leave(name, o)
     end
     -- Records of players who left while Redis was away count too.
     local failed = 0
@@ -528,6 +547,7 @@ skynet.start(function()
         numbers = { "last_login" },
         interval = FLUSH_CS,
         on_conflict = on_conflict,
+        on_save = function(_, outcome) gm.saves[outcome]:inc() end,
     })
     here = presence.new(db, node, function() return online end)
     here:start()

@@ -13,6 +13,7 @@ local socket = require "skynet.socket"
 local core = require "skynet.cluster.core"
 local frame = require "skynet.cluster.frame"
 local cconfig = require "skynet.cluster.config"
+local metrics = require "skynet.metrics"
 
 local format, sunpack = string.format, string.unpack
 
@@ -31,6 +32,21 @@ local event_seq = 0
 local watchers = {}     -- response functions of WATCH calls waiting for the next event
 local unlisted = 0      -- links made for peers that were not in the node list when they dialed
 local MAX_UNLISTED = 64
+local link_up = {}      -- name -> ms (wall clock) since its link is up; absent while down
+
+-- The status board topic "cluster" (docs/operations.md): one entry per other node of the list,
+-- {address, epoch, up_since (ms, while the link is up), link = "up" | "down"}. (This node is
+-- not listed: the key is a node name, and a test process may run several nodes.)
+local function show(name)
+    local n = nodes[name]
+    if name == conf.name then return end
+    if not n then
+        metrics.publish("cluster", name, nil)
+    else
+        metrics.publish("cluster", name, { address = n.address, epoch = n.epoch,
+            up_since = link_up[name], link = link_up[name] and "up" or "down" })
+    end
+end
 
 local function link_config(address)
     return {
@@ -101,11 +117,13 @@ local function set_nodes(t)
         if links[name] and (not o or o.address ~= n.address or o.epoch ~= n.epoch) then
             skynet.send(links[name], "lua", "PEER", n.address, n.epoch)
         end
+        if not o or o.address ~= n.address or o.epoch ~= n.epoch then show(name) end
     end
     for name, o in pairs(old) do
         if not t[name] then
             event("leave", { name = name, address = o.address, epoch = o.epoch, since = o.since })
             if links[name] then skynet.send(links[name], "lua", "GONE") end
+            show(name)
         end
     end
 end
@@ -367,6 +385,14 @@ function CMD.LINK_UP(name, epoch, _)
             n.epoch, n.since = epoch, math.floor(skynet.time() * 1000)
         end
     end
+    link_up[name] = math.floor(skynet.time() * 1000)
+    show(name)
+end
+
+-- A link that was up went down (its calls failed).
+function CMD.LINK_DOWN(name, _)
+    link_up[name] = nil
+    show(name)
 end
 
 -- A clean stop: removes this node's membership record at once (peers see it leave now, not
@@ -379,6 +405,9 @@ function CMD.LEAVE()
     if listener then
         socket.close(listener)
         listener = nil
+    end
+    for name in pairs(nodes) do
+        if name ~= conf.name then metrics.publish("cluster", name, nil) end
     end
     if membership and membership.self then
         local m = membership.self

@@ -23,6 +23,7 @@ local frame = require "skynet.cluster.frame"
 
 local clusterd, myname, peername = ...
 clusterd = math.tointeger(tonumber(clusterd))
+local cm = require("skynet.cluster.metrics").link(myname, peername)
 
 local format, select, pcall = string.format, select, pcall
 local trash, redirect, now, genid = skynet.trash, skynet.redirect, skynet.now, skynet.genid
@@ -71,6 +72,7 @@ local function new_session()
 end
 
 local function fail(source, session, text)
+    cm.errors:inc()
     if session > 0 then
         redirect(source, self_handle, "error", session, text)
     else
@@ -92,12 +94,14 @@ end
 -- Writes frames (n, buf1, sz1, ...; ownership moves): one frame at normal priority, the parts
 -- of a large message at low priority, so that small messages overtake it.
 local function write_frames(id, n, b1, s1, ...)
+    cm.sent_bytes:inc(s1)
     if n == 1 then
         socket_write(id, b1, s1)
     else
         socket_lwrite(id, b1, s1)
         for i = 1, 2 * (n - 1), 2 do
             local b, s = select(i, ...)
+            cm.sent_bytes:inc(s)
             socket_lwrite(id, b, s)
         end
     end
@@ -122,6 +126,8 @@ local function drop(c, why)
         for _, w in pairs(p) do fail(w.source, w.session, text) end
     end
     if was_up then
+        cm.link(false)
+        skynet.send(clusterd, "lua", "LINK_DOWN", peername, why)
         skynet.error(format("cluster: link to node %s (%s) closed: %s", peername, c.addr, why))
     end
     socket.shutdown(c.id)
@@ -161,6 +167,7 @@ end
 -- A request of a local caller (session 0: a push of cluster.send). msg belongs to the message
 -- being dispatched: the codec borrows it (copies it into the frames, frees nothing).
 local function outgoing(session, source, msg, sz)
+    cm.sent:inc()
     if gone then return fail(source, session, format("unknown node %s", peername)) end
     if link then
         if full then return fail(source, session, queue_full_text()) end
@@ -232,6 +239,7 @@ local function serve(c, ls, target, data, size)
 end
 
 local function incoming_request(c, ls, push, address, data, size)
+    cm.served:inc()
     local target = resolve(address)
     if target == nil then
         trash(data, size)
@@ -257,6 +265,7 @@ local function incoming_response(ls, ok, data, size)
     if not w then return trash(data, size) end -- its caller gave up (calltimeout)
     pending[ls] = nil
     npending = npending - 1
+    if not ok then cm.errors:inc() end
     redirect(w.source, self_handle, ok and "response" or "error", w.session, data, size)
 end
 
@@ -278,6 +287,7 @@ end
 local function on_frames(c, ptr, size)
     if c.state == "closed" then return end
     last_recv = now()
+    cm.received_bytes:inc(size)
     local ok, n, t = pcall(c.codec.feed, c.codec, ptr, size)
     if ok then
         for i = 1, 6 * n, 6 do
@@ -366,6 +376,7 @@ local function up(c, epoch)
             incoming_response(e[2], e[3] == 1, e[5], e[6])
         end
     end
+    cm.link(true)
     skynet.send(clusterd, "lua", "LINK_UP", peername, epoch, c.addr)
 end
 

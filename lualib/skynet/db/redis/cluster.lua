@@ -67,7 +67,7 @@ local function command_table(r)
         local o = {}
         for k, v in pairs(r.map.conn_opts) do o[k] = v end
         o.host, o.port = n.host, n.port
-        local c = connection.new(o)
+        local c = connection.new(o, "cluster")
         local ok, v = pcall(function()
             c:connect()
             return c:call("COMMAND", "COMMAND")

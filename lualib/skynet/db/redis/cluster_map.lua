@@ -86,7 +86,7 @@ function map:conn(n)
     o.host, o.port = n.host, n.port
     o.readonly = n.role == "replica" or nil
     o.cluster_id = n.id
-    c = connection.new(o)
+    c = connection.new(o, n.role == "replica" and "replica" or "master")
     n.conn = c
     local owner = self.owner
     c.on_ready = function() owner:on_ready(n) end
@@ -297,7 +297,7 @@ function map:refresh_now()
             local o = {}
             for k, v in pairs(self.conn_opts) do o[k] = v end
             o.host, o.port = M.split(addr)
-            local c = connection.new(o)
+            local c = connection.new(o, "cluster")
             local ok, shards, err = pcall(function()
                 c:connect()
                 return ask(c, cs)

@@ -418,7 +418,7 @@ function router:blocking(name, cs, ...)
     local o = {}
     for k, v in pairs(self.map.conn_opts) do o[k] = v end
     o.host, o.port = n.host, n.port
-    local c = connection.new(o)
+    local c = connection.new(o, n.role == "replica" and "replica" or "master")
     local ok, v = pcall(function()
         c:connect()
         local r = request.new(name, args, cs)

@@ -23,10 +23,12 @@ local skynet = require "skynet"
 local codec = require "skyhive.redis.codec"
 local transport = require "skynet.db.redis.transport"
 local reconnect = require "skynet.db.redis.reconnect"
+local instr = require "skynet.db.redis.instr"
 
 local format, tunpack, tpack = string.format, table.unpack, table.pack
 local type, getmetatable, setmetatable, tostring = type, getmetatable, setmetatable, tostring
-local skynet_now, wait, wakeup, fork = skynet.now, skynet.wait, skynet.wakeup, skynet.fork
+local skynet_now, wait, wakeup, fork, hpc = skynet.now, skynet.wait, skynet.wakeup, skynet.fork,
+    skynet.hpc
 local decode = codec.decode
 local error_mt = codec.error_mt
 local running = coroutine.running
@@ -52,7 +54,9 @@ end
 -- connect and each reconnect attempt), queue_limit (commands waiting in the backlog),
 -- backoff_min / backoff_max (ms), max_bulk / max_elements (RESP limits enforced by the framer),
 -- flush_commands (a tick's commands are written early once this many are waiting; 16).
-function M.new(opts)
+-- `role` labels the connection's metrics (standalone, master, replica, sentinel, pubsub,
+-- cluster; default standalone), with its name (or "host:port") as the client.
+function M.new(opts, role)
     local host = opts.host or "127.0.0.1"
     local port = opts.port or 6379
     local timeout = opts.timeout
@@ -94,6 +98,14 @@ function M.new(opts)
         -- reply here, so a WAIT can tell whether co's writes went on the current socket.
         gen = 0,
         answered = setmetatable({}, weak_keys),
+        -- Metrics: the children of this client's label set; the write batch the next commands
+        -- go out in (a table whose [1] becomes the hpc() time of that write: request field [3]);
+        -- replies expected for what was written (the in-flight gauge's share of this
+        -- connection); commands in the buffer that no request waits for (send_only).
+        m = instr.client(instr.client_label(opts, host, port), role or "standalone"),
+        wbatch = {},
+        outstanding = 0,
+        untracked = 0,
     }, conn)
     self.flush_fn = function() return self:flush() end
     -- How the write of a tick's commands is deferred: a fork runs at the end of the current
@@ -141,15 +153,18 @@ M.finish = finish
 function conn:fail_inflight(cause)
     local q = self.q
     local text = cause .. "; the command may or may not have executed"
+    local failed = 0
     for i = self.qhead, self.qtail do
         local r = q[i]
         q[i] = nil
         if not r.done then
+            failed = failed + r[2] - (r.got or 0)
             r.err = self:failure(r[1], text)
             finish(r)
         end
     end
     self.qhead, self.qtail = 1, 0
+    if failed > 0 then self.m.conn_errors:inc(failed) end
 end
 
 -- A frames event: whole replies, encoded by the framer on the socket thread, taken in arrival
@@ -159,10 +174,14 @@ function conn:on_frames(ptr, size)
     self.last_rx = skynet_now()
     local q = self.q
     local head, tail = self.qhead, self.qtail
+    local m = self.m
+    local now, observe, errors, pushes = hpc(), m.duration, 0, 0
     for i = 1, n do
         local v = t[i]
         t[i] = nil
+        if getmetatable(v) == error_mt then errors = errors + 1 end
         if head > tail then
+            pushes = pushes + 1
             if self.on_push then
                 self.on_push(self, v)
             else
@@ -176,6 +195,8 @@ function conn:on_frames(ptr, size)
             if want == 1 and not r.cmds then
                 q[head] = nil
                 head = head + 1
+                local sent = r[3]
+                if sent then observe:observe((now - sent[1]) / 1e9) end
                 if not r.done then
                     r.value = v
                     finish(r)
@@ -199,6 +220,8 @@ function conn:on_frames(ptr, size)
                 if got == want then
                     q[head] = nil
                     head = head + 1
+                    local sent = r[3]
+                    if sent then observe:observe((now - sent[1]) / 1e9) end
                     if not r.done then finish(r) end
                 end
             end
@@ -206,15 +229,54 @@ function conn:on_frames(ptr, size)
     end
     if head > tail then head, tail = 1, 0 end
     self.qhead, self.qtail = head, tail
+    if errors > 0 then m.reply_errors:inc(errors) end
+    -- Pushes (pub/sub messages, replies of send_only) were never counted in flight.
+    local answered = n - pushes
+    if answered > 0 then
+        self.outstanding = self.outstanding - answered
+        m.in_flight:dec(answered)
+    end
 end
 
 ----------------------------------------------------------------------------------------------
 -- Sending
 
+-- Writes what the buffer holds (only while a socket is there: else it is dropped, and the
+-- requests it carried fail with the connection). The requests of the write get its time.
+local function write(self, buf)
+    local count = buf:count()
+    local ptr, sz = buf:take()
+    if ptr and self.sock then
+        transport.send(self.sock, ptr, sz)
+        local batch = self.wbatch
+        batch[1] = hpc()
+        self.wbatch = {}
+        local m = self.m
+        m.commands:inc(count)
+        local tracked = count - self.untracked
+        self.untracked = 0
+        if tracked > 0 then
+            self.outstanding = self.outstanding + tracked
+            m.in_flight:inc(tracked)
+        end
+    else
+        self.untracked = 0
+    end
+end
+
 function conn:flush()
     self.flush_pending = false
-    local ptr, sz = self.buf:take()
-    if ptr and self.sock then transport.send(self.sock, ptr, sz) end
+    write(self, self.buf)
+end
+
+-- The connection's written commands will never be answered (the socket is gone): they leave
+-- the in-flight gauge. Called by reconnect's drop and close.
+function conn:forget_outstanding()
+    local n = self.outstanding
+    if n > 0 then
+        self.outstanding = 0
+        self.m.in_flight:dec(n)
+    end
 end
 
 -- After commands were appended: writes them now when enough are waiting, else makes sure the
@@ -223,8 +285,7 @@ end
 local function schedule_flush(self)
     local buf = self.buf
     if buf:full(self.flush_commands, FLUSH_BYTES) then
-        local ptr, sz = buf:take()
-        if ptr and self.sock then transport.send(self.sock, ptr, sz) end
+        write(self, buf)
     elseif not self.flush_pending then
         self.flush_pending = true
         self.defer(self.flush_fn)
@@ -238,6 +299,7 @@ local function start_ticker(self)
 end
 
 local function push_inflight(self, r)
+    r[3] = self.wbatch
     local tail = self.qtail + 1
     self.qtail = tail
     self.q[tail] = r
@@ -330,6 +392,7 @@ end
 function conn:send_only(...)
     if self.state ~= "ready" then return end
     self.buf:format(...)
+    self.untracked = self.untracked + 1
     schedule_flush(self)
 end
 
@@ -349,6 +412,7 @@ function conn:issue(r)
     if state == "ready" then
         return send_request(self, r)
     elseif state == "closed" then
+        self.m.conn_errors:inc(r[2])
         error(self:failure(r[1], "the client was closed"), 0)
     end
     -- Checked now: the caller must hear of a bad argument before the command waits.
@@ -360,6 +424,7 @@ function conn:issue(r)
         if why then error(self:failure(r[1], why), 0) end
     end
     if self.btail - self.bhead + 1 >= self.queue_limit then
+        self.m.conn_errors:inc(r[2])
         error(self:failure(r[1], format("not connected (%s) and %d commands are already waiting",
             self.cause, self.queue_limit)), 0)
     end
@@ -383,7 +448,7 @@ end
 -- its arguments.
 function conn:call(name, ...)
     -- request.new's one-command layout, built here because the arguments are not kept.
-    local r = { name, 1 }
+    local r = { name, 1, self.wbatch }
     if self.state == "ready" then
         local buf = self.buf
         if not pcall(buf.format, buf, ...) then
@@ -435,6 +500,7 @@ function conn:tick()
             bh = bh + 1
             r.err = self:failure(r[1], format("not connected (%s); gave up after %d ms",
                 self.cause, (r.timeout_cs or self.timeout_cs) * 10))
+            self.m.conn_errors:inc(r[2])
             finish(r)
         else
             break
@@ -455,6 +521,7 @@ function conn:tick()
                 local cs = r.timeout_cs or self.timeout_cs
                 r.err = self:failure(r[1], format(
                     "no reply within %d ms; the command may or may not have executed", cs * 10))
+                self.m.timeouts:inc(r[2] - (r.got or 0))
                 finish(r)
                 if self.last_rx < r.deadline - cs then stalled = cs end
             else
@@ -497,6 +564,7 @@ function conn:fail_backlog(cause)
         b[i] = nil
         if not r.done then
             r.err = self:failure(r[1], cause)
+            self.m.conn_errors:inc(r[2])
             finish(r)
         end
     end

@@ -20,6 +20,7 @@ local skynet = require "skynet"
 local scripts = require "skynet.db.redis.lock_scripts"
 local leases = require "skynet.db.redis.lock_lease"
 local waiting = require "skynet.db.redis.lock_wait"
+local instr = require "skynet.db.redis.instr"
 
 local fork = skynet.fork
 local type, pcall, error, assert = type, pcall, error, assert
@@ -115,7 +116,7 @@ local function take(db, key, token, ttl, opts, grant_ms)
     local reply, t0, detail = waiting.until_taken(db, channel, token, fair, opts, function()
         return run(scripts.acquire, db, 4, key, key .. ":fence", qkey, xkey, token, ttl, fencing,
             mode, queue_ttl(opts))
-    end, grant_ms)
+    end, grant_ms, false, "lock", key)
     if reply then return reply, t0 end
     local why = t0
     local queued = mode == "2" or mode == "3"
@@ -180,6 +181,7 @@ function lock.acquire(db, key, opts)
         local acked = ok and res or 0
         if acked < opts.min_replicas then
             l:release()
+            instr.lock("lock").failed.not_synced:inc()
             return nil, "not_synced", ok and format("%d of %d replicas acknowledged", acked,
                 opts.min_replicas) or res
         end
@@ -258,6 +260,7 @@ function lock.fenced(db, resource, fence, cmd, ...)
         if v == nil then return true end
         return v
     elseif r[1] == 0 then
+        instr.fencing_refusals():inc()
         return nil, "stale", r[2]
     end
     local hint = ""

@@ -10,11 +10,15 @@
 --   fence        the fencing token (lock acquired with fencing = true), else nil
 --   ttl          ms the lease lasts after each renewal or extend
 -- Fields used by the library: db, ops (extend/release of the kind), deadline (hpc ns), count
--- (reentrant holds), released, lost (why it was given up), renewing, next_renew, on_lost.
+-- (reentrant holds), released, lost (why it was given up), renewing, next_renew, on_lost, kind
+-- ("lock", "read", "write", "semaphore": its metrics and board entry), ended (the board was
+-- told it ended), counted (its loss was counted).
 --
 -- Thread: the owning service. extend and release yield.
 local skynet = require "skynet"
 local renew = require "skynet.db.redis.lock_renew"
+local instr = require "skynet.db.redis.instr"
+local board = require "skynet.db.redis.lock_board"
 
 local hpc = skynet.hpc
 
@@ -32,14 +36,39 @@ end
 
 -- A new lease. `ops` has extend(lease, ms) -> pttl | nil, "lost" | "unavailable", detail and
 -- release(lease) -> true | false (not held) | nil, detail. t0 is the hpc() time taken before
--- the granting command was sent, pttl what it set.
+-- the granting command was sent, pttl what it set. Counts the acquisition and puts the lease on
+-- the node's lock board.
 function M.new(ops, fields, t0, pttl)
     local l = setmetatable(fields, lease)
     l.ops = ops
     l.count = 1
     l.released = false
+    l.kind = l.kind or "lock"
     l:confirmed(t0, pttl)
+    instr.lock(l.kind).acquired:inc()
+    board.held(l.key, l.kind, l.token, pttl, l.fence)
     return l
+end
+
+-- The lease was renewed or extended: the board shows its new end.
+function lease:noted_renewal()
+    if not self.ended then board.renewed(self.key, self.token, self.ttl) end
+end
+
+-- The lease ended: off the board (once).
+local function ended(self)
+    if self.ended then return end
+    self.ended = true
+    board.released(self.key, self.token)
+end
+
+-- The lease is lost ("lost", "expired", "unavailable"): counted once, and off the board.
+function lease:noted_loss(why)
+    if not self.counted then
+        self.counted = true
+        instr.lock(self.kind).lost[why]:inc()
+    end
+    ended(self)
 end
 
 -- A command sent at t0 (hpc) set the key to expire pttl ms after it ran.
@@ -82,9 +111,12 @@ function lease:extend(ms)
         self.ttl = ms
         if self.lost then
             self.lost = nil
+            self.counted, self.ended = nil, nil
             if self.renew then renew.add(self) end
+            board.held(self.key, self.kind, self.token, ms, self.fence)
         else
             renew.reschedule(self)
+            self:noted_renewal()
         end
         return true
     end
@@ -92,6 +124,7 @@ function lease:extend(ms)
         why = gone(self)
         renew.remove(self)
         self.lost = self.lost or why
+        self:noted_loss(self.lost)
     end
     return nil, why, detail
 end
@@ -110,9 +143,17 @@ function lease:release()
     renew.remove(self)
     if self.forget then self:forget() end
     local ok, detail = self.ops.release(self)
-    if ok then return true end
-    if ok == nil then return nil, "unavailable", detail end
-    return nil, gone(self)
+    if ok then
+        ended(self)
+        return true
+    end
+    if ok == nil then
+        ended(self)
+        return nil, "unavailable", detail
+    end
+    local why = gone(self)
+    self:noted_loss(why)
+    return nil, why
 end
 
 function lease:__tostring()

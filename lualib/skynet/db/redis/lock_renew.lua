@@ -3,7 +3,8 @@
 --
 -- A lease given to add() has: renew_fn(lease) -> pttl ms, or nil and "lost" / "unavailable"
 -- (yields); ttl (ms); deadline (skynet.hpc() ns after which it must be taken as expired);
--- lost (nil while held); on_lost (optional function(lease, why)).
+-- lost (nil while held); on_lost (optional function(lease, why)); noted_renewal() and
+-- noted_loss(why) (for its metrics and the lock board; they do not yield).
 --
 -- Invariants:
 --   * at most one renewal of a lease is in flight;
@@ -38,6 +39,7 @@ end
 local function give_up(lease, why)
     leases[lease] = nil
     lease.lost = why
+    lease:noted_loss(why)
     local cb = lease.on_lost
     if cb then
         fork(function()
@@ -59,6 +61,7 @@ local function renew_one(lease)
     elseif pttl then
         lease:confirmed(t0, pttl)
         lease.next_renew = t0 + lease.ttl * MS // 3
+        lease:noted_renewal()
     elseif why == "lost" then
         give_up(lease, "lost")
     else

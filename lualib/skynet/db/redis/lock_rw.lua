@@ -128,12 +128,13 @@ function rw.read(db, key, opts)
     local token = new_token()
     local reply, t0, detail = waiting.until_taken(db, key .. ":released", token, false, opts,
         function() return run(read_script, db, 3, key, key .. ":readers", key .. ":wintent", token, ttl) end,
-        nil, true)
+        nil, true, "read", key)
     if not reply then
         if t0 == "unavailable" then skynet.fork(read_ops.release, { db = db, key = key, token = token }) end
         return nil, t0, detail
     end
-    local l = leases.new(read_ops, { db = db, key = key, token = token, ttl = ttl }, t0, reply[2])
+    local l = leases.new(read_ops, { db = db, key = key, token = token, ttl = ttl, kind = "read" },
+        t0, reply[2])
     if opts.renew then leases.renew(l, opts.on_lost) end
     return l
 end
@@ -152,7 +153,7 @@ function rw.write(db, key, opts)
         function()
             return run(write_script, db, 4, key, key .. ":readers", key .. ":wintent",
                 key .. ":fence", token, ttl, fencing, intent)
-        end)
+        end, nil, false, "write", key)
     if not reply then
         skynet.fork(function()
             if t0 == "unavailable" then write_ops.release({ db = db, key = key, token = token }) end
@@ -160,7 +161,7 @@ function rw.write(db, key, opts)
         end)
         return nil, t0, detail
     end
-    local l = leases.new(write_ops, { db = db, key = key, token = token, ttl = ttl,
+    local l = leases.new(write_ops, { db = db, key = key, token = token, ttl = ttl, kind = "write",
         fence = opts.fencing and reply[2] or nil }, t0, reply[3])
     if opts.renew then leases.renew(l, opts.on_lost) end
     return l

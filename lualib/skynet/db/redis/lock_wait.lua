@@ -17,6 +17,8 @@
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 local scripts = require "skynet.db.redis.lock_scripts"
+local instr = require "skynet.db.redis.instr"
+local board = require "skynet.db.redis.lock_board"
 
 local now, fork, sleep, wakeup, timeout = skynet.now, skynet.fork, skynet.sleep, skynet.wakeup,
     skynet.timeout
@@ -230,8 +232,10 @@ local EMPTY = {}
 -- a release handed it the lock for grant_ms: the reply is then {1, fence, grant_ms}, timed
 -- from the last try that found the lock taken (the hand-over came after that try ran).
 -- Returns reply and the skynet.hpc() time the successful try was sent, or nil, "contended" (no
--- wait) / "timeout" / "unavailable" (the last try got no answer), detail. Yields.
-function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared)
+-- wait) / "timeout" / "unavailable" (the last try got no answer), detail. `kind` and `key` name
+-- the lock for its metrics (a failure counted by reason; a contended wait, from the first try
+-- that found the lock held, timed) and the lock board (a waiter while it waits). Yields.
+function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared, kind, key)
     local MS = 1000000
     local wait_ns = (opts.wait or 0) * MS
     local retry = opts.retry or EMPTY
@@ -241,6 +245,7 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared)
     local sub = M.subscribed(db, channel)
     local subscribed, attempt = sub ~= nil, 0
     local why, detail, t0, reply, refused_at
+    local waiting_since -- hpc() of the first refused try, when the caller waits
     while true do
         local gen = sub and sub.gen or 0
         t0 = skynet.hpc()
@@ -253,6 +258,10 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared)
         if r then
             why, detail, holder_ms = "contended", nil, r[2]
             refused_at = t0
+            if not waiting_since and wait_ns > 0 then
+                waiting_since = t0
+                board.wait(key, token, opts.wait)
+            end
         else
             why, detail = "unavailable", err
         end
@@ -278,8 +287,14 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared)
         end
     end
     if sub then M.unsubscribe(sub) end
+    local m = instr.lock(kind)
+    if waiting_since then
+        m.waited:observe((skynet.hpc() - waiting_since) / 1e9)
+        board.waited(key, token)
+    end
     if reply then return reply, t0 end
     if why == "contended" and wait_ns > 0 then why = "timeout" end
+    m.failed[why]:inc()
     return nil, why, detail
 end
 

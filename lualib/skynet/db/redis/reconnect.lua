@@ -102,6 +102,7 @@ function M.attempt(c)
         return nil, c.cause
     end
     c.state = "ready"
+    if c.gen > 0 then c.m.reconnects:inc() end
     c.gen = c.gen + 1
     c.cause = nil
     if c.on_ready then c.on_ready(c) end
@@ -145,6 +146,8 @@ function M.drop(c, cause)
     c.sock = nil
     if sock then transport.close(sock) end
     c.buf:reset()
+    c.untracked = 0
+    c:forget_outstanding()
     c.flush_pending = false
     if c.state ~= "closed" then c.state = "down" end
     c.cause = cause
@@ -168,6 +171,7 @@ function M.close(c)
         c:flush()
         transport.close(sock)
     end
+    c:forget_outstanding()
     c.cause = "the client was closed"
     c:fail_inflight("the client was closed")
     c:fail_backlog("the client was closed")

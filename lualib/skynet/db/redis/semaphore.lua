@@ -50,7 +50,7 @@ function semaphore.acquire(db, key, limit, opts)
     local token = new_token()
     local reply, t0, detail = waiting.until_taken(db, key .. ":released", token, false, opts, function()
         return run(scripts.sem_acquire, db, 1, key, token, ttl, limit)
-    end)
+    end, nil, false, "semaphore", key)
     if not reply then
         if t0 == "unavailable" then
             -- The lost reply may have granted a permit that nobody would give back.
@@ -58,7 +58,8 @@ function semaphore.acquire(db, key, limit, opts)
         end
         return nil, t0, detail
     end
-    local p = leases.new(ops, { db = db, key = key, token = token, ttl = ttl }, t0, reply[2])
+    local p = leases.new(ops, { db = db, key = key, token = token, ttl = ttl, kind = "semaphore" },
+        t0, reply[2])
     if opts.renew then leases.renew(p, opts.on_lost) end
     return p
 end

@@ -29,6 +29,11 @@ function group:on_event(channel, payload)
     if type(payload) ~= "string" then return end
     local w = {}
     for word in payload:gmatch("%S+") do w[#w + 1] = word end
+    -- The failover timeline of the status board (sentinel_board.lua).
+    if (channel == "+switch-master" and w[1] == self.name) or (w[1] == "master" and w[2] == self.name)
+        or (w[5] == "@" and w[6] == self.name) then
+        self:board_event(channel, payload)
+    end
     local st = self.state
     if channel == "+switch-master" then
         if w[1] ~= self.name or not w[5] then return end

@@ -20,6 +20,7 @@
 local skynet = require "skynet"
 local connection = require "skynet.db.redis.connection"
 local request = require "skynet.db.redis.request"
+local instr = require "skynet.db.redis.instr"
 
 local format, tpack, tostring, type, random = string.format, table.pack, tostring, type, math.random
 local now, fork, wait, wakeup, timeout = skynet.now, skynet.fork, skynet.wait, skynet.wakeup,
@@ -86,6 +87,11 @@ function M.new(opts, link)
         on_switch = {},      -- functions(router) run after each new connection is installed
         stats = { switches = 0, connects = {}, topology_errors = 0, retried = 0, held_peak = 0,
             freezes = 0 },
+        -- skyhive_sentinel_write_hold_seconds_total: a master client holds commands from its
+        -- first connection on whenever it has no verified master or a failover runs.
+        hold_counter = instr.sentinel(opts.master).hold,
+        ever_ready = false,
+        hold_since = nil,    -- skynet.hpc() when the current hold began
     }, router)
     self.tick_fn = function() return self:tick() end
     return self
@@ -93,6 +99,18 @@ end
 
 ----------------------------------------------------------------------------------------------
 -- Following the watcher
+
+-- Starts or ends the hold time of a master client after a change of state.
+local function update_hold(self)
+    if self.role ~= "master" then return end
+    local holding = self.ever_ready and self.state ~= "closed" and (self.cur == nil or self.frozen)
+    if holding then
+        if not self.hold_since then self.hold_since = skynet.hpc() end
+    elseif self.hold_since then
+        self.hold_counter:inc((skynet.hpc() - self.hold_since) / 1e9)
+        self.hold_since = nil
+    end
+end
 
 -- The address to connect to under the current state, or nil.
 function router:pick()
@@ -133,6 +151,7 @@ function router:on_state(st)
         self.frozen = false
         if self.cur then self:release() end
     end
+    update_hold(self)
     self:kick()
 end
 
@@ -153,7 +172,7 @@ local function try(self, target)
     local o = {}
     for k, v in pairs(self.conn_opts) do o[k] = v end
     o.host, o.port = host, tonumber(port)
-    local c = connection.new(o)
+    local c = connection.new(o, self.role)
     c.addr = format("redis %s (%s %s)", target, self.role, self.name)
     local ok, err = pcall(c.connect, c)
     if not ok then return nil, err end
@@ -243,6 +262,8 @@ function router:install(c)
     self.state = "ready"
     self.cause = nil
     self.addr = c.addr
+    self.ever_ready = true
+    update_hold(self)
     -- A master that keeps refusing (NOREPLICAS) is not retried at full speed.
     if now() - (self.refused_at[c.target] or -1000) > 100 then self.failures = 0 end
     self.bad[c.target] = nil
@@ -260,6 +281,7 @@ function router:lost(c, cause)
     self.cur = nil
     if self.state ~= "closed" then self.state = "down" end
     self.cause = cause
+    update_hold(self)
     self:suspect_topology(cause)
     self:kick()
 end
@@ -272,6 +294,7 @@ function router:retire(c, why)
         self.cur = nil
         self.state = "down"
         self.cause = why
+        update_hold(self)
     end
     if c.state == "closed" then return end
     if c.qhead > c.qtail then return c:close() end
@@ -464,6 +487,7 @@ function router:close()
     if self.state == "closed" then return end
     self.state = "closed"
     self.cause = "the client was closed"
+    update_hold(self)
     local c = self.cur
     self.cur = nil
     if c then c:close() end

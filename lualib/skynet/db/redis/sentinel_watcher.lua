@@ -23,6 +23,7 @@ local skynet = require "skynet"
 local connection = require "skynet.db.redis.connection"
 local request = require "skynet.db.redis.request"
 local events = require "skynet.db.redis.sentinel_events"
+local board = require "skynet.db.redis.sentinel_board"
 
 local format, concat, tonumber, tostring = string.format, table.concat, tonumber, tostring
 local now, fork, sleep, wakeup, wait = skynet.now, skynet.fork, skynet.sleep, skynet.wakeup,
@@ -93,6 +94,7 @@ end
 -- Applies changes to the state; wakes the long-polls when something changed.
 function group:publish(changes)
     local st = self.state
+    local old_master, old_failover = st.master, st.failover
     local changed = false
     for k, v in pairs(changes) do
         if k == "replicas" then
@@ -107,6 +109,13 @@ function group:publish(changes)
     end
     if not changed then return end
     st.version = st.version + 1
+    if st.failover and not old_failover then
+        self:board_event("writes-held", tostring(st.master))
+    elseif old_failover and not st.failover then
+        self:board_event("writes-released", tostring(st.master))
+    end
+    if st.master ~= old_master then self:board_master(old_master, st.master) end
+    self:board_publish()
     local list = self.waiters
     self.waiters = {}
     for i = 1, #list do wakeup(list[i]) end
@@ -116,6 +125,7 @@ function group:add_sentinel(addr)
     if self.known[addr] or not split(addr) then return end
     self.known[addr] = true
     self.sentinels[#self.sentinels + 1] = addr
+    if self.state then self:board_publish() end
     if self.started and self.nsubscribed < MAX_SUBSCRIBED then fork(self.subscriber, self, addr) end
 end
 
@@ -135,7 +145,7 @@ function group:link(addr)
     if l.connecting or (l.retry_at and now() < l.retry_at) then return nil, l.cause end
     local host, port = split(addr)
     c = connection.new { host = host, port = port, auth = self.auth, username = self.username,
-        timeout = 500, connect_timeout = 500, backoff_min = 50, backoff_max = 1000 }
+        timeout = 500, connect_timeout = 500, backoff_min = 50, backoff_max = 1000 }, "sentinel"
     c.addr = "sentinel " .. addr
     l.connecting = true
     local ok, err = pcall(c.connect, c)
@@ -285,6 +295,7 @@ end
 -- No client uses the group any more: its links, subscriptions and poller end.
 function group:stop()
     self.stopped = true
+    self:board_remove()
     self:poll_soon()
     for _, w in pairs(self.watches) do w:disconnect() end
     for _, l in pairs(self.links) do
@@ -296,6 +307,7 @@ function group:stop()
 end
 
 events.install(group)
+board.install(group)
 
 function group:start()
     self.started = true

@@ -63,6 +63,9 @@ store.__index = store
 --                changed here and not saved. "merge" keeps those fields and takes the rest from
 --                `remote`; "drop" (the default) replaces the record with `remote`.
 --   log          function(text) for flush failures of the automatic flush (skynet.error)
+--   on_save      function(id, outcome) after each save that had changes to write: "saved",
+--                "stale", "gone" or "unavailable" (what flush returns); for metrics, must not
+--                yield
 -- Does not yield.
 function store.new(db, opts)
     opts = opts or {}
@@ -85,6 +88,7 @@ function store.new(db, opts)
         defaults = defaults,
         numeric = numeric,
         on_conflict = opts.on_conflict,
+        on_save = opts.on_save,
         log = opts.log or skynet.error,
         entries = {}, -- id -> { rec, version, dirty = {field = true}, busy, waiters, loaded }
         closed = false,
@@ -249,7 +253,16 @@ function store:dirty(id)
     return e ~= nil and next(e.dirty) ~= nil
 end
 
+local save_once
+
 local function save(self, id, e)
+    local had = next(e.dirty) ~= nil
+    local ok, why, detail = save_once(self, id, e)
+    if had and self.on_save then self.on_save(id, ok and "saved" or why) end
+    return ok, why, detail
+end
+
+function save_once(self, id, e)
     for _ = 1, MAX_MERGES do
         if not next(e.dirty) then return true end
         local args, sent = {}, e.dirty

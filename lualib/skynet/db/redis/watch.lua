@@ -98,7 +98,7 @@ end
 
 function M.new(opts)
     opts = opts or {}
-    local c = connection.new(opts)
+    local c = connection.new(opts, "pubsub")
     local self = setmetatable({
         conn = c,
         channels = {},
