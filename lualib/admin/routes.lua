@@ -10,7 +10,7 @@
 --            (they hold no data of the node, so they are served without the token)
 --   metrics  function() -> the Prometheus text of the node
 --   state    function() -> the dashboard's snapshot (a table, sent as JSON)
---   console  function(line, write) -> the console's output, ending with "<CMD OK>" or
+--   console  function(line, write, req) -> the console's output, ending with "<CMD OK>" or
 --            "<CMD Error>"; raises when the console cannot be reached
 --   hosts    nil, or the set of names (without port) a request's Host header may carry when
 --            there is no token, e.g. { ["127.0.0.1"] = true, localhost = true }: a web page
@@ -23,8 +23,10 @@
 --   /metrics                    the Prometheus text exposition, format 0.0.4
 --   /api/state                  the dashboard's snapshot as JSON
 --   /console/cmd[/arg...][?arg] one console command, its output as text: 200 for "<CMD OK>",
---                               403 when it changes the node and write is off, 400 for another
---                               error, 503 when there is no console
+--                               403 when the console refused it (it changes the node and write
+--                               is off), 404 for an unknown command, 400 for another error, 503
+--                               when there is no console (the statuses of the console's own
+--                               HTTP form)
 --   the static files' paths      the dashboard
 -- Cross-site requests from a browser (Sec-Fetch-Site: cross-site or same-site) are refused
 -- with 403, so that a web page the operator visits cannot drive the console or read the data.
@@ -34,8 +36,17 @@ local routes = {}
 
 local format = string.format
 
--- What the console says when it refuses a command that changes the node (debug_console.lua).
-routes.WRITE_REFUSED = "admin_write"
+-- The status of a console answer, from its last lines: "error: <why>" then "<CMD Error>", where
+-- the console (services/lua/debug_console.lua, run) says "... refused ..." for a command it
+-- does not allow here and "unknown command ..." for one it does not have.
+function routes.console_status(out)
+    if out:find("<CMD OK>%s*$") then return 200 end
+    local why = out:match("error: ([^\n]*)\n<CMD Error>%s*$")
+    if not why then return 400 end
+    if why:find("^unknown command") or why:find("^quit: only on a connection") then return 404 end
+    if why:find(": refused", 1, true) or why:find(" refused unless ", 1, true) then return 403 end
+    return 400
+end
 
 local function percent_decode(s, plus_is_space)
     if plus_is_space then s = s:gsub("+", " ") end
@@ -111,15 +122,13 @@ function routes.new(opts)
     local function console(req)
         local line, why = routes.console_line(req.url)
         if not line then return text(400, why .. "\n") end
-        local ok, out = pcall(opts.console, line, write)
+        local ok, out = pcall(opts.console, line, write, req)
         if not ok then
             log(format("admin: /console %s: %s", line, tostring(out)))
             return text(503, "the debug console is not available: " .. tostring(out) .. "\n")
         end
         out = tostring(out)
-        if out:find("<CMD OK>%s*$") then return text(200, out) end
-        if not write and out:find(routes.WRITE_REFUSED, 1, true) then return text(403, out) end
-        return text(400, out)
+        return text(routes.console_status(out), out)
     end
 
     return function(req)

@@ -20,7 +20,7 @@ local state = {}
 
 -- The families the snapshot reads (docs/operations.md, "Metrics").
 state.FAMILIES = {
-    node_messages = "skyhive_messages_total",
+    node_messages = "skyhive_node_messages_total",
     service_messages = "skyhive_service_messages_total",
     redis_commands = "skyhive_redis_commands_total",
     redis_errors = "skyhive_redis_errors_total",

@@ -60,10 +60,13 @@ local function load_files()
     return files
 end
 
-local function console(line, write)
+-- The console runs `inject` only for a client on this machine.
+local function console(line, write, req)
     local addr = skynet.localname ".console"
     if not addr then error("no console service (.console) on this node", 0) end
-    return skynet.calltimeout(CONSOLE_TIMEOUT_MS, addr, "lua", "run", line, { write = write })
+    local peer = (req.peer or ""):match("^%[?(.-)%]?:%d+$") or ""
+    return skynet.calltimeout(CONSOLE_TIMEOUT_MS, addr, "lua", "run", line,
+        { write = write, remote = not is_loopback(peer) })
 end
 
 skynet.start(function()

@@ -2,8 +2,8 @@
 -- place of the node's metrics and console (the service's real wiring is test_admin's): each
 -- route, its status and content type; 404 and 405; the token (401 without it, or with a wrong
 -- one or another scheme; the dashboard's files, which hold no data, without it); the console's
--- statuses (200, 400, 403 for a command refused while admin_write is off, 503 when there is no
--- console) and how a URL becomes a console line; cross-site and rebound-host requests refused;
+-- statuses (200, 400, 403 for a command refused while admin_write is off, 404 for an unknown
+-- one, 503 when there is no console) and how a URL becomes a console line; cross-site and rebound-host requests refused;
 -- a failing source answered 500 with the connection still usable.
 local skynet = require "skynet"
 local server = require "http.server"
@@ -33,9 +33,13 @@ local function sources(opts)
             console_lines[#console_lines + 1] = { line, write }
             if line == "boom" then error("no console service (.console) on this node", 0) end
             if line:match("^kill") and not write then
-                return "kill changes the node: refused (admin_write is off)\n<CMD Error>\n"
+                return "error: kill changes the node: refused on this read-only console\n" ..
+                    "<CMD Error>\n"
             end
-            if line:match("^nosuch") then return "unknown command nosuch\n<CMD Error>\n" end
+            if line:match("^nosuch") then
+                return "error: unknown command \"nosuch\", type help\n<CMD Error>\n"
+            end
+            if line:match("^bad") then return "error: no service :0000ffff\n<CMD Error>\n" end
             return "ran " .. line .. "\n<CMD OK>\n"
         end,
         hosts = { ["127.0.0.1"] = true, localhost = true },
@@ -101,8 +105,9 @@ t.run(function()
     -- The console: statuses and the write flag passed on.
     expect(port, "GET", "/console/list", 200, "ran list\n<CMD OK>")
     t.ok(t.same(console_lines[#console_lines], { "list", false }), "read-only call")
-    expect(port, "GET", "/console/kill/:0000000a", 403, "refused (admin_write is off)")
-    expect(port, "GET", "/console/nosuch", 400, "unknown command nosuch")
+    expect(port, "GET", "/console/kill/:0000000a", 403, "refused on this read-only console")
+    expect(port, "GET", "/console/nosuch", 404, "unknown command \"nosuch\"")
+    expect(port, "GET", "/console/bad/:0000ffff", 400, "no service :0000ffff")
     expect(port, "GET", "/console/boom", 503, "the debug console is not available: no console")
     expect(port, "GET", "/console/", 400, "no command")
     expect(port, "GET", "/console", 400, "no command")
@@ -153,6 +158,15 @@ t.run(function()
     -- Without the token, nothing tells a stranger more than 401 (not even the method rule).
     expect(tport, "POST", "/metrics", 401, nil, "Content-Length: 0\r\n")
     expect(tport, "POST", "/metrics", 405, nil, auth .. "Content-Length: 0\r\n")
+
+    -- The statuses of console answers as the console words them.
+    t.eq(routes.console_status("a\nb\n<CMD OK>\n"), 200, "ok")
+    t.eq(routes.console_status("error: inject runs code inside a service: refused unless the " ..
+        "console is on loopback\n<CMD Error>\n"), 403, "inject refused")
+    t.eq(routes.console_status("error: quit: only on a connection\n<CMD Error>\n"), 404, "quit")
+    t.eq(routes.console_status("error: call failed: the service refused it\n<CMD Error>\n"), 400,
+        "a command's own error that says refused")
+    t.eq(routes.console_status("partial output"), 400, "no marker")
 
     -- routes.new checks its options.
     t.raises({ "opts.token must be nil or a non-empty string" }, routes.new, sources { token = "" })
