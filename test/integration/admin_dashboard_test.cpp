@@ -99,15 +99,20 @@ TEST_F(AdminDashboardTest, ShowsTheNodesLiveDataInABrowser) {
     EXPECT_NE(dom.find("none: the node's Redis is not watched by Sentinel"), std::string::npos);
 
     if (const char* shot = std::getenv("SKYHIVE_DASHBOARD_SCREENSHOT")) {
-        // Traffic while the page records 40 s of the node: players chatting and trading.
+        // Traffic while the page records 40 s of the node: players chatting and trading, also
+        // with a player on a second node (so the cluster panel has a peer).
+        GameNode peer(dir_, "n2", redis_port());
+        ASSERT_TRUE(peer.start()) << peer.output();
         std::atomic<bool> stop{false};
         std::thread traffic([&] {
-            Player carol(node.port());
+            Player carol(node.port()), dave(peer.port());
             carol.command("login carol secret");
+            dave.command("login dave secret");
             for (int i = 0; !stop; ++i) {
                 alice.command(i % 2 ? "give bob 1" : "give carol 1");
                 bob.command(i % 3 ? "give alice 1" : "say hello");
-                carol.command("who");
+                carol.command(i % 4 ? "who" : "give dave 1");
+                dave.command(i % 5 ? "tell alice hi" : "give carol 1");
                 std::this_thread::sleep_for(std::chrono::milliseconds(20 + (i * 37) % 60));
             }
         });
@@ -117,6 +122,7 @@ TEST_F(AdminDashboardTest, ShowsTheNodesLiveDataInABrowser) {
         stop = true;
         traffic.join();
         EXPECT_NE(out.find("written to file"), std::string::npos) << out;
+        EXPECT_EQ(peer.stop(), 0) << peer.output();
     }
     EXPECT_EQ(node.stop(), 0) << node.output();
 }

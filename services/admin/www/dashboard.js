@@ -3,7 +3,7 @@
 "use strict";
 
 const PERIOD_MS = 1000;
-const HISTORY = 120; // points kept per plot: two minutes
+const HISTORY = 60; // points kept per plot: one minute
 
 // ---- Access: a token given as #token=... in the address is kept for this tab only.
 
@@ -52,8 +52,8 @@ function count(n) {
   if (n === null || n === undefined || Number.isNaN(n)) return "–";
   if (Math.abs(n) >= 1e6) return (n / 1e6).toFixed(n >= 1e7 ? 1 : 2) + " M";
   if (Math.abs(n) >= 1e4) return (n / 1e3).toFixed(1) + " k";
-  if (Number.isInteger(n) || Math.abs(n) >= 100) return String(Math.round(n));
-  return n.toFixed(Math.abs(n) < 10 ? 2 : 1);
+  if (Number.isInteger(n) || Math.abs(n) >= 99.95) return String(Math.round(n));
+  return n.toFixed(Math.abs(n) < 9.995 ? 2 : 1).replace(/\.?0+$/, "");
 }
 
 function bytes(n) {
@@ -355,10 +355,21 @@ function renderCluster(board, nowMs) {
 // ---- The loop
 
 const plots = {};
-let previous = null; // the last snapshot, for rates
+// Recent snapshots, oldest first. Rates are taken against the newest one at least a second of
+// the node's time older (the last one when the page polls on time), so two polls close together
+// (a browser catching up on its timers) do not turn into a spike.
+const recent = [];
+const RATE_WINDOW_S = 1;
+
+function baseFor(now) {
+  let base = null;
+  for (const r of recent) if (now - r.node.uptime >= RATE_WINDOW_S * 0.95) base = r;
+  return base || recent[0] || null;
+}
 
 function update(s) {
   const now = s.node.uptime;
+  const previous = baseFor(now);
   const dt = previous ? now - previous.node.uptime : 0;
   const rate = (a, b) => (previous && dt > 0 && a !== undefined && b !== undefined
     ? Math.max(0, (a - b) / dt) : null);
@@ -400,7 +411,9 @@ function update(s) {
   renderLocks(s.locks, nowMs);
   renderCluster(s.cluster, nowMs);
   document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
-  previous = s;
+  recent.push(s);
+  while (recent.length > 1 && now - recent[1].node.uptime >= RATE_WINDOW_S) recent.shift();
+  if (recent.length > 32) recent.shift();
 }
 
 function status(state, text) {
