@@ -32,6 +32,7 @@ benchmarks=(
     "sentinel|$root/bench/sentinel/sentinel_bench.sh|$build $runs"
     "game|$root/bench/game/game_bench.sh|$build $runs"
     "cluster_calls|$root/bench/cluster/cluster_bench.sh|$build $runs"
+    "admin|$root/bench/admin/admin_bench.sh|$build"
 )
 
 machine() {

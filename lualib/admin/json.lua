@@ -61,6 +61,8 @@ local function valid_utf8(s)
 end
 
 local function encode_string(s)
+    -- Most strings (names, addresses) need neither escaping nor repair.
+    if not s:find('[%c"\\\128-\255]') then return '"' .. s .. '"' end
     return '"' .. valid_utf8(s):gsub('[%c"\\]', escapes) .. '"'
 end
 
@@ -75,10 +77,29 @@ local function encode_number(n)
     return s
 end
 
-local encode_value
+-- Encoded object keys, which repeat from one object to the next ("address", "messages"...).
+local key_cache, key_count = {}, 0
 
-local function where(path)
-    return #path == 0 and "$" or "$" .. concat(path)
+local function encode_key(k)
+    local e = key_cache[k]
+    if e then return e end
+    e = encode_string(k) .. ":"
+    if key_count >= 4096 then key_cache, key_count = {}, 0 end
+    key_cache[k], key_count = e, key_count + 1
+    return e
+end
+
+-- The output and the path to the value being encoded (raw keys and indexes, turned into text
+-- only for an error). json.encode does not yield, so one of each serves every call.
+local out, n_out, path, depth, seen
+
+local function where()
+    local parts = { "$" }
+    for i = 1, depth do
+        local k = path[i]
+        parts[#parts + 1] = mtype(k) == "integer" and "[" .. k .. "]" or "." .. tostring(k)
+    end
+    return concat(parts)
 end
 
 local function is_sequence(t)
@@ -92,69 +113,89 @@ local function is_sequence(t)
     return count == n
 end
 
-local function encode_table(t, out, path, seen)
-    if seen[t] then error(format("json: %s: a table that contains itself", where(path)), 0) end
-    if #path >= MAX_DEPTH then
-        error(format("json: %s: nested deeper than %d", where(path), MAX_DEPTH), 0)
+local encode_value
+
+local function encode_table(t)
+    if seen[t] then error(format("json: %s: a table that contains itself", where()), 0) end
+    if depth >= MAX_DEPTH then
+        error(format("json: %s: nested deeper than %d", where(), MAX_DEPTH), 0)
     end
     seen[t] = true
-    if json.is_array(t) or is_sequence(t) then
-        out[#out + 1] = "["
+    depth = depth + 1
+    if getmetatable(t) == array_mt or is_sequence(t) then
+        n_out = n_out + 1
+        out[n_out] = "["
         for i = 1, #t do
-            if i > 1 then out[#out + 1] = "," end
-            path[#path + 1] = "[" .. i .. "]"
-            encode_value(t[i], out, path, seen)
-            path[#path] = nil
+            if i > 1 then
+                n_out = n_out + 1
+                out[n_out] = ","
+            end
+            path[depth] = i
+            encode_value(t[i])
         end
-        out[#out + 1] = "]"
+        n_out = n_out + 1
+        out[n_out] = "]"
     else
-        local keys = {}
+        local keys, numbers = {}, nil
         for k in pairs(t) do
             local kt = type(k)
-            if kt ~= "string" and kt ~= "number" then
-                error(format("json: %s: a key of type %s (only strings and numbers)", where(path),
+            if kt == "number" then
+                numbers = numbers or {}
+                numbers[encode_number(k)] = k
+                keys[#keys + 1] = encode_number(k)
+            elseif kt == "string" then
+                keys[#keys + 1] = k
+            else
+                depth = depth - 1
+                error(format("json: %s: a key of type %s (only strings and numbers)", where(),
                     kt), 0)
             end
-            keys[#keys + 1] = kt == "number" and encode_number(k) or k
         end
-        local original = {}
-        for k in pairs(t) do original[type(k) == "number" and encode_number(k) or k] = k end
         table.sort(keys)
-        out[#out + 1] = "{"
-        for i, k in ipairs(keys) do
-            if i > 1 then out[#out + 1] = "," end
-            out[#out + 1] = encode_string(k)
-            out[#out + 1] = ":"
-            path[#path + 1] = "." .. k
-            encode_value(t[original[k]], out, path, seen)
-            path[#path] = nil
+        n_out = n_out + 1
+        out[n_out] = "{"
+        for i = 1, #keys do
+            local k = keys[i]
+            n_out = n_out + 1
+            out[n_out] = i > 1 and "," .. encode_key(k) or encode_key(k)
+            local original = numbers and numbers[k] or k
+            path[depth] = original
+            encode_value(t[original])
         end
-        out[#out + 1] = "}"
+        n_out = n_out + 1
+        out[n_out] = "}"
     end
+    path[depth] = nil
+    depth = depth - 1
     seen[t] = nil
 end
 
-encode_value = function(v, out, path, seen)
+encode_value = function(v)
     local vt = type(v)
-    if v == nil or v == json.null then
-        out[#out + 1] = "null"
-    elseif vt == "boolean" then
-        out[#out + 1] = v and "true" or "false"
+    local text
+    if vt == "string" then
+        text = encode_string(v)
     elseif vt == "number" then
-        out[#out + 1] = encode_number(v)
-    elseif vt == "string" then
-        out[#out + 1] = encode_string(v)
+        text = encode_number(v)
+    elseif v == nil or v == json.null then
+        text = "null"
+    elseif vt == "boolean" then
+        text = v and "true" or "false"
     elseif vt == "table" then
-        encode_table(v, out, path, seen)
+        return encode_table(v)
     else
-        error(format("json: %s: a value of type %s cannot be encoded", where(path), vt), 0)
+        error(format("json: %s: a value of type %s cannot be encoded", where(), vt), 0)
     end
+    n_out = n_out + 1
+    out[n_out] = text
 end
 
 function json.encode(value)
-    local out = {}
-    encode_value(value, out, {}, {})
-    return concat(out)
+    out, n_out, path, depth, seen = {}, 0, {}, 0, {}
+    encode_value(value)
+    local text = concat(out, "", 1, n_out)
+    out, path, seen = nil, nil, nil
+    return text
 end
 
 ----------------------------------------------------------------------------------------------
