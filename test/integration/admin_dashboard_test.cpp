@@ -116,9 +116,9 @@ TEST_F(AdminDashboardTest, ShowsTheNodesLiveDataInABrowser) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(20 + (i * 37) % 60));
             }
         });
-        std::string out = admin::run_chromium(
-            dir_, "http://127.0.0.1:" + std::to_string(port) + "/", 40000,
-            std::string("--screenshot=") + shot);
+        std::string out =
+            admin::run_chromium(dir_, "http://127.0.0.1:" + std::to_string(port) + "/", 40000,
+                                std::string("--screenshot=") + shot);
         stop = true;
         traffic.join();
         EXPECT_NE(out.find("written to file"), std::string::npos) << out;
@@ -144,8 +144,7 @@ TEST_F(AdminDashboardTest, MetricsPassPromtoolAndStateIsJson) {
     ASSERT_EQ(state.status, 200);
     EXPECT_EQ(state.header("content-type"), "application/json");
     EXPECT_EQ(state.body.front(), '{');
-    EXPECT_NE(state.body.find("\"services\":[{\"address\":\":"), std::string::npos)
-        << state.body;
+    EXPECT_NE(state.body.find("\"services\":[{\"address\":\":"), std::string::npos) << state.body;
 
     auto page = get(port, "/");
     EXPECT_EQ(page.status, 200);
@@ -159,8 +158,8 @@ TEST_F(AdminDashboardTest, MetricsPassPromtoolAndStateIsJson) {
 
 TEST_F(AdminDashboardTest, RemoteNeedsAllowAndTokenAndTheTokenIsRequired) {
     // Not loopback, not allowed: the node does not start, and says which line to change.
-    for (const char* extra : {"admin = \"0.0.0.0:0\"\n",
-                              "admin = \"0.0.0.0:0\"\nadmin_allow_remote = true\n"}) {
+    for (const char* extra :
+         {"admin = \"0.0.0.0:0\"\n", "admin = \"0.0.0.0:0\"\nadmin_allow_remote = true\n"}) {
         GameNode refused(dir_, "refused", redis_port(), extra);
         EXPECT_FALSE(refused.start());
         EXPECT_NE(refused.output().find("key 'admin': '0.0.0.0:0' is not a loopback address"),

@@ -26,8 +26,8 @@ struct HttpReply {
         size_t pos = head.find("\r\n");
         while (pos != std::string::npos && pos + 2 < head.size()) {
             size_t end = head.find("\r\n", pos + 2);
-            std::string line = head.substr(pos + 2, end == std::string::npos ? std::string::npos
-                                                                             : end - pos - 2);
+            std::string line =
+                head.substr(pos + 2, end == std::string::npos ? std::string::npos : end - pos - 2);
             size_t colon = line.find(':');
             if (colon != std::string::npos) {
                 std::string key = line.substr(0, colon);
@@ -47,8 +47,9 @@ inline HttpReply http(int port, const std::string& method, const std::string& pa
     HttpReply reply;
     LineClient c(port);
     if (!c.connected()) return reply;
-    std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" +
-                          std::to_string(port) + "\r\nConnection: close\r\n" + extra;
+    std::string request = method + " " + path +
+                          " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                          "\r\nConnection: close\r\n" + extra;
     if (method != "GET" && method != "HEAD") request += "Content-Length: 0\r\n";
     if (!c.send(request + "\r\n") || !c.wait_eof()) return reply;
     std::string all;

@@ -71,9 +71,9 @@ TEST_F(InstalledNode, InstallsTheBinaryLuaFilesAndUserConfigs) {
           "services/lua/sentinel_watcher.lua", "services/game/game_main.lua",
           "services/lua/admin.lua", "lualib/admin/routes.lua"})
         EXPECT_TRUE(fs::is_regular_file(share_ / file)) << file;
-    EXPECT_EQ(entries(share_ / "services/admin/www"),
-              (std::vector<std::string>{"dashboard.css", "dashboard.js", "favicon.svg",
-                                        "index.html"}));
+    EXPECT_EQ(
+        entries(share_ / "services/admin/www"),
+        (std::vector<std::string>{"dashboard.css", "dashboard.js", "favicon.svg", "index.html"}));
     // Besides the dashboard's files, Lua only.
     for (const auto& e : fs::recursive_directory_iterator(share_)) {
         if (e.is_regular_file() && e.path().parent_path().filename() != "www") {
