@@ -118,6 +118,17 @@ t.run(function()
     for _, h in ipairs(core.list()) do live = live + core.info(h).messages end
     t.ok(sample(metrics.render(), "skyhive_node_messages_total") >= live,
         "node: messages at least those of the live services")
+    -- A service's messages stay in the node's total after it exits.
+    local echo = skynet.newservice("helper_echo")
+    for i = 1, 200 do skynet.call(echo, "lua", "echo", i) end
+    local before = sample(metrics.render(), "skyhive_node_messages_total")
+    skynet.call(echo, "lua", "exit")
+    t.wait_until(function() return core.info(echo) == nil end, 500, "the echo service's exit")
+    text = metrics.render()
+    t.ok(sample(text, "skyhive_node_messages_total") >= before,
+        "node: messages of an exited service still counted")
+    t.eq(sample(text, string.format('skyhive_service_messages_total{address=":%08x",' ..
+        'name="helper_echo",module="snlua"}', echo)), nil, "service: an exited service's series go")
     t.ok(sample(text, "skyhive_process_resident_memory_bytes") > 0, "process: RSS")
     t.ok(sample(text, "skyhive_process_cpu_seconds_total") > 0, "process: CPU")
     t.ok(sample(text, "skyhive_process_open_sockets") >= 0, "process: open sockets")
