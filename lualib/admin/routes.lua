@@ -84,7 +84,7 @@ end
 
 local function text(status, body, extra)
     local header = { ["content-type"] = "text/plain; charset=utf-8",
-        ["cache-control"] = "no-store" }
+        ["cache-control"] = "no-store", ["x-content-type-options"] = "nosniff" }
     for k, v in pairs(extra or {}) do header[k] = v end
     return status, body, header
 end
