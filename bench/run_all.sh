@@ -29,6 +29,7 @@ benchmarks=(
     "resp|bench/redis/resp_bench|"
     "metrics|bench/metrics/metrics_bench|"
     "redis|$root/bench/redis/redis_client_bench.sh|$build $runs"
+    "redis_metrics|$root/bench/redis/metrics_cost.sh|$build"
     "lock|$root/bench/redis/lock_bench.sh|$build $runs"
     "cluster|$root/bench/redis/cluster_bench.sh|$build $runs"
     "sentinel|$root/bench/sentinel/sentinel_bench.sh|$build $runs"

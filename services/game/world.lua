@@ -549,6 +549,9 @@ skynet.start(function()
         on_conflict = on_conflict,
         on_save = function(_, outcome) gm.saves[outcome]:inc() end,
     })
+    -- Transfers take locks: the node's lock board service starts with the world, not at the
+    -- first give.
+    require("skynet.db.redis.lock_board").start()
     here = presence.new(db, node, function() return online end)
     here:start()
     watch = gdb.watch(opts)

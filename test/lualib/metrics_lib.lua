@@ -47,4 +47,19 @@ function M.bucket(name, labels, le)
     error("no bucket " .. le .. " in " .. name)
 end
 
+-- Runs `promtool check metrics` (Debian's prometheus package) on the node's exposition: true,
+-- or false and promtool's complaints (lint warnings included). Raises when promtool is missing.
+function M.promtool()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write(metrics.render())
+    f:close()
+    local p = assert(io.popen("promtool check metrics < " .. path .. " 2>&1"))
+    local out = p:read("a")
+    local ok, _, code = p:close()
+    os.remove(path)
+    if code == 127 then error("promtool is not installed (scripts/setup.sh installs it)") end
+    return ok == true, out
+end
+
 return M

@@ -53,4 +53,6 @@ t.run(function()
         local x = metrics.board("cluster").b
         return x and x.link == "down" and x.up_since == nil
     end, 300, "a's view of b: down")
+    local clean, complaints = m.promtool()
+    t.ok(clean, "promtool check metrics: " .. complaints)
 end)

@@ -66,9 +66,14 @@ t.run(function()
     t.eq(has(tl, "+switch-master").detail:match("(%S+ %S+)$"), (m1:gsub(":", " ")),
         "the switch names the new master")
     t.eq(has(tl, "master-changed").detail, m0 .. " -> " .. m1, "the watcher's change")
+    local shown = {}
+    for i, x in ipairs(tl) do shown[i] = string.format("%+d ms %s", x.at - tl[1].at, x.event) end
+    skynet.error("failover timeline: " .. table.concat(shown, ", "))
     for i = 2, #tl do t.ok(tl[i].at >= tl[i - 1].at, "in time order") end
     t.ok(tl[1].at >= started - 60000 and tl[#tl].at <= skynet.time() * 1000 + 1,
         "times in ms of the wall clock")
     for _, w_ in ipairs(w.errors) do skynet.error("writer error: " .. w_) end
     db:disconnect()
+    local clean, complaints = m.promtool()
+    t.ok(clean, "promtool check metrics: " .. complaints)
 end, 6000)

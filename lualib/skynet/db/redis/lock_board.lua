@@ -72,6 +72,13 @@ function M.waited(key, token)
     tell("waited", key, token)
 end
 
+-- Finds or starts the node's lockboard service now, instead of at this service's first lock
+-- event: a service that will use locks calls it as it starts, so that the node's services are
+-- all there before its first lock (the game's world does). Yields.
+function M.start()
+    service()
+end
+
 -- Returns once everything this service told the board is on it. Yields.
 function M.sync()
     local h = service()
