@@ -4,7 +4,8 @@
 #   bench/run_all.sh [build-dir] [runs]
 # build-dir (default build) must have the benchmarks built:
 #   cmake --build build -j2 --target skyhive core_bench echo_bench lua_echo_bench gate_bench \
-#       lua_bench seri_bench resp_bench with_cluster with_nodes tcp_pingpong http_bench
+#       lua_bench seri_bench resp_bench metrics_bench with_cluster with_nodes tcp_pingpong \
+#       http_bench
 # runs (default 3) is passed to the script benchmarks that take medians over runs. A benchmark
 # whose program is missing or that fails shows as a row saying so; the others still run.
 # Each benchmark's full output is kept in $BENCH_LOGS (default: a temporary directory, printed).
@@ -26,6 +27,7 @@ benchmarks=(
     "lua|bench/lua/lua_bench|"
     "seri|bench/lua/seri_bench|"
     "resp|bench/redis/resp_bench|"
+    "metrics|bench/metrics/metrics_bench|"
     "redis|$root/bench/redis/redis_client_bench.sh|$build $runs"
     "redis_metrics|$root/bench/redis/metrics_cost.sh|$build"
     "lock|$root/bench/redis/lock_bench.sh|$build $runs"
@@ -33,6 +35,7 @@ benchmarks=(
     "sentinel|$root/bench/sentinel/sentinel_bench.sh|$build $runs"
     "game|$root/bench/game/game_bench.sh|$build $runs"
     "cluster_calls|$root/bench/cluster/cluster_bench.sh|$build $runs"
+    "admin|$root/bench/admin/admin_bench.sh|$build"
 )
 
 machine() {

@@ -5,6 +5,8 @@
 #   PREFIX/share/skyhive/lualib/**.lua         the Lua library
 #   PREFIX/share/skyhive/services/lua/*.lua    library services (bootstrap, launcher, console...)
 #   PREFIX/share/skyhive/services/game/*.lua   the game
+#   PREFIX/share/skyhive/services/admin/www/*  the dashboard's page, script, style and icon
+#                                              (services/lua/admin.lua finds them beside it)
 #   PREFIX/include/skyhive/skyhive_module.h    the C ABI of modules loaded from cpath
 # A config's relative paths are taken from its own directory, so the installed node runs from
 # any directory. services/main.cpp finds the default config at ../share/skyhive/config/ from the
@@ -27,4 +29,6 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/lualib/
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/services/lua ${PROJECT_SOURCE_DIR}/services/game
     DESTINATION ${SKYHIVE_INSTALL_DATA}/services
     FILES_MATCHING PATTERN "*.lua")
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/services/admin/www
+    DESTINATION ${SKYHIVE_INSTALL_DATA}/services/admin)
 install(FILES ${PROJECT_SOURCE_DIR}/core/skyhive_module.h DESTINATION include/skyhive)

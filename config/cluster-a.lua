@@ -14,3 +14,4 @@ cluster_nodes = "a=127.0.0.1:9101, b=127.0.0.1:9102"
 -- cluster_secret = "..."   -- required as soon as a peer is not on loopback (or
 --                          -- SKYHIVE_CLUSTER_SECRET in the environment)
 debug_console = "127.0.0.1:9111"
+admin = "127.0.0.1:8083"   -- node a's dashboard: http://127.0.0.1:8083/

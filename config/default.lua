@@ -11,12 +11,25 @@ luaservice = "../services/lua/?.lua;../services/game/?.lua"
 lua_path = "../lualib/?.lua;../lualib/?/init.lua;../services/game/?.lua"
 loglevel = "info"
 -- logger = "/var/log/skyhive.log"  -- log file; stdout when unset
+-- logpath = "../run/log"       -- where the console's logon writes <address>.log (also where a
+                                -- relative logger goes); logon is refused while unset
 
 -- The debug console (`telnet 127.0.0.1 8000`, then `help`). It refuses an address other than
 -- loopback unless debug_console_allow_remote = true: whoever reaches it can read every service's
 -- state and kill any service, the game's own included (it has no command that stops the node).
 debug_console = "127.0.0.1:8000"
 -- debug_console_allow_remote = true
+
+-- The admin endpoint: Prometheus metrics (/metrics), a live dashboard in the browser
+-- (http://127.0.0.1:8080/) and the console's commands over HTTP (docs/operations.md, "Admin
+-- endpoint"). Loopback and read-only by default. Another machine may reach it only with
+-- admin_allow_remote = true and an admin_token (16 characters or more) that every request
+-- presents as "Authorization: Bearer <token>"; admin_write = true lets /console run commands
+-- that change the node (kill, exit, gc...). admin = false turns it off.
+admin = "127.0.0.1:8080"
+-- admin_allow_remote = true
+-- admin_token = "$SKYHIVE_ADMIN_TOKEN"
+-- admin_write = true
 
 -- The game: players connect here (0.0.0.0:8001 to let other machines in).
 game = "127.0.0.1:8001"

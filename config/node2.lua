@@ -8,4 +8,5 @@ game = "127.0.0.1:8002"
 game_node = "node2"
 cluster_listen = "127.0.0.1:9002"   -- node2 in the cluster (node1 listens on 9001)
 debug_console = "127.0.0.1:8010"
+admin = "127.0.0.1:8082"        -- node2's dashboard: http://127.0.0.1:8082/
 redis = "127.0.0.1:6380"        -- the redis-server node1 started (local_redis_port there)

@@ -101,6 +101,11 @@ std::vector<std::string> HandleRegistry::names_of(Handle h) const {
     return out;
 }
 
+std::vector<std::pair<std::string, Handle>> HandleRegistry::names() const {
+    std::shared_lock guard(names_lock_);
+    return {names_.begin(), names_.end()};
+}
+
 std::vector<Handle> HandleRegistry::list() const {
     std::vector<Handle> out;
     std::lock_guard guard(write_lock_);

@@ -46,6 +46,8 @@ class HandleRegistry {
     Handle find_name(std::string_view name) const;
     bool unbind_name(std::string_view name);
     std::vector<std::string> names_of(Handle h) const;
+    // Every name with its handle, sorted by name (snapshot).
+    std::vector<std::pair<std::string, Handle>> names() const;
 
     // Live handles in ascending order (snapshot).
     std::vector<Handle> list() const;

@@ -8,6 +8,7 @@
 
 #include "core/logger.h"
 #include "core/monitor.h"
+#include "core/node_metrics.h"
 #include "core/scheduler.h"
 #include "core/timer.h"
 
@@ -40,6 +41,10 @@ Result<NodeOptions> NodeOptions::from_config(const Config& config) {
         dir && !dir->empty() && !o.logger.empty() && o.logger[0] != '/')
         o.logger = *dir + "/" + o.logger;
     o.cpath = config.get("cpath").value_or("");
+    auto logon_kb =
+        config.get_int("logon_limit_kb", int64_t(o.logon_limit >> 10), 1, int64_t(1) << 30);
+    if (!logon_kb) return logon_kb.error();
+    o.logon_limit = uint64_t(logon_kb.value()) << 10;
     if (auto level = config.get("loglevel")) {
         auto parsed = parse_log_level(*level);
         if (!parsed) return config.invalid("loglevel", "expected debug, info, warn or error");
@@ -66,15 +71,7 @@ Node::Node(NodeOptions options, Config config)
         scheduler_->notify();
     });
     monitor_ = std::make_unique<Monitor>(*this, *scheduler_, options_.monitor_threshold_ms);
-    metrics_.add_collector({"skyhive_metrics_board_dropped_keys_total"}, [this](MetricSink& sink) {
-        static const std::string label[] = {"topic"};
-        sink.family("skyhive_metrics_board_dropped_keys_total", MetricType::counter,
-                    "Status board keys dropped to make room in a full topic.", label);
-        for (const auto& [topic, n] : board_.dropped()) {
-            std::string_view value = topic;
-            sink.value({&value, 1}, double(n));
-        }
-    });
+    add_node_metrics(*this);
 }
 
 Node::~Node() {
@@ -224,6 +221,7 @@ void Node::retire(Service* s, Message* unprocessed, size_t n) {
             if (is_request(batch[i])) reply_error(batch[i].source, h, batch[i].session);
     {
         std::unique_lock guard(module_lock_);
+        unwatch(*s);
         s->module_.reset();
         s->handle_.store(0, std::memory_order_release);
     }
@@ -288,6 +286,14 @@ uint64_t Node::now() const {
 
 uint64_t Node::monitor_reports() const {
     return monitor_->reports();
+}
+
+uint64_t Node::messages_processed() const {
+    return scheduler_->messages();
+}
+
+size_t Node::global_queue_length() const {
+    return scheduler_->queue_length();
 }
 
 bool Node::register_name(std::string_view name, Handle h) {

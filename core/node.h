@@ -37,9 +37,11 @@ struct NodeOptions {
     uint32_t monitor_threshold_ms = 5000;  // a message running longer than this is reported
     std::string logger;                    // log file; empty = stdout
     LogLevel log_level = LogLevel::info;
-    std::string cpath;  // where C modules are searched: "dir/?.so;..."
+    std::string cpath;                          // where C modules are searched: "dir/?.so;..."
+    uint64_t logon_limit = uint64_t(64) << 20;  // bytes of one message log
 
-    // Reads thread, worker_spin, harbor, monitor_threshold, logger (+ logpath), loglevel, cpath.
+    // Reads thread, worker_spin, harbor, monitor_threshold, logger (+ logpath), logon_limit_kb,
+    // loglevel, cpath.
     // Errors name file:line.
     static Result<NodeOptions> from_config(const Config& config);
 };
@@ -110,6 +112,19 @@ class Node final : public MessageSink {
     // Delivers sig to the module of h (monitor, debug console). False if h is dead.
     bool signal(Handle h, int sig);
 
+    // skynet's logon: every message h receives from now on goes to its message log,
+    // <logpath>/<8 hex digits of h>.log (logpath: the env's value now, made if needed;
+    // core/message_log.h), until logoff(h), h's end, or the file's limit (options().logon_limit:
+    // then a line in the file and one in the node's log say so). Returns the file's path, or why
+    // not: h dead or already logged, no logpath, the file.
+    Result<std::string> logon(Handle h);
+    // Stops logon(h); returns the file's path. Error when h is dead or not logged.
+    Result<std::string> logoff(Handle h);
+    // Per-message timing of h: a log line (info) per message with its type, source, session, size
+    // and time spent, until trace(h, false) or h's end. Error when h is dead, or is the logger
+    // (its trace lines would be messages to itself).
+    Result<void> trace(Handle h, bool on);
+
     void log(Handle source, LogLevel level, std::string_view text);
     LogLevel log_level() const { return LogLevel(log_level_.load(std::memory_order_relaxed)); }
     void set_log_level(LogLevel level) {
@@ -125,6 +140,12 @@ class Node final : public MessageSink {
     size_t service_count() const { return registry_.size(); }
     // How many stuck messages the monitor has reported.
     uint64_t monitor_reports() const;
+    // Messages run so far by every worker (and thread running services' messages inline).
+    uint64_t messages_processed() const;
+    // Mailboxes waiting in the global queue for a worker.
+    size_t global_queue_length() const;
+    // Every registered name with its handle (a snapshot, sorted by name).
+    std::vector<std::pair<std::string, Handle>> names() const { return registry_.names(); }
     uint8_t node_id() const { return options_.node_id; }
     // The node's metric families and collectors (what /metrics renders), and its status board.
     MetricsRegistry& metrics() { return metrics_; }
@@ -143,6 +164,12 @@ class Node final : public MessageSink {
     // Thread: the worker holding svc's mailbox, or any thread once workers are joined.
     void retire(Service* svc, Message* unprocessed, size_t n);
     void reply_error(Handle to, Handle from, int32_t session);
+    // Runs m through svc's module with what `watch` (WatchFlag bits) asks around it: the
+    // dispatcher's slow path, taken only for a watched service. Thread: the holder of svc's
+    // mailbox.
+    void run_watched(Service& svc, Message& m, uint8_t watch);
+    // Ends every watch on svc (at its retirement). Thread: any.
+    void unwatch(Service& svc);
     // Puts a mailbox in the global queue; wakes a worker when the caller is not one of ours.
     void schedule(Mailbox* mb);
     // Whether a caller that is not a worker may run the message itself when dest is idle and

@@ -35,11 +35,13 @@ void futex_wake(std::atomic<uint32_t>& word) {
             0);
 }
 
-// Only the worker holding the mailbox writes these, so plain load+store suffices (no atomic
-// read-modify-write on the hot path).
-void account(ServiceStats& stats, uint64_t messages, uint64_t cycles) {
+// Only the worker holding the mailbox (and owning the WorkerState) writes these, so plain
+// load+store suffices (no atomic read-modify-write on the hot path).
+void account(ServiceStats& stats, WorkerState& worker, uint64_t messages, uint64_t cycles) {
     stats.messages.store(stats.messages.load(std::memory_order_relaxed) + messages,
                          std::memory_order_relaxed);
+    worker.messages.store(worker.messages.load(std::memory_order_relaxed) + messages,
+                          std::memory_order_relaxed);
     stats.cpu_cycles.store(stats.cpu_cycles.load(std::memory_order_relaxed) + cycles,
                            std::memory_order_relaxed);
 }
@@ -154,12 +156,15 @@ bool Scheduler::run_here(Mailbox* mb) {
         state.source.store(msg.source.value, std::memory_order_relaxed);
         state.started.store(t0, std::memory_order_relaxed);
         state.version.store(++version, std::memory_order_release);
-        module->on_message(*svc, msg);
+        if (const uint8_t watch = svc->watching(); watch != 0) [[unlikely]]
+            node_.run_watched(*svc, msg, watch);
+        else
+            module->on_message(*svc, msg);
         msg.payload = Payload();
         t0 = cycle_now();
         ++count;
     }
-    account(svc->stats_, count, t0 - first);
+    account(svc->stats_, state, count, t0 - first);
     if (outer != 0) {
         // Back in the outer handler: watched again from now on.
         g->nested = false;
@@ -330,12 +335,16 @@ void Scheduler::dispatch(Mailbox* mb, Worker& w) {
             state.source.store(batch[i].source.value, std::memory_order_relaxed);
             state.started.store(t0, std::memory_order_relaxed);
             state.version.store(++version, std::memory_order_release);
-            module->on_message(*svc, batch[i]);
+            // One relaxed load per message decides: an unwatched service goes straight in.
+            if (const uint8_t watch = svc->watching(); watch != 0) [[unlikely]]
+                node_.run_watched(*svc, batch[i], watch);
+            else
+                module->on_message(*svc, batch[i]);
             batch[i].payload = Payload();
             t0 = cycle_now();
             ++count;
             if (mb->retiring()) {  // exit() or kill() during the message
-                account(svc->stats_, count, t0 - first);
+                account(svc->stats_, state, count, t0 - first);
                 state.dest.store(0, std::memory_order_relaxed);
                 node_.retire(svc, batch + i + 1, got - i - 1);
                 w.clock = 0;
@@ -343,13 +352,20 @@ void Scheduler::dispatch(Mailbox* mb, Worker& w) {
             }
         }
     }
-    account(svc->stats_, count, t0 - first);
+    account(svc->stats_, state, count, t0 - first);
     w.clock = t0;
     state.dest.store(0, std::memory_order_relaxed);
     if (size_t len = mb->overload())
         node_.log(svc->handle(), LogLevel::warn,
                   "mailbox overload: " + std::to_string(len) + " messages queued");
     if (mb->finish()) queue_.push(mb);
+}
+
+uint64_t Scheduler::messages() const {
+    uint64_t total = 0;
+    for (const auto& st : states_)
+        total += st->messages.load(std::memory_order_relaxed);
+    return total;
 }
 
 }  // namespace skyhive

@@ -18,10 +18,11 @@ class Mailbox;
 // What a worker is doing, published for the monitor thread. Written only by its worker with
 // relaxed stores (one cache line per worker), read by the monitor.
 struct alignas(64) WorkerState {
-    std::atomic<uint32_t> version{0};  // bumped for every message
-    std::atomic<uint32_t> source{0};   // of the current message
-    std::atomic<uint32_t> dest{0};     // the running service; 0 when idle
-    std::atomic<uint64_t> started{0};  // cycle_now() when the current message began
+    std::atomic<uint32_t> version{0};   // bumped for every message
+    std::atomic<uint32_t> source{0};    // of the current message
+    std::atomic<uint32_t> dest{0};      // the running service; 0 when idle
+    std::atomic<uint64_t> started{0};   // cycle_now() when the current message began
+    std::atomic<uint64_t> messages{0};  // messages run by this thread (metrics)
 };
 
 // The workers and the global queue of mailboxes with messages.
@@ -91,6 +92,10 @@ class Scheduler {
     static constexpr int kGuests = 4;  // threads that may run messages outside the workers
 
     int threads() const { return workers_count_; }
+    // Messages run so far by the workers and guests (the sum of their WorkerStates).
+    uint64_t messages() const;
+    // Mailboxes waiting in the global queue.
+    size_t queue_length() const { return queue_.size(); }
     // The states the monitor watches: the workers' (index < threads()), then the guests'.
     int watched() const { return int(states_.size()); }
     const WorkerState& state(int index) const { return *states_[size_t(index)]; }

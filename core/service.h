@@ -3,12 +3,14 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "core/handle.h"
 #include "core/mailbox.h"
 #include "core/message.h"
+#include "core/message_log.h"
 #include "core/module.h"
 
 namespace skyhive {
@@ -20,6 +22,13 @@ class Node;
 struct ServiceStats {
     std::atomic<uint64_t> messages{0};
     std::atomic<uint64_t> cpu_cycles{0};  // cycle_now() ticks spent in on_message
+};
+
+// What an operator watches on one service (the debug console's logon and trace): bits of
+// Service::watching().
+enum WatchFlag : uint8_t {
+    kWatchLog = 1,    // every message written to the service's message log (Node::logon)
+    kWatchTrace = 2,  // each message's type, source, session and time spent logged (Node::trace)
 };
 
 // A service: a handle, a module instance, a mailbox and statistics. This is also the context a
@@ -60,6 +69,9 @@ class Service {
     const ServiceStats& stats() const { return stats_; }
     size_t mailbox_length() const { return mailbox_.size(); }
     long long memory() const { return module_ ? module_->memory() : -1; }
+    // WatchFlag bits. The dispatcher reads them once per message (relaxed: a change shows from
+    // one of the next messages on); the rest of watching is done under watch_lock_.
+    uint8_t watching() const { return watch_.load(std::memory_order_relaxed); }
 
   private:
     friend class Node;
@@ -74,6 +86,9 @@ class Service {
     ServiceStats stats_;
     int32_t session_ = 0;
     bool initialised_ = false;
+    std::atomic<uint8_t> watch_{0};
+    std::mutex watch_lock_;                    // guards message_log_ and changes of watch_
+    std::unique_ptr<MessageLog> message_log_;  // set while kWatchLog is
 };
 
 }  // namespace skyhive

@@ -10,6 +10,7 @@
 #include "lualib/native/redis_codec.h"
 #include "lualib/native/sharedata.h"
 #include "lualib/native/socket_driver.h"
+#include "net/socket_server.h"
 #include "redis/resp_framer.h"
 #include "services/gate/gate.h"
 #include "services/snlua/snlua.h"
@@ -77,6 +78,12 @@ void register_builtin_modules(Node& node, SocketDriver* sockets) {
         sockets->add_framer("resp", make_resp_framer);
         sockets->add_framer("cluster", make_cluster_framer);
         node.modules().add("gate", [s = &sockets->server()] { return std::make_unique<Gate>(*s); });
+        node.metrics().add_collector(
+            {"skyhive_process_open_sockets"}, [s = &sockets->server()](MetricSink& sink) {
+                sink.family("skyhive_process_open_sockets", MetricType::gauge,
+                            "Sockets the socket server holds open (listeners included).", {});
+                sink.value({}, double(s->socket_count()));
+            });
         lua->set_socket_driver(sockets);
         lua->add_native("skynet.socketdriver", luaopen_skynet_socketdriver);
     }

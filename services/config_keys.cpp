@@ -57,6 +57,7 @@ NodeKeys build() {
         .choice("loglevel", {"debug", "info", "warn", "warning", "error"})
         .integer("shutdown_timeout", 0, 3'600'000)
         .integer("socket_warning_kb", 1, int64_t(1) << 22)
+        .integer("logon_limit_kb", 1, int64_t(1) << 30)
         .required("bootstrap",
                   "the first service the node starts, e.g. bootstrap = \"snlua "
                   "bootstrap\"");
@@ -80,6 +81,11 @@ NodeKeys build() {
         .address("debug_console")
         .boolean("debug_console_allow_remote")
         .address("echo");
+    // The admin endpoint (services/lua/admin.lua): checked further in check_admin below.
+    s.address("admin", ConfigSchema::Off::allowed)
+        .boolean("admin_allow_remote")
+        .nonempty("admin_token")
+        .boolean("admin_write");
     // The game (services/game/): game.lua, world.lua, game_db.lua.
     s.address("game", ConfigSchema::Off::allowed)
         .node_name("game_node")
@@ -150,6 +156,61 @@ std::string check_cluster_file(const Config& config, const std::string& path) {
     return problems;
 }
 
+bool is_loopback_host(std::string_view host) {
+    if (host == "localhost" || host == "::1") return true;
+    if (host.substr(0, 4) != "127.") return false;
+    int dots = 0;
+    for (char ch : host.substr(4)) {
+        if (ch == '.')
+            ++dots;
+        else if (ch < '0' || ch > '9')
+            return false;
+    }
+    return dots == 2;
+}
+
+// The admin endpoint's access rule: whoever reaches it reads every service's state, so it
+// listens on loopback unless the config both allows remote clients and sets a token they must
+// present. "" when the config is fine, else the problem as "file:line: key 'k': ...".
+std::string check_admin(const Config& config) {
+    const Config::Entry* admin = config.entry("admin");
+    const Config::Entry* token = config.entry("admin_token");
+    std::string problems;
+    auto add = [&problems](std::string text) {
+        problems += (problems.empty() ? "" : "\n") + std::move(text);
+    };
+    constexpr size_t kMinToken = 16;
+    if (token && !token->value.empty() && token->value.size() < kMinToken)
+        add(config
+                .invalid("admin_token", "a token of " + std::to_string(token->value.size()) +
+                                            " characters is too easy to guess: use at least " +
+                                            std::to_string(kMinToken) +
+                                            " (e.g. the output of `openssl rand -hex 16`)")
+                .message);
+    if (!admin || admin->value.empty() || admin->value == "false" ||
+        !address_problem(admin->value).empty())
+        return problems;
+    std::string_view value = admin->value;
+    std::string_view host = value.substr(0, value.rfind(':'));
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    if (is_loopback_host(host)) return problems;
+    auto allow = config.get_bool("admin_allow_remote", false);
+    if (!allow || !*allow)
+        add(config
+                .invalid("admin", "'" + admin->value +
+                                      "' is not a loopback address: set admin_allow_remote = true "
+                                      "and an admin_token to serve other machines")
+                .message);
+    else if (!token || token->value.empty())
+        add(config
+                .invalid("admin", "'" + admin->value +
+                                      "' is not a loopback address: admin_allow_remote needs an "
+                                      "admin_token that every request presents")
+                .message);
+    return problems;
+}
+
 const NodeKeys& node_keys() {
     static const NodeKeys keys = build();
     return keys;
@@ -193,6 +254,10 @@ Result<void> validate_node_config(const Config& config) {
                                      "cluster_heartbeat (" + std::to_string(*heartbeat) +
                                      " ms): a quiet peer would be declared dead between two pings")
                         .message;
+    }
+    if (std::string admin = check_admin(config); !admin.empty()) {
+        if (!problems.empty()) problems += '\n';
+        problems += admin;
     }
     if (problems.empty()) return {};
     return Error{std::move(problems)};

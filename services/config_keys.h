@@ -21,9 +21,10 @@ const PathKeys& node_path_keys();
 
 // Checks a loaded config against node_config_schema(), before any thread or service starts, and
 // that the files it names which must exist (lualoader, preload, cluster) do; the entries of the
-// cluster file (skynet's clustername) are checked one by one, and cluster_peer_timeout must be
-// more than cluster_heartbeat. The error names every bad or unknown key, one per line, as
-// "file:line: key 'k': ...".
+// cluster file (skynet's clustername) are checked one by one, cluster_peer_timeout must be
+// more than cluster_heartbeat, and an `admin` address that is not loopback needs both
+// admin_allow_remote = true and an admin_token (of 16 characters or more). The error names every
+// bad or unknown key, one per line, as "file:line: key 'k': ...".
 Result<void> validate_node_config(const Config& config);
 
 }  // namespace skyhive

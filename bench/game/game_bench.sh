@@ -52,6 +52,7 @@ include "$root/config/default.lua"
 game = "127.0.0.1:$gp"
 game_node = "node$n"
 debug_console = "127.0.0.1:0"
+admin = "127.0.0.1:0"
 cluster_listen = "127.0.0.1:0"
 $where
 loglevel = "warn"

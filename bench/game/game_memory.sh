@@ -69,6 +69,7 @@ include "$root/config/default.lua"
 game = "127.0.0.1:$gp"
 game_node = "node$n"
 debug_console = "127.0.0.1:$cp"
+admin = "127.0.0.1:0"
 cluster_listen = "127.0.0.1:0"
 redis = "127.0.0.1:$port"
 CONF

@@ -10,8 +10,8 @@
 #include "core/service.h"
 
 // skynet.core's functions that ask the node rather than send: names, env, the log, and what the
-// node knows of its services (stat, info, list, memlimit, signal, abort). The rest of skynet.core
-// is in skynet_core.cpp, skynet_sched_api.cpp and skynet_proto.cpp.
+// node knows of its services (stat, info, list, memlimit, signal, abort, logon, logoff, trace). The
+// rest of skynet.core is in skynet_core.cpp, skynet_sched_api.cpp and skynet_proto.cpp.
 //
 // Lua raises errors with longjmp (Debian builds it as C), which skips C++ destructors. Every
 // function below therefore checks its arguments first and only then creates objects that own
@@ -260,6 +260,65 @@ int l_loglevel(lua_State* L) {
     return 1;
 }
 
+// The text of a watch request's outcome, copied out so that nothing owning memory is alive when
+// Lua pushes it (a push may raise).
+struct WatchOutcome {
+    bool ok = false;
+    char text[1024] = "";
+};
+
+template <class R>
+WatchOutcome outcome_of(const R& r, const char* ok_text) {
+    WatchOutcome o;
+    o.ok = r.ok();
+    std::snprintf(o.text, sizeof o.text, "%s", o.ok ? ok_text : r.error().message.c_str());
+    return o;
+}
+
+int push_outcome(lua_State* L, const WatchOutcome& o) {
+    if (o.ok) {
+        lua_pushstring(L, o.text);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, o.text);
+    return 2;
+}
+
+// logon(dest) -> the message log's path, or nil, why (Node::logon).
+int l_logon(lua_State* L) {
+    Handle h = check_dest(L, 1);
+    WatchOutcome o;
+    {
+        auto r = service_of(L).node().logon(h);
+        o = outcome_of(r, r.ok() ? r.value().c_str() : "");
+    }
+    return push_outcome(L, o);
+}
+
+// logoff(dest) -> the message log's path, or nil, why.
+int l_logoff(lua_State* L) {
+    Handle h = check_dest(L, 1);
+    WatchOutcome o;
+    {
+        auto r = service_of(L).node().logoff(h);
+        o = outcome_of(r, r.ok() ? r.value().c_str() : "");
+    }
+    return push_outcome(L, o);
+}
+
+// trace(dest, on) -> "on" or "off", or nil, why (Node::trace).
+int l_trace(lua_State* L) {
+    Handle h = check_dest(L, 1);
+    const bool on = lua_toboolean(L, 2);
+    WatchOutcome o;
+    {
+        auto r = service_of(L).node().trace(h, on);
+        o = outcome_of(r, on ? "on" : "off");
+    }
+    return push_outcome(L, o);
+}
+
 int l_abort(lua_State* L) {
     lua_Integer code = luaL_optinteger(L, 1, 0);
     service_of(L).node().request_stop(int(code));
@@ -278,7 +337,8 @@ void skynet_core_node_register(lua_State* L) {
         {"stat", l_stat},         {"info", l_info},
         {"list", l_list},         {"memlimit", l_memlimit},
         {"signal", l_signal},     {"abort", l_abort},
-        {nullptr, nullptr},
+        {"logon", l_logon},       {"logoff", l_logoff},
+        {"trace", l_trace},       {nullptr, nullptr},
     };
     luaL_setfuncs(L, functions, 0);
 }

@@ -9,6 +9,10 @@
 --   PING           -> "PONG"
 --   SUPPORT pname  -> whether the service has a dispatch function for protocol pname
 --   EXIT           -> the service exits (send it; a call gets the exit's error reply)
+--   RUN source name -> ok, output: runs the Lua chunk `source` (named `name` in errors) inside
+--                     this service (the console's inject). Its globals are the service's, plus
+--                     `skynet`; print goes to the output, and so do the chunk's return values.
+--                     ok is false, with the error and a traceback in the output, if it raised.
 local M = {}
 
 local CMD = {}
@@ -52,6 +56,25 @@ end
 
 function CMD.EXIT(skynet)
     skynet.exit()
+end
+
+function CMD.RUN(skynet, _, source, name)
+    local output = {}
+    local function print(...)
+        local t = table.pack(...)
+        for i = 1, t.n do t[i] = tostring(t[i]) end
+        output[#output + 1] = table.concat(t, "\t", 1, t.n)
+    end
+    local env = setmetatable({ print = print, skynet = skynet }, { __index = _G, __newindex = _G })
+    local chunk, err = load(source, "@" .. tostring(name), "t", env)
+    if not chunk then return false, err end
+    local r = table.pack(xpcall(chunk, debug.traceback))
+    if r[1] then
+        for i = 2, r.n do print(r[i]) end
+    else
+        print(r[2])
+    end
+    return r[1], table.concat(output, "\n")
 end
 
 -- Handles one debug request: answers with what the command returns.

@@ -2,12 +2,15 @@
 -- names, each as "host:port" ("[::1]:8000" for IPv6; port 0 lets the kernel pick):
 --   debug_console = "127.0.0.1:8000"   the debug console (debug_console.lua)
 --   echo = "127.0.0.1:8001"            the echo service (echo.lua)
--- then exits. A service that fails to start fails the start script, which stops the node.
+--   admin = "127.0.0.1:8080"           the admin endpoint (admin.lua; false: none)
+-- then exits. With admin but no debug_console, a console without a listener is started all the
+-- same: the admin endpoint's /console forwards to it. A service that fails to start fails the
+-- start script, which stops the node.
 local skynet = require "skynet"
 
 local function address(key)
     local value = skynet.getenv(key)
-    if not value then return end
+    if not value or value == "false" or value == "" then return end
     local host, port = value:match("^%[?([^%]]-)%]?:(%d+)$")
     if not host then error(string.format("config %s = %q: host:port expected", key, value)) end
     return host, port
@@ -17,6 +20,11 @@ skynet.start(function()
     for _, name in ipairs { "debug_console", "echo" } do
         local host, port = address(name)
         if host then skynet.newservice(name, host, port) end
+    end
+    local host, port = address "admin"
+    if host then
+        if not skynet.getenv "debug_console" then skynet.newservice("debug_console", "none") end
+        skynet.newservice("admin", host, port)
     end
     skynet.exit()
 end)

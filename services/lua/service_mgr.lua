@@ -5,6 +5,7 @@
 --                           start function with nil; neither is remembered: the next request
 --                           launches again)
 --   QUERY name           -> its handle, waiting until someone launches it
+--   LIST                 -> {name = handle} of the services launched (the console's `service`)
 local skynet = require "skynet"
 
 local services = {}  -- name -> handle
@@ -44,6 +45,12 @@ function CMD.QUERY(name)
     local handle = services[name]
     if handle then return skynet.retpack(handle) end
     wait_for(name)
+end
+
+function CMD.LIST()
+    local list = {}
+    for name, handle in pairs(services) do list[name] = handle end
+    skynet.retpack(list)
 end
 
 skynet.start(function()

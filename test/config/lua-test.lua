@@ -4,6 +4,6 @@ thread = 2
 harbor = 0
 bootstrap = "snlua bootstrap"
 start = "$TEST"
-luaservice = "../../services/lua/?.lua;../lualib/skynet/?.lua;../lualib/http/?.lua;../lualib/redis/?.lua;../lualib/cluster/?.lua;../services/lua/?.lua;../services/snlua/?.lua"
+luaservice = "../../services/lua/?.lua;../lualib/skynet/?.lua;../lualib/admin/?.lua;../lualib/http/?.lua;../lualib/redis/?.lua;../lualib/cluster/?.lua;../services/lua/?.lua;../services/snlua/?.lua"
 lua_path = "../../lualib/?.lua;../../lualib/?/init.lua;../lualib/?.lua;../lualib/skynet/?.lua;../lualib/http/?.lua;../lualib/redis/?.lua;../lualib/cluster/?.lua"
 loglevel = "info"

@@ -21,6 +21,7 @@ std::string default_with(const TempDir& dir, const std::string& extra) {
            "/config/default.lua\"\n"
            "game = \"127.0.0.1:0\"\n"
            "debug_console = \"127.0.0.1:0\"\n"
+           "admin = \"127.0.0.1:0\"\n"
            "cluster_listen = \"127.0.0.1:0\"\n"
            "local_redis = \"" +
            dir.file("data/redis") + "\"\n" + extra;
@@ -343,12 +344,12 @@ TEST(GameLocalRedis, ClearErrorsWhenItCannotStart) {
     EXPECT_EQ(none.wait(), 1);
     EXPECT_NE(none.output().find("no Redis configured"), std::string::npos) << none.output();
 
-    // A bad port names the file and line.
+    // A bad port names the file and line (the seventh: the first after default_with's six).
     dir.write("badport.lua", default_with(dir, "local_redis_port = 70000\n"));
     Process badport({SKYHIVE_BINARY, dir.file("badport.lua")}, dir.file("badport.log"),
                     SKYHIVE_SOURCE_DIR);
     EXPECT_EQ(badport.wait(), 2);
-    EXPECT_NE(badport.output().find("badport.lua:6"), std::string::npos) << badport.output();
+    EXPECT_NE(badport.output().find("badport.lua:7"), std::string::npos) << badport.output();
 
     // So does a bad appendfsync.
     dir.write("badfsync.lua", default_with(dir, "local_redis_fsync = \"sometimes\"\n"));
@@ -356,7 +357,7 @@ TEST(GameLocalRedis, ClearErrorsWhenItCannotStart) {
                      SKYHIVE_SOURCE_DIR);
     EXPECT_EQ(badfsync.wait(), 2);
     EXPECT_NE(badfsync.output().find(
-                  "badfsync.lua:6: key 'local_redis_fsync': expected always or everysec"),
+                  "badfsync.lua:7: key 'local_redis_fsync': expected always or everysec"),
               std::string::npos)
         << badfsync.output();
 }

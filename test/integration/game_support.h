@@ -209,6 +209,7 @@ class GameNode {
                                        "/config/default.lua\"\n"
                                        "game = \"127.0.0.1:0\"\n"
                                        "debug_console = \"127.0.0.1:0\"\n"
+                                       "admin = \"127.0.0.1:0\"\n"
                                        "cluster_listen = \"127.0.0.1:0\"\n"
                                        "game_node = \"" +
                                        name_ + "\"\nredis = \"127.0.0.1:" +

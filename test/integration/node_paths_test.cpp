@@ -68,10 +68,15 @@ TEST_F(InstalledNode, InstallsTheBinaryLuaFilesAndUserConfigs) {
               (std::vector<std::string>{"default.lua", "echo.lua", "node2.lua", "sentinel.lua"}));
     for (const char* file :
          {"lualib/skynet.lua", "lualib/skynet/db/redis.lua", "services/lua/bootstrap.lua",
-          "services/lua/sentinel_watcher.lua", "services/game/game_main.lua"})
+          "services/lua/sentinel_watcher.lua", "services/game/game_main.lua",
+          "services/lua/admin.lua", "lualib/admin/routes.lua"})
         EXPECT_TRUE(fs::is_regular_file(share_ / file)) << file;
+    EXPECT_EQ(
+        entries(share_ / "services/admin/www"),
+        (std::vector<std::string>{"dashboard.css", "dashboard.js", "favicon.svg", "index.html"}));
+    // Besides the dashboard's files, Lua only.
     for (const auto& e : fs::recursive_directory_iterator(share_)) {
-        if (e.is_regular_file()) {
+        if (e.is_regular_file() && e.path().parent_path().filename() != "www") {
             EXPECT_EQ(e.path().extension(), ".lua") << e.path();
         }
     }
@@ -84,6 +89,7 @@ TEST_F(InstalledNode, DefaultConfigRunsWithoutArgumentFromAnotherDirectory) {
     // The installed copy's fixed ports would collide with other nodes on this machine.
     std::ofstream(share_ / "config/default.lua", std::ios::app)
         << "game = \"127.0.0.1:0\"\ndebug_console = \"127.0.0.1:0\"\nlocal_redis_port = 0\n"
+           "admin = \"127.0.0.1:0\"\n"
            "cluster_listen = \"127.0.0.1:0\"\n";
     Process node({(prefix_ / "bin/skyhive").string()}, prefix_dir_.file("node.log"), cwd_.path());
     int port = listening_port(node, "game");
@@ -134,6 +140,7 @@ TEST(NodePaths, SourceTreeConfigRunsFromAnotherDirectory) {
     dir.write("node.lua", "include \"" + std::string(SKYHIVE_SOURCE_DIR) +
                               "/config/default.lua\"\n"
                               "game = \"127.0.0.1:0\"\ndebug_console = \"127.0.0.1:0\"\n"
+                              "admin = \"127.0.0.1:0\"\n"
                               "cluster_listen = \"127.0.0.1:0\"\n"
                               "local_redis = \"redis\"\nlocal_redis_port = 0\n");
     Process node({SKYHIVE_BINARY, dir.file("node.lua")}, dir.file("out.log"), cwd.path());

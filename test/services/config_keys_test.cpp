@@ -111,6 +111,22 @@ TEST(ConfigKeys, EachBadValueIsRefusedWithFileLineAndKey) {
         {"cluster_peer_timeout = 500\n",
          "node.lua:1: key 'cluster_peer_timeout': 500 ms is not more than cluster_heartbeat "
          "(1000 ms): a quiet peer would be declared dead between two pings"},
+        {"admin = \"0.0.0.0:8080\"\n",
+         "node.lua:1: key 'admin': '0.0.0.0:8080' is not a loopback address: set "
+         "admin_allow_remote = true and an admin_token to serve other machines"},
+        {"admin = \"10.0.0.5:8080\"\nadmin_allow_remote = true\n",
+         "node.lua:1: key 'admin': '10.0.0.5:8080' is not a loopback address: admin_allow_remote "
+         "needs an admin_token that every request presents"},
+        {"admin = \"[::]:8080\"\nadmin_token = \"0123456789abcdef\"\n",
+         "node.lua:1: key 'admin': '[::]:8080' is not a loopback address: set admin_allow_remote = "
+         "true and an admin_token to serve other machines"},
+        {"admin_token = \"short\"\n",
+         "node.lua:1: key 'admin_token': a token of 5 characters is too easy to guess: use at "
+         "least 16 (e.g. the output of `openssl rand -hex 16`)"},
+        {"admin_write = \"yes\"\n",
+         "node.lua:1: key 'admin_write': expected true or false, got 'yes'"},
+        {"admin = \"127.0.0.1\"\n",
+         "node.lua:1: key 'admin': expected \"host:port\" or false, got '127.0.0.1' (no port)"},
         {"daemon = \"./skyhive.pid\"\n",
          "node.lua:1: key 'daemon': a skynet key that skyhive does not implement (run the node "
          "under a process supervisor instead)"},
@@ -197,6 +213,13 @@ TEST(ConfigKeys, GoodValuesPass) {
     EXPECT_EQ(problems("cluster_nodes = { node1 = \"127.0.0.1:9001\", node2 = \"127.0.0.1\" }\n"),
               "node.lua:1: key 'cluster_nodes': expected a list of \"name=host:port\", entry "
               "'node2=127.0.0.1' has no port");
+    // The admin endpoint: loopback of every spelling, off, or remote with both settings.
+    for (const char* on :
+         {"\"127.0.0.1:8080\"", "\"localhost:0\"", "\"[::1]:8080\"", "\"127.1.2.3:8080\"", "false"})
+        EXPECT_EQ(problems(std::string("admin = ") + on + "\nadmin_write = true\n"), "") << on;
+    EXPECT_EQ(problems("admin = \"0.0.0.0:8080\"\nadmin_allow_remote = true\n"
+                       "admin_token = \"0123456789abcdef\"\n"),
+              "");
 }
 
 // skynet's clustername file (the `cluster` key): it must exist, and each of its entries is

@@ -92,6 +92,49 @@ t.run(function()
     t.raises({ "is a gauge: it has no observe" }, level.observe, level, 1)
     t.raises({ "label kind is a table" }, hits.labels, hits, {})
 
+    -- Built-in metrics, read from what the node keeps.
+    local core = require "skynet.core"
+    text = metrics.render()
+    t.eq(sample(text, "skyhive_node_services"), #core.list(), "node: services")
+    t.eq(sample(text, "skyhive_node_workers"), 2, "node: workers (thread = 2)")
+    t.ok(sample(text, "skyhive_node_uptime_seconds") >= 0, "node: uptime")
+    t.ok(sample(text, "skyhive_node_start_time_seconds") == skynet.starttime(), "node: start time")
+    t.eq(sample(text, "skyhive_node_monitor_reports_total"), 0, "node: monitor reports")
+    t.ok(sample(text, "skyhive_node_global_queue_length") >= 0, "node: global queue")
+    local address = string.format(":%08x", helper)
+    local series = string.format('{address="%s",name="helper_metrics",module="snlua"}', address)
+    local info = core.info(helper)
+    t.eq(sample(text, "skyhive_service_messages_total" .. series), info.messages,
+        "service: messages (the helper is idle)")
+    t.ok(info.messages >= 6, "the helper ran the 6 requests at least")
+    t.eq(sample(text, "skyhive_service_mailbox_length" .. series), 0, "service: mailbox")
+    t.eq(sample(text, "skyhive_service_lua_memory_bytes" .. series), info.memory,
+        "service: Lua memory")
+    t.ok(sample(text, "skyhive_service_cpu_seconds_total" .. series) > 0, "service: CPU")
+    local self_series = string.format('{address=":%08x",name="test_metrics",module="snlua"}',
+        skynet.self())
+    t.ok(sample(text, "skyhive_service_messages_total" .. self_series), "service: this test")
+    local live = 0
+    for _, h in ipairs(core.list()) do live = live + core.info(h).messages end
+    t.ok(sample(metrics.render(), "skyhive_node_messages_total") >= live,
+        "node: messages at least those of the live services")
+    -- A service's messages stay in the node's total after it exits.
+    local echo = skynet.newservice("helper_echo")
+    for i = 1, 200 do skynet.call(echo, "lua", "echo", i) end
+    local before = sample(metrics.render(), "skyhive_node_messages_total")
+    skynet.call(echo, "lua", "exit")
+    t.wait_until(function() return core.info(echo) == nil end, 500, "the echo service's exit")
+    text = metrics.render()
+    t.ok(sample(text, "skyhive_node_messages_total") >= before,
+        "node: messages of an exited service still counted")
+    t.eq(sample(text, string.format('skyhive_service_messages_total{address=":%08x",' ..
+        'name="helper_echo",module="snlua"}', echo)), nil, "service: an exited service's series go")
+    t.ok(sample(text, "skyhive_process_resident_memory_bytes") > 0, "process: RSS")
+    t.ok(sample(text, "skyhive_process_cpu_seconds_total") > 0, "process: CPU")
+    t.ok(sample(text, "skyhive_process_open_sockets") >= 0, "process: open sockets")
+    t.ok(metrics.collect().skyhive_service_messages_total.samples[1].labels.address,
+        "collect: built-ins too")
+
     -- The status board: copies, nested values, removal, bad values.
     metrics.publish("test", "lock:a", { holder = ":0000000a", fencing = 3, held = true,
         waiters = { 1, 2 } })

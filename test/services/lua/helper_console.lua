@@ -1,6 +1,9 @@
 -- A service for test_console: has an info function and one coroutine parked in skynet.wait, so
 -- the console's info and task commands have something to show.
---   wake   -> wakes the parked coroutine
+--   wake          -> wakes the parked coroutine
+--   echo ...      -> its arguments (the console's call)
+--   global name   -> the value of the global `name` (what inject changed)
+--   hang          -> never answers (the console's call timeout)
 local skynet = require "skynet"
 
 local parked
@@ -15,7 +18,13 @@ skynet.start(function()
         return { what = what or "nothing", answer = 42, nested = { deep = true } }
     end)
     skynet.fork(park_here)
-    skynet.dispatch("lua", function(_, _, cmd)
+    skynet.dispatch("lua", function(_, _, cmd, ...)
+        if cmd == "echo" then return skynet.retpack(...) end
+        if cmd == "global" then return skynet.retpack(_G[...]) end
+        if cmd == "hang" then
+            skynet.wait(coroutine.running())
+            return
+        end
         if cmd == "wake" then skynet.wakeup(parked) end
         skynet.retpack(true)
     end)
