@@ -54,9 +54,39 @@ Result<void> check_metric_name(MetricType type, std::string_view name) {
     for (std::string_view suffix : {"_bucket", "_count", "_sum"})
         if (ends_with(name, suffix))
             return Error{what + ": '" + std::string(suffix) + "' is reserved for histograms"};
-    for (const char* type_name : {"counter", "gauge", "histogram"})
-        if (name.find(type_name) != std::string_view::npos)
-            return Error{what + ": the type ('" + type_name + "') does not belong in the name"};
+    // promtool's lint, word by word ('_'-separated): no type word, units in base units, no
+    // abbreviated units.
+    static constexpr std::string_view kTypes[] = {"counter", "gauge", "histogram", "summary"};
+    static constexpr std::string_view kUnits[] = {"amperes", "bytes",  "celsius", "grams",
+                                                  "joules",  "kelvin", "meters",  "metres",
+                                                  "seconds", "volts"};
+    static constexpr std::string_view kPrefixes[] = {"pico", "nano", "micro", "milli", "centi",
+                                                     "deci", "deca", "hecto", "kilo",  "kila",
+                                                     "mega", "giga", "tera",  "peta"};
+    static constexpr std::string_view kAbbreviations[] = {"s",  "ms", "us", "ns", "sec", "b", "kb",
+                                                          "mb", "gb", "tb", "pb", "m",   "h", "d"};
+    size_t start = 0;
+    while (start <= name.size()) {
+        size_t end = name.find('_', start);
+        if (end == std::string_view::npos) end = name.size();
+        const std::string_view word = name.substr(start, end - start);
+        start = end + 1;
+        for (std::string_view t : kTypes)
+            if (word == t)
+                return Error{what + ": the type ('" + std::string(t) + "') does not belong in it"};
+        for (std::string_view a : kAbbreviations)
+            if (word == a)
+                return Error{what + ": '" + std::string(a) +
+                             "' is an abbreviated unit: spell "
+                             "it out, in base units (seconds, bytes)"};
+        for (std::string_view p : kPrefixes) {
+            if (word.size() <= p.size() || word.substr(0, p.size()) != p) continue;
+            for (std::string_view u : kUnits)
+                if (word.substr(p.size()) == u)
+                    return Error{what + ": use the base unit '" + std::string(u) + "', not '" +
+                                 std::string(word) + "'"};
+        }
+    }
     return {};
 }
 
@@ -64,9 +94,9 @@ Result<void> check_label_name(MetricType type, std::string_view name) {
     if (!snake_case(name) || name.substr(0, 2) == "__")
         return Error{"label name " + quoted(name) +
                      ": use lower-case letters, digits and '_', not starting with a digit or '__'"};
-    if (type == MetricType::histogram && name == "le")
-        return Error{"label name 'le' is reserved for a histogram's buckets"};
+    if (name == "le") return Error{"label name 'le' is reserved for a histogram's buckets"};
     if (name == "quantile") return Error{"label name 'quantile' is reserved for summaries"};
+    (void)type;
     return {};
 }
 

@@ -112,14 +112,25 @@ TEST(Metrics, NamesFollowPrometheusRules) {
     EXPECT_EQ(error(MetricType::gauge, "queue_count"),
               "gauge name 'queue_count': '_count' is reserved for histograms");
     EXPECT_EQ(error(MetricType::gauge, "queue_gauge"),
-              "gauge name 'queue_gauge': the type ('gauge') does not belong in the name");
+              "gauge name 'queue_gauge': the type ('gauge') does not belong in it");
+    EXPECT_EQ(error(MetricType::counter, "encounters_total"), "ok") << "a type word only";
+    EXPECT_EQ(error(MetricType::histogram, "wait_milliseconds"),
+              "histogram name 'wait_milliseconds': use the base unit 'seconds', not "
+              "'milliseconds'");
+    EXPECT_EQ(error(MetricType::gauge, "heap_kilobytes"),
+              "gauge name 'heap_kilobytes': use the base unit 'bytes', not 'kilobytes'");
+    EXPECT_EQ(error(MetricType::histogram, "wait_ms"),
+              "histogram name 'wait_ms': 'ms' is an abbreviated unit: spell it out, in base "
+              "units (seconds, bytes)");
+    EXPECT_EQ(error(MetricType::gauge, "x", {"le"}),
+              "gauge 'x': label name 'le' is reserved for a histogram's buckets");
     EXPECT_EQ(error(MetricType::gauge, "x", {}, ""), "gauge 'x': help text is required");
     EXPECT_EQ(error(MetricType::gauge, "x", {"__x"}),
               "gauge 'x': label name '__x': use lower-case letters, digits and '_', not starting "
               "with a digit or '__'");
     EXPECT_EQ(error(MetricType::gauge, "x", {"a", "a"}), "gauge 'x': label 'a' appears twice");
-    EXPECT_EQ(error(MetricType::histogram, "h_seconds", {"le"}),
-              "histogram 'h_seconds': label name 'le' is reserved for a histogram's buckets");
+    EXPECT_EQ(error(MetricType::histogram, "lag_seconds", {"le"}),
+              "histogram 'lag_seconds': label name 'le' is reserved for a histogram's buckets");
     EXPECT_EQ(error(MetricType::gauge, "x", {"ok"}), "ok");
 }
 

@@ -76,8 +76,8 @@ t.run(function()
     t.raises({ "a counter's name ends in '_total'" }, metrics.counter, "test_hits", "x")
     t.raises({ "lower-case letters" }, metrics.gauge, "testLevel", "x")
     t.raises({ "help text is required" }, metrics.gauge, "test_nohelp", "")
-    t.raises({ "'le' is reserved" }, metrics.histogram, "test_h_seconds", "x", { "le" })
-    t.raises({ "bucket bounds must increase" }, metrics.histogram, "test_h_seconds", "x", {},
+    t.raises({ "'le' is reserved" }, metrics.histogram, "test_lag_seconds", "x", { "le" })
+    t.raises({ "bucket bounds must increase" }, metrics.histogram, "test_lag_seconds", "x", {},
         { 1, 0.5 })
     t.raises({ "already registered with other buckets" }, metrics.histogram,
         "test_wait_seconds", "Waits.", { "op" }, { 0.01, 0.1 })
