@@ -12,16 +12,23 @@ constexpr uint64_t kLastLineReserve = 128;
 
 Result<std::unique_ptr<MessageLog>> MessageLog::open(const std::string& path, uint64_t limit,
                                                      const std::string& what) {
-    std::FILE* f = std::fopen(path.c_str(), "w");
-    if (!f) return Error::from_errno("cannot open message log " + path);
-    std::unique_ptr<MessageLog> log(new MessageLog(f, path, limit));
     char date[64] = "";
     std::time_t now = std::time(nullptr);
     std::tm tm{};
     gmtime_r(&now, &tm);
     std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    log->put("# messages of " + what + " from " + date +
-             ": seconds :source type session bytes payload(hex)\n");
+    const std::string header = "# messages of " + what.substr(0, 256) + " from " + date +
+                               ": seconds :source type session bytes payload(hex)\n";
+    std::FILE* f = std::fopen(path.c_str(), "a");
+    if (!f) return Error::from_errno("cannot open message log " + path);
+    std::unique_ptr<MessageLog> log(new MessageLog(f, path, limit));
+    // Appended to, as skynet does: an earlier logon's lines stay, and count toward the limit.
+    const long size = std::fseek(f, 0, SEEK_END) == 0 ? std::ftell(f) : 0;
+    log->written_ = size > 0 ? uint64_t(size) : 0;
+    if (log->written_ + header.size() + kLastLineReserve > limit)
+        return Error{"message log " + path + " is already at its limit of " +
+                     std::to_string(limit) + " bytes (remove it, or raise logon_limit_kb)"};
+    log->put(header);
     return log;
 }
 

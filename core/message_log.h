@@ -19,7 +19,8 @@ namespace skyhive {
 // Thread: one at a time (the owner serialises: Service's watch lock).
 class MessageLog {
   public:
-    // Opens (truncates) `path` and writes the header. `what` names the service in it.
+    // Opens `path` for appending and writes the header. `what` names the service in it. Refused
+    // when the file is already (nearly) at `limit`.
     static Result<std::unique_ptr<MessageLog>> open(const std::string& path, uint64_t limit,
                                                     const std::string& what);
     ~MessageLog();

@@ -307,8 +307,8 @@ void Scheduler::run(int index) {
     tls_worker = nullptr;
 }
 
-void Scheduler::dispatch(Mailbox* mb, Worker& w) {
-    assert(tls_worker == &w && "Scheduler::dispatch: only on the worker thread that owns `w`");
+template <bool kWatched>
+[[gnu::always_inline]] inline void Scheduler::dispatch_batch(Mailbox* mb, Worker& w) {
     const int weight = w.weight;
     WorkerState& state = *w.state;
     Message* batch = w.batch;
@@ -335,9 +335,8 @@ void Scheduler::dispatch(Mailbox* mb, Worker& w) {
             state.source.store(batch[i].source.value, std::memory_order_relaxed);
             state.started.store(t0, std::memory_order_relaxed);
             state.version.store(++version, std::memory_order_release);
-            // One relaxed load per message decides: an unwatched service goes straight in.
-            if (const uint8_t watch = svc->watching(); watch != 0) [[unlikely]]
-                node_.run_watched(*svc, batch[i], watch);
+            if constexpr (kWatched)
+                node_.run_watched(*svc, batch[i], svc->watching());
             else
                 module->on_message(*svc, batch[i]);
             batch[i].payload = Payload();
@@ -366,6 +365,21 @@ uint64_t Scheduler::messages() const {
     for (const auto& st : states_)
         total += st->messages.load(std::memory_order_relaxed);
     return total;
+}
+
+void Scheduler::dispatch(Mailbox* mb, Worker& w) {
+    assert(tls_worker == &w && "Scheduler::dispatch: only on the worker thread that owns `w`");
+    // One relaxed load per batch (so at most one per message) picks the loop: the unwatched one
+    // is the plain loop, with nothing added per message.
+    if (mb->owner->watching() != 0) [[unlikely]]
+        dispatch_watched(mb, w);
+    else
+        dispatch_batch<false>(mb, w);
+}
+
+// Out of line, so that the unwatched loop inlined in dispatch keeps its registers.
+[[gnu::noinline]] void Scheduler::dispatch_watched(Mailbox* mb, Worker& w) {
+    dispatch_batch<true>(mb, w);
 }
 
 }  // namespace skyhive

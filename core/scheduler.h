@@ -109,6 +109,11 @@ class Scheduler {
     void run(int index);
     // Processes one batch of mb's service. Thread: the worker holding mb.
     void dispatch(Mailbox* mb, Worker& w);
+    // dispatch's batch; kWatched: the service is watched (logon, trace), so each message goes
+    // through Node::run_watched, which reads the watch again per message.
+    template <bool kWatched>
+    void dispatch_batch(Mailbox* mb, Worker& w);
+    void dispatch_watched(Mailbox* mb, Worker& w);
     void wake_one();
     // Polls the queue for spin_us if no other worker spins; nullptr when nothing came.
     Mailbox* spin_for_work();

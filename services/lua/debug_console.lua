@@ -141,7 +141,7 @@ local HELP = {
 
 function COMMAND.help(out)
     for _, h in ipairs(HELP) do
-        out(format("%-28s %s", h[1] .. (h[2] ~= "" and " " .. h[2] or ""), h[3]))
+        out(format("%-31s %s", h[1] .. (h[2] ~= "" and " " .. h[2] or ""), h[3]))
     end
 end
 

@@ -155,6 +155,15 @@ TEST(NodeWatch, LogonWritesEachMessageUntilLogoff) {
     auto off_again = w.node->logoff(h);
     ASSERT_FALSE(off_again);
     EXPECT_NE(off_again.error().message.find("is not logged"), std::string::npos);
+
+    // A second logon appends: the first one's lines stay.
+    ASSERT_TRUE(w.node->logon(h));
+    w.send(h, 7, "again");
+    w.wait_handled(3);
+    std::string both = slurp(path.value());
+    EXPECT_EQ(both.substr(0, text.size()), text);
+    EXPECT_EQ(count(both, "# messages of "), 2u) << both;
+    EXPECT_NE(both.find(" :00000042 lua 7 5 616761696e\n"), std::string::npos) << both;
 }
 
 TEST(NodeWatch, LogonStopsAtItsLimitWithALastLineAndALogLine) {
@@ -174,6 +183,10 @@ TEST(NodeWatch, LogonStopsAtItsLimitWithALastLineAndALogLine) {
     ASSERT_GE(text.size(), last.size());
     EXPECT_EQ(text.substr(text.size() - last.size()), last) << text;
     EXPECT_FALSE(w.node->logoff(h));  // no longer logged
+    auto full = w.node->logon(h);     // and the full file takes no more
+    ASSERT_FALSE(full);
+    EXPECT_NE(full.error().message.find("is already at its limit of 1024 bytes"), std::string::npos)
+        << full.error().message;
     std::string log = w.stop_and_read_log();
     EXPECT_EQ(count(log, "reached its limit of 1024 bytes; logging stopped"), 1u) << log;
 }

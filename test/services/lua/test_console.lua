@@ -203,6 +203,7 @@ t.run(function()
     t.ok(text:find("# stopped: the next message would take this file past its limit of 2048 " ..
         "bytes\n$"), "the message log ends saying why:\n" .. text:sub(-200))
     expect_error("logoff " .. sh, "is not logged")
+    expect_error("logon " .. sh, "is already at its limit of 2048 bytes", "logon_limit_kb")
     os.remove(logfile)
     os.remove(logdir)
 
