@@ -53,12 +53,14 @@ struct Row {
 };
 
 // The label "name": the service's first registered name, else its Lua script (the first word of
-// snlua's args), else its module.
+// snlua's args), else its module. A ".critical.<handle>" name only marks a service whose death
+// stops the node (services/game), so it is passed over.
 std::string service_name(const Service& s, const std::vector<std::pair<std::string, Handle>>& names,
                          const std::vector<size_t>& by_handle) {
     auto it = std::lower_bound(by_handle.begin(), by_handle.end(), s.handle().value,
                                [&](size_t i, uint32_t h) { return names[i].second.value < h; });
-    if (it != by_handle.end() && names[*it].second == s.handle()) return names[*it].first;
+    for (; it != by_handle.end() && names[*it].second == s.handle(); ++it)
+        if (names[*it].first.rfind(".critical.", 0) != 0) return names[*it].first;
     if (s.module_name() == "snlua") {
         const std::string& args = s.args();
         return args.substr(0, args.find(' '));
