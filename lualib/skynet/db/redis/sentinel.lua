@@ -127,6 +127,9 @@ local function spec_of(opts)
         sentinel_auth = opts.sentinel_auth,
         sentinel_username = opts.sentinel_username,
         poll = opts.poll,
+        -- For the watcher's ROLE probe of the replica a failover promotes.
+        auth = opts.auth,
+        username = opts.username,
     }
 end
 

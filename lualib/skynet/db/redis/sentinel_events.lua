@@ -17,12 +17,16 @@ local function split(addr)
     return host, tonumber(port)
 end
 
--- Events that say a failover of the master named in them has started or is under way.
-local FAILOVER_EVENTS = {
-    ["+try-failover"] = true, ["+elected-leader"] = true,
-    ["+failover-state-select-slave"] = true, ["+selected-slave"] = true,
-    ["+failover-state-send-slaveof-noone"] = true, ["+failover-state-wait-promotion"] = true,
-    ["+promoted-slave"] = true, ["+failover-state-reconf-slaves"] = true,
+-- Events that say a failover of the master named in them has reached the point where the chosen
+-- replica may stop replicating from it: the leader announces +selected-slave, then sends it
+-- REPLICAOF NO ONE on its next timer round (about 100 ms later). Writes acknowledged by the old
+-- master before that reach the replica; writes after it would be lost, so clients hold from here.
+-- The earlier steps (+try-failover, +elected-leader, +failover-state-select-slave) detach
+-- nothing and do not hold. The value says whether the event's instance is the chosen replica.
+local HOLD_EVENTS = {
+    ["+selected-slave"] = true, ["+failover-state-send-slaveof-noone"] = true,
+    ["+failover-state-wait-promotion"] = true, ["+promoted-slave"] = true,
+    ["+failover-state-reconf-slaves"] = false,
 }
 
 function group:on_event(channel, payload)
@@ -50,15 +54,22 @@ function group:on_event(channel, payload)
         self.pending_epoch = math.max(self.pending_epoch, tonumber(w[1]) or -1)
         return
     end
-    -- Instance events: "master <name> <ip> <port>" or "<type> <id> <ip> <port> @ <name> ...".
-    local master
+    -- Instance events: "master <name> <ip> <port>" or
+    -- "<type> <id> <ip> <port> @ <name> <master ip> <master port>".
+    local master, master_addr
     if w[1] == "master" then
-        master = w[2]
+        master, master_addr = w[2], w[3] and w[4] and (w[3] .. ":" .. w[4])
     elseif w[5] == "@" then
-        master = w[6]
+        master, master_addr = w[6], w[7] and w[8] and (w[7] .. ":" .. w[8])
     end
     if master ~= self.name then return end
-    if FAILOVER_EVENTS[channel] then
+    local names_replica = HOLD_EVENTS[channel]
+    if names_replica ~= nil then
+        -- Only a failover of the master the clients write to holds them: once the chosen
+        -- replica answered ROLE as master (promote_watch), the leader's later steps about the
+        -- old master change nothing.
+        if master_addr ~= st.master then return end
+        if names_replica and w[3] and w[4] then self:promote_watch(w[3] .. ":" .. w[4]) end
         if not st.failover then
             self.quiet = 0
             self:publish { failover = true }

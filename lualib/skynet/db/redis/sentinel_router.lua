@@ -4,9 +4,11 @@
 -- topology changes.
 --
 -- States: "ready" (a connection whose ROLE was checked is installed), "down" (none: requests
--- are held), "closed" (final). While the watcher reports a failover in progress the router is
+-- are held), "closed" (final). While the watcher reports a failover in progress (from the
+-- leader's +selected-slave until the chosen replica answers ROLE as master) the router is
 -- frozen: requests are held even with a connection, so that nothing is acknowledged by a
--- master about to be demoted; the requests in flight finish where they are.
+-- master whose successor no longer replicates from it; the requests in flight finish where they
+-- are, followed by a WAIT that confirms they reached the replicas (router:confirm).
 --
 -- Invariants:
 --   * a request is sent at most once unless it provably did not execute: the reply was a
@@ -33,6 +35,7 @@ local router = {}
 router.__index = router
 
 local TOPOLOGY = { "READONLY", "LOADING", "MASTERDOWN", "NOREPLICAS" }
+local CONFIRM_MS = 100  -- how long the WAIT at the start of a failover's hold may take
 
 -- The topology error code an error text carries (also inside a script's error), or nil.
 local function topology_code(text, role)
@@ -142,6 +145,7 @@ function router:on_state(st)
         self.frozen = true
         self.stats.freezes = self.stats.freezes + 1
         self:start_ticker()
+        if self.cur then fork(self.confirm, self, self.cur, #(st.replicas or {})) end
     end
     local cur = self.cur
     if cur and cur.target ~= self:pick() then
@@ -153,6 +157,26 @@ function router:on_state(st)
     end
     update_hold(self)
     self:kick()
+end
+
+-- The hold began on c: a WAIT behind every write c carried tells whether what the old master
+-- acknowledged reached its replicas before the chosen one is detached (about 100 ms after the
+-- hold starts). It cannot take an acknowledgement back; its answer is kept in the stats
+-- (confirmed, of wanted) and a shortfall is logged. Yields.
+function router:confirm(c, wanted)
+    if wanted == 0 then return end
+    local r = request.new("WAIT", tpack("WAIT", wanted, CONFIRM_MS), CONFIRM_MS // 10 + 10)
+    local ok, v = pcall(function()
+        c:issue(r)
+        return c:await(r)
+    end)
+    local stats = self.stats
+    stats.confirm_wanted = wanted
+    stats.confirmed = (ok and math.type(v) == "integer") and v or 0
+    if stats.confirmed < wanted then
+        skynet.error(format("%s: at the failover's hold, %d of %d replicas had the writes acknowledged before it (WAIT: %s)",
+            c.addr, stats.confirmed, wanted, ok and tostring(is_error(v) and v.err or v) or tostring(v)))
+    end
 end
 
 -- Asks the watcher to resolve again, at most every 20 cs per client.

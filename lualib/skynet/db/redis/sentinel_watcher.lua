@@ -7,14 +7,19 @@
 --   * a PSUBSCRIBE * on every known sentinel (+switch-master, the failover progress events,
 --     aborts, new sentinels), each reconnecting by itself;
 --   * a poll loop (every `poll` ms, every 200 ms while a failover runs) as the backstop for lost
---     events.
+--     events;
+--   * while a failover holds the clients, a link to the replica the leader chose, asked ROLE
+--     every 10 ms: the moment it answers master ends the hold (promote_poll).
 -- Its view is one state table per group:
 --   version    grows on every change; clients long-poll next(id, version)
 --   master     "host:port" of the master the sentinels name, or nil before the first answer
 --   epoch      the config epoch of that answer (a lower one from a lagging sentinel is ignored)
---   failover   true from the first failover event of this master (+try-failover...) until
---              +switch-master, an abort, or polls showing no sentinel with one in progress:
---              clients hold writes meanwhile, so nothing acknowledged lands on a demoted master
+--   failover   true from +selected-slave of this master (the leader detaches the chosen replica
+--              on its next timer round, about 100 ms later; later steps of the same failover
+--              also set it, in case that event was missed) until the chosen replica answers
+--              ROLE as master, +switch-master, an abort, or polls showing no sentinel with one
+--              in progress: clients hold writes meanwhile, so nothing acknowledged lands on a
+--              master that no longer replicates to its successor
 --   replicas   {"host:port", ...} replicas the sentinels see healthy
 --   err        why no sentinel answered (each one named), or nil
 --
@@ -35,6 +40,8 @@ local FAST_POLL_CS = 20    -- poll period while a failover runs
 local LINK_RETRY_CS = 50   -- a sentinel that failed is not asked again before this
 local QUIET_POLLS = 2      -- polls without a failover in progress anywhere before a thaw
 local LINGER_CS = 3000     -- a group without clients stops after this
+local PROMOTE_POLL_CS = 1  -- the chosen replica is asked ROLE this often while clients hold
+local PROMOTE_RETRY_CS = 5 -- after a failed connection to it
 
 local M = {}
 
@@ -70,6 +77,11 @@ local function new_group(id, spec)
         name = spec.master,
         auth = spec.sentinel_auth,
         username = spec.sentinel_username,
+        -- Credentials of the Redis servers, for the ROLE probe of a chosen replica: the first
+        -- client's (a probe that fails leaves the release to +switch-master).
+        data_auth = spec.auth,
+        data_username = spec.username,
+        promoting = nil,  -- "host:port" of the chosen replica while promote_poll runs
         poll_cs = math.max(1, (spec.poll or 1000) // 10),
         sentinels = {}, known = {},
         links = {},       -- addr -> {conn, cause, retry_at, connecting}
@@ -255,6 +267,71 @@ function group:resolve_once()
             if self.quiet >= QUIET_POLLS then self:publish { failover = false } end
         end
     end
+end
+
+-- The leader of a failover of the current master named its chosen replica: ask it for its ROLE
+-- until it is master or the hold ends otherwise. Does not yield (the probe runs in a coroutine).
+function group:promote_watch(addr)
+    if self.promoting == addr or not split(addr) then return end
+    self.promoting = addr
+    fork(self.promote_poll, self, addr, self.state.master)
+end
+
+-- One ROLE of the chosen replica over c (made when nil); returns the role or nil, the
+-- connection to use next time (nil after a failure), and true when it could not connect. Yields.
+function group:probe(c, addr)
+    if not c then
+        local host, port = split(addr)
+        c = connection.new({ host = host, port = port, auth = self.data_auth,
+            username = self.data_username, timeout = 200, connect_timeout = 200 }, "sentinel")
+        c.addr = format("redis %s (replica chosen for %s)", addr, self.name)
+        c.on_drop = function(conn) conn:close() end  -- the next probe makes a new one
+        if not pcall(c.connect, c) then
+            c:close()
+            return nil, nil, true
+        end
+    end
+    local r = request.new("ROLE", { "ROLE", n = 1 }, 20)
+    local ok, v = pcall(function()
+        c:issue(r)
+        return c:await(r)
+    end)
+    if not ok or c.state ~= "ready" then
+        c:close()
+        return nil, nil
+    end
+    return type(v) == "table" and not is_error(v) and v[1] or nil, c
+end
+
+-- Polls the chosen replica while the clients hold for the failover of `from`. It answers ROLE
+-- master as soon as it has taken REPLICAOF NO ONE, so from then on nothing the old master takes
+-- reaches it; the sentinels announce +switch-master only after their next INFO round of it (up to
+-- a second later). Naming it master here, under a config epoch above the old one as
+-- +switch-master does (a lagging sentinel cannot move the clients back), ends the hold at once.
+-- Yields.
+function group:promote_poll(addr, from)
+    local c
+    local function holding()
+        local st = self.state
+        return not self.stopped and self.promoting == addr and st.master == from and st.failover
+    end
+    while holding() do
+        -- REPLICAOF NO ONE comes with CLIENT KILL TYPE normal, which drops this link: the probe
+        -- connects again at once, and waits longer only after a failed connection.
+        local role, refused
+        role, c, refused = self:probe(c, addr)
+        if role == "master" and holding() then
+            self.quiet = 0
+            self:board_event("promoted-replica-answered", addr)
+            self:publish { master = addr, failover = false, err = false,
+                epoch = math.max(self.state.epoch + 1, self.pending_epoch) }
+            self:poll_soon()  -- the new configuration's epoch and replicas
+            break
+        end
+        sleep(refused and PROMOTE_RETRY_CS or PROMOTE_POLL_CS)
+    end
+    if c then c:close() end
+    if self.promoting == addr then self.promoting = nil end
 end
 
 -- Resolves now, or once more after the resolution that is running. Yields.
