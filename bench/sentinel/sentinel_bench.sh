@@ -14,7 +14,8 @@
 # after_switch_ms: that write minus +switch-master (negative: the client was there first);
 # longest_gap_ms: the longest time without an acknowledged write (8 writers, one increment each
 # per 10 ms), from the last write before the fault on: the pause the application sees (median,
-# and its maximum over the runs; the target for SENTINEL FAILOVER is <= 300 ms with 0 lost);
+# and its maximum over the runs; the target for SENTINEL FAILOVER is <= 300 ms with 0 lost),
+# printed again as its own line, sentinel.<scenario>.write_gap;
 # failed_ops: errors the application saw (all of them commands in flight at the fault, which
 # may or may not have executed); unsent_failed: commands that failed without being sent (0 is
 # the target); acked_lost: acknowledged increments missing on the new master. Under a graceful
@@ -59,5 +60,8 @@ END {
             name, fw, sw, (sw > 0 ? fw / sw : 0), median(v[name, "after_switch_ms"], k),
             median(v[name, "longest_gap_ms"], k), mx[name, "longest_gap_ms"],
             median(v[name, "failed_ops"], k), mx[name, "unsent_failed"], mx[name, "acked_lost"], k
+        # The same pause as a figure of its own, for the table of bench/run_all.sh.
+        printf "%s.write_gap longest_gap_ms=%.1f max_ms=%.1f acked_lost_max=%d runs=%d\n", name,
+            median(v[name, "longest_gap_ms"], k), mx[name, "longest_gap_ms"], mx[name, "acked_lost"], k
     }
 }' "$out"
