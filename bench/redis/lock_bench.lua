@@ -1,5 +1,6 @@
 -- Lock benchmark service, for bench/redis/lock_bench.sh:
 --   lock_bench main <port> <contenders> <seconds> <mode> [uncontended_pairs]
+-- (contenders 0: only the uncontended pairs)
 -- mode: "fair" or "nonfair". The main service starts `contenders` services, each with its own
 -- connection; for `seconds` each loops: acquire "bench:lock" (ttl 1 s, wait forever), read
 -- "bench:counter", spend 1 ms, write the value + 1, release. Then it checks that the counter
@@ -75,14 +76,15 @@ local function main(port, contenders, seconds, mode, pairs_n)
             if done == contenders then skynet.wakeup(me) end
         end)
     end
-    skynet.wait(me)
+    if contenders > 0 then skynet.wait(me) end
     local counter = tonumber(db:get(COUNTER)) or 0
     table.sort(all)
-    print(string.format(
+    if contenders > 0 then print(string.format(
         "lock.contended.c%d.%s acq_per_s=%.0f p50_wait_ms=%.2f p99_wait_ms=%.2f max_wait_ms=%.2f exclusive=%s",
         contenders, mode, total / seconds, percentile(all, 0.5), percentile(all, 0.99),
         all[#all] or 0, (counter == total and invalid == 0) and "yes" or
             string.format("no(counter=%d acquisitions=%d invalid=%d)", counter, total, invalid)))
+    end
     if pairs_n > 0 then
         local t0 = skynet.hpc()
         for _ = 1, pairs_n do

@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Distributed locks under contention, against redis-py's Lock in the same run, one redis-server
-# started here for both.
+# started here for all.
 #   bench/redis/lock_bench.sh [build-dir] [runs] [seconds]
-# Each run measures, in turn: redis-py (8 processes), skyhive non-fair and fair (8 services),
-# each for `seconds` (default 10): 8 contenders loop on one lock (ttl 1 s): read a key, spend
-# 1 ms, write key + 1, release. Plus acquire+release pairs/s of one coroutine on a free lock.
+# Each run measures, in turn: the round trip of `redis-benchmark -c 1` GET; redis-py (8
+# processes) spending the critical section spinning, as skyhive does, and sleeping (the way it
+# is usually written, printed beside); skyhive non-fair and fair (8 services); each for
+# `seconds` (default 10): 8 contenders loop on one lock (ttl 1 s): read a key, spend 1 ms, write
+# key + 1, release. Plus acquire+release pairs/s of one coroutine on a free lock.
+# For every contended line the Redis commands (all, scripts' own calls included, as INFO
+# commandstats counts them), the scripts (EVAL/EVALSHA) and the Redis CPU (INFO cpu) per
+# acquisition come from the server's counters before and after it.
+# The latency ceiling is 1 / (critical section + 3 round trips): the most acquisitions/s one
+# lock can pass when each holder needs three round trips it cannot overlap with its section.
 # Prints every run's lines, then the medians over `runs` (default 3):
-#   lock.contended.c8.nonfair acq_per_s=900 p99_wait_ms=40.1 ref=620 ratio=1.45 exclusive=yes
-# The reference needs python3-redis (Debian); without it the ratios are left out.
+#   lock.contended.c8.nonfair acq_per_s=900 p99_wait_ms=40.1 cmds_per_acq=6.1 scripts_per_acq=2.0
+#       ref=620 ratio=1.45 ceiling=880 of_ceiling=0.95 exclusive_every_run=yes
+# The reference needs python3-redis (Debian); without it the ratios to it are left out.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 root="$bench_root"
@@ -15,12 +23,14 @@ build="${1:-$root/build}"
 runs="${2:-3}"
 seconds="${3:-10}"
 skyhive="$(bench_skyhive "$build")"
+bench_need redis-benchmark
 python=/usr/bin/python3
 have_ref=1
 "$python" -c "import redis" 2>/dev/null || { have_ref=0; echo "# python3-redis missing: no reference" >&2; }
 work="$bench_work"
 bench_start_redis
 port="$redis_port"
+SECTION_MS=1
 
 cat > "$work/config.lua" <<CONF
 thread = 2
@@ -35,47 +45,89 @@ CONF
 results="$work/results"
 : > "$results"
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<< "$2"; }
+
+# "<commands> <scripts> <cpu seconds>" the server has counted so far (INFO itself left out).
+counters() {
+    redis-cli -p "$port" info all | tr -d '\r' | awk -F'[:,=]' '
+        /^cmdstat_/ { if ($1 != "cmdstat_info") calls += $3
+                      if ($1 == "cmdstat_eval" || $1 == "cmdstat_evalsha") scripts += $3 }
+        /^used_cpu_(sys|user):/ { cpu += $2 }
+        END { printf "%d %d %.6f\n", calls, scripts, cpu }'
+}
+
+# per_acq BEFORE AFTER ACQUISITIONS -> "cmds_per_acq=.. scripts_per_acq=.. redis_cpu_us_per_acq=.."
+per_acq() {
+    awk -v b="$1" -v a="$2" -v n="$3" 'BEGIN {
+        split(b, x, " "); split(a, y, " ")
+        if (n <= 0) n = 1
+        printf "cmds_per_acq=%.2f scripts_per_acq=%.2f redis_cpu_us_per_acq=%.0f",
+            (y[1] - x[1]) / n, (y[2] - x[2]) / n, (y[3] - x[3]) * 1e6 / n }'
+}
+
+# Runs one contended side: measure LABEL CMD... prints its line with the per-acquisition
+# figures and records "LABEL acq p99 exclusive cmds scripts cpu" in the results.
+measure() {
+    local label=$1 before after line n extra
+    shift
+    before="$(counters)"
+    line="$("$@" 2>"$work/err.log" | grep -E '^(lock\.contended|ref\.redis_py)' || true)"
+    after="$(counters)"
+    [ -n "$line" ] || { echo "lock bench $label failed: $(tail -3 "$work/err.log")" >&2; return 0; }
+    n="$(awk -v a="$(field acq_per_s "$line")" -v s="$seconds" 'BEGIN {printf "%d", a * s}')"
+    extra="$(per_acq "$before" "$after" "$n")"
+    echo "run$run $line $extra"
+    echo "$label $(field acq_per_s "$line") $(field p99_wait_ms "$line") $(field exclusive "$line")" \
+        "$(field cmds_per_acq "$extra") $(field scripts_per_acq "$extra")" \
+        "$(field redis_cpu_us_per_acq "$extra")" >> "$results"
+}
+
+lua_bench() {
+    BENCH_ARGS="main $port $*" "$skyhive" "$work/config.lua"
+}
+
 echo "# load before: $(uptime)"
 for run in $(seq "$runs"); do
-    ref=""
+    # The round trip of one client that waits for each reply, as a lock holder does.
+    gets="$(redis-benchmark -p "$port" -c 1 -n 20000 -t get -q | tr '\r' '\n' |
+        sed -n 's/^GET: \([0-9.]*\) requests per second.*/\1/p' | tail -1)"
+    rtt_us="$(awk -v g="$gets" 'BEGIN {printf "%.1f", 1e6 / g}')"
+    ceiling="$(awk -v r="$rtt_us" -v s="$SECTION_MS" 'BEGIN {printf "%.0f", 1 / (s / 1e3 + 3 * r / 1e6)}')"
+    echo "run$run redis-benchmark.c1.get rps=$gets rtt_us=$rtt_us ceiling_acq_per_s=$ceiling"
+    echo "ceiling $ceiling $rtt_us" >> "$results"
     if [ "$have_ref" = 1 ]; then
-        ref="$("$python" "$root/bench/redis/lock_bench_ref.py" "$port" 8 "$seconds")"
-        echo "run$run $ref"
-        echo "ref $(field acq_per_s "$ref") $(field p99_wait_ms "$ref")" >> "$results"
+        measure ref "$python" "$root/bench/redis/lock_bench_ref.py" "$port" 8 "$seconds" spin
+        measure refsleep "$python" "$root/bench/redis/lock_bench_ref.py" "$port" 8 "$seconds" sleep
     fi
     for mode in nonfair fair; do
-        pairs=0
-        [ "$mode" = fair ] && pairs=20000
-        out="$(BENCH_ARGS="main $port 8 $seconds $mode $pairs" "$skyhive" "$work/config.lua" 2>"$work/err.log" || true)"
-        line="$(grep '^lock.contended' <<< "$out" || true)"
-        [ -n "$line" ] || { echo "lock bench $mode failed: $(tail -3 "$work/err.log")" >&2; continue; }
-        echo "run$run $line"
-        echo "$mode $(field acq_per_s "$line") $(field p99_wait_ms "$line") $(field exclusive "$line")" >> "$results"
-        un="$(grep '^lock.uncontended' <<< "$out" || true)"
-        if [ -n "$un" ]; then
-            echo "run$run $un"
-            echo "pairs $(field pairs_per_s "$un")" >> "$results"
-        fi
+        measure "$mode" lua_bench 8 "$seconds" "$mode" 0
     done
-done
-echo "# load after: $(uptime)"
-median() { sort -n | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
-echo "# medians of $runs runs"
-ref_acq="$(awk '$1 == "ref" {print $2}' "$results" | median)"
-ref_p99="$(awk '$1 == "ref" {print $3}' "$results" | median)"
-[ -n "$ref_acq" ] && echo "ref.redis_py.c8 acq_per_s=$ref_acq p99_wait_ms=$ref_p99"
-for mode in nonfair fair; do
-    acq="$(awk -v m=$mode '$1 == m {print $2}' "$results" | median)"
-    p99="$(awk -v m=$mode '$1 == m {print $3}' "$results" | median)"
-    excl="$(awk -v m=$mode '$1 == m && $4 != "yes" {bad=1} END {print bad ? "no" : "yes"}' "$results")"
-    [ -n "$acq" ] || continue
-    if [ -n "$ref_acq" ]; then
-        ratio="$(awk -v a="$acq" -v b="$ref_acq" 'BEGIN {printf "%.2f", a / b}')"
-        echo "lock.contended.c8.$mode acq_per_s=$acq p99_wait_ms=$p99 ref=$ref_acq ratio=$ratio exclusive_every_run=$excl"
-    else
-        echo "lock.contended.c8.$mode acq_per_s=$acq p99_wait_ms=$p99 exclusive_every_run=$excl"
+    un="$(lua_bench 0 0 nonfair 20000 2>"$work/err.log" | grep '^lock.uncontended' || true)"
+    if [ -n "$un" ]; then
+        echo "run$run $un"
+        echo "pairs $(field pairs_per_s "$un")" >> "$results"
     fi
 done
-pairs="$(awk '$1 == "pairs" {print $2}' "$results" | median)"
+echo "# load after: $(uptime)"
+col() { awk -v l="$1" -v c="$2" '$1 == l {print $c}' "$results" | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'; }
+echo "# medians of $runs runs"
+ceiling="$(col ceiling 2)"
+echo "ceiling.c1_rtt rtt_us=$(col ceiling 3) ceiling_acq_per_s=$ceiling"
+ref_acq="$(col ref 2)"
+for label in ref refsleep nonfair fair; do
+    acq="$(col $label 2)"
+    [ -n "$acq" ] || continue
+    excl="$(awk -v m=$label '$1 == m && $4 != "yes" {bad=1} END {print bad ? "no" : "yes"}' "$results")"
+    name="lock.contended.c8.$label"
+    [ "$label" = ref ] && name="ref.redis_py.spin.c8"
+    [ "$label" = refsleep ] && name="ref.redis_py.sleep.c8"
+    line="$name acq_per_s=$acq p99_wait_ms=$(col $label 3) cmds_per_acq=$(col $label 5)"
+    line="$line scripts_per_acq=$(col $label 6) redis_cpu_us_per_acq=$(col $label 7)"
+    if [ -n "$ref_acq" ] && [ "$label" != ref ]; then
+        line="$line ref=$ref_acq ratio=$(awk -v a="$acq" -v b="$ref_acq" 'BEGIN {printf "%.2f", a / b}')"
+    fi
+    line="$line ceiling=$ceiling of_ceiling=$(awk -v a="$acq" -v b="$ceiling" 'BEGIN {printf "%.2f", a / b}')"
+    echo "$line exclusive_every_run=$excl"
+done
+pairs="$(col pairs 2)"
 [ -n "$pairs" ] && echo "lock.uncontended pairs_per_s=$pairs"
 true

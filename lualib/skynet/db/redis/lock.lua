@@ -9,11 +9,12 @@
 --   end
 --   lock.with(db, "room:7", { ttl = 2000, wait = 500 }, function(lease) ... end)
 --
--- Acquiring is one script (SET NX PX plus the fence counter, atomically); release and extend
--- are compare-and-act scripts keyed on the acquisition's unique token. Errors are returned as
--- nil plus one of the stable strings "contended", "timeout", "lost", "not_owner", "expired",
--- "not_synced", "unavailable" (then a third value with the client's error text) and raised as
--- that string by lock.with.
+-- Acquiring is one script (SET NX PX plus the fence counter, atomically; a fair lock also
+-- keeps its queue there); release and extend are compare-and-act scripts keyed on the
+-- acquisition's unique token, and a release hands the lock straight to a waiter. Errors are
+-- returned as nil plus one of the stable strings "contended", "timeout", "lost", "not_owner",
+-- "expired", "not_synced", "unavailable" (then a third value with the client's error text) and
+-- raised as that string by lock.with.
 --
 -- Thread: the owning service. Every function that talks to Redis yields.
 local skynet = require "skynet"
@@ -57,12 +58,13 @@ function ops.extend(l, ms)
     return r
 end
 
-local function release_args(key, token)
-    return 4, key, key .. ":queue", key .. ":qexp", key .. ":fence", token, key .. ":released"
+local function release_args(db, key, token)
+    return 5, key, key .. ":queue", key .. ":qexp", key .. ":fence", key .. ":waiters", token,
+        key .. ":released", scripts.is_cluster(db) and "0" or "1"
 end
 
 function ops.release(l)
-    local r, detail = run(scripts.release, l.db, release_args(l.key, l.token))
+    local r, detail = run(scripts.release, l.db, release_args(l.db, l.key, l.token))
     if not r then return nil, detail end
     return r == 1
 end
@@ -99,7 +101,7 @@ end
 -- queued us) and nobody else knows the token. cancel also releases a lock handed to us.
 local function abandon(db, key, token, queued)
     fork(function()
-        pcall(queued and scripts.cancel or scripts.release, db, release_args(key, token))
+        pcall(queued and scripts.cancel or scripts.release, db, release_args(db, key, token))
     end)
 end
 
@@ -108,18 +110,30 @@ end
 local function take(db, key, token, ttl, opts, grant_ms)
     local fair = opts.fair and true or false
     local waits = (opts.wait or 0) > 0
-    local mode = fair and (waits and "2" or "1") or (waits and "3" or "0")
     local fencing = opts.fencing and "1" or "0"
-    local qkey, xkey = key .. ":queue", key .. ":qexp"
-    -- Waiters are queued and hear of their turn on their service's channel.
+    -- Waiters hear of their turn on their service's channel.
     local channel = key .. ":released:" .. prefix
-    local reply, t0, detail = waiting.until_taken(db, channel, token, fair, opts, function()
-        return run(scripts.acquire, db, 4, key, key .. ":fence", qkey, xkey, token, ttl, fencing,
-            mode, queue_ttl(opts))
-    end, grant_ms, false, "lock", key)
+    local reply, t0, detail
+    if fair then
+        local mode = waits and "2" or "1"
+        local qkey, xkey = key .. ":queue", key .. ":qexp"
+        reply, t0, detail = waiting.until_taken(db, channel, token, true, opts, function()
+            return run(scripts.acquire, db, 4, key, key .. ":fence", qkey, xkey, token, ttl,
+                fencing, mode, queue_ttl(opts))
+        end, grant_ms, false, "lock", key)
+    else
+        -- No queue: a refused try of a waiter adds its token to K:waiters, from which a
+        -- release takes any one and hands it the lock.
+        local wkey, waiter = key .. ":waiters", waits and "1" or "0"
+        local qttl = queue_ttl(opts)
+        reply, t0, detail = waiting.until_taken(db, channel, token, false, opts, function()
+            return run(scripts.try, db, 3, key, key .. ":fence", wkey, token, ttl, fencing,
+                waiter, qttl)
+        end, grant_ms, false, "lock", key)
+    end
     if reply then return reply, t0 end
     local why = t0
-    local queued = mode == "2" or mode == "3"
+    local queued = waits
     if why == "unavailable" or queued then abandon(db, key, token, queued) end
     return nil, why, detail
 end
@@ -162,7 +176,7 @@ function lock.acquire(db, key, opts)
     end
     local token = new_token()
     local grant_ms
-    if opts.fair and (opts.wait or 0) > 0 and not opts.min_replicas then
+    if (opts.wait or 0) > 0 and not opts.min_replicas then
         -- A release may hand the lock straight to this waiter (see lock_scripts): the token
         -- says for how long, capped at the queue expiry so that a waiter that died is not
         -- granted more than that; the lease is extended to its ttl after the hand-over.

@@ -10,11 +10,15 @@
 --   K:fence       fence counter, INCR on every fenced acquisition; never expires
 --   K:queue       waiters' tokens, scored by arrival order
 --   K:qexp        waiters' tokens, scored by the server time (ms) they expire at
---   K:released    pub/sub channel: a release with no waiter queued publishes ""
+--   K:waiters     the token prefixes P of the services with a non-fair waiter (a set, no
+--                 order): a refused non-fair try adds its service, a release pops one service
+--                 and wakes it
+--   K:released    pub/sub channel: a read-write lock's release with no waiter queued publishes
+--                 "" (its readers and writers wait there)
 --   K:released:P  pub/sub channel of the waiters of the service whose tokens start with P: a
 --                 release hands the lock to the first fair waiter and publishes
---                 "<token> <fence>" there, or publishes "<token>" for a waiter that must try by
---                 itself (non-fair, or fair with min_replicas)
+--                 "<token> <fence>" there, or publishes "<token>" for a fair waiter that must
+--                 try by itself (min_replicas), or "" to wake one non-fair waiter there
 -- A fenced resource R keeps R:fenced, the highest fence that has written to it (never expires).
 -- On a cluster K and R are the tagged names of scripts.base.
 -- A semaphore S is one sorted set: holders' tokens scored by their expiry (server ms).
@@ -103,78 +107,109 @@ local function prune(queue, qexp, now)
 end
 ]]
 
--- The lock K is free: hand it to the first live fair waiter, if any, and tell that waiter's
--- service; else tell the non-fair waiters. A waiter token ending in "/<ttl>" (and "f" when it
--- wants a fence) is granted the lock right here (SET PX ttl, INCR fence); any other is only told
--- to try. The grant saves the waiter a round trip; a waiter that died after its last poll can
--- be granted the lock, which its ttl then bounds (waiters cap it at their queue expiry).
--- Uses KEYS[1] K, [2] K:queue, [3] K:qexp, [4] K:fence and the base channel `channel`.
+-- The lock K is free: hand it to the first live fair waiter (K:queue), else to any one
+-- non-fair waiter (KEYS[5], K:waiters, popped at random), and tell that waiter's service; with
+-- neither and no KEYS[5] (a read-write lock), publish "" on `channel`. A waiter token ending in
+-- "/<ttl>" (and "f" when it wants a fence) is granted the lock right here (SET PX ttl, INCR
+-- fence); any other is only told to try. The grant saves the waiter a round trip and cannot be
+-- lost to a racing try; a waiter that died after its last poll can be granted the lock, which
+-- its ttl then bounds (waiters cap it at their queue expiry). When ARGV[3] is '1' (one server:
+-- PUBLISH counts every listener; a cluster's counts only the node's own), a non-fair waiter
+-- whose service has no listener on its channel (gone) is skipped: its grant is taken back, which
+-- nobody heard of, and the next one popped.
+-- Uses KEYS[1] K, [2] K:queue, [3] K:qexp, [4] K:fence, [5] K:waiters (optional), ARGV[3] and
+-- the base channel `channel`.
 local HANDOFF = PRUNE .. [[
+-- Hands K to waiter token w; returns how many listeners heard of it.
+local function hand(channel, w)
+    local service = string.match(w, '^(.+)%.[^.]*$') or w
+    local ttl, fenced = string.match(w, '/(%d+)(f?)$')
+    if not ttl then return redis.call('PUBLISH', channel .. ':' .. service, w) end
+    redis.call('SET', KEYS[1], w, 'PX', ttl)
+    local fence = 0
+    if fenced == 'f' then fence = redis.call('INCR', KEYS[4]) end
+    return redis.call('PUBLISH', channel .. ':' .. service, w .. ' ' .. fence)
+end
 local function handoff(channel)
     local head
     if redis.call('EXISTS', KEYS[2]) == 1 then
         prune(KEYS[2], KEYS[3], now_ms())
         head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
     end
-    if not head then
+    if head then
+        if string.match(head, '/(%d+)f?$') then
+            redis.call('ZREM', KEYS[2], head)
+            redis.call('ZREM', KEYS[3], head)
+        end
+        hand(channel, head)
+        return
+    end
+    if not KEYS[5] then
         redis.call('PUBLISH', channel, '')
         return
     end
-    local service = string.match(head, '^(.+)%.[^.]*$') or head
-    local ttl, fenced = string.match(head, '/(%d+)(f?)$')
-    if not ttl then
-        redis.call('PUBLISH', channel .. ':' .. service, head)
-        return
+    while true do
+        local w = redis.call('SPOP', KEYS[5])
+        if not w or hand(channel, w) > 0 or ARGV[3] ~= '1' then return end
+        if redis.call('GET', KEYS[1]) == w then redis.call('DEL', KEYS[1]) end
     end
-    redis.call('SET', KEYS[1], head, 'PX', ttl)
-    redis.call('ZREM', KEYS[2], head)
-    redis.call('ZREM', KEYS[3], head)
-    local fence = 0
-    if fenced == 'f' then fence = redis.call('INCR', KEYS[4]) end
-    redis.call('PUBLISH', channel .. ':' .. service, head .. ' ' .. fence)
 end
 ]]
 
+-- A non-fair try: SET NX PX, no queue. KEYS: K, K:fence, K:waiters
+-- ARGV: token, ttl ms, fencing ('1'/'0'), '1' when the caller waits, K:waiters ttl ms
+-- A refused try of a waiter adds its token to K:waiters, so that a release hands it the lock
+-- (or wakes it); a try that holds the lock takes its token out.
+-- -> {1, fence, pttl} held by this token (also when an earlier try whose reply was lost took
+--    it, or a release handed it over); {0, pttl of the holder}
+scripts.try = redis.script [[
+local key, token = KEYS[1], ARGV[1]
+if redis.call('SET', key, token, 'NX', 'PX', ARGV[2]) then
+    local fence = 0
+    if ARGV[3] == '1' then fence = redis.call('INCR', KEYS[2]) end
+    if ARGV[4] == '1' then redis.call('SREM', KEYS[3], token) end
+    return {1, fence, tonumber(ARGV[2])}
+end
+if redis.call('GET', key) == token then
+    local fence = 0
+    if ARGV[3] == '1' then fence = tonumber(redis.call('GET', KEYS[2]) or '0') end
+    if ARGV[4] == '1' then redis.call('SREM', KEYS[3], token) end
+    return {1, fence, redis.call('PTTL', key)}
+end
+if ARGV[4] == '1' then
+    redis.call('SADD', KEYS[3], token)
+    redis.call('PEXPIRE', KEYS[3], ARGV[5])
+end
+return {0, redis.call('PTTL', key)}
+]]
+
 -- KEYS: K, K:fence, K:queue, K:qexp
--- ARGV: token, ttl ms, fencing ('1'/'0'), mode, queue ttl ms. Modes: '0' a try, '1' a fair
---       try (not before queued waiters), '2' fair and queue, '3' queue but take a free lock
---       whoever is queued (a non-fair waiter: queued only so that a release wakes one waiter,
---       the first, instead of all)
+-- ARGV: token, ttl ms, fencing ('1'/'0'), mode, queue ttl ms. Modes: '1' a fair try (not
+--       before queued waiters), '2' fair and queue
 -- -> {1, fence, pttl} held by this token (also when an earlier try whose reply was lost took
 --    it); {0, pttl of the holder (-2: free but another waiter is first)}
 scripts.acquire = redis.script(PRUNE .. [[
 local key, token, mode = KEYS[1], ARGV[1], ARGV[4]
 local cur = redis.call('GET', key)
 if cur == token then
-    if mode ~= '0' then
-        redis.call('ZREM', KEYS[3], token)
-        redis.call('ZREM', KEYS[4], token)
-    end
+    redis.call('ZREM', KEYS[3], token)
+    redis.call('ZREM', KEYS[4], token)
     local fence = 0
     if ARGV[3] == '1' then fence = tonumber(redis.call('GET', KEYS[2]) or '0') end
     return {1, fence, redis.call('PTTL', key)}
 end
-local first = true
-local now
-if mode ~= '0' then
-    now = now_ms()
-    prune(KEYS[3], KEYS[4], now)
-    if mode ~= '3' then
-        local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
-        first = head == nil or head == token
-    end
-end
-if cur == false and first then
+local now = now_ms()
+prune(KEYS[3], KEYS[4], now)
+local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+if cur == false and (head == nil or head == token) then
     redis.call('SET', key, token, 'PX', ARGV[2])
-    if mode ~= '0' then
-        redis.call('ZREM', KEYS[3], token)
-        redis.call('ZREM', KEYS[4], token)
-    end
+    redis.call('ZREM', KEYS[3], token)
+    redis.call('ZREM', KEYS[4], token)
     local fence = 0
     if ARGV[3] == '1' then fence = redis.call('INCR', KEYS[2]) end
     return {1, fence, tonumber(ARGV[2])}
 end
-if mode == '2' or mode == '3' then
+if mode == '2' then
     if redis.call('ZSCORE', KEYS[3], token) == false then
         local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
         local seq = 1
@@ -190,7 +225,7 @@ if cur == false then return {0, -2} end
 return {0, redis.call('PTTL', key)}
 ]])
 
--- KEYS: K, K:queue, K:qexp, K:fence   ARGV: token, channel
+-- KEYS: K, K:queue, K:qexp, K:fence [, K:waiters]   ARGV: token, channel [, one server '1']
 -- -> 1 deleted (and handed over, see HANDOFF); 0 the key holds another token or none.
 scripts.release = redis.script(HANDOFF .. [[
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -206,12 +241,15 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return tonumber(ARGV[2])
 ]]
 
--- A fair waiter gives up. KEYS: K, K:queue, K:qexp, K:fence  ARGV: token, channel
--- It leaves the queue; a lock handed to it meanwhile is handed on; a free lock whose first
--- waiter it was goes to the next one. -> 1 when it was queued or held the lock, else 0.
+-- A waiter gives up. KEYS: K, K:queue, K:qexp, K:fence [, K:waiters]
+-- ARGV: token, channel [, one server '1']
+-- It leaves the queue (or K:waiters); a lock handed to it meanwhile is handed on; a free lock
+-- whose first waiter it was goes to the next one. -> 1 when it was waiting or held the lock,
+-- else 0.
 scripts.cancel = redis.script(HANDOFF .. [[
 local queued = redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+if KEYS[5] then queued = queued + redis.call('SREM', KEYS[5], ARGV[1]) end
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[1] then
     redis.call('DEL', KEYS[1])

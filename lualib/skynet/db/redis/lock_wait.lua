@@ -279,8 +279,11 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared, ki
             if holder_ms and holder_ms > 0 then ms = math.min(ms, holder_ms + 1) end
             ms = math.min(ms, (give_up - now_ns) / MS + 1)
             local msg = M.sleep(sub, math.max(1, math.ceil(ms / 10)), token, fair, shared)
-            local fence = grant_ms and refused_at and msg and msg:match("^%S+ (%d+)$")
-            if fence then
+            -- A hand-over names its waiter; one picked for another's (that waiter was not
+            -- asleep) only tries.
+            local to, fence
+            if grant_ms and refused_at and msg then to, fence = msg:match("^(%S+) (%d+)$") end
+            if fence and to == token then
                 reply, t0 = { 1, math.tointeger(fence), grant_ms }, refused_at
                 break
             end

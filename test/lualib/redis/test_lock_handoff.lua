@@ -1,0 +1,99 @@
+-- Non-fair locks against a real redis-server: no queue is kept; a refused waiter's token waits
+-- in K:waiters and a release hands the lock to it in the same script, so the waiter makes no
+-- try of its own and no racing try can take the lock from it; a waiter that gives up leaves
+-- K:waiters; a waiter whose service no longer listens is skipped and the lock stays free.
+-- Run under redis_lab.
+local skynet = require "skynet"
+local redis = require "skynet.db.redis"
+local lock = require "skynet.db.redis.lock"
+local t = require "tlib"
+
+local port = assert(tonumber(os.getenv "SKYHIVE_TEST_REDIS_PORT"), "SKYHIVE_TEST_REDIS_PORT")
+
+-- Scripts the server has run so far (EVAL and EVALSHA calls, INFO commandstats).
+local function scripts_run(db)
+    local n = 0
+    for name, calls in db:info("commandstats"):gmatch("cmdstat_(%w+):calls=(%d+)") do
+        if name == "eval" or name == "evalsha" then n = n + tonumber(calls) end
+    end
+    return n
+end
+
+t.run(function()
+    local db = redis.connect { port = port }
+    local other = redis.connect { port = port }  -- a second client, as another service has
+
+    -- A waiter is named in K:waiters, never queued; the release hands it the lock: one script
+    -- (the release) from the release to the waiter holding it.
+    -- (A release first, so that the server has the release script and EVALSHA finds it.)
+    assert(assert(lock.acquire(db, "warm", { ttl = 5000 })):release())
+    local h = assert(lock.acquire(db, "nf", { ttl = 5000, fencing = true }))
+    local base = scripts_run(db)
+    local got
+    skynet.fork(function()
+        got = assert(lock.acquire(other, "nf", { ttl = 5000, wait = 5000, fencing = true,
+            retry = { base = 2000, max = 2000, jitter = 0 } }))
+    end)
+    -- Its refused try, then the one after it subscribed; then it sleeps for its 2 s poll, and
+    -- only the release can wake it in time.
+    t.wait_until(function() return scripts_run(db) - base == 2 end, 500, "the waiter tried twice")
+    t.eq(db:scard("nf:waiters"), 1, "the waiter is named")
+    t.eq(db:exists("nf:queue"), false, "no queue")
+    local before = scripts_run(db)
+    local released_at = skynet.hpc()
+    t.eq(h:release(), true, "release")
+    t.wait_until(function() return got end, 100, "handed over, without waiting for a poll")
+    t.ok(skynet.hpc() - released_at < 1000000000, "at once")
+    t.eq(scripts_run(db) - before, 1, "the release was the only script: the waiter made no try")
+    t.eq(db:get("nf"), got.token, "the key names the new holder")
+    t.eq(got.fence, h.fence + 1, "with the next fence")
+    t.eq(db:exists("nf:waiters"), false, "nobody named any more")
+    t.eq(got:release(), true, "release the handed-over lease")
+    t.eq(db:exists("nf"), false, "free: nobody waits")
+
+    -- A racing try cannot take a lock handed over: the release grants it in its own script.
+    local h2 = assert(lock.acquire(db, "race", { ttl = 5000 }))
+    local w
+    skynet.fork(function() w = assert(lock.acquire(other, "race", { ttl = 5000, wait = 5000 })) end)
+    t.wait_until(function() return db:scard("race:waiters") == 1 end, 300, "named")
+    h2:release()
+    t.eq(select(2, lock.acquire(db, "race", { ttl = 5000 })), "contended", "a try just after")
+    t.wait_until(function() return w end, 100, "the waiter holds it")
+    w:release()
+
+    -- A waiter that gives up leaves K:waiters, and a release then leaves the lock free.
+    local h3 = assert(lock.acquire(db, "quit", { ttl = 5000 }))
+    t.eq(select(2, lock.acquire(other, "quit", { ttl = 5000, wait = 100 })), "timeout", "gave up")
+    t.wait_until(function() return db:exists("quit:waiters") == false end, 300, "left K:waiters")
+    h3:release()
+    t.eq(db:exists("quit"), false, "free after the release")
+
+    -- A waiter whose service is gone (nobody hears its channel) is skipped: not granted a lock
+    -- that would then sit unused for its grant.
+    local h4 = assert(lock.acquire(db, "ghost", { ttl = 5000 }))
+    db:sadd("ghost:waiters", "0.fffffe.gone00000000.1/5000")
+    t.eq(h4:release(), true, "release")
+    t.eq(db:exists("ghost"), false, "the lock is free, not granted to the ghost")
+    t.eq(db:exists("ghost:waiters"), false, "and the ghost is gone from K:waiters")
+
+    -- Several waiters on one client: each release hands the lock on until all held it once.
+    local h5 = assert(lock.acquire(db, "many", { ttl = 5000 }))
+    local done, inside, overlaps = 0, false, 0
+    for _ = 1, 6 do
+        skynet.fork(function()
+            local l = assert(lock.acquire(other, "many", { ttl = 5000, wait = 10000,
+                retry = { base = 2000, max = 2000, jitter = 0 } }))
+            if inside then overlaps = overlaps + 1 end
+            inside = true
+            skynet.sleep(1)
+            inside = false
+            assert(l:release())
+            done = done + 1
+        end)
+    end
+    t.wait_until(function() return db:scard("many:waiters") == 6 end, 500, "all named")
+    h5:release()
+    t.wait_until(function() return done == 6 end, 500, "every waiter, by hand-overs alone")
+    t.eq(overlaps, 0, "one holder at a time")
+    t.eq(db:exists("many"), false, "free at the end")
+end)
