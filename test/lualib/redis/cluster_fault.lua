@@ -27,6 +27,25 @@ function M.owners(port)
     return owners
 end
 
+-- The scenarios' starting point: the lab's cluster with every master flushed, and the shard of
+-- its `index`th master as the victim. Returns { ctl, masters, owners (slot -> port as the first
+-- master sees it), victim (port), on_victim(key), elsewhere(key) }.
+function M.shard(index)
+    local ctl = lab.lab()
+    local masters = ctl:masters()
+    for _, p in ipairs(masters) do lab.direct(p):flushall() end
+    local owners = M.owners(masters[1])
+    local victim = tonumber(masters[index])
+    return {
+        ctl = ctl,
+        masters = masters,
+        owners = owners,
+        victim = victim,
+        on_victim = function(key) return owners[redis.slot(key)] == victim end,
+        elsewhere = function(key) return owners[redis.slot(key)] ~= victim end,
+    }
+end
+
 -- The load: opts.n coroutines (default 50), coroutine j INCRs its own keys
 -- "<prefix>:<j>:<k>" (k = 1..opts.per, default 4) in turn, one command at a time, sleeping
 -- opts.pace_cs centiseconds after each (default 5: 50 coroutines make ~1 kHz; 0: only a yield,
@@ -162,6 +181,21 @@ function M.all_acked_after(L, after, pick)
     end
     if want > 0 then return nil end
     return last
+end
+
+-- Whether every key that pick accepts has a failed command that ended after `after` (ms); false
+-- when pick accepts none.
+function M.each_failed(L, after, pick)
+    local s = M.summary(L, after, nil, pick)
+    local seen, want = {}, 0
+    for _, f in ipairs(s.failures) do seen[f.key] = true end
+    for _, key in ipairs(L.keys) do
+        if pick(key) then
+            want = want + 1
+            if not seen[key] then return false end
+        end
+    end
+    return want > 0
 end
 
 -- Reads every key of L back through `reader`: lost = acknowledged INCRs the cluster does not

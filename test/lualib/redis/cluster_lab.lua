@@ -4,21 +4,17 @@
 local skynet = require "skynet"
 local t = require "tlib"
 local redis = require "skynet.db.redis"
+local env = require "lab_env"
 
 local M = {}
 
-M.ports = {}
-for p in assert(os.getenv "SKYHIVE_TEST_CLUSTER_PORTS",
-    "SKYHIVE_TEST_CLUSTER_PORTS is not set (run under with_cluster)"):gmatch("%d+") do
-    M.ports[#M.ports + 1] = tonumber(p)
-end
+M.ports = env.ports("SKYHIVE_TEST_CLUSTER_PORTS", "with_cluster")
 -- "127.0.0.1:p" of every node, the form redis.cluster's nodes option takes.
 M.seeds = {}
 for i, p in ipairs(M.ports) do M.seeds[i] = "127.0.0.1:" .. p end
 -- cluster-require-full-coverage of every node (with_cluster --full-coverage yes|no).
 M.full_coverage = os.getenv "SKYHIVE_TEST_CLUSTER_FULL_COVERAGE" ~= "no"
 
-local lab
 -- The control connection; each call yields until with_cluster has done it:
 --   lab:masters() -> {port...} (slot 0's owner first), lab:replicas(p) -> {port...},
 --   lab:slots(p) -> n, lab:owner(slot) -> port, lab:id(p) -> node id,
@@ -26,19 +22,11 @@ local lab
 --   lab:reshard(from, to, n), lab:addnode([master]) -> port, lab:delnode(p),
 --   lab:waitok([ms]), lab:garbage() -> port. A failed action raises with_cluster's error text.
 -- Its timeout is long: RESHARD and ADDNODE wait for redis-cli and for the cluster.
-function M.lab()
-    if not lab then
-        lab = redis.connect { port = assert(tonumber(os.getenv "SKYHIVE_TEST_LAB_PORT"),
-            "SKYHIVE_TEST_LAB_PORT is not set (run under with_cluster)"), timeout = 300000 }
-    end
-    return lab
-end
+M.lab = env.control("with_cluster", 300000)
 
 -- A plain client of one node (not following the cluster: a key of another node's slot gets
 -- MOVED).
-function M.direct(port)
-    return redis.connect { port = port, timeout = 5000 }
-end
+M.direct = env.direct
 
 -- A plain client of one node kept open for later calls (M.forget(port) once the node is killed,
 -- so that the next call connects again). Like M.direct, it does not follow the cluster.

@@ -2,37 +2,29 @@
 -- started, its control port, and a writer that counts what it was told.
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
+local env = require "lab_env"
 
 local M = {}
 
-local function ports(var)
-    local list = {}
-    for p in assert(os.getenv(var), var .. " (run under with_sentinel)"):gmatch("%d+") do
-        list[#list + 1] = tonumber(p)
-    end
-    return list
-end
-
-M.redis_ports = ports "SKYHIVE_TEST_REDIS_PORTS"
-M.sentinel_ports = ports "SKYHIVE_TEST_SENTINEL_PORTS"
+M.redis_ports = env.ports("SKYHIVE_TEST_REDIS_PORTS", "with_sentinel")
+M.sentinel_ports = env.ports("SKYHIVE_TEST_SENTINEL_PORTS", "with_sentinel")
 M.name = os.getenv "SKYHIVE_TEST_SENTINEL_MASTER"
 M.sentinels = {}
 for i, p in ipairs(M.sentinel_ports) do M.sentinels[i] = "127.0.0.1:" .. p end
 
-local lab
 -- The control connection: lab():kill(port), lab():stop(port), lab():master()...
-function M.lab()
-    if not lab then
-        lab = redis.connect { port = assert(tonumber(os.getenv "SKYHIVE_TEST_LAB_PORT")),
-            timeout = 60000 }
+M.lab = env.control("with_sentinel", 60000)
+
+-- The first entry of a failover timeline (the "sentinel" board's last_failover) whose event is
+-- `event`: its index and the entry, or nil.
+function M.event(timeline, event)
+    for i, e in ipairs(timeline) do
+        if e.event == event then return i, e end
     end
-    return lab
 end
 
 -- A plain client of one server or sentinel (not following anything).
-function M.direct(port)
-    return redis.connect { port = port, timeout = 5000 }
-end
+M.direct = env.direct
 
 function M.master_port()
     return M.lab():master()

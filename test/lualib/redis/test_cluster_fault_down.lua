@@ -37,31 +37,12 @@ local function flagged_failed(observer, port)
     return false
 end
 
--- Every key pick accepts has a failed command that ended after `after` (ms).
-local function each_failed(L, after, pick)
-    local s = fault.summary(L, after, nil, pick)
-    local seen, want = {}, 0
-    for _, f in ipairs(s.failures) do seen[f.key] = true end
-    for _, key in ipairs(L.keys) do
-        if pick(key) then
-            want = want + 1
-            if not seen[key] then return false end
-        end
-    end
-    return want > 0
-end
-
 t.run(function()
-    local ctl = lab.lab()
-    local masters = ctl:masters()
-    for _, p in ipairs(masters) do lab.direct(p):flushall() end
-    local owners = fault.owners(masters[1])
-    local victim = tonumber(masters[3])
-    local observer = tonumber(masters[1])
+    local sh = fault.shard(3)
+    local ctl, victim, on_victim, elsewhere = sh.ctl, sh.victim, sh.on_victim, sh.elsewhere
+    local observer = tonumber(sh.masters[1])
     local replica = tonumber(ctl:replicas(victim)[1])
     local vaddr = "127.0.0.1:" .. victim
-    local function on_victim(key) return owners[redis.slot(key)] == victim end
-    local function elsewhere(key) return owners[redis.slot(key)] ~= victim end
     local coverage = lab.full_coverage and "yes" or "no"
 
     local db = redis.cluster { nodes = lab.seeds, timeout = TIMEOUT }
@@ -78,8 +59,8 @@ t.run(function()
     -- The dead shard's commands have given up, and with full coverage so have the others,
     -- refused by the servers while the cluster is down.
     t.wait_until(function()
-        return each_failed(L, downed, on_victim)
-            and (not lab.full_coverage or each_failed(L, flagged, elsewhere))
+        return fault.each_failed(L, downed, on_victim)
+            and (not lab.full_coverage or fault.each_failed(L, flagged, elsewhere))
     end, 3000, "the commands of the shard without a master fail")
     local outage_end = fault.ms()
 

@@ -18,9 +18,8 @@ local format = string.format
 local TIMEOUT = 3000
 
 t.run(function()
-    local ctl = lab.lab()
-    local masters = ctl:masters()
-    for _, p in ipairs(masters) do lab.direct(p):flushall() end
+    local sh = fault.shard(2)
+    local ctl, victim, on_victim, elsewhere = sh.ctl, sh.victim, sh.on_victim, sh.elsewhere
     local g = ctl:garbage()
     local gaddr = "127.0.0.1:" .. g
 
@@ -39,10 +38,6 @@ t.run(function()
     t.eq(lab.listed(db, g), nil, "the garbage seed is not in the map")
 
     -- 3. The cluster names the garbage node as a master.
-    local owners = fault.owners(masters[1])
-    local victim = tonumber(masters[2])
-    local function on_victim(key) return owners[redis.slot(key)] == victim end
-    local function elsewhere(key) return owners[redis.slot(key)] ~= victim end
     local L = fault.load(db, { prefix = "garbage", n = 60, per = 1 })
     t.wait_until(function() return L.count >= 1000 end, 1000, "1000 INCRs first")
     t.eq(fault.summary(L).failed, 0, "failures before the garbage")
@@ -55,18 +50,7 @@ t.run(function()
     end, 1500, "the client's map names the garbage node")
     local listed_at = fault.ms()
     -- Let the load meet it: every key of that shard fails at least once.
-    t.wait_until(function()
-        local s = fault.summary(L, listed_at, nil, on_victim)
-        local seen, want = {}, 0
-        for _, f in ipairs(s.failures) do seen[f.key] = true end
-        for _, key in ipairs(L.keys) do
-            if on_victim(key) then
-                want = want + 1
-                if not seen[key] then return false end
-            end
-        end
-        return want > 0
-    end, 2000, "the commands of the garbage node's slots fail")
+    t.wait_until(function() return fault.each_failed(L, listed_at, on_victim) end, 2000, "the commands of the garbage node's slots fail")
     t.eq(vc:config("set", "cluster-announce-port", 0), "OK", "announce the node's own port")
     local restored = fault.ms()
     local resumed

@@ -23,13 +23,9 @@ local format = string.format
 local TIMEOUT = 8000
 
 t.run(function()
-    local ctl = lab.lab()
-    local masters = ctl:masters()
-    for _, p in ipairs(masters) do lab.direct(p):flushall() end
-    local owners = fault.owners(masters[1])
-    local victim = tonumber(masters[2])
-    local function on_victim(key) return owners[redis.slot(key)] == victim end
-    local function elsewhere(key) return owners[redis.slot(key)] ~= victim end
+    local sh = fault.shard(2)
+    local ctl, masters, owners, victim = sh.ctl, sh.masters, sh.owners, sh.victim
+    local on_victim, elsewhere = sh.on_victim, sh.elsewhere
     lab.synced(victim)
 
     local db = redis.cluster { nodes = lab.seeds, timeout = TIMEOUT }

@@ -11,12 +11,6 @@ local t = require "tlib"
 local lab = require "sentinel_lab"
 local sentinel = require "skynet.db.redis.sentinel"
 
-local function index_of(timeline, event)
-    for i, e in ipairs(timeline) do
-        if e.event == event then return i end
-    end
-end
-
 t.run(function()
     local db = lab.client { hold_timeout = 15000 }
     local m0 = lab.master_port()
@@ -70,15 +64,15 @@ t.run(function()
     t.wait_until(function()
         local e = metrics.board("sentinel")[lab.name]
         tl = e and e.last_failover
-        return tl and index_of(tl, "+switch-master") and index_of(tl, "writes-released")
+        return tl and lab.event(tl, "+switch-master") and lab.event(tl, "writes-released")
     end, 500, "the failover's timeline")
     local shown = {}
     for i, x in ipairs(tl) do shown[i] = string.format("%+d ms %s", x.at - tl[1].at, x.event) end
     skynet.error("handover timeline: " .. table.concat(shown, ", "))
-    local selected, held = index_of(tl, "+selected-slave"), index_of(tl, "writes-held")
+    local selected, held = lab.event(tl, "+selected-slave"), lab.event(tl, "writes-held")
     t.ok(selected and held and held > selected, "the hold began at +selected-slave, not before")
-    t.ok(index_of(tl, "promoted-replica-answered"), "the chosen replica answered ROLE master")
-    t.ok(index_of(tl, "writes-released") < index_of(tl, "+switch-master"),
+    t.ok(lab.event(tl, "promoted-replica-answered"), "the chosen replica answered ROLE master")
+    t.ok(lab.event(tl, "writes-released") < lab.event(tl, "+switch-master"),
         "writes were released before the sentinels announced the switch")
     db:disconnect()
 end, 6000)

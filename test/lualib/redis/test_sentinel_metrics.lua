@@ -10,10 +10,9 @@ local lab = require "sentinel_lab"
 local sentinel = require "skynet.db.redis.sentinel"
 local m = require "metrics_lib"
 
+-- The entry of `event` in a failover timeline, or nil.
 local function has(timeline, event)
-    for _, e in ipairs(timeline) do
-        if e.event == event then return e end
-    end
+    return select(2, lab.event(timeline, event))
 end
 
 t.run(function()
