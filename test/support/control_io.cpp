@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 
@@ -71,6 +72,26 @@ bool parse_request(std::string& in, std::vector<std::string>& argv) {
     }
     in.erase(0, pos);
     return true;
+}
+
+std::string upper(std::string s) {
+    for (char& c : s)
+        c = char(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string error_reply(std::string text) {
+    for (char& c : text)
+        if (c == '\r' || c == '\n') c = ' ';
+    return "-ERR " + text + "\r\n";
+}
+
+std::string ok_or_error(const Result<void>& r, const std::string& prefix) {
+    return r ? "+OK\r\n" : error_reply(prefix + r.error().message);
+}
+
+std::string integer_reply(long long v) {
+    return ":" + std::to_string(v) + "\r\n";
 }
 
 }  // namespace skyhive::test

@@ -42,17 +42,12 @@ namespace {
 using skyhive::test::listen_any;
 using skyhive::test::parse_request;
 using skyhive::test::RedisProcess;
+using skyhive::test::upper;
 using skyhive::test::write_all;
 
 struct Conn : skyhive::test::ControlConn {
     bool stalled = false;  // a stalled fake connection reads and never answers again
 };
-
-std::string upper(std::string s) {
-    for (char& c : s)
-        c = char(std::toupper(static_cast<unsigned char>(c)));
-    return s;
-}
 
 std::string control(std::unique_ptr<RedisProcess>& redis, const std::vector<std::string>& argv) {
     std::string cmd = argv.empty() ? "" : upper(argv[0]);

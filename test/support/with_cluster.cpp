@@ -55,8 +55,12 @@ namespace {
 
 using skyhive::test::ClusterTopology;
 using skyhive::test::ControlServer;
+using skyhive::test::error_reply;
+using skyhive::test::integer_reply;
 using skyhive::test::listen_any;
+using skyhive::test::ok_or_error;
 using skyhive::test::parse_request;
+using skyhive::test::upper;
 using skyhive::test::write_all;
 
 // Set by SIGINT/SIGTERM: the program is told to stop, and everything is stopped after it.
@@ -70,16 +74,6 @@ struct Lab {
     std::vector<int> garbage_listeners;  // owned here; served by `server` too
     ControlServer* server = nullptr;     // while the program runs
 };
-
-std::string error_reply(std::string text) {
-    for (char& c : text)
-        if (c == '\r' || c == '\n') c = ' ';
-    return "-ERR " + text + "\r\n";
-}
-
-std::string ok_or_error(const skyhive::Result<void>& r) {
-    return r ? "+OK\r\n" : error_reply(r.error().message);
-}
 
 std::string int_array(const skyhive::Result<std::vector<int>>& r) {
     if (!r) return error_reply(r.error().message);
@@ -98,9 +92,7 @@ int port_arg(const std::string& s) {
 
 std::string control(Lab& lab, const std::vector<std::string>& argv) {
     ClusterTopology& topo = *lab.topo;
-    std::string cmd = argv.empty() ? "" : argv[0];
-    for (char& c : cmd)
-        c = char(std::toupper(static_cast<unsigned char>(c)));
+    std::string cmd = argv.empty() ? "" : upper(argv[0]);
     size_t n = argv.size();
     std::vector<int> ports;
     for (size_t i = 1; i < n; ++i) {
@@ -114,14 +106,14 @@ std::string control(Lab& lab, const std::vector<std::string>& argv) {
     if (cmd == "REPLICAS" && n == 2) return int_array(topo.replicas(ports[0]));
     if (cmd == "SLOTS" && n == 2) {
         auto r = topo.slots(ports[0]);
-        return r ? ":" + std::to_string(r.value()) + "\r\n" : error_reply(r.error().message);
+        return r ? integer_reply(r.value()) : error_reply(r.error().message);
     }
     if (cmd == "OWNER" && n == 2) {
         const std::string& a = argv[1];
         if (a.empty() || a.size() > 5 || a.find_first_not_of("0123456789") != std::string::npos)
             return error_reply("with_cluster: OWNER: '" + a + "' is not a slot");
         auto r = topo.owner(std::atoi(a.c_str()));
-        return r ? ":" + std::to_string(r.value()) + "\r\n" : error_reply(r.error().message);
+        return r ? integer_reply(r.value()) : error_reply(r.error().message);
     }
     if (cmd == "ID" && n == 2) {
         auto r = topo.node_id(ports[0]);
@@ -143,7 +135,7 @@ std::string control(Lab& lab, const std::vector<std::string>& argv) {
     }
     if (cmd == "ADDNODE" && n <= 2) {
         auto r = topo.add_node(n == 2 ? ports[0] : 0);
-        return r ? ":" + std::to_string(r.value()) + "\r\n" : error_reply(r.error().message);
+        return r ? integer_reply(r.value()) : error_reply(r.error().message);
     }
     if (cmd == "DELNODE" && n == 2) return ok_or_error(topo.del_node(ports[0]));
     if (cmd == "WAITOK" && n <= 2) {

@@ -80,9 +80,11 @@
 namespace {
 
 using skyhive::test::ControlServer;
+using skyhive::test::integer_reply;
 using skyhive::test::listen_any;
 using skyhive::test::NodeProcess;
 using skyhive::test::parse_request;
+using skyhive::test::upper;
 using skyhive::test::write_all;
 using Clock = std::chrono::steady_clock;
 
@@ -104,24 +106,12 @@ struct Lab {
     int self_port = 0;
 };
 
-std::string error_reply(std::string text) {
-    for (char& c : text)
-        if (c == '\r' || c == '\n') c = ' ';
-    return "-ERR with_nodes: " + text + "\r\n";
+std::string error_reply(const std::string& text) {
+    return skyhive::test::error_reply("with_nodes: " + text);
 }
 
 std::string ok_or_error(const skyhive::Result<void>& r) {
-    return r ? "+OK\r\n" : error_reply(r.error().message);
-}
-
-std::string integer(long v) {
-    return ":" + std::to_string(v) + "\r\n";
-}
-
-std::string upper(std::string s) {
-    for (char& c : s)
-        c = char(std::toupper(static_cast<unsigned char>(c)));
-    return s;
+    return skyhive::test::ok_or_error(r, "with_nodes: ");
 }
 
 NodeProcess* find(Lab& lab, const std::string& name) {
@@ -149,7 +139,7 @@ std::string control(Lab& lab, Conn& c, const std::vector<std::string>& argv) {
         return error_reply("unknown command or wrong arguments: '" + cmd + "' with " +
                            std::to_string(n - (n > 0)) + " argument(s)");
     if (cmd == "PORT" && n == 2 && !lab.self_name.empty() && upper(argv[1]) == upper(lab.self_name))
-        return integer(lab.self_port);
+        return integer_reply(lab.self_port);
     NodeProcess* node = find(lab, argv[1]);
     if (!node) return error_reply(cmd + ": no node named '" + argv[1] + "'");
     long arg = n == 3 ? number_arg(argv[2]) : 0;
@@ -159,9 +149,9 @@ std::string control(Lab& lab, Conn& c, const std::vector<std::string>& argv) {
         if (!node->running())
             return error_reply("PID: node " + node->name() + " is not running (last exit status " +
                                std::to_string(node->exit_status()) + ")");
-        return integer(node->pid());
+        return integer_reply(node->pid());
     }
-    if (cmd == "PORT" && n == 2) return integer(node->port());
+    if (cmd == "PORT" && n == 2) return integer_reply(node->port());
     if (cmd == "KILL" && n == 2) return ok_or_error(node->kill());
     if (cmd == "STOP" && n == 2) return ok_or_error(node->pause());
     if (cmd == "CONT" && n == 2) return ok_or_error(node->resume());
@@ -176,7 +166,7 @@ std::string control(Lab& lab, Conn& c, const std::vector<std::string>& argv) {
     }
     if (cmd == "WAITEXIT") {
         node->reap();
-        if (!node->running()) return integer(node->exit_status());
+        if (!node->running()) return integer_reply(node->exit_status());
         c.waiting = node;
         c.deadline = Clock::now() + std::chrono::milliseconds(n == 3 ? arg : 30000);
         return "";
@@ -211,7 +201,7 @@ void check_nodes(Lab& lab, const ControlServer& server) {
         Conn& c = static_cast<Conn&>(*conn);
         if (!c.waiting) continue;
         if (!c.waiting->running()) {
-            write_all(c.fd, integer(c.waiting->exit_status()));
+            write_all(c.fd, integer_reply(c.waiting->exit_status()));
         } else if (now >= c.deadline) {
             write_all(c.fd,
                       error_reply("WAITEXIT: node " + c.waiting->name() + " still running (pid " +

@@ -43,6 +43,7 @@ namespace {
 using skyhive::test::listen_any;
 using skyhive::test::parse_request;
 using skyhive::test::SentinelTopology;
+using skyhive::test::upper;
 using skyhive::test::write_all;
 
 // Set by SIGINT/SIGTERM: the program is told to stop, and everything is stopped after it.
@@ -52,9 +53,7 @@ void on_stop_signal(int) {
 }
 
 std::string control(SentinelTopology& topo, const std::vector<std::string>& argv) {
-    std::string cmd = argv.empty() ? "" : argv[0];
-    for (char& c : cmd)
-        c = char(std::toupper(static_cast<unsigned char>(c)));
+    std::string cmd = argv.empty() ? "" : upper(argv[0]);
     if (cmd == "PING") return "+PONG\r\n";
     if (cmd == "MASTER") return ":" + std::to_string(topo.master_port()) + "\r\n";
     if (cmd == "READY" && argv.size() >= 2) {
