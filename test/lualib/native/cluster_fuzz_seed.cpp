@@ -2,11 +2,11 @@
 // cluster_fuzz: byte 0 picks the read size, the rest are frames a peer could send.
 
 #include <cstdio>
-#include <filesystem>
+#include <cstdlib>
 #include <string>
-#include <system_error>
 #include <vector>
 
+#include "fuzz_seed.h"
 #include "lualib/native/cluster_codec.h"
 
 namespace {
@@ -28,16 +28,7 @@ std::string packed_handle(int64_t h, const std::string& data) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: %s corpus-dir\n", argv[0]);
-        return 2;
-    }
-    std::error_code ec;
-    std::filesystem::create_directories(argv[1], ec);
-    if (ec) {
-        std::fprintf(stderr, "%s: %s\n", argv[1], ec.message().c_str());
-        return 1;
-    }
+    if (!skyhive::fuzz::seed_args_ok(argc, argv)) return 2;
     Limits l;
     l.max_frame = 1024;
     l.part = 64;
@@ -82,15 +73,5 @@ int main(int argc, char** argv) {
         }
         seeds.push_back(s);
     }
-    int n = 0;
-    for (const auto& s : seeds) {
-        std::string path = std::string(argv[1]) + "/seed-" + std::to_string(n++);
-        std::FILE* f = std::fopen(path.c_str(), "wb");
-        if (f == nullptr || std::fwrite(s.data(), 1, s.size(), f) != s.size()) {
-            std::perror(path.c_str());
-            return 1;
-        }
-        std::fclose(f);
-    }
-    return 0;
+    return skyhive::fuzz::write_seeds(argv[1], seeds);
 }

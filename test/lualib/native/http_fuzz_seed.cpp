@@ -1,23 +1,12 @@
 // Writes a few valid HTTP streams into a directory (created if missing), as the seed corpus of
 // http_fuzz: byte 0 picks the kind and read size, the rest is what a peer sends.
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <string>
-#include <system_error>
 #include <vector>
 
+#include "fuzz_seed.h"
+
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: %s corpus-dir\n", argv[0]);
-        return 2;
-    }
-    std::error_code ec;
-    std::filesystem::create_directories(argv[1], ec);
-    if (ec) {
-        std::fprintf(stderr, "%s: %s\n", argv[1], ec.message().c_str());
-        return 1;
-    }
+    if (!skyhive::fuzz::seed_args_ok(argc, argv)) return 2;
     const std::vector<std::string> seeds = {
         std::string(1, char(0 << 1)) + "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
         std::string(1, char(6 << 1)) +
@@ -33,9 +22,5 @@ int main(int argc, char** argv) {
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
         std::string(1, char((0 << 1) | 1)) + "HTTP/1.0 404 Not Found\r\n\r\nto the end",
     };
-    for (size_t i = 0; i < seeds.size(); ++i) {
-        std::string path = std::string(argv[1]) + "/seed" + std::to_string(i);
-        std::ofstream(path, std::ios::binary) << seeds[i];
-    }
-    return 0;
+    return skyhive::fuzz::write_seeds(argv[1], seeds);
 }

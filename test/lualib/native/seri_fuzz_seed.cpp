@@ -2,17 +2,15 @@
 // seri_fuzz.
 
 #include <cstdio>
-#include <filesystem>
 #include <string>
-#include <system_error>
+#include <vector>
+
+#include "fuzz_seed.h"
 
 #include "lualib/native/seri.h"
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: %s corpus-dir\n", argv[0]);
-        return 2;
-    }
+    if (!skyhive::fuzz::seed_args_ok(argc, argv)) return 2;
     static const char* const kSeeds[] = {
         "return 'set', 'player:42', {gold = 100, name = 'x', items = {1, 2, 3}}",
         "return nil, true, false, 0, -1, 127, -32, 128, -129, 40000, -70000, 1 << 40",
@@ -22,12 +20,7 @@ int main(int argc, char** argv) {
         "local t = {} for i = 1, 20 do t[i] = i; t['k' .. i] = {i} end return t",
         "return {[{1}] = {2}, {{{{}}}}}",
     };
-    std::error_code ec;
-    std::filesystem::create_directories(argv[1], ec);
-    if (ec) {
-        std::fprintf(stderr, "%s: %s\n", argv[1], ec.message().c_str());
-        return 1;
-    }
+    std::vector<std::string> seeds;
     lua_State* L = luaL_newstate();
     luaL_openlibs(L);
     int n = 0;
@@ -42,14 +35,9 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "seed %d: %s\n", n, bytes.error().message.c_str());
             return 1;
         }
-        std::string path = std::string(argv[1]) + "/seed-" + std::to_string(n++);
-        std::FILE* f = std::fopen(path.c_str(), "wb");
-        if (f == nullptr || std::fwrite(bytes->data(), 1, bytes->size(), f) != bytes->size()) {
-            std::perror(path.c_str());
-            return 1;
-        }
-        std::fclose(f);
+        seeds.emplace_back(bytes->data(), bytes->size());
+        ++n;
     }
     lua_close(L);
-    return 0;
+    return skyhive::fuzz::write_seeds(argv[1], seeds);
 }
