@@ -151,6 +151,27 @@ class GameCluster : public ::testing::Test {
         EXPECT_EQ(entries[0].amount, 30);
     }
 
+    // Logs n new players in, "<prefix>0" to "<prefix><n-1>", the even ones on n1 and the odd
+    // ones on n2; each starts with 100 gold.
+    void login_players(const std::string& prefix, int n, GameNode& n1, GameNode& n2,
+                       std::vector<std::string>& ids,
+                       std::vector<std::unique_ptr<Player>>& players) {
+        for (int i = 0; i < n; ++i) {
+            ids.push_back(prefix + std::to_string(i));
+            players.push_back(std::make_unique<Player>(i % 2 ? n2.port() : n1.port()));
+            ASSERT_EQ(players.back()->command("login " + ids.back() + " secret"),
+                      "welcome " + ids.back() + ": you are new here and have 100 gold");
+        }
+    }
+    // Player i of ids gives 1 to 20 gold (picked by rng) to another, also picked by rng; returns
+    // the game's reply.
+    static std::string give_someone(Player& player, size_t i, const std::vector<std::string>& ids,
+                                    std::mt19937& rng) {
+        size_t to = rng() % (ids.size() - 1);
+        if (to >= i) ++to;
+        return player.command("give " + ids[to] + " " + std::to_string(1 + rng() % 20));
+    }
+
     TempDir dir_;
     std::vector<int> ports_;
     std::string seeds_;
@@ -215,12 +236,7 @@ TEST_F(GameCluster, ConcurrentTransfersConserveGold) {
     const int kPlayers = 8, kGives = 30;
     std::vector<std::string> ids;
     std::vector<std::unique_ptr<Player>> players;
-    for (int i = 0; i < kPlayers; ++i) {
-        ids.push_back("p" + std::to_string(i));
-        players.push_back(std::make_unique<Player>(i % 2 ? n2.port() : n1.port()));
-        ASSERT_EQ(players.back()->command("login " + ids.back() + " secret"),
-                  "welcome " + ids.back() + ": you are new here and have 100 gold");
-    }
+    ASSERT_NO_FATAL_FAILURE(login_players("p", kPlayers, n1, n2, ids, players));
     std::map<long long, int> slots;
     for (auto& id : ids)
         ++slots[slot("game:player:{" + id + "}")];
@@ -232,10 +248,7 @@ TEST_F(GameCluster, ConcurrentTransfersConserveGold) {
         threads.emplace_back([&, i] {
             std::mt19937 rng(unsigned(i) * 7919u);
             for (int k = 0; k < kGives; ++k) {
-                int to = int(rng() % (kPlayers - 1));
-                if (to >= i) ++to;
-                std::string reply = players[size_t(i)]->command("give " + ids[size_t(to)] + " " +
-                                                                std::to_string(1 + rng() % 20));
+                std::string reply = give_someone(*players[size_t(i)], size_t(i), ids, rng);
                 if (reply.rfind("gave ", 0) == 0)
                     ++gave;
                 else if (reply.rfind("not enough gold", 0) != 0 &&
@@ -262,12 +275,7 @@ TEST_F(GameCluster, TransfersSurviveANodeKilledAmongThem) {
     const int kPlayers = 8, kGives = 60;
     std::vector<std::string> ids;
     std::vector<std::unique_ptr<Player>> players;
-    for (int i = 0; i < kPlayers; ++i) {
-        ids.push_back("k" + std::to_string(i));
-        players.push_back(std::make_unique<Player>(i % 2 ? n2.port() : n1.port()));
-        ASSERT_EQ(players.back()->command("login " + ids.back() + " secret"),
-                  "welcome " + ids.back() + ": you are new here and have 100 gold");
-    }
+    ASSERT_NO_FATAL_FAILURE(login_players("k", kPlayers, n1, n2, ids, players));
     // Every player gives to the others; n1's players (even) stop when their node is killed
     // under them, in the middle of whatever step their transfers were at.
     std::atomic<int> gave{0};
@@ -276,10 +284,7 @@ TEST_F(GameCluster, TransfersSurviveANodeKilledAmongThem) {
         threads.emplace_back([&, i] {
             std::mt19937 rng(unsigned(i) * 104729u);
             for (int k = 0; k < kGives; ++k) {
-                int to = int(rng() % (kPlayers - 1));
-                if (to >= i) ++to;
-                std::string reply = players[size_t(i)]->command("give " + ids[size_t(to)] + " " +
-                                                                std::to_string(1 + rng() % 20));
+                std::string reply = give_someone(*players[size_t(i)], size_t(i), ids, rng);
                 if (reply.empty()) break;  // the node is gone
                 if (reply.rfind("gave ", 0) == 0) ++gave;
             }
@@ -309,12 +314,7 @@ TEST_F(GameCluster, TransfersGoOnThroughAGracefulFailover) {
     const int kPlayers = 6;
     std::vector<std::string> ids;
     std::vector<std::unique_ptr<Player>> players;
-    for (int i = 0; i < kPlayers; ++i) {
-        ids.push_back("f" + std::to_string(i));
-        players.push_back(std::make_unique<Player>(i % 2 ? n2.port() : n1.port()));
-        ASSERT_EQ(players.back()->command("login " + ids.back() + " secret"),
-                  "welcome " + ids.back() + ": you are new here and have 100 gold");
-    }
+    ASSERT_NO_FATAL_FAILURE(login_players("f", kPlayers, n1, n2, ids, players));
     // The master of f0's slot hands over to its replica while everyone trades.
     long long owner = lab.command({"OWNER", std::to_string(slot("game:player:{f0}"))}).integer;
     Resp replicas = lab.command({"REPLICAS", std::to_string(owner)});
@@ -326,10 +326,7 @@ TEST_F(GameCluster, TransfersGoOnThroughAGracefulFailover) {
         threads.emplace_back([&, i] {
             std::mt19937 rng(unsigned(i) * 15485863u);
             while (!done) {
-                int to = int(rng() % (kPlayers - 1));
-                if (to >= i) ++to;
-                std::string reply = players[size_t(i)]->command("give " + ids[size_t(to)] + " " +
-                                                                std::to_string(1 + rng() % 20));
+                std::string reply = give_someone(*players[size_t(i)], size_t(i), ids, rng);
                 if (reply.rfind("gave ", 0) == 0)
                     ++gave;
                 else if (reply.rfind("not enough gold", 0) != 0 &&

@@ -31,6 +31,25 @@ bool eventually(F f, std::chrono::seconds limit = kDeadline) {
     return f();
 }
 
+// Logs kim in on `fresh` (node 2) while node 1, which holds her, is frozen: retried until node 1's
+// heartbeat has expired and node 2 may take the name.
+void take_over_kim(Player& fresh) {
+    std::string reply;
+    EXPECT_TRUE(eventually([&] {
+        reply = fresh.command("login kim secret");
+        return reply.rfind("welcome back kim", 0) == 0;
+    })) << reply;
+}
+
+// The old session got the kick, and node 1's service count (read on its console) comes back to
+// `baseline`: the session's agent has ended.
+void expect_kicked_and_retired(Player& old_session, GameNode& n1, int console, int baseline) {
+    EXPECT_NE(old_session.wait_notice("[kick]"), "") << n1.output();
+    EXPECT_TRUE(eventually([&] { return service_count(console) == baseline; }))
+        << "services: " << service_count(console) << ", baseline " << baseline << "\n"
+        << n1.output();
+}
+
 // Node 1 is frozen long enough for its heartbeat to expire, the player logs in on node 2, and
 // node 1 wakes with a command of the old session waiting to be read. The old session is kicked,
 // its agent ends and the node's service count returns to what it was before the player came.
@@ -51,20 +70,12 @@ TEST_F(GameFaultTest, AKickedSessionRetiresItsAgent) {
 
     n1.signal(SIGSTOP);
     Player fresh(n2.port());
-    // Node 1's heartbeat expires while it is frozen: node 2 may then take the name.
-    std::string reply;
-    EXPECT_TRUE(eventually([&] {
-        reply = fresh.command("login kim secret");
-        return reply.rfind("welcome back kim", 0) == 0;
-    })) << reply;
+    take_over_kim(fresh);
     // Read by node 1's agent as soon as it runs again, while the kick is on its way.
     ASSERT_TRUE(old_session->send_raw("gold\r\n"));
     n1.signal(SIGCONT);
 
-    EXPECT_NE(old_session->wait_notice("[kick]"), "") << n1.output();
-    EXPECT_TRUE(eventually([&] { return service_count(console) == baseline; }))
-        << "services: " << service_count(console) << ", baseline " << baseline << "\n"
-        << n1.output();
+    expect_kicked_and_retired(*old_session, n1, console, baseline);
     EXPECT_EQ(n1.output().find("already waiting on this socket"), std::string::npos) << n1.output();
     EXPECT_EQ(fresh.command("gold"), "you have 100 gold");
     EXPECT_EQ(n1.stop(), 0) << n1.output();
@@ -87,17 +98,10 @@ TEST_F(GameFaultTest, AKickedIdleSessionRetiresItsAgent) {
 
     n1.signal(SIGSTOP);
     Player fresh(n2.port());
-    std::string reply;
-    EXPECT_TRUE(eventually([&] {
-        reply = fresh.command("login kim secret");
-        return reply.rfind("welcome back kim", 0) == 0;
-    })) << reply;
+    take_over_kim(fresh);
     n1.signal(SIGCONT);
     EXPECT_EQ(giver.command("give kim 5"), "gave 5 gold to kim; you have 95 gold");
-    EXPECT_NE(old_session->wait_notice("[kick]"), "") << n1.output();
-    EXPECT_TRUE(eventually([&] { return service_count(console) == baseline; }))
-        << "services: " << service_count(console) << ", baseline " << baseline << "\n"
-        << n1.output();
+    expect_kicked_and_retired(*old_session, n1, console, baseline);
     EXPECT_EQ(fresh.command("gold"), "you have 105 gold");
     EXPECT_EQ(n1.stop(), 0) << n1.output();
     EXPECT_EQ(n2.stop(), 0) << n2.output();
