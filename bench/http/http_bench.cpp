@@ -6,10 +6,7 @@
 //   http.keepalive.c<N> req_per_s=<v> ref=<v> ratio=<v>   N connections, one request in flight
 //   http.pipeline.c1 req_per_s=<v> ref=<v> ratio=<v>      1 connection, 16 requests per write
 // Usage: http_bench [seconds per measurement, default 3]
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,6 +20,7 @@
 #include <vector>
 
 #include "bench/support/compare.h"
+#include "bench/support/echo_load.h"
 #include "bench/support/lua_node.h"
 #include "bench/support/plain_echo_server.h"
 
@@ -38,15 +36,7 @@ using Clock = std::chrono::steady_clock;
 }
 
 int connect_to(int port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(uint16_t(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) die("connect");
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
+    return bench::connect_loopback(port, "http_bench");
 }
 
 // One blocking GET on a fresh connection: the size of http.server's whole response.

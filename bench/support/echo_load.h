@@ -12,6 +12,10 @@ namespace skyhive::bench {
 // the same bytes back.
 enum class Framing : uint8_t { raw, netpack };
 
+// A blocking TCP connection to 127.0.0.1:port with TCP_NODELAY set. When it cannot connect, the
+// benchmark exits with "<who>: connect: <errno text>".
+int connect_loopback(int port, const char* who);
+
 // `connections` connections to 127.0.0.1:port, each sending a 64-byte request and waiting for
 // the 64-byte echo before the next, for `seconds`. Returns round trips per second; every echoed
 // byte is checked (a mismatch aborts the benchmark).

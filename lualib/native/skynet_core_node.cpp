@@ -285,27 +285,19 @@ int push_outcome(lua_State* L, const WatchOutcome& o) {
     return 2;
 }
 
-// logon(dest) -> the message log's path, or nil, why (Node::logon).
-int l_logon(lua_State* L) {
+// logon(dest) and logoff(dest) -> the message log's path, or nil, why (Node::logon, Node::logoff).
+template <Result<std::string> (Node::*Watch)(Handle)>
+int l_message_log(lua_State* L) {
     Handle h = check_dest(L, 1);
     WatchOutcome o;
     {
-        auto r = service_of(L).node().logon(h);
+        auto r = (service_of(L).node().*Watch)(h);
         o = outcome_of(r, r.ok() ? r.value().c_str() : "");
     }
     return push_outcome(L, o);
 }
-
-// logoff(dest) -> the message log's path, or nil, why.
-int l_logoff(lua_State* L) {
-    Handle h = check_dest(L, 1);
-    WatchOutcome o;
-    {
-        auto r = service_of(L).node().logoff(h);
-        o = outcome_of(r, r.ok() ? r.value().c_str() : "");
-    }
-    return push_outcome(L, o);
-}
+constexpr lua_CFunction l_logon = l_message_log<&Node::logon>;
+constexpr lua_CFunction l_logoff = l_message_log<&Node::logoff>;
 
 // trace(dest, on) -> "on" or "off", or nil, why (Node::trace).
 int l_trace(lua_State* L) {
