@@ -9,14 +9,16 @@
 # runs in a process of its own, so that its CPU and Redis commands can be counted. Prints a line
 # per run, then the medians:
 #   game.transfers.c20 transfers_per_s=2100 ref=2600 ratio=0.81 (ref: ...)
-#   game.latency.c20 p50_us=... p99_us=... ref_p50_us=... ref_p99_us=...
-#   game.cost.c20 msgs=... ref_msgs=... redis_cmds=... ref_redis_cmds=... cpu_us=... ref_cpu_us=...
+#   game.latency_p50.c20 us=... ref=...       game.latency_p99.c20 us=... ref=...
+#   game.msgs.c20 per_transfer=... ref=... ratio=...     (likewise game.redis_cmds, game.cpu_us)
 # The latency is a command's, measured by the clients (write of the give to its reply; ref: one
 # bank.give). The cost is per transfer, and counts what load does not change: service messages
 # (game: both nodes', from their admin endpoints; ref: the reference process's) and Redis
 # commands sent (the same processes' clients; every command is a round trip or part of a
 # pipeline), and the CPU of everything on the path (game: both nodes, the client process and
-# redis-server; ref: the reference process and redis-server).
+# redis-server; ref: the reference process and redis-server). GAME_BENCH_COMMANDS=1 also prints
+# (on stderr, one server only) the Redis commands per transfer by name, scripts' included, and
+# the CPU per transfer of the nodes, the client process and Redis apart.
 # With "cluster" the nodes and the reference share a Redis Cluster (3 masters with a replica
 # each, started by the test harness with_cluster from the build tree) instead: the game's keys
 # carry hash tags and a transfer is its chain of one-slot steps (docs/architecture.md).
@@ -171,5 +173,15 @@ ratio="$(awk -v a="$game" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
 echo "# load after: $(uptime)"
 echo "# medians of $runs runs"
 echo "$name transfers_per_s=$game ref=$ref ratio=$ratio (ref: the same locks and script from one Lua service, $clients coroutines)"
-echo "game.latency.$suffix p50_us=$(m 3) p99_us=$(m 4) ref_p50_us=$(m 5) ref_p99_us=$(m 6) (one command as its client sees it, under this load)"
-echo "game.cost.$suffix msgs=$(m 11) ref_msgs=$(m 12) redis_cmds=$(m 7) ref_redis_cmds=$(m 8) cpu_us=$(m 9) ref_cpu_us=$(m 10) (per transfer: service messages, Redis commands sent, CPU of the nodes, the client process and Redis)"
+echo "game.latency_p50.$suffix us=$(m 3) ref=$(m 5) (one command as its client sees it, under this load)"
+echo "game.latency_p99.$suffix us=$(m 4) ref=$(m 6)"
+per() {
+    local a b
+    a="$(m "$2")"
+    b="$(m "$3")"
+    echo "game.$1.$suffix per_transfer=$a ref=$b ratio=$(awk -v a="$a" -v b="$b" \
+        'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}') ($4)"
+}
+per msgs 11 12 "service messages: both nodes' against the reference process's"
+per redis_cmds 7 8 "Redis commands sent"
+per cpu_us 9 10 "CPU of the nodes, the client process and Redis against the reference process and Redis"
