@@ -1,6 +1,6 @@
 -- The game under load, for bench/game/game_bench.sh:
 --   bench_game <redis port, or cluster seeds "h:p,h:p"> <game ports "p1,p2"> <clients>
---              <seconds> [game]
+--              <seconds> [game|ref]
 -- Two figures, measured one after the other in this run:
 --   game  `clients` telnet-style connections, spread over the two nodes, each logged in as its
 --         own player (b00, b01, ...) and giving 1-5 gold to random players of the set, one
@@ -8,14 +8,20 @@
 --   ref   the same transfers (services/game/bank.lua: both locks, the script, the releases)
 --         from `clients` coroutines of this service over one Redis connection, among players
 --         of their own (r00, ...): the Redis work of a transfer without the game around it
--- Prints "game.transfers <per s> <refused>" and "ref.transfers <per s> <refused>" on stdout,
--- then stops the node. With the fifth argument "game", only the first (a load for
--- bench/game/game_memory.sh).
+-- Prints "game.transfers <per s> <refused> <p50 us> <p99 us> <cpu s> <count> <messages>
+-- <redis commands>" and the same for "ref.transfers" on stdout, then stops the node: the
+-- latencies are those of one command (game: from the write of a give to its reply, as the
+-- client sees it; ref: one bank.give), the CPU is this process's (os.clock) while the figure
+-- ran, the count the transfers made, then the service messages this process ran and the Redis
+-- commands its clients sent meanwhile. With the fifth
+-- argument "game" or "ref", only that figure (game: a load for bench/game/game_memory.sh;
+-- game_bench.sh runs each in its own process to count each one's CPU and Redis commands).
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 local redis = require "skynet.db.redis"
 local bank = require "bank"
 local gdb = require "game_db"
+local metrics = require "skynet.metrics"
 
 local redis_port, ports, clients, seconds, only = ...
 local seeds
@@ -37,10 +43,33 @@ local function other(i)
     return j
 end
 
+local hpc = skynet.hpc
+
+-- This process's service messages and Redis commands so far (every service, every client).
+local function totals()
+    local f = metrics.collect()
+    local function sum(family)
+        local n = 0
+        for _, s in ipairs(family and family.samples or {}) do n = n + (s.value or 0) end
+        return n
+    end
+    return sum(f.skyhive_node_messages_total), sum(f.skyhive_redis_commands_total)
+end
+local lat, nlat = {}, 0 -- latency of every command of the running figure, ns
+
+local function record(t0)
+    nlat = nlat + 1
+    lat[nlat] = hpc() - t0
+end
+
 -- Runs body(i, deadline) in `clients` coroutines until `seconds` pass; returns the transfers
--- per second and how many were refused.
+-- per second, how many were refused, the p50 and p99 latency (us) of the commands body recorded,
+-- the process CPU seconds spent meanwhile and how many transfers were made.
 local function timed(body)
     local done, refused, left, me = 0, 0, clients, coroutine.running()
+    lat, nlat = {}, 0
+    local m0, r0 = totals()
+    local c0 = os.clock()
     local t0 = skynet.hpc()
     local deadline = skynet.now() + seconds * 100
     for i = 0, clients - 1 do
@@ -52,7 +81,15 @@ local function timed(body)
         end)
     end
     skynet.wait(me)
-    return done / ((skynet.hpc() - t0) / 1e9), refused
+    local rate = done / ((skynet.hpc() - t0) / 1e9)
+    local cpu = os.clock() - c0
+    local m1, r1 = totals()
+    table.sort(lat)
+    local function pct(p)
+        if nlat == 0 then return 0 end
+        return lat[math.max(1, math.ceil(nlat * p))] / 1000
+    end
+    return rate, refused, pct(0.5), pct(0.99), cpu, done, m1 - m0, r1 - r0
 end
 
 local function reply(id)
@@ -79,19 +116,22 @@ local function game()
         assert(r:find("^welcome"), r)
         ids[i] = id
     end
-    local rate, refused = timed(function(i, deadline)
+    local r = table.pack(timed(function(i, deadline)
         local id, done, no = ids[i], 0, 0
         while skynet.now() < deadline do
+            local t0 = hpc()
             socket.write(id, string.format("give %s %d\r\n", name("b", other(i)), math.random(5)))
-            if reply(id):find("^gave") then done = done + 1 else no = no + 1 end
+            local ok = reply(id):find("^gave")
+            record(t0)
+            if ok then done = done + 1 else no = no + 1 end
         end
         return done, no
-    end)
+    end))
     for i = 0, clients - 1 do
         socket.write(ids[i], "quit\r\n")
         socket.close(ids[i])
     end
-    return rate, refused
+    return table.unpack(r, 1, r.n)
 end
 
 local function ref()
@@ -99,29 +139,29 @@ local function ref()
     for i = 0, clients - 1 do
         db:hset(gdb.player_key(name("r", i)), "gold", 100, "version", 1)
     end
-    local rate, refused = timed(function(i, deadline)
+    local r = table.pack(timed(function(i, deadline)
         local done, no = 0, 0
         while skynet.now() < deadline do
-            if bank.give(db, name("r", i), name("r", other(i)), math.random(5)) then
+            local t0 = hpc()
+            local ok = bank.give(db, name("r", i), name("r", other(i)), math.random(5))
+            record(t0)
+            if ok then
                 done = done + 1
             else
                 no = no + 1
             end
         end
         return done, no
-    end)
+    end))
     db:disconnect()
-    return rate, refused
+    return table.unpack(r, 1, r.n)
 end
 
 skynet.start(function()
     local ok, err = pcall(function()
-        local g, gr = game()
-        print(string.format("game.transfers %.0f %d", g, gr))
-        if only ~= "game" then
-            local r, rr = ref()
-            print(string.format("ref.transfers %.0f %d", r, rr))
-        end
+        local line = "%s %.0f %d %.0f %.0f %.3f %d %d %d"
+        if only ~= "ref" then print(string.format(line, "game.transfers", game())) end
+        if only ~= "game" then print(string.format(line, "ref.transfers", ref())) end
         io.stdout:flush()
     end)
     if not ok then

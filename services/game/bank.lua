@@ -89,12 +89,12 @@ local function give_atomic(db, from, to, amount)
     if not lf then return nil, lt, detail end
     local l1, l2 = lf, lt
     if to < from then l1, l2 = lt, lf end
-    local ok, r = pcall(gdb.TRANSFER, db, 5, gdb.player_key(from), gdb.player_key(to), l1.key,
-        l2.key, gdb.LEDGER, amount, l1.token, l2.token, from, to)
+    local ok, r = pcall(gdb.TRANSFER, db, 6, gdb.player_key(from), gdb.player_key(to), l1.key,
+        l2.key, gdb.LEDGER, gdb.ONLINE, amount, l1.token, l2.token, from, to)
     release_both(lf, lt)
     if not ok then return nil, "unavailable", r end
     local status = r[1]
-    if status == 1 then return { r[2], r[3], r[4], r[5] } end
+    if status == 1 then return { r[2], r[3], r[4], r[5], where = r[6] } end
     if status == -2 then return nil, "unknown" end
     if status == -4 then return nil, "poor", r[2] end
     if status == -3 then return nil, "lost" end
@@ -227,8 +227,9 @@ function bank.recover(db, news)
     return n
 end
 
--- bank.give(db, from, to, amount) -> {from gold, from version, to gold, to version}, or nil
--- and why: "unknown" (to does not exist), "poor" (detail: the giver's gold), "busy" (a lock
+-- bank.give(db, from, to, amount) -> {from gold, from version, to gold, to version, where =
+-- the node that has `to` online as presence said when the gold moved, "" for none (one server
+-- only: on a cluster where is nil, ask presence)}, or nil and why: "unknown" (to does not exist), "poor" (detail: the giver's gold), "busy" (a lock
 -- could not be had in time), "lost" (a lock expired before the transfer; nothing moved),
 -- "missing" (the giver's record is gone), "unavailable" (detail: the client's text; the
 -- transfer may or may not have been applied, the ledger says). On a cluster the receiver's

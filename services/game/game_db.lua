@@ -215,12 +215,15 @@ return 1
 ----------------------------------------------------------------------------------------------
 -- Transfers
 
--- KEYS: from record, to record, first lock, second lock (sorted by player name), ledger.
+-- KEYS: from record, to record, first lock, second lock (sorted by player name), ledger,
+-- presence (game:online).
 -- ARGV: amount, first lock's token, second lock's token, from name, to name.
 -- Checks that both locks are still held by us, that both players exist and that `from` has the
--- gold, then moves it and bumps both versions, all or nothing.
--- -> {1, from gold, from version, to gold, to version} | {-1} from missing | {-2} to missing
---    | {-3} a lock was lost | {-4, from gold} not enough gold
+-- gold, then moves it and bumps both versions, all or nothing. The receiver's presence entry
+-- comes back with it, so that the news of the gold needs no read of its own.
+-- -> {1, from gold, from version, to gold, to version, node that has `to` online or ""}
+--    | {-1} from missing | {-2} to missing | {-3} a lock was lost | {-4, from gold} not enough
+--    gold
 M.TRANSFER = redis.script [[
 if redis.call('GET', KEYS[3]) ~= ARGV[2] or redis.call('GET', KEYS[4]) ~= ARGV[3] then
     return {-3}
@@ -236,7 +239,7 @@ local tg = redis.call('HINCRBY', KEYS[2], 'gold', amount)
 local tv = redis.call('HINCRBY', KEYS[2], 'version', 1)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', 100000, '*', 'from', ARGV[4], 'to', ARGV[5],
     'amount', amount)
-return {1, fg, fv, tg, tv}
+return {1, fg, fv, tg, tv, redis.call('HGET', KEYS[6], ARGV[5]) or ''}
 ]]
 
 ----------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@
 -- they reach no other command):
 --   peer_tell(to, from, from_node, text)          -> true, shown name | false (not here)
 --   peer_gold(to, from, amount, gold, version)    -> true | false (not here)
+--   peer_golds({{to, from, amount, gold, version}, ...}) -> how many were here (the news of
+--                                                 this node's gives, batched per node)
 --
 -- Args: node name, handle of game.lua (which restarts the world if it ends; the world takes
 -- over ".shutdown" if game.lua ends). Config: game_start_gold (100), game_flush_interval
@@ -295,25 +297,67 @@ local function deliver_gold(to, from, amount, gold, version)
     return true
 end
 
--- The [gold] news of a give to `to`, who is not online here: to the world of the node that has
--- them, by a cluster call. Pub/sub (game:notify, every node listens and the one that has them
--- acts) is the fallback when this node has no cluster (a single node without cluster config)
--- and when the call fails (the peer may still reach Redis); the news carries the record's
--- version, so a copy that arrives twice changes no balance (the line may show twice). Nobody
--- online: nothing to tell (their next login reads the balance). Never raises.
-local function gold_news(to, from, amount, gold, version)
-    if cluster_open then
-        local found, where = pcall(here.where, here, to)
-        if found and (not where or where == node) then return end -- offline, or logging in here
-        if found then
-            local ok, err = pcall(cluster.call, where, "@world", "peer_gold", to, from, amount,
-                gold, version)
-            if ok then return end
-            skynet.error(string.format("game: [gold] news for %s to %s: %s; trying pub/sub", to,
-                where, tostring(err)))
+-- The [gold] news to other nodes: one line per news, "to\tfrom\tamount\tgold\tversion".
+local function news_line(n)
+    return table.concat(n, "\t", 1, 5)
+end
+
+-- By pub/sub (game:notify: every node listens and the one that has the player acts). Yields.
+local function publish_news(list)
+    for i = 1, #list do pcall(db.publish, db, gdb.NOTIFY, news_line(list[i])) end
+end
+
+-- News on its way to each peer node: node -> the list waiting for the next call; a node is in
+-- here while its sender runs.
+local outbox = {}
+
+-- Sends the news queued for `where` until none is left, in one cluster call per batch: the
+-- first at once, and whatever a transfer adds while a call is in flight with the next call. In
+-- order, so a player's versions arrive in the order they were made (no refresh on the peer).
+-- A failed call sends its batch by pub/sub. Yields.
+local function send_news(where)
+    while true do
+        local list = outbox[where]
+        if #list == 0 then
+            outbox[where] = nil
+            return
+        end
+        outbox[where] = {}
+        local ok, err = pcall(cluster.call, where, "@world", "peer_golds", list)
+        if not ok then
+            skynet.error(string.format("game: [gold] news for %d players to %s: %s; trying pub/sub",
+                #list, where, tostring(err)))
+            publish_news(list)
         end
     end
-    pcall(db.publish, db, gdb.NOTIFY, table.concat({ to, from, amount, gold, version }, "\t"))
+end
+
+-- The [gold] news of a give to `to`, who is not online here: to the world of the node that has
+-- them (`where`: from the transfer's script, "" for nobody; nil: ask presence, which counts an
+-- entry only while its node's heartbeat lives), batched by node (send_news). Pub/sub is the
+-- fallback when this node has no cluster (a single node without cluster config) and when the
+-- call fails (the peer may still reach Redis); the news carries the record's version, so a copy
+-- that arrives twice changes no balance (the line may show twice). Nobody online, or logging in
+-- here: nothing to tell (their login reads the balance). Never raises; yields only when `where`
+-- is nil.
+local function gold_news(to, from, amount, gold, version, where)
+    if where == nil and cluster_open then
+        local found, w = pcall(here.where, here, to)
+        if found then where = w or "" end
+    end
+    if where == "" or where == node then return end
+    local n = { to, from, amount, gold, version }
+    if where and cluster_open then
+        local list = outbox[where]
+        if list then
+            list[#list + 1] = n
+        else
+            outbox[where] = { n }
+            skynet.fork(send_news, where)
+        end
+        return
+    end
+    skynet.fork(publish_news, { n })
 end
 
 -- The news of a transfer this node completed for another (bank.recover), to `to` wherever they
@@ -354,7 +398,11 @@ local function transfer(name, typed, amount)
             to_gold))
     else
         -- Wherever they are: the node that has them adopts the new balance and tells them.
-        skynet.fork(gold_news, to, display(name), amount, to_gold, to_version)
+        if r.where then
+            gold_news(to, display(name), amount, to_gold, to_version, r.where)
+        else
+            skynet.fork(gold_news, to, display(name), amount, to_gold, to_version)
+        end
     end
     return true, string.format("gave %d gold to %s; you have %d gold", amount, typed, from_gold)
 end
@@ -434,12 +482,33 @@ function CMD.peer_tell(to, from, from_node, text)
     return true, display(to)
 end
 
-function CMD.peer_gold(to, from, amount, gold, version)
+local function check_gold(cmd, to, from, amount, gold, version)
     if type(to) ~= "string" or type(from) ~= "string" or not math.tointeger(amount)
         or not math.tointeger(gold) or not math.tointeger(version) then
-        error("peer_gold: to, from (strings), amount, gold, version (integers) expected", 0)
+        error(cmd .. ": to, from (strings), amount, gold, version (integers) expected", 0)
     end
+end
+
+function CMD.peer_gold(to, from, amount, gold, version)
+    check_gold("peer_gold", to, from, amount, gold, version)
     return deliver_gold(to, from, amount, gold, version)
+end
+
+-- A batch of news, in the order it was made: {{to, from, amount, gold, version}, ...}. The
+-- whole batch is checked before any is delivered. -> how many players were here
+function CMD.peer_golds(list)
+    if type(list) ~= "table" then error("peer_golds: a list of news expected", 0) end
+    for i = 1, #list do
+        local n = list[i]
+        if type(n) ~= "table" then error(string.format("peer_golds: news %d is not a list", i), 0) end
+        check_gold(string.format("peer_golds: news %d", i), n[1], n[2], n[3], n[4], n[5])
+    end
+    local here_now = 0
+    for i = 1, #list do
+        local n = list[i]
+        if deliver_gold(n[1], n[2], n[3], n[4], n[5]) then here_now = here_now + 1 end
+    end
+    return here_now
 end
 
 -- Never answered: game.lua learns of this service's end by the error.

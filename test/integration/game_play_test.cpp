@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "test/integration/game_support.h"
 
 namespace skyhive::test::game {
@@ -250,6 +254,57 @@ TEST_F(GameTest, TellAndGoldNewsCrossNodesThroughTheCluster) {
     EXPECT_EQ(redis.command({"EXISTS", "{skyhive:cluster}:node:n1"}).integer, 1);
     EXPECT_EQ(n1.stop(), 0) << n1.output();
     EXPECT_EQ(redis.command({"EXISTS", "{skyhive:cluster}:node:n1"}).integer, 0);
+}
+
+// The gold news of many gives made at once on one node to a player on another travels in
+// batches (one cluster call per batch, the rest queued while a call is in flight): every news
+// arrives, once, and in the order the gold moved, so the balances the notices show climb by
+// one up to what Redis holds. Pub/sub is off, so only the cluster can deliver them.
+TEST_F(GameTest, GoldNewsOfConcurrentGivesCrossesNodesWholeAndInOrder) {
+    const std::string no_pubsub = "game_notify_pubsub = false\n";
+    GameNode n1(dir_, "n1", redis_port(), no_pubsub), n2(dir_, "n2", redis_port(), no_pubsub);
+    ASSERT_TRUE(n1.start()) << n1.output();
+    ASSERT_TRUE(n2.start()) << n2.output();
+    constexpr int kGivers = 4, kEach = 10;
+    std::vector<std::unique_ptr<Player>> givers;
+    for (int g = 0; g < kGivers; ++g) {
+        givers.push_back(std::make_unique<Player>(n1.port()));
+        ASSERT_TRUE(givers.back()->ready());
+        const std::string name = "giver" + std::to_string(g);
+        EXPECT_EQ(givers.back()->command("login " + name + " secret"),
+                  "welcome " + name + ": you are new here and have 100 gold");
+    }
+    Player bob(n2.port());
+    ASSERT_TRUE(bob.ready());
+    EXPECT_EQ(bob.command("login bob secret"), "welcome bob: you are new here and have 100 gold");
+
+    // Every giver's commands in one write: the transfers of the four run side by side.
+    std::string lines;
+    for (int k = 0; k < kEach; ++k)
+        lines += "give bob 1\r\n";
+    for (auto& g : givers)
+        ASSERT_TRUE(g->send_raw(lines));
+    for (int g = 0; g < kGivers; ++g)
+        for (int k = 0; k < kEach; ++k) {
+            std::string reply = givers[g]->reply();
+            EXPECT_EQ(reply.rfind("gave 1 gold to bob; you have ", 0), 0u) << g << ": " << reply;
+        }
+
+    const int total = kGivers * kEach;
+    const std::string last = "you have " + std::to_string(100 + total);
+    EXPECT_NE(bob.wait_notice(last), "") << n1.output();
+    ASSERT_EQ(bob.notices.size(), size_t(total));
+    for (int i = 0; i < total; ++i) {
+        const std::string& n = bob.notices[i];
+        EXPECT_EQ(n.rfind("[gold] giver", 0), 0u) << n;
+        EXPECT_NE(n.find(" gave you 1 gold; you have " + std::to_string(101 + i)),
+                  std::string::npos)
+            << "notice " << i << ": " << n;
+    }
+    EXPECT_EQ(bob.command("gold"), "you have " + std::to_string(100 + total) + " gold");
+    EXPECT_EQ(n1.output().find("trying pub/sub"), std::string::npos) << n1.output();
+    EXPECT_EQ(n1.stop(), 0) << n1.output();
+    EXPECT_EQ(n2.stop(), 0) << n2.output();
 }
 
 // A node without a cluster config: the gold news goes by pub/sub, and a tell to a player on

@@ -14,6 +14,12 @@ function CMD.peer_gold(to, from, amount)
     reached[#reached + 1] = table.concat({ "peer_gold", to, from, amount }, " ")
     return true
 end
+function CMD.peer_golds(list)
+    for _, n in ipairs(list) do
+        reached[#reached + 1] = table.concat({ "peer_golds", n[1], n[2], n[3] }, " ")
+    end
+    return #list
+end
 function CMD.stop()
     reached[#reached + 1] = "stop"
     return {}

@@ -1,7 +1,7 @@
 -- config: lua-test-game
 -- The game's "@world" for peers (services/game/world_peer.lua) across a real link between two
--- cluster services of one process: a peer reaches peer_tell and peer_gold of the world (answers
--- and pushes), and any other world command answers an error naming it without reaching the
+-- cluster services of one process: a peer reaches peer_tell, peer_gold and peer_golds (a batch
+-- of gold news, in order) of the world (answers and pushes), and any other world command answers an error naming it without reaching the
 -- world; the entry ends with its world.
 local skynet = require "skynet"
 local cluster = require "skynet.cluster"
@@ -28,9 +28,12 @@ t.run(function()
     end
     cluster.send("b", "@world", "stop")
     t.eq(cluster.call("b", "@world", "peer_gold", "carol", "dan", 7), true, "peer_gold answered")
+    t.eq(cluster.call("b", "@world", "peer_golds",
+        { { "erin", "bob", 2, 10, 3 }, { "carol", "bob", 1, 8, 4 } }), 2, "peer_golds answered")
     -- the calls above are answered in order by the world: the push arrived before the last one
     t.eq(skynet.call(world, "lua", "calls"),
-        "peer_tell bob alice a psst, peer_gold bob alice 5, peer_gold carol dan 7",
+        "peer_tell bob alice a psst, peer_gold bob alice 5, peer_gold carol dan 7, "
+            .. "peer_golds erin bob 2, peer_golds carol bob 1",
         "only the peer commands reached the world")
 
     skynet.kill(world)
