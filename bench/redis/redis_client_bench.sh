@@ -10,6 +10,11 @@
 # Environment: BENCH_PARSE=service parses replies in the service instead of on the socket thread;
 # BENCH_FLUSH=timeout defers writes by skynet.timeout(0) instead of a fork; BENCH_ONLY=regex picks
 # scenarios; BENCH_SERVICES=n spreads c50p16's connections over n services (default 2).
+# BENCH_KEYS=same (default): every command uses the one literal key "key:__rand_int__" on both
+# sides, and the client runs an untimed warm-up first. BENCH_KEYS=varied: a fresh key per command
+# from a key space of BENCH_KEY_SPACE keys (default 100000) on both sides (redis-benchmark -r),
+# no warm-up, and the server is emptied (FLUSHALL) before each side's measurement.
+# BENCH_SCALE=f multiplies every scenario's request count (e.g. 0.25 for short runs).
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 root="$bench_root"
@@ -41,24 +46,42 @@ scenarios=(
 services="${BENCH_SERVICES:-2}"  # services sharing the 50 connections of c50p16
 parse="${BENCH_PARSE:-socket}"    # "service": parse replies in the service instead
 only="${BENCH_ONLY:-}"            # run only the scenarios whose name matches this regex
+keys="${BENCH_KEYS:-same}"
+key_space="${BENCH_KEY_SPACE:-100000}"
+scale="${BENCH_SCALE:-1}"
+case "$keys" in
+    same) rand=() ;;
+    varied) rand=(-r "$key_space") ;;
+    *) echo "BENCH_KEYS=$keys: expected same or varied" >&2; exit 2 ;;
+esac
+bench_need redis-cli
+
+empty_server() {  # varied keys: each side starts from an empty keyspace
+    [ "$keys" = varied ] || return 0
+    redis-cli -p "$port" flushall >/dev/null
+}
 
 reference() {  # requests, flags... -> "set get" requests/s
     local n="$1"; shift
-    redis-benchmark -p "$port" -n "$n" -t set,get -q --csv "$@" |
+    empty_server
+    redis-benchmark -p "$port" -n "$n" -t set,get -q --csv "${rand[@]}" "$@" |
         awk -F'"' '/^"SET"/ {s=$4} /^"GET"/ {g=$4} END {print s, g}'
 }
 
 results="$work/results"
 : > "$results"
-echo "# parse=$parse; load before: $(uptime)"
+echo "# parse=$parse keys=$keys key_space=$key_space scale=$scale; load before: $(uptime)"
 for run in $(seq "$runs"); do
     for entry in "${scenarios[@]}"; do
         spec="${entry%%|*}"
-        label="${entry#*|}"
+        label="${entry#*|}${rand:+ ${rand[*]}}"
         read -r name n flags <<< "$spec"
         [ -n "$only" ] && ! [[ "$name" =~ $only ]] && continue
+        n="$(awk -v n="$n" -v f="$scale" 'BEGIN {v = int(n * f / 800) * 800; print v < 800 ? 800 : v}')"
         read -r ref_set ref_get <<< "$(reference "$n" $flags)"
-        out="$(BENCH_ARGS="$name $n $port $services $parse" "$skyhive" "$work/config.lua" 2>"$work/err.log" || true)"
+        empty_server
+        args="$name $n $port $services $parse $keys 0 $key_space"
+        out="$(BENCH_ARGS="$args" "$skyhive" "$work/config.lua" 2>"$work/err.log" || true)"
         for op in set get; do
             ops="$(awk -v k="$name.$op" '$1 == k {print $2}' <<< "$out")"
             cpu="$(awk -v k="$name.$op" '$1 == k {print $3}' <<< "$out")"
@@ -74,7 +97,7 @@ for run in $(seq "$runs"); do
     done
 done
 echo "# load after: $(uptime)"
-echo "# medians of $runs runs"
+echo "# medians of $runs runs (keys=$keys scale=$scale)"
 for entry in "${scenarios[@]}"; do
     name="${entry%% *}"
     for op in set get; do
