@@ -13,7 +13,8 @@ CommandBuffer::CommandBuffer(CommandBuffer&& o) noexcept
     : data_(std::exchange(o.data_, nullptr)),
       size_(std::exchange(o.size_, 0)),
       cap_(std::exchange(o.cap_, 0)),
-      count_(std::exchange(o.count_, 0)) {}
+      count_(std::exchange(o.count_, 0)),
+      last_(o.last_) {}
 
 CommandBuffer& CommandBuffer::operator=(CommandBuffer&& o) noexcept {
     if (this != &o) {
@@ -22,6 +23,7 @@ CommandBuffer& CommandBuffer::operator=(CommandBuffer&& o) noexcept {
         size_ = std::exchange(o.size_, 0);
         cap_ = std::exchange(o.cap_, 0);
         count_ = std::exchange(o.count_, 0);
+        last_ = o.last_;
     }
     return *this;
 }
@@ -40,6 +42,9 @@ size_t digits(size_t v) {
     }
     return n;
 }
+
+// The largest last payload whose size the next buffer starts with.
+constexpr size_t kMaxSizeHint = 64 * 1024;
 
 // Writes "<tag><v>\r\n" at p; returns the end.
 char* put_header(char* p, char tag, size_t v) {
@@ -67,15 +72,7 @@ Result<void> CommandBuffer::append(int argc, const char* const* argv, const size
         if (n > UINT32_MAX) return Error{"redis command buffer would exceed 4 GiB"};
     }
     if (n > UINT32_MAX - size_) return Error{"redis command buffer would exceed 4 GiB"};
-    if (size_ + n > cap_) {
-        size_t cap = cap_ < 256 ? 256 : cap_ * 2;
-        if (cap < size_ + n) cap = size_ + n;
-        if (cap > UINT32_MAX) cap = UINT32_MAX;
-        char* p = static_cast<char*>(std::realloc(data_, cap));
-        if (!p) return Error{"redis command buffer: out of memory"};
-        data_ = p;
-        cap_ = cap;
-    }
+    if (!reserve(n)) return Error{"redis command buffer: out of memory"};
     char* p = put_header(data_ + size_, '*', size_t(argc));
     for (int i = 0; i < argc; ++i) {
         size_t len = lens[i];
@@ -89,6 +86,41 @@ Result<void> CommandBuffer::append(int argc, const char* const* argv, const size
     size_ += n;
     ++count_;
     return {};
+}
+
+// Room for n more bytes (n + size_ <= UINT32_MAX, checked by the callers).
+bool CommandBuffer::reserve(size_t n) {
+    if (size_ + n <= cap_) return true;
+    size_t cap = cap_ < 256 ? 256 : cap_ * 2;
+    if (cap < last_) cap = last_;
+    if (cap < size_ + n) cap = size_ + n;
+    if (cap > UINT32_MAX) cap = UINT32_MAX;
+    char* p = static_cast<char*>(std::realloc(data_, cap));
+    if (!p) return false;
+    data_ = p;
+    cap_ = cap;
+    return true;
+}
+
+bool CommandBuffer::begin(size_t argc) {
+    if (argc == 0 || argc > INT32_MAX) return false;
+    const size_t n = 1 + digits(argc) + 2;
+    if (n > UINT32_MAX - size_ || !reserve(n)) return false;
+    size_ = size_t(put_header(data_ + size_, '*', argc) - data_);
+    return true;
+}
+
+bool CommandBuffer::add(const char* arg, size_t len) {
+    if (len > UINT32_MAX) return false;
+    const size_t n = 1 + digits(len) + 2 + len + 2;
+    if (n > UINT32_MAX - size_ || !reserve(n)) return false;
+    char* p = put_header(data_ + size_, '$', len);
+    if (len) std::memcpy(p, arg, len);
+    p += len;
+    *p++ = '\r';
+    *p++ = '\n';
+    size_ = size_t(p - data_);
+    return true;
 }
 
 Result<void> CommandBuffer::append(std::span<const std::string_view> argv) {
@@ -115,6 +147,8 @@ Result<void> CommandBuffer::append(std::span<const std::string_view> argv) {
 
 Payload CommandBuffer::take() {
     if (size_ == 0) return {};  // keep the allocation for the next commands
+    // A big one-off payload is not a shape to keep room for.
+    last_ = size_ <= kMaxSizeHint ? size_ : 0;
     Payload p = Payload::adopt(data_, uint32_t(size_));
     data_ = nullptr;
     size_ = cap_ = 0;

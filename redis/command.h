@@ -32,6 +32,14 @@ class CommandBuffer {
         return append(std::span<const std::string_view>(argv.begin(), argv.size()));
     }
 
+    // The same encoding built one argument at a time, for encoders that walk their arguments
+    // once: begin(argc) writes the header, add() each of the argc arguments in order, then
+    // commit() counts the command. False (over 4 GiB or out of memory) leaves a partial command:
+    // the caller must truncate() to the size and count it read before begin().
+    bool begin(size_t argc);
+    bool add(const char* arg, size_t len);
+    void commit() { ++count_; }
+
     const char* data() const { return data_; }
     size_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
@@ -51,10 +59,15 @@ class CommandBuffer {
     }
 
   private:
+    bool reserve(size_t n);
+
     char* data_ = nullptr;
     size_t size_ = 0;
     size_t cap_ = 0;
     uint32_t count_ = 0;
+    // The size of the last payload taken: the next one starts with that much room, so a
+    // connection that sends pipelines of the same shape grows its buffer once, not per write.
+    size_t last_ = 0;
 };
 
 // One command as a string; for tests and one-off requests.

@@ -8,17 +8,47 @@
 --           `services` services (default 1)
 -- A fifth argument, if given, must be "socket" (replies are framed on the socket thread; the
 -- in-service parser that "service" chose is gone: docs/benchmarks.md keeps its figure).
+-- A sixth, the key mode: "same" (the default) sends every command to the one key
+-- "key:__rand_int__" (the literal key redis-benchmark uses without -r) after an untimed warm-up
+-- of a twentieth of the requests; "varied" gives every command a fresh key "key:%012d" (the
+-- shape of redis-benchmark -r's keys) counting from a seventh argument (default 0) and taking
+-- them modulo an eighth (the key space, default 100000), with no warm-up: the first command is
+-- timed, and every pipeline is a new list of new command tables.
 -- Prints "<scenario>.set <ops/s> <process CPU us/op>" and the same for get on stdout, then
 -- stops the node.
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 
-local scenario, requests, port, services, parse = ...
+local scenario, requests, port, services, parse, keys, key_base, key_space = ...
 requests, port, services = tonumber(requests), tonumber(port), tonumber(services) or 1
 if parse ~= nil and parse ~= "socket" then
     error(string.format("bench_redis: parse %q is not available (only \"socket\")", parse))
 end
+keys = keys or "same"
+if keys ~= "same" and keys ~= "varied" then
+    error(string.format("bench_redis: key mode %q is not known (\"same\" or \"varied\")", keys))
+end
+local varied = keys == "varied"
+key_base, key_space = tonumber(key_base) or 0, tonumber(key_space) or 100000
 local KEY, VALUE = "key:__rand_int__", "xxx"
+local format = string.format
+
+-- The key of the next command: the one key, or a fresh one per command. The varied keys are
+-- made before anything is timed, as redis-benchmark -r patches digits into requests it encoded
+-- once: formatting a key costs more than the client's whole work for the command it goes in.
+local next_key = 0
+local key
+if varied then
+    local names = {}
+    for i = 0, key_space - 1 do names[i] = format("key:%012d", i) end
+    key = function()
+        local k = names[(key_base + next_key) % key_space]
+        next_key = next_key + 1
+        return k
+    end
+else
+    key = function() return KEY end
+end
 
 local function connect()
     return redis.connect { port = port, flush = os.getenv("BENCH_FLUSH") }
@@ -40,18 +70,20 @@ end
 
 -- Runs `workers` coroutines; each calls body(worker, count) with its share of n. Returns ops/s
 -- and the process's CPU microseconds per operation.
--- A warm-up of a twentieth of the requests runs first, untimed.
+-- With the same key, a warm-up of a twentieth of the requests runs first, untimed.
 local function timed(workers, n, body)
-    local warm = math.max(16, n // 20 // workers)
-    local left = workers
-    for w = 1, workers do
-        skynet.fork(function()
-            body(w, warm)
-            left = left - 1
-            if left == 0 then skynet.wakeup(KEY) end
-        end)
+    if not varied then
+        local warm = math.max(16, n // 20 // workers)
+        local left = workers
+        for w = 1, workers do
+            skynet.fork(function()
+                body(w, warm)
+                left = left - 1
+                if left == 0 then skynet.wakeup(KEY) end
+            end)
+        end
+        skynet.wait(KEY)
     end
-    skynet.wait(KEY)
     local each = n // workers
     left = workers
     local cpu0 = process_cpu()
@@ -72,31 +104,48 @@ local function timed(workers, n, body)
     return ops / ((t1 - t0) / 1e9), (process_cpu() - cpu0) * 1e6 / ops
 end
 
+-- Pipelines of 16; with varied keys each is a new list of new commands, as an application
+-- builds them.
 local function pipelines(db, cmd, count)
-    local ops = {}
-    for i = 1, 16 do ops[i] = cmd == "set" and { "set", KEY, VALUE } or { "get", KEY } end
-    for _ = 1, count // 16 do db:pipeline(ops) end
+    if not varied then
+        local ops = {}
+        for i = 1, 16 do ops[i] = cmd == "set" and { "set", KEY, VALUE } or { "get", KEY } end
+        for _ = 1, count // 16 do db:pipeline(ops) end
+        return
+    end
+    for _ = 1, count // 16 do
+        local ops = {}
+        if cmd == "set" then
+            for i = 1, 16 do ops[i] = { "set", key(), VALUE } end
+        else
+            for i = 1, 16 do ops[i] = { "get", key() } end
+        end
+        db:pipeline(ops)
+    end
 end
 
 local run = {}
 
 function run.c1(n)
     local db = connect()
-    local set, set_cpu = timed(1, n, function(_, c) for _ = 1, c do db:set(KEY, VALUE) end end)
-    local get, get_cpu = timed(1, n, function(_, c) for _ = 1, c do db:get(KEY) end end)
+    local set, set_cpu = timed(1, n, function(_, c) for _ = 1, c do db:set(key(), VALUE) end end)
+    next_key = 0
+    local get, get_cpu = timed(1, n, function(_, c) for _ = 1, c do db:get(key()) end end)
     return set, get, set_cpu, get_cpu
 end
 
 function run.co50(n)
     local db = connect()
-    local set, set_cpu = timed(50, n, function(_, c) for _ = 1, c do db:set(KEY, VALUE) end end)
-    local get, get_cpu = timed(50, n, function(_, c) for _ = 1, c do db:get(KEY) end end)
+    local set, set_cpu = timed(50, n, function(_, c) for _ = 1, c do db:set(key(), VALUE) end end)
+    next_key = 0
+    local get, get_cpu = timed(50, n, function(_, c) for _ = 1, c do db:get(key()) end end)
     return set, get, set_cpu, get_cpu
 end
 
 function run.p16(n)
     local db = connect()
     local set, set_cpu = timed(1, n, function(_, c) pipelines(db, "set", c) end)
+    next_key = 0
     local get, get_cpu = timed(1, n, function(_, c) pipelines(db, "get", c) end)
     return set, get, set_cpu, get_cpu
 end
@@ -106,6 +155,7 @@ function run.p16conns(n, conns)
     local dbs = {}
     for i = 1, conns do dbs[i] = connect() end
     local set, set_cpu = timed(conns, n, function(w, c) pipelines(dbs[w], "set", c) end)
+    next_key = 0
     local get, get_cpu = timed(conns, n, function(w, c) pipelines(dbs[w], "get", c) end)
     return set, get, set_cpu, get_cpu
 end
@@ -124,14 +174,16 @@ skynet.start(function()
         -- services' rates (they run side by side for the same requests each).
         local helpers = {}
         for i = 1, services do
-            helpers[i] = skynet.newservice("bench_redis", "worker", 0, port, 1)
+            helpers[i] = skynet.newservice("bench_redis", "worker", 0, port, 1, "socket", keys, 0,
+                key_space)
         end
         set, get = 0, 0
         local left = services
         for i = 1, services do
             skynet.fork(function()
                 -- Each helper's CPU figure covers the whole process; the last one stands.
-                local s, g, sc, gc = skynet.call(helpers[i], "lua", requests // services, 50 // services)
+                local s, g, sc, gc = skynet.call(helpers[i], "lua", requests // services,
+                    50 // services, key_base + (i - 1) * (requests // services))
                 set, get, set_cpu, get_cpu = set + s, get + g, sc, gc
                 left = left - 1
                 if left == 0 then skynet.wakeup(helpers) end

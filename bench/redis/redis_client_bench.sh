@@ -10,6 +10,14 @@
 # Environment: BENCH_PARSE=service parses replies in the service instead of on the socket thread;
 # BENCH_FLUSH=timeout defers writes by skynet.timeout(0) instead of a fork; BENCH_ONLY=regex picks
 # scenarios; BENCH_SERVICES=n spreads c50p16's connections over n services (default 2).
+# Key modes (BENCH_KEYS=both, the default, runs the two in turn each run):
+#   same    every command uses the one literal key "key:__rand_int__" on both sides, and the
+#           client runs an untimed warm-up first; figures redis.client.<scenario>.<op>.
+#   varied  a fresh key per command from a key space of BENCH_KEY_SPACE keys (default 100000) on
+#           both sides (redis-benchmark -r), no warm-up, the server emptied (FLUSHALL) before each
+#           side's measurement, and short runs (BENCH_VARIED_SCALE times the requests, default
+#           0.25); figures redis.client.varied.<scenario>.<op>.
+# BENCH_SCALE=f multiplies the same-key runs' request counts (default 1).
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 root="$bench_root"
@@ -41,53 +49,91 @@ scenarios=(
 services="${BENCH_SERVICES:-2}"  # services sharing the 50 connections of c50p16
 parse="${BENCH_PARSE:-socket}"    # "service": parse replies in the service instead
 only="${BENCH_ONLY:-}"            # run only the scenarios whose name matches this regex
+key_space="${BENCH_KEY_SPACE:-100000}"
+case "${BENCH_KEYS:-both}" in
+    both) modes=(same varied) ;;
+    same) modes=(same) ;;
+    varied) modes=(varied) ;;
+    *) echo "BENCH_KEYS=$BENCH_KEYS: expected both, same or varied" >&2; exit 2 ;;
+esac
+bench_need redis-cli
+
+mode=same
+rand=()
+use_mode() {  # same | varied: sets mode, rand (redis-benchmark's key flags), scale, prefix
+    mode="$1"
+    if [ "$mode" = varied ]; then
+        rand=(-r "$key_space"); scale="${BENCH_VARIED_SCALE:-0.25}"; prefix="redis.client.varied"
+    else
+        rand=(); scale="${BENCH_SCALE:-1}"; prefix="redis.client"
+    fi
+}
+
+empty_server() {  # varied keys: each side starts from an empty keyspace
+    [ "$mode" = varied ] || return 0
+    redis-cli -p "$port" flushall >/dev/null
+}
 
 reference() {  # requests, flags... -> "set get" requests/s
     local n="$1"; shift
-    redis-benchmark -p "$port" -n "$n" -t set,get -q --csv "$@" |
+    empty_server
+    redis-benchmark -p "$port" -n "$n" -t set,get -q --csv "${rand[@]}" "$@" |
         awk -F'"' '/^"SET"/ {s=$4} /^"GET"/ {g=$4} END {print s, g}'
 }
 
 results="$work/results"
 : > "$results"
-echo "# parse=$parse; load before: $(uptime)"
+echo "# parse=$parse modes=${modes[*]} key_space=$key_space same_scale=${BENCH_SCALE:-1}" \
+    "varied_scale=${BENCH_VARIED_SCALE:-0.25}; load before: $(uptime)"
 for run in $(seq "$runs"); do
-    for entry in "${scenarios[@]}"; do
-        spec="${entry%%|*}"
-        label="${entry#*|}"
-        read -r name n flags <<< "$spec"
-        [ -n "$only" ] && ! [[ "$name" =~ $only ]] && continue
-        read -r ref_set ref_get <<< "$(reference "$n" $flags)"
-        out="$(BENCH_ARGS="$name $n $port $services $parse" "$skyhive" "$work/config.lua" 2>"$work/err.log" || true)"
-        for op in set get; do
-            ops="$(awk -v k="$name.$op" '$1 == k {print $2}' <<< "$out")"
-            cpu="$(awk -v k="$name.$op" '$1 == k {print $3}' <<< "$out")"
-            ref=$ref_set; [ "$op" = get ] && ref=$ref_get
-            if [ -z "$ops" ]; then
-                echo "redis.client.$name.$op failed: $(tail -3 "$work/err.log")" >&2
-                continue
-            fi
-            ratio="$(awk -v a="$ops" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
-            echo "run$run redis.client.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$ratio cpu_us_per_op=$cpu"
-            echo "$name.$op $ops $ref $cpu $label" >> "$results"
+    for m in "${modes[@]}"; do
+        use_mode "$m"
+        for entry in "${scenarios[@]}"; do
+            spec="${entry%%|*}"
+            label="${entry#*|}${rand:+ ${rand[*]}}"
+            read -r name n flags <<< "$spec"
+            [ -n "$only" ] && ! [[ "$name" =~ $only ]] && continue
+            n="$(awk -v n="$n" -v f="$scale" 'BEGIN {v = int(n * f / 800) * 800; print v < 800 ? 800 : v}')"
+            read -r ref_set ref_get <<< "$(reference "$n" $flags)"
+            empty_server
+            args="$name $n $port $services $parse $mode 0 $key_space"
+            out="$(BENCH_ARGS="$args" "$skyhive" "$work/config.lua" 2>"$work/err.log" || true)"
+            for op in set get; do
+                ops="$(awk -v k="$name.$op" '$1 == k {print $2}' <<< "$out")"
+                cpu="$(awk -v k="$name.$op" '$1 == k {print $3}' <<< "$out")"
+                ref=$ref_set; [ "$op" = get ] && ref=$ref_get
+                if [ -z "$ops" ]; then
+                    echo "$prefix.$name.$op failed: $(tail -3 "$work/err.log")" >&2
+                    continue
+                fi
+                ratio="$(awk -v a="$ops" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
+                echo "run$run $prefix.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$ratio" \
+                    "cpu_us_per_op=$cpu requests=$n"
+                echo "$prefix.$name.$op $ops $ref $cpu $n $label" >> "$results"
+            done
         done
     done
 done
 echo "# load after: $(uptime)"
 echo "# medians of $runs runs"
-for entry in "${scenarios[@]}"; do
-    name="${entry%% *}"
-    for op in set get; do
-        median() {  # column -> median of that column over this figure's runs
-            awk -v k="$name.$op" -v c="$1" '$1 == k {print $c}' "$results" | sort -g |
-                awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
-        }
-        ops="$(median 2)"
-        [ -n "$ops" ] || continue
-        ref="$(median 3)"
-        cpu="$(median 4)"
-        label="$(awk -v k="$name.$op" '$1 == k {$1=$2=$3=$4=""; print substr($0, 5); exit}' "$results")"
-        ratio="$(awk -v a="$ops" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
-        echo "redis.client.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$ratio cpu_us_per_op=$cpu (ref: $label)"
+for m in "${modes[@]}"; do
+    use_mode "$m"
+    for entry in "${scenarios[@]}"; do
+        name="${entry%% *}"
+        for op in set get; do
+            key="$prefix.$name.$op"
+            median() {  # column -> median of that column over this figure's runs
+                awk -v k="$key" -v c="$1" '$1 == k {print $c}' "$results" | sort -g |
+                    awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
+            }
+            ops="$(median 2)"
+            [ -n "$ops" ] || continue
+            ref="$(median 3)"
+            cpu="$(median 4)"
+            label="$(awk -v k="$key" '$1 == k {$1=$2=$3=$4=$5=""; print substr($0, 6); exit}' "$results")"
+            ratio="$(awk -v a="$ops" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
+            echo "$key ops_per_s=$ops ref=${ref%.*} ratio=$ratio cpu_us_per_op=$cpu (ref: $label," \
+                "keys=$mode, $(median 5) requests)"
+        done
     done
 done

@@ -39,6 +39,15 @@ void push_error(lua_State* L, std::string_view text) {
     luaL_setmetatable(L, kErrorMeta);
 }
 
+// Whether the value at idx carries the error metatable (set by push_error).
+bool is_error_at(lua_State* L, int idx) {
+    if (!lua_getmetatable(L, idx)) return false;
+    luaL_getmetatable(L, kErrorMeta);
+    const bool yes = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return yes;
+}
+
 // Pushes the next value (and, for an array, its children). False on a malformed payload, with
 // whatever was pushed for the broken value left for the caller's error to discard.
 bool push_value(lua_State* L, ReplyCursor& cur, int depth) {
@@ -79,22 +88,27 @@ bool push_value(lua_State* L, ReplyCursor& cur, int depth) {
 }
 
 // Stores every reply of the payload into the table at `t` (absolute index) from 1 on; sets t.n.
-int decode_into(lua_State* L, const char* data, size_t size, int t) {
+// Returns the count; *errors (if given) gets how many of them are error replies.
+int decode_into(lua_State* L, const char* data, size_t size, int t, int* errors = nullptr) {
     ReplyCursor cur(data, size);
     lua_Integer n = 0;
+    int failed = 0;
     while (!cur.at_end()) {
         if (!push_value(L, cur, 0)) {
             return luaL_error(L, "redis decode: malformed reply payload at byte %d",
                               int(size - cur.remaining()));
         }
+        // Only error objects and arrays are tables; an array has no metatable.
+        if (lua_type(L, -1) == LUA_TTABLE && is_error_at(L, -1)) ++failed;
         lua_rawseti(L, t, ++n);
     }
     lua_pushinteger(L, n);
     lua_setfield(L, t, "n");
+    if (errors) *errors = failed;
     return int(n);
 }
 
-// decode(msg, size [, t]) / decode(str [, t]) -> t, n
+// decode(msg, size [, t [, hint]]) / decode(str [, t [, hint]]) -> t, n, errors
 int l_decode(lua_State* L) {
     const char* data;
     size_t size;
@@ -110,14 +124,19 @@ int l_decode(lua_State* L) {
         tidx = 2;
     }
     if (lua_isnoneornil(L, tidx)) {
-        lua_createtable(L, 4, 1);
+        // The count of replies, when the caller knows it (the frames event carries it), sizes the
+        // new table once.
+        lua_Integer hint = luaL_optinteger(L, tidx + 1, 4);
+        lua_createtable(L, hint > 0 && hint <= 1 << 20 ? int(hint) : 4, 1);
     } else {
         luaL_checktype(L, tidx, LUA_TTABLE);
         lua_pushvalue(L, tidx);
     }
-    int n = decode_into(L, data, size, lua_gettop(L));
+    int errors = 0;
+    int n = decode_into(L, data, size, lua_gettop(L), &errors);
     lua_pushinteger(L, n);
-    return 2;
+    lua_pushinteger(L, errors);
+    return 3;
 }
 
 int l_iserror(lua_State* L) {
@@ -150,6 +169,22 @@ CommandBuffer* new_buffer(lua_State* L) {
     return b;
 }
 
+// The argument text of the number at idx into num (40 bytes); returns its length.
+size_t number_text(lua_State* L, int idx, char* num) {
+    if (lua_isinteger(L, idx)) {
+        return size_t(std::snprintf(num, 40, "%lld", (long long)lua_tointeger(L, idx)));
+    }
+    // The shortest form that reads back as the same double: 0.1 stays "0.1", 3.0 is "3"
+    // (accepted where Redis wants an integer).
+    double v = lua_tonumber(L, idx);
+    int len = 0;
+    for (int prec = 15; prec <= 17; ++prec) {
+        len = std::snprintf(num, 40, "%.*g", prec, v);
+        if (std::strtod(num, nullptr) == v) break;
+    }
+    return size_t(len);
+}
+
 // Replaces the value at the top of the stack by its argument string. `pos`/`elem` only name the
 // argument in the error.
 void to_argument(lua_State* L, const char* cmd, int pos, lua_Integer elem) {
@@ -158,20 +193,8 @@ void to_argument(lua_State* L, const char* cmd, int pos, lua_Integer elem) {
             return;
         case LUA_TNUMBER: {
             char num[40];
-            int len;
-            if (lua_isinteger(L, -1)) {
-                len = std::snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, -1));
-            } else {
-                // The shortest form that reads back as the same double: 0.1 stays "0.1", 3.0 is
-                // "3" (accepted where Redis wants an integer).
-                double v = lua_tonumber(L, -1);
-                len = 0;
-                for (int prec = 15; prec <= 17; ++prec) {
-                    len = std::snprintf(num, sizeof num, "%.*g", prec, v);
-                    if (std::strtod(num, nullptr) == v) break;
-                }
-            }
-            lua_pushlstring(L, num, size_t(len));
+            size_t len = number_text(L, -1, num);
+            lua_pushlstring(L, num, len);
             lua_replace(L, -2);
             return;
         }
@@ -249,12 +272,9 @@ int l_format(lua_State* L) {
     return 1;
 }
 
-// Pushes command `cmd` (a table at that index: {name, args...}, `n` honoured) as argument strings,
-// tables spliced. Returns the count, or -1 (nothing left pushed) on an argument that is neither a
-// string nor a number: the caller reports it.
-// Upvalue 1 of the calling C closure is the string "n" (a lua_getfield by name would look the
-// key up in the string table on every command).
-int push_command(lua_State* L, int cmd, const char* what) {
+// The word count of command table `cmd`: its `n` field when that is an integer, else its length.
+// Upvalue 1 of the calling C closure is the string "n".
+lua_Integer command_words(lua_State* L, int cmd) {
     lua_Integer n;
     lua_pushvalue(L, lua_upvalueindex(1));
     if (lua_rawget(L, cmd) == LUA_TNUMBER && lua_isinteger(L, -1))
@@ -262,6 +282,16 @@ int push_command(lua_State* L, int cmd, const char* what) {
     else
         n = lua_Integer(lua_rawlen(L, cmd));
     lua_pop(L, 1);
+    return n;
+}
+
+// Pushes command `cmd` (a table at that index: {name, args...}, `n` honoured) as argument strings,
+// tables spliced. Returns the count, or -1 (nothing left pushed) on an argument that is neither a
+// string nor a number: the caller reports it.
+// Upvalue 1 of the calling C closure is the string "n" (a lua_getfield by name would look the
+// key up in the string table on every command).
+int push_command(lua_State* L, int cmd, const char* what) {
+    const lua_Integer n = command_words(L, cmd);
     if (n < 1 || n > INT_MAX / 2) return -1;
     const int top = lua_gettop(L);
     auto ok = [](int t) { return t == LUA_TSTRING || t == LUA_TNUMBER; };
@@ -291,6 +321,45 @@ int push_command(lua_State* L, int cmd, const char* what) {
     return lua_gettop(L) - top;
 }
 
+enum class Flat { appended, spliced, bad };
+
+// Encodes command table `cmd` in one walk over its words, straight into `out`, when every word
+// is a string or a number (the common case: no argument lists to splice). Returns spliced,
+// with a partial command left in `out`, at the first table word: the caller truncates and takes
+// the general path. bad (also with a partial command left) for any other word or a failed
+// append. The stack is as it was in every case.
+Flat append_flat(lua_State* L, CommandBuffer& out, int cmd) {
+    const lua_Integer n = command_words(L, cmd);
+    if (n < 1 || n > INT_MAX / 2 || !out.begin(size_t(n))) return Flat::bad;
+    for (lua_Integer i = 1; i <= n; ++i) {
+        bool ok;
+        switch (lua_rawgeti(L, cmd, i)) {
+            case LUA_TSTRING: {
+                // The table keeps the string alive: the pointer stays valid after the pop.
+                size_t len;
+                const char* p = lua_tolstring(L, -1, &len);
+                ok = out.add(p, len);
+                break;
+            }
+            case LUA_TNUMBER: {
+                char num[40];
+                const size_t len = number_text(L, -1, num);
+                ok = out.add(num, len);
+                break;
+            }
+            case LUA_TTABLE:
+                lua_pop(L, 1);
+                return Flat::spliced;
+            default:
+                ok = false;
+        }
+        lua_pop(L, 1);
+        if (!ok) return Flat::bad;
+    }
+    out.commit();
+    return Flat::appended;
+}
+
 // buf:format_batch(cmds) -> nil | i. Appends every command of cmds (each {name, args...}) or, when
 // command i has an argument that cannot be encoded, none of them: the buffer is left as it was
 // and i is returned for the caller to report. One call per pipeline instead of one per command.
@@ -306,7 +375,17 @@ int l_format_batch(lua_State* L) {
     for (lua_Integer i = 1; i <= n; ++i) {
         const int top = lua_gettop(L);
         int argc = -1;
-        if (lua_rawgeti(L, 2, i) == LUA_TTABLE) argc = push_command(L, top + 1, "pipeline");
+        if (lua_rawgeti(L, 2, i) == LUA_TTABLE) {
+            const size_t size1 = out->size();
+            const uint32_t count1 = out->count();
+            const Flat flat = append_flat(L, *out, top + 1);
+            if (flat == Flat::appended) {
+                lua_settop(L, top);
+                continue;
+            }
+            out->truncate(size1, count1);
+            if (flat == Flat::spliced) argc = push_command(L, top + 1, "pipeline");
+        }
         bool appended = false;
         if (argc > 0) {
             const char** ptrs = ptr_inline;

@@ -22,10 +22,12 @@
 //       #buf                                  bytes held
 //
 // Replies (decoding the socket thread's frames: the encoding of redis/reply_codec.h)
-//   codec.decode(msg, size [, t]) -> t, n      msg: lightuserdata (borrowed, not freed)
-//   codec.decode(str [, t]) -> t, n
-//       Every reply of the payload, in order, into t[1..n] (a new table unless t is given;
-//       entries past n are left alone). t.n = n as well. Mapping:
+//   codec.decode(msg, size [, t [, hint]]) -> t, n, errors   msg: lightuserdata (borrowed)
+//   codec.decode(str [, t [, hint]]) -> t, n, errors
+//       Every reply of the payload, in order, into t[1..n] (a new table unless t is given, with
+//       room for `hint` replies when that is given; entries past n are left alone). t.n = n as
+//       well. `errors` counts the error replies among the n (not those nested in arrays).
+//       Mapping:
 //         status  +OK            -> string "OK"
 //         error   -ERR x         -> error object: a table {err = "ERR x"} whose metatable is
 //                                   codec.error_mt (__tostring gives the text); test with

@@ -120,6 +120,47 @@ TEST(Command, BytesEqualHiredisFormatter) {
     EXPECT_EQ(all.count(), 400u);
 }
 
+// The word-at-a-time form writes the same bytes as append, and a failed command is undone by
+// truncating to what was read before it.
+TEST(Command, BeginAddCommitEqualsAppend) {
+    std::mt19937 rng(11);
+    CommandBuffer whole, walked;
+    for (int round = 0; round < 200; ++round) {
+        int argc = 1 + int(rng() % (round % 10 == 0 ? 40 : 6));
+        std::vector<std::string> args;
+        for (int i = 0; i < argc; ++i) {
+            std::string a(rng() % (round % 7 == 0 ? 300 : 20), '\0');
+            for (auto& c : a)
+                c = char(rng());
+            args.push_back(std::move(a));
+        }
+        std::vector<std::string_view> views(args.begin(), args.end());
+        ASSERT_TRUE(whole.append(views).ok());
+        ASSERT_TRUE(walked.begin(args.size()));
+        for (auto& a : args)
+            ASSERT_TRUE(walked.add(a.data(), a.size()));
+        walked.commit();
+        if (round % 3 == 0) {
+            // Half a command, then undone.
+            size_t size = walked.size();
+            uint32_t count = walked.count();
+            ASSERT_TRUE(walked.begin(3));
+            ASSERT_TRUE(walked.add("x", 1));
+            walked.truncate(size, count);
+        }
+    }
+    EXPECT_EQ(walked.view(), whole.view());
+    EXPECT_EQ(walked.count(), 200u);
+    EXPECT_EQ(parse_requests(walked.view()).size(), 200u);
+    EXPECT_FALSE(walked.begin(0));
+
+    // After a take() the next payload starts with the room the last one needed; its bytes are
+    // unaffected.
+    Payload first = walked.take();
+    ASSERT_TRUE(walked.append({"PING"}).ok());
+    EXPECT_EQ(walked.view(), "*1\r\n$4\r\nPING\r\n");
+}
+
 TEST(Command, EmptyCommandIsAnError) {
     CommandBuffer buf;
     auto r = buf.append(std::span<const std::string_view>());

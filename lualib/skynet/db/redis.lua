@@ -258,6 +258,15 @@ local upper_name = setmetatable({}, { __index = function(t, k)
     return v
 end })
 
+-- A command name as written by the caller -> false when a pipeline may carry it, else the
+-- reason it is refused (refused's text); nil for a name that is not a string. Memoized.
+local pipeline_refusal = setmetatable({}, { __index = function(t, k)
+    if type(k) ~= "string" then return nil end
+    local v = refused[upper_name[k]] or false
+    t[k] = v
+    return v
+end })
+
 -- Fills results from a list of replies: {ok = true, out = value} or {ok = false, out = text}.
 -- Without a results table returns the values, raising the first error.
 local function collect(self, what, cmds, replies, first, n, results)
@@ -324,12 +333,13 @@ function client:pipeline(ops, results)
     local n = #ops
     for i = 1, n do
         local op = ops[i]
-        if type(op) ~= "table" or type(op[1]) ~= "string" then
-            error(format("%s: pipeline #%d: a command is a table {name, args...}", self.conn.addr, i),
-                2)
-        end
-        local why = refused[upper_name[op[1]]]
-        if why then
+        -- false for an accepted name; one lookup per command on the hot path.
+        local why = type(op) == "table" and pipeline_refusal[op[1]]
+        if why ~= false then
+            if not why then
+                error(format("%s: pipeline #%d: a command is a table {name, args...}",
+                    self.conn.addr, i), 2)
+            end
             error(format("%s: pipeline %s: %s", self.conn.addr, describe(i, op), why), 2)
         end
     end

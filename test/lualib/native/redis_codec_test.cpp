@@ -165,6 +165,50 @@ TEST_F(RedisCodecLua, BufferCoalescesCommands) {
     EXPECT_EQ(p.view(), "*1\r\n$4\r\nPING\r\n");
 }
 
+// A pipeline's commands are encoded word by word when none splices a list, and through the
+// general path when one does; both give format()'s bytes, and a bad command anywhere leaves the
+// buffer as it was.
+TEST_F(RedisCodecLua, FormatBatchEqualsFormatAndIsAllOrNothing) {
+    run(R"lua(
+        local cmds = {
+            {"SET", "k", "v"},
+            {"SET", "n", 42, "PX", 1.5},
+            {"MSET", {"a", 1, "b", 2.25}},
+            {"GET", "k", "ignored", n = 2},
+            {"DEL", "x", {"y", "z"}, "w"},
+        }
+        local buf = codec.buffer()
+        buf:format("PING")
+        assert(buf:format_batch(cmds) == nil)
+        local expect = codec.format(nil, "PING")
+        for _, c in ipairs(cmds) do
+            expect = expect .. codec.format(nil, table.unpack(c, 1, c.n or #c))
+        end
+        assert(buf:tostring() == expect, buf:tostring())
+        assert(buf:count() == 1 + #cmds)
+        local before, count = buf:tostring(), buf:count()
+        for _, bad in ipairs({ {"SET", "k", true}, {"SET", {"k", false}}, {}, "GET" }) do
+            local batch = { {"GET", "a"}, {"SET", "b", 1}, bad, {"GET", "c"} }
+            assert(buf:format_batch(batch) == 3, "the bad command's index")
+            assert(buf:tostring() == before and buf:count() == count, "nothing of it kept")
+        end
+    )lua");
+}
+
+// decode counts the error replies among the top-level ones, and sizes a new table by the hint.
+TEST_F(RedisCodecLua, DecodeCountsErrorRepliesAndTakesASizeHint) {
+    run(R"lua(
+        local ptr, size = frames_ptr("+OK\r\n-ERR a\r\n*1\r\n-ERR nested\r\n-ERR b\r\n:1\r\n")
+        local t, n, errors = codec.decode(ptr, size, nil, 5)
+        assert(n == 5 and t.n == 5 and errors == 2, "errors " .. tostring(errors))
+        assert(codec.iserror(t[2]) and codec.iserror(t[4]) and codec.iserror(t[3][1]))
+        local _, _, none = codec.decode(frames("+OK\r\n:2\r\n"))
+        assert(none == 0)
+        local _, _, mine = codec.decode(ptr, size, {})
+        assert(mine == 2)
+    )lua");
+}
+
 // Known values from Redis's own CLUSTER KEYSLOT; the tag rules are those of the cluster
 // specification: the first '{', the first '}' after it, and only a non-empty tag counts.
 TEST(KeySlot, MatchesRedisCluster) {

@@ -5,8 +5,8 @@
 -- its last event, so skynet.socket and the Redis client share the service's socket protocol
 -- without either knowing the other's sockets.
 --
--- A handler is an object with on_frames(ptr, size) (ptr borrows the message: decode it before
--- returning, do not yield) and on_close(text) (the socket is gone: peer closed, read error,
+-- A handler is an object with on_frames(ptr, size, count) (ptr borrows the message: decode it
+-- before returning, do not yield; count is the number of replies in it) and on_close(text) (the socket is gone: peer closed, read error,
 -- malformed or oversized reply).
 --
 -- Thread: the owning service.
@@ -42,7 +42,7 @@ local function on_event(t, id, a, b, c)
     local h = sockets[id]
     if t == EV_FRAMES then
         -- Frames read before our close took effect are dropped with the socket.
-        if h then return h:on_frames(b, c) end
+        if h then return h:on_frames(b, c, a) end
     elseif t == EV_CONNECTED then
         if h and h.connecting then
             h.connecting = false
