@@ -28,6 +28,11 @@ local RETRY = 500     -- cs before making a watcher again after a failure
 
 local M = {}
 
+-- When set, called as trace("notice") when a release notice reaches the service and
+-- trace("woken") when a waiter it woke runs again (bench/redis/lock_bench.lua times the
+-- hand-off with it).
+M.trace = false
+
 -- db -> waker {watch, subs = {channel -> sub}, ready = bool, joiners = {token...}, failed = cs}
 -- sub = {count, gen, waiters = {entry...}, confirmed = bool, joiners = {token...}}
 local wakers = setmetatable({}, { __mode = "k" })
@@ -42,6 +47,7 @@ local function remove_entry(list, entry)
 end
 
 local function dispatch(w, payload, channel)
+    if M.trace then M.trace("notice") end
     local sub = w.subs[channel]
     if not sub then return end
     sub.gen = sub.gen + 1
@@ -279,6 +285,7 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared, ki
             if holder_ms and holder_ms > 0 then ms = math.min(ms, holder_ms + 1) end
             ms = math.min(ms, (give_up - now_ns) / MS + 1)
             local msg = M.sleep(sub, math.max(1, math.ceil(ms / 10)), token, fair, shared)
+            if msg and M.trace then M.trace("woken") end
             -- A hand-over names its waiter; one picked for another's (that waiter was not
             -- asleep) only tries.
             local to, fence
