@@ -146,9 +146,11 @@ for label in ref refsleep nonfair fair; do
         # Where a cycle goes: 1 ms, three round trips through the node (GET, SET, and the
         # release whose notice hands over) and the lock's own work; node_rtt against the
         # redis-benchmark round trip tells the client's share from the lock's.
-        echo "lock.path.c8.$label msgs_per_acq=$(col node_$label 2) cpu_us_per_acq=$(col node_$label 3)" \
-            "handoff_ms=$(col node_$label 4) node_get_rtt_ms=$(col node_$label 5)" \
-            "release_rtt_ms=$(col node_$label 6) c1_rtt_ms=$(awk -v r="$(col ceiling 3)" 'BEGIN {printf "%.3f", r / 1e3}')"
+        c1_ms="$(awk -v r="$(col ceiling 3)" 'BEGIN {printf "%.3f", r / 1e3}')"
+        echo "lock.path.c8.$label msgs_per_acq=$(col node_$label 2)" \
+            "cpu_us_per_acq=$(col node_$label 3) handoff_ms=$(col node_$label 4)" \
+            "node_get_rtt_ms=$(col node_$label 5) release_rtt_ms=$(col node_$label 6)" \
+            "c1_rtt_ms=$c1_ms"
     fi
 done
 pairs="$(col pairs 2)"

@@ -124,8 +124,10 @@ t.run(function()
         if i == 20 then break end
         l:release()
     end
-    t.wait_until(function() local x = metrics.board("locks")["m:burst"]; return x and x.holders == 1 end,
-        300, "the burst's last holder on the board, no sync asked")
+    t.wait_until(function()
+        local x = metrics.board("locks")["m:burst"]
+        return x and x.holders == 1
+    end, 300, "the burst's last holder on the board, no sync asked")
     local burst = core.info(lockboard).messages - handled
     t.ok(burst <= 3, string.format("40 lock events took %d messages to the board", burst))
     t.eq(metrics.board("locks")["m:burst"].token, l.token, "the last holder's token")

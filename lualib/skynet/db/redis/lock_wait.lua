@@ -10,9 +10,9 @@
 --
 -- Messages can be lost (the watcher reconnecting, a release racing a failed try); waiters
 -- therefore also sleep with a timeout and poll (a subscribed waiter's timeout comes from one
--- alarm per service, so a waiter woken early leaves no timer message behind). The per-channel generation closes the common
--- race: a try whose reply comes after the release message that followed it sees the generation
--- moved and tries again at once instead of sleeping.
+-- alarm per service, so a waiter woken early leaves no timer message behind). The per-channel
+-- generation closes the common race: a try whose reply comes after the release message that
+-- followed it sees the generation moved and tries again at once instead of sleeping.
 --
 -- Thread: the owning service. subscribe, sleep and until_taken yield.
 local skynet = require "skynet"
