@@ -15,6 +15,11 @@
 # Prints every run's lines, then the medians over `runs` (default 3):
 #   lock.contended.c8.nonfair acq_per_s=900 p99_wait_ms=40.1 cmds_per_acq=6.1 scripts_per_acq=2.0
 #       ref=620 ratio=1.45 ceiling=880 of_ceiling=0.95 exclusive_every_run=yes
+# Per mode, also the service messages and process CPU per acquisition and the medians of the
+# hand-off (release sent to the next holder's first instruction) and of a round trip through
+# the node:
+#   lock.path.c8.nonfair msgs_per_acq=6.6 cpu_us_per_acq=340 handoff_ms=0.16 node_get_rtt_ms=0.11
+#       release_rtt_ms=0.12 c1_rtt_ms=0.046
 # The reference needs python3-redis (Debian); without it the ratios to it are left out.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -70,8 +75,9 @@ measure() {
     local label=$1 before after line n extra
     shift
     before="$(counters)"
-    line="$("$@" 2>"$work/err.log" | grep -E '^(lock\.contended|ref\.redis_py)' || true)"
+    out="$("$@" 2>"$work/err.log" || true)"
     after="$(counters)"
+    line="$(grep -E '^(lock\.contended|ref\.redis_py)' <<< "$out" || true)"
     [ -n "$line" ] || { echo "lock bench $label failed: $(tail -3 "$work/err.log")" >&2; return 0; }
     n="$(awk -v a="$(field acq_per_s "$line")" -v s="$seconds" 'BEGIN {printf "%d", a * s}')"
     extra="$(per_acq "$before" "$after" "$n")"
@@ -79,6 +85,15 @@ measure() {
     echo "$label $(field acq_per_s "$line") $(field p99_wait_ms "$line") $(field exclusive "$line")" \
         "$(field cmds_per_acq "$extra") $(field scripts_per_acq "$extra")" \
         "$(field redis_cpu_us_per_acq "$extra")" >> "$results"
+    node="$(grep '^lock\.node' <<< "$out" || true)"
+    hand="$(grep '^lock\.handoff' <<< "$out" || true)"
+    [ -n "$node" ] || return 0
+    echo "run$run $node"
+    echo "run$run $hand"
+    # Medians of the hand-off and of one GET round trip through the node (the part before /).
+    echo "node_$label $(field msgs_per_acq "$node") $(field cpu_us_per_acq "$node")" \
+        "$(field sent_acq_ms "$hand" | cut -d/ -f1) $(field acq_get_ms "$hand" | cut -d/ -f1)" \
+        "$(field sent_reply_ms "$hand" | cut -d/ -f1)" >> "$results"
 }
 
 lua_bench() {
@@ -127,6 +142,16 @@ for label in ref refsleep nonfair fair; do
     fi
     line="$line ceiling=$ceiling of_ceiling=$(awk -v a="$acq" -v b="$ceiling" 'BEGIN {printf "%.2f", a / b}')"
     echo "$line exclusive_every_run=$excl"
+    if [ "$label" = nonfair ] || [ "$label" = fair ]; then
+        # Where a cycle goes: 1 ms, three round trips through the node (GET, SET, and the
+        # release whose notice hands over) and the lock's own work; node_rtt against the
+        # redis-benchmark round trip tells the client's share from the lock's.
+        c1_ms="$(awk -v r="$(col ceiling 3)" 'BEGIN {printf "%.3f", r / 1e3}')"
+        echo "lock.path.c8.$label msgs_per_acq=$(col node_$label 2)" \
+            "cpu_us_per_acq=$(col node_$label 3) handoff_ms=$(col node_$label 4)" \
+            "node_get_rtt_ms=$(col node_$label 5) release_rtt_ms=$(col node_$label 6)" \
+            "c1_rtt_ms=$c1_ms"
+    fi
 done
 pairs="$(col pairs 2)"
 [ -n "$pairs" ] && echo "lock.uncontended pairs_per_s=$pairs"

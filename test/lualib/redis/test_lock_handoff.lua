@@ -6,6 +6,7 @@
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 local lock = require "skynet.db.redis.lock"
+local core = require "skynet.core"
 local t = require "tlib"
 
 local port = assert(tonumber(os.getenv "SKYHIVE_TEST_REDIS_PORT"), "SKYHIVE_TEST_REDIS_PORT")
@@ -96,4 +97,29 @@ t.run(function()
     t.wait_until(function() return done == 6 end, 500, "every waiter, by hand-overs alone")
     t.eq(overlaps, 0, "one holder at a time")
     t.eq(db:exists("many"), false, "free at the end")
+
+    -- A waiter a hand-over wakes leaves no timer behind: the backstop polls of the service's
+    -- waiters share one alarm, so 40 turns of two coroutines (each wait's backstop 0.5 s away)
+    -- bring no timer message per wait after them (a few come from the alarms of the waits
+    -- above, superseded but still due).
+    local turns, ended = 0, 0
+    local POLL = { base = 500, max = 500, jitter = 0 }
+    for c = 1, 2 do
+        skynet.fork(function()
+            for _ = 1, 20 do
+                local l = assert(lock.acquire(c == 1 and db or other, "turns",
+                    { ttl = 5000, wait = 5000, retry = POLL }))
+                turns = turns + 1
+                skynet.yield()
+                assert(l:release())
+            end
+            ended = ended + 1
+        end)
+    end
+    t.wait_until(function() return ended == 2 end, 500, "40 turns")
+    t.eq(turns, 40, "40 acquisitions")
+    local handled = core.info(skynet.self()).messages
+    skynet.sleep(70)  -- past every backstop of those waits
+    local late = core.info(skynet.self()).messages - handled
+    t.ok(late <= 8, string.format("%d messages in the 0.7 s after the hand-overs", late))
 end)

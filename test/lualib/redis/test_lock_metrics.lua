@@ -8,6 +8,7 @@ local lock = require "skynet.db.redis.lock"
 local semaphore = require "skynet.db.redis.semaphore"
 local board = require "skynet.db.redis.lock_board"
 local metrics = require "skynet.metrics"
+local core = require "skynet.core"
 local t = require "tlib"
 local m = require "metrics_lib"
 
@@ -112,6 +113,27 @@ t.run(function()
     t.eq(entry("m:sem").holders, 1, "one left")
     p2:release()
     t.eq(entry("m:sem"), nil, "none left")
+    -- Batched: a burst of lock events reaches the board as one message per flush period, not
+    -- one per event, and the board follows without a sync.
+    board.sync()
+    local lockboard = skynet.uniqueservice("lockboard")
+    local handled = core.info(lockboard).messages
+    local l
+    for i = 1, 20 do
+        l = assert(lock.acquire(db, "m:burst", { ttl = 5000 }))
+        if i == 20 then break end
+        l:release()
+    end
+    t.wait_until(function()
+        local x = metrics.board("locks")["m:burst"]
+        return x and x.holders == 1
+    end, 300, "the burst's last holder on the board, no sync asked")
+    local burst = core.info(lockboard).messages - handled
+    t.ok(burst <= 3, string.format("40 lock events took %d messages to the board", burst))
+    t.eq(metrics.board("locks")["m:burst"].token, l.token, "the last holder's token")
+    l:release()
+    t.eq(entry("m:burst"), nil, "the burst's lock is off the board")
+
     db:disconnect()
     local clean, complaints = m.promtool()
     t.ok(clean, "promtool check metrics: " .. complaints)

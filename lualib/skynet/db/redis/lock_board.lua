@@ -4,16 +4,21 @@
 --
 -- One writer per node, the lockboard service (services/lua/lockboard.lua), so that a holder in
 -- one service and waiters in others never overwrite each other's view: the lock library of every
--- service tells it what happens (held, renewed, released, wait, waited) by send, in order, and
--- it publishes one entry per key:
+-- service notes what happens (held, renewed, released, wait, waited) and sends it, coalesced,
+-- at most every FLUSH_CS (one message per service and period, in order), and the board
+-- publishes one entry per key:
 --   {holder = ":0000002a" (the oldest holder's address), token =, fencing = n (fenced locks),
 --    since = ms (wall clock, when it was taken), expires = ms (when its lease ends unless
 --    renewed), kind = "lock" | "read" | "write" | "semaphore", holders = n, waiters = n}
 -- An entry goes when nothing holds or waits for the key. A holder that stops without releasing
--- stays until its lease's end (the lock in Redis does too); a waiter until its wait's end.
+-- stays until its lease's end (the lock in Redis does too); a waiter until its wait's end. The
+-- board is therefore up to FLUSH_CS behind each service's locks (one held and given back within
+-- that window never shows), and a service that exits loses its last window's events (its
+-- entries then go at their lease's or wait's end).
 --
--- Thread: the client functions run in the calling service (they do not yield, except the first
--- one, which finds or starts the service, and sync); serve() is the service's body.
+-- Thread: the client functions run in the calling service and do not yield, except sync and
+-- start (the flush, a timer callback, yields once to find or start the service); serve() is
+-- the service's body.
 local skynet = require "skynet"
 
 local floor = math.floor
@@ -42,34 +47,78 @@ local function service()
     return handle
 end
 
-local function tell(...)
+-- Changes not yet on the board, coalesced by key and token: "<key>\0<token>" ->
+-- {key, token, hold = entry | false (ended) | nil (unchanged), wait = deadline | false | nil}.
+-- A token belongs to one acquisition of one key, so its last change of each kind is all the
+-- board needs; a lease taken and given back between two flushes leaves {hold = false}.
+local pending, npending = {}, 0
+local flush_due = false
+
+-- Sends what is pending as one message. Yields only on the first one (finding the service).
+local function flush()
+    flush_due = false
+    if npending == 0 then return end
+    local batch, n = {}, 0
+    for _, c in pairs(pending) do
+        n = n + 1
+        batch[n] = c
+    end
+    pending, npending = {}, 0
     local h = service()
-    if h then skynet.send(h, "lua", ...) end
+    if h then skynet.send(h, "lua", "batch", batch) end
 end
+
+local function change(key, token)
+    local id = key .. "\0" .. token
+    local c = pending[id]
+    if not c then
+        c = { key = key, token = token }
+        pending[id] = c
+        npending = npending + 1
+        if not flush_due then
+            flush_due = true
+            skynet.timeout(M.FLUSH_CS, flush)
+        end
+    end
+    return c
+end
+
+-- How often (cs) a service sends its lock events to the board at most: the board is at most
+-- this much behind a service's locks (docs/operations.md). Every event of a service in that
+-- window goes in one message.
+M.FLUSH_CS = 10
 
 -- A lease was granted: key, kind, token, ttl (ms), fence (or nil).
 function M.held(key, kind, token, ttl, fence)
-    tell("held", key, kind, token, ttl, fence)
+    local t = now_ms()
+    change(key, token).hold = { kind = kind, since = t, expires = t + ttl, fence = fence }
 end
 
 -- A lease was renewed or extended for ttl ms from now.
 function M.renewed(key, token, ttl)
-    tell("renewed", key, token, ttl)
+    local c = change(key, token)
+    local expires = now_ms() + ttl
+    if c.hold then
+        c.hold.expires = expires
+    elseif c.hold == nil then
+        c.renewed = expires
+    end
 end
 
 -- A lease ended (released, lost, expired).
 function M.released(key, token)
-    tell("released", key, token)
+    local c = change(key, token)
+    c.hold, c.renewed = false, nil
 end
 
 -- A waiter (its token) starts waiting for key for up to wait_ms (math.huge: no end).
 function M.wait(key, token, wait_ms)
-    tell("wait", key, token, wait_ms ~= math.huge and wait_ms or nil)
+    change(key, token).wait = wait_ms ~= math.huge and now_ms() + wait_ms or math.huge
 end
 
 -- The waiter stopped waiting (it got the lock or gave up).
 function M.waited(key, token)
-    tell("waited", key, token)
+    change(key, token).wait = false
 end
 
 -- Finds or starts the node's lockboard service now, instead of at this service's first lock
@@ -79,8 +128,9 @@ function M.start()
     service()
 end
 
--- Returns once everything this service told the board is on it. Yields.
+-- Sends this service's pending events now and returns once they are on the board. Yields.
 function M.sync()
+    flush()
     local h = service()
     if h then skynet.call(h, "lua", "sync") end
 end
@@ -134,37 +184,34 @@ function M.serve()
         return k
     end
 
-    local CMD = {}
-    function CMD.held(src, key, kind, token, ttl, fence)
-        local t = now_ms()
-        entry(key).holders[token] = { src = src, token = token, kind = kind, since = t,
-            expires = t + ttl, fence = fence }
-        publish(key)
-    end
-    function CMD.renewed(_, key, token, ttl)
-        local h = keys[key] and keys[key].holders[token]
-        if h then
-            h.expires = now_ms() + ttl
-            publish(key)
+    -- One service's changes since its last flush (see change()); each key touched is
+    -- published once.
+    local function batch(src, list)
+        local touched = {}
+        for i = 1, #list do
+            local c = list[i]
+            local key, token = c.key, c.token
+            local k = keys[key]
+            if c.hold then
+                k = k or entry(key)
+                local h = c.hold
+                h.src, h.token = src, token
+                k.holders[token] = h
+            elseif c.hold == false then
+                if k then k.holders[token] = nil end
+            elseif c.renewed then
+                local h = k and k.holders[token]
+                if h then h.expires = c.renewed end
+            end
+            if c.wait then
+                k = k or entry(key)
+                k.waiters[token] = c.wait
+            elseif c.wait == false then
+                if k then k.waiters[token] = nil end
+            end
+            if k then touched[key] = true end
         end
-    end
-    function CMD.released(_, key, token)
-        local k = keys[key]
-        if k and k.holders[token] then
-            k.holders[token] = nil
-            publish(key)
-        end
-    end
-    function CMD.wait(_, key, token, wait_ms)
-        entry(key).waiters[token] = wait_ms and now_ms() + wait_ms or math.huge
-        publish(key)
-    end
-    function CMD.waited(_, key, token)
-        local k = keys[key]
-        if k and k.waiters[token] then
-            k.waiters[token] = nil
-            publish(key)
-        end
+        for key in pairs(touched) do publish(key) end
     end
 
     local function sweep()
@@ -191,9 +238,8 @@ function M.serve()
     skynet.start(function()
         skynet.dispatch("lua", function(session, src, cmd, ...)
             if cmd == "sync" then return skynet.retpack(true) end
-            local f = CMD[cmd]
-            if not f then error("lockboard: unknown command " .. tostring(cmd)) end
-            f(src, ...)
+            if cmd ~= "batch" then error("lockboard: unknown command " .. tostring(cmd)) end
+            batch(src, ...)
             if session ~= 0 then skynet.retpack(true) end
         end)
         skynet.timeout(SWEEP_CS, sweep)

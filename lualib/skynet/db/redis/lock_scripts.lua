@@ -91,18 +91,31 @@ function scripts.run(script, db, ...)
     return nil, r
 end
 
--- Shared by the scripts that touch a fair queue: the server time in ms, and dropping waiters
--- whose expiry has passed (they stopped polling: their service or process is gone).
+-- Shared by the scripts that touch a fair queue: the server time in ms, and the first live
+-- waiter. Waiters whose expiry has passed (they stopped polling: their service or process is
+-- gone) are dropped only when one of them is at the head, the one place where a dead waiter
+-- matters; the others go with a later head or with the queue's own expiry. So a queue read costs
+-- a ZRANGE, a ZSCORE and a TIME, not a range scan.
 local PRUNE = [[
 local function now_ms()
     local t = redis.call('TIME')
     return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function prune(queue, qexp, now)
-    local dead = redis.call('ZRANGEBYSCORE', qexp, '-inf', now)
-    if #dead > 0 then
-        redis.call('ZREM', queue, unpack(dead))
-        redis.call('ZREM', qexp, unpack(dead))
+local function live_head(queue, qexp)
+    local now
+    while true do
+        local head = redis.call('ZRANGE', queue, 0, 0)[1]
+        if not head then return nil end
+        local exp = redis.call('ZSCORE', qexp, head)
+        now = now or now_ms()
+        if exp and tonumber(exp) > now then return head end
+        if exp then
+            local dead = redis.call('ZRANGEBYSCORE', qexp, '-inf', now)
+            redis.call('ZREM', queue, unpack(dead))
+            redis.call('ZREM', qexp, unpack(dead))
+        else
+            redis.call('ZREM', queue, head)
+        end
     end
 end
 ]]
@@ -131,11 +144,7 @@ local function hand(channel, w)
     return redis.call('PUBLISH', channel .. ':' .. service, w .. ' ' .. fence)
 end
 local function handoff(channel)
-    local head
-    if redis.call('EXISTS', KEYS[2]) == 1 then
-        prune(KEYS[2], KEYS[3], now_ms())
-        head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-    end
+    local head = live_head(KEYS[2], KEYS[3])
     if head then
         if string.match(head, '/(%d+)f?$') then
             redis.call('ZREM', KEYS[2], head)
@@ -198,16 +207,19 @@ if cur == token then
     if ARGV[3] == '1' then fence = tonumber(redis.call('GET', KEYS[2]) or '0') end
     return {1, fence, redis.call('PTTL', key)}
 end
-local now = now_ms()
-prune(KEYS[3], KEYS[4], now)
-local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
-if cur == false and (head == nil or head == token) then
-    redis.call('SET', key, token, 'PX', ARGV[2])
-    redis.call('ZREM', KEYS[3], token)
-    redis.call('ZREM', KEYS[4], token)
-    local fence = 0
-    if ARGV[3] == '1' then fence = redis.call('INCR', KEYS[2]) end
-    return {1, fence, tonumber(ARGV[2])}
+-- Only a free lock needs its queue's head: a held one is refused whoever is first.
+if cur == false then
+    local head = live_head(KEYS[3], KEYS[4])
+    if head == nil or head == token then
+        redis.call('SET', key, token, 'PX', ARGV[2])
+        if head then
+            redis.call('ZREM', KEYS[3], token)
+            redis.call('ZREM', KEYS[4], token)
+        end
+        local fence = 0
+        if ARGV[3] == '1' then fence = redis.call('INCR', KEYS[2]) end
+        return {1, fence, tonumber(ARGV[2])}
+    end
 end
 if mode == '2' then
     if redis.call('ZSCORE', KEYS[3], token) == false then
@@ -217,7 +229,7 @@ if mode == '2' then
         redis.call('ZADD', KEYS[3], seq, token)
     end
     local qttl = tonumber(ARGV[5])
-    redis.call('ZADD', KEYS[4], now + qttl, token)
+    redis.call('ZADD', KEYS[4], now_ms() + qttl, token)
     redis.call('PEXPIRE', KEYS[3], qttl)
     redis.call('PEXPIRE', KEYS[4], qttl)
 end

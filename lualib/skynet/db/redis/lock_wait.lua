@@ -9,9 +9,10 @@
 -- soon costs no SUBSCRIBE; the watcher is closed with its last channel.
 --
 -- Messages can be lost (the watcher reconnecting, a release racing a failed try); waiters
--- therefore also sleep with a timeout and poll. The per-channel generation closes the common
--- race: a try whose reply comes after the release message that followed it sees the generation
--- moved and tries again at once instead of sleeping.
+-- therefore also sleep with a timeout and poll (a subscribed waiter's timeout comes from one
+-- alarm per service, so a waiter woken early leaves no timer message behind). The per-channel
+-- generation closes the common race: a try whose reply comes after the release message that
+-- followed it sees the generation moved and tries again at once instead of sleeping.
 --
 -- Thread: the owning service. subscribe, sleep and until_taken yield.
 local skynet = require "skynet"
@@ -28,6 +29,11 @@ local RETRY = 500     -- cs before making a watcher again after a failure
 
 local M = {}
 
+-- When set, called as trace("notice") when a release notice reaches the service and
+-- trace("woken") when a waiter it woke runs again (bench/redis/lock_bench.lua times the
+-- hand-off with it).
+M.trace = false
+
 -- db -> waker {watch, subs = {channel -> sub}, ready = bool, joiners = {token...}, failed = cs}
 -- sub = {count, gen, waiters = {entry...}, confirmed = bool, joiners = {token...}}
 local wakers = setmetatable({}, { __mode = "k" })
@@ -42,6 +48,7 @@ local function remove_entry(list, entry)
 end
 
 local function dispatch(w, payload, channel)
+    if M.trace then M.trace("notice") end
     local sub = w.subs[channel]
     if not sub then return end
     sub.gen = sub.gen + 1
@@ -200,6 +207,39 @@ function M.unsubscribe(sub)
     end)
 end
 
+-- The backstop alarm of the service's subscribed sleepers. A sleeper that a release wakes early
+-- would leave its own timer behind, one more message to the service for every contended
+-- acquisition; instead sleepers wait on their entry and one alarm at a time, set for the
+-- earliest due sleeper, wakes those whose time is up and is then set for the next.
+local sleepers = {}         -- entry -> true, while it waits
+local alarm_at, alarm_gen = nil, 0
+
+local arm
+
+local function ring(gen)
+    if gen ~= alarm_gen then return end  -- superseded by an earlier alarm
+    alarm_at = nil
+    local t, next_due = now(), nil
+    for e in pairs(sleepers) do
+        if e.due <= t then
+            sleepers[e] = nil
+            wakeup(e)
+        elseif not next_due or e.due < next_due then
+            next_due = e.due
+        end
+    end
+    if next_due then arm(next_due) end
+end
+
+-- The alarm rings at `due` (skynet.now() cs) or earlier.
+function arm(due)
+    if alarm_at and alarm_at <= due then return end
+    alarm_at = due
+    alarm_gen = alarm_gen + 1
+    local gen = alarm_gen
+    timeout(math.max(0, due - now()), function() ring(gen) end)
+end
+
 -- Sleeps up to cs centiseconds or until a release on the channel picks this waiter. `token`
 -- is the waiter's lock token (fair mode is woken by name), `fair` whether it is a fair waiter.
 -- A `shared` waiter (a reader) is woken together with every other shared one. Returns the
@@ -209,10 +249,13 @@ function M.sleep(sub, cs, token, fair, shared)
         sleep(cs)
         return false
     end
-    local entry = { token = token, fair = fair, shared = shared, woken = false }
+    local entry = { token = token, fair = fair, shared = shared, woken = false, due = now() + cs }
     local list = sub.waiters
     list[#list + 1] = entry
-    sleep(cs, entry)
+    sleepers[entry] = true
+    arm(entry.due)
+    skynet.wait(entry)
+    sleepers[entry] = nil
     if not entry.woken then remove_entry(list, entry) end
     return entry.woken
 end
@@ -279,6 +322,7 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared, ki
             if holder_ms and holder_ms > 0 then ms = math.min(ms, holder_ms + 1) end
             ms = math.min(ms, (give_up - now_ns) / MS + 1)
             local msg = M.sleep(sub, math.max(1, math.ceil(ms / 10)), token, fair, shared)
+            if msg and M.trace then M.trace("woken") end
             -- A hand-over names its waiter; one picked for another's (that waiter was not
             -- asleep) only tries.
             local to, fence
