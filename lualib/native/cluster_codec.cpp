@@ -148,25 +148,6 @@ Result<void> Framer::cut(size_t len) {
 }
 
 bool Framer::routed(const uint8_t* p, size_t len) {
-    if (len >= 12 && p[0] == kRequest && !(p[5] & ~kFlagPush)) {
-        // REQUEST: u32 session | u8 flags (push or not, no parts) | u32 total | address | data
-        size_t off = 0;
-        uint32_t handle = 0;
-        std::string_view name;
-        if (p[10] == 0 && len >= 15) {
-            handle = load_be32(p + 11);
-            off = 15;
-        } else if (p[10] == 1 && p[11] != 0 && len >= 12 + size_t(p[11])) {
-            name = std::string_view(reinterpret_cast<const char*>(p + 12), p[11]);
-            off = 12 + size_t(p[11]);
-        } else {
-            return false;
-        }
-        if (load_be32(p + 6) != len - off) return false;
-        return router_->request(load_be32(p + 1), p[5] & kFlagPush, off != 15, handle, name,
-                                reinterpret_cast<const char*>(p + off), uint32_t(len - off),
-                                uint32_t(4 + len));
-    }
     // RESPONSE: u32 session | u8 flags (ok, no parts) | u32 total == the data in this frame.
     if (len < 10 || p[0] != kResponse || p[5] != kFlagOk || load_be32(p + 6) != len - 10)
         return false;

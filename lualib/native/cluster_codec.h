@@ -29,7 +29,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -65,11 +64,6 @@ class AnswerRouter {
     // frame_bytes: the frame on the wire). True when it was delivered: the frame is then dropped
     // from the batch.
     virtual bool route(uint32_t ls, const char* data, uint32_t size, uint32_t frame_bytes) = 0;
-    // A whole one-frame request of the peer (session ls; push: no answer) addressed to `handle`
-    // (by_name false) or to `name`. True when it was delivered to the service.
-    virtual bool request(uint32_t ls, bool push, bool by_name, uint32_t handle,
-                         std::string_view name, const char* data, uint32_t size,
-                         uint32_t frame_bytes) = 0;
 };
 
 // Cuts a link's stream into whole frames. The payload it delivers is the completed frames back to

@@ -59,12 +59,7 @@
 //                                     nothing more; n calls failed
 //   router:has(ls) -> boolean         call ls waits
 //   router:waiting() -> n
-//   router:serve(answerer)            from now on the framer also hands the peer's one-frame
-//                                     requests to local services (by handle or ".name"), as
-//                                     "lua" messages with the peer's session and source answerer
-//   router:names(t)                   the names of cluster.register ("@name" -> handle) it routes
-//   router:stats() -> bytes, served  bytes of the frames routed and requests served since the
-//                                     last call
+//   router:stats() -> bytes          bytes of the answer frames routed since the last call
 //   core.prefix(address, msg, sz) -> msg2, sz2
 //       skynet.pack(address) followed by msg, in one new buffer; msg is freed.
 //   core.hmac_sha256(key, data) -> 32 bytes   (libcrypto)
@@ -489,39 +484,8 @@ int l_router_waiting(lua_State* L) {
 }
 
 int l_router_stats(lua_State* L) {
-    uint64_t bytes = 0, served = 0;
-    check_router(L).drain_stats(&bytes, &served);
-    lua_pushinteger(L, lua_Integer(bytes));
-    lua_pushinteger(L, lua_Integer(served));
-    return 2;
-}
-
-int l_router_names(lua_State* L) {
-    cluster::Router& r = check_router(L);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    // Checked before the map is built, so that an error leaves no C++ object behind.
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-        if (lua_type(L, -2) != LUA_TSTRING || !lua_isinteger(L, -1))
-            return luaL_error(L, "cluster router: names must map strings to handles");
-        lua_pop(L, 1);
-    }
-    std::unordered_map<std::string, Handle> names;
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-        size_t len = 0;
-        const char* k = lua_tolstring(L, -2, &len);
-        names.emplace(std::string(k, len), Handle(uint32_t(lua_tointeger(L, -1))));
-        lua_pop(L, 1);
-    }
-    r.set_names(std::move(names));
-    return 0;
-}
-
-int l_router_serve(lua_State* L) {
-    cluster::Router& r = check_router(L);
-    r.serve(core_args::check_dest(L, 2));
-    return 0;
+    lua_pushinteger(L, lua_Integer(check_router(L).drain_bytes()));
+    return 1;
 }
 
 }  // namespace
@@ -542,8 +506,7 @@ extern "C" int luaopen_skynet_cluster_core(lua_State* L) {
     const luaL_Reg router_methods[] = {{"id", l_router_id},           {"add", l_router_add},
                                        {"take", l_router_take},       {"close", l_router_close},
                                        {"waiting", l_router_waiting}, {"stats", l_router_stats},
-                                       {"has", l_router_has},         {"serve", l_router_serve},
-                                       {"names", l_router_names},     {nullptr, nullptr}};
+                                       {"has", l_router_has},         {nullptr, nullptr}};
     luaL_newmetatable(L, kRouterMeta);
     luaL_newlib(L, router_methods);
     lua_setfield(L, -2, "__index");

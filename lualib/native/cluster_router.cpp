@@ -87,53 +87,11 @@ size_t Router::waiting() const {
     return waiting_.size();
 }
 
-void Router::serve(Handle answerer) {
+uint64_t Router::drain_bytes() {
     std::lock_guard lock(mu_);
-    answerer_ = answerer;
-}
-
-void Router::set_names(std::unordered_map<std::string, Handle> names) {
-    std::lock_guard lock(mu_);
-    names_.swap(names);
-}
-
-void Router::drain_stats(uint64_t* bytes, uint64_t* served) {
-    std::lock_guard lock(mu_);
-    *bytes = routed_bytes_;
-    *served = served_;
-    routed_bytes_ = served_ = 0;
-}
-
-bool Router::request(uint32_t ls, bool push, bool by_name, uint32_t handle, std::string_view name,
-                     const char* data, uint32_t size, uint32_t frame_bytes) {
-    if (!push && (ls == 0 || ls > 0x7fffffff)) return false;
-    Handle target(handle);
-    if (by_name && (name.size() < 2 || name == ".clusterd")) return false;
-    if (by_name && name[0] == '.') {
-        target = node_.query_name(name);
-        if (!target) return false;  // the link answers "service .x is dead"
-    }
-    Handle answerer;
-    {
-        std::lock_guard lock(mu_);
-        if (closed_ || !answerer_) return false;
-        if (by_name && name[0] != '.') {
-            auto it = names_.find(std::string(name));
-            if (it == names_.end()) return false;  // the link answers "unknown name @x"
-            target = it->second;
-        }
-        answerer = answerer_;
-        routed_bytes_ += frame_bytes;
-        ++served_;
-    }
-    // A dead target: a call's error reply goes to the answerer, which answers the peer with it.
-    if (!node_.send(answerer, target, MessageType::lua, push ? 0 : int32_t(ls),
-                    size ? Payload::copy(data, size) : Payload()) &&
-        push)
-        node_.log(link_, LogLevel::warn,
-                  "cluster: a push of the peer to :" + std::to_string(target.value) +
-                      " dropped: service is dead");
-    return true;
+    const uint64_t bytes = routed_bytes_;
+    routed_bytes_ = 0;
+    return bytes;
 }
 
 bool Router::route(uint32_t ls, const char* data, uint32_t size, uint32_t frame_bytes) {

@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <string>
 #include <string_view>
 #include <unordered_map>
 
@@ -54,21 +53,11 @@ class Router final : public AnswerRouter {
     size_t close(std::string_view text);
     bool has(uint32_t ls) const;
     size_t waiting() const;
-    // From now on (the connection is up) the peer's one-frame requests addressed by handle or
-    // by a name (a local ".name", or an "@name" of set_names) go straight to their service as
-    // "lua" messages with the peer's session and `answerer` as source: answers then reach
-    // `answerer` (the link's clusterbulk), which frames them. A ".clusterd" address, a name not
-    // known, a session above 2^31-1 and requests in parts stay with the link. Thread: any.
-    void serve(Handle answerer);
-    // The names of cluster.register ("@name" -> handle), replacing the previous ones.
-    void set_names(std::unordered_map<std::string, Handle> names);
-    // Bytes of frames routed (answers and requests) and requests served since the last call.
-    void drain_stats(uint64_t* bytes, uint64_t* served);
+    // Bytes of answer frames routed since the last call.
+    uint64_t drain_bytes();
 
     // Thread: socket thread (the framer). Sends the answer to its caller when ls waits.
     bool route(uint32_t ls, const char* data, uint32_t size, uint32_t frame_bytes) override;
-    bool request(uint32_t ls, bool push, bool by_name, uint32_t handle, std::string_view name,
-                 const char* data, uint32_t size, uint32_t frame_bytes) override;
 
   private:
     struct Waiter {
@@ -80,12 +69,9 @@ class Router final : public AnswerRouter {
     const Handle link_;
     const uint64_t id_;
     mutable std::mutex mu_;
-    std::unordered_map<uint32_t, Waiter> waiting_;   // guarded by mu_
-    bool closed_ = false;                            // guarded by mu_
-    Handle answerer_;                                // guarded by mu_; none: not serving
-    std::unordered_map<std::string, Handle> names_;  // guarded by mu_
-    uint64_t routed_bytes_ = 0;                      // guarded by mu_
-    uint64_t served_ = 0;                            // guarded by mu_
+    std::unordered_map<uint32_t, Waiter> waiting_;  // guarded by mu_
+    bool closed_ = false;                           // guarded by mu_
+    uint64_t routed_bytes_ = 0;                     // guarded by mu_
 };
 
 }  // namespace skyhive::cluster

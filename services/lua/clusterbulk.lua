@@ -10,12 +10,7 @@
 -- call (BULK_SENT) before the first frame is written, so the answer, which comes to the link,
 -- always finds it pending, and a connection lost meanwhile fails it as any call of the link.
 -- Otherwise the message goes to the link as it is (queued while dialing, or failed with the
--- link's error).
---
--- It also answers the peer's requests that the socket thread handed straight to local services
--- with this service as their source (core.router's serve): each answer (or error) arrives here
--- as a response nobody waits for, with the peer's session, and goes out as a RESPONSE frame,
--- gathered with the others of its burst. Thread: this service only.
+-- link's error). Thread: this service only.
 local skynet = require "skynet"
 local core = require "skynet.cluster.core"
 local driver = require "skynet.socketdriver"
@@ -75,67 +70,9 @@ skynet.register_protocol {
     end,
 }
 
--- Answers of one burst are gathered and written together: at the end of the message when nothing
--- else waits in the mailbox, else once behind what waits (as the link does).
-local flush_forked = false
-local mqlen, yield, trash = skynet.mqlen, skynet.yield, skynet.trash
-
-local function flush()
-    local buf, size = out:take()
-    if not buf then return end
-    if id then driver.send(id, buf, size) else trash(buf, size) end
-end
-
-local function flush_later()
-    yield()
-    flush_forked = false
-    flush()
-end
-
-local function answered(session, ok, n, ...)
-    if not ok then
-        local text = tostring(n)
-        if text:find("larger than cluster_max_message", 1, true) then
-            text = format("node %s: answer %s", peername, (text:gsub("^message ", "")))
-        end
-        return answered(session, pcall(out.response, out, session, false, text, nil, false, true))
-    end
-    if n ~= 0 then
-        for i = 1, 2 * n, 2 do
-            local b, s = select(i, ...)
-            driver.send(id, b, s)
-        end
-        return
-    end
-    if (...) >= 65536 or mqlen() == 0 then return flush() end
-    if not flush_forked then
-        flush_forked = true
-        skynet.fork(flush_later)
-    end
-end
-
--- A local service answered the peer's request `session` (ok false: an error, msg its text;
--- empty when the service was dead or died first: the error's source is that service). msg
--- belongs to the message being dispatched. With no connection up the peer's call has already
--- failed there: nothing is sent.
-local function served(session, source, msg, sz, ok)
-    if not id or not out then return end
-    if ok then
-        return answered(session, pcall(out.response, out, session, true, msg, sz, true, true))
-    end
-    local text = sz > 0 and skynet.tostring(msg, sz)
-        or format("service %s is dead or exited before answering", skynet.address(source))
-    answered(session, pcall(out.response, out, session, false, text, nil, false, true))
-end
-
 skynet.start(function()
-    skynet.dispatch_unknown_response(served)
     skynet.dispatch("lua", function(_, _, cmd, a, b)
         if cmd == "STATE" then
-            if id and id ~= a and out then
-                local buf, size = out:take() -- answers for the connection that went down
-                if buf then trash(buf, size) end
-            end
             id, full = a, b
         elseif cmd == "CONF" then
             out = core.link { max_message = a, part = b }

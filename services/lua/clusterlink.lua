@@ -11,12 +11,6 @@
 -- (skynet.dispatch_unknown_response) and goes out as a RESPONSE frame: no coroutine per request
 -- either.
 --
--- The peer's requests take the same shortcut once the connection is up: the framer hands a
--- one-frame request addressed by handle, by a local ".name" or by an "@name" of cluster.register
--- straight to its service, with this link's clusterbulk as the source, which frames the answer;
--- the rest (".clusterd", unknown names, requests in parts, requests read before this side saw
--- the handshake end) come here.
---
 -- Calls and pushes whose arguments hold a long string come through this link's clusterbulk
 -- instead (it frames them, so that framing never holds the small calls here): it tells this
 -- service of each call it wrote (BULK_SENT), and this service tells it the socket (STATE).
@@ -127,12 +121,11 @@ end
 
 -- Tells clusterbulk the socket it may write on (false while no connection is up) and whether
 -- the send queue is past its mark.
--- Adds what c's framer routed (frame bytes, requests served) to the link's metrics (every
--- heartbeat tick and when c drops).
+-- Adds the bytes of the answers c's framer routed to the link's metrics (every heartbeat tick
+-- and when c drops).
 local function sync_stats(c)
-    local bytes, served = c.router:stats()
+    local bytes = c.router:stats()
     if bytes > 0 then cm.received_bytes:inc(bytes) end
-    if served > 0 then cm.served:inc(served) end
 end
 
 local function tell_bulk()
@@ -446,10 +439,6 @@ local function up(c, epoch)
         end
     end)
     tell_bulk()
-    -- The peer's one-frame requests to a handle or a ".name" go straight to their services from
-    -- now on; clusterbulk frames their answers (it knows the socket from tell_bulk).
-    c.router:names(names)
-    c.router:serve(bulk)
     socket.nodelay(c.id)
     -- Bounded kernel buffers: a small frame written after a large message's parts waits behind
     -- at most this much of them in each kernel (with Linux's tuned defaults, up to 4 MB sent and
@@ -681,7 +670,6 @@ end
 
 function CMD.NAMES(t)
     names = t
-    if link then link.router:names(t) end
     return true
 end
 
