@@ -85,7 +85,10 @@ end
 
 -- Frames of small messages are gathered in `out` (core.link's gather) and written together:
 -- at the end of the message that gathered them when nothing else waits in this service's
--- mailbox, else once behind what waits now (a skynet.yield), or at once past FLUSH_BYTES. So a
+-- mailbox and no other call waits for an answer, else once behind what waits now (a
+-- skynet.yield), or at once past FLUSH_BYTES. (Answers reach their callers without passing
+-- through here, so an empty mailbox no longer means a burst is over: other calls in flight mean
+-- more requests are coming as their answers arrive.) So a
 -- burst of calls or answers costs one socket write instead of one each. The gathered frames
 -- belong to `link` (they are dropped with it).
 local FLUSH_BYTES = 64 * 1024
@@ -112,7 +115,9 @@ end
 
 -- After gathering `bytes` (the total so far): writes now, or arranges the write.
 local function gathered(bytes)
-    if bytes >= FLUSH_BYTES or mqlen() == 0 then return flush() end
+    if bytes >= FLUSH_BYTES or (mqlen() == 0 and not (link and link.router:waiting() > 1)) then
+        return flush()
+    end
     if not flush_forked then
         flush_forked = true
         skynet.fork(flush_later)
