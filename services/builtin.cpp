@@ -3,6 +3,7 @@
 #include "core/node.h"
 #include "lualib/native/cluster_codec.h"
 #include "lualib/native/cluster_core.h"
+#include "lualib/native/cluster_router.h"
 #include "lualib/native/crypt.h"
 #include "lualib/native/debug_core.h"
 #include "lualib/native/http_parser_lua.h"
@@ -38,11 +39,21 @@ Result<std::unique_ptr<net::Framer>> make_resp_framer(const FramerOptions& optio
 // "cluster": node-to-node link frames (u32 big-endian length + body). Options: max_frame, the
 // largest body accepted (262144 by default); assemble, the largest split message put together on
 // the socket thread (off by default; the link's codec then needs `assembled`), with max_pending
-// the bytes its incomplete ones may hold (4 * assemble by default).
+// the bytes its incomplete ones may hold (4 * assemble by default); router, the id of a link
+// connection's cluster::Router (skynet.cluster.core's router:id()), which then takes the answers
+// that arrive in one frame straight to their callers (needs assemble).
 Result<std::unique_ptr<net::Framer>> make_cluster_framer(const FramerOptions& options) {
     uint32_t max_frame = cluster::kDefaultMaxFrame;
     int64_t assemble = 0, max_pending = 0;
+    std::shared_ptr<cluster::Router> router;
     for (const auto& [key, value] : options) {
+        if (key == "router") {
+            router = value > 0 ? cluster::Router::find(uint64_t(value)) : nullptr;
+            if (!router)
+                return Error{"cluster framer: option router: no router " + std::to_string(value) +
+                             " (its link connection is gone)"};
+            continue;
+        }
         if (key == "max_frame") {
             if (value < 1 || value > int64_t(1) << 30)
                 return Error{"cluster framer: option max_frame must be in 1..1073741824"};
@@ -60,6 +71,10 @@ Result<std::unique_ptr<net::Framer>> make_cluster_framer(const FramerOptions& op
     if (assemble > 0)
         framer->assemble(uint32_t(assemble),
                          max_pending > 0 ? uint64_t(max_pending) : 4 * uint64_t(assemble));
+    if (router) {
+        if (assemble == 0) return Error{"cluster framer: option router needs assemble"};
+        framer->route_answers(std::move(router));
+    }
     return std::unique_ptr<net::Framer>(std::move(framer));
 }
 

@@ -121,6 +121,9 @@ Result<void> Framer::cut(size_t len) {
     Result<Taken> taken = take_part(reinterpret_cast<const uint8_t*>(buf_ + complete_ + 4), len);
     if (!taken) return taken.error();
     const size_t end = complete_ + 4 + len;
+    if (*taken == Taken::no && router_ &&
+        routed(reinterpret_cast<const uint8_t*>(buf_ + complete_ + 4), len))
+        taken = Taken::absorbed;
     switch (*taken) {
         case Taken::no:
             complete_ = end;
@@ -142,6 +145,14 @@ Result<void> Framer::cut(size_t len) {
         }
     }
     return {};
+}
+
+bool Framer::routed(const uint8_t* p, size_t len) {
+    // RESPONSE: u32 session | u8 flags (ok, no parts) | u32 total == the data in this frame.
+    if (len < 10 || p[0] != kResponse || p[5] != kFlagOk || load_be32(p + 6) != len - 10)
+        return false;
+    return router_->route(load_be32(p + 1), reinterpret_cast<const char*>(p + 10),
+                          uint32_t(len - 10), uint32_t(4 + len));
 }
 
 Result<Framer::Taken> Framer::take_part(const uint8_t* p, size_t len) {

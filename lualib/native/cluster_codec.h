@@ -27,6 +27,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -54,6 +55,17 @@ inline constexpr uint32_t kDefaultPart = 65536;
 // The largest header a frame carries before its data part (a REQUEST naming a 255-byte name).
 inline constexpr uint32_t kMaxHeader = 4 + 1 + 4 + 1 + 4 + 2 + 255;
 
+// Where a framer hands answers (RESPONSE frames) straight to their callers on the socket thread
+// (cluster_router.h). Thread: route is called on the socket thread.
+class AnswerRouter {
+  public:
+    virtual ~AnswerRouter() = default;
+    // The whole answer (not an error) of link session ls (data: size bytes, borrowed;
+    // frame_bytes: the frame on the wire). True when it was delivered: the frame is then dropped
+    // from the batch.
+    virtual bool route(uint32_t ls, const char* data, uint32_t size, uint32_t frame_bytes) = 0;
+};
+
 // Cuts a link's stream into whole frames. The payload it delivers is the completed frames back to
 // back, exactly as they were on the wire (length prefixes included). A length of 0 or above
 // max_frame is a stream error, reported as soon as the 4 length bytes are in.
@@ -72,6 +84,10 @@ class Framer final : public net::Framer {
     // Assembles split messages of up to max_message bytes while those incomplete hold at most
     // max_pending bytes (a message past either passes in parts). Thread: before the first feed.
     void assemble(uint32_t max_message, uint64_t max_pending);
+    // Offers every answer that arrives in one frame (a RESPONSE without parts, not an error:
+    // those stay with the link, which counts them) to `router` before batching it; only with
+    // assemble(). Thread: before the first feed.
+    void route_answers(std::shared_ptr<AnswerRouter> router) { router_ = std::move(router); }
 
     Result<void> feed(const char* data, size_t n) override;
     Payload take(uint32_t* count) override;
@@ -89,6 +105,8 @@ class Framer final : public net::Framer {
     enum class Taken { no, absorbed, completed };
 
     bool reserve(size_t need);
+    // The whole frame at body (len bytes) was an answer `router_` delivered.
+    bool routed(const uint8_t* body, size_t len);
     // Looks at the whole frame whose body is `body` (len bytes): a first frame or part of a split
     // message is taken into its assembly; the last part completes it (the local frame is then in
     // `local_`).
@@ -96,7 +114,8 @@ class Framer final : public net::Framer {
     Result<void> cut(size_t len);
 
     uint32_t max_frame_;
-    uint32_t assemble_max_ = 0;  // 0: no assembly
+    std::shared_ptr<AnswerRouter> router_;  // shared with the link's service (cluster_router.h)
+    uint32_t assemble_max_ = 0;             // 0: no assembly
     uint64_t max_pending_ = 0;
     uint64_t pending_bytes_ = 0;
     std::unordered_map<uint64_t, Assembly> assembling_;  // key: direction << 32 | session

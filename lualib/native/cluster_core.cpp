@@ -44,6 +44,22 @@
 //                                     (the assembled messages' data; nothing else needs it)
 //   link:reset()                      drops incomplete incoming messages
 //   link:pending() -> count, bytes    incomplete incoming messages
+//   core.router() -> router
+//       The calls one connection of this service's link waits on (cluster_router.h), shared
+//       with the connection's framer (its option router = router:id()), which hands the answers
+//       (not errors) that arrive in one frame to their callers on the socket thread, with this
+//       service as their source. Thread: any method from the owning service (the table has its own
+//       lock).
+//   router:id() -> integer            for the framer's option `router`
+//   router:add(ls, source, session) -> boolean
+//       call ls of source's session waits; false when ls already waits or the router is closed
+//   router:take(ls) -> source, session | nil
+//       removes call ls (an answer the framer passed on: assembled, or routed too late)
+//   router:close(text) -> n           fails every waiting call with the error text, routes
+//                                     nothing more; n calls failed
+//   router:has(ls) -> boolean         call ls waits
+//   router:waiting() -> n
+//   router:stats() -> bytes          bytes of the answer frames routed since the last call
 //   core.prefix(address, msg, sz) -> msg2, sz2
 //       skynet.pack(address) followed by msg, in one new buffer; msg is freed.
 //   core.hmac_sha256(key, data) -> 32 bytes   (libcrypto)
@@ -63,8 +79,11 @@
 #include <new>
 #include <vector>
 
+#include "core/service.h"
 #include "lualib/native/cluster_codec.h"
+#include "lualib/native/cluster_router.h"
 #include "lualib/native/crypt.h"
+#include "lualib/native/skynet_core.h"
 
 namespace skyhive {
 
@@ -75,6 +94,7 @@ using cluster::Item;
 using cluster::Limits;
 
 constexpr const char* kLinkMeta = "skynet.cluster.link";
+constexpr const char* kRouterMeta = "skynet.cluster.router";
 constexpr int kStride = 6;
 
 struct Link {
@@ -383,6 +403,91 @@ int l_random(lua_State* L) {
     return crypt::random_bytes(L, "cluster.core.random");
 }
 
+// ---- router ----------------------------------------------------------------------------------
+
+// The userdata holds one reference; __gc drops it (the framer may keep the router a while).
+struct RouterRef {
+    std::shared_ptr<cluster::Router> router;
+};
+
+cluster::Router& check_router(lua_State* L) {
+    auto* ref = static_cast<RouterRef*>(luaL_checkudata(L, 1, kRouterMeta));
+    if (!ref->router) luaL_error(L, "cluster router: used after its finalizer");
+    return *ref->router;
+}
+
+uint32_t ls_arg(lua_State* L, int idx) {
+    const int64_t ls = session_arg(L, idx);
+    if (ls < 0)
+        luaL_error(L, "cluster router: bad link session %s", luaL_tolstring(L, idx, nullptr));
+    return uint32_t(ls);
+}
+
+int l_router(lua_State* L) {
+    Service& self = core_args::service_of(L);
+    void* mem = lua_newuserdatauv(L, sizeof(RouterRef), 0);
+    new (mem) RouterRef{cluster::Router::make(self.node(), self.handle())};
+    luaL_setmetatable(L, kRouterMeta);
+    return 1;
+}
+
+int l_router_gc(lua_State* L) {
+    auto* ref = static_cast<RouterRef*>(luaL_checkudata(L, 1, kRouterMeta));
+    ref->~RouterRef();
+    new (ref) RouterRef{};
+    return 0;
+}
+
+int l_router_id(lua_State* L) {
+    lua_pushinteger(L, lua_Integer(check_router(L).id()));
+    return 1;
+}
+
+int l_router_add(lua_State* L) {
+    cluster::Router& r = check_router(L);
+    const uint32_t ls = ls_arg(L, 2);
+    const Handle source = core_args::check_dest(L, 3);
+    const lua_Integer session = luaL_checkinteger(L, 4);
+    if (session <= 0 || session > INT32_MAX)
+        return luaL_error(L, "cluster router: bad caller session %d", int(session));
+    lua_pushboolean(L, r.add(ls, source, int32_t(session)));
+    return 1;
+}
+
+int l_router_take(lua_State* L) {
+    cluster::Router& r = check_router(L);
+    Handle source;
+    int32_t session = 0;
+    if (!r.take(ls_arg(L, 2), &source, &session)) return 0;
+    lua_pushinteger(L, lua_Integer(source.value));
+    lua_pushinteger(L, session);
+    return 2;
+}
+
+int l_router_close(lua_State* L) {
+    cluster::Router& r = check_router(L);
+    size_t len = 0;
+    const char* text = luaL_checklstring(L, 2, &len);
+    lua_pushinteger(L, lua_Integer(r.close(std::string_view(text, len))));
+    return 1;
+}
+
+int l_router_has(lua_State* L) {
+    cluster::Router& r = check_router(L);
+    lua_pushboolean(L, r.has(ls_arg(L, 2)));
+    return 1;
+}
+
+int l_router_waiting(lua_State* L) {
+    lua_pushinteger(L, lua_Integer(check_router(L).waiting()));
+    return 1;
+}
+
+int l_router_stats(lua_State* L) {
+    lua_pushinteger(L, lua_Integer(check_router(L).drain_bytes()));
+    return 1;
+}
+
 }  // namespace
 
 }  // namespace skyhive
@@ -398,9 +503,20 @@ extern "C" int luaopen_skynet_cluster_core(lua_State* L) {
     lua_pushcfunction(L, l_gc);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
-    const luaL_Reg funcs[] = {
-        {"link", l_link},     {"prefix", l_prefix},     {"hmac_sha256", l_hmac_sha256},
-        {"random", l_random}, {"equal", crypt::equals}, {nullptr, nullptr}};
+    const luaL_Reg router_methods[] = {{"id", l_router_id},           {"add", l_router_add},
+                                       {"take", l_router_take},       {"close", l_router_close},
+                                       {"waiting", l_router_waiting}, {"stats", l_router_stats},
+                                       {"has", l_router_has},         {nullptr, nullptr}};
+    luaL_newmetatable(L, kRouterMeta);
+    luaL_newlib(L, router_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_router_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    const luaL_Reg funcs[] = {{"link", l_link},     {"router", l_router},
+                              {"prefix", l_prefix}, {"hmac_sha256", l_hmac_sha256},
+                              {"random", l_random}, {"equal", crypt::equals},
+                              {nullptr, nullptr}};
     luaL_newlib(L, funcs);
     lua_pushinteger(L, cluster::kRequest);
     lua_setfield(L, -2, "REQUEST");

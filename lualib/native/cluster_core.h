@@ -8,5 +8,5 @@
 
 #include <lua.hpp>
 
-// {link, prefix, hmac_sha256, random, equal, REQUEST, RESPONSE, MAX_CONTROL}
+// {link, router, prefix, hmac_sha256, random, equal, REQUEST, RESPONSE, MAX_CONTROL}
 extern "C" int luaopen_skynet_cluster_core(lua_State* L);

@@ -2,8 +2,10 @@
 --
 -- Callers reach it with the "cluster" protocol (skynet.call(link, "cluster", address, ...), what
 -- skynet.cluster does): the request goes out as frames (skynet.cluster.core) and the caller's
--- session waits in `pending`; the answer frame is redirected to the caller as its response (or
--- error). No coroutine waits per outgoing call. Requests from the peer go to local services with
+-- session waits in the connection's router (core.router, shared with the socket thread): the
+-- connection's framer hands an answer that arrives in one frame straight to the caller as its
+-- response, without a message to this service; an error answer, or one split in parts, comes
+-- here (whole) and is redirected to the caller. No coroutine waits per outgoing call. Requests from the peer go to local services with
 -- skynet.redirect (a call with a fresh session of this service, a push with session 0); the
 -- service's answer (or error) comes back as a response nobody waits for
 -- (skynet.dispatch_unknown_response) and goes out as a RESPONSE frame: no coroutine per request
@@ -44,18 +46,18 @@ local names = {}       -- "@name" -> handle, pushed by clusterd (cluster.registe
 local serving_conn, serving_ls = {}, {}
 local self_handle = skynet.self()
 
--- A connection: {id, addr, codec (core.link: its partial incoming messages), epoch, state
+-- A connection: {id, addr, codec (core.link: its partial incoming messages), router (core.router:
+-- the calls sent on it that wait for an answer: link session -> caller's source and session), epoch, state
 -- ("handshake", "up", "closed"), inbox (control frames during the handshake), early (calls and
 -- answers that came before this side saw the handshake end), co (the coroutine waiting for a
 -- control frame), why (the reason it closed)}.
-local link = nil       -- the connection that is up, or nil
-local pending = {}     -- link session -> {source, session} of calls sent on `link`
-local npending = 0
+local link = nil       -- the connection that is up, or nil (its router: the calls waiting)
 local queue = {}       -- calls waiting for a connection: {source, session, ls, frames}
 local queued = 0       -- bytes in `queue`
 local dialing = false  -- a dial in progress (its connection once opened)
 local full = false     -- link's write queue is past its mark
 local next_ls = 0
+local wrapped = false  -- next_ls went round: a session may still wait in the router
 local last_recv, last_send = 0, 0
 local backoff, retry_at = 0, 0
 local last_error = nil -- why the last dial failed (for calls made during the backoff)
@@ -72,13 +74,21 @@ local function queue_full_text()
 end
 
 local function new_session()
-    repeat next_ls = next_ls % 0x7fffffff + 1 until not pending[next_ls]
+    if next_ls == 0x7fffffff then wrapped = true end
+    next_ls = next_ls % 0x7fffffff + 1
+    if wrapped then
+        local r = link and link.router
+        while r and r:has(next_ls) do next_ls = next_ls % 0x7fffffff + 1 end
+    end
     return next_ls
 end
 
 -- Frames of small messages are gathered in `out` (core.link's gather) and written together:
 -- at the end of the message that gathered them when nothing else waits in this service's
--- mailbox, else once behind what waits now (a skynet.yield), or at once past FLUSH_BYTES. So a
+-- mailbox and no other call waits for an answer, else once behind what waits now (a
+-- skynet.yield), or at once past FLUSH_BYTES. (Answers reach their callers without passing
+-- through here, so an empty mailbox no longer means a burst is over: other calls in flight mean
+-- more requests are coming as their answers arrive.) So a
 -- burst of calls or answers costs one socket write instead of one each. The gathered frames
 -- belong to `link` (they are dropped with it).
 local FLUSH_BYTES = 64 * 1024
@@ -105,7 +115,9 @@ end
 
 -- After gathering `bytes` (the total so far): writes now, or arranges the write.
 local function gathered(bytes)
-    if bytes >= FLUSH_BYTES or mqlen() == 0 then return flush() end
+    if bytes >= FLUSH_BYTES or (mqlen() == 0 and not (link and link.router:waiting() > 1)) then
+        return flush()
+    end
     if not flush_forked then
         flush_forked = true
         skynet.fork(flush_later)
@@ -114,6 +126,13 @@ end
 
 -- Tells clusterbulk the socket it may write on (false while no connection is up) and whether
 -- the send queue is past its mark.
+-- Adds the bytes of the answers c's framer routed to the link's metrics (every heartbeat tick
+-- and when c drops).
+local function sync_stats(c)
+    local bytes = c.router:stats()
+    if bytes > 0 then cm.received_bytes:inc(bytes) end
+end
+
 local function tell_bulk()
     if bulk then skynet.send(bulk, "lua", "STATE", link and link.id or false, full) end
 end
@@ -165,15 +184,16 @@ local function drop(c, why)
     for _, e in ipairs(c.early) do trash(e[5], e[6]) end
     c.early = {}
     if c.co then skynet.wakeup(c.co) end
+    -- Every call still waiting fails now, and the framer routes nothing more (an answer it
+    -- still reads comes here, finds the connection closed, and is dropped).
+    local failed = c.router:close(lost_text())
+    if failed > 0 then cm.errors:inc(failed) end
     if link == c then
         local buf, size = out:take()
         if buf then trash(buf, size) end
         link, full = nil, false
+        sync_stats(c)
         tell_bulk()
-        local p = pending
-        pending, npending = {}, 0
-        local text = lost_text()
-        for _, w in pairs(p) do fail(w.source, w.session, text) end
     end
     if was_up then
         cm.link(false)
@@ -196,10 +216,8 @@ local function sent(source, session, ls, ok, n, ...)
         return fail(source, session, text)
     end
     if link then
-        if session > 0 then
-            pending[ls] = { source = source, session = session }
-            npending = npending + 1
-        end
+        -- (before the write: the answer may reach the socket thread at once)
+        if session > 0 then link.router:add(ls, source, session) end
         if n == 0 then return gathered(...) end
         return write_frames(link.id, n, ...)
     end
@@ -314,13 +332,13 @@ local function incoming_request(c, ls, push, address, data, size)
     end
 end
 
-local function incoming_response(ls, ok, data, size)
-    local w = pending[ls]
-    if not w then return trash(data, size) end -- its caller gave up (calltimeout)
-    pending[ls] = nil
-    npending = npending - 1
+-- An answer the framer did not route (an error, split in parts, or it came before the call was
+-- added).
+local function incoming_response(c, ls, ok, data, size)
+    local source, session = c.router:take(ls)
+    if not source then return trash(data, size) end
     if not ok then cm.errors:inc() end
-    redirect(w.source, self_handle, ok and "response" or "error", w.session, data, size)
+    redirect(source, self_handle, ok and "response" or "error", session, data, size)
 end
 
 local function incoming_control(c, kind, body)
@@ -355,7 +373,7 @@ local function on_frames(c, ptr, size)
                 elseif kind == REQUEST then
                     incoming_request(c, t[i + 1], t[i + 2] == 1, t[i + 3], t[i + 4], t[i + 5])
                 else
-                    incoming_response(t[i + 1], t[i + 2] == 1, t[i + 4], t[i + 5])
+                    incoming_response(c, t[i + 1], t[i + 2] == 1, t[i + 4], t[i + 5])
                 end
             elseif ok then
                 ok, n = pcall(incoming_control, c, kind, t[i + 4])
@@ -371,20 +389,24 @@ end
 -- The "cluster" framer's options: split messages are assembled on the socket thread, so the
 -- link gets each one whole, and a small frame never waits in this service's mailbox behind the
 -- parts of a large one (the codec takes them with `assembled`).
-local function framer_options()
-    return { assemble = conf.max_message }
+-- With router (the connection's core.router) the framer also hands the answers that arrive in
+-- one frame straight to their callers.
+local function framer_options(router)
+    return { assemble = conf.max_message, router = router:id() }
 end
 
 -- A connection object for socket id, reading in framed mode from now on.
-local function connection(id, addr, framed)
+local function connection(id, addr, router)
+    local framed = router ~= nil
     local c = { id = id, addr = addr, state = "handshake", inbox = {}, early = {},
+        router = router or core.router(),
         codec = core.link { max_message = conf.max_message, part = conf.part, assembled = true } }
     socket.onclose(id, function(_, err)
         skynet.fork(drop, c, err or "closed by the peer")
     end)
     if not framed then
         socket.set_framer(id, "cluster", function(ptr, size) on_frames(c, ptr, size) end,
-            framer_options())
+            framer_options(c.router))
     end
     return c
 end
@@ -431,10 +453,7 @@ local function up(c, epoch)
     queue, queued = {}, 0
     for i = 1, #q do
         local w = q[i]
-        if w.session > 0 then
-            pending[w.ls] = { source = w.source, session = w.session }
-            npending = npending + 1
-        end
+        if w.session > 0 then c.router:add(w.ls, w.source, w.session) end
         write_frames(c.id, table.unpack(w.frames, 1, w.frames.n))
     end
     local early = c.early
@@ -443,7 +462,7 @@ local function up(c, epoch)
         if e[1] == REQUEST then
             incoming_request(c, e[2], e[3] == 1, e[4], e[5], e[6])
         else
-            incoming_response(e[2], e[3] == 1, e[5], e[6])
+            incoming_response(c, e[2], e[3] == 1, e[5], e[6])
         end
     end
     cm.link(true)
@@ -485,11 +504,12 @@ local function try_dial()
     local host, port = addr:match("^%[?([^%]]-)%]?:(%d+)$")
     if not host then return failed("bad address") end
     local c
+    local router = core.router()
     local id, err = socket.open_framed(host, tonumber(port), "cluster", function(ptr, size)
         on_frames(c, ptr, size)
-    end, framer_options())
+    end, framer_options(router))
     if not id then return failed(err) end
-    c = connection(id, addr, true)
+    c = connection(id, addr, router)
     if link or dialing ~= true then -- an accepted connection won meanwhile
         return drop(c, "not needed")
     end
@@ -554,7 +574,7 @@ end
 -- The acceptor's side, after clusterd read the HELLO: id is not started here yet.
 local function accepted(id, addr, epoch_d, nonce_d)
     socket.start(id)
-    local c = connection(id, addr, false)
+    local c = connection(id, addr)
     handshake_deadline(c)
     if not conf.secret and not loopback(addr) then
         skynet.error(format("cluster: refused peer %s: not loopback and no cluster_secret", addr))
@@ -597,6 +617,7 @@ end
 local function heartbeat()
     local c = link
     if c then
+        sync_stats(c)
         local t = now()
         local silent = (t - last_recv) * 10 >= conf.peer_timeout
         if silent then
@@ -669,7 +690,7 @@ end
 
 function CMD.STAT()
     return { up = link ~= nil, epoch = link and link.epoch, address = conf.address,
-        pending = npending, queued = #queue, full = full, crossings = crossings }
+        pending = link and link.router:waiting() or 0, queued = #queue, full = full, crossings = crossings }
 end
 
 function CMD.CLOSE()
@@ -682,8 +703,7 @@ end
 -- it is pending from now on, or fails at once when that connection is no longer the link.
 local function bulk_sent(ls, source, session, id)
     if link and link.id == id then
-        pending[ls] = { source = source, session = session }
-        npending = npending + 1
+        link.router:add(ls, source, session)
     else
         fail(source, session, lost_text())
     end

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -516,6 +517,61 @@ TEST(ClusterAssembly, SplitMessagesReachTheCodecWholeAndSmallOnesFirst) {
         EXPECT_EQ(got.v[2].name, ".a");
         EXPECT_EQ(got.data(2), a);
         EXPECT_EQ(receiver.pending_messages(), 0u);  // nothing was reassembled in the codec
+    }
+}
+
+// Takes the answers of the sessions in `waiting` (once each), as a link's router does.
+struct FakeRouter : AnswerRouter {
+    std::set<uint32_t> waiting;
+    std::vector<std::pair<uint32_t, std::string>> routed;
+    uint64_t bytes = 0;
+    bool route(uint32_t ls, const char* data, uint32_t size, uint32_t frame_bytes) override {
+        if (!waiting.erase(ls)) return false;
+        routed.emplace_back(ls, std::string(data, size));
+        bytes += frame_bytes;
+        return true;
+    }
+};
+
+TEST(ClusterRouting, OneFrameAnswersOfWaitingCallsLeaveTheBatchTheRestStay) {
+    Codec sender{small_parts(500)};
+    std::vector<Payload> f;
+    const std::string big = bytes(1200, 6), m = packed(".x", "req");
+    ASSERT_TRUE(sender.response(5, true, "five", 4, f));           // routed
+    ASSERT_TRUE(sender.response(6, true, "six", 3, f));            // not waiting: stays
+    ASSERT_TRUE(sender.response(7, false, "boom", 4, f));          // an error: stays for the link
+    ASSERT_TRUE(sender.request(5, false, m.data(), m.size(), f));  // a request: stays
+    ASSERT_TRUE(sender.response(8, true, big.data(), big.size(), f));  // split: stays, assembled
+    ASSERT_TRUE(sender.response(5, true, "again", 5, f));              // 5 answered already: stays
+    ASSERT_TRUE(sender.response(9, true, nullptr, 0, f));              // empty answer: routed
+    const std::string wire = joined(f);
+    for (size_t step : {size_t(1), size_t(13), size_t(100000)}) {
+        auto router = std::make_shared<FakeRouter>();
+        router->waiting = {5, 7, 8, 9};
+        Framer framer;
+        framer.assemble(kDefaultMaxMessage, 4ull * kDefaultMaxMessage);
+        framer.route_answers(router);
+        Codec receiver{assembling(500)};
+        Items got;
+        for (size_t at = 0; at < wire.size(); at += step) {
+            ASSERT_TRUE(framer.feed(wire.data() + at, std::min(step, wire.size() - at)).ok());
+            uint32_t count = 0;
+            Payload p = framer.take(&count);
+            ASSERT_TRUE(receiver.feed(p.data(), p.size(), got.v)) << receiver.error();
+        }
+        ASSERT_EQ(router->routed.size(), 2u) << step;
+        EXPECT_EQ(router->routed[0], std::make_pair(5u, std::string("five")));
+        EXPECT_EQ(router->routed[1], std::make_pair(9u, std::string()));
+        EXPECT_EQ(router->bytes, f[0].size() + f.back().size());
+        EXPECT_EQ(router->waiting, (std::set<uint32_t>{7, 8}));  // the link answers those
+        ASSERT_EQ(got.v.size(), 5u) << step;
+        EXPECT_EQ(got.v[0].session, 6u);
+        EXPECT_EQ(got.v[1].session, 7u);
+        EXPECT_EQ(got.v[1].flags, 0u);
+        EXPECT_EQ(got.v[2].kind, kRequest);
+        EXPECT_EQ(got.v[3].session, 8u);
+        EXPECT_EQ(got.data(3), big);
+        EXPECT_EQ(got.data(4), "again");
     }
 }
 
