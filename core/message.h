@@ -98,6 +98,13 @@ class MessageSink {
   public:
     virtual ~MessageSink() = default;
     virtual bool deliver(Handle dest, Message msg) = 0;
+    // Between hold_wakes() and release_wakes(), this thread's deliveries wake no worker;
+    // release_wakes() then wakes one if any of them needed it. A producer that delivers bursts
+    // (the socket thread's epoll round) pays for one wake-up per burst instead of one per
+    // message, and the woken worker does not preempt it halfway through the burst. Calls do not
+    // nest. Thread: the delivering thread, which must release before it blocks.
+    virtual void hold_wakes() {}
+    virtual void release_wakes() {}
 };
 
 }  // namespace skyhive

@@ -272,6 +272,14 @@ bool Node::deliver(Handle dest, Message msg) {
     return push(dest, msg, Wake::now, inline_type ? RunHere::if_idle : RunHere::no);
 }
 
+void Node::hold_wakes() {
+    scheduler_->hold_wakes();
+}
+
+void Node::release_wakes() {
+    scheduler_->release_wakes();
+}
+
 uint64_t Node::timeout(Handle h, int centiseconds, int32_t session) {
     if (centiseconds <= 0) {
         send(Handle(), h, MessageType::response, session, Payload());

@@ -90,6 +90,8 @@ class Node final : public MessageSink {
     // packet (a gate delivering from its own inline handler), for an idle service whose module
     // opts in (Module::inline_socket_events) runs on the calling thread.
     bool deliver(Handle dest, Message msg) override;
+    void hold_wakes() override;
+    void release_wakes() override;
 
     // A response message with `session` reaches `h` after `centiseconds` (at once for <= 0).
     // Returns the now() tick it is due at.

@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -64,6 +65,9 @@ thread_local Scheduler::Worker* tls_worker = nullptr;
 // the address: a later scheduler may be built where a destroyed one was).
 thread_local Scheduler::Worker* tls_guest = nullptr;
 thread_local uint64_t tls_guest_of = 0;
+// The scheduler whose wake-ups this thread holds (hold_wakes), and whether one is due.
+thread_local const Scheduler* tls_held = nullptr;
+thread_local bool tls_wake_due = false;
 std::atomic<uint64_t> next_scheduler_id{1};
 }  // namespace
 
@@ -197,7 +201,23 @@ void Scheduler::push(Mailbox* mb, Wake wake) {
     if (wake == Wake::now) notify();
 }
 
+void Scheduler::hold_wakes() {
+    assert(!on_worker() && !tls_held && "Scheduler::hold_wakes: not on a worker, not nested");
+    tls_held = this;
+    tls_wake_due = false;
+}
+
+void Scheduler::release_wakes() {
+    assert(tls_held == this && "Scheduler::release_wakes without hold_wakes");
+    tls_held = nullptr;
+    if (std::exchange(tls_wake_due, false)) notify();
+}
+
 void Scheduler::notify() {
+    if (tls_held == this) {
+        tls_wake_due = true;
+        return;
+    }
     // Dekker handshakes, every access sequentially consistent: push() raised the queue's size
     // before these loads. A spinner clears spinning_ and a parking worker raises sleeping_ before
     // re-checking the size, so either it sees the new mailbox or we see it and (if parked) wake it.
@@ -281,6 +301,8 @@ bool Scheduler::park(int index) {
 void Scheduler::run(int index) {
     Worker& w = *locals_[size_t(index)];
     tls_worker = &w;
+    // Named for profilers and top -H (15 characters at most).
+    pthread_setname_np(pthread_self(), ("worker " + std::to_string(index)).c_str());
     while (running_.load(std::memory_order_relaxed)) {
         Mailbox* mb = std::exchange(w.next, nullptr);
         if (mb && queue_.size() > 0 && ++w.streak > kMaxStreak) {

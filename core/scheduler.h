@@ -76,7 +76,13 @@ class Scheduler {
     // Queues a mailbox that has just become schedulable.
     void push(Mailbox* mb, Wake wake);
     // Wakes a sleeping worker if there is one (after a batch of pushes made with Wake::deferred).
+    // While the calling thread holds wake-ups, only notes that one is due.
     void notify();
+    // From hold_wakes() to release_wakes(), the calling thread (not a worker) wakes nobody: its
+    // pushes and run_here hand-offs only note that a wake-up is due, and release_wakes() does
+    // that one. For a producer delivering a burst (MessageSink::hold_wakes). Not nested.
+    void hold_wakes();
+    void release_wakes();
     // True on a worker thread of this scheduler.
     bool on_worker() const;
     // The Wake for a push from the calling thread: deferred on a worker, now elsewhere.

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -56,6 +57,7 @@ bool SocketLoop::on_loop_thread() const {
 void SocketLoop::run() {
     thread_ = std::this_thread::get_id();
     tls_loop = this;
+    pthread_setname_np(pthread_self(), "socket");  // for profilers and top -H
     epoll_event events[kMaxEvents];
     for (;;) {
         int n = ::epoll_wait(epfd_, events, kMaxEvents, acceptor_.next_timeout_ms());
@@ -64,16 +66,23 @@ void SocketLoop::run() {
             std::fprintf(stderr, "socket server: epoll_wait: %s\n", std::strerror(errno));
             std::abort();
         }
+        // Everything this round delivers wakes at most one worker, once the round is done: a
+        // worker woken at the first event would only contend for a core with this thread while it
+        // reads the rest (on a small machine, preempt it), and find the others queued anyway.
+        sink_.hold_wakes();
         if (acceptor_.any_paused()) acceptor_.resume_due();
         run_local_commands();
-        for (int i = 0; i < n; ++i) {
+        bool more = true;
+        for (int i = 0; i < n && more; ++i) {
             if (events[i].data.u64 == kPipeTag) {
-                if (!drain_commands()) return;
+                more = drain_commands();
             } else {
                 on_event(int32_t(events[i].data.u64), events[i].events);
                 run_local_commands();
             }
         }
+        sink_.release_wakes();
+        if (!more) return;
     }
 }
 

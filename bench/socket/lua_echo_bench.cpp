@@ -5,7 +5,10 @@
 // per-slice ratios. One line per figure:
 //   lua.echo.c<N> rtt_per_s=<v> ref=<v> ratio=<v>     N connections, 64-byte request/response
 //   lua.bulk.c1 mb_per_s=<v> ref=<v> ratio=<v>        one connection streaming
-// Usage: lua_echo_bench [seconds per measurement, default 3]
+// Usage: lua_echo_bench [seconds per measurement, default 3] [connections [ours|ref]]
+// With a connection count, only that round-trip figure is measured; with `ours` or `ref` as well,
+// only that server, once, printing its round trips in total (for perf stat / strace runs, whose
+// counts then divide by round trips).
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -20,13 +23,13 @@ using namespace skyhive;
 int main(int argc, char** argv) {
     double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
     // The same composition root as the skyhive binary: node, socket thread, socket driver.
-    auto node = bench::start_runtime(
+    std::string config =
         "thread = 2\n"
         "loglevel = \"error\"\n"
         "bootstrap = \"snlua bench_echo_raw\"\n"
         "luaservice = \"./bench/socket/?.lua;./services/lua/?.lua\"\n"
-        "lua_path = \"./lualib/?.lua;./lualib/?/init.lua\"\n",
-        SKYHIVE_SOURCE_DIR "/lua_echo_bench");
+        "lua_path = \"./lualib/?.lua;./lualib/?/init.lua\"\n";
+    auto node = bench::start_runtime(config, SKYHIVE_SOURCE_DIR "/lua_echo_bench");
     if (!node) return 1;
     const int port = bench::wait_for_env_port(*node, "bench_echo_port");
     if (!port) {
@@ -35,12 +38,22 @@ int main(int argc, char** argv) {
         return 1;
     }
     bench::PlainEchoServer plain;
+    const int only = argc > 2 ? std::atoi(argv[2]) : 0;
+    if (only > 0 && argc > 3) {
+        const bool ours = std::string(argv[3]) == "ours";
+        double rate = bench::echo_round_trips(ours ? port : plain.port(), only, seconds);
+        std::printf("lua.echo.c%d.%s rtt_per_s=%.0f round_trips=%.0f\n", only, argv[3], rate,
+                    rate * seconds);
+        return bench::stop(*node);
+    }
 
     for (int n : {1, 16, 64}) {
+        if (only > 0 && n != only) continue;
         bench::compare_alternating(
             "lua.echo.c" + std::to_string(n), "rtt_per_s", plain.port(), port, seconds,
             [n](int p, double s) { return bench::echo_round_trips(p, n, s); });
     }
+    if (only > 0) return bench::stop(*node);
     bench::compare_alternating("lua.bulk.c1", "mb_per_s", plain.port(), port, seconds,
                                [](int p, double s) { return bench::echo_bulk(p, s); });
     return bench::stop(*node);

@@ -97,6 +97,41 @@ TEST_P(SchedulerSpin, ConcurrentExternalSendersAllDelivered) {
     node.shutdown();
 }
 
+// The socket thread's way of delivering (MessageSink::hold_wakes): a burst to several services
+// with wake-ups held, then one release. The release must wake a worker for all the burst queued,
+// whatever the workers were doing (spinning, parking, parked): nothing else wakes them here.
+TEST_P(SchedulerSpin, HeldWakeUpsAreDoneOnRelease) {
+    Node node(spin_options(GetParam()));
+    std::atomic<uint64_t> handled{0};
+    add_fn_module(node, "count", [&handled](Service&, Message&) {
+        handled.fetch_add(1, std::memory_order_release);
+    });
+    ASSERT_TRUE(node.start());
+    std::vector<Handle> targets;
+    for (int i = 0; i < 3; ++i)
+        targets.push_back(node.launch("count", "").value());
+    std::mt19937 rng(GetParam() + 7);
+    std::uniform_int_distribution<int> gap_us(0, 150);
+    const uint64_t rounds = kSanitized ? 300 : 1'000;
+    uint64_t sent = 0;
+    for (uint64_t i = 0; i < rounds; ++i) {
+        node.hold_wakes();
+        for (uint64_t b = 0; b <= i % 4; ++b, ++sent)
+            ASSERT_TRUE(node.deliver(targets[(i + b) % targets.size()],
+                                     Message{Handle(), 0, MessageType::text, {}}));
+        node.release_wakes();
+        auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (handled.load(std::memory_order_acquire) < sent) {
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+                << "burst " << i << ": " << sent - handled.load() << " of its messages never ran"
+                << " (spin " << GetParam() << " us)";
+        }
+        if (int gap = gap_us(rng); gap > 0)
+            std::this_thread::sleep_for(std::chrono::microseconds(gap));
+    }
+    node.shutdown();
+}
+
 INSTANTIATE_TEST_SUITE_P(SpinUs, SchedulerSpin, ::testing::Values(0, 50, 2'000),
                          [](const auto& info) { return "spin" + std::to_string(info.param); });
 
