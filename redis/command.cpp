@@ -1,11 +1,14 @@
 #include "redis/command.h"
 
+#include <algorithm>
 #include <cassert>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <vector>
+
+#include "redis/grow_buffer.h"
 
 namespace skyhive::redis {
 
@@ -90,16 +93,7 @@ Result<void> CommandBuffer::append(int argc, const char* const* argv, const size
 
 // Room for n more bytes (n + size_ <= UINT32_MAX, checked by the callers).
 bool CommandBuffer::reserve(size_t n) {
-    if (size_ + n <= cap_) return true;
-    size_t cap = cap_ < 256 ? 256 : cap_ * 2;
-    if (cap < last_) cap = last_;
-    if (cap < size_ + n) cap = size_ + n;
-    if (cap > UINT32_MAX) cap = UINT32_MAX;
-    char* p = static_cast<char*>(std::realloc(data_, cap));
-    if (!p) return false;
-    data_ = p;
-    cap_ = cap;
-    return true;
+    return grow_buffer(data_, cap_, size_ + n, std::max<size_t>(256, last_));
 }
 
 bool CommandBuffer::begin(size_t argc) {

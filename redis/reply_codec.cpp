@@ -5,23 +5,16 @@
 #include <cstdlib>
 #include <vector>
 
+#include "redis/grow_buffer.h"
+
 namespace skyhive::redis {
 
 bool ReplyWriter::reserve(size_t extra) {
     if (extra > UINT32_MAX - size_) return false;
-    size_t need = size_ + extra;
-    if (need <= cap_) return true;
     // Doubling keeps appends amortised O(1); a huge bulk gets exactly what it needs. A fresh
     // buffer starts at the size of the last one handed over: the next read usually brings as much,
     // and regrowing from nothing after every take cost the framer a quarter of its time.
-    size_t cap = cap_ == 0 ? std::max<size_t>(256, next_cap_) : cap_ * 2;
-    if (cap < need) cap = need;
-    if (cap > UINT32_MAX) cap = UINT32_MAX;
-    char* p = static_cast<char*>(std::realloc(data_, cap));
-    if (!p) return false;
-    data_ = p;
-    cap_ = cap;
-    return true;
+    return grow_buffer(data_, cap_, size_ + extra, std::max<size_t>(256, next_cap_));
 }
 
 bool ReplyWriter::put_string(ReplyTag tag, const char* s, size_t len) {
