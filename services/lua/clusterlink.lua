@@ -297,16 +297,19 @@ local function served(s, source, msg, size, ok)
     if c == false then return end
     if ok then return respond(c, ls, true, msg, size) end
     respond(c, ls, false, size > 0 and skynet.tostring(msg, size)
-        or "service is dead or exited before answering")
+        or format("service %s exited before answering", skynet.address(source)))
 end
 
--- Request ls of the peer on connection c goes to local service target as a call of this service.
-local function serve(c, ls, target, data, size)
+-- Request ls of the peer on connection c goes to local service target (the peer's `address`) as
+-- a call of this service. The peer's error for a dead target names it: a bare "service is dead"
+-- is what a caller's own skynet.call raises when its link is gone (cluster.lua tells them apart).
+local function serve(c, ls, address, target, data, size)
     local s = genid()
     serving_conn[s], serving_ls[s] = c, ls
     if not redirect(target, self_handle, "lua", s, data, size) then
         serving_conn[s] = false -- the node's error answer for the dead target is dropped
-        respond(c, ls, false, "service is dead")
+        respond(c, ls, false, format("service %s is dead", math.type(address) == "integer"
+            and skynet.address(address) or tostring(address)))
     end
 end
 
@@ -328,7 +331,7 @@ local function incoming_request(c, ls, push, address, data, size)
                 peername, tostring(address)))
         end
     else
-        serve(c, ls, target, data, size)
+        serve(c, ls, address, target, data, size)
     end
 end
 

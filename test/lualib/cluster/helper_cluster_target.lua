@@ -20,6 +20,8 @@ function CMD.notes() return table.unpack(notes) end
 function CMD.count() return #notes end
 -- cluster.leave of this service's node (a clean stop)
 function CMD.leave() cluster.leave() end
+-- ends the service without answering the call that asked
+function CMD.quit() skynet.exit() end
 -- cluster.call from this service (a second caller beside the test's own)
 function CMD.relay(node, address, ...) return cluster.call(node, address, ...) end
 

@@ -37,6 +37,18 @@ t.run(function()
     t.ok(not err:find("call to", 1, true), "no skynet.call wrapper: " .. err)
     t.raises({ "service .nobody is dead" }, cluster.call, "b", ".nobody", "echo")
     t.raises({ "unknown name @nobody" }, cluster.call, "b", "@nobody", "echo")
+    -- a dead handle on the peer, and a callee that ends while serving: each says so, naming the
+    -- service, and neither reads as the caller's own link being gone ("unknown node b")
+    local gone = skynet.newservice "helper_cluster_target"
+    skynet.kill(gone)
+    local dead_text = "service " .. skynet.address(gone) .. " is dead"
+    err = t.raises({ dead_text }, cluster.call, "b", gone, "echo")
+    t.ok(not err:find("unknown node", 1, true), "a dead handle on b is not an unknown node: " .. err)
+    local quitter = skynet.newservice "helper_cluster_target"
+    err = t.raises({ "service " .. skynet.address(quitter) .. " exited before answering" },
+        cluster.call, "b", quitter, "quit")
+    t.ok(not err:find("unknown node", 1, true), "a callee's exit is not an unknown node: " .. err)
+    t.eq(cluster.call("b", ".target", "echo", "after"), "after", "the link still serves")
     t.raises({ "unknown node zz" }, cluster.call, "zz", ".target", "echo")
     -- the error names the caller's line
     local ok, where = pcall(function() cluster.call("zz", ".target") end)
