@@ -34,7 +34,12 @@ bench_exit() {
     if declare -F bench_on_exit >/dev/null; then bench_on_exit || true; fi
     bench_stop_tracked
     if [ -f "$bench_work/redis.pid" ]; then
-        kill "$(cat "$bench_work/redis.pid")" 2>/dev/null || true
+        # The server is daemonised (not our child): wait for it to go (at most 5 s) before the
+        # directory it writes in is removed.
+        local rpid i
+        rpid="$(cat "$bench_work/redis.pid")"
+        kill "$rpid" 2>/dev/null || true
+        for i in $(seq 100); do kill -0 "$rpid" 2>/dev/null || break; sleep 0.05; done
     fi
     rm -rf "$bench_work"
 }
