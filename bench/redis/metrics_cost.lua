@@ -3,7 +3,7 @@
 -- observation (one per answered request), a counter increment (one per write or frames event),
 -- a skynet.hpc() clock read (one per write and per frames event), and, as the same-run
 -- reference, skynet.now() (a C call that reads a field, the cheapest call into the node).
--- Prints one line per figure: redis.metrics.<what>_ns=<ns> ref_ns=<ns> ratio=<x>.
+-- Prints one line per figure: redis.metrics.<what> ns=<ns> ref_ns=<ns> ratio=<x>.
 local skynet = require "skynet"
 local metrics = require "skynet.metrics"
 
@@ -29,7 +29,7 @@ skynet.start(function()
     local ref = cost(function() for _ = 1, N do now() end end)
     for _, what in ipairs { "observe", "inc", "hpc" } do
         local ns = cost(figures[what])
-        print(string.format("redis.metrics.%s_ns=%.1f ref_ns=%.1f ratio=%.2f", what, ns, ref,
+        print(string.format("redis.metrics.%s ns=%.1f ref_ns=%.1f ratio=%.2f", what, ns, ref,
             ns / ref))
     end
     skynet.abort(0)

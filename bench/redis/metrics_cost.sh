@@ -2,7 +2,7 @@
 # What the Redis client's metrics cost per call, against skynet.now() in the same run (see
 # bench/redis/metrics_cost.lua):
 #   bench/redis/metrics_cost.sh [build-dir]
-#   redis.metrics.observe_ns=42.0 ref_ns=20.1 ratio=2.09
+#   redis.metrics.observe ns=42.0 ref_ns=20.1 ratio=2.09
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 root="$bench_root"
