@@ -29,17 +29,27 @@ class Module {
     // keep it.
     virtual void on_message(Service& self, Message& msg) = 0;
 
-    // Opt-in for short, non-blocking C++ handlers (gates, proxies, echo). When true, a socket
+    // Opt-in for short, non-blocking handlers (gates, proxies, echo). When true, a socket
     // event for this service, if the service is idle, is handled on the socket thread right after
     // the read instead of being handed to a worker: no wake-up, no queueing, no second thread
     // touching the bytes. The service still runs on one thread at a time. The price: while
     // on_message runs there, no other socket of that server is served, so it must not block or
     // run long (the monitor reports it like a stuck worker), and it must not call
     // SocketServer::info/snapshot (they wait for the socket thread). Asked once per event, while
-    // the service is held; Lua services keep the default. Client packets that a gate hands on
-    // from its own inline handler (Node::deliver) are events in this sense: an opted-in agent
-    // runs inside the gate's handler, one level deep, with the same rules.
+    // the service is held. A Lua service opts in with socket.inline(true). Client packets that a
+    // gate hands on from its own inline handler (Node::deliver) are events in this sense: an
+    // opted-in agent runs inside the gate's handler, one level deep, with the same rules.
     virtual bool inline_socket_events() const { return false; }
+
+    // Called on the thread that ran the message, right after one message handled there (opted in
+    // above) took `ms` milliseconds, past Scheduler::kGuestOverrunMs: every other socket waited
+    // that long. Return true if the module stopped opting in (its events go to the workers from
+    // now on); the scheduler logs which.
+    virtual bool inline_overrun(Service& self, uint64_t ms) {
+        (void)self;
+        (void)ms;
+        return false;
+    }
 
     // Called on the monitor thread while a worker may be inside on_message for this instance (an
     // endless loop, say). Must only do what is safe concurrently with on_message, e.g. set a flag

@@ -84,6 +84,7 @@ Scheduler::Scheduler(Node& node, int threads, int spin_us)
       id_(next_scheduler_id.fetch_add(1, std::memory_order_relaxed)),
       spin_cycles_(uint64_t(double(std::max(0, spin_us)) * 1000.0 / ns_per_cycle())),
       stale_spin_cycles_(uint64_t(kStaleSpinUs * 1000.0 / ns_per_cycle())),
+      overrun_cycles_(uint64_t(double(kGuestOverrunMs) * 1e6 / ns_per_cycle())),
       parkers_(std::make_unique<Parker[]>(size_t(std::max(1, threads)))) {
     workers_count_ = std::max(1, threads);
     idle_.reserve(size_t(workers_count_));
@@ -165,10 +166,16 @@ bool Scheduler::run_here(Mailbox* mb) {
         else
             module->on_message(*svc, msg);
         msg.payload = Payload();
-        t0 = cycle_now();
+        const uint64_t t1 = cycle_now();
+        if (t1 - t0 > overrun_cycles_) [[unlikely]]
+            report_overrun(*svc, cycles_to_ns(t1 - t0) / 1'000'000);
+        t0 = t1;
         ++count;
     }
     account(svc->stats_, state, count, t0 - first);
+    svc->stats_.inline_messages.store(
+        svc->stats_.inline_messages.load(std::memory_order_relaxed) + count,
+        std::memory_order_relaxed);
     if (outer != 0) {
         // Back in the outer handler: watched again from now on.
         g->nested = false;
@@ -187,6 +194,14 @@ bool Scheduler::run_here(Mailbox* mb) {
         notify();
     }
     return true;
+}
+
+void Scheduler::report_overrun(Service& svc, uint64_t ms) {
+    const bool stopped = svc.module_->inline_overrun(svc, ms);
+    node_.log(svc.handle(), LogLevel::warn,
+              "a socket event handled on the socket thread took " + std::to_string(ms) +
+                  " ms; no other socket was served meanwhile" +
+                  (stopped ? "; this service's events go to the workers from now on" : ""));
 }
 
 void Scheduler::push(Mailbox* mb, Wake wake) {

@@ -14,6 +14,7 @@ namespace skyhive {
 
 class Node;
 class Mailbox;
+class Service;
 
 // What a worker is doing, published for the monitor thread. Written only by its worker with
 // relaxed stores (one cache line per worker), read by the monitor.
@@ -95,6 +96,8 @@ class Scheduler {
     // to be pushed by the caller, when every guest slot is taken by other threads.
     bool run_here(Mailbox* mb);
     static constexpr size_t kGuestBatch = 8;
+    // A message run by run_here that takes longer than this is reported (Module::inline_overrun).
+    static constexpr uint64_t kGuestOverrunMs = 10;
     static constexpr int kGuests = 4;  // threads that may run messages outside the workers
 
     int threads() const { return workers_count_; }
@@ -121,6 +124,8 @@ class Scheduler {
     void dispatch_batch(Mailbox* mb, Worker& w);
     void dispatch_watched(Mailbox* mb, Worker& w);
     void wake_one();
+    // A message run_here ran took `ms`: tells the module, logs a warning.
+    void report_overrun(Service& svc, uint64_t ms);
     // Polls the queue for spin_us if no other worker spins; nullptr when nothing came.
     Mailbox* spin_for_work();
     // Parks worker `index` until woken; false once the scheduler stops.
@@ -140,6 +145,7 @@ class Scheduler {
 
     uint64_t spin_cycles_ = 0;                        // spin_us in cycle_now() ticks
     uint64_t stale_spin_cycles_ = 0;                  // see notify()
+    uint64_t overrun_cycles_ = 0;                     // kGuestOverrunMs in cycle_now() ticks
     std::atomic<int> spinning_{0};                    // 1 while a worker polls the queue
     alignas(64) std::atomic<uint64_t> spin_poll_{0};  // cycle_now() of the spinner's last poll
     std::atomic<int> sleeping_{0};                    // parked workers; changed under idle_lock_

@@ -22,6 +22,8 @@ class Node;
 struct ServiceStats {
     std::atomic<uint64_t> messages{0};
     std::atomic<uint64_t> cpu_cycles{0};  // cycle_now() ticks spent in on_message
+    // Of `messages`, those run on the thread that delivered them (Scheduler::run_here).
+    std::atomic<uint64_t> inline_messages{0};
 };
 
 // What an operator watches on one service (the debug console's logon and trace): bits of

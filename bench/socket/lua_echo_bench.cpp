@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
     auto node = bench::start_runtime(config, SKYHIVE_SOURCE_DIR "/lua_echo_bench");
     if (!node) return 1;
     const int port = bench::wait_for_env_port(*node, "bench_echo_port");
-    if (!port) {
+    const int inline_port = bench::wait_for_env_port(*node, "bench_echo_inline_port");
+    if (!port || !inline_port) {
         std::fprintf(stderr, "bench_echo_raw did not publish its port\n");
         bench::stop(*node);
         return 1;
@@ -40,8 +41,9 @@ int main(int argc, char** argv) {
     bench::PlainEchoServer plain;
     const int only = argc > 2 ? std::atoi(argv[2]) : 0;
     if (only > 0 && argc > 3) {
-        const bool ours = std::string(argv[3]) == "ours";
-        double rate = bench::echo_round_trips(ours ? port : plain.port(), only, seconds);
+        const std::string who = argv[3];
+        const int target = who == "ours" ? port : who == "inline" ? inline_port : plain.port();
+        double rate = bench::echo_round_trips(target, only, seconds);
         std::printf("lua.echo.c%d.%s rtt_per_s=%.0f round_trips=%.0f\n", only, argv[3], rate,
                     rate * seconds);
         return bench::stop(*node);
@@ -52,6 +54,9 @@ int main(int argc, char** argv) {
         bench::compare_alternating(
             "lua.echo.c" + std::to_string(n), "rtt_per_s", plain.port(), port, seconds,
             [n](int p, double s) { return bench::echo_round_trips(p, n, s); });
+        bench::compare_alternating(
+            "lua.echo.inline.c" + std::to_string(n), "rtt_per_s", plain.port(), inline_port,
+            seconds, [n](int p, double s) { return bench::echo_round_trips(p, n, s); });
     }
     if (only > 0) return bench::stop(*node);
     bench::compare_alternating("lua.bulk.c1", "mb_per_s", plain.port(), port, seconds,

@@ -107,6 +107,9 @@ class LuaServiceHost {
     // Sets the Lua allocation limit in bytes (0 = none); returns the previous one.
     virtual size_t set_memory_limit(size_t bytes) = 0;
     virtual long long lua_memory() const = 0;
+    // socket.inline: whether the service's socket events may run on the socket thread while it
+    // is idle (Module::inline_socket_events); returns the previous setting.
+    virtual bool set_inline_events(bool on) = 0;
     // True once the monitor has interrupted this service (skynet's "endless" stat).
     virtual bool endless() const = 0;
     // Launches a service; with start_session > 0 and module "snlua", the child answers that

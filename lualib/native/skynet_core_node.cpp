@@ -10,8 +10,9 @@
 #include "core/service.h"
 
 // skynet.core's functions that ask the node rather than send: names, env, the log, and what the
-// node knows of its services (stat, info, list, memlimit, signal, abort, logon, logoff, trace). The
-// rest of skynet.core is in skynet_core.cpp, skynet_sched_api.cpp and skynet_proto.cpp.
+// node knows of its services (stat, info, list, memlimit, inline_events, signal, abort, logon,
+// logoff, trace). The rest of skynet.core is in skynet_core.cpp, skynet_sched_api.cpp and
+// skynet_proto.cpp.
 //
 // Lua raises errors with longjmp (Debian builds it as C), which skips C++ destructors. Every
 // function below therefore checks its arguments first and only then creates objects that own
@@ -141,7 +142,8 @@ int l_print(lua_State* L) {
 }
 
 int l_stat(lua_State* L) {
-    static const char* const items[] = {"message", "cpu", "mqlen", "memory", "endless", nullptr};
+    static const char* const items[] = {"message", "cpu",    "mqlen", "memory",
+                                        "endless", "inline", nullptr};
     int item = luaL_checkoption(L, 1, nullptr, items);
     LuaServiceHost& host = host_of(L);
     const Service& self = host.service();
@@ -160,8 +162,12 @@ int l_stat(lua_State* L) {
         case 3:
             lua_pushinteger(L, host.lua_memory());
             break;
-        default:
+        case 4:
             lua_pushboolean(L, host.endless());
+            break;
+        default:  // skyhive: messages run on the socket thread (socket.inline)
+            lua_pushinteger(
+                L, lua_Integer(self.stats().inline_messages.load(std::memory_order_relaxed)));
             break;
     }
     return 1;
@@ -237,6 +243,12 @@ int l_memlimit(lua_State* L) {
     lua_Integer bytes = luaL_checkinteger(L, 1);
     luaL_argcheck(L, bytes >= 0, 1, "limit must be >= 0 (0 = none)");
     lua_pushinteger(L, lua_Integer(host_of(L).set_memory_limit(size_t(bytes))));
+    return 1;
+}
+
+int l_inline_events(lua_State* L) {
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    lua_pushboolean(L, host_of(L).set_inline_events(lua_toboolean(L, 1)));
     return 1;
 }
 
@@ -330,7 +342,8 @@ void skynet_core_node_register(lua_State* L) {
         {"list", l_list},         {"memlimit", l_memlimit},
         {"signal", l_signal},     {"abort", l_abort},
         {"logon", l_logon},       {"logoff", l_logoff},
-        {"trace", l_trace},       {nullptr, nullptr},
+        {"trace", l_trace},       {"inline_events", l_inline_events},
+        {nullptr, nullptr},
     };
     luaL_setfuncs(L, functions, 0);
 }

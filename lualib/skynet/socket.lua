@@ -11,6 +11,7 @@
 -- drain, lock (while another coroutine holds it), close (until the close has taken effect).
 -- Nothing else yields (resolve blocks the service for its lookup). Thread: the owning service.
 local skynet = require "skynet"
+local core = require "skynet.core"
 local driver = require "skynet.socketdriver"
 local events = require "skynet.socket.events"
 
@@ -378,6 +379,15 @@ end
 
 function socket.nodelay(id, on)
     driver.nodelay(id, on ~= false)
+end
+
+-- skyhive: socket.inline(true) lets this service's socket events (its own sockets, its Redis
+-- connections) run on the socket thread while the service is idle, instead of being handed to a
+-- worker: no wake-up, no second thread per message. For short handlers only: while one runs, no
+-- other socket of the node is served. A handler that runs longer than 10 ms there turns it off
+-- again, with a warning in the log. Returns the previous setting. Off by default, as in skynet.
+function socket.inline(on)
+    return core.inline_events(on ~= false)
 end
 
 -- The kernel's send and receive buffers of a TCP socket, in bytes (SO_SNDBUF, SO_RCVBUF).

@@ -86,6 +86,17 @@ size_t SnluaModule::set_memory_limit(size_t bytes) {
     return std::exchange(limit_, bytes);
 }
 
+bool SnluaModule::set_inline_events(bool on) {
+    return inline_events_.exchange(on, std::memory_order_relaxed);
+}
+
+bool SnluaModule::inline_overrun(Service& self, uint64_t ms) {
+    (void)self;
+    (void)ms;
+    inline_events_.store(false, std::memory_order_relaxed);
+    return true;
+}
+
 void SnluaModule::signal(int sig) {
     if (sig != 0 || !L_) return;
     std::lock_guard guard(active_lock_);

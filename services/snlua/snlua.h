@@ -39,6 +39,11 @@ class Node;
 // below half that size. A pause of 100% (cycles back to back) kept memory closer still, but the
 // collector then took about half the node's CPU in the game soak and halved its throughput.
 //
+// Inline events: a service that calls socket.inline(true) has its socket events (its own sockets,
+// its Redis connections) run on the socket thread while it is idle (Module::inline_socket_events).
+// One message there that takes longer than Scheduler::kGuestOverrunMs turns that off again, with a
+// warning, so a handler that turns out slow costs the other sockets once.
+//
 // Endless loops: signal(0) from the monitor sets a count hook on the coroutine running at that
 // moment; the hook removes itself and raises "endless loop detected in :%08x" there, so only the
 // looping handler fails and the service takes its next message. The running coroutine is tracked
@@ -56,9 +61,14 @@ class SnluaModule final : public Module, public LuaServiceHost {
     void signal(int sig) override;
     void release(Service& self) override;
     long long memory() const override { return used_.load(std::memory_order_relaxed); }
+    bool inline_socket_events() const override {
+        return inline_events_.load(std::memory_order_relaxed);
+    }
+    bool inline_overrun(Service& self, uint64_t ms) override;
 
     // LuaServiceHost
     size_t set_memory_limit(size_t bytes) override;
+    bool set_inline_events(bool on) override;
     long long lua_memory() const override { return memory(); }
     bool endless() const override { return endless_.load(std::memory_order_relaxed); }
     Result<Handle> launch(std::string_view module, std::string_view args,
@@ -111,6 +121,10 @@ class SnluaModule final : public Module, public LuaServiceHost {
     size_t gc_next_ = SIZE_MAX;  // generational: the size that triggers a full collection
 
     std::atomic<bool> endless_{false};
+    // socket.inline(true): socket events run on the socket thread while the service is idle
+    // (Module::inline_socket_events). Written by the thread running the state, read by the socket
+    // thread while it holds the service.
+    std::atomic<bool> inline_events_{false};
     // Messages dispatched so far, and its value when the monitor set the hook: a hook that fires
     // in a later message is stale and only removes itself.
     std::atomic<uint64_t> dispatch_seq_{0};
