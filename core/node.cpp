@@ -246,9 +246,11 @@ bool Node::push(Handle dest, Message& msg, Wake wake, RunHere run_here) {
             case Mailbox::Push::queued:
                 return true;
             case Mailbox::Push::schedule:
-                // We hold the idle service now, so its module is stable and may run right here.
-                if (run_here == RunHere::if_idle && s->module_->inline_socket_events() &&
-                    scheduler_->run_here(&s->mailbox_)) {
+                // We hold the idle service now, so its module is stable and may run right here:
+                // a socket event, or anything the socket thread sends (Scheduler::run_on_guest).
+                if (wake == Wake::now && s->module_->inline_socket_events() &&
+                    (run_here == RunHere::if_idle ? scheduler_->run_here(&s->mailbox_)
+                                                  : scheduler_->run_on_guest(&s->mailbox_))) {
                     return true;
                 }
                 scheduler_->push(&s->mailbox_, wake);

@@ -134,22 +134,57 @@ Scheduler::Worker* Scheduler::guest() {
     return tls_guest;
 }
 
+bool Scheduler::on_guest() const {
+    return tls_guest && tls_guest_of == id_;
+}
+
+bool Scheduler::run_on_guest(Mailbox* mb) {
+    if (!on_guest()) return false;
+    Worker& g = *tls_guest;
+    // Inside a handler, the service runs right after it; outside one (the socket thread routing
+    // an answer from deep inside its read), once the thread releases its wake-ups at the end of
+    // its round (see the class comment). Only one waits so.
+    const bool in_handler = g.state->dest.load(std::memory_order_relaxed) != 0;
+    if (g.next || (!in_handler && tls_held != this)) return false;
+    g.next = mb;
+    return true;
+}
+
 bool Scheduler::run_here(Mailbox* mb) {
     assert(!on_worker() && "Scheduler::run_here: for threads that are not workers");
     Worker* g = guest();
     if (!g) return false;
-    WorkerState& state = *g->state;
     // One level of nesting: a handler running here (a gate) may deliver to a second opted-in
     // service (its agent), which then runs inside it. The outer message stays where it is (the
     // inner one gets its own slot) and the monitor watches the inner service until it returns.
-    const uint32_t outer = state.dest.load(std::memory_order_relaxed);
+    const uint32_t outer = g->state->dest.load(std::memory_order_relaxed);
     if (outer != 0 && g->nested) return false;
+    run_guest_batch(*g, mb, outer);
+    if (outer == 0) run_guest_chain(*g);
+    return true;
+}
+
+void Scheduler::run_guest_chain(Worker& g) {
+    // Services the handlers made schedulable and left in the slot run next, a few in a row (a
+    // request, its answer, the next request); the rest go to the workers.
+    for (int hops = 0; Mailbox* next = std::exchange(g.next, nullptr); ++hops) {
+        if (hops == kGuestChain) {
+            queue_.push(next);
+            notify();
+            break;
+        }
+        run_guest_batch(g, next, 0);
+    }
+}
+
+void Scheduler::run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer) {
+    WorkerState& state = *g.state;
     const uint32_t outer_source = state.source.load(std::memory_order_relaxed);
     Service* svc = mb->owner;
     Module* module = svc->module_.get();
     Message inner;
-    Message& msg = outer != 0 ? inner : g->batch[0];
-    if (outer != 0) g->nested = true;
+    Message& msg = outer != 0 ? inner : g.batch[0];
+    if (outer != 0) g.nested = true;
     uint64_t t0 = cycle_now();
     const uint64_t first = t0;
     uint64_t count = 0;
@@ -178,7 +213,7 @@ bool Scheduler::run_here(Mailbox* mb) {
         std::memory_order_relaxed);
     if (outer != 0) {
         // Back in the outer handler: watched again from now on.
-        g->nested = false;
+        g.nested = false;
         state.source.store(outer_source, std::memory_order_relaxed);
         state.started.store(t0, std::memory_order_relaxed);
         state.dest.store(outer, std::memory_order_relaxed);
@@ -193,7 +228,6 @@ bool Scheduler::run_here(Mailbox* mb) {
         queue_.push(mb);
         notify();
     }
-    return true;
 }
 
 void Scheduler::report_overrun(Service& svc, uint64_t ms) {
@@ -224,6 +258,8 @@ void Scheduler::hold_wakes() {
 
 void Scheduler::release_wakes() {
     assert(tls_held == this && "Scheduler::release_wakes without hold_wakes");
+    // What run_on_guest left in the slot outside a handler runs now, its wake-ups still held.
+    if (on_guest() && tls_guest->next) run_guest_chain(*tls_guest);
     tls_held = nullptr;
     if (std::exchange(tls_wake_due, false)) notify();
 }

@@ -54,7 +54,11 @@ struct alignas(64) WorkerState {
 // Guests: a thread that is not a worker (the socket thread) and has just made a mailbox
 // schedulable may run a few of its messages itself (run_here), holding the mailbox exactly as a
 // worker would, so the service still runs on one thread at a time. Each guest thread gets a
-// WorkerState of its own, watched by the monitor like a worker's.
+// WorkerState of its own, watched by the monitor like a worker's. What a guest sends to another
+// idle service that opts in runs on the guest too (run_on_guest), from the guest's one-mailbox
+// slot: right after the handler, or, when sent outside any handler (an answer the socket thread
+// routes), at the end of the thread's round (release_wakes). So a request, the service it goes to
+// and the answer can all run on the socket thread without waking a worker.
 //
 // When a push wakes a parked worker: `now` (if one is needed, see Wake-ups above) from a thread
 // that is not one of our workers; `deferred` from a worker (it finds the work itself) or from a
@@ -95,6 +99,17 @@ class Scheduler {
     // or queues it for the workers if anything remains. Returns false, mailbox untouched and still
     // to be pushed by the caller, when every guest slot is taken by other threads.
     bool run_here(Mailbox* mb);
+    // For a thread that already has a guest slot here (it has run a service with run_here: the
+    // socket thread), a mailbox it has just made schedulable, of an opted-in service: keeps it in
+    // the guest's one-mailbox slot. Inside a handler, the outermost run_here runs it once its own
+    // service is done; outside one (while the thread holds its wake-ups), release_wakes runs it,
+    // not deeper in the caller's stack (a framer mid-read). At most kGuestChain in a row. False,
+    // mailbox untouched, when this thread is no guest, the slot is taken, or it is outside a
+    // handler without holding its wake-ups.
+    bool run_on_guest(Mailbox* mb);
+    // True on a thread with a guest slot of this scheduler.
+    bool on_guest() const;
+    static constexpr int kGuestChain = 8;
     static constexpr size_t kGuestBatch = 8;
     // A message run by run_here that takes longer than this is reported (Module::inline_overrun).
     static constexpr uint64_t kGuestOverrunMs = 10;
@@ -124,6 +139,11 @@ class Scheduler {
     void dispatch_batch(Mailbox* mb, Worker& w);
     void dispatch_watched(Mailbox* mb, Worker& w);
     void wake_one();
+    // Runs up to kGuestBatch of mb's messages on guest g (run_here's body); outer: the service g
+    // was running when it got here (0: none), which it runs again afterwards.
+    void run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer);
+    // Runs what waits in g's slot, and what those runs leave there, up to kGuestChain.
+    void run_guest_chain(Worker& g);
     // A message run_here ran took `ms`: tells the module, logs a warning.
     void report_overrun(Service& svc, uint64_t ms);
     // Polls the queue for spin_us if no other worker spins; nullptr when nothing came.

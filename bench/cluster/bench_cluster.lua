@@ -161,6 +161,9 @@ local function client()
 end
 
 skynet.start(function()
+    -- The caller and .bench run on the socket thread while idle (socket.inline), as the links
+    -- do; BENCH_INLINE=0 leaves them on the workers.
+    if os.getenv("BENCH_INLINE") ~= "0" then require("skynet.socket").inline(true) end
     if name == "b" then
         echo_service()
         skynet.register ".bench"

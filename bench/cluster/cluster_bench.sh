@@ -17,6 +17,9 @@
 #   cluster.call.during10mb p99_ms=X p50_ms=X ref_p99_ms=X small_calls=N transfers=N
 #       small calls while 10 MB calls cross the same link; ref: tcp_pingpong c1's own p99
 #       (target p99 <= 10 ms)
+# The calling service and node b's .bench opt in to socket.inline (their messages run on the
+# socket thread while they are idle), as the links always do; BENCH_INLINE=0 leaves those two on
+# the workers.
 # BENCH_FIGURES=c1,c64,mb1,during10mb,local (a subset) runs only those figures of the calls, for
 # profiling one of them; the medians then list the others as empty.
 # The reference runs on its own: until the skyhive side exists (lualib/skynet/cluster.lua and

@@ -713,6 +713,9 @@ local function bulk_sent(ls, source, session, id)
 end
 
 skynet.start(function()
+    -- Its handlers are short (frame, redirect, write): frames and the answers of local services
+    -- are handled on the socket thread while it is idle, without a worker's wake-up per call.
+    socket.inline(true)
     bulk = skynet.newservice("clusterbulk", self_handle, peername)
     skynet.dispatch_unknown_response(served)
     skynet.dispatch("lua", function(_, _, cmd, ...)

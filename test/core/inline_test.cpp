@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/scheduler.h"
 #include "test_support.h"
 
 namespace skyhive {
@@ -79,6 +80,106 @@ TEST(InlineEvents, SocketEventForAnIdleOptedInServiceRunsOnTheDeliveringThread) 
     EXPECT_EQ(opted.ran_on[1].load(), 100u);
     EXPECT_EQ(node.with_service(a, [](Service& s) { EXPECT_EQ(s.stats().messages.load(), 101u); }),
               true);
+}
+
+TEST(InlineEvents, WhatAnInlineHandlerSendsToAnOptedInServiceRunsThereAfterIt) {
+    // a (opted in) gets a socket event and sends b (opted in) and c (not) a message each: b runs
+    // on the delivering thread once a's handler has returned, c on a worker.
+    Node node(quiet_options());
+    Probe b, c;
+    add_probe_module(node, "b", b, true);
+    add_probe_module(node, "c", c, false);
+    ASSERT_TRUE(node.start());
+    Handle hb = node.launch("b", "").value();
+    Handle hc = node.launch("c", "").value();
+    std::atomic<bool> a_returned{false};
+    std::atomic<int> b_saw_a_inside{0};
+    node.modules().add("a", [&] {
+        auto m = std::make_unique<FnModule>();
+        m->inline_events = true;
+        m->on_msg = [&](Service& self, Message&) {
+            a_returned = false;
+            self.send(hb, MessageType::text, 0, Payload());
+            self.send(hc, MessageType::text, 0, Payload());
+            a_returned = true;
+        };
+        return m;
+    });
+    Handle ha = node.launch("a", "").value();
+    std::thread t([&] {
+        tls_producer = 1;
+        for (int i = 0; i < 50; ++i) {
+            ASSERT_TRUE(node.deliver(ha, socket_message()));
+            if (!a_returned.load()) b_saw_a_inside++;
+        }
+    });
+    t.join();
+    ASSERT_TRUE(wait_until([&] { return b.handled == 50 && c.handled == 50; }));
+    EXPECT_EQ(b.ran_on[1].load(), 50u) << "b runs on the delivering thread";
+    EXPECT_EQ(c.ran_on[1].load(), 0u) << "a service that did not opt in runs on workers";
+    EXPECT_EQ(b_saw_a_inside.load(), 0);
+    EXPECT_EQ(b.overlaps.load(), 0);
+}
+
+TEST(InlineEvents, WhatAGuestSendsOutsideAHandlerRunsThereWhenItReleasesItsWakes) {
+    // The socket thread routing an answer in the middle of a read: a thread that has run a
+    // service inline sends an opted-in idle service a plain message while it holds its wake-ups;
+    // the service runs there when they are released, not inside send(). Without the hold, it
+    // goes to a worker.
+    Node node(quiet_options());
+    Probe a, b;
+    add_probe_module(node, "a", a, true);
+    add_probe_module(node, "b", b, true);
+    ASSERT_TRUE(node.start());
+    Handle ha = node.launch("a", "").value();
+    Handle hb = node.launch("b", "").value();
+    std::thread t([&] {
+        tls_producer = 1;
+        ASSERT_TRUE(node.deliver(ha, socket_message()));  // now a guest of this node
+        for (int i = 0; i < 20; ++i) {
+            node.hold_wakes();
+            ASSERT_TRUE(node.send(Handle(), hb, MessageType::response, 1, Payload()));
+            EXPECT_EQ(b.handled.load(), uint64_t(i)) << "not inside send()";
+            node.release_wakes();
+            EXPECT_EQ(b.handled.load(), uint64_t(i + 1)) << "ran at release_wakes()";
+        }
+        ASSERT_TRUE(node.send(Handle(), hb, MessageType::response, 1, Payload()));
+    });
+    t.join();
+    ASSERT_TRUE(wait_until([&] { return b.handled.load() == 21; }));
+    EXPECT_EQ(b.ran_on[1].load(), 20u) << "the last one, sent without a hold, ran on a worker";
+}
+
+TEST(InlineEvents, AChainOnTheGuestStopsAfterKGuestChainHops) {
+    // Two opted-in services that answer each other forever-ish: the guest runs a few hops after
+    // the event, then hands the rest to the workers; nothing is lost.
+    constexpr int kHops = 200;
+    Node node(quiet_options());
+    std::atomic<int> hops{0};
+    std::atomic<int> on_guest{0};
+    Handle peer[2];
+    for (int k = 0; k < 2; ++k) {
+        node.modules().add("pp" + std::to_string(k), [&, k] {
+            auto m = std::make_unique<FnModule>();
+            m->inline_events = true;
+            m->on_msg = [&, k](Service& self, Message&) {
+                if (tls_producer == 1) on_guest++;
+                if (++hops < kHops) self.send(peer[1 - k], MessageType::text, 0, Payload());
+            };
+            return m;
+        });
+    }
+    ASSERT_TRUE(node.start());
+    peer[0] = node.launch("pp0", "").value();
+    peer[1] = node.launch("pp1", "").value();
+    std::thread t([&] {
+        tls_producer = 1;
+        ASSERT_TRUE(node.deliver(peer[0], socket_message()));
+    });
+    t.join();
+    ASSERT_TRUE(wait_until([&] { return hops.load() == kHops; }));
+    // The event itself, then kGuestChain hops from the slot.
+    EXPECT_EQ(on_guest.load(), 1 + Scheduler::kGuestChain);
 }
 
 TEST(InlineEvents, AThreadRunsEventsForOneNodeAfterAnother) {

@@ -22,6 +22,8 @@ function CMD.count() return #notes end
 function CMD.leave() cluster.leave() end
 -- ends the service without answering the call that asked
 function CMD.quit() skynet.exit() end
+-- socket.inline for this service: its messages from the socket thread run there
+function CMD.inline(on) return require("skynet.socket").inline(on) end
 -- cluster.call from this service (a second caller beside the test's own)
 function CMD.relay(node, address, ...) return cluster.call(node, address, ...) end
 
