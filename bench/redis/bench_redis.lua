@@ -161,7 +161,8 @@ function run.p16conns(n, conns)
 end
 
 skynet.start(function()
-    -- BENCH_INLINE=1: replies are handled on the socket thread (socket.inline).
+    -- BENCH_INLINE=1 (redis_client_bench.sh's default): replies are handled on the socket
+    -- thread (socket.inline).
     if os.getenv("BENCH_INLINE") == "1" then require("skynet.socket").inline(true) end
     if scenario == "worker" then
         -- A helper service of c50p16: answers its share when asked.

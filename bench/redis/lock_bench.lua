@@ -198,8 +198,9 @@ local function main(port, contenders, seconds, mode, pairs_n)
 end
 
 skynet.start(function()
-    -- BENCH_INLINE=1: the Redis replies and notices are handled on the socket thread.
-    if os.getenv("BENCH_INLINE") == "1" then require("skynet.socket").inline(true) end
+    -- The Redis replies and notices are handled on the socket thread (socket.inline), unless
+    -- BENCH_INLINE=0.
+    if os.getenv("BENCH_INLINE") ~= "0" then require("skynet.socket").inline(true) end
     if role == "worker" then
         worker(tonumber(args[1]), tonumber(args[2]), args[3] == "fair")
     else

@@ -20,6 +20,9 @@
 # the node:
 #   lock.path.c8.nonfair msgs_per_acq=6.6 cpu_us_per_acq=340 handoff_ms=0.16 node_get_rtt_ms=0.11
 #       release_rtt_ms=0.12 c1_rtt_ms=0.046
+# The contenders opt in to socket.inline (their Redis replies and notices are handled on the
+# socket thread while they are idle); BENCH_INLINE=0 leaves them on the workers. The contended
+# lines end with inline=1 or 0.
 # The reference needs python3-redis (Debian); without it the ratios to it are left out.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -141,7 +144,9 @@ for label in ref refsleep nonfair fair; do
         line="$line ref=$ref_acq ratio=$(awk -v a="$acq" -v b="$ref_acq" 'BEGIN {printf "%.2f", a / b}')"
     fi
     line="$line ceiling=$ceiling of_ceiling=$(awk -v a="$acq" -v b="$ceiling" 'BEGIN {printf "%.2f", a / b}')"
-    echo "$line exclusive_every_run=$excl"
+    line="$line exclusive_every_run=$excl"
+    if [ "$label" = nonfair ] || [ "$label" = fair ]; then line="$line inline=${BENCH_INLINE:-1}"; fi
+    echo "$line"
     if [ "$label" = nonfair ] || [ "$label" = fair ]; then
         # Where a cycle goes: 1 ms, three round trips through the node (GET, SET, and the
         # release whose notice hands over) and the lock's own work; node_rtt against the

@@ -7,6 +7,9 @@
 # median on its own (ratio = median ops / median ref):
 #   redis.client.c1.set ops_per_s=22000 ref=23000 ratio=0.96 cpu_us_per_op=30.1 (ref: redis-benchmark -c 1)
 # cpu_us_per_op is the skyhive process's CPU time (all threads) per operation.
+# The client's services opt in to socket.inline (replies handled on the socket thread while they
+# are idle, docs/lua-api.md); BENCH_INLINE=0 leaves them on the workers (skynet's way). The median
+# lines say which (inline=1 or 0).
 # Environment: BENCH_PARSE=service parses replies in the service instead of on the socket thread;
 # BENCH_FLUSH=timeout defers writes by skynet.timeout(0) instead of a fork; BENCH_ONLY=regex picks
 # scenarios; BENCH_SERVICES=n spreads c50p16's connections over n services (default 2).
@@ -48,6 +51,7 @@ scenarios=(
 )
 services="${BENCH_SERVICES:-2}"  # services sharing the 50 connections of c50p16
 parse="${BENCH_PARSE:-socket}"    # "service": parse replies in the service instead
+export BENCH_INLINE="${BENCH_INLINE:-1}"  # bench_redis.lua reads it
 only="${BENCH_ONLY:-}"            # run only the scenarios whose name matches this regex
 key_space="${BENCH_KEY_SPACE:-100000}"
 case "${BENCH_KEYS:-both}" in
@@ -133,7 +137,7 @@ for m in "${modes[@]}"; do
             label="$(awk -v k="$key" '$1 == k {$1=$2=$3=$4=$5=""; print substr($0, 6); exit}' "$results")"
             ratio="$(awk -v a="$ops" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
             echo "$key ops_per_s=$ops ref=${ref%.*} ratio=$ratio cpu_us_per_op=$cpu (ref: $label," \
-                "keys=$mode, $(median 5) requests)"
+                "keys=$mode, $(median 5) requests, inline=$BENCH_INLINE)"
         done
     done
 done
