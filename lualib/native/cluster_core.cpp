@@ -488,6 +488,17 @@ int l_router_stats(lua_State* L) {
     return 1;
 }
 
+// A metatable `name` whose __index holds `methods` and whose __gc is `gc`.
+void register_class(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction gc) {
+    luaL_newmetatable(L, name);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+}
+
 }  // namespace
 
 }  // namespace skyhive
@@ -497,22 +508,12 @@ extern "C" int luaopen_skynet_cluster_core(lua_State* L) {
     const luaL_Reg methods[] = {{"request", l_request}, {"response", l_response}, {"feed", l_feed},
                                 {"reset", l_reset},     {"pending", l_pending},   {"take", l_take},
                                 {"discard", l_discard}, {nullptr, nullptr}};
-    luaL_newmetatable(L, kLinkMeta);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    register_class(L, kLinkMeta, methods, l_gc);
     const luaL_Reg router_methods[] = {{"id", l_router_id},           {"add", l_router_add},
                                        {"take", l_router_take},       {"close", l_router_close},
                                        {"waiting", l_router_waiting}, {"stats", l_router_stats},
                                        {"has", l_router_has},         {nullptr, nullptr}};
-    luaL_newmetatable(L, kRouterMeta);
-    luaL_newlib(L, router_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_router_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    register_class(L, kRouterMeta, router_methods, l_router_gc);
     const luaL_Reg funcs[] = {{"link", l_link},     {"router", l_router},
                               {"prefix", l_prefix}, {"hmac_sha256", l_hmac_sha256},
                               {"random", l_random}, {"equal", crypt::equals},
