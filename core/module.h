@@ -35,8 +35,11 @@ class Module {
     // touching the bytes. The service still runs on one thread at a time. The price: while
     // on_message runs there, no other socket of that server is served, so it must not block or
     // run long (the monitor reports it like a stuck worker), and it must not call
-    // SocketServer::info/snapshot (they wait for the socket thread). Asked once per event, while
-    // the service is held. A Lua service opts in with socket.inline(true). Client packets that a
+    // SocketServer::info/snapshot (they wait for the socket thread). Whatever the socket thread
+    // sends the idle service otherwise (from another inline handler, or the cluster router's
+    // answers) runs there too (Scheduler::run_on_guest). Asked each time the socket thread makes
+    // the idle service schedulable, while it holds the service. A Lua service opts in with
+    // socket.inline(true). Client packets that a
     // gate hands on from its own inline handler (Node::deliver) are events in this sense: an
     // opted-in agent runs inside the gate's handler, one level deep, with the same rules.
     virtual bool inline_socket_events() const { return false; }

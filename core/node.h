@@ -84,7 +84,8 @@ class Node final : public MessageSink {
     // Sends a message. Returns false when dest is not a live service; if the message was a
     // request (session != 0, not a response or error), the source also receives an error reply.
     // From a worker this wakes nobody (the sender's worker will find the work); from any other
-    // thread it wakes a sleeping worker when one is needed.
+    // thread it wakes a sleeping worker when one is needed; on a guest thread (the socket thread),
+    // an idle dest that opts in runs there instead (Scheduler::run_on_guest).
     bool send(Handle source, Handle dest, MessageType type, int32_t session, Payload payload);
     // MessageSink: what the socket thread and other producers use. A socket message, or a client
     // packet (a gate delivering from its own inline handler), for an idle service whose module
@@ -174,8 +175,9 @@ class Node final : public MessageSink {
     void unwatch(Service& svc);
     // Puts a mailbox in the global queue; wakes a worker when the caller is not one of ours.
     void schedule(Mailbox* mb);
-    // Whether a caller that is not a worker may run the message itself when dest is idle and
-    // opts in (Scheduler::run_here).
+    // Whether a caller that is not a worker may run the message itself, at once, when dest is
+    // idle and opts in (Scheduler::run_here). With `no`, a guest thread may still run it later
+    // from its slot (Scheduler::run_on_guest).
     enum class RunHere : uint8_t { no, if_idle };
     // Queues msg for dest (moving its payload) or, if dest is dead, answers a request with an
     // error. `wake`: see Scheduler::push.

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdio>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -232,10 +233,14 @@ void Scheduler::run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer) {
 
 void Scheduler::report_overrun(Service& svc, uint64_t ms) {
     const bool stopped = svc.module_->inline_overrun(svc, ms);
-    node_.log(svc.handle(), LogLevel::warn,
-              "a socket event handled on the socket thread took " + std::to_string(ms) +
-                  " ms; no other socket was served meanwhile" +
-                  (stopped ? "; this service's events go to the workers from now on" : ""));
+    char text[256];
+    std::snprintf(text, sizeof text,
+                  "a message run inline (on the socket thread) took %llu ms, past the %llu ms "
+                  "limit; no other socket was served meanwhile%s",
+                  static_cast<unsigned long long>(ms),
+                  static_cast<unsigned long long>(kGuestOverrunMs),
+                  stopped ? "; this service's messages go to the workers from now on" : "");
+    node_.log(svc.handle(), LogLevel::warn, text);
 }
 
 void Scheduler::push(Mailbox* mb, Wake wake) {
