@@ -403,18 +403,22 @@ void SocketLoop::on_framer(const Command& c) {
 }
 
 void SocketLoop::on_snapshot(const Command& c) {
-    assert(on_loop_thread() && "SocketLoop: socket thread only");
     auto* req = static_cast<SnapshotRequest*>(c.ptr);
-    if (req->id != 0) {
-        if (Slot* s = slots_.live(req->id)) fill_info(*s, req->result.emplace_back());
+    answer(*req);
+    req->finish();
+}
+
+void SocketLoop::answer(SnapshotRequest& req) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
+    if (req.id != 0) {
+        if (Slot* s = slots_.live(req.id)) fill_info(*s, req.result.emplace_back());
     } else {
         slots_.for_each_used([&](Slot& s) {
             if (s.state.load(std::memory_order_relaxed) != SlotState::reserved) {
-                fill_info(s, req->result.emplace_back());
+                fill_info(s, req.result.emplace_back());
             }
         });
     }
-    req->finish();
 }
 
 void SocketLoop::fill_info(Slot& s, SocketInfo& info) {

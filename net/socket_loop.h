@@ -57,6 +57,10 @@ class SocketLoop {
     // Going through the pipe instead would block the thread on itself once the pipe is full.
     // Thread: socket thread.
     void post_local(const Command& c) { local_.push_back(c); }
+    // Fills req's result from the slots as they are now (one socket, or every socket when
+    // req.id is 0). The snapshot command's work, also called directly by a handler running on
+    // the socket thread, which cannot wait for a command to itself. Thread: socket thread.
+    void answer(SnapshotRequest& req);
 
     // --- a socket's life cycle (socket_lifecycle.cpp), for the loop and its Acceptor and
     // Connector. Thread: socket thread only. ---

@@ -312,16 +312,25 @@ bool SocketServer::write_direct(Slot& s, int32_t id, Payload& data, uint32_t off
 }
 
 std::vector<SocketInfo> SocketServer::query(int32_t id) {
-    // On the socket thread the answer would wait for the thread that is asking.
-    if (!running() || loop_->on_loop_thread()) return {};
+    if (!running()) return {};
     SnapshotRequest req;
     req.id = id;
+    if (loop_->on_loop_thread()) {
+        // A handler running on the socket thread: a command would wait for the thread that is
+        // asking, so the slots are read right here, between two events.
+        loop_->answer(req);
+        return std::move(req.result);
+    }
     Command c;
     c.type = CommandType::snapshot;
     c.ptr = &req;
     post(c);
     req.wait();
     return std::move(req.result);
+}
+
+bool SocketServer::on_socket_thread() const {
+    return loop_ && loop_->on_loop_thread();
 }
 
 std::optional<SocketInfo> SocketServer::info(int32_t id) {

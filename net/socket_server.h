@@ -62,7 +62,7 @@ struct BoundSocket {
 // and stop() not from the socket thread. On the socket thread itself (a service handler the sink
 // runs there, see Module::inline_socket_events) commands are queued in the loop and take effect
 // as soon as the event being handled is done, before anything else; sends still write directly
-// when they can, and info/snapshot return nothing.
+// when they can, and info/snapshot read the sockets at once.
 class SocketServer {
   public:
     explicit SocketServer(MessageSink& sink, SocketServerOptions options = {});
@@ -78,6 +78,8 @@ class SocketServer {
     // Thread: the owner.
     void stop();
     bool running() const { return running_.load(std::memory_order_acquire); }
+    // True on this server's socket thread (a handler it runs inline). Thread: any.
+    bool on_socket_thread() const;
 
     // ---- TCP ----
 
@@ -153,8 +155,9 @@ class SocketServer {
     // ---- statistics ----
 
     // One socket, or every socket. Waits for the socket thread to answer (normally a few
-    // microseconds); meant for the debug console, not for hot paths. Empty when not running, and
-    // on the socket thread itself.
+    // microseconds; on the socket thread itself, a handler running there, it reads the sockets
+    // at once); meant for the debug console and heartbeats, not for hot paths. Empty when not
+    // running.
     std::optional<SocketInfo> info(int32_t id);
     std::vector<SocketInfo> snapshot();
     // Bytes queued for writing, over all sockets. Thread: any, lock-free.

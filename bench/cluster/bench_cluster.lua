@@ -83,15 +83,17 @@ local function open_options()
     return { name = name, listen = list[name], nodes = list }
 end
 
--- Runs `n` coroutines calling `call()` until `secs` pass; -> calls per second.
+-- Runs `n` coroutines calling `call()` until `secs` pass; -> calls per second. The first call
+-- that fails stops them all and raises its error here (the bench fails instead of waiting).
 local function rate(n, secs, call)
-    local done, running, me = 0, n, coroutine.running()
+    local done, running, me, failed = 0, n, coroutine.running(), nil
     local deadline = skynet.hpc() + secs * 1e9
     local t0 = skynet.hpc()
     for _ = 1, n do
         skynet.fork(function()
-            while skynet.hpc() < deadline do
-                call()
+            while not failed and skynet.hpc() < deadline do
+                local ok, err = xpcall(call, debug.traceback)
+                if not ok then failed = failed or err end
                 done = done + 1
             end
             running = running - 1
@@ -99,6 +101,7 @@ local function rate(n, secs, call)
         end)
     end
     skynet.wait(me)
+    if failed then error(failed, 0) end
     return done / ((skynet.hpc() - t0) / 1e9)
 end
 

@@ -122,9 +122,9 @@ TEST(EchoTest, ThousandConcurrentConnectionsEchoEveryByte) {
 }
 
 // The echo of bench/net/echo_bench.cpp as a C++ service on a Node, opted in to handling its socket
-// events on the socket thread. It checks, once per accepted socket, that it runs there: info()
-// answers nothing on the socket thread (anywhere else it answers). Its commands (start, close)
-// are issued on the socket thread itself.
+// events on the socket thread. It checks, once per accepted socket, that it runs there and that
+// info() answers there too (it cannot wait for a command to its own thread). Its commands
+// (start, close) are issued on the socket thread itself.
 class InlineEcho : public Module {
   public:
     InlineEcho(SocketServer& server, std::atomic<int>& port, std::atomic<int>& inline_accepts)
@@ -145,7 +145,7 @@ class InlineEcho : public Module {
         SocketEvent e = event_header(msg.payload);
         switch (e.type) {
             case SocketEventType::accepted:
-                if (!server_.info(e.ud)) inline_accepts_++;
+                if (server_.on_socket_thread() && server_.info(e.ud)) inline_accepts_++;
                 server_.start(e.ud);
                 break;
             case SocketEventType::data:

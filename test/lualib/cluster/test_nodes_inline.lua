@@ -4,6 +4,7 @@
 -- there (routed by the framer in the middle of a read), its next calls go to the link from there,
 -- and the callee answers there. 64 coroutines call at once, round after round, then one: every
 -- answer is the right one, none is lost, the link never drops, and the work did run inline.
+-- Then one coroutine calls without a pause for 2.5 s, past the peer timeout: the link stays up.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 local cluster = require "skynet.cluster"
@@ -43,4 +44,17 @@ t.run(function()
     for i = 1, 200 do t.eq(cluster.call("b", ".target", "echo", i), i, "call " .. i) end
     t.ok(skynet.stat("inline") - before >= 190,
         "one at a time, all inline: " .. (skynet.stat("inline") - before))
+
+    -- Calls without a pause for more than twice cluster_peer_timeout (1 s here): no PING goes
+    -- out on a busy link and the answers pass the link's service by, so its heartbeat asks the
+    -- socket table when the link last read, from wherever it runs (the socket thread, too).
+    -- The link stays up.
+    local calls, deadline = 0, skynet.hpc() + 2500 * 1000000
+    while skynet.hpc() < deadline do
+        calls = calls + 1
+        local ok, v = pcall(cluster.call, "b", ".target", "echo", calls)
+        t.ok(ok and v == calls, string.format("call %d of a busy link, %.1f s in: %s", calls,
+            (skynet.hpc() - deadline) / 1e9 + 2.5, tostring(v)))
+    end
+    t.ok(calls > 1000, "calls during the 2.5 s: " .. calls)
 end, 3000)

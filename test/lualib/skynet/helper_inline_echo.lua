@@ -1,5 +1,7 @@
 -- A service for test_socket_inline: an echo server that opts in to socket.inline. A line "slow"
--- is answered after 30 ms of busy work on the socket thread (past Scheduler::kGuestOverrunMs).
+-- is answered after 30 ms of busy work on the socket thread (past Scheduler::kGuestOverrunMs);
+-- a line "netstat" with "netstat <id> <read>": what socket.netstat says of this connection,
+-- asked from the handler (on the socket thread when it runs inline), or "netstat none".
 -- Answers "lua" requests:
 --   port     -> the port it listens on
 --   inline   -> skynet.stat("inline"), and whether socket.inline is still on
@@ -16,6 +18,10 @@ local function serve(id)
         if line == "slow" then
             local start = skynet.hpc()
             while skynet.hpc() - start < 30 * 1000000 do end
+        end
+        if line == "netstat" then
+            local info = socket.netstat(id)
+            line = info and string.format("netstat %d %d", info.id, info.read) or "netstat none"
         end
         socket.write(id, line .. "\n")
     end

@@ -25,6 +25,16 @@ t.run(function()
     t.ok(ran_inline >= 100, "100 data events handled inline, got " .. ran_inline)
     t.eq(skynet.stat("inline"), 0, "this service did not opt in: nothing of it ran inline")
 
+    -- A handler on the socket thread reads the socket table at once (a query sent to the
+    -- socket thread would wait for itself): the heartbeat of a cluster link relies on it.
+    socket.write(id, "netstat\n")
+    local answer = socket.readline(id)
+    local nid, nread = answer:match("^netstat (%d+) (%d+)$")
+    t.ok(nid ~= nil, "netstat from the socket thread finds the connection: " .. answer)
+    t.ok(tonumber(nread) > 0, "and counts what it read")
+    t.eq(skynet.call(echo, "lua", "inline"), ran_inline + 1, "that handler ran inline")
+    ran_inline = ran_inline + 1
+
     -- 30 ms on the socket thread: answered, then the option is off.
     socket.write(id, "slow\n")
     t.eq(socket.readline(id), "slow", "the slow line is still answered")
