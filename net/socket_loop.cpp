@@ -13,6 +13,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "core/clock.h"
+
 namespace skyhive::net {
 
 namespace {
@@ -23,13 +25,15 @@ thread_local const SocketLoop* tls_loop = nullptr;  // the loop this thread runs
 }  // namespace
 
 SocketLoop::SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, Resolver& resolver,
-                       std::atomic<uint64_t>& buffered, LogFn log, uint64_t first_warning)
+                       std::atomic<uint64_t>& buffered, LogFn log, uint64_t first_warning,
+                       uint32_t spin_us)
     : slots_(slots),
       pipe_(pipe),
       sink_(sink),
       buffered_(buffered),
       log_(std::move(log)),
       first_warning_(first_warning),
+      spin_ns_(uint64_t(spin_us) * 1000),
       scratch_(new char[kScratchSize]),
       acceptor_(*this, slots),
       connector_(*this, slots, resolver) {}
@@ -59,8 +63,17 @@ void SocketLoop::run() {
     tls_loop = this;
     pthread_setname_np(pthread_self(), "socket");  // for profilers and top -H
     epoll_event events[kMaxEvents];
+    bool busy = false;  // the last round handled something: poll a while before blocking
     for (;;) {
-        int n = ::epoll_wait(epfd_, events, kMaxEvents, acceptor_.next_timeout_ms());
+        int n = 0;
+        if (busy && spin_ns_ > 0) {
+            const uint64_t until = monotonic_ns() + spin_ns_;
+            do {
+                n = ::epoll_wait(epfd_, events, kMaxEvents, 0);
+            } while (n == 0 && monotonic_ns() < until);
+        }
+        if (n == 0) n = ::epoll_wait(epfd_, events, kMaxEvents, acceptor_.next_timeout_ms());
+        busy = n > 0;
         if (n < 0) {
             if (errno == EINTR) continue;
             std::fprintf(stderr, "socket server: epoll_wait: %s\n", std::strerror(errno));

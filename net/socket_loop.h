@@ -36,7 +36,8 @@ class SocketLoop {
     using LogFn = std::function<void(std::string_view)>;
 
     SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, Resolver& resolver,
-               std::atomic<uint64_t>& buffered, LogFn log, uint64_t first_warning);
+               std::atomic<uint64_t>& buffered, LogFn log, uint64_t first_warning,
+               uint32_t spin_us = 0);
     ~SocketLoop();
     SocketLoop(const SocketLoop&) = delete;
     SocketLoop& operator=(const SocketLoop&) = delete;
@@ -130,6 +131,7 @@ class SocketLoop {
     std::atomic<uint64_t>& buffered_;
     LogFn log_;
     const uint64_t first_warning_;  // write-queue high-water mark (SocketServerOptions)
+    const uint64_t spin_ns_;        // how long to poll before blocking (SocketServerOptions)
     int epfd_ = -1;
     std::unique_ptr<char[]> scratch_;  // framed and UDP reads land here first
     Acceptor acceptor_;

@@ -70,6 +70,10 @@ Result<std::unique_ptr<Runtime>> Runtime::create(Config config) {
     // reading the client, then drop it).
     auto warning_kb = config.get_int("socket_warning_kb", 1024, 1, 1 << 22);
     if (!warning_kb) return warning_kb.error();
+    // How long the socket thread polls for more after a round before it blocks
+    // (SocketServerOptions::spin_us); 0 blocks at once, as skynet.
+    auto socket_spin = config.get_int("socket_spin", 0, 0, 10'000);
+    if (!socket_spin) return socket_spin.error();
 
     r->node_ = std::make_unique<Node>(std::move(options.value()), std::move(config));
     // The node's sockets: events go to services through the node; conditions worth a line
@@ -80,6 +84,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(Config config) {
         node.log(Handle(), LogLevel::warn, line);
     };
     socket_options.warning_bytes = uint64_t(warning_kb.value()) * 1024;
+    socket_options.spin_us = uint32_t(socket_spin.value());
     r->sockets_ = std::make_unique<net::SocketServer>(node, std::move(socket_options));
     r->socket_driver_ = std::make_unique<SocketDriver>(*r->sockets_);
     register_builtin_modules(node, r->socket_driver_.get());

@@ -9,6 +9,10 @@
 # Prints one line per run and figure, then the medians over the runs:
 #   cluster.call.c1 calls_per_s=N ref=N ratio=R local_calls_per_s=N
 #       1 coroutine; ref: tcp_pingpong c1 (target ratio >= 0.8); local: same-node skynet.call
+#   cluster.call.c1.spin calls_per_s=N ref=N ratio=R socket_spin=20
+#       the same with socket_spin = 20 on both nodes (their socket threads poll 20 us before
+#       blocking, skipping the kernel's wake-up; the reference blocks); BENCH_SPIN=<us> sets it,
+#       0 leaves this figure out
 #   cluster.call.c64 calls_per_s=N ref=N ratio=R local_calls_per_s=N
 #       64 coroutines; ref: tcp_pingpong c64, 64 connections with one request in flight each
 #       (target: >= 100k calls/s); tcp_pingpong p64 (64 pipelined on one connection) beside it
@@ -64,6 +68,8 @@ luaservice = "$root/services/lua/?.lua;$root/bench/cluster/?.lua"
 lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua"
 loglevel = "warn"
 CONF
+spin="${BENCH_SPIN:-20}"
+{ cat "$work/config.lua"; echo "socket_spin = $spin"; } > "$work/config-spin.lua"
 
 ratio() {  # a b -> a / b with two decimals
     awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'
@@ -106,6 +112,18 @@ for run in $(seq "$runs"); do
     p50="$(get call.during10mb 2)"; p99="$(get call.during10mb 3)"
     smalls="$(get call.during10mb 4)"; transfers="$(get call.during10mb 5)"
     echo "cluster.call.c1 calls_per_s=$cc1 ref=$c1 ratio=$(ratio "$cc1" "$c1") local_calls_per_s=$lc1 run=$run"
+    if [ "$spin" != 0 ] && { [ -z "${BENCH_FIGURES:-}" ] || [[ ",$BENCH_FIGURES," == *,c1,* ]]; }; then
+        if ! BENCH_FIGURES=c1 "$with_nodes" --redis none --node "b=$work/config-spin.lua" --self a \
+                --ready "log:bench_cluster: serving" -- "$skyhive" "$work/config-spin.lua" \
+                > "$work/ours-spin" 2> "$work/ours.err"; then
+            echo "cluster_bench: the calls with socket_spin failed in run $run:" >&2
+            tail -20 "$work/ours-spin" "$work/ours.err" >&2
+            exit 1
+        fi
+        sc1="$(awk '$1 == "call.c1" {print $2; exit}' "$work/ours-spin")"
+        echo "cluster.call.c1.spin calls_per_s=$sc1 ref=$c1 ratio=$(ratio "$sc1" "$c1") socket_spin=$spin run=$run"
+        echo "call.c1.spin $sc1 $c1" >> "$results"
+    fi
     echo "cluster.call.c64 calls_per_s=$cc64 ref=$c64 ratio=$(ratio "$cc64" "$c64") ref_p64=$p64 local_calls_per_s=$lc64 run=$run"
     echo "cluster.call.mb1 mb_per_s=$cmb ref=$mb1 ratio=$(ratio "$cmb" "$mb1") run=$run"
     echo "cluster.call.during10mb p99_ms=$p99 p50_ms=$p50 ref_p99_ms=$ref_p99_ms small_calls=$smalls transfers=$transfers run=$run"
@@ -134,6 +152,10 @@ if [ "$ours" = 0 ]; then
 fi
 v="$(median call.c1 2)"; r="$(median call.c1 3)"
 echo "cluster.call.c1 calls_per_s=$v ref=$r ratio=$(ratio "$v" "$r") local_calls_per_s=$(median call.c1 4) (ref: tcp_pingpong c1; target ratio >= 0.8)"
+if grep -q "^call.c1.spin " "$results"; then
+    v="$(median call.c1.spin 2)"; r="$(median call.c1.spin 3)"
+    echo "cluster.call.c1.spin calls_per_s=$v ref=$r ratio=$(ratio "$v" "$r") socket_spin=$spin (the same, both nodes' socket threads polling $spin us before blocking)"
+fi
 v="$(median call.c64 2)"; r="$(median call.c64 3)"
 echo "cluster.call.c64 calls_per_s=$v ref=$r ratio=$(ratio "$v" "$r") local_calls_per_s=$(median call.c64 4) (ref: tcp_pingpong c64; target >= 100000 calls/s)"
 v="$(median call.mb1 2)"; r="$(median call.mb1 3)"

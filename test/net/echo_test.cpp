@@ -6,6 +6,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "core/node.h"
@@ -239,6 +242,48 @@ TEST(EchoTest, InlineServiceBehindAReaderThatLagsLosesNothing) {
     ::close(fd);
     ASSERT_TRUE(wait_until([&] { return n.server.socket_count() == 1; }));
     EXPECT_EQ(n.server.buffered_bytes(), 0u);
+}
+
+// CPU time (ns) of this process's thread named "socket" so far (its scheduler statistics), or
+// -1 when there is none or the kernel does not keep them.
+int64_t socket_thread_cpu_ns() {
+    const std::filesystem::path tasks = "/proc/self/task";
+    for (const auto& entry : std::filesystem::directory_iterator(tasks)) {
+        std::ifstream comm(entry.path() / "comm");
+        std::string name;
+        if (!std::getline(comm, name) || name != "socket") continue;
+        std::ifstream stat(entry.path() / "schedstat");
+        int64_t ns = -1;
+        if (stat >> ns) return ns;
+    }
+    return -1;
+}
+
+TEST(EchoTest, ASocketThreadThatSpinsEchoesEverythingAndStopsSpinningWhenIdle) {
+    // With spin_us the thread polls for up to 5 ms after each round that handled something; once
+    // the traffic stops it must block again: over 300 ms of quiet it may spend one spin, not
+    // the whole time.
+    EventSink sink;
+    SocketServerOptions options;
+    options.spin_us = 5000;
+    SocketServer server(sink, std::move(options));
+    ASSERT_TRUE(server.start().ok());
+    const Handle svc{1};
+    auto l = server.listen(svc, "127.0.0.1", 0, 64);
+    ASSERT_TRUE(l.ok()) << l.error().message;
+    EchoService echo(server, sink, svc);
+    server.start(l->id);
+
+    std::vector<Client> clients(20);
+    ASSERT_NO_FATAL_FAILURE(echo_through(l->port, clients));
+    const int64_t busy = socket_thread_cpu_ns();
+    if (busy < 0) GTEST_SKIP() << "no /proc/self/task/*/schedstat for the socket thread";
+    std::this_thread::sleep_for(300ms);
+    const int64_t idle = socket_thread_cpu_ns() - busy;
+    EXPECT_LT(idle, 60'000'000) << "ns on a CPU during 300 ms without traffic";
+    for (Client& c : clients)
+        ::close(c.fd);
+    ASSERT_TRUE(wait_until([&] { return server.socket_count() == 1; })) << server.socket_count();
 }
 
 }  // namespace
