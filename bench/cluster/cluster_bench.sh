@@ -11,8 +11,8 @@
 #       1 coroutine; ref: tcp_pingpong c1 (target ratio >= 0.8); local: same-node skynet.call
 #   cluster.call.c1.spin calls_per_s=N ref=N ratio=R socket_spin=20
 #       the same with socket_spin = 20 on both nodes (their socket threads poll 20 us before
-#       blocking, skipping the kernel's wake-up; the reference blocks); BENCH_SPIN=<us> sets it,
-#       0 leaves this figure out
+#       blocking, skipping the kernel's wake-up); ref: tcp_pingpong's c1 with both of its sides
+#       polling as long (cluster.ref.c1.spin); BENCH_SPIN=<us> sets it, 0 leaves it out
 #   cluster.call.c64 calls_per_s=N ref=N ratio=R local_calls_per_s=N
 #       64 coroutines; ref: tcp_pingpong c64, 64 connections with one request in flight each
 #       (target: >= 100k calls/s); tcp_pingpong p64 (64 pipelined on one connection) beside it
@@ -82,8 +82,9 @@ results="$work/results"  # "<figure> <value> <reference> [more...]" per run
 : > "$results"
 echo "# load before: $(uptime)"
 for run in $(seq "$runs"); do
-    "$pingpong" "$seconds" 1 > "$work/ref"
+    "$pingpong" "$seconds" 1 "$spin" > "$work/ref"
     c1="$(field "$work/ref" cluster.ref.c1 rtt_per_s)"
+    c1spin="$(field "$work/ref" cluster.ref.c1.spin rtt_per_s)"
     p99_us="$(field "$work/ref" cluster.ref.c1 p99_us)"
     c64="$(field "$work/ref" cluster.ref.c64 rtt_per_s)"
     p64="$(field "$work/ref" cluster.ref.p64 rtt_per_s)"
@@ -121,8 +122,8 @@ for run in $(seq "$runs"); do
             exit 1
         fi
         sc1="$(awk '$1 == "call.c1" {print $2; exit}' "$work/ours-spin")"
-        echo "cluster.call.c1.spin calls_per_s=$sc1 ref=$c1 ratio=$(ratio "$sc1" "$c1") socket_spin=$spin run=$run"
-        echo "call.c1.spin $sc1 $c1" >> "$results"
+        echo "cluster.call.c1.spin calls_per_s=$sc1 ref=$c1spin ratio=$(ratio "$sc1" "$c1spin") socket_spin=$spin run=$run"
+        echo "call.c1.spin $sc1 $c1spin" >> "$results"
     fi
     echo "cluster.call.c64 calls_per_s=$cc64 ref=$c64 ratio=$(ratio "$cc64" "$c64") ref_p64=$p64 local_calls_per_s=$lc64 run=$run"
     echo "cluster.call.mb1 mb_per_s=$cmb ref=$mb1 ratio=$(ratio "$cmb" "$mb1") run=$run"
@@ -154,7 +155,7 @@ v="$(median call.c1 2)"; r="$(median call.c1 3)"
 echo "cluster.call.c1 calls_per_s=$v ref=$r ratio=$(ratio "$v" "$r") local_calls_per_s=$(median call.c1 4) (ref: tcp_pingpong c1; target ratio >= 0.8)"
 if grep -q "^call.c1.spin " "$results"; then
     v="$(median call.c1.spin 2)"; r="$(median call.c1.spin 3)"
-    echo "cluster.call.c1.spin calls_per_s=$v ref=$r ratio=$(ratio "$v" "$r") socket_spin=$spin (the same, both nodes' socket threads polling $spin us before blocking)"
+    echo "cluster.call.c1.spin calls_per_s=$v ref=$r ratio=$(ratio "$v" "$r") socket_spin=$spin (the same, both nodes' socket threads polling $spin us before blocking; ref: tcp_pingpong c1 polling as long)"
 fi
 v="$(median call.c64 2)"; r="$(median call.c64 3)"
 echo "cluster.call.c64 calls_per_s=$v ref=$r ratio=$(ratio "$v" "$r") local_calls_per_s=$(median call.c64 4) (ref: tcp_pingpong c64; target >= 100000 calls/s)"

@@ -3,7 +3,7 @@
 // measured against. The server is a forked child: one thread, epoll, TCP_NODELAY. A frame is a
 // u32 big-endian length and the body; the server echoes a body of up to 4096 bytes and answers a
 // larger one with an 8-byte acknowledgement. The client is this process.
-//   tcp_pingpong [seconds per figure, default 2] [runs, default 3]
+//   tcp_pingpong [seconds per figure, default 2] [runs, default 3] [spin us, default 0]
 // Figures (medians over the runs; with runs > 1 each run's line comes first, marked run=N):
 //   cluster.ref.c1 rtt_per_s=N p50_us=X p99_us=Y  one connection, one 100-byte request in flight,
 //                                                 blocking write/read; the latencies are its own
@@ -12,10 +12,14 @@
 //   cluster.ref.p64 rtt_per_s=N                   one connection, 64 requests in flight
 //   cluster.ref.mb1 mb_per_s=N                    one connection, 1 MB requests one at a time,
 //                                                 each acknowledged (MB = 10^6 bytes sent)
+//   cluster.ref.c1.spin rtt_per_s=N spin_us=S     (with spin us > 0) c1 again against a second
+//                                                 server, both sides polling for up to S us
+//                                                 before they block, as skyhive's socket_spin
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
@@ -100,8 +104,9 @@ void send_all(int fd, const char* p, size_t n) {
     }
 }
 
-// The server: accepts, and answers every frame; exits when the parent goes away.
-[[noreturn]] void serve(int listener) {
+// The server: accepts, and answers every frame; exits when the parent goes away. With spin_ns,
+// after a round that handled something it polls epoll for up to that long before it blocks.
+[[noreturn]] void serve(int listener, long spin_ns) {
     int ep = ::epoll_create1(0);
     epoll_event ev{EPOLLIN, {.fd = listener}};
     ::epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev);
@@ -113,8 +118,17 @@ void send_all(int fd, const char* p, size_t n) {
     };
     std::vector<Conn*> conns(1024, nullptr);
     epoll_event events[64];
+    bool busy = false;
     for (;;) {
-        int n = ::epoll_wait(ep, events, 64, -1);
+        int n = 0;
+        if (busy && spin_ns > 0) {
+            auto until = Clock::now() + std::chrono::nanoseconds(spin_ns);
+            do {
+                n = ::epoll_wait(ep, events, 64, 0);
+            } while (n == 0 && Clock::now() < until);
+        }
+        if (n == 0) n = ::epoll_wait(ep, events, 64, -1);
+        busy = n > 0;
         for (int i = 0; i < n; ++i) {
             int fd = events[i].data.fd;
             if (fd == listener) {
@@ -193,10 +207,23 @@ double percentile(std::vector<double>& v, double p) {
     return v[k];
 }
 
+// A read that first polls the (non-blocking) socket for up to spin_ns, then waits in poll().
+ssize_t read_spinning(int fd, char* buf, size_t n, long spin_ns) {
+    auto until = Clock::now() + std::chrono::nanoseconds(spin_ns);
+    for (;;) {
+        ssize_t r = ::read(fd, buf, n);
+        if (r >= 0 || (errno != EAGAIN && errno != EINTR)) return r;
+        if (Clock::now() < until) continue;
+        pollfd p{fd, POLLIN, 0};
+        ::poll(&p, 1, -1);
+    }
+}
+
 // One blocking connection, `depth` requests of `body` bytes in flight; a new request goes out
-// for every answer. Latencies are recorded when depth is 1.
-Figure blocking(int port, size_t body, int depth, double seconds) {
-    int fd = dial(port, false);
+// for every answer. Latencies are recorded when depth is 1. With spin_ns each read first polls
+// for up to that long (the connection is non-blocking then).
+Figure blocking(int port, size_t body, int depth, double seconds, long spin_ns = 0) {
+    int fd = dial(port, spin_ns > 0);
     std::string req = frame(body);
     size_t answer = 4 + (body <= kEchoMax ? body : kAck);
     Input in;
@@ -211,7 +238,8 @@ Figure blocking(int port, size_t body, int depth, double seconds) {
     send_all(fd, batch.data(), batch.size());
     long done = 0;
     for (;;) {
-        ssize_t r = ::read(fd, in.room(1 << 16), 1 << 16);
+        ssize_t r = spin_ns > 0 ? read_spinning(fd, in.room(1 << 16), 1 << 16, spin_ns)
+                                : ::read(fd, in.room(1 << 16), 1 << 16);
         if (r <= 0) die("read");
         in.end += size_t(r);
         int answered = 0;
@@ -291,14 +319,8 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
-    int runs = argc > 2 ? std::atoi(argv[2]) : 3;
-    if (seconds <= 0 || runs <= 0) {
-        std::fprintf(stderr, "usage: tcp_pingpong [seconds per figure > 0] [runs > 0]\n");
-        return 2;
-    }
-    ::signal(SIGPIPE, SIG_IGN);
+// Forks a server on a loopback port of its own (spin_ns: see serve); sets *port.
+pid_t start_server(long spin_ns, int* port) {
     int listener = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -308,18 +330,36 @@ int main(int argc, char** argv) {
         ::listen(listener, 256) != 0 ||
         ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &alen) != 0)
         die("listen");
-    int port = ntohs(a.sin_port);
+    *port = ntohs(a.sin_port);
     pid_t parent = ::getpid();
     pid_t server = ::fork();
     if (server < 0) die("fork");
     if (server == 0) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) std::_Exit(0);
-        serve(listener);
+        serve(listener, spin_ns);
     }
     ::close(listener);  // the child's copy stays open: connects queue until it accepts
+    return server;
+}
 
-    std::vector<double> c1, p50, p99, c64, p64, mb1;
+int main(int argc, char** argv) {
+    double seconds = argc > 1 ? std::atof(argv[1]) : 2.0;
+    int runs = argc > 2 ? std::atoi(argv[2]) : 3;
+    int spin_us = argc > 3 ? std::atoi(argv[3]) : 0;
+    if (seconds <= 0 || runs <= 0 || spin_us < 0) {
+        std::fprintf(stderr,
+                     "usage: tcp_pingpong [seconds per figure > 0] [runs > 0] [spin us >= 0]\n");
+        return 2;
+    }
+    ::signal(SIGPIPE, SIG_IGN);
+    const long spin_ns = long(spin_us) * 1000;
+    int port = 0;
+    pid_t server = start_server(0, &port);
+    int spin_port = 0;
+    pid_t spin_server = spin_ns > 0 ? start_server(spin_ns, &spin_port) : -1;
+
+    std::vector<double> c1, p50, p99, c64, p64, mb1, c1spin;
     for (int run = 1; run <= runs; ++run) {
         Figure f = blocking(port, kSmall, 1, seconds);
         c1.push_back(f.per_s);
@@ -328,12 +368,16 @@ int main(int argc, char** argv) {
         c64.push_back(many(port, 64, seconds).per_s);
         p64.push_back(blocking(port, kSmall, 64, seconds).per_s);
         mb1.push_back(blocking(port, kBulk, 1, seconds).per_s * double(kBulk) / 1e6);
+        if (spin_ns > 0) c1spin.push_back(blocking(spin_port, kSmall, 1, seconds, spin_ns).per_s);
         if (runs == 1) break;
         std::printf("cluster.ref.c1 rtt_per_s=%.0f p50_us=%.1f p99_us=%.1f run=%d\n", c1.back(),
                     p50.back(), p99.back(), run);
         std::printf("cluster.ref.c64 rtt_per_s=%.0f run=%d\n", c64.back(), run);
         std::printf("cluster.ref.p64 rtt_per_s=%.0f run=%d\n", p64.back(), run);
         std::printf("cluster.ref.mb1 mb_per_s=%.0f run=%d\n", mb1.back(), run);
+        if (spin_ns > 0)
+            std::printf("cluster.ref.c1.spin rtt_per_s=%.0f spin_us=%d run=%d\n", c1spin.back(),
+                        spin_us, run);
         std::fflush(stdout);
     }
     std::printf(
@@ -346,7 +390,15 @@ int main(int argc, char** argv) {
                 median(p64));
     std::printf("cluster.ref.mb1 mb_per_s=%.0f (1 connection, 1 MB requests one at a time)\n",
                 median(mb1));
-    ::kill(server, SIGKILL);
-    ::waitpid(server, nullptr, 0);
+    if (spin_ns > 0)
+        std::printf(
+            "cluster.ref.c1.spin rtt_per_s=%.0f spin_us=%d (c1, both sides polling %d us before "
+            "they block)\n",
+            median(c1spin), spin_us, spin_us);
+    for (pid_t p : {server, spin_server}) {
+        if (p <= 0) continue;
+        ::kill(p, SIGKILL);
+        ::waitpid(p, nullptr, 0);
+    }
     return 0;
 }
