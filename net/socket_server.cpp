@@ -330,7 +330,7 @@ std::vector<SocketInfo> SocketServer::query(int32_t id) {
 }
 
 bool SocketServer::on_socket_thread() const {
-    return loop_ && loop_->on_loop_thread();
+    return running() && loop_->on_loop_thread();
 }
 
 std::optional<SocketInfo> SocketServer::info(int32_t id) {

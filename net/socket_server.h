@@ -33,8 +33,8 @@ struct SocketServerOptions {
     // queued for a socket first reach it, again at each doubling, and once more (0 KB) when the
     // queue has drained. At least 1 KB (skynet warns at 1 MB, the default).
     uint64_t warning_bytes = uint64_t(1) << 20;
-    // After a round that handled something, the socket thread polls for more (epoll with no
-    // timeout) for up to this many microseconds before it blocks. A thread that blocks pays the
+    // After a round that handled something, the socket thread polls for more (epoll_wait with a
+    // zero timeout) for up to this many microseconds before it blocks. A thread that blocks pays the
     // kernel's wake-up on the next packet, which on a VM whose idle vCPU halts is tens of
     // microseconds: on a link that is latency-bound (one request in flight) that wake-up is most
     // of a round trip. The price is up to spin_us of CPU per quiet round; a thread that found
