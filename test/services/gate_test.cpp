@@ -458,7 +458,11 @@ TEST_F(GateTest, AnOversizedPacketIsAnErrorAndClosesTheConnection) {
     ASSERT_TRUE(err);
     EXPECT_EQ(*err->args[3].value.string(), "line longer than 16 bytes");
     EXPECT_TRUE(c.closed_by_peer());
-    EXPECT_EQ(agent_seen_.count([](const Record& r) { return r.bytes == "short"; }), 1u);
+    // The line before the oversized one reaches the agent, once; the agent is another service,
+    // so it may get it after the watchdog got the error.
+    auto is_short = [](const Record& r) { return r.bytes == "short"; };
+    EXPECT_TRUE(agent_seen_.find(is_short));
+    EXPECT_EQ(agent_seen_.count(is_short), 1u);
     EXPECT_EQ(watchdog_seen_.count(notice("close", fd)), 0u) << "error, not error and close";
 }
 
