@@ -34,8 +34,8 @@ struct SocketServerOptions {
     // queue has drained. At least 1 KB (skynet warns at 1 MB, the default).
     uint64_t warning_bytes = uint64_t(1) << 20;
     // After a round that handled something, the socket thread polls for more (epoll_wait with a
-    // zero timeout) for up to this many microseconds before it blocks. A thread that blocks pays the
-    // kernel's wake-up on the next packet, which on a VM whose idle vCPU halts is tens of
+    // zero timeout) for up to this many microseconds before it blocks. A thread that blocks pays
+    // the kernel's wake-up on the next packet, which on a VM whose idle vCPU halts is tens of
     // microseconds: on a link that is latency-bound (one request in flight) that wake-up is most
     // of a round trip. The price is up to spin_us of CPU per quiet round; a thread that found
     // nothing for the whole time blocks as before, so an idle node spins not at all. 0 (the
