@@ -191,6 +191,9 @@ class Codec {
     size_t pending_messages() const { return partial_.size(); }
     uint64_t pending_bytes() const { return pending_bytes_; }
     const Limits& limits() const { return limits_; }
+    // New limits for what is encoded and fed from now on (e.g. a reloaded configuration; an
+    // outgoing codec, which holds no incomplete message).
+    void set_limits(const Limits& limits) { limits_ = limits; }
 
   private:
     struct Partial {

@@ -44,6 +44,20 @@
 //                                     (the assembled messages' data; nothing else needs it)
 //   link:reset()                      drops incomplete incoming messages
 //   link:pending() -> count, bytes    incomplete incoming messages
+//   link:limits{max_message =, part =, ...}   new limits (as core.link's) from now on
+//   The direct path (cluster_direct.h): an outgoing link also filters its service's messages.
+//   link:direct(id, router, calls) | link:direct(false)
+//       Connection id is up with router (or none is): a caller's request ("cluster" protocol)
+//       is framed, recorded in the router and written without the service's Lua when `calls`
+//       and nothing is gathered, queued in the mailbox or waiting in the router; a local
+//       service's answer to a request recorded with serve likewise. Everything else reaches Lua.
+//   link:session() -> ls              the next link session (both paths draw from it)
+//   link:serve(s, ls, id)             local session s serves the peer's request ls on
+//                                     connection id (0: drop its answer)
+//   link:served(s) -> ls, id | nil    takes that record (an answer the direct path left to Lua)
+//   link:count(requests, bytes)       the counters (skynet.metrics) the direct path adds to
+//   link:last_send() -> cs            the node's time of its last write (0: none)
+//   link:taken() -> requests, answers written by the direct path so far
 //   core.router() -> router
 //       The calls one connection of this service's link waits on (cluster_router.h), shared
 //       with the connection's framer (its option router = router:id()), which hands the answers
@@ -81,9 +95,12 @@
 
 #include "core/service.h"
 #include "lualib/native/cluster_codec.h"
+#include "lualib/native/cluster_direct.h"
 #include "lualib/native/cluster_router.h"
 #include "lualib/native/crypt.h"
+#include "lualib/native/metrics.h"
 #include "lualib/native/skynet_core.h"
+#include "lualib/native/socket_driver.h"
 
 namespace skyhive {
 
@@ -124,6 +141,7 @@ struct Link {
     char* gathered = nullptr;     // malloc'd: single-frame messages waiting for take()
     size_t gathered_size = 0;
     size_t gathered_cap = 0;
+    cluster::DirectPath direct{codec, gathered_size};  // link:direct and what shares its state
 };
 
 // A message argument: lightuserdata + size (owned: freed by us), a string (borrowed), or nil.
@@ -195,18 +213,19 @@ int push_frames(lua_State* L, Link* link, bool gather) {
     return 1 + 2 * n;
 }
 
-int l_link(lua_State* L) {
+// The limits in the table at idx (absent: the defaults); raises on a bad one.
+Limits check_limits(lua_State* L, int idx, const char* what) {
     Limits l;
-    if (!lua_isnoneornil(L, 1)) {
-        luaL_checktype(L, 1, LUA_TTABLE);
+    if (!lua_isnoneornil(L, idx)) {
+        luaL_checktype(L, idx, LUA_TTABLE);
         const char* fields[] = {"max_message", "part", "max_frame", "max_pending"};
         for (int i = 0; i < 4; ++i) {
-            if (lua_getfield(L, 1, fields[i]) != LUA_TNIL) {
+            if (lua_getfield(L, idx, fields[i]) != LUA_TNIL) {
                 int isnum = 0;
                 lua_Integer v = lua_tointegerx(L, -1, &isnum);
                 if (!isnum || v < 1 || (i < 3 && v > lua_Integer(UINT32_MAX)))
-                    return luaL_error(L, "cluster.core.link: %s must be a positive integer%s",
-                                      fields[i], i < 3 ? " below 2^32" : "");
+                    luaL_error(L, "%s: %s must be a positive integer%s", what, fields[i],
+                               i < 3 ? " below 2^32" : "");
                 if (i == 0) l.max_message = uint32_t(v);
                 if (i == 1) l.part = uint32_t(v);
                 if (i == 2) l.max_frame = uint32_t(v);
@@ -216,7 +235,7 @@ int l_link(lua_State* L) {
             }
             lua_pop(L, 1);
         }
-        lua_getfield(L, 1, "assembled");
+        lua_getfield(L, idx, "assembled");
         l.assembled = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
@@ -225,7 +244,12 @@ int l_link(lua_State* L) {
         const std::string text = Codec::check(l);
         std::snprintf(bad, sizeof bad, "%s", text.c_str());
     }
-    if (bad[0]) return luaL_error(L, "cluster.core.link: %s", bad);
+    if (bad[0]) luaL_error(L, "%s: %s", what, bad);
+    return l;
+}
+
+int l_link(lua_State* L) {
+    const Limits l = check_limits(L, 1, "cluster.core.link");
     void* mem = lua_newuserdatauv(L, sizeof(Link), 1);
     new (mem) Link(l);
     luaL_setmetatable(L, kLinkMeta);
@@ -362,6 +386,12 @@ int l_pending(lua_State* L) {
     return 2;
 }
 
+int l_limits(lua_State* L) {
+    Link* link = check_link(L);
+    link->codec.set_limits(check_limits(L, 2, "cluster link:limits"));
+    return 0;
+}
+
 int l_prefix(lua_State* L) {
     Msg m = read_msg(L, 2);
     const int type = lua_type(L, 1);
@@ -488,6 +518,75 @@ int l_router_stats(lua_State* L) {
     return 1;
 }
 
+// ---- the direct path (cluster_direct.h) ------------------------------------------------------
+
+int l_direct(lua_State* L) {
+    Link* link = check_link(L);
+    if (!lua_toboolean(L, 2)) {
+        link->direct.connect(0, nullptr, false);
+        return 0;
+    }
+    const lua_Integer id = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, id > 0 && id <= INT32_MAX, 2, "not a socket id");
+    auto* ref = static_cast<RouterRef*>(luaL_checkudata(L, 3, kRouterMeta));
+    net::SocketServer* server = socket_server_of(L);
+    if (!server) return luaL_error(L, "cluster link:direct: this node has no socket server");
+    link->direct.attach(core_args::host_of(L), *server);
+    link->direct.connect(int32_t(id), ref->router, lua_toboolean(L, 4));
+    return 0;
+}
+
+int l_session(lua_State* L) {
+    lua_pushinteger(L, lua_Integer(check_link(L)->direct.next_session()));
+    return 1;
+}
+
+int32_t local_session_arg(lua_State* L, int idx) {
+    const lua_Integer s = luaL_checkinteger(L, idx);
+    luaL_argcheck(L, s > 0 && s <= INT32_MAX, idx, "not a session");
+    return int32_t(s);
+}
+
+int l_serve(lua_State* L) {
+    Link* link = check_link(L);
+    const int32_t s = local_session_arg(L, 2);
+    const int64_t ls = session_arg(L, 3);
+    const lua_Integer id = luaL_checkinteger(L, 4);
+    luaL_argcheck(L, ls >= 0, 3, "not a link session");
+    luaL_argcheck(L, id >= 0 && id <= INT32_MAX, 4, "not a socket id");
+    link->direct.serve(s, uint32_t(ls), int32_t(id));
+    return 0;
+}
+
+int l_served(lua_State* L) {
+    Link* link = check_link(L);
+    uint32_t ls = 0;
+    int32_t id = 0;
+    if (!link->direct.served(local_session_arg(L, 2), &ls, &id)) return 0;
+    lua_pushinteger(L, ls);
+    lua_pushinteger(L, id);
+    return 2;
+}
+
+int l_count(lua_State* L) {
+    Link* link = check_link(L);
+    Metric* requests = metrics_counter_arg(L, 2);
+    link->direct.count(requests, metrics_counter_arg(L, 3));
+    return 0;
+}
+
+int l_last_send(lua_State* L) {
+    lua_pushinteger(L, lua_Integer(check_link(L)->direct.last_send()));
+    return 1;
+}
+
+int l_taken(lua_State* L) {
+    const cluster::DirectPath& d = check_link(L)->direct;
+    lua_pushinteger(L, lua_Integer(d.requests()));
+    lua_pushinteger(L, lua_Integer(d.answers()));
+    return 2;
+}
+
 // A metatable `name` whose __index holds `methods` and whose __gc is `gc`.
 void register_class(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction gc) {
     luaL_newmetatable(L, name);
@@ -505,9 +604,13 @@ void register_class(lua_State* L, const char* name, const luaL_Reg* methods, lua
 
 extern "C" int luaopen_skynet_cluster_core(lua_State* L) {
     using namespace skyhive;
-    const luaL_Reg methods[] = {{"request", l_request}, {"response", l_response}, {"feed", l_feed},
-                                {"reset", l_reset},     {"pending", l_pending},   {"take", l_take},
-                                {"discard", l_discard}, {nullptr, nullptr}};
+    const luaL_Reg methods[] = {
+        {"request", l_request}, {"response", l_response},   {"feed", l_feed},
+        {"reset", l_reset},     {"pending", l_pending},     {"take", l_take},
+        {"discard", l_discard}, {"limits", l_limits},       {"direct", l_direct},
+        {"session", l_session}, {"serve", l_serve},         {"served", l_served},
+        {"count", l_count},     {"last_send", l_last_send}, {"taken", l_taken},
+        {nullptr, nullptr}};
     register_class(L, kLinkMeta, methods, l_gc);
     const luaL_Reg router_methods[] = {{"id", l_router_id},           {"add", l_router_add},
                                        {"take", l_router_take},       {"close", l_router_close},

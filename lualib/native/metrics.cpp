@@ -492,6 +492,16 @@ void make_methods_meta(lua_State* L, const char* name, bool with_labels) {
 }
 
 }  // namespace
+
+Metric* metrics_counter_arg(lua_State* L, int idx) {
+    Metric* m = nullptr;
+    if (auto* c = static_cast<ChildBox*>(luaL_testudata(L, idx, kChildMeta))) m = c->metric;
+    if (auto* box = static_cast<FamilyBox*>(luaL_testudata(L, idx, kFamilyMeta))) m = box->solo;
+    if (!m || m->family().type() != MetricType::counter)
+        luaL_argerror(L, idx, "a counter (a child, or a family without labels) expected");
+    return m;
+}
+
 }  // namespace skyhive
 
 extern "C" int luaopen_skynet_metrics(lua_State* L) {

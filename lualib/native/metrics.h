@@ -24,4 +24,11 @@
 
 #include <lua.hpp>
 
+namespace skyhive {
+class Metric;
+// The counter at idx (a child, or a family without labels), for native code that counts into it
+// directly; raises when it is something else. The series lives as long as the node's registry.
+Metric* metrics_counter_arg(lua_State* L, int idx);
+}  // namespace skyhive
+
 extern "C" int luaopen_skynet_metrics(lua_State* L);

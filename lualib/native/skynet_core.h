@@ -75,6 +75,19 @@ class Service;
 // killed first (newservice raises with the text).
 enum class StartOutcome : uint8_t { started, exited, failed };
 
+// Native code that sees each message of a Lua service before its Lua does and may take it, so
+// that a message needing no decision costs no Lua dispatch (a cluster link's direct path,
+// cluster_core.cpp). Registered with LuaServiceHost::set_filter by whoever owns it, and removed
+// by it before it goes away. Thread: the service's.
+class MessageFilter {
+  public:
+    // True when it handled msg: the service's Lua never sees it.
+    virtual bool take(Message& msg) = 0;
+
+  protected:
+    ~MessageFilter() = default;
+};
+
 // What skynet.core needs from the module hosting the Lua state (the snlua module implements it).
 // Thread: whatever thread runs the service (the same contract as Module), except where a method
 // says otherwise.
@@ -92,6 +105,10 @@ class LuaServiceHost {
     void set_current(Message* m) { current_ = m; }
     // Made by skynet_core_bind.
     LuaScheduler& scheduler() const { return *scheduler_; }
+    // The filter offered every message before Lua (null: none). One at a time; its owner
+    // removes it (set_filter(nullptr)) before it goes away.
+    MessageFilter* filter() const { return filter_; }
+    void set_filter(MessageFilter* f) { filter_ = f; }
 
     // The thread of the state that is running: the host records it around every resume, so
     // another thread (the monitor) can act on it while holding active_lock().
@@ -131,6 +148,7 @@ class LuaServiceHost {
     friend void skynet_core_bind(lua_State* L, LuaServiceHost* host);
     Service* service_ = nullptr;
     Message* current_ = nullptr;
+    MessageFilter* filter_ = nullptr;
     std::unique_ptr<LuaScheduler> scheduler_;
 };
 

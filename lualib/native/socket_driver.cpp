@@ -332,6 +332,13 @@ void socket_driver_bind(lua_State* L, SocketDriver* driver, Handle self) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &kBindingKey);
 }
 
+net::SocketServer* socket_server_of(lua_State* L) {
+    const bool bound = lua_rawgetp(L, LUA_REGISTRYINDEX, &kBindingKey) == LUA_TUSERDATA;
+    auto* b = bound ? static_cast<Binding*>(lua_touserdata(L, -1)) : nullptr;
+    lua_pop(L, 1);
+    return b ? &b->driver->server() : nullptr;
+}
+
 }  // namespace skyhive
 
 extern "C" int luaopen_skynet_socketdriver(lua_State* L) {

@@ -104,6 +104,10 @@ class SocketDriver {
 // ("this node has no socket server"). Call before the service's script runs.
 void socket_driver_bind(lua_State* L, SocketDriver* driver, Handle self);
 
+// The socket server bound to L by socket_driver_bind, or null (native code that writes a
+// service's sockets itself, e.g. a cluster link's direct path). Thread: the one running L.
+net::SocketServer* socket_server_of(lua_State* L);
+
 }  // namespace skyhive
 
 extern "C" int luaopen_skynet_socketdriver(lua_State* L);

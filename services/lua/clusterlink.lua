@@ -9,7 +9,10 @@
 -- skynet.redirect (a call with a fresh session of this service, a push with session 0); the
 -- service's answer (or error) comes back as a response nobody waits for
 -- (skynet.dispatch_unknown_response) and goes out as a RESPONSE frame: no coroutine per request
--- either.
+-- either. While the connection is up and nothing else is queued here, a caller's request and a
+-- local service's answer skip this Lua altogether: the outgoing codec's direct path (out:direct,
+-- lualib/native/cluster_direct.h) frames and writes them in C++ and shares the link sessions and
+-- the served requests with the code below.
 --
 -- Calls and pushes whose arguments hold a long string come through this link's clusterbulk
 -- instead (it frames them, so that framing never holds the small calls here): it tells this
@@ -39,11 +42,10 @@ local REQUEST, RESPONSE = 16, 17
 
 local conf = {}        -- from clusterd: address, epoch, secret, heartbeat, peer_timeout (ms),
                        -- max_message, send_queue_kb, part (bytes)
-local out = nil        -- core.link that builds the frames this side sends
+local out = nil        -- core.link that builds the frames this side sends; its direct path
+                       -- (out:direct) also holds the link sessions and the requests of the
+                       -- peer that local services are answering (out:serve)
 local names = {}       -- "@name" -> handle, pushed by clusterd (cluster.register)
--- Requests of the peer that local services are answering: local session -> the connection it
--- came on (false: already answered, drop the node's error answer) and -> the peer's session.
-local serving_conn, serving_ls = {}, {}
 local self_handle = skynet.self()
 
 -- A connection: {id, addr, codec (core.link: its partial incoming messages), router (core.router:
@@ -56,8 +58,6 @@ local queue = {}       -- calls waiting for a connection: {source, session, ls, 
 local queued = 0       -- bytes in `queue`
 local dialing = false  -- a dial in progress (its connection once opened)
 local full = false     -- link's write queue is past its mark
-local next_ls = 0
-local wrapped = false  -- next_ls went round: a session may still wait in the router
 local last_recv, last_send = 0, 0
 local backoff, retry_at = 0, 0
 local last_error = nil -- why the last dial failed (for calls made during the backoff)
@@ -73,14 +73,16 @@ local function queue_full_text()
     return format("node %s: send queue full (%d KB)", peername, conf.send_queue_kb)
 end
 
-local function new_session()
-    if next_ls == 0x7fffffff then wrapped = true end
-    next_ls = next_ls % 0x7fffffff + 1
-    if wrapped then
-        local r = link and link.router
-        while r and r:has(next_ls) do next_ls = next_ls % 0x7fffffff + 1 end
+-- Tells the direct path (out:direct) the connection that is up and whether calls may take it:
+-- a caller's call that needs nothing of this service's Lua then goes out without it, and so does
+-- a local service's answer to the peer.
+local function sync_direct()
+    if not out then return end
+    if link then
+        out:direct(link.id, link.router, not full and not gone)
+    else
+        out:direct(false)
     end
-    return next_ls
 end
 
 -- Frames of small messages are gathered in `out` (core.link's gather) and written together:
@@ -128,9 +130,12 @@ end
 -- the send queue is past its mark.
 -- Adds the bytes of the answers c's framer routed to the link's metrics (every heartbeat tick
 -- and when c drops).
+-- Also takes the time of the direct path's last write.
 local function sync_stats(c)
     local bytes = c.router:stats()
     if bytes > 0 then cm.received_bytes:inc(bytes) end
+    local sent_at = out:last_send()
+    if sent_at > last_send then last_send = sent_at end
 end
 
 local function tell_bulk()
@@ -192,6 +197,7 @@ local function drop(c, why)
         local buf, size = out:take()
         if buf then trash(buf, size) end
         link, full = nil, false
+        sync_direct()
         sync_stats(c)
         tell_bulk()
     end
@@ -243,7 +249,7 @@ local function outgoing(session, source, msg, sz)
     elseif not dialing and now() < retry_at then
         return fail(source, session, last_error)
     end
-    local ls = new_session()
+    local ls = out:session()
     return sent(source, session, ls,
         pcall(out.request, out, ls, session == 0, msg, sz, true, link ~= nil))
 end
@@ -285,18 +291,18 @@ local function respond(c, ls, ok, data, size)
 end
 
 -- A local service answered request s (ok false: an error answer, msg its text; empty when the
--- service died before answering). msg belongs to the message being dispatched.
+-- service died before answering), and the direct path left it here (an error, an answer in
+-- parts, or one behind others). msg belongs to the message being dispatched.
 local function served(s, source, msg, size, ok)
-    local c = serving_conn[s]
-    if c == nil then
+    local ls, id = out:served(s)
+    if ls == nil then
         return skynet.error(format("clusterlink: %s for unknown session %d from %s dropped",
             ok and "response" or "error", s, skynet.address(source)))
     end
-    local ls = serving_ls[s]
-    serving_conn[s], serving_ls[s] = nil, nil
-    if c == false then return end
-    if ok then return respond(c, ls, true, msg, size) end
-    respond(c, ls, false, size > 0 and skynet.tostring(msg, size)
+    -- id 0: the answer is dropped; another connection's: its caller already failed
+    if not link or link.id ~= id then return end
+    if ok then return respond(link, ls, true, msg, size) end
+    respond(link, ls, false, size > 0 and skynet.tostring(msg, size)
         or format("service %s exited before answering", skynet.address(source)))
 end
 
@@ -305,9 +311,9 @@ end
 -- is what a caller's own skynet.call raises when its link is gone (cluster.lua tells them apart).
 local function serve(c, ls, address, target, data, size)
     local s = genid()
-    serving_conn[s], serving_ls[s] = c, ls
+    out:serve(s, ls, c.id)
     if not redirect(target, self_handle, "lua", s, data, size) then
-        serving_conn[s] = false -- the node's error answer for the dead target is dropped
+        out:serve(s, ls, 0) -- the node's error answer for the dead target is dropped
         respond(c, ls, false, format("service %s is dead", math.type(address) == "integer"
             and skynet.address(address) or tostring(address)))
     end
@@ -443,6 +449,7 @@ local function up(c, epoch)
     socket.warning(c.id, function(_, kb)
         if link == c and full ~= (kb > 0) then
             full = kb > 0
+            sync_direct()
             tell_bulk()
         end
     end)
@@ -468,6 +475,7 @@ local function up(c, epoch)
             incoming_response(c, e[2], e[3] == 1, e[5], e[6])
         end
     end
+    sync_direct()
     cm.link(true)
     skynet.send(clusterd, "lua", "LINK_UP", peername, epoch, c.addr)
 end
@@ -649,7 +657,13 @@ local CMD = {}
 function CMD.CONFIG(c)
     local first = conf.heartbeat == nil
     conf = c
-    out = core.link { max_message = conf.max_message, part = conf.part }
+    local limits = { max_message = conf.max_message, part = conf.part }
+    if out then
+        out:limits(limits)
+    else
+        out = core.link(limits)
+        out:count(cm.sent, cm.sent_bytes)
+    end
     skynet.send(bulk, "lua", "CONF", conf.max_message, conf.part)
     -- The heartbeat runs from the first configuration on (it reads conf's periods).
     if first then skynet.timeout(10, heartbeat) end
@@ -659,6 +673,7 @@ end
 -- The peer's address or epoch changed (membership, reload). A new epoch ends the link up.
 function CMD.PEER(address, epoch)
     conf.address, gone = address, false
+    sync_direct()
     if link and epoch and link.epoch ~= epoch then
         drop(link, format("node %s has a new epoch %s", peername, epoch))
     end
@@ -671,6 +686,7 @@ end
 -- that brought the node back, must not be failed with it.)
 function CMD.GONE()
     gone = true
+    sync_direct()
     fail_queue(format("unknown node %s", peername))
     if link then drop(link, "the node left the node list") end
     return true
@@ -692,8 +708,11 @@ function CMD.BULK()
 end
 
 function CMD.STAT()
+    local direct_requests, direct_answers = 0, 0
+    if out then direct_requests, direct_answers = out:taken() end
     return { up = link ~= nil, epoch = link and link.epoch, address = conf.address,
-        pending = link and link.router:waiting() or 0, queued = #queue, full = full, crossings = crossings }
+        pending = link and link.router:waiting() or 0, queued = #queue, full = full,
+        crossings = crossings, direct_requests = direct_requests, direct_answers = direct_answers }
 end
 
 function CMD.CLOSE()

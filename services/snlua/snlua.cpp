@@ -412,6 +412,7 @@ int SnluaModule::load_service(lua_State* L) {
 }
 
 void SnluaModule::on_message(Service& self, Message& msg) {
+    if (MessageFilter* f = filter(); f && f->take(msg)) return;
     dispatch_seq_.store(dispatch_seq_.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
     (void)self;

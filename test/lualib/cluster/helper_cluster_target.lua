@@ -18,6 +18,13 @@ function CMD.blob(n) return string.rep("x", n) end
 function CMD.note(v) notes[#notes + 1] = v end
 function CMD.notes() return table.unpack(notes) end
 function CMD.count() return #notes end
+-- marks of numbered senders: each sender's must come 1, 2, 3... (out of order ones are counted)
+local marks, misordered = {}, 0
+function CMD.mark(sender, i)
+    if i ~= (marks[sender] or 0) + 1 then misordered = misordered + 1 end
+    marks[sender] = i
+end
+function CMD.marked(sender) return marks[sender], misordered end
 -- cluster.leave of this service's node (a clean stop)
 function CMD.leave() cluster.leave() end
 -- ends the service without answering the call that asked

@@ -2,7 +2,9 @@
 -- services of one process (nodes "a" and "b", real loopback TCP), an answer in one frame goes
 -- straight to its caller, without a message to the link; an answer for a caller that was killed
 -- while it waited, or that gave up (calltimeout), goes nowhere and leaves nothing waiting; error
--- answers and split answers still reach their callers through the link.
+-- answers and split answers still reach their callers through the link. A call with nothing
+-- else in flight takes the links' direct path both ways (request and answer written without the
+-- links' Lua), and pushes and calls of one caller keep their order whichever path each takes.
 local skynet = require "skynet"
 local cluster = require "skynet.cluster"
 local t = require "tlib"
@@ -20,11 +22,55 @@ t.run(function()
     local function waiting() return skynet.call(link, "lua", "STAT").pending end
     local function messages() return skynet.call(link, "debug", "STAT").message end
 
-    -- 200 calls cost the link its 200 requests (and the 2 STATs), not their answers too
+    local blink = skynet.call(b, "lua", "LINK", "a")
+    local function direct()
+        local sa, sb = skynet.call(link, "lua", "STAT"), skynet.call(blink, "lua", "STAT")
+        return sa.direct_requests, sb.direct_answers
+    end
+
+    -- 200 calls cost the link its 200 requests (and the 2 STATs), not their answers too; one at
+    -- a time, the requests leave a's link and the answers b's link by the direct path
+    local requests0, answers0 = direct()
     local before = messages()
     for i = 1, 200 do t.eq(cluster.call("b", ".target", "echo", i), i, "call " .. i) end
     local spent = messages() - before
     t.ok(spent < 250, string.format("the link handled %d messages for 200 calls", spent))
+    local requests1, answers1 = direct()
+    t.ok(requests1 - requests0 >= 190, "direct requests: " .. (requests1 - requests0))
+    t.ok(answers1 - answers0 >= 190, "direct answers: " .. (answers1 - answers0))
+
+    -- Senders in this service push marks 1..200 and every 5th time call for the last mark
+    -- .target saw from them. Sender 1 alone, yielding after each push but those followed by a
+    -- call: a push alone in the link's mailbox leaves by the direct path, a push and a call sent
+    -- together are gathered by the link's Lua. Then senders 2..9 at once: with the others' calls in flight, mostly the Lua.
+    -- Each sender's marks arrive in order across both paths.
+    local misordered = 0
+    local function sender(c, yields)
+        for i = 1, 200 do
+            cluster.send("b", ".target", "mark", c, i)
+            if yields and i % 5 ~= 0 then skynet.yield() end
+            if i % 5 == 0 then
+                local last, bad = cluster.call("b", ".target", "marked", c)
+                if last ~= i then misordered = misordered + 1 end
+                misordered = math.max(misordered, bad)
+            end
+        end
+    end
+    sender(1, true)
+    local requests2 = direct()
+    -- (how many go direct depends on whether the link ran before the next push came)
+    t.ok(requests2 - requests1 > 0 and requests2 - requests1 < 240,
+        "sender 1's requests went both ways: direct " .. (requests2 - requests1) .. " of 240")
+    local left, all_done = 8, {}
+    for c = 2, 9 do
+        skynet.fork(function()
+            sender(c, false)
+            left = left - 1
+            if left == 0 then skynet.wakeup(all_done) end
+        end)
+    end
+    skynet.wait(all_done)
+    t.eq(misordered, 0, "marks out of order")
 
     -- error answers and answers split in parts still come through the link
     t.raises({ "kaboom" }, cluster.call, "b", ".target", "boom", "kaboom")

@@ -1,0 +1,112 @@
+#pragma once
+
+// A cluster link's direct path: the messages of the link's service that need no decision are
+// handled in C++ before its Lua sees them (a MessageFilter), so that a call costs no Lua dispatch
+// of the link on either node:
+//   - a caller's request (protocol "cluster", skynet.call(link, "cluster", address, ...)) is
+//     framed, its caller recorded in the connection's router, and the frame written;
+//   - a local service's answer to a request the link served (a response whose session the link
+//     recorded with serve) is framed and written.
+// Only while the connection is up and the burst is over: nothing gathered for a later write,
+// nothing else in the mailbox, and, for a request, no other call waiting for an answer (those are
+// what tells the link's Lua that more requests are coming, so it gathers them into one socket
+// write). Anything else (an error answer, a message of several frames, a push or call while the
+// link is down or its send queue full) goes to the link's Lua as before. Because the filter sees
+// the messages in mailbox order and takes one only when nothing is queued ahead of it in the link,
+// frames leave in the order the messages came.
+//
+// The link's Lua keeps the state the decision needs here (the connection, whether requests may
+// take the path) and takes its sessions and the served requests from here, so that both paths
+// share them.
+//
+// Thread: the link's service only (Lua calls and the filter both run on the thread that runs it).
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "core/message.h"
+#include "lualib/native/skynet_core.h"
+
+namespace skyhive {
+class Metric;
+class Service;
+namespace net {
+class SocketServer;
+}
+}  // namespace skyhive
+
+namespace skyhive::cluster {
+
+class Codec;
+class Router;
+
+class DirectPath final : public MessageFilter {
+  public:
+    // codec: the link's outgoing codec; gathered: the bytes the link has gathered for a later
+    // write (the path stays shut while there are any). Both outlive this object.
+    DirectPath(Codec& codec, const size_t& gathered) : codec_(codec), gathered_(gathered) {}
+    ~DirectPath();
+    DirectPath(const DirectPath&) = delete;
+    DirectPath& operator=(const DirectPath&) = delete;
+
+    // Registers this object as the service's filter (once; later calls change nothing).
+    void attach(LuaServiceHost& host, net::SocketServer& server);
+    // Connection `id` (a socket id) is up with `router`; requests take the path only when `calls`
+    // (the link is neither full nor leaving). id 0: no connection (the path is shut).
+    void connect(int32_t id, std::shared_ptr<Router> router, bool calls);
+
+    // The next link session (1..2^31-1; after a wrap, one that no call of the connection waits
+    // with).
+    uint32_t next_session();
+    // Local session s is the link's call to a service serving the peer's request ls on connection
+    // id (0: drop the answer, e.g. the node's error for a dead target).
+    void serve(int32_t s, uint32_t ls, int32_t id);
+    // Takes request s's record (false when there is none).
+    bool served(int32_t s, uint32_t* ls, int32_t* id);
+
+    // Counts the requests (calls and pushes) written here into `requests` and the frame bytes
+    // into `bytes` (the link's metrics, which outlive this object).
+    void count(Metric* requests, Metric* bytes) {
+        requests_ = requests;
+        bytes_ = bytes;
+    }
+    // The node's time (centiseconds) of the last write here, 0 before the first.
+    uint64_t last_send() const { return last_send_; }
+    // Requests and answers written here so far.
+    uint64_t requests() const { return requests_taken_; }
+    uint64_t answers() const { return answers_taken_; }
+
+    bool take(Message& msg) override;
+
+  private:
+    bool request(Message& msg);
+    bool response(Message& msg);
+    // Writes the one frame in frames_ on the connection.
+    void write();
+
+    struct Served {
+        uint32_t ls;
+        int32_t id;
+    };
+
+    Codec& codec_;
+    const size_t& gathered_;
+    LuaServiceHost* host_ = nullptr;
+    net::SocketServer* server_ = nullptr;
+    int32_t id_ = 0;
+    std::shared_ptr<Router> router_;
+    bool calls_ = false;
+    uint32_t next_ls_ = 0;
+    bool wrapped_ = false;
+    std::unordered_map<int32_t, Served> serving_;
+    std::vector<Payload> frames_;
+    Metric* requests_ = nullptr;
+    Metric* bytes_ = nullptr;
+    uint64_t last_send_ = 0;
+    uint64_t requests_taken_ = 0;
+    uint64_t answers_taken_ = 0;
+};
+
+}  // namespace skyhive::cluster
