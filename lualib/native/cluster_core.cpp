@@ -50,14 +50,19 @@
 //       Connection id is up with router (or none is): a caller's request ("cluster" protocol)
 //       is framed, recorded in the router and written without the service's Lua when `calls`
 //       and nothing is gathered, queued in the mailbox or waiting in the router; a local
-//       service's answer to a request recorded with serve likewise. Everything else reaches Lua.
+//       service's answer to a request recorded with serve likewise; a frames event of
+//       connection id holding only whole requests to a handle or a ".name" is handed out (each
+//       call recorded with serve). Everything else reaches Lua.
 //   link:session() -> ls              the next link session (both paths draw from it)
 //   link:serve(s, ls, id)             local session s serves the peer's request ls on
 //                                     connection id (0: drop its answer)
 //   link:served(s) -> ls, id | nil    takes that record (an answer the direct path left to Lua)
-//   link:count(requests, bytes)       the counters (skynet.metrics) the direct path adds to
-//   link:last_send() -> cs            the node's time of its last write (0: none)
-//   link:taken() -> requests, answers written by the direct path so far
+//   link:count(requests, sent_bytes, served, received_bytes)
+//                                     the counters (skynet.metrics) the direct path adds to
+//   link:peer(name)                   the peer's name, for the direct path's log lines
+//   link:last_send() -> cs, link:last_recv() -> cs
+//                                     the node's time of its last write, last batch read (0: none)
+//   link:taken() -> requests, answers, served   what the direct path handled so far
 //   core.router() -> router
 //       The calls one connection of this service's link waits on (cluster_router.h), shared
 //       with the connection's framer (its option router = router:id()), which hands the answers
@@ -570,9 +575,26 @@ int l_served(lua_State* L) {
 
 int l_count(lua_State* L) {
     Link* link = check_link(L);
-    Metric* requests = metrics_counter_arg(L, 2);
-    link->direct.count(requests, metrics_counter_arg(L, 3));
+    cluster::DirectPath::Counters c;
+    c.requests = metrics_counter_arg(L, 2);
+    c.sent_bytes = metrics_counter_arg(L, 3);
+    c.served = metrics_counter_arg(L, 4);
+    c.received_bytes = metrics_counter_arg(L, 5);
+    link->direct.count(c);
     return 0;
+}
+
+int l_peer(lua_State* L) {
+    Link* link = check_link(L);
+    size_t len = 0;
+    const char* name = luaL_checklstring(L, 2, &len);
+    link->direct.set_peer(std::string(name, len));
+    return 0;
+}
+
+int l_last_recv(lua_State* L) {
+    lua_pushinteger(L, lua_Integer(check_link(L)->direct.last_recv()));
+    return 1;
 }
 
 int l_last_send(lua_State* L) {
@@ -584,7 +606,8 @@ int l_taken(lua_State* L) {
     const cluster::DirectPath& d = check_link(L)->direct;
     lua_pushinteger(L, lua_Integer(d.requests()));
     lua_pushinteger(L, lua_Integer(d.answers()));
-    return 2;
+    lua_pushinteger(L, lua_Integer(d.served()));
+    return 3;
 }
 
 // A metatable `name` whose __index holds `methods` and whose __gc is `gc`.
@@ -610,7 +633,7 @@ extern "C" int luaopen_skynet_cluster_core(lua_State* L) {
         {"discard", l_discard}, {"limits", l_limits},       {"direct", l_direct},
         {"session", l_session}, {"serve", l_serve},         {"served", l_served},
         {"count", l_count},     {"last_send", l_last_send}, {"taken", l_taken},
-        {nullptr, nullptr}};
+        {"peer", l_peer},       {"last_recv", l_last_recv}, {nullptr, nullptr}};
     register_class(L, kLinkMeta, methods, l_gc);
     const luaL_Reg router_methods[] = {{"id", l_router_id},           {"add", l_router_add},
                                        {"take", l_router_take},       {"close", l_router_close},

@@ -6,14 +6,18 @@
 //   - a caller's request (protocol "cluster", skynet.call(link, "cluster", address, ...)) is
 //     framed, its caller recorded in the connection's router, and the frame written;
 //   - a local service's answer to a request the link served (a response whose session the link
-//     recorded with serve) is framed and written.
+//     recorded with serve) is framed and written;
+//   - a batch of frames read on the connection (a socket "frames" event) that holds nothing but
+//     whole requests addressed to a handle or a local ".name" is handed out here: each request
+//     goes to its service as a call of the link (recorded with serve) or a push.
 // Only while the connection is up and the burst is over: nothing gathered for a later write,
 // nothing else in the mailbox, and, for a request, no other call waiting for an answer (those are
 // what tells the link's Lua that more requests are coming, so it gathers them into one socket
 // write). Anything else (an error answer, a message of several frames, a push or call while the
-// link is down or its send queue full) goes to the link's Lua as before. Because the filter sees
-// the messages in mailbox order and takes one only when nothing is queued ahead of it in the link,
-// frames leave in the order the messages came.
+// link is down or its send queue full, a batch with a control frame, an answer, an assembled
+// message, an "@name" or anything malformed) goes to the link's Lua as before. Because the filter
+// sees the messages in mailbox order and takes one only when nothing is queued ahead of it in the
+// link, frames leave in the order the messages came.
 //
 // The link's Lua keeps the state the decision needs here (the connection, whether requests may
 // take the path) and takes its sessions and the served requests from here, so that both paths
@@ -23,9 +27,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "core/handle.h"
 #include "core/message.h"
 #include "lualib/native/skynet_core.h"
 
@@ -66,29 +73,50 @@ class DirectPath final : public MessageFilter {
     // Takes request s's record (false when there is none).
     bool served(int32_t s, uint32_t* ls, int32_t* id);
 
-    // Counts the requests (calls and pushes) written here into `requests` and the frame bytes
-    // into `bytes` (the link's metrics, which outlive this object).
-    void count(Metric* requests, Metric* bytes) {
-        requests_ = requests;
-        bytes_ = bytes;
-    }
-    // The node's time (centiseconds) of the last write here, 0 before the first.
+    // The link's metrics (they outlive this object), which this path adds to: requests (calls and
+    // pushes) written, frame bytes written, requests of the peer handed out, bytes read.
+    struct Counters {
+        Metric* requests = nullptr;
+        Metric* sent_bytes = nullptr;
+        Metric* served = nullptr;
+        Metric* received_bytes = nullptr;
+    };
+    void count(const Counters& c) { counters_ = c; }
+    // The peer's name, for log lines.
+    void set_peer(std::string name) { peer_ = std::move(name); }
+    // The node's time (centiseconds) of the last write here and of the last batch read here, 0
+    // before the first.
     uint64_t last_send() const { return last_send_; }
+    uint64_t last_recv() const { return last_recv_; }
     // Requests and answers written here so far.
     uint64_t requests() const { return requests_taken_; }
     uint64_t answers() const { return answers_taken_; }
+    uint64_t served() const { return served_taken_; }
 
     bool take(Message& msg) override;
 
   private:
     bool request(Message& msg);
     bool response(Message& msg);
+    bool frames(Message& msg);
+    // Answers the peer's request ls with an error (its target is dead).
+    void refuse(uint32_t ls, const char* text, size_t len);
     // Writes the one frame in frames_ on the connection.
     void write();
 
     struct Served {
         uint32_t ls;
         int32_t id;
+    };
+    // A request of a batch being handed out.
+    struct Incoming {
+        uint32_t ls = 0;
+        bool push = false;
+        Handle target;
+        uint32_t handle = 0;    // the address, when it is a handle
+        std::string_view name;  // the address, when it is a name (in the batch)
+        const char* data = nullptr;
+        uint32_t size = 0;
     };
 
     Codec& codec_;
@@ -102,11 +130,14 @@ class DirectPath final : public MessageFilter {
     bool wrapped_ = false;
     std::unordered_map<int32_t, Served> serving_;
     std::vector<Payload> frames_;
-    Metric* requests_ = nullptr;
-    Metric* bytes_ = nullptr;
+    std::vector<Incoming> incoming_;  // scratch of frames()
+    Counters counters_;
+    std::string peer_;
     uint64_t last_send_ = 0;
+    uint64_t last_recv_ = 0;
     uint64_t requests_taken_ = 0;
     uint64_t answers_taken_ = 0;
+    uint64_t served_taken_ = 0;
 };
 
 }  // namespace skyhive::cluster

@@ -9,10 +9,10 @@
 -- skynet.redirect (a call with a fresh session of this service, a push with session 0); the
 -- service's answer (or error) comes back as a response nobody waits for
 -- (skynet.dispatch_unknown_response) and goes out as a RESPONSE frame: no coroutine per request
--- either. While the connection is up and nothing else is queued here, a caller's request and a
--- local service's answer skip this Lua altogether: the outgoing codec's direct path (out:direct,
--- lualib/native/cluster_direct.h) frames and writes them in C++ and shares the link sessions and
--- the served requests with the code below.
+-- either. While the connection is up and nothing else is queued here, a caller's request, a
+-- local service's answer and a batch of the peer's plain requests skip this Lua altogether: the
+-- outgoing codec's direct path (out:direct, lualib/native/cluster_direct.h) handles them in C++
+-- and shares the link sessions and the served requests with the code below.
 --
 -- Calls and pushes whose arguments hold a long string come through this link's clusterbulk
 -- instead (it frames them, so that framing never holds the small calls here): it tells this
@@ -134,8 +134,9 @@ end
 local function sync_stats(c)
     local bytes = c.router:stats()
     if bytes > 0 then cm.received_bytes:inc(bytes) end
-    local sent_at = out:last_send()
+    local sent_at, read_at = out:last_send(), out:last_recv()
     if sent_at > last_send then last_send = sent_at end
+    if read_at > last_recv then last_recv = read_at end
 end
 
 local function tell_bulk()
@@ -662,7 +663,8 @@ function CMD.CONFIG(c)
         out:limits(limits)
     else
         out = core.link(limits)
-        out:count(cm.sent, cm.sent_bytes)
+        out:count(cm.sent, cm.sent_bytes, cm.served, cm.received_bytes)
+        out:peer(peername)
     end
     skynet.send(bulk, "lua", "CONF", conf.max_message, conf.part)
     -- The heartbeat runs from the first configuration on (it reads conf's periods).
@@ -708,11 +710,12 @@ function CMD.BULK()
 end
 
 function CMD.STAT()
-    local direct_requests, direct_answers = 0, 0
-    if out then direct_requests, direct_answers = out:taken() end
+    local direct_requests, direct_answers, direct_served = 0, 0, 0
+    if out then direct_requests, direct_answers, direct_served = out:taken() end
     return { up = link ~= nil, epoch = link and link.epoch, address = conf.address,
         pending = link and link.router:waiting() or 0, queued = #queue, full = full,
-        crossings = crossings, direct_requests = direct_requests, direct_answers = direct_answers }
+        crossings = crossings, direct_requests = direct_requests, direct_answers = direct_answers,
+        direct_served = direct_served }
 end
 
 function CMD.CLOSE()

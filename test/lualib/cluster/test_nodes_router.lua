@@ -3,8 +3,9 @@
 -- straight to its caller, without a message to the link; an answer for a caller that was killed
 -- while it waited, or that gave up (calltimeout), goes nowhere and leaves nothing waiting; error
 -- answers and split answers still reach their callers through the link. A call with nothing
--- else in flight takes the links' direct path both ways (request and answer written without the
--- links' Lua), and pushes and calls of one caller keep their order whichever path each takes.
+-- else in flight takes the links' direct path both ways (request written, handed to the callee
+-- and answered without the links' Lua), and pushes and calls of one caller keep their order
+-- whichever path each takes.
 local skynet = require "skynet"
 local cluster = require "skynet.cluster"
 local t = require "tlib"
@@ -25,19 +26,30 @@ t.run(function()
     local blink = skynet.call(b, "lua", "LINK", "a")
     local function direct()
         local sa, sb = skynet.call(link, "lua", "STAT"), skynet.call(blink, "lua", "STAT")
-        return sa.direct_requests, sb.direct_answers
+        return sa.direct_requests, sb.direct_answers, sb.direct_served
     end
 
     -- 200 calls cost the link its 200 requests (and the 2 STATs), not their answers too; one at
-    -- a time, the requests leave a's link and the answers b's link by the direct path
-    local requests0, answers0 = direct()
+    -- a time, the requests leave a's link, reach .target from b's link and are answered by the
+    -- direct path
+    local requests0, answers0, served0 = direct()
     local before = messages()
     for i = 1, 200 do t.eq(cluster.call("b", ".target", "echo", i), i, "call " .. i) end
     local spent = messages() - before
     t.ok(spent < 250, string.format("the link handled %d messages for 200 calls", spent))
-    local requests1, answers1 = direct()
+    local requests1, answers1, served1 = direct()
     t.ok(requests1 - requests0 >= 190, "direct requests: " .. (requests1 - requests0))
+    t.ok(served1 - served0 >= 190, "direct served: " .. (served1 - served0))
     t.ok(answers1 - answers0 >= 190, "direct answers: " .. (answers1 - answers0))
+
+    -- a push and a call to a dead handle, one at a time (so through b's direct path): the push
+    -- is dropped there with a log line, the call fails naming the service, the link goes on
+    local gone = skynet.newservice "helper_cluster_target"
+    skynet.kill(gone)
+    cluster.send("b", gone, "note", 1)
+    t.raises({ "service " .. skynet.address(gone) .. " is dead" }, cluster.call, "b", gone, "echo")
+    t.eq(cluster.call("b", ".target", "echo", "still"), "still", "the link goes on")
+    requests1 = direct()
 
     -- Senders in this service push marks 1..200 and every 5th time call for the last mark
     -- .target saw from them. Sender 1 alone, yielding after each push but those followed by a
