@@ -8,7 +8,9 @@
 # server) and runs node a (the client, bench_cluster.lua), each figure for $BENCH_SECONDS (2 s).
 # Prints one line per run and figure, then the medians over the runs:
 #   cluster.call.c1 calls_per_s=N ref=N ratio=R local_calls_per_s=N
-#       1 coroutine; ref: tcp_pingpong c1 (target ratio >= 0.8); local: same-node skynet.call
+#       1 coroutine; ref: tcp_pingpong c1 (target ratio >= 0.8); local: same-node skynet.call.
+#       The medians line's ratio is the median of the runs' own ratios (each against the
+#       reference of its run: the host's noise moves both together)
 #   cluster.call.c1.spin calls_per_s=N ref=N ratio=R socket_spin=20
 #       the same with socket_spin = 20 on both nodes (their socket threads poll 20 us before
 #       blocking, skipping the kernel's wake-up); ref: tcp_pingpong's c1 with both of its sides
@@ -71,7 +73,8 @@ CONF
 spin="${BENCH_SPIN:-20}"
 { cat "$work/config.lua"; echo "socket_spin = $spin"; } > "$work/config-spin.lua"
 
-ratio() {  # a b -> a / b with two decimals
+ratio() {  # a b -> a / b with two decimals ("-" without a)
+    if [ -z "$1" ] || [ "$1" = - ]; then echo -; return; fi
     awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'
 }
 field() {  # file figure key -> the value of key=... on the figure's line
@@ -123,24 +126,24 @@ for run in $(seq "$runs"); do
         fi
         sc1="$(awk '$1 == "call.c1" {print $2; exit}' "$work/ours-spin")"
         echo "cluster.call.c1.spin calls_per_s=$sc1 ref=$c1spin ratio=$(ratio "$sc1" "$c1spin") socket_spin=$spin run=$run"
-        echo "call.c1.spin $sc1 $c1spin" >> "$results"
+        echo "call.c1.spin ${sc1:--} $c1spin $(ratio "$sc1" "$c1spin")" >> "$results"
     fi
     echo "cluster.call.c64 calls_per_s=$cc64 ref=$c64 ratio=$(ratio "$cc64" "$c64") ref_p64=$p64 local_calls_per_s=$lc64 run=$run"
     echo "cluster.call.mb1 mb_per_s=$cmb ref=$mb1 ratio=$(ratio "$cmb" "$mb1") run=$run"
     echo "cluster.call.during10mb p99_ms=$p99 p50_ms=$p50 ref_p99_ms=$ref_p99_ms small_calls=$smalls transfers=$transfers run=$run"
-    {
-        echo "call.c1 $cc1 $c1 $lc1"
-        echo "call.c64 $cc64 $c64 $lc64"
-        echo "call.mb1 $cmb $mb1"
-        echo "call.p99 $p99 $ref_p99_ms"
-        echo "call.p50 $p50 0"
+    {   # ("-": a figure BENCH_FIGURES left out)
+        echo "call.c1 ${cc1:--} $c1 ${lc1:--} $(ratio "$cc1" "$c1")"
+        echo "call.c64 ${cc64:--} $c64 ${lc64:--}"
+        echo "call.mb1 ${cmb:--} $mb1"
+        echo "call.p99 ${p99:--} $ref_p99_ms"
+        echo "call.p50 ${p50:--} 0"
     } >> "$results"
 done
 echo "# load after: $(uptime)"
 echo "# medians of $runs runs"
-median() {  # figure column -> the median of that column over the figure's runs
-    awk -v k="$1" '$1 == k' "$results" > "$work/one"
-    bench_median "$2" "$work/one"
+median() {  # figure column -> the median of that column over the figure's runs ("-": none)
+    awk -v k="$1" -v c="$2" '$1 == k && $c != "-"' "$results" > "$work/one"
+    if [ -s "$work/one" ]; then bench_median "$2" "$work/one"; else echo -; fi
 }
 echo "cluster.ref.c1 rtt_per_s=$(median ref.c1 2) p99_ms=$(median ref.c1.p99_ms 2) (ref: tcp_pingpong, 1 connection, 1 request of 100 bytes in flight)"
 echo "cluster.ref.c64 rtt_per_s=$(median ref.c64 2) (ref: tcp_pingpong, 64 connections, 1 request in flight each)"
@@ -152,10 +155,10 @@ if [ "$ours" = 0 ]; then
     exit 3
 fi
 v="$(median call.c1 2)"; r="$(median call.c1 3)"
-echo "cluster.call.c1 calls_per_s=$v ref=$r ratio=$(ratio "$v" "$r") local_calls_per_s=$(median call.c1 4) (ref: tcp_pingpong c1; target ratio >= 0.8)"
+echo "cluster.call.c1 calls_per_s=$v ref=$r ratio=$(median call.c1 5) local_calls_per_s=$(median call.c1 4) (ref: tcp_pingpong c1; ratio: the median of the runs' own; target ratio >= 0.8)"
 if grep -q "^call.c1.spin " "$results"; then
     v="$(median call.c1.spin 2)"; r="$(median call.c1.spin 3)"
-    echo "cluster.call.c1.spin calls_per_s=$v ref=$r ratio=$(ratio "$v" "$r") socket_spin=$spin (the same, both nodes' socket threads polling $spin us before blocking; ref: tcp_pingpong c1 polling as long)"
+    echo "cluster.call.c1.spin calls_per_s=$v ref=$r ratio=$(median call.c1.spin 4) socket_spin=$spin (the same, both nodes' socket threads polling $spin us before blocking; ref: tcp_pingpong c1 polling as long; ratio as for c1)"
 fi
 v="$(median call.c64 2)"; r="$(median call.c64 3)"
 echo "cluster.call.c64 calls_per_s=$v ref=$r ratio=$(ratio "$v" "$r") local_calls_per_s=$(median call.c64 4) (ref: tcp_pingpong c64; target >= 100000 calls/s)"
