@@ -4,7 +4,9 @@
 # For each scenario of bench_redis.lua, SET and GET: the client's ops/s from a Lua service
 # (thread = 2), redis-benchmark's in the same run against the same server, and the ratio.
 # Prints one line per run and figure, then the medians over `runs` (default 5), each figure's
-# median on its own (ratio = median ops / median ref):
+# median on its own; the ratio there is the median of the runs' own ratios (each run's against
+# the reference of that run: the host's noise moves both together, and the ratio of two medians
+# from different runs mixes a quiet run with a loud one):
 #   redis.client.c1.set ops_per_s=22000 ref=23000 ratio=0.96 cpu_us_per_op=30.1 (ref: redis-benchmark -c 1)
 # cpu_us_per_op is the skyhive process's CPU time (all threads) per operation.
 # The client's services opt in to socket.inline (replies handled on the socket thread while they
@@ -113,7 +115,7 @@ for run in $(seq "$runs"); do
                 ratio="$(awk -v a="$ops" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
                 echo "run$run $prefix.$name.$op ops_per_s=$ops ref=${ref%.*} ratio=$ratio" \
                     "cpu_us_per_op=$cpu requests=$n"
-                echo "$prefix.$name.$op $ops $ref $cpu $n $label" >> "$results"
+                echo "$prefix.$name.$op $ops $ref $cpu $n $ratio $label" >> "$results"
             done
         done
     done
@@ -134,8 +136,8 @@ for m in "${modes[@]}"; do
             [ -n "$ops" ] || continue
             ref="$(median 3)"
             cpu="$(median 4)"
-            label="$(awk -v k="$key" '$1 == k {$1=$2=$3=$4=$5=""; print substr($0, 6); exit}' "$results")"
-            ratio="$(awk -v a="$ops" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
+            label="$(awk -v k="$key" '$1 == k {$1=$2=$3=$4=$5=$6=""; print substr($0, 7); exit}' "$results")"
+            ratio="$(median 6)"
             echo "$key ops_per_s=$ops ref=${ref%.*} ratio=$ratio cpu_us_per_op=$cpu (ref: $label," \
                 "keys=$mode, $(median 5) requests, inline=$BENCH_INLINE)"
         done
