@@ -160,6 +160,8 @@ bool DirectPath::frames(Message& msg) {
         r.size = len - uint32_t(head);
         incoming_.push_back(r);
     }
+    // The texts below are the link's own (clusterlink.lua, serve and incoming_request): change
+    // them together.
     Service& self = host_->service();
     for (const Incoming& r : incoming_) {
         char address[16];

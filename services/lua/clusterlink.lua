@@ -308,8 +308,10 @@ local function served(s, source, msg, size, ok)
 end
 
 -- Request ls of the peer on connection c goes to local service target (the peer's `address`) as
--- a call of this service. The peer's error for a dead target names it: a bare "service is dead"
--- is what a caller's own skynet.call raises when its link is gone (cluster.lua tells them apart).
+-- a call of this service. (The direct path, cluster_direct.cpp, words the dead-target error and
+-- the dropped-push log line the same way: change them together.) The peer's error for a dead
+-- target names it: a bare "service is dead" is what a caller's own skynet.call raises when its
+-- link is gone (cluster.lua tells them apart).
 local function serve(c, ls, address, target, data, size)
     local s = genid()
     out:serve(s, ls, c.id)
