@@ -74,6 +74,7 @@ struct Slot {
     bool reading = false;        // the owner wants data (start/pause)
     bool read_closed = false;    // EOF seen or close_read(): never read again
     bool want_write = false;     // the queue is non-empty: EPOLLOUT wanted
+    bool round_write = false;    // queued by the socket thread, flushed at the round's end
     bool accept_paused = false;  // listener out of fds, waiting for the retry time
     bool nodelay = false;        // TCP options, kept so they apply to a socket still connecting
     bool keepalive = true;

@@ -176,6 +176,47 @@ FlushResult SocketLoop::flush_locked(Slot& s) {
     return r;
 }
 
+bool SocketLoop::write_at_round_end(Slot& s, int32_t id, Payload& data, uint32_t offset,
+                                    const UdpAddress* to) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
+    if (!in_round_ || to || s.in_pipe.load(std::memory_order_relaxed) != 0) return false;
+    {
+        std::lock_guard g(s.write_lock);
+        if (s.id.load(std::memory_order_relaxed) != id ||
+            s.state.load(std::memory_order_relaxed) != SlotState::open ||
+            (s.kind != SocketKind::tcp && s.kind != SocketKind::stream) ||
+            !(s.queue.empty() || s.round_write)) {
+            return false;
+        }
+        auto* b = new WriteBuffer;
+        b->data = std::move(data);
+        b->offset = offset;
+        buffered_.fetch_add(b->remaining(), std::memory_order_relaxed);
+        s.queue.push(b, Priority::high);
+    }
+    if (!s.round_write) {
+        s.round_write = true;
+        round_writes_.push_back(id);
+    }
+    return true;
+}
+
+void SocketLoop::flush_round_writes() {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
+    // A flush can deliver an event (a warning, an error) whose inline handler writes or posts
+    // commands again: those are taken in this same pass, as after any other event.
+    for (size_t i = 0; i < round_writes_.size(); ++i) {
+        Slot* s = slots_.live(round_writes_[i]);
+        if (!s || !s->round_write) continue;  // released meanwhile, and the flag with it
+        s->round_write = false;
+        // Waiting for EPOLLOUT already: that flush takes these bytes too.
+        if (!s->want_write) write_ready(*s);
+        run_local_commands();
+    }
+    round_writes_.clear();
+    in_round_ = false;
+}
+
 void SocketLoop::write_ready(Slot& s) {
     FlushResult r;
     uint64_t queued;

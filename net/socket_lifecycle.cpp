@@ -84,7 +84,7 @@ void SocketLoop::release(Slot& s) {
     // No writer can be using fd: they check the id under the lock, and it is 0 now.
     if (fd >= 0) ::close(fd);
     s.owner = Handle();
-    s.reading = s.read_closed = s.want_write = s.accept_paused = s.nodelay = false;
+    s.reading = s.read_closed = s.want_write = s.round_write = s.accept_paused = s.nodelay = false;
     s.keepalive = true;
     s.accept_failing_since = 0;
     s.read_size = 0;

@@ -83,6 +83,7 @@ void SocketLoop::run() {
         // worker woken at the first event would only contend for a core with this thread while it
         // reads the rest (on a small machine, preempt it), and find the others queued anyway.
         sink_.hold_wakes();
+        in_round_ = true;
         if (acceptor_.any_paused()) acceptor_.resume_due();
         run_local_commands();
         bool more = true;
@@ -94,7 +95,11 @@ void SocketLoop::run() {
                 run_local_commands();
             }
         }
+        // Releasing the wake-ups may first run a service left for this thread (see
+        // Scheduler::run_on_guest): its sends join the round's, its commands run here.
         sink_.release_wakes();
+        run_local_commands();
+        flush_round_writes();
         if (!more) return;
     }
 }

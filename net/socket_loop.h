@@ -62,6 +62,13 @@ class SocketLoop {
     // req.id is 0). The snapshot command's work, also called directly by a handler running on
     // the socket thread, which cannot wait for a command to itself. Thread: socket thread.
     void answer(SnapshotRequest& req);
+    // A send made on the socket thread itself (a handler it runs inline) while an epoll round
+    // is being handled: queued, and flushed with every other such send when the round ends
+    // (flush_round_writes), as Redis writes its replies before it sleeps. Returns false when the
+    // send must take the command path instead: not in a round, a datagram, a socket not open, or
+    // one with a command or an earlier queue ahead of this send. Thread: socket thread.
+    bool write_at_round_end(Slot& s, int32_t id, Payload& data, uint32_t offset,
+                            const UdpAddress* to);
 
     // --- a socket's life cycle (socket_lifecycle.cpp), for the loop and its Acceptor and
     // Connector. Thread: socket thread only. ---
@@ -124,6 +131,8 @@ class SocketLoop {
     FlushResult flush_locked(Slot& s);
     // Acts on a flush: error event, warnings, drained, closing finished, epoll mask.
     void after_write(Slot& s, const FlushResult& r, uint64_t queued);
+    // Writes what write_at_round_end queued in this round.
+    void flush_round_writes();
 
     SlotTable& slots_;
     ControlPipe& pipe_;
@@ -138,6 +147,8 @@ class SocketLoop {
     Connector connector_;
     std::vector<Command> local_;  // see post_local
     std::vector<Command> local_batch_;
+    bool in_round_ = false;               // handling what one epoll_wait returned
+    std::vector<int32_t> round_writes_;  // sockets with a round_write to flush
     std::thread::id thread_;  // the socket thread, once run() has started
 };
 

@@ -237,7 +237,12 @@ bool SocketServer::submit(int32_t id, Payload data, uint32_t offset, const UdpAd
     SlotState state = s->state.load(std::memory_order_acquire);
     if (state == SlotState::closing || state == SlotState::free) return false;
     if (offset >= data.size()) return true;  // nothing to write
-    if (priority == Priority::high && write_direct(*s, id, data, offset, to)) return true;
+    if (priority == Priority::high) {
+        if (loop_->on_loop_thread() ? loop_->write_at_round_end(*s, id, data, offset, to)
+                                    : write_direct(*s, id, data, offset, to)) {
+            return true;
+        }
+    }
     auto* b = new WriteBuffer;
     b->data = std::move(data);
     b->offset = offset;

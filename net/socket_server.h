@@ -69,8 +69,10 @@ struct BoundSocket {
 // Thread: every public method may be called from any thread, unless it says otherwise; start()
 // and stop() not from the socket thread. On the socket thread itself (a service handler the sink
 // runs there, see Module::inline_socket_events) commands are queued in the loop and take effect
-// as soon as the event being handled is done, before anything else; sends still write directly
-// when they can, and info/snapshot read the sockets at once.
+// as soon as the event being handled is done, before anything else; sends are queued too, and
+// every socket written to in an epoll round is flushed once at the round's end (the replies to
+// the round's requests leave together, so a peer waiting for them is woken once rather than once
+// per reply), and info/snapshot read the sockets at once.
 class SocketServer {
   public:
     explicit SocketServer(MessageSink& sink, SocketServerOptions options = {});

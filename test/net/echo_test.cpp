@@ -13,6 +13,7 @@
 
 #include "core/node.h"
 #include "core/service.h"
+#include "net/socket_loop.h"
 #include "net/socket_server.h"
 #include "net_test_support.h"
 
@@ -127,11 +128,16 @@ TEST(EchoTest, ThousandConcurrentConnectionsEchoEveryByte) {
 // The echo of bench/net/echo_bench.cpp as a C++ service on a Node, opted in to handling its socket
 // events on the socket thread. It checks, once per accepted socket, that it runs there and that
 // info() answers there too (it cannot wait for a command to its own thread). Its commands
-// (start, close) are issued on the socket thread itself.
+// (start, close) are issued on the socket thread itself. With close_after_reply it closes each
+// socket right after echoing its first bytes, in the same handler.
 class InlineEcho : public Module {
   public:
-    InlineEcho(SocketServer& server, std::atomic<int>& port, std::atomic<int>& inline_accepts)
-        : server_(server), port_(port), inline_accepts_(inline_accepts) {}
+    InlineEcho(SocketServer& server, std::atomic<int>& port, std::atomic<int>& inline_accepts,
+               bool close_after_reply)
+        : server_(server),
+          port_(port),
+          inline_accepts_(inline_accepts),
+          close_after_reply_(close_after_reply) {}
 
     bool inline_socket_events() const override { return true; }
 
@@ -153,6 +159,7 @@ class InlineEcho : public Module {
                 break;
             case SocketEventType::data:
                 server_.send(e.id, std::move(msg.payload), uint32_t(kEventHeaderSize));
+                if (close_after_reply_) server_.close(e.id);
                 break;
             case SocketEventType::closed:
                 if (e.op == uint8_t(CloseReason::eof)) server_.close(e.id);
@@ -166,13 +173,15 @@ class InlineEcho : public Module {
     SocketServer& server_;
     std::atomic<int>& port_;
     std::atomic<int>& inline_accepts_;
+    const bool close_after_reply_;
 };
 
 // A Node with the inline echo service on a socket server. Thread: the test's.
 struct InlineEchoNode {
-    InlineEchoNode() : node(options()), server(node) {
-        node.modules().add(
-            "echo", [this] { return std::make_unique<InlineEcho>(server, port, inline_accepts); });
+    explicit InlineEchoNode(bool close_after_reply = false) : node(options()), server(node) {
+        node.modules().add("echo", [this, close_after_reply] {
+            return std::make_unique<InlineEcho>(server, port, inline_accepts, close_after_reply);
+        });
     }
     ~InlineEchoNode() { node.shutdown(); }
     static NodeOptions options() {
@@ -241,6 +250,38 @@ TEST(EchoTest, InlineServiceBehindAReaderThatLagsLosesNothing) {
     writer.join();
     ::close(fd);
     ASSERT_TRUE(wait_until([&] { return n.server.socket_count() == 1; }));
+    EXPECT_EQ(n.server.buffered_bytes(), 0u);
+}
+
+TEST(EchoTest, InlineRepliesQueuedForTheRoundsEndGoOutBeforeTheCloseThatFollows) {
+    // The socket thread writes what its handlers send once per epoll round. A handler that
+    // answers and closes at once must still get its answer out, then the FIN: many clients
+    // asking together put several such answers and closes in one round.
+    constexpr int kClients = 200;
+    // What the first read of a socket takes: echoed whole before the close.
+    constexpr size_t kRequest = SocketLoop::kMinRead;
+    InlineEchoNode n(true);
+    ASSERT_NO_FATAL_FAILURE(n.start());
+    std::vector<int> fds;
+    for (int i = 0; i < kClients; ++i) {
+        fds.push_back(connect_local(n.port.load()));
+        ASSERT_GE(fds.back(), 0) << "connection " << i;
+    }
+    char buf[kRequest];
+    for (int i = 0; i < kClients; ++i) {
+        fill_pattern(uint64_t(i), 0, buf, kRequest);
+        ASSERT_TRUE(write_all(fds[size_t(i)], buf, kRequest)) << "connection " << i;
+    }
+    for (int i = 0; i < kClients; ++i) {
+        std::string got;
+        read_to_eof(fds[size_t(i)], &got);
+        ASSERT_EQ(got.size(), kRequest) << "connection " << i;
+        EXPECT_EQ(check_pattern(uint64_t(i), 0, got.data(), got.size()), kRequest)
+            << "connection " << i;
+        ::close(fds[size_t(i)]);
+    }
+    ASSERT_TRUE(wait_until([&] { return n.server.socket_count() == 1; }))
+        << n.server.socket_count();
     EXPECT_EQ(n.server.buffered_bytes(), 0u);
 }
 
