@@ -147,9 +147,9 @@ class SocketLoop {
     Connector connector_;
     std::vector<Command> local_;  // see post_local
     std::vector<Command> local_batch_;
-    bool in_round_ = false;               // handling what one epoll_wait returned
+    bool in_round_ = false;              // handling what one epoll_wait returned
     std::vector<int32_t> round_writes_;  // sockets with a round_write to flush
-    std::thread::id thread_;  // the socket thread, once run() has started
+    std::thread::id thread_;             // the socket thread, once run() has started
 };
 
 inline constexpr size_t kScratchSize = 64 * 1024;
