@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "core/deferred.h"
 #include "core/logger.h"
 #include "core/monitor.h"
 #include "core/node_metrics.h"
@@ -240,6 +241,8 @@ void Node::schedule(Mailbox* mb) {
 }
 
 bool Node::push(Handle dest, Message& msg, Wake wake, RunHere run_here) {
+    // What this thread's batch put off happens before the message can be seen.
+    deferred::flush();
     Service* s = registry_.find(dest);
     if (s) {
         switch (s->mailbox_.push(dest, msg)) {

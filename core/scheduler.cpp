@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "core/clock.h"
+#include "core/deferred.h"
 #include "core/node.h"
 #include "core/service.h"
 
@@ -86,6 +87,7 @@ Scheduler::Scheduler(Node& node, int threads, int spin_us)
       spin_cycles_(uint64_t(double(std::max(0, spin_us)) * 1000.0 / ns_per_cycle())),
       stale_spin_cycles_(uint64_t(kStaleSpinUs * 1000.0 / ns_per_cycle())),
       overrun_cycles_(uint64_t(double(kGuestOverrunMs) * 1e6 / ns_per_cycle())),
+      deferred_flush_cycles_(uint64_t(deferred::kDeferredFlushUs * 1000.0 / ns_per_cycle())),
       parkers_(std::make_unique<Parker[]>(size_t(std::max(1, threads)))) {
     workers_count_ = std::max(1, threads);
     idle_.reserve(size_t(workers_count_));
@@ -405,6 +407,7 @@ template <bool kWatched>
     const uint64_t first = t0;
     uint32_t version = state.version.load(std::memory_order_relaxed);
     state.dest.store(svc->handle().value, std::memory_order_relaxed);
+    deferred::begin_batch();
     while (want > 0) {
         size_t got = mb->pop(batch, std::min(want, kBatch));
         if (got == 0) break;
@@ -420,7 +423,10 @@ template <bool kWatched>
             batch[i].payload = Payload();
             t0 = cycle_now();
             ++count;
+            if (deferred::pending() && t0 - first > deferred_flush_cycles_) [[unlikely]]
+                deferred::flush();
             if (mb->retiring()) {  // exit() or kill() during the message
+                deferred::end_batch();
                 account(svc->stats_, state, count, t0 - first);
                 state.dest.store(0, std::memory_order_relaxed);
                 node_.retire(svc, batch + i + 1, got - i - 1);
@@ -429,6 +435,7 @@ template <bool kWatched>
             }
         }
     }
+    deferred::end_batch();
     account(svc->stats_, state, count, t0 - first);
     w.clock = t0;
     state.dest.store(0, std::memory_order_relaxed);

@@ -166,6 +166,7 @@ class Scheduler {
     uint64_t spin_cycles_ = 0;                        // spin_us in cycle_now() ticks
     uint64_t stale_spin_cycles_ = 0;                  // see notify()
     uint64_t overrun_cycles_ = 0;                     // kGuestOverrunMs in cycle_now() ticks
+    uint64_t deferred_flush_cycles_ = 0;              // deferred::kDeferredFlushUs, likewise
     std::atomic<int> spinning_{0};                    // 1 while a worker polls the queue
     alignas(64) std::atomic<uint64_t> spin_poll_{0};  // cycle_now() of the spinner's last poll
     std::atomic<int> sleeping_{0};                    // parked workers; changed under idle_lock_

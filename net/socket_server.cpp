@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "core/clock.h"
+#include "core/deferred.h"
 #include "net/resolver.h"
 #include "net/socket_loop.h"
 
@@ -22,7 +23,35 @@ Error too_many(const std::string& what) {
 Error not_running(const std::string& what) {
     return Error{what + ": the socket server is not running", 0};
 }
+
+// A send a worker put off until the end of its batch (see SocketServer::send).
+struct PutOff {
+    SocketServer* server;
+    Slot* slot;
+    int32_t id;
+    Payload data;
+    uint32_t offset;
+};
+// The sends this thread has put off, in the order made; and the list being flushed (kept to
+// reuse its capacity).
+thread_local std::vector<PutOff> tls_put_off;
+thread_local std::vector<PutOff> tls_flushing;
+thread_local size_t tls_put_off_bytes = 0;
+// Past either bound the sends go out at once, before the batch ends.
+constexpr size_t kPutOffSends = 64;
+constexpr size_t kPutOffBytes = 64 * 1024;
 }  // namespace
+
+void SocketServer::flush_put_off() {
+    tls_flushing.swap(tls_put_off);
+    tls_put_off_bytes = 0;
+    for (PutOff& p : tls_flushing) {
+        // As the send would have gone at once: directly when it can, else through the pipe.
+        if (!p.server->write_direct(*p.slot, p.id, p.data, p.offset, nullptr))
+            p.server->submit(p.id, std::move(p.data), p.offset, nullptr, Priority::high, false);
+    }
+    tls_flushing.clear();
+}
 
 SocketServer::SocketServer(MessageSink& sink, SocketServerOptions options)
     : sink_(sink), options_(std::move(options)) {}
@@ -50,6 +79,7 @@ Result<void> SocketServer::start() {
 }
 
 void SocketServer::stop() {
+    deferred::flush();  // this thread's own put-off sends, while they can still go
     if (!running_.exchange(false, std::memory_order_acq_rel)) return;
     stopped_ = true;
     Command c;
@@ -61,6 +91,8 @@ void SocketServer::stop() {
 }
 
 void SocketServer::post(const Command& c) {
+    // Sends this thread put off go before any command it issues after them.
+    deferred::flush();
     // The socket thread must never block on its own pipe: its own commands (from a handler it
     // runs inline) wait in the loop instead.
     if (loop_->on_loop_thread()) {
@@ -218,28 +250,36 @@ void SocketServer::set_framer(int32_t id, std::unique_ptr<Framer> framer) {
 }
 
 bool SocketServer::send(int32_t id, Payload data, uint32_t offset) {
-    return submit(id, std::move(data), offset, nullptr, Priority::high);
+    return submit(id, std::move(data), offset, nullptr, Priority::high, options_.batch_writes);
 }
 
 bool SocketServer::send_low(int32_t id, Payload data, uint32_t offset) {
-    return submit(id, std::move(data), offset, nullptr, Priority::low);
+    return submit(id, std::move(data), offset, nullptr, Priority::low, false);
 }
 
 bool SocketServer::send_to(int32_t id, const UdpAddress& to, Payload data, uint32_t offset) {
     if (!to.valid()) return false;
-    return submit(id, std::move(data), offset, &to, Priority::high);
+    return submit(id, std::move(data), offset, &to, Priority::high, false);
 }
 
 bool SocketServer::submit(int32_t id, Payload data, uint32_t offset, const UdpAddress* to,
-                          Priority priority) {
+                          Priority priority, bool may_put_off) {
     Slot* s = slots_.slot(id);
     if (!s || !running() || s->id.load(std::memory_order_acquire) != id) return false;
     SlotState state = s->state.load(std::memory_order_acquire);
     if (state == SlotState::closing || state == SlotState::free) return false;
     if (offset >= data.size()) return true;  // nothing to write
     if (priority == Priority::high) {
-        if (loop_->on_loop_thread() ? loop_->write_at_round_end(*s, id, data, offset, to)
-                                    : write_direct(*s, id, data, offset, to)) {
+        if (loop_->on_loop_thread()) {
+            if (loop_->write_at_round_end(*s, id, data, offset, to)) return true;
+        } else if (may_put_off && !to && deferred::open()) {
+            tls_put_off_bytes += data.size() - offset;
+            tls_put_off.push_back(PutOff{this, s, id, std::move(data), offset});
+            deferred::defer(&SocketServer::flush_put_off);
+            if (tls_put_off.size() >= kPutOffSends || tls_put_off_bytes >= kPutOffBytes)
+                deferred::flush();
+            return true;
+        } else if (write_direct(*s, id, data, offset, to)) {
             return true;
         }
     }

@@ -74,6 +74,10 @@ Result<std::unique_ptr<Runtime>> Runtime::create(Config config) {
     // (SocketServerOptions::spin_us); 0 blocks at once, as skynet.
     auto socket_spin = config.get_int("socket_spin", 0, 0, 10'000);
     if (!socket_spin) return socket_spin.error();
+    // A worker's socket writes go out at the end of its batch of messages
+    // (SocketServerOptions::batch_writes); false writes each at once, as skynet.
+    auto batch_writes = config.get_bool("socket_batch_writes", true);
+    if (!batch_writes) return batch_writes.error();
 
     r->node_ = std::make_unique<Node>(std::move(options.value()), std::move(config));
     // The node's sockets: events go to services through the node; conditions worth a line
@@ -85,6 +89,7 @@ Result<std::unique_ptr<Runtime>> Runtime::create(Config config) {
     };
     socket_options.warning_bytes = uint64_t(warning_kb.value()) * 1024;
     socket_options.spin_us = uint32_t(socket_spin.value());
+    socket_options.batch_writes = batch_writes.value();
     r->sockets_ = std::make_unique<net::SocketServer>(node, std::move(socket_options));
     r->socket_driver_ = std::make_unique<SocketDriver>(*r->sockets_);
     register_builtin_modules(node, r->socket_driver_.get());

@@ -8,7 +8,8 @@
 // Usage: lua_echo_bench [seconds per measurement, default 3] [connections [ours|ref]]
 // With a connection count, only that round-trip figure is measured; with `ours` or `ref` as well,
 // only that server, once, printing its round trips in total (for perf stat / strace runs, whose
-// counts then divide by round trips).
+// counts then divide by round trips). LUA_ECHO_BATCH_WRITES=0 runs the node with
+// socket_batch_writes = false (each reply written at once), for comparing the two.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -23,12 +24,15 @@ using namespace skyhive;
 int main(int argc, char** argv) {
     double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
     // The same composition root as the skyhive binary: node, socket thread, socket driver.
-    std::string config =
-        "thread = 2\n"
-        "loglevel = \"error\"\n"
-        "bootstrap = \"snlua bench_echo_raw\"\n"
-        "luaservice = \"./bench/socket/?.lua;./services/lua/?.lua\"\n"
-        "lua_path = \"./lualib/?.lua;./lualib/?/init.lua\"\n";
+    const char* batch = std::getenv("LUA_ECHO_BATCH_WRITES");
+    std::string config = std::string("socket_batch_writes = ") +
+                         (batch && *batch == '0' ? "false" : "true") +
+                         "\n"
+                         "thread = 2\n"
+                         "loglevel = \"error\"\n"
+                         "bootstrap = \"snlua bench_echo_raw\"\n"
+                         "luaservice = \"./bench/socket/?.lua;./services/lua/?.lua\"\n"
+                         "lua_path = \"./lualib/?.lua;./lualib/?/init.lua\"\n";
     auto node = bench::start_runtime(config, SKYHIVE_SOURCE_DIR "/lua_echo_bench");
     if (!node) return 1;
     const int port = bench::wait_for_env_port(*node, "bench_echo_port");

@@ -178,25 +178,14 @@ class InlineEcho : public Module {
 
 // A Node with the inline echo service on a socket server. Thread: the test's.
 struct InlineEchoNode {
-    explicit InlineEchoNode(bool close_after_reply = false) : node(options()), server(node) {
+    explicit InlineEchoNode(bool close_after_reply = false)
+        : node(quiet_node_options()), server(node) {
         node.modules().add("echo", [this, close_after_reply] {
             return std::make_unique<InlineEcho>(server, port, inline_accepts, close_after_reply);
         });
     }
     ~InlineEchoNode() { node.shutdown(); }
-    static NodeOptions options() {
-        NodeOptions o;
-        o.threads = 2;
-        o.log_level = LogLevel::error;
-        return o;
-    }
-    void start() {
-        ASSERT_TRUE(node.start().ok());
-        ASSERT_TRUE(server.start().ok());
-        node.on_shutdown([this] { server.stop(); });
-        auto h = node.launch("echo", "");
-        ASSERT_TRUE(h.ok()) << h.error().message;
-    }
+    void start() { start_node_and_server(node, server, "echo"); }
 
     Node node;
     SocketServer server;

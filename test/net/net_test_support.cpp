@@ -205,4 +205,20 @@ size_t check_pattern(uint64_t seed, uint64_t offset, const char* data, size_t n)
     return n;
 }
 
+NodeOptions quiet_node_options() {
+    NodeOptions o;
+    o.threads = 2;
+    o.log_level = LogLevel::error;
+    return o;
+}
+
+void start_node_and_server(Node& node, SocketServer& server, const char* module, Handle* launched) {
+    ASSERT_TRUE(node.start().ok());
+    ASSERT_TRUE(server.start().ok());
+    node.on_shutdown([&server] { server.stop(); });
+    auto h = node.launch(module, "");
+    ASSERT_TRUE(h.ok()) << h.error().message;
+    if (launched) *launched = h.value();
+}
+
 }  // namespace skyhive::net::test

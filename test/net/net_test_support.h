@@ -16,6 +16,7 @@
 
 #include "core/handle.h"
 #include "core/message.h"
+#include "core/node.h"
 #include "net/socket_event.h"
 #include "net/socket_server.h"
 
@@ -124,5 +125,12 @@ inline uint8_t pattern(uint64_t seed, uint64_t offset) {
 void fill_pattern(uint64_t seed, uint64_t offset, char* out, size_t n);
 // Offset of the first byte differing from the pattern, or n when all match.
 size_t check_pattern(uint64_t seed, uint64_t offset, const char* data, size_t n);
+
+// A Node with two workers that logs errors only, for a service on a real node.
+NodeOptions quiet_node_options();
+// Starts node and server (the server stops with the node) and launches one service of module;
+// its handle goes to *launched. Fails the test (ASSERT) when any step does.
+void start_node_and_server(Node& node, SocketServer& server, const char* module,
+                           Handle* launched = nullptr);
 
 }  // namespace skyhive::net::test
