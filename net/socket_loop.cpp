@@ -350,6 +350,15 @@ void SocketLoop::on_close(const Command& c, Close how) {
     Slot* s = slots_.live(c.id);
     if (!s || s->state.load(std::memory_order_relaxed) == SlotState::closing) return;
     if (c.handle != 0 && s->owner.value != c.handle) return;  // handed on: not the sender's now
+    if (s->round_write) {
+        // Sent on this thread just before and queued for the round's end: written now, as a
+        // direct write would have been, so that a shutdown drops only what the kernel refuses
+        // (a handshake's refusal, then shutdown, must still reach the peer).
+        s->round_write = false;
+        if (!s->want_write) write_ready(*s);
+        s = slots_.live(c.id);
+        if (!s) return;  // the write failed: the owner has its error event
+    }
     Handle owner = s->owner;
     bool linger = false;
     if (how == Close::flush) {

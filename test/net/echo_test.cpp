@@ -128,16 +128,15 @@ TEST(EchoTest, ThousandConcurrentConnectionsEchoEveryByte) {
 // The echo of bench/net/echo_bench.cpp as a C++ service on a Node, opted in to handling its socket
 // events on the socket thread. It checks, once per accepted socket, that it runs there and that
 // info() answers there too (it cannot wait for a command to its own thread). Its commands
-// (start, close) are issued on the socket thread itself. With close_after_reply it closes each
-// socket right after echoing its first bytes, in the same handler.
+// (start, close) are issued on the socket thread itself. With After::close or After::shutdown it
+// closes each socket that way right after echoing its first bytes, in the same handler.
+enum class After { nothing, close, shutdown };
+
 class InlineEcho : public Module {
   public:
     InlineEcho(SocketServer& server, std::atomic<int>& port, std::atomic<int>& inline_accepts,
-               bool close_after_reply)
-        : server_(server),
-          port_(port),
-          inline_accepts_(inline_accepts),
-          close_after_reply_(close_after_reply) {}
+               After after)
+        : server_(server), port_(port), inline_accepts_(inline_accepts), after_(after) {}
 
     bool inline_socket_events() const override { return true; }
 
@@ -159,7 +158,8 @@ class InlineEcho : public Module {
                 break;
             case SocketEventType::data:
                 server_.send(e.id, std::move(msg.payload), uint32_t(kEventHeaderSize));
-                if (close_after_reply_) server_.close(e.id);
+                if (after_ == After::close) server_.close(e.id);
+                if (after_ == After::shutdown) server_.shutdown(e.id);
                 break;
             case SocketEventType::closed:
                 if (e.op == uint8_t(CloseReason::eof)) server_.close(e.id);
@@ -173,15 +173,15 @@ class InlineEcho : public Module {
     SocketServer& server_;
     std::atomic<int>& port_;
     std::atomic<int>& inline_accepts_;
-    const bool close_after_reply_;
+    const After after_;
 };
 
 // A Node with the inline echo service on a socket server. Thread: the test's.
 struct InlineEchoNode {
-    explicit InlineEchoNode(bool close_after_reply = false)
+    explicit InlineEchoNode(After after = After::nothing)
         : node(quiet_node_options()), server(node) {
-        node.modules().add("echo", [this, close_after_reply] {
-            return std::make_unique<InlineEcho>(server, port, inline_accepts, close_after_reply);
+        node.modules().add("echo", [this, after] {
+            return std::make_unique<InlineEcho>(server, port, inline_accepts, after);
         });
     }
     ~InlineEchoNode() { node.shutdown(); }
@@ -242,14 +242,14 @@ TEST(EchoTest, InlineServiceBehindAReaderThatLagsLosesNothing) {
     EXPECT_EQ(n.server.buffered_bytes(), 0u);
 }
 
-TEST(EchoTest, InlineRepliesQueuedForTheRoundsEndGoOutBeforeTheCloseThatFollows) {
-    // The socket thread writes what its handlers send once per epoll round. A handler that
-    // answers and closes at once must still get its answer out, then the FIN: many clients
-    // asking together put several such answers and closes in one round.
+// The socket thread writes what its handlers send once per epoll round. A handler that answers
+// and closes (or shuts down) at once must still get its answer out, then the FIN: many clients
+// asking together put several such answers and closes in one round.
+void replies_arrive_before(After after) {
     constexpr int kClients = 200;
     // What the first read of a socket takes: echoed whole before the close.
     constexpr size_t kRequest = SocketLoop::kMinRead;
-    InlineEchoNode n(true);
+    InlineEchoNode n(after);
     ASSERT_NO_FATAL_FAILURE(n.start());
     std::vector<int> fds;
     for (int i = 0; i < kClients; ++i) {
@@ -272,6 +272,16 @@ TEST(EchoTest, InlineRepliesQueuedForTheRoundsEndGoOutBeforeTheCloseThatFollows)
     ASSERT_TRUE(wait_until([&] { return n.server.socket_count() == 1; }))
         << n.server.socket_count();
     EXPECT_EQ(n.server.buffered_bytes(), 0u);
+}
+
+TEST(EchoTest, InlineRepliesQueuedForTheRoundsEndGoOutBeforeTheCloseThatFollows) {
+    replies_arrive_before(After::close);
+}
+
+TEST(EchoTest, InlineRepliesQueuedForTheRoundsEndGoOutBeforeTheShutdownThatFollows) {
+    // A shutdown drops what is queued, but not what a direct write would already have handed
+    // to the kernel: a reply sent just before it (a handshake's refusal) still arrives.
+    replies_arrive_before(After::shutdown);
 }
 
 // CPU time (ns) of this process's thread named "socket" so far (its scheduler statistics), or
