@@ -270,7 +270,7 @@ bool SocketServer::submit(int32_t id, Payload data, uint32_t offset, const UdpAd
     if (state == SlotState::closing || state == SlotState::free) return false;
     if (offset >= data.size()) return true;  // nothing to write
     if (priority == Priority::high) {
-        if (loop_->on_loop_thread()) {
+        if (may_put_off && loop_->on_loop_thread()) {
             if (loop_->write_at_round_end(*s, id, data, offset, to)) return true;
         } else if (may_put_off && !to && deferred::open()) {
             tls_put_off_bytes += data.size() - offset;
@@ -279,9 +279,8 @@ bool SocketServer::submit(int32_t id, Payload data, uint32_t offset, const UdpAd
             if (tls_put_off.size() >= kPutOffSends || tls_put_off_bytes >= kPutOffBytes)
                 deferred::flush();
             return true;
-        } else if (write_direct(*s, id, data, offset, to)) {
-            return true;
         }
+        if (write_direct(*s, id, data, offset, to)) return true;
     }
     auto* b = new WriteBuffer;
     b->data = std::move(data);

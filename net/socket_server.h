@@ -41,9 +41,10 @@ struct SocketServerOptions {
     // nothing for the whole time blocks as before, so an idle node spins not at all. 0 (the
     // default, as skynet): block at once.
     uint32_t spin_us = 0;
-    // A worker's sends go out at the end of the batch of messages it is running rather than one
-    // by one (see SocketServer::send): the replies to a batch of requests leave together, and a
-    // peer waiting for them is woken once. false: each send is written at once (skynet's way).
+    // A worker's sends go out at the end of the batch of messages it is running, and the socket
+    // thread's at the end of its epoll round, rather than one by one (see SocketServer::send):
+    // the replies to a batch of requests leave together, and a peer waiting for them is woken
+    // once. false: each send is written at once (skynet's way).
     bool batch_writes = true;
 };
 
@@ -127,10 +128,11 @@ class SocketServer {
     // data event's payload can be echoed back as-is with offset = kEventHeaderSize. Returns false
     // (and frees data) when the id is already known to be closed; a later failure arrives as an
     // error event instead.
-    // When: on a worker running a batch of messages (with batch_writes, the default), the send
+    // When (with batch_writes, the default): on a worker running a batch of messages, the send
     // is put off to the end of the batch (core/deferred.h), or until this thread sends a message
     // or a socket command, 100 us into the batch, or 64 sends or 64 KB; on the socket thread, to
-    // the end of its round; elsewhere, at once. Sends of one thread keep their order.
+    // the end of its round; elsewhere, and without batch_writes, at once. Sends of one thread
+    // keep their order.
     bool send(int32_t id, Payload data, uint32_t offset = 0);
     // Like send() at low priority: written only when no high-priority buffer is waiting. A buffer
     // once started is always finished before any other.

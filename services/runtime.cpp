@@ -74,8 +74,9 @@ Result<std::unique_ptr<Runtime>> Runtime::create(Config config) {
     // (SocketServerOptions::spin_us); 0 blocks at once, as skynet.
     auto socket_spin = config.get_int("socket_spin", 0, 0, 10'000);
     if (!socket_spin) return socket_spin.error();
-    // A worker's socket writes go out at the end of its batch of messages
-    // (SocketServerOptions::batch_writes); false writes each at once, as skynet.
+    // A worker's socket writes go out at the end of its batch of messages, the socket thread's
+    // at the end of its round (SocketServerOptions::batch_writes); false writes each at once,
+    // as skynet.
     auto batch_writes = config.get_bool("socket_batch_writes", true);
     if (!batch_writes) return batch_writes.error();
 

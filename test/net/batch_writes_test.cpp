@@ -40,12 +40,18 @@ class Writer : public Module {
 };
 
 struct WriterNode {
-    WriterNode() : node(quiet_node_options()), server(node) {
+    explicit WriterNode(bool batch_writes = true)
+        : node(quiet_node_options()), server(node, options(batch_writes)) {
         node.modules().add("writer", [this] { return std::make_unique<Writer>(server, id); });
     }
     ~WriterNode() {
         if (peer >= 0) ::close(peer);
         node.shutdown();
+    }
+    static SocketServerOptions options(bool batch_writes) {
+        SocketServerOptions o;
+        o.batch_writes = batch_writes;
+        return o;
     }
     // The node, its writer, and a socket pair: one end adopted by the server, `peer` ours.
     void start() {
@@ -84,6 +90,16 @@ TEST(BatchWrites, ASendInABatchWaitsForTheBatchsEnd) {
     char c = 0;
     ASSERT_TRUE(read_exact(n.peer, &c, 1));
     EXPECT_EQ(c, 'x');
+}
+
+TEST(BatchWrites, WithoutBatchWritesASendInABatchLeavesAtOnce) {
+    WriterNode n(false);
+    ASSERT_NO_FATAL_FAILURE(n.start());
+    deferred::begin_batch();
+    EXPECT_TRUE(n.server.send(n.id.load(), Payload::copy("x")));
+    const bool arrived = n.readable(2000ms);
+    deferred::end_batch();
+    EXPECT_TRUE(arrived) << "batch_writes = false still held the send";
 }
 
 TEST(BatchWrites, ASendPutOffLeavesBeforeAMessageSentAfterIt) {
