@@ -86,10 +86,9 @@ void SocketLoop::run() {
         in_round_ = true;
         if (acceptor_.any_paused()) acceptor_.resume_due();
         run_local_commands();
-        bool more = true;
-        for (int i = 0; i < n && more; ++i) {
+        for (int i = 0; i < n && !exiting_; ++i) {
             if (events[i].data.u64 == kPipeTag) {
-                more = drain_commands();
+                drain_commands();
             } else {
                 on_event(int32_t(events[i].data.u64), events[i].events);
                 run_local_commands();
@@ -100,8 +99,26 @@ void SocketLoop::run() {
         sink_.release_wakes();
         run_local_commands();
         flush_round_writes();
-        if (!more) return;
+        if (exiting_) return;
     }
+}
+
+void SocketLoop::post_local(const Command& c) {
+    assert(on_loop_thread() && "SocketLoop: socket thread only");
+    take_pipe();
+    if (intake_.empty())
+        local_.push_back(c);
+    else
+        intake_.push_back(c);
+}
+
+void SocketLoop::take_pipe() {
+    Command batch[kCommandBatch];
+    size_t n;
+    do {
+        n = pipe_.read(batch, kCommandBatch);
+        intake_.insert(intake_.end(), batch, batch + n);
+    } while (n == kCommandBatch);
 }
 
 void SocketLoop::run_local_commands() {
@@ -109,31 +126,34 @@ void SocketLoop::run_local_commands() {
     // Run right after the event or command whose inline handler posted them, before anything
     // else is read: once the handler returned, the service may run on a worker and send through
     // the pipe, and those later commands must not overtake these. A command may deliver an event
-    // whose handler posts more: run until none is left.
-    while (!local_.empty()) {
-        local_batch_.swap(local_);
-        for (const Command& c : local_batch_)
-            dispatch(c);
-        local_batch_.clear();
+    // whose handler posts more: run until none is left. local_ only holds commands posted while
+    // nothing from the pipe was waiting (post_local), so it goes first.
+    for (;;) {
+        while (!local_.empty()) {
+            local_batch_.swap(local_);
+            for (const Command& c : local_batch_)
+                dispatch(c);
+            local_batch_.clear();
+        }
+        if (exiting_ || intake_.empty()) return;
+        Command c = intake_.front();
+        intake_.pop_front();
+        if (c.type == CommandType::exit) {
+            exiting_ = true;  // what follows is discarded by close_all
+            return;
+        }
+        dispatch(c);
     }
 }
 
-bool SocketLoop::drain_commands() {
+void SocketLoop::drain_commands() {
     assert(on_loop_thread() && "SocketLoop: socket thread only");
     // One bounded batch per wake-up, so a flood of commands cannot starve socket events; the
     // pipe stays readable (level-triggered) while more are waiting.
     Command batch[kCommandBatch];
     size_t n = pipe_.read(batch, kCommandBatch);
-    for (size_t i = 0; i < n; ++i) {
-        if (batch[i].type == CommandType::exit) {
-            for (size_t j = i + 1; j < n; ++j)
-                discard(batch[j], slots_);
-            return false;
-        }
-        dispatch(batch[i]);
-        run_local_commands();
-    }
-    return true;
+    intake_.insert(intake_.end(), batch, batch + n);
+    run_local_commands();
 }
 
 void SocketLoop::dispatch(const Command& c) {
@@ -238,6 +258,9 @@ void SocketLoop::close_all() {
     for (const Command& c : local_)  // posted by the socket thread after the exit command
         discard(c, slots_);
     local_.clear();
+    for (const Command& c : intake_)  // read, or posted behind what was read, after it
+        if (c.type != CommandType::exit) discard(c, slots_);
+    intake_.clear();
     Command batch[kCommandBatch];
     while (size_t n = pipe_.read(batch, kCommandBatch)) {
         for (size_t i = 0; i < n; ++i)

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,10 +55,12 @@ class SocketLoop {
     bool on_loop_thread() const;
     // A command the socket thread issues to itself, from a service handler it runs inline (see
     // Module::inline_socket_events): run in the order posted, right after the event or command
-    // during which the handler ran, before the loop reads anything else.
+    // during which the handler ran, and after every command other threads had put in the pipe
+    // by then (read in first): those may come from the same service, run on a worker just
+    // before (a send to the same socket), and must not be overtaken.
     // Going through the pipe instead would block the thread on itself once the pipe is full.
     // Thread: socket thread.
-    void post_local(const Command& c) { local_.push_back(c); }
+    void post_local(const Command& c);
     // Fills req's result from the slots as they are now (one socket, or every socket when
     // req.id is 0). The snapshot command's work, also called directly by a handler running on
     // the socket thread, which cannot wait for a command to itself. Thread: socket thread.
@@ -99,7 +102,10 @@ class SocketLoop {
 
   private:
     // --- commands (socket_loop.cpp) ---
-    bool drain_commands();
+    void drain_commands();
+    // Moves every command now in the pipe to the back of intake_.
+    void take_pipe();
+    // Runs local_, then intake_, until both are empty (or intake_ reaches the exit command).
     void run_local_commands();
     void dispatch(const Command& c);
     void on_adopt(const Command& c, SocketKind kind);
@@ -145,8 +151,13 @@ class SocketLoop {
     std::unique_ptr<char[]> scratch_;  // framed and UDP reads land here first
     Acceptor acceptor_;
     Connector connector_;
-    std::vector<Command> local_;  // see post_local
+    // Commands waiting to run, in the order they must run: local_ (posted by this thread with
+    // nothing read and waiting before them), then intake_ (read from the pipe, and those this
+    // thread posted behind them). See post_local.
+    std::vector<Command> local_;
     std::vector<Command> local_batch_;
+    std::deque<Command> intake_;
+    bool exiting_ = false;               // the exit command was taken from intake_
     bool in_round_ = false;              // handling what one epoll_wait returned
     std::vector<int32_t> round_writes_;  // sockets with a round_write to flush
     std::thread::id thread_;             // the socket thread, once run() has started

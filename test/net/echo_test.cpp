@@ -132,11 +132,11 @@ TEST(EchoTest, ThousandConcurrentConnectionsEchoEveryByte) {
 // closes each socket that way right after echoing its first bytes, in the same handler.
 enum class After { nothing, close, shutdown };
 
-class InlineEcho : public Module {
+// A service that listens on a loopback port of its own (published in `port`) and handles its
+// socket events on the socket thread when idle. Thread: the service's.
+class InlineListener : public Module {
   public:
-    InlineEcho(SocketServer& server, std::atomic<int>& port, std::atomic<int>& inline_accepts,
-               After after)
-        : server_(server), port_(port), inline_accepts_(inline_accepts), after_(after) {}
+    InlineListener(SocketServer& server, std::atomic<int>& port) : server_(server), port_(port) {}
 
     bool inline_socket_events() const override { return true; }
 
@@ -147,6 +147,17 @@ class InlineEcho : public Module {
         port_.store(l->port);
         return true;
     }
+
+  protected:
+    SocketServer& server_;
+    std::atomic<int>& port_;
+};
+
+class InlineEcho : public InlineListener {
+  public:
+    InlineEcho(SocketServer& server, std::atomic<int>& port, std::atomic<int>& inline_accepts,
+               After after)
+        : InlineListener(server, port), inline_accepts_(inline_accepts), after_(after) {}
 
     void on_message(Service&, Message& msg) override {
         if (msg.type != MessageType::socket) return;
@@ -170,8 +181,6 @@ class InlineEcho : public Module {
     }
 
   private:
-    SocketServer& server_;
-    std::atomic<int>& port_;
     std::atomic<int>& inline_accepts_;
     const After after_;
 };
@@ -282,6 +291,57 @@ TEST(EchoTest, InlineRepliesQueuedForTheRoundsEndGoOutBeforeTheShutdownThatFollo
     // A shutdown drops what is queued, but not what a direct write would already have handed
     // to the kernel: a reply sent just before it (a handshake's refusal) still arrives.
     replies_arrive_before(After::shutdown);
+}
+
+// An inline service that, on its first data event, queues "x" for the round's end, then lets the
+// test thread send "a" to the same socket (which must take the pipe: "x" is queued) and, once
+// it has, sends "b" itself. "a" was sent before "b" in every sense: the peer must read "xab".
+class PipeThenLocal : public InlineListener {
+  public:
+    PipeThenLocal(SocketServer& server, std::atomic<int>& port, std::atomic<int32_t>& id,
+                  std::atomic<bool>& sent)
+        : InlineListener(server, port), id_(id), sent_(sent) {}
+
+    void on_message(Service&, Message& msg) override {
+        if (msg.type != MessageType::socket) return;
+        SocketEvent e = event_header(msg.payload);
+        if (e.type == SocketEventType::accepted) server_.start(e.ud);
+        if (e.type != SocketEventType::data || !server_.on_socket_thread()) return;
+        server_.send(e.id, Payload::copy("x"));
+        id_.store(e.id);
+        wait_until([&] { return sent_.load(); });
+        server_.send(e.id, Payload::copy("b"));
+    }
+
+  private:
+    std::atomic<int32_t>& id_;
+    std::atomic<bool>& sent_;
+};
+
+TEST(EchoTest, AnInlineHandlersCommandRunsAfterTheCommandsAlreadyInThePipe) {
+    // The handler's "b" cannot be written at the round's end ("a" is in the pipe ahead of it), so
+    // it becomes a command the socket thread posts to itself. That command used to run before
+    // the pipe was read: a service's Redis command issued on a worker and the next one issued
+    // inline then reached the server swapped, and each coroutine got the other's reply.
+    Node node(quiet_node_options());
+    SocketServer server(node);
+    std::atomic<int> port{0};
+    std::atomic<int32_t> id{0};
+    std::atomic<bool> sent{false};
+    node.modules().add("probe",
+                       [&] { return std::make_unique<PipeThenLocal>(server, port, id, sent); });
+    ASSERT_NO_FATAL_FAILURE(start_node_and_server(node, server, "probe"));
+    int fd = connect_local(port.load());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(write_all(fd, "go", 2));
+    ASSERT_TRUE(wait_until([&] { return id.load() != 0; }));
+    EXPECT_TRUE(server.send(id.load(), Payload::copy("a")));
+    sent.store(true);
+    char got[4] = {};
+    ASSERT_TRUE(read_exact(fd, got, 3));
+    EXPECT_STREQ(got, "xab");
+    ::close(fd);
+    node.shutdown();
 }
 
 // CPU time (ns) of this process's thread named "socket" so far (its scheduler statistics), or

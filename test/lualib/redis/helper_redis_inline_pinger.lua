@@ -1,0 +1,23 @@
+-- For test_redis_inline_order: sends "ping" to the target service from a worker, eight per
+-- timer tick, until told to stop; "stall" has the target overrun the inline limit once.
+local skynet = require "skynet"
+
+local target = tonumber((...))
+local stop = false
+
+skynet.start(function()
+    skynet.dispatch("lua", function(_, _, cmd)
+        if cmd == "stall" then
+            skynet.send(target, "lua", "stall")
+        elseif cmd == "stop" then
+            stop = true
+            skynet.ret()
+        end
+    end)
+    skynet.fork(function()
+        while not stop do
+            for _ = 1, 8 do skynet.send(target, "lua", "ping") end
+            skynet.sleep(1)
+        end
+    end)
+end)

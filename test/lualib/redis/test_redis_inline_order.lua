@@ -1,0 +1,65 @@
+-- A service whose socket events run on the socket thread (socket.inline) while messages from
+-- other services keep it busy on the workers too: every Redis reply still reaches the coroutine
+-- that sent the command, before and after a handler that overruns the inline limit moves the
+-- service to the workers for good.
+local skynet = require "skynet"
+local socket = require "skynet.socket"
+local redis = require "skynet.db.redis"
+local t = require "tlib"
+
+local port = assert(tonumber(os.getenv "SKYHIVE_TEST_REDIS_PORT"), "SKYHIVE_TEST_REDIS_PORT")
+
+local db
+local wrong, done = 0, 0
+
+-- One command whose reply names its caller; a reply meant for another is counted.
+local function check(tag)
+    local r = db:echo(tag)
+    if r ~= tag then
+        wrong = wrong + 1
+        if wrong <= 5 then skynet.error(string.format("sent %s, got %s", tag, tostring(r))) end
+    end
+    done = done + 1
+end
+
+local seq = 0
+local function next_tag(prefix)
+    seq = seq + 1
+    return prefix .. seq
+end
+
+t.run(function()
+    db = redis.connect { port = port, db = 3 }
+    socket.inline(true)
+    local me = skynet.self()
+    -- Messages from a worker: each sends a command from the handler the worker runs.
+    skynet.dispatch("lua", function(_, _, cmd)
+        if cmd == "ping" then check(next_tag("w")) end
+        if cmd == "stall" then
+            local t0 = skynet.hpc()
+            while skynet.hpc() - t0 < 15e6 do end
+            check(next_tag("s"))
+        end
+    end)
+    local stop = false
+    -- Coroutines resumed by replies (inline, on the socket thread) send the next command.
+    local running = 0
+    for i = 1, 32 do
+        running = running + 1
+        skynet.fork(function()
+            while not stop do check(next_tag("c" .. i .. ".")) end
+            running = running - 1
+        end)
+    end
+    local pinger = skynet.newservice("helper_redis_inline_pinger", me)
+    skynet.sleep(50)
+    local inline_before = skynet.stat "inline"
+    skynet.send(pinger, "lua", "stall") -- a reply-resumed handler will overrun: off inline
+    skynet.sleep(100)
+    stop = true
+    t.wait_until(function() return running == 0 end, 500, "coroutines")
+    skynet.call(pinger, "lua", "stop")
+    t.eq(wrong, 0, "replies that reached another coroutine")
+    t.ok(inline_before > 0, "messages ran inline before the overrun")
+    t.ok(done > 1000, "commands checked: " .. done)
+end)
