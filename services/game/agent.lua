@@ -17,7 +17,8 @@
 -- Args: socket id, peer address, world handle, watchdog handle (the game's gate.lua), node
 -- name, C++ gate handle.
 -- Thread: a service; commands run one at a time in one coroutine, in the order they were typed;
--- notices are written by the dispatcher.
+-- notices are written by the dispatcher. Once logged in, on the socket thread when idle
+-- (socket.inline, see COMMANDS.login).
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 local account = require "account"
@@ -94,7 +95,13 @@ function COMMANDS.login(args)
     local ok, text, as = skynet.call(world, "lua", "login", skynet.self(), who,
         peer:match("^(.*):%d+$") or peer)
     password = nil
-    if ok then name, shown = who:lower(), as or who end
+    if ok then
+        name, shown = who:lower(), as or who
+        -- Logged in: what is left is short (a line in, a call to the world, a line out), so the
+        -- lines and the world's answers may run on the socket thread (socket.inline). Not
+        -- before: the password's KDF takes milliseconds, which must not hold every socket.
+        socket.inline(true)
+    end
     send(text)
 end
 

@@ -34,8 +34,11 @@
 -- over ".shutdown" if game.lua ends). Config: game_start_gold (100), game_flush_interval
 -- (centiseconds, 100), game_notify_pubsub (true; false: this world does not listen to
 -- game:notify, which tests use to prove that the gold news came through the cluster).
--- Thread: a service; one coroutine per request, they interleave at Redis calls.
+-- Thread: a service; one coroutine per request, they interleave at Redis calls. Its Redis
+-- replies, and the requests of agents that run on the socket thread, run on the socket thread
+-- while it is idle (socket.inline): every handler here is short and yields at each Redis call.
 local skynet = require "skynet"
+local socket = require "skynet.socket"
 local store = require "skynet.db.redis.store"
 local gdb = require "game_db"
 local bank = require "bank"
@@ -607,6 +610,7 @@ local function stand_in()
 end
 
 skynet.start(function()
+    socket.inline(true)
     local opts = gdb.options()
     db = gdb.connect(opts)
     assert(START_GOLD and START_GOLD >= 0, "world: game_start_gold must be a whole number >= 0")
