@@ -1,6 +1,7 @@
 #include "core/scheduler.h"
 
 #include <linux/futex.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -59,6 +60,9 @@ struct Scheduler::Worker {
     uint64_t clock = 0;       // cycle_now() at the end of the last message (0 after sleeping)
     Message batch[kBatch];    // reused, so a dispatch constructs no messages
     bool nested = false;      // guests: running a service inside another's handler (run_here)
+    // Guests: this thread's CPU time and voluntary context switches when its round began
+    // (hold_wakes), to tell a handler that overran from a thread that was preempted.
+    RunMark mark;
 };
 
 namespace {
@@ -205,7 +209,8 @@ void Scheduler::run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer) {
             module->on_message(*svc, msg);
         msg.payload = Payload();
         const uint64_t t1 = cycle_now();
-        if (t1 - t0 > overrun_cycles_) [[unlikely]]
+        if (t1 - t0 > overrun_cycles_ && !g.mark.only_preempted_since(kGuestOverrunMs * 1'000'000))
+            [[unlikely]]
             report_overrun(*svc, cycles_to_ns(t1 - t0) / 1'000'000);
         t0 = t1;
         ++count;
@@ -261,6 +266,26 @@ void Scheduler::hold_wakes() {
     assert(!on_worker() && !tls_held && "Scheduler::hold_wakes: not on a worker, not nested");
     tls_held = this;
     tls_wake_due = false;
+    if (on_guest()) tls_guest->mark = RunMark::now();
+}
+
+Scheduler::RunMark Scheduler::RunMark::now() {
+    rusage ru{};
+    if (getrusage(RUSAGE_THREAD, &ru) != 0) return {};
+    const auto ns = [](const timeval& tv) {
+        return uint64_t(tv.tv_sec) * 1'000'000'000u + uint64_t(tv.tv_usec) * 1000u;
+    };
+    return {ns(ru.ru_utime) + ns(ru.ru_stime), uint64_t(ru.ru_nvcsw), true};
+}
+
+bool Scheduler::RunMark::only_preempted_since(uint64_t limit_ns) const {
+    if (!valid) return false;
+    const RunMark later = now();
+    // Runnable all along (no voluntary switch: it neither slept nor blocked) and on a CPU for
+    // less than the limit since the mark, which came before the message: the rest of the time
+    // the thread waited for a core. A handler that blocks (file I/O, a sleep) switches
+    // voluntarily and counts as overrunning, as one that computes too long does.
+    return later.valid && later.voluntary == voluntary && later.cpu_ns - cpu_ns < limit_ns;
 }
 
 void Scheduler::release_wakes() {

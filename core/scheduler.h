@@ -111,8 +111,22 @@ class Scheduler {
     bool on_guest() const;
     static constexpr int kGuestChain = 8;
     static constexpr size_t kGuestBatch = 8;
-    // A message run by run_here that takes longer than this is reported (Module::inline_overrun).
+    // A message run by run_here that takes longer than this is reported (Module::inline_overrun),
+    // unless the thread only waited for a core meanwhile (RunMark): on a host with more runnable
+    // threads than cores, a short handler preempted in the middle is not the handler's fault,
+    // and sending its service to the workers for good would not give the time back.
     static constexpr uint64_t kGuestOverrunMs = 10;
+    // A thread's CPU time and voluntary context switches at one moment. Thread: the one it
+    // describes.
+    struct RunMark {
+        uint64_t cpu_ns = 0;
+        uint64_t voluntary = 0;
+        bool valid = false;
+        static RunMark now();
+        // True when, since this mark, the thread never slept or blocked and ran for less than
+        // limit_ns of CPU: a stretch of wall time past the limit was spent waiting to run.
+        bool only_preempted_since(uint64_t limit_ns) const;
+    };
     static constexpr int kGuests = 4;  // threads that may run messages outside the workers
 
     int threads() const { return workers_count_; }

@@ -21,7 +21,8 @@ struct FnModule : Module {
     std::function<void(Service&, Message&)> on_msg;
     std::function<void(int)> on_signal;
     std::function<void(Service&)> on_release;
-    bool inline_events = false;  // Module::inline_socket_events
+    bool inline_events = false;                // Module::inline_socket_events
+    std::function<void(uint64_t)> on_overrun;  // Module::inline_overrun (keeps opting in)
 
     bool init(Service& s, std::string_view args) override {
         return on_init ? on_init(s, args) : true;
@@ -36,6 +37,10 @@ struct FnModule : Module {
         if (on_release) on_release(s);
     }
     bool inline_socket_events() const override { return inline_events; }
+    bool inline_overrun(Service&, uint64_t ms) override {
+        if (on_overrun) on_overrun(ms);
+        return false;
+    }
 };
 
 // Registers a module named `name` whose instances run `msg` for every message.
