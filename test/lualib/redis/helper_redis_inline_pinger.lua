@@ -1,5 +1,5 @@
 -- For test_redis_inline_order: sends "ping" to the target service from a worker, eight per
--- timer tick, until told to stop; "stall" has the target overrun the inline limit once.
+-- timer tick, until told to stop.
 local skynet = require "skynet"
 
 local target = tonumber((...))
@@ -7,9 +7,7 @@ local stop = false
 
 skynet.start(function()
     skynet.dispatch("lua", function(_, _, cmd)
-        if cmd == "stall" then
-            skynet.send(target, "lua", "stall")
-        elseif cmd == "stop" then
+        if cmd == "stop" then
             stop = true
             skynet.ret()
         end
