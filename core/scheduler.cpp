@@ -60,8 +60,9 @@ struct Scheduler::Worker {
     uint64_t clock = 0;       // cycle_now() at the end of the last message (0 after sleeping)
     Message batch[kBatch];    // reused, so a dispatch constructs no messages
     bool nested = false;      // guests: running a service inside another's handler (run_here)
-    // Guests: this thread's CPU time and voluntary context switches when its round began
-    // (hold_wakes), to tell a handler that overran from a thread that was preempted.
+    // Guests: this thread's CPU time and voluntary context switches before the first message it
+    // ran inline in this round (hold_wakes clears it), to tell a handler that overran from a
+    // thread that was preempted.
     RunMark mark;
 };
 
@@ -192,6 +193,7 @@ void Scheduler::run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer) {
     Message inner;
     Message& msg = outer != 0 ? inner : g.batch[0];
     if (outer != 0) g.nested = true;
+    if (outer == 0 && !g.mark.valid) g.mark = RunMark::now();
     uint64_t t0 = cycle_now();
     const uint64_t first = t0;
     uint64_t count = 0;
@@ -266,7 +268,9 @@ void Scheduler::hold_wakes() {
     assert(!on_worker() && !tls_held && "Scheduler::hold_wakes: not on a worker, not nested");
     tls_held = this;
     tls_wake_due = false;
-    if (on_guest()) tls_guest->mark = RunMark::now();
+    // The round's first inline message takes a new mark (run_guest_batch): a round that runs
+    // none costs no system call.
+    if (on_guest()) tls_guest->mark.valid = false;
 }
 
 Scheduler::RunMark Scheduler::RunMark::now() {
