@@ -28,6 +28,7 @@ Result<void> ControlPipe::open() {
 }
 
 void ControlPipe::write(const Command& c) {
+    unread_.fetch_add(1, std::memory_order_relaxed);
     for (;;) {
         ssize_t n = ::write(fds_[1], &c, sizeof c);
         if (n == ssize_t(sizeof c)) return;
@@ -50,7 +51,9 @@ size_t ControlPipe::read(Command* out, size_t max) {
         // Every write is one whole command and the request is a multiple of its size, so a
         // read never ends inside a command.
         assert(size_t(n) % sizeof(Command) == 0);
-        return size_t(n) / sizeof(Command);
+        const size_t got = size_t(n) / sizeof(Command);
+        unread_.fetch_sub(got, std::memory_order_relaxed);
+        return got;
     }
 }
 

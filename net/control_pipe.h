@@ -1,6 +1,8 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "core/result.h"
 #include "net/command.h"
@@ -23,10 +25,14 @@ class ControlPipe {
     void write(const Command& c);
     // Thread: the reader. Reads up to `max` commands that are already there; returns how many.
     size_t read(Command* out, size_t max);
+    // False when no command is written and unread, so a read would find nothing: every command
+    // whose write() happened before this call is counted until read. Thread: the reader.
+    bool maybe_unread() const { return unread_.load(std::memory_order_relaxed) != 0; }
     int read_fd() const { return fds_[0]; }
 
   private:
     int fds_[2] = {-1, -1};
+    std::atomic<uint64_t> unread_{0};  // counted before each write, uncounted when read
 };
 
 }  // namespace skyhive::net

@@ -105,7 +105,7 @@ void SocketLoop::run() {
 
 void SocketLoop::post_local(const Command& c) {
     assert(on_loop_thread() && "SocketLoop: socket thread only");
-    take_pipe();
+    if (pipe_.maybe_unread()) take_pipe();  // no system call while the pipe is empty
     if (intake_.empty())
         local_.push_back(c);
     else
