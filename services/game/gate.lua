@@ -114,6 +114,7 @@ skynet.start(function()
     local bound = skynet.call(gate, "lua", "open", {
         address = host, port = port, maxclient = 1 << 20, watchdog = skynet.self(),
         mode = "lines", max_packet = MAX_LINE, skip_long = true, halfclose = true, window = 64,
+        nodelay = true, -- a reply must not wait for the ACK of a notice written just before
     })
     skynet.error(string.format("game: listening on %s:%d", host, bound))
     local shown = (host == "0.0.0.0" or host == "::") and "127.0.0.1" or host

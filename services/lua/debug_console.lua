@@ -277,14 +277,17 @@ function COMMAND.task(out, addr)
 end
 
 function COMMAND.netstat(out)
-    out(format("%-8s %-8s %-10s %-10s %-24s %6s %10s %10s %8s %7s %7s", "id", "type", "state",
-        "owner", "address", "port", "read", "write", "wbuffer", "rtime", "wtime"))
+    out(format("%-8s %-8s %-10s %-10s %-24s %6s %10s %10s %8s %7s %7s %7s", "id", "type",
+        "state", "owner", "address", "port", "read", "write", "wbuffer", "rtime", "wtime",
+        "nodelay"))
     local list = socket.netstat()
     table.sort(list, function(a, b) return a.id < b.id end)
     for _, s in ipairs(list) do
-        out(format("%-8d %-8s %-10s %-10s %-24s %6d %10d %10d %8d %7s %7s", s.id, s.type, s.state,
-            skynet.address(s.owner), s.address, s.port, s.read, s.write, s.wbuffer,
-            s.rtime and (s.rtime .. "ms") or "-", s.wtime and (s.wtime .. "ms") or "-"))
+        local nodelay = "-" -- not a TCP connection
+        if s.nodelay ~= nil and s.type == "tcp" then nodelay = s.nodelay and "yes" or "no" end
+        out(format("%-8d %-8s %-10s %-10s %-24s %6d %10d %10d %8d %7s %7s %7s", s.id, s.type,
+            s.state, skynet.address(s.owner), s.address, s.port, s.read, s.write, s.wbuffer,
+            s.rtime and (s.rtime .. "ms") or "-", s.wtime and (s.wtime .. "ms") or "-", nodelay))
     end
 end
 
