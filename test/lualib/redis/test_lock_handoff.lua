@@ -6,8 +6,10 @@
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 local lock = require "skynet.db.redis.lock"
+local waiting = require "skynet.db.redis.lock_wait"
 local core = require "skynet.core"
 local t = require "tlib"
+local m = require "metrics_lib"
 
 local port = assert(tonumber(os.getenv "SKYHIVE_TEST_REDIS_PORT"), "SKYHIVE_TEST_REDIS_PORT")
 
@@ -122,4 +124,80 @@ t.run(function()
     skynet.sleep(70)  -- past every backstop of those waits
     local late = core.info(skynet.self()).messages - handled
     t.ok(late <= 8, string.format("%d messages in the 0.7 s after the hand-overs", late))
+
+    -- A release that grants the lock to a waiter of this node wakes it itself, before the
+    -- pub/sub notice (which then wakes nobody): counted as a "local" wake. First a waiter in
+    -- this service (its poll is 5 s away, so only a release can wake it in time)...
+    local function wakes(by) return m.value("skyhive_lock_wakes_total", { by = by }) or 0 end
+    local SLOW = { base = 5000, max = 5000, jitter = 0 }
+    local h6 = assert(lock.acquire(db, "near", { ttl = 5000 }))
+    local near
+    base = scripts_run(db)
+    skynet.fork(function()
+        near = assert(lock.acquire(other, "near", { ttl = 5000, wait = 10000, retry = SLOW }))
+    end)
+    t.wait_until(function() return scripts_run(db) - base == 2 end, 500, "the waiter tried twice")
+    local by_local, by_notice = wakes("local"), wakes("notice")
+    t.eq(h6:release(), true, "release")
+    t.wait_until(function() return near end, 100, "handed over")
+    skynet.sleep(10) -- the notice has come and gone
+    t.eq(wakes("local") - by_local, 1, "woken by the release itself")
+    t.eq(wakes("notice") - by_notice, 0, "not by the notice")
+    t.eq(db:get("near"), near.token, "the key names it")
+    near:release()
+
+    -- ... then in another service of the node, which a "lockgrant" message wakes. Whether the
+    -- message or the notice comes first depends on the threads that carry them, so here the
+    -- grant is made by hand as the release script makes it, without a notice (the waiter's
+    -- token out of K:waiters, K set to it, the next fence), and sent as a release sends it.
+    local helper = skynet.newservice("helper_lock_waiter")
+    local h7 = assert(lock.acquire(db, "far", { ttl = 5000, fencing = true }))
+    local far
+    skynet.fork(function() far = table.pack(skynet.call(helper, "lua", "acquire", "far")) end)
+    t.wait_until(function() return db:scard("far:waiters") == 1 end, 500, "the helper waits")
+    skynet.sleep(5) -- its second try (after SUBSCRIBE) answered: it sleeps for its 5 s poll
+    local token = db:spop("far:waiters")
+    t.ok(token:find("/5000f$"), "a waiter's token asks for a grant with a fence: " .. token)
+    t.eq(db:get("far"), h7.token, "still held here")
+    db:set("far", token, "PX", 5000)
+    local fence = db:incr("far:fence")
+    by_local = wakes("local")
+    waiting.granted(token .. " " .. fence)
+    t.wait_until(function() return far end, 100, "the helper holds it")
+    t.ok(far[1] and far[3] < 1000, string.format("after %s ms", tostring(far[3])))
+    t.eq(wakes("local") - by_local, 1, "woken by the message")
+    t.eq(far[1], token, "the lease is the granted token")
+    t.eq(far[2], fence, "with the granted fence")
+    t.eq(skynet.call(helper, "lua", "release"), true, "the helper releases")
+    t.eq(db:exists("far"), false, "free")
+
+    -- A grant naming a token of another node (or of no waiter) sends nothing and wakes nobody.
+    by_local = wakes("local")
+    waiting.granted("0.5.0000000000000000.1/5000 7")
+    waiting.granted(token .. " " .. fence) -- that waiter is done
+    skynet.sleep(5)
+    t.eq(wakes("local") - by_local, 0, "nobody woken")
+
+    -- The notice of a grant delivered that way is dropped, not taken as a release to try on:
+    -- of two waiters here, the one not granted the lock stays asleep (no try of its own).
+    local h8 = assert(lock.acquire(db, "twice", { ttl = 5000 }))
+    local holders = {}
+    for _ = 1, 2 do
+        skynet.fork(function()
+            local l = assert(lock.acquire(other, "twice", { ttl = 5000, wait = 10000,
+                retry = SLOW }))
+            holders[#holders + 1] = l
+        end)
+    end
+    t.wait_until(function() return db:scard("twice:waiters") == 2 end, 500, "both named")
+    skynet.sleep(5) -- both asleep, their watcher subscribed
+    before = scripts_run(db)
+    t.eq(h8:release(), true, "release")
+    t.wait_until(function() return #holders == 1 end, 100, "one woken by the release")
+    skynet.sleep(30) -- the notice has come and gone
+    t.eq(#holders, 1, "the other still waits")
+    t.eq(scripts_run(db) - before, 1, "the release was the only script: the notice woke nobody")
+    holders[1]:release()
+    t.wait_until(function() return #holders == 2 end, 100, "the second, at the next release")
+    holders[2]:release()
 end)

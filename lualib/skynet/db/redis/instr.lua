@@ -112,6 +112,20 @@ function M.lock(kind)
     return c
 end
 
+local wakes, wake_children = nil, {}
+-- The counter of waiters woken by a release, by how the release reached them: "notice" (its
+-- pub/sub message) or "local" (a release of this node granted the lock to a waiter of the node
+-- and woke it itself, before the notice).
+function M.lock_wakes(by)
+    local c = wake_children[by]
+    if c then return c end
+    wakes = wakes or family("counter", "skyhive_lock_wakes_total",
+        "Lock waiters woken by a release, by how it reached them (notice, local)", { "by" })
+    c = wakes:labels(by)
+    wake_children[by] = c
+    return c
+end
+
 local refusals
 -- The counter of fenced writes refused as stale.
 function M.fencing_refusals()

@@ -66,6 +66,11 @@ end
 function ops.release(l)
     local r, detail = run(scripts.release, l.db, release_args(l.db, l.key, l.token))
     if not r then return nil, detail end
+    if type(r) == "table" then
+        -- Granted to a waiter: one of this node is woken now rather than by the notice.
+        waiting.granted(r[2])
+        return true
+    end
     return r == 1
 end
 

@@ -92,7 +92,7 @@ end
 function write_ops.release(l)
     local r, detail = run(scripts.release, l.db, release_args(l.key, l.token))
     if not r then return nil, detail end
-    return r == 1
+    return r == 1 or type(r) == "table"
 end
 
 local read_ops = {}

@@ -31,18 +31,42 @@ local scripts = {}
 
 -- Besides the scripts, two helpers the lock, read-write lock and semaphore modules share.
 
--- A token source for one module of one service: returns the prefix "<harbor>.<service>.<tag><random>"
--- and a function that makes "<prefix>.<n>", so that two services (or two runs of one service)
--- never share a token and a retried acquire recognises its own. The prefix holds no ".", so the
--- scripts find the service part of a token as everything before its last ".".
+-- This run of the node: eight hex digits shared by every service of the node (set once in its
+-- environment, whichever service asks first), so that a token tells whether its service is
+-- one of this node's.
+local this_node
+local function node_tag()
+    if this_node then return this_node end
+    if not skynet.getenv "lock_node_tag" then
+        pcall(skynet.setenv, "lock_node_tag",
+            string.format("%08x", (math.random(0, 0x7fffffff) ~ skynet.hpc()) & 0x7fffffff))
+    end
+    this_node = skynet.getenv "lock_node_tag"
+    return this_node
+end
+
+-- A token source for one module of one service: returns the prefix
+-- "<harbor>.<service>.<tag><node><random>" and a function that makes "<prefix>.<n>", so that
+-- two services (or two runs of one service) never share a token and a retried acquire
+-- recognises its own. The scripts find the service part of a token as everything before its
+-- last ".". `tag` is "" or one letter past "f" (it must not read as the node's hex digits).
 function scripts.tokens(tag)
-    local prefix = string.format("%s.%x.%s%08x%08x", skynet.getenv("harbor") or "0", skynet.self(),
-        tag, math.random(0, 0x7fffffff), (math.random(0, 0x7fffffff) ~ skynet.hpc()) & 0x7fffffff)
+    assert(tag:match("^[g-z]?$"), "scripts.tokens: tag must be empty or one letter g-z")
+    local prefix = string.format("%s.%x.%s%s%08x", skynet.getenv("harbor") or "0", skynet.self(),
+        tag, node_tag(), (math.random(0, 0x7fffffff) ~ skynet.hpc()) & 0x7fffffff)
     local counter = 0
     return prefix, function()
         counter = counter + 1
         return prefix .. "." .. counter
     end
+end
+
+-- The handle of the service of this node that made `token` (by scripts.tokens), or nil when
+-- another node (or nobody) made it.
+function scripts.local_service(token)
+    local handle, rest = token:match("^[^.]*%.(%x+)%.[g-z]?(%x%x%x%x%x%x%x%x)")
+    if not handle or rest ~= node_tag() then return nil end
+    return tonumber(handle, 16)
 end
 
 -- Redis Cluster. Every key of one lock (K, K:fence, K:queue, K:qexp; K:readers, K:wintent for a
@@ -133,7 +157,8 @@ end
 -- Uses KEYS[1] K, [2] K:queue, [3] K:qexp, [4] K:fence, [5] K:waiters (optional), ARGV[3] and
 -- the base channel `channel`.
 local HANDOFF = PRUNE .. [[
--- Hands K to waiter token w; returns how many listeners heard of it.
+-- Hands K to waiter token w; returns how many listeners heard of it, and the message when the
+-- lock was granted.
 local function hand(channel, w)
     local service = string.match(w, '^(.+)%.[^.]*$') or w
     local ttl, fenced = string.match(w, '/(%d+)(f?)$')
@@ -141,8 +166,10 @@ local function hand(channel, w)
     redis.call('SET', KEYS[1], w, 'PX', ttl)
     local fence = 0
     if fenced == 'f' then fence = redis.call('INCR', KEYS[4]) end
-    return redis.call('PUBLISH', channel .. ':' .. service, w .. ' ' .. fence)
+    local msg = w .. ' ' .. fence
+    return redis.call('PUBLISH', channel .. ':' .. service, msg), msg
 end
+-- -> the grant's message "<token> <fence>" when the lock went to a waiter, else nil.
 local function handoff(channel)
     local head = live_head(KEYS[2], KEYS[3])
     if head then
@@ -150,16 +177,18 @@ local function handoff(channel)
             redis.call('ZREM', KEYS[2], head)
             redis.call('ZREM', KEYS[3], head)
         end
-        hand(channel, head)
-        return
+        local _, msg = hand(channel, head)
+        return msg
     end
     if not KEYS[5] then
         redis.call('PUBLISH', channel, '')
-        return
+        return nil
     end
     while true do
         local w = redis.call('SPOP', KEYS[5])
-        if not w or hand(channel, w) > 0 or ARGV[3] ~= '1' then return end
+        if not w then return nil end
+        local heard, msg = hand(channel, w)
+        if heard > 0 or ARGV[3] ~= '1' then return msg end
         if redis.call('GET', KEYS[1]) == w then redis.call('DEL', KEYS[1]) end
     end
 end
@@ -238,11 +267,14 @@ return {0, redis.call('PTTL', key)}
 ]])
 
 -- KEYS: K, K:queue, K:qexp, K:fence [, K:waiters]   ARGV: token, channel [, one server '1']
--- -> 1 deleted (and handed over, see HANDOFF); 0 the key holds another token or none.
+-- -> 1 deleted; {1, "<token> <fence>"} deleted and granted to that waiter (see HANDOFF), whose
+-- service the releaser may wake at once when it is on the same node; 0 the key holds another
+-- token or none.
 scripts.release = redis.script(HANDOFF .. [[
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-handoff(ARGV[2])
+local msg = handoff(ARGV[2])
+if msg then return {1, msg} end
 return 1
 ]])
 

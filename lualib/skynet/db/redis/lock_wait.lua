@@ -47,7 +47,57 @@ local function remove_entry(list, entry)
     end
 end
 
+-- Wakes waiter list[pick] of sub with the message payload (and, for a reader, every other
+-- reader).
+local function wake(list, pick, payload)
+    local entry = table.remove(list, pick)
+    entry.woken = payload
+    wakeup(entry)
+    if entry.shared then
+        -- Readers do not exclude each other: when one may enter, all may.
+        for i = #list, 1, -1 do
+            local e = list[i]
+            if e.shared then
+                table.remove(list, i)
+                e.woken = payload
+                wakeup(e)
+            end
+        end
+    end
+end
+
+-- Grants from releases of this node (see M.granted), which come before their pub/sub notice:
+-- message -> skynet.now() when it came, so that the notice is dropped; and token -> message for
+-- a waiter that was not asleep (its try in flight), which it takes when it goes to sleep. Both
+-- are swept of entries older than KEEP when they grow past MAX (a notice that never came: the
+-- watcher reconnected, or it came while the waiter was trying).
+local early, pending, nearly = {}, {}, 0
+local EARLY_MAX, EARLY_KEEP = 256, 1000 -- entries before a sweep; cs an unmatched one is kept
+
+local function note_early(payload, token)
+    if nearly >= EARLY_MAX then
+        local old = now() - EARLY_KEEP
+        for k, at in pairs(early) do
+            if at < old then
+                early[k] = nil
+                nearly = nearly - 1
+            end
+        end
+        for k, msg in pairs(pending) do
+            if not early[msg] then pending[k] = nil end
+        end
+    end
+    if not early[payload] then nearly = nearly + 1 end
+    early[payload] = now()
+    if token then pending[token] = payload end
+end
+
 local function dispatch(w, payload, channel)
+    if early[payload] then
+        early[payload] = nil
+        nearly = nearly - 1
+        return
+    end
     if M.trace then M.trace("notice") end
     local sub = w.subs[channel]
     if not sub then return end
@@ -71,20 +121,59 @@ local function dispatch(w, payload, channel)
         end
     end
     if pick then
-        local entry = table.remove(list, pick)
-        entry.woken = payload
-        wakeup(entry)
-        if entry.shared then
-            -- Readers do not exclude each other: when one may enter, all may.
-            for i = #list, 1, -1 do
-                local e = list[i]
-                if e.shared then
-                    table.remove(list, i)
-                    e.woken = payload
-                    wakeup(e)
-                end
+        instr.lock_wakes("notice"):inc()
+        wake(list, pick, payload)
+    end
+end
+
+-- Waiters of this service in M.until_taken (token -> true), and those of them asleep in
+-- M.sleep (token -> entry).
+local active, asleep = {}, {}
+
+-- A grant "<token> <fence>" from a release made by this node (this service or another): wakes
+-- its waiter when it sleeps here, without waiting for the pub/sub notice, which is then
+-- dropped; a waiter not asleep (its try in flight) finds it when it goes to sleep.
+local function granted(payload)
+    local token = payload:match("^(%S+) %d+$")
+    -- Not waiting any more: the notice came first, or it gave up.
+    if not token or not active[token] or early[payload] then return end
+    local entry = asleep[token]
+    if entry then
+        local sub = entry.sub
+        local list = sub.waiters
+        for i = 1, #list do
+            if list[i] == entry then
+                if M.trace then M.trace("notice") end
+                sub.gen = sub.gen + 1
+                note_early(payload)
+                instr.lock_wakes("local"):inc()
+                wake(list, i, payload)
+                return
             end
         end
+    end
+    note_early(payload, token)
+    instr.lock_wakes("local"):inc()
+end
+
+-- Grants between services of one node travel as "lockgrant" messages (the payload as text).
+local PTYPE_LOCKGRANT = 14
+skynet.register_protocol {
+    name = "lockgrant", id = PTYPE_LOCKGRANT, unpack = skynet.tostring,
+    dispatch = function(_, _, payload) granted(payload) end,
+}
+
+-- The release of a lock granted it to a waiter: `payload` is the grant ("<token> <fence>", the
+-- release script's reply). A waiter of this node is woken now, by a message to its service
+-- (or directly when it is this one); others hear the pub/sub notice. Does not yield.
+function M.granted(payload)
+    local token = type(payload) == "string" and payload:match("^(%S+) %d+$")
+    local handle = token and scripts.local_service(token)
+    if not handle then return end
+    if handle == skynet.self() then
+        granted(payload)
+    else
+        skynet.rawsend(handle, "lockgrant", payload)
     end
 end
 
@@ -249,13 +338,22 @@ function M.sleep(sub, cs, token, fair, shared)
         sleep(cs)
         return false
     end
-    local entry = { token = token, fair = fair, shared = shared, woken = false, due = now() + cs }
+    local grant = token and pending[token]
+    if grant then
+        -- A release of this node granted it the lock while its try was in flight.
+        pending[token] = nil
+        return grant
+    end
+    local entry = { token = token, fair = fair, shared = shared, woken = false, due = now() + cs,
+        sub = sub }
     local list = sub.waiters
     list[#list + 1] = entry
     sleepers[entry] = true
+    if token then asleep[token] = entry end
     arm(entry.due)
     skynet.wait(entry)
     sleepers[entry] = nil
+    if token then asleep[token] = nil end
     if not entry.woken then remove_entry(list, entry) end
     return entry.woken
 end
@@ -287,6 +385,7 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared, ki
     -- first try needs no second one to close the race with the subscription.
     local sub = M.subscribed(db, channel)
     local subscribed, attempt = sub ~= nil, 0
+    active[token] = true
     local why, detail, t0, reply, refused_at
     local waiting_since -- hpc() of the first refused try, when the caller waits
     while true do
@@ -334,6 +433,7 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared, ki
         end
     end
     if sub then M.unsubscribe(sub) end
+    active[token], pending[token] = nil, nil -- a grant not needed: its own try found it
     local m = instr.lock(kind)
     if waiting_since then
         m.waited:observe((skynet.hpc() - waiting_since) / 1e9)

@@ -1,0 +1,25 @@
+-- For test_lock_handoff: another service of the node that waits for a lock.
+--   call "acquire", key -> the lease's token and fence, and the ms it waited; the lock is
+--   kept until "release". Waits up to 10 s and polls only every 5 s, so only a release that
+--   wakes it brings it the lock sooner.
+local skynet = require "skynet"
+local redis = require "skynet.db.redis"
+local lock = require "skynet.db.redis.lock"
+
+local db, held
+
+skynet.start(function()
+    db = redis.connect { port = assert(tonumber(os.getenv "SKYHIVE_TEST_REDIS_PORT")) }
+    skynet.dispatch("lua", function(_, _, cmd, key)
+        if cmd == "acquire" then
+            local t0 = skynet.hpc()
+            local l, err = lock.acquire(db, key, { ttl = 5000, wait = 10000, fencing = true,
+                retry = { base = 5000, max = 5000, jitter = 0 } })
+            if not l then return skynet.retpack(nil, err) end
+            held = l
+            skynet.retpack(l.token, l.fence, (skynet.hpc() - t0) / 1e6)
+        elseif cmd == "release" then
+            skynet.retpack(held:release())
+        end
+    end)
+end)
