@@ -66,38 +66,38 @@ local function wake(list, pick, payload)
     end
 end
 
--- Grants from releases of this node (see M.granted), which come before their pub/sub notice:
--- message -> skynet.now() when it came, so that the notice is dropped; and token -> message for
--- a waiter that was not asleep (its try in flight), which it takes when it goes to sleep. Both
--- are swept of entries older than KEEP when they grow past MAX (a notice that never came: the
--- watcher reconnected, or it came while the waiter was trying).
-local early, pending, nearly = {}, {}, 0
-local EARLY_MAX, EARLY_KEEP = 256, 1000 -- entries before a sweep; cs an unmatched one is kept
+-- Grants from releases of this node (see M.granted) that woke their waiter before the pub/sub
+-- notice, which is then dropped: message -> true, in two generations swapped every KEEP cs, so
+-- that one whose notice never comes (the watcher reconnected meanwhile) is forgotten after
+-- KEEP to 2 * KEEP without a scan. And token -> message for a waiter that was not asleep (its
+-- try in flight), which it takes when it goes to sleep; until_taken clears its entry.
+local early, early_old, early_since = {}, {}, 0
+local pending = {}
+local EARLY_KEEP = 500
 
-local function note_early(payload, token)
-    if nearly >= EARLY_MAX then
-        local old = now() - EARLY_KEEP
-        for k, at in pairs(early) do
-            if at < old then
-                early[k] = nil
-                nearly = nearly - 1
-            end
-        end
-        for k, msg in pairs(pending) do
-            if not early[msg] then pending[k] = nil end
-        end
+local function note_early(payload)
+    local t = now()
+    if t - early_since >= EARLY_KEEP then
+        early_old, early, early_since = early, {}, t
     end
-    if not early[payload] then nearly = nearly + 1 end
-    early[payload] = now()
-    if token then pending[token] = payload end
+    early[payload] = true
+end
+
+-- True (and forgotten) when the notice `payload` announces a grant already delivered here.
+local function take_early(payload)
+    if early[payload] then
+        early[payload] = nil
+        return true
+    end
+    if early_old[payload] then
+        early_old[payload] = nil
+        return true
+    end
+    return false
 end
 
 local function dispatch(w, payload, channel)
-    if early[payload] then
-        early[payload] = nil
-        nearly = nearly - 1
-        return
-    end
+    if take_early(payload) then return end
     if M.trace then M.trace("notice") end
     local sub = w.subs[channel]
     if not sub then return end
@@ -135,10 +135,12 @@ local active, asleep = {}, {}
 -- dropped; a waiter not asleep (its try in flight) finds it when it goes to sleep.
 local function granted(payload)
     local token = payload:match("^(%S+) %d+$")
-    -- Not waiting any more: the notice came first, or it gave up.
-    if not token or not active[token] or early[payload] then return end
+    -- Not waiting any more (the notice came first, or it gave up), or already told.
+    if not token or not active[token] or pending[token] then return end
     local entry = asleep[token]
     if entry then
+        -- Woken already: its notice came first.
+        if entry.woken then return end
         local sub = entry.sub
         local list = sub.waiters
         for i = 1, #list do
@@ -151,8 +153,10 @@ local function granted(payload)
                 return
             end
         end
+        return
     end
-    note_early(payload, token)
+    note_early(payload)
+    pending[token] = payload
     instr.lock_wakes("local"):inc()
 end
 
