@@ -60,6 +60,10 @@ struct Scheduler::Worker {
     uint64_t clock = 0;       // cycle_now() at the end of the last message (0 after sleeping)
     Message batch[kBatch];    // reused, so a dispatch constructs no messages
     bool nested = false;      // guests: running a service inside another's handler (run_here)
+    // Guests: services made schedulable by what ran here and left to run next on this thread
+    // (run_on_guest), in order: a FIFO of up to kGuestSlots.
+    Mailbox* slots[kGuestSlots] = {};
+    uint8_t slots_head = 0, slots_len = 0;
     // Guests: this thread's CPU time and voluntary context switches before the first message it
     // ran inline in this round (hold_wakes clears it), to tell a handler that overran from a
     // thread that was preempted.
@@ -153,8 +157,9 @@ bool Scheduler::run_on_guest(Mailbox* mb) {
     // an answer from deep inside its read), once the thread releases its wake-ups at the end of
     // its round (see the class comment). Only one waits so.
     const bool in_handler = g.state->dest.load(std::memory_order_relaxed) != 0;
-    if (g.next || (!in_handler && tls_held != this)) return false;
-    g.next = mb;
+    if (g.slots_len == kGuestSlots || (!in_handler && tls_held != this)) return false;
+    g.slots[(g.slots_head + g.slots_len) % kGuestSlots] = mb;
+    ++g.slots_len;
     return true;
 }
 
@@ -173,11 +178,19 @@ bool Scheduler::run_here(Mailbox* mb) {
 }
 
 void Scheduler::run_guest_chain(Worker& g) {
-    // Services the handlers made schedulable and left in the slot run next, a few in a row (a
-    // request, its answer, the next request); the rest go to the workers.
-    for (int hops = 0; Mailbox* next = std::exchange(g.next, nullptr); ++hops) {
+    // Services the handlers made schedulable and left in the slots run next, in order, a few in
+    // a row (a request, its answer and a notice, the next request); the rest go to the workers.
+    for (int hops = 0; g.slots_len > 0; ++hops) {
+        Mailbox* next = g.slots[g.slots_head];
+        g.slots_head = uint8_t((g.slots_head + 1) % kGuestSlots);
+        --g.slots_len;
         if (hops == kGuestChain) {
             queue_.push(next);
+            while (g.slots_len > 0) {
+                queue_.push(g.slots[g.slots_head]);
+                g.slots_head = uint8_t((g.slots_head + 1) % kGuestSlots);
+                --g.slots_len;
+            }
             notify();
             break;
         }
@@ -295,7 +308,7 @@ bool Scheduler::RunMark::only_preempted_since(uint64_t limit_ns) const {
 void Scheduler::release_wakes() {
     assert(tls_held == this && "Scheduler::release_wakes without hold_wakes");
     // What run_on_guest left in the slot outside a handler runs now, its wake-ups still held.
-    if (on_guest() && tls_guest->next) run_guest_chain(*tls_guest);
+    if (on_guest() && tls_guest->slots_len > 0) run_guest_chain(*tls_guest);
     tls_held = nullptr;
     if (std::exchange(tls_wake_due, false)) notify();
 }

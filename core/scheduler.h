@@ -55,10 +55,11 @@ struct alignas(64) WorkerState {
 // schedulable may run a few of its messages itself (run_here), holding the mailbox exactly as a
 // worker would, so the service still runs on one thread at a time. Each guest thread gets a
 // WorkerState of its own, watched by the monitor like a worker's. What a guest sends to another
-// idle service that opts in runs on the guest too (run_on_guest), from the guest's one-mailbox
-// slot: right after the handler, or, when sent outside any handler (an answer the socket thread
-// routes), at the end of the thread's round (release_wakes). So a request, the service it goes to
-// and the answer can all run on the socket thread without waking a worker.
+// idle service that opts in runs on the guest too (run_on_guest), from the guest's slots (a FIFO
+// of kGuestSlots services): right after the handler, or, when sent outside any handler (an
+// answer the socket thread routes), at the end of the thread's round (release_wakes). So a
+// request, the service it goes to, the answer and a notice it sends on can all run on the
+// socket thread without waking a worker.
 //
 // When a push wakes a parked worker: `now` (if one is needed, see Wake-ups above) from a thread
 // that is not one of our workers; `deferred` from a worker (it finds the work itself) or from a
@@ -101,15 +102,18 @@ class Scheduler {
     bool run_here(Mailbox* mb);
     // For a thread that already has a guest slot here (it has run a service with run_here: the
     // socket thread), a mailbox it has just made schedulable, of an opted-in service: keeps it in
-    // the guest's one-mailbox slot. Inside a handler, the outermost run_here runs it once its own
-    // service is done; outside one (while the thread holds its wake-ups), release_wakes runs it,
-    // not deeper in the caller's stack (a framer mid-read). At most kGuestChain in a row. False,
-    // mailbox untouched, when this thread is no guest, the slot is taken, or it is outside a
-    // handler without holding its wake-ups.
+    // the guest's slots, behind those already there. Inside a handler, the outermost run_here
+    // runs them once its own service is done; outside one (while the thread holds its wake-ups),
+    // release_wakes runs them, not deeper in the caller's stack (a framer mid-read). At most
+    // kGuestChain in a row. False, mailbox untouched, when this thread is no guest, the slots are
+    // full, or it is outside a handler without holding its wake-ups.
     bool run_on_guest(Mailbox* mb);
     // True on a thread with a guest slot of this scheduler.
     bool on_guest() const;
     static constexpr int kGuestChain = 8;
+    // How many services a guest keeps to run next (run_on_guest): a handler that answers one
+    // service and notifies another keeps both on the thread.
+    static constexpr uint8_t kGuestSlots = 4;
     static constexpr size_t kGuestBatch = 8;
     // A message run by run_here that takes longer than this is reported (Module::inline_overrun),
     // unless the thread only waited for a core meanwhile (RunMark): on a host with more runnable
@@ -156,7 +160,8 @@ class Scheduler {
     // Runs up to kGuestBatch of mb's messages on guest g (run_here's body); outer: the service g
     // was running when it got here (0: none), which it runs again afterwards.
     void run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer);
-    // Runs what waits in g's slot, and what those runs leave there, up to kGuestChain.
+    // Runs what waits in g's slots, and what those runs leave there, up to kGuestChain; the
+    // rest goes to the workers.
     void run_guest_chain(Worker& g);
     // A message run_here ran took `ms`: tells the module, logs a warning.
     void report_overrun(Service& svc, uint64_t ms);

@@ -130,6 +130,59 @@ TEST(InlineEvents, WhatAnInlineHandlerSendsToAnOptedInServiceRunsThereAfterIt) {
     EXPECT_EQ(b.overlaps.load(), 0);
 }
 
+TEST(InlineEvents, ServicesAnInlineHandlerSendsToRunThereInOrderUpToTheSlots) {
+    // a (opted in) gets a socket event and sends one message to each of kGuestSlots + 1 opted-in
+    // services (an answer to its caller and notices to others, say): the first kGuestSlots run on
+    // the delivering thread after a's handler, in the order a sent to them; the last, with the
+    // slots full, on a worker.
+    constexpr int kTargets = Scheduler::kGuestSlots + 1;
+    Node node(quiet_options());
+    Probe target[kTargets];
+    std::vector<int> order;  // targets run on the delivering thread, in turn
+    std::mutex order_lock;
+    Handle h[kTargets];
+    for (int k = 0; k < kTargets; ++k) {
+        node.modules().add("t" + std::to_string(k), [&, k] {
+            auto m = std::make_unique<FnModule>();
+            m->inline_events = true;
+            m->on_msg = [&, k](Service&, Message&) {
+                target[k].ran_on[tls_producer]++;
+                target[k].handled++;
+                std::lock_guard guard(order_lock);
+                if (tls_producer == 1) order.push_back(k);
+            };
+            return m;
+        });
+    }
+    node.modules().add("a", [&] {
+        auto m = std::make_unique<FnModule>();
+        m->inline_events = true;
+        m->on_msg = [&](Service& self, Message&) {
+            for (int k = 0; k < kTargets; ++k)
+                self.send(h[k], MessageType::text, 0, Payload());
+        };
+        return m;
+    });
+    ASSERT_TRUE(node.start());
+    for (int k = 0; k < kTargets; ++k)
+        h[k] = node.launch("t" + std::to_string(k), "").value();
+    Handle ha = node.launch("a", "").value();
+    std::thread t([&] {
+        tls_producer = 1;
+        ASSERT_TRUE(node.deliver(ha, socket_message()));
+    });
+    t.join();
+    ASSERT_TRUE(wait_until([&] { return target[kTargets - 1].handled == 1; }));
+    std::vector<int> expected;
+    for (int k = 0; k < Scheduler::kGuestSlots; ++k) {
+        EXPECT_EQ(target[k].ran_on[1].load(), 1u) << "target " << k << " on the guest";
+        expected.push_back(k);
+    }
+    EXPECT_EQ(target[kTargets - 1].ran_on[0].load(), 1u) << "the one past the slots: a worker";
+    std::lock_guard guard(order_lock);
+    EXPECT_EQ(order, expected) << "in the order they were sent to";
+}
+
 TEST(InlineEvents, WhatAGuestSendsOutsideAHandlerRunsThereWhenItReleasesItsWakes) {
     // The socket thread routing an answer in the middle of a read: a thread that has run a
     // service inline sends an opted-in idle service a plain message while it holds its wake-ups;
