@@ -123,6 +123,10 @@ NodeKeys build() {
         .unsupported("profile",
                      skynet + " (CPU time per service is always counted, see the console's stat)")
         .unsupported("snax", skynet + " (no snax)");
+    // Set at run time, not by configs.
+    s.unsupported("lock_node_tag",
+                  "set by the lock library when the node runs (it tells this node's lock "
+                  "waiters from other nodes'); a config may not set it");
     return keys;
 }
 

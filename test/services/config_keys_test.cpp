@@ -298,10 +298,13 @@ std::vector<fs::path> search_dirs(const std::string& patterns) {
     return dirs;
 }
 
-// Keys the shipped Lua code reads with skynet.getenv, and C++ code with config.get*(...).
+// Keys the shipped Lua code reads with skynet.getenv, and C++ code with config.get*(...); keys
+// the Lua code also sets itself (skynet.setenv: values of the running node, not of configs)
+// are left out.
 std::set<std::string> keys_read_by_sources() {
-    std::set<std::string> keys;
+    std::set<std::string> keys, set_at_run_time;
     const std::regex lua_read(R"(getenv\s*\(?\s*["']([A-Za-z_][A-Za-z0-9_]*)["'])");
+    const std::regex lua_set(R"(setenv\s*[,(]\s*["']([A-Za-z_][A-Za-z0-9_]*)["'])");
     const std::regex cpp_read(
         R"(config(?:\.|->)get(?:_int|_bool)?\(\s*"([A-Za-z_][A-Za-z0-9_]*)\")");
     for (const char* dir : {"core", "services", "lualib"}) {
@@ -315,8 +318,13 @@ std::set<std::string> keys_read_by_sources() {
             const std::regex& re = ext == ".lua" ? lua_read : cpp_read;
             for (std::sregex_iterator it(s.begin(), s.end(), re), end; it != end; ++it)
                 keys.insert((*it)[1].str());
+            if (ext != ".lua") continue;
+            for (std::sregex_iterator it(s.begin(), s.end(), lua_set), end; it != end; ++it)
+                set_at_run_time.insert((*it)[1].str());
         }
     }
+    for (const std::string& key : set_at_run_time)
+        keys.erase(key);
     return keys;
 }
 
