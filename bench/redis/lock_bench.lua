@@ -7,15 +7,17 @@
 -- equals the number of acquisitions (a lost update means two holders overlapped) and prints
 --   lock.contended.c<n>.<mode> acq_per_s=<n> p50_wait_ms=<x> p99_wait_ms=<x> max_wait_ms=<x>
 --       exclusive=<yes|no>
---   lock.node.c<n>.<mode> msgs_per_acq=<x> cpu_us_per_acq=<x>
---       (service messages and process CPU besides the 1 ms spin, per acquisition)
+--   lock.node.c<n>.<mode> msgs_per_acq=<x> cpu_us_per_acq=<x> local_wake_share=<x>
+--       (service messages and process CPU besides the 1 ms spin, per acquisition; the share of
+--       woken waiters that the release's own node woke, not its pub/sub notice)
 --   lock.handoff.c<n>.<mode> woken_share=<x> sent_acq_ms=<median>/<mean> ...
 --       (the path from a release being sent to the next holder's first instruction: the
---       release's round trip (sent_reply), its notice reaching the waiter's service
---       (sent_notice), the waiter running again (notice_woken), acquire returning (woken_acq),
---       all of it (sent_acq); and the rest of a holder's cycle: acquire to the GET's reply
---       (acq_get: one round trip through the node), the 1 ms and the SET (get_set), SET to
---       release (set_sent); woken_share is the share of acquisitions a notice handed over)
+--       release's round trip (sent_reply), its notice (or, first, the releasing node's own
+--       grant) reaching the waiter's service (sent_notice), the waiter running again
+--       (notice_woken), acquire returning (woken_acq), all of it (sent_acq); and the rest of a
+--       holder's cycle: acquire to the GET's reply (acq_get: one round trip through the node),
+--       the 1 ms and the SET (get_set), SET to release (set_sent); woken_share is the share of
+--       acquisitions a notice or grant handed over)
 -- and, when uncontended_pairs > 0, acquire+release pairs of one coroutine on a free lock:
 --   lock.uncontended pairs_per_s=<n>
 -- The timer wheel ticks every 10 ms, so the 1 ms is spent spinning on the monotonic clock: it
@@ -90,6 +92,17 @@ local function node_work()
     return msgs, os.clock()
 end
 
+-- Lock waiters woken so far by a release of this node itself and by a pub/sub notice
+-- (skyhive_lock_wakes_total, every service of the node).
+local function wakes()
+    local by = { ["local"] = 0, notice = 0 }
+    local f = require("skynet.metrics").collect().skyhive_lock_wakes_total
+    for _, sample in ipairs(f and f.samples or {}) do
+        by[sample.labels.by] = (by[sample.labels.by] or 0) + sample.value
+    end
+    return by["local"], by.notice
+end
+
 local function median(list)
     if #list == 0 then return 0 end
     table.sort(list)
@@ -156,6 +169,7 @@ local function main(port, contenders, seconds, mode, pairs_n)
     local start = skynet.hpc() + 50000000
     local done, total, all, invalid, stamps = 0, 0, {}, 0, {}
     local msgs0, cpu0 = node_work()
+    local local0, notice0 = wakes()
     local me = coroutine.running()
     for i = 1, contenders do
         skynet.fork(function()
@@ -170,6 +184,7 @@ local function main(port, contenders, seconds, mode, pairs_n)
     end
     if contenders > 0 then skynet.wait(me) end
     local msgs1, cpu1 = node_work()
+    local local1, notice1 = wakes()
     local counter = tonumber(db:get(COUNTER)) or 0
     table.sort(all)
     if contenders > 0 then print(string.format(
@@ -181,8 +196,11 @@ local function main(port, contenders, seconds, mode, pairs_n)
         -- CPU per acquisition, the 1 ms spin taken out.
         local per = math.max(1, total)
         local steps, woken = handoff(stamps)
-        print(string.format("lock.node.c%d.%s msgs_per_acq=%.2f cpu_us_per_acq=%.0f",
-            contenders, mode, (msgs1 - msgs0) / per, (cpu1 - cpu0) * 1e6 / per - 1000))
+        local lw, nw = local1 - local0, notice1 - notice0
+        print(string.format(
+            "lock.node.c%d.%s msgs_per_acq=%.2f cpu_us_per_acq=%.0f local_wake_share=%.2f",
+            contenders, mode, (msgs1 - msgs0) / per, (cpu1 - cpu0) * 1e6 / per - 1000,
+            lw / math.max(1, lw + nw)))
         print(string.format("lock.handoff.c%d.%s woken_share=%.2f %s", contenders, mode, woken,
             steps))
     end
