@@ -12,7 +12,7 @@
 --       woken waiters that the release's own node woke, not its pub/sub notice)
 --   lock.handoff.c<n>.<mode> woken_share=<x> sent_acq_ms=<median>/<mean> ...
 --       (the path from a release being sent to the next holder's first instruction: the
---       release's round trip (sent_reply), its notice (or, first, the releasing node's own
+--       release's round trip (sent_reply), its notice (or, for a waiter of the releasing node, its
 --       grant) reaching the waiter's service (sent_notice), the waiter running again
 --       (notice_woken), acquire returning (woken_acq), all of it (sent_acq); and the rest of a
 --       holder's cycle: acquire to the GET's reply (acq_get: one round trip through the node),

@@ -13,14 +13,21 @@ local m = require "metrics_lib"
 
 local port = assert(tonumber(os.getenv "SKYHIVE_TEST_REDIS_PORT"), "SKYHIVE_TEST_REDIS_PORT")
 
--- Scripts the server has run so far (EVAL and EVALSHA calls, INFO commandstats).
-local function scripts_run(db)
+-- Calls of the commands in `names` the server has run so far (INFO commandstats; a script's
+-- own calls count under their names).
+local function calls_of(db, names)
     local n = 0
-    for name, calls in db:info("commandstats"):gmatch("cmdstat_(%w+):calls=(%d+)") do
-        if name == "eval" or name == "evalsha" then n = n + tonumber(calls) end
+    for name, calls in db:info("commandstats"):gmatch("cmdstat_([%w|]+):calls=(%d+)") do
+        if names[name] then n = n + tonumber(calls) end
     end
     return n
 end
+
+-- Scripts the server has run so far (EVAL and EVALSHA calls).
+local function scripts_run(db) return calls_of(db, { eval = true, evalsha = true }) end
+
+-- PUBLISH calls so far (a script's included).
+local function publishes(db) return calls_of(db, { publish = true }) end
 
 t.run(function()
     local db = redis.connect { port = port }
@@ -78,6 +85,30 @@ t.run(function()
     t.eq(h4:release(), true, "release")
     t.eq(db:exists("ghost"), false, "the lock is free, not granted to the ghost")
     t.eq(db:exists("ghost:waiters"), false, "and the ghost is gone from K:waiters")
+    -- The same for a ghost of this node, whose grant the release would deliver itself (no
+    -- notice): the script still asks whether its service listens.
+    local h4b = assert(lock.acquire(db, "ghost", { ttl = 5000 }))
+    db:sadd("ghost:waiters",
+        string.format("0.fffffe.%s00000000.1/5000", skynet.getenv "lock_node_tag"))
+    t.eq(h4b:release(), true, "release")
+    t.eq(db:exists("ghost"), false, "the lock is free, not granted to this node's ghost")
+    t.eq(db:exists("ghost:waiters"), false, "and that ghost is gone from K:waiters")
+
+    -- A grant to a waiter of another node is published on its service's channel, which is how
+    -- that node hears of it.
+    local node = skynet.getenv "lock_node_tag"
+    local far_service = string.format("0.fffffd.%s00000000", node == "0000abcd" and "0000abce"
+        or "0000abcd")
+    local far_token = far_service .. ".1/5000"
+    local watch = redis.watch { port = port }
+    watch:subscribe("foreign:released:" .. far_service)
+    local h4c = assert(lock.acquire(db, "foreign", { ttl = 5000 }))
+    db:sadd("foreign:waiters", far_token)
+    t.eq(h4c:release(), true, "release")
+    t.eq(watch:message(), far_token .. " 0", "the other node's waiter hears its grant")
+    t.eq(db:get("foreign"), far_token, "the key names it")
+    db:del("foreign")
+    watch:disconnect()
 
     -- Several waiters on one client: each release hands the lock on until all held it once.
     local h5 = assert(lock.acquire(db, "many", { ttl = 5000 }))
@@ -125,9 +156,9 @@ t.run(function()
     local late = core.info(skynet.self()).messages - handled
     t.ok(late <= 8, string.format("%d messages in the 0.7 s after the hand-overs", late))
 
-    -- A release that grants the lock to a waiter of this node wakes it itself, before the
-    -- pub/sub notice (which then wakes nobody): counted as a "local" wake. First a waiter in
-    -- this service (its poll is 5 s away, so only a release can wake it in time)...
+    -- A release that grants the lock to a waiter of this node wakes it itself, and the script
+    -- publishes no notice for it: counted as a "local" wake. First a waiter in this service
+    -- (its poll is 5 s away, so only a release can wake it in time)...
     local function wakes(by) return m.value("skyhive_lock_wakes_total", { by = by }) or 0 end
     local SLOW = { base = 5000, max = 5000, jitter = 0 }
     local h6 = assert(lock.acquire(db, "near", { ttl = 5000 }))
@@ -146,10 +177,9 @@ t.run(function()
     t.eq(db:get("near"), near.token, "the key names it")
     near:release()
 
-    -- ... then in another service of the node, which a "lockgrant" message wakes. Whether the
-    -- message or the notice comes first depends on the threads that carry them, so here the
-    -- grant is made by hand as the release script makes it, without a notice (the waiter's
-    -- token out of K:waiters, K set to it, the next fence), and sent as a release sends it.
+    -- ... then in another service of the node, which a "lockgrant" message wakes. Here the
+    -- grant is made by hand as the release script makes it (the waiter's token out of
+    -- K:waiters, K set to it, the next fence), and sent as a release sends it.
     local helper = skynet.newservice("helper_lock_waiter")
     local h7 = assert(lock.acquire(db, "far", { ttl = 5000, fencing = true }))
     local far
@@ -178,7 +208,7 @@ t.run(function()
     skynet.sleep(5)
     t.eq(wakes("local") - by_local, 0, "nobody woken")
 
-    -- The notice of a grant delivered that way is dropped, not taken as a release to try on:
+    -- A grant to a waiter of this node publishes nothing, so no notice wakes a waiter to try:
     -- of two waiters here, the one not granted the lock stays asleep (no try of its own).
     local h8 = assert(lock.acquire(db, "twice", { ttl = 5000 }))
     local holders = {}
@@ -192,11 +222,13 @@ t.run(function()
     t.wait_until(function() return db:scard("twice:waiters") == 2 end, 500, "both named")
     skynet.sleep(5) -- both asleep, their watcher subscribed
     before = scripts_run(db)
+    local published = publishes(db)
     t.eq(h8:release(), true, "release")
     t.wait_until(function() return #holders == 1 end, 100, "one woken by the release")
-    skynet.sleep(30) -- the notice has come and gone
+    skynet.sleep(30) -- a notice, had there been one, would have come
     t.eq(#holders, 1, "the other still waits")
-    t.eq(scripts_run(db) - before, 1, "the release was the only script: the notice woke nobody")
+    t.eq(scripts_run(db) - before, 1, "the release was the only script: nobody tried")
+    t.eq(publishes(db) - published, 0, "the release published no notice")
     holders[1]:release()
     t.wait_until(function() return #holders == 2 end, 100, "the second, at the next release")
     holders[2]:release()

@@ -58,16 +58,24 @@ function ops.extend(l, ms)
     return r
 end
 
-local function release_args(db, key, token)
+-- `node`: this node's tag, when the caller wakes a waiter of this node the release grants the
+-- lock to (the script then publishes no notice for it).
+local function release_args(db, key, token, node)
+    local one = scripts.is_cluster(db) and "0" or "1"
+    if node then
+        return 5, key, key .. ":queue", key .. ":qexp", key .. ":fence", key .. ":waiters", token,
+            key .. ":released", one, node
+    end
     return 5, key, key .. ":queue", key .. ":qexp", key .. ":fence", key .. ":waiters", token,
-        key .. ":released", scripts.is_cluster(db) and "0" or "1"
+        key .. ":released", one
 end
 
 function ops.release(l)
-    local r, detail = run(scripts.release, l.db, release_args(l.db, l.key, l.token))
+    local r, detail = run(scripts.release, l.db,
+        release_args(l.db, l.key, l.token, scripts.node_tag()))
     if not r then return nil, detail end
     if type(r) == "table" then
-        -- Granted to a waiter: one of this node is woken now rather than by the notice.
+        -- Granted to a waiter: one of this node is woken now, and has no notice coming.
         waiting.granted(r[2])
         return true
     end

@@ -35,7 +35,8 @@ local scripts = {}
 -- environment, whichever service asks first), so that a token tells whether its service is
 -- one of this node's.
 local this_node
-local function node_tag()
+-- scripts.node_tag() -> that tag.
+function scripts.node_tag()
     if this_node then return this_node end
     if not skynet.getenv "lock_node_tag" then
         pcall(skynet.setenv, "lock_node_tag",
@@ -53,7 +54,7 @@ end
 function scripts.tokens(tag)
     assert(tag:match("^[g-z]?$"), "scripts.tokens: tag must be empty or one letter g-z")
     local prefix = string.format("%s.%x.%s%s%08x", skynet.getenv("harbor") or "0", skynet.self(),
-        tag, node_tag(), (math.random(0, 0x7fffffff) ~ skynet.hpc()) & 0x7fffffff)
+        tag, scripts.node_tag(), (math.random(0, 0x7fffffff) ~ skynet.hpc()) & 0x7fffffff)
     local counter = 0
     return prefix, function()
         counter = counter + 1
@@ -65,7 +66,7 @@ end
 -- another node (or nobody) made it.
 function scripts.local_service(token)
     local handle, rest = token:match("^[^.]*%.(%x+)%.[g-z]?(%x%x%x%x%x%x%x%x)")
-    if not handle or rest ~= node_tag() then return nil end
+    if not handle or rest ~= scripts.node_tag() then return nil end
     return tonumber(handle, 16)
 end
 
@@ -153,12 +154,14 @@ end
 -- its ttl then bounds (waiters cap it at their queue expiry). When ARGV[3] is '1' (one server:
 -- PUBLISH counts every listener; a cluster's counts only the node's own), a non-fair waiter
 -- whose service has no listener on its channel (gone) is skipped: its grant is taken back, which
--- nobody heard of, and the next one popped.
--- Uses KEYS[1] K, [2] K:queue, [3] K:qexp, [4] K:fence, [5] K:waiters (optional), ARGV[3] and
--- the base channel `channel`.
+-- nobody heard of, and the next one popped. ARGV[4], when given, is the node tag of the caller
+-- (scripts.node_tag), which wakes a waiter of its own node itself with the grant the script
+-- returns: a grant to a token of that node is not published, only its listeners counted.
+-- Uses KEYS[1] K, [2] K:queue, [3] K:qexp, [4] K:fence, [5] K:waiters (optional), ARGV[3],
+-- ARGV[4] and the base channel `channel`.
 local HANDOFF = PRUNE .. [[
--- Hands K to waiter token w; returns how many listeners heard of it, and the message when the
--- lock was granted.
+-- Hands K to waiter token w; returns how many listeners heard of it (or would have), and the
+-- message when the lock was granted.
 local function hand(channel, w)
     local service = string.match(w, '^(.+)%.[^.]*$') or w
     local ttl, fenced = string.match(w, '/(%d+)(f?)$')
@@ -167,6 +170,13 @@ local function hand(channel, w)
     local fence = 0
     if fenced == 'f' then fence = redis.call('INCR', KEYS[4]) end
     local msg = w .. ' ' .. fence
+    local node = ARGV[4]
+    if node and node ~= '' and
+        string.match(w, '^[^.]*%.%x+%.[g-z]?(%x%x%x%x%x%x%x%x)') == node then
+        -- The caller wakes it: only whether its service still listens matters.
+        if ARGV[3] ~= '1' then return 1, msg end
+        return redis.call('PUBSUB', 'NUMSUB', channel .. ':' .. service)[2], msg
+    end
     return redis.call('PUBLISH', channel .. ':' .. service, msg), msg
 end
 -- -> the grant's message "<token> <fence>" when the lock went to a waiter, else nil.
@@ -266,10 +276,11 @@ if cur == false then return {0, -2} end
 return {0, redis.call('PTTL', key)}
 ]])
 
--- KEYS: K, K:queue, K:qexp, K:fence [, K:waiters]   ARGV: token, channel [, one server '1']
+-- KEYS: K, K:queue, K:qexp, K:fence [, K:waiters]
+-- ARGV: token, channel [, one server '1' [, the caller's node tag]]
 -- -> 1 deleted; {1, "<token> <fence>"} deleted and granted to that waiter (see HANDOFF), whose
--- service the releaser may wake at once when it is on the same node; 0 the key holds another
--- token or none.
+-- service the releaser wakes itself when it is on the releaser's node (the tag given); 0 the
+-- key holds another token or none.
 scripts.release = redis.script(HANDOFF .. [[
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])

@@ -66,38 +66,12 @@ local function wake(list, pick, payload)
     end
 end
 
--- Grants from releases of this node (see M.granted) that woke their waiter before the pub/sub
--- notice, which is then dropped: message -> true, in two generations swapped every KEEP cs, so
--- that one whose notice never comes (the watcher reconnected meanwhile) is forgotten after
--- KEEP to 2 * KEEP without a scan. And token -> message for a waiter that was not asleep (its
--- try in flight), which it takes when it goes to sleep; until_taken clears its entry.
-local early, early_old, early_since = {}, {}, 0
+-- Grants from releases of this node (see M.granted) for a waiter that was not asleep (its try
+-- in flight): token -> message, which it takes when it goes to sleep; until_taken clears its
+-- entry.
 local pending = {}
-local EARLY_KEEP = 500
-
-local function note_early(payload)
-    local t = now()
-    if t - early_since >= EARLY_KEEP then
-        early_old, early, early_since = early, {}, t
-    end
-    early[payload] = true
-end
-
--- True (and forgotten) when the notice `payload` announces a grant already delivered here.
-local function take_early(payload)
-    if early[payload] then
-        early[payload] = nil
-        return true
-    end
-    if early_old[payload] then
-        early_old[payload] = nil
-        return true
-    end
-    return false
-end
 
 local function dispatch(w, payload, channel)
-    if take_early(payload) then return end
     if M.trace then M.trace("notice") end
     local sub = w.subs[channel]
     if not sub then return end
@@ -130,16 +104,15 @@ end
 -- M.sleep (token -> entry).
 local active, asleep = {}, {}
 
--- A grant "<token> <fence>" from a release made by this node (this service or another): wakes
--- its waiter when it sleeps here, without waiting for the pub/sub notice, which is then
--- dropped; a waiter not asleep (its try in flight) finds it when it goes to sleep.
+-- A grant "<token> <fence>" from a release made by this node (this service or another), which
+-- published no notice for it: wakes its waiter when it sleeps here; a waiter not asleep (its
+-- try in flight) finds it when it goes to sleep.
 local function granted(payload)
     local token = payload:match("^(%S+) %d+$")
-    -- Not waiting any more (the notice came first, or it gave up), or already told.
+    -- Not waiting any more (its own try or a poll found the lock, or it gave up), or told.
     if not token or not active[token] or pending[token] then return end
     local entry = asleep[token]
     if entry then
-        -- Woken already: its notice came first.
         if entry.woken then return end
         local sub = entry.sub
         local list = sub.waiters
@@ -147,7 +120,6 @@ local function granted(payload)
             if list[i] == entry then
                 if M.trace then M.trace("notice") end
                 sub.gen = sub.gen + 1
-                note_early(payload)
                 instr.lock_wakes("local"):inc()
                 wake(list, i, payload)
                 return
@@ -155,7 +127,6 @@ local function granted(payload)
         end
         return
     end
-    note_early(payload)
     pending[token] = payload
     instr.lock_wakes("local"):inc()
 end
@@ -169,7 +140,8 @@ skynet.register_protocol {
 
 -- The release of a lock granted it to a waiter: `payload` is the grant ("<token> <fence>", the
 -- release script's reply). A waiter of this node is woken now, by a message to its service
--- (or directly when it is this one); others hear the pub/sub notice. Does not yield.
+-- (or directly when it is this one): the script, told this node's tag, published nothing for
+-- it. Others hear the pub/sub notice. Does not yield.
 function M.granted(payload)
     local token = type(payload) == "string" and payload:match("^(%S+) %d+$")
     local handle = token and scripts.local_service(token)
@@ -251,7 +223,7 @@ function M.subscribe(db, channel)
         return sub
     end
     sub = { count = 1, gen = 0, waiters = {}, confirmed = false, joiners = {}, w = w,
-        channel = channel, idle_gen = 0 }
+        channel = channel, idle_since = 0, lingering = false }
     w.subs[channel] = sub
     local ok = pcall(w.watch.subscribe, w.watch, channel)
     sub.confirmed = true
@@ -274,30 +246,42 @@ function M.subscribed(db, channel)
     return sub
 end
 
+-- Drops sub's channel once it has had no waiter for LINGER; one timer per channel at a time,
+-- so a lock contended again and again costs one timer message per LINGER, not one per wait.
+local function linger(sub, cs)
+    timeout(cs, function()
+        local w = sub.w
+        if sub.count > 0 or w.subs[sub.channel] ~= sub then
+            sub.lingering = false  -- in use again (or dropped): its next idle spell re-arms
+            return
+        end
+        local left = sub.idle_since + LINGER - now()
+        if left > 0 then return linger(sub, left) end
+        sub.lingering = false
+        w.subs[sub.channel] = nil
+        local watch = w.watch
+        if watch then
+            if next(w.subs) == nil and not w.connecting then
+                -- Nothing left to hear: the connection goes too (a client that is dropped
+                -- would otherwise leave its watcher behind).
+                w.watch = nil
+                watch:disconnect()
+            else
+                watch:unsubscribe(sub.channel)
+            end
+        end
+    end)
+end
+
 -- One waiter fewer; the channel is dropped after LINGER unless a waiter came back. Does not
 -- yield.
 function M.unsubscribe(sub)
     sub.count = sub.count - 1
     if sub.count > 0 then return end
-    sub.idle_gen = sub.idle_gen + 1
-    local mark = sub.idle_gen
-    timeout(LINGER, function()
-        local w = sub.w
-        if sub.count == 0 and sub.idle_gen == mark and w.subs[sub.channel] == sub then
-            w.subs[sub.channel] = nil
-            local watch = w.watch
-            if watch then
-                if next(w.subs) == nil and not w.connecting then
-                    -- Nothing left to hear: the connection goes too (a client that is
-                    -- dropped would otherwise leave its watcher behind).
-                    w.watch = nil
-                    watch:disconnect()
-                else
-                    watch:unsubscribe(sub.channel)
-                end
-            end
-        end
-    end)
+    sub.idle_since = now()
+    if sub.lingering then return end
+    sub.lingering = true
+    linger(sub, LINGER)
 end
 
 -- The backstop alarm of the service's subscribed sleepers. A sleeper that a release wakes early
