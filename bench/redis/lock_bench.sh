@@ -12,6 +12,10 @@
 # acquisition come from the server's counters before and after it.
 # The latency ceiling is 1 / (critical section + 3 round trips): the most acquisitions/s one
 # lock can pass when each holder needs three round trips it cannot overlap with its section.
+# A second ceiling (ceiling.idle, of_idle_ceiling) takes the three round trips a holder really
+# meets, after its 1 ms in which the server idles: build/bench/redis/idle_rtt times them with a
+# plain hiredis client that spins 1 ms and then sends three GETs (its back-to-back round trip is
+# printed too, usually below redis-benchmark's).
 # Prints every run's lines, then the medians over `runs` (default 3):
 #   lock.contended.c8.nonfair acq_per_s=900 p99_wait_ms=40.1 cmds_per_acq=6.1 scripts_per_acq=2.0
 #       ref=620 ratio=1.45 ceiling=880 of_ceiling=0.95 exclusive_every_run=yes
@@ -112,6 +116,17 @@ for run in $(seq "$runs"); do
     ceiling="$(awk -v r="$rtt_us" -v s="$SECTION_MS" 'BEGIN {printf "%.0f", 1 / (s / 1e3 + 3 * r / 1e6)}')"
     echo "run$run redis-benchmark.c1.get rps=$gets rtt_us=$rtt_us ceiling_acq_per_s=$ceiling"
     echo "ceiling $ceiling $rtt_us" >> "$results"
+    if [ -x "$build/bench/redis/idle_rtt" ]; then
+        idle="$("$build/bench/redis/idle_rtt" "$port" $((SECTION_MS * 1000)) 1000 || true)"
+        if [ -n "$idle" ]; then
+            idle_ceiling="$(awk -v a="$(field first_us "$idle")" -v b="$(field second_us "$idle")" \
+                -v c="$(field third_us "$idle")" -v s="$SECTION_MS" \
+                'BEGIN {printf "%.0f", 1 / (s / 1e3 + (a + b + c) / 1e6)}')"
+            echo "run$run $idle ceiling_acq_per_s=$idle_ceiling"
+            echo "idle $idle_ceiling $(field first_us "$idle") $(field second_us "$idle")" \
+                "$(field third_us "$idle") $(field back_to_back_us "$idle")" >> "$results"
+        fi
+    fi
     if [ "$have_ref" = 1 ]; then
         measure ref "$python" "$root/bench/redis/lock_bench_ref.py" "$port" 8 "$seconds" spin
         measure refsleep "$python" "$root/bench/redis/lock_bench_ref.py" "$port" 8 "$seconds" sleep
@@ -130,6 +145,11 @@ col() { awk -v l="$1" -v c="$2" '$1 == l {print $c}' "$results" | sort -g | awk 
 echo "# medians of $runs runs"
 ceiling="$(col ceiling 2)"
 echo "ceiling.c1_rtt rtt_us=$(col ceiling 3) ceiling_acq_per_s=$ceiling"
+idle_ceiling="$(col idle 2)"
+if [ -n "$idle_ceiling" ]; then
+    echo "ceiling.idle ceiling_acq_per_s=$idle_ceiling first_us=$(col idle 3)" \
+        "second_us=$(col idle 4) third_us=$(col idle 5) back_to_back_us=$(col idle 6)"
+fi
 ref_acq="$(col ref 2)"
 for label in ref refsleep nonfair fair; do
     acq="$(col $label 2)"
@@ -144,6 +164,9 @@ for label in ref refsleep nonfair fair; do
         line="$line ref=$ref_acq ratio=$(awk -v a="$acq" -v b="$ref_acq" 'BEGIN {printf "%.2f", a / b}')"
     fi
     line="$line ceiling=$ceiling of_ceiling=$(awk -v a="$acq" -v b="$ceiling" 'BEGIN {printf "%.2f", a / b}')"
+    if [ -n "$idle_ceiling" ]; then
+        line="$line of_idle_ceiling=$(awk -v a="$acq" -v b="$idle_ceiling" 'BEGIN {printf "%.2f", a / b}')"
+    fi
     line="$line exclusive_every_run=$excl"
     if [ "$label" = nonfair ] || [ "$label" = fair ]; then line="$line inline=${BENCH_INLINE:-1}"; fi
     echo "$line"
