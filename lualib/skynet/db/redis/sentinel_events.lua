@@ -37,6 +37,10 @@ function group:on_event(channel, payload)
     if (channel == "+switch-master" and w[1] == self.name) or (w[1] == "master" and w[2] == self.name)
         or (w[5] == "@" and w[6] == self.name) then
         self:board_event(channel, payload)
+        -- Shown now: the state below may not change (the watcher may have followed the
+        -- promoted replica before the sentinels announce +switch-master), and then nothing
+        -- else would publish the entry.
+        if self.state then self:board_publish() end
     end
     local st = self.state
     if channel == "+switch-master" then
