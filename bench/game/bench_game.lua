@@ -16,6 +16,10 @@
 -- commands its clients sent meanwhile. With the fifth
 -- argument "game" or "ref", only that figure (game: a load for bench/game/game_memory.sh;
 -- game_bench.sh runs each in its own process to count each one's CPU and Redis commands).
+-- The service opts in to socket.inline (its connections' events, the players' lines and the
+-- Redis replies, run on the socket thread while it is idle), as the game's world and logged-in
+-- agents do: the reference's Redis client then runs as the world's does, and the load of the
+-- game figure costs its two cores less. BENCH_INLINE=0 leaves it on the workers.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 local redis = require "skynet.db.redis"
@@ -158,6 +162,7 @@ local function ref()
 end
 
 skynet.start(function()
+    if os.getenv("BENCH_INLINE") ~= "0" then socket.inline(true) end
     local ok, err = pcall(function()
         local line = "%s %.0f %d %.0f %.0f %.3f %d %d %d"
         if only ~= "ref" then print(string.format(line, "game.transfers", game())) end
