@@ -18,7 +18,8 @@
 # pipeline), and the CPU of everything on the path (game: both nodes, the client process and
 # redis-server; ref: the reference process and redis-server). GAME_BENCH_COMMANDS=1 also prints
 # (on stderr, one server only) the Redis commands per transfer by name, scripts' included, and
-# the CPU per transfer of the nodes, the client process and Redis apart.
+# the CPU per transfer of the nodes, the client process and Redis apart. GAME_BENCH_ONE_NODE=1
+# logs every client in to the first node (see client_ports).
 # With "cluster" the nodes and the reference share a Redis Cluster (3 masters with a replica
 # each, started by the test harness with_cluster from the build tree) instead: the game's keys
 # carry hash tags and a transfer is its chain of one-slot steps (docs/architecture.md).
@@ -118,6 +119,12 @@ print(int(t.get("messages", 0)), int(t.get("redis_commands", 0)))')"
     echo "$(awk -v n="$nodes" 'BEGIN {printf "%.6f", n / 1e9}') $rcpu $rcmds $msgs $sent"
 }
 
+# The nodes the clients log in to: both, or with GAME_BENCH_ONE_NODE=1 node1 alone (the other
+# node runs idle), which leaves out what crossing nodes costs (the cluster calls with the news,
+# the lock hand-offs between the two worlds by pub/sub).
+client_ports="${game_ports[0]},${game_ports[1]}"
+[ -n "${GAME_BENCH_ONE_NODE:-}" ] && client_ports="${game_ports[0]},${game_ports[0]}"
+
 # One figure (game or ref) in a process of its own -> "per_s p50_us p99_us, then per transfer
 # msgs redis_cmds cpu_us" (game: the nodes' messages and commands; ref: the reference
 # process's; CPU: the nodes', the bench process's and Redis's); exits on failure.
@@ -125,7 +132,7 @@ figure() {
     local which="$1" out before after line
     [ -n "${GAME_BENCH_COMMANDS:-}" ] && redis-cli -p "$port" config resetstat > /dev/null
     before="$(counters)"
-    out="$(cd "$root" && BENCH_ARGS="$port ${game_ports[0]},${game_ports[1]} $clients $seconds $which" \
+    out="$(cd "$root" && BENCH_ARGS="$port $client_ports $clients $seconds $which" \
         "$skyhive" "$work/bench.lua" 2> "$work/bench.err" || true)"
     after="$(counters)"
     line="$(awk -v w="$which.transfers" '$1 == w' <<< "$out")"
