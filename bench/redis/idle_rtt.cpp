@@ -35,6 +35,12 @@ bool get(redisContext* c) {
     return true;
 }
 
+int fail(redisContext* c, int port) {
+    std::fprintf(stderr, "idle_rtt: GET to 127.0.0.1:%d failed: %s\n", port, c->errstr);
+    redisFree(c);
+    return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -59,16 +65,13 @@ int main(int argc, char** argv) {
         std::vector<double>* into[] = {&first, &second, &third};
         for (auto* v : into) {
             auto t0 = Clock::now();
-            if (!get(c)) {
-                std::fprintf(stderr, "idle_rtt: %s\n", c->errstr);
-                return 1;
-            }
+            if (!get(c)) return fail(c, port);
             v->push_back(us_since(t0));
         }
     }
     for (int i = 0; i < cycles * 3; ++i) {
         auto t0 = Clock::now();
-        if (!get(c)) return 1;
+        if (!get(c)) return fail(c, port);
         tight.push_back(us_since(t0));
     }
     std::printf(

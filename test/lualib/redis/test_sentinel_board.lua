@@ -27,6 +27,8 @@ t.run(function()
     local g = setmetatable({ name = "boardtest", sentinels = {}, pending_epoch = 0, quiet = 1,
         state = { master = "127.0.0.1:7002", failover = false, epoch = 3, replicas = {} } }, class)
 
+    -- The clients already write to the promoted replica (state.master), so this event about
+    -- the old master holds nothing: only the timeline takes it.
     g:on_event("+selected-slave",
         "slave 127.0.0.1:7002 127.0.0.1 7002 @ boardtest 127.0.0.1 7001")
     t.wait_until(function()
