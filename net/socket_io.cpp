@@ -12,7 +12,6 @@
 #include <cstring>
 #include <mutex>
 
-#include "core/clock.h"
 #include "net/socket_loop.h"
 
 namespace skyhive::net {
@@ -77,7 +76,7 @@ void SocketLoop::read_stream(Slot& s) {
         return;
     }
     s.bytes_in += uint64_t(n);
-    s.last_read_ns = monotonic_ns();
+    s.last_read_ns = round_ns_;
     // Grow after a full read, shrink when less than half was used: big transfers take few
     // reads, idle chatty sockets do not pin big buffers.
     if (uint32_t(n) == size) {
@@ -101,7 +100,7 @@ void SocketLoop::read_framed(Slot& s) {
         return;
     }
     s.bytes_in += uint64_t(n);
-    s.last_read_ns = monotonic_ns();
+    s.last_read_ns = round_ns_;
     Result<void> fed = s.framer->feed(scratch_.get(), size_t(n));
     if (!fed) {
         fail(s, SocketOp::frame, fed.error().code, fed.error().message);
@@ -140,7 +139,7 @@ void SocketLoop::read_datagram(Slot& s) {
     std::memcpy(p.data() + kEventHeaderSize, scratch_.get(), size_t(n));
     std::memcpy(p.data() + kEventHeaderSize + n, a.data(), a.size());
     s.bytes_in += uint64_t(n);
-    s.last_read_ns = monotonic_ns();
+    s.last_read_ns = round_ns_;
     deliver(s, std::move(p));
 }
 
@@ -171,7 +170,7 @@ FlushResult SocketLoop::flush_locked(Slot& s) {
     buffered_.fetch_sub(before - s.queue.bytes, std::memory_order_relaxed);
     if (r.written) {
         s.bytes_out += r.written;
-        s.last_write_ns = monotonic_ns();
+        s.last_write_ns = round_ns_;
     }
     return r;
 }

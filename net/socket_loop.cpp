@@ -84,6 +84,7 @@ void SocketLoop::run() {
         // reads the rest (on a small machine, preempt it), and find the others queued anyway.
         sink_.hold_wakes();
         in_round_ = true;
+        round_ns_ = monotonic_ns();
         if (acceptor_.any_paused()) acceptor_.resume_due();
         run_local_commands();
         for (int i = 0; i < n && !exiting_; ++i) {

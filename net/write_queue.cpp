@@ -72,7 +72,10 @@ FlushResult flush_stream(int fd, bool is_socket, WriteQueue& q) {
             ++count;
         }
         ssize_t n;
-        if (is_socket) {
+        if (is_socket && count == 1) {
+            // One buffer (the usual reply): send(2) skips copying in a msghdr and an iovec.
+            n = ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+        } else if (is_socket) {
             msghdr msg{};
             msg.msg_iov = iov;
             msg.msg_iovlen = size_t(count);

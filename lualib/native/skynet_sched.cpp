@@ -63,6 +63,8 @@ LuaScheduler::LuaScheduler(lua_State* L, LuaServiceHost& host) : L_(L), host_(ho
     unresponse_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     protocols_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushliteral(L, "BREAK");
+    break_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 LuaScheduler::~LuaScheduler() = default;  // the Lua state owns the threads and tables
@@ -87,6 +89,7 @@ LuaScheduler::Co* LuaScheduler::take_co() {
     co->L = T;
     co->slot = slot;
     Co* raw = co.get();
+    *static_cast<Co**>(lua_getextraspace(T)) = raw;
     if (!free_slots_.empty()) {
         free_slots_.pop_back();
         slots_[size_t(slot - 1)] = std::move(co);
@@ -108,6 +111,7 @@ void LuaScheduler::recycle(Co* co) {
     co->wait = Co::Wait::none;
     co->queued_wakeup = false;
     co->is_start = false;
+    co->self_token = false;
     lua_settop(co->L, 0);
     constexpr size_t kPoolMax = 256;
     if (pool_.size() < kPoolMax) {
@@ -120,6 +124,7 @@ void LuaScheduler::recycle(Co* co) {
 void LuaScheduler::release_co(Co* co) {
     // The anchor is the thread's last reference: dropping it lets the collector take it.
     int slot = co->slot;
+    clear_extraspace(co->L);  // the thread may outlive the Co (a script kept a reference)
     lua_rawgeti(L_, LUA_REGISTRYINDEX, anchor_ref_);
     lua_pushnil(L_);
     lua_rawseti(L_, -2, slot);
@@ -290,7 +295,7 @@ void LuaScheduler::resume(Co* co, int nargs) {
         if (woken->wait == Co::Wait::sleep) dropped_.insert(session);
         woken->waits = 0;
         woken->wait = Co::Wait::none;
-        lua_pushliteral(woken->L, "BREAK");
+        lua_rawgeti(woken->L, LUA_REGISTRYINDEX, break_ref_);  // "BREAK", no string lookup
         resume_one(woken, 1);
     }
     wakeups_.clear();

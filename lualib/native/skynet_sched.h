@@ -138,7 +138,20 @@ class LuaScheduler {
         enum class Wait : uint8_t { none, call, sleep, wait, timer } wait = Wait::none;
         bool queued_wakeup = false;
         bool is_start = false;  // runs skynet.start's function
+        // Waits (wait or sleep) with itself as the token: wakeup(thread) finds it through the
+        // thread's extra space (co_of), with no entry in the token table.
+        bool self_token = false;
     };
+
+    // The scheduler coroutine whose thread is T, or nullptr (the main thread, coroutines the
+    // service made itself, threads of coroutines already released). Kept in T's extra space.
+    static_assert(LUA_EXTRASPACE >= sizeof(void*), "co_of keeps a pointer in the extra space");
+    static Co* co_of(lua_State* T) { return *static_cast<Co**>(lua_getextraspace(T)); }
+    // Clears L's extra space; the state's creator calls it on the main thread before any other
+    // thread exists, since Lua copies the main thread's extra space into every new thread.
+    static void clear_extraspace(lua_State* L) {
+        *static_cast<Co**>(lua_getextraspace(L)) = nullptr;
+    }
 
     // Keys in the protocol table (beside 2*id and 2*id+1) of the functions set with
     // skynet.dispatch_unknown_request / dispatch_unknown_response.
@@ -216,6 +229,7 @@ class LuaScheduler {
     int protocol_ref_ = LUA_NOREF;    // table: 2*id -> dispatch, 2*id+1 -> unpack
     int unresponse_ref_ = LUA_NOREF;  // table: response box -> true until it answers
     int protocols_ref_ = LUA_NOREF;   // skynet.lua's table: name and id -> protocol class
+    int break_ref_ = LUA_NOREF;       // the string "BREAK" that wakeup resumes a waiter with
 
     std::vector<std::unique_ptr<Co>> slots_;  // by slot; null when freed
     std::vector<int> free_slots_;

@@ -325,16 +325,24 @@ int l_start(lua_State* L) {
     return 0;
 }
 
-// After sleep (ctx 0) or wait (ctx 1). Stack: arg1, token, resume values ("BREAK" | true, msg,
-// size).
+constexpr lua_KContext kWaited = 1;     // sleep_k's context: after wait (else after sleep)
+constexpr lua_KContext kSelfToken = 2;  // the token was the coroutine itself (no table entry)
+
+// After sleep or wait (ctx: kWaited, kSelfToken). Stack: arg1, token, resume values ("BREAK" |
+// true, msg, size).
 int sleep_k(lua_State* L, int, lua_KContext ctx) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, LuaScheduler::of(L).sleep_ref());
-    lua_pushvalue(L, 2);
-    lua_pushnil(L);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
+    LuaScheduler& s = LuaScheduler::of(L);
+    if (ctx & kSelfToken) {
+        s.current()->self_token = false;
+    } else {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, s.sleep_ref());
+        lua_pushvalue(L, 2);
+        lua_pushnil(L);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+    }
     if (lua_type(L, 3) == LUA_TSTRING) {
-        if (ctx == 1) return 0;
+        if (ctx & kWaited) return 0;
         lua_pushvalue(L, 3);  // "BREAK"
         return 1;
     }
@@ -342,21 +350,26 @@ int sleep_k(lua_State* L, int, lua_KContext ctx) {
     return 0;
 }
 
-// Registers the running coroutine as waiting on session under token (default: itself).
+// Registers the running coroutine as waiting on session under token (default: itself). A
+// coroutine that is its own token (skynet.socket's readers are) needs no entry in the token table:
+// wakeup finds it from the thread. The one difference from the table: should another coroutine
+// also wait on this thread as its token, wakeup(thread) wakes the thread itself (skynet's table
+// keeps the later of two waits on one token and never wakes the other).
 int wait_with_token(lua_State* L, Co* co, int32_t session, Co::Wait kind) {
-    if (lua_isnil(L, 2)) {
-        lua_pushthread(co->L);
-        lua_xmove(co->L, L, 1);
-        lua_replace(L, 2);
-    }
     LuaScheduler& s = LuaScheduler::of(L);
+    const lua_KContext waited = kind == Co::Wait::wait ? kWaited : 0;
+    if (lua_isnil(L, 2) || lua_tothread(L, 2) == co->L) {
+        co->self_token = true;
+        s.wait_on(session, co, kind);
+        return yield_for(L, waited | kSelfToken, sleep_k);
+    }
     lua_rawgeti(L, LUA_REGISTRYINDEX, s.sleep_ref());
     lua_pushvalue(L, 2);
     lua_pushinteger(L, session);
     lua_rawset(L, -3);
     lua_pop(L, 1);
     s.wait_on(session, co, kind);
-    return yield_for(L, kind == Co::Wait::wait ? 1 : 0, sleep_k);
+    return yield_for(L, waited, sleep_k);
 }
 
 // sleep(centiseconds [, token]) -> nil, or "BREAK" when woken early. Yields.
@@ -392,6 +405,17 @@ int l_wait(lua_State* L) {
 // coroutine suspends.
 int l_wakeup(lua_State* L) {
     LuaScheduler& s = LuaScheduler::of(L);
+    if (lua_type(L, 1) == LUA_TTHREAD) {
+        lua_State* T = lua_tothread(L, 1);
+        Co* co = LuaScheduler::co_of(T);
+        if (co && co->L == T && co->self_token) {
+            if (s.queue_wakeup(co->waits))
+                lua_pushboolean(L, 1);
+            else
+                lua_pushnil(L);
+            return 1;
+        }
+    }
     lua_rawgeti(L, LUA_REGISTRYINDEX, s.sleep_ref());
     lua_pushvalue(L, 1);
     lua_rawget(L, -2);

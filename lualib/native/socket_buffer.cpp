@@ -26,10 +26,21 @@ struct Chunk {
 struct Buffer {
     Chunk* head;
     Chunk* tail;
-    size_t size;  // bytes not read yet, over every chunk
+    size_t size;   // bytes not read yet, over every chunk
+    Chunk* spare;  // the last chunk read out, kept for the next push (a socket read to the end
+                   // and refilled, as an echo or a request loop does, then allocates no chunk)
 };
 
+// The functions below have the buffers' metatable as upvalue 1, so that telling a buffer is one
+// comparison (luaL_checkudata finds the metatable by name on every call); anything else gets
+// luaL_checkudata's error.
 Buffer* check_buffer(lua_State* L, int arg) {
+    void* p = lua_touserdata(L, arg);
+    if (p && lua_getmetatable(L, arg)) {
+        const bool ours = lua_rawequal(L, -1, lua_upvalueindex(1));
+        lua_pop(L, 1);
+        if (ours) return static_cast<Buffer*>(p);
+    }
     return static_cast<Buffer*>(luaL_checkudata(L, arg, kMeta));
 }
 
@@ -38,13 +49,19 @@ void drop_front(Buffer* b) {
     b->head = c->next;
     if (!b->head) b->tail = nullptr;
     std::free(c->block);
-    std::free(c);
+    if (b->spare) {
+        std::free(c);
+    } else {
+        b->spare = c;
+    }
 }
 
 void clear(Buffer* b) {
     while (b->head)
         drop_front(b);
     b->size = 0;
+    std::free(b->spare);
+    b->spare = nullptr;
 }
 
 // Copies the first n (<= size) bytes to dst without consuming them.
@@ -75,7 +92,7 @@ void consume(Buffer* b, size_t n) {
 // memory error leaves the buffer as it was.
 void push_front(lua_State* L, Buffer* b, size_t n) {
     if (n == 0) {
-        lua_pushliteral(L, "");
+        lua_pushlstring(L, "", 0);  // no C string to look up, as lua_pushliteral does
         return;
     }
     const Chunk* c = b->head;
@@ -121,8 +138,9 @@ ptrdiff_t find(const Buffer* b, const char* sep, size_t seplen) {
 
 int l_buffer(lua_State* L) {
     auto* b = static_cast<Buffer*>(lua_newuserdatauv(L, sizeof(Buffer), 0));
-    *b = Buffer{nullptr, nullptr, 0};
-    luaL_setmetatable(L, kMeta);
+    *b = Buffer{nullptr, nullptr, 0, nullptr};
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_setmetatable(L, -2);
     return 1;
 }
 
@@ -138,7 +156,12 @@ int l_push(lua_State* L) {
     if (size_t(size) == net::kEventHeaderSize) {
         std::free(block);
     } else {
-        auto* c = static_cast<Chunk*>(std::malloc(sizeof(Chunk)));
+        Chunk* c = b->spare;
+        if (c) {
+            b->spare = nullptr;
+        } else {
+            c = static_cast<Chunk*>(std::malloc(sizeof(Chunk)));
+        }
         if (!c) {
             std::free(block);
             return luaL_error(L, "socket buffer: out of memory");
@@ -214,15 +237,15 @@ void socket_buffer_register(lua_State* L) {
     if (luaL_newmetatable(L, kMeta)) {
         lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, l_size);
+        lua_pushvalue(L, -1);
+        lua_pushcclosure(L, l_size, 1);
         lua_setfield(L, -2, "__len");
     }
-    lua_pop(L, 1);
     static const luaL_Reg funcs[] = {
         {"buffer", l_buffer},     {"push", l_push}, {"pop", l_pop},     {"readall", l_readall},
         {"readline", l_readline}, {"size", l_size}, {"clear", l_clear}, {nullptr, nullptr},
     };
-    luaL_setfuncs(L, funcs, 0);
+    luaL_setfuncs(L, funcs, 1);  // the metatable is every function's upvalue (check_buffer)
 }
 
 }  // namespace skyhive

@@ -11,6 +11,7 @@
 #include "core/node.h"
 #include "core/service.h"
 #include "lualib/native/seri.h"
+#include "lualib/native/skynet_sched.h"
 #include "lualib/native/socket_driver.h"
 
 namespace skyhive {
@@ -212,6 +213,7 @@ bool SnluaModule::init(Service& self, std::string_view args) {
     if (host_->config_error()) return fail(host_->config_error()->message);
     L_ = lua_newstate(allocate, static_cast<LuaServiceHost*>(this));
     if (!L_) return fail("cannot create a Lua state");
+    LuaScheduler::clear_extraspace(L_);  // before any thread exists: they copy it
     active_ = L_;
     lua_gc(L_, LUA_GCSTOP);
     auto loaded = run_loader(args);

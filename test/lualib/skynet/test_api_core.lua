@@ -74,6 +74,43 @@ t.run(function()
     t.eq(slept, "BREAK", "sleep woken early")
     t.eq(skynet.wakeup(token), nil, "wakeup of nobody")
 
+    -- A coroutine that is its own token (wait(), wait(co), sleep(n)) is found from its thread;
+    -- a coroutine waiting on another token is not woken by its thread, only by that token.
+    local order = {}
+    local w1 = skynet.fork(function() skynet.wait(); order[#order + 1] = "wait()" end)
+    local w2 = skynet.fork(function()
+        skynet.wait(coroutine.running())
+        order[#order + 1] = "wait(co)"
+    end)
+    local w3 = skynet.fork(function()
+        local r = skynet.sleep(1000)
+        order[#order + 1] = r
+    end)
+    local w4 = skynet.fork(function() skynet.wait("a token"); order[#order + 1] = "wait(token)" end)
+    skynet.yield()
+    t.eq(skynet.wakeup(w2), true, "wakeup of wait(co)")
+    t.eq(skynet.wakeup(w1), true, "wakeup of wait()")
+    t.eq(skynet.wakeup(w1), true, "a second wakeup before it ran is still true")
+    t.eq(skynet.wakeup(w3), true, "wakeup of sleep(n)")
+    t.eq(skynet.wakeup(w4), nil, "a thread waiting on another token")
+    t.eq(skynet.wakeup("a token"), true, "that token")
+    skynet.yield()
+    t.eq(table.concat(order, ","), "wait(co),wait(),BREAK,wait(token)", "woken in wakeup order")
+    t.eq(skynet.wakeup(w1), nil, "wakeup of a coroutine that ended")
+    t.eq(skynet.wakeup(coroutine.create(function() end)), nil, "a coroutine the script made")
+    -- More coroutines end at once than the scheduler pools: it releases the rest, and their
+    -- threads, still referenced here, are nobody to wake.
+    local many = {}
+    for i = 1, 300 do many[i] = skynet.fork(function() skynet.wait() end) end
+    skynet.yield()
+    local woken = 0
+    for i = 1, 300 do woken = woken + (skynet.wakeup(many[i]) and 1 or 0) end
+    t.eq(woken, 300, "300 waiters woken by their threads")
+    skynet.yield()
+    local again = 0
+    for i = 1, 300 do again = again + (skynet.wakeup(many[i]) and 1 or 0) end
+    t.eq(again, 0, "released and pooled threads wake nobody")
+
     -- task(co) -> the session it waits for; task(session) -> its traceback, "No session" for
     -- none; task "init" -> the start function's traceback while it runs.
     local waiter = skynet.fork(function() skynet.wait() end)
