@@ -17,6 +17,7 @@ local events = require "skynet.socket.events"
 
 local assert, error, type, tonumber, format = assert, error, type, tonumber, string.format
 local coroutine_running = coroutine.running
+local wait = skynet.wait
 local buffer_pop, buffer_readall, buffer_readline, buffer_size =
     driver.pop, driver.readall, driver.readline, driver.size
 
@@ -28,15 +29,18 @@ local udp_peer = events.udp_peer        -- id -> the default peer set by udp_con
 local wakeup = events.wakeup
 
 -- Waits until the socket's event handlers wake this coroutine; resumes a paused socket first.
+-- (The checks on this path raise with error(..., 0) rather than assert: the same message without
+-- a C call per read.)
 local function suspend(s)
-    assert(not s.co, "another coroutine is already waiting on this socket")
-    s.co = coroutine_running()
+    if s.co then error("another coroutine is already waiting on this socket", 0) end
+    local co = coroutine_running()
+    s.co = co
     if s.pause then
         driver.start(s.id)
-        skynet.wait(s.co)
+        wait(co)
         s.pause = nil
     else
-        skynet.wait(s.co)
+        wait(co)
     end
     -- close() from another coroutine waits for the reader to finish with the buffer.
     if s.closing then skynet.wakeup(s.closing) end
@@ -170,13 +174,14 @@ end
 -- Reads exactly sz bytes, or (sz nil) whatever is buffered, waiting for at least one byte.
 -- -> string | false, the bytes left when the socket closed first.
 function socket.read(id, sz)
-    local s = assert(socket_pool[id], "socket.read: socket not open here")
+    local s = socket_pool[id]
+    if not s then error("socket.read: socket not open here", 0) end
     local buf = s.buffer
     if sz == nil then
         local ret = buffer_readall(buf)
         if ret ~= "" then return ret end
         if not s.connected then return false, ret end
-        assert(not s.read_required, "another coroutine is reading this socket")
+        if s.read_required then error("another coroutine is reading this socket", 0) end
         s.read_required = 0
         suspend(s)
         ret = buffer_readall(buf)
@@ -186,7 +191,7 @@ function socket.read(id, sz)
     local ret = buffer_pop(buf, sz)
     if ret then return ret end
     if s.closing or not s.connected then return false, buffer_readall(buf) end
-    assert(not s.read_required, "another coroutine is reading this socket")
+    if s.read_required then error("another coroutine is reading this socket", 0) end
     s.read_required = sz
     suspend(s)
     ret = buffer_pop(buf, sz)

@@ -12,6 +12,7 @@ local driver = require "skynet.socketdriver"
 
 local error, type, format = error, type, string.format
 local buffer_push, buffer_readline = driver.push, driver.readline
+local take, skynet_wakeup = c.take, skynet.wakeup
 
 local events = {}
 
@@ -40,7 +41,7 @@ function events.wakeup(s)
     local co = s.co
     if co then
         s.co = nil
-        skynet.wakeup(co)
+        skynet_wakeup(co)
     end
 end
 local wakeup = events.wakeup
@@ -90,12 +91,24 @@ local on = {}
 -- data: the message itself becomes part of the buffer.
 on[1] = function(id, size)
     local s = pool[id]
-    if s == nil or not s.buffer then
+    local buf = s and s.buffer
+    if not buf then
         c.error(format("socket: %d bytes for socket %d dropped (not open here)", size, id), "debug")
         return
     end
-    local sz = buffer_push(s.buffer, c.take())
+    local sz = buffer_push(buf, take())
     local rr = s.read_required
+    if rr == 0 then
+        -- read() or block(): any byte will do (the usual case, checked first; wakeup inlined).
+        s.read_required = nil
+        if sz > BUFFER_LIMIT then pause_socket(s, sz) end
+        local co = s.co
+        if co then
+            s.co = nil
+            skynet_wakeup(co)
+        end
+        return
+    end
     local rrt = type(rr)
     if rrt == "number" then
         if sz >= rr then
@@ -226,10 +239,11 @@ skynet.register_protocol {
     name = "socket",
     id = skynet.PTYPE_SOCKET,
     unpack = driver.unpack,
-    dispatch = function(_, _, t, id, ...)
+    -- Fixed parameters rather than `...`: unpack gives at most three values after the id.
+    dispatch = function(_, _, t, id, a, b, c)
         local route = routes[id]
-        if route then return route(t, id, ...) end
-        return on[t](id, ...)
+        if route then return route(t, id, a, b, c) end
+        return on[t](id, a, b, c)
     end,
 }
 
