@@ -240,10 +240,10 @@ skynet.register_protocol {
     id = skynet.PTYPE_SOCKET,
     unpack = driver.unpack,
     -- Fixed parameters rather than `...`: unpack gives at most three values after the id.
-    dispatch = function(_, _, t, id, a, b, c)
+    dispatch = function(_, _, t, id, v1, v2, v3)
         local route = routes[id]
-        if route then return route(t, id, a, b, c) end
-        return on[t](id, a, b, c)
+        if route then return route(t, id, v1, v2, v3) end
+        return on[t](id, v1, v2, v3)
     end,
 }
 
