@@ -1,6 +1,6 @@
 -- For test_lock_handoff: another service of the node that waits for a lock.
 --   call "acquire", key -> the lease's token and fence, and the ms it waited; the lock is
---   kept until "release". Waits up to 10 s and polls only every 5 s, so only a release that
+--   kept until "release" (or "slow_release", which sends the release 0.6 s late). Waits up to 10 s and polls only every 5 s, so only a release that
 --   wakes it brings it the lock sooner.
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
@@ -19,6 +19,12 @@ skynet.start(function()
             held = l
             skynet.retpack(l.token, l.fence, (skynet.hpc() - t0) / 1e6)
         elseif cmd == "release" then
+            skynet.retpack(held:release())
+        elseif cmd == "slow_release" then
+            -- The release goes behind a WAIT of 0.6 s on the same connection (no replica
+            -- answers it), so it is in flight that long.
+            skynet.fork(function() db:wait(1, 600) end)
+            skynet.sleep(1)
             skynet.retpack(held:release())
         end
     end)

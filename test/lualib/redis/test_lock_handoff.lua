@@ -235,4 +235,103 @@ t.run(function()
     holders[1]:release()
     t.wait_until(function() return #holders == 2 end, 100, "the second, at the next release")
     holders[2]:release()
+
+    -- Joining. A service whose release granted the lock to a waiter of this node does not try
+    -- on its next acquire (that try could only be refused): it asks the new holder to name it
+    -- in its release. Only a waiter that hears the key's channel already joins (a grant from
+    -- another node would come by notice), so first each side waits once: the helper for this
+    -- service's lease, then this service for the helper's.
+    local hold = {}
+    local function helper_acquire(key)
+        hold[key] = nil
+        skynet.fork(function()
+            hold[key] = table.pack(skynet.call(helper, "lua", "acquire", key))
+        end)
+    end
+    local first = assert(lock.acquire(db, "join", { ttl = 5000 }))
+    helper_acquire("join")
+    t.wait_until(function() return db:scard("join:waiters") == 1 end, 500, "the helper waits")
+    skynet.sleep(5)
+    t.eq(first:release(), true, "release: granted to the helper")
+    t.wait_until(function() return hold.join end, 100, "the helper holds join")
+    local mine
+    local function acquire_mine()
+        mine = nil
+        skynet.fork(function()
+            mine = assert(lock.acquire(db, "join", { ttl = 5000, wait = 10000, retry = SLOW }))
+        end)
+    end
+    acquire_mine()
+    t.wait_until(function() return db:scard("join:waiters") == 1 end, 500, "named")
+    skynet.sleep(5)
+    t.eq(skynet.call(helper, "lua", "release"), true, "the helper releases")
+    t.wait_until(function() return mine end, 100, "granted to this service")
+    -- The helper's next acquire joins this service's lease: no script of its own, not named in
+    -- K:waiters, and only this service's release (which names it) brings it the lock, long
+    -- before its 5 s poll.
+    before = scripts_run(db)
+    helper_acquire("join")
+    skynet.sleep(10)
+    t.eq(scripts_run(db) - before, 0, "the joining acquire ran no script")
+    t.eq(db:exists("join:waiters"), false, "nor is it named in K:waiters")
+    t.eq(hold.join, nil, "it waits")
+    t.eq(mine:release(), true, "release")
+    t.wait_until(function() return hold.join end, 100, "the release handed the lock to the joiner")
+    t.eq(scripts_run(db) - before, 1, "the release was the only script")
+    t.eq(db:get("join"), hold.join[1], "the key names the joiner")
+    t.eq(db:get("join:fence"), tostring(hold.join[2]), "with the next fence")
+
+    -- This service's next acquire joins the helper in turn; the helper releases first
+    -- (before the join arrives nothing is held there), so it tells this service to try, which
+    -- takes the free lock at once instead of at its 5 s poll.
+    t.eq(skynet.call(helper, "lua", "release"), true, "the helper releases")
+    local t0 = skynet.hpc()
+    local again = assert(lock.acquire(db, "join", { ttl = 5000, wait = 10000, retry = SLOW }))
+    t.ok(skynet.hpc() - t0 < 1000000000, "told to try, it took the free lock at once")
+    -- Once more with this service's release granting it to the helper...
+    helper_acquire("join")
+    t.wait_until(function() return db:scard("join:waiters") == 1 end, 500, "the helper waits")
+    skynet.sleep(5)
+    t.eq(again:release(), true, "release: granted to the helper")
+    t.wait_until(function() return hold.join end, 100, "the helper holds it")
+    -- ... and a joiner that gives up before the holder's release is taken back: the release
+    -- does not add it, so the lock ends free (not granted to a waiter that has gone).
+    t.eq(select(2, lock.acquire(db, "join", { ttl = 5000, wait = 100, retry = SLOW })),
+        "timeout", "the joiner gave up")
+    skynet.sleep(5)
+    t.eq(skynet.call(helper, "lua", "release"), true, "the helper releases")
+    t.eq(db:exists("join"), false, "free: the joiner that left was not granted it")
+    t.eq(db:exists("join:waiters"), false, "and is not named")
+
+    -- A joiner that gives up while the holder's release (which carries it) is in flight waits
+    -- for that release before its cancel, so the cancel takes back the grant that release made
+    -- it. The helper's release waits 0.6 s at the server behind a WAIT; the joiner gives up
+    -- after 0.3 s.
+    helper_acquire("join")
+    t.wait_until(function() return hold.join end, 500, "the helper holds join")
+    acquire_mine()
+    t.wait_until(function() return db:scard("join:waiters") == 1 end, 500, "named")
+    skynet.sleep(5)
+    t.eq(skynet.call(helper, "lua", "release"), true, "the helper releases")
+    t.wait_until(function() return mine end, 100, "granted to this service")
+    helper_acquire("join") -- it joins this service's lease
+    skynet.sleep(5)
+    t.eq(hold.join, nil, "the helper waits")
+    t.eq(mine:release(), true, "release: granted to the helper")
+    t.wait_until(function() return hold.join end, 100, "the helper holds it")
+    local gave_up, released
+    skynet.fork(function()
+        gave_up = select(2, lock.acquire(db, "join", { ttl = 5000, wait = 300, retry = SLOW }))
+    end)
+    skynet.sleep(5) -- joined
+    skynet.fork(function() released = skynet.call(helper, "lua", "slow_release", "join") end)
+    t.wait_until(function() return gave_up end, 1000, "the joiner gave up")
+    t.eq(gave_up, "timeout", "by its wait")
+    t.eq(released, nil, "while the release was in flight")
+    t.wait_until(function() return released end, 1500, "the release ran")
+    t.eq(released, true, "released")
+    -- Not after the 5 s that grant would last: the joiner's cancel follows the release.
+    t.wait_until(function() return db:exists("join") == false end, 50,
+        "the grant that release made the joiner was taken back by its cancel")
+    t.eq(db:exists("join:waiters"), false, "nobody named")
 end)

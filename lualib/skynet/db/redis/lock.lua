@@ -60,8 +60,12 @@ end
 
 -- `node`: this node's tag, when the caller wakes a waiter of this node the release grants the
 -- lock to (the script then publishes no notice for it).
-local function release_args(db, key, token, node)
+local function release_args(db, key, token, node, joined)
     local one = scripts.is_cluster(db) and "0" or "1"
+    if joined then
+        return 5, key, key .. ":queue", key .. ":qexp", key .. ":fence", key .. ":waiters", token,
+            key .. ":released", one, node, joined.qttl, tunpack(joined)
+    end
     if node then
         return 5, key, key .. ":queue", key .. ":qexp", key .. ":fence", key .. ":waiters", token,
             key .. ":released", one, node
@@ -70,16 +74,140 @@ local function release_args(db, key, token, node)
         key .. ":released", one
 end
 
+----------------------------------------------------------------------------------------------
+-- Joining a holder of this node (non-fair)
+--
+-- A service whose release granted the lock to a waiter of this node knows the lock is held
+-- now, so its next try would only be refused and name it in K:waiters. Instead it asks the new
+-- holder's service (a "lockjoin" message, protocol 15) to add its token to K:waiters in the
+-- holder's release script: one script per contended acquisition instead of two, and no refused
+-- try in front of the new holder's first command. A holder that no longer holds the lease when
+-- the request comes tells the joiner to try (its bare token, as a grant message).
+
+-- Leases of this service by token, while held (weak: a lease dropped unreleased goes too).
+local live = setmetatable({}, { __mode = "v" })
+-- Holder token -> the tokens that joined it, while its release script runs.
+local releasing = {}
+-- db -> key -> {token, handle}: the waiter of this node that this service's last release of
+-- key granted the lock to; taken by the next acquire of key on db.
+local handed = setmetatable({}, { __mode = "k" })
+
 function ops.release(l)
+    local held = live[l.token]
+    local joined = held and held.joined
+    if held then
+        live[l.token] = nil
+        held.joined = nil
+    end
+    if joined then releasing[l.token] = joined end
     local r, detail = run(scripts.release, l.db,
-        release_args(l.db, l.key, l.token, scripts.node_tag()))
-    if not r then return nil, detail end
+        release_args(l.db, l.key, l.token, scripts.node_tag(), joined))
+    if joined then
+        releasing[l.token] = nil
+        if type(r) ~= "table" and r ~= 1 then
+            -- Not released by this script, so the tokens that joined were not added: they try.
+            for i = 1, #joined do waiting.granted(joined[i]) end
+        end
+        local leaving = joined.leaving
+        if leaving then for i = 1, #leaving do leaving[i](true) end end
+    end
     if type(r) == "table" then
         -- Granted to a waiter: one of this node is woken now, and has no notice coming.
-        waiting.granted(r[2])
+        local to = waiting.granted(r[2])
+        if to then
+            local h = handed[l.db]
+            if not h then
+                h = {}
+                handed[l.db] = h
+            end
+            h[l.key] = { token = r[2]:match("^(%S+)"), handle = to }
+        end
         return true
     end
+    if not r then return nil, detail end
     return r == 1
+end
+
+-- `joiner` (a waiter's token) asks to be added to K:waiters by the release of lease `holder`.
+-- Does not yield.
+local function join(key, holder, joiner, qttl)
+    local l = live[holder]
+    if not l or l.key ~= key then
+        waiting.granted(joiner) -- not held here (any more): it tries
+        return
+    end
+    local j = l.joined
+    if not j then
+        j = { qttl = qttl }
+        l.joined = j
+    elseif qttl > j.qttl then
+        j.qttl = qttl
+    end
+    j[#j + 1] = joiner
+end
+
+-- `joiner` gave up: done() is called once no release of `holder` can add it to K:waiters any
+-- more (at once, or when the release script that carries it has run), so that the cancel the
+-- joiner sends after it runs after any such addition. Does not yield.
+local function leave(holder, joiner, done)
+    local l = live[holder]
+    local j = l and l.joined
+    if j then
+        for i = 1, #j do
+            if j[i] == joiner then
+                table.remove(j, i)
+                break
+            end
+        end
+    else
+        j = releasing[holder]
+        if j then
+            for i = 1, #j do
+                if j[i] == joiner then
+                    j.leaving = j.leaving or {}
+                    j.leaving[#j.leaving + 1] = done
+                    return
+                end
+            end
+        end
+    end
+    done(true)
+end
+
+skynet.register_protocol {
+    name = "lockjoin", id = 15, pack = skynet.pack, unpack = skynet.unpack,
+    dispatch = function(_, _, cmd, key, holder, joiner, qttl)
+        if cmd == "join" then
+            join(key, holder, joiner, qttl)
+        else
+            leave(holder, joiner, skynet.response())
+        end
+    end,
+}
+
+-- Sends the join of `joiner` to the holder `to` ({token, handle}). Does not yield.
+local function send_join(to, key, joiner, qttl)
+    if to.handle == skynet.self() then
+        join(key, to.token, joiner, qttl)
+    else
+        skynet.send(to.handle, "lockjoin", "join", key, to.token, joiner, qttl)
+    end
+end
+
+-- Takes `joiner` back from the holder `to`; returns once no release of it can add the joiner.
+-- Yields.
+local function send_leave(to, key, joiner)
+    if to.handle ~= skynet.self() then
+        -- A holder whose service is gone cannot add anyone: an error answer will do.
+        pcall(skynet.call, to.handle, "lockjoin", "leave", key, to.token, joiner)
+        return
+    end
+    local woken, done = {}, false
+    leave(to.token, joiner, function()
+        done = true
+        skynet.wakeup(woken)
+    end)
+    if not done then skynet.wait(woken) end
 end
 
 -- Reentrant holds: db -> key -> lease (only leases acquired with reentrant = true).
@@ -111,9 +239,11 @@ local function sync(db, l, n, ms)
 end
 
 -- Best-effort clean-up after a try whose reply was lost: it may have taken the lock (or
--- queued us) and nobody else knows the token. cancel also releases a lock handed to us.
-local function abandon(db, key, token, queued)
+-- queued us) and nobody else knows the token. cancel also releases a lock handed to us. A
+-- waiter that joined a holder (`joined`) is first taken back from it.
+local function abandon(db, key, token, queued, joined)
     fork(function()
+        if joined then send_leave(joined, key, token) end
         pcall(queued and scripts.cancel or scripts.release, db, release_args(db, key, token))
     end)
 end
@@ -126,7 +256,7 @@ local function take(db, key, token, ttl, opts, grant_ms)
     local fencing = opts.fencing and "1" or "0"
     -- Waiters hear of their turn on their service's channel.
     local channel = key .. ":released:" .. prefix
-    local reply, t0, detail
+    local reply, t0, detail, joined
     if fair then
         local mode = waits and "2" or "1"
         local qkey, xkey = key .. ":queue", key .. ":qexp"
@@ -139,7 +269,22 @@ local function take(db, key, token, ttl, opts, grant_ms)
         -- release takes any one and hands it the lock.
         local wkey, waiter = key .. ":waiters", waits and "1" or "0"
         local qttl = queue_ttl(opts)
+        local h = handed[db]
+        local to = h and h[key]
+        if to then
+            h[key] = nil
+            -- Only a waiter that a grant can reach (a token that asks for one) and that hears
+            -- its channel already (a grant from another node comes by notice) joins.
+            if not grant_ms or not waiting.hears(db, channel) then to = nil end
+        end
         reply, t0, detail = waiting.until_taken(db, channel, token, false, opts, function()
+            if to then
+                -- This service's last release granted the lock to a waiter of this node, which
+                -- holds it unless it tells us otherwise: join its release instead of trying.
+                joined, to = to, nil
+                send_join(joined, key, token, qttl)
+                return { 0, -1 } -- refused, the holder's lease unknown
+            end
             return run(scripts.try, db, 3, key, key .. ":fence", wkey, token, ttl, fencing,
                 waiter, qttl)
         end, grant_ms, false, "lock", key)
@@ -147,7 +292,7 @@ local function take(db, key, token, ttl, opts, grant_ms)
     if reply then return reply, t0 end
     local why = t0
     local queued = waits
-    if why == "unavailable" or queued then abandon(db, key, token, queued) end
+    if why == "unavailable" or queued then abandon(db, key, token, queued, joined) end
     return nil, why, detail
 end
 
@@ -203,6 +348,7 @@ function lock.acquire(db, key, opts)
         db = db, key = key, token = token, ttl = ttl,
         fence = opts.fencing and reply[2] or nil,
     }, t0, reply[3])
+    live[token] = l
     if opts.min_replicas then
         local ok, res = pcall(sync, db, l, opts.min_replicas, opts.sync_timeout or 1000)
         local acked = ok and res or 0

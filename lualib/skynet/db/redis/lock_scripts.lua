@@ -10,9 +10,9 @@
 --   K:fence       fence counter, INCR on every fenced acquisition; never expires
 --   K:queue       waiters' tokens, scored by arrival order
 --   K:qexp        waiters' tokens, scored by the server time (ms) they expire at
---   K:waiters     the token prefixes P of the services with a non-fair waiter (a set, no
---                 order): a refused non-fair try adds its service, a release pops one service
---                 and wakes it
+--   K:waiters     the tokens of non-fair waiters (a set, no order): a refused non-fair try
+--                 adds its own, a release adds those that joined its holder (lock.lua) and
+--                 pops one to hand the lock to
 --   K:released    pub/sub channel: a read-write lock's release with no waiter queued publishes
 --                 "" (its readers and writers wait there)
 --   K:released:P  pub/sub channel of the waiters of the service whose tokens start with P: a
@@ -277,13 +277,19 @@ return {0, redis.call('PTTL', key)}
 ]])
 
 -- KEYS: K, K:queue, K:qexp, K:fence [, K:waiters]
--- ARGV: token, channel [, one server '1' [, the caller's node tag]]
+-- ARGV: token, channel [, one server '1' [, the caller's node tag [, K:waiters ttl ms,
+--       tokens...]]]: the tokens (non-fair waiters that joined this holder) are added to
+--       K:waiters when the release is valid, before the hand-off picks one.
 -- -> 1 deleted; {1, "<token> <fence>"} deleted and granted to that waiter (see HANDOFF), whose
 -- service the releaser wakes itself when it is on the releaser's node (the tag given); 0 the
 -- key holds another token or none.
 scripts.release = redis.script(HANDOFF .. [[
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
+if ARGV[6] and KEYS[5] then
+    redis.call('SADD', KEYS[5], unpack(ARGV, 6))
+    redis.call('PEXPIRE', KEYS[5], ARGV[5])
+end
 local msg = handoff(ARGV[2])
 if msg then return {1, msg} end
 return 1

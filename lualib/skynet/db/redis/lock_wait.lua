@@ -105,10 +105,11 @@ end
 local active, asleep = {}, {}
 
 -- A grant "<token> <fence>" from a release made by this node (this service or another), which
--- published no notice for it: wakes its waiter when it sleeps here; a waiter not asleep (its
--- try in flight) finds it when it goes to sleep.
+-- published no notice for it, or a bare "<token>" (the holder a waiter joined no longer holds
+-- the lock: it should try): wakes its waiter when it sleeps here; a waiter not asleep (its try
+-- in flight) finds it when it goes to sleep.
 local function granted(payload)
-    local token = payload:match("^(%S+) %d+$")
+    local token = payload:match("^(%S+) %d+$") or payload:match("^(%S+)$")
     -- Not waiting any more (its own try or a poll found the lock, or it gave up), or told.
     if not token or not active[token] or pending[token] then return end
     local entry = asleep[token]
@@ -141,16 +142,26 @@ skynet.register_protocol {
 -- The release of a lock granted it to a waiter: `payload` is the grant ("<token> <fence>", the
 -- release script's reply). A waiter of this node is woken now, by a message to its service
 -- (or directly when it is this one): the script, told this node's tag, published nothing for
--- it. Others hear the pub/sub notice. Does not yield.
+-- it. Others hear the pub/sub notice. A bare "<token>" of this node is delivered the same way
+-- (lock.lua: a joiner told to try). Returns the waiter's service when it is one of this node.
+-- Does not yield.
 function M.granted(payload)
-    local token = type(payload) == "string" and payload:match("^(%S+) %d+$")
+    local token = type(payload) == "string" and payload:match("^(%S+)")
     local handle = token and scripts.local_service(token)
-    if not handle then return end
+    if not handle then return nil end
     if handle == skynet.self() then
         granted(payload)
     else
         skynet.rawsend(handle, "lockgrant", payload)
     end
+    return handle
+end
+
+-- True when the service hears `channel` already (a confirmed subscription). Does not yield.
+function M.hears(db, channel)
+    local w = wakers[db]
+    local sub = w and w.watch and w.subs[channel]
+    return sub ~= nil and sub.confirmed
 end
 
 local function reader(w, watch)
