@@ -161,4 +161,50 @@ t.run(function()
     renewed:release()
     t.raises({ "inside" }, semaphore.with, db, "sem3", 1, { ttl = 1000 }, function() error("inside") end)
     t.eq(semaphore.count(db, "sem3"), 0, "released after the error")
+
+    -- Joining, fair: a coroutine whose release granted the lock to a waiter of this node asks
+    -- that holder to queue it in its release instead of trying (and queueing itself) now. It is
+    -- queued behind everyone queued by then, so the order stays the server's arrival order.
+    local function scripts_run()
+        local n = 0
+        for name, calls in db:info("commandstats"):gmatch("cmdstat_(%w+):calls=(%d+)") do
+            if name == "eval" or name == "evalsha" then n = n + tonumber(calls) end
+        end
+        return n
+    end
+    local SLOW = { base = 5000, max = 5000, jitter = 0 }
+    local opts = { ttl = 5000, fair = true, wait = 10000, retry = SLOW }
+    -- (One client for all: a service hears release notices per client.)
+    local a = assert(lock.acquire(other, "fj", opts))
+    local turns, held = {}, {}
+    local function waiter(name, c)
+        skynet.fork(function()
+            local l = assert(lock.acquire(c, "fj", opts))
+            turns[#turns + 1] = name
+            held[name] = l
+        end)
+    end
+    waiter("w1", other)
+    t.wait_until(function() return db:zcard("fj:queue") == 1 end, 300, "w1 queued")
+    waiter("w2", other)
+    t.wait_until(function() return db:zcard("fj:queue") == 2 end, 300, "w2 queued")
+    skynet.sleep(5) -- both asleep, the service's channel subscribed
+    t.eq(a:release(), true, "release: granted to w1")
+    t.wait_until(function() return held.w1 end, 100, "w1 holds it")
+    local before = scripts_run()
+    waiter("a", other) -- joins w1
+    skynet.sleep(5)
+    t.eq(scripts_run() - before, 0, "the joining acquire ran no script")
+    t.eq(db:zcard("fj:queue"), 1, "only w2 is queued")
+    t.eq(held.w1:release(), true, "w1 releases: a is queued, w2 granted")
+    t.wait_until(function() return held.w2 end, 100, "w2 holds it")
+    t.eq(scripts_run() - before, 1, "w1's release was the only script")
+    t.eq(db:zcard("fj:queue"), 1, "a is queued")
+    t.eq(held.a, nil, "a waits behind w2")
+    t.eq(held.w2:release(), true, "w2 releases")
+    t.wait_until(function() return held.a end, 100, "a holds it, long before its 5 s poll")
+    t.eq(table.concat(turns, " "), "w1 w2 a", "in the order they came")
+    t.eq(held.a:release(), true, "a releases")
+    t.eq(db:exists("fj"), false, "free")
+    t.eq(db:exists("fj:queue"), false, "nobody queued")
 end)

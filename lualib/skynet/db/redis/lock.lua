@@ -64,7 +64,7 @@ local function release_args(db, key, token, node, joined)
     local one = scripts.is_cluster(db) and "0" or "1"
     if joined then
         return 5, key, key .. ":queue", key .. ":qexp", key .. ":fence", key .. ":waiters", token,
-            key .. ":released", one, node, joined.qttl, tunpack(joined)
+            key .. ":released", one, node, joined.qttl, joined.fair and "1" or "0", tunpack(joined)
     end
     if node then
         return 5, key, key .. ":queue", key .. ":qexp", key .. ":fence", key .. ":waiters", token,
@@ -78,11 +78,12 @@ end
 -- Joining a holder of this node (non-fair)
 --
 -- A service whose release granted the lock to a waiter of this node knows the lock is held
--- now, so its next try would only be refused and name it in K:waiters. Instead it asks the new
--- holder's service (a "lockjoin" message, protocol 15) to add its token to K:waiters in the
--- holder's release script: one script per contended acquisition instead of two, and no refused
--- try in front of the new holder's first command. A holder that no longer holds the lease when
--- the request comes tells the joiner to try (its bare token, as a grant message).
+-- now, so its next try would only be refused and name it in K:waiters (a fair one: queue it).
+-- Instead it asks the new holder's service (a "lockjoin" message, protocol 15) to add its token
+-- there in the holder's release script: one script per contended acquisition instead of two,
+-- and no refused try in front of the new holder's first command. A fair joiner is queued when
+-- the release runs, behind everyone queued by then. A holder that no longer holds the lease
+-- when the request comes tells the joiner to try (its bare token, as a grant message).
 
 -- Leases of this service by token, while held (weak: a lease dropped unreleased goes too).
 local live = setmetatable({}, { __mode = "v" })
@@ -128,17 +129,17 @@ function ops.release(l)
     return r == 1
 end
 
--- `joiner` (a waiter's token) asks to be added to K:waiters by the release of lease `holder`.
--- Does not yield.
-local function join(key, holder, joiner, qttl)
+-- `joiner` (a waiter's token; `fair` its mode) asks to be added to K:waiters (fair: K:queue) by
+-- the release of lease `holder`. Does not yield.
+local function join(key, holder, joiner, qttl, fair)
     local l = live[holder]
-    if not l or l.key ~= key then
-        waiting.granted(joiner) -- not held here (any more): it tries
+    local j = l and l.key == key and l.joined
+    if not l or l.key ~= key or (j and j.fair ~= fair) then
+        waiting.granted(joiner) -- not held here (any more), or a mode the key's users mix: it tries
         return
     end
-    local j = l.joined
     if not j then
-        j = { qttl = qttl }
+        j = { qttl = qttl, fair = fair }
         l.joined = j
     elseif qttl > j.qttl then
         j.qttl = qttl
@@ -176,9 +177,9 @@ end
 
 skynet.register_protocol {
     name = "lockjoin", id = 15, pack = skynet.pack, unpack = skynet.unpack,
-    dispatch = function(_, _, cmd, key, holder, joiner, qttl)
+    dispatch = function(_, _, cmd, key, holder, joiner, qttl, fair)
         if cmd == "join" then
-            join(key, holder, joiner, qttl)
+            join(key, holder, joiner, qttl, fair)
         else
             leave(holder, joiner, skynet.response())
         end
@@ -186,11 +187,11 @@ skynet.register_protocol {
 }
 
 -- Sends the join of `joiner` to the holder `to` ({token, handle}). Does not yield.
-local function send_join(to, key, joiner, qttl)
+local function send_join(to, key, joiner, qttl, fair)
     if to.handle == skynet.self() then
-        join(key, to.token, joiner, qttl)
+        join(key, to.token, joiner, qttl, fair)
     else
-        skynet.send(to.handle, "lockjoin", "join", key, to.token, joiner, qttl)
+        skynet.send(to.handle, "lockjoin", "join", key, to.token, joiner, qttl, fair)
     end
 end
 
@@ -256,39 +257,45 @@ local function take(db, key, token, ttl, opts, grant_ms)
     local fencing = opts.fencing and "1" or "0"
     -- Waiters hear of their turn on their service's channel.
     local channel = key .. ":released:" .. prefix
-    local reply, t0, detail, joined
+    local qttl = queue_ttl(opts)
+    local try
     if fair then
+        -- A refused try of a waiter queues it in K:queue; a release hands the lock to the
+        -- first live one.
         local mode = waits and "2" or "1"
         local qkey, xkey = key .. ":queue", key .. ":qexp"
-        reply, t0, detail = waiting.until_taken(db, channel, token, true, opts, function()
+        try = function()
             return run(scripts.acquire, db, 4, key, key .. ":fence", qkey, xkey, token, ttl,
-                fencing, mode, queue_ttl(opts))
-        end, grant_ms, false, "lock", key)
+                fencing, mode, qttl)
+        end
     else
         -- No queue: a refused try of a waiter adds its token to K:waiters, from which a
         -- release takes any one and hands it the lock.
         local wkey, waiter = key .. ":waiters", waits and "1" or "0"
-        local qttl = queue_ttl(opts)
-        local h = handed[db]
-        local to = h and h[key]
-        if to then
-            h[key] = nil
-            -- Only a waiter that a grant can reach (a token that asks for one) and that hears
-            -- its channel already (a grant from another node comes by notice) joins.
-            if not grant_ms or not waiting.hears(db, channel) then to = nil end
-        end
-        reply, t0, detail = waiting.until_taken(db, channel, token, false, opts, function()
-            if to then
-                -- This service's last release granted the lock to a waiter of this node, which
-                -- holds it unless it tells us otherwise: join its release instead of trying.
-                joined, to = to, nil
-                send_join(joined, key, token, qttl)
-                return { 0, -1 } -- refused, the holder's lease unknown
-            end
+        try = function()
             return run(scripts.try, db, 3, key, key .. ":fence", wkey, token, ttl, fencing,
                 waiter, qttl)
-        end, grant_ms, false, "lock", key)
+        end
     end
+    local h = handed[db]
+    local to = h and h[key]
+    if to then
+        h[key] = nil
+        -- Only a waiter that a grant can reach (a token that asks for one) and that hears its
+        -- channel already (a grant from another node comes by notice) joins.
+        if not grant_ms or not waiting.hears(db, channel) then to = nil end
+    end
+    local joined
+    local reply, t0, detail = waiting.until_taken(db, channel, token, fair, opts, function()
+        if to then
+            -- This service's last release granted the lock to a waiter of this node, which
+            -- holds it unless it tells us otherwise: join its release instead of trying.
+            joined, to = to, nil
+            send_join(joined, key, token, qttl, fair)
+            return { 0, -1 } -- refused, the holder's lease unknown
+        end
+        return try()
+    end, grant_ms, false, "lock", key)
     if reply then return reply, t0 end
     local why = t0
     local queued = waits

@@ -277,18 +277,37 @@ return {0, redis.call('PTTL', key)}
 ]])
 
 -- KEYS: K, K:queue, K:qexp, K:fence [, K:waiters]
--- ARGV: token, channel [, one server '1' [, the caller's node tag [, K:waiters ttl ms,
---       tokens...]]]: the tokens (non-fair waiters that joined this holder) are added to
---       K:waiters when the release is valid, before the hand-off picks one.
+-- ARGV: token, channel [, one server '1' [, the caller's node tag [, their queue ttl ms, fair
+--       '1'/'0', tokens...]]]: the tokens (waiters that joined this holder, see lock.lua) are
+--       added to K:waiters (fair: queued at the end of K:queue) when the release is valid,
+--       before the hand-off picks one.
 -- -> 1 deleted; {1, "<token> <fence>"} deleted and granted to that waiter (see HANDOFF), whose
 -- service the releaser wakes itself when it is on the releaser's node (the tag given); 0 the
 -- key holds another token or none.
 scripts.release = redis.script(HANDOFF .. [[
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-if ARGV[6] and KEYS[5] then
-    redis.call('SADD', KEYS[5], unpack(ARGV, 6))
-    redis.call('PEXPIRE', KEYS[5], ARGV[5])
+if ARGV[7] then
+    local qttl = ARGV[5]
+    if ARGV[6] == '1' then
+        -- Fair: queued behind everyone queued by now, in their order.
+        local exp = now_ms() + tonumber(qttl)
+        for i = 7, #ARGV do
+            local w = ARGV[i]
+            if redis.call('ZSCORE', KEYS[2], w) == false then
+                local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+                local seq = 1
+                if last[2] then seq = tonumber(last[2]) + 1 end
+                redis.call('ZADD', KEYS[2], seq, w)
+            end
+            redis.call('ZADD', KEYS[3], exp, w)
+        end
+        redis.call('PEXPIRE', KEYS[2], qttl)
+        redis.call('PEXPIRE', KEYS[3], qttl)
+    elseif KEYS[5] then
+        redis.call('SADD', KEYS[5], unpack(ARGV, 7))
+        redis.call('PEXPIRE', KEYS[5], qttl)
+    end
 end
 local msg = handoff(ARGV[2])
 if msg then return {1, msg} end
