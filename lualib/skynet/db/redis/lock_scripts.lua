@@ -116,15 +116,25 @@ function scripts.run(script, db, ...)
     return nil, r
 end
 
--- Shared by the scripts that touch a fair queue: the server time in ms, and the first live
--- waiter. Waiters whose expiry has passed (they stopped polling: their service or process is
--- gone) are dropped only when one of them is at the head, the one place where a dead waiter
--- matters; the others go with a later head or with the queue's own expiry. So a queue read costs
--- a ZRANGE, a ZSCORE and a TIME, not a range scan.
+-- Shared by the scripts that touch a fair queue: the server time in ms, queueing a waiter, and
+-- the first live waiter. Waiters whose expiry has passed (they stopped polling: their service or
+-- process is gone) are dropped only when one of them is at the head, the one place where a dead
+-- waiter matters; the others go with a later head or with the queue's own expiry. So a queue
+-- read costs a ZRANGE, a ZSCORE and a TIME, not a range scan.
 local PRUNE = [[
 local function now_ms()
     local t = redis.call('TIME')
     return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- Queues waiter w at the end (unless queued already) with expiry exp (server ms).
+local function enqueue(queue, qexp, w, exp)
+    if redis.call('ZSCORE', queue, w) == false then
+        local last = redis.call('ZRANGE', queue, -1, -1, 'WITHSCORES')
+        local seq = 1
+        if last[2] then seq = tonumber(last[2]) + 1 end
+        redis.call('ZADD', queue, seq, w)
+    end
+    redis.call('ZADD', qexp, exp, w)
 end
 local function live_head(queue, qexp)
     local now
@@ -261,14 +271,8 @@ if cur == false then
     end
 end
 if mode == '2' then
-    if redis.call('ZSCORE', KEYS[3], token) == false then
-        local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
-        local seq = 1
-        if last[2] then seq = tonumber(last[2]) + 1 end
-        redis.call('ZADD', KEYS[3], seq, token)
-    end
     local qttl = tonumber(ARGV[5])
-    redis.call('ZADD', KEYS[4], now_ms() + qttl, token)
+    enqueue(KEYS[3], KEYS[4], token, now_ms() + qttl)
     redis.call('PEXPIRE', KEYS[3], qttl)
     redis.call('PEXPIRE', KEYS[4], qttl)
 end
@@ -292,16 +296,7 @@ if ARGV[7] then
     if ARGV[6] == '1' then
         -- Fair: queued behind everyone queued by now, in their order.
         local exp = now_ms() + tonumber(qttl)
-        for i = 7, #ARGV do
-            local w = ARGV[i]
-            if redis.call('ZSCORE', KEYS[2], w) == false then
-                local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-                local seq = 1
-                if last[2] then seq = tonumber(last[2]) + 1 end
-                redis.call('ZADD', KEYS[2], seq, w)
-            end
-            redis.call('ZADD', KEYS[3], exp, w)
-        end
+        for i = 7, #ARGV do enqueue(KEYS[2], KEYS[3], ARGV[i], exp) end
         redis.call('PEXPIRE', KEYS[2], qttl)
         redis.call('PEXPIRE', KEYS[3], qttl)
     elseif KEYS[5] then
