@@ -114,12 +114,10 @@ void SocketLoop::post_local(const Command& c) {
 }
 
 void SocketLoop::take_pipe() {
+    // Only the commands written before the local one must run before it; later ones stay in the
+    // pipe, so a flood of writers cannot hold this thread here or grow intake_ past the pipe.
     Command batch[kCommandBatch];
-    size_t n;
-    do {
-        n = pipe_.read(batch, kCommandBatch);
-        intake_.insert(intake_.end(), batch, batch + n);
-    } while (n == kCommandBatch);
+    pipe_.read_written(intake_, batch, kCommandBatch);
 }
 
 void SocketLoop::run_local_commands() {

@@ -103,7 +103,7 @@ class SocketLoop {
   private:
     // --- commands (socket_loop.cpp) ---
     void drain_commands();
-    // Moves every command now in the pipe to the back of intake_.
+    // Moves the commands written to the pipe before this call to the back of intake_.
     void take_pipe();
     // Runs local_, then intake_, until both are empty (or intake_ reaches the exit command).
     void run_local_commands();
