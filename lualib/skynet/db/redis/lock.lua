@@ -75,7 +75,7 @@ local function release_args(db, key, token, node, joined)
 end
 
 ----------------------------------------------------------------------------------------------
--- Joining a holder of this node (non-fair)
+-- Joining a holder of this node
 --
 -- A service whose release granted the lock to a waiter of this node knows the lock is held
 -- now, so its next try would only be refused and name it in K:waiters (a fair one: queue it).
@@ -89,8 +89,9 @@ end
 local live = setmetatable({}, { __mode = "v" })
 -- Holder token -> the tokens that joined it, while its release script runs.
 local releasing = {}
--- db -> key -> {token, handle}: the waiter of this node that this service's last release of
--- key granted the lock to; taken by the next acquire of key on db.
+-- db -> {key, token, handle}: the waiter of this node that this service's last release on db
+-- granted its lock to; taken by the next acquire of that key on db. One per client, so a
+-- service that locks many keys keeps no record per key.
 local handed = setmetatable({}, { __mode = "k" })
 
 function ops.release(l)
@@ -115,14 +116,7 @@ function ops.release(l)
     if type(r) == "table" then
         -- Granted to a waiter: one of this node is woken now, and has no notice coming.
         local to = waiting.granted(r[2])
-        if to then
-            local h = handed[l.db]
-            if not h then
-                h = {}
-                handed[l.db] = h
-            end
-            h[l.key] = { token = r[2]:match("^(%S+)"), handle = to }
-        end
+        if to then handed[l.db] = { key = l.key, token = r[2]:match("^(%S+)"), handle = to } end
         return true
     end
     if not r then return nil, detail end
@@ -277,10 +271,10 @@ local function take(db, key, token, ttl, opts, grant_ms)
                 waiter, qttl)
         end
     end
-    local h = handed[db]
-    local to = h and h[key]
+    local to = handed[db]
+    if to and to.key ~= key then to = nil end
     if to then
-        h[key] = nil
+        handed[db] = nil
         -- Only a waiter that a grant can reach (a token that asks for one) and that hears its
         -- channel already (a grant from another node comes by notice) joins.
         if not grant_ms or not waiting.hears(db, channel) then to = nil end
