@@ -141,6 +141,13 @@ local function join(key, holder, joiner, qttl, fair)
     j[#j + 1] = joiner
 end
 
+local function index_of(list, v)
+    for i = 1, #list do
+        if list[i] == v then return i end
+    end
+    return nil
+end
+
 -- `joiner` gave up: done() is called once no release of `holder` can add it to K:waiters any
 -- more (at once, or when the release script that carries it has run), so that the cancel the
 -- joiner sends after it runs after any such addition. Does not yield.
@@ -148,22 +155,15 @@ local function leave(holder, joiner, done)
     local l = live[holder]
     local j = l and l.joined
     if j then
-        for i = 1, #j do
-            if j[i] == joiner then
-                table.remove(j, i)
-                break
-            end
-        end
+        local i = index_of(j, joiner)
+        if i then table.remove(j, i) end
     else
         j = releasing[holder]
-        if j then
-            for i = 1, #j do
-                if j[i] == joiner then
-                    j.leaving = j.leaving or {}
-                    j.leaving[#j.leaving + 1] = done
-                    return
-                end
-            end
+        if j and index_of(j, joiner) then
+            -- In the release script now: answered once it has run.
+            j.leaving = j.leaving or {}
+            j.leaving[#j.leaving + 1] = done
+            return
         end
     end
     done(true)
