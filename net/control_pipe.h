@@ -27,7 +27,8 @@ class ControlPipe {
     size_t read(Command* out, size_t max);
     // Thread: the reader. Appends to `into` the commands written before this call (at most as
     // many as were counted then, so writers that keep writing cannot keep the reader here; the
-    // rest stay in the pipe, bounded by it), in batches of `batch`; returns how many.
+    // rest stay in the pipe, bounded by it), read through `batch` (room for `batch_size`);
+    // returns how many.
     template <class Queue>
     size_t read_written(Queue& into, Command* batch, size_t batch_size) {
         uint64_t left = unread_.load(std::memory_order_relaxed);

@@ -280,16 +280,19 @@ local function take(db, key, token, ttl, opts, grant_ms)
         if not grant_ms or not waiting.hears(db, channel) then to = nil end
     end
     local joined
-    local reply, t0, detail = waiting.until_taken(db, channel, token, fair, opts, function()
-        if to then
-            -- This service's last release granted the lock to a waiter of this node, which
-            -- holds it unless it tells us otherwise: join its release instead of trying.
+    local attempt = try
+    if to then
+        -- This service's last release granted the lock to a waiter of this node, which holds it
+        -- unless it tells us otherwise: the first attempt joins its release instead of trying.
+        attempt = function()
+            if not to then return try() end
             joined, to = to, nil
             send_join(joined, key, token, qttl, fair)
             return { 0, -1 } -- refused, the holder's lease unknown
         end
-        return try()
-    end, grant_ms, false, "lock", key)
+    end
+    local reply, t0, detail = waiting.until_taken(db, channel, token, fair, opts, attempt,
+        grant_ms, false, "lock", key)
     if reply then return reply, t0 end
     local why = t0
     local queued = waits
