@@ -45,7 +45,12 @@ end
 function skynet.register_protocol(class)
     local name, id = class.name, class.id
     assert(type(name) == "string" and type(id) == "number", "register_protocol needs a name and an id")
-    assert(proto[name] == nil and proto[id] == nil, "protocol " .. name .. " registered twice")
+    assert(proto[name] == nil, "protocol " .. name .. " registered twice")
+    -- The libraries take ids of their own (cluster 13, lockgrant 14, lockjoin 15): say which.
+    if proto[id] then
+        error(string.format("protocol %s: id %d registered twice (taken by %s)", name, id,
+            proto[id].name), 2)
+    end
     c.protocol(id, class.dispatch, class.unpack)  -- checks id is in 0..255
     proto[name], proto[id] = class, class
 end

@@ -57,6 +57,8 @@ t.run(function()
     t.eq(skynet.dispatch "no_such_protocol", nil, "dispatch of an unknown protocol")
     t.raises({ "unknown protocol" }, skynet.dispatch, "no_such_protocol", f)
     t.raises({ "registered twice" }, skynet.register_protocol, { name = "lua", id = 10 })
+    t.raises({ "id 10 registered twice (taken by lua)" }, skynet.register_protocol,
+        { name = "mine", id = 10 })
 
     -- timeout(cs, f) returns f's coroutine (skynet: "for debug").
     local fired
