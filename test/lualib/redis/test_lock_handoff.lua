@@ -61,6 +61,22 @@ t.run(function()
     t.eq(got:release(), true, "release the handed-over lease")
     t.eq(db:exists("nf"), false, "free: nobody waits")
 
+    -- A grant shorter than the waiter's ttl (capped at 4 x retry.max = 1 s here, ttl 5 s) is
+    -- topped up only when a third of it has passed: a holder done sooner sends no extend.
+    local s0 = assert(lock.acquire(db, "short", { ttl = 5000 }))
+    local short
+    skynet.fork(function()
+        short = assert(lock.acquire(other, "short", { ttl = 5000, wait = 5000,
+            retry = { base = 200, max = 200, jitter = 0 } }))
+    end)
+    t.wait_until(function() return db:scard("short:waiters") == 1 end, 300, "short: named")
+    before = scripts_run(db)
+    t.eq(s0:release(), true, "short: release")
+    t.wait_until(function() return short end, 100, "short: handed over")
+    t.ok(short:remaining() <= 1000, "short: the lease is the grant's: " .. short:remaining())
+    t.eq(short:release(), true, "short: released at once")
+    t.eq(scripts_run(db) - before, 2, "short: the two releases were the only scripts (no extend)")
+
     -- A racing try cannot take a lock handed over: the release grants it in its own script.
     local h2 = assert(lock.acquire(db, "race", { ttl = 5000 }))
     local w

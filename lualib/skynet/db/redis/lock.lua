@@ -374,7 +374,12 @@ function lock.acquire(db, key, opts)
         held[key] = l
     end
     if opts.renew then leases.renew(l, opts.on_lost) end
-    if reply[3] < ttl then fork(l.extend, l, ttl) end  -- a hand-over's shorter grant
+    if reply[3] < ttl then
+        -- A hand-over's shorter grant. A renewed lease is extended at once (its renewals are
+        -- timed by its ttl); any other when a third of the grant has passed, if still held: a
+        -- holder done by then costs no extend.
+        if opts.renew then fork(l.extend, l, ttl) else leases.top_up(l, reply[3]) end
+    end
     return l
 end
 

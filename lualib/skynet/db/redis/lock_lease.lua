@@ -160,6 +160,12 @@ function lease:__tostring()
     return string.format("lease %s (%s)", self.key, self.token)
 end
 
+-- A lease granted for grant_ms, less than its ttl (a hand-over's capped grant): extended to its
+-- ttl a third of the way through the grant if it is still held then (lock_renew.top_up).
+function M.top_up(l, grant_ms)
+    renew.top_up(l, grant_ms)
+end
+
 -- Starts automatic renewal; on_lost(lease, why) is called if it fails.
 function M.renew(l, on_lost)
     l.renew = true

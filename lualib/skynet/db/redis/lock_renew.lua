@@ -1,5 +1,7 @@
 -- Lease renewal for skynet.db.redis.lock: one timer per service renews every lease that asked
--- for it, each at a third of its ttl after its last confirmed renewal.
+-- for it, each at a third of its ttl after its last confirmed renewal, and tops up once each
+-- lease that a hand-over granted for less than its ttl (top_up) if it is still held a third of
+-- the way through that grant.
 --
 -- A lease given to add() has: renew_fn(lease) -> pttl ms, or nil and "lost" / "unavailable"
 -- (yields); ttl (ms); deadline (skynet.hpc() ns after which it must be taken as expired);
@@ -27,8 +29,10 @@ local TICK = 10 * MS  -- the timer wheel's resolution
 local renew = {}
 
 local leases = {}      -- lease -> true while it is renewed
+local topups = {}      -- lease -> hpc() time its one top-up is due
 local running = false  -- the timer loop exists
 local sleeping = nil   -- the loop's wakeup token while it sleeps
+local planned = math.huge  -- hpc() time the sleeping loop wakes by itself
 
 -- How long before the deadline a failing lease is given up: enough for the loss to be noticed
 -- (a few timer ticks) and small beside the ttl.
@@ -71,10 +75,26 @@ local function renew_one(lease)
     if sleeping then wakeup(sleeping) end
 end
 
+-- The one extend of a lease granted for less than its ttl. A failure leaves the lease as it
+-- was granted (its deadline says how long it is certainly held); extend counts a loss.
+local function top_up_one(lease)
+    if lease.released or lease.lost then return end
+    local ok, err = pcall(lease.extend, lease, lease.ttl)
+    if not ok then skynet.error("lock " .. lease.key .. ": top-up raised: " .. tostring(err)) end
+end
+
 local function loop()
-    while next(leases) do
+    while next(leases) or next(topups) do
         local now = hpc()
         local wake = math.huge
+        for lease, due in pairs(topups) do
+            if now >= due then
+                topups[lease] = nil
+                fork(top_up_one, lease)
+            else
+                wake = min(wake, due)
+            end
+        end
         for lease in pairs(leases) do
             local guard = lease.deadline - guard_ns(lease)
             if now >= lease.deadline then
@@ -93,31 +113,48 @@ local function loop()
                 end
             end
         end
-        if not next(leases) then break end
+        if not next(leases) and not next(topups) then break end
         local cs = max(1, (wake - now + TICK - 1) // TICK)
         local token = {}
         sleeping = token
+        planned = now + cs * TICK
         sleep(cs, token)
         sleeping = nil
+        planned = math.huge
     end
     running = false
+end
+
+-- Makes the loop run, or wake now when it would sleep past `due` (default: always).
+local function start(due)
+    if not running then
+        running = true
+        fork(loop)
+    elseif sleeping and (not due or due < planned) then
+        wakeup(sleeping)
+    end
 end
 
 -- Starts renewing the lease (its first renewal a third of its ttl from now).
 function renew.add(lease)
     lease.next_renew = hpc() + lease.ttl * MS // 3
     leases[lease] = true
-    if not running then
-        running = true
-        fork(loop)
-    elseif sleeping then
-        wakeup(sleeping)
-    end
+    start()
 end
 
--- Stops renewing the lease, at once and for good.
+-- The lease was granted for grant_ms, less than its ttl: extends it to its ttl once, a third of
+-- grant_ms from now, if it is still held then. A holder done sooner sends nothing.
+function renew.top_up(lease, grant_ms)
+    local due = hpc() + grant_ms * MS // 3
+    topups[lease] = due
+    -- A loop that wakes before then finds it: no new timer per hand-over.
+    start(due)
+end
+
+-- Stops renewing (and topping up) the lease, at once and for good.
 function renew.remove(lease)
     leases[lease] = nil
+    topups[lease] = nil
 end
 
 -- The renewal period changed (lease:extend): the loop recomputes its wake-up.
