@@ -418,6 +418,17 @@ end
 
 function script_meta.call(s, db, numkeys, ...)
     local c = db.conn
+    local reply = c.reply
+    if reply then
+        -- A plain connection encodes the arguments at once, without packing them: the retry
+        -- with EVAL takes them from this call again.
+        local name, v = "EVALSHA", reply(c, "EVALSHA", "EVALSHA", s.sha, numkeys, ...)
+        if is_error(v) and v.err:sub(1, 8) == "NOSCRIPT" then
+            name, v = "EVAL", reply(c, "EVAL", "EVAL", s.src, numkeys, ...)
+        end
+        if is_error(v) then error(format("%s: %s: %s", c.addr, name, v.err), 0) end
+        return v
+    end
     local r = request.new("EVALSHA", tpack("EVALSHA", s.sha, numkeys, ...))
     c:issue(r)
     local v = c:await(r)

@@ -468,10 +468,11 @@ function conn:await(r)
     return r.value
 end
 
--- One command: issue, wait, raise a server error with the server and command named. Yields.
--- The hot path of the client: while connected the command is encoded at once, without keeping
--- its arguments.
-function conn:call(name, ...)
+-- One command: issue, wait, and return its reply, an error reply included (as an error object:
+-- the caller decides). Raises when it cannot be encoded, on a timeout or a lost connection.
+-- Yields. The hot path of the client: while connected the command is encoded at once, without
+-- keeping its arguments.
+function conn:reply(name, ...)
     -- request.new's one-command layout, built here because the arguments are not kept.
     local r = { name, 1, self.wbatch }
     if self.state == "ready" then
@@ -496,7 +497,12 @@ function conn:call(name, ...)
     local err = r.err
     if err then error(err, 0) end
     self.answered[running()] = self.gen
-    local v = r.value
+    return r.value
+end
+
+-- One command, as reply(), with a server error raised naming the server and the command. Yields.
+function conn:call(name, ...)
+    local v = self:reply(name, ...)
     if getmetatable(v) == error_mt then
         error(format("%s: %s: %s", self.addr, name, v.err), 0)
     end
