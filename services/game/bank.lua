@@ -84,17 +84,26 @@ local function lock_pair(db, a, b, opts)
     return l2, l1
 end
 
-local function give_atomic(db, from, to, amount)
+local NEWS_PREFIX = gdb.news_channel("")
+
+local function give_atomic(db, from, to, amount, news)
     local lf, lt, detail = lock_pair(db, from, to, LOCK)
     if not lf then return nil, lt, detail end
     local l1, l2 = lf, lt
     if to < from then l1, l2 = lt, lf end
-    local ok, r = pcall(gdb.TRANSFER, db, 6, gdb.player_key(from), gdb.player_key(to), l1.key,
-        l2.key, gdb.LEDGER, gdb.ONLINE, amount, l1.token, l2.token, from, to)
+    local ok, r
+    if news then
+        ok, r = pcall(gdb.TRANSFER, db, 6, gdb.player_key(from), gdb.player_key(to), l1.key,
+            l2.key, gdb.LEDGER, gdb.ONLINE, amount, l1.token, l2.token, from, to, news.node,
+            news.from, NEWS_PREFIX)
+    else
+        ok, r = pcall(gdb.TRANSFER, db, 6, gdb.player_key(from), gdb.player_key(to), l1.key,
+            l2.key, gdb.LEDGER, gdb.ONLINE, amount, l1.token, l2.token, from, to)
+    end
     release_both(lf, lt)
     if not ok then return nil, "unavailable", r end
     local status = r[1]
-    if status == 1 then return { r[2], r[3], r[4], r[5], where = r[6] } end
+    if status == 1 then return { r[2], r[3], r[4], r[5], where = r[6], told = r[7] > 0 } end
     if status == -2 then return nil, "unknown" end
     if status == -4 then return nil, "poor", r[2] end
     if status == -3 then return nil, "lost" end
@@ -227,17 +236,22 @@ function bank.recover(db, news)
     return n
 end
 
--- bank.give(db, from, to, amount) -> {from gold, from version, to gold, to version, where =
--- the node that has `to` online as presence said when the gold moved, "" for none (one server
--- only: on a cluster where is nil, ask presence)}, or nil and why: "unknown" (to does not exist), "poor" (detail: the giver's gold), "busy" (a lock
--- could not be had in time), "lost" (a lock expired before the transfer; nothing moved),
--- "missing" (the giver's record is gone), "unavailable" (detail: the client's text; the
--- transfer may or may not have been applied, the ledger says). On a cluster the receiver's
--- gold and version are nil when the credit was left to recovery. Yields.
-function bank.give(db, from, to, amount)
+-- bank.give(db, from, to, amount[, news]) -> {from gold, from version, to gold, to version,
+-- where = the node that has `to` online as presence said when the gold moved, "" for none (one
+-- server only: on a cluster where is nil, ask presence), told = true when the news went out},
+-- or nil and why. `news` ({node = the caller's node, from = the giver's name as shown}) asks
+-- the transfer, on one server, to publish the receiver's [gold] news on the channel of the node
+-- that has them (game_db.news_channel) when that is another node; told says whether anyone
+-- listened there (otherwise the news is the caller's to send). Why: "unknown" (to does not
+-- exist), "poor" (detail: the giver's gold), "busy" (a lock could not be had in time), "lost"
+-- (a lock expired before the transfer; nothing moved), "missing" (the giver's record is gone),
+-- "unavailable" (detail: the client's text; the transfer may or may not have been applied, the
+-- ledger says). On a cluster the receiver's gold and version are nil when the credit was left
+-- to recovery. Yields.
+function bank.give(db, from, to, amount, news)
     assert(from ~= to, "bank.give: from and to must differ")
     if gdb.CLUSTER then return give_steps(db, from, to, amount) end
-    return give_atomic(db, from, to, amount)
+    return give_atomic(db, from, to, amount, news)
 end
 
 return bank

@@ -64,6 +64,9 @@ else
 end
 
 function M.node_key(node) return M.NODE_PREFIX .. node end
+-- The channel where node `node`'s world hears the [gold] news of gives made elsewhere (one
+-- server: published by the transfer script itself).
+function M.news_channel(node) return M.NOTIFY .. ":" .. node end
 function M.fails_key(kind, what) return "game:fails:" .. kind .. ":" .. what end
 
 -- Where the game's Redis is, and its clients: the node's Redis (skynet.db.redis.config, which
@@ -217,11 +220,15 @@ return 1
 
 -- KEYS: from record, to record, first lock, second lock (sorted by player name), ledger,
 -- presence (game:online).
--- ARGV: amount, first lock's token, second lock's token, from name, to name.
+-- ARGV: amount, first lock's token, second lock's token, from name, to name; optionally the
+-- caller's node, the giver's name as shown and the news channels' prefix (M.news_channel).
 -- Checks that both locks are still held by us, that both players exist and that `from` has the
 -- gold, then moves it and bumps both versions, all or nothing. The receiver's presence entry
--- comes back with it, so that the news of the gold needs no read of its own.
--- -> {1, from gold, from version, to gold, to version, node that has `to` online or ""}
+-- comes back with it. With the last three ARGV, when that entry names another node, the news
+-- ("to\tfrom\tamount\tgold\tversion") is published on that node's channel here, in the order
+-- the gold moved, and how many listened comes back: 0 leaves the news to the caller.
+-- -> {1, from gold, from version, to gold, to version, node that has `to` online or "",
+--     listeners of the news published (0: none published or nobody heard)}
 --    | {-1} from missing | {-2} to missing | {-3} a lock was lost | {-4, from gold} not enough
 --    gold
 M.TRANSFER = redis.script [[
@@ -239,7 +246,13 @@ local tg = redis.call('HINCRBY', KEYS[2], 'gold', amount)
 local tv = redis.call('HINCRBY', KEYS[2], 'version', 1)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', 100000, '*', 'from', ARGV[4], 'to', ARGV[5],
     'amount', amount)
-return {1, fg, fv, tg, tv, redis.call('HGET', KEYS[6], ARGV[5]) or ''}
+local where = redis.call('HGET', KEYS[6], ARGV[5]) or ''
+local heard = 0
+if ARGV[8] and where ~= '' and where ~= ARGV[6] then
+    heard = redis.call('PUBLISH', ARGV[8] .. where,
+        ARGV[5] .. '\t' .. ARGV[7] .. '\t' .. amount .. '\t' .. tg .. '\t' .. tv)
+end
+return {1, fg, fv, tg, tv, where, heard}
 ]]
 
 ----------------------------------------------------------------------------------------------

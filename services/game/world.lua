@@ -308,6 +308,7 @@ end
 -- By pub/sub (game:notify: every node listens and the one that has the player acts). Yields.
 local function publish_news(list)
     for i = 1, #list do pcall(db.publish, db, gdb.NOTIFY, news_line(list[i])) end
+    gm.news.pubsub:inc(#list)
 end
 
 -- News on its way to each peer node: node -> the list waiting for the next call; a node is in
@@ -327,7 +328,9 @@ local function send_news(where)
         end
         outbox[where] = {}
         local ok, err = pcall(cluster.call, where, "@world", "peer_golds", list)
-        if not ok then
+        if ok then
+            gm.news.cluster:inc(#list)
+        else
             skynet.error(string.format("game: [gold] news for %d players to %s: %s; trying pub/sub",
                 #list, where, tostring(err)))
             publish_news(list)
@@ -373,7 +376,7 @@ end
 
 local function transfer(name, typed, amount)
     local to = typed:lower()
-    local r, why, detail = bank.give(db, name, to, amount)
+    local r, why, detail = bank.give(db, name, to, amount, { node = node, from = display(name) })
     gm.transfers[r and "ok" or tostring(why)]:inc()
     if not r then
         if why == "unknown" then return false, "unknown player " .. typed end
@@ -399,6 +402,10 @@ local function transfer(name, typed, amount)
         skynet.fork(players.adopt, players, to, { gold = to_gold }, to_version)
         notice(to, string.format("[gold] %s gave you %d gold; you have %d", display(name), amount,
             to_gold))
+    elseif r.told then
+        -- On one server the transfer published the news on the channel of the node that has
+        -- them, and that node listens there: it adopts the new balance and tells them.
+        gm.news.channel:inc()
     else
         -- Wherever they are: the node that has them adopts the new balance and tells them.
         if r.where then
@@ -582,11 +589,12 @@ local function on_notify(payload)
 end
 
 local function listen()
+    local news_here = gdb.news_channel(node)
     while true do
         local msg, channel = watch:message()
         if channel == gdb.CHAT then
             on_chat(msg)
-        elseif channel == gdb.NOTIFY then
+        elseif channel == gdb.NOTIFY or channel == news_here then
             skynet.fork(on_notify, msg)
         end
     end
@@ -629,7 +637,7 @@ skynet.start(function()
     here:start()
     watch = gdb.watch(opts)
     if NOTIFY_PUBSUB then
-        watch:subscribe(gdb.CHAT, gdb.NOTIFY)
+        watch:subscribe(gdb.CHAT, gdb.NOTIFY, gdb.news_channel(node))
     else
         watch:subscribe(gdb.CHAT)
     end

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "test/integration/admin_support.h"
 #include "test/integration/game_support.h"
 
 namespace skyhive::test::game {
@@ -285,13 +286,20 @@ TEST_F(GameTest, TellAndGoldNewsCrossNodesThroughTheCluster) {
     EXPECT_EQ(redis.command({"EXISTS", "{skyhive:cluster}:node:n1"}).integer, 0);
 }
 
-// The gold news of many gives made at once on one node to a player on another travels in
-// batches (one cluster call per batch, the rest queued while a call is in flight): every news
-// arrives, once, and in the order the gold moved, so the balances the notices show climb by
-// one up to what Redis holds. Pub/sub is off, so only the cluster can deliver them.
-TEST_F(GameTest, GoldNewsOfConcurrentGivesCrossesNodesWholeAndInOrder) {
-    const std::string no_pubsub = "game_notify_pubsub = false\n";
-    GameNode n1(dir_, "n1", redis_port(), no_pubsub), n2(dir_, "n2", redis_port(), no_pubsub);
+// The value of the sample `series` (name and labels, as /metrics writes them) in node n's
+// metrics, 0 when absent (a counter not counted yet).
+double metric(const GameNode& n, const std::string& series) {
+    auto reply = admin::get(admin::admin_port(n.output()), "/metrics");
+    size_t at = reply.body.find("\n" + series + " ");
+    return at == std::string::npos ? 0 : std::atof(reply.body.c_str() + at + series.size() + 2);
+}
+
+// Gives made at once on node n1 to a player on n2 (the nodes' configs get `extra`): every news
+// arrives, once, and in the order the gold moved, so the balances the notices show climb by one
+// up to what Redis holds; n1 counts every news as having left `via` and none another way.
+void concurrent_gold_news(const TempDir& dir, int redis_port, const std::string& extra,
+                          const std::string& via) {
+    GameNode n1(dir, "n1", redis_port, extra), n2(dir, "n2", redis_port, extra);
     ASSERT_TRUE(n1.start()) << n1.output();
     ASSERT_TRUE(n2.start()) << n2.output();
     constexpr int kGivers = 4, kEach = 10;
@@ -331,9 +339,27 @@ TEST_F(GameTest, GoldNewsOfConcurrentGivesCrossesNodesWholeAndInOrder) {
             << "notice " << i << ": " << n;
     }
     EXPECT_EQ(bob.command("gold"), "you have " + std::to_string(100 + total) + " gold");
+    for (const char* way : {"channel", "cluster", "pubsub"})
+        EXPECT_EQ(metric(n1, std::string("skyhive_game_gold_news_total{node=\"n1\",via=\"") + way +
+                                 "\"}"),
+                  way == via ? total : 0)
+            << way;
     EXPECT_EQ(n1.output().find("trying pub/sub"), std::string::npos) << n1.output();
     EXPECT_EQ(n1.stop(), 0) << n1.output();
     EXPECT_EQ(n2.stop(), 0) << n2.output();
+}
+
+// On one server the transfer script itself publishes the news on the channel of the node that
+// has the receiver, in the order the scripts ran.
+TEST_F(GameTest, GoldNewsOfConcurrentGivesReachesTheOtherNodesChannelWholeAndInOrder) {
+    concurrent_gold_news(dir_, redis_port(), "", "channel");
+}
+
+// A node that does not listen to pub/sub gets the news through the cluster instead, in batches
+// (one peer_golds call per batch, the rest queued while a call is in flight): no listener heard
+// the transfer's publish, so the giver's world sends it.
+TEST_F(GameTest, GoldNewsOfConcurrentGivesCrossesNodesThroughTheClusterWholeAndInOrder) {
+    concurrent_gold_news(dir_, redis_port(), "game_notify_pubsub = false\n", "cluster");
 }
 
 // A node without a cluster config: the gold news goes by pub/sub, and a tell to a player on
