@@ -110,10 +110,13 @@ class Scheduler {
     bool run_on_guest(Mailbox* mb);
     // True on a thread with a guest slot of this scheduler.
     bool on_guest() const;
-    static constexpr int kGuestChain = 8;
+    static constexpr int kGuestChain = 32;
     // How many services a guest keeps to run next (run_on_guest): a handler that answers one
-    // service and notifies another keeps both on the thread.
-    static constexpr uint8_t kGuestSlots = 4;
+    // service and notifies another keeps both on the thread, and so does one that a batch of
+    // Redis replies resumes for many callers at once (the game's world answering the agents of
+    // a dozen transfers and notifying their receivers), which with fewer slots sent the rest to
+    // the workers, a futex wake-up and a spinning worker each time.
+    static constexpr uint8_t kGuestSlots = 32;
     static constexpr size_t kGuestBatch = 8;
     // A message run by run_here that takes longer than this is reported (Module::inline_overrun),
     // unless the thread only waited for a core meanwhile (RunMark): on a host with more runnable
