@@ -1,8 +1,7 @@
 -- The game's metrics (docs/operations.md, "Metrics of Redis, locks, Sentinel, the cluster and
 -- the game"), labelled with the game node's name: players online, transfers by result, gold news
 -- to other nodes by the way it left, saves of player records by outcome, version conflicts by
--- decision. Children are made on first use and
--- kept.
+-- decision. Children are made on first use and kept.
 --
 -- Thread: the world's service (the registry is the node's).
 local metrics = require "skynet.metrics"
