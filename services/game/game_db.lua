@@ -14,7 +14,8 @@
 --   game:node:<node>     a node's heartbeat, PX 3 s: presence entries of a node whose
 --                        heartbeat is gone are dead
 --   game:ledger          stream of applied transfers (from, to, amount), trimmed to ~100000
---   game:chat, game:notify   pub/sub channels between the nodes
+--   game:chat, game:notify   pub/sub channels between the nodes; game:notify:<node> the
+--                        [gold] news for that node's players (published by the transfer)
 --
 -- On Redis Cluster every script's keys must be in one slot, so the keys carry hash tags:
 --   game:player:{<id>}, game:lock:{<id>}    a player's record and lock, in the player's slot,

@@ -3,12 +3,14 @@
 -- Players are known by their id, the name in lower case (names are unique whatever their
 -- case); what they see is the name as first registered.
 --
--- Between nodes: chat goes by pub/sub (game:chat, to everyone). A `tell` and the [gold] news
--- of a give reach the one node that has the player (presence says which) by a cluster call to
+-- Between nodes: chat goes by pub/sub (game:chat, to everyone). On one server the [gold] news
+-- of a give leaves with the transfer: its script publishes it on the channel of the node that
+-- has the player (game:notify:<node>, game_db.news_channel). A `tell`, and news that nobody
+-- heard there (or on Redis Cluster), reach that node (presence says which) by a cluster call to
 -- its world, through "@world" (world_peer.lua, which passes on only the commands for peers)
--- when the config opens the cluster (cluster_listen,
--- cluster_nodes or skynet's cluster file; the cluster name is the node name). Without a
--- cluster the gold news goes by pub/sub (game:notify) and a tell reaches this node only.
+-- when the config opens the cluster (cluster_listen, cluster_nodes or skynet's cluster file;
+-- the cluster name is the node name). Without a cluster the gold news falls back to pub/sub
+-- (game:notify) and a tell reaches this node only.
 --
 -- Agents call it ("lua"):
 --   login(agent, name, host)  -> true, greeting, shown name | false, reason (the world asks
@@ -32,8 +34,9 @@
 --
 -- Args: node name, handle of game.lua (which restarts the world if it ends; the world takes
 -- over ".shutdown" if game.lua ends). Config: game_start_gold (100), game_flush_interval
--- (centiseconds, 100), game_notify_pubsub (true; false: this world does not listen to
--- game:notify, which tests use to prove that the gold news came through the cluster).
+-- (centiseconds, 100), game_notify_pubsub (true; false: this world listens to neither
+-- game:notify nor its game:notify:<node>, which tests use to prove that the gold news came
+-- through the cluster).
 -- Thread: a service; one coroutine per request, they interleave at Redis calls. Its Redis
 -- replies, and the requests of agents that run on the socket thread, run on the socket thread
 -- while it is idle (socket.inline): every handler here is short and yields at each Redis call.
