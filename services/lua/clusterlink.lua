@@ -163,6 +163,22 @@ local function fail_queue(text)
     end
 end
 
+-- The frames and buffers this service holds in Lua (the calls queued for a connection, the
+-- early calls and answers of open connections) are light userdata: nothing frees them when the
+-- service's Lua state closes (node shutdown while a dial is in progress), so this does.
+local open = {}  -- connection -> true, from connection() until drop()
+setmetatable(open, { __gc = function()
+    for i = 1, #queue do
+        local f = queue[i].frames
+        for j = 2, f.n, 2 do trash(f[j], f[j + 1]) end
+    end
+    queue, queued = {}, 0
+    for c in pairs(open) do
+        for _, e in ipairs(c.early) do trash(e[5], e[6]) end
+        c.early = {}
+    end
+end })
+
 -- Writes frames (n, buf1, sz1, ...; ownership moves): one frame at normal priority, the parts
 -- of a large message at low priority, so that small messages overtake it.
 local function write_frames(id, n, b1, s1, ...)
@@ -186,6 +202,7 @@ local function drop(c, why)
     if c.state == "closed" then return end
     local was_up = c.state == "up"
     c.state, c.why = "closed", why
+    open[c] = nil
     c.codec:reset()
     for _, e in ipairs(c.early) do trash(e[5], e[6]) end
     c.early = {}
@@ -413,6 +430,7 @@ local function connection(id, addr, router)
     local c = { id = id, addr = addr, state = "handshake", inbox = {}, early = {},
         router = router or core.router(),
         codec = core.link { max_message = conf.max_message, part = conf.part, assembled = true } }
+    open[c] = true
     socket.onclose(id, function(_, err)
         skynet.fork(drop, c, err or "closed by the peer")
     end)

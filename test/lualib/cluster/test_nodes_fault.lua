@@ -3,7 +3,7 @@
 -- garbage (its link closes, the node serves the others), a peer that stops reading (the send
 -- queue fills and calls fail at once), a peer that never answers the handshake (the calls
 -- queued meanwhile are bounded, and fail), wrong and missing secrets, a peer that is not on
--- loopback when there is no secret.
+-- loopback when there is no secret, a node that stops while calls wait for a connection.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 local frame = require "skynet.cluster.frame"
@@ -164,4 +164,16 @@ t.run(function()
     else
         skynet.error("test_nodes_fault: no non-loopback address here: the loopback-only check skipped")
     end
+
+    -- The node stops while a call is still queued for a link that is connecting (a listener
+    -- that never answers the HELLO, with a handshake timeout longer than the test): the call's
+    -- frames go with the link's Lua state (the sanitizer build reports them as leaked if not).
+    local _, hold_host, hold_port = socket.listen("127.0.0.1", 0) -- open until the node stops
+    local h = skynet.newservice "clusterd"
+    skynet.call(h, "lua", "OPEN", { name = "h", listen = "127.0.0.1:0", peer_timeout = 60000,
+        nodes = { hold = string.format("%s:%d", hold_host, hold_port) } })
+    local hlink = skynet.call(h, "lua", "LINK", "hold")
+    skynet.send(hlink, "cluster", ".x", "still queued at exit")
+    t.wait_until(function() return skynet.call(hlink, "lua", "STAT").queued == 1 end, 100,
+        "a push queued while connecting")
 end, 6000)
