@@ -5,7 +5,7 @@
 # build-dir (default build) must have the benchmarks built:
 #   cmake --build build -j2 --target skyhive core_bench echo_bench lua_echo_bench gate_bench \
 #       lua_bench seri_bench resp_bench metrics_bench with_cluster with_nodes tcp_pingpong \
-#       http_bench
+#       http_bench game_load
 # runs (default 3) is passed to the script benchmarks that take medians over runs. A benchmark
 # whose program is missing or that fails shows as a row saying so; the others still run.
 # Each benchmark's full output is kept in $BENCH_LOGS (default: a temporary directory, printed).

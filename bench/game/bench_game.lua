@@ -15,7 +15,8 @@
 -- ran, the count the transfers made, then the service messages this process ran and the Redis
 -- commands its clients sent meanwhile. With the fifth
 -- argument "game" or "ref", only that figure (game: a load for bench/game/game_memory.sh;
--- game_bench.sh runs each in its own process to count each one's CPU and Redis commands).
+-- game_bench.sh runs each in its own process to count each one's CPU and Redis commands); with
+-- "reset", only the game players' reset below (game_bench.sh's C++ client, game_load, plays).
 -- The service opts in to socket.inline (its connections' events, the players' lines and the
 -- Redis replies, run on the socket thread while it is idle), as the game's world and logged-in
 -- agents do: the reference's Redis client then runs as the world's does, and the load of the
@@ -195,6 +196,13 @@ skynet.start(function()
     if os.getenv("BENCH_INLINE") ~= "0" then socket.inline(true) end
     local ok, err = pcall(function()
         local line = "%s %.0f %d %.0f %.0f %.3f %d %d %d"
+        if only == "reset" then
+            local db = seeds and redis.cluster { nodes = seeds } or redis.connect { port = redis_port }
+            reset_players(db)
+            db:disconnect()
+            print("reset")
+            return
+        end
         if only ~= "ref" then print(string.format(line, "game.transfers", game())) end
         if only ~= "game" then print(string.format(line, "ref.transfers", ref())) end
         io.stdout:flush()

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Gold transfers per second between random players across two game nodes sharing one
-# redis-server, all started here, against the same transfers done straight from one Lua service.
+# Gold transfers per second between random players of two game nodes sharing one redis-server,
+# all started here, against the same transfers done straight from one Lua service.
 #   bench/game/game_bench.sh [build-dir] [runs] [clients] [seconds] [cluster]
-# Each run (default 5) measures the game (`clients` players, default 20, half on each node, one
-# give at a time each, for `seconds`, default 3) and then the reference: the same locks and script
-# (services/game/bank.lua) from `clients` coroutines of one service on one Redis connection,
-# i.e. the Redis work of a transfer without the gate, agents and world around it. Each figure
-# runs in a process of its own, so that its CPU and Redis commands can be counted. Prints a line
-# per run, then the medians:
-#   game.transfers.c20 transfers_per_s=2100 ref=2600 ratio=0.81 (ref: ...)
-#   game.latency_p50.c20 us=... ref=...       game.latency_p99.c20 us=... ref=...
-#   game.msgs.c20 per_transfer=... ref=... ratio=...     (likewise game.redis_cmds, game.cpu_us)
+# Each run (default 5) measures three figures, each for `seconds` (default 3):
+#   the game on two nodes: `clients` players (default 20), half on each node, one give at a time
+#       each, to random players of the set (half of the gives cross nodes);
+#   the game on one node: the same players all on the first node (the second runs idle), i.e.
+#       the path gate -> agent -> world -> bank -> Redis without what crossing nodes adds (the
+#       lock hand-offs between the two worlds and the news, by pub/sub);
+#   the reference: the same locks and script (services/game/bank.lua) from `clients` coroutines
+#       of one service on one Redis connection, i.e. the Redis work of a transfer without the
+#       gate, agents and world around it.
+# Each figure runs in a process of its own, so that its CPU and Redis commands can be counted.
+# Prints a line per run, then the medians:
+#   game.transfers.c20 transfers_per_s=2100 ref=2600 ratio=0.81 (ref: ...)     (two nodes)
+#   game.transfers.one_node.c20 transfers_per_s=... ref=... ratio=...
+#   game.latency_p50.c20 us=... ref=...       game.latency_p99.c20 us=... ref=...   (and one_node)
+#   game.msgs.c20 per_transfer=... ref=... ratio=...     (likewise game.redis_cmds, game.cpu_us;
+#                                                          and one_node)
 # The latency is a command's, measured by the clients (write of the give to its reply; ref: one
 # bank.give). The cost is per transfer, and counts what load does not change: service messages
 # (game: both nodes', from their admin endpoints; ref: the reference process's) and Redis
@@ -18,8 +25,9 @@
 # pipeline), and the CPU of everything on the path (game: both nodes, the client process and
 # redis-server; ref: the reference process and redis-server). GAME_BENCH_COMMANDS=1 also prints
 # (on stderr, one server only) the Redis commands per transfer by name, scripts' included, and
-# the CPU per transfer of the nodes, the client process and Redis apart. GAME_BENCH_ONE_NODE=1
-# logs every client in to the first node (see client_ports).
+# the CPU per transfer of the nodes, the client process and Redis apart. GAME_BENCH_NODE_CONFIG
+# is added to both nodes' config (e.g. "worker_spin = 0"). The players are a C++ client
+# (bench/game/game_load); GAME_BENCH_CLIENT=lua plays them from a Lua service as before.
 # With "cluster" the nodes and the reference share a Redis Cluster (3 masters with a replica
 # each, started by the test harness with_cluster from the build tree) instead: the game's keys
 # carry hash tags and a transfer is its chain of one-slot steps (docs/architecture.md).
@@ -71,6 +79,7 @@ admin = "127.0.0.1:$ap"
 cluster_listen = "127.0.0.1:0"
 $where
 loglevel = "warn"
+${GAME_BENCH_NODE_CONFIG:-}
 CONF
     (cd "$root" && exec "$skyhive" "$work/node$n.lua" > "$work/node$n.log" 2>&1) &
     bench_track "$!"
@@ -119,32 +128,49 @@ print(int(t.get("messages", 0)), int(t.get("redis_commands", 0)))')"
     echo "$(awk -v n="$nodes" 'BEGIN {printf "%.6f", n / 1e9}') $rcpu $rcmds $msgs $sent"
 }
 
-# The nodes the clients log in to: both, or with GAME_BENCH_ONE_NODE=1 node1 alone (the other
-# node runs idle), which leaves out what crossing nodes costs (the cluster calls with the news,
-# the lock hand-offs between the two worlds by pub/sub).
-client_ports="${game_ports[0]},${game_ports[1]}"
-[ -n "${GAME_BENCH_ONE_NODE:-}" ] && client_ports="${game_ports[0]},${game_ports[0]}"
+# The game figure's players: bench/game/game_load (C++, one thread; its players' reset runs
+# before it in bench_game.lua), or with GAME_BENCH_CLIENT=lua bench_game.lua's own (a node of
+# its own with two workers, which took 36-54 us of the two cores per transfer).
+client="${GAME_BENCH_CLIENT:-cpp}"
+game_load="$(cd "$build" && pwd)/bench/game/game_load"
+if [ "$client" = cpp ] && [ ! -x "$game_load" ]; then
+    echo "no $game_load (cmake --build $build --target game_load)" >&2
+    exit 2
+fi
 
-# One figure (game or ref) in a process of its own -> "per_s p50_us p99_us, then per transfer
-# msgs redis_cmds cpu_us" (game: the nodes' messages and commands; ref: the reference
-# process's; CPU: the nodes', the bench process's and Redis's); exits on failure.
+# The nodes the clients log in to: both (player i to node i % 2), or node1 alone.
+two_nodes="${game_ports[0]},${game_ports[1]}"
+one_node="${game_ports[0]},${game_ports[0]}"
+
+# One figure in a process of its own: game or ref, the game ports the players log in to, and a
+# label for GAME_BENCH_COMMANDS's lines -> "per_s p50_us p99_us, then per transfer msgs
+# redis_cmds cpu_us" (game: the nodes' messages and commands; ref: the reference process's;
+# CPU: the nodes', the bench process's and Redis's); exits on failure.
 figure() {
-    local which="$1" out before after line
+    local which="$1" client_ports="$2" label="$3" out before after line
     [ -n "${GAME_BENCH_COMMANDS:-}" ] && redis-cli -p "$port" config resetstat > /dev/null
-    before="$(counters)"
-    out="$(cd "$root" && BENCH_ARGS="$port $client_ports $clients $seconds $which" \
-        "$skyhive" "$work/bench.lua" 2> "$work/bench.err" || true)"
+    if [ "$which" = game ] && [ "$client" = cpp ]; then
+        (cd "$root" && BENCH_ARGS="$port $client_ports $clients $seconds reset" \
+            "$skyhive" "$work/bench.lua" > /dev/null 2> "$work/bench.err") ||
+            { echo "$name failed (reset): $(tail -3 "$work/bench.err")" >&2; exit 1; }
+        before="$(counters)"
+        out="$("$game_load" "$client_ports" "$clients" "$seconds" 2> "$work/bench.err" || true)"
+    else
+        before="$(counters)"
+        out="$(cd "$root" && BENCH_ARGS="$port $client_ports $clients $seconds $which" \
+            "$skyhive" "$work/bench.lua" 2> "$work/bench.err" || true)"
+    fi
     after="$(counters)"
     line="$(awk -v w="$which.transfers" '$1 == w' <<< "$out")"
     if [ -z "$line" ]; then
-        echo "$name failed ($which): $(tail -3 "$work/bench.err") $(tail -3 "$work/node1.log")" >&2
+        echo "$name failed ($label): $(tail -3 "$work/bench.err") $(tail -3 "$work/node1.log")" >&2
         exit 1
     fi
     if [ -n "${GAME_BENCH_COMMANDS:-}" ]; then
         # Redis commands per transfer by name (one server), on stderr.
         redis-cli -p "$port" info commandstats | tr -d '\r' | awk -F'[:=,]' -v n="$(awk '{print $7}' <<< "$line")" \
-            -v w="$which" '/^cmdstat_/ {printf "# %s %s %.2f per transfer\n", w, substr($1, 9), $3 / n}' >&2
-        awk -v b="$before" -v a="$after" -v w="$which" '{
+            -v w="$label" '/^cmdstat_/ {printf "# %s %s %.2f per transfer\n", w, substr($1, 9), $3 / n}' >&2
+        awk -v b="$before" -v a="$after" -v w="$label" '{
             split(b, x, " "); split(a, y, " "); n = $7 > 0 ? $7 : 1
             printf "# %s cpu_us per transfer: nodes %.0f client %.0f redis %.0f\n", w,
                 (y[1] - x[1]) * 1e6 / n, $6 * 1e6 / n, (y[2] - x[2]) * 1e6 / n
@@ -163,32 +189,46 @@ name="game.transfers.c$clients${mode:+.$mode}"
 suffix="c$clients${mode:+.$mode}"
 results="$work/results"
 : > "$results"
-echo "# $clients players on 2 nodes, ${seconds}s per figure; load before: $(uptime)"
+echo "# $clients players, on 2 nodes and on 1, ${seconds}s per figure; load before: $(uptime)"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}'; }
 for run in $(seq "$runs"); do
-    read -r game gp50 gp99 gmsgs gcmds gcpu <<< "$(figure game)"
-    read -r ref rp50 rp99 rmsgs rcmds rcpu <<< "$(figure ref)"
-    ratio="$(awk -v a="$game" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
-    echo "run$run $name transfers_per_s=$game ref=$ref ratio=$ratio p50_us=$gp50 p99_us=$gp99" \
-        "ref_p50_us=$rp50 ref_p99_us=$rp99 msgs=$gmsgs ref_msgs=$rmsgs redis_cmds=$gcmds" \
-        "ref_redis_cmds=$rcmds cpu_us=$gcpu ref_cpu_us=$rcpu"
-    echo "$game $ref $gp50 $gp99 $rp50 $rp99 $gcmds $rcmds $gcpu $rcpu $gmsgs $rmsgs" >> "$results"
+    read -r game gp50 gp99 gmsgs gcmds gcpu <<< "$(figure game "$two_nodes" game)"
+    read -r one op50 op99 omsgs ocmds ocpu <<< "$(figure game "$one_node" game_one_node)"
+    read -r ref rp50 rp99 rmsgs rcmds rcpu <<< "$(figure ref "$two_nodes" ref)"
+    echo "run$run $name transfers_per_s=$game one_node=$one ref=$ref ratio=$(ratio "$game" "$ref")" \
+        "one_node_ratio=$(ratio "$one" "$ref") p50_us=$gp50 p99_us=$gp99 one_node_p50_us=$op50" \
+        "one_node_p99_us=$op99 ref_p50_us=$rp50 ref_p99_us=$rp99 msgs=$gmsgs one_node_msgs=$omsgs" \
+        "ref_msgs=$rmsgs redis_cmds=$gcmds one_node_redis_cmds=$ocmds ref_redis_cmds=$rcmds" \
+        "cpu_us=$gcpu one_node_cpu_us=$ocpu ref_cpu_us=$rcpu"
+    echo "$game $ref $gp50 $gp99 $rp50 $rp99 $gcmds $rcmds $gcpu $rcpu $gmsgs $rmsgs" \
+        "$one $op50 $op99 $ocmds $ocpu $omsgs" >> "$results"
 done
 m() { bench_median "$1" "$results"; }
-game="$(m 1)"
-ref="$(m 2)"
-ratio="$(awk -v a="$game" -v b="$ref" 'BEGIN {printf "%.2f", a / b}')"
 echo "# load after: $(uptime)"
 echo "# medians of $runs runs"
-echo "$name transfers_per_s=$game ref=$ref ratio=$ratio (ref: the same locks and script from one Lua service, $clients coroutines)"
-echo "game.latency_p50.$suffix us=$(m 3) ref=$(m 5) (one command as its client sees it, under this load)"
-echo "game.latency_p99.$suffix us=$(m 4) ref=$(m 6)"
-per() {
-    local a b
-    a="$(m "$2")"
-    b="$(m "$3")"
-    echo "game.$1.$suffix per_transfer=$a ref=$b ratio=$(awk -v a="$a" -v b="$b" \
-        'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}') ($4)"
+# The medians of one game figure (two nodes or one): its name's infix, then the columns of its
+# rate, p50, p99, Redis commands, CPU and messages in the results.
+medians() {
+    local infix="$1" game ref a b
+    game="$(m "$2")"
+    ref="$(m 2)"
+    echo "game.transfers$infix.$suffix transfers_per_s=$game ref=$ref ratio=$(ratio "$game" "$ref")" \
+        "(ref: the same locks and script from one Lua service, $clients coroutines)"
+    echo "game.latency_p50$infix.$suffix us=$(m "$3") ref=$(m 5) (one command as its client" \
+        "sees it, under this load)"
+    echo "game.latency_p99$infix.$suffix us=$(m "$4") ref=$(m 6)"
+    a="$(m "$7")"
+    b="$(m 12)"
+    echo "game.msgs$infix.$suffix per_transfer=$a ref=$b ratio=$(ratio "$a" "$b") (service" \
+        "messages: the nodes' against the reference process's)"
+    a="$(m "$5")"
+    b="$(m 8)"
+    echo "game.redis_cmds$infix.$suffix per_transfer=$a ref=$b ratio=$(ratio "$a" "$b") (Redis" \
+        "commands sent)"
+    a="$(m "$6")"
+    b="$(m 10)"
+    echo "game.cpu_us$infix.$suffix per_transfer=$a ref=$b ratio=$(ratio "$a" "$b") (CPU of the" \
+        "nodes, the client process and Redis against the reference process and Redis)"
 }
-per msgs 11 12 "service messages: both nodes' against the reference process's"
-per redis_cmds 7 8 "Redis commands sent"
-per cpu_us 9 10 "CPU of the nodes, the client process and Redis against the reference process and Redis"
+medians "" 1 3 4 7 9 11
+medians ".one_node" 13 14 15 16 17 18
