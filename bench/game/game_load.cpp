@@ -182,10 +182,10 @@ int main(int argc, char** argv) {
     std::string line;
     // Past the deadline no give starts; the ones in flight are waited for, as the Lua client does.
     while (in_flight > 0) {
-        int n = ::epoll_wait(ep, events, 64, 1000);
+        int n = ::epoll_wait(ep, events, 64, 10000);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) die(std::string("epoll_wait: ") + std::strerror(errno));
-        if (n == 0) die("no reply for a second");
+        if (n == 0) die("no reply for 10 s");
         for (int e = 0; e < n; ++e) {
             Player& p = *static_cast<Player*>(events[e].data.ptr);
             char buf[4096];
