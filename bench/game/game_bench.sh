@@ -25,7 +25,8 @@
 # pipeline), and the CPU of everything on the path (game: both nodes, the client process and
 # redis-server; ref: the reference process and redis-server). GAME_BENCH_COMMANDS=1 also prints
 # (on stderr, one server only) the Redis commands per transfer by name, scripts' included, and
-# the CPU per transfer of the nodes, the client process and Redis apart. GAME_BENCH_NODE_CONFIG
+# the CPU per transfer of the nodes, the client process and Redis apart, and Redis's reads and
+# writes (system calls on its clients' sockets) per transfer. GAME_BENCH_NODE_CONFIG
 # is added to both nodes' config (e.g. "worker_spin = 0"). The players are a C++ client
 # (bench/game/game_load); GAME_BENCH_CLIENT=lua plays them from a Lua service as before.
 # With "cluster" the nodes and the reference share a Redis Cluster (3 masters with a replica
@@ -170,6 +171,9 @@ figure() {
         # Redis commands per transfer by name (one server), on stderr.
         redis-cli -p "$port" info commandstats | tr -d '\r' | awk -F'[:=,]' -v n="$(awk '{print $7}' <<< "$line")" \
             -v w="$label" '/^cmdstat_/ {printf "# %s %s %.2f per transfer\n", w, substr($1, 9), $3 / n}' >&2
+        redis-cli -p "$port" info stats | tr -d '\r' | awk -F: -v n="$(awk '{print $7}' <<< "$line")" \
+            -v w="$label" '$1 == "total_reads_processed" {r = $2} $1 == "total_writes_processed" {
+                x = $2} END {printf "# %s redis reads %.2f writes %.2f per transfer\n", w, r / n, x / n}' >&2
         awk -v b="$before" -v a="$after" -v w="$label" '{
             split(b, x, " "); split(a, y, " "); n = $7 > 0 ? $7 : 1
             printf "# %s cpu_us per transfer: nodes %.0f client %.0f redis %.0f\n", w,
