@@ -110,7 +110,8 @@ NodeKeys build() {
         .integer("cluster_heartbeat", 10, kIntMax)
         .integer("cluster_peer_timeout", 20, kIntMax)
         .integer("cluster_max_message", 1024, kIntMax)
-        .integer("cluster_send_queue", 1, int64_t(1) << 22);
+        .integer("cluster_send_queue", 1, int64_t(1) << 22)
+        .integer("cluster_max_serving", 1, kIntMax);
     // skynet's clustername file: checked by check_cluster_file.
     keys.path("cluster", Path::only);
     // skynet's keys that mean nothing here: say so instead of "unknown key".

@@ -57,6 +57,10 @@
 //   link:serve(s, ls, id)             local session s serves the peer's request ls on
 //                                     connection id (0: drop its answer)
 //   link:served(s) -> ls, id | nil    takes that record (an answer the direct path left to Lua)
+//   link:serving_limit(max, text)     at most max requests served at once; the direct path
+//                                     answers one past it with the error text
+//   link:admit() -> bool              whether one more request may be served (false past the
+//                                     limit, logged once until half of it is answered)
 //   link:count(requests, sent_bytes, served, received_bytes)
 //                                     the counters (skynet.metrics) the direct path adds to
 //   link:peer(name)                   the peer's name, for the direct path's log lines
@@ -573,6 +577,21 @@ int l_served(lua_State* L) {
     return 2;
 }
 
+int l_serving_limit(lua_State* L) {
+    Link* link = check_link(L);
+    const lua_Integer max = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, max >= 1, 2, "not a positive count");
+    size_t len = 0;
+    const char* text = luaL_checklstring(L, 3, &len);
+    link->direct.limit_serving(size_t(max), std::string(text, len));
+    return 0;
+}
+
+int l_admit(lua_State* L) {
+    lua_pushboolean(L, check_link(L)->direct.admit());
+    return 1;
+}
+
 int l_count(lua_State* L) {
     Link* link = check_link(L);
     cluster::DirectPath::Counters c;
@@ -633,7 +652,8 @@ extern "C" int luaopen_skynet_cluster_core(lua_State* L) {
         {"discard", l_discard}, {"limits", l_limits},       {"direct", l_direct},
         {"session", l_session}, {"serve", l_serve},         {"served", l_served},
         {"count", l_count},     {"last_send", l_last_send}, {"taken", l_taken},
-        {"peer", l_peer},       {"last_recv", l_last_recv}, {nullptr, nullptr}};
+        {"peer", l_peer},       {"last_recv", l_last_recv}, {"serving_limit", l_serving_limit},
+        {"admit", l_admit},     {nullptr, nullptr}};
     register_class(L, kLinkMeta, methods, l_gc);
     const luaL_Reg router_methods[] = {{"id", l_router_id},           {"add", l_router_add},
                                        {"take", l_router_take},       {"close", l_router_close},

@@ -58,7 +58,27 @@ bool DirectPath::served(int32_t s, uint32_t* ls, int32_t* id) {
     *ls = it->second.ls;
     *id = it->second.id;
     serving_.erase(it);
+    if (serving_.size() <= max_serving_ / 2) full_logged_ = false;
     return true;
+}
+
+void DirectPath::limit_serving(size_t max, std::string text) {
+    max_serving_ = max;
+    full_text_ = std::move(text);
+}
+
+bool DirectPath::admit() {
+    if (serving_.size() < max_serving_) return true;
+    if (!full_logged_ && host_) {
+        full_logged_ = true;
+        char line[400];
+        std::snprintf(line, sizeof line,
+                      "cluster: calls of node %s refused: %zu of them wait for an answer here "
+                      "(cluster_max_serving)",
+                      peer_.c_str(), serving_.size());
+        host_->service().log(line);
+    }
+    return false;
 }
 
 bool DirectPath::take(Message& msg) {
@@ -102,6 +122,7 @@ bool DirectPath::response(Message& msg) {
         return false;
     }
     serving_.erase(it);
+    if (serving_.size() <= max_serving_ / 2) full_logged_ = false;
     ++answers_taken_;
     write();
     return true;
@@ -177,6 +198,8 @@ bool DirectPath::frames(Message& msg) {
                                              : std::string(r.name).c_str());
                 self.log(line);
             }
+        } else if (!admit()) {
+            refuse(r.ls, full_text_.data(), full_text_.size());
         } else {
             const int32_t s = self.new_session();
             serving_[s] = Served{r.ls, id_};

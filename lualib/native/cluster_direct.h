@@ -72,6 +72,15 @@ class DirectPath final : public MessageFilter {
     void serve(int32_t s, uint32_t ls, int32_t id);
     // Takes request s's record (false when there is none).
     bool served(int32_t s, uint32_t* ls, int32_t* id);
+    // At most `max` requests of the peer are served at once (cluster_max_serving): one past it is
+    // answered at once with `text` instead of reaching its service, here and in the link's Lua
+    // (which asks admit()).
+    void limit_serving(size_t max, std::string text);
+    // Whether one more request may be served; false past the limit, with a log line the first
+    // time (again once the records fell to half the limit).
+    bool admit();
+    const std::string& full_text() const { return full_text_; }
+    size_t serving() const { return serving_.size(); }
 
     // The link's metrics (they outlive this object), which this path adds to: requests (calls and
     // pushes) written, frame bytes written, requests of the peer handed out, bytes read.
@@ -88,7 +97,7 @@ class DirectPath final : public MessageFilter {
     // before the first.
     uint64_t last_send() const { return last_send_; }
     uint64_t last_recv() const { return last_recv_; }
-    // Requests and answers written here so far.
+    // Requests and answers written here so far; requests of the peer handed out here.
     uint64_t requests() const { return requests_taken_; }
     uint64_t answers() const { return answers_taken_; }
     uint64_t served() const { return served_taken_; }
@@ -129,6 +138,9 @@ class DirectPath final : public MessageFilter {
     uint32_t next_ls_ = 0;
     bool wrapped_ = false;
     std::unordered_map<int32_t, Served> serving_;
+    size_t max_serving_ = SIZE_MAX;
+    std::string full_text_;
+    bool full_logged_ = false;  // the limit's log line was written and not re-armed
     std::vector<Payload> frames_;
     std::vector<Incoming> incoming_;  // scratch of frames()
     Counters counters_;

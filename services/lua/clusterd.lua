@@ -18,7 +18,7 @@ local metrics = require "skynet.metrics"
 local format, sunpack = string.format, string.unpack
 
 local conf = nil        -- name, listen, epoch, secret, heartbeat, peer_timeout, max_message,
-                        -- send_queue_kb, part
+                        -- send_queue_kb, part, max_serving
 local nodes = {}        -- name -> {address, epoch (membership), since (ms)}
 local static = true     -- nodes come from a static list (else from the membership)
 local membership = nil  -- the membership object (Redis) when used
@@ -52,7 +52,7 @@ local function link_config(address)
     return {
         address = address, epoch = conf.epoch, secret = conf.secret, heartbeat = conf.heartbeat,
         peer_timeout = conf.peer_timeout, max_message = conf.max_message,
-        send_queue_kb = conf.send_queue_kb, part = conf.part,
+        send_queue_kb = conf.send_queue_kb, part = conf.part, max_serving = conf.max_serving,
     }
 end
 
@@ -253,7 +253,7 @@ function CMD.OPEN(arg)
     if type(arg) == "table" then
         local known = { name = "string", listen = "string", nodes = "table", secret = "string",
             heartbeat = "number", peer_timeout = "number", max_message = "number",
-            send_queue_kb = "number", ttl = "number" }
+            send_queue_kb = "number", ttl = "number", max_serving = "number" }
         for k, v in pairs(arg) do
             if not known[k] then error(format("cluster.open: unknown option %s", tostring(k)), 0) end
             if type(v) ~= known[k] then
@@ -463,6 +463,7 @@ local function init()
         name = set.name, listen = set.listen, secret = set.secret, ttl = set.ttl,
         heartbeat = set.heartbeat, peer_timeout = set.peer_timeout,
         max_message = set.max_message, send_queue_kb = set.send_queue_kb,
+        max_serving = set.max_serving,
         -- a static list's epoch: random (the membership gives growing ones at join)
         epoch = (core.random(8):gsub(".", function(c) return format("%02x", c:byte()) end)),
         part = 65536,

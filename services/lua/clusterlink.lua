@@ -41,7 +41,8 @@ local PTYPE_CLUSTER = 13
 local REQUEST, RESPONSE = 16, 17
 
 local conf = {}        -- from clusterd: address, epoch, secret, heartbeat, peer_timeout (ms),
-                       -- max_message, send_queue_kb, part (bytes)
+                       -- max_message, send_queue_kb, part (bytes), max_serving
+local serving_full = nil -- the error a call of the peer gets past conf.max_serving (CONFIG)
 local out = nil        -- core.link that builds the frames this side sends; its direct path
                        -- (out:direct) also holds the link sessions and the requests of the
                        -- peer that local services are answering (out:serve)
@@ -356,6 +357,9 @@ local function incoming_request(c, ls, push, address, data, size)
             skynet.error(format("cluster: push from node %s to %s dropped: service is dead",
                 peername, tostring(address)))
         end
+    elseif not out:admit() then
+        trash(data, size)
+        respond(c, ls, false, serving_full)
     else
         serve(c, ls, address, target, data, size)
     end
@@ -686,6 +690,10 @@ function CMD.CONFIG(c)
         out:count(cm.sent, cm.sent_bytes, cm.served, cm.received_bytes)
         out:peer(peername)
     end
+    serving_full = format(
+        "node %s: %d calls of node %s already wait for an answer (cluster_max_serving)",
+        myname, conf.max_serving, peername)
+    out:serving_limit(conf.max_serving, serving_full)
     skynet.send(bulk, "lua", "CONF", conf.max_message, conf.part)
     -- The heartbeat runs from the first configuration on (it reads conf's periods).
     if first then skynet.timeout(10, heartbeat) end

@@ -105,6 +105,9 @@ TEST(ConfigKeys, EachBadValueIsRefusedWithFileLineAndKey) {
         {"cluster_send_queue = 0\n",
          "node.lua:1: key 'cluster_send_queue': expected an integer between 1 and 4194304, got "
          "'0'"},
+        {"cluster_max_serving = 0\n",
+         "node.lua:1: key 'cluster_max_serving': expected an integer between 1 and 2147483647, "
+         "got '0'"},
         {"cluster_heartbeat = 2000\ncluster_peer_timeout = 2000\n",
          "node.lua:2: key 'cluster_peer_timeout': 2000 ms is not more than cluster_heartbeat "
          "(2000 ms): a quiet peer would be declared dead between two pings"},
@@ -205,7 +208,8 @@ TEST(ConfigKeys, GoodValuesPass) {
                        "cluster_heartbeat = 1000\n"
                        "cluster_peer_timeout = 3000\n"
                        "cluster_max_message = 16777216\n"
-                       "cluster_send_queue = 65536\n"),
+                       "cluster_send_queue = 65536\n"
+                       "cluster_max_serving = 65536\n"),
               "");
     // skynet's clustername style in the config itself.
     EXPECT_EQ(problems("cluster_nodes = { node1 = \"127.0.0.1:9001\", node2 = \"[::1]:9002\" }\n"),

@@ -12,6 +12,8 @@
 --   cluster_peer_timeout            ms of silence after which a peer is dead (3000)
 --   cluster_max_message             largest message in bytes (16 MB)
 --   cluster_send_queue              KB a link may queue before calls fail (65536)
+--   cluster_max_serving             calls of one peer that this node's services may be
+--                                   answering at once; more are refused (65536)
 -- services/config_keys.cpp declares the same keys for the check at start-up; the checks here
 -- cover what changes later (the file at a reload, a table given to cluster.reload).
 --
@@ -30,6 +32,7 @@ M.DEFAULTS = {
     peer_timeout = 3000,
     max_message = 16 * 1024 * 1024,
     send_queue_kb = 65536,
+    max_serving = 65536,
 }
 
 local function quoted(v)
@@ -184,7 +187,7 @@ end
 
 -- The cluster's settings from the config, defaults filled in: name (nil when unset), listen,
 -- secret (nil when neither the key nor SKYHIVE_CLUSTER_SECRET is set), ttl, heartbeat,
--- peer_timeout (ms), max_message (bytes), send_queue_kb.
+-- peer_timeout (ms), max_message (bytes), send_queue_kb, max_serving.
 function M.settings(getenv)
     getenv = reader(getenv)
     local d = M.DEFAULTS
@@ -197,6 +200,7 @@ function M.settings(getenv)
         peer_timeout = integer(getenv, "cluster_peer_timeout", d.peer_timeout, 20),
         max_message = integer(getenv, "cluster_max_message", d.max_message, 1024),
         send_queue_kb = integer(getenv, "cluster_send_queue", d.send_queue_kb, 1),
+        max_serving = integer(getenv, "cluster_max_serving", d.max_serving, 1),
     }
     if s.secret == "" then s.secret = nil end
     if s.name ~= nil and not M.is_name(s.name) then

@@ -165,6 +165,34 @@ t.run(function()
         skynet.error("test_nodes_fault: no non-loopback address here: the loopback-only check skipped")
     end
 
+    -- A caller whose calls a service of this node holds unanswered is bounded too: past
+    -- cluster_max_serving the node refuses its calls at once, on the direct path (a call to
+    -- ".target", handed out in C++) and through the link's Lua (an "@name"), and serves them
+    -- again once the held ones are answered.
+    local sv = skynet.newservice "clusterd"
+    local svaddr = skynet.call(sv, "lua", "OPEN", { name = "sv", listen = "127.0.0.1:0",
+        max_serving = 3 })
+    skynet.call(sv, "lua", "REGISTER", "t", target)
+    local cl = node("cl", nil, { sv = svaddr })
+    local svlink = skynet.call(cl, "lua", "LINK", "sv")
+    t.eq(skynet.call(svlink, "cluster", ".target", "echo", "up"), "up", "the link is up")
+    local held = 0
+    for i = 1, 3 do
+        skynet.fork(function()
+            t.eq(skynet.call(svlink, "cluster", ".target", "sleep", 100, i), i, "a held call")
+            held = held + 1
+        end)
+    end
+    local full = "node sv: 3 calls of node cl already wait for an answer (cluster_max_serving)"
+    skynet.sleep(20) -- the three calls reach the target (each is held for a second)
+    t.raises({ full }, skynet.call, svlink, "cluster", ".target", "echo", "direct")
+    t.raises({ full }, skynet.call, svlink, "cluster", "@t", "echo", "through Lua")
+    skynet.send(svlink, "cluster", ".target", "note", "a push is not a call")
+    t.wait_until(function() return held == 3 end, 200, "the held calls answered")
+    t.eq(skynet.call(svlink, "cluster", ".target", "echo", "again"), "again", "served again")
+    t.eq(skynet.call(svlink, "cluster", "@t", "echo", "again"), "again", "through Lua again")
+    t.eq(skynet.call(target, "lua", "count"), 1, "the push reached its service")
+
     -- The node stops while a call is still queued for a link that is connecting (a listener
     -- that never answers the HELLO, with a handshake timeout longer than the test): the call's
     -- frames go with the link's Lua state (the sanitizer build reports them as leaked if not).
