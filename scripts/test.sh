@@ -5,7 +5,9 @@
 #   1. AddressSanitizer + UndefinedBehaviorSanitizer build: every test but the Redis Cluster
 #      scenarios (label cluster: minutes of real clusters that run Lua over the same C++
 #      paths as the other Redis tests; the slot function's unit tests stay in);
-#   2. ThreadSanitizer build: the tests labelled core, net and services (the threaded parts);
+#   2. ThreadSanitizer build: the tests labelled core, net and services (the threaded parts) and
+#      the Lua tests (a whole node: socket thread, workers, guests), but the Redis Cluster ones
+#      and three that outlast their own timeouts at TSan's speed (CMakePresets.json names them);
 #   3. libFuzzer targets (clang), each for a bounded time;
 #   4. the plain build (the one the README runs): every test, benchmarks compiled.
 # The long game soak (ctest label "soak", 5 minutes) runs in no stage (the test presets leave it
@@ -55,7 +57,7 @@ stage "asan+ubsan build" configure_build asan
 stage "asan+ubsan tests" run_tests asan
 
 stage "tsan build" configure_build tsan
-stage "tsan tests (core, net, services)" run_tests tsan
+stage "tsan tests (core, net, services, lua)" run_tests tsan
 
 if command -v clang++ >/dev/null 2>&1; then
     stage "fuzz build" configure_build fuzz
