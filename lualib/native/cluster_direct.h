@@ -79,8 +79,6 @@ class DirectPath final : public MessageFilter {
     // Whether one more request may be served; false past the limit, with a log line the first
     // time (again once the records fell to half the limit).
     bool admit();
-    const std::string& full_text() const { return full_text_; }
-    size_t serving() const { return serving_.size(); }
 
     // The link's metrics (they outlive this object), which this path adds to: requests (calls and
     // pushes) written, frame bytes written, requests of the peer handed out, bytes read.

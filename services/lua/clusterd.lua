@@ -260,6 +260,10 @@ function CMD.OPEN(arg)
                 error(format("cluster.open: option %s: a %s expected, got %s", k, known[k],
                     tostring(v)), 0)
             end
+            if k == "max_serving" and not (math.tointeger(v) and v >= 1) then
+                error(format("cluster.open: option max_serving: a positive integer expected, got %s",
+                    tostring(v)), 0)
+            end
         end
         for k, v in pairs(arg) do
             if k ~= "nodes" then conf[k] = v end

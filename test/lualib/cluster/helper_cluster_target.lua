@@ -9,10 +9,15 @@ local CMD = {}
 function CMD.echo(...) return ... end
 function CMD.node() return os.getenv "SKYHIVE_TEST_NODE_NAME" end
 function CMD.boom(text) error(text) end
+local sleeping = 0
 function CMD.sleep(cs, v)
+    sleeping = sleeping + 1
     skynet.sleep(cs)
+    sleeping = sleeping - 1
     return v
 end
+-- how many sleep calls are in progress
+function CMD.sleeping() return sleeping end
 function CMD.size(s) return #s end
 function CMD.blob(n) return string.rep("x", n) end
 function CMD.note(v) notes[#notes + 1] = v end

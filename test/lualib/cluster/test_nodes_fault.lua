@@ -3,7 +3,8 @@
 -- garbage (its link closes, the node serves the others), a peer that stops reading (the send
 -- queue fills and calls fail at once), a peer that never answers the handshake (the calls
 -- queued meanwhile are bounded, and fail), wrong and missing secrets, a peer that is not on
--- loopback when there is no secret, a node that stops while calls wait for a connection.
+-- loopback when there is no secret, a peer whose calls a service holds unanswered (bounded by
+-- cluster_max_serving), a node that stops while calls wait for a connection.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 local frame = require "skynet.cluster.frame"
@@ -170,6 +171,8 @@ t.run(function()
     -- ".target", handed out in C++) and through the link's Lua (an "@name"), and serves them
     -- again once the held ones are answered.
     local sv = skynet.newservice "clusterd"
+    t.raises({ "cluster.open: option max_serving: a positive integer expected, got 0" },
+        skynet.call, sv, "lua", "OPEN", { max_serving = 0 })
     local svaddr = skynet.call(sv, "lua", "OPEN", { name = "sv", listen = "127.0.0.1:0",
         max_serving = 3 })
     skynet.call(sv, "lua", "REGISTER", "t", target)
@@ -179,16 +182,17 @@ t.run(function()
     local held = 0
     for i = 1, 3 do
         skynet.fork(function()
-            t.eq(skynet.call(svlink, "cluster", ".target", "sleep", 100, i), i, "a held call")
+            t.eq(skynet.call(svlink, "cluster", ".target", "sleep", 300, i), i, "a held call")
             held = held + 1
         end)
     end
     local full = "node sv: 3 calls of node cl already wait for an answer (cluster_max_serving)"
-    skynet.sleep(20) -- the three calls reach the target (each is held for a second)
+    t.wait_until(function() return skynet.call(target, "lua", "sleeping") == 3 end, 200,
+        "the three held calls at the target (each held for 3 s)")
     t.raises({ full }, skynet.call, svlink, "cluster", ".target", "echo", "direct")
     t.raises({ full }, skynet.call, svlink, "cluster", "@t", "echo", "through Lua")
     skynet.send(svlink, "cluster", ".target", "note", "a push is not a call")
-    t.wait_until(function() return held == 3 end, 200, "the held calls answered")
+    t.wait_until(function() return held == 3 end, 500, "the held calls answered")
     t.eq(skynet.call(svlink, "cluster", ".target", "echo", "again"), "again", "served again")
     t.eq(skynet.call(svlink, "cluster", "@t", "echo", "again"), "again", "through Lua again")
     t.eq(skynet.call(target, "lua", "count"), 1, "the push reached its service")
