@@ -9,7 +9,8 @@
 // With a connection count, only that round-trip figure is measured; with `ours` or `ref` as well,
 // only that server, once, printing its round trips in total (for perf stat / strace runs, whose
 // counts then divide by round trips). LUA_ECHO_BATCH_WRITES=0 runs the node with
-// socket_batch_writes = false (each reply written at once), for comparing the two.
+// socket_batch_writes = false (each reply written at once), for comparing the two;
+// LUA_ECHO_NODE_CONFIG adds its text to the node's config (e.g. "worker_spin = 0").
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
                          "bootstrap = \"snlua bench_echo_raw\"\n"
                          "luaservice = \"./bench/socket/?.lua;./services/lua/?.lua\"\n"
                          "lua_path = \"./lualib/?.lua;./lualib/?/init.lua\"\n";
+    if (const char* extra = std::getenv("LUA_ECHO_NODE_CONFIG"))
+        config += std::string(extra) + "\n";
     auto node = bench::start_runtime(config, SKYHIVE_SOURCE_DIR "/lua_echo_bench");
     if (!node) return 1;
     const int port = bench::wait_for_env_port(*node, "bench_echo_port");
