@@ -63,7 +63,8 @@ Node::Node(NodeOptions options, Config config)
         env_.put(key, entry.value);
     modules_.add("logger", make_logger);
     modules_.set_cpath(options_.cpath);
-    scheduler_ = std::make_unique<Scheduler>(*this, options_.threads, options_.spin_us);
+    scheduler_ = std::make_unique<Scheduler>(*this, options_.threads, options_.spin_us,
+                                             options_.guest_budget_us);
     timer_ = std::make_unique<Timer>([this](std::vector<TimerEvent>& due) {
         for (const TimerEvent& ev : due) {
             Message m{Handle(), ev.session, MessageType::response, Payload()};

@@ -31,8 +31,11 @@ class Timer;
 class Monitor;
 
 struct NodeOptions {
-    int threads = 2;                       // workers
-    int spin_us = 50;                      // an idle worker polls this long before parking
+    int threads = 2;   // workers
+    int spin_us = 50;  // an idle worker polls this long before parking
+    // What one delivery runs on the socket thread (a guest: an event's service and the chain it
+    // starts) stops taking messages this long after it began; the workers run the rest.
+    int guest_budget_us = 1000;
     uint8_t node_id = 0;                   // harbor: the high 8 bits of every handle
     uint32_t monitor_threshold_ms = 5000;  // a message running longer than this is reported
     std::string logger;                    // log file; empty = stdout

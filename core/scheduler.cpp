@@ -68,6 +68,9 @@ struct Scheduler::Worker {
     // ran inline in this round (hold_wakes clears it), to tell a handler that overran from a
     // thread that was preempted.
     RunMark mark;
+    // Guests: cycle_now() at which the delivery being run has spent its budget (set where
+    // one begins: run_here outside any handler, release_wakes).
+    uint64_t budget_end = 0;
 };
 
 namespace {
@@ -90,12 +93,13 @@ int Scheduler::weight_of(int worker_index) {
     return worker_index < int(std::size(table)) ? table[worker_index] : 0;
 }
 
-Scheduler::Scheduler(Node& node, int threads, int spin_us)
+Scheduler::Scheduler(Node& node, int threads, int spin_us, int guest_budget_us)
     : node_(node),
       id_(next_scheduler_id.fetch_add(1, std::memory_order_relaxed)),
       spin_cycles_(uint64_t(double(std::max(0, spin_us)) * 1000.0 / ns_per_cycle())),
       stale_spin_cycles_(uint64_t(kStaleSpinUs * 1000.0 / ns_per_cycle())),
       overrun_cycles_(uint64_t(double(kGuestOverrunMs) * 1e6 / ns_per_cycle())),
+      budget_cycles_(uint64_t(double(std::max(1, guest_budget_us)) * 1e3 / ns_per_cycle())),
       deferred_flush_cycles_(uint64_t(deferred::kDeferredFlushUs * 1000.0 / ns_per_cycle())),
       parkers_(std::make_unique<Parker[]>(size_t(std::max(1, threads)))) {
     workers_count_ = std::max(1, threads);
@@ -172,6 +176,7 @@ bool Scheduler::run_here(Mailbox* mb) {
     // inner one gets its own slot) and the monitor watches the inner service until it returns.
     const uint32_t outer = g->state->dest.load(std::memory_order_relaxed);
     if (outer != 0 && g->nested) return false;
+    if (outer == 0) g->budget_end = cycle_now() + budget_cycles_;
     run_guest_batch(*g, mb, outer);
     if (outer == 0) run_guest_chain(*g);
     return true;
@@ -184,7 +189,7 @@ void Scheduler::run_guest_chain(Worker& g) {
         Mailbox* next = g.slots[g.slots_head];
         g.slots_head = uint8_t((g.slots_head + 1) % kGuestSlots);
         --g.slots_len;
-        if (hops == kGuestChain) {
+        if (hops == kGuestChain || cycle_now() >= g.budget_end) {
             queue_.push(next);
             while (g.slots_len > 0) {
                 queue_.push(g.slots[g.slots_head]);
@@ -229,6 +234,7 @@ void Scheduler::run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer) {
             report_overrun(*svc, cycles_to_ns(t1 - t0) / 1'000'000);
         t0 = t1;
         ++count;
+        if (t1 >= g.budget_end) break;  // the rest of the batch goes to the workers
     }
     account(svc->stats_, state, count, t0 - first);
     svc->stats_.inline_messages.store(
@@ -308,7 +314,10 @@ bool Scheduler::RunMark::only_preempted_since(uint64_t limit_ns) const {
 void Scheduler::release_wakes() {
     assert(tls_held == this && "Scheduler::release_wakes without hold_wakes");
     // What run_on_guest left in the slot outside a handler runs now, its wake-ups still held.
-    if (on_guest() && tls_guest->slots_len > 0) run_guest_chain(*tls_guest);
+    if (on_guest() && tls_guest->slots_len > 0) {
+        tls_guest->budget_end = cycle_now() + budget_cycles_;
+        run_guest_chain(*tls_guest);
+    }
     tls_held = nullptr;
     if (std::exchange(tls_wake_due, false)) notify();
 }

@@ -70,7 +70,12 @@ enum class Wake : uint8_t { deferred, now };
 class Scheduler {
   public:
     // spin_us: how long an idle worker polls before parking; 0 parks at once.
-    Scheduler(Node& node, int threads, int spin_us);
+    // guest_budget_us: what one delivery may run on a guest (the event's own batch, run_here,
+    // or the services left for release_wakes, with the chain they start) stops taking messages
+    // once this much wall time has passed since it began; the workers run what is left. So a
+    // chain of handlers that each stay under kGuestOverrunMs cannot keep the socket thread from
+    // its other sockets for kGuestChain * kGuestBatch of them. At least one message always runs.
+    Scheduler(Node& node, int threads, int spin_us, int guest_budget_us = 1000);
     ~Scheduler();
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
@@ -163,8 +168,8 @@ class Scheduler {
     // Runs up to kGuestBatch of mb's messages on guest g (run_here's body); outer: the service g
     // was running when it got here (0: none), which it runs again afterwards.
     void run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer);
-    // Runs what waits in g's slots, and what those runs leave there, up to kGuestChain; the
-    // rest goes to the workers.
+    // Runs what waits in g's slots, and what those runs leave there, up to kGuestChain or
+    // until g's budget is spent; the rest goes to the workers.
     void run_guest_chain(Worker& g);
     // A message run_here ran took `ms`: tells the module, logs a warning.
     void report_overrun(Service& svc, uint64_t ms);
@@ -188,6 +193,7 @@ class Scheduler {
     uint64_t spin_cycles_ = 0;                        // spin_us in cycle_now() ticks
     uint64_t stale_spin_cycles_ = 0;                  // see notify()
     uint64_t overrun_cycles_ = 0;                     // kGuestOverrunMs in cycle_now() ticks
+    uint64_t budget_cycles_ = 0;                      // guest_budget_us, likewise
     uint64_t deferred_flush_cycles_ = 0;              // deferred::kDeferredFlushUs, likewise
     std::atomic<int> spinning_{0};                    // 1 while a worker polls the queue
     alignas(64) std::atomic<uint64_t> spin_poll_{0};  // cycle_now() of the spinner's last poll

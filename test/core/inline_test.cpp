@@ -55,12 +55,28 @@ void add_probe_module(Node& node, const std::string& name, Probe& p, bool inline
     });
 }
 
+// The tests that count what ran on the guest take the time budget out of it: a producer thread
+// preempted for a millisecond on a busy host would otherwise hand the rest to the workers.
+NodeOptions unbudgeted_options() {
+    NodeOptions o = quiet_options();
+    o.guest_budget_us = 60'000'000;
+    return o;
+}
+
+// The budget the budget tests run with.
+constexpr int kBudgetUs = 1000;
+NodeOptions budgeted_options() {
+    NodeOptions o = quiet_options();
+    o.guest_budget_us = kBudgetUs;
+    return o;
+}
+
 Message socket_message(int32_t session = 0) {
     return Message{Handle(), session, MessageType::socket, Payload()};
 }
 
 TEST(InlineEvents, SocketEventForAnIdleOptedInServiceRunsOnTheDeliveringThread) {
-    Node node(quiet_options());
+    Node node(unbudgeted_options());
     Probe opted, plain;
     add_probe_module(node, "opted", opted, true);
     add_probe_module(node, "plain", plain, false);
@@ -94,7 +110,7 @@ TEST(InlineEvents, SocketEventForAnIdleOptedInServiceRunsOnTheDeliveringThread) 
 TEST(InlineEvents, WhatAnInlineHandlerSendsToAnOptedInServiceRunsThereAfterIt) {
     // a (opted in) gets a socket event and sends b (opted in) and c (not) a message each: b runs
     // on the delivering thread once a's handler has returned, c on a worker.
-    Node node(quiet_options());
+    Node node(unbudgeted_options());
     Probe b, c;
     add_probe_module(node, "b", b, true);
     add_probe_module(node, "c", c, false);
@@ -136,7 +152,7 @@ TEST(InlineEvents, ServicesAnInlineHandlerSendsToRunThereInOrderUpToTheSlots) {
     // the delivering thread after a's handler, in the order a sent to them; the last, with the
     // slots full, on a worker.
     constexpr int kTargets = Scheduler::kGuestSlots + 1;
-    Node node(quiet_options());
+    Node node(unbudgeted_options());
     Probe target[kTargets];
     std::vector<int> order;  // targets run on the delivering thread, in turn
     std::mutex order_lock;
@@ -188,7 +204,7 @@ TEST(InlineEvents, WhatAGuestSendsOutsideAHandlerRunsThereWhenItReleasesItsWakes
     // service inline sends an opted-in idle service a plain message while it holds its wake-ups;
     // the service runs there when they are released, not inside send(). Without the hold, it
     // goes to a worker.
-    Node node(quiet_options());
+    Node node(unbudgeted_options());
     Probe a, b;
     add_probe_module(node, "a", a, true);
     add_probe_module(node, "b", b, true);
@@ -212,11 +228,18 @@ TEST(InlineEvents, WhatAGuestSendsOutsideAHandlerRunsThereWhenItReleasesItsWakes
     EXPECT_EQ(b.ran_on[1].load(), 20u) << "the last one, sent without a hold, ran on a worker";
 }
 
-TEST(InlineEvents, AChainOnTheGuestStopsAfterKGuestChainHops) {
-    // Two opted-in services that answer each other forever-ish: the guest runs a few hops after
-    // the event, then hands the rest to the workers; nothing is lost.
-    constexpr int kHops = 200;
-    Node node(quiet_options());
+// Spins for `us` microseconds of wall time, as a handler that computes does.
+void spin_for_us(int us) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+}
+
+// Two opted-in services that answer each other `hops` times in all, each hop computing for
+// `hop_us`, started by one socket event delivered from a producer thread. Returns how many of the
+// hops ran on that thread (the guest), once all of them have run.
+int hops_on_guest(NodeOptions options, int hops_total, int hop_us) {
+    Node node(std::move(options));
     std::atomic<int> hops{0};
     std::atomic<int> on_guest{0};
     Handle peer[2];
@@ -226,28 +249,101 @@ TEST(InlineEvents, AChainOnTheGuestStopsAfterKGuestChainHops) {
             m->inline_events = true;
             m->on_msg = [&, k](Service& self, Message&) {
                 if (tls_producer == 1) on_guest++;
-                if (++hops < kHops) self.send(peer[1 - k], MessageType::text, 0, Payload());
+                if (hop_us > 0) spin_for_us(hop_us);
+                if (++hops < hops_total) self.send(peer[1 - k], MessageType::text, 0, Payload());
             };
             return m;
         });
     }
-    ASSERT_TRUE(node.start());
+    EXPECT_TRUE(node.start());
     peer[0] = node.launch("pp0", "").value();
     peer[1] = node.launch("pp1", "").value();
     std::thread t([&] {
         tls_producer = 1;
-        ASSERT_TRUE(node.deliver(peer[0], socket_message()));
+        EXPECT_TRUE(node.deliver(peer[0], socket_message()));
     });
     t.join();
-    ASSERT_TRUE(wait_until([&] { return hops.load() == kHops; }));
-    // The event itself, then kGuestChain hops from the slot.
-    EXPECT_EQ(on_guest.load(), 1 + Scheduler::kGuestChain);
+    EXPECT_TRUE(wait_until([&] { return hops.load() == hops_total; })) << "a hop was lost";
+    return on_guest.load();
+}
+
+TEST(InlineEvents, AChainOnTheGuestStopsAfterKGuestChainHops) {
+    // Services that answer each other forever-ish: the guest runs a few hops after the event,
+    // then hands the rest to the workers; nothing is lost. The event itself, then kGuestChain
+    // hops from the slot.
+    EXPECT_EQ(hops_on_guest(unbudgeted_options(), 200, 0), 1 + Scheduler::kGuestChain);
+}
+
+TEST(InlineEvents, AChainOnTheGuestStopsOnceItsTimeBudgetIsSpent) {
+    // Each hop computes for 300 us: the guest stops taking hops once its budget has passed since
+    // the event began (after four hops of 300 us it has, whatever the host's speed: a slow or
+    // preempted hop only stops it sooner); the workers run the rest and nothing is lost.
+    // Without the budget the guest runs 1 + kGuestChain of them.
+    constexpr int kHopUs = 300;
+    static_assert(kBudgetUs < 4 * kHopUs);
+    const int on_guest = hops_on_guest(budgeted_options(), 40, kHopUs);
+    EXPECT_GE(on_guest, 1) << "the event itself runs on the guest";
+    EXPECT_LE(on_guest, 4) << "no hop starts past the budget";
+}
+
+TEST(InlineEvents, ABatchOnTheGuestStopsOnceItsTimeBudgetIsSpent) {
+    // An inline handler sends an opted-in idle service eight messages; the guest runs that
+    // service's batch after it, and each message computes for 300 us: the batch stops once
+    // the budget has passed since the event began, and a worker runs the rest, in order.
+    constexpr int kMessages = int(Scheduler::kGuestBatch);
+    constexpr int kMessageUs = 300;
+    static_assert(kBudgetUs < 4 * kMessageUs);
+    Node node(budgeted_options());
+    std::atomic<int> handled{0};
+    std::atomic<int> on_guest{0};
+    std::mutex order_lock;
+    std::vector<int32_t> order;
+    Handle hb;
+    node.modules().add("b", [&] {
+        auto m = std::make_unique<FnModule>();
+        m->inline_events = true;
+        m->on_msg = [&](Service&, Message& msg) {
+            if (tls_producer == 1) on_guest++;
+            spin_for_us(kMessageUs);
+            {
+                std::lock_guard guard(order_lock);
+                order.push_back(msg.session);
+            }
+            handled++;
+        };
+        return m;
+    });
+    node.modules().add("a", [&] {
+        auto m = std::make_unique<FnModule>();
+        m->inline_events = true;
+        m->on_msg = [&](Service& self, Message&) {
+            for (int i = 1; i <= kMessages; ++i)
+                self.send(hb, MessageType::text, i, Payload());
+        };
+        return m;
+    });
+    ASSERT_TRUE(node.start());
+    hb = node.launch("b", "").value();
+    Handle ha = node.launch("a", "").value();
+    std::thread t([&] {
+        tls_producer = 1;
+        ASSERT_TRUE(node.deliver(ha, socket_message()));
+    });
+    t.join();
+    ASSERT_TRUE(wait_until([&] { return handled.load() == kMessages; }));
+    EXPECT_GE(on_guest.load(), 1);
+    EXPECT_LE(on_guest.load(), 4) << "no message starts past the budget";
+    std::vector<int32_t> expected;
+    for (int i = 1; i <= kMessages; ++i)
+        expected.push_back(i);
+    std::lock_guard guard(order_lock);
+    EXPECT_EQ(order, expected) << "the worker goes on where the guest stopped";
 }
 
 // One socket event, run inline by a thread holding its wake-ups as the socket thread does in
 // a round, whose handler does `work`; returns how many overruns the module was told of.
 int overruns_of(const std::function<void()>& work, const std::function<void()>& on_thread = {}) {
-    Node node(quiet_options());
+    Node node(unbudgeted_options());
     std::atomic<int> overruns{0};
     node.modules().add("slow", [&] {
         auto m = std::make_unique<FnModule>();
@@ -398,7 +494,7 @@ TEST(InlineEvents, NeverTwoThreadsAtOnceAndNothingLost) {
     // service ordinary messages, one per turn (so the target keeps going idle and busy): every
     // message is handled once, one at a time, some on the producers, the rest on workers.
     const int per_producer = kSanitized ? 5'000 : 50'000;
-    Node node(quiet_options());
+    Node node(unbudgeted_options());
     Probe p;
     add_probe_module(node, "target", p, true);
     ASSERT_TRUE(node.start());
@@ -438,7 +534,7 @@ TEST(InlineEvents, NeverTwoThreadsAtOnceAndNothingLost) {
 }
 
 TEST(InlineEvents, ExitInAnInlineHandlerRetiresTheServiceOnce) {
-    Node node(quiet_options());
+    Node node(unbudgeted_options());
     std::atomic<int> released{0};
     std::atomic<int> handled{0};
     node.modules().add("quitter", [&] {
