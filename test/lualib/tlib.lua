@@ -57,9 +57,14 @@ function tlib.same(a, b)
     return true
 end
 
--- Polls cond every centisecond until it holds or `cs` centiseconds pass.
+-- How much slower than a plain build this run is expected to be (SKYHIVE_TEST_SLOWDOWN, a
+-- number >= 1; the ThreadSanitizer stage sets it): tlib's own waits and watchdog stretch by it,
+-- and a test scales any other time limit of its own by it.
+tlib.slowdown = math.max(1, tonumber(os.getenv("SKYHIVE_TEST_SLOWDOWN")) or 1)
+
+-- Polls cond every centisecond until it holds or `cs` (times tlib.slowdown) centiseconds pass.
 function tlib.wait_until(cond, cs, what)
-    local deadline = skynet.now() + (cs or 500)
+    local deadline = skynet.now() + math.ceil((cs or 500) * tlib.slowdown)
     while not cond() do
         if skynet.now() > deadline then error("timed out waiting for " .. tostring(what), 2) end
         skynet.sleep(1)
@@ -82,7 +87,7 @@ end
 
 function tlib.run(body, watchdog_cs)
     skynet.start(function()
-        skynet.timeout(watchdog_cs or 3000, function()
+        skynet.timeout(math.ceil((watchdog_cs or 3000) * tlib.slowdown), function()
             skynet.error("FAIL " .. SERVICE_NAME .. ": watchdog expired (a coroutine never woke up?)")
             skynet.abort(1)
         end)

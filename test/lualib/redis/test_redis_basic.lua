@@ -11,7 +11,7 @@ t.run(function()
     -- The raw reply mode (replies = "raw"): Redis's integers, skyhive's pipeline shapes. The
     -- default, skynet's shapes, is tested in test_redis_skynet.lua.
     local db = redis.connect { host = "127.0.0.1", port = port, db = 1, name = "basic",
-        replies = "raw" }
+        replies = "raw", timeout = math.ceil(5000 * t.slowdown) }
     t.eq(db:flushdb(), "OK", "status reply -> string")
     t.eq(db:client("GETNAME"), "basic", "CLIENT SETNAME sent in the handshake")
     t.eq(db:command("CLIENT", "GETNAME"), "basic", "db:command")

@@ -72,11 +72,11 @@ t.run(function()
         end)
     end
     local pinger = skynet.newservice("helper_redis_inline_pinger", me)
-    skynet.sleep(50)
+    skynet.sleep(math.ceil(50 * t.slowdown))
     local inline_before, done_before = skynet.stat "inline", done
     stalling = true
     t.wait_until(function() return not stalling end, 1000, "an overrun on the socket thread")
-    skynet.sleep(50)
+    skynet.sleep(math.ceil(50 * t.slowdown))
     stop = true
     t.wait_until(function() return running == 0 end, 500, "coroutines")
     skynet.call(pinger, "lua", "stop")
