@@ -100,19 +100,23 @@ loglevel = "warn"
 $where
 CONF
 
+# The ports of the redis-server(s): the one server, or every node of the cluster.
+redis_ports() {
+    if [ "$mode" = cluster ]; then echo "$SKYHIVE_TEST_CLUSTER_PORTS"; else echo "$port"; fi
+}
+
 # CPU seconds of the game nodes (every thread) and of the redis-server(s), the commands
 # the Redis has processed (a cluster's: every node's; scripts' commands included), and the
 # service messages and Redis commands sent of both nodes, as "nodes redis commands msgs sent".
 node_pids=("${bench_pids[@]}")
 counters() {
-    local nodes=0 pid f ports p info rcpu=0 rcmds=0 ap state msgs=0 sent=0
+    local nodes=0 pid f p info rcpu=0 rcmds=0 ap state msgs=0 sent=0
     for pid in "${node_pids[@]}"; do
         for f in /proc/"$pid"/task/*/schedstat; do
             nodes=$((nodes + $(cut -d' ' -f1 "$f" 2>/dev/null || echo 0)))
         done
     done
-    if [ "$mode" = cluster ]; then ports="$SKYHIVE_TEST_CLUSTER_PORTS"; else ports="$port"; fi
-    for p in $ports; do
+    for p in $(redis_ports); do
         info="$(redis-cli -p "$p" info all | tr -d '\r')"
         rcpu="$(awk -F: -v s="$rcpu" '$1 == "used_cpu_sys" || $1 == "used_cpu_user" {s += $2}
             END {print s}' <<< "$info")"
@@ -149,7 +153,9 @@ one_node="${game_ports[0]},${game_ports[0]}"
 # CPU: the nodes', the bench process's and Redis's); exits on failure.
 figure() {
     local which="$1" client_ports="$2" label="$3" out before after line
-    [ -n "${GAME_BENCH_COMMANDS:-}" ] && redis-cli -p "$port" config resetstat > /dev/null
+    if [ -n "${GAME_BENCH_COMMANDS:-}" ]; then
+        for p in $(redis_ports); do redis-cli -p "$p" config resetstat > /dev/null; done
+    fi
     if [ "$which" = game ] && [ "$client" = cpp ]; then
         (cd "$root" && BENCH_ARGS="$port $client_ports $clients $seconds reset" \
             "$skyhive" "$work/bench.lua" > /dev/null 2> "$work/bench.err") ||
@@ -168,12 +174,17 @@ figure() {
         exit 1
     fi
     if [ -n "${GAME_BENCH_COMMANDS:-}" ]; then
-        # Redis commands per transfer by name (one server), on stderr.
-        redis-cli -p "$port" info commandstats | tr -d '\r' | awk -F'[:=,]' -v n="$(awk '{print $7}' <<< "$line")" \
-            -v w="$label" '/^cmdstat_/ {printf "# %s %s %.2f per transfer\n", w, substr($1, 9), $3 / n}' >&2
-        redis-cli -p "$port" info stats | tr -d '\r' | awk -F: -v n="$(awk '{print $7}' <<< "$line")" \
-            -v w="$label" '$1 == "total_reads_processed" {r = $2} $1 == "total_writes_processed" {
-                x = $2} END {printf "# %s redis reads %.2f writes %.2f per transfer\n", w, r / n, x / n}' >&2
+        # Redis commands per transfer by name, and reads and writes (a cluster's: all nodes'
+        # summed), on stderr.
+        for p in $(redis_ports); do redis-cli -p "$p" info commandstats; done | tr -d '\r' |
+            awk -F'[:=,]' -v n="$(awk '{print $7}' <<< "$line")" -v w="$label" '
+                /^cmdstat_/ {c[substr($1, 9)] += $3}
+                END {for (k in c) printf "# %s %s %.2f per transfer\n", w, k, c[k] / n}' |
+            sort >&2
+        for p in $(redis_ports); do redis-cli -p "$p" info stats; done | tr -d '\r' |
+            awk -F: -v n="$(awk '{print $7}' <<< "$line")" -v w="$label" '
+                $1 == "total_reads_processed" {r += $2} $1 == "total_writes_processed" {x += $2}
+                END {printf "# %s redis reads %.2f writes %.2f per transfer\n", w, r / n, x / n}' >&2
         awk -v b="$before" -v a="$after" -v w="$label" '{
             split(b, x, " "); split(a, y, " "); n = $7 > 0 ? $7 : 1
             printf "# %s cpu_us per transfer: nodes %.0f client %.0f redis %.0f\n", w,
