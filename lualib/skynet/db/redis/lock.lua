@@ -61,17 +61,18 @@ end
 -- `node`: this node's tag, when the caller wakes a waiter of this node the release grants the
 -- lock to (the script then publishes no notice for it).
 local function release_args(db, key, token, node, joined)
-    local one = scripts.is_cluster(db) and "0" or "1"
+    local channel = key .. ":released"
+    local mode = scripts.notice_mode(db, channel)
     if joined then
         return 5, key, key .. ":queue", key .. ":qexp", key .. ":fence", key .. ":waiters", token,
-            key .. ":released", one, node, joined.qttl, joined.fair and "1" or "0", tunpack(joined)
+            channel, mode, node, joined.qttl, joined.fair and "1" or "0", tunpack(joined)
     end
     if node then
         return 5, key, key .. ":queue", key .. ":qexp", key .. ":fence", key .. ":waiters", token,
-            key .. ":released", one, node
+            channel, mode, node
     end
     return 5, key, key .. ":queue", key .. ":qexp", key .. ":fence", key .. ":waiters", token,
-        key .. ":released", one
+        channel, mode
 end
 
 ----------------------------------------------------------------------------------------------

@@ -65,19 +65,22 @@ local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 return {0, tonumber(first[2]) - now}
 ]]
 
--- KEYS: K:wintent   ARGV: token, channel -- a writer that gave up lets readers in again.
-local drop_intent = redis.script [[
+-- KEYS: K:wintent   ARGV: token, channel, notice mode (scripts.notice_mode) -- a writer that
+-- gave up lets readers in again.
+local drop_intent = redis.script(scripts.NOTICE .. [[
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', ARGV[2], '')
+notice(ARGV[2], '')
 return 1
-]]
+]])
 
 local _, new_token = scripts.tokens("w")
 local run = scripts.run
 
-local function release_args(key, token)
-    return 4, key, key .. ":queue", key .. ":qexp", key .. ":fence", token, key .. ":released"
+local function release_args(db, key, token)
+    local channel = key .. ":released"
+    return 4, key, key .. ":queue", key .. ":qexp", key .. ":fence", token, channel,
+        scripts.notice_mode(db, channel)
 end
 
 local write_ops = {}
@@ -90,7 +93,7 @@ function write_ops.extend(l, ms)
 end
 
 function write_ops.release(l)
-    local r, detail = run(scripts.release, l.db, release_args(l.key, l.token))
+    local r, detail = run(scripts.release, l.db, release_args(l.db, l.key, l.token))
     if not r then return nil, detail end
     return r == 1 or type(r) == "table"
 end
@@ -105,8 +108,9 @@ function read_ops.extend(l, ms)
 end
 
 function read_ops.release(l)
-    local r, detail = run(scripts.sem_release, l.db, 1, l.key .. ":readers", l.token,
-        l.key .. ":released")
+    local channel = l.key .. ":released"
+    local r, detail = run(scripts.sem_release, l.db, 1, l.key .. ":readers", l.token, channel,
+        scripts.notice_mode(l.db, channel))
     if not r then return nil, detail end
     return r == 1
 end
@@ -157,7 +161,11 @@ function rw.write(db, key, opts)
     if not reply then
         skynet.fork(function()
             if t0 == "unavailable" then write_ops.release({ db = db, key = key, token = token }) end
-            if intent > 0 then pcall(drop_intent, db, 1, key .. ":wintent", token, key .. ":released") end
+            if intent > 0 then
+                local channel = key .. ":released"
+                pcall(drop_intent, db, 1, key .. ":wintent", token, channel,
+                    scripts.notice_mode(db, channel))
+            end
         end)
         return nil, t0, detail
     end

@@ -97,9 +97,26 @@ function scripts.base(db, name)
     return "{" .. name .. "}"
 end
 
--- The options of the pub/sub watcher that hears db's release notices. Releases PUBLISH on
--- classic channels, which a cluster delivers on every node, so the watcher of a cluster client
--- may subscribe on any node (redis.watch { cluster = seeds }).
+-- How a release on db tells the waiters on `channel`, passed to the scripts that publish (the
+-- argument their comments call the notice mode):
+--   "1"  one server (standalone, Sentinel): PUBLISH, whose count is every listener's;
+--   "s"  a cluster, the channel carrying a hash tag (every lock's and read-write lock's does,
+--        scripts.base): SPUBLISH, Redis 7's shard channels. The channel is in the slot of the
+--        keys the script touches, so the master running the script delivers the notice to the
+--        watcher subscribed on it (SSUBSCRIBE) itself; a classic PUBLISH would cross the
+--        cluster bus to every other node, replicas included, to reach a watcher on one of
+--        them. A server without SPUBLISH (Redis 6) makes the scripts PUBLISH instead, and the
+--        waiters' watchers subscribe classically there too (lock_wait.lua);
+--   "0"  a cluster, an untagged channel (a semaphore named without a tag: its key is used as
+--        given): PUBLISH, which every node delivers.
+function scripts.notice_mode(db, channel)
+    if not scripts.is_cluster(db) then return "1" end
+    return scripts.has_tag(channel) and "s" or "0"
+end
+
+-- The options of the pub/sub watcher that hears db's release notices. On a cluster client it is
+-- a cluster watcher (redis.watch { cluster = seeds }): classic channels on any node, shard
+-- channels on their slot's master.
 function scripts.watch_opts(db)
     local opts = db.opts
     if not scripts.is_cluster(db) then return opts end
@@ -155,27 +172,43 @@ local function live_head(queue, qexp)
 end
 ]]
 
+-- Shared by the scripts that publish a release notice: notice(ch, msg) publishes as the notice
+-- mode in ARGV[3] says (scripts.notice_mode) and returns how many listeners heard it on this
+-- server. Mode "s" sends SPUBLISH; a server that refuses it (no shard channels before Redis
+-- 7) gets PUBLISH instead, which its waiters, subscribed classically there, hear.
+scripts.NOTICE = [[
+local function notice(ch, msg)
+    if ARGV[3] == 's' then
+        local n = redis.pcall('SPUBLISH', ch, msg)
+        if type(n) == 'number' then return n end
+    end
+    return redis.call('PUBLISH', ch, msg)
+end
+]]
+
 -- The lock K is free: hand it to the first live fair waiter (K:queue), else to any one
 -- non-fair waiter (KEYS[5], K:waiters, popped at random), and tell that waiter's service; with
 -- neither and no KEYS[5] (a read-write lock), publish "" on `channel`. A waiter token ending in
 -- "/<ttl>" (and "f" when it wants a fence) is granted the lock right here (SET PX ttl, INCR
 -- fence); any other is only told to try. The grant saves the waiter a round trip and cannot be
 -- lost to a racing try; a waiter that died after its last poll can be granted the lock, which
--- its ttl then bounds (waiters cap it at their queue expiry). When ARGV[3] is '1' (one server:
--- PUBLISH counts every listener; a cluster's counts only the node's own), a non-fair waiter
--- whose service has no listener on its channel (gone) is skipped: its grant is taken back, which
--- nobody heard of, and the next one popped. ARGV[4], when given, is the node tag of the caller
+-- its ttl then bounds (waiters cap it at their queue expiry). Notices go as ARGV[3], the notice
+-- mode, says (scripts.notice_mode, NOTICE). When it is '1' (one server: PUBLISH counts every
+-- listener; a cluster's counts only the listeners on the node running the script, which a
+-- shard channel's watcher is not while its slot moves), a non-fair waiter whose service has no
+-- listener on its channel (gone) is skipped: its grant is taken back, which nobody heard of,
+-- and the next one popped. ARGV[4], when given, is the node tag of the caller
 -- (scripts.node_tag), which wakes a waiter of its own node itself with the grant the script
 -- returns: a grant to a token of that node is not published, only its listeners counted.
 -- Uses KEYS[1] K, [2] K:queue, [3] K:qexp, [4] K:fence, [5] K:waiters (optional), ARGV[3],
 -- ARGV[4] and the base channel `channel`.
-local HANDOFF = PRUNE .. [[
+local HANDOFF = PRUNE .. scripts.NOTICE .. [[
 -- Hands K to waiter token w; returns how many listeners heard of it (or would have), and the
 -- message when the lock was granted.
 local function hand(channel, w)
     local service = string.match(w, '^(.+)%.[^.]*$') or w
     local ttl, fenced = string.match(w, '/(%d+)(f?)$')
-    if not ttl then return redis.call('PUBLISH', channel .. ':' .. service, w) end
+    if not ttl then return notice(channel .. ':' .. service, w) end
     redis.call('SET', KEYS[1], w, 'PX', ttl)
     local fence = 0
     if fenced == 'f' then fence = redis.call('INCR', KEYS[4]) end
@@ -187,7 +220,7 @@ local function hand(channel, w)
         if ARGV[3] ~= '1' then return 1, msg end
         return redis.call('PUBSUB', 'NUMSUB', channel .. ':' .. service)[2], msg
     end
-    return redis.call('PUBLISH', channel .. ':' .. service, msg), msg
+    return notice(channel .. ':' .. service, msg), msg
 end
 -- -> the grant's message "<token> <fence>" when the lock went to a waiter, else nil.
 local function handoff(channel)
@@ -201,7 +234,7 @@ local function handoff(channel)
         return msg
     end
     if not KEYS[5] then
-        redis.call('PUBLISH', channel, '')
+        notice(channel, '')
         return nil
     end
     while true do
@@ -281,7 +314,7 @@ return {0, redis.call('PTTL', key)}
 ]])
 
 -- KEYS: K, K:queue, K:qexp, K:fence [, K:waiters]
--- ARGV: token, channel [, one server '1' [, the caller's node tag [, their queue ttl ms, fair
+-- ARGV: token, channel [, notice mode [, the caller's node tag [, their queue ttl ms, fair
 --       '1'/'0', tokens...]]]: the tokens (waiters that joined this holder, see lock.lua) are
 --       added to K:waiters (fair: queued at the end of K:queue) when the release is valid,
 --       before the hand-off picks one.
@@ -317,7 +350,7 @@ return tonumber(ARGV[2])
 ]]
 
 -- A waiter gives up. KEYS: K, K:queue, K:qexp, K:fence [, K:waiters]
--- ARGV: token, channel [, one server '1']
+-- ARGV: token, channel [, notice mode]
 -- It leaves the queue (or K:waiters); a lock handed to it meanwhile is handed on; a free lock
 -- whose first waiter it was goes to the next one. -> 1 when it was waiting or held the lock,
 -- else 0.
@@ -377,12 +410,12 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 ]]
 
--- KEYS: S   ARGV: token, channel  -> 1 released, 0 not held (expired or never)
-scripts.sem_release = redis.script [[
+-- KEYS: S   ARGV: token, channel, notice mode  -> 1 released, 0 not held (expired or never)
+scripts.sem_release = redis.script(scripts.NOTICE .. [[
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('PUBLISH', ARGV[2], '')
+notice(ARGV[2], '')
 return 1
-]]
+]])
 
 -- KEYS: S   ARGV: token, ms  -> ms when the permit was still held, else 0
 scripts.sem_extend = redis.script [[

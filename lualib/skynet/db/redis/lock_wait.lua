@@ -6,7 +6,11 @@
 -- the longest-waiting one that is not fair (a semaphore's or read-write lock's release names
 -- nobody: any waiter may win, so one try per service and release is enough; readers all wake).
 -- A channel stays subscribed for LINGER after its last waiter left, so a lock contended again
--- soon costs no SUBSCRIBE; the watcher is closed with its last channel.
+-- soon costs no SUBSCRIBE; the watcher is closed with its last channel. On a Redis Cluster a
+-- channel with a hash tag (a lock's, a read-write lock's) is a shard channel, subscribed with
+-- SSUBSCRIBE on its slot's master, where the release script SPUBLISHes (scripts.notice_mode);
+-- when the servers have no shard channels (before Redis 7) it is subscribed classically, as
+-- the scripts then PUBLISH.
 --
 -- Messages can be lost (the watcher reconnecting, a release racing a failed try); waiters
 -- therefore also sleep with a timeout and poll (a subscribed waiter's timeout comes from one
@@ -34,8 +38,10 @@ local M = {}
 -- hand-off with it).
 M.trace = false
 
--- db -> waker {watch, subs = {channel -> sub}, ready = bool, joiners = {token...}, failed = cs}
--- sub = {count, gen, waiters = {entry...}, confirmed = bool, joiners = {token...}}
+-- db -> waker {watch, subs = {channel -> sub}, ready = bool, joiners = {token...}, failed = cs,
+--              shards = bool (a cluster's servers have shard channels)}
+-- sub = {count, gen, waiters = {entry...}, confirmed = bool, joiners = {token...},
+--        shard = bool (SSUBSCRIBE)}
 local wakers = setmetatable({}, { __mode = "k" })
 
 local function remove_entry(list, entry)
@@ -187,6 +193,14 @@ local function release_joiners(list)
     for i = #list, 1, -1 do list[i] = nil end
 end
 
+-- Whether the servers of cluster client db have shard channels (SPUBLISH, Redis 7): only a
+-- server's refusal of PUBSUB SHARDNUMSUB says no; a node that cannot be reached says nothing,
+-- and Redis 7 is taken then. Yields.
+local function has_shards(db)
+    local ok, err = pcall(db.pubsub, db, "SHARDNUMSUB")
+    return ok or not tostring(err):lower():find("unknown", 1, true)
+end
+
 -- The waker of db with a live watcher, or nil (polling only) when none can be made. Yields.
 local function get(db)
     local w = wakers[db]
@@ -201,17 +215,22 @@ local function get(db)
     end
     if w.failed and now() < w.failed + RETRY then return nil end
     w.connecting = true
+    if w.shards == nil and scripts.is_cluster(db) then w.shards = has_shards(db) end
     local ok, watch = pcall(redis.watch, scripts.watch_opts(db))
     w.connecting = false
     if ok then
         w.watch = watch
         w.failed = nil
         -- Channels kept from an earlier watcher are subscribed again.
-        local again = {}
+        local again, shard = {}, {}
         for channel, sub in pairs(w.subs) do
-            if sub.count > 0 then again[#again + 1] = channel end
+            if sub.count > 0 then
+                local list = sub.shard and shard or again
+                list[#list + 1] = channel
+            end
         end
         if #again > 0 then pcall(watch.subscribe, watch, table.unpack(again)) end
+        if #shard > 0 then pcall(watch.ssubscribe, watch, table.unpack(shard)) end
         fork(reader, w, watch)
     else
         w.failed = now()
@@ -233,15 +252,17 @@ function M.subscribe(db, channel)
         if not sub.confirmed then join(sub.joiners) end
         return sub
     end
+    local shard = w.shards == true and scripts.has_tag(channel)
     sub = { count = 1, gen = 0, waiters = {}, confirmed = false, joiners = {}, w = w,
-        channel = channel, idle_since = 0, lingering = false }
+        channel = channel, idle_since = 0, lingering = false, shard = shard }
     w.subs[channel] = sub
-    local ok = pcall(w.watch.subscribe, w.watch, channel)
+    local ok = pcall(shard and w.watch.ssubscribe or w.watch.subscribe, w.watch, channel)
     sub.confirmed = true
     release_joiners(sub.joiners)
     if not ok then
         -- Still recorded: the watcher subscribes again after its reconnect.
-        skynet.error("lock: SUBSCRIBE " .. channel .. " not confirmed; polling meanwhile")
+        skynet.error(string.format("lock: %s %s not confirmed; polling meanwhile",
+            shard and "SSUBSCRIBE" or "SUBSCRIBE", channel))
     end
     return sub
 end
@@ -277,6 +298,8 @@ local function linger(sub, cs)
                 -- would otherwise leave its watcher behind).
                 w.watch = nil
                 watch:disconnect()
+            elseif sub.shard then
+                watch:sunsubscribe(sub.channel)
             else
                 watch:unsubscribe(sub.channel)
             end

@@ -32,8 +32,15 @@ function ops.extend(p, ms)
     return r
 end
 
+-- The release script's arguments: the permit's key and token, the channel of the key's
+-- waiters and how to publish there (scripts.notice_mode).
+local function release_args(db, key, token)
+    local channel = key .. ":released"
+    return 1, key, token, channel, scripts.notice_mode(db, channel)
+end
+
 function ops.release(p)
-    local r, detail = run(scripts.sem_release, p.db, 1, p.key, p.token, p.key .. ":released")
+    local r, detail = run(scripts.sem_release, p.db, release_args(p.db, p.key, p.token))
     if not r then return nil, detail end
     return r == 1
 end
@@ -54,7 +61,7 @@ function semaphore.acquire(db, key, limit, opts)
     if not reply then
         if t0 == "unavailable" then
             -- The lost reply may have granted a permit that nobody would give back.
-            skynet.fork(function() pcall(scripts.sem_release, db, 1, key, token, key .. ":released") end)
+            skynet.fork(function() pcall(scripts.sem_release, db, release_args(db, key, token)) end)
         end
         return nil, t0, detail
     end
