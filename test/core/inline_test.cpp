@@ -237,7 +237,8 @@ void spin_for_us(int us) {
 
 // Two opted-in services that answer each other `hops` times in all, each hop computing for
 // `hop_us`, started by one socket event delivered from a producer thread. Returns how many of the
-// hops ran on that thread (the guest), once all of them have run.
+// hops ran on that thread (the guest), once all of them have run; -1 (a failure recorded) when
+// the node does not start.
 int hops_on_guest(NodeOptions options, int hops_total, int hop_us) {
     Node node(std::move(options));
     std::atomic<int> hops{0};
@@ -255,7 +256,10 @@ int hops_on_guest(NodeOptions options, int hops_total, int hop_us) {
             return m;
         });
     }
-    EXPECT_TRUE(node.start());
+    if (!node.start()) {
+        ADD_FAILURE() << "the node did not start";
+        return -1;
+    }
     peer[0] = node.launch("pp0", "").value();
     peer[1] = node.launch("pp1", "").value();
     std::thread t([&] {
