@@ -75,6 +75,39 @@ function M.synced(master)
     end, 3000, "the replicas of " .. master .. " in sync")
 end
 
+-- Another node's release of lock `name` (unsuffixed, so kept as "{name}"), played here: the
+-- lock is held under a token of another node tag; a coroutine of this service waits for it with
+-- a 3 s poll, so that only a notice wakes it sooner. Once the waiter is named in K:waiters,
+-- listening(waiter_token) yields until it listens (its subscription confirmed on the server);
+-- then counters() is taken, the other node's release runs with this client's notice mode, and
+-- this returns once the waiter holds the lock: its lease, the ms from the release to it, the
+-- release's reply, counters()'s value before the release. Yields.
+function M.far_release(db, name, listening, counters)
+    local lock = require "skynet.db.redis.lock"
+    local scripts = require "skynet.db.redis.lock_scripts"
+    local key = "{" .. name .. "}"
+    local far_tag = skynet.getenv "lock_node_tag" == "0000abcd" and "0000abce" or "0000abcd"
+    local holder = "0.fffffd." .. far_tag .. "00000000.1"
+    db:set(key, holder, "PX", 10000)
+    local me, lease, ms, released_at = coroutine.running()
+    skynet.fork(function()
+        lease = assert(lock.acquire(db, name,
+            { ttl = 5000, wait = 8000, retry = { base = 3000, max = 3000, jitter = 0 } }))
+        ms = (skynet.hpc() - released_at) // 1000000
+        skynet.wakeup(me)
+    end)
+    t.wait_until(function() return db:scard(key .. ":waiters") == 1 end, 500, "the waiter is named")
+    listening(db:srandmember(key .. ":waiters"))
+    skynet.sleep(50) -- its try after the subscription, refused too
+    local before = counters()
+    released_at = skynet.hpc()
+    local channel = key .. ":released"
+    local reply = scripts.release(db, 5, key, key .. ":queue", key .. ":qexp", key .. ":fence",
+        key .. ":waiters", holder, channel, scripts.notice_mode(db, channel), far_tag)
+    skynet.wait(me)
+    return lease, ms, reply, before
+end
+
 -- The kind of a failed write, from its error text.
 local kinds = {
     { "may or may not have executed", "ambiguous" },

@@ -186,39 +186,23 @@ t.run(function()
     -- sent. The other node's holder and release are played here: its token, its node tag.
     t.eq(scripts.notice_mode(db, "{far}:released"), "s", "a lock's channel is a shard channel")
     t.eq(scripts.notice_mode(db, "pool:released"), "0", "an untagged semaphore's is not")
-    local here = skynet.getenv "lock_node_tag"
-    local far_tag = here == "0000abcd" and "0000abce" or "0000abcd"
-    local far_holder = "0.fffffd." .. far_tag .. "00000000.1"
-    db:set("{far}", far_holder, "PX", 10000)
     local master = lab.node(lab.slot_owner(redis.slot("{far}")))
     local function calls(name)
         return tonumber(master:info("commandstats"):match("cmdstat_" .. name .. ":calls=(%d+)") or 0)
     end
-    local far_got, far_ms, far_released_at
-    skynet.fork(function()
-        local w = assert(lock.acquire(db, "far",
-            { ttl = 5000, wait = 8000, retry = { base = 3000, max = 3000, jitter = 0 } }))
-        far_ms = ms_since(far_released_at)
-        far_got = w
-        skynet.wakeup(waiter)
-    end)
-    t.wait_until(function() return db:scard("{far}:waiters") == 1 end, 500, "the waiter is named")
-    local far_token = db:srandmember("{far}:waiters")
-    local far_channel = "{far}:released:" .. far_token:match("^(.+)%.[^.]*$")
-    t.wait_until(function()
-        return master:command("PUBSUB", "SHARDNUMSUB", far_channel)[2] == 1
-    end, 500, "the waiter's watcher is on the slot's master: " .. far_channel)
-    t.eq(master:command("PUBSUB", "NUMSUB", far_channel)[2], 0, "and not classically")
-    skynet.sleep(50) -- its try after the subscription, refused too
-    local spublished, published = calls("spublish"), calls("publish")
-    far_released_at = skynet.hpc()
-    local r = scripts.release(db, 5, "{far}", "{far}:queue", "{far}:qexp", "{far}:fence",
-        "{far}:waiters", far_holder, "{far}:released", "s", far_tag)
+    local far_token
+    local far, far_ms, r, before = lab.far_release(db, "far", function(token)
+        far_token = token
+        local channel = "{far}:released:" .. token:match("^(.+)%.[^.]*$")
+        t.wait_until(function()
+            return master:command("PUBSUB", "SHARDNUMSUB", channel)[2] == 1
+        end, 500, "the waiter's watcher is on the slot's master: " .. channel)
+        t.eq(master:command("PUBSUB", "NUMSUB", channel)[2], 0, "and not classically")
+    end, function() return { calls("spublish"), calls("publish") } end)
     t.eq(r[2], far_token .. " 0", "the other node's release granted it to the waiter")
-    skynet.wait(waiter)
     t.ok(far_ms < 1500, "the waiter was woken by the shard notice after " .. far_ms .. " ms")
-    t.eq(far_got.token, far_token, "holding under its own token")
-    t.eq(calls("spublish") - spublished, 1, "one SPUBLISH on the lock's master")
-    t.eq(calls("publish") - published, 0, "no classic PUBLISH")
-    far_got:release()
+    t.eq(far.token, far_token, "holding under its own token")
+    t.eq(calls("spublish") - before[1], 1, "one SPUBLISH on the lock's master")
+    t.eq(calls("publish") - before[2], 0, "no classic PUBLISH")
+    far:release()
 end, 12000)

@@ -215,7 +215,8 @@ local function get(db)
     end
     if w.failed and now() < w.failed + RETRY then return nil end
     w.connecting = true
-    if w.shards == nil and scripts.is_cluster(db) then w.shards = has_shards(db) end
+    -- Asked again for every new watcher: servers upgraded meanwhile are seen.
+    if scripts.is_cluster(db) then w.shards = has_shards(db) end
     local ok, watch = pcall(redis.watch, scripts.watch_opts(db))
     w.connecting = false
     if ok then
@@ -225,6 +226,7 @@ local function get(db)
         local again, shard = {}, {}
         for channel, sub in pairs(w.subs) do
             if sub.count > 0 then
+                sub.shard = w.shards == true and scripts.has_tag(channel)
                 local list = sub.shard and shard or again
                 list[#list + 1] = channel
             end
