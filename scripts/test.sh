@@ -7,8 +7,8 @@
 #      paths as the other Redis tests; the slot function's unit tests stay in);
 #   2. ThreadSanitizer build: the tests labelled core, net and services (the threaded parts) and
 #      the Lua tests (a whole node: socket thread, workers, guests), but the Redis Cluster ones
-#      and the inline overrun's, whose timing TSan's speed upsets (CMakePresets.json names it;
-#      SKYHIVE_TEST_SLOWDOWN there stretches the Lua tests' own waits);
+#      (SKYHIVE_TEST_SLOWDOWN there stretches the Lua tests' own waits and scales down the load
+#      of those whose timing TSan's speed would upset);
 #   3. libFuzzer targets (clang), each for a bounded time;
 #   4. the plain build (the one the README runs): every test, benchmarks compiled.
 # The long game soak (ctest label "soak", 5 minutes) runs in no stage (the test presets leave it

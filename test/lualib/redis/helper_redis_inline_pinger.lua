@@ -1,8 +1,12 @@
--- For test_redis_inline_order: sends "ping" to the target service from a worker, eight per
--- timer tick, until told to stop.
+-- For test_redis_inline_order (helper_redis_inline_pinger <target> [coroutines, default 8]):
+-- coroutines call "ping" on the target service from a worker, each waiting for its answer and
+-- then a timer tick before the next, until told to stop. The calls wait for their answers so that
+-- a slow build (a sanitizer's) does not queue pings faster than the target handles them, which
+-- would keep it busy on the workers for good.
 local skynet = require "skynet"
 
-local target = tonumber((...))
+local target, coroutines = ...
+target, coroutines = tonumber(target), tonumber(coroutines) or 8
 local stop = false
 
 skynet.start(function()
@@ -12,10 +16,12 @@ skynet.start(function()
             skynet.ret()
         end
     end)
-    skynet.fork(function()
-        while not stop do
-            for _ = 1, 8 do skynet.send(target, "lua", "ping") end
-            skynet.sleep(1)
-        end
-    end)
+    for _ = 1, coroutines do
+        skynet.fork(function()
+            while not stop do
+                skynet.call(target, "lua", "ping")
+                skynet.sleep(1)
+            end
+        end)
+    end
 end)
