@@ -75,6 +75,21 @@ function M.synced(master)
     end, 3000, "the replicas of " .. master .. " in sync")
 end
 
+-- Runs fn(i) in n coroutines and returns once all have ended; raises the first error. Yields.
+function M.together(n, fn)
+    local left, err, me = n, nil, coroutine.running()
+    for i = 1, n do
+        skynet.fork(function()
+            local ok, e = pcall(fn, i)
+            if not ok and not err then err = e end
+            left = left - 1
+            if left == 0 then skynet.wakeup(me) end
+        end)
+    end
+    skynet.wait(me)
+    if err then error(err, 0) end
+end
+
 -- Another node's release of lock `name` (unsuffixed, so kept as "{name}"), played here: the
 -- lock is held under a token of another node tag; a coroutine of this service waits for it with
 -- a 3 s poll, so that only a notice wakes it sooner. Once the waiter is named in K:waiters,

@@ -17,20 +17,7 @@ local function ms_since(t0)
     return (skynet.hpc() - t0) // 1000000
 end
 
--- Runs fn(i) in n coroutines and returns once all have ended; raises the first error.
-local function together(n, fn)
-    local left, err, me = n, nil, coroutine.running()
-    for i = 1, n do
-        skynet.fork(function()
-            local ok, e = pcall(fn, i)
-            if not ok and not err then err = e end
-            left = left - 1
-            if left == 0 then skynet.wakeup(me) end
-        end)
-    end
-    skynet.wait(me)
-    if err then error(err, 0) end
-end
+local together = lab.together
 
 t.run(function()
     for _, p in ipairs(lab.lab():masters()) do lab.direct(tonumber(p)):flushall() end

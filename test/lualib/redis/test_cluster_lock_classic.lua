@@ -14,7 +14,6 @@ local SLOW_POLL = { ttl = 5000, wait = 8000, retry = { base = 3000, max = 3000, 
 t.run(function()
     for _, p in ipairs(lab.lab():masters()) do lab.direct(tonumber(p)):flushall() end
     local db = redis.cluster { nodes = lab.seeds, timeout = 5000 }
-    local waiter = coroutine.running()
     t.raises({ "unknown command" }, function() db:pubsub("SHARDNUMSUB") end)
 
     -- Another node's release reaches this node's waiter by a classic PUBLISH.
@@ -32,22 +31,19 @@ t.run(function()
     -- Contention within this node: waiters with a 3 s poll take the lock one after the other
     -- as it is released, with no poll between them.
     local h = assert(lock.acquire(db, "near", { ttl = 5000 }))
-    local order, done = {}, 0
+    local held = 0
     local t0 = skynet.hpc()
-    for i = 1, 4 do
-        skynet.fork(function()
-            local l = assert(lock.acquire(db, "near", SLOW_POLL))
-            order[#order + 1] = i
-            skynet.sleep(1)
-            l:release()
-            done = done + 1
-            if done == 4 then skynet.wakeup(waiter) end
-        end)
-    end
-    skynet.sleep(20)
-    h:release()
-    skynet.wait(waiter)
-    t.eq(#order, 4, "every waiter held the lock")
+    skynet.fork(function()
+        skynet.sleep(20) -- the waiters have tried and subscribed
+        h:release()
+    end)
+    lab.together(4, function()
+        local l = assert(lock.acquire(db, "near", SLOW_POLL))
+        held = held + 1
+        skynet.sleep(1)
+        assert(l:release())
+    end)
+    t.eq(held, 4, "every waiter held the lock")
     local ms = (skynet.hpc() - t0) // 1000000
     t.ok(ms < 2500, "by hand-overs, not polls: " .. ms .. " ms")
 end, 12000)
