@@ -258,13 +258,14 @@ function M.subscribe(db, channel)
     sub = { count = 1, gen = 0, waiters = {}, confirmed = false, joiners = {}, w = w,
         channel = channel, idle_since = 0, lingering = false, shard = shard }
     w.subs[channel] = sub
-    local ok = pcall(shard and w.watch.ssubscribe or w.watch.subscribe, w.watch, channel)
+    local ok, err = pcall(shard and w.watch.ssubscribe or w.watch.subscribe, w.watch, channel)
     sub.confirmed = true
     release_joiners(sub.joiners)
     if not ok then
-        -- Still recorded: the watcher subscribes again after its reconnect.
-        skynet.error(string.format("lock: %s %s not confirmed; polling meanwhile",
-            shard and "SSUBSCRIBE" or "SUBSCRIBE", channel))
+        -- Still recorded: the watcher subscribes again after its reconnect. The watcher's
+        -- error names the node and how long it waited.
+        skynet.error(string.format("lock: %s %s not confirmed (%s); polling meanwhile",
+            shard and "SSUBSCRIBE" or "SUBSCRIBE", channel, tostring(err)))
     end
     return sub
 end
