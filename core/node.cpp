@@ -30,6 +30,9 @@ Result<NodeOptions> NodeOptions::from_config(const Config& config) {
     auto spin = config.get_int("worker_spin", o.spin_us, 0, 100'000);
     if (!spin) return spin.error();
     o.spin_us = int(spin.value());
+    auto budget = config.get_int("socket_inline_budget", o.guest_budget_us, 1, 1'000'000);
+    if (!budget) return budget.error();
+    o.guest_budget_us = int(budget.value());
     auto harbor = config.get_int("harbor", 0, 0, 255);
     if (!harbor) return harbor.error();
     o.node_id = uint8_t(harbor.value());

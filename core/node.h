@@ -35,6 +35,7 @@ struct NodeOptions {
     int spin_us = 50;  // an idle worker polls this long before parking
     // What one delivery runs on the socket thread (a guest: an event's service and the chain it
     // starts) stops taking messages this long after it began; the workers run the rest.
+    // Config key socket_inline_budget.
     int guest_budget_us = 1000;
     uint8_t node_id = 0;                   // harbor: the high 8 bits of every handle
     uint32_t monitor_threshold_ms = 5000;  // a message running longer than this is reported
@@ -43,9 +44,8 @@ struct NodeOptions {
     std::string cpath;                          // where C modules are searched: "dir/?.so;..."
     uint64_t logon_limit = uint64_t(64) << 20;  // bytes of one message log
 
-    // Reads thread, worker_spin, harbor, monitor_threshold, logger (+ logpath), logon_limit_kb,
-    // loglevel, cpath.
-    // Errors name file:line.
+    // Reads thread, worker_spin, socket_inline_budget, harbor, monitor_threshold, logger (+
+    // logpath), logon_limit_kb, loglevel, cpath. Errors name file:line.
     static Result<NodeOptions> from_config(const Config& config);
 };
 

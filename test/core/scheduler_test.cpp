@@ -383,17 +383,32 @@ Config config_with(std::string key, std::string value, int line = 1) {
     return c;
 }
 
+// An integer key of NodeOptions: `good` reaches `field`, a config without the key leaves
+// `fallback`, and each of `bad` is refused with a message naming the key and its line.
+void expect_int_key(const char* key, int NodeOptions::*field, const char* good, int expected,
+                    int fallback, std::initializer_list<const char*> bad) {
+    auto set = NodeOptions::from_config(config_with(key, good));
+    ASSERT_TRUE(set) << key;
+    EXPECT_EQ(set.value().*field, expected) << key;
+    auto unset = NodeOptions::from_config(config_with("thread", "2"));
+    ASSERT_TRUE(unset);
+    EXPECT_EQ(unset.value().*field, fallback) << key;
+    for (const char* value : bad) {
+        auto refused = NodeOptions::from_config(config_with(key, value, 3));
+        ASSERT_FALSE(refused) << key << " = " << value;
+        const std::string& message = refused.error().message;
+        EXPECT_NE(message.find(key), std::string::npos) << message;
+        EXPECT_NE(message.find("n.lua:3"), std::string::npos) << message;
+    }
+}
+
 TEST(Scheduler, WorkerSpinIsReadFromConfigAndChecked) {
-    auto set = NodeOptions::from_config(config_with("worker_spin", "0"));
-    ASSERT_TRUE(set);
-    EXPECT_EQ(set.value().spin_us, 0);
-    auto fallback = NodeOptions::from_config(config_with("thread", "2"));
-    ASSERT_TRUE(fallback);
-    EXPECT_EQ(fallback.value().spin_us, 50);
-    auto bad = NodeOptions::from_config(config_with("worker_spin", "-5", 2));
-    ASSERT_FALSE(bad);
-    EXPECT_NE(bad.error().message.find("worker_spin"), std::string::npos) << bad.error().message;
-    EXPECT_NE(bad.error().message.find("n.lua:2"), std::string::npos) << bad.error().message;
+    expect_int_key("worker_spin", &NodeOptions::spin_us, "0", 0, 50, {"-5", "100001"});
+}
+
+TEST(Scheduler, InlineBudgetIsReadFromConfigAndChecked) {
+    expect_int_key("socket_inline_budget", &NodeOptions::guest_budget_us, "250", 250, 1000,
+                   {"0", "1000001", "fast"});
 }
 
 }  // namespace
