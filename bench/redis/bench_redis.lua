@@ -10,16 +10,16 @@
 -- in-service parser that "service" chose is gone: docs/benchmarks.md keeps its figure).
 -- A sixth, the key mode: "same" (the default) sends every command to the one key
 -- "key:__rand_int__" (the literal key redis-benchmark uses without -r) after an untimed warm-up
--- of a twentieth of the requests; "varied" gives every command a fresh key "key:%012d" (the
--- shape of redis-benchmark -r's keys) counting from a seventh argument (default 0) and taking
--- them modulo an eighth (the key space, default 100000), with no warm-up: the first command is
--- timed, and every pipeline is a new list of new command tables.
+-- of a twentieth of the requests; "varied" gives every command a key "key:%012d" drawn as
+-- redis-benchmark -r draws its keys (uniformly from a key space, the seventh argument, default
+-- 100000; repeats included), with no warm-up: the first command is timed, and every pipeline is
+-- a new list of new command tables.
 -- Prints "<scenario>.set <ops/s> <process CPU us/op>" and the same for get on stdout, then
 -- stops the node.
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 
-local scenario, requests, port, services, parse, keys, key_base, key_space = ...
+local scenario, requests, port, services, parse, keys, key_space = ...
 requests, port, services = tonumber(requests), tonumber(port), tonumber(services) or 1
 if parse ~= nil and parse ~= "socket" then
     error(string.format("bench_redis: parse %q is not available (only \"socket\")", parse))
@@ -29,25 +29,48 @@ if keys ~= "same" and keys ~= "varied" then
     error(string.format("bench_redis: key mode %q is not known (\"same\" or \"varied\")", keys))
 end
 local varied = keys == "varied"
-key_base, key_space = tonumber(key_base) or 0, tonumber(key_space) or 100000
+key_space = tonumber(key_space) or 100000
 local KEY, VALUE = "key:__rand_int__", "xxx"
 local format = string.format
 
--- The key of the next command: the one key, or a fresh one per command. The varied keys are
--- made before anything is timed, as redis-benchmark -r patches digits into requests it encoded
--- once: formatting a key costs more than the client's whole work for the command it goes in.
+-- The key of the next command: the one key, or the next of up to DRAWS keys drawn for the phase
+-- (draw_keys, before it is timed), in the order they are sent; a phase longer than that goes
+-- round them again. Drawn beforehand as redis-benchmark -r patches random digits into requests
+-- it encoded once: formatting a key costs more than the client's whole work for the command it
+-- goes in. Drawn, not counted, and a new draw for each phase: keys taken in order would hand the
+-- server a locality that the reference's random keys do not have (a GET phase would find its
+-- keys in the order the SETs made them), and a key space smaller than the phase has repeats,
+-- whose strings Lua shares, so the client would read them from all over its heap where
+-- redis-benchmark writes digits (docs/benchmarks.md has the figures of both).
+local DRAWS = 1 << 18
 local next_key = 0
-local key
+local drawn
+local key = function() return KEY end
 if varied then
-    local names = {}
-    for i = 0, key_space - 1 do names[i] = format("key:%012d", i) end
     key = function()
-        local k = names[(key_base + next_key) % key_space]
+        local k = drawn[next_key % DRAWS]
         next_key = next_key + 1
         return k
     end
-else
-    key = function() return KEY end
+end
+
+-- Draws the keys of the next phase (count commands; varied keys only), then collects the
+-- garbage so that none of it is left for the timed phase. Yields.
+local function draw_keys(count)
+    if not varied then return end
+    -- A draw takes 100 ms or more: resumed by the timer thread, it runs on a worker, not
+    -- inline on the socket thread after the last reply (which would pass socket.inline's limit
+    -- and move this service to the workers for good). sleep(0) would not do: its message is
+    -- sent from the thread that asks, and one sent on the socket thread runs there too.
+    skynet.sleep(1)
+    drawn = nil
+    collectgarbage()
+    local t, random = {}, math.random
+    for i = 0, math.min(count, DRAWS) - 1 do
+        t[i] = format("key:%012d", random(0, key_space - 1))
+    end
+    drawn, next_key = t, 0
+    collectgarbage()
 end
 
 local function connect()
@@ -124,40 +147,65 @@ local function pipelines(db, cmd, count)
     end
 end
 
-local run = {}
+-- Each scenario connects and returns its phase: phase(op) runs `n` commands of op ("set" or
+-- "get") and returns ops/s and the process's CPU us per op.
+local scenarios = {}
 
-function run.c1(n)
-    local db = connect()
-    local set, set_cpu = timed(1, n, function(_, c) for _ = 1, c do db:set(key(), VALUE) end end)
-    next_key = 0
-    local get, get_cpu = timed(1, n, function(_, c) for _ = 1, c do db:get(key()) end end)
-    return set, get, set_cpu, get_cpu
+-- One command at a time per coroutine: the body timed() runs.
+local function one_by_one(db, op)
+    if op == "set" then return function(_, c) for _ = 1, c do db:set(key(), VALUE) end end end
+    return function(_, c) for _ = 1, c do db:get(key()) end end
 end
 
-function run.co50(n)
+function scenarios.c1(n)
     local db = connect()
-    local set, set_cpu = timed(50, n, function(_, c) for _ = 1, c do db:set(key(), VALUE) end end)
-    next_key = 0
-    local get, get_cpu = timed(50, n, function(_, c) for _ = 1, c do db:get(key()) end end)
-    return set, get, set_cpu, get_cpu
+    return function(op) return timed(1, n, one_by_one(db, op)) end
 end
 
-function run.p16(n)
+function scenarios.co50(n)
     local db = connect()
-    local set, set_cpu = timed(1, n, function(_, c) pipelines(db, "set", c) end)
-    next_key = 0
-    local get, get_cpu = timed(1, n, function(_, c) pipelines(db, "get", c) end)
-    return set, get, set_cpu, get_cpu
+    return function(op) return timed(50, n, one_by_one(db, op)) end
 end
 
--- `conns` connections of this service, pipelines of 16.
-function run.p16conns(n, conns)
+function scenarios.p16(n)
+    local db = connect()
+    return function(op)
+        return timed(1, n, function(_, c) pipelines(db, op, c) end)
+    end
+end
+
+-- `conns` connections of this service, pipelines of 16 on each.
+function scenarios.p16conns(n, conns)
     local dbs = {}
     for i = 1, conns do dbs[i] = connect() end
-    local set, set_cpu = timed(conns, n, function(w, c) pipelines(dbs[w], "set", c) end)
-    next_key = 0
-    local get, get_cpu = timed(conns, n, function(w, c) pipelines(dbs[w], "get", c) end)
-    return set, get, set_cpu, get_cpu
+    return function(op)
+        return timed(conns, n, function(w, c) pipelines(dbs[w], op, c) end)
+    end
+end
+
+-- c50p16: the 50 connections spread over `services` helper services, which run each phase side
+-- by side; the figure is the sum of their rates. Every helper draws its keys before any of them
+-- starts the phase. The CPU figure is the last helper's (each covers the whole process).
+function scenarios.c50p16(n)
+    local helpers = {}
+    for i = 1, services do
+        helpers[i] = skynet.newservice("bench_redis", "worker", 0, port, 1, "socket", keys,
+            key_space)
+        skynet.call(helpers[i], "lua", "connect", n // services, 50 // services)
+    end
+    return function(op)
+        for i = 1, services do skynet.call(helpers[i], "lua", "draw") end
+        local sum, cpu, left = 0, 0, services
+        for i = 1, services do
+            skynet.fork(function()
+                local ops, c = skynet.call(helpers[i], "lua", "run", op)
+                sum, cpu, left = sum + ops, c, left - 1
+                if left == 0 then skynet.wakeup(helpers) end
+            end)
+        end
+        skynet.wait(helpers)
+        return sum, cpu
+    end
 end
 
 skynet.start(function()
@@ -165,37 +213,28 @@ skynet.start(function()
     -- thread (socket.inline).
     if os.getenv("BENCH_INLINE") == "1" then require("skynet.socket").inline(true) end
     if scenario == "worker" then
-        -- A helper service of c50p16: answers its share when asked.
-        skynet.dispatch("lua", function(_, _, n, conns)
-            skynet.retpack(run.p16conns(n, conns))
+        -- A helper of c50p16: connects, draws and runs a phase when asked.
+        local phase, share
+        local commands = {
+            connect = function(n, conns)
+                share = n
+                phase = scenarios.p16conns(n, conns)
+            end,
+            draw = function() draw_keys(share) end,
+            run = function(op) return phase(op) end,
+        }
+        skynet.dispatch("lua", function(_, _, command, ...)
+            skynet.retpack(commands[command](...))
         end)
         return
     end
-    local set, get, set_cpu, get_cpu
-    if scenario == "c50p16" then
-        -- Every service does SET then GET on its connections; the figure is the sum of the
-        -- services' rates (they run side by side for the same requests each).
-        local helpers = {}
-        for i = 1, services do
-            helpers[i] = skynet.newservice("bench_redis", "worker", 0, port, 1, "socket", keys, 0,
-                key_space)
-        end
-        set, get = 0, 0
-        local left = services
-        for i = 1, services do
-            skynet.fork(function()
-                -- Each helper's CPU figure covers the whole process; the last one stands.
-                local s, g, sc, gc = skynet.call(helpers[i], "lua", requests // services,
-                    50 // services, key_base + (i - 1) * (requests // services))
-                set, get, set_cpu, get_cpu = set + s, get + g, sc, gc
-                left = left - 1
-                if left == 0 then skynet.wakeup(helpers) end
-            end)
-        end
-        skynet.wait(helpers)
-    else
-        set, get, set_cpu, get_cpu = run[scenario](requests)
-    end
+    -- c50p16's helpers draw their own keys.
+    local phase = scenarios[scenario](requests)
+    local own_keys = scenario ~= "c50p16"
+    if own_keys then draw_keys(requests) end
+    local set, set_cpu = phase("set")
+    if own_keys then draw_keys(requests) end
+    local get, get_cpu = phase("get")
     print(string.format("%s.set %.0f %.2f", scenario, set, set_cpu))
     print(string.format("%s.get %.0f %.2f", scenario, get, get_cpu))
     io.stdout:flush()

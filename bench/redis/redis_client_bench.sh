@@ -18,10 +18,13 @@
 # Key modes (BENCH_KEYS=both, the default, runs the two in turn each run):
 #   same    every command uses the one literal key "key:__rand_int__" on both sides, and the
 #           client runs an untimed warm-up first; figures redis.client.<scenario>.<op>.
-#   varied  a fresh key per command from a key space of BENCH_KEY_SPACE keys (default 100000) on
-#           both sides (redis-benchmark -r), no warm-up, the server emptied (FLUSHALL) before each
-#           side's measurement, and short runs (BENCH_VARIED_SCALE times the requests, default
-#           0.25); figures redis.client.varied.<scenario>.<op>.
+#   varied  a key per command drawn at random from a key space of BENCH_KEY_SPACE keys on both
+#           sides (redis-benchmark -r; bench_redis.lua draws its keys the same way before each
+#           phase). The default space, 10^9, makes every key a new one: each SET adds a key and
+#           each GET looks up one that is not there, on both sides. No warm-up, the server
+#           emptied (FLUSHALL) before each side's measurement, and short runs
+#           (BENCH_VARIED_SCALE times the requests, default 0.25); figures
+#           redis.client.varied.<scenario>.<op>.
 # BENCH_SCALE=f multiplies the same-key runs' request counts (default 1).
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -55,7 +58,7 @@ services="${BENCH_SERVICES:-2}"  # services sharing the 50 connections of c50p16
 parse="${BENCH_PARSE:-socket}"    # "service": parse replies in the service instead
 export BENCH_INLINE="${BENCH_INLINE:-1}"  # bench_redis.lua reads it
 only="${BENCH_ONLY:-}"            # run only the scenarios whose name matches this regex
-key_space="${BENCH_KEY_SPACE:-100000}"
+key_space="${BENCH_KEY_SPACE:-1000000000}"
 case "${BENCH_KEYS:-both}" in
     both) modes=(same varied) ;;
     same) modes=(same) ;;
@@ -102,7 +105,7 @@ for run in $(seq "$runs"); do
             n="$(awk -v n="$n" -v f="$scale" 'BEGIN {v = int(n * f / 800) * 800; print v < 800 ? 800 : v}')"
             read -r ref_set ref_get <<< "$(reference "$n" $flags)"
             empty_server
-            args="$name $n $port $services $parse $mode 0 $key_space"
+            args="$name $n $port $services $parse $mode $key_space"
             out="$(BENCH_ARGS="$args" "$skyhive" "$work/config.lua" 2>"$work/err.log" || true)"
             for op in set get; do
                 ops="$(awk -v k="$name.$op" '$1 == k {print $2}' <<< "$out")"
