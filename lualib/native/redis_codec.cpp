@@ -406,12 +406,32 @@ Flat append_flat(lua_State* L, CommandBuffer& out, int cmd) {
     return Flat::appended;
 }
 
-// buf:format_batch(cmds) -> nil | i. Appends every command of cmds (each {name, args...}) or, when
-// command i has an argument that cannot be encoded, none of them: the buffer is left as it was
-// and i is returned for the caller to report. One call per pipeline instead of one per command.
+// The name of command table `cmd` looked up in the refusal table at index `refusal` (a plain
+// get, so its __index may fill it in): true when the command may go (the answer is false); else
+// the answer is left on the stack (a reason: the command is refused; nil: the name is not a
+// name) and false is returned.
+bool name_accepted(lua_State* L, int cmd, int refusal) {
+    lua_rawgeti(L, cmd, 1);
+    lua_gettable(L, refusal);
+    if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+        lua_pop(L, 1);
+        return true;
+    }
+    return false;
+}
+
+// buf:format_batch(cmds [, refusal]) -> nil | i [, why]. Appends every command of cmds (each
+// {name, args...}) or, when command i cannot go, none of them: the buffer is left as it was and i
+// is returned for the caller to report. Command i cannot go when it is not a table, when an
+// argument cannot be encoded, or, given `refusal` (name -> false when accepted, else why not),
+// when its name is not accepted: then refusal's answer (a reason, or nil for a name that is not
+// one) comes second. One call per pipeline instead of one per command.
 int l_format_batch(lua_State* L) {
     CommandBuffer* out = check_buffer(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
+    const bool refusing = !lua_isnoneornil(L, 3);
+    if (refusing) luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
     const size_t size0 = out->size();
     const uint32_t count0 = out->count();
     const lua_Integer n = lua_Integer(lua_rawlen(L, 2));
@@ -422,6 +442,12 @@ int l_format_batch(lua_State* L) {
         const int top = lua_gettop(L);
         int argc = -1;
         if (lua_rawgeti(L, 2, i) == LUA_TTABLE) {
+            if (refusing && !name_accepted(L, top + 1, 3)) {
+                out->truncate(size0, count0);
+                lua_pushinteger(L, i);
+                lua_replace(L, top + 1);  // i, then refusal's answer
+                return 2;
+            }
             const size_t size1 = out->size();
             const uint32_t count1 = out->count();
             const Flat flat = append_flat(L, *out, top + 1);

@@ -331,24 +331,15 @@ function client:pipeline(ops, results)
             type(ops)), 2)
     end
     local n = #ops
-    for i = 1, n do
-        local op = ops[i]
-        -- false for an accepted name; one lookup per command on the hot path.
-        local why = type(op) == "table" and pipeline_refusal[op[1]]
-        if why ~= false then
-            if not why then
-                error(format("%s: pipeline #%d: a command is a table {name, args...}",
-                    self.conn.addr, i), 2)
-            end
-            error(format("%s: pipeline %s: %s", self.conn.addr, describe(i, op), why), 2)
-        end
-    end
     if n == 0 then
         if self.raw then return results or { n = 0 } end
         error(format("%s: pipeline: no commands", self.conn.addr), 2)
     end
     local c = self.conn
-    local r = request.new("pipeline", ops)
+    local r = request.batch("pipeline", ops)
+    -- Each command is checked as it is encoded (a table, a name a pipeline may carry, arguments
+    -- that encode), in C on a ready connection; nothing is sent when one fails.
+    r.refusal = pipeline_refusal
     c:issue(r)
     local replies = c:await(r)
     if not self.raw then return skynet_shape(self, ops, replies, n, results) end

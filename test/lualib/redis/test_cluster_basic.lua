@@ -120,6 +120,12 @@ t.run(function()
         { { "get", "p:1" }, { "hget", "p:1", "f" } })
     t.raises({ "pipeline #2 MSET: keys in different slots (CROSSSLOT)" }, db.pipeline, db,
         { { "get", "a" }, { "mset", "a", 1, "b", 2 } })
+    -- Refused before it is split: a name a pipeline may not carry, a command that is no table.
+    t.raises({ "pipeline #2 MULTI: use db:transaction" }, db.pipeline, db,
+        { { "set", "refused:1", "x" }, { "multi" } })
+    t.raises({ "pipeline #2: a command is a table {name, args...}" }, db.pipeline, db,
+        { { "set", "refused:1", "x" }, 7 })
+    t.eq(db:exists("refused:1"), false, "nothing of the refused pipelines was sent")
     -- Checked whole before any node's part is sent: a bad argument after commands for every
     -- node, and a bad argument reported before a CROSSSLOT that comes earlier.
     local before = {}

@@ -100,6 +100,19 @@ t.run(function()
         { { "set", "q", "a" }, { "incr", "q" }, { "get", "q" } })
     t.raises({ where .. ": pipeline #2 GET: argument #1 is a boolean" }, db.pipeline, db, { { "set", "q", "a" }, { "get", false } })
     t.eq(db:get("q"), "a", "a rejected pipeline sends nothing")
+    -- Commands that would break the connection's reply order, and commands that are not
+    -- {name, args...}, are refused whole, naming the position; nothing of the pipeline is sent.
+    t.raises({ where .. ": pipeline #2 MULTI: use db:transaction" }, db.pipeline, db,
+        { { "set", "q", "b" }, { "multi" }, { "set", "q", "c" } })
+    t.raises({ where .. ": pipeline #3 SUBSCRIBE: use redis.watch" }, db.pipeline, db,
+        { { "set", "q", "b" }, { "get", "q" }, { "SubScribe", "ch" } })
+    t.raises({ where .. ": pipeline #2: a command is a table {name, args...}" }, db.pipeline, db,
+        { { "set", "q", "b" }, "get q" })
+    t.raises({ where .. ": pipeline #1: a command is a table {name, args...}" }, db.pipeline, db,
+        { { false, "q" }, { "set", "q", "b" } })
+    t.raises({ where .. ": pipeline #1: a command is a table {name, args...}" }, db.pipeline, db,
+        { "set", "q", "b" })
+    t.eq(db:get("q"), "a", "the refused pipelines sent nothing")
     t.eq(#db:pipeline({}), 0, "empty pipeline")
     -- A rejected pipeline behind a command already encoded in the same tick takes only its own
     -- bytes back out of the buffer: the other command is sent and answered.

@@ -63,6 +63,14 @@ t.run(function()
     lab:kill()
     t.wait_until(function() return quick.conn.state ~= "ready" end, 300, "the drop noticed")
     t.raises({ where .. ": GET: not connected (", "gave up after 1000 ms" }, quick.get, quick, "k")
+    -- A pipeline that could never go is refused at once, not after the wait.
+    local t0 = skynet.now()
+    t.raises({ where .. ": pipeline #2 MULTI: use db:transaction" }, quick.pipeline, quick,
+        { { "get", "k" }, { "multi" } })
+    t.raises({ where .. ": pipeline #1: a command is a table" }, quick.pipeline, quick, { "get" })
+    t.raises({ where .. ": pipeline #1 GET: argument #1 is a boolean" }, quick.pipeline, quick,
+        { { "get", true } })
+    t.ok(skynet.now() - t0 < 50, "refused without waiting for the server")
     t.wait_until(function() return full.conn.state ~= "ready" end, 300, "the drop noticed")
     local pending = 0
     for _ = 1, 2 do

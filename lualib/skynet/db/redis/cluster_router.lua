@@ -260,7 +260,11 @@ function router:issue(r)
     if not r.hold_deadline then
         local pipe = r[1] == "pipeline" and r.cmds
         -- A pipeline's arguments are checked as it is split (cluster_pipeline.lua).
-        if not pipe then connection.check_request(self.addr, r) end
+        if pipe then
+            connection.check_names(self.addr, r)
+        else
+            connection.check_request(self.addr, r)
+        end
         r.hold_deadline = now() + self.hold_cs
         if r.cmds then
             if pipe then

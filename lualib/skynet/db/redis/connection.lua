@@ -352,10 +352,29 @@ local function bad_args(c)
 end
 M.bad_args = bad_args
 
--- The first bad command of a batch: its index and bad_args' cause, or nil.
-local function bad_batch(cmds)
+local NOT_A_COMMAND = "a command is a table {name, args...}"
+
+-- "#i NAME" for command i of a batch; "#i" when it has no name to show.
+function M.describe(cmds, i)
+    local c = cmds[i]
+    local name = type(c) == "table" and c[1]
+    if type(name) ~= "string" then return format("#%d", i) end
+    return format("#%d %s", i, string.upper(name))
+end
+
+-- The first bad command of a batch: its index and the cause, or nil. A command must be a table;
+-- given `refusal` (r.refusal: name -> false when accepted, else why not; nil for a name that is
+-- not one), its name must be accepted; its arguments must be encodable (bad_args). The same
+-- checks as format_batch's, for requests that wait before they are encoded.
+local function bad_batch(cmds, refusal)
     for i = 1, #cmds do
-        local why = bad_args(cmds[i])
+        local c = cmds[i]
+        if type(c) ~= "table" then return i, NOT_A_COMMAND end
+        if refusal then
+            local why = refusal[c[1]]
+            if why ~= false then return i, why or NOT_A_COMMAND end
+        end
+        local why = bad_args(c)
         if why then return i, why end
     end
 end
@@ -366,17 +385,32 @@ function M.check_request(addr, r)
     local why
     if r.cmds then
         local i
-        i, why = bad_batch(r.cmds)
-        if i then why = format("#%d %s: %s", i, string.upper(tostring(r.cmds[i][1])), why) end
+        i, why = bad_batch(r.cmds, r.refusal)
+        if i then why = format("%s: %s", M.describe(r.cmds, i), why) end
     elseif r.args then
         why = bad_args(r.args)
     end
     if why then error(format("%s: %s: %s", addr, r[1], why), 0) end
 end
 
+-- For the routers that split a pipeline before any connection encodes it: raises, as
+-- send_request would, when a command is not a table or its name is refused (r.refusal). Its
+-- arguments are checked as it is split.
+function M.check_names(addr, r)
+    local refusal, cmds = r.refusal, r.cmds
+    if not refusal then return end
+    for i = 1, #cmds do
+        local c = cmds[i]
+        local why = type(c) ~= "table" and NOT_A_COMMAND or refusal[c[1]]
+        if why ~= false then
+            error(format("%s: %s %s: %s", addr, r[1], M.describe(cmds, i), why or NOT_A_COMMAND),
+                0)
+        end
+    end
+end
+
 local function batch_error(self, r, i, why)
-    local c = r.cmds[i]
-    return format("%s: %s #%d %s: %s", self.addr, r[1], i, string.upper(tostring(c[1])),
+    return format("%s: %s %s: %s", self.addr, r[1], M.describe(r.cmds, i),
         why or "the command cannot be encoded")
 end
 
@@ -386,9 +420,17 @@ local function send_request(self, r)
     local buf = self.buf
     local cmds = r.cmds
     if cmds then
-        -- All or nothing: on a bad command the buffer is left as it was.
-        local bad = buf:format_batch(cmds)
-        if bad then error(batch_error(self, r, bad, bad_args(cmds[bad])), 0) end
+        -- All or nothing: on a bad command the buffer is left as it was. A refused name comes
+        -- with its reason; other causes are found again here, off the fast path.
+        local refusal = r.refusal
+        local bad, why = buf:format_batch(cmds, refusal)
+        if bad then
+            if not why then
+                local _
+                _, why = bad_batch({ cmds[bad] }, refusal)
+            end
+            error(batch_error(self, r, bad, why), 0)
+        end
     else
         local a = r.args
         if not pcall(buf.format, buf, tunpack(a, 1, a.n)) then
@@ -442,7 +484,7 @@ function conn:issue(r)
     end
     -- Checked now: the caller must hear of a bad argument before the command waits.
     if r.cmds then
-        local i, why = bad_batch(r.cmds)
+        local i, why = bad_batch(r.cmds, r.refusal)
         if i then error(batch_error(self, r, i, why), 0) end
     elseif r.args then
         local why = bad_args(r.args)

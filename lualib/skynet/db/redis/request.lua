@@ -29,4 +29,10 @@ function request.new(name, body, timeout_cs)
     return { name, 1, args = body, timeout_cs = timeout_cs }
 end
 
+-- batch(name, cmds [, timeout_cs]): a batch whatever cmds holds, for lists the caller wrote
+-- (db:pipeline), whose commands are checked as they are encoded.
+function request.batch(name, cmds, timeout_cs)
+    return { name, #cmds, cmds = cmds, timeout_cs = timeout_cs }
+end
+
 return request
