@@ -482,6 +482,64 @@ int l_format_batch(lua_State* L) {
     return 0;
 }
 
+// True when command table `cmd` would encode: 1 to INT_MAX/2 words (its `n`, else its length),
+// each a string, a number or a list of strings and numbers. format_batch's rules, without
+// encoding. Upvalue 1 of the calling C closure is the string "n" (command_words).
+bool command_encodes(lua_State* L, int cmd) {
+    const lua_Integer n = command_words(L, cmd);
+    if (n < 1 || n > INT_MAX / 2) return false;
+    for (lua_Integer i = 1; i <= n; ++i) {
+        const int t = lua_rawgeti(L, cmd, i);
+        bool ok = t == LUA_TSTRING || t == LUA_TNUMBER;
+        if (t == LUA_TTABLE) {
+            const lua_Integer len = lua_Integer(lua_rawlen(L, -1));
+            ok = true;
+            for (lua_Integer j = 1; ok && j <= len; ++j) {
+                const int e = lua_rawgeti(L, -1, j);
+                ok = e == LUA_TSTRING || e == LUA_TNUMBER;
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+// codec.check_batch(cmds [, refusal]) -> nil | i [, why]: format_batch's checks without the
+// encoding, for requests that wait before a connection encodes them (a router holds them, or
+// the connection is not ready), so that their caller hears of a bad command at once.
+int l_check_batch(lua_State* L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    const bool refusing = !lua_isnoneornil(L, 2);
+    if (refusing) luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    const lua_Integer n = lua_Integer(lua_rawlen(L, 1));
+    for (lua_Integer i = 1; i <= n; ++i) {
+        bool ok = lua_rawgeti(L, 1, i) == LUA_TTABLE;
+        if (ok && refusing && !name_accepted(L, 3, 2)) {
+            lua_pushinteger(L, i);
+            lua_replace(L, 3);  // i, then refusal's answer
+            return 2;
+        }
+        ok = ok && command_encodes(L, 3);
+        lua_settop(L, 2);
+        if (!ok) {
+            lua_pushinteger(L, i);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+// codec.check_command(args) -> bool: whether one command ({name, args...}, `n` honoured) would
+// encode; check_batch's rule for each command.
+int l_check_command(lua_State* L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushboolean(L, command_encodes(L, 1));
+    return 1;
+}
+
 int l_buffer(lua_State* L) {
     new_buffer(L);
     return 1;
@@ -638,6 +696,12 @@ extern "C" int luaopen_skyhive_redis_codec(lua_State* L) {
     luaL_Reg functions[] = {{"buffer", l_buffer}, {"decode", l_decode}, {"iserror", l_iserror},
                             {"slot", l_slot},     {"slots", l_slots},   {nullptr, nullptr}};
     luaL_newlib(L, functions);
+    lua_pushliteral(L, "n");
+    lua_pushcclosure(L, l_check_batch, 1);
+    lua_setfield(L, -2, "check_batch");
+    lua_pushliteral(L, "n");
+    lua_pushcclosure(L, l_check_command, 1);
+    lua_setfield(L, -2, "check_command");
     lua_pushvalue(L, format);
     lua_setfield(L, -2, "format");
     lua_pushvalue(L, error_mt);

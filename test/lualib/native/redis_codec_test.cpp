@@ -195,6 +195,41 @@ TEST_F(RedisCodecLua, FormatBatchEqualsFormatAndIsAllOrNothing) {
     )lua");
 }
 
+// check_batch and check_command accept exactly what format_batch encodes, and check_batch
+// refuses names as format_batch does given the same refusal table.
+TEST_F(RedisCodecLua, CheckBatchAgreesWithFormatBatch) {
+    run(R"lua(
+        local commands = {
+            {"SET", "k", "v"}, {"SET", "n", 42, "PX", 1.5}, {"MSET", {"a", 1, "b", 2.25}},
+            {"GET", "k", "ignored", n = 2}, {"RPUSH", "l", {}}, {"SET", "k", true},
+            {"SET", {"k", false}}, {}, {"GET", nil, n = 2}, {"SET", "k", nil}, {false, "k"},
+            {{"SET"}, "k"}, "GET", 7,
+        }
+        for i, c in ipairs(commands) do
+            local batch = { {"GET", "a"}, c, {"GET", "b"} }
+            local encoded = codec.buffer():format_batch(batch) == nil
+            local checked = codec.check_batch(batch)
+            assert(checked == (not encoded and 2 or nil), "command " .. i)
+            if type(c) == "table" then
+                assert(codec.check_command(c) == encoded, "check_command " .. i)
+            end
+        end
+        local refusal = setmetatable({ MULTI = "use a transaction" }, { __index = function(t, k)
+            if type(k) ~= "string" then return nil end
+            return rawget(t, k:upper()) or false
+        end })
+        local batch = { {"get", "a"}, {"multi"}, {"set", "b", true} }
+        local i, why = codec.check_batch(batch, refusal)
+        assert(i == 2 and why == "use a transaction", tostring(why))
+        local j, why2 = codec.buffer():format_batch(batch, refusal)
+        assert(j == 2 and why2 == "use a transaction")
+        i, why = codec.check_batch({ {"get", "a"}, {false, "x"} }, refusal)
+        assert(i == 2 and why == nil, "a name that is not one")
+        assert(codec.check_batch({ {"get", "a"}, {"set", "b", 1} }, refusal) == nil)
+        assert(codec.check_batch({ {"get", "a"}, {"set", "b", true} }, refusal) == 2)
+    )lua");
+}
+
 // decode counts the error replies among the top-level ones, and sizes a new table by the hint.
 TEST_F(RedisCodecLua, DecodeCountsErrorRepliesAndTakesASizeHint) {
     run(R"lua(

@@ -29,7 +29,7 @@ local format, tunpack, tpack = string.format, table.unpack, table.pack
 local type, getmetatable, setmetatable, tostring = type, getmetatable, setmetatable, tostring
 local skynet_now, wait, wakeup, fork, hpc = skynet.now, skynet.wait, skynet.wakeup, skynet.fork,
     skynet.hpc
-local decode = codec.decode
+local decode, check_batch, check_command = codec.decode, codec.check_batch, codec.check_command
 local error_mt = codec.error_mt
 local running = coroutine.running
 local weak_keys = { __mode = "k" }
@@ -364,19 +364,19 @@ end
 
 -- The first bad command of a batch: its index and the cause, or nil. A command must be a table;
 -- given `refusal` (r.refusal: name -> false when accepted, else why not; nil for a name that is
--- not one), its name must be accepted; its arguments must be encodable (bad_args). The same
--- checks as format_batch's, for requests that wait before they are encoded.
+-- not one), its name must be accepted; its arguments must be encodable. format_batch's checks
+-- (check_batch, in C), for requests that wait before they are encoded; the cause's text is
+-- found in Lua once one fails.
 local function bad_batch(cmds, refusal)
-    for i = 1, #cmds do
-        local c = cmds[i]
-        if type(c) ~= "table" then return i, NOT_A_COMMAND end
-        if refusal then
-            local why = refusal[c[1]]
-            if why ~= false then return i, why or NOT_A_COMMAND end
-        end
-        local why = bad_args(c)
-        if why then return i, why end
+    local i, why = check_batch(cmds, refusal)
+    if not i then return nil end
+    local c = cmds[i]
+    if type(c) ~= "table" then return i, NOT_A_COMMAND end
+    if refusal then
+        why = refusal[c[1]]
+        if why ~= false then return i, why or NOT_A_COMMAND end
     end
+    return i, bad_args(c) or "the command cannot be encoded"
 end
 
 -- For the routers (Sentinel, Cluster), which hold requests before any connection sees them:
@@ -387,8 +387,8 @@ function M.check_request(addr, r)
         local i
         i, why = bad_batch(r.cmds, r.refusal)
         if i then why = format("%s: %s", M.describe(r.cmds, i), why) end
-    elseif r.args then
-        why = bad_args(r.args)
+    elseif r.args and not check_command(r.args) then
+        why = bad_args(r.args) or "the command cannot be encoded"
     end
     if why then error(format("%s: %s: %s", addr, r[1], why), 0) end
 end
@@ -486,9 +486,8 @@ function conn:issue(r)
     if r.cmds then
         local i, why = bad_batch(r.cmds, r.refusal)
         if i then error(batch_error(self, r, i, why), 0) end
-    elseif r.args then
-        local why = bad_args(r.args)
-        if why then error(self:failure(r[1], why), 0) end
+    elseif r.args and not check_command(r.args) then
+        error(self:failure(r[1], bad_args(r.args) or "the command cannot be encoded"), 0)
     end
     if self.btail - self.bhead + 1 >= self.queue_limit then
         self.m.conn_errors:inc(r[2])
