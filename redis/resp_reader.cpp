@@ -130,8 +130,91 @@ Result<void> RespReader::fail(std::string message) {
     return Error{error_};
 }
 
+namespace {
+
+// A strict RESP integer: "0" or an optional '-' and 1-18 digits without a leading zero (so it
+// fits int64_t), then CRLF, within [p, end). Sets *v and returns the byte after the CRLF, or
+// nullptr for anything else (the caller leaves that to hiredis).
+const char* strict_integer(const char* p, const char* end, int64_t* v) {
+    bool negative = p < end && *p == '-';
+    if (negative) ++p;
+    const char* first = p;
+    int64_t x = 0;
+    while (p < end && *p >= '0' && *p <= '9' && p - first < 18)
+        x = x * 10 + (*p++ - '0');
+    const size_t digits = size_t(p - first);
+    if (digits == 0 || (digits > 1 && *first == '0') || (negative && x == 0)) return nullptr;
+    // A 19th digit, or anything but CRLF after the digits.
+    if (end - p < 2 || p[0] != '\r' || p[1] != '\n') return nullptr;
+    *v = negative ? -x : x;
+    return p + 2;
+}
+
+}  // namespace
+
+size_t RespReader::take_simple(const char* data, size_t n) {
+    if (reader_->len != reader_->pos || reader_->ridx >= 0) return 0;  // hiredis holds a part
+    const char* p = data;
+    const char* const end = data + n;
+    while (p < end) {
+        const char* next = nullptr;
+        bool ok = false;
+        switch (*p) {
+            case '+':
+            case '-': {
+                // Up to the first '\r', which must start the CRLF; a line over the limit goes to
+                // hiredis and the callback, which report it.
+                const void* cr = std::memchr(p + 1, '\r', size_t(end - p - 1));
+                if (!cr) break;
+                const char* e = static_cast<const char*>(cr);
+                const size_t len = size_t(e - p - 1);
+                if (e + 1 >= end || e[1] != '\n' || len > limits_.max_bulk) break;
+                ok = out_.put_string(*p == '+' ? ReplyTag::status : ReplyTag::error, p + 1, len);
+                next = e + 2;
+                break;
+            }
+            case ':': {
+                int64_t v;
+                next = strict_integer(p + 1, end, &v);
+                if (next) ok = out_.put_integer(v);
+                break;
+            }
+            case '$': {
+                if (end - p >= 5 && std::memcmp(p, "$-1\r\n", 5) == 0) {
+                    ok = out_.put_nil();
+                    next = p + 5;
+                    break;
+                }
+                int64_t len;
+                const char* body = strict_integer(p + 1, end, &len);
+                if (!body || len < 0 || uint64_t(len) > limits_.max_bulk) break;
+                if (size_t(end - body) < size_t(len) + 2) break;  // not all here yet
+                if (body[len] != '\r' || body[len + 1] != '\n') break;
+                ok = out_.put_string(ReplyTag::bulk, body, size_t(len));
+                next = body + len + 2;
+                break;
+            }
+            default:
+                break;
+        }
+        if (!next) break;
+        if (!ok) {
+            (void)fail("RESP reader: out of memory, or more than 4 GiB of replies not taken");
+            break;
+        }
+        p = next;
+        complete_end_ = out_.size();
+        ++complete_count_;
+    }
+    return size_t(p - data);
+}
+
 Result<void> RespReader::feed(const char* data, size_t n) {
     if (!error_.empty()) return Error{error_};
+    const size_t simple = take_simple(data, n);
+    if (!error_.empty()) return Error{error_};
+    data += simple;
+    n -= simple;
     while (n > 0) {
         size_t chunk = next_chunk(data, n);
         if (bulk_need_ > 0 && sdsavail(reader_->buf) < chunk) {

@@ -63,6 +63,10 @@ class RespReader {
   private:
     struct Callbacks;
 
+    // Takes the whole top-level replies at the front of data that need no parser state (status,
+    // error, integer, bulk, nil) straight into out_, while hiredis holds nothing; returns the
+    // bytes taken. Anything else, or anything not strictly well formed, is left to hiredis.
+    size_t take_simple(const char* data, size_t n);
     size_t next_chunk(const char* data, size_t n) const;
     Result<void> drain();
     Result<void> check_pending();

@@ -104,6 +104,58 @@ TEST(RespFramer, EverySplitPointGivesTheSameReplies) {
     }
 }
 
+// Whole replies in one feed take the framer's own path for simple replies (status, error,
+// integer, bulk, nil). The same bytes fed as one byte and then the rest go through hiredis
+// alone (it holds a part of the first reply, so the framer's path stays out). Both must agree on
+// the replies and on the error text, for forms at the edge of what that path takes.
+TEST(RespFramer, SimpleRepliesAgreeWithHiredisByteByByte) {
+    const RespLimits limits{.max_bulk = 16, .max_elements = 8};
+    const std::vector<std::string> inputs = {
+        ":0\r\n:-1\r\n:123456789012345678\r\n:-123456789012345678\r\n",
+        ":1234567890123456789\r\n:9223372036854775807\r\n:-9223372036854775808\r\n",
+        ":012\r\n",
+        ":-0\r\n",
+        ":+5\r\n",
+        ":\r\n",
+        ":-\r\n",
+        ":12a\r\n",
+        ":1\rx\n",
+        "+\r\n-\r\n+OK\r\n-ERR x y\r\n",
+        "+a\rb\r\n+c\r\n",
+        "-a\nb\r\n",
+        "+0123456789abcdef\r\n",
+        "+0123456789abcdefg\r\n",
+        "$0\r\n\r\n$3\r\nabc\r\n$-1\r\n",
+        "$3\r\nabcXY+OK\r\n",
+        "$-2\r\n",
+        "$03\r\nabc\r\n",
+        "$16\r\n0123456789abcdef\r\n",
+        "$17\r\n0123456789abcdefg\r\n",
+        "$-0\r\n",
+        "$+3\r\nabc\r\n",
+        "+OK\r\n*2\r\n:1\r\n$1\r\nx\r\n:7\r\n",
+        "$2\r\na\r\r\n",
+        "$1\r\n\r\r\n",
+        "+OK\r\n?\r\n",
+        "$4\r\nab\0c\r\n:5\r\n"s,
+    };
+    for (const std::string& in : inputs) {
+        Outcome whole = run_whole(in, limits);
+        bool first = true;
+        Outcome bytes = run_pieces(
+            in,
+            [&] {
+                size_t n = first ? 1 : in.size();
+                first = false;
+                return n;
+            },
+            limits);
+        EXPECT_EQ(whole.replies, bytes.replies) << ::testing::PrintToString(in);
+        EXPECT_EQ(whole.count, bytes.count) << ::testing::PrintToString(in);
+        EXPECT_EQ(whole.error, bytes.error) << ::testing::PrintToString(in);
+    }
+}
+
 TEST(RespFramer, TakeReturnsOnlyWholeReplies) {
     RespFramer f;
     uint32_t count = 99;
