@@ -12,8 +12,8 @@
 -- "key:__rand_int__" (the literal key redis-benchmark uses without -r) after an untimed warm-up
 -- of a twentieth of the requests; "varied" gives every command a key "key:%012d" drawn as
 -- redis-benchmark -r draws its keys (uniformly from a key space, the seventh argument, default
--- 100000; repeats included), with no warm-up: the first command is timed, and every pipeline is
--- a new list of new command tables.
+-- 10^9: in effect a new key every command), with no warm-up: the first command is timed, and
+-- every pipeline is a new list of new command tables.
 -- Prints "<scenario>.set <ops/s> <process CPU us/op>" and the same for get on stdout, then
 -- stops the node.
 local skynet = require "skynet"
@@ -29,7 +29,7 @@ if keys ~= "same" and keys ~= "varied" then
     error(string.format("bench_redis: key mode %q is not known (\"same\" or \"varied\")", keys))
 end
 local varied = keys == "varied"
-key_space = tonumber(key_space) or 100000
+key_space = tonumber(key_space) or 1000000000
 local KEY, VALUE = "key:__rand_int__", "xxx"
 local format = string.format
 
