@@ -108,7 +108,7 @@ TEST(RespFramer, EverySplitPointGivesTheSameReplies) {
 // integer, bulk, nil). The same bytes fed as one byte and then the rest go through hiredis
 // alone (it holds a part of the first reply, so the framer's path stays out). Both must agree on
 // the replies and on the error text, for forms at the edge of what that path takes.
-TEST(RespFramer, SimpleRepliesAgreeWithHiredisByteByByte) {
+TEST(RespFramer, SimpleRepliesAgreeWithHiredisAlone) {
     const RespLimits limits{.max_bulk = 16, .max_elements = 8};
     const std::vector<std::string> inputs = {
         ":0\r\n:-1\r\n:123456789012345678\r\n:-123456789012345678\r\n",
