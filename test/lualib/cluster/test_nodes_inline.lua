@@ -58,5 +58,7 @@ t.run(function()
         t.ok(ok and v == calls, string.format("call %d of a busy link, %.1f s in: %s", calls,
             (skynet.hpc() - deadline) / 1e9 + 2.5, tostring(v)))
     end
-    t.ok(calls > 1000, "calls during the 2.5 s: " .. calls)
+    -- The link was kept busy: every call above answered, and they came back to back (a fifth
+    -- as many under a sanitizer's slowdown: TSan beside other tests made 970).
+    t.ok(calls > 1000 // t.slowdown, "calls during the 2.5 s: " .. calls)
 end, 3000)
