@@ -90,6 +90,8 @@ class SnluaModule final : public Module, public LuaServiceHost {
 
   private:
     static void* allocate(void* ud, void* ptr, size_t osize, size_t nsize);
+    // A live block of osize bytes resized to nsize (> 0); nullptr when it cannot grow.
+    static void* resize(void* ptr, size_t osize, size_t nsize);
     static void trap_hook(lua_State* L, lua_Debug* ar);
     static int resume(lua_State* L);
     static int wrap(lua_State* L);

@@ -103,7 +103,7 @@ function M.new(opts, role)
         -- replies expected for what was written (the in-flight gauge's share of this
         -- connection); commands in the buffer that no request waits for (send_only).
         m = instr.client(instr.client_label(opts, host, port), role or "standalone"),
-        wbatch = {},
+        wbatch = { false },
         outstanding = 0,
         untracked = 0,
     }, conn)
@@ -275,7 +275,7 @@ local function write(self, buf)
         transport.send(self.sock, ptr, sz)
         local batch = self.wbatch
         batch[1] = hpc()
-        self.wbatch = {}
+        self.wbatch = { false }  -- [1]: room for the write's time
         local m = self.m
         m.commands:inc(count)
         local tracked = count - self.untracked
@@ -514,8 +514,9 @@ end
 -- Yields. The hot path of the client: while connected the command is encoded at once, without
 -- keeping its arguments.
 function conn:reply(name, ...)
-    -- request.new's one-command layout, built here because the arguments are not kept.
-    local r = { name, 1, self.wbatch }
+    -- request.new's one-command layout, built here because the arguments are not kept (with
+    -- room for the fields it takes, as there).
+    local r = { name, 1, self.wbatch, deadline = nil, done = nil, value = nil }
     if self.state == "ready" then
         local buf = self.buf
         if not pcall(buf.format, buf, ...) then

@@ -19,20 +19,25 @@ local type = type
 
 local request = {}
 
+-- The constructors below name the fields a request takes on its way (as nil: a nil field adds
+-- nothing but its room), so that the table is made with room for them. Filled in one by one, a
+-- request's hash part was rebuilt three or four times (callgrind: about 130 instructions a
+-- command of a pipeline of 16).
+
 -- new(name, args [, timeout_cs]): one command; args = {"GET", "k", n = 2} (table.pack).
 -- new(name, cmds [, timeout_cs]): a batch; cmds = a non-empty list of argument lists (`n`
 -- optional in each), answered by one list of replies.
 function request.new(name, body, timeout_cs)
-    if type(body[1]) == "table" then
-        return { name, #body, cmds = body, timeout_cs = timeout_cs }
-    end
-    return { name, 1, args = body, timeout_cs = timeout_cs }
+    if type(body[1]) == "table" then return request.batch(name, body, timeout_cs) end
+    return { name, 1, nil, args = body, timeout_cs = timeout_cs, deadline = nil, done = nil,
+        value = nil }
 end
 
 -- batch(name, cmds [, timeout_cs]): a batch whatever cmds holds, for lists the caller wrote
 -- (db:pipeline), whose commands are checked as they are encoded.
 function request.batch(name, cmds, timeout_cs)
-    return { name, #cmds, cmds = cmds, timeout_cs = timeout_cs }
+    return { name, #cmds, nil, cmds = cmds, timeout_cs = timeout_cs, refusal = nil,
+        deadline = nil, done = nil, value = nil }
 end
 
 return request
