@@ -165,6 +165,34 @@ TEST_F(RedisCodecLua, BufferCoalescesCommands) {
     EXPECT_EQ(p.view(), "*1\r\n$4\r\nPING\r\n");
 }
 
+// The buffer's methods tell a buffer by its metatable, held by each of them: anything else (a
+// table dressed in the buffer's metatable, another userdata, a string) is refused by name, and
+// nothing is read from it.
+TEST_F(RedisCodecLua, BufferMethodsRefuseWhatIsNotABuffer) {
+    run(R"lua(
+        local buf = codec.buffer()
+        local fake = setmetatable({}, getmetatable(buf))
+        local other = io.stdout
+        local calls = {
+            function(x) return buf.format(x, "GET", "a") end,
+            function(x) return buf.format_batch(x, { { "GET", "a" } }) end,
+            function(x) return buf.take(x) end,
+            function(x) return buf.count(x) end,
+            function(x) return buf.full(x, 1, 1) end,
+            function(x) return buf.tostring(x) end,
+            function(x) return buf.reset(x) end,
+        }
+        for i, call in ipairs(calls) do
+            for _, x in ipairs({ fake, other, "buf", 7 }) do
+                local ok, err = pcall(call, x)
+                assert(not ok and err:find("skyhive.redis.buffer expected", 1, true),
+                       "method " .. i .. " on a " .. type(x) .. ": " .. tostring(err))
+            end
+        end
+        assert(buf:count() == 0 and buf:format("GET", "a") == buf and buf:count() == 1)
+    )lua");
+}
+
 // A pipeline's commands are encoded word by word when none splices a list, and through the
 // general path when one does; both give format()'s bytes, and a bad command anywhere leaves the
 // buffer as it was.

@@ -91,6 +91,18 @@ t.run(function()
     t.raises({ "is a counter: it has no set" }, hits:labels("a").set, hits:labels("a"), 1)
     t.raises({ "is a gauge: it has no observe" }, level.observe, level, 1)
     t.raises({ "label kind is a table" }, hits.labels, hits, {})
+    -- The methods tell a family or child by its metatable: a look-alike, another kind of
+    -- userdata or a dot call is refused.
+    local child = hits:labels("a")
+    local other = require("skyhive.redis.codec").buffer()
+    for _, x in ipairs({ setmetatable({}, getmetatable(child)), other, "x", 1 }) do
+        t.raises({ "inc needs a metric family or child (use ':')" }, child.inc, x)
+        t.raises({ "observe needs a metric family or child" }, level.observe, x, 1)
+    end
+    local child = hits:labels("a")
+    for _, x in ipairs({ io.stdout }) do
+        t.raises({ "inc needs a metric family or child (use ':')" }, child.inc, x)
+    end
 
     -- Built-in metrics, read from what the node keeps.
     local core = require "skynet.core"
