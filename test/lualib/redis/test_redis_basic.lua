@@ -232,6 +232,27 @@ t.run(function()
     t.raises({ where .. ": GET: WRONGTYPE" }, svc.get, svc, "list")
     svc:disconnect()
 
+    -- A command's caller waits for its reply with its coroutine as the token. A wakeup of that
+    -- coroutine by someone else (it is a token anyone holding it may use) while the reply is
+    -- due must not end the wait: the caller still gets its own reply. CLIENT PAUSE from a
+    -- second connection holds the GET's reply for 200 ms.
+    local pauser = redis.connect { port = port, db = 1 }
+    pauser:command("CLIENT", "PAUSE", 200, "ALL")
+    local waiter, value, done
+    skynet.fork(function()
+        waiter = coroutine.running()
+        value = db:get("k")
+        done = skynet.now()
+    end)
+    skynet.sleep(2)
+    t.eq(done, nil, "the GET waits for the paused server")
+    t.eq(skynet.wakeup(waiter), true, "a stray wakeup finds the coroutine waiting")
+    skynet.sleep(2)
+    t.eq(done, nil, "the stray wakeup did not end the wait")
+    t.wait_until(function() return done end, 1000, "the GET's reply after the pause")
+    t.eq(value, "v", "the caller got its own reply")
+    pauser:disconnect()
+
     -- skynet.socket and the client in one service: each socket's events reach its own owner
     -- (the client's sockets are routed to its transport), in whichever order they are used.
     local socket = require "skynet.socket"

@@ -135,7 +135,9 @@ function conn:failure(name, cause)
 end
 
 -- Marks r done and wakes its waiter. A part of a Redis Cluster pipeline (r.parent) wakes the
--- pipeline's waiter instead, once its last part is done: one wakeup per pipeline.
+-- pipeline's waiter instead, once its last part is done: one wakeup per pipeline. A request of
+-- conn:reply waits with its coroutine as the token (r.co): the scheduler finds such a waiter
+-- from its thread, where a table token costs an entry in the token table per wait.
 local function finish(r)
     r.done = true
     local p = r.parent
@@ -145,7 +147,7 @@ local function finish(r)
         if left > 0 then return end
         r = p
     end
-    wakeup(r)
+    wakeup(r.co or r)
 end
 M.finish = finish
 
@@ -515,8 +517,10 @@ end
 -- keeping its arguments.
 function conn:reply(name, ...)
     -- request.new's one-command layout, built here because the arguments are not kept (with
-    -- room for the fields it takes, as there).
-    local r = { name, 1, self.wbatch, deadline = nil, done = nil, value = nil }
+    -- room for the fields it takes, as there). Its waiter is its coroutine (finish); the request
+    -- never leaves this function and the connection, so nothing else wakes it by the table.
+    local co = running()
+    local r = { name, 1, self.wbatch, deadline = nil, done = nil, value = nil, co = co }
     if self.state == "ready" then
         local buf = self.buf
         if not pcall(buf.format, buf, ...) then
@@ -535,10 +539,12 @@ function conn:reply(name, ...)
         r.args = tpack(...)
         self:issue(r)
     end
-    if not r.done then wait(r) end
+    -- Woken by finish. A wakeup(co) of someone else's (the coroutine is a token others may hold)
+    -- that lands here is dropped, as one for a token nobody waits on is.
+    while not r.done do wait() end
     local err = r.err
     if err then error(err, 0) end
-    self.answered[running()] = self.gen
+    self.answered[co] = self.gen
     return r.value
 end
 
