@@ -570,6 +570,18 @@ int l_buffer_take(lua_State* L) {
     return 2;
 }
 
+// buf:append(cmd, ...) -> true when every word is a string or a number and the command was
+// appended; false, with the buffer as it was, for anything else (a list to splice, a word of
+// another type, a buffer that cannot grow). Never raises for the words: the Redis client tries
+// this first and takes format's general path (which splices lists and raises naming a bad word)
+// only when it fails, instead of running every command under pcall.
+int l_buffer_append(lua_State* L) {
+    CommandBuffer* out = check_buffer(L, 1, 1);
+    const int top = lua_gettop(L);
+    lua_pushboolean(L, top >= 2 && append_flat_args(L, *out, 2, top));
+    return 1;
+}
+
 int l_buffer_tostring(lua_State* L) {
     CommandBuffer* b = check_buffer(L, 1, 1);
     lua_pushlstring(L, b->data(), b->size());
@@ -697,7 +709,8 @@ extern "C" int luaopen_skyhive_redis_codec(lua_State* L) {
 
     luaL_Reg buffer_methods[] = {{"take", l_buffer_take},   {"tostring", l_buffer_tostring},
                                  {"count", l_buffer_count}, {"full", l_buffer_full},
-                                 {"reset", l_buffer_reset}, {nullptr, nullptr}};
+                                 {"reset", l_buffer_reset}, {"append", l_buffer_append},
+                                 {nullptr, nullptr}};
     luaL_newlibtable(L, buffer_methods);
     lua_pushvalue(L, buffer_mt);
     luaL_setfuncs(L, buffer_methods, 1);

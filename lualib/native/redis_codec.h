@@ -19,6 +19,9 @@
 //       buf:count() -> n                      commands appended since the last take/reset
 //       buf:full(n, bytes) -> boolean         at least n commands or that many bytes waiting
 //       buf:reset()                           discards the contents
+//       buf:append(cmd, arg1, ...) -> boolean appends when every word is a string or a number;
+//                                             else false with buf unchanged (never raises: the
+//                                             caller then uses buf:format)
 //       #buf                                  bytes held
 //
 // Replies (decoding the socket thread's frames: the encoding of redis/reply_codec.h)

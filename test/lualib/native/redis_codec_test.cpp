@@ -181,6 +181,7 @@ TEST_F(RedisCodecLua, BufferMethodsRefuseWhatIsNotABuffer) {
             function(x) return buf.full(x, 1, 1) end,
             function(x) return buf.tostring(x) end,
             function(x) return buf.reset(x) end,
+            function(x) return buf.append(x, "GET", "a") end,
         }
         for i, call in ipairs(calls) do
             for _, x in ipairs({ fake, other, "buf", 7 }) do
@@ -190,6 +191,23 @@ TEST_F(RedisCodecLua, BufferMethodsRefuseWhatIsNotABuffer) {
             end
         end
         assert(buf:count() == 0 and buf:format("GET", "a") == buf and buf:count() == 1)
+    )lua");
+}
+
+// append takes commands of strings and numbers as format does, and anything else not at all,
+// without raising: the buffer is left as it was.
+TEST_F(RedisCodecLua, AppendTakesFlatCommandsOnlyAndNeverRaises) {
+    run(R"lua(
+        local buf = codec.buffer()
+        assert(buf:append("SET", "k", 42) == true and buf:append("GET", 1.5) == true)
+        local expect = codec.format(nil, "SET", "k", 42) .. codec.format(nil, "GET", 1.5)
+        assert(buf:tostring() == expect and buf:count() == 2)
+        for _, bad in ipairs({ { "MSET", { "a", 1 } }, { "SET", "k", true }, { "SET", nil, "v" },
+                               { {} }, {} }) do
+            local ok, appended = pcall(buf.append, buf, table.unpack(bad, 1, 3))
+            assert(ok and appended == false, "refused without raising")
+            assert(buf:tostring() == expect and buf:count() == 2, "nothing of it kept")
+        end
     )lua");
 }
 

@@ -522,8 +522,10 @@ function conn:reply(name, ...)
     local co = running()
     local r = { name, 1, self.wbatch, deadline = nil, done = nil, value = nil, co = co }
     if self.state == "ready" then
+        -- Words that are all strings and numbers need no pcall (append never raises); lists to
+        -- splice and bad words take format's path.
         local buf = self.buf
-        if not pcall(buf.format, buf, ...) then
+        if not buf:append(...) and not pcall(buf.format, buf, ...) then
             error(self:failure(name, bad_args(tpack(...)) or "the command cannot be encoded"), 0)
         end
         local cs = self.timeout_cs
