@@ -99,7 +99,7 @@ LuaScheduler::Co* LuaScheduler::take_co() {
     return raw;
 }
 
-void LuaScheduler::recycle(Co* co) {
+void LuaScheduler::recycle(Co* co, bool reuse) {
     // A coroutine that ends while registered as waiting (it called skynet.call inside a plain
     // coroutine, say) must not be resumed by that session later.
     if (co->waits) {
@@ -114,7 +114,7 @@ void LuaScheduler::recycle(Co* co) {
     co->self_token = false;
     lua_settop(co->L, 0);
     constexpr size_t kPoolMax = 256;
-    if (pool_.size() < kPoolMax) {
+    if (reuse && pool_.size() < kPoolMax) {
         pool_.push_back(co);
         return;
     }
@@ -426,7 +426,11 @@ bool LuaScheduler::kill_thread(lua_State* T) {
     }
     victim->session = -1;
     lua_resetthread(T);  // closes its pending to-be-closed variables
-    recycle(victim);
+    // Not reused: whoever held the thread as a token (a Redis request's waiter, a socket's
+    // reader) may still wake it when its answer comes, and must not wake the thread's next
+    // coroutine. Released, the thread is no longer a scheduler's coroutine: a late wakeup finds
+    // nothing.
+    recycle(victim, false);
     return true;
 }
 

@@ -214,7 +214,9 @@ class LuaScheduler {
     void resume_one(Co* co, int nargs);
     void finished(Co* co);
     void failed(Co* co, const char* why);
-    void recycle(Co* co);
+    // Readies co for reuse: back to the pool (or released beyond it), or, with reuse false,
+    // released whatever the pool holds.
+    void recycle(Co* co, bool reuse = true);
     void release_co(Co* co);
     void answer_error(Handle to, int32_t session, std::string_view text);
     // Calls the function at `key` of the protocol table with (session, source, msg, size [,

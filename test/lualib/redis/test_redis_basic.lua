@@ -251,6 +251,26 @@ t.run(function()
     t.eq(done, nil, "the stray wakeup did not end the wait")
     t.wait_until(function() return done end, 1000, "the GET's reply after the pause")
     t.eq(value, "v", "the caller got its own reply")
+
+    -- A caller killed (skynet.killthread) while its reply is due: the reply, when it comes, must
+    -- not wake whatever coroutine runs on that thread next. A killed thread is not reused, so a
+    -- new coroutine that waits on itself stays asleep until its own wakeup.
+    pauser:command("CLIENT", "PAUSE", 200, "ALL")
+    local killed = skynet.fork(function() db:get("k") end)
+    skynet.sleep(2)
+    t.eq(skynet.killthread(killed), killed, "killthread of a caller waiting for its reply")
+    local sleeper, woke
+    skynet.fork(function()
+        sleeper = coroutine.running()
+        skynet.wait()
+        woke = skynet.now()
+    end)
+    skynet.sleep(2)
+    t.ok(sleeper ~= killed, "the killed thread is not taken again")
+    t.eq(db:get("k"), "v", "the connection after the pause (the killed GET's reply came first)")
+    t.eq(woke, nil, "the killed caller's reply woke nobody")
+    skynet.wakeup(sleeper)
+    t.wait_until(function() return woke end, 500, "the sleeper wakes on its own wakeup")
     pauser:disconnect()
 
     -- skynet.socket and the client in one service: each socket's events reach its own owner
