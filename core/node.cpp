@@ -33,6 +33,9 @@ Result<NodeOptions> NodeOptions::from_config(const Config& config) {
     auto budget = config.get_int("socket_inline_budget", o.guest_budget_us, 1, 1'000'000);
     if (!budget) return budget.error();
     o.guest_budget_us = int(budget.value());
+    auto limit = config.get_int("socket_inline_limit", o.guest_overrun_ms, 1, 60'000);
+    if (!limit) return limit.error();
+    o.guest_overrun_ms = int(limit.value());
     auto harbor = config.get_int("harbor", 0, 0, 255);
     if (!harbor) return harbor.error();
     o.node_id = uint8_t(harbor.value());
@@ -67,7 +70,7 @@ Node::Node(NodeOptions options, Config config)
     modules_.add("logger", make_logger);
     modules_.set_cpath(options_.cpath);
     scheduler_ = std::make_unique<Scheduler>(*this, options_.threads, options_.spin_us,
-                                             options_.guest_budget_us);
+                                             options_.guest_budget_us, options_.guest_overrun_ms);
     timer_ = std::make_unique<Timer>([this](std::vector<TimerEvent>& due) {
         for (const TimerEvent& ev : due) {
             Message m{Handle(), ev.session, MessageType::response, Payload()};

@@ -37,6 +37,9 @@ struct NodeOptions {
     // starts) stops taking messages this long after it began; the workers run the rest.
     // Config key socket_inline_budget.
     int guest_budget_us = 1000;
+    // One message run on the socket thread that takes longer than this is reported, and moves
+    // its service to the workers (Scheduler::kGuestOverrunMs). Config key socket_inline_limit.
+    int guest_overrun_ms = 10;
     uint8_t node_id = 0;                   // harbor: the high 8 bits of every handle
     uint32_t monitor_threshold_ms = 5000;  // a message running longer than this is reported
     std::string logger;                    // log file; empty = stdout
@@ -44,8 +47,9 @@ struct NodeOptions {
     std::string cpath;                          // where C modules are searched: "dir/?.so;..."
     uint64_t logon_limit = uint64_t(64) << 20;  // bytes of one message log
 
-    // Reads thread, worker_spin, socket_inline_budget, harbor, monitor_threshold, logger (+
-    // logpath), logon_limit_kb, loglevel, cpath. Errors name file:line.
+    // Reads thread, worker_spin, socket_inline_budget, socket_inline_limit, harbor,
+    // monitor_threshold, logger (+ logpath), logon_limit_kb, loglevel, cpath. Errors name
+    // file:line.
     static Result<NodeOptions> from_config(const Config& config);
 };
 

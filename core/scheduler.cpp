@@ -93,12 +93,14 @@ int Scheduler::weight_of(int worker_index) {
     return worker_index < int(std::size(table)) ? table[worker_index] : 0;
 }
 
-Scheduler::Scheduler(Node& node, int threads, int spin_us, int guest_budget_us)
+Scheduler::Scheduler(Node& node, int threads, int spin_us, int guest_budget_us,
+                     int guest_overrun_ms)
     : node_(node),
       id_(next_scheduler_id.fetch_add(1, std::memory_order_relaxed)),
       spin_cycles_(uint64_t(double(std::max(0, spin_us)) * 1000.0 / ns_per_cycle())),
       stale_spin_cycles_(uint64_t(kStaleSpinUs * 1000.0 / ns_per_cycle())),
-      overrun_cycles_(uint64_t(double(kGuestOverrunMs) * 1e6 / ns_per_cycle())),
+      overrun_ms_(uint64_t(std::max(1, guest_overrun_ms))),
+      overrun_cycles_(uint64_t(double(overrun_ms_) * 1e6 / ns_per_cycle())),
       budget_cycles_(uint64_t(double(std::max(1, guest_budget_us)) * 1e3 / ns_per_cycle())),
       deferred_flush_cycles_(uint64_t(deferred::kDeferredFlushUs * 1000.0 / ns_per_cycle())),
       parkers_(std::make_unique<Parker[]>(size_t(std::max(1, threads)))) {
@@ -229,7 +231,7 @@ void Scheduler::run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer) {
             module->on_message(*svc, msg);
         msg.payload = Payload();
         const uint64_t t1 = cycle_now();
-        if (t1 - t0 > overrun_cycles_ && !g.mark.only_preempted_since(kGuestOverrunMs * 1'000'000))
+        if (t1 - t0 > overrun_cycles_ && !g.mark.only_preempted_since(overrun_ms_ * 1'000'000))
             [[unlikely]]
             report_overrun(*svc, cycles_to_ns(t1 - t0) / 1'000'000);
         t0 = t1;
@@ -265,8 +267,7 @@ void Scheduler::report_overrun(Service& svc, uint64_t ms) {
     std::snprintf(text, sizeof text,
                   "a message run inline (on the socket thread) took %llu ms, past the %llu ms "
                   "limit; no other socket was served meanwhile%s",
-                  static_cast<unsigned long long>(ms),
-                  static_cast<unsigned long long>(kGuestOverrunMs),
+                  static_cast<unsigned long long>(ms), static_cast<unsigned long long>(overrun_ms_),
                   stopped ? "; this service's messages go to the workers from now on" : "");
     node_.log(svc.handle(), LogLevel::warn, text);
 }

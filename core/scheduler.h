@@ -75,7 +75,9 @@ class Scheduler {
     // once this much wall time has passed since it began; the workers run what is left. So a
     // chain of handlers that each stay under kGuestOverrunMs cannot keep the socket thread from
     // its other sockets for kGuestChain * kGuestBatch of them. At least one message always runs.
-    Scheduler(Node& node, int threads, int spin_us, int guest_budget_us = 1000);
+    // guest_overrun_ms: the limit of one message run on a guest (kGuestOverrunMs below).
+    Scheduler(Node& node, int threads, int spin_us, int guest_budget_us = 1000,
+              int guest_overrun_ms = int(kGuestOverrunMs));
     ~Scheduler();
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
@@ -126,7 +128,8 @@ class Scheduler {
     // A message run by run_here that takes longer than this is reported (Module::inline_overrun),
     // unless the thread only waited for a core meanwhile (RunMark): on a host with more runnable
     // threads than cores, a short handler preempted in the middle is not the handler's fault,
-    // and sending its service to the workers for good would not give the time back.
+    // and sending its service to the workers for good would not give the time back. This is the
+    // default; the config key socket_inline_limit sets it (NodeOptions::guest_overrun_ms).
     static constexpr uint64_t kGuestOverrunMs = 10;
     // A thread's CPU time and voluntary context switches at one moment. Thread: the one it
     // describes.
@@ -192,7 +195,8 @@ class Scheduler {
 
     uint64_t spin_cycles_ = 0;                        // spin_us in cycle_now() ticks
     uint64_t stale_spin_cycles_ = 0;                  // see notify()
-    uint64_t overrun_cycles_ = 0;                     // kGuestOverrunMs in cycle_now() ticks
+    uint64_t overrun_ms_ = kGuestOverrunMs;           // the limit of one guest message
+    uint64_t overrun_cycles_ = 0;                     // overrun_ms_ in cycle_now() ticks
     uint64_t budget_cycles_ = 0;                      // guest_budget_us, likewise
     uint64_t deferred_flush_cycles_ = 0;              // deferred::kDeferredFlushUs, likewise
     std::atomic<int> spinning_{0};                    // 1 while a worker polls the queue

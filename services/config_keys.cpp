@@ -59,6 +59,7 @@ NodeKeys build() {
         .integer("socket_warning_kb", 1, int64_t(1) << 22)
         .integer("socket_spin", 0, 10'000)
         .integer("socket_inline_budget", 1, 1'000'000)
+        .integer("socket_inline_limit", 1, 60'000)
         .boolean("socket_batch_writes")
         .integer("logon_limit_kb", 1, int64_t(1) << 30)
         .required("bootstrap",

@@ -41,8 +41,9 @@ local format = string.format
 -- server a locality that the reference's random keys do not have (a GET phase would find its
 -- keys in the order the SETs made them), and a key space smaller than the phase has repeats,
 -- whose strings Lua shares, so the client would read them from all over its heap where
--- redis-benchmark writes digits (docs/benchmarks.md has the figures of both).
-local DRAWS = 1 << 18
+-- redis-benchmark writes digits (docs/benchmarks.md has the figures of both). BENCH_DRAWS sets
+-- how many (count_instructions.sh draws as many for a short run as for a long one).
+local DRAWS = math.tointeger(tonumber(os.getenv("BENCH_DRAWS"))) or 1 << 18
 local next_key = 0
 local drawn
 local key = function() return KEY end

@@ -411,5 +411,10 @@ TEST(Scheduler, InlineBudgetIsReadFromConfigAndChecked) {
                    {"0", "1000001", "fast"});
 }
 
+TEST(Scheduler, InlineLimitIsReadFromConfigAndChecked) {
+    expect_int_key("socket_inline_limit", &NodeOptions::guest_overrun_ms, "25", 25, 10,
+                   {"0", "60001", "slow"});
+}
+
 }  // namespace
 }  // namespace skyhive::test
