@@ -13,7 +13,8 @@
 # are idle, docs/lua-api.md); BENCH_INLINE=0 leaves them on the workers (skynet's way). The median
 # lines say which (inline=1 or 0).
 # Environment: BENCH_PARSE=service parses replies in the service instead of on the socket thread;
-# BENCH_FLUSH=timeout defers writes by skynet.timeout(0) instead of a fork; BENCH_ONLY=regex picks
+# BENCH_FLUSH=fork or timeout defers writes by a fork or skynet.timeout(0) instead of a call at the
+# end of the message; BENCH_ONLY=regex picks
 # scenarios; BENCH_SERVICES=n spreads c50p16's connections over n services (default 2).
 # Key modes (BENCH_KEYS=both, the default, runs the two in turn each run):
 #   same    every command uses the one literal key "key:__rand_int__" on both sides, and the

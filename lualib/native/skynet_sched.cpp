@@ -65,6 +65,8 @@ LuaScheduler::LuaScheduler(lua_State* L, LuaServiceHost& host) : L_(L), host_(ho
     protocols_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushliteral(L, "BREAK");
     break_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    after_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 LuaScheduler::~LuaScheduler() = default;  // the Lua state owns the threads and tables
@@ -164,7 +166,12 @@ void LuaScheduler::dispatch(Message& msg) {
             on_request(msg);
             break;
     }
-    if (fork_head_ < forks_.size()) run_forks();
+    // The forks first, so that what they queue for the end of the message joins what the
+    // message queued (the Redis client's writes of one message leave as one).
+    while (fork_head_ < forks_.size() || afters_ > 0) {
+        if (fork_head_ < forks_.size()) run_forks();
+        if (afters_ > 0) run_afters();
+    }
 }
 
 void LuaScheduler::run_forks() {
@@ -174,6 +181,45 @@ void LuaScheduler::run_forks() {
     }
     forks_.clear();
     fork_head_ = 0;
+}
+
+void LuaScheduler::queue_after(lua_State* L, int idx) {
+    idx = lua_absindex(L, idx);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, after_ref_);
+    lua_pushvalue(L, idx);
+    lua_rawseti(L, -2, afters_ + 1);  // may raise (memory): counted only once stored
+    ++afters_;
+    lua_pop(L, 1);
+}
+
+namespace {
+
+int after_traceback(lua_State* L) {
+    const char* text = lua_tostring(L, 1);
+    luaL_traceback(L, L, text ? text : luaL_tolstring(L, 1, nullptr), 1);
+    return 1;
+}
+
+}  // namespace
+
+void LuaScheduler::run_afters() {
+    lua_State* L = L_;
+    lua_pushcfunction(L, after_traceback);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, after_ref_);
+    // Functions queued meanwhile (by the ones called here) run in this loop too.
+    for (int i = 1; i <= afters_; ++i) {
+        lua_rawgeti(L, -1, i);
+        lua_pushnil(L);
+        lua_rawseti(L, -3, i);  // an existing key: no allocation
+        if (lua_pcall(L, 0, 0, -3) != LUA_OK) {
+            std::string text = std::string("after_message function failed: ") +
+                               (lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+            host_.service().node().log(host_.service().handle(), LogLevel::error, text);
+            lua_pop(L, 1);
+        }
+    }
+    afters_ = 0;
+    lua_pop(L, 2);
 }
 
 void LuaScheduler::on_response(int32_t session, Message& msg) {
@@ -440,6 +486,14 @@ void LuaScheduler::begin_exit() {
         recycle(forks_[i]);
     forks_.clear();
     fork_head_ = 0;
+    // Calls queued for the end of the message are dropped with the forks.
+    lua_rawgeti(L_, LUA_REGISTRYINDEX, after_ref_);
+    for (int i = 1; i <= afters_; ++i) {
+        lua_pushnil(L_);
+        lua_rawseti(L_, -2, i);
+    }
+    lua_pop(L_, 1);
+    afters_ = 0;
     host_.service().exit();
 }
 

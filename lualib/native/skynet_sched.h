@@ -171,6 +171,10 @@ class LuaScheduler {
     Co* take_co();
     void wait_on(int32_t session, Co* co, Co::Wait kind);
     void queue_fork(Co* co) { forks_.push_back(co); }
+    // Keeps the function at `idx` of L's stack to be called, without a coroutine, once the
+    // current message and its forks have run (skynet.core.after_message). May raise a memory
+    // error, with nothing queued.
+    void queue_after(lua_State* L, int idx);
     bool queue_wakeup(int32_t session);
     void drop(int32_t session) { dropped_.insert(session); }
     void add_call_timer(int32_t timer, int32_t call) { call_timers_[timer] = call; }
@@ -223,6 +227,9 @@ class LuaScheduler {
     // type]) under lua_pcall, logging its error. False when none is set.
     bool call_unknown(int key, Message& msg);
     void run_forks();
+    // Calls the functions queued with queue_after, in order, each under lua_pcall on the main
+    // thread (an error is logged and the others still run).
+    void run_afters();
 
     lua_State* const L_;
     LuaServiceHost& host_;
@@ -232,6 +239,7 @@ class LuaScheduler {
     int unresponse_ref_ = LUA_NOREF;  // table: response box -> true until it answers
     int protocols_ref_ = LUA_NOREF;   // skynet.lua's table: name and id -> protocol class
     int break_ref_ = LUA_NOREF;       // the string "BREAK" that wakeup resumes a waiter with
+    int after_ref_ = LUA_NOREF;       // table: 1..afters_ -> function queued by after_message
 
     std::vector<std::unique_ptr<Co>> slots_;  // by slot; null when freed
     std::vector<int> free_slots_;
@@ -243,6 +251,7 @@ class LuaScheduler {
     std::unordered_set<int32_t> dropped_;               // late answers dropped silently
     std::vector<Co*> forks_;
     size_t fork_head_ = 0;
+    int afters_ = 0;                                // functions in after_ref_'s table
     std::vector<std::pair<Co*, int32_t>> wakeups_;  // coroutine, the session it waited for
 
     bool started_ = false;

@@ -295,6 +295,14 @@ int l_fork(lua_State* L) {
     return 1;
 }
 
+// after_message(f): calls f() once the current message and its forks have run, in the order
+// queued, without a coroutine (f must not yield). An error is logged; the others still run.
+int l_after_message(lua_State* L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    LuaScheduler::of(L).queue_after(L, 1);
+    return 0;
+}
+
 // timeout(centiseconds, f) -> coroutine: runs f in a new coroutine after the delay (skynet
 // returns the coroutine too).
 int l_timeout(lua_State* L) {
@@ -449,6 +457,7 @@ void LuaScheduler::register_functions(lua_State* L) {
         {"ignoreret", ignoreret},
         {"context", l_context},
         {"fork", l_fork},
+        {"after_message", l_after_message},
         {"timeout", l_timeout},
         {"start", l_start},
         {"sleep", l_sleep},

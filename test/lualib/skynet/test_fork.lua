@@ -1,5 +1,6 @@
 -- fork / sleep / yield / wait / wakeup / timeout ordering.
 local skynet = require "skynet"
+local core = require "skynet.core"
 local t = require "tlib"
 
 local function joined(list) return table.concat(list, ",") end
@@ -93,4 +94,34 @@ t.run(function()
     skynet.yield()
     t.eq(resumed, 1, "reused coroutine woken once")
     t.eq(skynet.task(), 0, "no coroutine left waiting")
+
+    -- after_message (the Redis client's flush): called once the message and its forks have run,
+    -- in the order queued, on the main thread; what they queue runs in the same round. One that
+    -- raises, or tries to yield, is logged and the rest still run.
+    order = {}
+    core.after_message(function()
+        local _, main = coroutine.running()
+        order[#order + 1] = main and "a1 on main" or "a1 in a coroutine"
+        skynet.fork(function() order[#order + 1] = "fork of a1" end)
+        core.after_message(function() order[#order + 1] = "a3" end)
+    end)
+    skynet.fork(function()
+        order[#order + 1] = "f1"
+        core.after_message(function() order[#order + 1] = "after of f1" end)
+    end)
+    core.after_message(function() error("after_message boom") end)
+    core.after_message(function()
+        skynet.yield()
+        order[#order + 1] = "yielded"
+    end)
+    core.after_message(function() order[#order + 1] = "a2" end)
+    order[#order + 1] = "body"
+    t.eq(joined(order), "body", "nothing runs before the message ends")
+    skynet.yield()
+    t.eq(joined(order), "body,f1,a1 on main,a2,after of f1,a3,fork of a1", "after_message order")
+    t.raises({ "bad argument #1", "function expected" }, core.after_message, 42)
+    -- Called once: the next message runs none of them again.
+    order = {}
+    skynet.yield()
+    t.eq(joined(order), "", "each is called once")
 end)

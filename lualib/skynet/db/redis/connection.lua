@@ -2,7 +2,7 @@
 --
 -- The socket runs in framed mode (the RESP framer on the socket thread), so every frames event
 -- carries whole replies. Requests wait in a FIFO and take replies in order; commands issued in
--- the same tick are appended to one codec buffer and written once by a forked flusher
+-- the same tick are appended to one codec buffer and written once at the end of the message
 -- (automatic pipelining), or as soon as FLUSH_COMMANDS commands or FLUSH_BYTES bytes are
 -- waiting: when one frames event wakes many coroutines, the first commands are already at the
 -- server while the rest are being issued, instead of server and service taking turns.
@@ -32,6 +32,7 @@ local skynet_now, wait, wakeup, fork, hpc = skynet.now, skynet.wait, skynet.wake
 local decode, check_batch, check_command = codec.decode, codec.check_batch, codec.check_command
 local error_mt = codec.error_mt
 local running = coroutine.running
+local after_message = require("skynet.core").after_message
 local weak_keys = { __mode = "k" }
 
 local M = {}
@@ -108,10 +109,13 @@ function M.new(opts, role)
         untracked = 0,
     }, conn)
     self.flush_fn = function() return self:flush() end
-    -- How the write of a tick's commands is deferred: a fork runs at the end of the current
-    -- message (the default, and the faster); flush = "timeout" uses skynet.timeout(0), a message
-    -- of its own, and is kept to measure the two.
-    self.defer = opts.flush == "timeout" and function(f) return skynet.timeout(0, f) end or fork
+    -- How the write of a tick's commands is deferred. The default calls it once the current
+    -- message and its forks are done, without a coroutine (write never yields). flush = "fork"
+    -- (a coroutine at the end of the message) and "timeout" (skynet.timeout(0), a message of its
+    -- own) are kept to measure against it.
+    local how = opts.flush
+    self.defer = how == "timeout" and function(f) return skynet.timeout(0, f) end
+        or how == "fork" and fork or after_message
     self.tick_fn = function() return self:tick() end
     -- Deadlines are checked every tick_cs: a timeout fires up to a quarter late (at most 100 ms).
     local shortest = math.min(self.timeout_cs or math.huge, ms_to_cs(self.connect_timeout))
