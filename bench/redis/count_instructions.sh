@@ -11,7 +11,9 @@
 # The node: thread = 2, worker_spin = 0 (a spinning worker's polls would be counted), and
 # socket_inline_limit = 60000: under valgrind a message takes 50 times as long, and at the
 # default 10 ms the bench service would leave the socket thread for the workers during the run,
-# which then counts another path. Both runs draw the same number of keys (BENCH_DRAWS=4096).
+# which then counts another path. Both runs draw the same number of keys (BENCH_DRAWS, default
+# 4096; the benchmark itself draws 2^18, a live set past lua_gc_incremental_kb that moves its
+# service to the incremental collector).
 # Callgrind's output files stay in OUT_DIR when it is set, for callgrind_annotate (per function:
 # `callgrind_annotate --inclusive=no FILE`, or two files' difference by hand). Debian's shared
 # liblua has no symbols; for the Lua VM's functions by name, configure a build that links the
@@ -54,7 +56,7 @@ CONF
 count() {  # requests -> the run's total instructions (all threads)
     local n="$1" file="$out/callgrind.$scenario.$1"
     redis-cli -p "$port" flushall > /dev/null
-    BENCH_DRAWS=4096 BENCH_INLINE=1 BENCH_ARGS="$scenario $n $port 1 socket varied 1000000000" \
+    BENCH_DRAWS="${BENCH_DRAWS:-4096}" BENCH_INLINE=1 BENCH_ARGS="$scenario $n $port 1 socket varied 1000000000" \
         valgrind --tool=callgrind --callgrind-out-file="$file" "$skyhive" "$bench_work/config.lua" \
         > "$bench_work/run.$n.log" 2>&1 || {
         echo "count_instructions.sh: the run of $n requests failed:" >&2
