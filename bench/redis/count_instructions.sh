@@ -60,12 +60,12 @@ count() {  # requests -> the run's total instructions (all threads)
         valgrind --tool=callgrind --callgrind-out-file="$file" "$skyhive" "$bench_work/config.lua" \
         > "$bench_work/run.$n.log" 2>&1 || {
         echo "count_instructions.sh: the run of $n requests failed:" >&2
-        tail -5 "$bench_work/run.$n.log" >&2
+        grep -v "^==" "$bench_work/run.$n.log" | tail -5 >&2
         exit 1
     }
     grep -q "^$scenario.get " "$bench_work/run.$n.log" || {
         echo "count_instructions.sh: the run of $n requests printed no figure:" >&2
-        tail -5 "$bench_work/run.$n.log" >&2
+        grep -v "^==" "$bench_work/run.$n.log" | tail -5 >&2
         exit 1
     }
     callgrind_annotate --auto=no "$file" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
@@ -75,5 +75,5 @@ total_short="$(count "$short")"
 total_long="$(count "$long")"
 # SET and GET phases: twice the requests.
 awk -v s="$total_short" -v l="$total_long" -v ns="$short" -v nl="$long" -v name="$scenario" \
-    'BEGIN {printf "redis.instr.%s instr_per_cmd=%d short=%d long=%d total_short=%d total_long=%d\n",
+    'BEGIN {printf "redis.instr.%s instr_per_cmd=%d short=%d long=%d total_short=%.0f total_long=%.0f\n",
             name, (l - s) / ((nl - ns) * 2), ns, nl, s, l}'
