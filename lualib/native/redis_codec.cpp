@@ -735,5 +735,9 @@ extern "C" int luaopen_skyhive_redis_codec(lua_State* L) {
     lua_setfield(L, -2, "format");
     lua_pushvalue(L, error_mt);
     lua_setfield(L, -2, "error_mt");
+    // The buffers' methods, for a hot path that calls them as upvalues (buffer_methods.append(b,
+    // ...)) without the lookup through the metatable that b:append(...) makes.
+    lua_getfield(L, buffer_mt, "__index");
+    lua_setfield(L, -2, "buffer_methods");
     return 1;
 }

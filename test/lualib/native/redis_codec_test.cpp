@@ -191,6 +191,16 @@ TEST_F(RedisCodecLua, BufferMethodsRefuseWhatIsNotABuffer) {
             end
         end
         assert(buf:count() == 0 and buf:format("GET", "a") == buf and buf:count() == 1)
+        -- codec.buffer_methods: the same functions, for callers that keep them as upvalues.
+        local m = codec.buffer_methods
+        for _, name in ipairs({ "format", "format_batch", "take", "count", "full", "tostring",
+                                "reset", "append" }) do
+            assert(m[name] == buf[name], name .. " is the buffer's own")
+        end
+        assert(m.append(buf, "GET", "b") == true and m.count(buf) == 2)
+        assert(m.tostring(buf) == codec.format(nil, "GET", "a") .. codec.format(nil, "GET", "b"))
+        local ok, err = pcall(m.append, fake, "GET", "b")
+        assert(not ok and err:find("skyhive.redis.buffer expected", 1, true), tostring(err))
     )lua");
 }
 

@@ -103,6 +103,14 @@ t.run(function()
     for _, x in ipairs({ io.stdout }) do
         t.raises({ "inc needs a metric family or child (use ':')" }, child.inc, x)
     end
+    -- metrics.methods: the same functions, for callers that keep them as upvalues.
+    for _, name in ipairs({ "inc", "dec", "set", "observe" }) do
+        t.eq(metrics.methods[name], child[name], "metrics.methods." .. name)
+    end
+    local before = sample(metrics.render(), 'test_hits_total{kind="a"}')
+    metrics.methods.inc(child, 2)
+    t.eq(sample(metrics.render(), 'test_hits_total{kind="a"}'), before + 2, "methods.inc counts")
+    t.raises({ "inc needs a metric family or child" }, metrics.methods.inc, other, 1)
 
     -- Built-in metrics, read from what the node keeps.
     local core = require "skynet.core"
