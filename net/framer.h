@@ -21,6 +21,13 @@ class Framer {
     // Moves the frames completed so far into one payload (the framer's own encoding, opaque to
     // net/), and how many there are; {} and 0 when none.
     virtual Payload take(uint32_t* count) = 0;
+
+    // The socket thread puts its event header (kHeadroom bytes, socket_event.h) in front of the
+    // frames it delivers. A framer whose take() leaves that many bytes free at the front of its
+    // payload, before the frames, says so here, and the header is written there; otherwise the
+    // frames are moved behind a header (a realloc and a pass over them per delivery).
+    static constexpr size_t kHeadroom = 16;
+    virtual bool leaves_headroom() const { return false; }
 };
 
 }  // namespace skyhive::net

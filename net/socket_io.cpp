@@ -109,6 +109,13 @@ void SocketLoop::read_framed(Slot& s) {
     uint32_t count = 0;
     Payload frames = s.framer->take(&count);
     if (count == 0 && frames.empty()) return;
+    static_assert(Framer::kHeadroom == kEventHeaderSize);
+    if (s.framer->leaves_headroom()) {  // the header's place is there, before the frames
+        write_event_header(frames.data(), SocketEventType::frames,
+                           s.id.load(std::memory_order_relaxed), int32_t(count));
+        deliver(s, std::move(frames));
+        return;
+    }
     // Put the header in front of the framer's bytes: realloc usually grows in place, and the
     // move is one pass over data that is already in cache.
     uint32_t size = frames.size();

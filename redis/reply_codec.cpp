@@ -10,11 +10,18 @@
 namespace skyhive::redis {
 
 bool ReplyWriter::reserve(size_t extra) {
-    if (extra > UINT32_MAX - size_) return false;
+    const bool fresh = data_ == nullptr;
+    const size_t used = fresh ? head_ : size_;
+    if (extra > UINT32_MAX - used) return false;
     // Doubling keeps appends amortised O(1); a huge bulk gets exactly what it needs. A fresh
     // buffer starts at the size of the last one handed over: the next read usually brings as much,
     // and regrowing from nothing after every take cost the framer a quarter of its time.
-    return grow_buffer(data_, cap_, size_ + extra, std::max<size_t>(256, next_cap_));
+    if (!grow_buffer(data_, cap_, used + extra, std::max<size_t>(256, next_cap_))) return false;
+    if (fresh) {
+        if (head_) std::memset(data_, 0, head_);
+        size_ = head_;
+    }
+    return true;
 }
 
 bool ReplyWriter::put_string(ReplyTag tag, const char* s, size_t len) {
@@ -52,37 +59,39 @@ bool ReplyWriter::put_array(uint32_t count) {
 }
 
 Payload ReplyWriter::take_front(size_t n) {
-    assert(n <= size_);
+    assert(n <= size());
     if (n == 0) return {};
-    if (n == size_) {
+    const size_t end = head_ + n;  // the payload: the headroom and n bytes of values
+    if (end == size_) {
         // The common case: everything is complete, hand over the buffer itself.
-        Payload p = Payload::adopt(data_, uint32_t(n));
+        Payload p = Payload::adopt(data_, uint32_t(end));
         data_ = nullptr;
         size_ = cap_ = 0;
-        next_cap_ = std::min<size_t>(n, kMaxStartCapacity);
+        next_cap_ = std::min<size_t>(end, kMaxStartCapacity);
         return p;
     }
     // Copy whichever part is smaller: usually the unfinished tail is a few bytes.
-    size_t tail = size_ - n;
+    size_t tail = size_ - end;
     if (tail < n) {
-        char* rest = static_cast<char*>(std::malloc(tail));
+        char* rest = static_cast<char*>(std::malloc(head_ + tail));
         if (rest) {
-            std::memcpy(rest, data_ + n, tail);
-            Payload head = Payload::adopt(data_, uint32_t(n));
+            if (head_) std::memset(rest, 0, head_);
+            std::memcpy(rest + head_, data_ + end, tail);
+            Payload head = Payload::adopt(data_, uint32_t(end));
             data_ = rest;
-            size_ = cap_ = tail;
+            size_ = cap_ = head_ + tail;
             return head;
         }
     }
-    Payload head = Payload::copy(data_, n);
+    Payload head = Payload::copy(data_, end);
     drop_front(n);
     return head;
 }
 
 void ReplyWriter::drop_front(size_t n) {
-    assert(n <= size_);
+    assert(n <= size());
     if (n == 0) return;  // data_ may still be null
-    std::memmove(data_, data_ + n, size_ - n);
+    std::memmove(data_ + head_, data_ + head_ + n, size_ - head_ - n);
     size_ -= n;
 }
 

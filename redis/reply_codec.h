@@ -34,10 +34,14 @@ enum class ReplyTag : uint8_t {
 };
 
 // Appends encoded values to a malloc'd buffer that can be handed over as a Payload.
+// With a headroom of h bytes, every buffer starts with h bytes (zeroed) before the values, and
+// take_front's payloads keep them: the socket thread writes its event header there instead of
+// moving the values behind one (RespFramer). data(), size() and the n of take_front and
+// drop_front count the values only.
 // Thread: one thread at a time (a plain value owned by its user).
 class ReplyWriter {
   public:
-    ReplyWriter() = default;
+    explicit ReplyWriter(size_t headroom = 0) : head_(headroom) {}
     ReplyWriter(const ReplyWriter&) = delete;
     ReplyWriter& operator=(const ReplyWriter&) = delete;
     ~ReplyWriter() { std::free(data_); }
@@ -49,15 +53,17 @@ class ReplyWriter {
     bool put_nil();
     bool put_array(uint32_t count);
 
-    const char* data() const { return data_; }
-    size_t size() const { return size_; }
+    const char* data() const { return data_ ? data_ + head_ : nullptr; }
+    size_t size() const { return data_ ? size_ - head_ : 0; }
+    size_t headroom() const { return head_; }
 
-    // Hands over the first `n` bytes as a payload; the rest (an unfinished reply) stays. Costs a
-    // copy of the remaining bytes only when there are some.
+    // Hands over the first `n` bytes of values as a payload (after the headroom: headroom() + n
+    // bytes); the rest (an unfinished reply) stays. Costs a copy of the remaining bytes only when
+    // there are some.
     Payload take_front(size_t n);
-    // Forgets the first `n` bytes (already consumed in place).
+    // Forgets the first `n` bytes of values (already consumed in place).
     void drop_front(size_t n);
-    void clear() { size_ = 0; }
+    void clear() { size_ = data_ ? head_ : 0; }
 
   private:
     bool reserve(size_t extra);
@@ -65,9 +71,12 @@ class ReplyWriter {
     // A fresh buffer never starts larger than this, whatever the last one held.
     static constexpr size_t kMaxStartCapacity = 256 << 10;
 
+    // The buffer: the headroom, then the values. size_ and cap_ count the headroom too (size_ is
+    // 0 while there is no buffer).
     char* data_ = nullptr;
     size_t size_ = 0;
     size_t cap_ = 0;
+    size_t head_ = 0;
     size_t next_cap_ = 0;
 };
 

@@ -4,7 +4,7 @@
 
 namespace skyhive::redis {
 
-RespFramer::RespFramer(RespLimits limits) : reader_(limits) {}
+RespFramer::RespFramer(RespLimits limits) : reader_(limits, kHeadroom) {}
 
 RespFramer::~RespFramer() = default;
 

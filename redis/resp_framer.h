@@ -23,7 +23,9 @@ class RespFramer final : public net::Framer {
 
     // Error texts are RespReader::feed's; they name no peer, the owner adds host:port.
     Result<void> feed(const char* data, size_t n) override;
+    // The payload starts with kHeadroom free bytes (leaves_headroom).
     Payload take(uint32_t* count) override;
+    bool leaves_headroom() const override { return true; }
 
     const RespReader& reader() const { return reader_; }
 

@@ -102,7 +102,7 @@ struct RespReader::Callbacks {
 redisReplyObjectFunctions RespReader::Callbacks::functions = {create_string, create_array,
                                                               create_integer, create_nil, nullptr};
 
-RespReader::RespReader(RespLimits limits) : limits_(limits) {
+RespReader::RespReader(RespLimits limits, size_t headroom) : limits_(limits), out_(headroom) {
     // hiredis indexes its buffer with int in places (sdsrange): stay well below 2 GB.
     assert(limits_.max_bulk <= (1u << 30));
     reader_ = redisReaderCreateWithFunctions(&Callbacks::functions);

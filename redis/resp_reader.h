@@ -34,7 +34,8 @@ struct RespLimits {
 // parsing). Identity type: not copyable (hiredis holds a pointer to it).
 class RespReader {
   public:
-    explicit RespReader(RespLimits limits = {});
+    // headroom: bytes left free at the front of every payload take() returns (ReplyWriter's).
+    explicit RespReader(RespLimits limits = {}, size_t headroom = 0);
     ~RespReader();
     RespReader(const RespReader&) = delete;
     RespReader& operator=(const RespReader&) = delete;
@@ -49,7 +50,7 @@ class RespReader {
     // The replies completed so far, encoded, and how many.
     std::string_view complete() const { return {out_.data(), complete_end_}; }
     uint32_t complete_count() const { return complete_count_; }
-    // Moves the completed replies out as one payload ({} and 0 when none).
+    // Moves the completed replies out as one payload, after the headroom ({} and 0 when none).
     Payload take(uint32_t* count);
     // Discards the completed replies (after decoding them in place from complete()).
     void drop_complete();

@@ -36,32 +36,58 @@ TEST(ReplyCodec, WriterAndCursorRoundTripEveryTag) {
     EXPECT_EQ(count, 8u);
 }
 
+// The values of a payload take_front gave, after `headroom` bytes that must be zero.
+std::string_view after_headroom(const Payload& p, size_t headroom) {
+    EXPECT_GE(p.size(), headroom);
+    EXPECT_EQ(p.view().substr(0, headroom), std::string(headroom, '\0'));
+    return p.view().substr(headroom);
+}
+
 TEST(ReplyCodec, TakeFrontKeepsTheUnfinishedTail) {
-    for (int tail_items : {1, 40}) {  // tail shorter and longer than the head: both copy paths
-        ReplyWriter w;
-        ASSERT_TRUE(w.put_string(ReplyTag::bulk, "done", 4));
-        size_t head = w.size();
-        ASSERT_TRUE(w.put_array(100));
-        for (int i = 0; i < tail_items; ++i)
-            ASSERT_TRUE(w.put_integer(i));
-        std::string tail = bytes(w).substr(head);
-        Payload p = w.take_front(head);
-        EXPECT_EQ(render(p.view()), "$\"done\"");
-        EXPECT_EQ(bytes(w), tail);
-        // The writer keeps working after the split.
-        ASSERT_TRUE(w.put_nil());
-        EXPECT_EQ(bytes(w), tail + "_");
-    }
+    for (size_t headroom : {0, 16})
+        for (int tail_items : {1, 40}) {  // tail shorter and longer than the head: both copies
+            ReplyWriter w(headroom);
+            ASSERT_TRUE(w.put_string(ReplyTag::bulk, "done", 4));
+            size_t head = w.size();
+            ASSERT_TRUE(w.put_array(100));
+            for (int i = 0; i < tail_items; ++i)
+                ASSERT_TRUE(w.put_integer(i));
+            std::string tail = bytes(w).substr(head);
+            Payload p = w.take_front(head);
+            EXPECT_EQ(p.size(), headroom + head);
+            EXPECT_EQ(render(after_headroom(p, headroom)), "$\"done\"");
+            EXPECT_EQ(bytes(w), tail);
+            // The writer keeps working after the split, and the next payload has its headroom.
+            ASSERT_TRUE(w.put_nil());
+            EXPECT_EQ(bytes(w), tail + "_");
+            w.drop_front(tail.size());
+            EXPECT_EQ(bytes(w), "_");
+            ASSERT_TRUE(w.put_integer(5));
+            p = w.take_front(w.size());
+            EXPECT_EQ(render(after_headroom(p, headroom)), "nil, :5");
+            EXPECT_EQ(w.size(), 0u);
+        }
 }
 
 TEST(ReplyCodec, TakeFrontOfEverythingHandsOverTheBuffer) {
-    ReplyWriter w;
-    ASSERT_TRUE(w.put_integer(7));
-    const char* before = w.data();
-    Payload p = w.take_front(w.size());
-    EXPECT_EQ(p.data(), before);
-    EXPECT_EQ(w.size(), 0u);
-    EXPECT_TRUE(w.take_front(0).empty());
+    for (size_t headroom : {0, 16}) {
+        ReplyWriter w(headroom);
+        EXPECT_EQ(w.size(), 0u);
+        ASSERT_TRUE(w.put_integer(7));
+        EXPECT_EQ(w.size(), 9u);
+        const char* before = w.data();
+        Payload p = w.take_front(w.size());
+        EXPECT_EQ(p.data() + headroom, before);
+        EXPECT_EQ(render(after_headroom(p, headroom)), ":7");
+        EXPECT_EQ(w.size(), 0u);
+        EXPECT_TRUE(w.take_front(0).empty());
+        w.clear();
+        ASSERT_TRUE(w.put_nil());
+        w.clear();
+        EXPECT_EQ(w.size(), 0u);
+        ASSERT_TRUE(w.put_integer(8));
+        EXPECT_EQ(render(after_headroom(w.take_front(w.size()), headroom)), ":8");
+    }
 }
 
 TEST(ReplyCodec, CursorRejectsTruncatedAndUnknownValues) {
