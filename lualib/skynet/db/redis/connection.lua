@@ -38,6 +38,7 @@ local metric = require("skynet.metrics").methods
 local m_inc, m_dec, m_observe = metric.inc, metric.dec, metric.observe
 local error_mt = codec.error_mt
 local running = coroutine.running
+local send = transport.send
 local after_message = require("skynet.core").after_message
 local weak_keys = { __mode = "k" }
 
@@ -114,7 +115,7 @@ function M.new(opts, role)
         outstanding = 0,
         untracked = 0,
     }, conn)
-    self.flush_fn = function() return self:flush() end
+    self.flush_fn = function() return conn.flush(self) end  -- without self:flush's lookup
     -- How the write of a tick's commands is deferred. The default calls it once the current
     -- message and its forks are done, without a coroutine (write never yields). flush = "fork"
     -- (a coroutine at the end of the message) and "timeout" (skynet.timeout(0), a message of its
@@ -284,7 +285,7 @@ local function write(self, buf)
     local count = buf_count(buf)
     local ptr, sz = buf_take(buf)
     if ptr and self.sock then
-        transport.send(self.sock, ptr, sz)
+        send(self.sock, ptr, sz)
         local batch = self.wbatch
         batch[1] = hpc()
         self.wbatch = { false }  -- [1]: room for the write's time

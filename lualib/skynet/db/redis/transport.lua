@@ -115,10 +115,10 @@ function transport.open(host, port, handler, timeout_ms, limits)
     return id
 end
 
--- Queues bytes (a light userdata from a codec buffer's take(), ownership moves) for writing.
-function transport.send(id, ptr, size)
-    return driver.send(id, ptr, size)
-end
+-- transport.send(id, ptr, size): queues bytes (a light userdata from a codec buffer's take(),
+-- ownership moves) for writing. The driver's own function: a Lua wrapper would cost a call per
+-- write.
+transport.send = driver.send
 
 -- Closes the socket: what is queued still goes out. No event reaches the handler afterwards.
 function transport.close(id)
