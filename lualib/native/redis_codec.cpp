@@ -555,19 +555,23 @@ int l_buffer(lua_State* L) {
     return 1;
 }
 
-// buf:take() -> lightuserdata, size (nil, 0 when empty)
+// buf:take() -> lightuserdata, size, commands (nil, 0, 0 when empty): the commands count that
+// buf:count() gave before, so a writer needs one call.
 int l_buffer_take(lua_State* L) {
     CommandBuffer* b = check_buffer(L, 1, 1);
     if (b->empty()) {
         lua_pushnil(L);
         lua_pushinteger(L, 0);
-        return 2;
+        lua_pushinteger(L, 0);
+        return 3;
     }
+    const lua_Integer commands = lua_Integer(b->count());
     Payload p = b->take();
     lua_Integer size = p.size();
-    lua_pushlightuserdata(L, p.release());  // neither push can raise
+    lua_pushlightuserdata(L, p.release());  // no push can raise
     lua_pushinteger(L, size);
-    return 2;
+    lua_pushinteger(L, commands);
+    return 3;
 }
 
 // buf:append(cmd, ...) -> true when every word is a string or a number and the command was

@@ -144,8 +144,8 @@ TEST_F(RedisCodecLua, BufferCoalescesCommands) {
     run(R"lua(
         local buf = codec.buffer()
         assert(#buf == 0 and buf:count() == 0)
-        local ptr, size = buf:take()
-        assert(ptr == nil and size == 0)
+        local ptr, size, commands = buf:take()
+        assert(ptr == nil and size == 0 and commands == 0)
         assert(buf:format("SET", "a", 1) == buf)
         codec.format(buf, "GET", "a")
         assert(buf:count() == 2)
@@ -154,8 +154,9 @@ TEST_F(RedisCodecLua, BufferCoalescesCommands) {
         buf:reset()
         assert(#buf == 0 and buf:count() == 0)
         buf:format("PING")
-        local p, n = buf:take()
-        assert(type(p) == "userdata" and n == 14 and #buf == 0 and buf:count() == 0)
+        local p, n, commands = buf:take()
+        assert(type(p) == "userdata" and n == 14 and commands == 1 and #buf == 0)
+        assert(buf:count() == 0)
         _G.taken = p
     )lua");
     // take() handed over a malloc'd block; as the socket layer would, adopt and free it.

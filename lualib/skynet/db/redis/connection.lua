@@ -33,7 +33,7 @@ local decode, check_batch, check_command = codec.decode, codec.check_batch, code
 -- The hot path calls the buffers' and the metrics' methods as upvalues: buf:append(...) would
 -- look append up through the buffer's metatable on every call (about 120 instructions).
 local bufm = codec.buffer_methods
-local buf_append, buf_full, buf_count, buf_take = bufm.append, bufm.full, bufm.count, bufm.take
+local buf_append, buf_full, buf_take = bufm.append, bufm.full, bufm.take
 local metric = require("skynet.metrics").methods
 local m_inc, m_dec, m_observe = metric.inc, metric.dec, metric.observe
 local error_mt = codec.error_mt
@@ -282,8 +282,7 @@ end
 -- Writes what the buffer holds (only while a socket is there: else it is dropped, and the
 -- requests it carried fail with the connection). The requests of the write get its time.
 local function write(self, buf)
-    local count = buf_count(buf)
-    local ptr, sz = buf_take(buf)
+    local ptr, sz, count = buf_take(buf)
     if ptr and self.sock then
         send(self.sock, ptr, sz)
         local batch = self.wbatch
