@@ -13,7 +13,8 @@
 #       gate, agents and world around it.
 # Each figure runs in a process of its own, so that its CPU and Redis commands can be counted.
 # Prints a line per run, then the medians:
-#   game.transfers.c20 transfers_per_s=2100 ref=2600 ratio=0.81 (ref: ...)     (two nodes)
+#   game.transfers.c20 transfers_per_s=2100 ref=2600 ratio=0.81 (ref: ...)     (two nodes; the
+#       ratio is the median of the runs' own ratios, the rates medians of their own)
 #   game.transfers.one_node.c20 transfers_per_s=... ref=... ratio=...
 #   game.latency_p50.c20 us=... ref=...       game.latency_p99.c20 us=... ref=...   (and one_node)
 #   game.msgs.c20 per_transfer=... ref=... ratio=...     (likewise game.redis_cmds, game.cpu_us;
@@ -216,18 +217,21 @@ for run in $(seq "$runs"); do
         "ref_msgs=$rmsgs redis_cmds=$gcmds one_node_redis_cmds=$ocmds ref_redis_cmds=$rcmds" \
         "cpu_us=$gcpu one_node_cpu_us=$ocpu ref_cpu_us=$rcpu"
     echo "$game $ref $gp50 $gp99 $rp50 $rp99 $gcmds $rcmds $gcpu $rcpu $gmsgs $rmsgs" \
-        "$one $op50 $op99 $ocmds $ocpu $omsgs" >> "$results"
+        "$one $op50 $op99 $ocmds $ocpu $omsgs $(ratio "$game" "$ref") $(ratio "$one" "$ref")" \
+        >> "$results"
 done
 m() { bench_median "$1" "$results"; }
 echo "# load after: $(uptime)"
 echo "# medians of $runs runs"
 # The medians of one game figure (two nodes or one): its name's infix, then the columns of its
-# rate, p50, p99, Redis commands, CPU and messages in the results.
+# rate, p50, p99, Redis commands, CPU, messages and its runs' own ratios in the results. The
+# ratio is the median of the runs' ratios (each against the reference of its own run: the host's
+# noise moves both together), not the ratio of two medians that may come from different runs.
 medians() {
     local infix="$1" game ref a b
     game="$(m "$2")"
     ref="$(m 2)"
-    echo "game.transfers$infix.$suffix transfers_per_s=$game ref=$ref ratio=$(ratio "$game" "$ref")" \
+    echo "game.transfers$infix.$suffix transfers_per_s=$game ref=$ref ratio=$(m "$8")" \
         "(ref: the same locks and script from one Lua service, $clients coroutines)"
     echo "game.latency_p50$infix.$suffix us=$(m "$3") ref=$(m 5) (one command as its client" \
         "sees it, under this load)"
@@ -245,5 +249,5 @@ medians() {
     echo "game.cpu_us$infix.$suffix per_transfer=$a ref=$b ratio=$(ratio "$a" "$b") (CPU of the" \
         "nodes, the client process and Redis against the reference process and Redis)"
 }
-medians "" 1 3 4 7 9 11
-medians ".one_node" 13 14 15 16 17 18
+medians "" 1 3 4 7 9 11 19
+medians ".one_node" 13 14 15 16 17 18 20
