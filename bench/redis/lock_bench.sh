@@ -19,6 +19,8 @@
 # Prints every run's lines, then the medians over `runs` (default 3):
 #   lock.contended.c8.nonfair acq_per_s=900 p99_wait_ms=40.1 cmds_per_acq=6.1 scripts_per_acq=2.0
 #       ref=620 ratio=1.45 ceiling=880 of_ceiling=0.95 exclusive_every_run=yes
+# (ratio, of_ceiling and of_idle_ceiling are the medians of the runs' own: each run's figure
+# against that run's reference and ceilings.)
 # Per mode, also the service messages and process CPU per acquisition and the medians of the
 # hand-off (release sent to the next holder's first instruction) and of a round trip through
 # the node:
@@ -107,8 +109,12 @@ lua_bench() {
     BENCH_ARGS="main $port $*" "$skyhive" "$work/config.lua"
 }
 
+# The latest acquisitions/s recorded for LABEL (this run's, once measure has run).
+latest() { awk -v l="$1" '$1 == l {v = $2} END {print v}' "$results"; }
+
 echo "# load before: $(uptime)"
 for run in $(seq "$runs"); do
+    idle_ceiling=""
     # The round trip of one client that waits for each reply, as a lock holder does.
     gets="$(redis-benchmark -p "$port" -c 1 -n 20000 -t get -q | tr '\r' '\n' |
         sed -n 's/^GET: \([0-9.]*\) requests per second.*/\1/p' | tail -1)"
@@ -133,6 +139,17 @@ for run in $(seq "$runs"); do
     fi
     for mode in nonfair fair; do
         measure "$mode" lua_bench 8 "$seconds" "$mode" 0
+    done
+    # This run's own ratios, each against the reference and ceilings of the same run (the host's
+    # noise moves them together); the summary takes their medians.
+    run_ref=""
+    [ "$have_ref" = 1 ] && run_ref="$(latest ref)"
+    for label in refsleep nonfair fair; do
+        acq="$(latest "$label")"
+        [ -n "$acq" ] || continue
+        awk -v l="$label" -v a="$acq" -v r="$run_ref" -v c="$ceiling" -v i="$idle_ceiling" \
+            'BEGIN {printf "runratio_%s %s %.2f %s\n", l, (r > 0 ? sprintf("%.2f", a / r) : "-"),
+                    a / c, (i > 0 ? sprintf("%.2f", a / i) : "-")}' >> "$results"
     done
     un="$(lua_bench 0 0 nonfair 20000 2>"$work/err.log" | grep '^lock.uncontended' || true)"
     if [ -n "$un" ]; then
@@ -160,13 +177,21 @@ for label in ref refsleep nonfair fair; do
     [ "$label" = refsleep ] && name="ref.redis_py.sleep.c8"
     line="$name acq_per_s=$acq p99_wait_ms=$(col $label 3) cmds_per_acq=$(col $label 5)"
     line="$line scripts_per_acq=$(col $label 6) redis_cpu_us_per_acq=$(col $label 7)"
-    if [ -n "$ref_acq" ] && [ "$label" != ref ]; then
-        line="$line ref=$ref_acq ratio=$(awk -v a="$acq" -v b="$ref_acq" 'BEGIN {printf "%.2f", a / b}')"
+    # The ratios are the medians of the runs' own (runratio_ lines), not ratios of medians
+    # that may come from different runs; the reference's own line has its ceilings' alone.
+    if [ "$label" = ref ]; then
+        of_c="$(awk -v a="$acq" -v b="$ceiling" 'BEGIN {printf "%.2f", a / b}')"
+        of_i=""
+        [ -n "$idle_ceiling" ] && of_i="$(awk -v a="$acq" -v b="$idle_ceiling" 'BEGIN {printf "%.2f", a / b}')"
+    else
+        r="$(col runratio_$label 2)"
+        [ -n "$ref_acq" ] && [ "$r" != - ] && line="$line ref=$ref_acq ratio=$r"
+        of_c="$(col runratio_$label 3)"
+        of_i="$(col runratio_$label 4)"
+        [ "$of_i" = - ] && of_i=""
     fi
-    line="$line ceiling=$ceiling of_ceiling=$(awk -v a="$acq" -v b="$ceiling" 'BEGIN {printf "%.2f", a / b}')"
-    if [ -n "$idle_ceiling" ]; then
-        line="$line of_idle_ceiling=$(awk -v a="$acq" -v b="$idle_ceiling" 'BEGIN {printf "%.2f", a / b}')"
-    fi
+    line="$line ceiling=$ceiling of_ceiling=$of_c"
+    [ -n "$of_i" ] && [ -n "$idle_ceiling" ] && line="$line of_idle_ceiling=$of_i"
     line="$line exclusive_every_run=$excl"
     if [ "$label" = nonfair ] || [ "$label" = fair ]; then line="$line inline=${BENCH_INLINE:-1}"; fi
     echo "$line"
