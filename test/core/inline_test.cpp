@@ -346,8 +346,11 @@ TEST(InlineEvents, ABatchOnTheGuestStopsOnceItsTimeBudgetIsSpent) {
 
 // One socket event, run inline by a thread holding its wake-ups as the socket thread does in
 // a round, whose handler does `work`; returns how many overruns the module was told of.
-int overruns_of(const std::function<void()>& work, const std::function<void()>& on_thread = {}) {
-    Node node(unbudgeted_options());
+int overruns_of(const std::function<void()>& work, const std::function<void()>& on_thread = {},
+                int limit_ms = int(Scheduler::kGuestOverrunMs)) {
+    NodeOptions options = unbudgeted_options();
+    options.guest_overrun_ms = limit_ms;
+    Node node(options);
     std::atomic<int> overruns{0};
     node.modules().add("slow", [&] {
         auto m = std::make_unique<FnModule>();
@@ -399,6 +402,17 @@ TEST(InlineEvents, AHandlerThatComputesOrBlocksPastTheLimitIsReported) {
         }),
         2)
         << "a handler that blocks holds every socket as long as one that computes";
+}
+
+TEST(InlineEvents, TheLimitIsTheNodesOption) {
+    // socket_inline_limit (NodeOptions::guest_overrun_ms) moves the limit both ways: a handler
+    // that blocks 5 ms passes a 2 ms limit, and one that blocks 20 ms stays under a 1 s limit
+    // (valgrind's case), though both pass or come near the default.
+    const auto block = [](int ms) {
+        return [ms] { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); };
+    };
+    EXPECT_EQ(overruns_of(block(5), {}, 2), 2);
+    EXPECT_EQ(overruns_of(block(20), {}, 1000), 0);
 }
 
 TEST(InlineEvents, AHandlerOnlyPreemptedPastTheLimitIsNotReported) {
