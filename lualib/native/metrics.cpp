@@ -533,10 +533,14 @@ extern "C" int luaopen_skynet_metrics(lua_State* L) {
     luaL_newlib(L, funcs);
     // inc, dec, set and observe, which take a child or a label-less family as their first
     // argument: for a hot path that calls them as upvalues, without the lookup through the
-    // metatable that m:inc() makes.
+    // metatable that m:inc() makes. A copy: changing it changes no metric's methods.
+    lua_newtable(L);
     luaL_getmetatable(L, kChildMeta);
     lua_getfield(L, -1, "__index");
-    lua_setfield(L, -3, "methods");
+    lua_remove(L, -2);
+    for (lua_pushnil(L); lua_next(L, -2);)
+        lua_setfield(L, -4, lua_tostring(L, -2));
     lua_pop(L, 1);
+    lua_setfield(L, -2, "methods");
     return 1;
 }

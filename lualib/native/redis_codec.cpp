@@ -740,8 +740,13 @@ extern "C" int luaopen_skyhive_redis_codec(lua_State* L) {
     lua_pushvalue(L, error_mt);
     lua_setfield(L, -2, "error_mt");
     // The buffers' methods, for a hot path that calls them as upvalues (buffer_methods.append(b,
-    // ...)) without the lookup through the metatable that b:append(...) makes.
+    // ...)) without the lookup through the metatable that b:append(...) makes. A copy: changing
+    // it changes no buffer.
+    lua_newtable(L);
     lua_getfield(L, buffer_mt, "__index");
+    for (lua_pushnil(L); lua_next(L, -2);)
+        lua_setfield(L, -4, lua_tostring(L, -2));
+    lua_pop(L, 1);
     lua_setfield(L, -2, "buffer_methods");
     return 1;
 }

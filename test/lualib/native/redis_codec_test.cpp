@@ -202,6 +202,9 @@ TEST_F(RedisCodecLua, BufferMethodsRefuseWhatIsNotABuffer) {
         assert(m.tostring(buf) == codec.format(nil, "GET", "a") .. codec.format(nil, "GET", "b"))
         local ok, err = pcall(m.append, fake, "GET", "b")
         assert(not ok and err:find("skyhive.redis.buffer expected", 1, true), tostring(err))
+        -- A copy: changing it changes no buffer's methods.
+        m.count = nil
+        assert(buf:count() == 2 and codec.buffer().count ~= nil)
     )lua");
 }
 

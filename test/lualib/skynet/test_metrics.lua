@@ -111,6 +111,11 @@ t.run(function()
     metrics.methods.inc(child, 2)
     t.eq(sample(metrics.render(), 'test_hits_total{kind="a"}'), before + 2, "methods.inc counts")
     t.raises({ "inc needs a metric family or child" }, metrics.methods.inc, other, 1)
+    -- A copy: changing it changes no metric's methods.
+    local inc = metrics.methods.inc
+    metrics.methods.inc = nil
+    t.eq(child.inc, inc, "the child keeps inc")
+    metrics.methods.inc = inc
 
     -- Built-in metrics, read from what the node keeps.
     local core = require "skynet.core"
