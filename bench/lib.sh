@@ -17,6 +17,10 @@
 #   bench_track PID              stop PID at exit (or at bench_stop_tracked)
 #   bench_stop_tracked           stop the tracked processes now and wait for them
 #   bench_median COLUMN FILE     print the median of COLUMN over the lines of FILE
+#   bench_redis_config FILE [LINE...]
+#                                write the config of a node that runs bench/redis/bench_redis.lua
+#                                with the arguments in $BENCH_ARGS (two workers, warnings only),
+#                                plus the given config lines
 
 bench_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bench_work="$(mktemp -d)"
@@ -97,4 +101,20 @@ bench_start_redis() {
 
 bench_median() {
     awk -v c="$1" '{print $c}' "$2" | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'
+}
+
+bench_redis_config() {
+    local file="$1"
+    shift
+    cat > "$file" <<CONF
+thread = 2
+harbor = 0
+bootstrap = "snlua bootstrap"
+start = "bench_redis \$BENCH_ARGS"
+luaservice = "$bench_root/services/lua/?.lua;$bench_root/bench/redis/?.lua"
+lua_path = "$bench_root/lualib/?.lua;$bench_root/lualib/?/init.lua"
+loglevel = "warn"
+CONF
+    local line
+    for line in "$@"; do echo "$line" >> "$file"; done
 }

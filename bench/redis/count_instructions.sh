@@ -12,7 +12,8 @@
 # socket_inline_limit = 60000: under valgrind a message takes 50 times as long, and at the
 # default 10 ms the bench service would leave the socket thread for the workers during the run,
 # which then counts another path. Both runs draw the same number of keys (BENCH_DRAWS, default
-# 4096; the benchmark itself draws 2^18, a live set past lua_gc_incremental_kb that moves its
+# 4096, at most the short run's requests; the benchmark itself draws 2^18, a live set past
+# lua_gc_incremental_kb that moves its
 # service to the incremental collector).
 # Callgrind's output files stay in OUT_DIR when it is set, for callgrind_annotate (per function:
 # `callgrind_annotate --inclusive=no FILE`, or two files' difference by hand). Debian's shared
@@ -34,6 +35,10 @@ case "$scenario" in
 esac
 short="${3:-$short}"
 long="${4:-$long}"
+# A phase draws min(requests, draws) keys: no more than the short run's requests, or the long
+# run would draw more and its draw would count as the commands' work.
+draws="${BENCH_DRAWS:-4096}"
+[ "$draws" -le "$short" ] || draws="$short"
 skyhive="$(bench_skyhive "$build")"
 bench_need valgrind callgrind_annotate redis-cli
 bench_start_redis
@@ -41,22 +46,12 @@ port="$redis_port"
 out="${OUT_DIR:-$bench_work}"
 mkdir -p "$out"
 
-cat > "$bench_work/config.lua" <<CONF
-thread = 2
-worker_spin = 0
-socket_inline_limit = 60000
-harbor = 0
-bootstrap = "snlua bootstrap"
-start = "bench_redis \$BENCH_ARGS"
-luaservice = "$root/services/lua/?.lua;$root/bench/redis/?.lua"
-lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua"
-loglevel = "warn"
-CONF
+bench_redis_config "$bench_work/config.lua" "worker_spin = 0" "socket_inline_limit = 60000"
 
 count() {  # requests -> the run's total instructions (all threads)
     local n="$1" file="$out/callgrind.$scenario.$1"
     redis-cli -p "$port" flushall > /dev/null
-    BENCH_DRAWS="${BENCH_DRAWS:-4096}" BENCH_INLINE=1 BENCH_ARGS="$scenario $n $port 1 socket varied 1000000000" \
+    BENCH_DRAWS="$draws" BENCH_INLINE=1 BENCH_ARGS="$scenario $n $port 1 socket varied 1000000000" \
         valgrind --tool=callgrind --callgrind-out-file="$file" "$skyhive" "$bench_work/config.lua" \
         > "$bench_work/run.$n.log" 2>&1 || {
         echo "count_instructions.sh: the run of $n requests failed:" >&2

@@ -38,15 +38,7 @@ work="$bench_work"
 bench_start_redis
 port="$redis_port"
 
-cat > "$work/config.lua" <<CONF
-thread = 2
-harbor = 0
-bootstrap = "snlua bootstrap"
-start = "bench_redis \$BENCH_ARGS"
-luaservice = "$root/services/lua/?.lua;$root/bench/redis/?.lua"
-lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua"
-loglevel = "warn"
-CONF
+bench_redis_config "$work/config.lua"
 
 # scenario requests reference-flags reference-label
 scenarios=(
