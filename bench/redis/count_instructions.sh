@@ -13,8 +13,7 @@
 # default 10 ms the bench service would leave the socket thread for the workers during the run,
 # which then counts another path. Both runs draw the same number of keys (BENCH_DRAWS, default
 # 4096, at most the short run's requests; the benchmark itself draws 2^18, a live set past
-# lua_gc_incremental_kb that moves its
-# service to the incremental collector).
+# lua_gc_incremental_kb that moves its service to the incremental collector).
 # Callgrind's output files stay in OUT_DIR when it is set, for callgrind_annotate (per function:
 # `callgrind_annotate --inclusive=no FILE`, or two files' difference by hand). Debian's shared
 # liblua has no symbols; for the Lua VM's functions by name, configure a build that links the
