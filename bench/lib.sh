@@ -21,6 +21,9 @@
 #                                write the config of a node that runs bench/redis/bench_redis.lua
 #                                with the arguments in $BENCH_ARGS (two workers, warnings only),
 #                                plus the given config lines
+#   bench_game_config FILE [LINE...]
+#                                the same for bench/game/bench_game.lua (the game figure's
+#                                players, its reset and its reference)
 
 bench_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bench_work="$(mktemp -d)"
@@ -103,18 +106,32 @@ bench_median() {
     awk -v c="$1" '{print $c}' "$2" | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'
 }
 
-bench_redis_config() {
-    local file="$1"
-    shift
+# The config of a node that starts one bench service (its script in bench/DIR) with the arguments
+# in $BENCH_ARGS, two workers, warnings only: FILE HARBOR SERVICE DIR EXTRA_LUA_PATH [LINE...].
+bench_service_config() {
+    local file="$1" harbor="$2" service="$3" dir="$4" extra="$5"
+    shift 5
     cat > "$file" <<CONF
 thread = 2
-harbor = 0
+harbor = $harbor
 bootstrap = "snlua bootstrap"
-start = "bench_redis \$BENCH_ARGS"
-luaservice = "$bench_root/services/lua/?.lua;$bench_root/bench/redis/?.lua"
-lua_path = "$bench_root/lualib/?.lua;$bench_root/lualib/?/init.lua"
+start = "$service \$BENCH_ARGS"
+luaservice = "$bench_root/services/lua/?.lua;$bench_root/bench/$dir/?.lua"
+lua_path = "$bench_root/lualib/?.lua;$bench_root/lualib/?/init.lua$extra"
 loglevel = "warn"
 CONF
     local line
     for line in "$@"; do echo "$line" >> "$file"; done
+}
+
+bench_redis_config() {
+    local file="$1"
+    shift
+    bench_service_config "$file" 0 bench_redis redis "" "$@"
+}
+
+bench_game_config() {
+    local file="$1"
+    shift
+    bench_service_config "$file" 9 bench_game game ";$bench_root/services/game/?.lua" "$@"
 }

@@ -47,16 +47,7 @@ loglevel = "warn"
 socket_inline_limit = 60000
 worker_spin = 0
 CONF
-cat > "$work/bench.lua" <<CONF
-thread = 2
-harbor = 9
-bootstrap = "snlua bootstrap"
-start = "bench_game \$BENCH_ARGS"
-luaservice = "$root/services/lua/?.lua;$root/bench/game/?.lua"
-lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua;$root/services/game/?.lua"
-loglevel = "warn"
-redis = "127.0.0.1:$redis_port"
-CONF
+bench_game_config "$work/bench.lua" "redis = \"127.0.0.1:$redis_port\""
 
 file="$out/callgrind.game.c$clients"
 rm -f "$file" "$file".*

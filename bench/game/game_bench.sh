@@ -90,16 +90,7 @@ for n in 1 2; do
     bench_wait_port "${game_ports[$((n - 1))]}" "$work/node$n.log"
 done
 
-cat > "$work/bench.lua" <<CONF
-thread = 2
-harbor = 9
-bootstrap = "snlua bootstrap"
-start = "bench_game \$BENCH_ARGS"
-luaservice = "$root/services/lua/?.lua;$root/bench/game/?.lua"
-lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua;$root/services/game/?.lua"
-loglevel = "warn"
-$where
-CONF
+bench_game_config "$work/bench.lua" "$where"
 
 # The ports of the redis-server(s): the one server, or every node of the cluster.
 redis_ports() {

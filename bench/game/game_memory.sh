@@ -41,15 +41,7 @@ rss_kb() { awk '$1 == "rss" {printf "%d", $2 / 1024}' <<< "$1"; }
 bench_start_redis
 port="$redis_port"
 
-cat > "$work/bench.lua" <<CONF
-thread = 2
-harbor = 9
-bootstrap = "snlua bootstrap"
-start = "bench_game \$BENCH_ARGS"
-luaservice = "$root/services/lua/?.lua;$root/bench/game/?.lua"
-lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua;$root/services/game/?.lua"
-loglevel = "warn"
-CONF
+bench_game_config "$work/bench.lua"
 
 name="game.memory.c$clients"
 results="$work/results"
