@@ -101,6 +101,15 @@ t.run(function()
     -- printable
     t.eq(lineio.printable("a\27[2Jb\7caf\195\169\127\255"), "a?[2Jb?caf????", "printable")
     t.eq(lineio.printable("a\tb\nc\r", "\n\t"), "a\tb\nc?", "printable keeps the given bytes")
+    -- Every byte, alone and behind printable text (the all-printable case returns the text).
+    for b = 0, 255 do
+        local ch = string.char(b)
+        local want = (b >= 32 and b <= 126) and ch or "?"
+        t.eq(lineio.printable(ch), want, "printable byte " .. b)
+        t.eq(lineio.printable("you have 97 gold" .. ch), "you have 97 gold" .. want,
+            "printable byte " .. b .. " at the end")
+    end
+    t.eq(lineio.printable(""), "", "printable empty")
     t.eq(lineio.strip_telnet("x\255\253\1y"), "xy", "strip_telnet")
 
     -- drain: waits from the write-queue warning to the drained one; reading resumes after.
