@@ -134,6 +134,25 @@ t.run(function()
     l:release()
     t.eq(entry("m:burst"), nil, "the burst's lock is off the board")
 
+    -- Leases and waits that begin and end within one window are not sent at all: the board
+    -- never had them. The window is made long, so that no flush falls inside the burst.
+    board.FLUSH_CS = 1000
+    handled = core.info(lockboard).messages
+    for _ = 1, 20 do assert(lock.acquire(db, "m:short", { ttl = 5000 })):release() end
+    board.sync()
+    t.eq(core.info(lockboard).messages - handled, 1,
+        "20 leases taken and given back within one window: no batch, only the sync")
+    handled = core.info(lockboard).messages
+    local held = assert(lock.acquire(db, "m:kept", { ttl = 5000 }))
+    assert(lock.acquire(db, "m:short", { ttl = 5000 })):release()
+    board.sync()
+    board.FLUSH_CS = 10
+    t.eq(core.info(lockboard).messages - handled, 2, "one held at the flush: its batch and the sync")
+    t.eq(entry("m:short"), nil, "never on the board")
+    t.eq(entry("m:kept").token, held.token, "the lease held at the flush is on the board")
+    held:release()
+    t.eq(entry("m:kept"), nil, "and its end is sent")
+
     db:disconnect()
     local clean, complaints = m.promtool()
     t.ok(clean, "promtool check metrics: " .. complaints)

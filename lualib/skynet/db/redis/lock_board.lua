@@ -12,9 +12,9 @@
 --    renewed), kind = "lock" | "read" | "write" | "semaphore", holders = n, waiters = n}
 -- An entry goes when nothing holds or waits for the key. A holder that stops without releasing
 -- stays until its lease's end (the lock in Redis does too); a waiter until its wait's end. The
--- board is therefore up to FLUSH_CS behind each service's locks (one held and given back within
--- that window never shows), and a service that exits loses its last window's events (its
--- entries then go at their lease's or wait's end).
+-- board is therefore up to FLUSH_CS behind each service's locks (a lease or wait that begins and
+-- ends within that window is not sent: it never shows), and a service that exits loses its last
+-- window's events (its entries then go at their lease's or wait's end).
 --
 -- Thread: the client functions run in the calling service and do not yield, except sync and
 -- start (the flush, a timer callback, yields once to find or start the service); serve() is
@@ -54,18 +54,54 @@ end
 local pending, npending = {}, 0
 local flush_due = false
 
+local GRACE_MS = 1000  -- a lease or wait past its end by this much is gone from the board
+
+-- Leases and waits the board has been sent and not yet the end of: "<key>\0<token>" ->
+-- {hold = true | nil, wait = true | nil, ends = ms}. A change whose lease and wait both began
+-- and ended within one window is not sent: the board never had it, and under load that is
+-- almost every one (a contended game transfer's locks are held for milliseconds), which cost
+-- the encoding, the board's decoding and a publish of its key each. `ends` is when the board's
+-- own sweep would take the entry off; past it the entry goes here too (an end never noted).
+local told, told_swept = {}, 0
+
+-- Whether the change keeps the entry alive on the board, noting it in `told` (or taking it off).
+local function still_told(id, c, t)
+    local was = told[id]
+    local hold = c.hold and true or (c.hold == nil and was and was.hold) or nil
+    local wait = c.wait and true or (c.wait == nil and was and was.wait) or nil
+    if not hold and not wait then
+        told[id] = nil
+        return was ~= nil
+    end
+    local ends = was and was.ends or t
+    if c.hold then ends = c.hold.expires end
+    if c.renewed then ends = c.renewed end
+    if c.wait and c.wait > ends then ends = c.wait end
+    told[id] = { hold = hold, wait = wait, ends = ends }
+    return true
+end
+
 -- Sends what is pending as one message. Yields only on the first one (finding the service).
 local function flush()
     flush_due = false
     if npending == 0 then return end
+    local h = service()
+    local t = now_ms()
     local batch, n = {}, 0
-    for _, c in pairs(pending) do
-        n = n + 1
-        batch[n] = c
+    for id, c in pairs(pending) do
+        if h and still_told(id, c, t) then
+            n = n + 1
+            batch[n] = c
+        end
     end
     pending, npending = {}, 0
-    local h = service()
-    if h then skynet.send(h, "lua", "batch", batch) end
+    if t - told_swept >= GRACE_MS then
+        told_swept = t
+        for id, was in pairs(told) do
+            if was.ends < t - GRACE_MS then told[id] = nil end
+        end
+    end
+    if n > 0 then skynet.send(h, "lua", "batch", batch) end
 end
 
 local function change(key, token)
@@ -139,7 +175,6 @@ end
 -- The service
 
 local SWEEP_CS = 100   -- how often ended leases and waits are taken off
-local GRACE_MS = 1000  -- a lease or wait past its end by this much is gone
 
 function M.serve()
     local metrics = require "skynet.metrics"
