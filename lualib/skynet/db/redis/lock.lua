@@ -116,8 +116,8 @@ function ops.release(l)
     end
     if type(r) == "table" then
         -- Granted to a waiter: one of this node is woken now, and has no notice coming.
-        local to = waiting.granted(r[2])
-        if to then handed[l.db] = { key = l.key, token = r[2]:match("^(%S+)"), handle = to } end
+        local to, token = waiting.granted(r[2])
+        if to then handed[l.db] = { key = l.key, token = token, handle = to } end
         return true
     end
     if not r then return nil, detail end
