@@ -27,6 +27,8 @@ local id, peer, world, gate, node, cgate = ...
 id, world, gate, cgate = math.tointeger(tonumber(id)), math.tointeger(tonumber(world)),
     math.tointeger(tonumber(gate)), math.tointeger(tonumber(cgate))
 
+local byte = string.byte
+
 local MAX_LINE = 512
 local NAME = "^[%w_%-]+$"
 local MAX_NAME = 16
@@ -125,13 +127,19 @@ end
 
 function COMMANDS.give(args)
     if not need_login() then return end
-    local to, amount = args:match("^(%S+)%s+(%S+)$")
-    if not to then return send("usage: give <player> <amount>") end
-    local n = math.tointeger(tonumber(amount))
-    if not n or not amount:match("^%d+$") then
-        return send("amount must be a whole number from 1 to 1000000000")
+    -- The usual give (a name, digits) in one match; anything else is taken apart below for its
+    -- message. Each match from Lua costs a few thousand instructions.
+    local to, amount = args:match("^([%w_%-]+)%s+(%d+)$")
+    local n = to and #to <= MAX_NAME and math.tointeger(tonumber(amount))
+    if not n then
+        to, amount = args:match("^(%S+)%s+(%S+)$")
+        if not to then return send("usage: give <player> <amount>") end
+        n = math.tointeger(tonumber(amount))
+        if not n or not amount:match("^%d+$") then
+            return send("amount must be a whole number from 1 to 1000000000")
+        end
+        if #to > MAX_NAME or not to:match(NAME) then return send("unknown player " .. to) end
     end
-    if #to > MAX_NAME or not to:match(NAME) then return send("unknown player " .. to) end
     local _, text = skynet.call(world, "lua", "give", name, to, n)
     send(text)
 end
@@ -207,7 +215,11 @@ local function serve()
     while true do
         local line = next_line()
         if not line then break end
-        local cmd, args = line:match("^%s*(%S+)%s*(.-)%s*$")
+        -- Trailing blanks are cut only when there are some: "(.-)%s*$" tries the end at every
+        -- byte of the arguments.
+        local cmd, args = line:match("^%s*(%S+)%s*(.*)$")
+        local last = args and byte(args, -1)
+        if last and (last == 32 or (last >= 9 and last <= 13)) then args = args:match("^(.-)%s*$") end
         if cmd then
             local f = COMMANDS[cmd:lower()]
             if not f then
