@@ -24,6 +24,11 @@
 #   bench_game_config FILE [LINE...]
 #                                the same for bench/game/bench_game.lua (the game figure's
 #                                players, its reset and its reference)
+#   bench_held_load OUT CALLBACK PROGRAM [ARG...]
+#                                run bench/game/game_load (PROGRAM ARGS) held after its logins
+#                                (GAME_LOAD_HOLD), its output to OUT; call CALLBACK once it is
+#                                logged in, then let it give and wait for it; status 1 when it
+#                                stopped before it was ready, else its own
 
 bench_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bench_work="$(mktemp -d)"
@@ -134,4 +139,27 @@ bench_game_config() {
     local file="$1"
     shift
     bench_service_config "$file" 9 bench_game game ";$bench_root/services/game/?.lua" "$@"
+}
+
+bench_held_load() {
+    local out="$1" callback="$2" fifo="$bench_work/hold.fifo" pid rc=0
+    shift 2
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    GAME_LOAD_HOLD="$fifo" "$@" > "$out" &
+    pid=$!
+    until grep -qx ready "$out" 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid" 2>/dev/null || true
+            rm -f "$fifo"
+            return 1
+        fi
+        sleep 0.05
+    done
+    "$callback"
+    echo go > "$fifo"
+    wait "$pid" || rc=$?
+    rm -f "$fifo"
+    sed -i '/^ready$/d' "$out"
+    return "$rc"
 }

@@ -10,6 +10,9 @@
 // commands, are 0: it has neither). It exists so that the load costs the two cores of the
 // benchmark machine little: the reference figure pays for no client at all, and the Lua client
 // (a node of its own, GAME_BENCH_CLIENT=lua) took 36-54 us of CPU per transfer.
+// With GAME_LOAD_HOLD set to a fifo's path it prints "ready" once every player is logged in and
+// waits for a line on that fifo before the first give (bench/game/game_bench.sh reads its
+// counters there, so that the logins' password checks are not counted against the transfers).
 // Single-threaded; a connection that closes or an unexpected reply ends it with exit status 1.
 
 #include "bench/support/echo_load.h"
@@ -144,6 +147,18 @@ int main(int argc, char** argv) {
         p.index = i;
         p.fd = skyhive::bench::connect_loopback(ports[size_t(i) % ports.size()], "game_load");
         log_in(p);
+    }
+    // GAME_LOAD_HOLD=<fifo>: say "ready" once logged in and wait for a line on the fifo, so that
+    // the caller can read its counters between the logins (a password check each) and the gives.
+    if (const char* hold = std::getenv("GAME_LOAD_HOLD"); hold && *hold) {
+        std::printf("ready\n");
+        std::fflush(stdout);
+        FILE* go = std::fopen(hold, "r");
+        if (!go)
+            die(std::string("GAME_LOAD_HOLD: cannot open ") + hold + ": " + std::strerror(errno));
+        char buf[16];
+        if (!std::fgets(buf, sizeof buf, go)) die("GAME_LOAD_HOLD: no line to go on");
+        std::fclose(go);
     }
 
     int ep = ::epoll_create1(EPOLL_CLOEXEC);
