@@ -20,7 +20,8 @@
 #   game.msgs.c20 per_transfer=... ref=... ratio=...     (likewise game.redis_cmds, game.cpu_us;
 #                                                          and one_node)
 # The latency is a command's, measured by the clients (write of the give to its reply; ref: one
-# bank.give). The cost is per transfer, and counts what load does not change: service messages
+# bank.give). The cost is per transfer (its counters are read once the players are logged in:
+# game_load holds there), and counts what load does not change: service messages
 # (game: both nodes', from their admin endpoints; ref: the reference process's) and Redis
 # commands sent (the same processes' clients; every command is a round trip or part of a
 # pipeline), and the CPU of everything on the path (game: both nodes, the client process and
