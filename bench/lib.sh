@@ -148,6 +148,7 @@ bench_held_load() {
     mkfifo "$fifo"
     GAME_LOAD_HOLD="$fifo" "$@" > "$out" &
     pid=$!
+    bench_track "$pid"  # a script stopped while it is held would leave it waiting on the fifo
     until grep -qx ready "$out" 2>/dev/null; do
         if ! kill -0 "$pid" 2>/dev/null; then
             wait "$pid" 2>/dev/null || true
