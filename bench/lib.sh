@@ -17,6 +17,9 @@
 #   bench_track PID              stop PID at exit (or at bench_stop_tracked)
 #   bench_stop_tracked           stop the tracked processes now and wait for them
 #   bench_median COLUMN FILE     print the median of COLUMN over the lines of FILE
+#   bench_service_config FILE HARBOR SERVICE DIR EXTRA_LUA_PATH [LINE...]
+#                                write the config of a node that starts bench/DIR/SERVICE.lua
+#                                (the two below are its uses)
 #   bench_redis_config FILE [LINE...]
 #                                write the config of a node that runs bench/redis/bench_redis.lua
 #                                with the arguments in $BENCH_ARGS (two workers, warnings only),
@@ -158,7 +161,12 @@ bench_held_load() {
         sleep 0.05
     done
     "$callback"
-    echo go > "$fifo"
+    # Opening the fifo blocks until the reader has it open: bounded, in case it died meanwhile.
+    if ! timeout 10 bash -c 'echo go > "$1"' _ "$fifo"; then
+        wait "$pid" 2>/dev/null || true
+        rm -f "$fifo"
+        return 1
+    fi
     wait "$pid" || rc=$?
     rm -f "$fifo"
     sed -i '/^ready$/d' "$out"
