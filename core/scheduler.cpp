@@ -1,7 +1,7 @@
 #include "core/scheduler.h"
 
+#include <fcntl.h>
 #include <linux/futex.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <cassert>
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -64,9 +66,8 @@ struct Scheduler::Worker {
     // (run_on_guest), in order: a FIFO of up to kGuestSlots.
     Mailbox* slots[kGuestSlots] = {};
     uint8_t slots_head = 0, slots_len = 0;
-    // Guests: this thread's CPU time and voluntary context switches before the first message it
-    // ran inline in this round (hold_wakes clears it), to tell a handler that overran from a
-    // thread that was preempted.
+    // Guests: this thread's clock and run-queue delay, taken before a message it ran inline at
+    // most mark_age_cycles_ ago, to tell a handler that overran from a thread that was preempted.
     RunMark mark;
     // Guests: cycle_now() at which the delivery being run has spent its budget (set where
     // one begins: run_here outside any handler, release_wakes).
@@ -101,6 +102,8 @@ Scheduler::Scheduler(Node& node, int threads, int spin_us, int guest_budget_us,
       stale_spin_cycles_(uint64_t(kStaleSpinUs * 1000.0 / ns_per_cycle())),
       overrun_ms_(uint64_t(std::max(1, guest_overrun_ms))),
       overrun_cycles_(uint64_t(double(overrun_ms_) * 1e6 / ns_per_cycle())),
+      mark_age_cycles_(uint64_t(double(std::min<uint64_t>(kMarkAgeUs, overrun_ms_ * 1000 / 8)) *
+                                1e3 / ns_per_cycle())),
       budget_cycles_(uint64_t(double(std::max(1, guest_budget_us)) * 1e3 / ns_per_cycle())),
       deferred_flush_cycles_(uint64_t(deferred::kDeferredFlushUs * 1000.0 / ns_per_cycle())),
       parkers_(std::make_unique<Parker[]>(size_t(std::max(1, threads)))) {
@@ -213,8 +216,11 @@ void Scheduler::run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer) {
     Message inner;
     Message& msg = outer != 0 ? inner : g.batch[0];
     if (outer != 0) g.nested = true;
-    if (outer == 0 && !g.mark.valid) g.mark = RunMark::now();
     uint64_t t0 = cycle_now();
+    if (outer == 0 && (!g.mark.valid || t0 - g.mark.at > mark_age_cycles_)) [[unlikely]] {
+        g.mark = RunMark::now();
+        t0 = cycle_now();
+    }
     const uint64_t first = t0;
     uint64_t count = 0;
     uint32_t version = state.version.load(std::memory_order_relaxed);
@@ -233,7 +239,7 @@ void Scheduler::run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer) {
         const uint64_t t1 = cycle_now();
         if (t1 - t0 > overrun_cycles_ && !g.mark.only_preempted_since(overrun_ms_ * 1'000'000))
             [[unlikely]]
-            report_overrun(*svc, cycles_to_ns(t1 - t0) / 1'000'000);
+            report_overrun(*svc, cycles_to_ns(t1 - t0) / 1'000'000, g.mark.valid);
         t0 = t1;
         ++count;
         if (t1 >= g.budget_end) break;  // the rest of the batch goes to the workers
@@ -261,14 +267,17 @@ void Scheduler::run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer) {
     }
 }
 
-void Scheduler::report_overrun(Service& svc, uint64_t ms) {
+void Scheduler::report_overrun(Service& svc, uint64_t ms, bool judged) {
     const bool stopped = svc.module_->inline_overrun(svc, ms);
-    char text[256];
+    char text[384];
     std::snprintf(text, sizeof text,
                   "a message run inline (on the socket thread) took %llu ms, past the %llu ms "
-                  "limit; no other socket was served meanwhile%s",
+                  "limit; no other socket was served meanwhile%s%s",
                   static_cast<unsigned long long>(ms), static_cast<unsigned long long>(overrun_ms_),
-                  stopped ? "; this service's messages go to the workers from now on" : "");
+                  stopped ? "; this service's messages go to the workers from now on" : "",
+                  judged ? ""
+                         : " (whether the thread only waited for a core is not known: "
+                           "/proc/thread-self/schedstat could not be read)");
     node_.log(svc.handle(), LogLevel::warn, text);
 }
 
@@ -288,28 +297,48 @@ void Scheduler::hold_wakes() {
     assert(!on_worker() && !tls_held && "Scheduler::hold_wakes: not on a worker, not nested");
     tls_held = this;
     tls_wake_due = false;
-    // The round's first inline message takes a new mark (run_guest_batch): a round that runs
-    // none costs no system call.
-    if (on_guest()) tls_guest->mark.valid = false;
 }
 
+namespace {
+// This thread's /proc/thread-self/schedstat, opened at its first mark and closed when the thread
+// ends; -1 where it cannot be opened (then marks are invalid and cost no system call).
+struct SchedstatFile {
+    int fd = -2;  // -2: not opened yet
+    ~SchedstatFile() {
+        if (fd >= 0) ::close(fd);
+    }
+    int get() {
+        if (fd == -2) fd = ::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+        return fd;
+    }
+};
+thread_local SchedstatFile tls_schedstat;
+}  // namespace
+
 Scheduler::RunMark Scheduler::RunMark::now() {
-    rusage ru{};
-    if (getrusage(RUSAGE_THREAD, &ru) != 0) return {};
-    const auto ns = [](const timeval& tv) {
-        return uint64_t(tv.tv_sec) * 1'000'000'000u + uint64_t(tv.tv_usec) * 1000u;
-    };
-    return {ns(ru.ru_utime) + ns(ru.ru_stime), uint64_t(ru.ru_nvcsw), true};
+    // "<ns on a CPU> <ns waiting on a run queue> <times scheduled in>\n"
+    const int fd = tls_schedstat.get();
+    if (fd < 0) return {};
+    char text[96];
+    const ssize_t n = ::pread(fd, text, sizeof text - 1, 0);
+    const uint64_t at = cycle_now();
+    if (n <= 0) return {};
+    const char* end = text + n;
+    const char* p = static_cast<const char*>(std::memchr(text, ' ', size_t(n)));
+    uint64_t waited = 0;
+    if (!p || std::from_chars(p + 1, end, waited).ec != std::errc()) return {};
+    return {at, waited, true};
 }
 
 bool Scheduler::RunMark::only_preempted_since(uint64_t limit_ns) const {
     if (!valid) return false;
     const RunMark later = now();
-    // Runnable all along (no voluntary switch: it neither slept nor blocked) and on a CPU for
-    // less than the limit since the mark, which came before the message: the rest of the time
-    // the thread waited for a core. A handler that blocks (file I/O, a sleep) switches
-    // voluntarily and counts as overrunning, as one that computes too long does.
-    return later.valid && later.voluntary == voluntary && later.cpu_ns - cpu_ns < limit_ns;
+    if (!later.valid) return false;
+    // Wall time since the mark is time on a CPU, asleep or blocked, or waiting for a core; the
+    // first two are what a handler can be blamed for, and the mark came before the message.
+    const uint64_t elapsed = cycles_to_ns(later.at - at);
+    const uint64_t waited = later.waited_ns - waited_ns;
+    return waited >= elapsed || elapsed - waited < limit_ns;
 }
 
 void Scheduler::release_wakes() {

@@ -131,17 +131,24 @@ class Scheduler {
     // and sending its service to the workers for good would not give the time back. This is the
     // default; the config key socket_inline_limit sets it (NodeOptions::guest_overrun_ms).
     static constexpr uint64_t kGuestOverrunMs = 10;
-    // A thread's CPU time and voluntary context switches at one moment. Thread: the one it
-    // describes.
+    // A thread's clock and how long it has waited for a core so far (its run-queue delay, which
+    // the kernel keeps in /proc/thread-self/schedstat). A guest takes one before its first
+    // message and keeps it for up to kMarkAgeUs (less with a limit under 8 ms: an eighth of
+    // it), so a busy socket thread reads it about once a millisecond, not once per round.
+    // Thread: the one it describes.
     struct RunMark {
-        uint64_t cpu_ns = 0;
-        uint64_t voluntary = 0;
-        bool valid = false;
+        uint64_t at = 0;         // cycle_now() when taken
+        uint64_t waited_ns = 0;  // the thread's run-queue delay then
+        bool valid = false;      // false where the kernel does not say (no schedstat)
         static RunMark now();
-        // True when, since this mark, the thread never slept or blocked and ran for less than
-        // limit_ns of CPU: a stretch of wall time past the limit was spent waiting to run.
+        // True when, of the wall time since this mark, less than limit_ns was spent other than
+        // waiting for a core (running, sleeping or blocked): a message that began after the
+        // mark and took longer than the limit in wall time mostly waited to run. The time
+        // between the mark and the message counts against it, so a handler within the mark's
+        // age of the limit may be reported.
         bool only_preempted_since(uint64_t limit_ns) const;
     };
+    static constexpr uint64_t kMarkAgeUs = 1000;
     static constexpr int kGuests = 4;  // threads that may run messages outside the workers
 
     int threads() const { return workers_count_; }
@@ -174,8 +181,9 @@ class Scheduler {
     // Runs what waits in g's slots, and what those runs leave there, up to kGuestChain or
     // until g's budget is spent; the rest goes to the workers.
     void run_guest_chain(Worker& g);
-    // A message run_here ran took `ms`: tells the module, logs a warning.
-    void report_overrun(Service& svc, uint64_t ms);
+    // A message run_here ran took `ms`: tells the module, logs a warning. `judged`: whether the
+    // thread's run-queue delay was known (RunMark), so that preemption could be told apart.
+    void report_overrun(Service& svc, uint64_t ms, bool judged);
     // Polls the queue for spin_us if no other worker spins; nullptr when nothing came.
     Mailbox* spin_for_work();
     // Parks worker `index` until woken; false once the scheduler stops.
@@ -197,6 +205,7 @@ class Scheduler {
     uint64_t stale_spin_cycles_ = 0;                  // see notify()
     uint64_t overrun_ms_ = kGuestOverrunMs;           // the limit of one guest message
     uint64_t overrun_cycles_ = 0;                     // overrun_ms_ in cycle_now() ticks
+    uint64_t mark_age_cycles_ = 0;                    // how long a guest keeps its RunMark
     uint64_t budget_cycles_ = 0;                      // guest_budget_us, likewise
     uint64_t deferred_flush_cycles_ = 0;              // deferred::kDeferredFlushUs, likewise
     std::atomic<int> spinning_{0};                    // 1 while a worker polls the queue
