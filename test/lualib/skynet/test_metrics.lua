@@ -95,13 +95,10 @@ t.run(function()
     -- userdata or a dot call is refused.
     local child = hits:labels("a")
     local other = require("skyhive.redis.codec").buffer()
-    for _, x in ipairs({ setmetatable({}, getmetatable(child)), other, "x", 1 }) do
+    -- io.stdout: a userdata of the base library's, with a metatable of its own.
+    for _, x in ipairs({ setmetatable({}, getmetatable(child)), other, io.stdout, "x", 1 }) do
         t.raises({ "inc needs a metric family or child (use ':')" }, child.inc, x)
         t.raises({ "observe needs a metric family or child" }, level.observe, x, 1)
-    end
-    local child = hits:labels("a")
-    for _, x in ipairs({ io.stdout }) do
-        t.raises({ "inc needs a metric family or child (use ':')" }, child.inc, x)
     end
     -- metrics.methods: the same functions, for callers that keep them as upvalues.
     for _, name in ipairs({ "inc", "dec", "set", "observe" }) do
