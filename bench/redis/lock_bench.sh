@@ -46,15 +46,7 @@ bench_start_redis
 port="$redis_port"
 SECTION_MS=1
 
-cat > "$work/config.lua" <<CONF
-thread = 2
-harbor = 0
-bootstrap = "snlua bootstrap"
-start = "lock_bench \$BENCH_ARGS"
-luaservice = "$root/services/lua/?.lua;$root/bench/redis/?.lua"
-lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua"
-loglevel = "warn"
-CONF
+bench_service_config "$work/config.lua" 0 lock_bench redis ""
 
 results="$work/results"
 : > "$results"

@@ -7,13 +7,5 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 root="$bench_root"
 skyhive="$(bench_skyhive "${1:-$root/build}")"
-cat > "$bench_work/config.lua" <<CONF
-thread = 1
-harbor = 0
-bootstrap = "snlua bootstrap"
-start = "metrics_cost"
-luaservice = "$root/services/lua/?.lua;$root/bench/redis/?.lua"
-lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua"
-loglevel = "warn"
-CONF
-"$skyhive" "$bench_work/config.lua" | grep '^redis\.metrics\.'
+bench_service_config "$bench_work/config.lua" 0 metrics_cost redis "" "thread = 1"
+BENCH_ARGS="" "$skyhive" "$bench_work/config.lua" | grep '^redis\.metrics\.'
