@@ -196,6 +196,14 @@ class LuaScheduler {
         return nullptr;
     }
     bool exiting() const { return exiting_; }
+    // Calls fn(T) for the state's main thread and the thread of every coroutine of the pool,
+    // running or waiting (not those the service made itself with coroutine.create).
+    template <class F>
+    void each_thread(F fn) const {
+        fn(L_);
+        for (const auto& co : slots_)
+            if (co) fn(co->L);
+    }
     int anchor_ref() const { return anchor_ref_; }
     int sleep_ref() const { return sleep_ref_; }
     int protocol_ref() const { return protocol_ref_; }

@@ -1,11 +1,18 @@
 // The scheduler's functions in skynet.core that set what messages run (protocol, the handlers of
-// unknown requests and responses) and that look at or drop waiting coroutines (task,
-// killthread). The yielding and answering ones are in skynet_sched_api.cpp.
+// unknown requests and responses), that look at or drop waiting coroutines (task, killthread)
+// and that sample where the service's Lua runs (profile_start, profile_stop). The yielding and
+// answering ones are in skynet_sched_api.cpp.
 //
 // Lua errors are longjmps: checks come first; no C++ object that owns memory is alive when
 // something can raise.
 
 #include "lualib/native/skynet_sched.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <new>
+#include <string>
+#include <unordered_map>
 
 namespace skyhive {
 
@@ -18,6 +25,109 @@ int l_killthread(lua_State* L) {
     luaL_checktype(L, 1, LUA_TTHREAD);
     lua_settop(L, 1);
     if (!LuaScheduler::of(L).kill_thread(lua_tothread(L, 1))) return 0;
+    return 1;
+}
+
+// The profiler: a count hook on every thread of the state, which every `period` Lua VM
+// instructions notes the function running then (its source and first line). It counts VM
+// instructions, not time: what C functions called from Lua do is not seen. Its state is a full
+// userdata in the registry (at &kProfileKey), so a service that exits while profiling frees it.
+char kProfileKey;
+
+struct Profile {
+    int period = 0;
+    uint64_t samples = 0;
+    std::unordered_map<std::string, uint64_t> by_function;  // "source:line" -> samples
+};
+
+Profile* running_profile(lua_State* L) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &kProfileKey);
+    auto* p = static_cast<Profile*>(lua_touserdata(L, -1));
+    lua_pop(L, 1);
+    return p;
+}
+
+void profile_hook(lua_State* L, lua_Debug* ar) {
+    Profile* p = running_profile(L);
+    if (!p) {
+        // A coroutine the service made while the profile ran inherited the hook and is out of
+        // reach of profile_stop: it drops the hook itself.
+        lua_sethook(L, nullptr, 0, 0);
+        return;
+    }
+    if (!lua_getinfo(L, "S", ar)) return;
+    char where[LUA_IDSIZE + 24];
+    const int n = std::snprintf(where, sizeof where, "%s:%d", ar->short_src, ar->linedefined);
+    if (n <= 0) return;
+    try {
+        ++p->by_function[std::string(where, size_t(std::min<int>(n, sizeof where - 1)))];
+        ++p->samples;
+    } catch (const std::bad_alloc&) {
+        // A sample lost; the hook must not raise through the VM.
+    }
+}
+
+int profile_gc(lua_State* L) {
+    static_cast<Profile*>(lua_touserdata(L, 1))->~Profile();
+    return 0;
+}
+
+// profile_start([period]): samples every `period` VM instructions (default 1000, 1 to 10^7) of
+// every thread of the service until profile_stop. Raises if a profile is already running.
+int l_profile_start(lua_State* L) {
+    const lua_Integer period = luaL_optinteger(L, 1, 1000);
+    luaL_argcheck(L, period >= 1 && period <= 10'000'000, 1, "period out of 1..10000000");
+    if (running_profile(L)) return luaL_error(L, "profile_start: a profile is already running");
+    // Built before the metatable gives it a __gc; an empty map owns no memory if that raises.
+    auto* p = new (lua_newuserdatauv(L, sizeof(Profile), 0)) Profile;
+    p->period = int(period);
+    if (luaL_newmetatable(L, "skyhive.profile")) {
+        lua_pushcfunction(L, profile_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &kProfileKey);
+    LuaScheduler::of(L).each_thread(
+        [p](lua_State* T) { lua_sethook(T, profile_hook, LUA_MASKCOUNT, p->period); });
+    return 0;
+}
+
+// profile_stop() -> {samples = n, period = p, {where = "source:line", count = n}, ...} sorted by
+// count, most first; nil when no profile runs. Clears the hooks.
+int l_profile_stop(lua_State* L) {
+    Profile* p = running_profile(L);
+    if (!p) return 0;
+    LuaScheduler::of(L).each_thread([](lua_State* T) { lua_sethook(T, nullptr, 0, 0); });
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &kProfileKey);  // kept alive until the result is built
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &kProfileKey);
+    // The rows sorted in a block of Lua's (so that a memory error raised below leaks nothing),
+    // pointing into the map, which the userdata on the stack keeps.
+    struct Row {
+        const std::string* where;
+        uint64_t count;
+    };
+    const size_t n = p->by_function.size();
+    auto* rows = static_cast<Row*>(lua_newuserdatauv(L, std::max<size_t>(n, 1) * sizeof(Row), 0));
+    size_t i = 0;
+    for (const auto& [where, count] : p->by_function)
+        rows[i++] = Row{&where, count};
+    std::sort(rows, rows + n, [](const Row& a, const Row& b) {
+        return a.count != b.count ? a.count > b.count : *a.where < *b.where;
+    });
+    lua_createtable(L, int(n), 2);
+    lua_pushinteger(L, lua_Integer(p->samples));
+    lua_setfield(L, -2, "samples");
+    lua_pushinteger(L, p->period);
+    lua_setfield(L, -2, "period");
+    for (i = 0; i < n; ++i) {
+        lua_createtable(L, 0, 2);
+        lua_pushlstring(L, rows[i].where->data(), rows[i].where->size());
+        lua_setfield(L, -2, "where");
+        lua_pushinteger(L, lua_Integer(rows[i].count));
+        lua_setfield(L, -2, "count");
+        lua_rawseti(L, -2, lua_Integer(i + 1));
+    }
     return 1;
 }
 
@@ -125,6 +235,8 @@ void LuaScheduler::register_protocol_functions(lua_State* L) {
         {"protocol", l_protocol},
         {"task", l_task},
         {"killthread", l_killthread},
+        {"profile_start", l_profile_start},
+        {"profile_stop", l_profile_stop},
         {"dispatch_unknown_request", l_unknown_request},
         {"dispatch_unknown_response", l_unknown_response},
         {nullptr, nullptr},

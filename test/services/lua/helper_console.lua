@@ -4,6 +4,7 @@
 --   echo ...      -> its arguments (the console's call)
 --   global name   -> the value of the global `name` (what inject changed)
 --   hang          -> never answers (the console's call timeout)
+--   spin ms       -> spends about ms milliseconds computing in hot() (the console's profile)
 local skynet = require "skynet"
 
 local parked
@@ -11,6 +12,14 @@ local parked
 local function park_here()
     parked = coroutine.running()
     skynet.wait(parked)
+end
+
+local function hot(ms)
+    local stop, x = skynet.hpc() + ms * 1000000, 0
+    while skynet.hpc() < stop do
+        for i = 1, 1000 do x = x + i % 7 end
+    end
+    return x
 end
 
 skynet.start(function()
@@ -26,6 +35,7 @@ skynet.start(function()
             return
         end
         if cmd == "wake" then skynet.wakeup(parked) end
+        if cmd == "spin" then hot(...) end
         skynet.retpack(true)
     end)
 end)

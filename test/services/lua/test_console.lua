@@ -61,7 +61,7 @@ t.run(function()
 
     local help = expect_ok("help")
     for _, cmd in ipairs { "list", "stat", "mem", "cmem", "jmem", "gc", "kill", "exit", "ping",
-        "info", "task", "netstat", "signal", "log", "start", "call", "uptime", "service", "logon",
+        "info", "task", "profile", "netstat", "signal", "log", "start", "call", "uptime", "service", "logon",
         "logoff", "trace", "inject", "quit" } do
         t.ok(help:find("\n" .. cmd .. " ", 1, true), "help mentions " .. cmd)
     end
@@ -97,10 +97,31 @@ t.run(function()
     expect_ok("info " .. me, "has no info function")
 
     local task = expect_ok("task " .. h, "1 coroutine(s) waiting in " .. h,
-        "helper_console.lua:13:")
+        "helper_console.lua:14:")
     t.ok(task:find("session %d+: "), "task lists the session: " .. task)
     skynet.call(helper, "lua", "wake")
     expect_ok("task " .. h, "0 coroutine(s)")
+
+    -- profile: the helper computes in hot() while the console samples it; hot() is the first
+    -- row. A second profile runs after it (the first let go of its hooks and state).
+    local spinning = true
+    skynet.fork(function()
+        while spinning do skynet.call(helper, "lua", "spin", 20) end
+    end)
+    local prof = expect_ok("profile " .. h .. " 0.5 5", h .. ": ", " samples, one every 1000 Lua VM",
+        "share", "samples  function (source:first line)")
+    local share, count, where = prof:match("\n%s*([%d.]+)%% +(%d+)  (%S+)")
+    t.ok(where and where:find("helper_console.lua:%d+$"), "profile's first row: " .. prof)
+    t.ok(tonumber(share) >= 50, "hot() has most of the samples: " .. prof)
+    t.ok(tonumber(count) > 0, "profile counts samples")
+    local rows = select(2, prof:gsub("\n%s*[%d.]+%% +%d+  ", ""))
+    t.ok(rows >= 1 and rows <= 5, "profile shows at most the rows asked for: " .. prof)
+    expect_ok("profile " .. h .. " 0.05", " samples")
+    spinning = false -- the spinner ends after its current call
+    expect_error("profile " .. h .. " 0", "seconds must be more than 0")
+    expect_error("profile " .. h .. " 61", "at most 60")
+    expect_error("profile " .. h .. " 1 x", "rows must be a whole number")
+    expect_error("profile :00000001", "not a Lua service")
 
     expect_ok("netstat", "listener", tostring(cport), skynet.address(console), "tcp", "127.0.0.1:")
 
