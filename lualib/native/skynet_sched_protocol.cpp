@@ -29,13 +29,14 @@ int l_killthread(lua_State* L) {
 }
 
 // The profiler: a count hook on every thread of the state, which every `period` Lua VM
-// instructions notes the function running then (its source and first line). It counts VM
-// instructions, not time: what C functions called from Lua do is not seen. Its state is a full
+// instructions notes the function running then (its source and first line), or the line. It counts
+// VM instructions, not time: what C functions called from Lua do is not seen. Its state is a full
 // userdata in the registry (at &kProfileKey), so a service that exits while profiling frees it.
 char kProfileKey;
 
 struct Profile {
     int period = 0;
+    bool lines = false;  // by line rather than by function
     uint64_t samples = 0;
     std::unordered_map<std::string, uint64_t> by_function;  // "source:line" -> samples
 };
@@ -55,9 +56,10 @@ void profile_hook(lua_State* L, lua_Debug* ar) {
         lua_sethook(L, nullptr, 0, 0);
         return;
     }
-    if (!lua_getinfo(L, "S", ar)) return;
+    if (!lua_getinfo(L, p->lines ? "Sl" : "S", ar)) return;
     char where[LUA_IDSIZE + 24];
-    const int n = std::snprintf(where, sizeof where, "%s:%d", ar->short_src, ar->linedefined);
+    const int n = std::snprintf(where, sizeof where, "%s:%d", ar->short_src,
+                                p->lines ? ar->currentline : ar->linedefined);
     if (n <= 0) return;
     try {
         ++p->by_function[std::string(where, size_t(std::min<int>(n, sizeof where - 1)))];
@@ -72,15 +74,19 @@ int profile_gc(lua_State* L) {
     return 0;
 }
 
-// profile_start([period]): samples every `period` VM instructions (default 1000, 1 to 10^7) of
-// every thread of the service until profile_stop. Raises if a profile is already running.
+// profile_start([period [, lines]]): samples every `period` VM instructions (default 1000, 1 to
+// 10^7) of every thread of the service until profile_stop, by function (source and first line)
+// or, with lines true, by the line running. Raises if a profile is already running.
 int l_profile_start(lua_State* L) {
     const lua_Integer period = luaL_optinteger(L, 1, 1000);
     luaL_argcheck(L, period >= 1 && period <= 10'000'000, 1, "period out of 1..10000000");
+    const bool lines = lua_toboolean(L, 2);
+    lua_settop(L, 0);
     if (running_profile(L)) return luaL_error(L, "profile_start: a profile is already running");
     // Built before the metatable gives it a __gc; an empty map owns no memory if that raises.
     auto* p = new (lua_newuserdatauv(L, sizeof(Profile), 0)) Profile;
     p->period = int(period);
+    p->lines = lines;
     if (luaL_newmetatable(L, "skyhive.profile")) {
         lua_pushcfunction(L, profile_gc);
         lua_setfield(L, -2, "__gc");
@@ -92,8 +98,8 @@ int l_profile_start(lua_State* L) {
     return 0;
 }
 
-// profile_stop() -> {samples = n, period = p, {where = "source:line", count = n}, ...} sorted by
-// count, most first; nil when no profile runs. Clears the hooks.
+// profile_stop() -> {samples = n, period = p, lines = bool, {where = "source:line", count = n},
+// ...} sorted by count, most first; nil when no profile runs. Clears the hooks.
 int l_profile_stop(lua_State* L) {
     Profile* p = running_profile(L);
     if (!p) return 0;
@@ -115,7 +121,9 @@ int l_profile_stop(lua_State* L) {
     std::sort(rows, rows + n, [](const Row& a, const Row& b) {
         return a.count != b.count ? a.count > b.count : *a.where < *b.where;
     });
-    lua_createtable(L, int(n), 2);
+    lua_createtable(L, int(n), 3);
+    lua_pushboolean(L, p->lines);
+    lua_setfield(L, -2, "lines");
     lua_pushinteger(L, lua_Integer(p->samples));
     lua_setfield(L, -2, "samples");
     lua_pushinteger(L, p->period);

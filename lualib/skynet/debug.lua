@@ -9,9 +9,10 @@
 --   PING           -> "PONG"
 --   SUPPORT pname  -> whether the service has a dispatch function for protocol pname
 --   EXIT           -> the service exits (send it; a call gets the exit's error reply)
---   PROFILE ms [period] -> {samples = n, period = p, {where = "source:line", count = n}, ...}:
---                     where this service's Lua runs, sampled every `period` VM instructions
---                     (default 1000) for `ms` milliseconds (skynet.core.profile_start/stop);
+--   PROFILE ms [period] [lines] -> {samples = n, period = p, lines = bool, {where =
+--                     "source:line", count = n}, ...}: where this service's Lua runs, sampled
+--                     every `period` VM instructions (default 1000) for `ms` milliseconds, by
+--                     function or, with lines true, by line (skynet.core.profile_start/stop);
 --                     most sampled first. Raises while another profile runs.
 --   RUN source name -> ok, output: runs the Lua chunk `source` (named `name` in errors) inside
 --                     this service (the console's inject). Its globals are the service's, plus
@@ -62,11 +63,11 @@ function CMD.EXIT(skynet)
     skynet.exit()
 end
 
-function CMD.PROFILE(skynet, _, ms, period)
+function CMD.PROFILE(skynet, _, ms, period, lines)
     ms = math.tointeger(ms)
     if not ms or ms < 1 or ms > 3600000 then error("debug: PROFILE needs 1..3600000 ms", 0) end
     local core = require "skynet.core"
-    core.profile_start(period)
+    core.profile_start(period, lines)
     skynet.sleep((ms + 9) // 10)
     return core.profile_stop()
 end

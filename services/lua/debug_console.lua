@@ -123,9 +123,9 @@ local HELP = {
     { "ping", "address", "round trip to a Lua service" },
     { "info", "address [args...]", "what a Lua service's skynet.info_func returns" },
     { "task", "address", "coroutines of a Lua service waiting for a session, with tracebacks" },
-    { "profile", "address [seconds] [rows]", "where a Lua service's Lua runs: its functions by " ..
-        "share of VM instructions sampled for seconds (default 1, at most 60), the top rows " ..
-        "(default 20)" },
+    { "profile", "address [seconds] [rows] [lines]", "where a Lua service's Lua runs: its " ..
+        "functions (or with `lines`, its lines) by share of VM instructions sampled for seconds " ..
+        "(default 1, at most 60), the top rows (default 20)" },
     { "netstat", "", "every socket of the node" },
     { "signal", "address [sig]", "signal a service's module (0: break an endless loop)" },
     { "log", "[level]", "show or set the log level: debug, info, warn, error" },
@@ -279,7 +279,7 @@ function COMMAND.task(out, addr)
     end
 end
 
-function COMMAND.profile(out, addr, seconds, rows)
+function COMMAND.profile(out, addr, seconds, rows, by)
     local h = lua_service(addr)
     seconds = tonumber(seconds or 1)
     rows = math.tointeger(tonumber(rows or 20))
@@ -287,12 +287,14 @@ function COMMAND.profile(out, addr, seconds, rows)
         error("profile: seconds must be more than 0 and at most 60", 0)
     end
     if not rows or rows < 1 then error("profile: rows must be a whole number above 0", 0) end
+    if by ~= nil and by ~= "lines" then error("profile: the fourth word may only be lines", 0) end
     local ms = math.max(1, math.floor(seconds * 1000 + 0.5))
-    local p = skynet.calltimeout(ms + TIMEOUT_MS, h, "debug", "PROFILE", ms)
+    local p = skynet.calltimeout(ms + TIMEOUT_MS, h, "debug", "PROFILE", ms, nil, by == "lines")
     out(format("%s: %d samples, one every %d Lua VM instructions, in %g s (C functions called " ..
         "from Lua are not seen)", skynet.address(h), p.samples, p.period, ms / 1000))
     if p.samples == 0 then return end
-    out(format("%7s %9s  %s", "share", "samples", "function (source:first line)"))
+    out(format("%7s %9s  %s", "share", "samples",
+        p.lines and "line (source:line)" or "function (source:first line)"))
     for i = 1, math.min(rows, #p) do
         local r = p[i]
         out(format("%6.1f%% %9d  %s", 100 * r.count / p.samples, r.count, r.where))

@@ -75,4 +75,13 @@ t.run(function()
     local again = core.profile_stop()
     t.eq(again.period, 1000, "the default period")
     t.ok(again.samples > 0, "the second profile samples")
+    t.eq(again.lines, false, "by function unless asked")
+
+    -- By line: the loop's line of hot() comes first.
+    core.profile_start(100, true)
+    hot(300000)
+    local lines = core.profile_stop()
+    t.eq(lines.lines, true, "by line")
+    local loop_line = info.linedefined + 2 -- `for i = 1, turns do ... end`
+    t.eq(lines[1].where, info.short_src .. ":" .. loop_line, "hot()'s loop is the first line")
 end)

@@ -117,6 +117,10 @@ t.run(function()
     local rows = select(2, prof:gsub("\n%s*[%d.]+%% +%d+  ", ""))
     t.ok(rows >= 1 and rows <= 5, "profile shows at most the rows asked for: " .. prof)
     expect_ok("profile " .. h .. " 0.05", " samples")
+    prof = expect_ok("profile " .. h .. " 0.3 3 lines", "line (source:line)")
+    t.ok(prof:find("helper_console.lua:%d+\n") or prof:find("helper_console.lua:%d+$"),
+        "profile by line names the helper's lines: " .. prof)
+    expect_error("profile " .. h .. " 1 5 words", "the fourth word may only be lines")
     spinning = false -- the spinner ends after its current call
     expect_error("profile " .. h .. " 0", "seconds must be more than 0")
     expect_error("profile " .. h .. " 61", "at most 60")
