@@ -32,6 +32,7 @@ int l_killthread(lua_State* L) {
 // instructions notes the function running then (its source and first line), or the line. It counts
 // VM instructions, not time: what C functions called from Lua do is not seen. Its state is a full
 // userdata in the registry (at &kProfileKey), so a service that exits while profiling frees it.
+// Thread: whichever runs the service (its hooks run there too); one state, one thread at a time.
 char kProfileKey;
 
 struct Profile {
