@@ -66,8 +66,9 @@ struct Scheduler::Worker {
     // (run_on_guest), in order: a FIFO of up to kGuestSlots.
     Mailbox* slots[kGuestSlots] = {};
     uint8_t slots_head = 0, slots_len = 0;
-    // Guests: this thread's clock and run-queue delay, taken before a message it ran inline at
-    // most mark_age_cycles_ ago, to tell a handler that overran from a thread that was preempted.
+    // Guests: this thread's clock and run-queue delay, taken where a delivery began at most
+    // mark_age_cycles_ before it (refresh_mark), to tell a handler that overran from a thread
+    // that was preempted.
     RunMark mark;
     // Guests: cycle_now() at which the delivery being run has spent its budget (set where
     // one begins: run_here outside any handler, release_wakes).
@@ -181,7 +182,10 @@ bool Scheduler::run_here(Mailbox* mb) {
     // inner one gets its own slot) and the monitor watches the inner service until it returns.
     const uint32_t outer = g->state->dest.load(std::memory_order_relaxed);
     if (outer != 0 && g->nested) return false;
-    if (outer == 0) g->budget_end = cycle_now() + budget_cycles_;
+    if (outer == 0) {
+        refresh_mark(*g);
+        g->budget_end = cycle_now() + budget_cycles_;
+    }
     run_guest_batch(*g, mb, outer);
     if (outer == 0) run_guest_chain(*g);
     return true;
@@ -217,10 +221,6 @@ void Scheduler::run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer) {
     Message& msg = outer != 0 ? inner : g.batch[0];
     if (outer != 0) g.nested = true;
     uint64_t t0 = cycle_now();
-    if (outer == 0 && (!g.mark.valid || t0 - g.mark.at > mark_age_cycles_)) [[unlikely]] {
-        g.mark = RunMark::now();
-        t0 = cycle_now();
-    }
     const uint64_t first = t0;
     uint64_t count = 0;
     uint32_t version = state.version.load(std::memory_order_relaxed);
@@ -330,6 +330,11 @@ Scheduler::RunMark Scheduler::RunMark::now() {
     return {at, waited, true};
 }
 
+void Scheduler::refresh_mark(Worker& g) const {
+    if (!g.mark.valid || cycle_now() - g.mark.at > mark_age_cycles_) [[unlikely]]
+        g.mark = RunMark::now();
+}
+
 bool Scheduler::RunMark::only_preempted_since(uint64_t limit_ns) const {
     if (!valid) return false;
     const RunMark later = now();
@@ -345,6 +350,7 @@ void Scheduler::release_wakes() {
     assert(tls_held == this && "Scheduler::release_wakes without hold_wakes");
     // What run_on_guest left in the slot outside a handler runs now, its wake-ups still held.
     if (on_guest() && tls_guest->slots_len > 0) {
+        refresh_mark(*tls_guest);
         tls_guest->budget_end = cycle_now() + budget_cycles_;
         run_guest_chain(*tls_guest);
     }

@@ -132,8 +132,8 @@ class Scheduler {
     // default; the config key socket_inline_limit sets it (NodeOptions::guest_overrun_ms).
     static constexpr uint64_t kGuestOverrunMs = 10;
     // A thread's clock and how long it has waited for a core so far (its run-queue delay, which
-    // the kernel keeps in /proc/thread-self/schedstat). A guest takes one before its first
-    // message and keeps it for up to kMarkAgeUs (less with a limit under 8 ms: an eighth of
+    // the kernel keeps in /proc/thread-self/schedstat). A guest takes one where a delivery
+    // begins and keeps it for up to kMarkAgeUs (less with a limit under 8 ms: an eighth of
     // it), so a busy socket thread reads it about once a millisecond, not once per round.
     // Thread: the one it describes.
     struct RunMark {
@@ -181,6 +181,10 @@ class Scheduler {
     // Runs what waits in g's slots, and what those runs leave there, up to kGuestChain or
     // until g's budget is spent; the rest goes to the workers.
     void run_guest_chain(Worker& g);
+    // Takes a new RunMark for guest g when it has none or its mark is older than
+    // mark_age_cycles_. Called where a delivery begins, before its time budget starts: the
+    // first mark of a thread opens a file, and under a sanitizer that took the 1 ms budget.
+    void refresh_mark(Worker& g) const;
     // A message run_here ran took `ms`: tells the module, logs a warning. `judged`: whether the
     // thread's run-queue delay was known (RunMark), so that preemption could be told apart.
     void report_overrun(Service& svc, uint64_t ms, bool judged);
