@@ -73,6 +73,17 @@ function routes.console_line(url)
     return table.concat(words, " ")
 end
 
+-- How long console `line` waits on purpose, in ms, beyond a command's usual answer: `profile
+-- addr seconds` samples for its seconds (default 1; the console itself refuses more than 60), so
+-- a caller's time limit on the console must grow by that much. 0 for every other command.
+function routes.console_wait_ms(line)
+    local cmd, _, seconds = line:match("^%s*(%S+)%s*(%S*)%s*(%S*)")
+    if cmd ~= "profile" then return 0 end
+    seconds = seconds == "" and 1 or tonumber(seconds)
+    if not seconds or seconds <= 0 then return 0 end
+    return math.floor(math.min(seconds, 60) * 1000 + 0.5)
+end
+
 -- Whether `header` carries "Authorization: Bearer <token>" (the scheme in any case).
 local function authorized(header, token, equals)
     local value = header["authorization"]

@@ -22,7 +22,8 @@ host = host or "127.0.0.1"
 port = math.tointeger(tonumber(port or 8080))
 assert(port and port >= 0 and port <= 65535, "admin: bad port " .. tostring(port))
 
-local CONSOLE_TIMEOUT_MS = 5000 -- a stuck console must not hold an HTTP request for ever
+-- A stuck console must not hold an HTTP request for ever; a profile gets its sampling time on top.
+local CONSOLE_TIMEOUT_MS = 5000
 
 local function is_loopback(h)
     return h == "localhost" or h == "::1" or h:match("^127%.%d+%.%d+%.%d+$") ~= nil
@@ -65,7 +66,8 @@ local function console(line, write, req)
     local addr = skynet.localname ".console"
     if not addr then error("no console service (.console) on this node", 0) end
     local peer = (req.peer or ""):match("^%[?(.-)%]?:%d+$") or ""
-    return skynet.calltimeout(CONSOLE_TIMEOUT_MS, addr, "lua", "run", line,
+    local limit = CONSOLE_TIMEOUT_MS + routes.console_wait_ms(line)
+    return skynet.calltimeout(limit, addr, "lua", "run", line,
         { write = write, remote = not is_loopback(peer) })
 end
 

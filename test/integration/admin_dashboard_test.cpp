@@ -214,6 +214,12 @@ TEST_F(AdminDashboardTest, ConsoleChangesTheNodeOnlyWithAdminWrite) {
     EXPECT_EQ(bad.status, 400) << bad.body;
     EXPECT_NE(bad.body.find("<CMD Error>"), std::string::npos) << bad.body;
     EXPECT_EQ(get(port, "/console/list").status, 200);
+    // A profile samples for as long as asked, past the endpoint's usual 5 s limit on the console.
+    std::string world = address_of(console, "snlua world");
+    ASSERT_FALSE(world.empty());
+    auto profile = get(port, "/console/profile/" + world + "/5.5");
+    EXPECT_EQ(profile.status, 200) << profile.body;
+    EXPECT_NE(profile.body.find("samples, one every"), std::string::npos) << profile.body;
     EXPECT_EQ(node.stop(), 0) << node.output();
 
     GameNode writable(dir_, "n2", redis_port(), "admin_write = true\n");

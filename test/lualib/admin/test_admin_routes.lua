@@ -70,6 +70,13 @@ local function expect(port, method, path, status, fragment, extra, host)
 end
 
 t.run(function()
+    -- console_wait_ms: a profile's sampling time, nothing for other commands.
+    t.eq(routes.console_wait_ms("profile :0000000a 7.5 10 lines"), 7500, "a profile's seconds")
+    t.eq(routes.console_wait_ms("profile .world"), 1000, "a profile's default second")
+    t.eq(routes.console_wait_ms("profile .world 600"), 60000, "at most the console's 60 s")
+    t.eq(routes.console_wait_ms("profile .world soon"), 0, "seconds the console will refuse")
+    t.eq(routes.console_wait_ms("list"), 0, "another command")
+    t.eq(routes.console_wait_ms("profiles .world 9"), 0, "only the profile command")
     -- console_line: path words and the query, decoded.
     t.eq(routes.console_line("/console/list"), "list", "a command")
     t.eq(routes.console_line("/console/info/:0000000a/x%20y"), "info :0000000a x y", "path args")
