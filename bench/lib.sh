@@ -17,9 +17,12 @@
 #   bench_track PID              stop PID at exit (or at bench_stop_tracked)
 #   bench_stop_tracked           stop the tracked processes now and wait for them
 #   bench_median COLUMN FILE     print the median of COLUMN over the lines of FILE
-#   bench_service_config FILE HARBOR SERVICE DIR EXTRA_LUA_PATH [LINE...]
-#                                write the config of a node that starts bench/DIR/SERVICE.lua
-#                                (the two below are its uses)
+#   bench_service_config FILE HARBOR SERVICE DIRS EXTRA_LUA_PATH [LINE...]
+#                                write the config of a node that starts SERVICE (bench/DIR/
+#                                SERVICE.lua, for DIR the first of the space-separated DIRS;
+#                                the others are searched for services too) with the arguments
+#                                in $BENCH_ARGS, two workers, warnings only, plus the given
+#                                config lines (the two below are its uses, and most scripts')
 #   bench_redis_config FILE [LINE...]
 #                                write the config of a node that runs bench/redis/bench_redis.lua
 #                                with the arguments in $BENCH_ARGS (two workers, warnings only),
@@ -114,17 +117,20 @@ bench_median() {
     awk -v c="$1" '{print $c}' "$2" | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]}'
 }
 
-# The config of a node that starts one bench service (its script in bench/DIR) with the arguments
-# in $BENCH_ARGS, two workers, warnings only: FILE HARBOR SERVICE DIR EXTRA_LUA_PATH [LINE...].
+# The config of a node that starts one bench service (its script in the first of bench/DIRS)
+# with the arguments in $BENCH_ARGS, two workers, warnings only:
+# FILE HARBOR SERVICE DIRS EXTRA_LUA_PATH [LINE...].
 bench_service_config() {
-    local file="$1" harbor="$2" service="$3" dir="$4" extra="$5"
+    local file="$1" harbor="$2" service="$3" dirs="$4" extra="$5" dir services
     shift 5
+    services="$bench_root/services/lua/?.lua"
+    for dir in $dirs; do services="$services;$bench_root/bench/$dir/?.lua"; done
     cat > "$file" <<CONF
 thread = 2
 harbor = $harbor
 bootstrap = "snlua bootstrap"
 start = "$service \$BENCH_ARGS"
-luaservice = "$bench_root/services/lua/?.lua;$bench_root/bench/$dir/?.lua"
+luaservice = "$services"
 lua_path = "$bench_root/lualib/?.lua;$bench_root/lualib/?/init.lua$extra"
 loglevel = "warn"
 CONF

@@ -6,13 +6,5 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 skyhive="$(bench_skyhive "${1:-$bench_root/build}")"
-cat > "$bench_work/config.lua" <<CONFIG
-thread = 2
-harbor = 0
-bootstrap = "snlua bootstrap"
-start = "bench_admin ${2:-1000} ${3:-50}"
-luaservice = "$bench_root/services/lua/?.lua;$bench_root/bench/admin/?.lua;$bench_root/bench/lua/?.lua"
-lua_path = "$bench_root/lualib/?.lua;$bench_root/lualib/?/init.lua"
-loglevel = "warn"
-CONFIG
-"$skyhive" "$bench_work/config.lua" | grep -E '^admin\.'
+bench_service_config "$bench_work/config.lua" 0 bench_admin "admin lua" ""
+BENCH_ARGS="${2:-1000} ${3:-50}" "$skyhive" "$bench_work/config.lua" | grep -E '^admin\.'

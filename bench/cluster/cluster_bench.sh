@@ -61,15 +61,8 @@ fi
 
 # Both nodes run this config; bench_cluster.lua takes its role from the node's name and opens
 # the cluster with the static list of both nodes at the ports with_nodes gave them.
-cat > "$work/config.lua" <<CONF
-thread = 2
-harbor = 0
-bootstrap = "snlua bootstrap"
-start = "bench_cluster $seconds"
-luaservice = "$root/services/lua/?.lua;$root/bench/cluster/?.lua"
-lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua"
-loglevel = "warn"
-CONF
+export BENCH_ARGS="$seconds"
+bench_service_config "$work/config.lua" 0 bench_cluster cluster ""
 spin="${BENCH_SPIN:-20}"
 { cat "$work/config.lua"; echo "socket_spin = $spin"; } > "$work/config-spin.lua"
 

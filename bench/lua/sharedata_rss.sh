@@ -5,25 +5,14 @@
 # (read: the RSS growth from reading; total: idle services plus reading).
 #   bench/lua/sharedata_rss.sh [build-dir] [services] [rows]
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-build="$(cd "${1:-$root/build}" && pwd)"
+. "$(dirname "$0")/../lib.sh"
+skyhive="$(bench_skyhive "${1:-$bench_root/build}")"
 services="${2:-1000}"
 rows="${3:-2200}"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-cd "$root"
+bench_service_config "$bench_work/config.lua" 0 bench_sharedata lua ""
 
-run() {
-    cat > "$tmp/config.lua" <<CONFIG
-thread = 2
-harbor = 0
-bootstrap = "snlua bootstrap"
-start = "bench_sharedata $1 $services $rows"
-luaservice = "./services/lua/?.lua;./bench/lua/?.lua"
-lua_path = "./lualib/?.lua;./lualib/?/init.lua"
-loglevel = "warn"
-CONFIG
-    "$build/skyhive" "$tmp/config.lua" | grep -o 'sharedata.rss .*'
+run() {  # mode -> the node's sharedata.rss line
+    BENCH_ARGS="$1 $services $rows" "$skyhive" "$bench_work/config.lua" | grep -o 'sharedata.rss .*'
 }
 
 shared="$(run shared)"

@@ -32,15 +32,7 @@ fi
 bench_need redis-benchmark redis-cli
 work="$bench_work"
 
-cat > "$work/config.lua" <<CONF
-thread = 2
-harbor = 0
-bootstrap = "snlua bootstrap"
-start = "bench_cluster \$BENCH_ARGS"
-luaservice = "$root/services/lua/?.lua;$root/bench/redis/?.lua"
-lua_path = "$root/lualib/?.lua;$root/lualib/?/init.lua"
-loglevel = "warn"
-CONF
+bench_service_config "$work/config.lua" 0 bench_cluster redis ""
 
 # Runs under with_cluster: every run's figures go to $work/results as
 # "<figure> <value> <reference> <cpu_us_per_op>".
