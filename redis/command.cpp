@@ -117,6 +117,15 @@ bool CommandBuffer::add(const char* arg, size_t len) {
     return true;
 }
 
+bool CommandBuffer::append_encoded(std::string_view bytes, uint32_t commands) {
+    if (bytes.size() > UINT32_MAX - size_ || commands > UINT32_MAX - count_) return false;
+    if (!reserve(bytes.size())) return false;
+    if (!bytes.empty()) std::memcpy(data_ + size_, bytes.data(), bytes.size());
+    size_ += bytes.size();
+    count_ += commands;
+    return true;
+}
+
 Result<void> CommandBuffer::append(std::span<const std::string_view> argv) {
     constexpr size_t kInline = 16;
     const char* ptr_inline[kInline];

@@ -39,6 +39,9 @@ class CommandBuffer {
     bool begin(size_t argc);
     bool add(const char* arg, size_t len);
     void commit() { ++count_; }
+    // Appends `commands` whole commands already encoded (what another buffer holds, e.g. a
+    // pipeline built ahead). False (buffer unchanged) past 4 GiB or out of memory.
+    bool append_encoded(std::string_view bytes, uint32_t commands);
 
     const char* data() const { return data_; }
     size_t size() const { return size_; }

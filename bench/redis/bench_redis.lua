@@ -4,6 +4,7 @@
 --   c1      one coroutine on one connection, one command at a time
 --   co50    50 coroutines sharing one connection (automatic pipelining)
 --   p16     one coroutine on one connection, explicit pipelines of 16
+--   p16b    the same, built with the pipeline builder (db:pipeline(), p:set(...), p:execute())
 --   c50p16  50 connections, each with a coroutine sending pipelines of 16, spread over
 --           `services` services (default 1)
 -- A fifth argument, if given, must be "socket" (replies are framed on the socket thread; the
@@ -129,8 +130,21 @@ local function timed(workers, n, body)
 end
 
 -- Pipelines of 16; with varied keys each is a new list of new commands, as an application
--- builds them.
-local function pipelines(db, cmd, count)
+-- builds them. built: with the builder (db:pipeline(), then p:set(k, v) 16 times and
+-- p:execute(), one builder for the phase) instead of a list.
+local function pipelines(db, cmd, count, built)
+    if built then
+        local p = db:pipeline()
+        for _ = 1, count // 16 do
+            if cmd == "set" then
+                for _ = 1, 16 do p:set(key(), VALUE) end
+            else
+                for _ = 1, 16 do p:get(key()) end
+            end
+            p:execute()
+        end
+        return
+    end
     if not varied then
         local ops = {}
         for i = 1, 16 do ops[i] = cmd == "set" and { "set", KEY, VALUE } or { "get", KEY } end
@@ -181,6 +195,14 @@ function scenarios.p16(n)
     local db = connect()
     return function(op)
         return timed(1, n, function(_, c) pipelines(db, op, c) end)
+    end
+end
+
+-- p16 with the pipeline builder.
+function scenarios.p16b(n)
+    local db = connect()
+    return function(op)
+        return timed(1, n, function(_, c) pipelines(db, op, c, true) end)
     end
 end
 

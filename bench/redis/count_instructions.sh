@@ -3,7 +3,7 @@
 # this noisy host cannot blur (its speed moves by 2x within an hour; instruction counts move by
 # about 1%).
 #   bench/redis/count_instructions.sh [build-dir] [scenario] [short] [long]
-# Runs bench_redis.lua's scenario (c1, co50, p16 or c50p16; default p16) with fresh keys twice
+# Runs bench_redis.lua's scenario (c1, co50, p16, p16b or c50p16; default p16) with fresh keys twice
 # under callgrind, `short` and `long` requests of SET and then of GET (defaults by scenario),
 # against one redis-server started here, and prints the difference of the two runs' totals per
 # command between them, so that start-up, the key draw and the stop cancel out:
@@ -27,9 +27,9 @@ scenario="${2:-p16}"
 case "$scenario" in
     c1) short=4000; long=12000 ;;
     co50) short=20000; long=60000 ;;
-    p16) short=16000; long=64000 ;;
+    p16 | p16b) short=16000; long=64000 ;;
     c50p16) short=32000; long=96000 ;;
-    *) echo "count_instructions.sh: scenario $scenario is not known (c1, co50, p16, c50p16)" >&2
+    *) echo "count_instructions.sh: scenario $scenario is not known (c1, co50, p16, p16b, c50p16)" >&2
        exit 2 ;;
 esac
 short="${3:-$short}"

@@ -45,6 +45,7 @@ scenarios=(
     "c1 40000 -c 1 -P 1|redis-benchmark -c 1"
     "co50 400000 -c 50 -P 1|redis-benchmark -c 50"
     "p16 800000 -c 1 -P 16|redis-benchmark -c 1 -P 16"
+    "p16b 800000 -c 1 -P 16|redis-benchmark -c 1 -P 16"
     "c50p16 2000000 -c 50 -P 16|redis-benchmark -c 50 -P 16"
 )
 services="${BENCH_SERVICES:-2}"  # services sharing the 50 connections of c50p16

@@ -586,6 +586,19 @@ int l_buffer_append(lua_State* L) {
     return 1;
 }
 
+// buf:append_encoded(bytes, count) -> true when `count` commands already encoded (another
+// buffer's tostring(), e.g. a pipeline builder's) were appended; false, with the buffer as it
+// was, when it cannot grow. The bytes are not parsed again: they must be whole commands.
+int l_buffer_append_encoded(lua_State* L) {
+    CommandBuffer* out = check_buffer(L, 1, 1);
+    size_t len;
+    const char* bytes = luaL_checklstring(L, 2, &len);
+    const lua_Integer count = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, count >= 1 && count <= lua_Integer(UINT32_MAX), 3, "count out of range");
+    lua_pushboolean(L, out->append_encoded(std::string_view(bytes, len), uint32_t(count)));
+    return 1;
+}
+
 int l_buffer_tostring(lua_State* L) {
     CommandBuffer* b = check_buffer(L, 1, 1);
     lua_pushlstring(L, b->data(), b->size());
@@ -711,9 +724,13 @@ extern "C" int luaopen_skyhive_redis_codec(lua_State* L) {
     lua_pushcclosure(L, l_format, 2);
     int format = lua_gettop(L);
 
-    luaL_Reg buffer_methods[] = {{"take", l_buffer_take},   {"tostring", l_buffer_tostring},
-                                 {"count", l_buffer_count}, {"full", l_buffer_full},
-                                 {"reset", l_buffer_reset}, {"append", l_buffer_append},
+    luaL_Reg buffer_methods[] = {{"take", l_buffer_take},
+                                 {"tostring", l_buffer_tostring},
+                                 {"count", l_buffer_count},
+                                 {"full", l_buffer_full},
+                                 {"reset", l_buffer_reset},
+                                 {"append", l_buffer_append},
+                                 {"append_encoded", l_buffer_append_encoded},
                                  {nullptr, nullptr}};
     luaL_newlibtable(L, buffer_methods);
     lua_pushvalue(L, buffer_mt);

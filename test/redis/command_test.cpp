@@ -161,6 +161,27 @@ TEST(Command, BeginAddCommitEqualsAppend) {
     EXPECT_EQ(walked.view(), "*1\r\n$4\r\nPING\r\n");
 }
 
+TEST(Command, EncodedCommandsAreAppendedAsTheyAreAndCounted) {
+    // A pipeline built ahead in a buffer of its own, then appended behind a command already in
+    // the connection's buffer: the bytes follow it unchanged and the count covers both.
+    CommandBuffer built;
+    ASSERT_TRUE(built.append({"SET", "k", "v"}).ok());
+    ASSERT_TRUE(built.append({"GET", "k"}).ok());
+    CommandBuffer conn;
+    ASSERT_TRUE(conn.append({"PING"}).ok());
+    ASSERT_TRUE(conn.append_encoded(built.view(), built.count()));
+    EXPECT_EQ(conn.count(), 3u);
+    auto parsed = parse_requests(conn.view());
+    ASSERT_EQ(parsed.size(), 3u);
+    EXPECT_EQ(parsed[1], (std::vector<std::string>{"SET", "k", "v"}));
+    EXPECT_EQ(parsed[2], (std::vector<std::string>{"GET", "k"}));
+    // Taken and written, the next tick's buffer starts empty again.
+    Payload p = conn.take();
+    EXPECT_EQ(std::string_view(static_cast<const char*>(p.data()), p.size()),
+              "*1\r\n$4\r\nPING\r\n"s + std::string(built.view()));
+    EXPECT_EQ(conn.count(), 0u);
+}
+
 TEST(Command, EmptyCommandIsAnError) {
     CommandBuffer buf;
     auto r = buf.append(std::span<const std::string_view>());

@@ -7,6 +7,7 @@
 --   db:pipeline({ { "set", "a", 1 }, { "incr", "a" } }, results)   -- skynet's shapes
 --   db:exists("k") -> boolean (skynet's); redis.connect{..., replies = "raw"} -> Redis's integers
 --   db:pipeline({ { "set", "k", "v" }, { "wait", 1, 500 } })   -- WAIT bound to that write
+--   local p = db:pipeline(); p:set("a", 1); p:incr("a"); p:execute(results)  -- built, no tables
 --   db:transaction(function(tx) tx:incr("a"); tx:get("a") end)
 --   local s = redis.script "return redis.call('GET', KEYS[1])"; s(db, 1, "k")
 --   local w = redis.watch { host = ..., port = ... }; w:subscribe "ch"; w:message()
@@ -26,6 +27,7 @@ local skynet = require "skynet"
 local connection = require "skynet.db.redis.connection"
 local crypt = require "skynet.crypt"
 local request = require "skynet.db.redis.request"
+local codec = require "skyhive.redis.codec"
 
 local format, upper, lower, tpack, tunpack = string.format, string.upper, string.lower, table.pack,
     table.unpack
@@ -247,8 +249,10 @@ end
 ----------------------------------------------------------------------------------------------
 -- Pipelines and transactions
 
+-- cmd: a command's list, or its name (a pipeline builder keeps only the names).
 local function describe(i, cmd)
-    return format("#%d %s", i, upper(tostring(cmd[1])))
+    if type(cmd) == "table" then cmd = cmd[1] end
+    return format("#%d %s", i, upper(tostring(cmd)))
 end
 
 -- Lower- or mixed-case name -> upper case, memoized: pipelines look every name up.
@@ -319,6 +323,122 @@ local function skynet_shape(self, ops, replies, n, results)
     return v
 end
 
+-- db:pipeline() (no list): a builder, as redis-py's and ioredis's pipelines are. Each command
+-- method (p:set(k, v), p:command(name, ...)) checks its command and encodes it at once into the
+-- builder's own buffer, so a pipeline costs no table per command; p:execute([results]) sends
+-- them in one write, waits, and answers as db:pipeline(ops, results) would. execute empties the
+-- builder whether it succeeds or not, and the builder can be used again. A command that a
+-- pipeline may not carry, or an argument that cannot be encoded, raises at its method with
+-- nothing of it added. On a Redis Cluster the commands are kept as lists and execute hands them
+-- to db:pipeline, which splits them by slot. Methods return the builder (p:set(..):get(..)).
+-- Thread: the owning service; one coroutine at a time adds to a builder.
+local builder = {}  -- its own methods, then every command's (made on first use)
+local builder_meta = { __index = builder }
+local buf_append, buf_format = codec.buffer_methods.append, codec.buffer_methods.format
+
+local function builder_refused(p, n, name, why)
+    error(format("%s: pipeline #%d %s: %s", p[5].conn.addr, n, upper(tostring(name)),
+        why or "not a command"), 3)
+end
+
+-- The method of command `key`, shared by every builder. What a pipeline may not carry is
+-- known from the name alone, so a refused name gets a method that only raises.
+local function builder_method(key)
+    local why = pipeline_refusal[key]
+    if why ~= false then
+        return function(p) builder_refused(p, p[2] + 1, key, why) end
+    end
+    return function(p, ...)
+        local buf, n = p[1], p[2] + 1
+        if not buf then
+            -- A Redis Cluster client: the router splits lists by slot.
+            local cmd = tpack(key, ...)
+            local bad = bad_args(cmd)
+            if bad then builder_refused(p, n, key, bad) end
+            p[3][n] = cmd
+        elseif not buf_append(buf, key, ...) then
+            -- Lists to splice, or a word that cannot be encoded (format names it).
+            if not pcall(buf_format, buf, key, ...) then
+                builder_refused(p, n, key, bad_args(tpack(key, ...)) or
+                    "the command cannot be encoded")
+            end
+            p[3][n] = key
+        else
+            p[3][n] = key
+        end
+        p[2] = n
+        return p
+    end
+end
+
+setmetatable(builder, { __index = function(t, key)
+    if type(key) ~= "string" then return nil end
+    local f = builder_method(key)
+    rawset(t, key, f)
+    return f
+end })
+
+-- p:command(name, ...): any command, spelled out (also one named like a builder method).
+local commands = setmetatable({}, { __index = function(t, key)
+    if type(key) ~= "string" then return nil end
+    local f = rawget(builder, key)
+    if f == nil or key == "command" or key == "execute" or key == "count" or key == "exec" then
+        f = builder_method(key)
+    end
+    t[key] = f
+    return f
+end })
+
+function builder:command(name, ...)
+    local f = commands[name]
+    if not f then builder_refused(self, self[2] + 1, name) end
+    return f(self, ...)
+end
+
+-- EXEC here would be the Redis command (refused in pipelines); ioredis's spelling is a likely slip.
+function builder:exec()
+    error(format("%s: pipeline: p:execute() sends a pipeline (EXEC belongs in db:transaction)",
+        self[5].conn.addr), 2)
+end
+
+-- Commands added so far and not yet sent.
+function builder:count()
+    return self[2]
+end
+
+function builder:execute(results)
+    local n, db = self[2], self[5]
+    if n == 0 then
+        if db.raw then return results or { n = 0 } end
+        error(format("%s: pipeline: no commands", db.conn.addr), 2)
+    end
+    -- The names (or lists) go with this request; the builder takes the spare list, so that a
+    -- builder used in a loop makes no new table per pipeline.
+    local names = self[3]
+    self[3], self[4], self[2] = self[4], names, 0
+    local buf = self[1]
+    if not buf then
+        for i = #names, n + 1, -1 do names[i] = nil end
+        return db:pipeline(names, results)
+    end
+    local bytes = buf:tostring()
+    buf:reset()
+    local c = db.conn
+    local r = request.wire("pipeline", bytes, n)
+    c:issue(r)
+    local replies = c:await(r)
+    if not db.raw then return skynet_shape(db, names, replies, n, results) end
+    return collect(db, "pipeline", names, replies, 1, n, results)
+end
+
+-- A builder's state in its array part (fast to reach from the VM): [1] its codec buffer
+-- (false on a Redis Cluster), [2] commands added, [3] their names (or lists), [4] the spare list
+-- execute swaps in, [5] the client.
+local function new_builder(db)
+    return setmetatable({ db.conn.takes_wire and codec.buffer() or false, 0, {}, {}, db },
+        builder_meta)
+end
+
 -- db:pipeline(ops [, results]): sends ops ({ {"set", "a", 1}, {"incr", "a"} }) in one write and
 -- waits for all replies. The default (skynet's) shapes: see skynet_shape. With replies = "raw":
 -- with a results table it is filled with {ok = bool, out = value or error text naming the
@@ -326,6 +446,7 @@ end
 -- the list of values is returned and the first command error is raised (naming its position).
 -- Connection failures and timeouts raise in every form. Yields.
 function client:pipeline(ops, results)
+    if ops == nil and results == nil then return new_builder(self) end
     if type(ops) ~= "table" then
         error(format("%s: pipeline: ops is a %s (a list of commands expected)", self.conn.addr,
             type(ops)), 2)

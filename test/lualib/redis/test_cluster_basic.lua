@@ -113,6 +113,16 @@ t.run(function()
     t.ok(res[61].out:find("WRONGTYPE", 1, true), res[61].out)
     t.eq(res[62].out, "21", "the last")
     t.eq(db:pipeline(ops), "21", "skynet's shape: the last reply")
+    -- The builder (db:pipeline()) keeps its commands as lists here and splits them the same way.
+    local b = db:pipeline()
+    for i = 1, 20 do b:set("b:" .. i, i):incr("b:" .. i) end
+    t.eq(b:get("b:7"):execute(), "8", "a built pipeline across slots")
+    t.eq(b:count(), 0, "emptied by execute")
+    local built = b:set("b:1", "x"):hget("b:1", "f"):get("b:2"):execute({})
+    t.ok(#built == 3 and built[1].out == "OK" and not built[2].ok and built[3].out == "3",
+        "a built pipeline's results in order")
+    t.raises({ "pipeline #1 MULTI: use db:transaction" }, b.multi, b)
+    t.raises({ "pipeline #1 GET: " }, b.get, b, true)
     local raw = redis.cluster { nodes = lab.seeds, replies = "raw" }
     local vals = raw:pipeline({ { "get", "p:1" }, { "get", "p:2" }, { "get", "p:3" } })
     t.ok(t.same(vals, { "2", "3", "4", n = 3 }), "raw pipeline values in order")

@@ -50,7 +50,7 @@ t.run(function()
     t.raises({ where .. ": pipeline #2 LPUSH: WRONGTYPE" }, db.pipeline, db,
         { { "get", "k" }, { "lpush", "k", "x" } })
     t.raises({ where .. ": pipeline: no commands" }, db.pipeline, db, {})
-    t.raises({ where .. ": pipeline: ops is a nil" }, db.pipeline, db)
+    t.raises({ where .. ": pipeline: ops is a nil" }, db.pipeline, db, nil, {})
 
     -- pipeline with a result table: {ok, out} appended per command, out Redis's error text.
     local resp = { "kept" }

@@ -15,6 +15,7 @@ t.run(function()
     t.eq(sentinel.status(db).state, "ready", "connected with the first sentinel dead")
     t.ok(skynet.now() - t0 < 100, "without waiting on the dead sentinel: " .. (skynet.now() - t0) .. " cs")
     t.eq(db:set("k", "v"), "OK", "set")
+    t.eq(db:pipeline():set("built", 1):incr("built"):execute(), 2, "a built pipeline")
     t.eq(sentinel.status(db).target, "127.0.0.1:" .. lab.master_port(), "on the master")
 
     -- Unknown master name: every sentinel says so, and a command fails naming the cause.
@@ -22,6 +23,8 @@ t.run(function()
     t.eq(sentinel.status(unknown).state, "down", "no master for an unknown name")
     t.raises({ "GET: no master available", "unknown master name 'nosuch'", "not sent" },
         unknown.get, unknown, "k")
+    t.raises({ "pipeline: no master available", "unknown master name 'nosuch'" },
+        function() return unknown:pipeline():get("k"):get("k"):execute() end)
     unknown:disconnect()
 
     -- A wrong sentinel password, then the right one.

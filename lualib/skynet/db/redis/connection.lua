@@ -45,6 +45,8 @@ local weak_keys = { __mode = "k" }
 local M = {}
 local conn = {}
 conn.__index = conn
+-- issue() takes requests encoded ahead (request.wire: a pipeline builder's bytes).
+conn.takes_wire = true
 
 -- A tick's commands are written early once this many are waiting (opts.flush_commands; measured
 -- with 50 coroutines on one connection: 16 gave ~1.4x the throughput of one write per tick; 8 and
@@ -188,7 +190,7 @@ function conn:on_frames(ptr, size, count)
     local m = self.m
     local r = q[head]  -- nil when nothing is in flight
     local t, n, errors
-    if r and r.cmds and r[2] == count and not r.got and not r.out then
+    if r and (r.cmds or r.wire) and r[2] == count and not r.got and not r.out then
         -- The common case of a pipeline: the event holds exactly its replies, decoded straight
         -- into its list of replies, with no Lua work per reply.
         t, n, errors = decode(ptr, size, nil, count)
@@ -230,7 +232,7 @@ function conn:on_frames(ptr, size, count)
         else
             local r = q[head]
             local want = r[2]
-            if want == 1 and not r.cmds then
+            if want == 1 and not (r.cmds or r.wire) then
                 q[head] = nil
                 head = head + 1
                 local sent = r[3]
@@ -431,7 +433,12 @@ end
 local function send_request(self, r)
     local buf = self.buf
     local cmds = r.cmds
-    if cmds then
+    if r.wire then
+        -- Checked as they were encoded (a pipeline builder's commands).
+        if not buf:append_encoded(r.wire, r[2]) then
+            error(self:failure(r[1], "the pipeline is too large to send"), 0)
+        end
+    elseif cmds then
         -- All or nothing: on a bad command the buffer is left as it was. A refused name comes
         -- with its reason; other causes are found again here, off the fast path.
         local refusal = r.refusal

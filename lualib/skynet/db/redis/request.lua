@@ -7,6 +7,7 @@
 --   [2] want     replies it takes from the FIFO (1 for a command, n for a batch)
 --   args         table.pack of one command's words, the command first; dropped once encoded
 --   cmds         a batch: the list of its commands' argument lists
+--   wire         a batch encoded ahead (a pipeline builder's bytes), sent as it is; [2] commands
 --   timeout_cs   centiseconds it may take; nil = the connection's timeout, false = none
 --   value        the reply of a single command, or the list of replies of a batch
 --   err          text, set when it failed without replies (timeout, connection lost...)
@@ -38,6 +39,13 @@ end
 function request.batch(name, cmds, timeout_cs)
     return { name, #cmds, nil, cmds = cmds, timeout_cs = timeout_cs, refusal = nil,
         deadline = nil, done = nil, value = nil }
+end
+
+-- wire(name, bytes, count [, timeout_cs]): a batch of `count` commands encoded ahead (a
+-- pipeline builder's), answered by one list of replies.
+function request.wire(name, bytes, count, timeout_cs)
+    return { name, count, nil, wire = bytes, timeout_cs = timeout_cs, deadline = nil, done = nil,
+        value = nil }
 end
 
 return request

@@ -33,6 +33,9 @@ local running = coroutine.running
 local M = {}
 local router = {}
 router.__index = router
+-- issue() takes requests encoded ahead (request.wire), as a connection does: it holds and
+-- sends them again whole.
+router.takes_wire = true
 
 local TOPOLOGY = { "READONLY", "LOADING", "MASTERDOWN", "NOREPLICAS" }
 local CONFIRM_MS = 100  -- how long the WAIT at the start of a failover's hold may take
@@ -414,7 +417,7 @@ end
 -- True when the reply shows the request did not execute because of the topology.
 function router:refused(r, v)
     local role = self.role
-    if not r.cmds then
+    if not (r.cmds or r.wire) then
         return is_error(v) and topology_code(v.err, role) and true or false
     end
     if type(v) ~= "table" then return false end
