@@ -231,13 +231,17 @@ bool append_command(CommandBuffer& buf, int argc, const char* const* ptrs, const
     return false;
 }
 
-// Encodes arguments first..top (strings and numbers only) in one walk straight into `out`.
-// Returns false, with nothing of it left in `out`, at a word of any other type (a table to splice,
-// or one to report) or when the buffer cannot grow: the caller takes the general path.
-bool append_flat_args(lua_State* L, CommandBuffer& out, int first, int top) {
+// Encodes arguments first..top (strings and numbers only) in one walk straight into `out`,
+// after `name` when one is given (the command's name, not on the stack). Returns false, with
+// nothing of it left in `out`, at a word of any other type (a table to splice, or one to report)
+// or when the buffer cannot grow: the caller takes the general path.
+bool append_flat_args(lua_State* L, CommandBuffer& out, int first, int top,
+                      std::string_view name = {}) {
     const size_t size0 = out.size();
     const uint32_t count0 = out.count();
-    if (!out.begin(size_t(top - first + 1))) {
+    const bool named = name.data() != nullptr;
+    if (!out.begin(size_t(top - first + 1 + (named ? 1 : 0))) ||
+        (named && !out.add(name.data(), name.size()))) {
         out.truncate(size0, count0);
         return false;
     }
@@ -599,6 +603,50 @@ int l_buffer_append_encoded(lua_State* L) {
     return 1;
 }
 
+// A pipeline builder's method for one command (skynet.db.redis's db:pipeline()). Upvalues: the
+// command's name, the method's general path in Lua, the buffers' metatable. The builder is a
+// table holding [1] its buffer (false on a Redis Cluster client), [2] the commands added, [3]
+// their names. When the builder has a buffer and every argument is a string or a number, the
+// command is encoded there, counted and named here, and the builder returned; anything else
+// (lists to splice, a word to report, no buffer) goes to the general path, called with the same
+// arguments.
+int l_builder_add(lua_State* L) {
+    const int top = lua_gettop(L);
+    if (top >= 1 && lua_type(L, 1) == LUA_TTABLE && lua_rawgeti(L, 1, 1) == LUA_TUSERDATA) {
+        CommandBuffer* buf = check_buffer(L, top + 1, 3);
+        lua_rawgeti(L, 1, 2);
+        const lua_Integer n = lua_tointeger(L, -1) + 1;
+        // The name first: storing it may raise (memory), and then nothing is encoded yet. Past
+        // the encoding nothing may raise, or the bytes and the count would disagree.
+        lua_rawgeti(L, 1, 3);
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_rawseti(L, -2, n);
+        size_t len;
+        const char* name = lua_tolstring(L, lua_upvalueindex(1), &len);
+        if (append_flat_args(L, *buf, 2, top, std::string_view(name, len))) {
+            lua_pushinteger(L, n);
+            lua_rawseti(L, 1, 2);  // an existing slot: no allocation
+            lua_settop(L, 1);
+            return 1;
+        }
+    }
+    lua_settop(L, top);
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_insert(L, 1);
+    lua_call(L, top, 1);
+    return 1;
+}
+
+// builder_method(name, general) -> the builder's method for command `name` (see l_builder_add).
+int l_builder_method(lua_State* L) {
+    luaL_checktype(L, 1, LUA_TSTRING);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));  // the buffers' metatable
+    lua_pushcclosure(L, l_builder_add, 3);
+    return 1;
+}
+
 int l_buffer_tostring(lua_State* L) {
     CommandBuffer* b = check_buffer(L, 1, 1);
     lua_pushlstring(L, b->data(), b->size());
@@ -756,6 +804,9 @@ extern "C" int luaopen_skyhive_redis_codec(lua_State* L) {
     lua_setfield(L, -2, "format");
     lua_pushvalue(L, error_mt);
     lua_setfield(L, -2, "error_mt");
+    lua_pushvalue(L, buffer_mt);
+    lua_pushcclosure(L, l_builder_method, 1);
+    lua_setfield(L, -2, "builder_method");
     // The buffers' methods, for a hot path that calls them as upvalues (buffer_methods.append(b,
     // ...)) without the lookup through the metatable that b:append(...) makes. A copy: changing
     // it changes no buffer.

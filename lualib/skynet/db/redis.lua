@@ -343,12 +343,15 @@ end
 
 -- The method of command `key`, shared by every builder. What a pipeline may not carry is
 -- known from the name alone, so a refused name gets a method that only raises.
+local builder_fast = codec.builder_method
+
 local function builder_method(key)
     local why = pipeline_refusal[key]
     if why ~= false then
         return function(p) builder_refused(p, p[2] + 1, key, why) end
     end
-    return function(p, ...)
+    -- In C when every word is a string or a number (codec.builder_method), else this.
+    return builder_fast(key, function(p, ...)
         local buf, n = p[1], p[2] + 1
         if not buf then
             -- A Redis Cluster client: the router splits lists by slot.
@@ -368,7 +371,7 @@ local function builder_method(key)
         end
         p[2] = n
         return p
-    end
+    end)
 end
 
 setmetatable(builder, { __index = function(t, key)
