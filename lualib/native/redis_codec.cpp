@@ -618,12 +618,15 @@ int l_builder_add(lua_State* L) {
         const lua_Integer n = lua_tointeger(L, -1) + 1;
         // The name first: storing it may raise (memory), and then nothing is encoded yet. Past
         // the encoding nothing may raise, or the bytes and the count would disagree.
-        lua_rawgeti(L, 1, 3);
-        lua_pushvalue(L, lua_upvalueindex(1));
-        lua_rawseti(L, -2, n);
         size_t len;
         const char* name = lua_tolstring(L, lua_upvalueindex(1), &len);
-        if (append_flat_args(L, *buf, 2, top, std::string_view(name, len))) {
+        if (lua_rawgeti(L, 1, 3) == LUA_TTABLE && lua_isinteger(L, -2)) {
+            lua_pushvalue(L, lua_upvalueindex(1));
+            lua_rawseti(L, -2, n);
+        } else {
+            buf = nullptr;  // not a builder's state: the general path says what is wrong
+        }
+        if (buf && append_flat_args(L, *buf, 2, top, std::string_view(name, len))) {
             lua_pushinteger(L, n);
             lua_rawseti(L, 1, 2);  // an existing slot: no allocation
             lua_settop(L, 1);

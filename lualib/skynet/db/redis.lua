@@ -335,6 +335,7 @@ end
 local builder = {}  -- its own methods, then every command's (made on first use)
 local builder_meta = { __index = builder }
 local buf_append, buf_format = codec.buffer_methods.append, codec.buffer_methods.format
+local builder_fast = codec.builder_method
 
 local function builder_refused(p, n, name, why)
     error(format("%s: pipeline #%d %s: %s", p[5].conn.addr, n, upper(tostring(name)),
@@ -343,8 +344,6 @@ end
 
 -- The method of command `key`, shared by every builder. What a pipeline may not carry is
 -- known from the name alone, so a refused name gets a method that only raises.
-local builder_fast = codec.builder_method
-
 local function builder_method(key)
     local why = pipeline_refusal[key]
     if why ~= false then
