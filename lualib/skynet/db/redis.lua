@@ -337,9 +337,24 @@ local builder_meta = { __index = builder }
 local buf_append, buf_format = codec.buffer_methods.append, codec.buffer_methods.format
 local builder_fast = codec.builder_method
 
+-- The level, for an error raised by the function that calls this, of the first Lua function
+-- outside this file: the application's line that added the command, whether the method ran in
+-- C (codec.builder_method calls its general path from C) or in Lua (p:command, a refused name).
+-- 0 (no position) when there is none.
+local this_file = debug.getinfo(1, "S").source
+local function caller_level()
+    local level = 3
+    while true do
+        local info = debug.getinfo(level, "S")
+        if not info then return 0 end
+        if info.what ~= "C" and info.source ~= this_file then return level - 1 end
+        level = level + 1
+    end
+end
+
 local function builder_refused(p, n, name, why)
     error(format("%s: pipeline #%d %s: %s", p[5].conn.addr, n, upper(tostring(name)),
-        why or "not a command"), 3)
+        why or "not a command"), caller_level())
 end
 
 -- The method of command `key`, shared by every builder. What a pipeline may not carry is

@@ -63,6 +63,18 @@ t.run(function()
     t.raises({ where .. ": pipeline #2 SET: " }, p.set, p, "k", true)
     t.raises({ where .. ": pipeline #2 SET: " }, p.set, p, "k", { {} })
     t.raises({ where .. ": pipeline: p:execute() sends a pipeline" }, p.exec, p)
+    -- The error names the application's line that added the command, whether the method ran
+    -- in C and raised from its general path, raised in Lua, or went through p:command.
+    for _, case in ipairs {
+        { "a word that cannot be encoded", function() p:set("k", true) end },
+        { "a refused command", function() p:subscribe("ch") end },
+        { "p:command", function() p:command("set", "k", { {} }) end },
+    } do
+        local line = debug.getinfo(case[2], "S").linedefined
+        local ok, err = pcall(case[2])
+        t.ok(not ok and err:find("test_redis_pipeline_builder.lua:" .. line .. ": " .. where, 1,
+            true), case[1] .. ": the caller's line first: " .. tostring(err))
+    end
     t.eq(p:count(), 1, "the refused commands were not added")
     t.eq(p:execute(), "OK", "the builder still sends what it holds")
 
