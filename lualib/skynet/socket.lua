@@ -83,11 +83,22 @@ local function split_address(addr, port)
     return host, tonumber(p)
 end
 
-local function open(host, port, framer, on_frames, options)
+local function open(host, port, framer, on_frames, options, connect_ms)
     host, port = split_address(host, port)
     local id, err = driver.connect(host, port)
     if not id then return nil, err end
     local s = new_stream(id, false)
+    if connect_ms then
+        -- A host that drops SYNs would otherwise hold the caller for the kernel's whole connect
+        -- timeout (minutes): closing the socket wakes it with this text.
+        skynet.timeout((connect_ms + 9) // 10, function()
+            if s.connecting == true and not s.connected and socket_pool[id] == s then
+                s.connecting = format("connect %s:%d: no connection within %d ms", host, port,
+                    connect_ms)
+                driver.close(id)
+            end
+        end)
+    end
     suspend(s)
     local failure = s.connecting
     s.connecting = nil
@@ -115,10 +126,11 @@ function socket.open(host, port)
 end
 
 -- Like open, with the framer `name` installed before the first byte is read: the stream then
--- arrives as on_frames(ptr, size, count) calls (see socket.set_framer).
-function socket.open_framed(host, port, name, on_frames, options)
+-- arrives as on_frames(ptr, size, count) calls (see socket.set_framer). connect_ms, when given,
+-- bounds the wait for the connection.
+function socket.open_framed(host, port, name, on_frames, options, connect_ms)
     assert(type(on_frames) == "function", "open_framed needs an on_frames callback")
-    return open(host, port, name, on_frames, options)
+    return open(host, port, name, on_frames, options, connect_ms)
 end
 
 -- Adopts an open fd (0: stdin) as a stream socket, reading at once. -> id | nil, err

@@ -57,7 +57,8 @@ local self_handle = skynet.self()
 local link = nil       -- the connection that is up, or nil (its router: the calls waiting)
 local queue = {}       -- calls waiting for a connection: {source, session, ls, frames}
 local queued = 0       -- bytes in `queue`
-local dialing = false  -- a dial in progress (its connection once opened)
+local dialing = false  -- the dial in progress: {c = its connection once opened}; each dial
+                       -- checks that it is still this one after every yield
 local full = false     -- link's write queue is past its mark
 local last_recv, last_send = 0, 0
 local backoff, retry_at = 0, 0
@@ -376,6 +377,9 @@ end
 
 local function incoming_control(c, kind, body)
     if c.state == "handshake" then
+        -- The handshake reads one frame at a time and needs two at most.
+        if #c.inbox >= 4 then error("too many control frames during the handshake", 0) end
+        if kind == frame.WELCOME then c.welcomed = true end
         c.inbox[#c.inbox + 1] = { kind, body }
         if c.co then skynet.wakeup(c.co) end
     elseif kind == frame.PING then
@@ -388,6 +392,27 @@ local function incoming_control(c, kind, body)
     end
 end
 
+-- A call or answer of item i of t (a frames batch) that came before connection c is up. The
+-- peer is up as soon as it sent (or got) WELCOME and may send calls in the same batch: they
+-- wait in c.early until this side has seen the WELCOME too, up to send_queue_kb. Before the
+-- WELCOME (an unproven peer) they are a protocol error. -> true | false, why (the data freed)
+local function hold_early(c, kind, t, i)
+    local data, size = t[i + 4], t[i + 5]
+    if not c.welcomed then
+        trash(data, size)
+        return false, "a call or answer before the handshake ended"
+    end
+    c.early_bytes = (c.early_bytes or 0) + size
+    if c.early_bytes > conf.send_queue_kb * 1024 then
+        trash(data, size)
+        return false, format("more than send_queue_kb (%d KB) of calls before the handshake ended",
+            conf.send_queue_kb)
+    end
+    local e = c.early
+    e[#e + 1] = { kind, t[i + 1], t[i + 2], t[i + 3], data, size }
+    return true
+end
+
 -- The frames event of connection c: items in wire order (docs/lua-api.md, skynet.cluster.core).
 local function on_frames(c, ptr, size)
     if c.state == "closed" then return c.codec:discard(ptr, size) end
@@ -398,11 +423,10 @@ local function on_frames(c, ptr, size)
         for i = 1, 6 * n, 6 do
             local kind = t[i]
             if kind == REQUEST or kind == RESPONSE then
-                if c.state ~= "up" then
-                    -- The peer is up as soon as it sent (or got) WELCOME and may send calls
-                    -- in the same batch: they wait until this side has seen the WELCOME too.
-                    local e = c.early
-                    e[#e + 1] = { kind, t[i + 1], t[i + 2], t[i + 3], t[i + 4], t[i + 5] }
+                if not ok then
+                    trash(t[i + 4], t[i + 5]) -- the connection is closing for an earlier item
+                elseif c.state ~= "up" then
+                    ok, n = hold_early(c, kind, t, i)
                 elseif kind == REQUEST then
                     incoming_request(c, t[i + 1], t[i + 2] == 1, t[i + 3], t[i + 4], t[i + 5])
                 else
@@ -463,9 +487,15 @@ local function fields(c, want, n)
     return frame.fields(kind, body, n)
 end
 
--- The connection c passed the handshake: it becomes the link; queued calls go out.
+-- The connection c passed the handshake: it becomes the link; queued calls go out. Unless c
+-- closed meanwhile (its handshake frames were read before it closed; or while the old link
+-- closed, which yields): then the calls still queued dial again.
 local function up(c, epoch)
-    if link then drop(link, "replaced by a new connection") end
+    if c.state == "handshake" and link then drop(link, "replaced by a new connection") end
+    if c.state ~= "handshake" then
+        if not link and not dialing and #queue > 0 then skynet.fork(dial) end
+        return
+    end
     c.state, c.epoch = "up", epoch
     link, full = c, false
     backoff, retry_at, last_error = 0, 0, nil
@@ -526,9 +556,13 @@ end
 -- and backs off (100 ms, doubling to 5 s).
 local function try_dial()
     if dialing or link then return end
-    dialing = true
+    local attempt = {}
+    dialing = attempt
     local addr = conf.address
     local function failed(text)
+        -- A dial that another took over (an accepted connection, a later dial) leaves the calls
+        -- queued to that one.
+        if dialing ~= attempt then return end
         dialing = false
         last_error = format("node %s: cannot connect to %s: %s", peername, tostring(addr), text)
         skynet.error("cluster: " .. last_error)
@@ -543,23 +577,28 @@ local function try_dial()
     local router = core.router()
     local id, err = socket.open_framed(host, tonumber(port), "cluster", function(ptr, size)
         on_frames(c, ptr, size)
-    end, framer_options(router))
+    end, framer_options(router), conf.peer_timeout)
     if not id then return failed(err) end
     c = connection(id, addr, router)
-    if link or dialing ~= true then -- an accepted connection won meanwhile
+    if link or dialing ~= attempt then -- an accepted connection won meanwhile
+        if dialing == attempt then dialing = false end
         return drop(c, "not needed")
     end
-    dialing = c
+    attempt.c = c
     handshake_deadline(c)
     local nonce_d = core.random(16)
     socket_write(id, frame.control(frame.HELLO, frame.VERSION, myname, conf.epoch, nonce_d))
     local name, epoch_a, nonce_a, mac_a = fields(c, frame.CHALLENGE, 4)
     if not name then
         drop(c, epoch_a)
-        if dialing ~= c then return end
+        if dialing ~= attempt then return end
         if epoch_a:find("crossing links", 1, true) then
-            -- the peer keeps the connection it dialed: it reaches us through clusterd shortly
+            -- The peer keeps the connection it dialed: it reaches us through clusterd shortly.
+            -- Should it not (its dial failed), the calls queued here dial again.
             dialing = false
+            skynet.timeout((conf.peer_timeout + 9) // 10, function()
+                if not link and not dialing and #queue > 0 then skynet.fork(dial) end
+            end)
             return
         end
         return failed(epoch_a)
@@ -583,10 +622,9 @@ local function try_dial()
     local ok, why = fields(c, frame.WELCOME, 0)
     if ok == nil then
         drop(c, why)
-        if dialing ~= c then return end
         return failed(why)
     end
-    if dialing ~= c then return drop(c, "not needed") end
+    if dialing ~= attempt then return drop(c, "not needed") end
     dialing = false
     up(c, epoch_a)
 end
@@ -596,7 +634,7 @@ function dial()
     if not ok then
         -- a bug, not a network failure: the queued calls must not wait for ever
         skynet.error(format("cluster: dialing node %s failed: %s", peername, tostring(err)))
-        if dialing and dialing ~= true then skynet.fork(drop, dialing, "dial failed") end
+        if dialing and dialing.c then skynet.fork(drop, dialing.c, "dial failed") end
         dialing = false
         fail_queue(format("node %s: cannot connect: %s", peername, tostring(err)))
     end
@@ -637,15 +675,17 @@ local function accepted(id, addr, epoch_d, nonce_d)
             return refuse(c, "bad secret")
         end
     end
+    c.welcomed = true
     socket_write(id, frame.control(frame.WELCOME))
-    if dialing then
-        -- our own dial loses: its calls go out on this connection
-        local d = dialing
+    -- Our own dial loses: its calls go out on this connection. It is closed once this one is the
+    -- link, since the close yields and a call arriving meanwhile would find neither.
+    local d = dialing
+    if d then
         dialing = false
         crossings = crossings + 1
-        if d ~= true then drop(d, "crossing links") end
     end
     up(c, epoch_d)
+    if d and d.c then drop(d.c, "crossing links") end
 end
 
 -- Heartbeat: a PING when nothing was sent for `heartbeat` ms; nothing received for
@@ -702,10 +742,15 @@ end
 
 -- The peer's address or epoch changed (membership, reload). A new epoch ends the link up.
 function CMD.PEER(address, epoch)
+    local moved = conf.address and address and address ~= conf.address
     conf.address, gone = address, false
     sync_direct()
     if link and epoch and link.epoch ~= epoch then
         drop(link, format("node %s has a new epoch %s", peername, epoch))
+    elseif link and moved then
+        -- A static list reloaded with another address for the node (no epoch tells a new
+        -- process): the next call dials it there, as skynet's cluster.reload does.
+        drop(link, format("node %s moved to %s", peername, address))
     end
     backoff, retry_at = 0, 0
     return true

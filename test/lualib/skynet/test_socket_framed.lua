@@ -1,6 +1,7 @@
 -- skynet.socket framed mode and write-queue warnings over real TCP: the "resp" framer cuts the
 -- stream on the socket thread and frames reach a per-socket callback; a malformed stream fails
--- the socket with the framer's text; an unread peer makes the write queue grow past 1 MB.
+-- the socket with the framer's text; an unread peer makes the write queue grow past 1 MB; a
+-- connect that is never answered ends at open_framed's connect_ms.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 local t = require "tlib"
@@ -93,4 +94,19 @@ t.run(function()
     socket.close(client)
     socket.close(server)
     socket.close(listener)
+
+    -- connect_ms: a listener that never accepts, with its backlog full, leaves the next connect
+    -- unanswered (the kernel drops its SYNs); open_framed gives up when connect_ms has passed.
+    local full, host, fport = socket.listen("127.0.0.1", 0, 1)
+    local filling = {}
+    for i = 1, 2 do filling[i] = assert(socket.open(host, fport), "the backlog takes two") end
+    local t0 = skynet.now()
+    local none, why = socket.open_framed(host, fport, "resp", function() end, nil, 300)
+    local waited = (skynet.now() - t0) * 10
+    t.eq(none, nil, "no connection to a full backlog")
+    t.ok(tostring(why):find("no connection within 300 ms", 1, true), "why: " .. tostring(why))
+    t.ok(waited >= 290 and waited < 2000, "gave up after connect_ms, not the kernel's timeout: "
+        .. waited .. " ms")
+    for i = 1, 2 do socket.close(filling[i]) end
+    socket.close(full)
 end)
