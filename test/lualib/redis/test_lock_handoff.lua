@@ -125,7 +125,8 @@ t.run(function()
     skynet.fork(function() heard = watch:message() end)
     t.eq(h4c:release(), true, "release")
     t.wait_until(function() return heard end, 100, "the other node's waiter hears its grant")
-    t.eq(heard, far_token .. " 0", "the grant names its token and fence")
+    t.ok(heard:find("^" .. far_token:gsub("%p", "%%%0") .. " 0 %d+%.%d+$"),
+        "the grant names its token, fence and server time: " .. tostring(heard))
     t.eq(db:get("foreign"), far_token, "the key names it")
     db:del("foreign")
     watch:disconnect()
@@ -351,4 +352,37 @@ t.run(function()
     t.wait_until(function() return db:exists("join") == false end, 50,
         "the grant that release made the joiner was taken back by its cancel")
     t.eq(db:exists("join:waiters"), false, "nobody named")
+
+    -- A grant whose message comes late: the releaser's service is busy for 2.2 s after its
+    -- release granted the lock to a waiter of this node (ttl 1 s, polling every 2 s), so the
+    -- grant expires, another client takes the lock, the waiter's poll is refused, and only then
+    -- the grant reaches the waiter. It must not take that grant for a lease: the lock is the
+    -- other client's.
+    local holder = skynet.newservice "helper_lock_waiter"
+    local late = skynet.newservice "helper_lock_waiter"
+    t.ok(skynet.call(holder, "lua", "acquire", "late"), "the releaser holds the lock")
+    skynet.call(late, "lua", "wait_short", "late")
+    t.wait_until(function() return db:scard("late:waiters") == 1 end, 300, "the waiter is named")
+    -- (Its try just after subscribing comes at once; the next one 2 s later.)
+    skynet.sleep(30)
+    skynet.send(holder, "lua", "release")
+    skynet.send(holder, "lua", "busy")
+    t.wait_until(function() return db:exists("late") == false end, 150, "the grant expired")
+    local other = assert(lock.acquire(db, "late", { ttl = 10000, fencing = true }))
+    local stop = skynet.now() + 400
+    while skynet.now() < stop do
+        local token, valid = skynet.call(late, "lua", "status")
+        t.ok(not (token and valid), "the late grant is no lease while another holds the lock")
+        skynet.sleep(10)
+    end
+    t.ok(other:valid(), "the other client still holds it")
+    t.eq(db:get("late"), other.token, "the server agrees")
+    other:release()
+    t.wait_until(function() return skynet.call(late, "lua", "status") ~= nil end, 300,
+        "the waiter takes the lock once it is free")
+    -- (Its lease may read invalid already: timed from its last refused poll, up to 2 s ago,
+    -- a grant of 1 s is conservative.)
+    local token, _, fence = skynet.call(late, "lua", "status")
+    t.eq(db:get("late"), token, "the server holds the waiter's token")
+    t.ok(fence > other.fence, "with a newer fence")
 end)

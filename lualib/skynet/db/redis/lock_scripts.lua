@@ -17,8 +17,9 @@
 --                 "" (its readers and writers wait there)
 --   K:released:P  pub/sub channel of the waiters of the service whose tokens start with P: a
 --                 release hands the lock to the first fair waiter and publishes
---                 "<token> <fence>" there, or publishes "<token>" for a fair waiter that must
---                 try by itself (min_replicas), or "" to wake one non-fair waiter there
+--                 "<token> <fence> <time>" there, or publishes "<token>" for a fair waiter
+--                 that must try by itself (min_replicas), or "" to wake one non-fair waiter
+--                 there
 -- A fenced resource R keeps R:fenced, the highest fence that has written to it (never expires).
 -- On a cluster K and R are the tagged names of scripts.base.
 -- A semaphore S is one sorted set: holders' tokens scored by their expiry (server ms).
@@ -190,7 +191,10 @@ end
 -- non-fair waiter (KEYS[5], K:waiters, popped at random), and tell that waiter's service; with
 -- neither and no KEYS[5] (a read-write lock), publish "" on `channel`. A waiter token ending in
 -- "/<ttl>" (and "f" when it wants a fence) is granted the lock right here (SET PX ttl, INCR
--- fence); any other is only told to try. The grant saves the waiter a round trip and cannot be
+-- fence); any other is only told to try. A grant's message is
+-- "<token> <fence> <sec>.<usec>", the server's TIME of the grant: a waiter whose try was refused
+-- after that time knows the grant is gone (its try would have found its own token) however late
+-- the message reaches it. The grant saves the waiter a round trip and cannot be
 -- lost to a racing try; a waiter that died after its last poll can be granted the lock, which
 -- its ttl then bounds (waiters cap it at their queue expiry). Notices go as ARGV[3], the notice
 -- mode, says (scripts.notice_mode, NOTICE). When it is '1' (one server: PUBLISH counts every
@@ -212,7 +216,8 @@ local function hand(channel, w)
     redis.call('SET', KEYS[1], w, 'PX', ttl)
     local fence = 0
     if fenced == 'f' then fence = redis.call('INCR', KEYS[4]) end
-    local msg = w .. ' ' .. fence
+    local t = redis.call('TIME')
+    local msg = w .. ' ' .. fence .. ' ' .. t[1] .. '.' .. t[2]
     local node = ARGV[4]
     if node and node ~= '' and
         string.match(w, '^[^.]*%.%x+%.[g-z]?(%x%x%x%x%x%x%x%x)') == node then
@@ -222,7 +227,7 @@ local function hand(channel, w)
     end
     return notice(channel .. ':' .. service, msg), msg
 end
--- -> the grant's message "<token> <fence>" when the lock went to a waiter, else nil.
+-- -> the grant's message "<token> <fence> <time>" when the lock went to a waiter, else nil.
 local function handoff(channel)
     local head = live_head(KEYS[2], KEYS[3])
     if head then
@@ -252,7 +257,8 @@ end
 -- A refused try of a waiter adds its token to K:waiters, so that a release hands it the lock
 -- (or wakes it); a try that holds the lock takes its token out.
 -- -> {1, fence, pttl} held by this token (also when an earlier try whose reply was lost took
---    it, or a release handed it over); {0, pttl of the holder}
+--    it, or a release handed it over); {0, pttl of the holder [, sec, usec]}: a waiter's refusal
+--    carries the server's TIME, to tell a grant made before it (and so gone) from a later one
 scripts.try = redis.script [[
 local key, token = KEYS[1], ARGV[1]
 if redis.call('SET', key, token, 'NX', 'PX', ARGV[2]) then
@@ -270,6 +276,8 @@ end
 if ARGV[4] == '1' then
     redis.call('SADD', KEYS[3], token)
     redis.call('PEXPIRE', KEYS[3], ARGV[5])
+    local t = redis.call('TIME')
+    return {0, redis.call('PTTL', key), tonumber(t[1]), tonumber(t[2])}
 end
 return {0, redis.call('PTTL', key)}
 ]]
@@ -278,7 +286,8 @@ return {0, redis.call('PTTL', key)}
 -- ARGV: token, ttl ms, fencing ('1'/'0'), mode, queue ttl ms. Modes: '1' a fair try (not
 --       before queued waiters), '2' fair and queue
 -- -> {1, fence, pttl} held by this token (also when an earlier try whose reply was lost took
---    it); {0, pttl of the holder (-2: free but another waiter is first)}
+--    it); {0, pttl of the holder (-2: free but another waiter is first), sec, usec} (the
+--    server's TIME, as for scripts.try)
 scripts.acquire = redis.script(PRUNE .. [[
 local key, token, mode = KEYS[1], ARGV[1], ARGV[4]
 local cur = redis.call('GET', key)
@@ -309,8 +318,9 @@ if mode == '2' then
     redis.call('PEXPIRE', KEYS[3], qttl)
     redis.call('PEXPIRE', KEYS[4], qttl)
 end
-if cur == false then return {0, -2} end
-return {0, redis.call('PTTL', key)}
+local t = redis.call('TIME')
+if cur == false then return {0, -2, tonumber(t[1]), tonumber(t[2])} end
+return {0, redis.call('PTTL', key), tonumber(t[1]), tonumber(t[2])}
 ]])
 
 -- KEYS: K, K:queue, K:qexp, K:fence [, K:waiters]
@@ -318,9 +328,9 @@ return {0, redis.call('PTTL', key)}
 --       '1'/'0', tokens...]]]: the tokens (waiters that joined this holder, see lock.lua) are
 --       added to K:waiters (fair: queued at the end of K:queue) when the release is valid,
 --       before the hand-off picks one.
--- -> 1 deleted; {1, "<token> <fence>"} deleted and granted to that waiter (see HANDOFF), whose
--- service the releaser wakes itself when it is on the releaser's node (the tag given); 0 the
--- key holds another token or none.
+-- -> 1 deleted; {1, "<token> <fence> <time>"} deleted and granted to that waiter (see
+-- HANDOFF), whose service the releaser wakes itself when it is on the releaser's node (the tag
+-- given); 0 the key holds another token or none.
 scripts.release = redis.script(HANDOFF .. [[
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])

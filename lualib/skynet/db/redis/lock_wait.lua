@@ -86,7 +86,7 @@ local function dispatch(w, payload, channel)
     sub.gen = sub.gen + 1
     local list = sub.waiters
     local pick
-    -- "<token> <fence>": the lock was handed to that waiter; "<token>": it should try.
+    -- "<token> <fence> <time>": the lock was handed to that waiter; "<token>": it should try.
     local named = payload:match("^(%S+)") or ""
     for i = 1, #list do
         if list[i].token == named then
@@ -112,12 +112,12 @@ end
 -- M.sleep (token -> entry).
 local active, asleep = {}, {}
 
--- A grant "<token> <fence>" from a release made by this node (this service or another), which
--- published no notice for it, or a bare "<token>" (the holder a waiter joined no longer holds
--- the lock: it should try): wakes its waiter when it sleeps here; a waiter not asleep (its try
--- in flight) finds it when it goes to sleep.
+-- A grant "<token> <fence> <time>" from a release made by this node (this service or
+-- another), which published no notice for it, or a bare "<token>" (the holder a waiter joined no
+-- longer holds the lock: it should try): wakes its waiter when it sleeps here; a waiter not
+-- asleep (its try in flight) finds it when it goes to sleep.
 local function granted(payload, token)
-    token = token or payload:match("^(%S+) %d+$") or payload:match("^(%S+)$")
+    token = token or payload:match("^(%S+)")
     -- Not waiting any more (its own try or a poll found the lock, or it gave up), or told.
     if not token or not active[token] or pending[token] then return end
     local entry = asleep[token]
@@ -147,13 +147,13 @@ skynet.register_protocol {
     dispatch = function(_, _, payload) granted(payload) end,
 }
 
--- The release of a lock granted it to a waiter: `payload` is the grant ("<token> <fence>", the
--- release script's reply). A waiter of this node is woken now, by a message to its service
--- (or directly when it is this one): the script, told this node's tag, published nothing for
--- it. Others hear the pub/sub notice. A bare "<token>" of this node is delivered the same way
--- (lock.lua: a joiner told to try). Returns the waiter's service and its token when it is one
--- of this node. Does not yield. The token is taken out once here (a hand-over's path parsed it
--- five times, each a pattern match of a few thousand instructions).
+-- The release of a lock granted it to a waiter: `payload` is the grant ("<token> <fence>
+-- <time>", the release script's reply). A waiter of this node is woken now, by a message to its
+-- service (or directly when it is this one): the script, told this node's tag, published
+-- nothing for it. Others hear the pub/sub notice. A bare "<token>" of this node is delivered
+-- the same way (lock.lua: a joiner told to try). Returns the waiter's service and its token when
+-- it is one of this node. Does not yield. The token is taken out once here (a hand-over's path
+-- parsed it five times, each a pattern match of a few thousand instructions).
 function M.granted(payload)
     if type(payload) ~= "string" then return nil end
     local space = find(payload, " ", 1, true)
@@ -399,9 +399,12 @@ local EMPTY = {}
 -- and the client's error text; reply[1] == 1 means taken, else reply[2] is the ms until the
 -- holder's lease ends (<= 0: unknown). Between tries it sleeps by opts.retry ({base, max,
 -- jitter} in ms), never past the holder's expiry or the end of the wait, and a release on
--- `channel` wakes it early (`shared`: see sleep). With grant_ms, a message "<token> <fence>" naming this waiter means
--- a release handed it the lock for grant_ms: the reply is then {1, fence, grant_ms}, timed
--- from the last try that found the lock taken (the hand-over came after that try ran).
+-- `channel` wakes it early (`shared`: see sleep). With grant_ms, a message "<token> <fence>
+-- <time>" naming this waiter means a release handed it the lock for grant_ms: the reply is then
+-- {1, fence, grant_ms}, timed from the last try that found the lock taken, when the grant's
+-- server time (lock_scripts' HANDOFF) is after that try's. A grant from before it is gone (that
+-- try would have found this token holding the lock), however late its message came (a releaser
+-- busy for longer than the grant, a paused node): the waiter goes on trying.
 -- Returns reply and the skynet.hpc() time the successful try was sent, or nil, "contended" (no
 -- wait) / "timeout" / "unavailable" (the last try got no answer), detail. `kind` and `key` name
 -- the lock for its metrics (a failure counted by reason; a contended wait, from the first try
@@ -417,6 +420,7 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared, ki
     local subscribed, attempt = sub ~= nil, 0
     active[token] = true
     local why, detail, t0, reply, refused_at
+    local refused_time -- the server's TIME of the last refused try, in microseconds
     local waiting_since -- hpc() of the first refused try, when the caller waits
     while true do
         local gen = sub and sub.gen or 0
@@ -430,6 +434,7 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared, ki
         if r then
             why, detail, holder_ms = "contended", nil, r[2]
             refused_at = t0
+            if r[4] then refused_time = r[3] * 1000000 + r[4] end
             if not waiting_since and wait_ns > 0 then
                 waiting_since = t0
                 board.wait(key, token, opts.wait)
@@ -454,9 +459,12 @@ function M.until_taken(db, channel, token, fair, opts, try, grant_ms, shared, ki
             if msg and M.trace then M.trace("woken") end
             -- A hand-over names its waiter; one picked for another's (that waiter was not
             -- asleep) only tries.
-            local to, fence
-            if grant_ms and refused_at and msg then to, fence = msg:match("^(%S+) (%d+)$") end
-            if fence and to == token then
+            local to, fence, sec, usec
+            if grant_ms and refused_at and msg then
+                to, fence, sec, usec = msg:match("^(%S+) (%d+) (%d+)%.(%d+)$")
+            end
+            if fence and to == token and not (refused_time and
+                    math.tointeger(sec) * 1000000 + math.tointeger(usec) < refused_time) then
                 reply, t0 = { 1, math.tointeger(fence), grant_ms }, refused_at
                 break
             end
