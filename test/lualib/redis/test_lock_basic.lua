@@ -88,6 +88,24 @@ t.run(function()
     skynet.sleep(10)
     t.eq(db:exists("renew"), false, "no renewal outlived the release")
 
+    -- A renewed lease that a release handed over (the default ttl of 10 s, a grant of 1 s):
+    -- it is extended to its ttl at once and kept, and on_lost hears of nothing.
+    local h = assert(lock.acquire(db, "renew_handed", { ttl = 5000 }))
+    local handed, handed_lost = nil, {}
+    skynet.fork(function()
+        handed = assert(lock.acquire(db, "renew_handed", { ttl = 10000, wait = 5000,
+            renew = true, on_lost = function(_, why) handed_lost[#handed_lost + 1] = why end }))
+    end)
+    t.wait_until(function() return db:scard("renew_handed:waiters") == 1 end, 300, "a waiter")
+    h:release()
+    t.wait_until(function() return handed end, 300, "the waiter got the lock")
+    skynet.sleep(50)
+    t.eq(#handed_lost, 0, "on_lost not called: " .. table.concat(handed_lost, ","))
+    t.ok(handed:valid() and handed:remaining() > 5000, "valid, extended to its ttl: " ..
+        handed:remaining() .. " ms left")
+    t.ok(db:pttl("renew_handed") > 9000, "the server's PTTL is the ttl's")
+    t.eq(handed:release(), true, "released")
+
     -- Reentrancy: the same owner re-acquires, counted; another owner waits.
     local r1 = assert(lock.acquire(db, "reent", { ttl = 5000, reentrant = true }))
     local r2 = assert(lock.acquire(db, "reent", { ttl = 5000, reentrant = true }))

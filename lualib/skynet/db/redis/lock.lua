@@ -234,6 +234,19 @@ local function sync(db, l, n, ms)
     return res[2].out
 end
 
+-- The first extend of a renewed lease that a hand-over granted for less than its ttl. Nobody
+-- reads its result, so a lease it finds lost (or expired) is reported to on_lost here, as a
+-- renewal's would be; no answer leaves the lease to the renewal, which gives it up in time.
+local function extend_granted(l, ttl)
+    local ok, why = l:extend(ttl)
+    if ok or l.released or (why ~= "lost" and why ~= "expired") then return end
+    local cb = l.on_lost
+    if cb then
+        local fine, err = pcall(cb, l, why)
+        if not fine then skynet.error("lock " .. l.key .. ": on_lost raised: " .. tostring(err)) end
+    end
+end
+
 -- Best-effort clean-up after a try whose reply was lost: it may have taken the lock (or
 -- queued us) and nobody else knows the token. cancel also releases a lock handed to us. A
 -- waiter that joined a holder (`joined`) is first taken back from it.
@@ -379,7 +392,7 @@ function lock.acquire(db, key, opts)
         -- A hand-over's shorter grant. A renewed lease is extended at once (its renewals are
         -- timed by its ttl); any other when a third of the grant has passed, if still held: a
         -- holder done by then costs no extend.
-        if opts.renew then fork(l.extend, l, ttl) else leases.top_up(l, reply[3]) end
+        if opts.renew then fork(extend_granted, l, ttl) else leases.top_up(l, reply[3]) end
     end
     return l
 end

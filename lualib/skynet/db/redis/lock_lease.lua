@@ -71,9 +71,11 @@ function lease:noted_loss(why)
     ended(self)
 end
 
--- A command sent at t0 (hpc) set the key to expire pttl ms after it ran.
+-- A command sent at t0 (hpc) set the key to expire pttl ms after it ran. `span` keeps pttl:
+-- a hand-over's grant is shorter than the ttl until its first extend (lock_renew's guard).
 function lease:confirmed(t0, pttl)
     self.deadline = t0 + pttl * MS - drift(pttl)
+    self.span = pttl
 end
 
 -- True while the lease is certainly held: not released, not given up, and before its deadline.

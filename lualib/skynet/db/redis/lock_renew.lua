@@ -35,9 +35,11 @@ local sleeping = nil   -- the loop's wakeup token while it sleeps
 local planned = math.huge  -- hpc() time the sleeping loop wakes by itself
 
 -- How long before the deadline a failing lease is given up: enough for the loss to be noticed
--- (a few timer ticks) and small beside the ttl.
+-- (a few timer ticks) and small beside the period its last grant or renewal set (a hand-over's
+-- grant, shorter than the ttl, until its first extend: a tenth of the ttl could put the guard
+-- before the grant's start and give the lease up before that extend could answer).
 local function guard_ns(lease)
-    return max(3 * TICK, lease.ttl * MS // 10)
+    return max(3 * TICK, min(lease.ttl, lease.span or lease.ttl) * MS // 10)
 end
 
 local function give_up(lease, why)
