@@ -210,4 +210,23 @@ t.run(function()
     t.eq(held.a:release(), true, "a releases")
     t.eq(db:exists("fj"), false, "free")
     t.eq(db:exists("fj:queue"), false, "nobody queued")
+
+    -- Waiters with different retry settings: a waiter polling every 5 s (its place kept for
+    -- 20 s) keeps it when one polling every 200 ms (1 s) tries and gives up: the short one's
+    -- tries do not shorten the queue's life below the long one's.
+    local mh = assert(lock.acquire(db, "mixed", { ttl = 10000, fair = true }))
+    local slow
+    skynet.fork(function()
+        slow = assert(lock.acquire(other, "mixed", { ttl = 5000, wait = 10000, fair = true,
+            retry = { base = 5000, max = 5000, jitter = 0 } }))
+    end)
+    t.wait_until(function() return db:zcard("mixed:queue") == 1 end, 300, "the slow waiter queued")
+    t.eq(select(2, lock.acquire(db, "mixed", { ttl = 5000, wait = 300, fair = true })), "timeout",
+        "a quick waiter gives up")
+    skynet.sleep(150)
+    t.eq(db:zcard("mixed:queue"), 1, "1.5 s later the slow waiter is still queued")
+    t.ok(db:pttl("mixed:queue") > 10000, "for its own queue ttl: " .. db:pttl("mixed:queue"))
+    mh:release()
+    t.wait_until(function() return slow end, 100, "and takes the lock at the release")
+    slow:release()
 end)

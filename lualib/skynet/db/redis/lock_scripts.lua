@@ -134,12 +134,22 @@ function scripts.run(script, db, ...)
     return nil, r
 end
 
+-- Shared by the scripts that keep waiters (K:waiters, K:queue, K:qexp): keep(key, ms) makes the
+-- key live at least ms from now and never shortens it, so that waiters with different retry
+-- settings (queue ttls) do not cut each other's: the longest one's stands.
+local KEEP = [[
+local function keep(key, ms)
+    ms = tonumber(ms)
+    if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
+end
+]]
+
 -- Shared by the scripts that touch a fair queue: the server time in ms, queueing a waiter, and
 -- the first live waiter. Waiters whose expiry has passed (they stopped polling: their service or
 -- process is gone) are dropped only when one of them is at the head, the one place where a dead
 -- waiter matters; the others go with a later head or with the queue's own expiry. So a queue
 -- read costs a ZRANGE, a ZSCORE and a TIME, not a range scan.
-local PRUNE = [[
+local PRUNE = KEEP .. [[
 local function now_ms()
     local t = redis.call('TIME')
     return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -259,7 +269,7 @@ end
 -- -> {1, fence, pttl} held by this token (also when an earlier try whose reply was lost took
 --    it, or a release handed it over); {0, pttl of the holder [, sec, usec]}: a waiter's refusal
 --    carries the server's TIME, to tell a grant made before it (and so gone) from a later one
-scripts.try = redis.script [[
+scripts.try = redis.script(KEEP .. [[
 local key, token = KEYS[1], ARGV[1]
 if redis.call('SET', key, token, 'NX', 'PX', ARGV[2]) then
     local fence = 0
@@ -275,12 +285,12 @@ if redis.call('GET', key) == token then
 end
 if ARGV[4] == '1' then
     redis.call('SADD', KEYS[3], token)
-    redis.call('PEXPIRE', KEYS[3], ARGV[5])
+    keep(KEYS[3], ARGV[5])
     local t = redis.call('TIME')
     return {0, redis.call('PTTL', key), tonumber(t[1]), tonumber(t[2])}
 end
 return {0, redis.call('PTTL', key)}
-]]
+]])
 
 -- KEYS: K, K:fence, K:queue, K:qexp
 -- ARGV: token, ttl ms, fencing ('1'/'0'), mode, queue ttl ms. Modes: '1' a fair try (not
@@ -315,8 +325,8 @@ end
 if mode == '2' then
     local qttl = tonumber(ARGV[5])
     enqueue(KEYS[3], KEYS[4], token, now_ms() + qttl)
-    redis.call('PEXPIRE', KEYS[3], qttl)
-    redis.call('PEXPIRE', KEYS[4], qttl)
+    keep(KEYS[3], qttl)
+    keep(KEYS[4], qttl)
 end
 local t = redis.call('TIME')
 if cur == false then return {0, -2, tonumber(t[1]), tonumber(t[2])} end
@@ -340,11 +350,11 @@ if ARGV[7] then
         -- Fair: queued behind everyone queued by now, in their order.
         local exp = now_ms() + tonumber(qttl)
         for i = 7, #ARGV do enqueue(KEYS[2], KEYS[3], ARGV[i], exp) end
-        redis.call('PEXPIRE', KEYS[2], qttl)
-        redis.call('PEXPIRE', KEYS[3], qttl)
+        keep(KEYS[2], qttl)
+        keep(KEYS[3], qttl)
     elseif KEYS[5] then
         redis.call('SADD', KEYS[5], unpack(ARGV, 7))
-        redis.call('PEXPIRE', KEYS[5], qttl)
+        keep(KEYS[5], qttl)
     end
 end
 local msg = handoff(ARGV[2])
