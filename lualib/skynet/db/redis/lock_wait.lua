@@ -104,7 +104,19 @@ local function dispatch(w, payload, channel)
     end
     if pick then
         instr.lock_wakes("notice"):inc()
+        local shared = list[pick].shared
         wake(list, pick, payload)
+        if shared and payload == "" then
+            -- A read-write lock's release woke this service's readers; a writer of the service
+            -- waiting behind them may be the one whose turn it is (its intent holds the readers
+            -- back), so it tries too rather than sleep to its next poll.
+            for i = 1, #list do
+                if not list[i].shared then
+                    wake(list, i, payload)
+                    break
+                end
+            end
+        end
     end
 end
 
