@@ -201,9 +201,10 @@ local function hello(id, addr)
         if n > 0 and n <= 4096 then body = socket.read(id, n) end
     end
     timer_done = true
-    local ok, version, name, epoch, nonce = false, nil, nil, nil, nil
+    local ok, version, name, epoch, nonce, max_d = false, nil, nil, nil, nil, nil
     if body and body:byte(1) == frame.HELLO then
         version, name, epoch, nonce = frame.fields(frame.HELLO, body:sub(2), 4)
+        max_d = frame.extra(body:sub(2), 4)
         ok = version ~= nil
     end
     if not ok then
@@ -242,7 +243,7 @@ local function hello(id, addr)
         skynet.error(format("cluster: refused peer %s: bytes after HELLO", addr))
         return socket.close_fd(id)
     end
-    skynet.call(get_link(name), "lua", "ACCEPT", id, addr, epoch, nonce)
+    skynet.call(get_link(name), "lua", "ACCEPT", id, addr, epoch, nonce, max_d)
 end
 
 local CMD = {}

@@ -198,6 +198,21 @@ local function write_frames(id, n, b1, s1, ...)
     last_send = now()
 end
 
+-- The largest message this side sends: its own cluster_max_message, or the linked peer's when
+-- smaller, so that a message the peer would refuse on arrival (which closes the link) fails at
+-- its caller instead.
+local function send_limit()
+    local m = conf.max_message
+    if link and link.peer_max and link.peer_max < m then m = link.peer_max end
+    return m
+end
+
+-- Gives the framing codecs (this service's `out`, clusterbulk's) the current limits.
+local function apply_limits()
+    out:limits { max_message = send_limit(), part = conf.part }
+    skynet.send(bulk, "lua", "CONF", send_limit(), conf.part)
+end
+
 -- Closes connection c (its socket too) and, when it was the link, fails every call waiting on
 -- it. May yield (socket.close).
 local function drop(c, why)
@@ -217,6 +232,7 @@ local function drop(c, why)
         local buf, size = out:take()
         if buf then trash(buf, size) end
         link, full = nil, false
+        if c.peer_max then apply_limits() end
         sync_direct()
         sync_stats(c)
         tell_bulk()
@@ -484,8 +500,18 @@ local function fields(c, want, n)
         return nil, "refused by the peer: " .. tostring((frame.fields(kind, body, 1)))
     end
     if kind ~= want then return nil, format("handshake frame %d where %d was expected", kind, want) end
+    c.extra = frame.extra(body, n)
     return frame.fields(kind, body, n)
 end
+
+-- The largest message the peer accepts, from the field its HELLO or CHALLENGE may carry (nil:
+-- an older peer, or nonsense).
+local function peer_limit(field)
+    local n = math.tointeger(tonumber(field))
+    if n and n >= 1024 then return n end
+    return nil
+end
+
 
 -- The connection c passed the handshake: it becomes the link; queued calls go out. Unless c
 -- closed meanwhile (its handshake frames were read before it closed; or while the old link
@@ -498,6 +524,7 @@ local function up(c, epoch)
     end
     c.state, c.epoch = "up", epoch
     link, full = c, false
+    if c.peer_max then apply_limits() end
     backoff, retry_at, last_error = 0, 0, nil
     last_recv, last_send = now(), now()
     socket.warning_mark(c.id, conf.send_queue_kb)
@@ -587,8 +614,10 @@ local function try_dial()
     attempt.c = c
     handshake_deadline(c)
     local nonce_d = core.random(16)
-    socket_write(id, frame.control(frame.HELLO, frame.VERSION, myname, conf.epoch, nonce_d))
+    socket_write(id, frame.control(frame.HELLO, frame.VERSION, myname, conf.epoch, nonce_d,
+        tostring(conf.max_message)))
     local name, epoch_a, nonce_a, mac_a = fields(c, frame.CHALLENGE, 4)
+    c.peer_max = peer_limit(c.extra)
     if not name then
         drop(c, epoch_a)
         if dialing ~= attempt then return end
@@ -646,9 +675,10 @@ local function loopback(addr)
 end
 
 -- The acceptor's side, after clusterd read the HELLO: id is not started here yet.
-local function accepted(id, addr, epoch_d, nonce_d)
+local function accepted(id, addr, epoch_d, nonce_d, max_d)
     socket.start(id)
     local c = connection(id, addr)
+    c.peer_max = peer_limit(max_d)
     handshake_deadline(c)
     if not conf.secret and not loopback(addr) then
         skynet.error(format("cluster: refused peer %s: not loopback and no cluster_secret", addr))
@@ -662,7 +692,8 @@ local function accepted(id, addr, epoch_d, nonce_d)
     local nonce_a = core.random(16)
     local mac_a = conf.secret and mac("accept", nonce_d, nonce_a, peername, myname, epoch_d,
         conf.epoch) or ""
-    socket_write(id, frame.control(frame.CHALLENGE, myname, conf.epoch, nonce_a, mac_a))
+    socket_write(id, frame.control(frame.CHALLENGE, myname, conf.epoch, nonce_a, mac_a,
+        tostring(conf.max_message)))
     local proof, why = fields(c, frame.PROOF, 1)
     if proof == nil then
         skynet.error(format("cluster: refused peer %s (node %s): %s", addr, peername, why))
@@ -722,7 +753,7 @@ local CMD = {}
 function CMD.CONFIG(c)
     local first = conf.heartbeat == nil
     conf = c
-    local limits = { max_message = conf.max_message, part = conf.part }
+    local limits = { max_message = send_limit(), part = conf.part }
     if out then
         out:limits(limits)
     else
@@ -734,7 +765,7 @@ function CMD.CONFIG(c)
         "node %s: %d calls of node %s already wait for an answer (cluster_max_serving)",
         myname, conf.max_serving, peername)
     out:serving_limit(conf.max_serving, serving_full)
-    skynet.send(bulk, "lua", "CONF", conf.max_message, conf.part)
+    skynet.send(bulk, "lua", "CONF", send_limit(), conf.part)
     -- The heartbeat runs from the first configuration on (it reads conf's periods).
     if first then skynet.timeout(10, heartbeat) end
     return true
@@ -772,8 +803,8 @@ function CMD.NAMES(t)
     return true
 end
 
-function CMD.ACCEPT(id, addr, epoch_d, nonce_d)
-    skynet.fork(accepted, id, addr, epoch_d, nonce_d)
+function CMD.ACCEPT(id, addr, epoch_d, nonce_d, max_d)
+    skynet.fork(accepted, id, addr, epoch_d, nonce_d, max_d)
     return true
 end
 
@@ -788,7 +819,7 @@ function CMD.STAT()
     return { up = link ~= nil, epoch = link and link.epoch, address = conf.address,
         pending = link and link.router:waiting() or 0, queued = #queue, full = full,
         crossings = crossings, direct_requests = direct_requests, direct_answers = direct_answers,
-        direct_served = direct_served }
+        direct_served = direct_served, send_limit = send_limit() }
 end
 
 function CMD.CLOSE()

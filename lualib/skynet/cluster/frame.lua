@@ -8,8 +8,8 @@
 local spack, sunpack, rep, format = string.pack, string.unpack, string.rep, string.format
 
 local frame = {
-    HELLO = 1,      -- version, name, epoch, nonce_d               dialer -> acceptor
-    CHALLENGE = 2,  -- name, epoch, nonce_a, mac_a                  acceptor -> dialer
+    HELLO = 1,      -- version, name, epoch, nonce_d [, max_d]     dialer -> acceptor
+    CHALLENGE = 2,  -- name, epoch, nonce_a, mac_a [, max_a]        acceptor -> dialer
     PROOF = 3,      -- mac_d                                        dialer -> acceptor
     WELCOME = 4,    -- (none)                                       acceptor -> dialer
     REFUSE = 5,     -- text                                         either, then close
@@ -24,11 +24,21 @@ function frame.control(kind, ...)
     return spack(">I4", #body) .. body
 end
 
--- The n fields of a control body given without its kind byte; nil, error text when truncated.
+-- The n fields of a control body given without its kind byte (up to 5); nil, error text when
+-- truncated. A field past the n is not read: a later version may add one (HELLO and CHALLENGE
+-- carry the sender's cluster_max_message as a fifth, which frame.extra reads).
 function frame.fields(kind, body, n)
-    local ok, a, b, c, d = pcall(sunpack, ">" .. rep("s2", n), body)
+    local ok, a, b, c, d, e = pcall(sunpack, ">" .. rep("s2", n), body)
     if not ok then return nil, format("control frame %d: truncated", kind) end
-    return a, b, c, d
+    return a, b, c, d, e
+end
+
+-- Field n + 1 of a body with n fields at least, or nil when the sender sent none (an older
+-- version) or it is malformed.
+function frame.extra(body, n)
+    local r = table.pack(pcall(sunpack, ">" .. rep("s2", n + 1), body))
+    if not r[1] then return nil end
+    return r[n + 2]
 end
 
 return frame

@@ -2,7 +2,8 @@
 -- calls before it has proved itself is closed at once (nothing is held for it until the
 -- handshake's deadline); both ends dialing at once while calls arrive leaves a link that dials
 -- again after it drops; a peer that refuses a dial as crossing links and never dials back gets
--- the queued call dialed again; a node reloaded with another address is dialed there.
+-- the queued call dialed again; a node reloaded with another address is dialed there; nodes
+-- with different message limits send each other only what the other takes.
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 local frame = require "skynet.cluster.frame"
@@ -151,4 +152,35 @@ t.run(function()
     t.wait_until(function() return nseen.accepted == 1 and stat(x, "d").up end, 300,
         "the new address dialed")
     t.eq(oseen.accepted, 1, "the old address dialed once")
+
+    -- Nodes with different cluster_max_message: each learns the other's at the handshake, so a
+    -- message over the peer's limit fails at its caller and the link stays up (the peer would
+    -- have closed the link on it, failing every call in flight).
+    local small = skynet.newservice "clusterd"
+    local big = skynet.newservice "clusterd"
+    local smaddr = skynet.call(small, "lua", "OPEN", { name = "small", listen = "127.0.0.1:0",
+        max_message = 1 << 20 })
+    local bgaddr = skynet.call(big, "lua", "OPEN", { name = "big", listen = "127.0.0.1:0",
+        max_message = 16 << 20 })
+    skynet.call(small, "lua", "RELOAD", { big = bgaddr })
+    skynet.call(big, "lua", "RELOAD", { small = smaddr })
+    local to_small = skynet.call(big, "lua", "LINK", "small")
+    t.eq(skynet.call(to_small, "cluster", ".target", "echo", "hi"), "hi", "linked")
+    t.eq(skynet.call(to_small, "lua", "STAT").send_limit, 1 << 20, "big sends at most small's limit")
+    local in_flight
+    skynet.fork(function()
+        in_flight = { pcall(skynet.call, to_small, "cluster", ".target", "sleep", 30) }
+    end)
+    skynet.sleep(5)
+    local ok, err = pcall(skynet.call, to_small, "cluster", ".target", "size",
+        string.rep("m", 2 << 20))
+    t.ok(not ok and tostring(err):find("larger than cluster_max_message", 1, true),
+        "2 MB to a node that takes 1 MB fails at the caller: " .. tostring(err))
+    t.wait_until(function() return in_flight end, 300, "the call in flight")
+    t.ok(in_flight[1], "the call in flight was answered: " .. tostring(in_flight[2]))
+    t.ok(skynet.call(to_small, "lua", "STAT").up, "the link is still up")
+    t.eq(skynet.call(to_small, "cluster", ".target", "size", string.rep("m", 512 << 10)), 512 << 10,
+        "a message under both limits goes through")
+    local to_big = skynet.call(small, "lua", "LINK", "big")
+    t.eq(skynet.call(to_big, "lua", "STAT").send_limit, 1 << 20, "small keeps its own limit")
 end)
