@@ -1,6 +1,7 @@
 -- Discovery: the first sentinel of the list dead at start-up; an unknown master name, a wrong
 -- sentinel password and no reachable sentinel give clear errors while the client keeps trying;
--- replica reads; pub/sub through the sentinels.
+-- replica reads; pub/sub through the sentinels; a db.retry pipeline that timed out on a working
+-- connection.
 local skynet = require "skynet"
 local t = require "tlib"
 local lab = require "sentinel_lab"
@@ -62,5 +63,35 @@ t.run(function()
     db:publish("news", "hello")
     t.eq(w:message(), "hello", "message")
     w:disconnect()
+
+    -- db.retry: a pipeline marked safe that times out on the connection still in use fails as
+    -- any other would (its place stays in the reply order), and the connection keeps answering
+    -- in order. Its WAIT keeps it from being answered within the timeout; the WAIT sent ahead
+    -- of it answers meanwhile, so the connection is not taken for stalled and stays. The GET
+    -- behind it times out too, and its late reply comes with the pipeline's.
+    local quick = lab.client { timeout = 250 }
+    t.eq(quick:mset("pa", "A", "pb", "B"), "OK", "mset")
+    local switches = sentinel.status(quick).stats.switches
+    local res = {}
+    skynet.fork(function()
+        res.ahead = { pcall(quick.pipeline, quick, { { "wait", 10, 100 } }) }
+    end)
+    skynet.fork(function()
+        res.safe = { pcall(quick.retry.pipeline, quick.retry,
+            { { "wait", 10, 400 }, { "get", "pa" } }) }
+    end)
+    skynet.fork(function() res.behind = { pcall(quick.get, quick, "pa") } end)
+    t.wait_until(function() return res.safe end, 300, "the safe pipeline")
+    skynet.sleep(40)  -- its late replies arrive and are dropped
+    t.eq(select(2, pcall(quick.get, quick, "pb")), "B", "the next command gets its own reply")
+    t.eq(quick.retry:pipeline({ { "get", "pa" }, { "get", "pb" } }, {})[2].out, "B",
+        "a later safe pipeline")
+    t.eq(sentinel.status(quick).stats.switches, switches, "on the same connection")
+    t.ok(res.ahead[1], tostring(res.ahead[2]))
+    t.eq(res.safe[1], false, "the safe pipeline timed out")
+    t.eq(res.behind[1], false, "the GET behind it timed out")
+    t.ok(res.safe[2]:find("pipeline: no reply within 250 ms; the command may or may not have "
+        .. "executed", 1, true), res.safe[2])
+    quick:disconnect()
     db:disconnect()
 end, 6000)

@@ -14,6 +14,8 @@
 --   * a request is sent at most once unless it provably did not execute: the reply was a
 --     topology error (READONLY, LOADING, MASTERDOWN, NOREPLICAS, also inside a script error, or
 --     a MULTI/EXEC aborted by one), or the caller marked it safe to retry (r.safe);
+--   * a request table goes to a connection once: what is sent again is a new request with its
+--     commands (a timed-out one stays in its connection's FIFO to take its late replies);
 --   * held requests have not been sent; they leave the hold in issue order when a verified
 --     connection is installed and no failover runs, or fail when hold_timeout passes;
 --   * `cur`, when set, is a ready connection to the address the last state names.
@@ -435,9 +437,15 @@ function router:refused(r, v)
     return any and (all or (r[1] == "MULTI/EXEC" and is_error(v[n])))
 end
 
-local function reset(r)
-    r.done, r.value, r.err, r.got, r.deadline = nil, nil, nil, nil, nil
-    r.args = r.keep
+-- The request to send again in place of r: a new table with r's commands. r itself may still
+-- sit in the FIFO of the connection it went on (a timed-out request keeps its place there, so
+-- that its late replies are dropped); issued again, it would take those replies, and a batch
+-- would never be complete again and swallow every later reply.
+local function again_request(r)
+    return { r[1], r[2], nil, args = r.keep, cmds = r.cmds, wire = r.wire,
+        timeout_cs = r.timeout_cs, refusal = r.refusal, safe = r.safe,
+        hold_deadline = r.hold_deadline, deadline = nil, done = nil, value = nil, via = nil,
+        keep = nil, held = nil }
 end
 
 -- A reply came on r.via: noted there for WAIT's guard (connection.lua's answered).
@@ -447,15 +455,18 @@ local function answered(r)
     return r.value
 end
 
--- Waits for the request; a request refused for the topology, or failed in flight but marked
--- safe, is sent again to the next master within its hold deadline. Yields.
+-- Waits for the request; a request refused for the topology, or marked safe and failed in
+-- flight on a connection the client has left since (it broke, was dropped as stalled, or the
+-- master moved), is sent again, as a new request, to the next master within its hold deadline.
+-- A safe request that timed out on the connection still in use is not: a copy would only queue
+-- behind it on the same server. Yields.
 function router:await(r)
     while true do
         if not r.done then wait(r) end
         local err = r.err
         local again = false
         if err then
-            again = r.safe and r.via and now() < r.hold_deadline and
+            again = r.safe and r.via and r.via ~= self.cur and now() < r.hold_deadline and
                 err:find("may or may not have executed", 1, true)
             if not again then error(err, 0) end
         elseif self:refused(r, r.value) then
@@ -474,7 +485,7 @@ function router:await(r)
             return answered(r)
         end
         self.stats.retried = self.stats.retried + 1
-        reset(r)
+        r = again_request(r)
         self:issue(r)
     end
 end

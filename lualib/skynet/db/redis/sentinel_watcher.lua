@@ -420,14 +420,16 @@ function watcher:register(spec)
     local key = key_of(spec)
     local g = self.groups[key]
     if g and g.stopped then g = nil end
+    -- Counted before anything yields: a client that registers while the first resolution runs
+    -- joins the same group, and each is released once.
     if not g then
         self.last_id = self.last_id + 1
         g = new_group(self.last_id, spec)
         self.groups[key] = g
         self.by_id[g.id] = g
+        g.refs = 1
         g:start()
         g:resolve()
-        g.refs = 1
     else
         g.refs = g.refs + 1
         if not g.resolved then
