@@ -18,8 +18,10 @@
 -- across writes). Blocking
 -- commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP, XREAD/XREADGROUP
 -- with BLOCK) run on a small pool of extra connections of the same client, one command per
--- connection at a time, so they never hold up the shared one. WAIT and WAITAOF go on the shared
--- connection, behind the writes they are about (see wait_call).
+-- connection at a time, so they never hold up the shared one; a pipeline, which would send them
+-- there, refuses them. WAIT and WAITAOF go on the shared connection, behind the writes they are
+-- about (see wait_call). Commands that would break the shared connection's reply order or change
+-- it for every coroutine are refused (see refused).
 --
 -- Every function that talks to the server yields (runs in a coroutine of the service).
 -- Thread: the owning service.
@@ -57,43 +59,41 @@ for _, name in ipairs { "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BZPOPMIN", "B
 end
 blocking.BLMPOP = first_arg
 blocking.BZMPOP = first_arg
+
+-- The words of a command as they are sent: list arguments spliced.
+local function spliced(...)
+    local args = tpack(...)
+    local out, n = {}, 0
+    for i = 1, args.n do
+        local a = args[i]
+        if type(a) == "table" then
+            for j = 1, #a do
+                n = n + 1
+                out[n] = a[j]
+            end
+        else
+            n = n + 1
+            out[n] = a
+        end
+    end
+    out.n = n
+    return out, n
+end
 local function block_option(...)
-    for i = 1, select("#", ...) - 1 do
-        local a = select(i, ...)
+    local w, n = spliced(...)
+    for i = 1, n - 1 do
+        local a = w[i]
         if type(a) == "string" and upper(a) == "BLOCK" then
-            return (tonumber((select(i + 1, ...))) or 0) / 1000
+            return (tonumber(w[i + 1]) or 0) / 1000
         end
     end
 end
 blocking.XREAD = block_option
 blocking.XREADGROUP = block_option
 
-local function acquire(self)
-    local pool = self.pool
-    local c = pool.idle[#pool.idle]
-    if c then
-        pool.idle[#pool.idle] = nil
-        return c
-    end
-    if pool.count < pool.limit then
-        pool.count = pool.count + 1
-        c = connection.new(self.opts)
-        local ok, err = pcall(c.connect, c)
-        if not ok then
-            pool.count = pool.count - 1
-            error(err, 0)
-        end
-        return c
-    end
-    local token = {}
-    pool.waiters[#pool.waiters + 1] = token
-    wait(token)
-    if not token.conn then error(self.conn.addr .. ": the client was closed", 0) end
-    return token.conn
-end
-
 local function release(self, c)
     local pool = self.pool
+    pool.busy[c] = nil
     if self.closed or c.state == "closed" then
         pool.count = pool.count - 1
         c:close()
@@ -108,6 +108,63 @@ local function release(self, c)
     end
 end
 
+-- What a blocking command holds of the pool (lease fields: client; conn, once it has one;
+-- connecting, while conn makes its first connection; token, while it waits for one; req, once
+-- its command was sent), given back when blocking_call's frame ends. Also when its coroutine is
+-- killed while it waits (skynet.killthread closes its to-be-closed variables): otherwise the
+-- connection, or its place in the queue, would be gone for good.
+local lease_meta = { __close = function(l)
+    local self, c = l.client, l.conn
+    local token = l.token
+    if token then
+        local waiters = self.pool.waiters
+        for i = 1, #waiters do
+            if waiters[i] == token then
+                table.remove(waiters, i)
+                break
+            end
+        end
+        c = token.conn  -- handed to it before it could run
+    end
+    if not c then return end
+    -- Its command may still wait on the server: the connection is closed, which ends it there,
+    -- rather than reused behind it.
+    if l.connecting or (l.req and not l.req.done) then c:close() end
+    release(self, c)
+end }
+
+-- A pooled connection for lease l: an idle one, a new one while the pool has room, else the
+-- next one given back. Yields.
+local function acquire(self, l)
+    local pool = self.pool
+    local c = pool.idle[#pool.idle]
+    if c then
+        pool.idle[#pool.idle] = nil
+    elseif pool.count < pool.limit then
+        pool.count = pool.count + 1
+        c = connection.new(self.opts)
+        l.conn, l.connecting = c, true
+        local ok, err = pcall(c.connect, c)
+        l.connecting = false
+        if not ok then
+            l.conn = nil
+            pool.count = pool.count - 1
+            error(err, 0)
+        end
+    else
+        local token = {}
+        l.token = token
+        pool.waiters[#pool.waiters + 1] = token
+        wait(token)
+        l.token = nil
+        c = token.conn
+        if not c then error(self.conn.addr .. ": the client was closed", 0) end
+    end
+    l.conn = c
+    pool.busy[c] = true
+    return c
+end
+
 local function blocking_call(self, name, seconds, ...)
     local router = self.conn
     if router.blocking then
@@ -118,18 +175,17 @@ local function blocking_call(self, name, seconds, ...)
         end
         return router:blocking(name, cs, ...)
     end
-    local c = acquire(self)
+    local lease <close> = setmetatable({ client = self }, lease_meta)
+    local c = acquire(self, lease)
+    if self.closed then error(format("%s: %s: the client was closed", c.addr, name), 0) end
     -- The command's own wait plus the usual timeout as a grace period; none when it may wait
     -- forever.
     local cs = false
     if seconds > 0 and c.timeout_cs then cs = math.ceil(seconds * 100) + c.timeout_cs end
     local r = request.new(name, tpack(name, ...), cs)
-    local ok, v = pcall(function()
-        c:issue(r)
-        return c:await(r)
-    end)
-    release(self, c)
-    if not ok then error(v, 0) end
+    c:issue(r)
+    lease.req = r
+    local v = c:await(r)
     if is_error(v) then error(format("%s: %s: %s", c.addr, name, v.err), 0) end
     return v
 end
@@ -174,7 +230,29 @@ end
 ----------------------------------------------------------------------------------------------
 -- Commands by name
 
--- Commands that would break the shared connection's reply order, with the way to do it instead.
+-- The words after a command list's name, list arguments spliced.
+local function args_of(cmd)
+    return spliced(tunpack(cmd, 2, cmd.n or #cmd))
+end
+
+-- CLIENT REPLY OFF and SKIP take replies away: the replies after them would go to the wrong
+-- callers. Other CLIENT subcommands go.
+local function client_reply(cmd)
+    local sub = args_of(cmd)[1]
+    if type(sub) == "string" and upper(sub) == "REPLY" then
+        return "REPLY OFF and SKIP take replies away, which would give the replies after them "
+            .. "to the wrong callers on the connection every coroutine of the service shares: "
+            .. "leave the replies you do not need unread"
+    end
+end
+
+local per_name = "use redis.watch{...} for pub/sub: %s answers once per %s, which would give "
+    .. "the replies after it to the wrong callers"
+
+-- Commands that would break the shared connection's reply order, or change its state for every
+-- coroutine with a reconnect undoing it silently, with the way to do it instead. A function
+-- answers for a command refused only with some arguments: why, or nil (see connection.lua's
+-- lenient).
 local refused = {
     MULTI = "use db:transaction(function(tx) ... end): MULTI on a shared connection would take in "
         .. "other coroutines' commands",
@@ -183,8 +261,45 @@ local refused = {
     SUBSCRIBE = "use redis.watch{...} for pub/sub",
     PSUBSCRIBE = "use redis.watch{...} for pub/sub",
     SSUBSCRIBE = "use redis.watch{...} for pub/sub",
+    UNSUBSCRIBE = format(per_name, "UNSUBSCRIBE", "channel"),
+    PUNSUBSCRIBE = format(per_name, "PUNSUBSCRIBE", "pattern"),
+    SUNSUBSCRIBE = format(per_name, "SUNSUBSCRIBE", "channel"),
     MONITOR = "MONITOR turns the connection into a stream; it is not supported",
+    CLIENT = client_reply,
+    SELECT = "use the db option of redis.connect: SELECT on the connection every coroutine of the "
+        .. "service shares would move all their commands, and a reconnect would move them back",
+    RESET = "use the options of redis.connect (db, username, auth): RESET would take the "
+        .. "connection every coroutine of the service shares back to database 0 and the default "
+        .. "user, and the client would not know",
 }
+
+-- What a pipeline may not carry besides `refused`: commands that can block the connection every
+-- coroutine shares until their timeout (Redis blocks there, unlike inside MULTI, so a
+-- transaction may carry them). WAIT and WAITAOF bind a wait to the writes before them, so they
+-- go with a timeout that ends.
+local function blocks_alone(name)
+    return format("%s blocks the connection every coroutine of the service shares: send it "
+        .. "alone (db:%s(...) runs it on a connection of the blocking pool)", name, lower(name))
+end
+local in_pipeline = {}
+for name in pairs(blocking) do in_pipeline[name] = blocks_alone(name) end
+for _, name in ipairs { "XREAD", "XREADGROUP" } do
+    local why = blocks_alone(name .. " with BLOCK")
+    in_pipeline[name] = function(cmd)
+        if block_option(tunpack(cmd, 2, cmd.n or #cmd)) then return why end
+    end
+end
+local function wait_forever(cmd)
+    local w = args_of(cmd)
+    local ms = math.tointeger(tonumber(w[w.n]))
+    if not ms or ms <= 0 then
+        return format("the timeout (last argument, ms) must be a positive integer, got %s: the "
+            .. "command holds the connection every coroutine of the service shares, so it cannot "
+            .. "wait forever", tostring(w[w.n]))
+    end
+end
+in_pipeline.WAIT = wait_forever
+in_pipeline.WAITAOF = wait_forever
 
 -- Command name as written by the caller -> function(self, ...), made on first use.
 local methods = {}
@@ -196,7 +311,13 @@ local function method(key)
     local name = upper(key)
     local why = refused[name]
     local blocks = blocking[name]
-    if why then
+    if type(why) == "function" then
+        f = function(self, ...)
+            local because = why(tpack(name, ...))
+            if because then error(format("%s: %s: %s", self.conn.addr, name, because), 2) end
+            return self.conn:call(name, name, ...)
+        end
+    elseif why then
         f = function(self)
             error(format("%s: %s: %s", self.conn.addr, name, why), 2)
         end
@@ -263,10 +384,12 @@ local upper_name = setmetatable({}, { __index = function(t, k)
 end })
 
 -- A command name as written by the caller -> false when a pipeline may carry it, else the
--- reason it is refused (refused's text); nil for a name that is not a string. Memoized.
+-- reason it is refused (refused's or in_pipeline's text, or their function of the command);
+-- nil for a name that is not a string. Memoized.
 local pipeline_refusal = setmetatable({}, { __index = function(t, k)
     if type(k) ~= "string" then return nil end
-    local v = refused[upper_name[k]] or false
+    local name = upper_name[k]
+    local v = refused[name] or in_pipeline[name] or false
     t[k] = v
     return v
 end })
@@ -358,14 +481,14 @@ local function builder_refused(p, n, name, why)
 end
 
 -- The method of command `key`, shared by every builder. What a pipeline may not carry is
--- known from the name alone, so a refused name gets a method that only raises.
+-- mostly known from the name alone, so a refused name gets a method that only raises; a name
+-- refused only with some arguments (XREAD with BLOCK) gets one that checks them first.
 local function builder_method(key)
     local why = pipeline_refusal[key]
-    if why ~= false then
+    if why ~= false and type(why) ~= "function" then
         return function(p) builder_refused(p, p[2] + 1, key, why) end
     end
-    -- In C when every word is a string or a number (codec.builder_method), else this.
-    return builder_fast(key, function(p, ...)
+    local function add(p, ...)
         local buf, n = p[1], p[2] + 1
         if not buf then
             -- A Redis Cluster client: the router splits lists by slot.
@@ -385,7 +508,17 @@ local function builder_method(key)
         end
         p[2] = n
         return p
-    end)
+    end
+    if why then
+        -- Refused with some arguments only: checked in Lua first.
+        return function(p, ...)
+            local because = why(tpack(key, ...))
+            if because then builder_refused(p, p[2] + 1, key, because) end
+            return add(p, ...)
+        end
+    end
+    -- In C when every word is a string or a number (codec.builder_method), else add.
+    return builder_fast(key, add)
 end
 
 setmetatable(builder, { __index = function(t, key)
@@ -489,7 +622,9 @@ tx_meta.__index = function(tx, key)
     local name = upper(key)
     local f = function(self, ...)
         local cmd = tpack(name, ...)
-        local why = refused[name] or bad_args(cmd)
+        local why = refused[name]
+        if type(why) == "function" then why = why(cmd) end
+        why = why or bad_args(cmd)
         if why then
             local what = describe(#self + 1, cmd)
             error(format("%s: MULTI/EXEC %s: %s", rawget(self, "addr"), what, why), 2)
@@ -595,7 +730,7 @@ local function new_client(c, opts)
         conn = c,
         opts = opts,
         raw = reply_mode(opts),
-        pool = { idle = {}, count = 0, limit = opts.blocking_pool or 4, waiters = {} },
+        pool = { idle = {}, busy = {}, count = 0, limit = opts.blocking_pool or 4, waiters = {} },
         closed = false,  -- every field must exist: a missing key reads as a command
     }, client_meta)
 end
@@ -624,14 +759,15 @@ function redis.cluster(opts)
     return require("skynet.db.redis.cluster").connect(opts, new_client)
 end
 
--- Closes the client: commands waiting or in flight fail with "the client was closed". Does not
--- yield.
+-- Closes the client: commands waiting or in flight fail with "the client was closed", blocking
+-- ones too (their connections are closed, which ends them on the server). Does not yield.
 function client:disconnect()
     self.closed = true
     self.conn:close()
     local pool = self.pool
     for i = 1, #pool.idle do pool.idle[i]:close() end
     pool.idle = {}
+    for c in pairs(pool.busy) do c:close() end
     -- Coroutines waiting for a pooled connection wake without one and raise.
     local waiters = pool.waiters
     pool.waiters = {}

@@ -135,6 +135,12 @@ t.run(function()
         { { "set", "refused:1", "x" }, { "multi" } })
     t.raises({ "pipeline #2: a command is a table {name, args...}" }, db.pipeline, db,
         { { "set", "refused:1", "x" }, 7 })
+    -- A command that would block a node's connection every coroutine shares: always, or with
+    -- some arguments.
+    t.raises({ "pipeline #2 BLPOP: BLPOP blocks the connection" }, db.pipeline, db,
+        { { "set", "refused:1", "x" }, { "blpop", "refused:1", 1 } })
+    t.raises({ "pipeline #2 XREAD: XREAD with BLOCK blocks" }, db.pipeline, db,
+        { { "set", "refused:1", "x" }, { "xread", "BLOCK", 10, "STREAMS", "refused:1", "$" } })
     t.eq(db:exists("refused:1"), false, "nothing of the refused pipelines was sent")
     -- Checked whole before any node's part is sent: a bad argument after commands for every
     -- node, and a bad argument reported before a CROSSSLOT that comes earlier.

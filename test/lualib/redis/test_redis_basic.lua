@@ -1,5 +1,6 @@
 -- skynet.db.redis against a real redis-server: reply mapping, binary safety, a 64 MB value,
--- server errors, pipelines, transactions, scripts, blocking commands, argument errors.
+-- server errors, pipelines, transactions, scripts, blocking commands, argument errors, the
+-- commands refused on the shared connection.
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 local t = require "tlib"
@@ -112,7 +113,36 @@ t.run(function()
         { { false, "q" }, { "set", "q", "b" } })
     t.raises({ where .. ": pipeline #1: a command is a table {name, args...}" }, db.pipeline, db,
         { "set", "q", "b" })
+    -- Also those that take replies away or add some (CLIENT REPLY, UNSUBSCRIBE: one per
+    -- channel), change the connection for every coroutine (SELECT), or block it (a lone
+    -- blocking command runs on the pool; WAIT goes with a timeout that ends). Some only with
+    -- some arguments, also spliced from a list.
+    t.raises({ where .. ": pipeline #2 UNSUBSCRIBE: use redis.watch",
+        "answers once per channel" }, db.pipeline, db,
+        { { "set", "q", "b" }, { "unsubscribe", "c1", "c2" } })
+    t.raises({ where .. ": pipeline #2 CLIENT: REPLY OFF and SKIP take replies away" },
+        db.pipeline, db,
+        { { "set", "q", "b" }, { "client", "reply", "skip" }, { "set", "q", "c" } })
+    t.raises({ where .. ": pipeline #1 SELECT: use the db option of redis.connect" }, db.pipeline,
+        db, { { "select", 2 }, { "set", "q", "b" } })
+    t.raises({ where .. ": pipeline #2 BLPOP: BLPOP blocks the connection every coroutine",
+        "db:blpop(...) runs it on a connection of the blocking pool" }, db.pipeline, db,
+        { { "set", "q", "b" }, { "blpop", "queue", 0 } })
+    t.raises({ where .. ": pipeline #2 XREAD: XREAD with BLOCK blocks" }, db.pipeline, db,
+        { { "set", "q", "b" }, { "xread", "BLOCK", 0, "STREAMS", "s", "$" } })
+    t.raises({ where .. ": pipeline #1 XREADGROUP: XREADGROUP with BLOCK blocks" }, db.pipeline,
+        db, { { "xreadgroup", { "GROUP", "g", "c", "block", 10 }, "STREAMS", "s", ">" } })
+    t.raises({ where .. ": pipeline #2 WAIT: the timeout (last argument, ms) must be a positive" },
+        db.pipeline, db, { { "set", "q", "b" }, { "wait", 1, 0 } })
+    t.raises({ where .. ": pipeline #1 GET: argument #1 is a boolean" }, db.pipeline, db,
+        { { "get", false }, { "xread", "BLOCK", 0, "STREAMS", "s", "$" } })
+    t.raises({ where .. ": pipeline #2 GET: argument #1 is a boolean" }, db.pipeline, db,
+        { { "client", "getname" }, { "get", false } })
     t.eq(db:get("q"), "a", "the refused pipelines sent nothing")
+    local allowed = db:pipeline { { "client", "getname" }, { "xread", "COUNT", 1, "STREAMS",
+        "nostream", "0" }, { "wait", 0, 10 }, { "get", "q" } }
+    t.ok(allowed.n == 4 and allowed[1] == "basic" and allowed[2] == nil and allowed[3] == 0 and
+        allowed[4] == "a", "CLIENT GETNAME, XREAD without BLOCK and a WAIT that ends go")
     t.eq(#db:pipeline({}), 0, "empty pipeline")
     -- A rejected pipeline behind a command already encoded in the same tick takes only its own
     -- bytes back out of the buffer: the other command is sent and answered.
@@ -162,6 +192,29 @@ t.run(function()
     t.ok(txr[1].ok and not txr[2].ok and txr[3].out == "a", "runtime error inside EXEC reported per command")
     t.raises({ where .. ": MULTI: use db:transaction" }, db.multi, db)
     t.raises({ "use redis.watch" }, db.subscribe, db, "ch")
+    -- Commands that would shift the reply order (UNSUBSCRIBE answers once per channel, CLIENT
+    -- REPLY takes replies away) or change the connection of every coroutine until a reconnect
+    -- undoes it (SELECT, RESET) raise, naming what to use, and send nothing.
+    t.raises({ where .. ": UNSUBSCRIBE: use redis.watch", "once per channel" }, db.unsubscribe,
+        db, "c1", "c2")
+    t.raises({ where .. ": PUNSUBSCRIBE: use redis.watch", "once per pattern" },
+        db.punsubscribe, db)
+    t.raises({ where .. ": SUNSUBSCRIBE: use redis.watch" }, db.sunsubscribe, db, "c1")
+    t.raises({ where .. ": CLIENT: REPLY OFF and SKIP take replies away" }, db.client, db,
+        "reply", "skip")
+    t.raises({ where .. ": CLIENT: REPLY OFF and SKIP" }, db.command, db, "CLIENT",
+        { "Reply", "OFF" })
+    t.raises({ where .. ": SELECT: use the db option of redis.connect" }, db.select, db, 2)
+    t.raises({ where .. ": RESET: use the options of redis.connect" }, db.reset, db)
+    t.eq(db:client("GETNAME"), "basic", "other CLIENT subcommands go")
+    t.eq(db:get("tx3"), "a", "still database 1, every reply to its caller")
+    t.raises({ where .. ": MULTI/EXEC #2 CLIENT: REPLY OFF and SKIP" }, db.transaction, db,
+        function(tx) tx:get("tx3"); tx:client("reply", "off") end)
+    t.raises({ where .. ": MULTI/EXEC #1 SELECT: use the db option" }, db.transaction, db,
+        function(tx) tx:select(2) end)
+    -- Redis does not block inside MULTI: a transaction may carry a blocking command.
+    local popped_tx = db:transaction(function(tx) tx:rpush("txq", "j"); tx:blpop("txq", 0) end)
+    t.eq(popped_tx[2][2], "j", "BLPOP inside a transaction")
 
     -- Scripts: EVAL, EVALSHA, and the loader that falls back on NOSCRIPT.
     t.eq(db:eval("return ARGV[1] .. KEYS[1]", 1, "k", "a"), "ak", "eval")
@@ -192,7 +245,11 @@ t.run(function()
     t.eq(x, nil, "XREAD without BLOCK on the shared connection")
 
     -- A pool of one: the second blocking command waits for the connection; closing the client
-    -- wakes it with an error, while the first still gets its reply.
+    -- wakes it with an error, and fails the one in flight, whose connection is closed, which
+    -- ends it on the server too.
+    local function blocked()
+        return tonumber(db:info("clients"):match("blocked_clients:(%d+)"))
+    end
     local one = redis.connect { port = port, db = 1, blocking_pool = 1 }
     local outcome = {}
     for i = 1, 2 do
@@ -204,13 +261,36 @@ t.run(function()
     skynet.yield()  -- both forks have run up to their first wait
     t.eq(one.pool.count, 1, "one pooled connection")
     t.eq(#one.pool.waiters, 1, "the second BRPOP waits for it")
+    t.wait_until(function() return blocked() == 1 end, 300, "the first BRPOP on the server")
     one:disconnect()
-    t.wait_until(function() return outcome[2] end, 300, "waiter woken")
+    t.wait_until(function() return outcome[1] and outcome[2] end, 300, "both BRPOPs")
     t.ok(outcome[2]:find(where .. ": the client was closed", 1, true), outcome[2])
-    db:rpush("q1", "v")
-    t.wait_until(function() return outcome[1] end, 300, "first BRPOP")
-    t.eq(outcome[1], "v", "the BRPOP in flight got its reply")
-    t.eq(one.pool.count, 0, "its connection closed once released")
+    t.ok(outcome[1]:find(where .. ": BRPOP: the client was closed; the command may or may not "
+        .. "have executed", 1, true), outcome[1])
+    t.eq(one.pool.count, 0, "its connection closed")
+    t.wait_until(function() return blocked() == 0 end, 300, "nothing blocked on the server")
+
+    -- A coroutine killed while its blocking command waits, or while it waits for a pooled
+    -- connection, gives back what it held: the connection is closed (the server drops the
+    -- command), and the next blocking command gets one.
+    local pool1 = redis.connect { port = port, db = 1, blocking_pool = 1 }
+    local victims = {}
+    for i = 1, 2 do
+        skynet.fork(function()
+            victims[i] = coroutine.running()
+            pool1:brpop("q1", 0)
+        end)
+    end
+    skynet.yield()
+    t.wait_until(function() return blocked() == 1 end, 300, "the BRPOP on the server")
+    t.eq(skynet.killthread(victims[2]), victims[2], "killed while queued")
+    t.eq(#pool1.pool.waiters, 0, "its place in the queue is gone")
+    t.eq(skynet.killthread(victims[1]), victims[1], "killed while its BRPOP waits")
+    t.eq(pool1.pool.count, 0, "its connection closed")
+    t.wait_until(function() return blocked() == 0 end, 300, "its BRPOP ended on the server")
+    t.eq(pool1:brpop("q1", 0.05), nil, "the next blocking command has a connection")
+    t.eq(pool1.pool.count, 1, "a new one")
+    pool1:disconnect()
 
     -- A wrong password and a SELECT out of range fail the connect with the server's words.
     db:config("SET", "requirepass", "s3cret")

@@ -60,6 +60,15 @@ t.run(function()
     p:set("r", 1)
     t.raises({ where .. ": pipeline #2 SUBSCRIBE: use redis.watch" }, p.subscribe, p, "ch")
     t.raises({ where .. ": pipeline #2 MULTI: use db:transaction" }, p.multi, p)
+    t.raises({ where .. ": pipeline #2 UNSUBSCRIBE: use redis.watch" }, p.unsubscribe, p, "ch")
+    t.raises({ where .. ": pipeline #2 CLIENT: REPLY OFF and SKIP" }, p.client, p, "REPLY",
+        "SKIP")
+    t.raises({ where .. ": pipeline #2 SELECT: use the db option" }, p.select, p, 1)
+    t.raises({ where .. ": pipeline #2 BRPOP: BRPOP blocks the connection" }, p.brpop, p, "q", 1)
+    t.raises({ where .. ": pipeline #2 XREAD: XREAD with BLOCK blocks" }, p.xread, p, "block",
+        0, "STREAMS", "s", "$")
+    t.raises({ where .. ": pipeline #2 WAIT: the timeout" }, p.wait, p, 1, 0)
+    t.raises({ where .. ": pipeline #2 CLIENT: REPLY" }, p.command, p, "client", { "reply", "on" })
     t.raises({ where .. ": pipeline #2 SET: " }, p.set, p, "k", true)
     t.raises({ where .. ": pipeline #2 SET: " }, p.set, p, "k", { {} })
     t.raises({ where .. ": pipeline: p:execute() sends a pipeline" }, p.exec, p)
@@ -68,6 +77,8 @@ t.run(function()
     for _, case in ipairs {
         { "a word that cannot be encoded", function() p:set("k", true) end },
         { "a refused command", function() p:subscribe("ch") end },
+        { "a command refused by its arguments",
+            function() p:xread("BLOCK", 0, "STREAMS", "s", "$") end },
         { "p:command", function() p:command("set", "k", { {} }) end },
     } do
         local line = debug.getinfo(case[2], "S").linedefined
@@ -77,6 +88,10 @@ t.run(function()
     end
     t.eq(p:count(), 1, "the refused commands were not added")
     t.eq(p:execute(), "OK", "the builder still sends what it holds")
+    local ok = p:client("GETNAME"):xread("COUNT", 1, "STREAMS", "nostream", "0"):wait(0, 10)
+        :get("r"):execute({})
+    t.ok(#ok == 4 and ok[2].ok and ok[2].out == nil and ok[3].out == 0 and ok[4].out == "1",
+        "CLIENT GETNAME, XREAD without BLOCK and a WAIT that ends go")
 
     -- Used again and again, with pipelines of different sizes: each answers its own commands.
     for round = 1, 50 do

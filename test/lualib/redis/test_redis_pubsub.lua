@@ -1,5 +1,6 @@
 -- redis.watch: subscribe / psubscribe / unsubscribe, messages in publish order, and
--- subscriptions restored (with AUTH and SELECT) after the server restarts. Run under redis_lab.
+-- subscriptions restored (with AUTH and SELECT) after the server restarts, also those asked for
+-- by several coroutines while the watcher reconnects. Run under redis_lab.
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 local t = require "tlib"
@@ -63,6 +64,26 @@ t.run(function()
     local clients = db:client("LIST")
     t.ok(clients:find("db=2 [^\n]*psub=1 [^\n]*user=tester"),
         "the watcher's connection logged in and selected db 2 again: " .. clients)
+
+    -- Two coroutines subscribe to one channel while the watcher reconnects: the one SUBSCRIBE
+    -- sent after the handshake confirms both.
+    local w2 = redis.watch { port = port, name = "twice", backoff_min = 200, backoff_max = 300,
+        timeout = 1000 }
+    w2:subscribe("warm")
+    local id = db:client("LIST"):match("id=(%d+) [^\n]*name=twice ")
+    db:client("KILL", "ID", id)
+    t.wait_until(function() return w2.conn.state ~= "ready" end, 300, "the watcher's drop noticed")
+    local subscribed = {}
+    for i = 1, 2 do
+        skynet.fork(function() subscribed[i] = { pcall(w2.subscribe, w2, "twice") } end)
+    end
+    t.wait_until(function() return subscribed[1] and subscribed[2] end, 300, "both subscribers")
+    for i = 1, 2 do
+        t.ok(subscribed[i][1], "subscriber " .. i .. ": " .. tostring(subscribed[i][2]))
+    end
+    db:publish("twice", "once")
+    t.eq(w2:message(), "once", "the channel's message")
+    w2:disconnect()
 
     w:disconnect()
     t.raises({ "the watcher was closed" }, w.message, w)

@@ -1,7 +1,8 @@
 -- The server killed, stopped and restarted under a client: in-flight commands fail saying they
 -- may or may not have executed, commands issued while disconnected wait (bounded, with a
 -- deadline), AUTH and SELECT are sent again on reconnect, a timed-out reply never reaches the
--- next caller. Run under redis_lab (SKYHIVE_TEST_LAB_PORT controls the server).
+-- next caller, a command issued as the client closes still goes out. Run under redis_lab
+-- (SKYHIVE_TEST_LAB_PORT controls the server).
 local skynet = require "skynet"
 local redis = require "skynet.db.redis"
 local t = require "tlib"
@@ -53,8 +54,7 @@ t.run(function()
     t.eq(waited[2], nil, "no data survives the kill (save is off)")
     t.eq(db:acl("WHOAMI"), "tester", "AUTH was sent again")
     t.eq(db:set("again", "x"), "OK", "set after the restart")
-    local admin2 = redis.connect { port = port }
-    t.eq(admin2:select(5), "OK", "select 5")
+    local admin2 = redis.connect { port = port, db = 5 }
     t.eq(admin2:get("again"), "x", "SELECT was sent again: the key is in db 5")
 
     -- 3. Down for longer than the timeout: the waiting command fails, and never went out. The
@@ -68,6 +68,8 @@ t.run(function()
     t.raises({ where .. ": pipeline #2 MULTI: use db:transaction" }, quick.pipeline, quick,
         { { "get", "k" }, { "multi" } })
     t.raises({ where .. ": pipeline #1: a command is a table" }, quick.pipeline, quick, { "get" })
+    t.raises({ where .. ": pipeline #2 XREAD: XREAD with BLOCK blocks" }, quick.pipeline, quick,
+        { { "get", "k" }, { "xread", "BLOCK", 0, "STREAMS", "s", "$" } })
     t.raises({ where .. ": pipeline #1 GET: argument #1 is a boolean" }, quick.pipeline, quick,
         { { "get", true } })
     t.ok(skynet.now() - t0 < 50, "refused without waiting for the server")
@@ -94,7 +96,20 @@ t.run(function()
     t.eq(quick:get("b"), "B", "the late reply to GET a was not given to GET b")
     t.eq(quick:get("a"), "A", "and the stream is in step")
 
-    -- 5. A closed client fails every later call.
+    -- 5. A command issued in the tick its client is closed in still goes out before the FIN;
+    -- its caller hears that the client was closed. A closed client fails every later call.
+    local closing = redis.connect { port = port }
+    local set_at_close
+    skynet.fork(function() set_at_close = { pcall(closing.set, closing, "set_at_close", "x") } end)
+    skynet.fork(function() closing:disconnect() end)
+    t.wait_until(function() return set_at_close end, 300, "the SET's caller")
+    t.eq(set_at_close[1], false, "the SET raised")
+    t.ok(set_at_close[2]:find(where .. ": SET: the client was closed; the command may or may not "
+        .. "have executed", 1, true), set_at_close[2])
+    local other = redis.connect { port = port }
+    t.wait_until(function() return other:get("set_at_close") == "x" end, 300,
+        "the SET reached the server")
+    other:disconnect()
     admin2:disconnect()
     quick:disconnect()
     db:disconnect()

@@ -284,8 +284,14 @@ end
 -- Writes what the buffer holds (only while a socket is there: else it is dropped, and the
 -- requests it carried fail with the connection). The requests of the write get its time.
 local function write(self, buf)
+    if not self.sock then
+        -- Not taken: taken bytes are freed only by the send they are handed to.
+        buf:reset()
+        self.untracked = 0
+        return
+    end
     local ptr, sz, count = buf_take(buf)
-    if ptr and self.sock then
+    if ptr then
         send(self.sock, ptr, sz)
         local batch = self.wbatch
         batch[1] = hpc()
@@ -376,13 +382,53 @@ function M.describe(cmds, i)
     return format("#%d %s", i, string.upper(name))
 end
 
+-- A refusal table (r.refusal) answers a command's name with false when the command is accepted,
+-- why not when it is refused, nil for a name that is not one, or a function(cmd) -> why or nil
+-- for a name refused only with some arguments (XREAD with BLOCK in a pipeline). The checks in C
+-- stop at such a name as at a refused one; the batch's commands of those names are then checked
+-- here (refused_by_args) and the batch checked or encoded again with the refusal's lenient twin,
+-- which accepts those names. Only batches that carry such a name take that path.
+local lenient_of = setmetatable({}, weak_keys)
+
+local function lenient(refusal)
+    local t = lenient_of[refusal]
+    if not t then
+        t = setmetatable({}, { __index = function(_, k)
+            local why = refusal[k]
+            if type(why) == "function" then return false end
+            return why
+        end })
+        lenient_of[refusal] = t
+    end
+    return t
+end
+
+-- The first command of cmds that a function answer of `refusal` refuses: its index and why.
+local function refused_by_args(cmds, refusal)
+    for i = 1, #cmds do
+        local c = cmds[i]
+        if type(c) == "table" then
+            local check = refusal[c[1]]
+            if type(check) == "function" then
+                local why = check(c)
+                if why then return i, why end
+            end
+        end
+    end
+end
+
 -- The first bad command of a batch: its index and the cause, or nil. A command must be a table;
--- given `refusal` (r.refusal: name -> false when accepted, else why not; nil for a name that is
--- not one), its name must be accepted; its arguments must be encodable. format_batch's checks
--- (check_batch, in C), for requests that wait before they are encoded; the cause's text is
--- found in Lua once one fails.
+-- given `refusal` (see lenient), it must be accepted; its arguments must be encodable.
+-- format_batch's checks (check_batch, in C), for requests that wait before they are encoded;
+-- the cause's text is found in Lua once one fails.
 local function bad_batch(cmds, refusal)
     local i, why = check_batch(cmds, refusal)
+    if i and type(why) == "function" then
+        local j, because = refused_by_args(cmds, refusal)
+        refusal = lenient(refusal)
+        i = check_batch(cmds, refusal)
+        if j and not (i and i < j) then return j, because end
+    end
     if not i then return nil end
     local c = cmds[i]
     if type(c) ~= "table" then return i, NOT_A_COMMAND end
@@ -416,6 +462,7 @@ function M.check_names(addr, r)
     for i = 1, #cmds do
         local c = cmds[i]
         local why = type(c) ~= "table" and NOT_A_COMMAND or refusal[c[1]]
+        if type(why) == "function" then why = why(c) or false end
         if why ~= false then
             error(format("%s: %s %s: %s", addr, r[1], M.describe(cmds, i), why or NOT_A_COMMAND),
                 0)
@@ -443,6 +490,10 @@ local function send_request(self, r)
         -- with its reason; other causes are found again here, off the fast path.
         local refusal = r.refusal
         local bad, why = buf:format_batch(cmds, refusal)
+        if bad and type(why) == "function" then
+            bad, why = bad_batch(cmds, refusal)
+            if not bad then bad = buf:format_batch(cmds, lenient(refusal)) end
+        end
         if bad then
             if not why then
                 local _

@@ -165,10 +165,11 @@ function M.close(c)
     if c.state == "closed" then return end
     c.state = "closed"
     local sock = c.sock
-    c.sock = nil
     if sock then
-        -- What was issued this tick still goes out before the FIN.
+        -- What was issued this tick still goes out before the FIN: the flush writes only while
+        -- c.sock is set, so the socket is forgotten after it.
         c:flush()
+        c.sock = nil
         transport.close(sock)
     end
     c:forget_outstanding()

@@ -33,6 +33,10 @@ local function restore(self)
     if #list > 0 then c:send_only("PSUBSCRIBE", list) end
     -- One SSUBSCRIBE per shard channel: in a cluster, channels of one command must share a slot.
     for ch in pairs(self.shard) do c:send_only("SSUBSCRIBE", ch) end
+    -- Each name went once: its next confirmation answers every coroutine waiting for it so far,
+    -- whose own SUBSCRIBE was never sent (they came while reconnecting) or went on the
+    -- connection that dropped.
+    for key, waiting in pairs(self.confirms) do self.restored[key] = #waiting end
 end
 
 local function deliver(self, msg, channel, pattern)
@@ -51,11 +55,16 @@ local function confirm(self, kind, name)
     local key = kind .. "\0" .. name
     local list = self.confirms[key]
     if not list then return end
-    -- One confirmation per SUBSCRIBE of this name: it answers the oldest waiter.
-    local token = table.remove(list, 1)
+    -- One confirmation per SUBSCRIBE of this name: it answers the oldest waiter, or those the
+    -- restore's one SUBSCRIBE stood for.
+    local n = self.restored[key] or 1
+    self.restored[key] = nil
+    for _ = 1, math.min(n, #list) do
+        local token = table.remove(list, 1)
+        token.left = token.left - 1
+        if token.left == 0 then wakeup(token) end
+    end
     if #list == 0 then self.confirms[key] = nil end
-    token.left = token.left - 1
-    if token.left == 0 then wakeup(token) end
 end
 
 -- Takes the coroutines waiting for the confirmation of (kind, name) away from this watcher, for
@@ -64,6 +73,7 @@ function M.handover(self, kind, name)
     local key = kind .. "\0" .. name
     local list = self.confirms[key] or {}
     self.confirms[key] = nil
+    self.restored[key] = nil
     return list
 end
 
@@ -110,6 +120,7 @@ function M.new(opts)
         msgs = {}, mhead = 1, mtail = 0,
         readers = {},   -- tokens of coroutines waiting in message()
         confirms = {},  -- "kind\0name" -> tokens waiting for that confirmation
+        restored = {},  -- "kind\0name" -> how many of them its next confirmation answers
     }, watch)
     c.on_push = function(_, v) return on_push(self, v) end
     c.on_ready = function() return restore(self) end
