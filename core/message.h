@@ -98,6 +98,13 @@ class MessageSink {
   public:
     virtual ~MessageSink() = default;
     virtual bool deliver(Handle dest, Message msg) = 0;
+    // Whether `dest` is a live service, one deliver() could still reach. For a producer that must
+    // find out about an owner it has nothing to deliver to (the socket thread, for paused
+    // sockets). Default: true, for a sink that cannot tell.
+    virtual bool alive(Handle dest) const {
+        (void)dest;
+        return true;
+    }
     // Between hold_wakes() and release_wakes(), this thread's deliveries wake no worker;
     // release_wakes() then wakes one if any of them needed it. A producer that delivers bursts
     // (the socket thread's epoll round) pays for one wake-up per burst instead of one per

@@ -52,13 +52,18 @@ void Monitor::check() {
     const uint64_t now = cycle_now();
     for (int i = 0; i < scheduler_.watched(); ++i) {
         const WorkerState& st = scheduler_.state(i);
-        uint32_t version = st.version.load(std::memory_order_acquire);
-        uint32_t dest = st.dest.load(std::memory_order_relaxed);
+        // The message and its service in one word; its start, stored before the word, is read
+        // after it, so it is this message's start or a later one's, never an earlier one's
+        // (WorkerState): a service is never blamed for the time its worker was idle before it.
+        const uint64_t current = st.current.load(std::memory_order_acquire);
+        const uint32_t version = WorkerState::version_of(current);
+        const uint32_t dest = WorkerState::dest_of(current);
+        if (dest == 0 || version == reported_version_[size_t(i)]) continue;
         uint64_t started = st.started.load(std::memory_order_relaxed);
         uint32_t source = st.source.load(std::memory_order_relaxed);
-        if (dest == 0 || version == reported_version_[size_t(i)]) continue;
-        // Re-read the version: the fields above belong to one message only if it did not move.
-        if (st.version.load(std::memory_order_acquire) != version) continue;
+        // Re-read the word: the source belongs to this message only if it did not move.
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (st.current.load(std::memory_order_relaxed) != current) continue;
         uint64_t elapsed_ms = now > started ? cycles_to_ns(now - started) / 1'000'000 : 0;
         if (elapsed_ms < threshold_ms_) continue;
         reported_version_[size_t(i)] = version;

@@ -172,8 +172,10 @@ Result<Handle> Node::launch(std::string_view module, std::string_view args) {
     s->args_ = std::string(args);
     s->session_ = 0;
     s->initialised_ = false;
+    // A reused shell starts counting from zero (every ServiceStats field).
     s->stats_.messages.store(0, std::memory_order_relaxed);
     s->stats_.cpu_cycles.store(0, std::memory_order_relaxed);
+    s->stats_.inline_messages.store(0, std::memory_order_relaxed);
     Handle h = registry_.insert(s);
     if (!h) {
         s->module_.reset();

@@ -98,6 +98,8 @@ class Node final : public MessageSink {
     // packet (a gate delivering from its own inline handler), for an idle service whose module
     // opts in (Module::inline_socket_events) runs on the calling thread.
     bool deliver(Handle dest, Message msg) override;
+    // MessageSink: true while h is registered (until its retirement unregisters it).
+    bool alive(Handle h) const override { return find_live(h) != nullptr; }
     void hold_wakes() override;
     void release_wakes() override;
 

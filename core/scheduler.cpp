@@ -166,7 +166,8 @@ bool Scheduler::run_on_guest(Mailbox* mb) {
     // Inside a handler, the service runs right after it; outside one (the socket thread routing
     // an answer from deep inside its read), once the thread releases its wake-ups at the end of
     // its round (see the class comment). Only one waits so.
-    const bool in_handler = g.state->dest.load(std::memory_order_relaxed) != 0;
+    const bool in_handler =
+        WorkerState::dest_of(g.state->current.load(std::memory_order_relaxed)) != 0;
     if (g.slots_len == kGuestSlots || (!in_handler && tls_held != this)) return false;
     g.slots[(g.slots_head + g.slots_len) % kGuestSlots] = mb;
     ++g.slots_len;
@@ -180,7 +181,7 @@ bool Scheduler::run_here(Mailbox* mb) {
     // One level of nesting: a handler running here (a gate) may deliver to a second opted-in
     // service (its agent), which then runs inside it. The outer message stays where it is (the
     // inner one gets its own slot) and the monitor watches the inner service until it returns.
-    const uint32_t outer = g->state->dest.load(std::memory_order_relaxed);
+    const uint32_t outer = WorkerState::dest_of(g->state->current.load(std::memory_order_relaxed));
     if (outer != 0 && g->nested) return false;
     if (outer == 0) {
         refresh_mark(*g);
@@ -223,14 +224,15 @@ void Scheduler::run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer) {
     uint64_t t0 = cycle_now();
     const uint64_t first = t0;
     uint64_t count = 0;
-    uint32_t version = state.version.load(std::memory_order_relaxed);
-    state.dest.store(svc->handle().value, std::memory_order_relaxed);
+    uint32_t version = WorkerState::version_of(state.current.load(std::memory_order_relaxed));
+    const uint32_t dest = svc->handle().value;
     // A retire request (exit() in a message, kill() from elsewhere) is left to a worker: the
     // queued mailbox reaches one, which retires the service as it does any other.
     while (count < kGuestBatch && !mb->retiring() && mb->pop(&msg, 1) == 1) {
+        // The service is published with each message, after its start (see WorkerState).
         state.source.store(msg.source.value, std::memory_order_relaxed);
         state.started.store(t0, std::memory_order_relaxed);
-        state.version.store(++version, std::memory_order_release);
+        state.current.store(WorkerState::pack(++version, dest), std::memory_order_release);
         if (const uint8_t watch = svc->watching(); watch != 0) [[unlikely]]
             node_.run_watched(*svc, msg, watch);
         else
@@ -253,10 +255,9 @@ void Scheduler::run_guest_batch(Worker& g, Mailbox* mb, uint32_t outer) {
         g.nested = false;
         state.source.store(outer_source, std::memory_order_relaxed);
         state.started.store(t0, std::memory_order_relaxed);
-        state.dest.store(outer, std::memory_order_relaxed);
-        state.version.store(++version, std::memory_order_release);
+        state.current.store(WorkerState::pack(++version, outer), std::memory_order_release);
     } else {
-        state.dest.store(0, std::memory_order_relaxed);
+        state.current.store(WorkerState::pack(version, 0), std::memory_order_relaxed);
     }
     if (size_t len = mb->overload())
         node_.log(svc->handle(), LogLevel::warn,
@@ -492,17 +493,18 @@ template <bool kWatched>
     // so the few tens of ns of queue work between two messages are charged to the second.
     uint64_t t0 = w.clock ? w.clock : cycle_now();
     const uint64_t first = t0;
-    uint32_t version = state.version.load(std::memory_order_relaxed);
-    state.dest.store(svc->handle().value, std::memory_order_relaxed);
+    uint32_t version = WorkerState::version_of(state.current.load(std::memory_order_relaxed));
+    const uint32_t dest = svc->handle().value;
     deferred::begin_batch();
     while (want > 0) {
         size_t got = mb->pop(batch, std::min(want, kBatch));
         if (got == 0) break;
         want -= got;
         for (size_t i = 0; i < got; ++i) {
+            // The service is published with each message, after its start (see WorkerState).
             state.source.store(batch[i].source.value, std::memory_order_relaxed);
             state.started.store(t0, std::memory_order_relaxed);
-            state.version.store(++version, std::memory_order_release);
+            state.current.store(WorkerState::pack(++version, dest), std::memory_order_release);
             if constexpr (kWatched)
                 node_.run_watched(*svc, batch[i], svc->watching());
             else
@@ -515,7 +517,7 @@ template <bool kWatched>
             if (mb->retiring()) {  // exit() or kill() during the message
                 deferred::end_batch();
                 account(svc->stats_, state, count, t0 - first);
-                state.dest.store(0, std::memory_order_relaxed);
+                state.current.store(WorkerState::pack(version, 0), std::memory_order_relaxed);
                 node_.retire(svc, batch + i + 1, got - i - 1);
                 w.clock = 0;
                 return;
@@ -525,7 +527,7 @@ template <bool kWatched>
     deferred::end_batch();
     account(svc->stats_, state, count, t0 - first);
     w.clock = t0;
-    state.dest.store(0, std::memory_order_relaxed);
+    state.current.store(WorkerState::pack(version, 0), std::memory_order_relaxed);
     if (size_t len = mb->overload())
         node_.log(svc->handle(), LogLevel::warn,
                   "mailbox overload: " + std::to_string(len) + " messages queued");

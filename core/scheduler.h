@@ -16,14 +16,26 @@ class Node;
 class Mailbox;
 class Service;
 
-// What a worker is doing, published for the monitor thread. Written only by its worker with
-// relaxed stores (one cache line per worker), read by the monitor.
+// What a worker is doing, published for the monitor thread. Written only by its worker (one
+// cache line per worker), read by the monitor.
+//
+// `current` holds the message's version (bumped for every message) and its service together, and
+// is stored after the message's source and start, with release: a reader that acquires it sees
+// that message's start or a later one, never an earlier one. So the monitor cannot pair a service
+// with the start of a message before it. (Storing the service on its own when a batch begins,
+// before its first message's start, would let a service just given a worker look stuck for as
+// long as the worker had been idle.)
 struct alignas(64) WorkerState {
-    std::atomic<uint32_t> version{0};   // bumped for every message
+    std::atomic<uint64_t> current{0};   // pack(version, dest); dest 0 when idle
     std::atomic<uint32_t> source{0};    // of the current message
-    std::atomic<uint32_t> dest{0};      // the running service; 0 when idle
     std::atomic<uint64_t> started{0};   // cycle_now() when the current message began
     std::atomic<uint64_t> messages{0};  // messages run by this thread (metrics)
+
+    static constexpr uint64_t pack(uint32_t version, uint32_t dest) {
+        return uint64_t(version) << 32 | dest;
+    }
+    static constexpr uint32_t version_of(uint64_t current) { return uint32_t(current >> 32); }
+    static constexpr uint32_t dest_of(uint64_t current) { return uint32_t(current); }
 };
 
 // The workers and the global queue of mailboxes with messages.

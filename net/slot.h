@@ -78,6 +78,7 @@ struct Slot {
     bool accept_paused = false;  // listener out of fds, waiting for the retry time
     bool nodelay = false;        // TCP options, kept so they apply to a socket still connecting
     bool keepalive = true;
+    bool sweep_listed = false;          // in the OrphanSweep's list (net/orphan_sweep.h)
     uint64_t accept_failing_since = 0;  // monotonic_ns of the first failed accept, 0 = accepting
     uint32_t events = 0;                // epoll mask registered; 0 = not in the epoll set
     uint32_t read_size = 0;             // adaptive read buffer size

@@ -24,6 +24,7 @@ void SocketLoop::install(Slot& s, int fd, SocketKind kind, Handle owner, SlotSta
     s.owner = owner;
     s.read_size = kMinRead;
     s.warn_mark = s.warn_at = first_warning_;
+    orphans_.watch(s);  // paused until its owner starts it
 }
 
 bool SocketLoop::set_interest(Slot& s) {
@@ -85,6 +86,7 @@ void SocketLoop::release(Slot& s) {
     if (fd >= 0) ::close(fd);
     s.owner = Handle();
     s.reading = s.read_closed = s.want_write = s.round_write = s.accept_paused = s.nodelay = false;
+    s.sweep_listed = false;
     s.keepalive = true;
     s.accept_failing_since = 0;
     s.read_size = 0;

@@ -22,11 +22,18 @@ constexpr uint64_t kPipeTag = 0;  // socket ids are positive, so 0 cannot be one
 constexpr int kMaxEvents = 128;
 constexpr size_t kCommandBatch = 64;
 thread_local const SocketLoop* tls_loop = nullptr;  // the loop this thread runs, if any
+
+// The earlier of two epoll timeouts in ms, where -1 is none.
+int earlier(int a, int b) {
+    if (a < 0) return b;
+    if (b < 0) return a;
+    return a < b ? a : b;
+}
 }  // namespace
 
 SocketLoop::SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, Resolver& resolver,
                        std::atomic<uint64_t>& buffered, LogFn log, uint64_t first_warning,
-                       uint32_t spin_us)
+                       uint32_t spin_us, uint32_t orphan_grace_ms)
     : slots_(slots),
       pipe_(pipe),
       sink_(sink),
@@ -36,7 +43,8 @@ SocketLoop::SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, R
       spin_ns_(uint64_t(spin_us) * 1000),
       scratch_(new char[kScratchSize]),
       acceptor_(*this, slots),
-      connector_(*this, slots, resolver) {}
+      connector_(*this, slots, resolver),
+      orphans_(*this, slots, sink, orphan_grace_ms) {}
 
 SocketLoop::~SocketLoop() {
     if (epfd_ >= 0) ::close(epfd_);
@@ -72,7 +80,10 @@ void SocketLoop::run() {
                 n = ::epoll_wait(epfd_, events, kMaxEvents, 0);
             } while (n == 0 && monotonic_ns() < until);
         }
-        if (n == 0) n = ::epoll_wait(epfd_, events, kMaxEvents, acceptor_.next_timeout_ms());
+        if (n == 0) {
+            const int timeout = earlier(acceptor_.next_timeout_ms(), orphans_.next_timeout_ms());
+            n = ::epoll_wait(epfd_, events, kMaxEvents, timeout);
+        }
         busy = n > 0;
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -86,6 +97,7 @@ void SocketLoop::run() {
         in_round_ = true;
         round_ns_ = monotonic_ns();
         if (acceptor_.any_paused()) acceptor_.resume_due();
+        orphans_.run_due(round_ns_);
         run_local_commands();
         for (int i = 0; i < n && !exiting_; ++i) {
             if (events[i].data.u64 == kPipeTag) {
@@ -267,6 +279,7 @@ void SocketLoop::close_all() {
     }
     slots_.for_each_used([this](Slot& s) { release(s); });
     acceptor_.clear();
+    orphans_.clear();
 }
 
 void SocketLoop::on_adopt(const Command& c, SocketKind kind) {
@@ -306,6 +319,7 @@ void SocketLoop::on_start(const Command& c, Reading reading) {
     if (!s || s->state.load(std::memory_order_relaxed) == SlotState::closing) return;
     if (reading == Reading::start && c.handle != 0) s->owner = Handle(c.handle);
     s->reading = reading == Reading::start;
+    if (!s->reading) orphans_.watch(*s);
     set_interest(*s);
 }
 
@@ -370,7 +384,14 @@ void SocketLoop::on_close(const Command& c, Close how) {
         ~CountDown() { s->in_pipe.fetch_sub(1, std::memory_order_relaxed); }
     } count_down{slot};
     Slot* s = slots_.live(c.id);
-    if (!s || s->state.load(std::memory_order_relaxed) == SlotState::closing) return;
+    if (!s) return;
+    if (s->state.load(std::memory_order_relaxed) == SlotState::closing) {
+        // A graceful close still flushing has no time limit: a peer that never reads would keep
+        // the fd and the queued bytes for good. A shutdown ends it now, as skynet's does; the
+        // owner had its closed event at the close.
+        if (how == Close::drop) release(*s);
+        return;
+    }
     if (c.handle != 0 && s->owner.value != c.handle) return;  // handed on: not the sender's now
     if (s->round_write) {
         // Sent on this thread just before and queued for the round's end: written now, as a

@@ -16,6 +16,7 @@
 #include "net/command.h"
 #include "net/connector.h"
 #include "net/control_pipe.h"
+#include "net/orphan_sweep.h"
 #include "net/resolver.h"
 #include "net/slot_table.h"
 #include "net/socket_event.h"
@@ -27,7 +28,8 @@ namespace skyhive::net {
 // writes, and the events for the owners. socket_loop.cpp holds the loop and the commands,
 // socket_io.cpp the stream and UDP I/O, socket_lifecycle.cpp setting up, watching and releasing a
 // socket and delivering its events. Accepting is the Acceptor's (net/acceptor.*), outgoing
-// connects the Connector's (net/connector.*); the loop owns both and lends them its lifecycle
+// connects the Connector's (net/connector.*), releasing the paused sockets of dead owners the
+// OrphanSweep's (net/orphan_sweep.*); the loop owns all three and lends them its lifecycle
 // calls.
 //
 // Identity type. Thread: socket thread only (asserted), except open() (before the thread
@@ -38,7 +40,7 @@ class SocketLoop {
 
     SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, Resolver& resolver,
                std::atomic<uint64_t>& buffered, LogFn log, uint64_t first_warning,
-               uint32_t spin_us = 0);
+               uint32_t spin_us = 0, uint32_t orphan_grace_ms = 0);
     ~SocketLoop();
     SocketLoop(const SocketLoop&) = delete;
     SocketLoop& operator=(const SocketLoop&) = delete;
@@ -76,7 +78,8 @@ class SocketLoop {
     // --- a socket's life cycle (socket_lifecycle.cpp), for the loop and its Acceptor and
     // Connector. Thread: socket thread only. ---
 
-    // Sets up a reserved slot as a socket on `fd` (-1 while connecting) in `state`.
+    // Sets up a reserved slot as a socket on `fd` (-1 while connecting) in `state`, paused (the
+    // OrphanSweep watches it).
     void install(Slot& s, int fd, SocketKind kind, Handle owner, SlotState state = SlotState::open);
     // Makes the epoll registration match what the socket wants now (not registered at all when
     // it wants nothing, so a paused socket's hang-up cannot spin the loop). On failure the socket
@@ -151,6 +154,7 @@ class SocketLoop {
     std::unique_ptr<char[]> scratch_;  // framed and UDP reads land here first
     Acceptor acceptor_;
     Connector connector_;
+    OrphanSweep orphans_;
     // Commands waiting to run, in the order they must run: local_ (posted by this thread with
     // nothing read and waiting before them), then intake_ (read from the pipe, and those this
     // thread posted behind them). See post_local.

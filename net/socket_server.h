@@ -46,6 +46,13 @@ struct SocketServerOptions {
     // the replies to a batch of requests leave together, and a peer waiting for them is woken
     // once. false: each send is written at once (skynet's way).
     bool batch_writes = true;
+    // A paused socket (accepted, connected or bound and not started yet, or paused) whose owner
+    // has been gone this long is closed, without an event. Nothing is read from it, so no
+    // delivery finds out that the owner is gone, and its fd and slot would stay taken for good
+    // (an accepted connection whose listener's owner died with the `accepted` event still in its
+    // mailbox). The time lets a service the dead owner handed the id to start it first. The
+    // socket goes between one and two of these after its owner (net/orphan_sweep.h). 0: never.
+    uint32_t orphan_grace_ms = 10'000;
 };
 
 // A socket bound to a local port, as listen() and udp_open() return it.
@@ -67,7 +74,8 @@ struct BoundSocket {
 //
 // Ids are positive and carry a generation (socket_id.h): a command for a socket that is gone is
 // ignored, and its buffer freed, even when a new socket has taken the slot since. A socket whose
-// owner is gone (deliver() returns false) is closed without further ado.
+// owner is gone (deliver() returns false) is closed without further ado; a paused one, which
+// delivers nothing, once its owner has been gone for SocketServerOptions::orphan_grace_ms.
 //
 // Lifecycle: construct, start(), use, stop() (or the destructor). Identity type.
 //
@@ -118,7 +126,8 @@ class SocketServer {
 
     // Starts (or resumes) reading: data events for streams, accepted events for listeners.
     // A non-zero `owner` becomes the socket's owner from here on (a gate hands an accepted
-    // connection to an agent this way).
+    // connection to an agent this way). A socket handed on by a service that then ends must be
+    // started within SocketServerOptions::orphan_grace_ms of that end.
     void start(int32_t id, Handle owner = Handle());
     // Stops reading until the next start(): unread bytes stay in the kernel and TCP throttles the
     // peer. Sending is unaffected.
@@ -140,12 +149,14 @@ class SocketServer {
 
     // Graceful close: no more data events and no more sends; what is queued is still written,
     // then FIN. The owner receives `closed` (CloseReason::owner) when the command is processed;
-    // the id is dead from then on.
+    // the id is dead from then on, except to shutdown(). The flush has no time limit: a peer that
+    // never reads keeps the socket until a shutdown(id) ends it.
     void close(int32_t id);
     // close(), but only while `owner` still owns the socket: for a service that exits and closes
     // the ids it knew, so that a socket another service has started since is left alone.
     void close_if_owner(int32_t id, Handle owner);
     // Immediate close: queued bytes are dropped. The owner receives `closed` (CloseReason::owner).
+    // On a socket a close() left flushing, ends the flush at once, without a second event.
     void shutdown(int32_t id);
     // Half-closes the read side: no more data events; the socket can still send. No event.
     void close_read(int32_t id);

@@ -65,6 +65,48 @@ TEST(Node, LaunchFailureIsReportedAndLeavesNoService) {
     EXPECT_EQ(node.service_count(), 1u);
 }
 
+TEST(Node, AServiceInAReusedShellStartsWithEveryCounterAtZero) {
+    Node node(quiet_options());
+    std::atomic<int> handled{0};
+    node.modules().add("opted", [&] {
+        auto m = std::make_unique<FnModule>();
+        m->inline_events = true;
+        m->on_msg = [&](Service&, Message&) { handled++; };
+        return m;
+    });
+    ASSERT_TRUE(node.start());
+    Handle a = node.launch("opted", "").value();
+    // Socket messages from a thread that is not a worker run there (ServiceStats::inline_messages).
+    std::thread t([&] {
+        for (int i = 0; i < 10; ++i)
+            node.deliver(a, Message{Handle(), 0, MessageType::socket, Payload()});
+    });
+    t.join();
+    ASSERT_TRUE(wait_until([&] { return handled.load() == 10; }));
+    const Service* shell = nullptr;
+    ASSERT_TRUE(node.with_service(a, [&](Service& s) {
+        shell = &s;
+        EXPECT_EQ(s.stats().messages.load(), 10u);
+        EXPECT_GT(s.stats().inline_messages.load(), 0u);
+    }));
+
+    ASSERT_TRUE(node.kill(a));
+    // Shells are reused last freed first; the old one is back in the pool a moment after the
+    // handle is gone, and from then on the next launch takes it.
+    Handle b;
+    ASSERT_TRUE(wait_until([&] {
+        b = node.launch("opted", "").value();
+        const Service* got = nullptr;
+        node.with_service(b, [&](Service& s) { got = &s; });
+        return got == shell;
+    }));
+    ASSERT_TRUE(node.with_service(b, [](Service& s) {
+        EXPECT_EQ(s.stats().messages.load(), 0u);
+        EXPECT_EQ(s.stats().cpu_cycles.load(), 0u);
+        EXPECT_EQ(s.stats().inline_messages.load(), 0u);
+    }));
+}
+
 TEST(Node, TwoNodesInOneProcess) {
     NodeOptions o1 = quiet_options(), o2 = quiet_options();
     o1.node_id = 1;

@@ -88,6 +88,39 @@ TEST_F(CloseTest, ShutdownDropsQueuedBytes) {
     ::close(fd);
 }
 
+TEST_F(CloseTest, ShutdownEndsAGracefulCloseThatAPeerWhichNeverReadsHolds) {
+    int fd = connect_local(listener.port);
+    ASSERT_GE(fd, 0);
+    const int small = 4096;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    auto a = sink.next_of(svc, SocketEventType::accepted);
+    ASSERT_TRUE(a);
+    const int32_t id = a->ud();
+    server.start(id);
+    server.set_buffers(id, small);
+    // More than both kernel buffers take, however large they are: sent until 1 MB waits in the
+    // queue (the peer never reads), at most 64 MB.
+    for (int i = 0; i < 1024 && server.buffered_bytes() <= (1u << 20); ++i) {
+        ASSERT_TRUE(server.send(id, Payload::copy(std::string(kChunk, 'x'))));
+        if (i % 16 == 15) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ASSERT_TRUE(wait_until([&] { return server.buffered_bytes() > (1u << 20); }));
+    server.close(id);
+    ASSERT_TRUE(sink.next_of(svc, SocketEventType::closed));
+    auto lingering = server.info(id);
+    ASSERT_TRUE(lingering) << "the close is still flushing";
+    EXPECT_EQ(lingering->state, SlotState::closing);
+
+    server.shutdown(id);
+    EXPECT_TRUE(wait_until([&] { return server.socket_count() == 1; }))
+        << "the closing socket is still there";
+    EXPECT_FALSE(server.info(id).has_value());
+    EXPECT_EQ(server.buffered_bytes(), 0u);
+    EXPECT_TRUE(sink.none_within(svc, std::chrono::milliseconds(50)))
+        << "the owner had its closed event at the close";
+    ::close(fd);
+}
+
 TEST_F(CloseTest, ASendIssuedAfterCloseIsNeverWritten) {
     // The send may pass the caller's liveness check before the socket thread has seen the close;
     // it must still not be written directly ahead of it.

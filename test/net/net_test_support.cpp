@@ -31,6 +31,11 @@ bool EventSink::deliver(Handle dest, Message msg) {
     return true;
 }
 
+bool EventSink::alive(Handle h) const {
+    std::lock_guard g(mutex_);
+    return dead_.count(h.value) == 0;
+}
+
 std::optional<Event> EventSink::next(Handle h, std::chrono::milliseconds timeout) {
     std::unique_lock lk(mutex_);
     auto& q = queues_[h.value];

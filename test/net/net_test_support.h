@@ -44,6 +44,8 @@ struct Event {
 class EventSink : public MessageSink {
   public:
     bool deliver(Handle dest, Message msg) override;
+    // False once kill(h) was called.
+    bool alive(Handle h) const override;
 
     // The next event for h, or nullopt after `timeout`.
     std::optional<Event> next(Handle h, std::chrono::milliseconds timeout = kDeadline);
