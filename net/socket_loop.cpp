@@ -385,6 +385,7 @@ void SocketLoop::on_close(const Command& c, Close how) {
     } count_down{slot};
     Slot* s = slots_.live(c.id);
     if (!s) return;
+    if (c.handle != 0 && s->owner.value != c.handle) return;  // handed on: not the sender's now
     if (s->state.load(std::memory_order_relaxed) == SlotState::closing) {
         // A graceful close still flushing has no time limit: a peer that never reads would keep
         // the fd and the queued bytes for good. A shutdown ends it now, as skynet's does; the
@@ -392,7 +393,6 @@ void SocketLoop::on_close(const Command& c, Close how) {
         if (how == Close::drop) release(*s);
         return;
     }
-    if (c.handle != 0 && s->owner.value != c.handle) return;  // handed on: not the sender's now
     if (s->round_write) {
         // Sent on this thread just before and queued for the round's end: written now, as a
         // direct write would have been, so that a shutdown drops only what the kernel refuses
