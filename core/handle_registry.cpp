@@ -73,6 +73,16 @@ Service* HandleRegistry::find(Handle h) const noexcept {
 bool HandleRegistry::bind_name(std::string_view name, Handle h) {
     if (name.empty()) return false;
     std::unique_lock guard(names_lock_);
+    // Under the names lock: erase() frees the slot before it takes that lock to drop the
+    // handle's names, so a handle erased since the caller looked it up is seen here, and a name
+    // is never bound to it after its names went (the name would be taken for good).
+    {
+        std::lock_guard slots(write_lock_);
+        Table* t = tables_.back().get();
+        if (h.node() != node_id_ || h.index() == 0 ||
+            t->indices[h.index() & (t->size - 1)] != h.index())
+            return false;
+    }
     auto it = names_.find(name);
     if (it != names_.end()) return it->second == h;
     names_.emplace(std::string(name), h);

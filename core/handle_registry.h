@@ -42,7 +42,8 @@ class HandleRegistry {
     Service* find(Handle h) const noexcept;
 
     // Names. A name starting with '.' is local by convention; any non-empty name is accepted.
-    bool bind_name(std::string_view name, Handle h);  // false when taken by another live handle
+    // False when taken by another handle, or h is not (any more) a handle of this registry.
+    bool bind_name(std::string_view name, Handle h);
     Handle find_name(std::string_view name) const;
     bool unbind_name(std::string_view name);
     std::vector<std::string> names_of(Handle h) const;

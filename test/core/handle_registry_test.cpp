@@ -53,6 +53,21 @@ TEST(HandleRegistry, NamesRegisterQueryAndDieWithTheService) {
     EXPECT_FALSE(node.query_name(".db"));
 }
 
+TEST(HandleRegistry, ANameIsNeverBoundToAnErasedHandle) {
+    // Node::register_name checks the handle, then binds: a retire in between erases the handle
+    // and its names, and a name bound after that would point at nothing and stay taken.
+    HandleRegistry registry(1);
+    Service* fake = reinterpret_cast<Service*>(uintptr_t(64));  // never dereferenced
+    Handle h = registry.insert(fake);
+    ASSERT_TRUE(registry.erase(h));
+    EXPECT_FALSE(registry.bind_name(".late", h)) << "bound to an erased handle";
+    EXPECT_FALSE(registry.find_name(".late"));
+    Handle live = registry.insert(fake);
+    EXPECT_TRUE(registry.bind_name(".late", live)) << "the name is free";
+    EXPECT_EQ(registry.find_name(".late"), live);
+    registry.erase(live);
+}
+
 TEST(HandleRegistry, SendToDeadHandleRepliesWithError) {
     Node node(quiet_options());
     Inbox inbox;
