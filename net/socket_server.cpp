@@ -81,7 +81,10 @@ Result<void> SocketServer::start() {
 
 void SocketServer::stop() {
     deferred::flush();  // this thread's own put-off sends, while they can still go
-    if (!running_.exchange(false, std::memory_order_acq_rel)) return;
+    {
+        std::unique_lock guard(query_lock_);
+        if (!running_.exchange(false, std::memory_order_acq_rel)) return;
+    }
     stopped_ = true;
     Command c;
     c.type = CommandType::exit;
@@ -369,7 +372,11 @@ std::vector<SocketInfo> SocketServer::query(int32_t id) {
     Command c;
     c.type = CommandType::snapshot;
     c.ptr = &req;
-    post(c);
+    {
+        std::shared_lock guard(query_lock_);
+        if (!running()) return {};
+        post(c);
+    }
     req.wait();
     return std::move(req.result);
 }

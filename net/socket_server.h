@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -219,6 +220,10 @@ class SocketServer {
     std::thread thread_;
     std::atomic<bool> running_{false};
     bool stopped_ = false;
+    // Held shared by query() from its running() check to its post, and exclusively by stop()
+    // to clear running_: a snapshot command is then either in the pipe before stop() drains it
+    // (and answered there) or never posted; one posted after the drain would wait for ever.
+    std::shared_mutex query_lock_;
 };
 
 }  // namespace skyhive::net
