@@ -33,7 +33,7 @@ int earlier(int a, int b) {
 
 SocketLoop::SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, Resolver& resolver,
                        std::atomic<uint64_t>& buffered, LogFn log, uint64_t first_warning,
-                       uint32_t spin_us, uint32_t orphan_grace_ms)
+                       uint32_t spin_us, uint32_t orphan_grace_ms, uint32_t close_linger_ms)
     : slots_(slots),
       pipe_(pipe),
       sink_(sink),
@@ -44,7 +44,7 @@ SocketLoop::SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, R
       scratch_(new char[kScratchSize]),
       acceptor_(*this, slots),
       connector_(*this, slots, resolver),
-      orphans_(*this, slots, sink, orphan_grace_ms) {}
+      orphans_(*this, slots, sink, orphan_grace_ms, close_linger_ms) {}
 
 SocketLoop::~SocketLoop() {
     if (epfd_ >= 0) ::close(epfd_);
@@ -416,6 +416,7 @@ void SocketLoop::on_close(const Command& c, Close how) {
         // kernel answer with a reset, which can destroy the reply still in flight.
         s->reading = true;
         set_interest(*s);
+        orphans_.watch_close(*s);
     } else {
         release(*s);
     }

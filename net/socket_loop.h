@@ -40,7 +40,7 @@ class SocketLoop {
 
     SocketLoop(SlotTable& slots, ControlPipe& pipe, MessageSink& sink, Resolver& resolver,
                std::atomic<uint64_t>& buffered, LogFn log, uint64_t first_warning,
-               uint32_t spin_us = 0, uint32_t orphan_grace_ms = 0);
+               uint32_t spin_us = 0, uint32_t orphan_grace_ms = 0, uint32_t close_linger_ms = 0);
     ~SocketLoop();
     SocketLoop(const SocketLoop&) = delete;
     SocketLoop& operator=(const SocketLoop&) = delete;

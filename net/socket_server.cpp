@@ -72,7 +72,7 @@ Result<void> SocketServer::start() {
     resolver_ = std::make_unique<Resolver>([this](const Command& c) { pipe_.write(c); });
     loop_ = std::make_unique<SocketLoop>(slots_, pipe_, sink_, *resolver_, buffered_, options_.log,
                                          options_.warning_bytes, options_.spin_us,
-                                         options_.orphan_grace_ms);
+                                         options_.orphan_grace_ms, options_.close_linger_ms);
     if (auto r = loop_->open(); !r) return r;
     running_.store(true, std::memory_order_release);
     thread_ = std::thread([this] { loop_->run(); });

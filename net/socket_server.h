@@ -54,6 +54,12 @@ struct SocketServerOptions {
     // mailbox). The time lets a service the dead owner handed the id to start it first. The
     // socket goes between one and two of these after its owner (net/orphan_sweep.h). 0: never.
     uint32_t orphan_grace_ms = 10'000;
+    // A graceful close (close() with bytes queued) that has not finished after this long is
+    // ended as a shutdown would: the queued bytes are dropped and the fd released, with a log
+    // line. A peer that never reads (a zero window, which TCP keeps probing for ever) would
+    // otherwise hold the fd and up to the write queue's bytes for the life of the node, and a
+    // closed socket no longer counts against any client limit. 0: no limit (skynet's way).
+    uint32_t close_linger_ms = 30'000;
 };
 
 // A socket bound to a local port, as listen() and udp_open() return it.

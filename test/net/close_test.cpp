@@ -1,5 +1,6 @@
-// Ending connections: graceful close flushes, shutdown drops, resets from the peer are reported
-// without leaks, and a stale id never reaches the socket that reuses its slot.
+// Ending connections: graceful close flushes, shutdown drops, a close that cannot finish ends
+// after the linger, resets from the peer are reported without leaks, and a stale id never
+// reaches the socket that reuses its slot.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -119,6 +120,43 @@ TEST_F(CloseTest, ShutdownEndsAGracefulCloseThatAPeerWhichNeverReadsHolds) {
     EXPECT_TRUE(sink.none_within(svc, std::chrono::milliseconds(50)))
         << "the owner had its closed event at the close";
     ::close(fd);
+}
+
+TEST(CloseLinger, AGracefulCloseThatCannotFinishEndsAfterTheLinger) {
+    EventSink sink;
+    SocketServerOptions options;
+    options.close_linger_ms = 300;
+    SocketServer server{sink, options};
+    const Handle svc{1};
+    ASSERT_TRUE(server.start().ok());
+    auto l = server.listen(svc, "127.0.0.1", 0);
+    ASSERT_TRUE(l.ok());
+    server.start(l.value().id);
+    int fd = connect_local(l.value().port);
+    ASSERT_GE(fd, 0);
+    const int small = 4096;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    auto a = sink.next_of(svc, SocketEventType::accepted);
+    ASSERT_TRUE(a);
+    const int32_t id = a->ud();
+    server.start(id);
+    server.set_buffers(id, small);
+    for (int i = 0; i < 1024 && server.buffered_bytes() <= (1u << 20); ++i) {
+        ASSERT_TRUE(server.send(id, Payload::copy(std::string(kChunk, 'x'))));
+        if (i % 16 == 15) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ASSERT_TRUE(wait_until([&] { return server.buffered_bytes() > (1u << 20); }));
+    const auto t0 = std::chrono::steady_clock::now();
+    server.close(id);
+    ASSERT_TRUE(sink.next_of(svc, SocketEventType::closed));
+    EXPECT_TRUE(server.info(id).has_value()) << "still flushing just after the close";
+    EXPECT_TRUE(wait_until([&] { return server.socket_count() == 1; }))
+        << "the close that cannot finish is still there";
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(waited, std::chrono::milliseconds(290)) << "not before the linger";
+    EXPECT_EQ(server.buffered_bytes(), 0u);
+    ::close(fd);
+    server.stop();
 }
 
 TEST_F(CloseTest, ASendIssuedAfterCloseIsNeverWritten) {
