@@ -18,6 +18,29 @@ using namespace test;
 constexpr size_t kLarge = 32u << 20;  // far beyond what loopback buffers hold
 constexpr size_t kChunk = 64 * 1024;
 
+// A connection to `port` whose client never reads, with more than both kernel buffers take
+// (however large they are) sent to it: sent until 1 MB waits in `server`'s queue, at most 64 MB.
+// -> the client's fd and the server's started id (fd -1 on failure, with a test failure).
+std::pair<int, int32_t> stuffed_connection(SocketServer& server, EventSink& sink, Handle svc,
+                                           uint16_t port) {
+    int fd = connect_local(port);
+    EXPECT_GE(fd, 0);
+    const int small = 4096;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    auto a = sink.next_of(svc, SocketEventType::accepted);
+    EXPECT_TRUE(a);
+    if (fd < 0 || !a) return {-1, 0};
+    const int32_t id = a->ud();
+    server.start(id);
+    server.set_buffers(id, small);
+    for (int i = 0; i < 1024 && server.buffered_bytes() <= (1u << 20); ++i) {
+        EXPECT_TRUE(server.send(id, Payload::copy(std::string(kChunk, 'x'))));
+        if (i % 16 == 15) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    EXPECT_TRUE(wait_until([&] { return server.buffered_bytes() > (1u << 20); }));
+    return {fd, id};
+}
+
 class CloseTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -90,22 +113,8 @@ TEST_F(CloseTest, ShutdownDropsQueuedBytes) {
 }
 
 TEST_F(CloseTest, ShutdownEndsAGracefulCloseThatAPeerWhichNeverReadsHolds) {
-    int fd = connect_local(listener.port);
+    auto [fd, id] = stuffed_connection(server, sink, svc, listener.port);
     ASSERT_GE(fd, 0);
-    const int small = 4096;
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    auto a = sink.next_of(svc, SocketEventType::accepted);
-    ASSERT_TRUE(a);
-    const int32_t id = a->ud();
-    server.start(id);
-    server.set_buffers(id, small);
-    // More than both kernel buffers take, however large they are: sent until 1 MB waits in the
-    // queue (the peer never reads), at most 64 MB.
-    for (int i = 0; i < 1024 && server.buffered_bytes() <= (1u << 20); ++i) {
-        ASSERT_TRUE(server.send(id, Payload::copy(std::string(kChunk, 'x'))));
-        if (i % 16 == 15) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    ASSERT_TRUE(wait_until([&] { return server.buffered_bytes() > (1u << 20); }));
     server.close(id);
     ASSERT_TRUE(sink.next_of(svc, SocketEventType::closed));
     auto lingering = server.info(id);
@@ -132,20 +141,8 @@ TEST(CloseLinger, AGracefulCloseThatCannotFinishEndsAfterTheLinger) {
     auto l = server.listen(svc, "127.0.0.1", 0);
     ASSERT_TRUE(l.ok());
     server.start(l.value().id);
-    int fd = connect_local(l.value().port);
+    auto [fd, id] = stuffed_connection(server, sink, svc, l.value().port);
     ASSERT_GE(fd, 0);
-    const int small = 4096;
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    auto a = sink.next_of(svc, SocketEventType::accepted);
-    ASSERT_TRUE(a);
-    const int32_t id = a->ud();
-    server.start(id);
-    server.set_buffers(id, small);
-    for (int i = 0; i < 1024 && server.buffered_bytes() <= (1u << 20); ++i) {
-        ASSERT_TRUE(server.send(id, Payload::copy(std::string(kChunk, 'x'))));
-        if (i % 16 == 15) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    ASSERT_TRUE(wait_until([&] { return server.buffered_bytes() > (1u << 20); }));
     const auto t0 = std::chrono::steady_clock::now();
     server.close(id);
     ASSERT_TRUE(sink.next_of(svc, SocketEventType::closed));
